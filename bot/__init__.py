@@ -1,0 +1,1 @@
+"""The conversation core: everything that is not a platform."""

@@ -1,0 +1,181 @@
+"""Settings from the environment and ``.env``, validated once at start.
+
+``load_settings`` turns every problem into one readable line (``SettingsError.lines``)
+instead of a traceback. Secrets are ``SecretStr`` so they never print by accident.
+"""
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_TOKENS_CAP = 16384  # the gateway's maximum for max_tokens
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # --- the gateway and the model ---
+    api_key: SecretStr | None = Field(None, alias="BYTESPIKE_API_KEY")
+    base_url: str = Field("https://llm.bytespike.ai", alias="BYTESPIKE_BASE_URL")
+    model: str = Field("minimax-m2.7", alias="BOT_MODEL")
+    max_tokens: int = Field(4096, alias="BOT_MAX_TOKENS", ge=1)
+    temperature: float = Field(1.0, alias="BOT_TEMPERATURE", gt=0, le=2)
+    top_p: float = Field(0.95, alias="BOT_TOP_P", gt=0, le=1)
+    context_tokens: int = Field(200_000, alias="BOT_CONTEXT_TOKENS", ge=1000)
+    system_prompt: str = Field("", alias="BOT_SYSTEM_PROMPT")
+    vision: bool = Field(True, alias="BOT_VISION")
+    tools: bool = Field(True, alias="BOT_TOOLS")
+    structured_output: bool = Field(True, alias="BOT_STRUCTURED_OUTPUT")
+    max_images: int = Field(4, alias="BOT_MAX_IMAGES", ge=0)
+    show_reasoning: bool = Field(False, alias="BOT_SHOW_REASONING")
+    connect_timeout: float = Field(10.0, alias="BOT_CONNECT_TIMEOUT", gt=0)
+    read_timeout: float = Field(120.0, alias="BOT_READ_TIMEOUT", gt=0)
+    max_retries: int = Field(2, alias="BOT_MAX_RETRIES", ge=0, le=10)
+    retry_base_delay: float = Field(0.5, alias="BOT_RETRY_BASE_DELAY", ge=0)
+    retry_max_delay: float = Field(8.0, alias="BOT_RETRY_MAX_DELAY", ge=0)
+    retry_after_cap: float = Field(60.0, alias="BOT_RETRY_AFTER_CAP", ge=0)
+    checkpoint_interval: float = Field(2.0, alias="BOT_CHECKPOINT_INTERVAL", ge=0)
+    timezone: str = Field("UTC", alias="BOT_TIMEZONE")
+
+    # --- copywriting and tools ---
+    copy_variants: int = Field(3, alias="BOT_COPY_VARIANTS", ge=1, le=10)
+    tool_timeout: float = Field(15.0, alias="BOT_TOOL_TIMEOUT", gt=0)
+    tool_chain_limit: int = Field(6, alias="BOT_TOOL_CHAIN_LIMIT", ge=1)
+    web_reader: bool = Field(False, alias="BOT_WEB_READER")
+
+    # --- storage and service ---
+    database_url: str = Field("sqlite+aiosqlite:///bot.db", alias="DATABASE_URL")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    host: str = Field("0.0.0.0", alias="HOST")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    # --- Telegram ---
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_URL")
+    telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_allowed_chats: str = Field("", alias="TELEGRAM_ALLOWED_CHATS")
+    telegram_album_window: float = Field(1.0, alias="TELEGRAM_ALBUM_WINDOW", ge=0)
+    telegram_private_interval: float = Field(1.1, alias="TELEGRAM_PRIVATE_EDIT_INTERVAL", ge=0)
+    telegram_group_interval: float = Field(3.1, alias="TELEGRAM_GROUP_EDIT_INTERVAL", ge=0)
+    telegram_drafts: bool = Field(True, alias="TELEGRAM_DRAFTS")
+
+    # --- Slack ---
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _clamp_max_tokens(cls, value: int) -> int:
+        return min(value, MAX_TOKENS_CAP)
+
+    @field_validator("base_url", "telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Accept the URLs hosting platforms hand out and pick the async driver.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix):]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value[len("sqlite:///"):]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_token_chars(cls, value: SecretStr | None) -> SecretStr | None:
+        import re
+
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @property
+    def telegram_allowed(self) -> set[str]:
+        return {part.strip() for part in self.telegram_allowed_chats.split(",") if part.strip()}
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so the log filter can mask them."""
+        values = [
+            self.api_key, self.telegram_bot_token, self.telegram_webhook_secret,
+            self.slack_bot_token, self.slack_app_token, self.slack_signing_secret,
+        ]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+class SettingsError(Exception):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _alias_of(field_name: str) -> str:
+    info = Settings.model_fields.get(field_name)
+    if info is not None and info.alias:
+        return info.alias
+    return field_name
+
+
+def load_settings(*, require_api_key: bool = True, **overrides: object) -> Settings:
+    """Read and validate settings; raise ``SettingsError`` with one line per problem."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = _alias_of(str(err["loc"][0])) if err["loc"] else "settings"
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{name}: {message} (got {err.get('input')!r})"
+                         if not _is_secret(name) else f"{name}: {message}")
+        raise SettingsError(lines) from None
+    problems = []
+    if require_api_key and settings.api_key is None:
+        problems.append("BYTESPIKE_API_KEY: missing; set it to the gateway's API key")
+    if settings.slack_bot_token and not (settings.slack_app_token or settings.slack_signing_secret):
+        problems.append("SLACK_SIGNING_SECRET: missing; the HTTP Events API needs it "
+                        "(or set SLACK_APP_TOKEN for Socket Mode)")
+    if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
+        problems.append("TELEGRAM_WEBHOOK_SECRET: missing; webhook mode needs a secret token")
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+_SECRET_NAMES = {
+    "BYTESPIKE_API_KEY", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET",
+    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+}
+
+
+def _is_secret(name: str) -> bool:
+    return name in _SECRET_NAMES

@@ -1,0 +1,1 @@
+"""The model gateway: an OpenAI-compatible chat-completions endpoint, streamed over SSE."""
