@@ -61,6 +61,9 @@ class Write:
     final: bool = False
     last_page: bool = True
     notice: bool = False  # an error or refusal, not a model answer: no buttons
+    # With BOT_SHOW_REASONING, the model's reasoning for the answer's first page, to show
+    # collapsed above it (Telegram: an expandable blockquote). Empty otherwise.
+    reasoning: str = ""
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""SQL persistence: every conversation, message, turn and inbound event."""

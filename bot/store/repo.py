@@ -1,0 +1,373 @@
+"""The store's operations, each one short transaction with a fixed number of statements.
+
+Nothing here is per token: an answer is written when it starts, at checkpoints (paced by
+time, not by tokens) and when it ends.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.messages import ConversationKey
+from bot.store.db import Database
+from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
+
+
+@dataclass(slots=True)
+class ConversationRow:
+    id: int
+    key: ConversationKey
+    epoch: int
+    history_start: int
+    token_ratio: float
+    style: str | None
+
+
+@dataclass(slots=True)
+class StoredPart:
+    kind: str
+    text: str | None = None
+    data: dict | None = None
+    attachment_id: int | None = None
+    mime: str | None = None
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    id: int
+    seq: int
+    role: str
+    author_name: str
+    status: str
+    turn_id: int | None
+    parts: list[StoredPart] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p.text or "" for p in self.parts if p.kind == "text")
+
+
+@dataclass(slots=True)
+class NewPart:
+    kind: str
+    text: str | None = None
+    data: dict | None = None
+    blob: bytes | None = None  # stored once per sha256 in attachments
+    mime: str | None = None
+
+
+@dataclass(slots=True)
+class RecoveredAnswer:
+    key: ConversationKey
+    turn_id: int
+    text: str
+    message_ids: list[str]
+
+
+@dataclass(slots=True)
+class UsageSummary:
+    turns: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- conversations ---
+    async def conversation(self, key: ConversationKey, *, create: bool = True) -> ConversationRow | None:
+        cols = (Conversation.id, Conversation.epoch, Conversation.history_start,
+                Conversation.token_ratio, Conversation.style)
+        where = and_(Conversation.platform == key.platform, Conversation.workspace == key.workspace,
+                     Conversation.chat == key.chat, Conversation.thread == key.thread)
+        query = select(*cols).where(where).order_by(Conversation.epoch.desc()).limit(1)
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None and create:
+            await self._insert_conversation(key, 0)
+            async with self.db.read() as conn:
+                row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style)
+
+    async def _insert_conversation(self, key: ConversationKey, epoch: int, style: str | None = None) -> None:
+        values = dict(platform=key.platform, workspace=key.workspace, chat=key.chat,
+                      thread=key.thread, epoch=epoch, next_seq=0, history_start=0,
+                      token_ratio=1.0, style=style, created_at=utcnow())
+        async with self.db.write() as conn:
+            await conn.execute(self._insert_ignore(Conversation, values))
+
+    def _insert_ignore(self, model: type, values: dict) -> Any:
+        dialect_insert = sqlite_insert if self.db.sqlite else pg_insert
+        return dialect_insert(model).values(**values).on_conflict_do_nothing()
+
+    async def new_epoch(self, key: ConversationKey) -> ConversationRow:
+        """``/new``: a fresh thread under the same key; the style carries over."""
+        current = await self.conversation(key)
+        assert current is not None
+        await self._insert_conversation(key, current.epoch + 1, current.style)
+        row = await self.conversation(key)
+        assert row is not None
+        return row
+
+    async def set_style(self, conversation_id: int, style: str | None) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(style=style))
+
+    async def set_history_start(self, conversation_id: int, seq: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(update(Conversation).where(Conversation.id == conversation_id)
+                               .values(history_start=seq))
+
+    # --- messages ---
+    async def add_message(
+        self, conversation_id: int, role: str, parts: list[NewPart], *, status: str,
+        author_id: str = "", author_name: str = "", platform_message_id: str = "",
+        turn_id: int | None = None, platform_refs: list | None = None,
+    ) -> tuple[int, int]:
+        """Insert a message and its parts in one transaction. Returns (message id, seq)."""
+        async with self.db.write() as conn:
+            seq = (await conn.execute(
+                update(Conversation).where(Conversation.id == conversation_id)
+                .values(next_seq=Conversation.next_seq + 1).returning(Conversation.next_seq)
+            )).scalar_one()
+            message_id = (await conn.execute(insert(Message).values(
+                conversation_id=conversation_id, seq=seq, role=role, author_id=author_id,
+                author_name=author_name, platform_message_id=platform_message_id,
+                status=status, turn_id=turn_id, platform_refs=platform_refs, created_at=utcnow(),
+            ).returning(Message.id))).scalar_one()
+            rows = []
+            for idx, part in enumerate(parts):
+                attachment_id = None
+                if part.blob is not None:
+                    attachment_id = await self._attachment(conn, part.blob, part.mime or "")
+                rows.append(dict(message_id=message_id, idx=idx, kind=part.kind, text=part.text,
+                                 data=part.data, attachment_id=attachment_id))
+            if rows:
+                await conn.execute(insert(Part), rows)
+        return message_id, seq
+
+    async def _attachment(self, conn: Any, blob: bytes, mime: str) -> int:
+        digest = hashlib.sha256(blob).hexdigest()
+        dialect_insert = sqlite_insert if self.db.sqlite else pg_insert
+        await conn.execute(dialect_insert(Attachment).values(
+            sha256=digest, mime=mime, size=len(blob), data=blob, created_at=utcnow()
+        ).on_conflict_do_nothing())
+        return (await conn.execute(select(Attachment.id).where(Attachment.sha256 == digest))).scalar_one()
+
+    async def set_message_status(self, message_ids: list[int], status: str) -> None:
+        if not message_ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(update(Message).where(Message.id.in_(message_ids)).values(status=status))
+
+    async def pending_user_messages(self, conversation_id: int) -> list[int]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(Message.seq).where(
+                Message.conversation_id == conversation_id, Message.role == "user",
+                Message.status == "pending").order_by(Message.seq))
+            return [r.seq for r in rows]
+
+    async def history(self, conversation_id: int, from_seq: int = 0) -> list[StoredMessage]:
+        """Messages with their parts, oldest first, skipping superseded answers."""
+        async with self.db.read() as conn:
+            msg_rows = (await conn.execute(
+                select(Message.id, Message.seq, Message.role, Message.author_name, Message.status,
+                       Message.turn_id)
+                .where(Message.conversation_id == conversation_id, Message.seq >= from_seq,
+                       Message.status != "superseded")
+                .order_by(Message.seq))).all()
+            messages = {r.id: StoredMessage(r.id, r.seq, r.role, r.author_name, r.status, r.turn_id)
+                        for r in msg_rows}
+            if messages:
+                part_rows = await conn.execute(
+                    select(Part.message_id, Part.kind, Part.text, Part.data, Part.attachment_id,
+                           Attachment.mime)
+                    .join(Message, Message.id == Part.message_id)
+                    .outerjoin(Attachment, Attachment.id == Part.attachment_id)
+                    .where(Message.conversation_id == conversation_id, Message.seq >= from_seq,
+                           Message.status != "superseded")
+                    .order_by(Part.message_id, Part.idx))
+                for r in part_rows:
+                    messages[r.message_id].parts.append(
+                        StoredPart(r.kind, r.text, r.data, r.attachment_id, r.mime))
+        return list(messages.values())
+
+    async def attachment_data(self, attachment_ids: list[int]) -> dict[int, bytes]:
+        if not attachment_ids:
+            return {}
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(Attachment.id, Attachment.data)
+                                      .where(Attachment.id.in_(attachment_ids)))
+            return {r.id: r.data for r in rows}
+
+    # --- turns ---
+    async def start_turn(self, conversation_id: int, request_seq: int, model: str,
+                         options: dict, kind: str = "chat", estimated_tokens: int | None = None) -> int:
+        async with self.db.write() as conn:
+            return (await conn.execute(insert(Turn).values(
+                conversation_id=conversation_id, request_seq=request_seq, kind=kind, model=model,
+                options=options, status="streaming", estimated_tokens=estimated_tokens,
+                started_at=utcnow(),
+            ).returning(Turn.id))).scalar_one()
+
+    async def open_answer(self, conversation_id: int, turn_id: int, text: str,
+                          refs: list[str]) -> int:
+        """The assistant message exists from the first streamed text on."""
+        message_id, _ = await self.add_message(
+            conversation_id, "assistant", [NewPart("text", text=text)], status="streaming",
+            turn_id=turn_id, platform_refs=refs)
+        async with self.db.write() as conn:
+            await conn.execute(update(Turn).where(Turn.id == turn_id)
+                               .values(response_message_id=message_id))
+        return message_id
+
+    async def checkpoint(self, message_id: int, text: str, refs: list[str]) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
+                               .values(text=text))
+            await conn.execute(update(Message).where(Message.id == message_id)
+                               .values(platform_refs=refs))
+
+    async def finish_answer(
+        self, *, turn_id: int, message_id: int | None, conversation_id: int, text: str,
+        extra_parts: list[NewPart], refs: list[str], status: str, finish_reason: str | None,
+        usage: dict[str, int] | None, ttft_ms: int | None, duration_ms: int,
+        error: str | None, answered_seqs: list[int], token_ratio: float | None,
+    ) -> int | None:
+        """Close the turn: final text, reasoning/tool parts, usage, timings, and mark the
+        user messages it answered. One transaction."""
+        async with self.db.write() as conn:
+            if message_id is None and (text or extra_parts):
+                seq = (await conn.execute(
+                    update(Conversation).where(Conversation.id == conversation_id)
+                    .values(next_seq=Conversation.next_seq + 1).returning(Conversation.next_seq)
+                )).scalar_one()
+                message_id = (await conn.execute(insert(Message).values(
+                    conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
+                    author_name="", platform_message_id="", status=status, turn_id=turn_id,
+                    platform_refs=refs, created_at=utcnow(),
+                ).returning(Message.id))).scalar_one()
+                await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=text))
+            elif message_id is not None:
+                await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
+                                   .values(text=text))
+                await conn.execute(update(Message).where(Message.id == message_id)
+                                   .values(status=status, platform_refs=refs))
+            if message_id is not None and extra_parts:
+                await conn.execute(insert(Part), [
+                    dict(message_id=message_id, idx=i + 1, kind=p.kind, text=p.text, data=p.data)
+                    for i, p in enumerate(extra_parts)])
+            usage = usage or {}
+            await conn.execute(update(Turn).where(Turn.id == turn_id).values(
+                status=status, response_message_id=message_id, finish_reason=finish_reason,
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                cached_tokens=usage.get("cached_tokens"), ttft_ms=ttft_ms,
+                duration_ms=duration_ms, error=error, finished_at=utcnow()))
+            if answered_seqs:
+                await conn.execute(update(Message).where(
+                    Message.conversation_id == conversation_id, Message.seq.in_(answered_seqs),
+                    Message.role == "user").values(status="answered"))
+            if token_ratio is not None:
+                await conn.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                   .values(token_ratio=token_ratio))
+        return message_id
+
+    async def add_tool_messages(self, conversation_id: int, turn_id: int,
+                                assistant_parts: list[NewPart], results: list[NewPart]) -> None:
+        """One step of a tool-call chain: the assistant's calls (with its reasoning and
+        text, unchanged, as MiniMax requires) and the tools' results."""
+        await self.add_message(conversation_id, "assistant", assistant_parts, status="complete",
+                               turn_id=turn_id)
+        await self.add_message(conversation_id, "tool", results, status="complete", turn_id=turn_id)
+
+    async def turn(self, turn_id: int) -> dict | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(
+                select(Turn, Conversation.platform, Conversation.workspace, Conversation.chat,
+                       Conversation.thread)
+                .join(Conversation, Conversation.id == Turn.conversation_id)
+                .where(Turn.id == turn_id))).first()
+        if row is None:
+            return None
+        turn: Turn = row[0]
+        return dict(id=turn.id, conversation_id=turn.conversation_id, request_seq=turn.request_seq,
+                    response_message_id=turn.response_message_id, kind=turn.kind,
+                    status=turn.status, options=turn.options or {}, feedback=turn.feedback,
+                    key=ConversationKey(row.platform, row.workspace, row.chat, row.thread))
+
+    async def set_feedback(self, turn_id: int, user_id: str, value: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(update(Turn).where(Turn.id == turn_id)
+                               .values(feedback=value, feedback_by=user_id))
+
+    async def supersede(self, message_id: int) -> None:
+        await self.set_message_status([message_id], "superseded")
+
+    async def usage(self, conversation_id: int) -> UsageSummary:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(
+                func.count(Turn.id), func.coalesce(func.sum(Turn.prompt_tokens), 0),
+                func.coalesce(func.sum(Turn.completion_tokens), 0),
+                func.coalesce(func.sum(Turn.cached_tokens), 0),
+            ).where(Turn.conversation_id == conversation_id))).one()
+        return UsageSummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    # --- recovery after a crash ---
+    async def recover_streaming(self, marker: str) -> list[RecoveredAnswer]:
+        """Turns left streaming by a dead process are finalised as interrupted."""
+        async with self.db.write() as conn:
+            rows = (await conn.execute(
+                select(Turn.id, Turn.response_message_id, Turn.conversation_id,
+                       Conversation.platform, Conversation.workspace, Conversation.chat,
+                       Conversation.thread)
+                .join(Conversation, Conversation.id == Turn.conversation_id)
+                .where(Turn.status == "streaming"))).all()
+            recovered = []
+            for row in rows:
+                text, refs = "", []
+                if row.response_message_id is not None:
+                    msg = (await conn.execute(select(Message.platform_refs).where(
+                        Message.id == row.response_message_id))).first()
+                    refs = list(msg.platform_refs or []) if msg else []
+                    part = (await conn.execute(select(Part.text).where(
+                        Part.message_id == row.response_message_id, Part.idx == 0))).first()
+                    text = (part.text or "") if part else ""
+                    final = (text + "\n\n" + marker) if text else marker
+                    await conn.execute(update(Part).where(
+                        Part.message_id == row.response_message_id, Part.idx == 0).values(text=final))
+                    await conn.execute(update(Message).where(Message.id == row.response_message_id)
+                                       .values(status="interrupted"))
+                    text = final
+                await conn.execute(update(Turn).where(Turn.id == row.id).values(
+                    status="interrupted", error="process stopped mid-answer", finished_at=utcnow()))
+                recovered.append(RecoveredAnswer(
+                    ConversationKey(row.platform, row.workspace, row.chat, row.thread),
+                    row.id, text, refs))
+        return recovered
+
+    # --- inbound events ---
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """True the first time an event is seen, in any process."""
+        values = dict(platform=platform, event_id=event_id[:128], received_at=utcnow())
+        async with self.db.write() as conn:
+            result = await conn.execute(self._insert_ignore(InboundEvent, values))
+            return (result.rowcount or 0) > 0
+
+    async def prune_events(self, older_than: timedelta = timedelta(days=7)) -> int:
+        from sqlalchemy import delete
+
+        cutoff = datetime.now(timezone.utc) - older_than
+        async with self.db.write() as conn:
+            result = await conn.execute(delete(InboundEvent).where(InboundEvent.received_at < cutoff))
+            return result.rowcount or 0

@@ -1,0 +1,1 @@
+"""Alembic migrations (named, forward-only revisions from 0001)."""
