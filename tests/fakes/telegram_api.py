@@ -1,0 +1,805 @@
+"""A protocol-faithful fake of the Telegram Bot API on 127.0.0.1 (aiohttp.web, port 0).
+
+It answers what python-telegram-bot calls (getMe, getUpdates with real long polling,
+sendMessage, editMessageText, sendMessageDraft, sendChatAction, getFile and file
+downloads, set/deleteWebhook, setMyCommands, answerCallbackQuery, …), validates like
+Telegram (text length after entity parsing in UTF-16 units, entity bounds, "message is
+not modified", "can't parse entities" for broken parse_mode text), enforces the flood
+limits with 429 + ``parameters.retry_after``, and records every call with its time so a
+test can check that no limit was broken.
+
+Tests push updates with the helpers (``private_message``, ``group_message``,
+``press_button``…) and read what the bot wrote from ``chats``/``calls``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiohttp import web
+
+TEXT_LIMIT = 4096
+FILE_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+# Calls that put or change a message in a chat: they count against the chat and group limits.
+WRITE_METHODS = {
+    "sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendDocument",
+    "deleteMessage", "copyMessage", "forwardMessage",
+}
+# Calls that share the per-chat draft budget.
+DRAFT_METHODS = {"sendMessageDraft", "sendChatAction"}
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+_INT_FIELDS = {
+    "chat_id", "message_id", "draft_id", "message_thread_id", "offset", "limit", "timeout",
+    "reply_to_message_id", "max_connections", "cache_time", "user_id",
+}
+_BOOL_FIELDS = {
+    "disable_notification", "drop_pending_updates", "protect_content", "show_alert",
+    "allow_sending_without_reply", "disable_web_page_preview",
+}
+_JSON_FIELDS = {
+    "entities", "caption_entities", "reply_markup", "reply_parameters", "allowed_updates",
+    "commands", "link_preview_options", "scope",
+}
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most ``count`` calls in any ``seconds``-long window."""
+
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FakeLimits:
+    chat: Window = Window(3, 3.0)  # ~1 message per second per chat, small bursts
+    group: Window = Window(20, 60.0)  # 20 messages per minute in a group
+    global_: Window = Window(30, 1.0)  # ~30 per second for the whole bot
+    draft: tuple[Window, ...] = (Window(20, 5.0), Window(40, 30.0))  # per chat
+    integer_retry_after: bool = True  # Telegram sends whole seconds
+
+    def scaled(self, factor: float) -> "FakeLimits":
+        """The same counts in windows ``factor`` times as long (tests shrink time)."""
+        def s(w: Window) -> Window:
+            return Window(w.count, w.seconds * factor)
+
+        return replace(
+            self, chat=s(self.chat), group=s(self.group), global_=s(self.global_),
+            draft=tuple(s(w) for w in self.draft), integer_retry_after=False,
+        )
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
+    status: int = 200
+    description: str = ""
+    injected: bool = False  # the failure was scripted by the test, not earned by the bot
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def chat_id(self) -> int | None:
+        value = self.params.get("chat_id")
+        return value if isinstance(value, int) else None
+
+
+@dataclass
+class Injected:
+    method: str
+    status: int
+    description: str
+    retry_after: float | None = None
+    chat_id: int | None = None
+    times: int = 1
+
+
+@dataclass
+class StoredMessage:
+    message_id: int
+    chat_id: int
+    from_bot: bool
+    text: str
+    entities: list[dict] = field(default_factory=list)
+    reply_markup: dict | None = None
+    thread_id: int | None = None
+    reply_to: int | None = None
+    edits: int = 0
+    raw: dict = field(default_factory=dict)
+
+
+class TelegramError(Exception):
+    def __init__(self, status: int, description: str, retry_after: float | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.retry_after = status, description, retry_after
+
+
+class FakeTelegram:
+    """The fake server. ``async with FakeTelegram() as tg: tg.api_url …``."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "123456:TEST-token_abc",
+        bot_id: int = 123456,
+        username: str = "copy_helper_bot",
+        limits: FakeLimits | None = None,
+        drafts_allowed: bool = True,
+    ) -> None:
+        self.token = token
+        self.bot_user = {
+            "id": bot_id, "is_bot": True, "first_name": "Copy Helper", "username": username,
+            "can_join_groups": True, "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        self.limits = limits or FakeLimits()
+        self.drafts_allowed = drafts_allowed
+        self.calls: list[Call] = []
+        self.chats: dict[int, dict] = {}
+        self.messages: dict[int, dict[int, StoredMessage]] = defaultdict(dict)
+        self.drafts: dict[tuple[int, int], str] = {}  # (chat, draft_id) -> latest draft text
+        self.commands: list[dict] = []
+        self.webhook: dict[str, Any] = {}
+        self.files: dict[str, tuple[bytes, int, str]] = {}  # file_id -> (data, size, path)
+        self._next_message_id: dict[int, int] = defaultdict(lambda: 1)
+        self._next_update_id = 1000
+        self._next_file = 1
+        self._updates: list[dict] = []
+        self._updates_changed = asyncio.Condition()
+        self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
+        self._penalty_until: dict[tuple, float] = {}
+        self._injected: list[Injected] = []
+        self._runner: web.AppRunner | None = None
+        self.api_url = ""
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> "FakeTelegram":
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.api_url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeTelegram":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def bot_id(self) -> int:
+        return self.bot_user["id"]
+
+    @property
+    def username(self) -> str:
+        return self.bot_user["username"]
+
+    # ---- scripting -------------------------------------------------------------------
+    def inject(
+        self, method: str, *, status: int = 429, description: str = "",
+        retry_after: float | None = None, chat_id: int | None = None, times: int = 1,
+    ) -> None:
+        """Make the next ``times`` matching calls fail (a 429 also penalises the chat)."""
+        if status == 429 and not description:
+            description = f"Too Many Requests: retry after {retry_after}"
+        self._injected.append(Injected(method, status, description, retry_after, chat_id, times))
+
+    def add_chat(self, chat_id: int, type_: str, *, title: str = "", is_forum: bool = False,
+                 user: dict | None = None) -> dict:
+        chat: dict[str, Any] = {"id": chat_id, "type": type_}
+        if type_ == "private":
+            user = user or {}
+            chat.update(first_name=user.get("first_name", "User"))
+            if user.get("username"):
+                chat["username"] = user["username"]
+        else:
+            chat["title"] = title or f"Group {chat_id}"
+            if is_forum:
+                chat["is_forum"] = True
+        self.chats[chat_id] = chat
+        return chat
+
+    def add_file(self, data: bytes, *, size: int | None = None, suffix: str = "jpg") -> str:
+        """Store a downloadable file; ``size`` may claim more than ``len(data)``."""
+        n = self._next_file
+        self._next_file += 1
+        file_id = f"FILE{n:04d}"
+        self.files[file_id] = (data, size if size is not None else len(data), f"files/file_{n}.{suffix}")
+        return file_id
+
+    def push_update(self, update: dict) -> dict:
+        update = {"update_id": self._next_update_id, **update}
+        self._next_update_id += 1
+        self._updates.append(update)
+        asyncio.get_running_loop().create_task(self._notify())
+        return update
+
+    async def _notify(self) -> None:
+        async with self._updates_changed:
+            self._updates_changed.notify_all()
+
+    def new_message(
+        self, chat_id: int, user: dict, text: str | None = None, *, entities: list[dict] | None = None,
+        thread_id: int | None = None, reply_to: int | None = None, extra: dict | None = None,
+    ) -> dict:
+        """A user's message dict as Telegram would deliver it (not pushed yet)."""
+        chat = self.chats[chat_id]
+        mid = self._take_message_id(chat_id)
+        msg: dict[str, Any] = {
+            "message_id": mid, "date": int(time.time()), "chat": chat, "from": user,
+        }
+        if text is not None:
+            msg["text"] = text
+        if entities:
+            msg["entities"] = entities
+        if thread_id is not None:
+            msg["message_thread_id"] = thread_id
+            if chat.get("is_forum"):
+                msg["is_topic_message"] = True
+        if reply_to is not None:
+            msg["reply_to_message"] = self._message_json(self.messages[chat_id][reply_to])
+        if extra:
+            msg.update(extra)
+        self.messages[chat_id][mid] = StoredMessage(
+            mid, chat_id, bool(user.get("is_bot")), text or msg.get("caption", ""),
+            entities or [], None, thread_id, reply_to, raw=msg,
+        )
+        return msg
+
+    def send_user_message(self, chat_id: int, user: dict, text: str | None = None, **kw: Any) -> dict:
+        msg = self.new_message(chat_id, user, text, **kw)
+        self.push_update({"message": msg})
+        return msg
+
+    def photo_sizes(self, data: bytes, *, size: int | None = None) -> list[dict]:
+        """A photo's PhotoSize list: a small thumbnail first, the original last."""
+        thumb = self.add_file(data[:64] or b"x")
+        big = self.add_file(data, size=size)
+        return [
+            {"file_id": thumb, "file_unique_id": f"u{thumb}", "width": 90, "height": 90,
+             "file_size": len(data[:64] or b"x")},
+            {"file_id": big, "file_unique_id": f"u{big}", "width": 1280, "height": 960,
+             "file_size": size if size is not None else len(data)},
+        ]
+
+    def press_button(self, chat_id: int, message_id: int, user: dict, data: str) -> dict:
+        stored = self.messages[chat_id][message_id]
+        update = self.push_update({"callback_query": {
+            "id": f"cb{self._next_update_id}", "from": user, "chat_instance": f"ci{chat_id}",
+            "message": self._message_json(stored), "data": data,
+        }})
+        return update
+
+    def mention_entity(self, text: str, mention: str | None = None) -> dict:
+        mention = mention or f"@{self.username}"
+        start = text.index(mention)
+        return {"type": "mention", "offset": utf16_len(text[:start]), "length": utf16_len(mention)}
+
+    @staticmethod
+    def command_entity(text: str) -> dict:
+        command = text.split()[0]
+        return {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
+
+    # ---- inspection ------------------------------------------------------------------
+    def calls_to(self, method: str, chat_id: int | None = None) -> list[Call]:
+        return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
+
+    def bot_messages(self, chat_id: int) -> list[StoredMessage]:
+        return [m for m in sorted(self.messages[chat_id].values(), key=lambda m: m.message_id) if m.from_bot]
+
+    def earned_429s(self) -> list[Call]:
+        """429s the bot caused itself (not scripted by the test)."""
+        return [c for c in self.calls if c.status == 429 and not c.injected]
+
+    def limit_violations(self) -> list[str]:
+        """Recheck every accepted call against the limits (the server refuses excess, so a
+        non-empty list means the fake itself is broken)."""
+        problems: list[str] = []
+        accepted = [c for c in self.calls if c.ok]
+        for scope, window, calls in self._scoped(accepted):
+            times = [c.at for c in calls]
+            j = 0
+            for i, t in enumerate(times):
+                while times[j] <= t - window.seconds:
+                    j += 1
+                if i - j + 1 > window.count:
+                    problems.append(f"{scope}: {i - j + 1} calls within {window.seconds}s")
+                    break
+        return problems
+
+    def _scoped(self, calls: list[Call]):
+        by_scope: dict[tuple, list[Call]] = defaultdict(list)
+        windows: dict[tuple, Window] = {}
+        for c in calls:
+            for scope, window in self._scopes_of(c.method, c.params):
+                by_scope[scope].append(c)
+                windows[scope] = window
+        for scope, cs in by_scope.items():
+            yield scope, windows[scope], cs
+
+    # ---- limits ----------------------------------------------------------------------
+    def _scopes_of(self, method: str, params: dict) -> list[tuple[tuple, Window]]:
+        chat_id = params.get("chat_id")
+        if not isinstance(chat_id, int):
+            if method in ("editMessageText",) and "inline_message_id" in params:
+                return [(("global",), self.limits.global_)]
+            return []
+        scopes: list[tuple[tuple, Window]] = []
+        if method in WRITE_METHODS:
+            scopes.append((("global",), self.limits.global_))
+            scopes.append((("chat", chat_id), self.limits.chat))
+            if self.chats.get(chat_id, {}).get("type") in ("group", "supergroup"):
+                scopes.append((("group", chat_id), self.limits.group))
+        elif method in DRAFT_METHODS:
+            scopes.append((("global",), self.limits.global_))
+            for i, w in enumerate(self.limits.draft):
+                scopes.append((("draft", chat_id, i), w))
+        return scopes
+
+    def _retry_value(self, seconds: float) -> float:
+        if self.limits.integer_retry_after:
+            return float(max(1, math.ceil(seconds)))
+        return max(0.01, math.ceil(seconds * 100) / 100)
+
+    def _check_limits(self, method: str, params: dict, now: float) -> None:
+        scopes = self._scopes_of(method, params)
+        wait = 0.0
+        for scope, window in scopes:
+            until = self._penalty_until.get(scope, 0.0)
+            if until > now:
+                wait = max(wait, until - now)
+                continue
+            q = self._accepted[scope]
+            while q and q[0] <= now - window.seconds:
+                q.popleft()
+            if len(q) >= window.count:
+                wait = max(wait, q[0] + window.seconds - now)
+        if wait > 0:
+            retry = self._retry_value(wait)
+            for scope, _ in scopes:
+                # Like Telegram: calling again before retry_after is over earns another 429.
+                if scope[0] != "global":
+                    self._penalty_until[scope] = max(self._penalty_until.get(scope, 0.0), now + retry)
+            raise TelegramError(429, f"Too Many Requests: retry after {retry:g}", retry)
+        for scope, _ in scopes:
+            self._accepted[scope].append(now)
+
+    def _take_injected(self, method: str, params: dict, now: float) -> None:
+        for inj in self._injected:
+            if inj.method != method or inj.times <= 0:
+                continue
+            if inj.chat_id is not None and params.get("chat_id") != inj.chat_id:
+                continue
+            inj.times -= 1
+            if inj.status == 429 and inj.retry_after:
+                for scope, _ in self._scopes_of(method, params):
+                    if scope[0] != "global":
+                        self._penalty_until[scope] = max(
+                            self._penalty_until.get(scope, 0.0), now + inj.retry_after)
+            err = TelegramError(inj.status, inj.description, inj.retry_after)
+            err.injected = True  # type: ignore[attr-defined]
+            raise err
+
+    # ---- HTTP ------------------------------------------------------------------------
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        path = request.match_info["path"]
+        for data, _size, file_path in self.files.values():
+            if file_path == path:
+                return web.Response(body=data, content_type="application/octet-stream")
+        return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+
+    async def _handle_method(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        call = Call(method, params, now)
+        self.calls.append(call)
+        if request.match_info["token"] != self.token:
+            call.status, call.description = 401, "Unauthorized"
+            return _error(401, "Unauthorized")
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            call.status, call.description = 404, "Not Found"
+            return _error(404, "Not Found")
+        try:
+            self._take_injected(method, params, now)
+            self._check_limits(method, params, now)
+            result = await handler(params)
+        except TelegramError as exc:
+            call.status, call.description = exc.status, exc.description
+            call.retry_after = exc.retry_after
+            call.injected = getattr(exc, "injected", False)
+            if exc.retry_after is not None and exc.status == 429:
+                # A refused call does not count against the limits.
+                self._uncount(method, params, now)
+            else:
+                self._uncount(method, params, now)
+            return _error(exc.status, exc.description, exc.retry_after)
+        return web.json_response({"ok": True, "result": result})
+
+    def _uncount(self, method: str, params: dict, now: float) -> None:
+        for scope, _ in self._scopes_of(method, params):
+            q = self._accepted.get(scope)
+            if q and q[-1] == now:
+                q.pop()
+
+    # ---- methods ---------------------------------------------------------------------
+    async def _m_getMe(self, params: dict) -> dict:
+        return self.bot_user
+
+    async def _m_logOut(self, params: dict) -> bool:
+        return True
+
+    async def _m_close(self, params: dict) -> bool:
+        return True
+
+    async def _m_getUpdates(self, params: dict) -> list[dict]:
+        if self.webhook.get("url"):
+            raise TelegramError(409, "Conflict: can't use getUpdates method while webhook is "
+                                     "active; use deleteWebhook to delete the webhook first")
+        offset = params.get("offset") or 0
+        limit = min(max(params.get("limit") or 100, 1), 100)
+        timeout = max(float(params.get("timeout") or 0), 0.0)
+        if offset:
+            # Confirm everything below offset, as Telegram does.
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = [u for u in self._updates if u["update_id"] >= offset]
+            if pending:
+                return pending[:limit]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            async with self._updates_changed:
+                try:
+                    await asyncio.wait_for(self._updates_changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return []
+
+    async def _m_setWebhook(self, params: dict) -> bool:
+        url = params.get("url", "")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise TelegramError(400, "Bad Request: secret token contains unallowed characters")
+        if url and not url.startswith("https://"):
+            raise TelegramError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = {"url": url, "secret_token": secret,
+                        "allowed_updates": params.get("allowed_updates")}
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    async def _m_deleteWebhook(self, params: dict) -> bool:
+        self.webhook = {}
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    async def _m_getWebhookInfo(self, params: dict) -> dict:
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": 0 if self.webhook.get("url") else len(self._updates)}
+
+    async def _m_setMyCommands(self, params: dict) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise TelegramError(400, "Bad Request: commands must be an array of at most 100 items")
+        for c in commands:
+            name, desc = c.get("command", ""), c.get("description", "")
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+                raise TelegramError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(desc) <= 256:
+                raise TelegramError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands = commands
+        return True
+
+    async def _m_getMyCommands(self, params: dict) -> list[dict]:
+        return self.commands
+
+    async def _m_deleteMyCommands(self, params: dict) -> bool:
+        self.commands = []
+        return True
+
+    async def _m_answerCallbackQuery(self, params: dict) -> bool:
+        if not params.get("callback_query_id"):
+            raise TelegramError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        text = params.get("text")
+        if text is not None and len(text) > 200:
+            raise TelegramError(400, "Bad Request: MESSAGE_TOO_LONG")
+        return True
+
+    async def _m_sendChatAction(self, params: dict) -> bool:
+        self._chat(params)
+        if params.get("action") not in {
+            "typing", "upload_photo", "record_video", "upload_video", "record_voice",
+            "upload_voice", "upload_document", "choose_sticker", "find_location",
+            "record_video_note", "upload_video_note",
+        }:
+            raise TelegramError(400, "Bad Request: wrong parameter action in request")
+        return True
+
+    async def _m_getFile(self, params: dict) -> dict:
+        file_id = params.get("file_id")
+        if file_id not in self.files:
+            raise TelegramError(400, "Bad Request: invalid file_id")
+        data, size, path = self.files[file_id]
+        if size > FILE_DOWNLOAD_LIMIT:
+            raise TelegramError(400, "Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size, "file_path": path}
+
+    async def _m_sendMessageDraft(self, params: dict) -> bool:
+        chat = self._chat(params)
+        if chat["type"] != "private":
+            raise TelegramError(400, "Bad Request: TEXTDRAFT_PEER_INVALID")
+        if not self.drafts_allowed:
+            raise TelegramError(400, "Bad Request: method is not available for this bot")
+        if not params.get("draft_id"):
+            raise TelegramError(400, "Bad Request: draft_id must be non-zero")
+        text = params.get("text") or ""
+        self._validate_text(text, params, allow_empty=True)
+        self.drafts[(chat["id"], params["draft_id"])] = text
+        return True
+
+    async def _m_sendMessage(self, params: dict) -> dict:
+        chat = self._chat(params)
+        text = params.get("text")
+        if text is None:
+            raise TelegramError(400, "Bad Request: message text is empty")
+        text, entities = self._validate_text(text, params)
+        thread_id = params.get("message_thread_id")
+        if thread_id is not None and not chat.get("is_forum") and chat["type"] != "private":
+            raise TelegramError(400, "Bad Request: message thread not found")
+        reply_to = None
+        rp = params.get("reply_parameters") or {}
+        if rp or params.get("reply_to_message_id"):
+            reply_to = rp.get("message_id") or params.get("reply_to_message_id")
+            if reply_to not in self.messages[chat["id"]]:
+                if not (rp.get("allow_sending_without_reply") or params.get("allow_sending_without_reply")):
+                    raise TelegramError(400, "Bad Request: message to be replied not found")
+                reply_to = None
+        markup = self._markup(params)
+        mid = self._take_message_id(chat["id"])
+        stored = StoredMessage(mid, chat["id"], True, text, entities, markup, thread_id, reply_to)
+        self.messages[chat["id"]][mid] = stored
+        return self._message_json(stored)
+
+    async def _m_editMessageText(self, params: dict) -> dict:
+        chat = self._chat(params)
+        stored = self.messages[chat["id"]].get(params.get("message_id"))  # type: ignore[arg-type]
+        if stored is None:
+            raise TelegramError(400, "Bad Request: message to edit not found")
+        if not stored.from_bot:
+            raise TelegramError(400, "Bad Request: message can't be edited")
+        text, entities = self._validate_text(params.get("text") or "", params)
+        markup = self._markup(params)
+        if text == stored.text and entities == stored.entities and markup == stored.reply_markup:
+            raise TelegramError(400, NOT_MODIFIED)
+        stored.text, stored.entities, stored.reply_markup = text, entities, markup
+        stored.edits += 1
+        return self._message_json(stored, edited=True)
+
+    async def _m_editMessageReplyMarkup(self, params: dict) -> dict:
+        chat = self._chat(params)
+        stored = self.messages[chat["id"]].get(params.get("message_id"))  # type: ignore[arg-type]
+        if stored is None:
+            raise TelegramError(400, "Bad Request: message to edit not found")
+        markup = self._markup(params)
+        if markup == stored.reply_markup:
+            raise TelegramError(400, NOT_MODIFIED)
+        stored.reply_markup = markup
+        return self._message_json(stored, edited=True)
+
+    async def _m_deleteMessage(self, params: dict) -> bool:
+        chat = self._chat(params)
+        if self.messages[chat["id"]].pop(params.get("message_id"), None) is None:  # type: ignore[arg-type]
+            raise TelegramError(400, "Bad Request: message to delete not found")
+        return True
+
+    # ---- helpers ---------------------------------------------------------------------
+    def _chat(self, params: dict) -> dict:
+        chat = self.chats.get(params.get("chat_id"))  # type: ignore[arg-type]
+        if chat is None:
+            raise TelegramError(400, "Bad Request: chat not found")
+        return chat
+
+    def _take_message_id(self, chat_id: int) -> int:
+        mid = self._next_message_id[chat_id]
+        self._next_message_id[chat_id] = mid + 1
+        return mid
+
+    def _markup(self, params: dict) -> dict | None:
+        markup = params.get("reply_markup")
+        if markup is None:
+            return None
+        rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+        if rows is None:
+            return markup
+        for row in rows:
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(data.encode()) <= 64:
+                    raise TelegramError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return markup if rows else None
+
+    def _validate_text(self, text: str, params: dict, *, allow_empty: bool = False) -> tuple[str, list[dict]]:
+        parse_mode = params.get("parse_mode")
+        entities = params.get("entities") or []
+        if parse_mode:
+            text, entities = _parse_markup(text, parse_mode)
+        if not text.strip() and not allow_empty:
+            raise TelegramError(400, "Bad Request: message text is empty")
+        length = utf16_len(text)
+        if length > TEXT_LIMIT:
+            raise TelegramError(400, "Bad Request: message is too long")
+        for e in entities:
+            offset, elen = e.get("offset"), e.get("length")
+            if not isinstance(offset, int) or not isinstance(elen, int) or offset < 0 or elen <= 0:
+                raise TelegramError(400, "Bad Request: can't parse entities: invalid entity offset or length")
+            if offset + elen > length:
+                raise TelegramError(400, "Bad Request: can't parse entities: entity ends beyond the end of the text")
+            if e.get("type") == "text_link" and not e.get("url"):
+                raise TelegramError(400, "Bad Request: can't parse entities: text_link needs a url")
+        return text, entities
+
+    def _message_json(self, m: StoredMessage, *, edited: bool = False) -> dict:
+        if m.raw and not m.from_bot:
+            return m.raw
+        chat = self.chats[m.chat_id]
+        out: dict[str, Any] = {
+            "message_id": m.message_id, "date": int(time.time()), "chat": chat,
+            "from": self.bot_user, "text": m.text,
+        }
+        if m.entities:
+            out["entities"] = m.entities
+        if m.reply_markup:
+            out["reply_markup"] = m.reply_markup
+        if m.thread_id is not None:
+            out["message_thread_id"] = m.thread_id
+            if chat.get("is_forum"):
+                out["is_topic_message"] = True
+        if m.reply_to is not None and m.reply_to in self.messages[m.chat_id]:
+            replied = self.messages[m.chat_id][m.reply_to]
+            out["reply_to_message"] = {k: v for k, v in self._message_json(replied).items()
+                                       if k != "reply_to_message"}
+        if edited:
+            out["edit_date"] = int(time.time())
+        return out
+
+
+def _error(status: int, description: str, retry_after: float | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None and status == 429:
+        body["parameters"] = {"retry_after": int(retry_after) if float(retry_after).is_integer() else retry_after}
+    return web.json_response(body, status=status)
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    raw: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            raw.update(body if isinstance(body, dict) else {})
+            return raw
+        form = await request.post()
+        for key, value in form.items():
+            raw[key] = value if isinstance(value, str) else value  # file parts kept as is
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            out[key] = value
+        elif key in _INT_FIELDS:
+            out[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
+        elif key in _BOOL_FIELDS:
+            out[key] = value.lower() in ("true", "1")
+        elif key in _JSON_FIELDS:
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                raise_bad = value
+                out[key] = raise_bad
+        else:
+            out[key] = value
+    return out
+
+
+# ---- parse_mode validation: enough of Telegram's parsers to refuse half-written markup ----
+_MDV2_SPECIAL = set("_*[]()~`>#+-=|{}.!")
+
+
+def _parse_markup(text: str, parse_mode: str) -> tuple[str, list[dict]]:
+    mode = parse_mode.lower()
+    if mode == "html":
+        return _parse_html(text)
+    if mode == "markdownv2":
+        return _parse_mdv2(text)
+    if mode == "markdown":
+        if any(text.count(ch) % 2 for ch in "*_`"):
+            raise TelegramError(400, "Bad Request: can't parse entities: can't find end of the entity")
+        return re.sub(r"[*_`]", "", text), []
+    raise TelegramError(400, f"Bad Request: unsupported parse_mode {parse_mode}")
+
+
+def _parse_html(text: str) -> tuple[str, list[dict]]:
+    allowed = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+               "span", "tg-spoiler", "blockquote", "tg-emoji"}
+    stack: list[str] = []
+    out: list[str] = []
+    for token in re.split(r"(<[^>]*>)", text):
+        if token.startswith("<") and token.endswith(">"):
+            m = re.fullmatch(r"<\s*(/?)\s*([a-zA-Z-]+)[^>]*>", token)
+            if not m or m.group(2).lower() not in allowed:
+                raise TelegramError(400, f"Bad Request: can't parse entities: unsupported start tag \"{token}\"")
+            name = m.group(2).lower()
+            if m.group(1):
+                if not stack or stack.pop() != name:
+                    raise TelegramError(400, f"Bad Request: can't parse entities: unmatched end tag \"{name}\"")
+            else:
+                stack.append(name)
+        else:
+            if "<" in token or re.search(r"&(?!(lt|gt|amp|quot|#\d+);)", token):
+                raise TelegramError(400, "Bad Request: can't parse entities: unexpected character")
+            out.append(token.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"))
+    if stack:
+        raise TelegramError(400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
+    return "".join(out), []
+
+
+def _parse_mdv2(text: str) -> tuple[str, list[dict]]:
+    out: list[str] = []
+    open_marks: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch in "*_~`|":
+            mark = "||" if text.startswith("||", i) else ("__" if text.startswith("__", i) else ch)
+            if open_marks and open_marks[-1] == mark:
+                open_marks.pop()
+            else:
+                open_marks.append(mark)
+            i += len(mark)
+            continue
+        if ch in _MDV2_SPECIAL:
+            raise TelegramError(400, f"Bad Request: can't parse entities: character '{ch}' is reserved "
+                                     "and must be escaped with the preceding '\\'")
+        out.append(ch)
+        i += 1
+    if open_marks:
+        raise TelegramError(400, "Bad Request: can't parse entities: can't find end of the entity")
+    return "".join(out), []
