@@ -1,0 +1,54 @@
+"""A terminal as a reply surface: streamed text is printed as it grows."""
+from __future__ import annotations
+
+from typing import TextIO
+
+from bot.surface import MessageRef, SurfaceLimits, Write
+
+
+class ConsoleSurface:
+    """Prints each message once, appending what an edit adds; a terminal can't rewrite
+    what scrolled away, so an edit that is not an extension prints the whole text again."""
+
+    def __init__(self, out: TextIO, *, status_out: TextIO | None = None, interval: float = 0.05) -> None:
+        self.out = out
+        self.status_out = status_out  # None: statuses are not shown (piped output)
+        self.limits = SurfaceLimits(max_chars=1_000_000, edit_interval=interval)
+        self._shown: dict[str, str] = {}
+        self._count = 0
+        self._status = ""
+
+    async def post(self, text: str, write: Write) -> MessageRef:
+        self._clear_status()
+        self._count += 1
+        ref = MessageRef(str(self._count))
+        self._shown[ref.id] = ""
+        await self.edit(ref, text, write)
+        return ref
+
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+        self._clear_status()
+        shown = self._shown.get(ref.id, "")
+        if text.startswith(shown):
+            self.out.write(text[len(shown):])
+        else:
+            self.out.write("\n" + text)
+        if write.final:
+            self.out.write("\n")
+        self.out.flush()
+        self._shown[ref.id] = text
+
+    async def set_status(self, status: str) -> None:
+        if self.status_out is None:
+            return
+        self._clear_status()
+        if status:
+            self.status_out.write(f"\x1b[2m({status})\x1b[0m")
+            self.status_out.flush()
+            self._status = status
+
+    def _clear_status(self) -> None:
+        if self._status and self.status_out is not None:
+            self.status_out.write("\r\x1b[K")
+            self.status_out.flush()
+        self._status = ""

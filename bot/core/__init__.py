@@ -1,0 +1,1 @@
+"""The conversation core: turns, prompts, pacing. No platform SDK is imported here."""

@@ -1,0 +1,43 @@
+"""Slash commands shared by every platform (adapters pass "/cmd args", "@bot" removed)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.core import texts
+from bot.messages import IncomingMessage
+from bot.surface import ReplySurface
+
+if TYPE_CHECKING:
+    from bot.core.service import ChatService
+
+KNOWN = ("start", "help", "new", "usage", "style", "copy")
+
+
+def parse(text: str) -> tuple[str, str]:
+    head, _, rest = text.strip().partition(" ")
+    name = head[1:].split("@", 1)[0].lower()
+    return name, rest.strip()
+
+
+class Commands:
+    def __init__(self, service: "ChatService") -> None:
+        self.service = service
+
+    def is_command(self, text: str) -> bool:
+        return parse(text)[0] in KNOWN
+
+    async def run(self, msg: IncomingMessage, surface: ReplySurface) -> None:
+        name, args = parse(msg.text)
+        service = self.service
+        if name in ("start", "help"):
+            await service.notify(surface, texts.HELP)
+        elif name == "new":
+            await service.store.new_epoch(msg.key)
+            await service.notify(surface, texts.NEW_THREAD)
+        elif name == "usage":
+            await service.notify(surface, await service.usage_text(msg.key))
+        elif name in ("style", "copy"):
+            from bot.core import copy_turns
+
+            handler = copy_turns.style_command if name == "style" else copy_turns.copy_command
+            await handler(service, msg, surface, args)

@@ -1,0 +1,171 @@
+"""Prompt assembly within the context budget, shaped for the gateway's prefix cache.
+
+The cache is prefix-based, so: the system prompt (and the conversation's style) come first
+and never carry volatile data; history is append-only; when it outgrows the budget, the
+oldest turns are dropped in one large step (down to half the budget) and the new start is
+remembered, so the following turns share a prefix again instead of shifting by one turn
+each time.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from bot.store.repo import StoredMessage
+from bot.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, estimate_tokens
+
+TRIM_LOW_WATER = 0.5  # after a trim the history uses at most this share of the budget
+
+
+@dataclass(slots=True)
+class Prompt:
+    messages: list[dict]
+    estimated_tokens: int  # corrected by the conversation's usage ratio
+    new_history_start: int | None = None  # set when this prompt trimmed old history
+    image_ids: list[int] = field(default_factory=list)  # attachments inlined as images
+    images_dropped: int = 0
+
+
+def _image_block(mime: str, data: bytes) -> dict:
+    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _ordered(history: list[StoredMessage]) -> list[StoredMessage]:
+    """Put each turn's answer after that turn's tool steps.
+
+    The answer message is created at the first streamed text, which may come before the
+    tool calls of the same turn are stored; the model must see calls, results, answer.
+    """
+    last_index: dict[int, int] = {}
+    for i, msg in enumerate(history):
+        if msg.turn_id is not None:
+            last_index[msg.turn_id] = i
+    keyed = []
+    for i, msg in enumerate(history):
+        is_answer = msg.role == "assistant" and not any(p.kind == "tool_call" for p in msg.parts)
+        position = last_index[msg.turn_id] + 0.5 if is_answer and msg.turn_id in last_index else i
+        keyed.append((position, i, msg))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [msg for _, _, msg in keyed]
+
+
+def _user_text(msg: StoredMessage, group: bool) -> str:
+    chunks = []
+    for part in msg.parts:
+        if part.kind == "text" and part.text:
+            chunks.append(part.text)
+        elif part.kind == "document" and part.text:
+            name = (part.data or {}).get("filename", "document")
+            chunks.append(f"<document name={json.dumps(name, ensure_ascii=False)}>\n{part.text}\n</document>")
+        elif part.kind == "note" and part.text:
+            chunks.append(f"[{part.text}]")
+    text = "\n\n".join(chunks)
+    if group and msg.author_name:
+        text = f"[{msg.author_name}] {text}"
+    return text
+
+
+def _estimate(msg: StoredMessage) -> int:
+    return MESSAGE_OVERHEAD + sum(estimate_tokens(p.text or "") for p in msg.parts) + sum(
+        IMAGE_TOKENS for p in msg.parts if p.kind == "image")
+
+
+def build_prompt(
+    system: str,
+    history: list[StoredMessage],
+    images: dict[int, bytes],
+    *,
+    budget_tokens: int,
+    max_images: int,
+    token_ratio: float = 1.0,
+    group: bool = False,
+    vision: bool = True,
+) -> Prompt:
+    """``history`` runs from the conversation's current start; ``images`` holds the data of
+    the newest ``max_images`` image attachments (see ``images_wanted``)."""
+    ratio = max(token_ratio, 1.0)  # usage may correct upward, never below the estimate
+    system_cost = estimate_tokens(system) + MESSAGE_OVERHEAD
+    costs = [_estimate(m) for m in history]
+    total = system_cost + sum(costs)
+    new_start = None
+    start = 0
+    if total * ratio > budget_tokens and history:
+        target = budget_tokens * TRIM_LOW_WATER / ratio
+        while start < len(history) - 1 and total > target:
+            total -= costs[start]
+            start += 1
+        # Never open on an answer or a tool result without the question that led to it.
+        while start < len(history) - 1 and history[start].role != "user":
+            total -= costs[start]
+            start += 1
+        new_start = history[start].seq
+
+    kept = _ordered(history[start:])
+    last_user = max((i for i, m in enumerate(kept) if m.role == "user"), default=-1)
+    messages: list[dict] = [{"role": "system", "content": system}] if system else []
+    dropped = 0
+    for i, msg in enumerate(kept):
+        if msg.role == "user":
+            text = _user_text(msg, group)
+            blocks: list[dict] = []
+            for part in msg.parts:
+                if part.kind != "image":
+                    continue
+                if vision and part.attachment_id in images:
+                    blocks.append(_image_block(part.mime or "image/jpeg", images[part.attachment_id]))
+                else:
+                    dropped += 1
+                    text += "\n[an image was attached here earlier; it is no longer shown]" if vision \
+                        else "\n[an image was attached, but image input is turned off]"
+            if blocks:
+                content: str | list[dict] = [{"type": "text", "text": text or "(image)"}, *blocks]
+            else:
+                content = text
+            # Consecutive user messages (several people, or messages queued mid-answer)
+            # become one message, so roles alternate as the model expects.
+            if messages and messages[-1]["role"] == "user":
+                messages[-1]["content"] = _merge(messages[-1]["content"], content)
+            else:
+                messages.append({"role": "user", "content": content})
+        elif msg.role == "assistant":
+            text = msg.text
+            calls = [p.data for p in msg.parts if p.kind == "tool_call" and p.data]
+            if calls and i > last_user:
+                # In a live tool-call chain MiniMax wants its message back unchanged,
+                # thinking included.
+                reasoning = "".join(p.text or "" for p in msg.parts if p.kind == "reasoning")
+                if reasoning:
+                    text = f"<think>{reasoning}</think>\n\n{text}"
+            entry: dict = {"role": "assistant", "content": text}
+            if calls:
+                entry["tool_calls"] = calls
+            if not text and not calls:
+                continue
+            messages.append(entry)
+        elif msg.role == "tool":
+            for part in msg.parts:
+                if part.kind == "tool_result":
+                    messages.append({"role": "tool", "tool_call_id": (part.data or {}).get("id", ""),
+                                     "content": part.text or ""})
+    return Prompt(messages, int(total * ratio), new_start, [k for k in images], dropped)
+
+
+def _merge(first: str | list[dict], second: str | list[dict]) -> list[dict] | str:
+    if isinstance(first, str) and isinstance(second, str):
+        return f"{first}\n\n{second}"
+    as_blocks = lambda c: [{"type": "text", "text": c}] if isinstance(c, str) else c  # noqa: E731
+    return as_blocks(first) + as_blocks(second)
+
+
+def images_wanted(history: list[StoredMessage], max_images: int) -> list[int]:
+    """Attachment ids of the newest ``max_images`` images in the user's messages."""
+    wanted: list[int] = []
+    for msg in reversed(history):
+        if msg.role != "user":
+            continue
+        for part in reversed(msg.parts):
+            if part.kind == "image" and part.attachment_id is not None and len(wanted) < max_images:
+                wanted.append(part.attachment_id)
+    return wanted

@@ -1,0 +1,73 @@
+"""Checking and normalising images before they are stored and sent to the model.
+
+The gateway takes JPEG/PNG/GIF/WEBP up to 10 MB as base64 data URLs. Anything else that
+Pillow can read is converted; huge images are scaled down; unreadable ones are refused
+with a sentence the user can act on.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+MAX_BYTES = 10 * 1024 * 1024
+MAX_SIDE = 2048  # larger images cost tokens without helping the model
+MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
+
+
+@dataclass(slots=True)
+class PreparedImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+class ImageRejected(ValueError):
+    """The image cannot be used; ``str(exc)`` is worded for the user."""
+
+
+def prepare_image(data: bytes, filename: str = "") -> PreparedImage:
+    label = f"“{filename}”" if filename else "the image"
+    if not data:
+        raise ImageRejected(f"{label} was empty")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt = probe.format or ""
+            width, height = probe.size
+            if width * height > MAX_PIXELS:
+                raise ImageRejected(f"{label} is too large ({width}×{height} pixels)")
+            probe.verify()  # catches truncated and corrupt files
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageRejected(f"{label} could not be read as an image ({type(exc).__name__})") from None
+    if fmt in ACCEPTED and len(data) <= MAX_BYTES and max(width, height) <= MAX_SIDE:
+        return PreparedImage(data, ACCEPTED[fmt], width, height)
+    return _reencode(data, label)
+
+
+def _reencode(data: bytes, label: str) -> PreparedImage:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            if getattr(img, "is_animated", False):
+                img.seek(0)  # the first frame speaks for an animation
+            img.thumbnail((MAX_SIDE, MAX_SIDE))
+            has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
+            out = io.BytesIO()
+            if has_alpha:
+                img.convert("RGBA").save(out, "PNG", optimize=True)
+                mime = "image/png"
+            else:
+                img.convert("RGB").save(out, "JPEG", quality=88)
+                mime = "image/jpeg"
+            size = img.size
+    except (OSError, ValueError) as exc:
+        raise ImageRejected(f"{label} could not be converted ({type(exc).__name__})") from None
+    encoded = out.getvalue()
+    if len(encoded) > MAX_BYTES:
+        raise ImageRejected(f"{label} is still larger than 10 MB after scaling down")
+    return PreparedImage(encoded, mime, size[0], size[1])

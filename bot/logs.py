@@ -1,0 +1,49 @@
+"""Logging that cannot leak secrets: every record is scrubbed of configured secret values
+and of anything shaped like a bearer token or a bot token in a URL."""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+_PATTERNS = [
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE),
+    re.compile(r"(/bot)\d+:[A-Za-z0-9_\-]+"),  # Telegram URLs carry the token
+    re.compile(r"\b(xox[abposr]-)[A-Za-z0-9\-]+"),  # Slack tokens
+    re.compile(r"\b(xapp-)[A-Za-z0-9\-]+"),
+]
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        for pattern in _PATTERNS:
+            text = pattern.sub(r"\1[redacted]", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        redacted = self.redact(message)
+        record.msg, record.args = redacted, None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def setup_logging(level: str, secrets: list[str]) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request URL at INFO; Telegram's URLs carry the bot token.
+    for noisy in ("httpx", "httpcore", "aiosqlite", "telegram.ext", "slack_bolt", "slack_sdk"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,46 @@
+"""Building the running parts from settings: database, store, gateway client, service."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.core.service import ChatService
+from bot.gateway.client import GatewayClient
+from bot.store.db import Database
+from bot.store.migrate import upgrade_async
+from bot.store.repo import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    store: Store
+    gateway: GatewayClient
+    service: ChatService
+
+    async def close(self) -> None:
+        await self.service.close()
+        await self.gateway.aclose()
+        await self.db.dispose()
+
+
+def load_tools(settings: Settings):  # noqa: ANN201
+    if not settings.tools:
+        return None
+    try:
+        from bot.tools.registry import default_registry
+    except ImportError:  # pragma: no cover - tools land with the copywriting issue
+        return None
+    return default_registry(settings)
+
+
+async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    if migrate:
+        await upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    store = Store(db)
+    gateway = GatewayClient(settings)
+    service = ChatService(settings, store, gateway, tools=load_tools(settings))
+    await service.start()
+    return Runtime(settings, db, store, gateway, service)
