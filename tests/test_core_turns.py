@@ -1,0 +1,198 @@
+"""The conversation core end to end: real store, real gateway client, fake gateway server."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.runtime import build_runtime
+from bot.store.models import Message, Part, Turn
+from tests.fakes.gateway import Answer
+from tests.surfaces import RecordingSurface
+
+KEY = ConversationKey("console", "local", "alice")
+
+
+def msg(text: str, *, key: ConversationKey = KEY, author: str = "alice", **kw) -> IncomingMessage:  # noqa: ANN003
+    return IncomingMessage(key=key, author=Author(author, author.title()), text=text,
+                           message_id=f"m-{text[:10]}", **kw)
+
+
+async def rows(service, model, *where):  # noqa: ANN001, ANN201
+    async with service.store.db.read() as conn:
+        return (await conn.execute(select(model).where(*where))).all()
+
+
+def user_texts(body: dict) -> list[str]:
+    out = []
+    for m in body["messages"]:
+        if m["role"] == "user":
+            c = m["content"]
+            out.append(c if isinstance(c, str) else " ".join(b.get("text", "") for b in c))
+    return out
+
+
+async def test_streamed_answer_hides_reasoning_and_is_stored(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="Hello **there**, how can I help?", reasoning="The user greets me.",
+                               chunk_chars=3))
+    surface = RecordingSurface()
+    await service.handle(msg("hi"), surface)
+    assert surface.texts == ["Hello **there**, how can I help?"]
+    assert all("greets" not in h for m in surface.messages.values() for h in m.history)
+    assert surface.messages["1"].final
+    assert "thinking…" in surface.statuses and surface.statuses[-1] == ""
+    turn = (await rows(service, Turn))[0][0]
+    assert turn.status == "complete" and turn.finish_reason == "stop"
+    assert turn.prompt_tokens and turn.completion_tokens is not None
+    parts = [r[0] for r in await rows(service, Part)]
+    kinds = sorted(p.kind for p in parts)
+    assert kinds == ["reasoning", "text", "text"]
+    assert any(p.kind == "reasoning" and "greets" in p.text for p in parts)
+
+
+async def test_history_survives_a_restart(settings, fake_gateway) -> None:
+    rt = await build_runtime(settings, migrate=False)
+    try:
+        await rt.service.handle(msg("my name is Alice"), RecordingSurface())
+    finally:
+        await rt.close()
+    rt = await build_runtime(settings, migrate=False)
+    try:
+        await rt.service.handle(msg("what is my name?"), RecordingSurface())
+    finally:
+        await rt.close()
+    body = fake_gateway.requests[-1].body
+    assert user_texts(body) == ["my name is Alice", "what is my name?"]
+    assert body["messages"][0]["role"] == "system"
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
+
+
+async def test_user_message_is_stored_before_a_failing_model_and_the_user_is_told(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(status=401, error_body={"error": {"message": "invalid api key"}}))
+    surface = RecordingSurface()
+    await service.handle(msg("are you there?"), surface)
+    assert "API key was rejected" in surface.transcript
+    stored = [r[0] for r in await rows(service, Message, Message.role == "user")]
+    assert len(stored) == 1
+    turn = (await rows(service, Turn))[0][0]
+    assert turn.status == "error" and "401" in (turn.error or "")
+
+
+async def test_messages_sent_mid_answer_are_answered_next_together(service, fake_gateway) -> None:
+    release = asyncio.Event()
+    fake_gateway.script(Answer(text="first answer", wait_for=release),
+                        Answer(text="second answer"))
+    surface = RecordingSurface()
+    first = asyncio.create_task(service.handle(msg("question one"), surface))
+    while not fake_gateway.requests:
+        await asyncio.sleep(0.01)
+    await service.handle(msg("also this"), surface)  # queued: returns at once
+    await service.handle(msg("and that"), surface)
+    release.set()
+    await first
+    assert len(fake_gateway.requests) == 2
+    second_prompt = user_texts(fake_gateway.requests[1].body)
+    assert second_prompt[-1] == "also this\n\nand that"
+    assert surface.texts == ["first answer", "second answer"]
+    statuses = {r[0].status for r in await rows(service, Message, Message.role == "user")}
+    assert statuses == {"answered"}
+
+
+async def test_new_starts_a_fresh_thread(service, fake_gateway) -> None:
+    surface = RecordingSurface()
+    await service.handle(msg("remember the word apple"), surface)
+    await service.handle(msg("/new"), surface)
+    assert "new conversation" in surface.texts[-1].lower()
+    await service.handle(msg("which word?"), surface)
+    assert user_texts(fake_gateway.requests[-1].body) == ["which word?"]
+
+
+async def test_stream_cut_mid_answer_keeps_the_partial_text(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="This is a long answer that will be cut somewhere in the middle.",
+                               chunk_chars=5, cut_after_chunks=4))
+    surface = RecordingSurface()
+    await service.handle(msg("tell me"), surface)
+    shown = surface.transcript
+    assert shown.startswith("This is a long answ")
+    assert "interrupted" in shown
+    turn = (await rows(service, Turn))[0][0]
+    assert turn.status == "interrupted"
+    answer = [r[0] for r in await rows(service, Message, Message.role == "assistant")][0]
+    assert answer.status == "interrupted"
+
+
+async def test_long_answer_continues_in_new_messages_within_the_limit(service, fake_gateway) -> None:
+    paragraph = "这是一个很长的段落，用来测试拆分。" * 20 + "😀\n\n"
+    text = paragraph * 12
+    fake_gateway.script(Answer(text=text, chunk_chars=40))
+    surface = RecordingSurface(max_chars=1000)
+    await service.handle(msg("write a lot"), surface)
+    assert not surface.violations
+    assert len(surface.texts) >= 4
+    assert all(len(t) <= 1000 for t in surface.texts)
+    assert "".join(t.replace("\n", "") for t in surface.texts) == text.replace("\n", "")
+    assert all(m.final for m in surface.messages.values())
+
+
+async def test_rate_limited_writes_still_end_with_the_whole_answer(service, fake_gateway) -> None:
+    text = "word " * 300
+    fake_gateway.script(Answer(text=text, chunk_chars=7))
+    surface = RecordingSurface(rate_limit_every=3, retry_after=0.02)
+    await service.handle(msg("go"), surface)
+    assert surface.rate_limited > 0
+    assert surface.texts == [text.strip()]
+    assert not surface.violations
+
+
+async def test_stop_keeps_what_was_written(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="x" * 2000, chunk_chars=10, chunk_delay=0.01))
+    surface = RecordingSurface()
+    task = asyncio.create_task(service.handle(msg("long please"), surface))
+    while not surface.order:
+        await asyncio.sleep(0.01)
+    turn_id = surface.writes[0].turn_id
+    assert await service.stop(turn_id)
+    await task
+    final = surface.texts[-1]
+    assert final.endswith("_(stopped)_") and final.startswith("xxx")
+    turn = (await rows(service, Turn))[0][0]
+    assert turn.status == "stopped"
+
+
+async def test_restart_mid_answer_is_finalised_as_interrupted(settings, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="partial " * 200, chunk_chars=8, chunk_delay=0.01))
+    rt = await build_runtime(settings, migrate=False)
+    surface = RecordingSurface()
+    task = asyncio.create_task(rt.service.handle(msg("long"), surface))
+    while not surface.order:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    task.cancel()  # the process dies: nothing gets finalised
+    await asyncio.gather(task, return_exceptions=True)
+    await rt.close()
+    rt = await build_runtime(settings, migrate=False)
+    try:
+        recovered = await rt.service.take_recovered("console")
+        assert len(recovered) == 1
+        assert recovered[0].text.startswith("partial") and "restarted" in recovered[0].text
+        assert recovered[0].message_ids == ["1"]
+        turn = (await rows(rt.service, Turn))[0][0]
+        assert turn.status == "interrupted"
+    finally:
+        await rt.close()
+
+
+async def test_group_messages_carry_the_senders_name(service, fake_gateway) -> None:
+    key = ConversationKey("telegram", "bot", "-100", "")
+    await service.handle(msg("we sell tea", key=key, author="bob", group=True, addressed=False), RecordingSurface())
+    await service.handle(msg("write a slogan", key=key, author="carol", group=True), RecordingSurface())
+    assert user_texts(fake_gateway.requests[-1].body) == ["[Bob] we sell tea\n\n[Carol] write a slogan"]
+
+
+async def test_corrupt_image_gets_a_clear_answer_and_the_text_is_answered(service, fake_gateway) -> None:
+    surface = RecordingSurface()
+    await service.handle(msg("what is this?", attachments=[Attachment(b"not an image", "image/png", "x.png")]),
+                         surface)
+    assert "couldn't use" in surface.texts[0] and "x.png" in surface.texts[0]
+    assert len(fake_gateway.requests) == 1
