@@ -1,0 +1,65 @@
+"""One Bot API call within its budgets, with Telegram's errors turned into the core's.
+
+A 429 pauses the budget of the chat it was about (not the whole bot) for exactly its
+``retry_after`` and surfaces as ``RateLimited``; "message is not modified" means the
+message already shows that text and is not an error.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.ratelimit import Budget
+from bot.surface import RateLimited, WriteFailed
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_NOT_MODIFIED = "message is not modified"
+_GONE = ("message to edit not found", "message can't be edited", "message to be replied not found",
+         "chat not found", "message thread not found")
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB warns that retry_after becomes a timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def is_not_modified(exc: BaseException) -> bool:
+    return isinstance(exc, BadRequest) and _NOT_MODIFIED in exc.message.lower()
+
+
+def is_entity_error(exc: BaseException) -> bool:
+    return isinstance(exc, BadRequest) and "can't parse entities" in exc.message.lower()
+
+
+async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[T]]) -> T | None:
+    """Run ``request`` once the budgets allow; None when Telegram says "not modified"."""
+    await scope.acquire()
+    await bot_wide.acquire()
+    try:
+        return await request()
+    except RetryAfter as exc:
+        seconds = retry_seconds(exc)
+        scope.pause(seconds)
+        log.warning("telegram: 429 on %s, pausing it for %.2fs", scope.name, seconds)
+        raise RateLimited(seconds, scope.name) from exc
+    except BadRequest as exc:
+        if is_not_modified(exc):
+            return None
+        if any(reason in exc.message.lower() for reason in _GONE):
+            raise WriteFailed(exc.message) from exc
+        raise
+    except Forbidden as exc:  # blocked by the user, removed from the group
+        raise WriteFailed(exc.message) from exc
+    except NetworkError:
+        raise
+    except TelegramError:
+        raise

@@ -1,0 +1,138 @@
+"""Telegram message → the core's IncomingMessage (text, key, author, addressed)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from telegram import Message, MessageEntity, User
+
+from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.surface import utf16_len
+
+PLATFORM = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    """The bot itself, as getMe described it."""
+
+    id: int
+    username: str
+
+    @property
+    def mention(self) -> str:
+        return f"@{self.username}"
+
+
+def is_private(message: Message) -> bool:
+    return message.chat.type == "private"
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic a message belongs to (replies in plain groups have thread ids too)."""
+    if message.is_topic_message and message.message_thread_id is not None:
+        return message.message_thread_id
+    return None
+
+
+def conversation_key(me: Me, message: Message) -> ConversationKey:
+    topic = topic_of(message)
+    return ConversationKey(PLATFORM, str(me.id), str(message.chat.id), "" if topic is None else str(topic))
+
+
+def author_of(user: User | None) -> Author:
+    if user is None:
+        return Author("", "someone")
+    name = " ".join(p for p in (user.first_name, user.last_name) if p) or user.username or str(user.id)
+    return Author(str(user.id), name, bool(user.is_bot))
+
+
+def body_of(message: Message) -> tuple[str, tuple[MessageEntity, ...]]:
+    if message.text is not None:
+        return message.text, message.entities
+    return message.caption or "", message.caption_entities
+
+
+def _entity_text(text: str, entity: MessageEntity) -> str:
+    raw = text.encode("utf-16-le")
+    return raw[entity.offset * 2:(entity.offset + entity.length) * 2].decode("utf-16-le", "replace")
+
+
+def command_of(me: Me, message: Message) -> tuple[str, bool] | None:
+    """(command, for us) when the message starts with a bot command."""
+    text, entities = body_of(message)
+    for e in entities:
+        if e.type == MessageEntity.BOT_COMMAND and e.offset == 0:
+            name, _, target = _entity_text(text, e).partition("@")
+            return name.lower(), (not target or target.lower() == me.username.lower())
+    if text.startswith("/") and re.match(r"/[A-Za-z0-9_]+(@\w+)?(\s|$)", text):
+        name, _, target = text.split()[0].partition("@")
+        return name.lower(), (not target or target.lower() == me.username.lower())
+    return None
+
+
+def mentions_me(me: Me, message: Message) -> bool:
+    text, entities = body_of(message)
+    for e in entities:
+        if e.type == MessageEntity.MENTION and _entity_text(text, e).lower() == me.mention.lower():
+            return True
+        if e.type == MessageEntity.TEXT_MENTION and e.user is not None and e.user.id == me.id:
+            return True
+    # Some clients send no entities; a plain-text mention still counts.
+    return re.search(rf"(?<!\w){re.escape(me.mention)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def replies_to_me(me: Me, message: Message) -> bool:
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return False  # in a forum every topic message "replies" to the topic's first message
+    return replied.from_user is not None and replied.from_user.id == me.id
+
+
+def is_addressed(me: Me, message: Message) -> bool:
+    if is_private(message):
+        return True
+    command = command_of(me, message)
+    if command is not None:
+        return command[1]
+    return mentions_me(me, message) or replies_to_me(me, message)
+
+
+def clean_text(me: Me, message: Message) -> str:
+    """The text for the model: "/cmd@bot args" → "/cmd args", a leading @bot removed."""
+    text, _ = body_of(message)
+    command = command_of(me, message)
+    if command is not None and command[1]:
+        first, _, rest = text.partition(" ")
+        return f"{first.split('@')[0]} {rest.strip()}".strip() if rest.strip() else first.split("@")[0]
+    stripped = re.sub(rf"^\s*{re.escape(me.mention)}\b[\s,:，：]*", "", text, flags=re.IGNORECASE)
+    return stripped.strip() if stripped.strip() else text.strip()
+
+
+def normalise(
+    me: Me,
+    message: Message,
+    *,
+    text: str | None = None,
+    attachments: list[Attachment] | None = None,
+    notes: list[str] | None = None,
+) -> IncomingMessage:
+    replied = message.reply_to_message
+    reply_to = None
+    if replied is not None and replied.forum_topic_created is None:
+        reply_to = str(replied.message_id)
+    return IncomingMessage(
+        key=conversation_key(me, message),
+        author=author_of(message.from_user),
+        text=clean_text(me, message) if text is None else text,
+        message_id=str(message.message_id),
+        attachments=attachments or [],
+        addressed=is_addressed(me, message),
+        group=not is_private(message),
+        reply_to=reply_to,
+        notes=notes or [],
+    )
+
+
+def utf16_offset(text: str, index: int) -> int:
+    return utf16_len(text[:index])

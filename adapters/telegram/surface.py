@@ -1,0 +1,224 @@
+"""Where one answer is written in Telegram: a chat, its forum topic, the message asked.
+
+``TelegramSurface`` is the core's ReplySurface (send, then edit); in private chats it
+offers a ``DraftStream`` (sendMessageDraft) that ends with a normal message. Every call
+goes through the bot's shared budgets (``calls.call``).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+
+from adapters.telegram import keyboards, render
+from adapters.telegram.budgets import Budgets
+from adapters.telegram.calls import call, is_entity_error
+from bot.surface import MessageRef, RateLimited, StreamUnavailable, SurfaceLimits, Write, utf16_len
+
+log = logging.getLogger(__name__)
+
+# The core cuts pages by the Markdown source; rendering changes the length a little
+# (headings gain an emoji), so leave room below Telegram's 4096 and split again if needed.
+PAGE_UNITS = 4000
+
+_draft_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    chat_id: int
+    thread_id: int | None = None  # forum topic
+    reply_to: int | None = None  # the message being answered (groups)
+    private: bool = True
+
+
+class TelegramSurface:
+    def __init__(
+        self,
+        bot: Bot,
+        place: Place,
+        budgets: Budgets,
+        *,
+        drafts: bool = False,
+        refuse_drafts: Callable[[int], None] | None = None,
+        on_streaming: Callable[[int, bool], None] | None = None,
+    ) -> None:
+        self.bot = bot
+        self.place = place
+        self.budgets = budgets
+        interval = budgets.pacing.private if place.private else budgets.pacing.group
+        self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=interval, measure=utf16_len)
+        self._drafts = drafts and place.private
+        self._refuse_drafts = refuse_drafts
+        self._on_streaming = on_streaming
+        self._shown: dict[int, tuple] = {}  # message id -> (text, entities, markup) it shows
+        self._typing: asyncio.Task | None = None
+
+    # ---- ReplySurface ------------------------------------------------------------------
+    async def post(self, text: str, write: Write) -> MessageRef:
+        self._note_streaming(write)
+        pages = self._render(text, write)
+        ids: list[int] = []
+        for i, page in enumerate(pages):
+            markup = self._markup(write) if i == len(pages) - 1 else None
+            ids.append(await self._send(page, markup))
+        return MessageRef(str(ids[0]), {"more": ids[1:]})
+
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+        self._note_streaming(write)
+        pages = self._render(text, write)
+        more: list[int] = ref.extra.setdefault("more", [])
+        ids = [int(ref.id), *more]
+        for i, page in enumerate(pages):
+            markup = self._markup(write) if i == len(pages) - 1 else None
+            if i < len(ids):
+                await self._edit(ids[i], page, markup)
+            else:
+                more.append(await self._send(page, markup))
+
+    async def set_status(self, status: str) -> None:
+        if status:
+            if self._typing is None or self._typing.done():
+                self._typing = asyncio.create_task(self._keep_typing(), name="telegram-typing")
+        elif self._typing is not None:
+            self._typing.cancel()
+            self._typing = None
+
+    async def open_stream(self, turn_id: int) -> "DraftStream | None":
+        if not self._drafts:
+            return None
+        self._note_streaming(Write(turn_id))
+        return DraftStream(self, turn_id)
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _note_streaming(self, write: Write) -> None:
+        if self._on_streaming is not None and not write.notice:
+            self._on_streaming(write.turn_id, not (write.final and write.last_page))
+
+    @staticmethod
+    def _render(text: str, write: Write) -> list[render.Rendered]:
+        if write.final:
+            return render.markdown(text, reasoning=getattr(write, "reasoning", "") or "")
+        return [render.plain(text)]
+
+    @staticmethod
+    def _markup(write: Write) -> InlineKeyboardMarkup | None:
+        if write.notice:
+            return None
+        if not write.final:
+            return keyboards.streaming(write.turn_id)
+        return keyboards.answer(write.turn_id) if write.last_page else None
+
+    def _budget(self):  # noqa: ANN202
+        return self.budgets.messages(self.place.chat_id, group=not self.place.private)
+
+    def _reply(self) -> ReplyParameters | None:
+        if self.place.reply_to is None:
+            return None
+        return ReplyParameters(self.place.reply_to, allow_sending_without_reply=True)
+
+    async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> int:
+        async def send(entities: tuple) -> Message | None:
+            return await call(self._budget(), self.budgets.bot, lambda: self.bot.send_message(
+                self.place.chat_id, page.text, entities=list(entities) or None,
+                message_thread_id=self.place.thread_id, reply_parameters=self._reply(),
+                reply_markup=markup,
+            ))
+
+        try:
+            message = await send(page.entities)
+        except BadRequest as exc:
+            if not is_entity_error(exc):
+                raise
+            log.warning("telegram: entities refused (%s); sending plain text", exc.message)
+            message = await send(())
+        assert message is not None
+        self._shown[message.message_id] = (page.text, page.entities, _markup_key(markup))
+        return message.message_id
+
+    async def _edit(self, message_id: int, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> None:
+        shown = (page.text, page.entities, _markup_key(markup))
+        if self._shown.get(message_id) == shown:
+            return  # never send the same edit twice
+
+        async def edit(entities: tuple) -> object:
+            return await call(self._budget(), self.budgets.bot, lambda: self.bot.edit_message_text(
+                page.text, chat_id=self.place.chat_id, message_id=message_id,
+                entities=list(entities) or None, reply_markup=markup,
+            ))
+
+        try:
+            await edit(page.entities)
+        except BadRequest as exc:
+            if not is_entity_error(exc):
+                raise
+            log.warning("telegram: entities refused (%s); editing as plain text", exc.message)
+            await edit(())
+        self._shown[message_id] = shown
+
+    async def _keep_typing(self) -> None:
+        while True:
+            try:
+                await call(self.budgets.drafts(self.place.chat_id), self.budgets.bot,
+                           lambda: self.bot.send_chat_action(
+                               self.place.chat_id, ChatAction.TYPING,
+                               message_thread_id=self.place.thread_id))
+            except RateLimited:
+                pass  # the draft budget is paused; try again after the refresh
+            except TelegramError as exc:
+                log.info("telegram: typing action failed: %s", exc)
+                return
+            await asyncio.sleep(self.budgets.pacing.typing_refresh)
+
+
+class DraftStream:
+    """A private chat's answer streamed as a draft, finished with a normal message.
+
+    If Telegram refuses drafts before anything was shown the core falls back to
+    send-and-edit (StreamUnavailable); if it refuses later, the stream itself carries on
+    as a sent message that it edits, so nothing shown is lost.
+    """
+
+    def __init__(self, surface: TelegramSurface, turn_id: int) -> None:
+        self.surface = surface
+        self.turn_id = turn_id
+        self.draft_id = next(_draft_ids)
+        pacing = surface.budgets.pacing
+        self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=pacing.draft, measure=utf16_len)
+        self._shown = False
+        self._message: MessageRef | None = None  # set once drafts were refused mid-answer
+
+    async def update(self, text: str) -> None:
+        if self._message is not None:
+            await self.surface.edit(self._message, text, Write(self.turn_id))
+            return
+        place = self.surface.place
+        try:
+            await call(self.surface.budgets.drafts(place.chat_id), self.surface.budgets.bot,
+                        lambda: self.surface.bot.send_message_draft(
+                            place.chat_id, self.draft_id, render.plain(text).text,
+                            message_thread_id=place.thread_id))
+        except BadRequest as exc:
+            log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
+            if self.surface._refuse_drafts is not None:
+                self.surface._refuse_drafts(place.chat_id)
+            if not self._shown:
+                raise StreamUnavailable(exc.message) from exc
+            self._message = await self.surface.post(text, Write(self.turn_id))
+        self._shown = True
+
+    async def close(self, text: str, write: Write) -> MessageRef:
+        if self._message is not None:
+            await self.surface.edit(self._message, text, write)
+            return self._message
+        return await self.surface.post(text, write)
+
+
+def _markup_key(markup: InlineKeyboardMarkup | None) -> object:
+    return None if markup is None else markup.to_json()

@@ -1,0 +1,54 @@
+"""The webhook route on the project's ASGI app.
+
+Telegram signs nothing; it sends back the secret given to setWebhook in a header, so a
+request without the right one is refused with 403 before anything is parsed or stored.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_PATH = "/telegram/webhook"
+MAX_BODY = 1024 * 1024
+
+
+def path_of(webhook_url: str | None) -> str:
+    """The route's path: the path of TELEGRAM_WEBHOOK_URL (a proxy may sit in front)."""
+    path = urlsplit(webhook_url).path if webhook_url else ""
+    return path if path and path != "/" else DEFAULT_PATH
+
+
+def webhook_route(path: str, secret: str, deliver: Callable[[dict], Awaitable[bool]]) -> Route:
+    """``deliver`` queues a parsed update; it returns False when the bot is not running."""
+    expected = secret.encode()
+
+    async def endpoint(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            log.warning("telegram webhook: request with a missing or wrong secret token refused")
+            return JSONResponse({"ok": False, "description": "forbidden"}, status_code=403)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"ok": False, "description": "too large"}, status_code=413)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return JSONResponse({"ok": False, "description": "invalid JSON"}, status_code=400)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return JSONResponse({"ok": False, "description": "not an update"}, status_code=400)
+        if not await deliver(data):
+            # Not started yet (or stopping): Telegram retries later, nothing is lost.
+            return JSONResponse({"ok": False, "description": "not ready"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    return Route(path, endpoint, methods=["POST"], name="telegram-webhook")
