@@ -1,0 +1,244 @@
+"""The gateway client: one pooled ``httpx.AsyncClient``, streamed chat completions.
+
+``stream()`` yields typed events (``bot.gateway.events``). Failures become
+``GatewayError``s (``bot.gateway.failures`` words them). Retries — 429 after
+``Retry-After``, 5xx, MiniMax transient codes, connect errors and timeouts, with exponential
+backoff and jitter — happen only before the first event was yielded: once the caller has
+something, a broken stream raises ``StreamInterrupted`` and the caller keeps what it got.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import httpx
+
+from bot.config import MAX_TOKENS_CAP, Settings
+from bot.gateway import failures
+from bot.gateway.capabilities import ModelCapabilities
+from bot.gateway.errors import GatewayError, StreamInterrupted
+from bot.gateway.events import (
+    ChatRequest, Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCall, Usage,
+)
+from bot.gateway.parser import StreamParser
+from bot.gateway.sse import SSEBatcher
+
+log = logging.getLogger("bot.gateway")
+
+# Keys the caller's ``extra`` may not override: the client owns the call's shape.
+_OWNED_KEYS = frozenset({"model", "messages", "stream", "stream_options", "n"})
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole answer, collected from the stream."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str = ""
+    usage: Usage | None = None
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read the few bytes after ``[DONE]`` so the connection goes back to the pool
+    (closing a response early closes its connection)."""
+    try:
+        async with asyncio.timeout(1.0):
+            async for _ in chunks:
+                pass
+    except (httpx.HTTPError, TimeoutError):
+        pass
+
+
+class GatewayClient:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_connections: int = 1000,
+        max_keepalive_connections: int = 32,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.capabilities = ModelCapabilities.from_settings(settings)
+        self.url = f"{settings.base_url}/v1/chat/completions"
+        self._secret = settings.api_key.get_secret_value() if settings.api_key else None
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+        if self._secret:
+            headers["Authorization"] = f"Bearer {self._secret}"
+        # Read timeout is per read (between chunks), not for the whole answer, so long
+        # answers stream as long as they keep coming. The pool wait is generous because
+        # a burst of conversations may queue for a connection.
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.connect_timeout,
+            pool=settings.read_timeout,
+        )
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=30.0,
+        )
+        self._http = httpx.AsyncClient(
+            headers=headers, timeout=timeout, limits=limits, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- the request -------------------------------------------------------------
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        s = self.settings
+        max_tokens = request.max_tokens if request.max_tokens is not None else s.max_tokens
+        body: dict[str, Any] = {
+            "model": s.model,
+            "messages": request.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": max(1, min(int(max_tokens), MAX_TOKENS_CAP)),
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+        }
+        for key, value in request.extra.items():
+            if key not in _OWNED_KEYS:
+                body[key] = value
+        if request.tools:
+            body["tools"] = request.tools
+        else:
+            body.pop("tools", None)  # the gateway rejects an empty list
+            body.pop("tool_choice", None)
+        if request.response_format:
+            body["response_format"] = request.response_format
+        if not body.get("temperature"):  # the model rejects 0
+            body["temperature"] = s.temperature
+        return body
+
+    # --- streaming ---------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Yield the answer's events; the last one is ``Finish``."""
+        self.capabilities.check(request)
+        content = json.dumps(self.body(request), ensure_ascii=False).encode()
+        max_retries = self.settings.max_retries
+        attempt = 0
+        while True:
+            yielded = False
+            try:
+                async with self._http.stream("POST", self.url, content=content) as response:
+                    if response.status_code != 200:
+                        raise failures.from_status(
+                            response.status_code, await response.aread(), response.headers, self._secret
+                        )
+                    parser = StreamParser(self._secret)
+                    if "text/event-stream" in response.headers.get("content-type", ""):
+                        batcher = SSEBatcher()
+                        feed = parser.feed
+                        chunks = response.aiter_bytes()
+                        async for chunk in chunks:
+                            datas = batcher.feed(chunk)
+                            if not datas:
+                                continue
+                            for event in feed(datas):
+                                yielded = True
+                                yield event
+                            if parser.done:
+                                break
+                        else:
+                            for event in feed(batcher.close()):
+                                yielded = True
+                                yield event
+                            chunks = None
+                        if not parser.complete:
+                            raise failures.truncated(self.url)
+                    else:
+                        chunks = None
+                        for event in self._whole_body(parser, await response.aread()):
+                            yielded = True
+                            yield event
+                    for event in parser.finish():
+                        yielded = True
+                        yield event
+                    if chunks is not None:
+                        await _drain(chunks)
+                return
+            except GatewayError as exc:
+                error = exc
+            except httpx.TransportError as exc:  # connect errors, timeouts, cut connections
+                error = failures.from_transport(exc, self.url)
+            if yielded:
+                if isinstance(error, StreamInterrupted):
+                    raise error
+                raise failures.interrupted(error) from error
+            if not error.retryable or attempt >= max_retries:
+                if error.retryable:
+                    failures.exhausted(error, attempt + 1)
+                raise error
+            delay = self._retry_delay(error, attempt)
+            if delay is None:
+                raise failures.wait_too_long(error)
+            attempt += 1
+            log.warning("gateway call failed, retry %d/%d in %.2fs: %s",
+                        attempt, max_retries, delay, error.log_message)
+            await asyncio.sleep(delay)
+
+    def _whole_body(self, parser: StreamParser, raw: bytes) -> list[StreamEvent]:
+        """A 200 answer that is not SSE: a JSON completion, or a MiniMax error."""
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise failures.bad_body(self.url, f"{exc}: {raw[:200]!r}") from None
+        if not isinstance(data, dict):
+            raise failures.bad_body(self.url, f"unexpected JSON {raw[:200]!r}")
+        parser._out = out = []  # noqa: SLF001 - the parser's own collection list
+        parser.chunk(data)
+        if not data.get("choices") and not data.get("usage"):
+            raise failures.bad_body(self.url, f"no choices in {raw[:200]!r}")
+        parser.done = True
+        return out
+
+    def _retry_delay(self, error: GatewayError, attempt: int) -> float | None:
+        """Seconds before the next attempt; None to give up now."""
+        s = self.settings
+        if error.retry_after is not None:
+            # A server asking for longer than we are willing to wait: fail now and say so,
+            # rather than sleeping the cap only to be refused again.
+            if error.retry_after > s.retry_after_cap:
+                return None
+            return error.retry_after
+        backoff = min(s.retry_max_delay, s.retry_base_delay * (2 ** attempt))
+        return backoff * (0.75 + random.random() * 0.25)
+
+    # --- the whole answer ----------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """Collect a streamed answer (handy for structured-output calls)."""
+        text: list[str] = []
+        reasoning: list[str] = []
+        result = Completion()
+        async for event in self.stream(request):
+            if type(event) is TextDelta:
+                text.append(event.text)
+            elif type(event) is ReasoningDelta:
+                reasoning.append(event.text)
+            elif type(event) is ToolCall:
+                result.tool_calls.append(event)
+            elif type(event) is Usage:
+                result.usage = event
+            elif type(event) is Finish:
+                result.finish_reason = event.reason
+        result.text = "".join(text)
+        result.reasoning = "".join(reasoning)
+        return result
