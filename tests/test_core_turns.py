@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
@@ -20,8 +21,8 @@ def msg(text: str, *, key: ConversationKey = KEY, author: str = "alice", **kw) -
 
 
 async def rows(service, model, *where):  # noqa: ANN001, ANN201
-    async with service.store.db.read() as conn:
-        return (await conn.execute(select(model).where(*where))).all()
+    async with AsyncSession(service.store.db.engine) as session:
+        return [(obj,) for obj in (await session.scalars(select(model).where(*where))).all()]
 
 
 def user_texts(body: dict) -> list[str]:
@@ -35,7 +36,7 @@ def user_texts(body: dict) -> list[str]:
 
 async def test_streamed_answer_hides_reasoning_and_is_stored(service, fake_gateway) -> None:
     fake_gateway.script(Answer(text="Hello **there**, how can I help?", reasoning="The user greets me.",
-                               chunk_chars=3))
+                               chunk_size=3))
     surface = RecordingSurface()
     await service.handle(msg("hi"), surface)
     assert surface.texts == ["Hello **there**, how can I help?"]
@@ -81,7 +82,7 @@ async def test_user_message_is_stored_before_a_failing_model_and_the_user_is_tol
 
 async def test_messages_sent_mid_answer_are_answered_next_together(service, fake_gateway) -> None:
     release = asyncio.Event()
-    fake_gateway.script(Answer(text="first answer", wait_for=release),
+    fake_gateway.script(Answer(text="first answer", reasoning="hm", wait_for=release),
                         Answer(text="second answer"))
     surface = RecordingSurface()
     first = asyncio.create_task(service.handle(msg("question one"), surface))
@@ -110,12 +111,13 @@ async def test_new_starts_a_fresh_thread(service, fake_gateway) -> None:
 
 async def test_stream_cut_mid_answer_keeps_the_partial_text(service, fake_gateway) -> None:
     fake_gateway.script(Answer(text="This is a long answer that will be cut somewhere in the middle.",
-                               chunk_chars=5, cut_after_chunks=4))
+                               chunk_size=5, cut_after=8, reasoning="Let me think."))
     surface = RecordingSurface()
     await service.handle(msg("tell me"), surface)
     shown = surface.transcript
-    assert shown.startswith("This is a long answ")
-    assert "interrupted" in shown
+    partial, _, marker = shown.partition("\n\n")
+    assert partial and "This is a long answer that will be cut somewhere in the middle.".startswith(partial)
+    assert "interrupted" in marker and "connection" in marker
     turn = (await rows(service, Turn))[0][0]
     assert turn.status == "interrupted"
     answer = [r[0] for r in await rows(service, Message, Message.role == "assistant")][0]
@@ -125,7 +127,7 @@ async def test_stream_cut_mid_answer_keeps_the_partial_text(service, fake_gatewa
 async def test_long_answer_continues_in_new_messages_within_the_limit(service, fake_gateway) -> None:
     paragraph = "这是一个很长的段落，用来测试拆分。" * 20 + "😀\n\n"
     text = paragraph * 12
-    fake_gateway.script(Answer(text=text, chunk_chars=40))
+    fake_gateway.script(Answer(text=text, chunk_size=40, reasoning="plan"))
     surface = RecordingSurface(max_chars=1000)
     await service.handle(msg("write a lot"), surface)
     assert not surface.violations
@@ -137,7 +139,7 @@ async def test_long_answer_continues_in_new_messages_within_the_limit(service, f
 
 async def test_rate_limited_writes_still_end_with_the_whole_answer(service, fake_gateway) -> None:
     text = "word " * 300
-    fake_gateway.script(Answer(text=text, chunk_chars=7))
+    fake_gateway.script(Answer(text=text, chunk_size=7, chunk_delay=0.003, reasoning="ok"))
     surface = RecordingSurface(rate_limit_every=3, retry_after=0.02)
     await service.handle(msg("go"), surface)
     assert surface.rate_limited > 0
@@ -146,7 +148,7 @@ async def test_rate_limited_writes_still_end_with_the_whole_answer(service, fake
 
 
 async def test_stop_keeps_what_was_written(service, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="x" * 2000, chunk_chars=10, chunk_delay=0.01))
+    fake_gateway.script(Answer(text="x" * 2000, chunk_size=10, chunk_delay=0.01, reasoning="long one"))
     surface = RecordingSurface()
     task = asyncio.create_task(service.handle(msg("long please"), surface))
     while not surface.order:
@@ -161,7 +163,7 @@ async def test_stop_keeps_what_was_written(service, fake_gateway) -> None:
 
 
 async def test_restart_mid_answer_is_finalised_as_interrupted(settings, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="partial " * 200, chunk_chars=8, chunk_delay=0.01))
+    fake_gateway.script(Answer(text="partial " * 200, chunk_size=8, chunk_delay=0.01, reasoning="so"))
     rt = await build_runtime(settings, migrate=False)
     surface = RecordingSurface()
     task = asyncio.create_task(rt.service.handle(msg("long"), surface))

@@ -33,22 +33,28 @@ def _image_block(mime: str, data: bytes) -> dict:
 
 
 def _ordered(history: list[StoredMessage]) -> list[StoredMessage]:
-    """Put each turn's answer after that turn's tool steps.
+    """Put each turn's tool steps just before that turn's answer.
 
-    The answer message is created at the first streamed text, which may come before the
-    tool calls of the same turn are stored; the model must see calls, results, answer.
+    The answer's place is reserved when its turn starts (right after the question), while
+    the tool calls and results of the turn are stored later; the model must see question,
+    calls, results, answer — and messages sent mid-answer after all of them.
     """
-    last_index: dict[int, int] = {}
+    answer_at: dict[int, int] = {}
     for i, msg in enumerate(history):
-        if msg.turn_id is not None:
-            last_index[msg.turn_id] = i
-    keyed = []
-    for i, msg in enumerate(history):
-        is_answer = msg.role == "assistant" and not any(p.kind == "tool_call" for p in msg.parts)
-        position = last_index[msg.turn_id] + 0.5 if is_answer and msg.turn_id in last_index else i
-        keyed.append((position, i, msg))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [msg for _, _, msg in keyed]
+        if msg.turn_id is not None and msg.role == "assistant" and \
+                not any(p.kind == "tool_call" for p in msg.parts):
+            answer_at[msg.turn_id] = i
+    if not answer_at:
+        return history
+
+    def key(item: tuple[int, StoredMessage]) -> tuple[int, int, int]:
+        i, msg = item
+        at = answer_at.get(msg.turn_id) if msg.turn_id is not None else None
+        if at is None:
+            return (i, 1, i)
+        return (at, 1 if at == i else 0, i)
+
+    return [msg for _, msg in sorted(enumerate(history), key=key)]
 
 
 def _user_text(msg: StoredMessage, group: bool) -> str:

@@ -212,13 +212,13 @@ class ChatService:
         options = {"max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
                    "top_p": self.settings.top_p}
         request_seq = max(pending) if pending else (history[-1].seq if history else 0)
-        turn_id = await self.store.start_turn(conv.id, request_seq, self.settings.model, options,
-                                              kind, prompt.estimated_tokens)
+        turn_id, answer_seq = await self.store.start_turn(
+            conv.id, request_seq, self.settings.model, options, kind, prompt.estimated_tokens)
         state.turn_id = turn_id
         state.stop_requested = False
         self._by_turn[turn_id] = state
-        runner = _TurnRunner(self, conv, surface, turn_id, prompt.messages, prompt.estimated_tokens,
-                             pending, kind=kind, extra=extra or {})
+        runner = _TurnRunner(self, conv, surface, turn_id, answer_seq, prompt.messages,
+                             prompt.estimated_tokens, pending, kind=kind, extra=extra or {})
         state.task = asyncio.current_task()
         return await runner.run(state)
 
@@ -291,13 +291,14 @@ class _TurnRunner:
     """One answer from prompt to stored result."""
 
     def __init__(self, service: ChatService, conv: ConversationRow, surface: ReplySurface,
-                 turn_id: int, messages: list[dict], estimated: int, pending: list[int],
-                 *, kind: str, extra: dict) -> None:
+                 turn_id: int, answer_seq: int, messages: list[dict], estimated: int,
+                 pending: list[int], *, kind: str, extra: dict) -> None:
         self.s = service
         self.settings = service.settings
         self.conv = conv
         self.surface = surface
         self.turn_id = turn_id
+        self.answer_seq = answer_seq
         self.messages = messages
         self.estimated = estimated
         self.pending = pending
@@ -318,7 +319,8 @@ class _TurnRunner:
         """Checkpoint the answer: created at its first write, then at most once per interval."""
         now = time.monotonic()
         if self.message_id is None:
-            self.message_id = await self.s.store.open_answer(self.conv.id, self.turn_id, text, refs)
+            self.message_id = await self.s.store.open_answer(
+                self.conv.id, self.turn_id, self.answer_seq, text, refs)
             self._last_checkpoint = now
         elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
             self._last_checkpoint = now
@@ -388,7 +390,7 @@ class _TurnRunner:
             ratio = max(observed, self.conv.token_ratio * 0.9 + observed * 0.1)
         await self.s.store.finish_answer(
             turn_id=self.turn_id, message_id=self.message_id, conversation_id=self.conv.id,
-            text=final if not notice_only else "", extra_parts=extra_parts, refs=refs,
+            seq=self.answer_seq, text=final if not notice_only else "", extra_parts=extra_parts, refs=refs,
             status=status, finish_reason=self.finish_reason, usage=self.usage,
             ttft_ms=int(self.ttft * 1000) if self.ttft is not None else None,
             duration_ms=int((time.monotonic() - self.started) * 1000), error=error,

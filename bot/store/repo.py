@@ -132,14 +132,13 @@ class Store:
     async def add_message(
         self, conversation_id: int, role: str, parts: list[NewPart], *, status: str,
         author_id: str = "", author_name: str = "", platform_message_id: str = "",
-        turn_id: int | None = None, platform_refs: list | None = None,
+        turn_id: int | None = None, platform_refs: list | None = None, seq: int | None = None,
     ) -> tuple[int, int]:
-        """Insert a message and its parts in one transaction. Returns (message id, seq)."""
+        """Insert a message and its parts in one transaction. Returns (message id, seq).
+        ``seq`` is a position reserved earlier (an answer's, at the start of its turn)."""
         async with self.db.write() as conn:
-            seq = (await conn.execute(
-                update(Conversation).where(Conversation.id == conversation_id)
-                .values(next_seq=Conversation.next_seq + 1).returning(Conversation.next_seq)
-            )).scalar_one()
+            if seq is None:
+                seq = await self._next_seq(conn, conversation_id)
             message_id = (await conn.execute(insert(Message).values(
                 conversation_id=conversation_id, seq=seq, role=role, author_id=author_id,
                 author_name=author_name, platform_message_id=platform_message_id,
@@ -155,6 +154,12 @@ class Store:
             if rows:
                 await conn.execute(insert(Part), rows)
         return message_id, seq
+
+    async def _next_seq(self, conn: Any, conversation_id: int) -> int:
+        return (await conn.execute(
+            update(Conversation).where(Conversation.id == conversation_id)
+            .values(next_seq=Conversation.next_seq + 1).returning(Conversation.next_seq)
+        )).scalar_one()
 
     async def _attachment(self, conn: Any, blob: bytes, mime: str) -> int:
         digest = hashlib.sha256(blob).hexdigest()
@@ -212,20 +217,25 @@ class Store:
 
     # --- turns ---
     async def start_turn(self, conversation_id: int, request_seq: int, model: str,
-                         options: dict, kind: str = "chat", estimated_tokens: int | None = None) -> int:
+                         options: dict, kind: str = "chat",
+                         estimated_tokens: int | None = None) -> tuple[int, int]:
+        """Open a turn and reserve the answer's place right after the question, so that
+        messages arriving mid-answer come after it. Returns (turn id, answer seq)."""
         async with self.db.write() as conn:
-            return (await conn.execute(insert(Turn).values(
+            answer_seq = await self._next_seq(conn, conversation_id)
+            turn_id = (await conn.execute(insert(Turn).values(
                 conversation_id=conversation_id, request_seq=request_seq, kind=kind, model=model,
                 options=options, status="streaming", estimated_tokens=estimated_tokens,
                 started_at=utcnow(),
             ).returning(Turn.id))).scalar_one()
+        return turn_id, answer_seq
 
-    async def open_answer(self, conversation_id: int, turn_id: int, text: str,
+    async def open_answer(self, conversation_id: int, turn_id: int, seq: int, text: str,
                           refs: list[str]) -> int:
         """The assistant message exists from the first streamed text on."""
         message_id, _ = await self.add_message(
             conversation_id, "assistant", [NewPart("text", text=text)], status="streaming",
-            turn_id=turn_id, platform_refs=refs)
+            turn_id=turn_id, platform_refs=refs, seq=seq)
         async with self.db.write() as conn:
             await conn.execute(update(Turn).where(Turn.id == turn_id)
                                .values(response_message_id=message_id))
@@ -239,7 +249,7 @@ class Store:
                                .values(platform_refs=refs))
 
     async def finish_answer(
-        self, *, turn_id: int, message_id: int | None, conversation_id: int, text: str,
+        self, *, turn_id: int, message_id: int | None, conversation_id: int, seq: int, text: str,
         extra_parts: list[NewPart], refs: list[str], status: str, finish_reason: str | None,
         usage: dict[str, int] | None, ttft_ms: int | None, duration_ms: int,
         error: str | None, answered_seqs: list[int], token_ratio: float | None,
@@ -248,10 +258,6 @@ class Store:
         user messages it answered. One transaction."""
         async with self.db.write() as conn:
             if message_id is None and (text or extra_parts):
-                seq = (await conn.execute(
-                    update(Conversation).where(Conversation.id == conversation_id)
-                    .values(next_seq=Conversation.next_seq + 1).returning(Conversation.next_seq)
-                )).scalar_one()
                 message_id = (await conn.execute(insert(Message).values(
                     conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
                     author_name="", platform_message_id="", status=status, turn_id=turn_id,
