@@ -1,0 +1,66 @@
+"""`bot chat`: a real subprocess talking to the fake gateway, piped like a user would."""
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+from pathlib import Path
+
+from adapters.console import run_chat
+from tests.fakes.gateway import Answer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def bot_chat(stdin: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BYTESPIKE_", "BOT_", "DATABASE_URL"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "chat", "--user", "tester", cwd=cwd,
+        env={**base, "PYTHONPATH": str(ROOT), **env},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_piped_chat_answers_each_line_hides_reasoning_and_remembers(fake_gateway, tmp_path: Path,
+                                                                         database_url: str) -> None:
+    env = {"BYTESPIKE_API_KEY": "test-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url,
+           "DATABASE_URL": database_url}
+    fake_gateway.script(
+        Answer(text="你好！我是你的助手。", reasoning="用户在打招呼，我要友好。", split_tags=True),
+        Answer(text="Noted: your product is green tea.", reasoning="remember it", reasoning_style="inline_no_open"),
+    )
+    code, out, err = await bot_chat("你好\nour product is green tea\n", env, tmp_path)
+    assert code == 0, err
+    assert out.splitlines() == ["你好！我是你的助手。", "Noted: your product is green tea."]
+    assert "用户在打招呼" not in out and "remember it" not in out
+    # A new process on the same database continues the same conversation.
+    code, out, err = await bot_chat("what do we sell?\n", env, tmp_path)
+    assert code == 0, err
+    users = [m["content"] for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
+    assert users == ["你好", "our product is green tea", "what do we sell?"]
+
+
+async def test_failing_gateway_is_answered_clearly(fake_gateway, tmp_path: Path, database_url: str) -> None:
+    env = {"BYTESPIKE_API_KEY": "wrong-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url,
+           "DATABASE_URL": database_url}
+    code, out, err = await bot_chat("hello\n", env, tmp_path)
+    assert code == 0
+    assert "API key was rejected" in out
+    assert "wrong-key" not in out + err
+    assert "Traceback" not in err
+
+
+async def test_attach_and_new_in_the_console(service, fake_gateway, tmp_path: Path) -> None:
+    doc = tmp_path / "brief.txt"
+    doc.write_text("产品：有机绿茶，产地杭州。", encoding="utf-8")
+    out = io.StringIO()
+    lines = f"/attach {doc}\nsummarise the brief\n/new\nhello again\n/attach {tmp_path / 'missing.png'}\n"
+    await run_chat(service, stdin=io.StringIO(lines), stdout=out, user="tester")
+    first_prompt = str(fake_gateway.requests[0].body["messages"])
+    assert "有机绿茶" in first_prompt
+    assert "new conversation" in out.getvalue().lower()
+    users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
+    assert len(users) == 1 and users[0]["content"] == "hello again"
+    assert "no such file" in out.getvalue()
