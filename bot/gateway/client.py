@@ -154,12 +154,16 @@ class GatewayClient:
                             for event in feed(datas):
                                 yielded = True
                                 yield event
+                            if parser.error is not None:
+                                raise parser.error
                             if parser.done:
                                 break
                         else:
                             for event in feed(batcher.close()):
                                 yielded = True
                                 yield event
+                            if parser.error is not None:
+                                raise parser.error
                             chunks = None
                         if not parser.complete:
                             raise failures.truncated(self.url)
@@ -202,12 +206,10 @@ class GatewayClient:
             raise failures.bad_body(self.url, f"{exc}: {raw[:200]!r}") from None
         if not isinstance(data, dict):
             raise failures.bad_body(self.url, f"unexpected JSON {raw[:200]!r}")
-        parser._out = out = []  # noqa: SLF001 - the parser's own collection list
-        parser.chunk(data)
-        if not data.get("choices") and not data.get("usage"):
+        events = parser.whole(data)
+        if not data.get("choices"):
             raise failures.bad_body(self.url, f"no choices in {raw[:200]!r}")
-        parser.done = True
-        return out
+        return events
 
     def _retry_delay(self, error: GatewayError, attempt: int) -> float | None:
         """Seconds before the next attempt; None to give up now."""

@@ -9,6 +9,7 @@ import json
 from typing import Any, Callable
 
 from bot.gateway import failures
+from bot.gateway.errors import GatewayError
 from bot.gateway.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCall, Usage
 from bot.gateway.reasoning import ThinkSplitter
 
@@ -50,7 +51,7 @@ class StreamParser:
     """Feed lists of SSE data strings; collect events. ``finish()`` after the last one."""
 
     __slots__ = ("_splitter", "_field_reasoning", "_tools", "finish_reason", "usage", "done",
-                 "_secret", "_out")
+                 "_secret", "_out", "error")
 
     def __init__(self, secret: str | None = None) -> None:
         self._splitter = ThinkSplitter()
@@ -61,6 +62,7 @@ class StreamParser:
         self.done = False  # "[DONE]" seen
         self._secret = secret
         self._out: list[StreamEvent] = []
+        self.error: GatewayError | None = None  # an error chunk, raised after earlier events
 
     @property
     def complete(self) -> bool:
@@ -79,7 +81,19 @@ class StreamParser:
                 continue  # a keep-alive or garbage line; the stream goes on
             if type(chunk) is not dict:
                 continue
-            self.chunk(chunk)
+            try:
+                self.chunk(chunk)
+            except GatewayError as exc:
+                # Deliver what came before the error in this read, then fail.
+                self.error = exc
+                break
+        return _merged(out)
+
+    def whole(self, body: dict[str, Any]) -> list[StreamEvent]:
+        """A non-streamed completion body (``choices[].message``); errors raise at once."""
+        self._out = out = []
+        self.chunk(body)
+        self.done = True
         return _merged(out)
 
     def chunk(self, chunk: dict[str, Any]) -> None:

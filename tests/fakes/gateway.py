@@ -180,9 +180,9 @@ class FakeGateway:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeGateway:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=4096, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, host, port, backlog=4096)
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
