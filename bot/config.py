@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    # Seconds in Slack's "per minute" rate tiers (tests shrink it; all Slack pacing scales with it).
+    slack_rate_window: float = Field(60.0, alias="SLACK_RATE_WINDOW", gt=0)
+    slack_stream_max_age: float = Field(270.0, alias="SLACK_STREAM_MAX_AGE", gt=0)  # streams expire ~300 s
+    slack_native_streaming: bool = Field(True, alias="SLACK_NATIVE_STREAMING")
 
     @field_validator("max_tokens")
     @classmethod

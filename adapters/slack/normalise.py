@@ -1,0 +1,109 @@
+"""Slack events → what the core should do with them (pure functions, no I/O).
+
+Policy:
+- Channels: an @mention is answered in a thread under it (the thread is the conversation).
+  Later messages in a thread the bot has joined are answered without a mention, except
+  ones that @mention someone else and not the bot: those are talk between people, kept as
+  shared context. Authors are attributed (``group=True``).
+- DMs: each thread is a conversation; a top-level DM starts one.
+- Ignored: the bot's own and other bots' messages, edits, deletions and other subtypes.
+  A channel message that mentions the bot is left to its ``app_mention`` event (Slack
+  sends both), so it is answered once.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.messages import ConversationKey
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+ANSWERED_SUBTYPES = {None, "", "file_share", "thread_broadcast"}
+COMMAND_WORDS = {"new", "help", "start", "usage", "style", "copy"}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The bot, from auth.test at start (never looked up per request)."""
+
+    team_id: str
+    user_id: str
+    bot_id: str
+    name: str = "bot"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An event the adapter acts on."""
+
+    key: ConversationKey
+    user: str
+    text: str
+    ts: str
+    thread_ts: str
+    group: bool
+    # "answer": addressed to the bot; "joined": answered if the bot is in the thread;
+    # "context": stored, not answered (only if the bot is in the thread)
+    mode: str
+    files: tuple = ()
+    user_team: str = ""
+
+
+def mentions(text: str) -> set[str]:
+    return set(_MENTION.findall(text or ""))
+
+
+def strip_mention(text: str, bot_user_id: str) -> str:
+    """Remove the bot's own mention; turn ``!cmd`` into the core's ``/cmd``."""
+    cleaned = re.sub(rf"<@{bot_user_id}(?:\|[^>]*)?>", "", text or "").strip()
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
+    if cleaned.startswith("!"):
+        word = cleaned[1:].split(" ", 1)[0].lower()
+        if word in COMMAND_WORDS:
+            cleaned = "/" + cleaned[1:]
+    return cleaned
+
+
+def is_from_bot(event: dict, me: Identity) -> bool:
+    return bool(event.get("bot_id") or event.get("bot_profile")) or event.get("user") == me.user_id \
+        or not event.get("user")
+
+
+def route_mention(event: dict, team: str, me: Identity) -> Route | None:
+    if is_from_bot(event, me) or event.get("subtype") not in ANSWERED_SUBTYPES:
+        return None
+    channel, ts = event["channel"], event["ts"]
+    thread = event.get("thread_ts") or ts
+    return Route(ConversationKey("slack", team, channel, thread), event["user"],
+                 strip_mention(event.get("text", ""), me.user_id), ts, thread, group=True,
+                 mode="answer", files=tuple(event.get("files") or ()),
+                 user_team=event.get("user_team") or team)
+
+
+def route_message(event: dict, team: str, me: Identity) -> Route | None:
+    if event.get("subtype") not in ANSWERED_SUBTYPES or is_from_bot(event, me):
+        return None
+    channel, ts = event.get("channel", ""), event.get("ts", "")
+    if not channel or not ts:
+        return None
+    text = event.get("text", "")
+    files = tuple(event.get("files") or ())
+    channel_type = event.get("channel_type") or ("im" if channel.startswith("D") else "channel")
+    if channel_type == "im":
+        thread = event.get("thread_ts") or ts
+        return Route(ConversationKey("slack", team, channel, thread), event["user"],
+                     strip_mention(text, me.user_id), ts, thread, group=False, mode="answer",
+                     files=files, user_team=event.get("user_team") or team)
+    thread = event.get("thread_ts")
+    named = mentions(text)
+    if me.user_id in named or not thread:
+        return None  # the app_mention event answers it; top-level chatter is not ours
+    mode = "context" if named else "joined"
+    return Route(ConversationKey("slack", team, channel, thread), event["user"],
+                 strip_mention(text, me.user_id), ts, thread, group=True, mode=mode, files=files,
+                 user_team=event.get("user_team") or team)
+
+
+def title_for(text: str, limit: int = 60) -> str:
+    flat = " ".join(_MENTION.sub("", text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,101 @@
+"""How an answer looks in Slack: Markdown, buttons, and splitting long text.
+
+Slack renders standard Markdown in ``markdown_text`` (12,000 characters) and in ``markdown``
+blocks (12,000 characters in total per message). ``markdown_text`` cannot be combined with
+blocks, so a message that carries buttons sends its text as a markdown block instead.
+Half-written Markdown is safe here (Slack's renderer is lenient; native streams carry it
+anyway), so streaming writes use the same form as final ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.core.split import split_markdown
+from bot.surface import Write, utf16_len
+
+MAX_CHARS = 12_000  # markdown_text / markdown blocks / one native stream (UTF-16 units, to be safe)
+PREVIEW_CHARS = 150  # the notification text that goes with blocks
+
+# action_id values; the button's value is the turn id.
+STOP = "answer_stop"
+REGENERATE = "answer_regenerate"
+FEEDBACK_UP = "answer_feedback_up"
+FEEDBACK_DOWN = "answer_feedback_down"
+STOP_SHORTCUT = "stop_answer"  # a message shortcut: Stop while a native stream runs
+
+
+@dataclass(slots=True)
+class Payload:
+    """Keyword arguments for chat.postMessage / chat.update (text fields only)."""
+
+    markdown_text: str | None = None
+    text: str | None = None
+    blocks: list[dict] = field(default_factory=list)
+
+    def kwargs(self) -> dict:
+        if self.blocks:
+            return {"text": self.text or " ", "blocks": self.blocks}
+        return {"markdown_text": self.markdown_text or "…"}
+
+
+def preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+def _button(label: str, action_id: str, turn_id: int, style: str | None = None) -> dict:
+    button = {"type": "button", "action_id": action_id, "value": str(turn_id),
+              "text": {"type": "plain_text", "text": label, "emoji": True}}
+    if style:
+        button["style"] = style
+    return button
+
+
+def answer_buttons(turn_id: int) -> dict:
+    return {"type": "actions", "block_id": "answer_actions", "elements": [
+        _button("Regenerate", REGENERATE, turn_id),
+        _button("👍", FEEDBACK_UP, turn_id),
+        _button("👎", FEEDBACK_DOWN, turn_id),
+    ]}
+
+
+def stop_button(turn_id: int) -> dict:
+    return {"type": "actions", "block_id": "answer_actions",
+            "elements": [_button("Stop", STOP, turn_id, style="danger")]}
+
+
+def buttons_for(write: Write) -> list[dict]:
+    """The controls a write carries: Stop while streaming, answer buttons on the last page."""
+    if write.notice or write.turn_id <= 0:
+        return []
+    if not write.final:
+        return [stop_button(write.turn_id)]
+    if write.last_page:
+        return [answer_buttons(write.turn_id)]
+    return []
+
+
+def reasoning_block(reasoning: str) -> dict:
+    # Slack has no collapsible text; a context block keeps the reasoning small and grey.
+    text = reasoning.strip()
+    if len(text) > 2900:
+        text = text[:2899] + "…"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"_thinking:_ {text}"}]}
+
+
+def payload(text: str, write: Write) -> Payload:
+    body = text if text.strip() else "…"
+    controls = buttons_for(write)
+    if not controls and not write.reasoning:
+        return Payload(markdown_text=body)
+    blocks: list[dict] = []
+    if write.reasoning:
+        blocks.append(reasoning_block(write.reasoning))
+    blocks.append({"type": "markdown", "text": body})
+    blocks.extend(controls)
+    return Payload(text=preview(body), blocks=blocks)
+
+
+def split_answer(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """Pieces that each fit one message, code blocks closed and reopened across a cut."""
+    return split_markdown(text, limit, utf16_len)

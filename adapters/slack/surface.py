@@ -1,0 +1,241 @@
+"""The reply surface for one Slack thread: post, chat.update, status, native streams.
+
+Native streaming (chat.startStream → appendStream → stopStream) is used when the workspace
+allows it and a start is within budget right now; otherwise the answer goes through the
+core's post-and-edit loop (chat.postMessage + chat.update). A workspace whose startStream
+is refused is remembered and not asked again. Writes that only show progress are skipped
+when their budget is spent (the next one, or the final one, carries the whole text);
+first posts and final writes always wait for their budget.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack import render
+from adapters.slack.api import SlackApi, error_code
+from bot.surface import (
+    MessageRef, NativeStream, RateLimited, StreamUnavailable, SurfaceLimits, Write, WriteFailed,
+    utf16_len,
+)
+
+log = logging.getLogger(__name__)
+
+# startStream errors that concern one channel or thread, not the workspace's permission.
+_LOCAL_STREAM_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "thread_not_found",
+                        "message_not_found", "invalid_thread_ts", "msg_too_long"}
+
+
+@dataclass(slots=True)
+class SlackThread:
+    """Where an answer goes and whom it is for."""
+
+    team: str
+    channel: str
+    thread_ts: str
+    user: str = ""  # the asker: recipient of a native stream in a channel
+    user_team: str = ""
+
+    @property
+    def is_dm(self) -> bool:
+        return self.channel.startswith("D")
+
+
+@dataclass
+class SlackRuntime:
+    """What every surface of one adapter shares."""
+
+    api: SlackApi
+    edit_interval: float = 1.5
+    stream_interval: float = 1.0
+    stream_max_age: float = 270.0
+    native_streaming: bool = True
+    streaming_refused: set[str] = field(default_factory=set)  # team ids
+    _turns: OrderedDict = field(default_factory=OrderedDict)
+
+    def remember(self, channel: str, ts: str, turn_id: int) -> None:
+        """Which turn wrote a message (for the Stop shortcut); bounded."""
+        if turn_id <= 0:
+            return
+        self._turns[(channel, ts)] = turn_id
+        while len(self._turns) > 10_000:
+            self._turns.popitem(last=False)
+
+    def turn_of(self, channel: str, ts: str) -> int | None:
+        return self._turns.get((channel, ts))
+
+
+class SlackSurface:
+    def __init__(self, runtime: SlackRuntime, thread: SlackThread) -> None:
+        self.rt = runtime
+        self.thread = thread
+        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=runtime.edit_interval,
+                                    measure=utf16_len)
+        self._status = ""
+
+    @property
+    def api(self) -> SlackApi:
+        return self.rt.api
+
+    async def post(self, text: str, write: Write) -> MessageRef:
+        t = self.thread
+        try:
+            resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel,
+                                       thread_ts=t.thread_ts, **render.payload(text, write).kwargs())
+        except SlackApiError as exc:
+            raise WriteFailed(f"chat.postMessage: {error_code(exc)}") from exc
+        ts = str(resp["ts"])
+        self.rt.remember(t.channel, ts, write.turn_id)
+        return MessageRef(ts)
+
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+        t = self.thread
+        if not write.final and not self.api.has_capacity(t.team, "chat.update"):
+            return  # progress only: the next write carries everything
+        try:
+            await self.api.call(t.team, "chat.update", channel=t.channel, ts=ref.id,
+                                **render.payload(text, write).kwargs())
+        except SlackApiError as exc:
+            code = error_code(exc)
+            raise WriteFailed(f"chat.update: {code}") from exc
+
+    async def set_status(self, status: str) -> None:
+        t = self.thread
+        if status == self._status:
+            return
+        if status and not self.api.has_capacity(t.team, "assistant.threads.setStatus"):
+            return  # cosmetic; but clearing below always waits for its turn
+        self._status = status
+        try:
+            await self.api.call_retrying(t.team, "assistant.threads.setStatus", channel_id=t.channel,
+                                         thread_ts=t.thread_ts, status=status)
+        except (SlackApiError, RateLimited) as exc:
+            log.info("setStatus failed in %s: %s", t.channel, exc)
+
+    async def open_stream(self, turn_id: int) -> NativeStream | None:
+        t = self.thread
+        if not self.rt.native_streaming or t.team in self.rt.streaming_refused:
+            return None
+        if not self.api.has_capacity(t.team, "chat.startStream"):
+            return None  # don't queue behind Tier 2: post-and-edit shows words sooner
+        return SlackStream(self, turn_id)
+
+
+class SlackStream:
+    """One native stream = one Slack message, from startStream to stopStream."""
+
+    def __init__(self, surface: SlackSurface, turn_id: int) -> None:
+        self.surface = surface
+        self.turn_id = turn_id
+        rt = surface.rt
+        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=rt.stream_interval,
+                                    measure=utf16_len, max_age=rt.stream_max_age)
+        self.ts: str | None = None
+        self.appended = ""  # what Slack holds
+        self.claimed = ""  # what the core believes is shown (an update may have been skipped)
+
+    @property
+    def ref(self) -> MessageRef | None:
+        return MessageRef(self.ts) if self.ts else None
+
+    @property
+    def _t(self):  # noqa: ANN202
+        return self.surface.thread
+
+    async def _start(self, text: str) -> None:
+        t, api = self._t, self.surface.api
+        kwargs = {"channel": t.channel, "thread_ts": t.thread_ts, "markdown_text": text}
+        if t.user and not t.is_dm:
+            kwargs.update(recipient_user_id=t.user, recipient_team_id=t.user_team or t.team)
+        try:
+            resp = await api.call(t.team, "chat.startStream", **kwargs)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code not in _LOCAL_STREAM_ERRORS:
+                log.warning("native streaming refused in workspace %s (%s); using chat.update", t.team, code)
+                self.surface.rt.streaming_refused.add(t.team)
+            raise StreamUnavailable(f"chat.startStream: {code}") from exc
+        self.ts = str(resp["ts"])
+        self.appended = text
+        self.surface.rt.remember(t.channel, self.ts, self.turn_id)
+
+    async def update(self, text: str) -> None:
+        if self.ts is None:
+            await self._start(text)
+            self.claimed = text
+            return
+        delta = text[len(self.appended):] if text.startswith(self.appended) else None
+        if delta is None:
+            raise StreamUnavailable("stream text is append-only")
+        if delta and self.surface.api.has_capacity(self._t.team, "chat.appendStream"):
+            await self._append(delta, text)
+        self.claimed = text
+
+    async def _append(self, delta: str, text: str) -> None:
+        t = self._t
+        try:
+            await self.surface.api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts,
+                                        markdown_text=delta)
+        except SlackApiError as exc:
+            # Expired (~5 min) or over length: the message keeps what the core last saw, and
+            # the core continues in a new message.
+            await self._settle(self.claimed)
+            raise StreamUnavailable(f"chat.appendStream: {error_code(exc)}") from exc
+        self.appended += delta
+
+    async def _settle(self, text: str) -> None:
+        """Make an ended stream's message show ``text`` (it may lack skipped appends)."""
+        if text == self.appended or not text:
+            return
+        t = self._t
+        try:
+            await self.surface.api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts)
+        except (SlackApiError, RateLimited):
+            pass  # already ended
+        try:
+            await self.surface.api.call_retrying(t.team, "chat.update", channel=t.channel, ts=self.ts,
+                                                 markdown_text=text)
+            self.appended = text
+        except (SlackApiError, RateLimited) as exc:
+            log.warning("could not settle an ended stream in %s: %s", t.channel, exc)
+
+    async def close(self, text: str, write: Write) -> MessageRef:
+        t, api = self._t, self.surface.api
+        if self.ts is None:  # nothing streamed yet: one plain post is cheaper than start+stop
+            return await self.surface.post(text, write)
+        blocks = render.buttons_for(write)
+        if text.startswith(self.appended):
+            kwargs = {"markdown_text": text[len(self.appended):] or None}
+        else:  # the final text rewrites the start (rare): stop, then replace it whole
+            kwargs = {}
+        try:
+            await api.call(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
+                           blocks=blocks or None, **{k: v for k, v in kwargs.items() if v})
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code not in ("message_not_in_streaming_state", "msg_too_long"):
+                raise WriteFailed(f"chat.stopStream: {code}") from exc
+            if code == "msg_too_long":
+                try:
+                    await api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts)
+                except (SlackApiError, RateLimited):
+                    pass
+            await self._replace(text, write)
+            return MessageRef(self.ts)
+        if not kwargs:
+            await self._replace(text, write)
+        self.appended = text
+        return MessageRef(self.ts)
+
+    async def _replace(self, text: str, write: Write) -> None:
+        """The stream ended without our final text: write it with chat.update."""
+        t = self._t
+        try:
+            await self.surface.api.call(t.team, "chat.update", channel=t.channel, ts=self.ts,
+                                        **render.payload(text, write).kwargs())
+        except SlackApiError as exc:
+            raise WriteFailed(f"chat.update after stream: {error_code(exc)}") from exc
+        self.appended = text
