@@ -28,11 +28,9 @@ class Runtime:
 def load_tools(settings: Settings):  # noqa: ANN201
     if not settings.tools:
         return None
-    try:
-        from bot.tools.registry import default_registry
-    except ImportError:  # pragma: no cover - tools land with the copywriting issue
-        return None
-    return default_registry(settings)
+    from bot.tools import build_registry
+
+    return build_registry(settings)
 
 
 async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

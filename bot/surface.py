@@ -64,6 +64,10 @@ class Write:
     # With BOT_SHOW_REASONING, the model's reasoning for the answer's first page, to show
     # collapsed above it (Telegram: an expandable blockquote). Empty otherwise.
     reasoning: str = ""
+    # A copywriting answer: how many numbered variants it shows, so the adapter can offer
+    # one-tap refinements (``ChatService.refine(turn_id, number, action, surface)`` with
+    # actions from ``bot.copywriting.refine.ACTIONS``). 0 for ordinary answers.
+    variants: int = 0
 
 
 @runtime_checkable

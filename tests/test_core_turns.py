@@ -198,3 +198,22 @@ async def test_corrupt_image_gets_a_clear_answer_and_the_text_is_answered(servic
                          surface)
     assert "couldn't use" in surface.texts[0] and "x.png" in surface.texts[0]
     assert len(fake_gateway.requests) == 1
+
+
+async def test_regenerate_replaces_the_answer_in_history_and_feedback_is_stored(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="first try", reasoning="a"), Answer(text="second try", reasoning="b"),
+                        Answer(text="next", reasoning="c"))
+    surface = RecordingSurface()
+    await service.handle(msg("slogan please"), surface)
+    turn_id = surface.writes[-1].turn_id
+    await service.regenerate(turn_id, surface)
+    assert surface.texts == ["first try", "second try"]
+    assert user_texts(fake_gateway.requests[1].body) == ["slogan please"]
+    assert "first try" not in str(fake_gateway.requests[1].body["messages"])
+    second_turn = surface.writes[-1].turn_id
+    await service.feedback(second_turn, "alice", 1)
+    await service.handle(msg("thanks"), surface)
+    history = fake_gateway.requests[2].body["messages"]
+    assert [m["content"] for m in history if m["role"] == "assistant"] == ["second try"]
+    turns = {t.id: t for (t,) in await rows(service, Turn)}
+    assert turns[second_turn].feedback == 1 and turns[second_turn].feedback_by == "alice"

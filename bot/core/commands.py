@@ -10,7 +10,7 @@ from bot.surface import ReplySurface
 if TYPE_CHECKING:
     from bot.core.service import ChatService
 
-KNOWN = ("start", "help", "new", "usage", "style", "copy")
+KNOWN = ("start", "help", "new", "usage", "style", "copy", "refine")
 
 
 def parse(text: str) -> tuple[str, str]:
@@ -36,8 +36,9 @@ class Commands:
             await service.notify(surface, texts.NEW_THREAD)
         elif name == "usage":
             await service.notify(surface, await service.usage_text(msg.key))
-        elif name in ("style", "copy"):
+        elif name in ("style", "copy", "refine"):
             from bot.core import copy_turns
 
-            handler = copy_turns.style_command if name == "style" else copy_turns.copy_command
+            handler = {"style": copy_turns.style_command, "copy": copy_turns.copy_command,
+                       "refine": copy_turns.refine_command}[name]
             await handler(service, msg, surface, args)

@@ -186,7 +186,7 @@ class AnswerWriter:
 
     # --- finishing ---
     async def finish(self, final_text: str | None = None, *, reasoning: str = "",
-                     notice: bool = False) -> list[str]:
+                     notice: bool = False, variants: int = 0) -> list[str]:
         """Stop streaming and write the whole answer in its final form. Returns refs."""
         if final_text is not None:
             self.text = final_text
@@ -209,7 +209,7 @@ class AnswerWriter:
                 continue
             first = len(self._pages) == 1 and i == 0
             await self._final_write(page, piece or "…", last_page=last, notice=notice,
-                                    reasoning=reasoning if first else "")
+                                    reasoning=reasoning if first else "", variants=variants if last else 0)
         return self.refs
 
     def _new_page(self) -> _Page:
@@ -217,9 +217,10 @@ class AnswerWriter:
         self._pages.append(page)
         return page
 
-    async def _final_write(self, page: _Page, body: str, *, last_page: bool,
-                           notice: bool = False, reasoning: str = "") -> None:
-        write = Write(self.turn_id, final=True, last_page=last_page, notice=notice, reasoning=reasoning)
+    async def _final_write(self, page: _Page, body: str, *, last_page: bool, notice: bool = False,
+                           reasoning: str = "", variants: int = 0) -> None:
+        write = Write(self.turn_id, final=True, last_page=last_page, notice=notice, reasoning=reasoning,
+                      variants=variants)
         for attempt in range(FINAL_ATTEMPTS):
             try:
                 await self._write(page, body, write)

@@ -198,6 +198,8 @@ class ChatService:
         pending = [m.seq for m in history if m.role == "user" and m.status == "pending"]
         if not pending and kind == "chat":
             return None
+        if kind == "chat" and conv.style:
+            kind = "copy"  # once a style is set, a plain message is a brief
         wanted = images_wanted(history, self.settings.max_images) if self.settings.vision else []
         images = await self.store.attachment_data(wanted)
         system = self.system_prompt
@@ -305,6 +307,8 @@ class _TurnRunner:
         self.kind = kind
         self.extra = extra
         self.message_id: int | None = None
+        self.extra_parts: list[NewPart] = []  # stored with the answer (e.g. copy variants)
+        self.variant_count = 0
         self.reasoning = ""
         self.tool_steps = 0
         self.usage: dict[str, int] = {}
@@ -381,8 +385,9 @@ class _TurnRunner:
         else:
             final = f"{text}\n\n{marker}" if marker and text else (text or marker)
         reasoning = self.reasoning if self.settings.show_reasoning else ""
-        refs = await self.writer.finish(final, reasoning=reasoning, notice=notice_only)
-        extra_parts = [NewPart("reasoning", text=self.reasoning)] if self.reasoning else []
+        refs = await self.writer.finish(final, reasoning=reasoning, notice=notice_only,
+                                        variants=self.variant_count if status == "complete" else 0)
+        extra_parts = ([NewPart("reasoning", text=self.reasoning)] if self.reasoning else []) + self.extra_parts
         ratio = None
         if self.usage.get("prompt_tokens") and self.estimated:
             # Keep the estimate conservative: follow usage up quickly, down slowly.

@@ -8,6 +8,7 @@ Commands:
 /usage — tokens used in this conversation
 /style — list, set or clear a copywriting style (e.g. /style xiaohongshu)
 /copy <brief> — write copy variants in the current style
+/refine <n> <action> — rework variant n: shorter, longer, playful, formal, translate, regenerate
 /help — this message
 
 我也擅长中文写作和营销文案：先用 /style 选一个风格，再发需求即可。"""

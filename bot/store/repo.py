@@ -300,16 +300,16 @@ class Store:
     async def turn(self, turn_id: int) -> dict | None:
         async with self.db.read() as conn:
             row = (await conn.execute(
-                select(Turn, Conversation.platform, Conversation.workspace, Conversation.chat,
-                       Conversation.thread)
+                select(Turn.id, Turn.conversation_id, Turn.request_seq, Turn.response_message_id,
+                       Turn.kind, Turn.status, Turn.options, Turn.feedback, Conversation.platform,
+                       Conversation.workspace, Conversation.chat, Conversation.thread)
                 .join(Conversation, Conversation.id == Turn.conversation_id)
                 .where(Turn.id == turn_id))).first()
         if row is None:
             return None
-        turn: Turn = row[0]
-        return dict(id=turn.id, conversation_id=turn.conversation_id, request_seq=turn.request_seq,
-                    response_message_id=turn.response_message_id, kind=turn.kind,
-                    status=turn.status, options=turn.options or {}, feedback=turn.feedback,
+        return dict(id=row.id, conversation_id=row.conversation_id, request_seq=row.request_seq,
+                    response_message_id=row.response_message_id, kind=row.kind, status=row.status,
+                    options=row.options or {}, feedback=row.feedback,
                     key=ConversationKey(row.platform, row.workspace, row.chat, row.thread))
 
     async def set_feedback(self, turn_id: int, user_id: str, value: int) -> None:
