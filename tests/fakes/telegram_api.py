@@ -119,7 +119,7 @@ class Injected:
 class StoredMessage:
     message_id: int
     chat_id: int
-    from_bot: bool
+    from_bot: bool  # written by the bot under test (other bots' messages arrive as updates)
     text: str
     entities: list[dict] = field(default_factory=list)
     reply_markup: dict | None = None
@@ -272,7 +272,7 @@ class FakeTelegram:
         if extra:
             msg.update(extra)
         self.messages[chat_id][mid] = StoredMessage(
-            mid, chat_id, bool(user.get("is_bot")), text or msg.get("caption", ""),
+            mid, chat_id, False, text or msg.get("caption", ""),
             entities or [], None, thread_id, reply_to, raw=msg,
         )
         return msg

@@ -1,0 +1,468 @@
+"""The Telegram adapter end to end: the real python-telegram-bot Application against the
+fake Bot API server, the real ChatService and store, and the fake gateway.
+
+Telegram's limit windows (in the fake) and the adapter's pacing are shrunk by the same
+factor, so the tests run fast while every limit still binds; the 429 test keeps a real,
+whole-second retry_after.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from adapters.telegram import create
+from adapters.telegram.app import TelegramAdapter
+from adapters.telegram.budgets import Pacing
+from adapters.telegram.surface import Place
+from bot.app import create_app
+from bot.messages import Author, IncomingMessage
+from bot.runtime import build_runtime
+from bot.surface import utf16_len
+from tests.fakes.gateway import Answer
+from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+
+SCALE = 0.2  # Telegram's windows and our intervals, both shrunk five times
+
+ALICE = {"id": 1001, "is_bot": False, "first_name": "Alice", "username": "alice"}
+BOB = {"id": 1002, "is_bot": False, "first_name": "Bob"}
+CAROL = {"id": 1003, "is_bot": False, "first_name": "Carol", "last_name": "Lee"}
+OTHER_BOT = {"id": 999, "is_bot": True, "first_name": "Other", "username": "other_bot"}
+GROUP = -100200
+FORUM = -100300
+# MiniMax always thinks first; answers without reasoning reach the core in one piece (the
+# gateway client holds text that could be reasoning with its opening tag missing).
+THINK = "Let me think about this."
+WEBHOOK_URL = "https://bot.example.com/telegram/webhook"
+SECRET = "s3cret_token-XYZ"
+
+
+# ---- harness -----------------------------------------------------------------------------
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(limits=FakeLimits().scaled(SCALE)) as fake:
+        for user in (ALICE, BOB, CAROL):
+            fake.add_chat(user["id"], "private", user=user)
+        fake.add_chat(GROUP, "supergroup", title="Marketing")
+        fake.add_chat(FORUM, "supergroup", title="Launch", is_forum=True)
+        yield fake
+
+
+class Bot:
+    """A running adapter and its runtime; ``restart`` simulates a new process."""
+
+    def __init__(self, make_settings: Callable, tg: FakeTelegram, overrides: dict) -> None:
+        self.settings = make_settings(
+            TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1 * SCALE, TELEGRAM_GROUP_EDIT_INTERVAL=3.1 * SCALE,
+            **overrides)
+        self.tg = tg
+        self.runtime = None
+        self.adapter: TelegramAdapter | None = None
+
+    async def start(self) -> "Bot":
+        self.runtime = await build_runtime(self.settings, migrate=False)
+        adapter = create(self.settings, self.runtime.service)
+        assert isinstance(adapter, TelegramAdapter)
+        # Same shape as the real pacing, shrunk like the fake's windows.
+        adapter.budgets.__init__(Pacing().scaled(SCALE))  # type: ignore[misc]
+        adapter.polling_timeout = 1
+        self.adapter = adapter
+        await adapter.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.adapter is not None:
+            await self.adapter.stop()
+        if self.runtime is not None:
+            await self.runtime.close()
+
+    @property
+    def service(self):  # noqa: ANN201
+        return self.runtime.service
+
+
+@pytest.fixture
+async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:  # noqa: ANN001
+    bots: list[Bot] = []
+
+    async def start(**overrides: object) -> Bot:
+        bot = await Bot(make_settings, tg, overrides).start()
+        bots.append(bot)
+        return bot
+
+    yield start
+    for bot in reversed(bots):
+        await bot.stop()
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: float = 10.0) -> list:
+    """The bot's messages in a chat once ``count`` of them carry final buttons."""
+    def done() -> list | None:
+        finals = [m for m in tg.bot_messages(chat_id) if _buttons(m) and "regen" in _buttons(m)[0]]
+        return tg.bot_messages(chat_id) if len(finals) >= count else None
+    return await eventually(done, timeout)  # type: ignore[return-value]
+
+
+def _buttons(message) -> list[str]:  # noqa: ANN001
+    markup = message.reply_markup or {}
+    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def user_prompt(body: dict) -> str:
+    parts = []
+    for m in body["messages"]:
+        if m["role"] == "user":
+            c = m["content"]
+            parts.append(c if isinstance(c, str) else " ".join(b.get("text", "") for b in c if b.get("type") == "text"))
+    return "\n".join(parts)
+
+
+def no_limit_broken(tg: FakeTelegram) -> None:
+    assert tg.earned_429s() == [], [(c.method, c.description) for c in tg.earned_429s()]
+    assert tg.limit_violations() == []
+
+
+# ---- private chats -----------------------------------------------------------------------
+async def test_private_chat_streams_a_draft_and_ends_with_a_formatted_message(start_bot, tg, fake_gateway) -> None:
+    answer = "Here is **your slogan**: 好喝的茶 🍵, every day. " * 6
+    fake_gateway.script(Answer(text=answer, reasoning="They want a slogan.", chunk_size=12, chunk_delay=0.03))
+    bot = await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, "write a slogan for tea")
+
+    [final] = await answered(tg, ALICE["id"])
+    drafts = tg.calls_to("sendMessageDraft", ALICE["id"])
+    assert len(drafts) >= 2, "the answer streams as a draft"
+    shown = [c.params["text"] for c in drafts if c.ok]
+    assert all(b.startswith(a.rstrip("…").rstrip()) or len(b) >= len(a) for a, b in zip(shown, shown[1:]))
+    assert "**" in "".join(shown), "intermediate drafts are plain text, never parsed"
+    # The final message is Markdown rendered to entities, with the answer's buttons.
+    assert final.text == answer.replace("**", "").strip()
+    bold = [e for e in final.entities if e["type"] == "bold"]
+    assert len(bold) == 6 and all(e["length"] == len("your slogan") for e in bold)
+    first = final.text.index("your slogan")
+    assert bold[0]["offset"] == utf16_len(final.text[:first])
+    assert _buttons(final)[0].startswith("regen:") and len(_buttons(final)) == 3
+    assert len(tg.bot_messages(ALICE["id"])) == 1, "drafts leave exactly one message"
+    assert tg.calls_to("sendChatAction", ALICE["id"]), "typing while the model reasons"
+    assert "slogan" in user_prompt(fake_gateway.last.body)
+    no_limit_broken(tg)
+    assert bot.adapter is not None
+
+
+async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(start_bot, tg, fake_gateway) -> None:
+    tg.drafts_allowed = False
+    text = "First line of a longer answer. " * 12
+    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05), Answer(text="second answer"))
+    await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, "hello")
+    [final] = await answered(tg, ALICE["id"])
+    assert final.text == text.strip()
+    assert final.edits >= 1, "the answer was streamed by editing its message"
+    sends = [c for c in tg.calls_to("sendMessage", ALICE["id"]) if c.ok]
+    assert sends[0].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("stop:")
+    edits = [repr((c.params["text"], c.params.get("entities"), c.params.get("reply_markup")))
+             for c in tg.calls_to("editMessageText", ALICE["id"])]
+    assert len(edits) == len(set(edits)), "no identical edit is sent twice"
+    drafts_before = len(tg.calls_to("sendMessageDraft"))
+    tg.send_user_message(ALICE["id"], ALICE, "again")
+    await answered(tg, ALICE["id"], 2)
+    assert len(tg.calls_to("sendMessageDraft")) == drafts_before, "a refusing chat is not asked again"
+    no_limit_broken(tg)
+
+
+async def test_a_10000_character_chinese_answer_with_emoji_is_split_whole(start_bot, tg, fake_gateway) -> None:
+    sentence = "这款茶叶香气清新，口感醇厚😀，适合每天饮用。"
+    paragraph = sentence * 9 + "🍵\n\n"
+    text = (paragraph * 60)[:10_000].rstrip()
+    assert len(text) == 10_000 - (len((paragraph * 60)[:10_000]) - len(text))
+    assert utf16_len(text) > 10_000  # emoji are two UTF-16 units each
+    fake_gateway.script(Answer(text=text, chunk_size=400))
+    await start_bot(TELEGRAM_DRAFTS=False)
+    tg.send_user_message(ALICE["id"], ALICE, "写一篇很长的文章")
+    messages = await answered(tg, ALICE["id"], timeout=30)
+    assert len(messages) >= 3
+    assert all(utf16_len(m.text) <= 4096 for m in messages)
+    assert "".join(m.text for m in messages).replace("\n", "") == text.replace("\n", "")
+    for m in messages[:-1]:
+        assert m.text.endswith(("。", "🍵", "😀", "，")), "split at a paragraph or sentence boundary"
+    assert _buttons(messages[-1])[0].startswith("regen:") and not _buttons(messages[0])
+    no_limit_broken(tg)
+
+
+async def test_429_mid_stream_waits_exactly_and_the_answer_completes(start_bot, tg, fake_gateway) -> None:
+    tg.drafts_allowed = False
+    text = "Step by step, the answer grows. " * 30
+    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=16, chunk_delay=0.02))
+    # A real, whole-second retry_after on the second edit of the answer.
+    tg.inject("editMessageText", status=429, retry_after=1, chat_id=ALICE["id"])
+    tg.send_user_message(BOB["id"], BOB, "meanwhile in another chat")
+    await start_bot(TELEGRAM_DRAFTS=False)
+    tg.send_user_message(ALICE["id"], ALICE, "explain")
+    [final] = await answered(tg, ALICE["id"], timeout=20)
+    assert final.text == text.strip()
+    refused = [c for c in tg.calls if c.status == 429]
+    assert len(refused) == 1 and refused[0].injected
+    after = [c for c in tg.calls if c.chat_id == ALICE["id"] and c.at > refused[0].at
+             and c.method in ("sendMessage", "editMessageText")]
+    assert after and after[0].at - refused[0].at >= 1.0, "nothing written to the chat before retry_after"
+    await answered(tg, BOB["id"])
+    no_limit_broken(tg)
+
+
+async def test_unsupported_content_and_ignored_updates(start_bot, tg, fake_gateway) -> None:
+    await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, None, extra={"voice": {
+        "file_id": "v1", "file_unique_id": "uv1", "duration": 3}})
+    reply = await eventually(lambda: tg.bot_messages(ALICE["id"]))
+    assert "voice" in reply[0].text and not _buttons(reply[0])
+    # Group: a sticker nobody addressed to the bot gets silence.
+    tg.send_user_message(GROUP, BOB, None, extra={"sticker": {
+        "file_id": "s1", "file_unique_id": "us1", "width": 512, "height": 512, "is_animated": False,
+        "is_video": False, "type": "regular"}})
+    # Another bot's message and an edited message are not answered either.
+    text = f"@{tg.username} hello from a bot"
+    tg.send_user_message(GROUP, OTHER_BOT, text, entities=[tg.mention_entity(text)])
+    edited = tg.new_message(ALICE["id"], ALICE, "edited text")
+    edited["edit_date"] = int(time.time())
+    tg.push_update({"edited_message": edited})
+    # A photo above 20 MB is explained, not downloaded; its caption is answered.
+    sizes = tg.photo_sizes(b"\xff\xd8big", size=25 * 1024 * 1024)
+    tg.send_user_message(ALICE["id"], ALICE, None, extra={"photo": sizes, "caption": "what is this?"})
+    await answered(tg, ALICE["id"])
+    await asyncio.sleep(0.3)
+    texts = [m.text for m in tg.bot_messages(ALICE["id"])]
+    assert any("20 MB" in t for t in texts)
+    assert tg.bot_messages(GROUP) == []
+    assert len(fake_gateway.requests) == 1 and "what is this?" in user_prompt(fake_gateway.last.body)
+    assert "edited text" not in str(fake_gateway.last.body)
+    assert not [c for c in tg.calls_to("getFile") if c.params.get("file_id") == sizes[-1]["file_id"]]
+    assert {c["command"] for c in tg.commands} >= {"start", "help", "new", "usage", "style", "copy"}
+
+
+async def test_allowlist_refuses_politely_once(start_bot, tg, fake_gateway) -> None:
+    await start_bot(TELEGRAM_ALLOWED_CHATS=f"{ALICE['id']}")
+    tg.send_user_message(BOB["id"], BOB, "hi")
+    tg.send_user_message(BOB["id"], BOB, "hello?")
+    tg.send_user_message(ALICE["id"], ALICE, "hi")
+    await answered(tg, ALICE["id"])
+    await asyncio.sleep(0.3)
+    refusals = tg.bot_messages(BOB["id"])
+    assert len(refusals) == 1 and "private" in refusals[0].text
+    assert len(fake_gateway.requests) == 1
+
+
+# ---- groups and topics ---------------------------------------------------------------------
+async def test_group_answers_mentions_and_stays_quiet_on_chatter(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="Tea for every team: *calm in a cup*."))
+    await start_bot()
+    tg.send_user_message(GROUP, BOB, "we sell green tea to offices")
+    await asyncio.sleep(0.3)
+    assert tg.bot_messages(GROUP) == [] and fake_gateway.requests == []
+    text = f"@{tg.username} write a slogan"
+    asked = tg.send_user_message(GROUP, CAROL, text, entities=[tg.mention_entity(text)])
+    [final] = await answered(tg, GROUP)
+    assert final.reply_to == asked["message_id"], "the answer replies to the message that asked"
+    assert final.text == "Tea for every team: calm in a cup."
+    prompt = user_prompt(fake_gateway.last.body)
+    assert "[Bob] we sell green tea to offices" in prompt
+    assert "[Carol Lee] write a slogan" in prompt and "@" + tg.username not in prompt
+    assert not tg.calls_to("sendMessageDraft"), "no drafts in groups"
+    no_limit_broken(tg)
+
+
+async def test_reply_to_the_bot_and_commands_address_it(start_bot, tg, fake_gateway) -> None:
+    await start_bot()
+    text = f"@{tg.username} hi"
+    tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
+    [first] = await answered(tg, GROUP)
+    human = tg.send_user_message(GROUP, CAROL, "just chatting")
+    tg.send_user_message(GROUP, BOB, "replying to Carol, not the bot", reply_to=human["message_id"])
+    tg.send_user_message(GROUP, CAROL, "make it shorter", reply_to=first.message_id)
+    await answered(tg, GROUP, 2)
+    assert "make it shorter" in user_prompt(fake_gateway.last.body)
+    assert len(fake_gateway.requests) == 2
+    tg.send_user_message(GROUP, BOB, "/help@other_bot", entities=[FakeTelegram.command_entity("/help@other_bot")])
+    tg.send_user_message(GROUP, BOB, f"/help@{tg.username}",
+                         entities=[FakeTelegram.command_entity(f"/help@{tg.username}")])
+    help_text = await eventually(lambda: [m for m in tg.bot_messages(GROUP) if "/new" in m.text])
+    await asyncio.sleep(0.3)
+    assert len(help_text) == 1 and len(fake_gateway.requests) == 2
+
+
+async def test_forum_topics_are_separate_shared_conversations(start_bot, tg, fake_gateway) -> None:
+    await start_bot()
+    t1 = f"@{tg.username} topic one: tea"
+    tg.send_user_message(FORUM, BOB, t1, entities=[tg.mention_entity(t1)], thread_id=7)
+    [a1] = await answered(tg, FORUM)
+    t2 = f"@{tg.username} topic two: coffee"
+    tg.send_user_message(FORUM, CAROL, t2, entities=[tg.mention_entity(t2)], thread_id=9)
+    await answered(tg, FORUM, 2)
+    a2 = tg.bot_messages(FORUM)[-1]
+    assert (a1.thread_id, a2.thread_id) == (7, 9)
+    prompt = user_prompt(fake_gateway.last.body)
+    assert "coffee" in prompt and "tea" not in prompt
+    tg.send_user_message(FORUM, CAROL, "and a tagline?", reply_to=a1.message_id, thread_id=7)
+    await answered(tg, FORUM, 3)
+    assert tg.bot_messages(FORUM)[-1].thread_id == 7
+    assert "tea" in user_prompt(fake_gateway.last.body)
+
+
+async def test_album_of_three_photos_is_one_message(start_bot, tg, fake_gateway) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    def jpeg(color: str) -> bytes:
+        out = BytesIO()
+        Image.new("RGB", (32, 32), color).save(out, "JPEG")
+        return out.getvalue()
+
+    await start_bot()
+    for i, color in enumerate(("red", "green", "blue")):
+        extra = {"photo": tg.photo_sizes(jpeg(color)), "media_group_id": "album-1"}
+        if i == 1:
+            extra["caption"] = "写一篇种草文案"
+        tg.send_user_message(ALICE["id"], ALICE, None, extra=extra)
+        await asyncio.sleep(0.05)
+    await answered(tg, ALICE["id"])
+    await asyncio.sleep(0.3)
+    assert len(fake_gateway.requests) == 1
+    body = fake_gateway.last.body
+    blocks = [b for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
+              for b in m["content"]]
+    assert sum(1 for b in blocks if b.get("type") == "image_url") == 3
+    assert "写一篇种草文案" in user_prompt(body)
+    fetched = [c.params["file_id"] for c in tg.calls_to("getFile") if c.ok]
+    assert len(fetched) == 3
+
+
+# ---- buttons ---------------------------------------------------------------------------------
+async def test_stop_button_keeps_what_was_written(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="word " * 400, reasoning=THINK, chunk_size=5, chunk_delay=0.01))
+    await start_bot()
+    text = f"@{tg.username} write a lot"
+    tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
+    streaming = await eventually(lambda: tg.bot_messages(GROUP))
+    [stop] = _buttons(streaming[0])
+    tg.press_button(GROUP, streaming[0].message_id, CAROL, stop)
+    [final] = await answered(tg, GROUP)
+    assert final.text.startswith("word word") and final.text.endswith("(stopped)")
+    assert len(final.text) < len("word " * 400)
+    assert any(c.params.get("text") == "Stopping…" for c in tg.calls_to("answerCallbackQuery"))
+
+
+async def test_regenerate_and_feedback_buttons(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="first take"), Answer(text="second take"))
+    bot = await start_bot()
+    text = f"@{tg.username} name our tea"
+    asked = tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
+    [first] = await answered(tg, GROUP)
+    regen, up, _down = _buttons(first)
+    tg.press_button(GROUP, first.message_id, CAROL, up)
+    tg.press_button(GROUP, first.message_id, BOB, regen)
+    await answered(tg, GROUP, 2)
+    second = tg.bot_messages(GROUP)[-1]
+    assert second.text == "second take" and second.reply_to == asked["message_id"]
+    assert "name our tea" in user_prompt(fake_gateway.last.body)
+    assert "first take" not in str(fake_gateway.last.body["messages"])
+    turn_id = int(regen.split(":")[1])
+    stored = await bot.service.store.turn(turn_id)
+    assert stored is not None
+    answers = [c.params.get("text") for c in tg.calls_to("answerCallbackQuery")]
+    assert "Thanks for the feedback!" in answers
+
+
+# ---- webhook ---------------------------------------------------------------------------------
+def _update(tg: FakeTelegram, chat_id: int, user: dict, text: str) -> dict:
+    return {"update_id": 5555, "message": tg.new_message(chat_id, user, text)}
+
+
+async def test_webhook_rejects_a_wrong_secret_and_handles_a_duplicate_once(start_bot, tg, fake_gateway) -> None:
+    bot = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
+    assert tg.webhook == {"url": WEBHOOK_URL, "secret_token": SECRET,
+                          "allowed_updates": ["message", "callback_query"]}
+    assert not tg.calls_to("getUpdates"), "webhook mode does not poll"
+    app = create_app(bot.adapter.routes())
+    update = _update(tg, ALICE["id"], ALICE, "hello over webhook")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://bot.example.com") as http:
+        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+            r = await http.post("/telegram/webhook", json=update, headers=headers)
+            assert r.status_code == 403
+        await asyncio.sleep(0.3)
+        assert fake_gateway.requests == [] and tg.bot_messages(ALICE["id"]) == []
+        # Nothing was stored: the same update with the right secret is handled.
+        good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        assert (await http.post("/telegram/webhook", json=update, headers=good)).status_code == 200
+        assert (await http.post("/telegram/webhook", json=update, headers=good)).status_code == 200
+        await answered(tg, ALICE["id"])
+        await asyncio.sleep(0.3)
+        assert len(fake_gateway.requests) == 1
+        assert len([m for m in tg.bot_messages(ALICE["id"]) if _buttons(m)]) == 1
+        assert (await http.post("/telegram/webhook", content=b"not json", headers=good)).status_code == 400
+
+
+async def test_duplicate_update_after_a_restart_is_not_answered_again(start_bot, tg, fake_gateway) -> None:
+    bot = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
+    update = _update(tg, ALICE["id"], ALICE, "once only")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(bot.adapter.routes())),
+                                 base_url="https://x") as http:
+        await http.post("/telegram/webhook", json=update, headers=headers)
+        await answered(tg, ALICE["id"])
+    await bot.stop()
+    bot.adapter = None
+    bot.runtime = None
+    again = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(again.adapter.routes())),
+                                 base_url="https://x") as http:
+        assert (await http.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
+    await asyncio.sleep(0.5)
+    assert len(fake_gateway.requests) == 1
+
+
+# ---- restart ---------------------------------------------------------------------------------
+async def test_restart_mid_answer_rewrites_the_half_written_message(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="partial answer " * 100, reasoning=THINK, chunk_size=10, chunk_delay=0.01))
+    first = await start_bot()
+    asked = tg.new_message(GROUP, BOB, "long please")
+    from adapters.telegram.normalise import Me  # noqa: F401 - the adapter knows its bot id
+
+    msg = IncomingMessage(
+        key=__import__("bot.messages", fromlist=["ConversationKey"]).ConversationKey(
+            "telegram", str(tg.bot_id), str(GROUP), ""),
+        author=Author(str(BOB["id"]), "Bob"), text="long please", message_id=str(asked["message_id"]),
+        group=True)
+    surface = first.adapter.surface_at(Place(GROUP, None, asked["message_id"], private=False))
+    # The process dies mid-answer: the handling task is cancelled, nothing is finalised.
+    task = asyncio.create_task(first.service.handle(msg, surface))
+    half = await eventually(lambda: [m for m in tg.bot_messages(GROUP) if m.edits >= 2])
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await first.runtime.close()
+    first.runtime = None
+    await first.adapter.stop()
+    first.adapter = None
+    assert "restarted" not in half[0].text
+
+    await start_bot()
+    repaired = await eventually(lambda: [m for m in tg.bot_messages(GROUP) if "restarted" in m.text])
+    assert repaired[0].message_id == half[0].message_id
+    assert repaired[0].text.startswith("partial answer partial")
+    assert _buttons(repaired[0])[0].startswith("regen:"), "the Stop button is gone"
+    no_limit_broken(tg)
