@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
@@ -26,6 +27,7 @@ from bot.gateway.events import (
 )
 from bot.gateway.parser import StreamParser
 from bot.gateway.sse import SSEBatcher
+from bot.gateway.transport import asyncio_transport
 
 log = logging.getLogger("bot.gateway")
 
@@ -63,6 +65,8 @@ class GatewayClient:
         max_connections: int = 1000,
         max_keepalive_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
+        fast_transport: bool = True,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.settings = settings
         self.capabilities = ModelCapabilities.from_settings(settings)
@@ -85,8 +89,10 @@ class GatewayClient:
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=30.0,
         )
+        if transport is None and fast_transport:
+            transport = asyncio_transport(limits, verify)
         self._http = httpx.AsyncClient(
-            headers=headers, timeout=timeout, limits=limits, transport=transport
+            headers=headers, timeout=timeout, limits=limits, transport=transport, verify=verify
         )
 
     async def aclose(self) -> None:

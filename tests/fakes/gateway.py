@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class RecordedRequest:
     path: str
     headers: CIMultiDict[str]
     body: Any  # the decoded JSON (None if it was not JSON)
+    peer: Any = None  # the client's (host, port): the same for requests on one connection
 
     @property
     def authorization(self) -> str | None:
@@ -160,8 +162,10 @@ class _Chunks:
 
 
 class FakeGateway:
-    def __init__(self, *, api_key: str = "test-key", model: str = "minimax-m2.7", record: bool = True) -> None:
+    def __init__(self, *, api_key: str = "test-key", model: str = "minimax-m2.7", record: bool = True,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.api_key = api_key
+        self.ssl_context = ssl_context
         self.model = model
         self.record = record
         self.requests: list[RecordedRequest] = []
@@ -182,10 +186,11 @@ class FakeGateway:
         app.router.add_post("/v1/chat/completions", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=4096)
+        site = web.TCPSite(self._runner, host, port, backlog=4096, ssl_context=self.ssl_context)
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{bound_host}:{bound_port}"
+        scheme = "https" if self.ssl_context else "http"
+        self.base_url = f"{scheme}://{bound_host}:{bound_port}"
         return self
 
     async def stop(self) -> None:
@@ -250,7 +255,9 @@ class FakeGateway:
         except ValueError:
             body = None
         if self.record:
-            self.requests.append(RecordedRequest(request.path, CIMultiDict(request.headers), body))
+            self.requests.append(RecordedRequest(
+                request.path, CIMultiDict(request.headers), body,
+                request.transport.get_extra_info("peername") if request.transport else None))
         self.served += 1
         self._arrived.set()
 
