@@ -33,13 +33,6 @@ log = logging.getLogger(__name__)
 MAX_QUOTED_ANSWER = 6_000  # characters of a broken answer echoed back in the retry
 
 
-class _Completion(Protocol):
-    text: str
-    reasoning: str
-    finish_reason: str
-    usage: Usage | None
-
-
 class Gateway(Protocol):
     async def complete(self, request: ChatRequest) -> Any: ...
 
