@@ -1,0 +1,225 @@
+"""The core's benchmark: ``python -m bench.run [--db sqlite|postgres|both] [--quick]``.
+
+Runs many concurrent conversations through the real core (``build_runtime``: ChatService,
+the SQL store, the gateway client over HTTP) with a console surface printing into nothing,
+against the fake gateway in a separate process, and prints the figures of issue #2 beside
+their targets. Each database is measured in its own worker process, so one run's memory
+and CPU do not leak into the other's.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from bench import report
+from bench.answers import AnswerShape
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_DATABASE_URL") or \
+    "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one worker runs. ``levels``: (conversations, turns each, start ramp seconds)."""
+
+    answer: AnswerShape
+    levels: tuple[tuple[int, int, float], ...]
+    trace_conversations: int  # a separate tracemalloc pass (it slows everything down)
+    sql_conversations: int
+    sql_seconds: float  # how long both the short and the long answer stream
+    short_tokens: int
+    long_tokens: int
+    checkpoint_interval: float
+    prompt_messages: int
+    prompt_repeats: int
+
+
+FULL = Plan(
+    answer=AnswerShape(tokens=200, rate=25.0, ttft=0.5),
+    levels=((1, 20, 0.0), (100, 3, 1.0), (1000, 1, 1.0)),
+    trace_conversations=1000,
+    sql_conversations=10, sql_seconds=3.0, short_tokens=12, long_tokens=3000,
+    checkpoint_interval=2.0,  # the production default
+    prompt_messages=2000, prompt_repeats=20,
+)
+QUICK = Plan(
+    answer=AnswerShape(tokens=20, rate=200.0, ttft=0.05),
+    levels=((1, 3, 0.0), (10, 2, 0.1), (50, 1, 0.1)),
+    trace_conversations=50,
+    sql_conversations=3, sql_seconds=0.3, short_tokens=6, long_tokens=300,
+    checkpoint_interval=0.2,
+    prompt_messages=300, prompt_repeats=5,
+)
+
+
+def _paced(tokens: int, seconds: float) -> AnswerShape:
+    """An answer of ``tokens`` that streams for about ``seconds``."""
+    shape = AnswerShape(tokens=tokens, rate=1.0, ttft=0.0)
+    return replace(shape, rate=round(shape.chunks / seconds, 3))
+
+
+# --- the worker: one database ------------------------------------------------------------
+
+def _admin(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgres://", "postgresql://")
+
+
+async def _create_pg() -> tuple[str, str]:
+    import asyncpg
+
+    name = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(_admin(PG_ADMIN_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = _admin(PG_ADMIN_URL).rsplit("/", 1)[0]
+    return name, f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
+
+
+async def _drop_pg(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_admin(PG_ADMIN_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+class _Problems(logging.Handler):
+    """Counts the bot's warnings and errors: a clean run has none."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(f"{record.name}: {record.getMessage()}")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _measure(db: str, plan: Plan) -> dict:
+    from bench.gateway import API_KEY, GatewayProcess
+    from bench.load import Driver, keys
+    from bench.probe import StreamCounter, instrument
+    from bench.prompt_bench import measure as measure_prompt
+    from bot.config import Settings
+    from bot.runtime import build_runtime
+
+    problems = _Problems()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().addHandler(problems)
+
+    pg_name = None
+    tmp = tempfile.TemporaryDirectory(prefix="bench-")
+    if db == "postgres":
+        pg_name, url = await _create_pg()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp.name}/bench.db"
+    gateway = GatewayProcess().start()
+    out: dict = {"db": db, "levels": []}
+    try:
+        settings = Settings(_env_file=None, BYTESPIKE_API_KEY=API_KEY, BYTESPIKE_BASE_URL=gateway.base_url,
+                            DATABASE_URL=url, BOT_CHECKPOINT_INTERVAL=plan.checkpoint_interval)
+        rt = await build_runtime(settings)
+        counter = StreamCounter()
+        instrument(rt.gateway, counter)
+        driver = Driver(rt, gateway, counter)
+        try:
+            # Warm-up: imports, pools, connections, the database file.
+            await driver.run(keys("warm", 5), 2, replace(plan.answer, ttft=0.0, rate=0.0))
+
+            for conversations, turns, ramp in plan.levels:
+                _say(f"[{db}] {conversations} conversation(s) × {turns} turn(s)…")
+                largest = conversations == max(c for c, _, _ in plan.levels)
+                res = await driver.run(keys(f"c{conversations}-", conversations), turns, plan.answer,
+                                       ramp=ramp, sample_rss=largest)
+                _say(f"[{db}]   {res.wall:.1f} s wall, {res.cpu:.1f} s CPU, {res.exact}/{res.turns} exact")
+                out["levels"].append(report.level_summary(res, ramp))
+
+            if plan.trace_conversations:
+                _say(f"[{db}] tracemalloc pass, {plan.trace_conversations} conversations…")
+                res = await driver.run(keys("trace-", plan.trace_conversations), 1, plan.answer,
+                                       ramp=plan.levels[-1][2], trace=True)
+                out["traced_per_conversation"] = (res.traced_peak or 0) / plan.trace_conversations
+                out["traced_exact"] = [res.exact, res.turns]
+
+            _say(f"[{db}] SQL statements per turn…")
+            sql_keys = keys("sql-", plan.sql_conversations)
+            await driver.run(sql_keys, 1, replace(plan.answer, ttft=0.0, rate=0.0))
+            sql = {}
+            for label, tokens in (("short", plan.short_tokens), ("long", plan.long_tokens)):
+                shape = _paced(tokens, plan.sql_seconds)
+                res = await driver.run(sql_keys, 1, shape)
+                sql[label] = dict(tokens=shape.chunks, statements=res.statements / res.turns,
+                                  cpu_per_turn=res.cpu / res.turns, exact=[res.exact, res.turns],
+                                  seconds=plan.sql_seconds)
+            out["sql"] = sql
+
+            _say(f"[{db}] prompt assembly, {plan.prompt_messages} messages…")
+            out["prompt"] = asdict(await measure_prompt(rt, plan.prompt_messages, plan.prompt_repeats))
+        finally:
+            await rt.close()
+    finally:
+        gateway.stop()
+        if pg_name:
+            await _drop_pg(pg_name)
+        tmp.cleanup()
+    out["problems"] = problems.count
+    out["first_problems"] = problems.first
+    out["answer"] = asdict(plan.answer)
+    out["checkpoint_interval"] = plan.checkpoint_interval
+    return out
+
+
+# --- the parent: workers, then the table --------------------------------------------------
+
+def _run_worker(db: str, quick: bool) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    try:
+        cmd = [sys.executable, "-m", "bench.run", "--worker", db, "--out", path] + (["--quick"] if quick else [])
+        done = subprocess.run(cmd, cwd=ROOT, timeout=1800)
+        if done.returncode != 0:
+            raise SystemExit(f"the {db} benchmark failed (exit {done.returncode})")
+        return json.loads(Path(path).read_text())
+    finally:
+        os.unlink(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--quick", action="store_true", help="a small version that takes seconds")
+    parser.add_argument("--worker", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.worker:
+        result = asyncio.run(_measure(args.worker, plan))
+        Path(args.out).write_text(json.dumps(result))
+        return
+    dbs = ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    results = [_run_worker(db, args.quick) for db in dbs]
+    print(report.table(results, quick=args.quick))
+
+
+if __name__ == "__main__":
+    main()
