@@ -72,29 +72,42 @@ class _StreamProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
 
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
 class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _StreamProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
         self._loop = protocol._loop  # noqa: SLF001 - same module
+        # Read timeouts: one lazy watchdog timer per connection instead of a timer per read
+        # (a streamed answer waits once per chunk; timers that are mostly cancelled
+        # still cost heap work).
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._wait_started = 0.0
+        self._timeout: float | None = None
+
+    def _check_timeout(self) -> None:
+        self._watchdog = None
+        waiter = self._protocol.waiter
+        if waiter is None or waiter.done() or self._timeout is None:
+            return
+        deadline = self._wait_started + self._timeout
+        if self._loop.time() >= deadline - 0.001:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._watchdog = self._loop.call_at(deadline, self._check_timeout)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         proto = self._protocol
         if not proto.chunks and not proto.eof:
             waiter = proto.waiter = self._loop.create_future()
-            timer = self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+            if timeout is not None:
+                self._timeout = timeout
+                self._wait_started = now = self._loop.time()
+                if self._watchdog is None:
+                    self._watchdog = self._loop.call_at(now + timeout, self._check_timeout)
             try:
                 await waiter
             except TimeoutError:
                 raise httpcore.ReadTimeout("timed out reading from the gateway") from None
-            finally:
-                if timer is not None:
-                    timer.cancel()
         chunks = proto.chunks
         if chunks:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -128,6 +141,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteTimeout("timed out writing to the gateway") from None
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         self._transport.close()
 
     async def start_tls(
