@@ -64,3 +64,16 @@ async def test_attach_and_new_in_the_console(service, fake_gateway, tmp_path: Pa
     users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
     assert len(users) == 1 and users[0]["content"] == "hello again"
     assert "no such file" in out.getvalue()
+
+
+async def test_a_pdf_attached_in_the_console_is_summarised(service, fake_gateway, tmp_path: Path) -> None:
+    from tests.test_documents import make_pdf
+
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(make_pdf(["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent."]))
+    fake_gateway.script(Answer(text="Revenue +12%, churn 3%.", reasoning="summarise"))
+    out = io.StringIO()
+    await run_chat(service, stdin=io.StringIO(f"/attach {pdf}\nsummarise this report\n"), stdout=out, user="t")
+    prompt = fake_gateway.requests[-1].body["messages"][-1]["content"]
+    assert "Quarterly revenue grew 12 percent." in prompt and "Churn fell to 3 percent." in prompt
+    assert "Revenue +12%, churn 3%." in out.getvalue()
