@@ -156,3 +156,25 @@ async def test_product_photo_and_brief_reach_the_model_as_an_image(service, fake
     assert any(b.get("type") == "image_url" and b["image_url"]["url"].startswith("data:image/png;base64,")
                for b in content)
     assert "这杯茶1" in surface.texts[-1]
+
+
+async def test_console_refine_command_uses_the_latest_variants(service, fake_gateway) -> None:
+    key = ConversationKey("console", "local", "writer")
+
+    def line(text: str) -> IncomingMessage:
+        return IncomingMessage(key=key, author=Author("w", "W"), text=text)
+
+    await service.handle(line("/style linkedin"), RecordingSurface())
+    fake_gateway.script(Answer(text=json.dumps({"variants": [
+        {"body": f"Post number {i} about our launch. #launch #saas #b2b", "hashtags": ["launch", "saas", "b2b"]}
+        for i in range(1, 4)]})))
+    await service.handle(line("announce our launch"), RecordingSurface())
+    fake_gateway.script(Answer(text=json.dumps({"variants": [
+        {"body": "A formal post. #launch #saas #b2b", "hashtags": ["launch", "saas", "b2b"]}]})))
+    surface = RecordingSurface()
+    await service.handle(line("/refine 3 formal"), surface)
+    assert "Post number 3" in json.dumps(fake_gateway.requests[-1].body["messages"])
+    assert "A formal post." in surface.texts[-1]
+    bad = RecordingSurface()
+    await service.handle(line("/refine 9 sideways"), bad)
+    assert "Use `/refine" in bad.texts[-1]
