@@ -114,7 +114,7 @@ async def eventually(check: Callable[[], object], timeout: float = 10.0) -> obje
 async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: float = 10.0) -> list:
     """The bot's messages in a chat once ``count`` of them carry final buttons."""
     def done() -> list | None:
-        finals = [m for m in tg.bot_messages(chat_id) if _buttons(m) and "regen" in _buttons(m)[0]]
+        finals = [m for m in tg.bot_messages(chat_id) if any(b.startswith("regen:") for b in _buttons(m))]
         return tg.bot_messages(chat_id) if len(finals) >= count else None
     return await eventually(done, timeout)  # type: ignore[return-value]
 
@@ -205,24 +205,53 @@ async def test_a_10000_character_chinese_answer_with_emoji_is_split_whole(start_
     no_limit_broken(tg)
 
 
-async def test_429_mid_stream_waits_exactly_and_the_answer_completes(start_bot, tg, fake_gateway) -> None:
-    tg.drafts_allowed = False
+async def test_429_mid_stream_pauses_only_that_chat_and_the_answer_completes(start_bot, tg, fake_gateway) -> None:
     text = "Step by step, the answer grows. " * 30
-    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=16, chunk_delay=0.02))
-    # A real, whole-second retry_after on the second edit of the answer.
-    tg.inject("editMessageText", status=429, retry_after=1, chat_id=ALICE["id"])
-    tg.send_user_message(BOB["id"], BOB, "meanwhile in another chat")
+    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=16, chunk_delay=0.03))
+    # A real, whole-second retry_after on an edit in the middle of Alice's answer.
+    tg.inject("editMessageText", status=429, retry_after=2, chat_id=ALICE["id"])
     await start_bot(TELEGRAM_DRAFTS=False)
     tg.send_user_message(ALICE["id"], ALICE, "explain")
+    refused = (await eventually(lambda: [c for c in tg.calls if c.status == 429]))[0]
+    # Another chat keeps being answered while Alice's chat waits.
+    tg.send_user_message(BOB["id"], BOB, "meanwhile in another chat")
+    [bob_answer] = await answered(tg, BOB["id"])
+    bob_final = [c for c in tg.calls if c.chat_id == BOB["id"] and c.method == "sendMessage"][-1]
+    assert bob_final.at < refused.at + 2.0, "the 429 paused only Alice's chat"
     [final] = await answered(tg, ALICE["id"], timeout=20)
     assert final.text == text.strip()
-    refused = [c for c in tg.calls if c.status == 429]
-    assert len(refused) == 1 and refused[0].injected
-    after = [c for c in tg.calls if c.chat_id == ALICE["id"] and c.at > refused[0].at
+    assert [c for c in tg.calls if c.status == 429] == [refused] and refused.injected
+    after = [c for c in tg.calls if c.chat_id == ALICE["id"] and c.at > refused.at
              and c.method in ("sendMessage", "editMessageText")]
-    assert after and after[0].at - refused[0].at >= 1.0, "nothing written to the chat before retry_after"
-    await answered(tg, BOB["id"])
+    assert after and after[0].at - refused.at >= 2.0, "nothing written to the chat before retry_after"
+    assert bob_answer.text.startswith("echo")
     no_limit_broken(tg)
+
+
+async def test_reasoning_is_shown_collapsed_above_the_answer(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="Answer with **bold** 😀.", reasoning="Step one. Step two 🤔."))
+    await start_bot(BOT_SHOW_REASONING=True)
+    tg.send_user_message(ALICE["id"], ALICE, "why?")
+    [final] = await answered(tg, ALICE["id"])
+    assert final.text.startswith("Step one. Step two 🤔.\n\nAnswer with bold 😀.")
+    quote = final.entities[0]
+    assert quote["type"] == "expandable_blockquote" and quote["offset"] == 0
+    assert quote["length"] == utf16_len("Step one. Step two 🤔.")
+    bold = [e for e in final.entities if e["type"] == "bold"][0]
+    assert bold["offset"] == utf16_len("Step one. Step two 🤔.\n\nAnswer with ") and bold["length"] == 4
+    drafts = [c.params.get("text", "") for c in tg.calls_to("sendMessageDraft")]
+    assert all("Step one" not in d for d in drafts), "reasoning never streams as answer text"
+
+
+async def test_stop_command_ends_a_streaming_draft(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="word " * 400, reasoning=THINK, chunk_size=5, chunk_delay=0.01))
+    await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, "write a lot")
+    await eventually(lambda: [c for c in tg.calls_to("sendMessageDraft") if c.ok])
+    tg.send_user_message(ALICE["id"], ALICE, "/stop", entities=[FakeTelegram.command_entity("/stop")])
+    [final] = await answered(tg, ALICE["id"])
+    assert final.text.startswith("word word") and final.text.endswith("(stopped)")
+    assert len(fake_gateway.requests) == 1, "/stop is not sent to the model"
 
 
 async def test_unsupported_content_and_ignored_updates(start_bot, tg, fake_gateway) -> None:
@@ -388,6 +417,33 @@ async def test_regenerate_and_feedback_buttons(start_bot, tg, fake_gateway) -> N
     assert "Thanks for the feedback!" in answers
 
 
+async def test_copy_variants_get_refinement_buttons(start_bot, tg, fake_gateway) -> None:
+    import json
+
+    def variants(title: str, n: int) -> str:
+        return json.dumps({"variants": [
+            {"title": f"{title}{i}", "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
+             "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]} for i in range(1, n + 1)]}, ensure_ascii=False)
+
+    await start_bot()
+    tg.send_user_message(GROUP, BOB, "/style xiaohongshu", entities=[FakeTelegram.command_entity("/style")])
+    await eventually(lambda: tg.bot_messages(GROUP))
+    fake_gateway.script(Answer(text=variants("秋天的第一杯", 3), reasoning="写三版"),
+                        Answer(text=variants("短版", 1), reasoning="改短"))
+    text = f"@{tg.username} 帮我们写桂花乌龙的种草笔记"
+    tg.send_user_message(GROUP, CAROL, text, entities=[tg.mention_entity(text)])
+    [copy] = [m for m in await answered(tg, GROUP) if _buttons(m)]
+    assert "秋天的第一杯1" in copy.text and "秋天的第一杯3" in copy.text and '{"variants"' not in copy.text
+    buttons = _buttons(copy)
+    refine = [b for b in buttons if b.startswith("refine:")]
+    assert len(refine) == 3 * 6 and buttons[-3].startswith("regen:")
+    shorter_1 = next(b for b in refine if b.endswith(":1:shorter"))
+    tg.press_button(GROUP, copy.message_id, BOB, shorter_1)
+    await answered(tg, GROUP, 2)
+    assert "短版1" in tg.bot_messages(GROUP)[-1].text
+    assert "秋天的第一杯1" in str(fake_gateway.last.body["messages"][-1])
+
+
 # ---- webhook ---------------------------------------------------------------------------------
 def _update(tg: FakeTelegram, chat_id: int, user: dict, text: str) -> dict:
     return {"update_id": 5555, "message": tg.new_message(chat_id, user, text)}
@@ -466,3 +522,37 @@ async def test_restart_mid_answer_rewrites_the_half_written_message(start_bot, t
     assert repaired[0].text.startswith("partial answer partial")
     assert _buttons(repaired[0])[0].startswith("regen:"), "the Stop button is gone"
     no_limit_broken(tg)
+
+
+# ---- real values -----------------------------------------------------------------------------
+@pytest.mark.realtime
+async def test_real_limits_two_groups_and_a_private_chat_draw_no_429(make_settings, fake_gateway) -> None:
+    """Telegram's own windows (1/s per chat, 20/min per group, drafts 20/5 s) and the
+    adapter's real pacing: three answers streaming at once break none of them."""
+    async with FakeTelegram() as fake:
+        fake.add_chat(ALICE["id"], "private", user=ALICE)
+        fake.add_chat(GROUP, "supergroup")
+        fake.add_chat(FORUM, "supergroup", is_forum=True)
+        text = "A steady stream of words for the real pacing test. " * 12
+        fake_gateway.script(*(Answer(text=text, reasoning=THINK, chunk_size=12, chunk_delay=0.1)
+                              for _ in range(3)))
+        settings = make_settings(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url,
+                                 TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1, TELEGRAM_GROUP_EDIT_INTERVAL=3.1)
+        runtime = await build_runtime(settings, migrate=False)
+        adapter = create(settings, runtime.service)
+        adapter.polling_timeout = 1
+        await adapter.start()
+        try:
+            fake.send_user_message(ALICE["id"], ALICE, "go")
+            for chat, thread in ((GROUP, None), (FORUM, 3)):
+                ask = f"@{fake.username} go"
+                fake.send_user_message(chat, BOB, ask, entities=[fake.mention_entity(ask)], thread_id=thread)
+            for chat in (ALICE["id"], GROUP, FORUM):
+                [final] = await answered(fake, chat, timeout=40)
+                assert final.text == text.strip()
+            assert len(fake.calls_to("sendMessageDraft", ALICE["id"])) >= 3
+            assert fake.bot_messages(GROUP)[0].edits >= 2
+            no_limit_broken(fake)
+        finally:
+            await adapter.stop()
+            await runtime.close()

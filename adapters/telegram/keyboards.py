@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.copywriting.refine import ACTIONS, LABELS
+
 STOP = "stop"
 REGENERATE = "regen"
 FEEDBACK = "fb"
@@ -33,25 +35,23 @@ def streaming(turn_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton("⏹ Stop", callback_data=f"{STOP}:{turn_id}")]])
 
 
-def answer(turn_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[
+def answer(turn_id: int, variants: int = 0) -> InlineKeyboardMarkup:
+    """The final answer's buttons: refinements per copy variant, then regenerate/feedback."""
+    rows = refine(turn_id, variants) if variants else []
+    rows.append([
         InlineKeyboardButton("🔄 Regenerate", callback_data=f"{REGENERATE}:{turn_id}"),
         InlineKeyboardButton("👍", callback_data=f"{FEEDBACK}:{turn_id}:1"),
         InlineKeyboardButton("👎", callback_data=f"{FEEDBACK}:{turn_id}:-1"),
-    ]])
+    ])
+    return InlineKeyboardMarkup(rows)
 
 
-# The refinement actions of the copywriting buttons (issue 5), in the order shown.
-REFINE_ACTIONS = {
-    "shorter": "✂️ Shorter", "longer": "➕ Longer", "playful": "🎈 Playful",
-    "formal": "👔 Formal", "translate": "🌐 Translate", "regenerate": "🔄 Again",
-}
-
-
-def refine(turn_id: int, variants: int) -> list[list[InlineKeyboardButton]]:
-    """One row of refinement buttons per variant (data: refine:turn:variant:action)."""
-    rows = []
-    for v in range(1, variants + 1):
-        rows.append([InlineKeyboardButton(f"{v}·{label}", callback_data=f"{REFINE}:{turn_id}:{v}:{action}")
-                     for action, label in REFINE_ACTIONS.items()])
+def refine(turn_id: int, variants: int, per_row: int = 3) -> list[list[InlineKeyboardButton]]:
+    """Each variant's one-tap refinements (data: refine:turn:variant:action), rows of three."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for number in range(1, variants + 1):
+        buttons = [InlineKeyboardButton(f"{number} · {LABELS[action][1]}",
+                                        callback_data=f"{REFINE}:{turn_id}:{number}:{action}")
+                   for action in ACTIONS]
+        rows.extend(buttons[i:i + per_row] for i in range(0, len(buttons), per_row))
     return rows

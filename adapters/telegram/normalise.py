@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from telegram import Message, MessageEntity, User
 
 from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
-from bot.surface import utf16_len
 
 PLATFORM = "telegram"
 
@@ -132,7 +131,3 @@ def normalise(
         reply_to=reply_to,
         notes=notes or [],
     )
-
-
-def utf16_offset(text: str, index: int) -> int:
-    return utf16_len(text[:index])

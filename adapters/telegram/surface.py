@@ -96,6 +96,12 @@ class TelegramSurface:
         self._note_streaming(Write(turn_id))
         return DraftStream(self, turn_id)
 
+    def drafts_refused(self) -> None:
+        """Telegram refused a draft here: this chat streams by send-and-edit from now on."""
+        self._drafts = False
+        if self._refuse_drafts is not None:
+            self._refuse_drafts(self.place.chat_id)
+
     # ---- helpers -----------------------------------------------------------------------
     def _note_streaming(self, write: Write) -> None:
         if self._on_streaming is not None and not write.notice:
@@ -113,7 +119,7 @@ class TelegramSurface:
             return None
         if not write.final:
             return keyboards.streaming(write.turn_id)
-        return keyboards.answer(write.turn_id) if write.last_page else None
+        return keyboards.answer(write.turn_id, getattr(write, "variants", 0)) if write.last_page else None
 
     def _budget(self):  # noqa: ANN202
         return self.budgets.messages(self.place.chat_id, group=not self.place.private)
@@ -206,8 +212,7 @@ class DraftStream:
                             message_thread_id=place.thread_id))
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
-            if self.surface._refuse_drafts is not None:
-                self.surface._refuse_drafts(place.chat_id)
+            self.surface.drafts_refused()
             if not self._shown:
                 raise StreamUnavailable(exc.message) from exc
             self._message = await self.surface.post(text, Write(self.turn_id))
