@@ -1,6 +1,7 @@
 """The asyncio network backend under httpx: TLS, keep-alive, and parity with httpx's default."""
 from __future__ import annotations
 
+import asyncio
 import shutil
 import ssl
 import subprocess
@@ -94,3 +95,37 @@ async def test_large_answer_through_the_backend():
         gw.script(Answer(text=text, reasoning="r", chunk_size=500))
         async with GatewayClient(settings(gw.base_url)) as client:
             assert (await client.complete(ASK)).text == text
+
+
+async def test_slow_but_steady_stream_is_not_a_timeout():
+    # Each chunk comes well within the read timeout; the whole answer takes longer than it.
+    async with FakeGateway() as gw:
+        gw.script(Answer(text="steady " * 12, reasoning="r", chunk_size=7, chunk_delay=0.04))
+        async with GatewayClient(settings(gw.base_url, BOT_READ_TIMEOUT=0.25, BOT_MAX_RETRIES=0)) as client:
+            assert (await client.complete(ASK)).text == "steady " * 12
+
+
+async def test_stall_mid_answer_is_an_interruption():
+    gate = asyncio.Event()
+    async with FakeGateway() as gw:
+        gw.script(Answer(text="first words then a stall", reasoning="r", chunk_size=6, wait_for=gate,
+                         pause_after=5))
+        async with GatewayClient(settings(gw.base_url, BOT_READ_TIMEOUT=0.1)) as client:
+            text = []
+            with pytest.raises(StreamInterrupted):
+                async for event in client.stream(ASK):
+                    if isinstance(event, TextDelta):
+                        text.append(event.text)
+        gate.set()
+    assert "".join(text) and "first words then a stall".startswith("".join(text))
+    assert len(gw.requests) == 1
+
+
+async def test_cut_after_finish_reason_still_completes():
+    async with FakeGateway() as gw:
+        # 3 content chunks, the finish chunk, then the connection drops (usage and [DONE] lost).
+        gw.script(Answer(text="abcdefghi", chunk_size=3, cut_after=4, usage="final_chunk"))
+        async with GatewayClient(settings(gw.base_url)) as client:
+            result = await client.complete(ASK)
+    assert (result.text, result.finish_reason, result.usage) == ("abcdefghi", "stop", None)
+    assert len(gw.requests) == 1

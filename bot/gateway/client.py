@@ -142,6 +142,7 @@ class GatewayClient:
         attempt = 0
         while True:
             yielded = False
+            parser: StreamParser | None = None
             try:
                 async with self._http.stream("POST", self.url, content=content) as response:
                     if response.status_code != 200:
@@ -186,7 +187,13 @@ class GatewayClient:
                 return
             except GatewayError as exc:
                 error = exc
-            except httpx.TransportError as exc:  # connect errors, timeouts, cut connections
+            except httpx.RequestError as exc:  # connect errors, timeouts, cut connections
+                if parser is not None and parser.finish_reason is not None and parser.error is None:
+                    # The answer had finished; only the usage chunk or [DONE] was lost.
+                    log.info("gateway stream cut after its finish_reason: %s", exc)
+                    for event in parser.finish():
+                        yield event
+                    return
                 error = failures.from_transport(exc, self.url)
             if yielded:
                 if isinstance(error, StreamInterrupted):
