@@ -28,7 +28,7 @@ from adapters.telegram.order import ArrivalOrder
 from adapters.telegram.recovery import repair_recovered
 from adapters.telegram.surface import Place, TelegramSurface
 from adapters.telegram.webhook import path_of, webhook_route
-from bot.messages import Attachment
+from bot.messages import Attachment, IncomingMessage
 from bot.surface import Write
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class TelegramAdapter:
         msg, surface = prepared
         await ticket.run(lambda: self.service.handle(msg, surface))
 
-    async def _prepare(self, items: list[Message]):  # noqa: ANN202
+    async def _prepare(self, items: list[Message]) -> tuple[IncomingMessage, TelegramSurface] | None:
         me = self.me
         assert me is not None
         lead = next((m for m in items if m.text or m.caption), items[0])
