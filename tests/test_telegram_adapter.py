@@ -8,7 +8,6 @@ whole-second retry_after.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 

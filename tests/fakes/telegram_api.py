@@ -442,11 +442,7 @@ class FakeTelegram:
             call.status, call.description = exc.status, exc.description
             call.retry_after = exc.retry_after
             call.injected = getattr(exc, "injected", False)
-            if exc.retry_after is not None and exc.status == 429:
-                # A refused call does not count against the limits.
-                self._uncount(method, params, now)
-            else:
-                self._uncount(method, params, now)
+            self._uncount(method, params, now)  # a refused call does not count
             return _error(exc.status, exc.description, exc.retry_after)
         return web.json_response({"ok": True, "result": result})
 
@@ -715,7 +711,7 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
             return raw
         form = await request.post()
         for key, value in form.items():
-            raw[key] = value if isinstance(value, str) else value  # file parts kept as is
+            raw[key] = value  # file parts are kept as they are
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if not isinstance(value, str):
@@ -728,8 +724,7 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
             try:
                 out[key] = json.loads(value)
             except ValueError:
-                raise_bad = value
-                out[key] = raise_bad
+                out[key] = value  # left as text: the method's validation refuses it
         else:
             out[key] = value
     return out
