@@ -351,7 +351,8 @@ async def test_cut_after_text_raises_interrupted_and_keeps_text(gw, client):
 
 async def test_cut_before_anything_was_shown_is_retried(gw, client):
     # Untagged content is held back (it may be reasoning), so nothing was shown yet.
-    gw.script(Answer(text="held back", chunk_size=3, cut_after=2), Answer(text="retried", reasoning="r"))
+    gw.script(Answer(text="held back", reasoning_style="none", chunk_size=3, cut_after=2),
+              Answer(text="retried", reasoning="r"))
     assert (await client.complete(ask())).text == "retried"
     assert len(gw.requests) == 2
 
@@ -385,3 +386,21 @@ async def test_images_sent_when_vision_is_on(gw, client):
 async def test_many_concurrent_streams(gw, client):
     results = await asyncio.gather(*(client.complete(ask(f"n{i}")) for i in range(50)))
     assert sorted(r.text for r in results) == sorted(f"echo: n{i}" for i in range(50))
+
+
+async def test_plain_content_is_held_back_until_the_end(gw, client):
+    # No think tags and no reasoning field: it might be reasoning with a missing <think>,
+    # so nothing is shown until the stream ends and proves it was the answer.
+    gw.script(Answer(text="plain answer here", reasoning_style="none", chunk_size=4))
+    events = await collect(client)
+    texts = [e for e in events if isinstance(e, TextDelta)]
+    assert texts == [TextDelta("plain answer here")]
+    assert events.index(texts[0]) == len(events) - 3  # just before Usage and Finish
+
+
+@pytest.mark.parametrize("style", ["inline", "inline_no_open", "reasoning_content", "reasoning_details"])
+async def test_answer_without_reasoning_streams_in_pieces(gw, client, style):
+    gw.script(Answer(text="streams as it comes", reasoning_style=style, chunk_size=5, chunk_delay=0.002))
+    events = await collect(client)
+    assert visible(events) == "streams as it comes"
+    assert sum(isinstance(e, TextDelta) for e in events) > 1

@@ -65,7 +65,7 @@ async def test_streams_sse_with_done(gw):
 async def test_non_streaming_request_gets_a_json_completion(gw):
     gw.script(Answer(text="whole"))
     response = await post(gw, body(stream=False))
-    assert response.json()["choices"][0]["message"]["content"] == "whole"
+    assert response.json()["choices"][0]["message"]["content"] == "<think></think>\n\nwhole"
 
 
 async def test_hold_blocks_answers_until_released(gw):

@@ -122,3 +122,19 @@ def test_events_of_one_read_are_merged_in_order():
     events = parser.feed([chunk({"content": "<think>r1"}), chunk({"content": "r2</think>A"}),
                           chunk({"content": "B"}), chunk({"content": "C"})])
     assert events == [ReasoningDelta("r1r2"), TextDelta("ABC")]
+
+
+def test_after_a_field_signal_untagged_content_streams_but_think_blocks_stay_hidden():
+    splitter = ThinkSplitter()
+    assert splitter.field_seen() == ""
+    assert splitter.feed("Hello") == ("", "Hello")
+    other = ThinkSplitter()
+    other.field_seen()
+    assert other.feed("<think>hidden</think>shown") == ("hidden", "shown")
+
+
+def test_empty_reasoning_field_is_a_signal():
+    datas = [chunk({"content": "Stream", "reasoning_content": ""}), chunk({"content": "ed"})]
+    parser = StreamParser()
+    assert parser.feed(datas[:1]) == [TextDelta("Stream")]
+    assert parser.feed(datas[1:]) == [TextDelta("ed")]

@@ -63,7 +63,7 @@ class GatewayClient:
         settings: Settings,
         *,
         max_connections: int = 1000,
-        max_keepalive_connections: int = 32,
+        max_keepalive_connections: int = 64,
         transport: httpx.AsyncBaseTransport | None = None,
         fast_transport: bool = True,
         verify: ssl.SSLContext | bool = True,

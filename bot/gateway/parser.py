@@ -123,16 +123,19 @@ class StreamParser:
 
     def _delta(self, delta: dict[str, Any]) -> None:
         out = self._out
-        reasoning = delta.get("reasoning_content")
-        if not reasoning and "reasoning_details" in delta:
-            reasoning = _reasoning_details_text(delta["reasoning_details"])
-        if reasoning and isinstance(reasoning, str):
-            if not self._field_reasoning:
+        if not self._field_reasoning:
+            # A reasoning field, even empty, says this gateway splits reasoning out.
+            if isinstance(delta.get("reasoning_content"), str) or isinstance(delta.get("reasoning_details"), list):
                 self._field_reasoning = True
                 held = self._splitter.field_seen()
                 if held:
                     out.append(TextDelta(held))
-            out.append(ReasoningDelta(reasoning))
+        if self._field_reasoning:
+            reasoning = delta.get("reasoning_content")
+            if not reasoning and "reasoning_details" in delta:
+                reasoning = _reasoning_details_text(delta["reasoning_details"])
+            if reasoning and isinstance(reasoning, str):
+                out.append(ReasoningDelta(reasoning))
         content = delta.get("content")
         if content and isinstance(content, str):
             think, text = self._splitter.feed(content)

@@ -10,8 +10,9 @@ The rule for content that does not start with ``<think>``: it is *held back* (no
 shown) until one of three things decides what it was:
 
 1. ``</think>`` appears: everything before it was reasoning, everything after is the answer;
-2. reasoning arrives through a field (``field_seen``): this gateway splits reasoning out,
-   so the held content is the answer;
+2. the gateway shows that it splits reasoning out: a ``reasoning_content`` string (even
+   empty) or a ``reasoning_details`` list arrives (``field_seen``), so the held content is
+   the answer (a ``<think>`` block at the start of content is still hidden);
 3. the stream ends without either: there was no reasoning in the content, it is the answer.
 
 So reasoning is never shown as answer text; the price, only on a gateway that drops
@@ -43,9 +44,10 @@ def _partial_close(buf: str) -> int:
 class ThinkSplitter:
     """Feed content deltas; get back ``(reasoning, text)`` pairs, reasoning first."""
 
-    __slots__ = ("_state", "_buf", "_held", "_strip")
+    __slots__ = ("_state", "_buf", "_held", "_strip", "_split_gateway")
 
     def __init__(self) -> None:
+        self._split_gateway = False  # reasoning comes in a field: untagged content is the answer
         self._state = _START
         self._buf = ""  # START: pending prefix; THINK: partial close tag; UNTAGGED: tail
         self._held: list[str] = []  # UNTAGGED: everything held back
@@ -75,14 +77,20 @@ class ThinkSplitter:
         if OPEN.startswith(head):  # "<thi" so far: wait for the rest
             self._buf = buf
             return "", ""
+        if self._split_gateway:
+            self._state = _TEXT
+            self._buf = ""
+            return "", self._visible(buf)
         self._state = _UNTAGGED
         self._buf = ""
         return self._untagged(buf)
 
     def field_seen(self) -> str:
-        """Reasoning came through a field: held content was the answer. Returns it."""
-        if self._state in (_START, _UNTAGGED):
-            held = "".join(self._held) if self._state == _UNTAGGED else self._buf
+        """The gateway sends reasoning in a field, so content without ``<think>`` is the
+        answer: returns what was held back. A ``<think>`` block in content is still hidden."""
+        self._split_gateway = True
+        if self._state == _UNTAGGED:
+            held = "".join(self._held)
             self._state = _TEXT
             self._buf = ""
             self._held = []

@@ -51,7 +51,10 @@ class Answer:
     text: str = "ok"
     reasoning: str = ""
     # inline: "<think>…</think>" in content; inline_no_open: the opening tag is missing;
-    # reasoning_content / reasoning_details: reasoning in its own delta field.
+    # reasoning_content / reasoning_details: reasoning in its own delta field; none: plain
+    # content with no sign of reasoning at all (the client holds such text back to the end).
+    # With reasoning="" the inline styles still send an empty "<think></think>" (the model
+    # always thinks), so text streams as it comes.
     reasoning_style: str = "inline"
     split_tags: bool = False  # force chunk boundaries inside "<think>" and "</think>"
     chunks: list[str] | None = None  # exact content pieces (overrides text/reasoning)
@@ -372,7 +375,14 @@ def _content_pieces(answer: Answer) -> list[str]:
         full = f"{answer.reasoning}</think>\n\n{answer.text}"
         cuts = (len(answer.reasoning) + 4,) if answer.split_tags else ()
         return _pieces(full, answer.chunk_size, cuts)
-    return _pieces(answer.text, answer.chunk_size)
+    pieces = _pieces(answer.text, answer.chunk_size)
+    # The model always thinks: with no reasoning scripted, an empty think block rides on
+    # the first chunk (chunk counts stay those of the text). "none" sends plain content.
+    if pieces and answer.reasoning_style == "inline":
+        pieces[0] = "<think></think>\n\n" + pieces[0]
+    elif pieces and answer.reasoning_style == "inline_no_open":
+        pieces[0] = "</think>\n\n" + pieces[0]
+    return pieces
 
 
 def _usage(answer: Answer, body: dict[str, Any]) -> dict[str, Any]:
@@ -413,6 +423,16 @@ def _render(answer: Answer, body: dict[str, Any], chunks: _Chunks) -> list[bytes
                     {"type": "reasoning.text", "id": "reasoning-text-1", "format": "MiniMax-response-v1",
                      "index": 0, "text": piece}]}))
     for piece in _content_pieces(answer):
+        if first and not answer.reasoning and answer.chunks is None:
+            # An empty reasoning field still tells the client that reasoning is split out.
+            if answer.reasoning_style == "reasoning_content":
+                events.append(chunks.delta({"role": "assistant", "content": piece, "reasoning_content": ""}))
+                first = False
+                continue
+            if answer.reasoning_style == "reasoning_details":
+                events.append(chunks.delta({"role": "assistant", "content": piece, "reasoning_details": []}))
+                first = False
+                continue
         events.append(chunks.content(piece, first))
         first = False
     calls = _tool_calls(answer)
@@ -451,6 +471,11 @@ def _zip_longest(streams: list[list[dict[str, Any]]]) -> list[list[dict[str, Any
 def _completion(answer: Answer, body: dict[str, Any], model: str) -> dict[str, Any]:
     """A whole (non-streamed) chat.completion."""
     message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+    if not answer.reasoning and answer.text:
+        if answer.reasoning_style == "inline":
+            message["content"] = f"<think></think>\n\n{answer.text}"
+        elif answer.reasoning_style == "reasoning_content":
+            message["reasoning_content"] = ""
     if answer.reasoning:
         if answer.reasoning_style == "inline":
             message["content"] = f"<think>{answer.reasoning}</think>\n\n{answer.text}"
