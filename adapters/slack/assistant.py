@@ -40,11 +40,14 @@ class AssistantView:
             kwargs["thread_ts"] = thread_ts
         elif channel in self._prompted_channels:
             return  # the Messages tab keeps its prompts; don't reset them on every visit
+        else:
+            self._prompted_channels.add(channel)
         try:
             await self.api.call_retrying(team, "assistant.threads.setSuggestedPrompts", **kwargs)
-            self._prompted_channels.add(channel)
         except (SlackApiError, RateLimited) as exc:
             log.info("setSuggestedPrompts failed in %s: %s", channel, exc)
+            if not thread_ts:
+                self._prompted_channels.discard(channel)
 
     async def title(self, team: str, channel: str, thread_ts: str, text: str) -> None:
         """Name a DM thread after its first message (once per thread per process)."""

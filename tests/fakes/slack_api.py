@@ -155,6 +155,8 @@ class FakeSlack:
         self.streaming_error = streaming_error  # e.g. "feature_not_enabled": refuse startStream
         self.status_clears_on_reply = status_clears_on_reply
         self.signing_secret = signing_secret
+        # The token file downloads accept (another value = the bot lacks files:read).
+        self.download_token = BOT_TOKEN
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self.files: dict[str, FakeFile] = {}
@@ -357,7 +359,7 @@ class FakeSlack:
     # --- files ---
     async def _download(self, request: web.Request) -> web.StreamResponse:
         self.calls.append(Call("files.download", dict(request.match_info), time.monotonic()))
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+        if request.headers.get("Authorization") != f"Bearer {self.download_token}":
             return web.Response(body=LOGIN_PAGE, content_type="text/html")
         fid = request.match_info["file_id"].split("-", 1)[-1]
         f = self.files.get(fid)

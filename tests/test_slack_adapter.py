@@ -1,0 +1,547 @@
+"""The Slack adapter end to end: real slack-bolt / slack-sdk against the fake Slack API,
+the real ChatService and store, and the fake gateway.
+
+Rate windows are shrunk (``SLACK_RATE_WINDOW`` and the fake's ``window``) except in the
+first test, which keeps Slack's real tier values.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from adapters.slack import create
+from adapters.slack import render
+from adapters.slack.adapter import SlackAdapter
+from bot.app import create_app
+from bot.config import Settings
+from bot.core import texts
+from bot.runtime import Runtime, build_runtime
+from bot.store.models import InboundEvent, Turn
+from tests.fakes.gateway import Answer, FakeGateway
+from tests.fakes.slack_api import (
+    APP_TOKEN, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeMessage, FakeSlack,
+)
+
+# minimax-m2.7 always thinks first; the gateway client holds untagged text until it knows
+# it is not reasoning, so streamed test answers carry some reasoning like the real model's.
+THOUGHT = "Let me think about this."
+WINDOW = 3.0  # seconds standing in for Slack's minute
+CHANNEL = "C0GENERAL1"
+DM = "D0ALICE001"
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+       b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
+       b"\x00\x00\x00IEND\xaeB`\x82")
+
+
+@dataclass
+class Harness:
+    fake: FakeSlack
+    gateway: FakeGateway
+    settings: Settings
+    runtime: Runtime
+    adapter: SlackAdapter
+    http: httpx.AsyncClient
+
+    @property
+    def service(self):  # noqa: ANN201
+        return self.runtime.service
+
+    async def send(self, envelope: dict, *, retry_num: int | None = None, secret: str | None = None,
+                   timestamp: int | None = None) -> httpx.Response:
+        body = json.dumps(envelope).encode()
+        headers = self.fake.signed(body, retry_num=retry_num, secret=secret, timestamp=timestamp)
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def click(self, payload: dict) -> httpx.Response:
+        body = self.fake.form_body(payload)
+        headers = self.fake.signed(body, content_type="application/x-www-form-urlencoded")
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def settle(self, timeout: float = 20.0) -> None:
+        """Wait until every answer the adapter started has finished."""
+        async with asyncio.timeout(timeout):
+            await asyncio.sleep(0.01)
+            while self.adapter._tasks:
+                await asyncio.gather(*list(self.adapter._tasks), return_exceptions=True)
+
+    def reply_text(self, channel: str, thread_ts: str) -> str:
+        return "".join(m.text for m in self.fake.bot_replies(channel, thread_ts))
+
+
+async def _harness(make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeSlack,
+                   **overrides: object) -> Harness:
+    values: dict[str, object] = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                                     SLACK_API_URL=fake.api_url, SLACK_RATE_WINDOW=fake.window)
+    values.update(overrides)
+    settings = make_settings(**values)
+    runtime = await build_runtime(settings, migrate=False)
+    adapter = create(settings, runtime.service)
+    assert isinstance(adapter, SlackAdapter)
+    await adapter.start()
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
+                             base_url="http://testserver")
+    return Harness(fake, gateway, settings, runtime, adapter, http)
+
+
+async def _close(h: Harness) -> None:
+    await h.settle()
+    await h.adapter.stop()
+    await h.http.aclose()
+    await h.runtime.close()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack(window=WINDOW, post_interval=WINDOW / 60).start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:  # noqa: ANN001
+    h = await _harness(make_settings, fake_gateway, fake_slack)
+    yield h
+    await _close(h)
+
+
+def _fences_balanced(text: str) -> bool:
+    return sum(1 for line in text.splitlines() if line.strip().startswith("```")) % 2 == 0
+
+
+# --- channels --------------------------------------------------------------------------
+
+async def test_mention_in_channel_answers_in_a_thread_with_real_tier_values(make_settings, fake_gateway):
+    fake = await FakeSlack().start()  # Slack's real tiers: 60 s windows, 1 post/s per channel
+    h = await _harness(make_settings, fake_gateway, fake, SLACK_RATE_WINDOW=60.0)
+    try:
+        ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello there", mention=True)
+        # Slack also sends the plain message event for the same message: answered once.
+        message = fake.envelope({**mention["event"], "type": "message", "channel_type": "channel"})
+        started = time.monotonic()
+        assert (await h.send(mention)).status_code == 200
+        assert (await h.send(message)).status_code == 200
+        assert time.monotonic() - started < 3  # acked well inside Slack's 3 s
+        await h.settle()
+        replies = fake.bot_replies(CHANNEL, ts)
+        assert len(replies) == 1
+        assert replies[0].thread_ts == ts
+        assert "echo: [Alice] hello there" in replies[0].text
+        assert "<@" not in replies[0].text  # the bot's mention was stripped before the model
+        assert render.REGENERATE in replies[0].button_ids
+        start = fake.calls_to("chat.startStream")[0].args
+        assert start["recipient_user_id"] == "U0ALICE01" and start["recipient_team_id"] == TEAM_ID
+        assert not fake.rate_limited
+        assert not fake.calls_to("users.info") or all(
+            c.at > started for c in fake.calls_to("users.info"))
+    finally:
+        await _close(h)
+        await fake.close()
+
+
+async def test_follow_up_in_a_joined_thread_and_shared_context(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> let's plan the launch", mention=True)
+    await slack.send(mention)
+    await slack.settle()
+    # A follow-up without a mention in the joined thread is answered.
+    _, follow = fake.user_message(CHANNEL, "what about the date?", user="U0BOB0001", thread_ts=ts)
+    await slack.send(follow)
+    await slack.settle()
+    assert "echo: [Bob] what about the date?" in slack.reply_text(CHANNEL, ts)
+    # Talk between people (mentioning someone else) is kept as context, not answered.
+    before = len(fake.bot_replies(CHANNEL, ts))
+    _, aside = fake.user_message(CHANNEL, "<@U0ALICE01> can you check the budget first?",
+                                 user="U0CAROL01", thread_ts=ts)
+    await slack.send(aside)
+    await slack.settle()
+    assert len(fake.bot_replies(CHANNEL, ts)) == before
+    _, again = fake.user_message(CHANNEL, "ok, go on", user="U0ALICE01", thread_ts=ts)
+    await slack.send(again)
+    await slack.settle()
+    prompt = json.dumps(gw.last.json, ensure_ascii=False)
+    assert "[Carol] <@U0ALICE01> can you check the budget first?" in prompt
+    # Threads the bot never joined and top-level chatter are not answered.
+    other_ts, other = fake.user_message(CHANNEL, "unrelated chat")
+    await slack.send(other)
+    _, reply_elsewhere = fake.user_message(CHANNEL, "a reply elsewhere", thread_ts=other_ts)
+    await slack.send(reply_elsewhere)
+    await slack.settle()
+    assert fake.bot_replies(CHANNEL, other_ts) == []
+
+
+async def test_mention_inside_an_existing_thread_reads_its_earlier_messages(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    root, _ = fake.user_message(CHANNEL, "Our slogan draft: 'Coffee that waits for you'", user="U0BOB0001")
+    fake.user_message(CHANNEL, "I prefer something warmer", user="U0CAROL01", thread_ts=root)
+    _, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> improve it", thread_ts=root, mention=True)
+    await slack.send(mention)
+    await slack.settle()
+    prompt = json.dumps(gw.last.json, ensure_ascii=False)
+    assert "Coffee that waits for you" in prompt and "[Carol] I prefer something warmer" in prompt
+    assert slack.reply_text(CHANNEL, root).rstrip().endswith("[Alice] improve it")
+
+
+async def test_ignored_events_get_no_answer(slack: Harness):
+    fake = slack.fake
+    ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> hi", mention=True)
+    await slack.send(mention)
+    await slack.settle()
+    requests = len(slack.gateway.requests)
+    for subtype in ("message_changed", "message_deleted", "bot_message", "channel_join"):
+        _, env = fake.user_message(CHANNEL, "edited", thread_ts=ts, subtype=subtype)
+        await slack.send(env)
+    _, own = fake.user_message(CHANNEL, "my own words", user=BOT_USER_ID, thread_ts=ts)
+    await slack.send(own)
+    _, other_bot = fake.user_message(CHANNEL, "another bot", thread_ts=ts)
+    other_bot["event"]["bot_id"] = "B0OTHER01"
+    await slack.send(other_bot)
+    await slack.settle()
+    assert len(slack.gateway.requests) == requests
+    assert len(fake.bot_replies(CHANNEL, ts)) == 1
+
+
+# --- DMs and the assistant view -------------------------------------------------------------
+
+async def test_direct_messages_each_thread_is_a_conversation(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    first, env = fake.user_message(DM, "remember the word mango")
+    await slack.send(env)
+    await slack.settle()
+    assert "echo: remember the word mango" in slack.reply_text(DM, first)
+    assert "recipient_user_id" not in fake.calls_to("chat.startStream")[-1].args
+    _, reply = fake.user_message(DM, "which word?", thread_ts=first)
+    await slack.send(reply)
+    await slack.settle()
+    assert "mango" in json.dumps(gw.last.json)  # same thread: same conversation
+    second, fresh = fake.user_message(DM, "a new topic")
+    await slack.send(fresh)
+    await slack.settle()
+    assert "mango" not in json.dumps(gw.last.json)  # a new top-level DM: a new conversation
+    assert "echo: a new topic" in slack.reply_text(DM, second)
+
+
+async def test_assistant_view_prompts_title_and_status_always_cleared(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    fake.status_clears_on_reply = False  # prove the adapter clears it itself
+    thread_ts = fake.new_ts()
+    started = fake.envelope({"type": "assistant_thread_started", "event_ts": thread_ts, "assistant_thread": {
+        "user_id": "U0ALICE01", "channel_id": DM, "thread_ts": thread_ts,
+        "context": {"channel_id": CHANNEL, "team_id": TEAM_ID}}})
+    assert (await slack.send(started)).status_code == 200
+    await slack.settle()
+    prompts = fake.suggested_prompts[(DM, thread_ts)]
+    assert any("小红书" in p["title"] for p in prompts)  # a copywriting starter
+    assert 1 <= len(prompts) <= 4
+    gw.script(Answer(text="Here are three taglines.", reasoning="Think about coffee."))
+    _, env = fake.user_message(DM, "Write taglines for a coffee brand", thread_ts=thread_ts)
+    await slack.send(env)
+    await slack.settle()
+    assert fake.titles[(DM, thread_ts)] == "Write taglines for a coffee brand"
+    assert "thinking…" in [s for _, _, s in fake.status_history]
+    assert fake.status[(DM, thread_ts)] == ""
+    # After a gateway error the user gets a clear notice and the status is cleared too.
+    gw.script(Answer(status=401, error_body={"error": {"message": "bad key"}}))
+    _, env = fake.user_message(DM, "again please", thread_ts=thread_ts)
+    await slack.send(env)
+    await slack.settle()
+    assert fake.status[(DM, thread_ts)] == ""
+    last = fake.bot_replies(DM, thread_ts)[-1]
+    assert "key" in last.text.lower() and render.REGENERATE not in last.button_ids
+
+
+async def test_agent_view_messages_tab_gets_suggested_prompts_once(slack: Harness):
+    fake = slack.fake
+    for _ in range(2):
+        await slack.send(fake.envelope({"type": "app_home_opened", "user": "U0ALICE01", "channel": DM,
+                                        "tab": "messages", "event_ts": fake.new_ts()}))
+    await slack.settle()
+    assert len(fake.calls_to("assistant.threads.setSuggestedPrompts")) == 1
+    assert (DM, None) in fake.suggested_prompts
+
+
+# --- files ------------------------------------------------------------------------------------
+
+async def test_image_is_downloaded_with_the_bot_token_and_sent_to_the_model(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    image = fake.add_file("photo.png", "image/png", PNG)
+    stub = fake.add_file("connect.png", "image/png", PNG, connect_stub=True)
+    ts, env = fake.user_message(DM, "what is in these pictures?", files=[image, stub])
+    await slack.send(env)
+    await slack.settle()
+    content = [m for m in gw.last.json["messages"] if m["role"] == "user"][-1]["content"]
+    assert sum(1 for block in content if block.get("type") == "image_url") == 2
+    assert fake.calls_to("files.info")  # the Slack Connect stub was resolved
+    assert "echo:" in slack.reply_text(DM, ts)
+
+
+async def test_bad_files_get_a_clear_reply(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    fake.download_token = "xoxb-someone-else"  # as if the app lacked files:read: HTML login page
+    login = fake.add_file("photo.png", "image/png", PNG)
+    archive = fake.add_file("stuff.zip", "application/zip", b"PK\x03\x04")
+    huge = fake.add_file("huge.png", "image/png", PNG, size=11 * 1024 * 1024)
+    ts, env = fake.user_message(DM, "look", files=[login, archive, huge])
+    await slack.send(env)
+    await slack.settle()
+    shown = slack.reply_text(DM, ts)
+    assert "files:read" in shown
+    assert "stuff.zip" in shown and "application/zip" in shown
+    assert "huge.png" in shown and "10 MB" in shown
+    user_turn = [m for m in gw.last.json["messages"] if m["role"] == "user"][-1]
+    assert "image_url" not in json.dumps(user_turn)  # the HTML page never reached the model
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+async def test_a_retried_event_is_answered_once_also_by_another_process(slack: Harness, make_settings):
+    fake = slack.fake
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> only once please", mention=True)
+    assert (await slack.send(env)).status_code == 200
+    assert (await slack.send(env, retry_num=1)).status_code == 200
+    await slack.settle()
+    # A second process on the same database receives Slack's next retry.
+    other = await _harness(make_settings, slack.gateway, fake)
+    try:
+        assert (await other.send(env, retry_num=2)).status_code == 200
+        await other.settle()
+    finally:
+        await _close(other)
+    assert len(slack.gateway.requests) == 1
+    assert len(fake.bot_replies(CHANNEL, ts)) == 1
+
+
+async def test_forged_or_stale_signatures_are_refused_and_nothing_is_stored(slack: Harness):
+    fake = slack.fake
+    _, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> forged", mention=True)
+    calls = len(fake.calls)
+    forged = await slack.send(env, secret="not-the-secret")
+    stale = await slack.send(env, timestamp=int(time.time()) - 600)
+    assert forged.status_code == 401 and stale.status_code == 401
+    await slack.settle()
+    assert len(fake.calls) == calls
+    async with slack.runtime.db.read() as conn:
+        assert (await conn.execute(select(InboundEvent))).first() is None
+    assert slack.gateway.requests == []
+
+
+async def test_socket_mode_against_the_fake_websocket(make_settings, fake_gateway, fake_slack):
+    h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_APP_TOKEN=APP_TOKEN)
+    try:
+        assert h.adapter.routes() == []
+        ts, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> over the socket", mention=True)
+        await fake_slack.push(env)  # returns once the app acked the envelope
+        await fake_slack.push(env, retry_attempt=1)  # Slack's retry of the same event
+        await h.settle()
+        await asyncio.sleep(0.05)
+        await h.settle()
+        assert "echo: [Alice] over the socket" in h.reply_text(CHANNEL, ts)
+        assert len(fake_gateway.requests) == 1
+        assert fake_slack.calls_to("apps.connections.open")
+    finally:
+        await _close(h)
+
+
+# --- load, length, expiry -------------------------------------------------------------------------
+
+async def test_fifty_concurrent_answers_in_one_workspace_draw_no_429(slack: Harness):
+    fake = slack.fake
+    envs = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> question number {i}", mention=True) for i in range(50)]
+    responses = await asyncio.gather(*(slack.send(env) for _, env in envs))
+    assert all(r.status_code == 200 for r in responses)
+    await slack.settle(timeout=90)
+    assert fake.rate_limited == []
+    for i, (ts, _) in enumerate(envs):
+        replies = fake.bot_replies(CHANNEL, ts)
+        assert len(replies) == 1, i
+        assert replies[0].text.startswith("echo: [Alice] question number "), replies[0].text
+        assert replies[0].text.rstrip().endswith(f"question number {i}")
+        assert render.REGENERATE in replies[0].button_ids
+        assert not replies[0].streaming
+
+
+@pytest.mark.parametrize("native", [True, False])
+async def test_a_20000_character_answer_is_split_without_breaking_code(slack: Harness, native: bool):
+    slack.adapter.runtime.native_streaming = native
+    paragraph = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n\n"
+    code = "```python\n" + "".join(f"print('line {i}')\n" for i in range(260)) + "```\n\n"
+    answer = (paragraph * 12 + code + paragraph * 8 + code)[:20_000].rstrip() + "\n\nThe end."
+    slack.gateway.script(Answer(text=answer, chunk_size=400, reasoning=THOUGHT))
+    ts, env = slack.fake.user_message(DM, "write a lot")
+    await slack.send(env)
+    await slack.settle()
+    replies = slack.fake.bot_replies(DM, ts)
+    assert len(replies) >= 2
+    assert all(len(r.text) <= 12_000 and _fences_balanced(r.text) for r in replies)
+    joined = "".join(r.text for r in replies)
+    assert "".join(joined.split()).replace("```python", "").replace("```", "") == \
+        "".join(answer.split()).replace("```python", "").replace("```", "")
+    assert render.REGENERATE in replies[-1].button_ids and render.REGENERATE not in replies[0].button_ids
+
+
+async def test_an_expiring_stream_continues_in_a_new_message(slack: Harness):
+    fake = slack.fake
+    fake.stream_ttl = 0.4
+    slack.adapter.runtime.stream_max_age = 600  # let Slack expire it: the adapter must cope
+    answer = " ".join(f"word{i}" for i in range(120))
+    slack.gateway.script(Answer(text=answer, chunk_size=12, chunk_delay=0.02, reasoning=THOUGHT))
+    ts, env = fake.user_message(DM, "stream slowly")
+    await slack.send(env)
+    await slack.settle()
+    assert any(c.error == "message_not_in_streaming_state" for c in fake.calls)
+    replies = fake.bot_replies(DM, ts)
+    assert len(replies) >= 2
+    # The cut falls where the stream expired, even mid-word; nothing is lost or repeated.
+    assert "".join(r.text for r in replies) == answer
+    assert not any(r.streaming for r in replies)
+
+
+async def test_streams_are_rolled_over_before_they_expire(slack: Harness):
+    fake = slack.fake
+    fake.stream_ttl = 1.0
+    slack.adapter.runtime.stream_max_age = 0.3
+    answer = " ".join(f"word{i}" for i in range(120))
+    slack.gateway.script(Answer(text=answer, chunk_size=12, chunk_delay=0.02, reasoning=THOUGHT))
+    ts, env = fake.user_message(DM, "stream slowly")
+    await slack.send(env)
+    await slack.settle()
+    assert not any(c.error == "message_not_in_streaming_state" for c in fake.calls)
+    replies = fake.bot_replies(DM, ts)
+    assert len(replies) >= 2
+    # (The core may leave a closing "…" page when a rollover falls on the very end.)
+    assert "".join(r.text for r in replies).removesuffix("…") == answer
+
+
+async def test_refused_native_streaming_falls_back_and_is_remembered(slack: Harness):
+    fake = slack.fake
+    fake.streaming_error = "feature_not_enabled"
+    for text in ("first", "second"):
+        ts, env = fake.user_message(DM, text)
+        await slack.send(env)
+        await slack.settle()
+        assert f"echo: {text}" in slack.reply_text(DM, ts)
+    assert len(fake.calls_to("chat.startStream")) == 1
+
+
+async def test_a_429_pauses_the_budget_for_its_retry_after(slack: Harness):
+    fake = slack.fake
+    fake.tier_limits["chat.update"] = 1  # far below what the adapter assumes: 429s will come
+    slack.adapter.runtime.native_streaming = False
+    slack.gateway.script(*(Answer(text=f"answer {i} " + "x" * 50, chunk_size=10, chunk_delay=0.01, reasoning=THOUGHT)
+                           for i in range(3)))
+    envs = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q{i}", mention=True) for i in range(3)]
+    await asyncio.gather(*(slack.send(env) for _, env in envs))
+    await slack.settle(timeout=60)
+    limited = [c for c in fake.rate_limited if c.method == "chat.update"]
+    assert limited
+    first = limited[0]
+    later = [c for c in fake.calls_to("chat.update") if c.at > first.at]
+    assert later and min(c.at for c in later) - first.at >= 0.9  # Retry-After: 1 was honoured
+    for i, (ts, _) in enumerate(envs):
+        assert slack.reply_text(CHANNEL, ts).startswith(f"answer {i} ")  # every answer whole
+
+
+# --- buttons and restart ---------------------------------------------------------------------------
+
+async def test_regenerate_and_feedback_buttons(slack: Harness):
+    fake = slack.fake
+    slack.gateway.script("first version", "second version")
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> a slogan", mention=True)
+    await slack.send(env)
+    await slack.settle()
+    answer = fake.bot_replies(CHANNEL, ts)[0]
+    assert (await slack.click(fake.block_action(answer, render.FEEDBACK_UP))).status_code == 200
+    await slack.settle()
+    turn_id = int(answer.button(render.FEEDBACK_UP)["value"])
+    async with slack.runtime.db.read() as conn:
+        row = (await conn.execute(select(Turn.feedback, Turn.feedback_by).where(Turn.id == turn_id))).one()
+    assert tuple(row) == (1, "U0ALICE01")
+    await slack.click(fake.block_action(answer, render.REGENERATE))
+    await slack.settle()
+    replies = fake.bot_replies(CHANNEL, ts)
+    assert [r.text for r in replies] == ["first version", "second version"]
+
+
+async def test_stop_button_while_streaming(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    slack.adapter.runtime.native_streaming = False  # the button lives on post-and-edit messages
+    gate = gw.hold()
+    gw.script(Answer(text="partial answer that goes on and on", chunk_size=8, pause_after=10, wait_for=gate, reasoning=THOUGHT))
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> go", mention=True)
+    await slack.send(env)
+    async with asyncio.timeout(10):
+        while not fake.bot_replies(CHANNEL, ts):
+            await asyncio.sleep(0.02)
+    streaming = fake.bot_replies(CHANNEL, ts)[0]
+    assert render.STOP in streaming.button_ids
+    await slack.click(fake.block_action(streaming, render.STOP))
+    await slack.settle()
+    final = fake.bot_replies(CHANNEL, ts)[0]
+    assert final.text.startswith("partial ") and texts.STOPPED in final.text
+    assert render.STOP not in final.button_ids
+    gw.release()
+
+
+async def test_stop_shortcut_on_a_native_stream(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    gate = gw.hold()
+    gw.script(Answer(text="streaming natively and then some more", chunk_size=8, pause_after=10, wait_for=gate, reasoning=THOUGHT))
+    ts, env = fake.user_message(DM, "go")
+    await slack.send(env)
+    async with asyncio.timeout(10):
+        while not fake.bot_replies(DM, ts):
+            await asyncio.sleep(0.02)
+    stream = fake.bot_replies(DM, ts)[0]
+    assert stream.streaming
+    await slack.click(fake.message_shortcut(stream, render.STOP_SHORTCUT))
+    await slack.settle()
+    final = fake.bot_replies(DM, ts)[0]
+    assert not final.streaming and texts.STOPPED in final.text
+    gw.release()
+
+
+async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gateway, fake_slack):
+    h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=False)
+    gate = fake_gateway.hold()
+    fake_gateway.script(Answer(text="the first half of a long answer, then more", chunk_size=8,
+                               pause_after=11, wait_for=gate, reasoning=THOUGHT))
+    ts, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> tell me", mention=True)
+    await h.send(env)
+    async with asyncio.timeout(10):
+        while not fake_slack.bot_replies(CHANNEL, ts):
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)  # a checkpoint of the partial answer
+    # The process dies: its tasks vanish without a final write.
+    for task in list(h.adapter._tasks):
+        task.cancel()
+    await asyncio.gather(*list(h.adapter._tasks), return_exceptions=True)
+    await h.http.aclose()
+    await h.adapter.stop()
+    await h.runtime.close()
+    fake_gateway.release()
+    partial = fake_slack.bot_replies(CHANNEL, ts)[0]
+    assert texts.RESTART_MARKER not in partial.text
+    again = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=False)
+    try:
+        await again.settle()
+        repaired = fake_slack.bot_replies(CHANNEL, ts)
+        assert len(repaired) == 1
+        assert repaired[0].text.startswith("the first") and texts.RESTART_MARKER in repaired[0].text
+        assert render.STOP not in repaired[0].button_ids
+    finally:
+        await _close(again)
+
+
+def test_create_returns_none_without_a_bot_token(settings: Settings):
+    assert create(settings, object()) is None  # type: ignore[arg-type]
+
+
+def test_fake_message_helpers():
+    msg = FakeMessage("C1", "1.1", "U1", blocks=[render.answer_buttons(7)])
+    assert msg.button(render.REGENERATE)["value"] == "7"
