@@ -178,3 +178,14 @@ async def test_console_refine_command_uses_the_latest_variants(service, fake_gat
     bad = RecordingSurface()
     await service.handle(line("/refine 9 sideways"), bad)
     assert "Use `/refine" in bad.texts[-1]
+
+
+async def test_refinement_in_a_group_keeps_the_senders_names(service, fake_gateway) -> None:
+    await service.handle(say("/style xiaohongshu", "alice"), RecordingSurface())
+    fake_gateway.script(Answer(text=xhs("名字")))
+    surface = RecordingSurface()
+    await service.handle(say("写桂花乌龙", "bob"), surface)
+    fake_gateway.script(Answer(text=xhs("更正式", 1)))
+    await service.refine(surface.writes[-1].turn_id, 1, "formal", RecordingSurface())
+    users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
+    assert users[0]["content"].startswith("[Bob] 写桂花乌龙")

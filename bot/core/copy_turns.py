@@ -26,7 +26,7 @@ COPY_PART = "copy"  # a part of the answer message: {"style": stored style, "var
 
 
 async def style_command(service: "ChatService", msg: IncomingMessage, surface: ReplySurface, args: str) -> None:
-    conv = await service.store.conversation(msg.key)
+    conv = await service.store.conversation(msg.key, shared=msg.group)
     assert conv is not None
     choice = interpret_style_args(args)
     current = resolve_style(conv.style)
@@ -50,7 +50,7 @@ async def style_command(service: "ChatService", msg: IncomingMessage, surface: R
 
 
 async def copy_command(service: "ChatService", msg: IncomingMessage, surface: ReplySurface, args: str) -> None:
-    conv = await service.store.conversation(msg.key)
+    conv = await service.store.conversation(msg.key, shared=msg.group)
     assert conv is not None
     if not args.strip() and not msg.attachments:
         await service.notify(surface, "Tell me what to write after /copy, e.g. `/copy 一款桂花乌龙茶的种草笔记`.")
@@ -67,7 +67,7 @@ async def copy_command(service: "ChatService", msg: IncomingMessage, surface: Re
 async def refine_command(service: "ChatService", msg: IncomingMessage, surface: ReplySurface, args: str) -> None:
     """Console form of the refinement buttons: ``/refine 2 shorter``."""
     parts = args.split()
-    conv = await service.store.conversation(msg.key)
+    conv = await service.store.conversation(msg.key, shared=msg.group)
     assert conv is not None
     async with service.store.db.read() as conn:
         turn_id = (await conn.execute(

@@ -103,7 +103,7 @@ class ChatService:
         if text.startswith("/") and self.commands.is_command(text):
             await self.commands.run(msg, surface)
             return
-        conv = await self.store.conversation(msg.key)
+        conv = await self.store.conversation(msg.key, shared=msg.group)
         assert conv is not None
         notices = await self._store_user_message(conv, msg)
         if not msg.addressed:
@@ -207,7 +207,7 @@ class ChatService:
             system = system + "\n\n" + self._style_instructions(conv.style)
         prompt = build_prompt(
             system, history, images, budget_tokens=self.settings.context_tokens - self.settings.max_tokens,
-            max_images=self.settings.max_images, token_ratio=conv.token_ratio, group=state.group,
+            max_images=self.settings.max_images, token_ratio=conv.token_ratio, group=state.group or conv.shared,
             vision=self.settings.vision)
         if prompt.new_history_start is not None:
             await self.store.set_history_start(conv.id, prompt.new_history_start)

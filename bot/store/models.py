@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
     String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -40,6 +40,7 @@ class Conversation(Base):
     history_start: Mapped[int] = mapped_column(Integer, default=0)  # oldest seq still sent
     token_ratio: Mapped[float] = mapped_column(Float, default=1.0)  # usage / estimate
     style: Mapped[str | None] = mapped_column(Text, nullable=True)  # style id or custom text
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)  # several people talk here
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

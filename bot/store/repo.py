@@ -27,6 +27,7 @@ class ConversationRow:
     history_start: int
     token_ratio: float
     style: str | None
+    shared: bool = False
 
 
 @dataclass(slots=True)
@@ -83,26 +84,32 @@ class Store:
         self.db = db
 
     # --- conversations ---
-    async def conversation(self, key: ConversationKey, *, create: bool = True) -> ConversationRow | None:
+    async def conversation(self, key: ConversationKey, *, create: bool = True,
+                           shared: bool = False) -> ConversationRow | None:
         cols = (Conversation.id, Conversation.epoch, Conversation.history_start,
-                Conversation.token_ratio, Conversation.style)
+                Conversation.token_ratio, Conversation.style, Conversation.shared)
         where = and_(Conversation.platform == key.platform, Conversation.workspace == key.workspace,
                      Conversation.chat == key.chat, Conversation.thread == key.thread)
         query = select(*cols).where(where).order_by(Conversation.epoch.desc()).limit(1)
         async with self.db.read() as conn:
             row = (await conn.execute(query)).first()
         if row is None and create:
-            await self._insert_conversation(key, 0)
+            await self._insert_conversation(key, 0, shared=shared)
             async with self.db.read() as conn:
                 row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style)
+        if shared and not row.shared:  # a chat that became a group (or an older row)
+            async with self.db.write() as conn:
+                await conn.execute(update(Conversation).where(Conversation.id == row.id).values(shared=True))
+        return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style,
+                               bool(row.shared) or shared)
 
-    async def _insert_conversation(self, key: ConversationKey, epoch: int, style: str | None = None) -> None:
+    async def _insert_conversation(self, key: ConversationKey, epoch: int, style: str | None = None,
+                                   shared: bool = False) -> None:
         values = dict(platform=key.platform, workspace=key.workspace, chat=key.chat,
                       thread=key.thread, epoch=epoch, next_seq=0, history_start=0,
-                      token_ratio=1.0, style=style, created_at=utcnow())
+                      token_ratio=1.0, style=style, shared=shared, created_at=utcnow())
         async with self.db.write() as conn:
             await conn.execute(self._insert_ignore(Conversation, values))
 
@@ -114,7 +121,7 @@ class Store:
         """``/new``: a fresh thread under the same key; the style carries over."""
         current = await self.conversation(key)
         assert current is not None
-        await self._insert_conversation(key, current.epoch + 1, current.style)
+        await self._insert_conversation(key, current.epoch + 1, current.style, current.shared)
         row = await self.conversation(key)
         assert row is not None
         return row

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("history_start", sa.Integer(), nullable=False),
         sa.Column("token_ratio", sa.Float(), nullable=False),
         sa.Column("style", sa.Text(), nullable=True),
+        sa.Column("shared", sa.Boolean(), nullable=False),
         _ts("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_conversations"),
         sa.UniqueConstraint("platform", "workspace", "chat", "thread", "epoch",
