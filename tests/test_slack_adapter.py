@@ -331,6 +331,11 @@ async def test_forged_or_stale_signatures_are_refused_and_nothing_is_stored(slac
     assert slack.gateway.requests == []
 
 
+async def test_url_verification_is_answered_when_signed(slack: Harness):
+    response = await slack.send({"type": "url_verification", "challenge": "c-123", "token": "t"})
+    assert response.status_code == 200 and "c-123" in response.text
+
+
 async def test_socket_mode_against_the_fake_websocket(make_settings, fake_gateway, fake_slack):
     h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_APP_TOKEN=APP_TOKEN)
     try:
@@ -432,6 +437,7 @@ async def test_refused_native_streaming_falls_back_and_is_remembered(slack: Harn
 async def test_a_429_pauses_the_budget_for_its_retry_after(slack: Harness):
     fake = slack.fake
     fake.tier_limits["chat.update"] = 1  # far below what the adapter assumes: 429s will come
+    fake.window = 1.0
     slack.adapter.runtime.native_streaming = False
     slack.gateway.script(*(Answer(text=f"answer {i} " + "x" * 50, chunk_size=10, chunk_delay=0.01, reasoning=THOUGHT)
                            for i in range(3)))
