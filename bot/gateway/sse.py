@@ -7,8 +7,6 @@ the ``data`` of all the events it completed, as one list.
 """
 from __future__ import annotations
 
-from typing import AsyncIterator
-
 # SSEDecoder is not re-exported by httpx_sse; the version is pinned (<0.5) in pyproject.
 from httpx_sse._decoders import SSEDecoder
 
@@ -59,15 +57,3 @@ class SSEBatcher:
         out = self.feed(b"\n\n") if self._pending else self.feed(b"\n")
         self._pending = b""
         return out
-
-
-async def iter_sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
-    """Yield, per network read, the data strings of the events it completed."""
-    batcher = SSEBatcher()
-    async for chunk in chunks:
-        datas = batcher.feed(chunk)
-        if datas:
-            yield datas
-    datas = batcher.close()
-    if datas:
-        yield datas
