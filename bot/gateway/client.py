@@ -32,7 +32,7 @@ from bot.gateway.transport import asyncio_transport
 log = logging.getLogger("bot.gateway")
 
 # Keys the caller's ``extra`` may not override: the client owns the call's shape.
-_OWNED_KEYS = frozenset({"model", "messages", "stream", "stream_options", "n"})
+_OWNED_KEYS = frozenset({"model", "messages", "stream", "stream_options", "n", "max_tokens"})
 
 
 @dataclass(slots=True)
