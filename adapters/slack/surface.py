@@ -10,7 +10,8 @@ first posts and final writes always wait for their budget.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
@@ -55,6 +56,14 @@ class SlackRuntime:
     native_streaming: bool = True
     streaming_refused: set[str] = field(default_factory=set)  # team ids
     _turns: OrderedDict = field(default_factory=OrderedDict)
+    # Calls waiting for a budget, by (method, team[, channel]): to pick the shorter queue.
+    waiting: Counter = field(default_factory=Counter)
+
+    def expected_wait(self, team: str, method: str, channel: str | None = None) -> float:
+        """Rough seconds until one more call of ``method`` could go."""
+        budgets = self.api.budgets.for_call(team, method, channel)
+        queued = self.waiting[(method, team, channel)] + 1
+        return max((b.paused_for + queued * b.per / b.rate for b in budgets), default=0.0)
 
     def remember(self, channel: str, ts: str, turn_id: int) -> None:
         """Which turn wrote a message (for the Stop shortcut); bounded."""
@@ -63,6 +72,15 @@ class SlackRuntime:
         self._turns[(channel, ts)] = turn_id
         while len(self._turns) > 10_000:
             self._turns.popitem(last=False)
+
+    @contextmanager
+    def queued(self, method: str, team: str, channel: str | None = None):  # noqa: ANN201
+        key = (method, team, channel)
+        self.waiting[key] += 1
+        try:
+            yield
+        finally:
+            self.waiting[key] -= 1
 
     def turn_of(self, channel: str, ts: str) -> int | None:
         return self._turns.get((channel, ts))
@@ -83,8 +101,9 @@ class SlackSurface:
     async def post(self, text: str, write: Write) -> MessageRef:
         t = self.thread
         try:
-            resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel,
-                                       thread_ts=t.thread_ts, **render.payload(text, write).kwargs())
+            with self.rt.queued("chat.postMessage", t.team, t.channel):
+                resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel,
+                                           thread_ts=t.thread_ts, **render.payload(text, write).kwargs())
         except SlackApiError as exc:
             raise WriteFailed(f"chat.postMessage: {error_code(exc)}") from exc
         ts = str(resp["ts"])
@@ -120,7 +139,12 @@ class SlackSurface:
         if not self.rt.native_streaming or t.team in self.rt.streaming_refused:
             return None
         if not self.api.has_capacity(t.team, "chat.startStream"):
-            return None  # don't queue behind Tier 2: post-and-edit shows words sooner
+            # Both ways are queued: take the one whose queue moves sooner (Tier 2 starts per
+            # workspace vs. about one post per second in this channel).
+            start = self.rt.expected_wait(t.team, "chat.startStream")
+            post = self.rt.expected_wait(t.team, "chat.postMessage", t.channel)
+            if start >= post:
+                return None
         return SlackStream(self, turn_id)
 
 
@@ -151,7 +175,8 @@ class SlackStream:
         if t.user and not t.is_dm:
             kwargs.update(recipient_user_id=t.user, recipient_team_id=t.user_team or t.team)
         try:
-            resp = await api.call(t.team, "chat.startStream", **kwargs)
+            with self.surface.rt.queued("chat.startStream", t.team):
+                resp = await api.call(t.team, "chat.startStream", **kwargs)
         except SlackApiError as exc:
             code = error_code(exc)
             if code not in _LOCAL_STREAM_ERRORS:
