@@ -102,5 +102,5 @@ class FileFetcher:
                         raise FileProblem(f"“{name}” is over {limit // MB} MB, so I didn't read it.")
                     chunks.append(chunk)
                 return b"".join(chunks), content_type
-        except aiohttp.ClientError as exc:
-            raise FileProblem(f"I couldn't download “{name}” (network error).") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FileProblem(f"I couldn't download “{name}” (network error or timeout).") from exc
