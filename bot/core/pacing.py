@@ -75,7 +75,14 @@ class AnswerWriter:
 
     @property
     def refs(self) -> list[str]:
-        return [p.ref.id for p in self._pages if p.ref is not None]
+        """Platform ids of the answer's messages, in order — including an open native
+        stream's message when the platform has one, so a restart can repair it."""
+        refs = []
+        for page in self._pages:
+            ref = page.ref or (getattr(page.stream, "ref", None) if page.stream is not None else None)
+            if ref is not None:
+                refs.append(ref.id)
+        return refs
 
     @property
     def wrote_anything(self) -> bool:
@@ -178,7 +185,10 @@ class AnswerWriter:
     async def _freeze_page(self, page: _Page, body: str, *, at_end: bool = False) -> None:
         """Close this message at a good boundary and start the next one."""
         limits = self._limits(page)
-        cut = len(body) if at_end else split_point(body, limits.max_chars - FENCE_RESERVE, limits.measure)
+        if at_end:  # an old stream: close it at the last good boundary of what it shows
+            cut = split_point(body, max(1, limits.measure(body) - 1), limits.measure)
+        else:
+            cut = split_point(body, limits.max_chars - FENCE_RESERVE, limits.measure)
         head = body[:cut]
         await self._final_write(page, head, last_page=False)
         page.frozen = True
@@ -200,6 +210,14 @@ class AnswerWriter:
                 pass
         tail_page = self._pages[-1]
         body = self.text[tail_page.start:]
+        if not body.strip() and len(self._pages) > 1 and tail_page.ref is None and tail_page.stream is None:
+            # The answer ended exactly where a message was closed: give that message the
+            # answer's buttons instead of posting an empty one.
+            self._pages.pop()
+            previous = self._pages[-1]
+            await self._final_write(previous, previous.sent, last_page=True, notice=notice,
+                                    variants=variants)
+            return self.refs
         limits = self._limits(tail_page)
         pieces = split_markdown(body, limits.max_chars, limits.measure) if body else [""]
         for i, piece in enumerate(pieces):
