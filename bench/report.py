@@ -88,6 +88,8 @@ def table(results: list[dict], *, quick: bool = False) -> str:
     for i, level in enumerate(levels0):
         n, turns = level["conversations"], level["turns"] // level["conversations"]
         label = f"{n:,} conversation{'s' if n > 1 else ''} × {turns} turn{'s' if turns > 1 else ''}"
+        if level.get("ttft", a["ttft"]) != a["ttft"]:
+            label += f" (first token {level['ttft']:g} s)"
         is_target = level is _target_level(levels0)
         lv = [r["levels"][i] for r in results]
         if is_target:
@@ -164,8 +166,8 @@ def table(results: list[dict], *, quick: bool = False) -> str:
     header = [
         f"Core benchmark{' (QUICK: small, targets shown for reference only)' if quick else ''}",
         f"answers: {a['tokens']} tokens of {a['chunk_chars']} chars (+{a['think_tokens']} of inline reasoning), "
-        f"one token per SSE chunk, {a['rate']:g} tokens/s, first token after {a['ttft']:g} s; "
-        f"starts spread over {levels0[-1]['ramp']:g} s",
+        f"one token per SSE chunk, {a['rate']:g} tokens/s, first token after {a['ttft']:g} s; starts spread over "
+        + ", ".join(f"{x['ramp']:g} s ({x['conversations']:,})" for x in levels0),
         "surface: the console's (edit interval 0.05 s) printing into nothing; fake gateway in its own process; "
         f"{os.cpu_count()} CPUs shared, Python {platform.python_version()}",
         "",

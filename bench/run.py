@@ -29,12 +29,20 @@ PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_DATA
 
 
 @dataclass(frozen=True)
+class Level:
+    conversations: int
+    turns: int  # each conversation sends its next message once the previous is answered
+    ramp: float  # conversations start spread evenly over this many seconds
+    ttft: float | None = None  # overrides the answer's time to first token
+
+
+@dataclass(frozen=True)
 class Plan:
-    """What one worker runs. ``levels``: (conversations, turns each, start ramp seconds)."""
+    """What one worker runs."""
 
     answer: AnswerShape
-    levels: tuple[tuple[int, int, float], ...]
-    trace_conversations: int  # a separate tracemalloc pass (it slows everything down)
+    levels: tuple[Level, ...]
+    trace: bool  # repeat the largest level under tracemalloc (it slows everything down)
     sql_conversations: int
     sql_seconds: float  # how long both the short and the long answer stream
     short_tokens: int
@@ -44,27 +52,33 @@ class Plan:
     prompt_repeats: int
 
 
+# A typical MiniMax answer: ~150 tokens of (mandatory) reasoning, then ~250 of text, at
+# 40 tokens/s. At 100 conversations starts are spread over 8 s, a bit less than an answer
+# lasts, so that at the end of the ramp all are streaming. At 1,000 the first token comes
+# after 20 s, so that every request is in flight before any answer streams: all 1,000 are
+# active at once (the memory figure divides by them) and stream together.
 FULL = Plan(
-    answer=AnswerShape(tokens=200, rate=25.0, ttft=0.5),
-    levels=((1, 20, 0.0), (100, 3, 1.0), (1000, 1, 1.0)),
-    trace_conversations=1000,
-    sql_conversations=10, sql_seconds=3.0, short_tokens=12, long_tokens=3000,
+    answer=AnswerShape(tokens=250, think_tokens=150, rate=40.0, ttft=0.5),
+    levels=(Level(1, 5, 0.0), Level(100, 3, 8.0), Level(1000, 1, 8.0, ttft=20.0)),
+    trace=True,
+    sql_conversations=10, sql_seconds=3.0, short_tokens=60, long_tokens=3000,
     checkpoint_interval=2.0,  # the production default
     prompt_messages=2000, prompt_repeats=20,
 )
 QUICK = Plan(
-    answer=AnswerShape(tokens=20, rate=200.0, ttft=0.05),
-    levels=((1, 3, 0.0), (10, 2, 0.1), (50, 1, 0.1)),
-    trace_conversations=50,
-    sql_conversations=3, sql_seconds=0.3, short_tokens=6, long_tokens=300,
-    checkpoint_interval=0.2,
+    answer=AnswerShape(tokens=20, think_tokens=10, rate=200.0, ttft=0.05),
+    levels=(Level(1, 3, 0.0), Level(10, 2, 0.1), Level(50, 1, 0.1, ttft=0.5)),
+    trace=True,
+    sql_conversations=3, sql_seconds=0.6, short_tokens=30, long_tokens=300,
+    checkpoint_interval=0.4,
     prompt_messages=300, prompt_repeats=5,
 )
 
 
 def _paced(tokens: int, seconds: float) -> AnswerShape:
-    """An answer of ``tokens`` that streams for about ``seconds``."""
-    shape = AnswerShape(tokens=tokens, rate=1.0, ttft=0.0)
+    """An answer of ``tokens`` whose visible text streams for about ``seconds`` (no
+    reasoning first: checkpoints are timed from the first write)."""
+    shape = AnswerShape(tokens=tokens, rate=1.0, ttft=0.0, think_tokens=0)
     return replace(shape, rate=round(shape.chunks / seconds, 3))
 
 
@@ -146,19 +160,25 @@ async def _measure(db: str, plan: Plan) -> dict:
             # Warm-up: imports, pools, connections, the database file.
             await driver.run(keys("warm", 5), 2, replace(plan.answer, ttft=0.0, rate=0.0))
 
-            for conversations, turns, ramp in plan.levels:
-                _say(f"[{db}] {conversations} conversation(s) × {turns} turn(s)…")
-                largest = conversations == max(c for c, _, _ in plan.levels)
-                res = await driver.run(keys(f"c{conversations}-", conversations), turns, plan.answer,
-                                       ramp=ramp, sample_rss=largest)
-                _say(f"[{db}]   {res.wall:.1f} s wall, {res.cpu:.1f} s CPU, {res.exact}/{res.turns} exact")
-                out["levels"].append(report.level_summary(res, ramp))
+            largest = max(plan.levels, key=lambda lv: lv.conversations)
+            for level in plan.levels:
+                _say(f"[{db}] {level.conversations} conversation(s) × {level.turns} turn(s)…")
+                shape = plan.answer if level.ttft is None else replace(plan.answer, ttft=level.ttft)
+                res = await driver.run(keys(f"c{level.conversations}-", level.conversations), level.turns,
+                                       shape, ramp=level.ramp, sample_rss=level is largest)
+                _say(f"[{db}]   {res.wall:.1f} s wall, {res.cpu:.1f} s CPU, {res.exact}/{res.turns} exact, "
+                     f"{res.peak_streams} streams at once")
+                summary = report.level_summary(res, level.ramp)
+                summary["ttft"] = shape.ttft
+                out["levels"].append(summary)
 
-            if plan.trace_conversations:
-                _say(f"[{db}] tracemalloc pass, {plan.trace_conversations} conversations…")
-                res = await driver.run(keys("trace-", plan.trace_conversations), 1, plan.answer,
-                                       ramp=plan.levels[-1][2], trace=True)
-                out["traced_per_conversation"] = (res.traced_peak or 0) / plan.trace_conversations
+            if plan.trace:
+                _say(f"[{db}] tracemalloc pass, {largest.conversations} conversations…")
+                shape = plan.answer if largest.ttft is None else replace(plan.answer, ttft=largest.ttft)
+                res = await driver.run(keys("trace-", largest.conversations), 1, shape,
+                                       ramp=largest.ramp, trace=True)
+                _say(f"[{db}]   {res.wall:.1f} s wall, {res.peak_streams} streams at once")
+                out["traced_per_conversation"] = (res.traced_peak or 0) / largest.conversations
                 out["traced_exact"] = [res.exact, res.turns]
 
             _say(f"[{db}] SQL statements per turn…")
