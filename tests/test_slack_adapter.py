@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -24,7 +26,7 @@ from bot.config import Settings
 from bot.core import texts
 from bot.runtime import Runtime, build_runtime
 from bot.store.models import InboundEvent, Turn
-from tests.fakes.gateway import Answer, FakeGateway
+from tests.fakes.gateway import Answer, FakeGateway, last_user_text
 from tests.fakes.slack_api import (
     APP_TOKEN, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeMessage, FakeSlack,
 )
@@ -61,6 +63,12 @@ class Harness:
 
     async def click(self, payload: dict) -> httpx.Response:
         body = self.fake.form_body(payload)
+        headers = self.fake.signed(body, content_type="application/x-www-form-urlencoded")
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def command(self, fields: dict) -> httpx.Response:
+        """A slash command, posted the way Slack posts it (form fields, signed)."""
+        body = urllib.parse.urlencode(fields).encode()
         headers = self.fake.signed(body, content_type="application/x-www-form-urlencoded")
         return await self.http.post("/slack/events", content=body, headers=headers)
 
@@ -439,18 +447,26 @@ async def test_a_429_pauses_the_budget_for_its_retry_after(slack: Harness):
     fake.tier_limits["chat.update"] = 1  # far below what the adapter assumes: 429s will come
     fake.window = 1.0
     slack.adapter.runtime.native_streaming = False
-    slack.gateway.script(*(Answer(text=f"answer {i} " + "x" * 50, chunk_size=10, chunk_delay=0.01, reasoning=THOUGHT)
-                           for i in range(3)))
-    envs = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q{i}", mention=True) for i in range(3)]
-    await asyncio.gather(*(slack.send(env) for _, env in envs))
+    # Answers are matched to questions by content (requests may race to the gateway).
+    slack.gateway.default = lambda body: Answer(
+        text=f"answer to {last_user_text(body).split()[-1]} " + "x" * 50, chunk_size=10, chunk_delay=0.01,
+        reasoning=THOUGHT)
+    first_ts, first_env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q0", mention=True)
+    await slack.send(first_env)
+    async with asyncio.timeout(10):
+        while not [c for c in fake.rate_limited if c.method == "chat.update"]:
+            await asyncio.sleep(0.005)
+    first = next(c for c in fake.rate_limited if c.method == "chat.update")
+    # Answers that start after the 429 hold back too: the workspace's budget is paused.
+    later = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q{i}", mention=True) for i in (1, 2)]
+    await asyncio.gather(*(slack.send(env) for _, env in later))
     await slack.settle(timeout=60)
-    limited = [c for c in fake.rate_limited if c.method == "chat.update"]
-    assert limited
-    first = limited[0]
-    later = [c for c in fake.calls_to("chat.update") if c.at > first.at]
-    assert later and min(c.at for c in later) - first.at >= 0.9  # Retry-After: 1 was honoured
-    for i, (ts, _) in enumerate(envs):
-        assert slack.reply_text(CHANNEL, ts).startswith(f"answer {i} ")  # every answer whole
+    for ts, _ in later:
+        [message] = fake.bot_replies(CHANNEL, ts)
+        updates = [c for c in fake.calls_to("chat.update") if c.args.get("ts") == message.ts]
+        assert updates and min(c.at for c in updates) >= first.at + 0.9  # Retry-After: 1 honoured
+    for i, ts in enumerate([first_ts] + [ts for ts, _ in later]):
+        assert slack.reply_text(CHANNEL, ts) == f"answer to q{i} " + "x" * 50  # every answer whole
 
 
 # --- buttons and restart ---------------------------------------------------------------------------
@@ -512,8 +528,9 @@ async def test_stop_shortcut_on_a_native_stream(slack: Harness):
     gw.release()
 
 
-async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gateway, fake_slack):
-    h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=False)
+@pytest.mark.parametrize("native", [True, False], ids=["native-stream", "post-and-edit"])
+async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gateway, fake_slack, native: bool):
+    h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=native)
     gate = fake_gateway.hold()
     fake_gateway.script(Answer(text="the first half of a long answer, then more", chunk_size=8,
                                pause_after=11, wait_for=gate, reasoning=THOUGHT))
@@ -533,15 +550,63 @@ async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gat
     fake_gateway.release()
     partial = fake_slack.bot_replies(CHANNEL, ts)[0]
     assert texts.RESTART_MARKER not in partial.text
-    again = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=False)
+    assert partial.streaming is native  # a native stream stays open on Slack's side
+    again = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=native)
     try:
         await again.settle()
         repaired = fake_slack.bot_replies(CHANNEL, ts)
-        assert len(repaired) == 1
+        assert len(repaired) == 1 and repaired[0].ts == partial.ts
         assert repaired[0].text.startswith("the first") and texts.RESTART_MARKER in repaired[0].text
+        assert not repaired[0].streaming
         assert render.STOP not in repaired[0].button_ids
+        assert render.REGENERATE in repaired[0].button_ids  # the user can ask again
+        # A post-and-edit message needs one chat.update; only an open stream is stopped first.
+        assert bool(fake_slack.calls_to("chat.stopStream")) is native
+        fake_gateway.script("the whole answer this time")
+        await again.click(fake_slack.block_action(repaired[0], render.REGENERATE))
+        await again.settle()
+        assert fake_slack.bot_replies(CHANNEL, ts)[-1].text == "the whole answer this time"
     finally:
         await _close(again)
+
+
+async def test_secrets_never_reach_the_logs(make_settings, fake_gateway, fake_slack, caplog, capsys):
+    caplog.set_level(logging.DEBUG)  # everything: ours, slack_sdk's, slack_bolt's, aiohttp's, httpx's
+    fake = fake_slack
+    h = await _harness(make_settings, fake_gateway, fake)
+    try:
+        fake.streaming_error = "feature_not_enabled"  # a failing call: startStream refused
+        fake.download_token = "xoxb-someone-else"  # a failing download: Slack's HTML login page
+        photo = fake.add_file("photo.png", "image/png", PNG)
+        ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello", mention=True, files=[photo],
+                                    user="U0NOBODY1")  # users.info fails for this one
+        await h.send(env)
+        await h.settle()
+        answer = fake.bot_replies(CHANNEL, ts)[-1]
+        await h.click(fake.block_action(answer, render.FEEDBACK_UP))
+        await h.send(env, secret="not-the-secret")  # a forged request
+        await h.settle()
+    finally:
+        await _close(h)
+    sock = await _harness(make_settings, fake_gateway, fake, SLACK_APP_TOKEN=APP_TOKEN)
+    try:
+        _, env = fake.user_message(DM, "over the socket")
+        await fake.push(env)
+        await sock.settle()
+    finally:
+        await _close(sock)
+    with pytest.raises(RuntimeError):  # a rejected token at start
+        await _harness(make_settings, fake_gateway, fake, SLACK_BOT_TOKEN="xoxb-revoked-token-value")
+    records = caplog.records
+    logged = caplog.text + "\n".join(r.getMessage() for r in records) + "\n".join(
+        str(r.exc_info[1]) for r in records if r.exc_info) + "".join(capsys.readouterr())
+    # The failures were logged (so this test looks at real output) ...
+    for failure in ("feature_not_enabled", "files:read", "user_not_found", "invalid_auth"):
+        assert failure in logged, failure
+    assert any(r.name.startswith("slack_sdk") for r in records)
+    # ... and no secret is in any of it.
+    for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, "xoxb-revoked-token-value"):
+        assert secret not in logged
 
 
 def test_create_returns_none_without_a_bot_token(settings: Settings):

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.slack import render
+from adapters.slack import commands, render
 from adapters.slack.budgets import TIERS, SlackBudgets, tier_budget
 from adapters.slack.normalise import Identity, route_mention, route_message, strip_mention
+from bot.copywriting.refine import ACTIONS, label
 from bot.surface import Write, utf16_len
+from tests.fakes.slack_api import invalid_blocks
 
 ME = Identity(team_id="T1", user_id="UBOT", bot_id="BBOT")
 MANIFESTS = Path(__file__).resolve().parent.parent / "adapters" / "slack"
@@ -107,11 +109,86 @@ def test_manifests_subscribe_to_what_the_adapter_handles():
     scopes = set(socket["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "files:read", "app_mentions:read", "im:history", "channels:history"} <= scopes
     assert socket["features"]["shortcuts"][0]["callback_id"] == render.STOP_SHORTCUT
+    assert [c["command"] for c in socket["features"]["slash_commands"]] == list(commands.COMMANDS)
+    assert "commands" in scopes
+    assert all(c["url"].endswith("/slack/events") for c in http["features"]["slash_commands"])
+    assert not any("url" in c for c in socket["features"]["slash_commands"])
     assert socket["settings"]["socket_mode_enabled"] and not http["settings"]["socket_mode_enabled"]
     assert http["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
     assert http["settings"]["interactivity"]["request_url"].endswith("/slack/events")
     for manifest in (socket, http):  # otherwise the two variants are the same app
+        for command in manifest["features"]["slash_commands"]:
+            command.pop("url", None)
         manifest["settings"].pop("socket_mode_enabled")
         manifest["settings"]["event_subscriptions"].pop("request_url", None)
         manifest["settings"]["interactivity"].pop("request_url", None)
     assert socket == http
+
+
+def _selects(kwargs: dict) -> list[dict]:
+    return [e for b in kwargs.get("blocks", []) if b.get("block_id") == "answer_refine" for e in b["elements"]]
+
+
+def test_copy_answers_get_a_refinement_select_per_variant():
+    kwargs = render.payload("**Option 1**\n\nGreat coffee.", Write(42, final=True, variants=3)).kwargs()
+    assert invalid_blocks(kwargs["blocks"]) is None  # Slack would accept it
+    selects = _selects(kwargs)
+    assert [s["action_id"] for s in selects] == [f"{render.REFINE}{n}" for n in (1, 2, 3)]
+    for number, select in enumerate(selects, 1):
+        assert select["type"] == "static_select"
+        assert [o["text"]["text"] for o in select["options"]] == [label(a, "en") for a in ACTIONS]
+        assert [render.parse_refine_value(o["value"]) for o in select["options"]] == \
+            [(42, number, a) for a in ACTIONS]
+    # The answer buttons stay, after the selects.
+    assert kwargs["blocks"][-1]["block_id"] == "answer_actions"
+
+
+def test_refinement_labels_follow_the_copy_language():
+    kwargs = render.payload("**方案 1** · **秋天的第一杯**\n\n桂花乌龙真的香🌼", Write(1, final=True, variants=1)).kwargs()
+    [select] = _selects(kwargs)
+    assert select["options"][0]["text"]["text"] == label(ACTIONS[0], "zh")
+    assert "1" in select["placeholder"]["text"]
+
+
+@pytest.mark.parametrize("write", [
+    Write(5, final=True, variants=0), Write(5, final=True, last_page=False, variants=3),
+    Write(5, final=True, notice=True, variants=3), Write(5, variants=3),
+])
+def test_no_refinement_controls_where_they_dont_belong(write: Write):
+    assert _selects(render.payload("text", write).kwargs()) == []
+
+
+def test_ten_variants_still_make_valid_blocks():
+    kwargs = render.payload("x", Write(7, final=True, variants=10)).kwargs()
+    assert len(_selects(kwargs)) == 10 and invalid_blocks(kwargs["blocks"]) is None
+
+
+@pytest.mark.parametrize("value", ["", "12", "12:x:shorter", "12:1:sideways", "a:1:shorter", "12:1"])
+def test_foreign_refine_values_are_rejected(value: str):
+    assert render.parse_refine_value(value) is None
+
+
+def test_slash_commands_are_parsed_and_anchored():
+    body = {"command": "/style", "text": " xiaohongshu ", "channel_id": "C1", "user_id": "UALICE",
+            "team_id": "T1", "trigger_id": "1.2"}
+    command = commands.parse(body)
+    assert command is not None and command.core_texts() == ["/style xiaohongshu"] and not command.is_dm
+    assert "<@UALICE>" in command.anchor_text() and "/style xiaohongshu" in command.anchor_text()
+    assert commands.parse({**body, "command": "/weather"}) is None
+    assert commands.parse({**body, "channel_id": ""}) is None
+    tricky = commands.parse({**body, "command": "/copy", "text": "<!channel> & `ticks`"})
+    assert tricky is not None
+    anchor = tricky.anchor_text()
+    assert "<!channel>" not in anchor and "&lt;!channel&gt; &amp;" in anchor and "`ticks`" not in anchor
+
+
+def test_copy_may_name_its_style_first():
+    def texts(text: str) -> list[str]:
+        command = commands.parse({"command": "/copy", "text": text, "channel_id": "C1", "user_id": "U1"})
+        assert command is not None
+        return command.core_texts()
+
+    assert texts("xiaohongshu 桂花乌龙茶种草笔记") == ["/style xiaohongshu", "/copy 桂花乌龙茶种草笔记"]
+    assert texts("LinkedIn announce our launch") == ["/style linkedin", "/copy announce our launch"]
+    assert texts("a launch post for our app") == ["/copy a launch post for our app"]
+    assert texts("weibo") == ["/copy weibo"]  # a style name alone is the brief

@@ -18,15 +18,15 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import render
+from adapters.slack import commands, render
 from adapters.slack.api import SlackApi, error_code
 from adapters.slack.assistant import AssistantView
 from adapters.slack.budgets import SlackBudgets
 from adapters.slack.files import FileFetcher
 from adapters.slack.normalise import Identity, Route, is_from_bot, route_mention, route_message
 from adapters.slack.surface import SlackRuntime, SlackSurface, SlackThread
-from bot.messages import Author, IncomingMessage
-from bot.surface import RateLimited
+from bot.messages import Author, ConversationKey, IncomingMessage
+from bot.surface import RateLimited, Write
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -150,6 +150,8 @@ class SlackAdapter:
         app.event("app_home_opened")(self._on_home_opened)
         app.event("app_context_changed")(self._ignore)
         app.action(re.compile(r"^answer_"))(self._on_action)
+        for name in commands.COMMANDS:
+            app.command(name)(self._on_command)
         app.shortcut(render.STOP_SHORTCUT)(self._on_stop_shortcut)
         return app
 
@@ -183,6 +185,12 @@ class SlackAdapter:
     async def _on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
         await ack()
         self._spawn(self._act(body, action, respond))
+
+    async def _on_command(self, ack: Any, body: dict, respond: Any) -> None:
+        await ack()
+        command = commands.parse(body)
+        if command is not None:
+            self._spawn(self._run_command(command, respond))
 
     async def _on_stop_shortcut(self, ack: Any, body: dict) -> None:
         await ack()
@@ -280,13 +288,16 @@ class SlackAdapter:
         return name
 
     async def _act(self, body: dict, action: dict, respond: Any) -> None:
+        action_id = action.get("action_id", "")
+        user = (body.get("user") or {}).get("id", "")
+        team = self._team(body)
+        if action_id.startswith(render.REFINE):
+            await self._refine(body, action, team, user)
+            return
         try:
             turn_id = int(action.get("value") or 0)
         except ValueError:
             return
-        action_id = action.get("action_id", "")
-        user = (body.get("user") or {}).get("id", "")
-        team = self._team(body)
         if action_id == render.STOP:
             await self.service.stop(turn_id)
             return
@@ -301,11 +312,45 @@ class SlackAdapter:
                 log.info("slack: feedback reply failed: %s", exc)
             return
         if action_id == render.REGENERATE:
-            message = body.get("message") or {}
-            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-            thread_ts = message.get("thread_ts") or message.get("ts")
-            if channel and thread_ts:
-                await self.service.regenerate(turn_id, self._surface(team, channel, thread_ts, user))
+            where = _action_thread(body)
+            if where is not None:
+                await self.service.regenerate(turn_id, self._surface(team, *where, user))
+
+    async def _refine(self, body: dict, action: dict, team: str, user: str) -> None:
+        """A refinement picked from a variant's select: answered in the same thread."""
+        chosen = render.parse_refine_value((action.get("selected_option") or {}).get("value", ""))
+        where = _action_thread(body)
+        if chosen is None or where is None:
+            log.info("slack: ignored a refinement with value %r", action.get("selected_option"))
+            return
+        turn_id, variant, name = chosen
+        await self.service.refine(turn_id, variant, name, self._surface(team, *where, user))
+
+    async def _run_command(self, command: commands.SlashCommand, respond: Any) -> None:
+        """A slash command: an anchor message in the channel, the core's answer in its thread."""
+        assert self.runtime is not None and self.me is not None
+        if command.trigger_id and not await self.service.claim_event("slack", f"command:{command.trigger_id}"):
+            return
+        team = command.team or self.me.team_id
+        try:
+            resp = await self.runtime.api.call_retrying(team, "chat.postMessage", channel=command.channel,
+                                                        text=command.anchor_text())
+        except (SlackApiError, RateLimited) as exc:
+            log.info("slack: no thread for %s in %s: %s", command.command, command.channel, exc)
+            bare = command.command.lstrip("/")
+            try:
+                await respond(text=commands.CANT_POST.format(command=command.command, name=self.me.name,
+                                                             bare=bare), response_type="ephemeral")
+            except Exception as reply_exc:  # noqa: BLE001 - nothing else can reach the user
+                log.info("slack: command reply failed: %s", reply_exc)
+            return
+        anchor = str(resp["ts"])
+        key = ConversationKey("slack", team, command.channel, anchor)
+        author = Author(command.user, await self._name(team, command.user))
+        surface = self._surface(team, command.channel, anchor, command.user)
+        for text in command.core_texts():
+            await self.service.handle(IncomingMessage(key=key, author=author, text=text, message_id=anchor,
+                                                      group=not command.is_dm), surface)
 
     async def _repair_recovered(self) -> None:
         """Answers a restart cut off: rewrite their messages with the text that was saved."""
@@ -315,23 +360,51 @@ class SlackAdapter:
             key = answer.key
             pages = render.split_answer(answer.text)
             ids = list(answer.message_ids)
-            for i, ts in enumerate(ids):
+            count = max(len(ids), len(pages))
+            for i in range(count):
                 text = pages[i] if i < len(pages) else "…"
-                try:  # a stream cut mid-answer may still be open on Slack's side
-                    await api.call_retrying(key.workspace, "chat.stopStream", channel=key.chat, ts=ts)
-                except SlackApiError:
-                    pass
+                # The last page gets Regenerate and feedback: the user can ask again.
+                payload = render.payload(text, Write(answer.turn_id, final=True, last_page=i == count - 1))
                 try:
-                    await api.call_retrying(key.workspace, "chat.update", channel=key.chat, ts=ts,
-                                            markdown_text=text)
-                except SlackApiError as exc:
-                    log.warning("slack: could not repair message %s: %s", ts, error_code(exc))
-            for text in pages[len(ids):]:
-                try:
-                    await api.call_retrying(key.workspace, "chat.postMessage", channel=key.chat,
-                                            thread_ts=key.thread or None, markdown_text=text)
-                except SlackApiError as exc:
-                    log.warning("slack: could not post a recovered answer: %s", error_code(exc))
+                    if i < len(ids):
+                        await self._rewrite(key, ids[i], payload.kwargs())
+                    else:
+                        await api.call_retrying(key.workspace, "chat.postMessage", channel=key.chat,
+                                                thread_ts=key.thread or None, **payload.kwargs())
+                except (SlackApiError, RateLimited) as exc:
+                    log.warning("slack: could not repair an answer in %s: %s", key.chat, exc)
+
+    async def _rewrite(self, key: ConversationKey, ts: str, content: dict) -> None:
+        """chat.update one message; a native stream still open on Slack's side is stopped first
+        (a streaming message can't be updated; one that expired or was posted can)."""
+        assert self.runtime is not None
+        api = self.runtime.api
+        try:
+            await api.call_retrying(key.workspace, "chat.update", channel=key.chat, ts=ts, **content)
+            return
+        except SlackApiError as exc:
+            if error_code(exc) in _GONE:
+                raise
+        try:
+            await api.call_retrying(key.workspace, "chat.stopStream", channel=key.chat, ts=ts)
+        except SlackApiError as exc:
+            log.info("slack: stopStream before repair: %s", error_code(exc))
+        await api.call_retrying(key.workspace, "chat.update", channel=key.chat, ts=ts, **content)
+
+
+# chat.update errors that no stopStream can fix.
+_GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long",
+         "invalid_blocks", "no_text"}
+
+
+def _action_thread(body: dict) -> tuple[str, str] | None:
+    """(channel, thread_ts) of the message a button or select sits on."""
+    message = body.get("message") or {}
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts") \
+        or container.get("message_ts")
+    return (channel, thread_ts) if channel and thread_ts else None
 
 
 def _header(request: Any, name: str) -> str | None:

@@ -231,7 +231,7 @@ class SlackStream:
         t, api = self._t, self.surface.api
         if self.ts is None:  # nothing streamed yet: one plain post is cheaper than start+stop
             return await self.surface.post(text, write)
-        blocks = render.buttons_for(write)
+        blocks = render.buttons_for(write, text)
         if text.startswith(self.appended):
             kwargs = {"markdown_text": text[len(self.appended):] or None}
         else:  # the final text rewrites the start (rare): stop, then replace it whole

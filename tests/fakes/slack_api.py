@@ -64,6 +64,53 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# Block Kit limits the fake enforces (Slack answers invalid_blocks past them).
+MAX_BLOCKS = 50
+MAX_ACTION_ELEMENTS = 25
+OPTION_COUNTS = {"static_select": (1, 100), "overflow": (1, 5)}
+PLAIN_TEXT_MAX = {"button": 75, "option": 75, "placeholder": 150}
+OPTION_VALUE_MAX = 150
+
+
+def invalid_blocks(blocks: list[dict]) -> str | None:
+    """Why Slack would refuse these blocks, or None."""
+    if len(blocks) > MAX_BLOCKS:
+        return f"more than {MAX_BLOCKS} blocks"
+    block_ids = [b["block_id"] for b in blocks if b.get("block_id")]
+    if len(block_ids) != len(set(block_ids)):
+        return "duplicate block_id"
+    for block in blocks:
+        if block.get("type") != "actions":
+            continue
+        elements = block.get("elements") or []
+        if not 1 <= len(elements) <= MAX_ACTION_ELEMENTS:
+            return "actions block needs 1-25 elements"
+        action_ids = [e.get("action_id") for e in elements]
+        if len(action_ids) != len(set(action_ids)):
+            return "duplicate action_id in a block"
+        for element in elements:
+            kind = element.get("type")
+            if kind == "button":
+                if len(element.get("text", {}).get("text", "")) > PLAIN_TEXT_MAX["button"]:
+                    return "button text too long"
+            elif kind in OPTION_COUNTS:
+                low, high = OPTION_COUNTS[kind]
+                options = element.get("options") or []
+                if not low <= len(options) <= high:
+                    return f"{kind} needs {low}-{high} options"
+                for option in options:
+                    if len(option.get("text", {}).get("text", "")) > PLAIN_TEXT_MAX["option"]:
+                        return "option text too long"
+                    if not option.get("value") or len(option["value"]) > OPTION_VALUE_MAX:
+                        return "option value missing or too long"
+                placeholder = element.get("placeholder", {}).get("text", "")
+                if len(placeholder) > PLAIN_TEXT_MAX["placeholder"]:
+                    return "placeholder too long"
+            else:
+                return f"unsupported element {kind!r}"
+    return None
+
+
 @dataclass
 class Call:
     method: str
@@ -97,6 +144,13 @@ class FakeMessage:
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 ids.append(element.get("action_id", ""))
         return ids
+
+    def element(self, action_id: str) -> dict:
+        for block in self.blocks:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == action_id:
+                    return element
+        raise KeyError(action_id)
 
     def button(self, prefix: str) -> dict:
         for block in self.blocks:
@@ -165,6 +219,8 @@ class FakeSlack:
         self.titles: dict[tuple[str, str], str] = {}
         self.suggested_prompts: dict[tuple[str, str], list[dict]] = {}
         self.users = {"U0ALICE01": "alice", "U0BOB0001": "bob", "U0CAROL01": "carol"}
+        self.channels_without_bot: set[str] = set()  # chat.postMessage there: not_in_channel
+        self.responses: list[dict] = []  # what was posted to response_urls
         self.socket_acks: dict[str, asyncio.Future] = {}
         self.socket_connections = 0
         self._limiter = SlackRateLimiter()
@@ -270,12 +326,26 @@ class FakeSlack:
             "is_ext_shared_channel": False,
         }
 
-    def block_action(self, message: FakeMessage, action_id: str, *, user: str = "U0ALICE01") -> dict:
-        """The interactivity payload Slack sends when a user presses a button on ``message``."""
-        button = next((e for b in message.blocks if b.get("type") == "actions"
-                       for e in b.get("elements", []) if e.get("action_id") == action_id), None)
-        if button is None:
+    def block_action(self, message: FakeMessage, action_id: str, *, user: str = "U0ALICE01",
+                     option: str | None = None) -> dict:
+        """The interactivity payload Slack sends when a user presses a button on ``message``
+        (or picks the option whose value is ``option`` in a select)."""
+        block = next((b for b in message.blocks if b.get("type") == "actions"
+                      and any(e.get("action_id") == action_id for e in b.get("elements", []))), None)
+        if block is None:
             raise KeyError(action_id)
+        element = next(e for e in block["elements"] if e.get("action_id") == action_id)
+        action: dict[str, Any] = {"type": element["type"], "action_id": action_id,
+                                  "block_id": block.get("block_id", ""), "action_ts": str(time.time())}
+        if element["type"] == "button":
+            action["value"] = element.get("value", "")
+        else:
+            chosen = next((o for o in element.get("options", []) if o.get("value") == option), None)
+            if chosen is None:
+                raise KeyError(f"{action_id} has no option {option!r}")
+            action["selected_option"] = chosen
+            if "placeholder" in element:
+                action["placeholder"] = element["placeholder"]
         return {
             "type": "block_actions", "api_app_id": APP_ID, "token": "legacy-verification-token",
             "team": {"id": TEAM_ID, "domain": "fake"}, "user": {"id": user, "team_id": TEAM_ID},
@@ -286,8 +356,19 @@ class FakeSlack:
                         "user": BOT_USER_ID, "bot_id": BOT_ID, "text": message.text,
                         "blocks": message.blocks},
             "response_url": f"http://127.0.0.1:{self.port}/api/response_url",
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "answer_actions",
-                         "value": button.get("value", ""), "action_ts": str(time.time())}],
+            "actions": [action],
+        }
+
+    def slash_command(self, channel: str, command: str, text: str = "", *, user: str = "U0ALICE01") -> dict:
+        """The fields Slack sends for a slash command (form-encoded over HTTP, the payload over
+        Socket Mode). Slack offers app commands only outside threads, so there is no thread_ts."""
+        return {
+            "token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "fake",
+            "channel_id": channel, "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "user_id": user, "user_name": self.users.get(user, user), "command": command, "text": text,
+            "api_app_id": APP_ID, "is_enterprise_install": "false",
+            "response_url": f"http://127.0.0.1:{self.port}/api/response_url",
+            "trigger_id": f"{next(self._event_counter)}.{TEAM_ID}.trigger",
         }
 
     def message_shortcut(self, message: FakeMessage, callback_id: str, *, user: str = "U0ALICE01") -> dict:
@@ -430,6 +511,8 @@ class FakeSlack:
             if utf16_len(md) > STREAM_MAX_CHARS:
                 return "msg_too_long"
             return md, []
+        if invalid_blocks(blocks):
+            return "invalid_blocks"
         md_blocks = [b for b in blocks if b.get("type") == "markdown"]
         if sum(utf16_len(b.get("text", "")) for b in md_blocks) > MARKDOWN_BLOCKS_MAX:
             return "invalid_blocks"
@@ -459,6 +542,8 @@ class FakeSlack:
         channel = args.get("channel")
         if not channel:
             return "channel_not_found"
+        if channel in self.channels_without_bot:
+            return "not_in_channel"
         content = self._content(args)
         if isinstance(content, str):
             return content
@@ -542,6 +627,8 @@ class FakeSlack:
         text = self._stream_text(args)
         if utf16_len(msg.text + text) > STREAM_MAX_CHARS:
             return "msg_too_long"
+        if invalid_blocks(args.get("blocks") or []):
+            return "invalid_blocks"
         msg.text += text
         msg.blocks = list(args.get("blocks") or [])
         msg.streaming = False
@@ -598,4 +685,5 @@ class FakeSlack:
         return {"message_ts": self.new_ts()}
 
     def _m_response_url(self, args: dict) -> dict:
+        self.responses.append(args)
         return {}

@@ -1,0 +1,78 @@
+"""Slack slash commands (/style, /copy) → the core's commands, in a thread of their own.
+
+Slack does not let users run an app's slash commands inside a thread (the composer answers
+"not supported in threads"), and a slash command posts nothing visible. So a command run
+in a channel or DM gets an anchor message from the bot ("@alice used `/style …`") and the
+thread under it is the conversation: the core's reply goes there, the style is stored on
+it, and everyone who replies in that thread shares it. Inside an existing thread the text
+forms work instead: ``@bot /style …`` or ``!style …``.
+
+Because a slash command always starts a fresh thread (which has no style yet), ``/copy``
+may name the style first: ``/copy xiaohongshu 桂花乌龙茶`` sets it on the new thread, then
+writes the brief.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.copywriting.styles import find_style
+
+COMMANDS = ("/style", "/copy")
+ANCHOR_ARGS_MAX = 200  # characters of the arguments repeated in the anchor message
+
+
+@dataclass(frozen=True, slots=True)
+class SlashCommand:
+    team: str
+    channel: str
+    user: str
+    command: str  # "/style"
+    text: str  # what follows it
+    trigger_id: str = ""
+
+    @property
+    def is_dm(self) -> bool:
+        return self.channel.startswith("D")
+
+    @property
+    def core_text(self) -> str:
+        """What the core's command parser gets."""
+        return f"{self.command} {self.text}".strip()
+
+    def core_texts(self) -> list[str]:
+        """The core commands to run in the new thread, in order."""
+        if self.command == "/copy":
+            head, _, brief = self.text.partition(" ")
+            style = find_style(head) if brief.strip() else None
+            if style is not None:
+                return [f"/style {style.id}", f"/copy {brief.strip()}"]
+        return [self.core_text]
+
+    def anchor_text(self) -> str:
+        """The bot's top-level message that the command's thread hangs under (mrkdwn)."""
+        args = " ".join(self.text.split())
+        if len(args) > ANCHOR_ARGS_MAX:
+            args = args[: ANCHOR_ARGS_MAX - 1] + "…"
+        shown = _escape(f"{self.command} {args}".strip()).replace("`", "'")
+        return f"<@{self.user}> used `{shown}` · replies in this thread go to me"
+
+
+def parse(body: dict) -> SlashCommand | None:
+    """The command in a slash-command payload, or None if it is not one of ours."""
+    command = str(body.get("command") or "").strip().lower()
+    channel, user = body.get("channel_id") or "", body.get("user_id") or ""
+    if command not in COMMANDS or not channel or not user:
+        return None
+    team = body.get("team_id") or ""
+    return SlashCommand(team=team, channel=channel, user=user, command=command,
+                        text=str(body.get("text") or "").strip(), trigger_id=body.get("trigger_id") or "")
+
+
+def _escape(text: str) -> str:
+    # Slack's mrkdwn reserves these three characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+CANT_POST = ("I can't post in this conversation, so I couldn't start a thread for `{command}`. "
+             "Invite me first (`/invite @{name}`), or mention me in a thread instead: "
+             "`@{name} {command} …` (or `!{bare} …`).")
