@@ -189,3 +189,14 @@ async def test_refinement_in_a_group_keeps_the_senders_names(service, fake_gatew
     await service.refine(surface.writes[-1].turn_id, 1, "formal", RecordingSurface())
     users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
     assert users[0]["content"].startswith("[Bob] 写桂花乌龙")
+
+
+async def test_copy_without_a_style_still_writes_variants(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text=json.dumps({"variants": [{"body": f"Launch copy {i}"} for i in range(1, 4)]})))
+    surface = RecordingSurface()
+    key = ConversationKey("console", "local", "nostyle")
+    await service.handle(IncomingMessage(key=key, author=Author("u", "U"), text="/copy a launch post for our app"),
+                         surface)
+    assert "response_format" in fake_gateway.requests[-1].body
+    assert "Launch copy 3" in surface.texts[-1] and "{" not in surface.texts[-1]
+    assert surface.writes[-1].variants == 3

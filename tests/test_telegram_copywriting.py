@@ -328,10 +328,7 @@ async def test_a_product_photo_and_a_brief_become_variants_through_vision(
     no_limit_broken(tg)
 
 
-# ---- known core bugs (bot/core is not ours to edit): strict xfails that flip when fixed ----
-QUEUED_KIND_LOST = ("core: ChatService._answer_pending drops kind/extra when the conversation is busy "
-                    "(and regenerate() always passes kind='chat'), so a queued or regenerated refinement "
-                    "runs as a 3-variant copy turn")
+# ---- a refinement queued behind another, or regenerated, stays a refinement ----
 
 
 async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMessage:  # noqa: ANN001
@@ -343,7 +340,6 @@ async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMes
     return copy_answer(tg, GROUP)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=QUEUED_KIND_LOST)
 async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refinement_too(
         start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
     from bot.messages import ConversationKey
@@ -378,7 +374,6 @@ async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refine
     assert len(fake_gateway.requests) == 3, "no retry asking a refinement for 3 variants"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=QUEUED_KIND_LOST)
 async def test_regenerate_on_a_refined_answer_refines_again(start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
     await start_bot()
     copy = await _copy_then_refine_buttons(tg, fake_gateway)

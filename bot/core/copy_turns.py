@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.copywriting.flow import write_variants
 from bot.copywriting.refine import ACTIONS, REFINE_VARIANTS, UnknownAction, refine_message, translation_style
-from bot.copywriting.styles import interpret_style_args, resolve_style, style_list_markdown
+from bot.copywriting.styles import custom_style, interpret_style_args, resolve_style, style_list_markdown
 from bot.copywriting.variants import Variant
 from bot.messages import IncomingMessage
 from bot.store.models import Part, Turn
@@ -49,19 +49,40 @@ async def style_command(service: "ChatService", msg: IncomingMessage, surface: R
             "`/style off` goes back to normal chat."))
 
 
+DEFAULT_COPY_STYLE = ("General marketing copy for the brief's product and audience, in the language of "
+                      "the brief: a hook, concrete benefits, a call to action")
+
+
+def encode_extra(extra: dict) -> dict:
+    """A turn's copy options as JSON, stored with the turn so Regenerate can redo it."""
+    out = {k: v for k, v in extra.items() if k != "variant"}
+    if isinstance(extra.get("variant"), Variant):
+        out["variant"] = extra["variant"].to_dict()
+    return out
+
+
+def decode_extra(data: dict) -> dict:
+    extra = dict(data)
+    if isinstance(extra.get("variant"), dict):
+        extra["variant"] = Variant.from_dict(extra["variant"])
+    return extra
+
+
 async def copy_command(service: "ChatService", msg: IncomingMessage, surface: ReplySurface, args: str) -> None:
     conv = await service.store.conversation(msg.key, shared=msg.group)
     assert conv is not None
     if not args.strip() and not msg.attachments:
         await service.notify(surface, "Tell me what to write after /copy, e.g. `/copy 一款桂花乌龙茶的种草笔记`.")
         return
+    # Without a conversation style, /copy still writes variants, in a general style.
+    extra = None if conv.style else {"style": custom_style(DEFAULT_COPY_STYLE).stored()}
     brief = IncomingMessage(key=msg.key, author=msg.author, text=args, message_id=msg.message_id,
                             attachments=msg.attachments, addressed=True, group=msg.group,
                             reply_to=msg.reply_to, notes=msg.notes)
     notices = await service._store_user_message(conv, brief)
     for notice in notices:
         await service.notify(surface, notice)
-    await service._answer_pending(conv, msg.group, surface, kind="copy")
+    await service._answer_pending(conv, msg.group, surface, kind="copy", extra=extra)
 
 
 async def refine_command(service: "ChatService", msg: IncomingMessage, surface: ReplySurface, args: str) -> None:
@@ -111,9 +132,8 @@ async def refine(service: "ChatService", turn_id: int, number: int, action: str,
     except UnknownAction:
         await service.notify(surface, f"I don't know how to “{action}” a variant.")
         return
-    await service.store.add_message(conv.id, "user", [NewPart("text", text=instruction)], status="pending",
-                                    author_name="(button)")
-    await service._answer_pending(conv, False, surface, kind="refine",
+    await service.store.add_message(conv.id, "user", [NewPart("text", text=instruction)], status="pending")
+    await service._answer_pending(conv, conv.shared, surface, kind="refine",
                                   extra={"style": copy.get("style"), "action": action, "variant": variant})
 
 
@@ -148,8 +168,3 @@ async def produce_copy(runner: "_TurnRunner") -> None:
                                                             else stored, "variants": result.variant_dicts()}))
         runner.variant_count = len(result.variants)
     runner.writer.feed(result.markdown)
-
-
-def copy_kind(conv_style: str | None) -> str:
-    """A plain message in a conversation with a style is a brief."""
-    return "copy" if conv_style else "chat"

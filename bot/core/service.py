@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 import logging
 import time
 from dataclasses import dataclass, field
@@ -35,11 +36,20 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 @dataclass
+class _Request:
+    """A reason to answer: plain messages ("chat"), a /copy, a refinement, a regeneration."""
+
+    kind: str
+    extra: dict | None
+    surface: ReplySurface
+
+
+@dataclass
 class _ConversationState:
     """In-process bookkeeping for one conversation: who is answering, what waits."""
 
     running: bool = False
-    more: bool = False
+    queue: deque = field(default_factory=deque)  # of _Request, answered in order
     surface: ReplySurface | None = None
     group: bool = False
     turn_id: int | None = None
@@ -169,20 +179,20 @@ class ChatService:
     async def _answer_pending(self, conv: ConversationRow, group: bool, surface: ReplySurface,
                               *, kind: str = "chat", extra: dict | None = None) -> None:
         state = self._state(conv.id)
-        state.surface = surface  # answer where the newest message was asked
         state.group = state.group or group
+        if kind == "chat" and state.queue and state.queue[-1].kind == "chat":
+            state.queue[-1].surface = surface  # plain messages waiting are answered together,
+        else:                                  # where the newest of them was asked
+            state.queue.append(_Request(kind, extra, surface))
         if state.running:
-            state.more = True
             return
         state.running = True
         try:
-            while True:
-                state.more = False
+            while state.queue:
+                request = state.queue.popleft()
+                state.surface = request.surface
                 conv = await self.store.conversation(conv.key) or conv
-                await self._run_turn(conv, state, kind=kind, extra=extra)
-                kind, extra = "chat", None
-                if not state.more:
-                    break
+                await self._run_turn(conv, state, kind=request.kind, extra=request.extra)
         finally:
             state.running = False
             if state.turn_id is not None:
@@ -213,6 +223,10 @@ class ChatService:
             await self.store.set_history_start(conv.id, prompt.new_history_start)
         options = {"max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
                    "top_p": self.settings.top_p}
+        if extra:  # what a regeneration needs to redo this turn the same way
+            from bot.core.copy_turns import encode_extra
+
+            options["extra"] = encode_extra(extra)
         request_seq = max(pending) if pending else (history[-1].seq if history else 0)
         turn_id, answer_seq = await self.store.start_turn(
             conv.id, request_seq, self.settings.model, options, kind, prompt.estimated_tokens)
@@ -256,11 +270,18 @@ class ChatService:
         if state.running:
             await self.notify(surface, "I'm still answering; press Regenerate once I'm done.")
             return
-        # The old answer stays in the chat but leaves the history; its question is asked anew.
+        # The old answer stays in the chat but leaves the history; its question is asked anew,
+        # the same way (a refinement stays a refinement).
         if turn["response_message_id"] is not None:
             await self.store.supersede(turn["response_message_id"])
         await self._reopen(conv.id, turn["request_seq"])
-        await self._answer_pending(conv, False, surface)
+        kind, extra = turn["kind"], None
+        if turn["options"].get("extra"):
+            from bot.core.copy_turns import decode_extra
+
+            extra = decode_extra(turn["options"]["extra"])
+        await self._answer_pending(conv, conv.shared, surface, kind=kind,
+                                   extra=extra)
 
     async def _reopen(self, conversation_id: int, seq: int) -> None:
         from sqlalchemy import update
