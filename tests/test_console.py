@@ -3,22 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import sys
 from pathlib import Path
 
 from adapters.console import run_chat
 from tests.fakes.gateway import Answer
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import bot_env, start_bot
 
 
 async def bot_chat(stdin: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BYTESPIKE_", "BOT_", "DATABASE_URL"))}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "chat", "--user", "tester", cwd=cwd,
-        env={**base, "PYTHONPATH": str(ROOT), **env},
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await start_bot("chat", "--user", "tester", env=bot_env(**env), cwd=cwd)
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
     return proc.returncode or 0, out.decode(), err.decode()
 

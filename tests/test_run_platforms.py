@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import FakeTelegram
-from tests.test_service_runtime import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 
 
@@ -23,23 +16,12 @@ async def test_bot_run_answers_telegram_by_long_polling(fake_gateway, database_u
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("BYTESPIKE_", "BOT_", "TELEGRAM_", "SLACK_", "DATABASE_URL"))}
-        env.update(PYTHONPATH=str(ROOT), BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                   DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                   TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url)
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
+                      DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
+                      TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url)
+        proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
-            async with httpx.AsyncClient() as client:
-                for _ in range(150):
-                    try:
-                        health = (await client.get(f"http://127.0.0.1:{port}/healthz")).json()
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
-                else:
-                    raise AssertionError("bot run never listened")
+            health = await wait_healthz(port)
             assert health["platforms"] == ["telegram"]
             tg.send_user_message(ALICE["id"], ALICE, "hello")
             deadline = time.monotonic() + 20
@@ -51,11 +33,6 @@ async def test_bot_run_answers_telegram_by_long_polling(fake_gateway, database_u
                 raise AssertionError(f"no answer: {[m.text for m in tg.bot_messages(ALICE['id'])]}")
             assert tg.commands, "commands were registered with setMyCommands"
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                _, err = await asyncio.wait_for(proc.communicate(), timeout=20)
-            except TimeoutError:
-                proc.kill()
-                _, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()[-2000:]
-        assert tg.token.split(":")[1] not in err.decode()  # the token never reaches the log
+            err = await terminate(proc)
+        assert proc.returncode == 0, err[-2000:]
+        assert tg.token.split(":")[1] not in err  # the token never reaches the log
