@@ -7,6 +7,7 @@ so one fake-gateway process serves every scenario and each answer is known in ad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 WORDS = ("alpha", "beta", "gamma", "delta", "stream", "token", "answer", "thread",
          "model", "gateway", "surface", "pacing", "chat", "edit", "flush", "store")
@@ -49,6 +50,7 @@ class AnswerShape:
         return -(-len(full) // self.chunk_chars)
 
 
+@lru_cache(maxsize=64)  # the benchmark asks for the same few lengths many times
 def answer_text(chars: int) -> str:
     """Deterministic prose of ``chars`` characters, with paragraphs now and then."""
     out: list[str] = []

@@ -121,7 +121,8 @@ def table(results: list[dict], *, quick: bool = False) -> str:
         extra_cpu = l_["cpu_per_turn"] - s["cpu_per_turn"]
         rate = (l_["tokens"] - s["tokens"]) / extra_cpu if extra_cpu > 0 else math.inf
         marginal.append((f"{rate:,.0f} (+{s['cpu_per_turn'] * 1000:.1f} ms/turn)", None))
-    t.row("    streaming alone: long − short answer", "", marginal)
+    long_tokens = first["sql"]["long"]["tokens"]
+    t.row(f"    streaming alone: ({long_tokens:,}-token − short answer) / CPU", "", marginal)
 
     big = levels0[-1]["conversations"]
     t.section(f"Peak memory per active conversation ({big:,} at once)")
@@ -129,9 +130,11 @@ def table(results: list[dict], *, quick: bool = False) -> str:
           [(_kb(r["levels"][-1]["rss_per_conversation"]),
             r["levels"][-1]["rss_per_conversation"] is not None
             and r["levels"][-1]["rss_per_conversation"] <= TARGET_BYTES_PER_CONVERSATION) for r in results])
-    if "traced_per_conversation" in first:
-        t.row(f"tracemalloc peak / {big:,} (Python objects)", "",
-              [(_kb(r["traced_per_conversation"]), None) for r in results])
+    if "traced" in first:
+        tr = first["traced"]
+        t.row(f"tracemalloc peak / {tr['conversations']:,} (own pass; Python objects)", "",
+              [(f"{_kb(r['traced']['per_conversation'])}; {r['traced']['peak_streams']:,} at once", None)
+               for r in results])
 
     s0 = first["sql"]
     t.section(f"SQL statements per turn (checkpoint every {first['checkpoint_interval']:g} s; "
@@ -157,8 +160,8 @@ def table(results: list[dict], *, quick: bool = False) -> str:
     for r in results:
         exact = sum(x["exact"] for x in r["levels"]) + sum(r["sql"][k]["exact"][0] for k in ("short", "long"))
         turns = sum(x["turns"] for x in r["levels"]) + sum(r["sql"][k]["exact"][1] for k in ("short", "long"))
-        if "traced_exact" in r:
-            exact, turns = exact + r["traced_exact"][0], turns + r["traced_exact"][1]
+        if "traced" in r:
+            exact, turns = exact + r["traced"]["exact"][0], turns + r["traced"]["exact"][1]
         totals.append((f"{exact:,}/{turns:,}", exact == turns))
     t.row("answers ending exactly as the model sent them", "all", totals)
     t.row("warnings/errors logged by the bot", "0", [(f"{r['problems']}", r["problems"] == 0) for r in results])
@@ -178,6 +181,8 @@ def table(results: list[dict], *, quick: bool = False) -> str:
         for x in r["levels"]:
             if x["errors"]:
                 notes.append(f"{names[r['db']]}: {x['conversations']} conversations: {x['errors']}")
+        if r.get("traced", {}).get("errors"):
+            notes.append(f"{names[r['db']]}: tracemalloc pass: {r['traced']['errors']}")
         if r["first_problems"]:
             notes.append(f"{names[r['db']]}: first problems logged: {r['first_problems']}")
     return "\n".join(header) + t.render() + ("\n\n" + "\n".join(notes) if notes else "")

@@ -42,7 +42,9 @@ class Plan:
 
     answer: AnswerShape
     levels: tuple[Level, ...]
-    trace: bool  # repeat the largest level under tracemalloc (it slows everything down)
+    # A separate pass of the largest level's shape under tracemalloc, with fewer
+    # conversations: tracing doubles the CPU cost, and at 1,000 it would overload the bot.
+    trace_conversations: int
     sql_conversations: int
     sql_seconds: float  # how long both the short and the long answer stream
     short_tokens: int
@@ -60,7 +62,7 @@ class Plan:
 FULL = Plan(
     answer=AnswerShape(tokens=250, think_tokens=150, rate=40.0, ttft=0.5),
     levels=(Level(1, 5, 0.0), Level(100, 3, 8.0), Level(1000, 1, 8.0, ttft=20.0)),
-    trace=True,
+    trace_conversations=200,
     sql_conversations=10, sql_seconds=3.0, short_tokens=60, long_tokens=3000,
     checkpoint_interval=2.0,  # the production default
     prompt_messages=2000, prompt_repeats=20,
@@ -68,7 +70,7 @@ FULL = Plan(
 QUICK = Plan(
     answer=AnswerShape(tokens=20, think_tokens=10, rate=200.0, ttft=0.05),
     levels=(Level(1, 3, 0.0), Level(10, 2, 0.1), Level(50, 1, 0.1, ttft=0.5)),
-    trace=True,
+    trace_conversations=20,
     sql_conversations=3, sql_seconds=0.6, short_tokens=30, long_tokens=300,
     checkpoint_interval=0.4,
     prompt_messages=300, prompt_repeats=5,
@@ -172,14 +174,15 @@ async def _measure(db: str, plan: Plan) -> dict:
                 summary["ttft"] = shape.ttft
                 out["levels"].append(summary)
 
-            if plan.trace:
-                _say(f"[{db}] tracemalloc pass, {largest.conversations} conversations…")
+            if plan.trace_conversations:
+                n = plan.trace_conversations
+                _say(f"[{db}] tracemalloc pass, {n} conversations…")
                 shape = plan.answer if largest.ttft is None else replace(plan.answer, ttft=largest.ttft)
-                res = await driver.run(keys("trace-", largest.conversations), 1, shape,
-                                       ramp=largest.ramp, trace=True)
+                res = await driver.run(keys("trace-", n), 1, shape, ramp=largest.ramp, trace=True)
                 _say(f"[{db}]   {res.wall:.1f} s wall, {res.peak_streams} streams at once")
-                out["traced_per_conversation"] = (res.traced_peak or 0) / largest.conversations
-                out["traced_exact"] = [res.exact, res.turns]
+                out["traced"] = dict(conversations=n, per_conversation=(res.traced_peak or 0) / n,
+                                     peak_streams=res.peak_streams, exact=[res.exact, res.turns],
+                                     errors=res.errors[:5])
 
             _say(f"[{db}] SQL statements per turn…")
             sql_keys = keys("sql-", plan.sql_conversations)
