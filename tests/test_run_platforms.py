@@ -2,27 +2,47 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.fakes.gateway import Answer
+from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 
 
-async def test_bot_run_answers_telegram_by_long_polling(fake_gateway, database_url: str, tmp_path: Path) -> None:
-    fake_gateway.script(Answer(text="Hi Alice, the bot is running.", reasoning="greet"))
+async def test_bot_run_answers_telegram_and_slack_in_one_process(fake_gateway, database_url: str,
+                                                                  tmp_path: Path) -> None:
+    def answer(body: dict) -> Answer:
+        asked = str(body["messages"][-1]["content"])
+        return Answer(text="Hi Alice, the bot is running." if "hello" in asked else "Slack says hi.",
+                      reasoning="greet")
+
+    fake_gateway.default = answer
+    fake_slack = await FakeSlack().start()
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
         env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
                       DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                      TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url)
+                      TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
+                      SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                      SLACK_API_URL=fake_slack.api_url)
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             health = await wait_healthz(port)
-            assert health["platforms"] == ["telegram"]
+            assert sorted(health["platforms"]) == ["slack", "telegram"]
+            # Slack over HTTP events on the same web app, signed like Slack signs them.
+            ts, envelope = fake_slack.user_message("C0GENERAL1", f"<@{BOT_USER_ID}> hi there", mention=True)
+            body = json.dumps(envelope).encode()
+            async with httpx.AsyncClient() as client:
+                response = await client.post(f"http://127.0.0.1:{port}/slack/events", content=body,
+                                             headers=fake_slack.signed(body))
+            assert response.status_code == 200
             tg.send_user_message(ALICE["id"], ALICE, "hello")
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
@@ -32,7 +52,13 @@ async def test_bot_run_answers_telegram_by_long_polling(fake_gateway, database_u
             else:
                 raise AssertionError(f"no answer: {[m.text for m in tg.bot_messages(ALICE['id'])]}")
             assert tg.commands, "commands were registered with setMyCommands"
+            deadline = time.monotonic() + 20
+            while not any("Slack says hi." in (m.text or "") for m in fake_slack.bot_replies("C0GENERAL1", ts)):
+                assert time.monotonic() < deadline, "no Slack answer"
+                await asyncio.sleep(0.05)
         finally:
             err = await terminate(proc)
         assert proc.returncode == 0, err[-2000:]
-        assert tg.token.split(":")[1] not in err  # the token never reaches the log
+        assert tg.token.split(":")[1] not in err  # the tokens never reach the log
+        assert BOT_TOKEN not in err and SIGNING_SECRET not in err
+    await fake_slack.close()
