@@ -188,10 +188,13 @@ class ChatService:
             return
         state.running = True
         try:
+            first = True
             while state.queue:
                 request = state.queue.popleft()
                 state.surface = request.surface
-                conv = await self.store.conversation(conv.key) or conv
+                if not first:  # a turn may have trimmed history or set a style meanwhile
+                    conv = await self.store.conversation(conv.key) or conv
+                first = False
                 await self._run_turn(conv, state, kind=request.kind, extra=request.extra)
         finally:
             state.running = False
@@ -338,18 +341,28 @@ class _TurnRunner:
         self.ttft: float | None = None
         self.status_shown = ""
         self._last_checkpoint = 0.0
+        self._saved_refs: list[str] = []
         self.writer = AnswerWriter(surface, turn_id, on_write=self._on_write)
 
     async def _on_write(self, text: str, refs: list[str]) -> None:
-        """Checkpoint the answer: created at its first write, then at most once per interval."""
+        """Checkpoint the answer: created at its first write, then at most once per interval.
+
+        A database hiccup must never hold up or repeat what the user sees: it is logged and
+        the next write tries again (the final save retries on its own)."""
         now = time.monotonic()
-        if self.message_id is None:
-            self.message_id = await self.s.store.open_answer(
-                self.conv.id, self.turn_id, self.answer_seq, text, refs)
-            self._last_checkpoint = now
-        elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
-            self._last_checkpoint = now
-            await self.s.store.checkpoint(self.message_id, text, refs)
+        try:
+            if self.message_id is None:
+                self.message_id = await self.s.store.open_answer(
+                    self.conv.id, self.turn_id, self.answer_seq, text, refs)
+                self._last_checkpoint, self._saved_refs = now, refs
+            elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
+                self._last_checkpoint = now
+                await self.s.store.checkpoint(self.message_id, text,
+                                              refs if refs != self._saved_refs else None)
+                self._saved_refs = refs
+        except Exception:  # noqa: BLE001
+            log.warning("turn %s: checkpoint failed; will retry at the next write", self.turn_id,
+                        exc_info=True)
 
     async def _status(self, text: str) -> None:
         if text == self.status_shown:
@@ -414,7 +427,9 @@ class _TurnRunner:
             # Keep the estimate conservative: follow usage up quickly, down slowly.
             observed = self.usage["prompt_tokens"] / self.estimated
             ratio = max(observed, self.conv.token_ratio * 0.9 + observed * 0.1)
-        await self.s.store.finish_answer(
+            if abs(ratio - self.conv.token_ratio) < 0.02 * self.conv.token_ratio:
+                ratio = None  # not worth a write
+        await self._save(
             turn_id=self.turn_id, message_id=self.message_id, conversation_id=self.conv.id,
             seq=self.answer_seq, text=final if not notice_only else "", extra_parts=extra_parts, refs=refs,
             status=status, finish_reason=self.finish_reason, usage=self.usage,
@@ -422,6 +437,18 @@ class _TurnRunner:
             duration_ms=int((time.monotonic() - self.started) * 1000), error=error,
             answered_seqs=self.pending, token_ratio=ratio)
         return TurnOutcome(self.turn_id, status, final, refs)
+
+    async def _save(self, **values: Any) -> None:
+        """The final save, retried: the user has the whole answer, so must the history."""
+        for attempt in range(5):
+            try:
+                await self.s.store.finish_answer(**values)
+                return
+            except Exception:  # noqa: BLE001
+                if attempt == 4:
+                    raise
+                log.warning("turn %s: saving the answer failed, retrying", self.turn_id, exc_info=True)
+                await asyncio.sleep(0.2 * 2 ** attempt)
 
     async def _produce(self) -> None:
         if self.kind in ("copy", "refine"):

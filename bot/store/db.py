@@ -9,6 +9,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
+POOL_SIZE, POOL_OVERFLOW = 10, 20
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -28,7 +31,7 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
 
 
 class Database:
@@ -44,6 +47,9 @@ class Database:
         self.engine = make_engine(url)
         self.sqlite = is_sqlite(url)
         self._write_lock = asyncio.Lock() if self.sqlite else None
+        # PostgreSQL: callers queue here, in asyncio, rather than time out in the pool when
+        # a thousand answers want a connection at once.
+        self._slots = None if self.sqlite else asyncio.Semaphore(POOL_SIZE + POOL_OVERFLOW - 2)
         self.statements = 0  # counted for the benchmark's "SQL statements per turn"
 
         @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
@@ -53,7 +59,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self._slot(), self.engine.begin() as conn:
                 yield conn
             return
         async with self._write_lock:
@@ -62,8 +68,11 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        async with self._slot(), self.engine.connect() as conn:
             yield conn
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager:
+        return self._slots if self._slots is not None else contextlib.nullcontext()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

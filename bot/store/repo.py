@@ -239,21 +239,27 @@ class Store:
 
     async def open_answer(self, conversation_id: int, turn_id: int, seq: int, text: str,
                           refs: list[str]) -> int:
-        """The assistant message exists from the first streamed text on."""
-        message_id, _ = await self.add_message(
-            conversation_id, "assistant", [NewPart("text", text=text)], status="streaming",
-            turn_id=turn_id, platform_refs=refs, seq=seq)
+        """The assistant message exists from the first streamed text on (one transaction,
+        so a failure leaves nothing half-made for the next attempt to collide with)."""
         async with self.db.write() as conn:
+            message_id = (await conn.execute(insert(Message).values(
+                conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
+                author_name="", platform_message_id="", status="streaming", turn_id=turn_id,
+                platform_refs=refs, created_at=utcnow(),
+            ).returning(Message.id))).scalar_one()
+            await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=text))
             await conn.execute(update(Turn).where(Turn.id == turn_id)
                                .values(response_message_id=message_id))
         return message_id
 
-    async def checkpoint(self, message_id: int, text: str, refs: list[str]) -> None:
+    async def checkpoint(self, message_id: int, text: str, refs: list[str] | None) -> None:
+        """Save the text so far; ``refs`` only when the answer's messages changed."""
         async with self.db.write() as conn:
             await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
                                .values(text=text))
-            await conn.execute(update(Message).where(Message.id == message_id)
-                               .values(platform_refs=refs))
+            if refs is not None:
+                await conn.execute(update(Message).where(Message.id == message_id)
+                                   .values(platform_refs=refs))
 
     async def finish_answer(
         self, *, turn_id: int, message_id: int | None, conversation_id: int, seq: int, text: str,
