@@ -217,3 +217,28 @@ async def test_regenerate_replaces_the_answer_in_history_and_feedback_is_stored(
     assert [m["content"] for m in history if m["role"] == "assistant"] == ["second try"]
     turns = {t.id: t for (t,) in await rows(service, Turn)}
     assert turns[second_turn].feedback == 1 and turns[second_turn].feedback_by == "alice"
+
+
+async def test_a_failing_checkpoint_never_blocks_the_chat_or_loses_the_answer(service, fake_gateway) -> None:
+    # Fault injection: the database refuses the answer's first save (a pool timeout, a
+    # dropped connection). The user must still see the whole answer, once, and the history
+    # must end up with it.
+    store = service.store
+    real_open = store.open_answer
+    failures = []
+
+    async def flaky_open(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("database went away")
+        return await real_open(*args, **kwargs)
+
+    store.open_answer = flaky_open
+    fake_gateway.script(Answer(text="complete answer " * 30, chunk_size=9, chunk_delay=0.002, reasoning="r"))
+    surface = RecordingSurface()
+    await service.handle(msg("go"), surface)
+    assert failures and surface.texts == [("complete answer " * 30).strip()]
+    answers = [m for (m,) in await rows(service, Message, Message.role == "assistant")]
+    assert len(answers) == 1 and answers[0].status == "complete"
+    text = [p for (p,) in await rows(service, Part, Part.message_id == answers[0].id, Part.kind == "text")]
+    assert text[0].text == ("complete answer " * 30).strip()
