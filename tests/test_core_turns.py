@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
 from bot.store.models import Message, Part, Turn
+from tests.conftest import PG_URL
 from tests.fakes.gateway import Answer
 from tests.surfaces import RecordingSurface
 
@@ -242,3 +244,42 @@ async def test_a_failing_checkpoint_never_blocks_the_chat_or_loses_the_answer(se
     assert len(answers) == 1 and answers[0].status == "complete"
     text = [p for (p,) in await rows(service, Part, Part.message_id == answers[0].id, Part.kind == "text")]
     assert text[0].text == ("complete answer " * 30).strip()
+
+
+@pytest.mark.skipif(not PG_URL, reason="postgres only: processes prove they are alive with advisory locks")
+async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_ones(settings, fake_gateway) -> None:
+    release = asyncio.Event()
+    fake_gateway.script(Answer(text="a live answer from process A", reasoning="r", chunk_size=4,
+                               wait_for=release, pause_after=9),
+                        Answer(text="this one dies with process C", reasoning="r", chunk_size=4, chunk_delay=0.02))
+    a = await build_runtime(settings, migrate=False)
+    surface_a = RecordingSurface()
+    task_a = asyncio.create_task(a.service.handle(msg("question for A"), surface_a))
+    while not surface_a.order:
+        await asyncio.sleep(0.01)
+    b = await build_runtime(settings, migrate=False)  # e.g. a rolling restart starts B
+    try:
+        assert await b.service.take_recovered("console") == []
+        release.set()
+        await task_a
+        assert surface_a.texts == ["a live answer from process A"]
+        c = await build_runtime(settings, migrate=False)
+        surface_c = RecordingSurface()
+        task_c = asyncio.create_task(c.service.handle(msg("question for C", key=ConversationKey("console", "local", "c")),
+                                                      surface_c))
+        while not surface_c.order:
+            await asyncio.sleep(0.01)
+        task_c.cancel()  # process C dies mid-answer: its connections (and lock) go with it
+        await asyncio.gather(task_c, return_exceptions=True)
+        await c.close()
+        d = await build_runtime(settings, migrate=False)
+        try:
+            recovered = await d.service.take_recovered("console")
+            assert [r.key.chat for r in recovered] == ["c"]
+            statuses = sorted(t.status for (t,) in await rows(d.service, Turn))
+            assert statuses == ["complete", "interrupted"]
+        finally:
+            await d.close()
+    finally:
+        await b.close()
+        await a.close()

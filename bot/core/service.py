@@ -84,6 +84,7 @@ class ChatService:
     # --- lifecycle ---
     async def start(self) -> None:
         """Finalise turns a dead process left streaming (adapters repair their messages)."""
+        await self.store.db.hold_liveness_lock()
         self._recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if self._recovered:
             log.warning("finalised %d answer(s) interrupted by a restart", len(self._recovered))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -51,6 +52,11 @@ class Database:
         # a thousand answers want a connection at once.
         self._slots = None if self.sqlite else asyncio.Semaphore(POOL_SIZE + POOL_OVERFLOW - 2)
         self.statements = 0  # counted for the benchmark's "SQL statements per turn"
+        # Which process streams a turn. On PostgreSQL each process holds an advisory lock
+        # named after its instance for as long as it lives, so another process can tell a
+        # dead owner (lock free) from a live one (lock held) without heartbeats.
+        self.instance = str(uuid.uuid4())
+        self._liveness: AsyncConnection | None = None
 
         @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
         def _count(*_args) -> None:  # noqa: ANN002
@@ -74,5 +80,28 @@ class Database:
     def _slot(self) -> contextlib.AbstractAsyncContextManager:
         return self._slots if self._slots is not None else contextlib.nullcontext()
 
+    async def hold_liveness_lock(self) -> None:
+        if self.sqlite or self._liveness is not None:
+            return
+        self._liveness = await self.engine.connect()
+        await self._liveness.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(self.instance)})
+        await self._liveness.commit()
+
+    async def owner_is_dead(self, owner: str, conn: AsyncConnection) -> bool:
+        """PostgreSQL: True when no live process holds ``owner``'s lock (and take it briefly)."""
+        key = lock_key(owner)
+        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})).scalar()
+        if got:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        return bool(got)
+
     async def dispose(self) -> None:
+        if self._liveness is not None:
+            await self._liveness.close()
+            self._liveness = None
         await self.engine.dispose()
+
+
+def lock_key(instance: str) -> int:
+    """A signed 64-bit advisory-lock key from an instance's uuid."""
+    return int.from_bytes(uuid.UUID(instance).bytes[:8], "big", signed=True)

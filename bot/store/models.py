@@ -100,6 +100,7 @@ class Turn(Base):
     model: Mapped[str] = mapped_column(String(128))
     options: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16))  # streaming, complete, interrupted, stopped, error
+    owner: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the process streaming it
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cached_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -233,7 +233,7 @@ class Store:
             turn_id = (await conn.execute(insert(Turn).values(
                 conversation_id=conversation_id, request_seq=request_seq, kind=kind, model=model,
                 options=options, status="streaming", estimated_tokens=estimated_tokens,
-                started_at=utcnow(),
+                owner=self.db.instance, started_at=utcnow(),
             ).returning(Turn.id))).scalar_one()
         return turn_id, answer_seq
 
@@ -344,16 +344,27 @@ class Store:
 
     # --- recovery after a crash ---
     async def recover_streaming(self, marker: str) -> list[RecoveredAnswer]:
-        """Turns left streaming by a dead process are finalised as interrupted."""
+        """Turns left streaming by a dead process are finalised as interrupted.
+
+        SQLite has one process, so every streaming turn not ours is dead. On PostgreSQL,
+        other processes may be streaming right now: only turns whose owner no longer holds
+        its liveness lock are taken."""
         async with self.db.write() as conn:
             rows = (await conn.execute(
-                select(Turn.id, Turn.response_message_id, Turn.conversation_id,
+                select(Turn.id, Turn.response_message_id, Turn.conversation_id, Turn.owner,
                        Conversation.platform, Conversation.workspace, Conversation.chat,
                        Conversation.thread)
                 .join(Conversation, Conversation.id == Turn.conversation_id)
                 .where(Turn.status == "streaming"))).all()
+            dead: dict[str | None, bool] = {}
+            for row in rows:
+                if row.owner not in dead:
+                    dead[row.owner] = row.owner != self.db.instance and (
+                        self.db.sqlite or row.owner is None or await self.db.owner_is_dead(row.owner, conn))
             recovered = []
             for row in rows:
+                if not dead[row.owner]:
+                    continue
                 text, refs = "", []
                 if row.response_message_id is not None:
                     msg = (await conn.execute(select(Message.platform_refs).where(

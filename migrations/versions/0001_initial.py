@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(128), nullable=False),
         sa.Column("options", sa.JSON(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("owner", sa.String(36), nullable=True),
         sa.Column("prompt_tokens", sa.Integer(), nullable=True),
         sa.Column("completion_tokens", sa.Integer(), nullable=True),
         sa.Column("cached_tokens", sa.Integer(), nullable=True),
