@@ -186,9 +186,11 @@ async def test_refinement_in_a_group_keeps_the_senders_names(service, fake_gatew
     surface = RecordingSurface()
     await service.handle(say("写桂花乌龙", "bob"), surface)
     fake_gateway.script(Answer(text=xhs("更正式", 1)))
-    await service.refine(surface.writes[-1].turn_id, 1, "formal", RecordingSurface())
+    await service.refine(surface.writes[-1].turn_id, 1, "formal", RecordingSurface(),
+                         author=Author("carol", "Carol"))
     users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
     assert users[0]["content"].startswith("[Bob] 写桂花乌龙")
+    assert "[Carol]" in json.dumps(users[-1], ensure_ascii=False)  # who asked for the refinement
 
 
 async def test_copy_without_a_style_still_writes_variants(service, fake_gateway) -> None:

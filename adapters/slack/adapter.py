@@ -324,7 +324,8 @@ class SlackAdapter:
             log.info("slack: ignored a refinement with value %r", action.get("selected_option"))
             return
         turn_id, variant, name = chosen
-        await self.service.refine(turn_id, variant, name, self._surface(team, *where, user))
+        await self.service.refine(turn_id, variant, name, self._surface(team, *where, user),
+                                  author=Author(user, await self._name(team, user)))
 
     async def _run_command(self, command: commands.SlashCommand, respond: Any) -> None:
         """A slash command: an anchor message in the channel, the core's answer in its thread."""

@@ -22,7 +22,7 @@ from adapters.telegram import keyboards, media
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
 from adapters.telegram.normalise import (
-    Me, clean_text, command_of, conversation_key, is_addressed, is_private, normalise, topic_of,
+    Me, author_of, clean_text, command_of, conversation_key, is_addressed, is_private, normalise, topic_of,
 )
 from adapters.telegram.order import ArrivalOrder
 from adapters.telegram.recovery import repair_recovered
@@ -286,7 +286,7 @@ class TelegramAdapter:
         elif press.action == keyboards.REFINE and len(press.args) == 2 and press.args[0].isdigit():
             await self._answer(query, "On it…")
             await self.service.refine(press.turn_id, int(press.args[0]), press.args[1],
-                                      self._surface_for_answer(message))
+                                      self._surface_for_answer(message), author=author_of(query.from_user))
         else:
             await self._answer(query, "This button no longer works.")
 

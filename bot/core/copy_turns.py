@@ -14,7 +14,7 @@ from bot.copywriting.flow import write_variants
 from bot.copywriting.refine import ACTIONS, REFINE_VARIANTS, UnknownAction, refine_message, translation_style
 from bot.copywriting.styles import custom_style, interpret_style_args, resolve_style, style_list_markdown
 from bot.copywriting.variants import Variant
-from bot.messages import IncomingMessage
+from bot.messages import Author, IncomingMessage
 from bot.store.models import Part, Turn
 from bot.store.repo import NewPart
 from bot.surface import ReplySurface
@@ -98,7 +98,7 @@ async def refine_command(service: "ChatService", msg: IncomingMessage, surface: 
         await service.notify(surface, "Use `/refine <variant number> <action>` after a copy answer; actions: "
                              + ", ".join(ACTIONS) + ".")
         return
-    await refine(service, turn_id, int(parts[0]), parts[1], surface)
+    await refine(service, turn_id, int(parts[0]), parts[1], surface, author=msg.author)
 
 
 async def _stored_copy(service: "ChatService", message_id: int | None) -> dict | None:
@@ -110,7 +110,8 @@ async def _stored_copy(service: "ChatService", message_id: int | None) -> dict |
     return data
 
 
-async def refine(service: "ChatService", turn_id: int, number: int, action: str, surface: ReplySurface) -> None:
+async def refine(service: "ChatService", turn_id: int, number: int, action: str, surface: ReplySurface,
+                 *, author: Author | None = None) -> None:
     turn = await service.store.turn(turn_id)
     copy = await _stored_copy(service, turn["response_message_id"]) if turn else None
     if turn is None or copy is None:
@@ -132,7 +133,9 @@ async def refine(service: "ChatService", turn_id: int, number: int, action: str,
     except UnknownAction:
         await service.notify(surface, f"I don't know how to “{action}” a variant.")
         return
-    await service.store.add_message(conv.id, "user", [NewPart("text", text=instruction)], status="pending")
+    await service.store.add_message(conv.id, "user", [NewPart("text", text=instruction)], status="pending",
+                                    author_id=author.id if author else "",
+                                    author_name=author.name if author else "")
     await service._answer_pending(conv, conv.shared, surface, kind="refine",
                                   extra={"style": copy.get("style"), "action": action, "variant": variant})
 

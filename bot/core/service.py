@@ -22,7 +22,7 @@ from bot.core.prompt import build_prompt, images_wanted
 from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.images import ImageRejected, prepare_image
-from bot.messages import Attachment, ConversationKey, IncomingMessage
+from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.store.repo import ConversationRow, NewPart, RecoveredAnswer, Store
 from bot.surface import ReplySurface, Write
 
@@ -300,10 +300,12 @@ class ChatService:
     async def feedback(self, turn_id: int, user_id: str, value: int) -> None:
         await self.store.set_feedback(turn_id, user_id, max(-1, min(1, value)))
 
-    async def refine(self, turn_id: int, variant: int, action: str, surface: ReplySurface) -> None:
+    async def refine(self, turn_id: int, variant: int, action: str, surface: ReplySurface,
+                     *, author: Author | None = None) -> None:
+        """A one-tap refinement; ``author`` (who tapped) is named in group prompts."""
         from bot.core.copy_turns import refine
 
-        await refine(self, turn_id, variant, action, surface)
+        await refine(self, turn_id, variant, action, surface, author=author)
 
     async def usage_text(self, key: ConversationKey) -> str:
         conv = await self.store.conversation(key)
