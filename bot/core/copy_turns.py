@@ -157,7 +157,7 @@ async def produce_copy(runner: "_TurnRunner") -> None:
     await runner._status(f"writing {n} variant{'s' if n > 1 else ''}…" if n > 1 else "rewriting…")
     result = await write_variants(runner.s.gateway, runner.messages, style, n, settings,
                                   progress=runner._status)
-    runner.reasoning = result.reasoning
+    runner.reasoning_parts.append(result.reasoning)
     usage = result.usage
     runner.usage = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                     "cached_tokens": usage.cached_tokens}

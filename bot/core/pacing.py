@@ -53,13 +53,16 @@ class AnswerWriter:
     ) -> None:
         self.surface = surface
         self.turn_id = turn_id
-        self.text = ""
+        # Deltas are kept as a list and joined when a write needs the text: appending to
+        # one string per token would copy the whole answer each time.
+        self._chunks: list[str] = []
+        self._joined = ""
         self.on_write = on_write
         self.clock = clock
-        self.first_write_at: float | None = None
         self._native = native
         self._pages: list[_Page] = [_Page(0)]
         self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
         self._closing = False
         self._last_write = 0.0
         self._task: asyncio.Task | None = None
@@ -68,7 +71,7 @@ class AnswerWriter:
     def feed(self, delta: str) -> None:
         if not delta:
             return
-        self.text += delta
+        self._chunks.append(delta)
         self._wake.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"answer-writer-{self.turn_id}")
@@ -85,8 +88,16 @@ class AnswerWriter:
         return refs
 
     @property
-    def wrote_anything(self) -> bool:
-        return any(p.ref is not None or p.sent for p in self._pages)
+    def text(self) -> str:
+        """The answer so far."""
+        if self._chunks:
+            self._joined += "".join(self._chunks)
+            self._chunks.clear()
+        return self._joined
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self._joined or self._chunks)
 
     # --- the streaming loop ---
     async def _run(self) -> None:
@@ -111,8 +122,6 @@ class AnswerWriter:
                 log.warning("turn %s: streaming write failed: %s", self.turn_id, exc)
                 self._wake.set()
                 await self._sleep_or_close(self._limits(page).edit_interval or 0.5)
-            except asyncio.CancelledError:
-                raise
             except Exception:  # a platform error must not end the answer
                 log.exception("turn %s: unexpected error while streaming", self.turn_id)
                 await self._sleep_or_close(1.0)
@@ -121,15 +130,10 @@ class AnswerWriter:
         # Wake early when the answer is finishing, so the final write is not delayed.
         self._wake.clear()
         try:
-            await asyncio.wait_for(self._closed_event().wait(), timeout=seconds)
+            await asyncio.wait_for(self._closed.wait(), timeout=seconds)
         except TimeoutError:
             pass
         self._wake.set()
-
-    def _closed_event(self) -> asyncio.Event:
-        if not hasattr(self, "_closed"):
-            self._closed = asyncio.Event()
-        return self._closed
 
     def _limits(self, page: _Page):  # noqa: ANN202
         return page.stream.limits if page.stream is not None else self.surface.limits
@@ -177,8 +181,6 @@ class AnswerWriter:
             await self.surface.edit(page.ref, body, write)
         page.sent = body
         self._last_write = self.clock()
-        if self.first_write_at is None:
-            self.first_write_at = self._last_write
         if self.on_write is not None:
             await self.on_write(self.text, self.refs)
 
@@ -199,9 +201,9 @@ class AnswerWriter:
                      notice: bool = False, variants: int = 0) -> list[str]:
         """Stop streaming and write the whole answer in its final form. Returns refs."""
         if final_text is not None:
-            self.text = final_text
+            self._chunks, self._joined = [], final_text
         self._closing = True
-        self._closed_event().set()
+        self._closed.set()
         self._wake.set()
         if self._task is not None:
             try:

@@ -8,21 +8,22 @@ answered next, together.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import deque
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import documents
 from bot.config import Settings
+from bot.copywriting.styles import style_instructions
 from bot.core import texts
 from bot.core.pacing import AnswerWriter
 from bot.core.prompt import build_prompt, images_wanted
 from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.images import ImageRejected, prepare_image
-from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.messages import Author, ConversationKey, IncomingMessage
 from bot.store.repo import ConversationRow, NewPart, RecoveredAnswer, Store
 from bot.surface import ReplySurface, Write
 
@@ -53,16 +54,8 @@ class _ConversationState:
     surface: ReplySurface | None = None
     group: bool = False
     turn_id: int | None = None
-    task: asyncio.Task | None = None
+    stream_task: asyncio.Task | None = None  # the model call of the current turn (Stop cancels it)
     stop_requested: bool = False
-
-
-@dataclass
-class TurnOutcome:
-    turn_id: int
-    status: str
-    text: str
-    refs: list[str] = field(default_factory=list)
 
 
 class ChatService:
@@ -74,8 +67,6 @@ class ChatService:
         self._states: dict[int, _ConversationState] = {}
         self._by_turn: dict[int, _ConversationState] = {}
         self._recovered: list[RecoveredAnswer] = []
-        self._background: set[asyncio.Task] = set()
-        self.commands = None  # set in __post_init__-like fashion below
 
         from bot.core.commands import Commands
 
@@ -95,8 +86,7 @@ class ChatService:
         return mine
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
+        """Nothing of its own to release; answers in flight belong to their callers."""
 
     # --- adapter entry points ---
     async def claim_event(self, platform: str, event_id: str) -> bool:
@@ -123,8 +113,7 @@ class ChatService:
             await self.notify(surface, notice)
         await self._answer_pending(conv, msg.group, surface)
 
-    async def _store_user_message(self, conv: ConversationRow, msg: IncomingMessage,
-                                  *, status: str | None = None) -> list[str]:
+    async def _store_user_message(self, conv: ConversationRow, msg: IncomingMessage) -> list[str]:
         """Store the message before anything else can fail. Returns notices for the user."""
         parts: list[NewPart] = []
         notices: list[str] = []
@@ -146,24 +135,16 @@ class ChatService:
             parts.append(NewPart("image", blob=img.data, mime=img.mime,
                                  data={"filename": att.filename, "width": img.width, "height": img.height}))
         for att in msg.documents:
-            doc_parts, doc_notices = await self._document_parts(att)
+            doc_parts, doc_notices = await documents.to_parts(att, self.settings)
             parts.extend(doc_parts)
             notices.extend(doc_notices)
         if not parts:
             parts.append(NewPart("text", text=""))
         await self.store.add_message(
-            conv.id, "user", parts, status=status or ("pending" if msg.addressed else "context"),
+            conv.id, "user", parts, status="pending" if msg.addressed else "context",
             author_id=msg.author.id, author_name=msg.author.name,
             platform_message_id=msg.message_id)
         return notices
-
-    async def _document_parts(self, att: Attachment) -> tuple[list[NewPart], list[str]]:
-        try:
-            from bot import documents
-        except ImportError:  # pragma: no cover - documents land with the copywriting issue
-            name = att.filename or att.mime
-            return [NewPart("note", text=f"file {name} not read")], [f"I can't read files like {name} yet."]
-        return await documents.to_parts(att, self.settings)
 
     async def notify(self, surface: ReplySurface, text: str) -> None:
         """A short message in the bot's own voice (errors, refusals, command replies)."""
@@ -205,20 +186,20 @@ class ChatService:
             self._states.pop(conv.id, None)
 
     async def _run_turn(self, conv: ConversationRow, state: _ConversationState, *,
-                        kind: str, extra: dict | None) -> TurnOutcome | None:
+                        kind: str, extra: dict | None) -> None:
         surface = state.surface
         assert surface is not None
         history = await self.store.history(conv.id, conv.history_start)
         pending = [m.seq for m in history if m.role == "user" and m.status == "pending"]
         if not pending and kind == "chat":
-            return None
+            return
         if kind == "chat" and conv.style:
             kind = "copy"  # once a style is set, a plain message is a brief
         wanted = images_wanted(history, self.settings.max_images) if self.settings.vision else []
         images = await self.store.attachment_data(wanted)
         system = self.system_prompt
         if conv.style:
-            system = system + "\n\n" + self._style_instructions(conv.style)
+            system = system + "\n\n" + style_instructions(conv.style)
         prompt = build_prompt(
             system, history, images, budget_tokens=self.settings.context_tokens - self.settings.max_tokens,
             max_images=self.settings.max_images, token_ratio=conv.token_ratio, group=state.group or conv.shared,
@@ -239,15 +220,7 @@ class ChatService:
         self._by_turn[turn_id] = state
         runner = _TurnRunner(self, conv, surface, turn_id, answer_seq, prompt.messages,
                              prompt.estimated_tokens, pending, kind=kind, extra=extra or {})
-        state.task = asyncio.current_task()
-        return await runner.run(state)
-
-    def _style_instructions(self, style: str) -> str:
-        try:
-            from bot.copywriting.styles import style_instructions
-        except ImportError:  # pragma: no cover
-            return f"Writing style for this conversation: {style}"
-        return style_instructions(style)
+        await runner.run(state)
 
     # --- controls ---
     async def stop(self, turn_id: int) -> bool:
@@ -255,9 +228,8 @@ class ChatService:
         if state is None or state.turn_id != turn_id:
             return False
         state.stop_requested = True
-        runner_task = getattr(state, "stream_task", None)
-        if runner_task is not None and not runner_task.done():
-            runner_task.cancel()
+        if state.stream_task is not None and not state.stream_task.done():
+            state.stream_task.cancel()
         return True
 
     async def regenerate(self, turn_id: int, surface: ReplySurface) -> None:
@@ -278,24 +250,13 @@ class ChatService:
         # the same way (a refinement stays a refinement).
         if turn["response_message_id"] is not None:
             await self.store.supersede(turn["response_message_id"])
-        await self._reopen(conv.id, turn["request_seq"])
+        await self.store.reopen_question(conv.id, turn["request_seq"])
         kind, extra = turn["kind"], None
         if turn["options"].get("extra"):
             from bot.core.copy_turns import decode_extra
 
             extra = decode_extra(turn["options"]["extra"])
-        await self._answer_pending(conv, conv.shared, surface, kind=kind,
-                                   extra=extra)
-
-    async def _reopen(self, conversation_id: int, seq: int) -> None:
-        from sqlalchemy import update
-
-        from bot.store.models import Message
-
-        async with self.store.db.write() as conn:
-            await conn.execute(update(Message).where(
-                Message.conversation_id == conversation_id, Message.seq == seq,
-                Message.role == "user").values(status="pending"))
+        await self._answer_pending(conv, conv.shared, surface, kind=kind, extra=extra)
 
     async def feedback(self, turn_id: int, user_id: str, value: int) -> None:
         await self.store.set_feedback(turn_id, user_id, max(-1, min(1, value)))
@@ -336,8 +297,7 @@ class _TurnRunner:
         self.message_id: int | None = None
         self.extra_parts: list[NewPart] = []  # stored with the answer (e.g. copy variants)
         self.variant_count = 0
-        self.reasoning = ""
-        self.tool_steps = 0
+        self.reasoning_parts: list[str] = []  # kept as it streams: a stopped turn keeps it too
         self.usage: dict[str, int] = {}
         self.finish_reason: str | None = None
         self.started = time.monotonic()
@@ -376,14 +336,12 @@ class _TurnRunner:
         except Exception:  # noqa: BLE001 - a status is cosmetic; never fail the answer on it
             log.warning("turn %s: set_status failed", self.turn_id, exc_info=True)
 
-    async def run(self, state: _ConversationState) -> TurnOutcome:
+    async def run(self, state: _ConversationState) -> None:
         status, error, marker = "complete", None, ""
         notice_only = False
         try:
-            body = self._produce()
-            task = asyncio.ensure_future(body)
-            state.stream_task = task  # type: ignore[attr-defined]
-            await task
+            state.stream_task = asyncio.ensure_future(self._produce())
+            await state.stream_task
             if self.finish_reason == "length":
                 marker = texts.LENGTH_CUT
             elif self.finish_reason == "content_filter":
@@ -412,7 +370,7 @@ class _TurnRunner:
             else:
                 notice_only, marker = True, texts.INTERNAL_ERROR
         finally:
-            state.stream_task = None  # type: ignore[attr-defined]
+            state.stream_task = None
             await self._status("")
         text = self.writer.text.strip()
         if notice_only:
@@ -421,10 +379,11 @@ class _TurnRunner:
             final, notice_only = texts.EMPTY_ANSWER, True
         else:
             final = f"{text}\n\n{marker}" if marker and text else (text or marker)
-        reasoning = self.reasoning if self.settings.show_reasoning else ""
-        refs = await self.writer.finish(final, reasoning=reasoning, notice=notice_only,
+        reasoning = "".join(self.reasoning_parts)
+        refs = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
+                                        notice=notice_only,
                                         variants=self.variant_count if status == "complete" else 0)
-        extra_parts = ([NewPart("reasoning", text=self.reasoning)] if self.reasoning else []) + self.extra_parts
+        extra_parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + self.extra_parts
         ratio = None
         if self.usage.get("prompt_tokens") and self.estimated:
             # Keep the estimate conservative: follow usage up quickly, down slowly.
@@ -439,7 +398,6 @@ class _TurnRunner:
             ttft_ms=int(self.ttft * 1000) if self.ttft is not None else None,
             duration_ms=int((time.monotonic() - self.started) * 1000), error=error,
             answered_seqs=self.pending, token_ratio=ratio)
-        return TurnOutcome(self.turn_id, status, final, refs)
 
     async def _save(self, **values: Any) -> None:
         """The final save, retried: the user has the whole answer, so must the history."""
@@ -461,14 +419,17 @@ class _TurnRunner:
             return
         tools = self.s.tools.definitions() if (self.s.tools is not None and self.settings.tools) else None
         for step in range(self.settings.tool_chain_limit + 1):
-            calls = await self._stream_once(tools if step < self.settings.tool_chain_limit else None)
+            calls, step_text, step_reasoning = await self._stream_once(
+                tools if step < self.settings.tool_chain_limit else None)
             if not calls:
                 return
-            await self._run_tools(calls)
+            await self._run_tools(calls, step_text, step_reasoning)
 
-    async def _stream_once(self, tools: list[dict] | None) -> list[ToolCall]:
+    async def _stream_once(self, tools: list[dict] | None) -> tuple[list[ToolCall], str, str]:
+        """One model call. Returns its tool calls and, for them, its text and reasoning."""
         calls: list[ToolCall] = []
-        step_text, step_reasoning = "", ""
+        text_parts: list[str] = []
+        reasoning_parts: list[str] = []
         request = ChatRequest(messages=self.messages, tools=tools or None)
         async for event in self.s.gateway.stream(request):
             if isinstance(event, TextDelta):
@@ -476,14 +437,14 @@ class _TurnRunner:
                     self.ttft = time.monotonic() - self.started
                 if self.status_shown:
                     await self._status("")
-                if not self.writer.text and step_text == "" and event.text.strip() == "":
+                if not text_parts and not self.writer.has_text and not event.text.strip():
                     continue
-                step_text += event.text
+                text_parts.append(event.text)
                 self.writer.feed(event.text)
             elif isinstance(event, ReasoningDelta):
-                step_reasoning += event.text
-                self.reasoning += event.text
-                if not step_text and not self.status_shown:
+                reasoning_parts.append(event.text)
+                self.reasoning_parts.append(event.text)
+                if not text_parts and not self.status_shown:
                     await self._status(texts.THINKING)
             elif isinstance(event, ToolCall):
                 calls.append(event)
@@ -493,12 +454,9 @@ class _TurnRunner:
                               "cached_tokens": event.cached_tokens}
             elif isinstance(event, Finish):
                 self.finish_reason = event.reason
-        if calls:
-            self._pending_step = (step_text, step_reasoning)
-        return calls
+        return calls, "".join(text_parts), "".join(reasoning_parts)
 
-    async def _run_tools(self, calls: list[ToolCall]) -> None:
-        step_text, step_reasoning = getattr(self, "_pending_step", ("", ""))
+    async def _run_tools(self, calls: list[ToolCall], step_text: str, step_reasoning: str) -> None:
         call_dicts = [{"id": c.id, "type": "function",
                        "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
         content = f"<think>{step_reasoning}</think>\n\n{step_text}" if step_reasoning else step_text
@@ -518,7 +476,3 @@ class _TurnRunner:
         if step_text and not self.writer.text.endswith("\n"):
             self.writer.feed("\n\n")
         await self._status(texts.THINKING)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)

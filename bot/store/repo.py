@@ -325,6 +325,13 @@ class Store:
                     options=row.options or {}, feedback=row.feedback,
                     key=ConversationKey(row.platform, row.workspace, row.chat, row.thread))
 
+    async def reopen_question(self, conversation_id: int, seq: int) -> None:
+        """Regenerate: the user message at ``seq`` waits for an answer again."""
+        async with self.db.write() as conn:
+            await conn.execute(update(Message).where(
+                Message.conversation_id == conversation_id, Message.seq == seq,
+                Message.role == "user").values(status="pending"))
+
     async def set_feedback(self, turn_id: int, user_id: str, value: int) -> None:
         async with self.db.write() as conn:
             await conn.execute(update(Turn).where(Turn.id == turn_id)
