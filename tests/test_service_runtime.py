@@ -50,3 +50,16 @@ async def test_bot_run_serves_healthz_and_stops_cleanly(fake_gateway, database_u
         err = await terminate(proc)
     assert proc.returncode == 0, err
     assert "test-key" not in err
+
+
+async def test_old_event_ids_are_pruned_at_start(settings) -> None:
+    from datetime import timedelta
+
+    rt = await build_runtime(settings, migrate=False)
+    try:
+        assert await rt.service.claim_event("slack", "EvOld")
+        assert await rt.store.prune_events(timedelta(days=7)) == 0  # a fresh id is kept
+        assert await rt.store.prune_events(timedelta(seconds=-1)) == 1
+        assert await rt.service.claim_event("slack", "EvOld")  # forgotten once pruned
+    finally:
+        await rt.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.store.repo import StoredMessage
 from bot.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, estimate_tokens
@@ -23,7 +23,6 @@ class Prompt:
     messages: list[dict]
     estimated_tokens: int  # corrected by the conversation's usage ratio
     new_history_start: int | None = None  # set when this prompt trimmed old history
-    image_ids: list[int] = field(default_factory=list)  # attachments inlined as images
     images_dropped: int = 0
 
 
@@ -155,7 +154,7 @@ def build_prompt(
                 if part.kind == "tool_result":
                     messages.append({"role": "tool", "tool_call_id": (part.data or {}).get("id", ""),
                                      "content": part.text or ""})
-    return Prompt(messages, int(total * ratio), new_start, [k for k in images], dropped)
+    return Prompt(messages, int(total * ratio), new_start, dropped)
 
 
 def _merge(first: str | list[dict], second: str | list[dict]) -> list[dict] | str:

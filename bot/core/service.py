@@ -76,6 +76,9 @@ class ChatService:
     async def start(self) -> None:
         """Finalise turns a dead process left streaming (adapters repair their messages)."""
         await self.store.db.hold_liveness_lock()
+        # Platforms retry an event within minutes; a week of ids is ample for dedupe and
+        # keeps the table from growing for ever.
+        await self.store.prune_events()
         self._recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if self._recovered:
             log.warning("finalised %d answer(s) interrupted by a restart", len(self._recovered))
