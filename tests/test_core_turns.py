@@ -283,3 +283,37 @@ async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_one
     finally:
         await b.close()
         await a.close()
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def test_with_vision_off_the_user_is_told_and_no_image_is_sent(make_settings, fake_gateway) -> None:
+    rt = await build_runtime(make_settings(BOT_VISION=False), migrate=False)
+    try:
+        surface = RecordingSurface()
+        await rt.service.handle(msg("what is in this photo?", attachments=[Attachment(png_bytes(), "image/png", "p.png")]),
+                                surface)
+        assert "image input is turned off" in surface.texts[0]
+        body = fake_gateway.requests[-1].body
+        assert "image_url" not in str(body["messages"])
+        assert "image input is turned off" in str(body["messages"][-1]["content"])  # the model knows too
+    finally:
+        await rt.close()
+
+
+async def test_an_answer_cut_by_the_length_limit_says_so(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="The first half of a long story", reasoning="r", finish_reason="length"))
+    surface = RecordingSurface()
+    await service.handle(msg("tell a long story"), surface)
+    assert surface.texts[-1].startswith("The first half of a long story")
+    assert "length limit" in surface.texts[-1]
+    turn = (await rows(service, Turn))[0][0]
+    assert turn.finish_reason == "length" and turn.status == "complete"
