@@ -50,6 +50,13 @@ def test_ignored_messages(fields: dict):
     assert route_message(_msg(channel="D1", channel_type="im", **fields), "T1", ME) is None
 
 
+@pytest.mark.parametrize("missing", ["channel", "ts", "user"])
+def test_malformed_events_are_dropped_not_raised_on(missing: str):
+    event = {k: v for k, v in _msg(thread_ts="9.0").items() if k != missing}
+    assert route_message(event, "T1", ME) is None
+    assert route_mention(event, "T1", ME) is None
+
+
 def test_direct_messages_each_thread_is_a_conversation():
     top = route_message(_msg(channel="D1", channel_type="im", ts="5.0"), "T1", ME)
     reply = route_message(_msg(channel="D1", channel_type="im", ts="6.0", thread_ts="5.0"), "T1", ME)

@@ -69,39 +69,36 @@ def is_from_bot(event: dict, me: Identity) -> bool:
         or not event.get("user")
 
 
-def route_mention(event: dict, team: str, me: Identity) -> Route | None:
-    if is_from_bot(event, me) or event.get("subtype") not in ANSWERED_SUBTYPES:
-        return None
-    channel, ts = event["channel"], event["ts"]
-    thread = event.get("thread_ts") or ts
-    return Route(ConversationKey("slack", team, channel, thread), event["user"],
-                 strip_mention(event.get("text", ""), me.user_id), ts, thread, group=True,
-                 mode="answer", files=tuple(event.get("files") or ()),
+def _route(event: dict, team: str, me: Identity, thread: str, *, group: bool, mode: str) -> Route:
+    return Route(ConversationKey("slack", team, event["channel"], thread), event["user"],
+                 strip_mention(event.get("text", ""), me.user_id), event["ts"], thread, group=group,
+                 mode=mode, files=tuple(event.get("files") or ()),
                  user_team=event.get("user_team") or team)
+
+
+def _answerable(event: dict, me: Identity) -> bool:
+    """A person's own new message with a place (malformed events are dropped, not raised on)."""
+    return event.get("subtype") in ANSWERED_SUBTYPES and not is_from_bot(event, me) \
+        and bool(event.get("channel")) and bool(event.get("ts"))
+
+
+def route_mention(event: dict, team: str, me: Identity) -> Route | None:
+    if not _answerable(event, me):
+        return None
+    return _route(event, team, me, event.get("thread_ts") or event["ts"], group=True, mode="answer")
 
 
 def route_message(event: dict, team: str, me: Identity) -> Route | None:
-    if event.get("subtype") not in ANSWERED_SUBTYPES or is_from_bot(event, me):
+    if not _answerable(event, me):
         return None
-    channel, ts = event.get("channel", ""), event.get("ts", "")
-    if not channel or not ts:
-        return None
-    text = event.get("text", "")
-    files = tuple(event.get("files") or ())
-    channel_type = event.get("channel_type") or ("im" if channel.startswith("D") else "channel")
+    channel_type = event.get("channel_type") or ("im" if event["channel"].startswith("D") else "channel")
     if channel_type == "im":
-        thread = event.get("thread_ts") or ts
-        return Route(ConversationKey("slack", team, channel, thread), event["user"],
-                     strip_mention(text, me.user_id), ts, thread, group=False, mode="answer",
-                     files=files, user_team=event.get("user_team") or team)
+        return _route(event, team, me, event.get("thread_ts") or event["ts"], group=False, mode="answer")
     thread = event.get("thread_ts")
-    named = mentions(text)
+    named = mentions(event.get("text", ""))
     if me.user_id in named or not thread:
         return None  # the app_mention event answers it; top-level chatter is not ours
-    mode = "context" if named else "joined"
-    return Route(ConversationKey("slack", team, channel, thread), event["user"],
-                 strip_mention(text, me.user_id), ts, thread, group=True, mode=mode, files=files,
-                 user_team=event.get("user_team") or team)
+    return _route(event, team, me, thread, group=True, mode="context" if named else "joined")
 
 
 def title_for(text: str, limit: int = 60) -> str:
