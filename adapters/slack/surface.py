@@ -118,8 +118,7 @@ class SlackSurface:
             await self.api.call(t.team, "chat.update", channel=t.channel, ts=ref.id,
                                 **render.payload(text, write).kwargs())
         except SlackApiError as exc:
-            code = error_code(exc)
-            raise WriteFailed(f"chat.update: {code}") from exc
+            raise WriteFailed(f"chat.update: {error_code(exc)}") from exc
 
     async def set_status(self, status: str) -> None:
         t = self.thread
@@ -232,13 +231,12 @@ class SlackStream:
         if self.ts is None:  # nothing streamed yet: one plain post is cheaper than start+stop
             return await self.surface.post(text, write)
         blocks = render.buttons_for(write, text)
-        if text.startswith(self.appended):
-            kwargs = {"markdown_text": text[len(self.appended):] or None}
-        else:  # the final text rewrites the start (rare): stop, then replace it whole
-            kwargs = {}
+        # The final text rewrites the start (rare): stop, then replace it whole.
+        rewrites = not text.startswith(self.appended)
+        tail = {} if rewrites or text == self.appended else {"markdown_text": text[len(self.appended):]}
         try:
             await api.call(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
-                           blocks=blocks or None, **{k: v for k, v in kwargs.items() if v})
+                           blocks=blocks or None, **tail)
         except SlackApiError as exc:
             code = error_code(exc)
             if code not in ("message_not_in_streaming_state", "msg_too_long"):
@@ -250,7 +248,7 @@ class SlackStream:
                     pass
             await self._replace(text, write)
             return MessageRef(self.ts)
-        if not kwargs:
+        if rewrites:
             await self._replace(text, write)
         self.appended = text
         return MessageRef(self.ts)
