@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from adapters.slack.render import preview
 from bot.messages import ConversationKey
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -102,5 +103,4 @@ def route_message(event: dict, team: str, me: Identity) -> Route | None:
 
 
 def title_for(text: str, limit: int = 60) -> str:
-    flat = " ".join(_MENTION.sub("", text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return preview(_MENTION.sub("", text or ""), limit)

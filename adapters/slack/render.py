@@ -41,9 +41,10 @@ class Payload:
         return {"markdown_text": self.markdown_text or "…"}
 
 
-def preview(text: str) -> str:
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _button(label: str, action_id: str, turn_id: int, style: str | None = None) -> dict:
