@@ -232,8 +232,7 @@ class SlackAdapter:
             return  # a thread the bot was never called into
         if not known and route.thread_ts != route.ts and not key.chat.startswith("D"):
             await self._read_thread_context(route)
-        attachments, notes = await self.files.fetch_all(key.workspace, list(route.files)) \
-            if route.files else ([], [])
+        attachments, notes = await self.files.fetch_all(key.workspace, list(route.files))
         msg = IncomingMessage(
             key=key, author=Author(route.user, await self._name(key.workspace, route.user)),
             text=route.text, message_id=route.ts, attachments=attachments,

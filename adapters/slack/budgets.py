@@ -38,7 +38,6 @@ class SlackBudgets:
     """One set per adapter (one app); keys carry the workspace."""
 
     def __init__(self, window: float = 60.0) -> None:
-        self.window = window
         self._tiers = {method: tier_budget(count, window, method) for method, count in TIERS.items()}
         # One post per POST_SPACING seconds (scaled like the tiers) per channel.
         second = window / 60.0
