@@ -75,12 +75,13 @@ def _candidates(text: str) -> list[str]:
 def extract_json(text: str) -> Any | None:
     """The first JSON object or array in ``text`` (fenced, bare or inside prose), repaired
     if broken. None when there is nothing JSON-like."""
-    for candidate in _candidates(text):
+    candidates = _candidates(text)
+    for candidate in candidates:
         try:
             return json.loads(candidate)
         except ValueError:
             pass
-    for candidate in _candidates(text):
+    for candidate in candidates:
         try:
             value = json_repair.loads(candidate)
         except Exception:  # json-repair is best effort; a failure just means "no JSON here"
