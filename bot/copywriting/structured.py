@@ -156,7 +156,7 @@ def parse_variants(text: str, style: Style, n: int) -> Parsed:
         if not isinstance(obj, dict):
             result.problems.append(f"variant {number} is not an object")
             continue
-        variant, _present = Variant.from_raw(obj)
+        variant = Variant.from_raw(obj)
         problems = validate_variant(variant, style)
         if problems:
             result.problems.append(f"variant {number}: " + ", ".join(problems))

@@ -48,28 +48,25 @@ class Variant:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Variant":
         """Inverse of ``to_dict`` (tolerant: this is ``from_raw``)."""
-        return cls.from_raw(data)[0]
+        return cls.from_raw(data)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> tuple["Variant", set[str]]:
-        """Normalise one model-written object. Returns the variant and the fields present."""
-        present: set[str] = set()
+    def from_raw(cls, raw: dict[str, Any]) -> "Variant":
+        """Normalise one model-written object."""
         lowered = {str(k).strip().lower(): v for k, v in raw.items()}
         values: dict[str, Any] = {}
         for name, keys in _SYNONYMS.items():
             for key in keys:
                 if key in lowered and lowered[key] not in (None, ""):
                     values[name] = lowered[key]
-                    present.add(name)
                     break
-        variant = cls(
+        return cls(
             title=_text(values.get("title")),
             body=_text(values.get("body")),
             hashtags=_hashtags(values.get("hashtags")),
             items=[_text(i) for i in _as_list(values.get("items")) if _text(i)],
             segments=[s for s in (_segment(x) for x in _as_list(values.get("segments"))) if s],
         )
-        return variant, present
 
 
 def _text(value: Any) -> str:
