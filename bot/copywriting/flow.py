@@ -95,7 +95,7 @@ class _Calls:
         self.texts: list[str] = []
         self.finish_reason = ""
 
-    async def ask(self, messages: list[dict[str, Any]], n: int) -> tuple[Parsed, str, str]:
+    async def ask(self, messages: list[dict[str, Any]], n: int) -> Parsed:
         fmt = response_format(self.style, n) if self.structured else None
         reply = await self.gateway.complete(ChatRequest(messages=messages, response_format=fmt,
                                                         max_tokens=self.max_tokens))
@@ -113,7 +113,7 @@ class _Calls:
         parsed = parse_variants(text, self.style, n)
         if self.finish_reason == "length":
             parsed.problems.append("the answer was cut off at the length limit; keep it more concise")
-        return parsed, strip_reasoning(text), self.finish_reason
+        return parsed
 
 
 def _retry_prompt(parsed: Parsed, n: int) -> str:
@@ -123,7 +123,7 @@ def _retry_prompt(parsed: Parsed, n: int) -> str:
             "above: no prose, no code fences, no comments.")
 
 
-def _fix_prompt(style: Style, violations: dict[int, list[str]], variants: list[Variant]) -> str:
+def _fix_prompt(style: Style, violations: dict[int, list[str]]) -> str:
     lines = [f"Some options break the platform limits of {style.name_en} ({style.name_zh}):"]
     for number, problems in violations.items():
         lines.append(f"- {variant_label(style, number)}: " + "; ".join(problems))
@@ -154,14 +154,15 @@ async def write_variants(
     calls = _Calls(gateway, style, structured, max_tokens)
     convo = with_instruction(messages, format_instruction(style, wanted))
 
-    parsed, visible, _ = await calls.ask(convo, wanted)
+    parsed = await calls.ask(convo, wanted)
     if not parsed.ok:
+        visible = strip_reasoning(calls.texts[-1])
         log.info("copy: unusable answer (%s); retrying once", "; ".join(parsed.problems))
         if progress:
             await progress("retrying…")
         retry = convo + ([{"role": "assistant", "content": visible[:MAX_QUOTED_ANSWER]}] if visible else [])
         retry.append({"role": "user", "content": _retry_prompt(parsed, wanted)})
-        second, _, _ = await calls.ask(retry, wanted)
+        second = await calls.ask(retry, wanted)
         if second.variants and (len(second.variants) >= len(parsed.variants)):
             parsed = second
     variants = parsed.variants
@@ -178,8 +179,8 @@ async def write_variants(
             await progress("fixing length limits…")
         answer = json.dumps({"variants": [v.to_dict() for v in variants]}, ensure_ascii=False)
         fix = convo + [{"role": "assistant", "content": answer},
-                       {"role": "user", "content": _fix_prompt(style, violations, variants)}]
-        fixed, _, _ = await calls.ask(fix, len(violations))
+                       {"role": "user", "content": _fix_prompt(style, violations)}]
+        fixed = await calls.ask(fix, len(violations))
         numbers = list(violations)
         for position, new in zip(fixed.positions, fixed.variants):
             number = numbers[position - 1]
