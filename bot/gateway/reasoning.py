@@ -53,10 +53,6 @@ class ThinkSplitter:
         self._held: list[str] = []  # UNTAGGED: everything held back
         self._strip = True  # drop leading whitespace of the visible answer
 
-    @property
-    def in_text(self) -> bool:
-        return self._state == _TEXT
-
     def feed(self, content: str) -> tuple[str, str]:
         state = self._state
         if state == _TEXT:
