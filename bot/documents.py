@@ -180,7 +180,7 @@ def _pdf(data: bytes, filename: str, budget: int) -> DocumentText:
     read = len(pages)
     if read < total:
         truncated = True
-    if not any(p.split("\n", 1)[1:] and p.split("\n", 1)[1].strip() for p in pages):
+    if not any(p.partition("\n")[2].strip() for p in pages):  # text below a page marker
         raise DocumentUnreadable(f"{label} has no text layer (it looks like scanned images); "
                                  "send the pages as photos instead")
     if bad:
