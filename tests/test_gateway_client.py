@@ -349,6 +349,16 @@ async def test_cut_after_text_raises_interrupted_and_keeps_text(gw, client):
     assert len(gw.requests) == 1  # never retried once text was shown
 
 
+async def test_cut_after_the_finish_reason_keeps_the_whole_answer(gw, client):
+    # Content, then the finish chunk; the connection drops before usage and [DONE].
+    gw.script(Answer(chunks=["<think>r</think>all of it"], cut_after=2), "unused")
+    events = await collect(client)
+    assert visible(events) == "all of it" and thought(events) == "r"
+    assert isinstance(events[-1], Finish) and events[-1].reason == "stop"
+    assert not any(isinstance(e, Usage) for e in events)
+    assert len(gw.requests) == 1
+
+
 async def test_cut_before_anything_was_shown_is_retried(gw, client):
     # Untagged content is held back (it may be reasoning), so nothing was shown yet.
     gw.script(Answer(text="held back", reasoning_style="none", chunk_size=3, cut_after=2),
