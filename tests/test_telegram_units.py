@@ -109,6 +109,9 @@ def test_text_cleaning_and_names() -> None:
     cmd = message("/style@copy_helper_bot xiaohongshu",
                   entities=[{"type": "bot_command", "offset": 0, "length": 22}])
     assert clean_text(ME, cmd) == "/style xiaohongshu"
+    brief = message("/copy@copy_helper_bot\nspring tea, two lines",
+                    entities=[{"type": "bot_command", "offset": 0, "length": 21}])
+    assert clean_text(ME, brief) == "/copy spring tea, two lines", "a brief on the next line is kept whole"
     assert clean_text(ME, message("@copy_helper_bot, 写一句口号")) == "写一句口号"
     msg = normalise(ME, message("hi"))
     assert msg.author.name == "Bob Li" and msg.group and msg.key.chat == "-100" and msg.key.workspace == "42"

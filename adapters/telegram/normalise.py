@@ -102,8 +102,9 @@ def clean_text(me: Me, message: Message) -> str:
     text, _ = body_of(message)
     command = command_of(me, message)
     if command is not None and command[1]:
-        first, _, rest = text.partition(" ")
-        return f"{first.split('@')[0]} {rest.strip()}".strip() if rest.strip() else first.split("@")[0]
+        # Split at any whitespace: "/copy@bot\nbrief" must keep the whole brief.
+        head, *rest = text.strip().split(maxsplit=1)
+        return " ".join([head.split("@")[0], *rest]).strip()
     stripped = re.sub(rf"^\s*{re.escape(me.mention)}\b[\s,:，：]*", "", text, flags=re.IGNORECASE)
     return stripped.strip() if stripped.strip() else text.strip()
 
