@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from bot.ratelimit import Budget
 from bot.surface import RateLimited, WriteFailed
@@ -59,7 +59,3 @@ async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[
         raise
     except Forbidden as exc:  # blocked by the user, removed from the group
         raise WriteFailed(exc.message) from exc
-    except NetworkError:
-        raise
-    except TelegramError:
-        raise
