@@ -244,6 +244,16 @@ async def test_reasoning_is_shown_collapsed_above_the_answer(start_bot, tg, fake
     assert all("Step one" not in d for d in drafts), "reasoning never streams as answer text"
 
 
+async def test_refused_entities_are_resent_as_plain_text(start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="Answer with **bold**."))
+    tg.inject("editMessageText", status=400, chat_id=ALICE["id"],
+              description="Bad Request: can't parse entities: can't find end of the entity")
+    await start_bot(TELEGRAM_DRAFTS=False)
+    tg.send_user_message(ALICE["id"], ALICE, "hi")
+    [final] = await answered(tg, ALICE["id"])
+    assert final.text == "Answer with bold." and not final.entities, "the answer still arrives, unformatted"
+
+
 async def test_stop_command_ends_a_streaming_draft(start_bot, tg, fake_gateway) -> None:
     fake_gateway.script(Answer(text="word " * 400, reasoning=THINK, chunk_size=5, chunk_delay=0.01))
     await start_bot()
