@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 PAGE_UNITS = 4000
 
 _draft_ids = itertools.count(1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,7 @@ class TelegramSurface:
     @staticmethod
     def _render(text: str, write: Write) -> list[render.Rendered]:
         if write.final:
-            return render.markdown(text, reasoning=getattr(write, "reasoning", "") or "")
+            return render.markdown(text, reasoning=write.reasoning)
         return [render.plain(text)]
 
     @staticmethod
@@ -119,7 +121,7 @@ class TelegramSurface:
             return None
         if not write.final:
             return keyboards.streaming(write.turn_id)
-        return keyboards.answer(write.turn_id, getattr(write, "variants", 0)) if write.last_page else None
+        return keyboards.answer(write.turn_id, write.variants) if write.last_page else None
 
     def _budget(self):  # noqa: ANN202
         return self.budgets.messages(self.place.chat_id, group=not self.place.private)
@@ -129,21 +131,21 @@ class TelegramSurface:
             return None
         return ReplyParameters(self.place.reply_to, allow_sending_without_reply=True)
 
-    async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> int:
-        async def send(entities: tuple) -> Message | None:
-            return await call(self._budget(), self.budgets.bot, lambda: self.bot.send_message(
-                self.place.chat_id, page.text, entities=list(entities) or None,
-                message_thread_id=self.place.thread_id, reply_parameters=self._reply(),
-                reply_markup=markup,
-            ))
-
+    async def _with_entities(self, page: render.Rendered,
+                             request: Callable[[list | None], Awaitable[T]]) -> T | None:
+        """``request(entities)`` within the chat's budgets; plain text if Telegram refuses them."""
         try:
-            message = await send(page.entities)
+            return await call(self._budget(), self.budgets.bot, lambda: request(list(page.entities) or None))
         except BadRequest as exc:
-            if not is_entity_error(exc):
+            if not page.entities or not is_entity_error(exc):
                 raise
-            log.warning("telegram: entities refused (%s); sending plain text", exc.message)
-            message = await send(())
+            log.warning("telegram: entities refused (%s); writing plain text", exc.message)
+            return await call(self._budget(), self.budgets.bot, lambda: request(None))
+
+    async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> int:
+        message = await self._with_entities(page, lambda entities: self.bot.send_message(
+            self.place.chat_id, page.text, entities=entities, message_thread_id=self.place.thread_id,
+            reply_parameters=self._reply(), reply_markup=markup))
         assert message is not None
         self._shown[message.message_id] = (page.text, page.entities, _markup_key(markup))
         return message.message_id
@@ -152,20 +154,9 @@ class TelegramSurface:
         shown = (page.text, page.entities, _markup_key(markup))
         if self._shown.get(message_id) == shown:
             return  # never send the same edit twice
-
-        async def edit(entities: tuple) -> object:
-            return await call(self._budget(), self.budgets.bot, lambda: self.bot.edit_message_text(
-                page.text, chat_id=self.place.chat_id, message_id=message_id,
-                entities=list(entities) or None, reply_markup=markup,
-            ))
-
-        try:
-            await edit(page.entities)
-        except BadRequest as exc:
-            if not is_entity_error(exc):
-                raise
-            log.warning("telegram: entities refused (%s); editing as plain text", exc.message)
-            await edit(())
+        await self._with_entities(page, lambda entities: self.bot.edit_message_text(
+            page.text, chat_id=self.place.chat_id, message_id=message_id, entities=entities,
+            reply_markup=markup))
         self._shown[message_id] = shown
 
     async def _keep_typing(self) -> None:
