@@ -202,3 +202,12 @@ async def test_copy_without_a_style_still_writes_variants(service, fake_gateway)
     assert "response_format" in fake_gateway.requests[-1].body
     assert "Launch copy 3" in surface.texts[-1] and "{" not in surface.texts[-1]
     assert surface.writes[-1].variants == 3
+
+
+async def test_copy_brief_on_the_next_line_is_a_command_with_its_whole_brief(service, fake_gateway) -> None:
+    fake_gateway.script(Answer(text=json.dumps({"variants": [{"body": f"Tea copy {i}"} for i in range(1, 4)]})))
+    surface = RecordingSurface()
+    key = ConversationKey("console", "local", "newline")
+    await service.handle(IncomingMessage(key=key, author=Author("u", "U"), text="/copy\nwrite a tea post"), surface)
+    assert "write a tea post" in json.dumps(fake_gateway.requests[-1].body["messages"])
+    assert surface.writes[-1].variants == 3

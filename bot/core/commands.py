@@ -14,9 +14,9 @@ KNOWN = ("start", "help", "new", "usage", "style", "copy", "refine")
 
 
 def parse(text: str) -> tuple[str, str]:
-    head, _, rest = text.strip().partition(" ")
+    head, *rest = text.strip().split(maxsplit=1)  # the brief may start on the next line
     name = head[1:].split("@", 1)[0].lower()
-    return name, rest.strip()
+    return name, rest[0].strip() if rest else ""
 
 
 class Commands:
