@@ -70,7 +70,8 @@ class Message(Base):
     # stopped | error | superseded (replaced by a regeneration)
     status: Mapped[str] = mapped_column(String(16))
     turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    platform_refs: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # A pending message that asks for more than a plain answer: {"kind": ..., "extra": ...}
+    request: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -101,6 +102,7 @@ class Turn(Base):
     options: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16))  # streaming, complete, interrupted, stopped, error
     owner: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the process streaming it
+    pages: Mapped[list | None] = mapped_column(JSON, nullable=True)  # platform ids of every message written
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cached_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)

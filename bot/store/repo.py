@@ -139,7 +139,7 @@ class Store:
     async def add_message(
         self, conversation_id: int, role: str, parts: list[NewPart], *, status: str,
         author_id: str = "", author_name: str = "", platform_message_id: str = "",
-        turn_id: int | None = None, platform_refs: list | None = None, seq: int | None = None,
+        turn_id: int | None = None, request: dict | None = None, seq: int | None = None,
     ) -> tuple[int, int]:
         """Insert a message and its parts in one transaction. Returns (message id, seq).
         ``seq`` is a position reserved earlier (an answer's, at the start of its turn)."""
@@ -149,7 +149,7 @@ class Store:
             message_id = (await conn.execute(insert(Message).values(
                 conversation_id=conversation_id, seq=seq, role=role, author_id=author_id,
                 author_name=author_name, platform_message_id=platform_message_id,
-                status=status, turn_id=turn_id, platform_refs=platform_refs, created_at=utcnow(),
+                status=status, turn_id=turn_id, request=request, created_at=utcnow(),
             ).returning(Message.id))).scalar_one()
             rows = []
             for idx, part in enumerate(parts):
@@ -245,11 +245,11 @@ class Store:
             message_id = (await conn.execute(insert(Message).values(
                 conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
                 author_name="", platform_message_id="", status="streaming", turn_id=turn_id,
-                platform_refs=refs, created_at=utcnow(),
+                created_at=utcnow(),
             ).returning(Message.id))).scalar_one()
             await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=text))
             await conn.execute(update(Turn).where(Turn.id == turn_id)
-                               .values(response_message_id=message_id))
+                               .values(response_message_id=message_id, pages=refs))
         return message_id
 
     async def checkpoint(self, message_id: int, text: str, refs: list[str] | None) -> None:
@@ -258,8 +258,8 @@ class Store:
             await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
                                .values(text=text))
             if refs is not None:
-                await conn.execute(update(Message).where(Message.id == message_id)
-                                   .values(platform_refs=refs))
+                await conn.execute(update(Turn).where(Turn.response_message_id == message_id)
+                                   .values(pages=refs))
 
     async def finish_answer(
         self, *, turn_id: int, message_id: int | None, conversation_id: int, seq: int, text: str,
@@ -274,21 +274,21 @@ class Store:
                 message_id = (await conn.execute(insert(Message).values(
                     conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
                     author_name="", platform_message_id="", status=status, turn_id=turn_id,
-                    platform_refs=refs, created_at=utcnow(),
+                    created_at=utcnow(),
                 ).returning(Message.id))).scalar_one()
                 await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=text))
             elif message_id is not None:
                 await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
                                    .values(text=text))
                 await conn.execute(update(Message).where(Message.id == message_id)
-                                   .values(status=status, platform_refs=refs))
+                                   .values(status=status))
             if message_id is not None and extra_parts:
                 await conn.execute(insert(Part), [
                     dict(message_id=message_id, idx=i + 1, kind=p.kind, text=p.text, data=p.data)
                     for i, p in enumerate(extra_parts)])
             usage = usage or {}
             await conn.execute(update(Turn).where(Turn.id == turn_id).values(
-                status=status, response_message_id=message_id, finish_reason=finish_reason,
+                status=status, response_message_id=message_id, finish_reason=finish_reason, pages=refs,
                 prompt_tokens=usage.get("prompt_tokens"),
                 completion_tokens=usage.get("completion_tokens"),
                 cached_tokens=usage.get("cached_tokens"), ttft_ms=ttft_ms,
@@ -358,7 +358,7 @@ class Store:
         its liveness lock are taken."""
         async with self.db.write() as conn:
             rows = (await conn.execute(
-                select(Turn.id, Turn.response_message_id, Turn.conversation_id, Turn.owner,
+                select(Turn.id, Turn.response_message_id, Turn.conversation_id, Turn.owner, Turn.pages,
                        Conversation.platform, Conversation.workspace, Conversation.chat,
                        Conversation.thread)
                 .join(Conversation, Conversation.id == Turn.conversation_id)
@@ -372,11 +372,8 @@ class Store:
             for row in rows:
                 if not dead[row.owner]:
                     continue
-                text, refs = "", []
+                text, refs = "", list(row.pages or [])
                 if row.response_message_id is not None:
-                    msg = (await conn.execute(select(Message.platform_refs).where(
-                        Message.id == row.response_message_id))).first()
-                    refs = list(msg.platform_refs or []) if msg else []
                     part = (await conn.execute(select(Part.text).where(
                         Part.message_id == row.response_message_id, Part.idx == 0))).first()
                     text = (part.text or "") if part else ""
