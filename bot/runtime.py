@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.copywriting.turns import COPYWRITING
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
 from bot.store.db import Database
@@ -40,5 +41,6 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     store = Store(db)
     gateway = GatewayClient(settings)
     service = ChatService(settings, store, gateway, tools=load_tools(settings))
+    service.extend(COPYWRITING)
     await service.start()
     return Runtime(settings, db, store, gateway, service)

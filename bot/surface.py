@@ -1,13 +1,18 @@
 """What an adapter implements so the core can answer on its platform.
 
-Modelled on vercel/chat: ``post`` / ``edit`` / ``set_status`` are required; native
-streaming is an optional method that may decline (return ``None``), in which case the
-core's own post-and-edit loop (``bot.core.pacing``) streams the answer instead.
+Modelled on vercel/chat: ``post`` / ``edit`` / ``set_status`` are required. Optional
+abilities are declared here with a default that declines: ``open_stream`` (a platform's
+native streaming: Slack streams, Telegram drafts) returns None unless the surface has
+one, and the core's own post-and-edit loop (``bot.core.pacing``) streams instead.
+Surfaces subclass ``ReplySurface`` so they inherit those defaults.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol
+
+from bot.controls import Controls
+from bot.messages import ConversationKey
 
 
 class RateLimited(Exception):
@@ -41,10 +46,16 @@ class SurfaceLimits:
 
 @dataclass(frozen=True, slots=True)
 class MessageRef:
-    """A message the bot wrote. ``id`` is the platform's id; ``extra`` is adapter state."""
+    """What the bot wrote for one page of an answer: the platform's message id, and the
+    ids of any messages the platform needed besides it (rendering can make a page longer
+    than one message allows)."""
 
     id: str
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    more: tuple[str, ...] = ()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.id, *self.more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,29 +63,28 @@ class Write:
     """How a write should look.
 
     ``final`` writes carry Markdown to render; others are plain text (half-written
-    Markdown must never reach a platform's parser). On the answer's ``last_page`` a final
-    write carries the answer's buttons (Regenerate, feedback); a streaming write may carry
-    a Stop control for ``turn_id``.
+    Markdown must never reach a platform's parser). ``controls`` are what the core chose
+    to show with this write (Stop while streaming; refinements, Regenerate and feedback on
+    a finished answer's last page); adapters draw them.
     """
 
     turn_id: int
     final: bool = False
-    last_page: bool = True
-    notice: bool = False  # an error or refusal, not a model answer: no buttons
+    notice: bool = False  # an error or refusal in the bot's voice, not a model answer
     # With BOT_SHOW_REASONING, the model's reasoning for the answer's first page, to show
     # collapsed above it (Telegram: an expandable blockquote). Empty otherwise.
     reasoning: str = ""
-    # A copywriting answer: how many numbered variants it shows, so the adapter can offer
-    # one-tap refinements (``ChatService.refine(turn_id, number, action, surface)`` with
-    # actions from ``bot.copywriting.refine.ACTIONS``). 0 for ordinary answers.
-    variants: int = 0
+    controls: Controls = field(default=())
 
 
-@runtime_checkable
 class NativeStream(Protocol):
     """A platform's own streaming (Slack chat.*Stream, Telegram drafts)."""
 
     limits: SurfaceLimits
+
+    @property
+    def ref(self) -> MessageRef | None:
+        """The message the stream is writing, once the platform made one (drafts never do)."""
 
     async def update(self, text: str) -> None:
         """Show ``text``: the full text of this stream so far (append-only)."""
@@ -83,7 +93,6 @@ class NativeStream(Protocol):
         """End the stream with ``text`` as its final, formatted content."""
 
 
-@runtime_checkable
 class ReplySurface(Protocol):
     """One place an answer is written: bound to a chat/thread and the message it answers."""
 
@@ -91,15 +100,24 @@ class ReplySurface(Protocol):
 
     async def post(self, text: str, write: Write) -> MessageRef: ...
 
-    async def edit(self, ref: MessageRef, text: str, write: Write) -> None: ...
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
+        """Rewrite ``ref``'s messages; returns the ref, with any pages added or dropped."""
 
     async def set_status(self, status: str) -> None:
         """Show a transient status ("thinking…", a tool's progress); "" clears it."""
 
-
-async def open_native_stream(surface: ReplySurface, turn_id: int) -> NativeStream | None:
-    """Ask the surface for a native stream; a surface without the optional method declines."""
-    opener = getattr(surface, "open_stream", None)
-    if opener is None:
+    async def open_stream(self, turn_id: int) -> NativeStream | None:
+        """A native stream for one page of an answer, or None to use post-and-edit."""
         return None
-    return await opener(turn_id)
+
+
+class Platform(Protocol):
+    """An adapter as the core sees it once connected: a way to write into a stored
+    conversation (an answer another process or a restart left to this one)."""
+
+    name: str  # ConversationKey.platform
+
+    def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> ReplySurface | None:
+        """Where to answer in ``key``'s conversation (``reply_to``: the platform id of the
+        message asked, ``user``: who asked); None when the conversation is not this
+        adapter's (another bot, another workspace)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from bot.surface import MessageRef, RateLimited, SurfaceLimits, Write
+from bot.controls import Choice
+from bot.surface import MessageRef, RateLimited, ReplySurface, SurfaceLimits, Write
 
 
 @dataclass
@@ -19,7 +20,7 @@ class Shown:
     history: list[str] = field(default_factory=list)
 
 
-class RecordingSurface:
+class RecordingSurface(ReplySurface):
     def __init__(self, *, max_chars: int = 4096, interval: float = 0.0, measure=len,  # noqa: ANN001
                  rate_limit_every: int = 0, retry_after: float = 0.05) -> None:
         self.limits = SurfaceLimits(max_chars=max_chars, edit_interval=interval, measure=measure)
@@ -49,7 +50,7 @@ class RecordingSurface:
         self.writes.append(write)
         return ref
 
-    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         if ref.id in self._busy:
             self.violations.append(f"concurrent edit of {ref.id}")
         self._busy.add(ref.id)
@@ -66,6 +67,7 @@ class RecordingSurface:
             self.writes.append(write)
         finally:
             self._busy.discard(ref.id)
+        return ref
 
     async def set_status(self, status: str) -> None:
         self.statuses.append(status)
@@ -81,3 +83,8 @@ class RecordingSurface:
     @property
     def transcript(self) -> str:
         return "\n\n".join(self.texts)
+
+
+def variants_of(write: Write) -> int:
+    """How many copy variants a write offers refinements for (one Choice per variant)."""
+    return sum(1 for row in write.controls if isinstance(row, Choice))

@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+from bot.controls import Action, ControlKind, Press
+from bot.core.service import ChatService
 from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.tools import Tool, ToolRegistry
 from tests.fakes.gateway import Answer, FakeToolCall
-from tests.surfaces import RecordingSurface
+from tests.surfaces import RecordingSurface, variants_of
 
 GROUP = ConversationKey("telegram", "bot", "-1001", "")
 
@@ -36,7 +38,7 @@ async def test_style_set_by_one_member_is_used_for_another(service, fake_gateway
     shown = bob.texts[-1]
     assert "秋天的第一杯1" in shown and "秋天的第一杯3" in shown
     assert '{"variants"' not in shown and "写三版" not in shown
-    assert bob.writes[-1].variants == 3
+    assert variants_of(bob.writes[-1]) == 3
 
 
 async def test_switching_style_keeps_the_history_prefix(service, fake_gateway) -> None:
@@ -59,11 +61,13 @@ async def test_refinement_button_rewrites_the_chosen_variant(service, fake_gatew
     turn_id = surface.writes[-1].turn_id
     fake_gateway.script(Answer(text=xhs("短版", 1)))
     refined = RecordingSurface()
-    await service.refine(turn_id, 2, "shorter", refined)
+    tap = Action(Press(ControlKind.REFINE, turn_id, variant=2, action="shorter"), Author("alice", "Alice"), GROUP)
+    assert await service.act(tap, refined) == "On it…"
+    await service.drain()
     prompt = json.dumps(fake_gateway.requests[-1].body["messages"], ensure_ascii=False)
     assert "好喝到哭2" in prompt  # the chosen variant is in context
     assert "短版1" in refined.texts[-1]
-    assert refined.writes[-1].variants == 1
+    assert variants_of(refined.writes[-1]) == 1
 
 
 async def test_broken_json_is_repaired_and_prose_is_extracted(service, fake_gateway) -> None:
@@ -120,7 +124,7 @@ async def test_parallel_tool_calls_run_and_results_return_in_order(service, fake
     assert any(s.startswith("using") for s in surface.statuses) and surface.statuses[-1] == ""
 
 
-async def test_tool_timeout_is_returned_to_the_model(service, fake_gateway) -> None:
+async def test_tool_timeout_is_returned_to_the_model(runtime, make_settings, fake_gateway) -> None:
     started = asyncio.Event()
 
     async def slow(**_: object) -> str:
@@ -128,8 +132,8 @@ async def test_tool_timeout_is_returned_to_the_model(service, fake_gateway) -> N
         await asyncio.sleep(10)
         return "never"
 
-    service.tools = ToolRegistry([Tool("slow_lookup", "takes forever", {"type": "object", "properties": {}}, slow)])
-    service.settings = service.settings.model_copy(update={"tool_timeout": 0.2})
+    tools = ToolRegistry([Tool("slow_lookup", "takes forever", {"type": "object", "properties": {}}, slow)])
+    service = ChatService(make_settings(BOT_TOOL_TIMEOUT=0.2), runtime.store, runtime.gateway, tools=tools)
     fake_gateway.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("slow_lookup", {}, id="s1")]),
                         Answer(text="The lookup timed out, sorry.", reasoning="ok"))
     surface = RecordingSurface()
@@ -186,8 +190,9 @@ async def test_refinement_in_a_group_keeps_the_senders_names(service, fake_gatew
     surface = RecordingSurface()
     await service.handle(say("写桂花乌龙", "bob"), surface)
     fake_gateway.script(Answer(text=xhs("更正式", 1)))
-    await service.refine(surface.writes[-1].turn_id, 1, "formal", RecordingSurface(),
-                         author=Author("carol", "Carol"))
+    tap = Press(ControlKind.REFINE, surface.writes[-1].turn_id, variant=1, action="formal")
+    await service.act(Action(tap, Author("carol", "Carol"), GROUP), RecordingSurface())
+    await service.drain()
     users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]
     assert users[0]["content"].startswith("[Bob] 写桂花乌龙")
     assert "[Carol]" in json.dumps(users[-1], ensure_ascii=False)  # who asked for the refinement
@@ -201,7 +206,7 @@ async def test_copy_without_a_style_still_writes_variants(service, fake_gateway)
                          surface)
     assert "response_format" in fake_gateway.requests[-1].body
     assert "Launch copy 3" in surface.texts[-1] and "{" not in surface.texts[-1]
-    assert surface.writes[-1].variants == 3
+    assert variants_of(surface.writes[-1]) == 3
 
 
 async def test_copy_brief_on_the_next_line_is_a_command_with_its_whole_brief(service, fake_gateway) -> None:
@@ -210,4 +215,4 @@ async def test_copy_brief_on_the_next_line_is_a_command_with_its_whole_brief(ser
     key = ConversationKey("console", "local", "newline")
     await service.handle(IncomingMessage(key=key, author=Author("u", "U"), text="/copy\nwrite a tea post"), surface)
     assert "write a tea post" in json.dumps(fake_gateway.requests[-1].body["messages"])
-    assert surface.writes[-1].variants == 3
+    assert variants_of(surface.writes[-1]) == 3

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.controls import Action, ControlKind, Press
 from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
 from bot.store.models import Message, Part, Turn
@@ -15,6 +16,25 @@ from tests.fakes.gateway import Answer
 from tests.surfaces import RecordingSurface
 
 KEY = ConversationKey("console", "local", "alice")
+
+
+ALICE = Author("alice", "Alice")
+
+
+def press(kind: ControlKind, turn_id: int, **kw) -> Action:  # noqa: ANN003
+    return Action(Press(kind, turn_id, **kw), ALICE, KEY)
+
+
+class OneChat:
+    """A platform with one chat: the surface a restarted process writes the repair to."""
+
+    name = "console"
+
+    def __init__(self, surface: RecordingSurface) -> None:
+        self.surface = surface
+
+    def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> RecordingSurface:
+        return self.surface
 
 
 def msg(text: str, *, key: ConversationKey = KEY, author: str = "alice", **kw) -> IncomingMessage:  # noqa: ANN003
@@ -156,8 +176,9 @@ async def test_stop_keeps_what_was_written(service, fake_gateway) -> None:
     while not surface.order:
         await asyncio.sleep(0.01)
     turn_id = surface.writes[0].turn_id
-    assert await service.stop(turn_id)
+    assert await service.act(press(ControlKind.STOP, turn_id), surface) == "Stopping…"
     await task
+    assert await service.act(press(ControlKind.STOP, turn_id), surface) == "This answer is already finished."
     final = surface.texts[-1]
     assert final.endswith("_(stopped)_") and final.startswith("xxx")
     turn = (await rows(service, Turn))[0][0]
@@ -175,14 +196,21 @@ async def test_restart_mid_answer_is_finalised_as_interrupted(settings, fake_gat
     task.cancel()  # the process dies: nothing gets finalised
     await asyncio.gather(task, return_exceptions=True)
     await rt.close()
+    cut = surface.texts[0]
     rt = await build_runtime(settings, migrate=False)
     try:
-        recovered = await rt.service.take_recovered("console")
-        assert len(recovered) == 1
-        assert recovered[0].text.startswith("partial") and "restarted" in recovered[0].text
-        assert recovered[0].message_ids == ["1"]
+        assert [r.pages for r in rt.service.interrupted] == [["1"]]
+        rt.service.attach(OneChat(surface))  # the platform is back: the core repairs the chat
+        await rt.service.drain()
+        assert surface.order == ["1"]  # rewritten in place, not posted again
+        repaired = surface.messages["1"]
+        assert repaired.final and repaired.text.startswith(cut.strip()[:40])
+        assert repaired.text.endswith("_(answer interrupted: the bot restarted mid-answer)_")
+        assert surface.writes[-1].controls  # Regenerate and feedback: the user can ask again
         turn = (await rows(rt.service, Turn))[0][0]
         assert turn.status == "interrupted"
+        question = (await rows(rt.service, Message, Message.role == "user"))[0][0]
+        assert question.status == "answered"  # not asked again by the next message
     finally:
         await rt.close()
 
@@ -208,12 +236,13 @@ async def test_regenerate_replaces_the_answer_in_history_and_feedback_is_stored(
     surface = RecordingSurface()
     await service.handle(msg("slogan please"), surface)
     turn_id = surface.writes[-1].turn_id
-    await service.regenerate(turn_id, surface)
+    assert await service.act(press(ControlKind.REGENERATE, turn_id), surface) == "Writing a new answer…"
+    await service.drain()
     assert surface.texts == ["first try", "second try"]
     assert user_texts(fake_gateway.requests[1].body) == ["slogan please"]
     assert "first try" not in str(fake_gateway.requests[1].body["messages"])
     second_turn = surface.writes[-1].turn_id
-    await service.feedback(second_turn, "alice", 1)
+    await service.act(press(ControlKind.FEEDBACK, second_turn, value=1), surface)
     await service.handle(msg("thanks"), surface)
     history = fake_gateway.requests[2].body["messages"]
     assert [m["content"] for m in history if m["role"] == "assistant"] == ["second try"]
@@ -259,7 +288,7 @@ async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_one
         await asyncio.sleep(0.01)
     b = await build_runtime(settings, migrate=False)  # e.g. a rolling restart starts B
     try:
-        assert await b.service.take_recovered("console") == []
+        assert b.service.interrupted == []
         release.set()
         await task_a
         assert surface_a.texts == ["a live answer from process A"]
@@ -274,8 +303,7 @@ async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_one
         await c.close()
         d = await build_runtime(settings, migrate=False)
         try:
-            recovered = await d.service.take_recovered("console")
-            assert [r.key.chat for r in recovered] == ["c"]
+            assert [r.key.chat for r in d.service.interrupted] == ["c"]
             statuses = sorted(t.status for (t,) in await rows(d.service, Turn))
             assert statuses == ["complete", "interrupted"]
         finally:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from bot.surface import MessageRef, SurfaceLimits, Write
+from bot.surface import MessageRef, ReplySurface, SurfaceLimits, Write
 
 
-class ConsoleSurface:
+class ConsoleSurface(ReplySurface):
     """Prints each message once, appending what an edit adds; a terminal can't rewrite
     what scrolled away, so an edit that is not an extension prints the whole text again."""
 
@@ -26,7 +26,7 @@ class ConsoleSurface:
         await self.edit(ref, text, write)
         return ref
 
-    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         self._clear_status()
         shown = self._shown.get(ref.id, "")
         if text.startswith(shown):
@@ -37,6 +37,7 @@ class ConsoleSurface:
             self.out.write("\n")
         self.out.flush()
         self._shown[ref.id] = text
+        return ref
 
     async def set_status(self, status: str) -> None:
         if self.status_out is None:

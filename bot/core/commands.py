@@ -1,44 +1,30 @@
-"""Slash commands shared by every platform (adapters pass "/cmd args", "@bot" removed)."""
+"""Slash commands, shared by every platform (adapters pass "/cmd args", "@bot" removed).
+
+The core registers its own (/help, /new, /usage, /stop); packages register theirs
+(copywriting: /style, /copy, /refine) through ``ChatService.extend``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bot.core import texts
-from bot.messages import IncomingMessage
-from bot.surface import ReplySurface
-
-if TYPE_CHECKING:
-    from bot.core.service import ChatService
-
-KNOWN = ("start", "help", "new", "usage", "style", "copy", "refine")
+from bot.core.kinds import CommandCall, CommandHandler
 
 
-def parse(text: str) -> tuple[str, str]:
+def parse_command(text: str) -> tuple[str, str]:
+    """("copy", "the brief") for "/copy@bot the brief"; ("", "") when it is no command."""
+    if not text.startswith("/") or len(text) < 2:
+        return "", ""
     head, *rest = text.strip().split(maxsplit=1)  # the brief may start on the next line
     name = head[1:].split("@", 1)[0].lower()
     return name, rest[0].strip() if rest else ""
 
 
 class Commands:
-    def __init__(self, service: "ChatService") -> None:
-        self.service = service
+    def __init__(self) -> None:
+        self._handlers: dict[str, CommandHandler] = {}
 
-    def is_command(self, text: str) -> bool:
-        return parse(text)[0] in KNOWN
+    def register(self, name: str, handler: CommandHandler) -> None:
+        self._handlers[name] = handler
 
-    async def run(self, msg: IncomingMessage, surface: ReplySurface) -> None:
-        name, args = parse(msg.text)
-        service = self.service
-        if name in ("start", "help"):
-            await service.notify(surface, texts.HELP)
-        elif name == "new":
-            await service.store.new_epoch(msg.key)
-            await service.notify(surface, texts.NEW_THREAD)
-        elif name == "usage":
-            await service.notify(surface, await service.usage_text(msg.key))
-        elif name in ("style", "copy", "refine"):
-            from bot.core import copy_turns
+    def knows(self, name: str) -> bool:
+        return name in self._handlers
 
-            handler = {"style": copy_turns.style_command, "copy": copy_turns.copy_command,
-                       "refine": copy_turns.refine_command}[name]
-            await handler(service, msg, surface, args)
+    async def run(self, call: CommandCall) -> None:
+        await self._handlers[call.name](call)

@@ -15,11 +15,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.controls import Controls
 from bot.core.split import FENCE_RESERVE, split_markdown, split_point
-from bot.surface import (
-    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, Write, WriteFailed,
-    open_native_stream,
-)
+from bot.surface import MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, Write, WriteFailed
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +47,12 @@ class AnswerWriter:
         *,
         on_write: OnWrite | None = None,
         native: bool = True,
+        streaming_controls: Controls = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.surface = surface
         self.turn_id = turn_id
+        self.streaming_controls = streaming_controls  # shown while the answer streams (Stop)
         # Deltas are kept as a list and joined when a write needs the text: appending to
         # one string per token would copy the whole answer each time.
         self._chunks: list[str] = []
@@ -78,13 +78,13 @@ class AnswerWriter:
 
     @property
     def refs(self) -> list[str]:
-        """Platform ids of the answer's messages, in order — including an open native
-        stream's message when the platform has one, so a restart can repair it."""
-        refs = []
+        """Platform ids of every message the answer wrote, in order — including an open
+        native stream's message when the platform has one, so a restart can repair it."""
+        refs: list[str] = []
         for page in self._pages:
-            ref = page.ref or (getattr(page.stream, "ref", None) if page.stream is not None else None)
+            ref = page.ref or (page.stream.ref if page.stream is not None else None)
             if ref is not None:
-                refs.append(ref.id)
+                refs.extend(ref.ids)
         return refs
 
     @property
@@ -141,7 +141,7 @@ class AnswerWriter:
     async def _show_current(self) -> None:
         page = self._pages[-1]
         if page.ref is None and page.stream is None and self._native:
-            page.stream = await open_native_stream(self.surface, self.turn_id)
+            page.stream = await self.surface.open_stream(self.turn_id)
             if page.stream is None:
                 self._native = False
             else:
@@ -157,7 +157,7 @@ class AnswerWriter:
             return
         if body.strip() == page.sent.strip():
             return
-        await self._write(page, body, Write(self.turn_id))
+        await self._write(page, body, Write(self.turn_id, controls=self.streaming_controls))
 
     async def _write(self, page: _Page, body: str, write: Write) -> None:
         if page.stream is not None:
@@ -178,7 +178,7 @@ class AnswerWriter:
         elif page.ref is None:
             page.ref = await self.surface.post(body, write)
         else:
-            await self.surface.edit(page.ref, body, write)
+            page.ref = await self.surface.edit(page.ref, body, write)
         page.sent = body
         self._last_write = self.clock()
         if self.on_write is not None:
@@ -192,14 +192,15 @@ class AnswerWriter:
         else:
             cut = split_point(body, limits.max_chars - FENCE_RESERVE, limits.measure)
         head = body[:cut]
-        await self._final_write(page, head, last_page=False)
+        await self._final_write(page, head)
         page.frozen = True
         self._pages.append(_Page(page.start + cut))
 
     # --- finishing ---
     async def finish(self, final_text: str | None = None, *, reasoning: str = "",
-                     notice: bool = False, variants: int = 0) -> list[str]:
-        """Stop streaming and write the whole answer in its final form. Returns refs."""
+                     notice: bool = False, controls: Controls = ()) -> list[str]:
+        """Stop streaming and write the whole answer in its final form; ``controls`` go on
+        its last page. Returns refs."""
         if final_text is not None:
             self._chunks, self._joined = [], final_text
         self._closing = True
@@ -217,8 +218,7 @@ class AnswerWriter:
             # answer's buttons instead of posting an empty one.
             self._pages.pop()
             previous = self._pages[-1]
-            await self._final_write(previous, previous.sent, last_page=True, notice=notice,
-                                    variants=variants)
+            await self._final_write(previous, previous.sent, notice=notice, controls=controls)
             return self.refs
         limits = self._limits(tail_page)
         pieces = split_markdown(body, limits.max_chars, limits.measure) if body else [""]
@@ -228,8 +228,8 @@ class AnswerWriter:
             if not piece.strip() and not last:
                 continue
             first = len(self._pages) == 1 and i == 0
-            await self._final_write(page, piece or "…", last_page=last, notice=notice,
-                                    reasoning=reasoning if first else "", variants=variants if last else 0)
+            await self._final_write(page, piece or "…", notice=notice,
+                                    reasoning=reasoning if first else "", controls=controls if last else ())
         return self.refs
 
     def _new_page(self) -> _Page:
@@ -237,10 +237,9 @@ class AnswerWriter:
         self._pages.append(page)
         return page
 
-    async def _final_write(self, page: _Page, body: str, *, last_page: bool, notice: bool = False,
-                           reasoning: str = "", variants: int = 0) -> None:
-        write = Write(self.turn_id, final=True, last_page=last_page, notice=notice, reasoning=reasoning,
-                      variants=variants)
+    async def _final_write(self, page: _Page, body: str, *, notice: bool = False,
+                           reasoning: str = "", controls: Controls = ()) -> None:
+        write = Write(self.turn_id, final=True, notice=notice, reasoning=reasoning, controls=controls)
         for attempt in range(FINAL_ATTEMPTS):
             try:
                 await self._write(page, body, write)

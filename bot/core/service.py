@@ -1,31 +1,35 @@
-"""The conversation core: one entry point for every adapter.
+"""The conversation core: every adapter's one entry point, and the owner of every turn.
 
-A turn: store the user's message first, assemble the prompt, call the model, stream the
-visible answer through the pacing engine, store the answer and the turn. One conversation
-answers one message at a time; messages that arrive mid-answer stay pending and are
-answered next, together.
+A message is stored first, in arrival order (``bot.core.order``); a conversation's worker
+then answers its waiting messages one turn at a time, in sequence order (plain messages
+that waited together are answered together; a /copy, a refinement or a regeneration is a
+turn of its own). The core tracks which turn streams in each conversation, routes every
+control click (``act``), and repairs the platform messages of answers a dead process left
+behind, through the platform's own surfaces (``attach``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot import documents
 from bot.config import Settings
-from bot.copywriting.styles import style_instructions
+from bot.controls import Action, ControlKind
 from bot.core import texts
+from bot.core.chat import ChatKind
+from bot.core.commands import Commands, parse_command
+from bot.core.kinds import CommandCall, Extension, PressHandler, TurnKindHandler
+from bot.core.order import ArrivalOrder, Ticket
 from bot.core.pacing import AnswerWriter
 from bot.core.prompt import build_prompt, images_wanted
-from bot.gateway.errors import GatewayError, StreamInterrupted
-from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
+from bot.core.repair import repair
+from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
 from bot.images import ImageRejected, prepare_image
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.store.repo import ConversationRow, NewPart, RecoveredAnswer, Store
-from bot.surface import ReplySurface, Write
+from bot.messages import ConversationKey, IncomingMessage
+from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
+from bot.surface import Platform, ReplySurface
+from bot.turns import TurnKind, TurnRequest, TurnState
 
 log = logging.getLogger(__name__)
 
@@ -36,45 +40,45 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-@dataclass
-class _Request:
-    """A reason to answer: plain messages ("chat"), a /copy, a refinement, a regeneration."""
-
-    kind: str
-    extra: dict | None
-    surface: ReplySurface
-
-
-@dataclass
-class _ConversationState:
-    """In-process bookkeeping for one conversation: who is answering, what waits."""
-
-    running: bool = False
-    queue: deque = field(default_factory=deque)  # of _Request, answered in order
-    surface: ReplySurface | None = None
-    group: bool = False
-    turn_id: int | None = None
-    stream_task: asyncio.Task | None = None  # the model call of the current turn (Stop cancels it)
-    stop_requested: bool = False
-
-
 class ChatService:
     def __init__(self, settings: Settings, store: Store, gateway: Any, *, tools: Any = None) -> None:
         self.settings = settings
         self.store = store
-        self.gateway = gateway
-        self.tools = tools  # a bot.tools registry, or None
-        self._states: dict[int, _ConversationState] = {}
-        self._by_turn: dict[int, _ConversationState] = {}
+        self._gateway = gateway
+        self.kinds: dict[TurnKind, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
+        self.presses: dict[ControlKind, PressHandler] = {}
+        self.commands = Commands()
+        self.commands.register("start", self._help)
+        self.commands.register("help", self._help)
+        self.commands.register("new", self._new)
+        self.commands.register("usage", self._usage)
+        self.commands.register("stop", self._stop_command)
+        self._order = ArrivalOrder()
+        self._workers: dict[int, asyncio.Task] = {}  # conversation id → its worker
+        self._wakeups: dict[int, int] = {}  # bumped whenever a conversation gets a message
+        self._active: dict[int, ActiveTurn] = {}  # conversation id → the turn it streams
+        self._surfaces: dict[tuple[int, int], ReplySurface] = {}  # (conversation, seq) → where it was asked
+        self._latest: dict[ConversationKey, int] = {}  # a key's current conversation id
+        self._platforms: dict[str, Platform] = {}
         self._recovered: list[RecoveredAnswer] = []
+        self._background: set[asyncio.Task] = set()
 
-        from bot.core.commands import Commands
+    @property
+    def gateway(self) -> Any:
+        return self._gateway
 
-        self.commands = Commands(self)
+    def extend(self, extension: Extension) -> None:
+        """Register a package's kinds of turns, commands and control handlers."""
+        for handler in extension.kinds:
+            self.kinds[handler.kind] = handler
+        for name, command in extension.commands.items():
+            self.commands.register(name, command)
+        self.presses.update(extension.presses)
 
     # --- lifecycle ---
     async def start(self) -> None:
-        """Finalise turns a dead process left streaming (adapters repair their messages)."""
+        """Finalise turns a dead process left streaming; their messages are repaired when
+        their platform attaches."""
         await self.store.db.hold_liveness_lock()
         # Platforms retry an event within minutes; a week of ids is ample for dedupe and
         # keeps the table from growing for ever.
@@ -83,41 +87,112 @@ class ChatService:
         if self._recovered:
             log.warning("finalised %d answer(s) interrupted by a restart", len(self._recovered))
 
-    async def take_recovered(self, platform: str) -> list[RecoveredAnswer]:
-        mine = [r for r in self._recovered if r.key.platform == platform]
-        self._recovered = [r for r in self._recovered if r.key.platform != platform]
-        return mine
+    @property
+    def interrupted(self) -> list[RecoveredAnswer]:
+        """Answers a dead process left behind whose platform has not attached yet."""
+        return list(self._recovered)
+
+    def attach(self, platform: Platform) -> None:
+        """A platform is ready: answers can be written there, and interrupted ones repaired."""
+        self._platforms[platform.name] = platform
+        mine = [r for r in self._recovered if r.key.platform == platform.name]
+        self._recovered = [r for r in self._recovered if r.key.platform != platform.name]
+        if mine:
+            self._spawn(self._repair(platform, mine))
 
     async def close(self) -> None:
-        """Nothing of its own to release; answers in flight belong to their callers."""
+        """Cancel what still runs (adapters let answers finish before this)."""
+        tasks = [*self._workers.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    # --- adapter entry points ---
+    async def drain(self) -> None:
+        """Wait until no conversation has work left (tests, shutdown)."""
+        while busy := [*self._workers.values(), *self._background]:
+            await asyncio.gather(*busy, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _repair(self, platform: Platform, answers: list[RecoveredAnswer]) -> None:
+        for answer in answers:
+            surface = platform.surface_for(answer.key)
+            if surface is None:
+                continue  # another bot's or workspace's conversation
+            try:
+                await repair(surface, answer)
+            except Exception:  # noqa: BLE001 - one broken chat must not stop the others
+                log.exception("could not repair interrupted answer of turn %s", answer.turn_id)
+
+    # --- messages ---
+    @property
+    def system_prompt(self) -> str:
+        return self.settings.system_prompt or DEFAULT_SYSTEM_PROMPT
+
     async def claim_event(self, platform: str, event_id: str) -> bool:
         return await self.store.claim_event(platform, event_id)
 
     async def has_conversation(self, key: ConversationKey) -> bool:
         return await self.store.conversation(key, create=False) is not None
 
-    @property
-    def system_prompt(self) -> str:
-        return self.settings.system_prompt or DEFAULT_SYSTEM_PROMPT
+    def arrive(self, key: ConversationKey) -> Ticket:
+        """A message for ``key`` arrived: its place in line, taken before anything slow."""
+        return self._order.ticket(key)
 
-    async def handle(self, msg: IncomingMessage, surface: ReplySurface) -> None:
-        text = msg.text.strip()
-        if text.startswith("/") and self.commands.is_command(text):
-            await self.commands.run(msg, surface)
-            return
-        conv = await self.store.conversation(msg.key, shared=msg.group)
-        assert conv is not None
-        notices = await self._store_user_message(conv, msg)
-        if not msg.addressed:
-            return
+    async def handle(self, msg: IncomingMessage, surface: ReplySurface, *, ticket: Ticket | None = None) -> None:
+        """Store ``msg`` in arrival order and, when it is addressed to the bot, answer it.
+        Returns once the conversation has nothing left to answer."""
+        ticket = ticket or self.arrive(msg.key)
+        stored: list[tuple[ConversationRow, int, list[str]]] = []
+        command: list[tuple[str, str]] = []
+        busy: list[bool] = []
+
+        async def store() -> None:
+            # Answered here when no answer is running in the conversation; otherwise the
+            # running worker takes the message after its turn, and this returns at once.
+            busy.append(self._latest.get(msg.key, -1) in self._workers)
+            text = msg.text.strip()
+            name, args = parse_command(text)
+            if name and self.commands.knows(name):
+                command.append((name, args))
+                if name in ("copy", "style", "new"):  # they change what later messages mean
+                    await self.commands.run(CommandCall(name, args, msg, surface, self))
+                    command[0] = ("", "")
+                return
+            stored.append(await self._store(msg, None))
+
+        await ticket.turn(store)
+        if command:
+            name, args = command[0]
+            if name:
+                await self.commands.run(CommandCall(name, args, msg, surface, self))
+        elif stored and msg.addressed:
+            conv, seq, notices = stored[0]
+            for notice in notices:
+                await self.notify(surface, notice)
+            self._queue(conv, seq, surface)
+        else:
+            return  # context for later turns: nothing to wait for
+        if not busy[0]:
+            await self._settled(msg.key)
+
+    async def submit(self, msg: IncomingMessage, surface: ReplySurface,
+                     request: TurnRequest | None = None) -> None:
+        """Store ``msg`` as waiting for an answer (of ``request``'s kind) and queue it."""
+        conv, seq, notices = await self._store(msg, request)
         for notice in notices:
             await self.notify(surface, notice)
-        await self._answer_pending(conv, msg.group, surface)
+        self._queue(conv, seq, surface)
 
-    async def _store_user_message(self, conv: ConversationRow, msg: IncomingMessage) -> list[str]:
-        """Store the message before anything else can fail. Returns notices for the user."""
+    async def _store(self, msg: IncomingMessage,
+                     request: TurnRequest | None) -> tuple[ConversationRow, int, list[str]]:
+        """Store the message before anything else can fail. Returns its conversation, its
+        sequence number and notices for the user."""
+        conv = await self.store.conversation(msg.key, shared=msg.group)
+        assert conv is not None
         parts: list[NewPart] = []
         notices: list[str] = []
         if msg.text.strip():
@@ -143,133 +218,186 @@ class ChatService:
             notices.extend(doc_notices)
         if not parts:
             parts.append(NewPart("text", text=""))
-        await self.store.add_message(
+        _, seq = await self.store.add_message(
             conv.id, "user", parts, status="pending" if msg.addressed else "context",
-            author_id=msg.author.id, author_name=msg.author.name,
-            platform_message_id=msg.message_id)
-        return notices
+            author_id=msg.author.id, author_name=msg.author.name, platform_message_id=msg.message_id,
+            request=request)
+        self._latest[msg.key] = conv.id
+        return conv, seq, notices
 
     async def notify(self, surface: ReplySurface, text: str) -> None:
         """A short message in the bot's own voice (errors, refusals, command replies)."""
-        writer = AnswerWriter(surface, 0, native=False)
-        await writer.finish(text, notice=True)
+        await AnswerWriter(surface, 0, native=False).finish(text, notice=True)
 
-    # --- answering ---
-    def _state(self, conversation_id: int) -> _ConversationState:
-        state = self._states.get(conversation_id)
-        if state is None:
-            state = self._states[conversation_id] = _ConversationState()
-        return state
+    # --- the conversation's worker: one turn at a time, in sequence order ---
+    def _queue(self, conv: ConversationRow, seq: int, surface: ReplySurface) -> None:
+        self._surfaces[(conv.id, seq)] = surface
+        self._wakeups[conv.id] = self._wakeups.get(conv.id, 0) + 1
+        task = self._workers.get(conv.id)
+        if task is None or task.done():
+            self._workers[conv.id] = asyncio.create_task(self._work(conv.id), name=f"conversation-{conv.id}")
 
-    async def _answer_pending(self, conv: ConversationRow, group: bool, surface: ReplySurface,
-                              *, kind: str = "chat", extra: dict | None = None) -> None:
-        state = self._state(conv.id)
-        state.group = state.group or group
-        if kind == "chat" and state.queue and state.queue[-1].kind == "chat":
-            state.queue[-1].surface = surface  # plain messages waiting are answered together,
-        else:                                  # where the newest of them was asked
-            state.queue.append(_Request(kind, extra, surface))
-        if state.running:
-            return
-        state.running = True
+    async def _settled(self, key: ConversationKey) -> None:
+        task = self._workers.get(self._latest.get(key, -1))
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _work(self, conversation_id: int) -> None:
         try:
-            first = True
-            while state.queue:
-                request = state.queue.popleft()
-                state.surface = request.surface
-                if not first:  # a turn may have trimmed history or set a style meanwhile
-                    conv = await self.store.conversation(conv.key) or conv
-                first = False
-                await self._run_turn(conv, state, kind=request.kind, extra=request.extra)
+            while True:
+                seen = self._wakeups.get(conversation_id, 0)
+                conv = await self.store.conversation_by_id(conversation_id)
+                pending = await self.store.pending(conversation_id) if conv is not None else []
+                if not pending:
+                    if self._wakeups.get(conversation_id, 0) != seen:
+                        continue  # a message came in while we looked
+                    return
+                assert conv is not None
+                batch = _next_batch(pending)
+                surface = self._surface_for(conv, batch)
+                if surface is None:
+                    log.error("conversation %s: no %s surface to answer on; its messages wait",
+                              conversation_id, conv.key.platform)
+                    return
+                try:
+                    await self._run_turn(conv, batch, surface)
+                except Exception:  # noqa: BLE001 - the next message must still be answered
+                    log.exception("conversation %s: a turn failed before it could start", conversation_id)
+                    await self.store.set_message_status([m.id for m in batch], "answered")
+                    await self.notify(surface, texts.INTERNAL_ERROR)
         finally:
-            state.running = False
-            if state.turn_id is not None:
-                self._by_turn.pop(state.turn_id, None)
-            state.turn_id = None
-            self._states.pop(conv.id, None)
+            if self._workers.get(conversation_id) is asyncio.current_task():
+                del self._workers[conversation_id]
+                self._wakeups.pop(conversation_id, None)
 
-    async def _run_turn(self, conv: ConversationRow, state: _ConversationState, *,
-                        kind: str, extra: dict | None) -> None:
-        surface = state.surface
-        assert surface is not None
-        history = await self.store.history(conv.id, conv.history_start)
-        pending = [m.seq for m in history if m.role == "user" and m.status == "pending"]
-        if not pending and kind == "chat":
-            return
-        if kind == "chat" and conv.style:
-            kind = "copy"  # once a style is set, a plain message is a brief
-        wanted = images_wanted(history, self.settings.max_images) if self.settings.vision else []
+    def _surface_for(self, conv: ConversationRow, batch: list[PendingMessage]) -> ReplySurface | None:
+        """Where the newest message of the batch was asked; failing that (another process
+        or a restart stored it), a surface the platform makes from the stored message."""
+        surface = None
+        for message in batch:
+            surface = self._surfaces.pop((conv.id, message.seq), None) or surface
+        if surface is not None:
+            return surface
+        platform = self._platforms.get(conv.key.platform)
+        last = batch[-1]
+        return platform.surface_for(conv.key, reply_to=last.platform_message_id, user=last.author_id) \
+            if platform is not None else None
+
+    def _kind_for(self, conv: ConversationRow, request: TurnRequest | None) -> TurnRequest:
+        if request is not None:
+            return request
+        for handler in self.kinds.values():  # a style makes a plain message a brief
+            if handler.kind is not TurnKind.CHAT and handler.takes_plain_messages(conv):
+                return TurnRequest(handler.kind)
+        return TurnRequest(TurnKind.CHAT)
+
+    async def _run_turn(self, conv: ConversationRow, batch: list[PendingMessage], surface: ReplySurface) -> None:
+        request = self._kind_for(conv, batch[-1].request)
+        request_seq = batch[-1].seq
+        history = [m for m in await self.store.history(conv.id, conv.history_start)
+                   if not (m.role == "user" and m.seq > request_seq)]  # later ones wait their turn
+        settings = self.settings
+        wanted = images_wanted(history, settings.max_images) if settings.vision else []
         images = await self.store.attachment_data(wanted)
-        system = self.system_prompt
-        if conv.style:
-            system = system + "\n\n" + style_instructions(conv.style)
+        system = "\n\n".join([self.system_prompt, *filter(None, (
+            handler.system_addition(conv) for handler in self.kinds.values()))])
         prompt = build_prompt(
-            system, history, images, budget_tokens=self.settings.context_tokens - self.settings.max_tokens,
-            max_images=self.settings.max_images, token_ratio=conv.token_ratio, group=state.group or conv.shared,
-            vision=self.settings.vision)
+            system, history, images, budget_tokens=settings.context_tokens - settings.max_tokens,
+            max_images=settings.max_images, token_ratio=conv.token_ratio, group=conv.shared,
+            vision=settings.vision)
         if prompt.new_history_start is not None:
             await self.store.set_history_start(conv.id, prompt.new_history_start)
-        options = {"max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
-                   "top_p": self.settings.top_p}
-        if extra:  # what a regeneration needs to redo this turn the same way
-            from bot.core.copy_turns import encode_extra
-
-            options["extra"] = encode_extra(extra)
-        request_seq = max(pending) if pending else (history[-1].seq if history else 0)
+        options: dict[str, Any] = {"max_tokens": settings.max_tokens, "temperature": settings.temperature,
+                                   "top_p": settings.top_p}
+        if request.kind is not TurnKind.CHAT or request.extra:
+            options["request"] = request.to_json()  # so Regenerate can redo it the same way
         turn_id, answer_seq = await self.store.start_turn(
-            conv.id, request_seq, self.settings.model, options, kind, prompt.estimated_tokens)
-        state.turn_id = turn_id
-        state.stop_requested = False
-        self._by_turn[turn_id] = state
-        runner = _TurnRunner(self, conv, surface, turn_id, answer_seq, prompt.messages,
-                             prompt.estimated_tokens, pending, kind=kind, extra=extra or {})
-        await runner.run(state)
+            conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
+        plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
+                        prompt.estimated_tokens, [m.seq for m in batch])
+        active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
+        try:
+            await TurnRunner(plan, settings=settings, store=self.store, gateway=self._gateway,
+                             kinds=self.kinds).run(active)
+        finally:
+            if self._active.get(conv.id) is active:
+                del self._active[conv.id]
 
     # --- controls ---
-    async def stop(self, turn_id: int) -> bool:
-        state = self._by_turn.get(turn_id)
-        if state is None or state.turn_id != turn_id:
+    def streaming(self, key: ConversationKey) -> int | None:
+        """The turn streaming in ``key``'s conversation now, if any."""
+        active = self._active.get(self._latest.get(key, -1))
+        return active.turn_id if active is not None else None
+
+    def stop(self, turn_id: int) -> bool:
+        for active in self._active.values():
+            if active.turn_id == turn_id:
+                active.stop()
+                return True
+        return False
+
+    async def stop_conversation(self, key: ConversationKey) -> bool:
+        conv = await self.store.conversation(key, create=False)
+        active = self._active.get(conv.id) if conv is not None else None
+        if active is None:
             return False
-        state.stop_requested = True
-        if state.stream_task is not None and not state.stream_task.done():
-            state.stream_task.cancel()
+        active.stop()
         return True
 
-    async def regenerate(self, turn_id: int, surface: ReplySurface) -> None:
+    async def act(self, action: Action, surface: ReplySurface) -> str:
+        """A click on one of our controls; returns the acknowledgement to show the clicker.
+        ``surface`` is where a new answer (Regenerate, a refinement) goes."""
+        press = action.press
+        if press.kind is ControlKind.STOP:
+            stopped = self.stop(press.turn_id) if press.turn_id else await self.stop_conversation(action.key)
+            return "Stopping…" if stopped else "This answer is already finished."
+        if press.kind is ControlKind.FEEDBACK:
+            await self.store.set_feedback(press.turn_id, action.user.id, max(-1, min(1, press.value)))
+            return ("Thanks — your feedback was saved." if press.value > 0
+                    else "Thanks — noted. Press Regenerate for another try.")
+        if press.kind is ControlKind.REGENERATE:
+            return await self._regenerate(press.turn_id, surface)
+        handler = self.presses.get(press.kind)
+        if handler is None:
+            return "This button no longer works."
+        return await handler(action, surface, self)
+
+    async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:
         turn = await self.store.turn(turn_id)
         if turn is None:
             await self.notify(surface, texts.NOTHING_TO_REGENERATE)
-            return
-        conv = await self.store.conversation(turn["key"])
+            return texts.NOTHING_TO_REGENERATE
+        conv = await self.store.conversation(turn.key)
         assert conv is not None
-        if turn["conversation_id"] != conv.id:
-            await self.notify(surface, "That answer belongs to an earlier conversation (after /new).")
-            return
-        state = self._state(conv.id)
-        if state.running:
-            await self.notify(surface, "I'm still answering; press Regenerate once I'm done.")
-            return
-        # The old answer stays in the chat but leaves the history; its question is asked anew,
-        # the same way (a refinement stays a refinement).
-        if turn["response_message_id"] is not None:
-            await self.store.supersede(turn["response_message_id"])
-        await self.store.reopen_question(conv.id, turn["request_seq"])
-        kind, extra = turn["kind"], None
-        if turn["options"].get("extra"):
-            from bot.core.copy_turns import decode_extra
+        if turn.conversation_id != conv.id:
+            await self.notify(surface, texts.EARLIER_CONVERSATION)
+            return texts.EARLIER_CONVERSATION
+        if conv.id in self._active or conv.id in self._workers:
+            await self.notify(surface, texts.STILL_ANSWERING)
+            return texts.STILL_ANSWERING
+        # The old answer stays in the chat but leaves the history; its question is asked
+        # anew, the same way (a refinement stays a refinement).
+        if turn.response_message_id is not None:
+            await self.store.supersede(turn.response_message_id)
+        await self.store.reopen_question(conv.id, turn.request_seq, turn.request)
+        self._latest[turn.key] = conv.id
+        self._queue(conv, turn.request_seq, surface)
+        return "Writing a new answer…"
 
-            extra = decode_extra(turn["options"]["extra"])
-        await self._answer_pending(conv, conv.shared, surface, kind=kind, extra=extra)
+    # --- the core's own commands ---
+    async def _help(self, call: CommandCall) -> None:
+        await self.notify(call.surface, texts.HELP)
 
-    async def feedback(self, turn_id: int, user_id: str, value: int) -> None:
-        await self.store.set_feedback(turn_id, user_id, max(-1, min(1, value)))
+    async def _new(self, call: CommandCall) -> None:
+        await self.store.new_epoch(call.msg.key)
+        await self.notify(call.surface, texts.NEW_THREAD)
 
-    async def refine(self, turn_id: int, variant: int, action: str, surface: ReplySurface,
-                     *, author: Author | None = None) -> None:
-        """A one-tap refinement; ``author`` (who tapped) is named in group prompts."""
-        from bot.core.copy_turns import refine
+    async def _usage(self, call: CommandCall) -> None:
+        await self.notify(call.surface, await self.usage_text(call.msg.key))
 
-        await refine(self, turn_id, variant, action, surface, author=author)
+    async def _stop_command(self, call: CommandCall) -> None:
+        if not await self.stop_conversation(call.msg.key):
+            await self.notify(call.surface, texts.NOTHING_TO_STOP)
 
     async def usage_text(self, key: ConversationKey) -> str:
         conv = await self.store.conversation(key)
@@ -280,202 +408,14 @@ class ChatService:
                 f"{u.completion_tokens:,} completion tokens.")
 
 
-class _TurnRunner:
-    """One answer from prompt to stored result."""
-
-    def __init__(self, service: ChatService, conv: ConversationRow, surface: ReplySurface,
-                 turn_id: int, answer_seq: int, messages: list[dict], estimated: int,
-                 pending: list[int], *, kind: str, extra: dict) -> None:
-        self.s = service
-        self.settings = service.settings
-        self.conv = conv
-        self.surface = surface
-        self.turn_id = turn_id
-        self.answer_seq = answer_seq
-        self.messages = messages
-        self.estimated = estimated
-        self.pending = pending
-        self.kind = kind
-        self.extra = extra
-        self.message_id: int | None = None
-        self.extra_parts: list[NewPart] = []  # stored with the answer (e.g. copy variants)
-        self.variant_count = 0
-        self.reasoning_parts: list[str] = []  # kept as it streams: a stopped turn keeps it too
-        self.usage: dict[str, int] = {}
-        self.finish_reason: str | None = None
-        self.started = time.monotonic()
-        self.ttft: float | None = None
-        self.status_shown = ""
-        self._last_checkpoint = 0.0
-        self._saved_refs: list[str] = []
-        self.writer = AnswerWriter(surface, turn_id, on_write=self._on_write)
-
-    async def _on_write(self, text: str, refs: list[str]) -> None:
-        """Checkpoint the answer: created at its first write, then at most once per interval.
-
-        A database hiccup must never hold up or repeat what the user sees: it is logged and
-        the next write tries again (the final save retries on its own)."""
-        now = time.monotonic()
-        try:
-            if self.message_id is None:
-                self.message_id = await self.s.store.open_answer(
-                    self.conv.id, self.turn_id, self.answer_seq, text, refs)
-                self._last_checkpoint, self._saved_refs = now, refs
-            elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
-                self._last_checkpoint = now
-                await self.s.store.checkpoint(self.message_id, text,
-                                              refs if refs != self._saved_refs else None)
-                self._saved_refs = refs
-        except Exception:  # noqa: BLE001
-            log.warning("turn %s: checkpoint failed; will retry at the next write", self.turn_id,
-                        exc_info=True)
-
-    async def _status(self, text: str) -> None:
-        if text == self.status_shown:
-            return
-        self.status_shown = text
-        try:
-            await self.surface.set_status(text)
-        except Exception:  # noqa: BLE001 - a status is cosmetic; never fail the answer on it
-            log.warning("turn %s: set_status failed", self.turn_id, exc_info=True)
-
-    async def run(self, state: _ConversationState) -> None:
-        status, error, marker = "complete", None, ""
-        notice_only = False
-        try:
-            state.stream_task = asyncio.ensure_future(self._produce())
-            await state.stream_task
-            if self.finish_reason == "length":
-                marker = texts.LENGTH_CUT
-            elif self.finish_reason == "content_filter":
-                marker = texts.CONTENT_FILTER
-        except asyncio.CancelledError:
-            if not state.stop_requested:
-                raise
-            status, marker = "stopped", texts.STOPPED
-        except StreamInterrupted as exc:
-            log.warning("turn %s: %s", self.turn_id, exc.log_message)
-            status, error = "interrupted", exc.log_message
-            marker = texts.INTERRUPTED.format(reason=exc.user_message.rstrip("."))
-        except GatewayError as exc:
-            log.warning("turn %s: %s", self.turn_id, exc.log_message)
-            status, error = "error", exc.log_message
-            if self.writer.text.strip():
-                marker = texts.INTERRUPTED.format(reason=exc.user_message.rstrip("."))
-            else:
-                notice_only = True
-                marker = exc.user_message
-        except Exception as exc:  # noqa: BLE001 - the user gets an answer whatever broke
-            log.exception("turn %s failed", self.turn_id)
-            status, error = "error", f"{type(exc).__name__}: {exc}"
-            if self.writer.text.strip():
-                marker = texts.INTERRUPTED.format(reason="an internal error")
-            else:
-                notice_only, marker = True, texts.INTERNAL_ERROR
-        finally:
-            state.stream_task = None
-            await self._status("")
-        text = self.writer.text.strip()
-        if notice_only:
-            final = marker
-        elif not text and status == "complete":
-            final, notice_only = texts.EMPTY_ANSWER, True
-        else:
-            final = f"{text}\n\n{marker}" if marker and text else (text or marker)
-        reasoning = "".join(self.reasoning_parts)
-        refs = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
-                                        notice=notice_only,
-                                        variants=self.variant_count if status == "complete" else 0)
-        extra_parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + self.extra_parts
-        ratio = None
-        if self.usage.get("prompt_tokens") and self.estimated:
-            # Keep the estimate conservative: follow usage up quickly, down slowly.
-            observed = self.usage["prompt_tokens"] / self.estimated
-            ratio = max(observed, self.conv.token_ratio * 0.9 + observed * 0.1)
-            if abs(ratio - self.conv.token_ratio) < 0.02 * self.conv.token_ratio:
-                ratio = None  # not worth a write
-        await self._save(
-            turn_id=self.turn_id, message_id=self.message_id, conversation_id=self.conv.id,
-            seq=self.answer_seq, text=final if not notice_only else "", extra_parts=extra_parts, refs=refs,
-            status=status, finish_reason=self.finish_reason, usage=self.usage,
-            ttft_ms=int(self.ttft * 1000) if self.ttft is not None else None,
-            duration_ms=int((time.monotonic() - self.started) * 1000), error=error,
-            answered_seqs=self.pending, token_ratio=ratio)
-
-    async def _save(self, **values: Any) -> None:
-        """The final save, retried: the user has the whole answer, so must the history."""
-        for attempt in range(5):
-            try:
-                await self.s.store.finish_answer(**values)
-                return
-            except Exception:  # noqa: BLE001
-                if attempt == 4:
-                    raise
-                log.warning("turn %s: saving the answer failed, retrying", self.turn_id, exc_info=True)
-                await asyncio.sleep(0.2 * 2 ** attempt)
-
-    async def _produce(self) -> None:
-        if self.kind in ("copy", "refine"):
-            from bot.core.copy_turns import produce_copy
-
-            await produce_copy(self)
-            return
-        tools = self.s.tools.definitions() if (self.s.tools is not None and self.settings.tools) else None
-        for step in range(self.settings.tool_chain_limit + 1):
-            calls, step_text, step_reasoning = await self._stream_once(
-                tools if step < self.settings.tool_chain_limit else None)
-            if not calls:
-                return
-            await self._run_tools(calls, step_text, step_reasoning)
-
-    async def _stream_once(self, tools: list[dict] | None) -> tuple[list[ToolCall], str, str]:
-        """One model call. Returns its tool calls and, for them, its text and reasoning."""
-        calls: list[ToolCall] = []
-        text_parts: list[str] = []
-        reasoning_parts: list[str] = []
-        request = ChatRequest(messages=self.messages, tools=tools or None)
-        async for event in self.s.gateway.stream(request):
-            if isinstance(event, TextDelta):
-                if self.ttft is None:
-                    self.ttft = time.monotonic() - self.started
-                if self.status_shown:
-                    await self._status("")
-                if not text_parts and not self.writer.has_text and not event.text.strip():
-                    continue
-                text_parts.append(event.text)
-                self.writer.feed(event.text)
-            elif isinstance(event, ReasoningDelta):
-                reasoning_parts.append(event.text)
-                self.reasoning_parts.append(event.text)
-                if not text_parts and not self.status_shown:
-                    await self._status(texts.THINKING)
-            elif isinstance(event, ToolCall):
-                calls.append(event)
-            elif isinstance(event, Usage):
-                self.usage = {"prompt_tokens": event.prompt_tokens,
-                              "completion_tokens": self.usage.get("completion_tokens", 0) + event.completion_tokens,
-                              "cached_tokens": event.cached_tokens}
-            elif isinstance(event, Finish):
-                self.finish_reason = event.reason
-        return calls, "".join(text_parts), "".join(reasoning_parts)
-
-    async def _run_tools(self, calls: list[ToolCall], step_text: str, step_reasoning: str) -> None:
-        call_dicts = [{"id": c.id, "type": "function",
-                       "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
-        content = f"<think>{step_reasoning}</think>\n\n{step_text}" if step_reasoning else step_text
-        self.messages.append({"role": "assistant", "content": content, "tool_calls": call_dicts})
-        names = ", ".join(dict.fromkeys(c.name for c in calls))
-        await self._status(f"using {names}…")
-        results = await self.s.tools.run_calls(calls, timeout=self.settings.tool_timeout,
-                                               progress=self._status)
-        for call, result in zip(calls, results):
-            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        assistant_parts = ([NewPart("reasoning", text=step_reasoning)] if step_reasoning else []) + \
-            ([NewPart("text", text=step_text)] if step_text else []) + \
-            [NewPart("tool_call", data=d) for d in call_dicts]
-        result_parts = [NewPart("tool_result", text=r, data={"id": c.id, "name": c.name})
-                        for c, r in zip(calls, results)]
-        await self.s.store.add_tool_messages(self.conv.id, self.turn_id, assistant_parts, result_parts)
-        if step_text and not self.writer.text.endswith("\n"):
-            self.writer.feed("\n\n")
-        await self._status(texts.THINKING)
+def _next_batch(pending: list[PendingMessage]) -> list[PendingMessage]:
+    """The messages the next turn answers: a request (a /copy, a refinement, a regeneration)
+    alone, or every plain message up to the next request, together."""
+    if pending[0].request is not None:
+        return pending[:1]
+    batch = []
+    for message in pending:
+        if message.request is not None:
+            break
+        batch.append(message)
+    return batch

@@ -6,6 +6,7 @@ HELP = """I'm an assistant powered by a large language model. Talk to me normall
 Commands:
 /new — start a fresh conversation here (the history so far is kept but no longer sent)
 /usage — tokens used in this conversation
+/stop — stop the answer being written
 /style — list, set or clear a copywriting style (e.g. /style xiaohongshu)
 /copy <brief> — write copy variants in the current style
 /refine <n> <action> — rework variant n: shorter, longer, playful, formal, translate, regenerate
@@ -24,3 +25,6 @@ EMPTY_ANSWER = "The model returned an empty answer. Please try again or rephrase
 VISION_OFF = "Note: image input is turned off for this model, so I can't see the picture(s); I'll answer the text."
 INTERNAL_ERROR = "Something went wrong on my side while answering; it has been logged. Please try again."
 NOTHING_TO_REGENERATE = "There is nothing to regenerate here."
+EARLIER_CONVERSATION = "That answer belongs to an earlier conversation (after /new)."
+STILL_ANSWERING = "I'm still answering; press Regenerate once I'm done."
+NOTHING_TO_STOP = "There is no answer being written here."

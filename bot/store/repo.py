@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.messages import ConversationKey
 from bot.store.db import Database
 from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
+from bot.turns import TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
 
 
 @dataclass(slots=True)
@@ -68,7 +69,39 @@ class RecoveredAnswer:
     key: ConversationKey
     turn_id: int
     text: str
-    message_ids: list[str]
+    pages: list[str]  # platform ids of every message the answer had written
+
+
+@dataclass(slots=True)
+class PendingMessage:
+    """A user message waiting for an answer: the conversation's queue, in arrival order."""
+
+    id: int
+    seq: int
+    request: TurnRequest | None
+    author_id: str
+    platform_message_id: str
+
+
+@dataclass(slots=True)
+class FinishedTurn:
+    """Everything a turn's end stores, in one transaction."""
+
+    turn_id: int
+    conversation_id: int
+    message_id: int | None  # the answer's message, if streaming created it already
+    seq: int  # the answer's reserved position
+    text: str  # the final answer text ("" for a turn that ended with a notice only)
+    extra_parts: list[NewPart]
+    pages: list[str]
+    state: TurnState
+    finish_reason: str | None
+    usage: TurnUsage
+    ttft_ms: int | None
+    duration_ms: int
+    error: str | None
+    answered_seqs: list[int]
+    token_ratio: float | None  # a new usage/estimate ratio for the conversation, if it moved
 
 
 @dataclass(slots=True)
@@ -105,6 +138,17 @@ class Store:
         return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style,
                                bool(row.shared) or shared)
 
+    async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(
+                Conversation.platform, Conversation.workspace, Conversation.chat, Conversation.thread,
+                Conversation.epoch, Conversation.history_start, Conversation.token_ratio, Conversation.style,
+                Conversation.shared).where(Conversation.id == conversation_id))).first()
+        if row is None:
+            return None
+        return ConversationRow(conversation_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread),
+                               row.epoch, row.history_start, row.token_ratio, row.style, bool(row.shared))
+
     async def _insert_conversation(self, key: ConversationKey, epoch: int, style: str | None = None,
                                    shared: bool = False) -> None:
         values = dict(platform=key.platform, workspace=key.workspace, chat=key.chat,
@@ -139,7 +183,7 @@ class Store:
     async def add_message(
         self, conversation_id: int, role: str, parts: list[NewPart], *, status: str,
         author_id: str = "", author_name: str = "", platform_message_id: str = "",
-        turn_id: int | None = None, request: dict | None = None, seq: int | None = None,
+        turn_id: int | None = None, request: TurnRequest | None = None, seq: int | None = None,
     ) -> tuple[int, int]:
         """Insert a message and its parts in one transaction. Returns (message id, seq).
         ``seq`` is a position reserved earlier (an answer's, at the start of its turn)."""
@@ -149,7 +193,8 @@ class Store:
             message_id = (await conn.execute(insert(Message).values(
                 conversation_id=conversation_id, seq=seq, role=role, author_id=author_id,
                 author_name=author_name, platform_message_id=platform_message_id,
-                status=status, turn_id=turn_id, request=request, created_at=utcnow(),
+                status=status, turn_id=turn_id,
+                request=request.to_json() if request is not None else None, created_at=utcnow(),
             ).returning(Message.id))).scalar_one()
             rows = []
             for idx, part in enumerate(parts):
@@ -182,12 +227,15 @@ class Store:
         async with self.db.write() as conn:
             await conn.execute(update(Message).where(Message.id.in_(message_ids)).values(status=status))
 
-    async def pending_user_messages(self, conversation_id: int) -> list[int]:
+    async def pending(self, conversation_id: int) -> list[PendingMessage]:
+        """The user messages waiting for an answer, oldest first."""
         async with self.db.read() as conn:
-            rows = await conn.execute(select(Message.seq).where(
-                Message.conversation_id == conversation_id, Message.role == "user",
-                Message.status == "pending").order_by(Message.seq))
-            return [r.seq for r in rows]
+            rows = await conn.execute(select(
+                Message.id, Message.seq, Message.request, Message.author_id, Message.platform_message_id,
+            ).where(Message.conversation_id == conversation_id, Message.role == "user",
+                    Message.status == "pending").order_by(Message.seq))
+            return [PendingMessage(r.id, r.seq, TurnRequest.from_json(r.request), r.author_id or "",
+                                   r.platform_message_id or "") for r in rows]
 
     async def history(self, conversation_id: int, from_seq: int = 0) -> list[StoredMessage]:
         """Messages with their parts, oldest first, skipping superseded answers."""
@@ -224,15 +272,15 @@ class Store:
 
     # --- turns ---
     async def start_turn(self, conversation_id: int, request_seq: int, model: str,
-                         options: dict, kind: str = "chat",
+                         options: dict, kind: TurnKind = TurnKind.CHAT,
                          estimated_tokens: int | None = None) -> tuple[int, int]:
         """Open a turn and reserve the answer's place right after the question, so that
         messages arriving mid-answer come after it. Returns (turn id, answer seq)."""
         async with self.db.write() as conn:
             answer_seq = await self._next_seq(conn, conversation_id)
             turn_id = (await conn.execute(insert(Turn).values(
-                conversation_id=conversation_id, request_seq=request_seq, kind=kind, model=model,
-                options=options, status="streaming", estimated_tokens=estimated_tokens,
+                conversation_id=conversation_id, request_seq=request_seq, kind=str(kind), model=model,
+                options=options, status=str(TurnState.STREAMING), estimated_tokens=estimated_tokens,
                 owner=self.db.instance, started_at=utcnow(),
             ).returning(Turn.id))).scalar_one()
         return turn_id, answer_seq
@@ -261,45 +309,43 @@ class Store:
                 await conn.execute(update(Turn).where(Turn.response_message_id == message_id)
                                    .values(pages=refs))
 
-    async def finish_answer(
-        self, *, turn_id: int, message_id: int | None, conversation_id: int, seq: int, text: str,
-        extra_parts: list[NewPart], refs: list[str], status: str, finish_reason: str | None,
-        usage: dict[str, int] | None, ttft_ms: int | None, duration_ms: int,
-        error: str | None, answered_seqs: list[int], token_ratio: float | None,
-    ) -> int | None:
-        """Close the turn: final text, reasoning/tool parts, usage, timings, and mark the
-        user messages it answered. One transaction."""
+    async def finish_answer(self, done: FinishedTurn) -> int | None:
+        """Close the turn: final text, reasoning/tool parts, usage, timings, every page it
+        wrote, and mark the user messages it answered. One transaction."""
+        status = str(done.state)
+        message_id = done.message_id
         async with self.db.write() as conn:
-            if message_id is None and (text or extra_parts):
+            if message_id is None and (done.text or done.extra_parts):
                 message_id = (await conn.execute(insert(Message).values(
-                    conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
-                    author_name="", platform_message_id="", status=status, turn_id=turn_id,
+                    conversation_id=done.conversation_id, seq=done.seq, role="assistant", author_id="",
+                    author_name="", platform_message_id="", status=status, turn_id=done.turn_id,
                     created_at=utcnow(),
                 ).returning(Message.id))).scalar_one()
-                await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=text))
+                await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=done.text))
             elif message_id is not None:
                 await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
-                                   .values(text=text))
-                await conn.execute(update(Message).where(Message.id == message_id)
-                                   .values(status=status))
-            if message_id is not None and extra_parts:
+                                   .values(text=done.text))
+                await conn.execute(update(Message).where(Message.id == message_id).values(status=status))
+            if message_id is not None and done.extra_parts:
                 await conn.execute(insert(Part), [
                     dict(message_id=message_id, idx=i + 1, kind=p.kind, text=p.text, data=p.data)
-                    for i, p in enumerate(extra_parts)])
-            usage = usage or {}
-            await conn.execute(update(Turn).where(Turn.id == turn_id).values(
-                status=status, response_message_id=message_id, finish_reason=finish_reason, pages=refs,
-                prompt_tokens=usage.get("prompt_tokens"),
-                completion_tokens=usage.get("completion_tokens"),
-                cached_tokens=usage.get("cached_tokens"), ttft_ms=ttft_ms,
-                duration_ms=duration_ms, error=error, finished_at=utcnow()))
-            if answered_seqs:
+                    for i, p in enumerate(done.extra_parts)])
+            usage = done.usage
+            counted = usage.calls > 0
+            await conn.execute(update(Turn).where(Turn.id == done.turn_id).values(
+                status=status, response_message_id=message_id, finish_reason=done.finish_reason,
+                pages=done.pages,
+                prompt_tokens=usage.prompt_tokens if counted else None,
+                completion_tokens=usage.completion_tokens if counted else None,
+                cached_tokens=usage.cached_tokens if counted else None, ttft_ms=done.ttft_ms,
+                duration_ms=done.duration_ms, error=done.error, finished_at=utcnow()))
+            if done.answered_seqs:
                 await conn.execute(update(Message).where(
-                    Message.conversation_id == conversation_id, Message.seq.in_(answered_seqs),
+                    Message.conversation_id == done.conversation_id, Message.seq.in_(done.answered_seqs),
                     Message.role == "user").values(status="answered"))
-            if token_ratio is not None:
-                await conn.execute(update(Conversation).where(Conversation.id == conversation_id)
-                                   .values(token_ratio=token_ratio))
+            if done.token_ratio is not None:
+                await conn.execute(update(Conversation).where(Conversation.id == done.conversation_id)
+                                   .values(token_ratio=done.token_ratio))
         return message_id
 
     async def add_tool_messages(self, conversation_id: int, turn_id: int,
@@ -310,27 +356,50 @@ class Store:
                                turn_id=turn_id)
         await self.add_message(conversation_id, "tool", results, status="complete", turn_id=turn_id)
 
-    async def turn(self, turn_id: int) -> dict | None:
+    async def turn(self, turn_id: int) -> TurnRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(
                 select(Turn.id, Turn.conversation_id, Turn.request_seq, Turn.response_message_id,
-                       Turn.kind, Turn.status, Turn.options, Turn.feedback, Conversation.platform,
+                       Turn.kind, Turn.status, Turn.options, Turn.feedback, Turn.pages, Conversation.platform,
                        Conversation.workspace, Conversation.chat, Conversation.thread)
                 .join(Conversation, Conversation.id == Turn.conversation_id)
                 .where(Turn.id == turn_id))).first()
         if row is None:
             return None
-        return dict(id=row.id, conversation_id=row.conversation_id, request_seq=row.request_seq,
-                    response_message_id=row.response_message_id, kind=row.kind, status=row.status,
-                    options=row.options or {}, feedback=row.feedback,
-                    key=ConversationKey(row.platform, row.workspace, row.chat, row.thread))
+        kind = TurnKind(row.kind)
+        options = row.options or {}
+        request = TurnRequest.from_json(options.get("request"))
+        if request is None and (kind is not TurnKind.CHAT or options.get("extra")):
+            request = TurnRequest(kind, dict(options.get("extra") or {}))  # rows from before 0002
+        return TurnRecord(
+            id=row.id, conversation_id=row.conversation_id, key=ConversationKey(
+                row.platform, row.workspace, row.chat, row.thread),
+            request_seq=row.request_seq, response_message_id=row.response_message_id, kind=kind,
+            state=TurnState(row.status), request=request, feedback=row.feedback,
+            pages=tuple(row.pages or ()))
 
-    async def reopen_question(self, conversation_id: int, seq: int) -> None:
-        """Regenerate: the user message at ``seq`` waits for an answer again."""
+    async def latest_turn(self, conversation_id: int, kinds: tuple[TurnKind, ...],
+                          state: TurnState) -> int | None:
+        async with self.db.read() as conn:
+            return (await conn.execute(
+                select(Turn.id).where(Turn.conversation_id == conversation_id,
+                                      Turn.kind.in_([str(k) for k in kinds]), Turn.status == str(state))
+                .order_by(Turn.id.desc()).limit(1))).scalar()
+
+    async def part_data(self, message_id: int, kind: str) -> dict | None:
+        """The ``data`` of a message's first part of ``kind`` (e.g. stored copy variants)."""
+        async with self.db.read() as conn:
+            return (await conn.execute(select(Part.data).where(
+                Part.message_id == message_id, Part.kind == kind).limit(1))).scalar()
+
+    async def reopen_question(self, conversation_id: int, seq: int, request: TurnRequest | None) -> None:
+        """Regenerate: the user message at ``seq`` waits for an answer again, asking for
+        the same kind of answer as before."""
         async with self.db.write() as conn:
             await conn.execute(update(Message).where(
                 Message.conversation_id == conversation_id, Message.seq == seq,
-                Message.role == "user").values(status="pending"))
+                Message.role == "user").values(
+                    status="pending", request=request.to_json() if request is not None else None))
 
     async def set_feedback(self, turn_id: int, user_id: str, value: int) -> None:
         async with self.db.write() as conn:
@@ -359,10 +428,11 @@ class Store:
         async with self.db.write() as conn:
             rows = (await conn.execute(
                 select(Turn.id, Turn.response_message_id, Turn.conversation_id, Turn.owner, Turn.pages,
+                       Turn.request_seq,
                        Conversation.platform, Conversation.workspace, Conversation.chat,
                        Conversation.thread)
                 .join(Conversation, Conversation.id == Turn.conversation_id)
-                .where(Turn.status == "streaming"))).all()
+                .where(Turn.status == str(TurnState.STREAMING)))).all()
             dead: dict[str | None, bool] = {}
             for row in rows:
                 if row.owner not in dead:
@@ -384,7 +454,12 @@ class Store:
                                        .values(status="interrupted"))
                     text = final
                 await conn.execute(update(Turn).where(Turn.id == row.id).values(
-                    status="interrupted", error="process stopped mid-answer", finished_at=utcnow()))
+                    status=str(TurnState.INTERRUPTED), error="process stopped mid-answer",
+                    finished_at=utcnow()))
+                # The interrupted answer is their answer: they don't go back in the queue.
+                await conn.execute(update(Message).where(
+                    Message.conversation_id == row.conversation_id, Message.role == "user",
+                    Message.status == "pending", Message.seq <= row.request_seq).values(status="answered"))
                 recovered.append(RecoveredAnswer(
                     ConversationKey(row.platform, row.workspace, row.chat, row.thread),
                     row.id, text, refs))

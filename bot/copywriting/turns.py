@@ -1,0 +1,184 @@
+"""Copywriting in the conversation core: /style, /copy, plain briefs once a style is set,
+and refinements — registered with the core as one ``Extension``.
+
+The style lives on the conversation (shared by everyone in a group) and goes into the
+stable system prompt. Copy answers are structured output rendered as numbered variants,
+never raw JSON; the variants are stored with the answer so a control can refine one later.
+"""
+from __future__ import annotations
+
+from bot.controls import Action, ControlKind
+from bot.copywriting.flow import write_variants
+from bot.copywriting.refine import ACTIONS, REFINE_VARIANTS, UnknownAction, refine_message, translation_style
+from bot.copywriting.styles import (
+    custom_style, interpret_style_args, resolve_style, style_instructions, style_list_markdown,
+)
+from bot.copywriting.variants import Variant
+from bot.core.kinds import CommandCall, Core, Extension, TurnContext
+from bot.messages import Author, IncomingMessage
+from bot.store.repo import ConversationRow, NewPart
+from bot.surface import ReplySurface
+from bot.turns import TurnKind, TurnRequest, TurnState
+
+COPY_PART = "copy"  # a part of the answer message: {"style": stored style, "variants": [...]}
+DEFAULT_COPY_STYLE = ("General marketing copy for the brief's product and audience, in the language of "
+                      "the brief: a hook, concrete benefits, a call to action")
+
+
+class CopyKind:
+    """Variants of copy in a style: the conversation's, or one the request names."""
+
+    kind = TurnKind.COPY
+
+    def takes_plain_messages(self, conversation: ConversationRow) -> bool:
+        return bool(conversation.style)  # once a style is set, a plain message is a brief
+
+    def system_addition(self, conversation: ConversationRow) -> str:
+        return style_instructions(conversation.style) if conversation.style else ""
+
+    async def produce(self, turn: TurnContext) -> None:
+        stored = turn.extra.get("style") or turn.conversation.style
+        style = resolve_style(stored)
+        if style is None:  # style cleared in the meantime: answer as a normal chat
+            await turn.produce_as(TurnKind.CHAT)
+            return
+        await _write(turn, style, stored, turn.settings.copy_variants)
+
+
+class RefineKind:
+    """One variant reworked by a one-tap refinement."""
+
+    kind = TurnKind.REFINE
+
+    def takes_plain_messages(self, conversation: ConversationRow) -> bool:
+        return False
+
+    def system_addition(self, conversation: ConversationRow) -> str:
+        return ""
+
+    async def produce(self, turn: TurnContext) -> None:
+        stored = turn.extra.get("style") or turn.conversation.style
+        style = resolve_style(stored)
+        if style is None:
+            await turn.produce_as(TurnKind.CHAT)
+            return
+        if turn.extra.get("action") == "translate" and turn.extra.get("variant"):
+            style = translation_style(style, Variant.from_dict(turn.extra["variant"]))
+        await _write(turn, style, stored, REFINE_VARIANTS)
+
+
+async def _write(turn: TurnContext, style, stored: str | None, n: int) -> None:  # noqa: ANN001
+    await turn.status(f"writing {n} variants…" if n > 1 else "rewriting…")
+    result = await write_variants(turn.gateway, turn.messages, style, n, turn.settings, progress=turn.status)
+    turn.reasoning.append(result.reasoning)
+    usage = result.usage
+    turn.usage.add(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+    turn.usage.calls = max(result.calls, 1)
+    turn.finish_reason = result.finish_reason or "stop"
+    if result.ok:
+        turn.parts.append(NewPart(COPY_PART, data={
+            "style": stored if turn.kind is TurnKind.REFINE else style.stored(),
+            "variants": result.variant_dicts()}))
+        turn.variants = len(result.variants)
+    turn.feed(result.markdown)
+
+
+# --- commands ---
+async def style_command(call: CommandCall) -> None:
+    core, surface = call.core, call.surface
+    conv = await core.store.conversation(call.msg.key, shared=call.msg.group)
+    assert conv is not None
+    choice = interpret_style_args(call.args)
+    current = resolve_style(conv.style)
+    if choice.action == "list":
+        text = style_list_markdown(current)
+        await core.notify(surface, f"{choice.message}\n\n{text}" if choice.message else text)
+    elif choice.action == "show":
+        await core.notify(surface, f"Current style: {current.display_name}." if current
+                          else "No style is set. " + style_list_markdown())
+    elif choice.action == "clear":
+        await core.store.set_style(conv.id, None)
+        await core.notify(surface, "Style cleared: I'm back to normal conversation.")
+    else:
+        assert choice.style is not None
+        await core.store.set_style(conv.id, choice.style.stored())
+        n = core.settings.copy_variants
+        await core.notify(surface, (
+            f"Style set for this conversation: **{choice.style.display_name}**. "
+            f"Send a brief (or `/copy <brief>`) and I'll write {n} variants; "
+            "`/style off` goes back to normal chat."))
+
+
+async def copy_command(call: CommandCall) -> None:
+    core, msg = call.core, call.msg
+    conv = await core.store.conversation(msg.key, shared=msg.group)
+    assert conv is not None
+    if not call.args.strip() and not msg.attachments:
+        await core.notify(call.surface, "Tell me what to write after /copy, e.g. `/copy 一款桂花乌龙茶的种草笔记`.")
+        return
+    # Without a conversation style, /copy still writes variants, in a general style.
+    extra = {} if conv.style else {"style": custom_style(DEFAULT_COPY_STYLE).stored()}
+    brief = IncomingMessage(key=msg.key, author=msg.author, text=call.args, message_id=msg.message_id,
+                            attachments=msg.attachments, addressed=True, group=msg.group,
+                            reply_to=msg.reply_to, notes=msg.notes)
+    await core.submit(brief, call.surface, TurnRequest(TurnKind.COPY, extra))
+
+
+async def refine_command(call: CommandCall) -> None:
+    """Console form of the refinement controls: ``/refine 2 shorter``."""
+    core = call.core
+    parts = call.args.split()
+    conv = await core.store.conversation(call.msg.key, shared=call.msg.group)
+    assert conv is not None
+    turn_id = await core.store.latest_turn(conv.id, (TurnKind.COPY, TurnKind.REFINE), TurnState.DONE)
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ACTIONS or turn_id is None:
+        await core.notify(call.surface, "Use `/refine <variant number> <action>` after a copy answer; actions: "
+                          + ", ".join(ACTIONS) + ".")
+        return
+    await refine(core, turn_id, int(parts[0]), parts[1], call.surface, call.msg.author)
+
+
+async def on_refine_press(action: Action, surface: ReplySurface, core: Core) -> str:
+    press = action.press
+    await refine(core, press.turn_id, press.variant, press.action, surface, action.user)
+    return "On it…"
+
+
+async def refine(core: Core, turn_id: int, number: int, action: str, surface: ReplySurface,
+                 author: Author) -> None:
+    """Ask for variant ``number`` of ``turn_id``'s answer reworked by ``action``; ``author``
+    (who tapped) is named in group prompts."""
+    turn = await core.store.turn(turn_id)
+    copy = None
+    if turn is not None and turn.response_message_id is not None:
+        copy = await core.store.part_data(turn.response_message_id, COPY_PART)
+    if turn is None or copy is None:
+        await core.notify(surface, "I can't find those variants any more.")
+        return
+    variants = copy.get("variants") or []
+    if not 1 <= number <= len(variants):
+        await core.notify(surface, f"There is no variant {number}; pick 1–{len(variants)}.")
+        return
+    style = resolve_style(copy.get("style"))
+    if style is None:
+        await core.notify(surface, "That answer has no style to refine with.")
+        return
+    variant = Variant.from_dict(variants[number - 1])
+    try:
+        instruction = refine_message(action, variant, style, number)
+    except UnknownAction:
+        await core.notify(surface, f"I don't know how to “{action}” a variant.")
+        return
+    conv = await core.store.conversation(turn.key)
+    assert conv is not None
+    await core.submit(
+        IncomingMessage(key=turn.key, author=author, text=instruction, group=conv.shared),
+        surface, TurnRequest(TurnKind.REFINE, {"style": copy.get("style"), "action": action,
+                                                "variant": variant.to_dict()}))
+
+
+COPYWRITING = Extension(
+    kinds=(CopyKind(), RefineKind()),
+    commands={"style": style_command, "copy": copy_command, "refine": refine_command},
+    presses={ControlKind.REFINE: on_refine_press},
+)

@@ -1,0 +1,84 @@
+"""The core's own kind of turn: a plain chat answer, with tool rounds when tools are on."""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core import texts
+from bot.core.kinds import TurnContext
+from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
+from bot.store.repo import ConversationRow, NewPart, Store
+from bot.turns import TurnKind
+
+
+class ChatKind:
+    kind = TurnKind.CHAT
+
+    def __init__(self, store: Store, tools: Any) -> None:
+        self.store = store
+        self.tools = tools  # a bot.tools registry, or None
+
+    def takes_plain_messages(self, conversation: ConversationRow) -> bool:
+        return True
+
+    def system_addition(self, conversation: ConversationRow) -> str:
+        return ""
+
+    async def produce(self, turn: TurnContext) -> None:
+        settings = turn.settings
+        tools = self.tools.definitions() if (self.tools is not None and settings.tools) else None
+        for step in range(settings.tool_chain_limit + 1):
+            calls, step_text, step_reasoning = await self._stream_once(
+                turn, tools if step < settings.tool_chain_limit else None)
+            if not calls:
+                return
+            await self._run_tools(turn, calls, step_text, step_reasoning)
+
+    async def _stream_once(self, turn: TurnContext, tools: list[dict] | None) -> tuple[list[ToolCall], str, str]:
+        """One model call. Returns its tool calls and, for them, its text and reasoning."""
+        calls: list[ToolCall] = []
+        text_parts: list[str] = []
+        reasoning_parts: list[str] = []
+        writer = turn.writer
+        async for event in turn.gateway.stream(ChatRequest(messages=turn.messages, tools=tools or None)):
+            if isinstance(event, TextDelta):
+                turn.first_text()
+                if turn.status_shown:
+                    await turn.status("")
+                if not text_parts and not writer.has_text and not event.text.strip():
+                    continue
+                text_parts.append(event.text)
+                writer.feed(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reasoning_parts.append(event.text)
+                turn.reasoning.append(event.text)
+                if not text_parts and not turn.status_shown:
+                    await turn.status(texts.THINKING)
+            elif isinstance(event, ToolCall):
+                calls.append(event)
+            elif isinstance(event, Usage):
+                turn.usage.add(event.prompt_tokens, event.completion_tokens, event.cached_tokens)
+            elif isinstance(event, Finish):
+                turn.finish_reason = event.reason
+        return calls, "".join(text_parts), "".join(reasoning_parts)
+
+    async def _run_tools(self, turn: TurnContext, calls: list[ToolCall], step_text: str,
+                         step_reasoning: str) -> None:
+        call_dicts = [{"id": c.id, "type": "function",
+                       "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+        # MiniMax wants the whole assistant message back, reasoning included (interleaved thinking).
+        content = f"<think>{step_reasoning}</think>\n\n{step_text}" if step_reasoning else step_text
+        turn.messages.append({"role": "assistant", "content": content, "tool_calls": call_dicts})
+        names = ", ".join(dict.fromkeys(c.name for c in calls))
+        await turn.status(f"using {names}…")
+        results = await self.tools.run_calls(calls, timeout=turn.settings.tool_timeout, progress=turn.status)
+        for call, result in zip(calls, results):
+            turn.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        assistant_parts = ([NewPart("reasoning", text=step_reasoning)] if step_reasoning else []) + \
+            ([NewPart("text", text=step_text)] if step_text else []) + \
+            [NewPart("tool_call", data=d) for d in call_dicts]
+        result_parts = [NewPart("tool_result", text=r, data={"id": c.id, "name": c.name})
+                        for c, r in zip(calls, results)]
+        await self.store.add_tool_messages(turn.conversation.id, turn.turn_id, assistant_parts, result_parts)
+        if step_text and not turn.writer.text.endswith("\n"):
+            turn.writer.feed("\n\n")
+        await turn.status(texts.THINKING)

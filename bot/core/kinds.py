@@ -1,0 +1,114 @@
+"""How kinds of turns and commands plug into the core.
+
+The core answers plain messages itself (``TurnKind.CHAT``); other kinds (copywriting's
+copy and refine turns) and their commands register with ``ChatService`` through the small
+interfaces here, and work only through ``TurnContext`` and ``Core``: never through the
+service's own members.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.config import Settings
+from bot.controls import Action, ControlKind
+from bot.core.pacing import AnswerWriter
+from bot.messages import IncomingMessage
+from bot.store.repo import ConversationRow, NewPart, Store
+from bot.surface import ReplySurface
+from bot.turns import TurnKind, TurnRequest, TurnUsage
+
+
+class Core(Protocol):
+    """What commands, kinds and control handlers may ask of the core (ChatService)."""
+
+    settings: Settings
+    store: Store
+
+    @property
+    def gateway(self) -> Any: ...
+
+    async def notify(self, surface: ReplySurface, text: str) -> None:
+        """A short message in the bot's own voice."""
+
+    async def submit(self, msg: IncomingMessage, surface: ReplySurface,
+                     request: TurnRequest | None = None) -> None:
+        """Store ``msg`` as waiting for an answer (of ``request``'s kind) and queue it."""
+
+
+@dataclass
+class TurnContext:
+    """One turn as a kind's producer sees it: the prompt, the model, the answer."""
+
+    turn_id: int
+    kind: TurnKind
+    extra: dict[str, Any]  # the request's options (TurnRequest.extra)
+    conversation: ConversationRow
+    messages: list[dict[str, Any]]  # the prompt, OpenAI-shaped; tool rounds append to it
+    settings: Settings
+    gateway: Any
+    writer: AnswerWriter
+    show_status: Callable[[str], Awaitable[None]]  # the surface's status line (cosmetic)
+    produce_as: Callable[[TurnKind], Awaitable[None]]  # answer as another kind instead
+    started: float = field(default_factory=time.monotonic)
+    ttft: float | None = None  # seconds to the first visible text
+    reasoning: list[str] = field(default_factory=list)  # kept as it streams: a stopped turn keeps it
+    usage: TurnUsage = field(default_factory=TurnUsage)
+    finish_reason: str | None = None
+    parts: list[NewPart] = field(default_factory=list)  # stored with the answer (copy variants)
+    variants: int = 0  # numbered copy variants shown: each gets its refinement controls
+    status_shown: str = ""
+
+    async def status(self, text: str) -> None:
+        """A transient status line ("thinking…", a tool's progress); "" clears it."""
+        if text == self.status_shown:
+            return
+        self.status_shown = text
+        await self.show_status(text)
+
+    def first_text(self) -> None:
+        if self.ttft is None:
+            self.ttft = time.monotonic() - self.started
+
+    def feed(self, text: str) -> None:
+        """Visible answer text, streamed to the user as it comes."""
+        self.first_text()
+        self.writer.feed(text)
+
+
+class TurnKindHandler(Protocol):
+    kind: TurnKind
+
+    def takes_plain_messages(self, conversation: ConversationRow) -> bool:
+        """True when a plain message in this conversation asks for this kind (a style is set)."""
+
+    def system_addition(self, conversation: ConversationRow) -> str:
+        """Text appended to the system prompt of every turn in this conversation ("" for none)."""
+
+    async def produce(self, turn: TurnContext) -> None:
+        """Call the model and feed the answer into ``turn``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCall:
+    name: str  # "copy"
+    args: str  # what follows the command
+    msg: IncomingMessage
+    surface: ReplySurface
+    core: Core
+
+
+CommandHandler = Callable[[CommandCall], Awaitable[None]]
+# A click on a control the core does not handle itself; returns the acknowledgement text.
+PressHandler = Callable[[Action, ReplySurface, Core], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """What a package registers with the core in one go."""
+
+    kinds: tuple[TurnKindHandler, ...] = ()
+    commands: dict[str, CommandHandler] = field(default_factory=dict)
+    presses: dict[ControlKind, PressHandler] = field(default_factory=dict)

@@ -1,0 +1,162 @@
+"""One turn from prompt to stored result: the kind's producer streams the answer through
+the pacing engine; the end is worked out once (``outcome``), written to the platform
+with the controls the core chose, and stored."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Settings
+from bot.controls import answer_controls, language_of, streaming_controls
+from bot.core import texts
+from bot.core.kinds import TurnContext, TurnKindHandler
+from bot.core.outcome import Outcome, failed, finished
+from bot.core.pacing import AnswerWriter
+from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
+from bot.surface import ReplySurface
+from bot.turns import TurnKind, TurnState
+
+log = logging.getLogger(__name__)
+SAVE_ATTEMPTS = 5
+
+
+@dataclass
+class ActiveTurn:
+    """The turn a conversation is streaming right now (what Stop acts on)."""
+
+    turn_id: int
+    conversation_id: int
+    task: asyncio.Task | None = None  # the model call; Stop cancels it
+    stop_requested: bool = False
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPlan:
+    """What the worker decided to answer, and how."""
+
+    conversation: ConversationRow
+    surface: ReplySurface
+    kind: TurnKind
+    extra: dict[str, Any]
+    turn_id: int
+    answer_seq: int
+    messages: list[dict[str, Any]]
+    estimated_tokens: int
+    answered_seqs: list[int]
+
+
+class TurnRunner:
+    def __init__(self, plan: TurnPlan, *, settings: Settings, store: Store, gateway: Any,
+                 kinds: dict[TurnKind, TurnKindHandler]) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.store = store
+        self.kinds = kinds
+        self.message_id: int | None = None
+        self._last_checkpoint = 0.0
+        self._saved_pages: list[str] = []
+        self.writer = AnswerWriter(plan.surface, plan.turn_id, on_write=self._checkpoint,
+                                   streaming_controls=streaming_controls(plan.turn_id))
+        self.turn = TurnContext(
+            turn_id=plan.turn_id, kind=plan.kind, extra=plan.extra, conversation=plan.conversation,
+            messages=plan.messages, settings=settings, gateway=gateway, writer=self.writer,
+            show_status=self._show_status, produce_as=self._produce)
+
+    async def run(self, active: ActiveTurn) -> None:
+        turn = self.turn
+        try:
+            active.task = asyncio.ensure_future(self._produce(turn.kind))
+            await active.task
+            outcome = finished(turn.finish_reason)
+        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the user gets an answer whatever broke
+            outcome = failed(exc, turn.turn_id, has_text=bool(self.writer.text.strip()),
+                             stopped=active.stop_requested)
+        finally:
+            active.task = None
+            await turn.status("")
+        await self._finish(outcome)
+
+    async def _produce(self, kind: TurnKind) -> None:
+        self.turn.kind = kind
+        await self.kinds[kind].produce(self.turn)
+
+    async def _show_status(self, text: str) -> None:
+        try:
+            await self.plan.surface.set_status(text)
+        except Exception:  # noqa: BLE001 - a status is cosmetic; never fail the answer on it
+            log.warning("turn %s: set_status failed", self.plan.turn_id, exc_info=True)
+
+    async def _checkpoint(self, text: str, pages: list[str]) -> None:
+        """Save the answer: created at its first write, then at most once per interval.
+
+        A database hiccup must never hold up or repeat what the user sees: it is logged and
+        the next write tries again (the final save retries on its own)."""
+        plan = self.plan
+        now = time.monotonic()
+        try:
+            if self.message_id is None:
+                self.message_id = await self.store.open_answer(
+                    plan.conversation.id, plan.turn_id, plan.answer_seq, text, pages)
+                self._last_checkpoint, self._saved_pages = now, pages
+            elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
+                self._last_checkpoint = now
+                await self.store.checkpoint(self.message_id, text,
+                                            pages if pages != self._saved_pages else None)
+                self._saved_pages = pages
+        except Exception:  # noqa: BLE001
+            log.warning("turn %s: checkpoint failed; will retry at the next write", plan.turn_id, exc_info=True)
+
+    async def _finish(self, outcome: Outcome) -> None:
+        turn, plan = self.turn, self.plan
+        text = self.writer.text.strip()
+        notice_only = outcome.notice_only
+        if notice_only:
+            final = outcome.marker
+        elif not text and outcome.state is TurnState.DONE:
+            final, notice_only = texts.EMPTY_ANSWER, True
+        else:
+            final = f"{text}\n\n{outcome.marker}" if outcome.marker and text else (text or outcome.marker)
+        reasoning = "".join(turn.reasoning)
+        variants = turn.variants if outcome.state is TurnState.DONE else 0
+        controls = () if notice_only else answer_controls(plan.turn_id, variants, language_of(final))
+        pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
+                                         notice=notice_only, controls=controls)
+        parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + turn.parts
+        await self._save(FinishedTurn(
+            turn_id=plan.turn_id, conversation_id=plan.conversation.id, message_id=self.message_id,
+            seq=plan.answer_seq, text="" if notice_only else final, extra_parts=parts, pages=pages,
+            state=outcome.state, finish_reason=turn.finish_reason, usage=turn.usage,
+            ttft_ms=int(turn.ttft * 1000) if turn.ttft is not None else None,
+            duration_ms=int((time.monotonic() - turn.started) * 1000), error=outcome.error,
+            answered_seqs=plan.answered_seqs, token_ratio=self._token_ratio()))
+
+    def _token_ratio(self) -> float | None:
+        """The conversation's usage/estimate ratio, kept conservative: it follows usage up
+        quickly and down slowly; None when it did not move enough to be worth a write."""
+        prompt, estimated = self.turn.usage.prompt_tokens, self.plan.estimated_tokens
+        if not prompt or not estimated:
+            return None
+        current = self.plan.conversation.token_ratio
+        observed = prompt / estimated
+        ratio = max(observed, current * 0.9 + observed * 0.1)
+        return None if abs(ratio - current) < 0.02 * current else ratio
+
+    async def _save(self, done: FinishedTurn) -> None:
+        """The final save, retried: the user has the whole answer, so must the history."""
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                await self.store.finish_answer(done)
+                return
+            except Exception:  # noqa: BLE001
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+                log.warning("turn %s: saving the answer failed, retrying", done.turn_id, exc_info=True)
+                await asyncio.sleep(0.2 * 2 ** attempt)
