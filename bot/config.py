@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     host: str = Field("0.0.0.0", alias="HOST")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # Every platform's rate windows and pacing intervals are multiplied by this: 1 is the
+    # platforms' real limits; tests shrink time with it (and so do their fake servers).
+    platform_time_scale: float = Field(1.0, alias="PLATFORM_TIME_SCALE", gt=0, le=1)
 
     # --- Telegram ---
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
@@ -67,8 +70,6 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
-    # Seconds in Slack's "per minute" rate tiers (tests shrink it; all Slack pacing scales with it).
-    slack_rate_window: float = Field(60.0, alias="SLACK_RATE_WINDOW", gt=0)
     slack_stream_max_age: float = Field(270.0, alias="SLACK_STREAM_MAX_AGE", gt=0)  # streams expire ~300 s
     slack_native_streaming: bool = Field(True, alias="SLACK_NATIVE_STREAMING")
 

@@ -2,16 +2,24 @@
 
 A ``Budget`` is a leaky bucket (aiolimiter) plus a pause that a 429's Retry-After sets,
 so that one rate-limited call holds back every caller of the same budget, not just itself.
-Adapters keep one per scope (per bot, per chat, per workspace and method) and acquire all
-that apply before a call.
+Adapters keep one per scope (per bot, per chat, per workspace and method); ``guarded`` is
+the one call path both adapters use. Tests shrink every platform window with the single
+setting ``PLATFORM_TIME_SCALE``.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
+
+from bot.surface import RateLimited
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Budget:
@@ -46,11 +54,6 @@ class Budget:
         return f"Budget({self.name!r}, {self.rate}/{self.per}s)"
 
 
-async def acquire_all(budgets: Iterable[Budget]) -> None:
-    for budget in budgets:
-        await budget.acquire()
-
-
 class BudgetMap:
     """Budgets created on first use per key (a chat, a workspace+method)."""
 
@@ -63,3 +66,24 @@ class BudgetMap:
         if budget is None:
             budget = self._budgets[key] = Budget(self.rate, self.per, name=f"{self.name}:{key}")
         return budget
+
+
+async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]], *,
+                  retry_after: Callable[[Exception], float | None], name: str,
+                  pause: Sequence[Budget] | None = None) -> T:
+    """Every platform call goes through here: acquire ``budgets``, make the call, and when
+    the platform says 429 (``retry_after`` reads its wait from the exception, None for any
+    other error) pause ``pause`` (default: all of ``budgets``) for exactly that long and
+    raise ``RateLimited``, so every caller of those budgets holds back, not just this one."""
+    for budget in budgets:
+        await budget.acquire()
+    try:
+        return await request()
+    except Exception as exc:
+        wait = retry_after(exc)
+        if wait is None:
+            raise
+        for budget in budgets if pause is None else pause:
+            budget.pause(wait)
+        log.warning("%s: 429, pausing it for %.2fs", name, wait)
+        raise RateLimited(wait, name) from exc

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from adapters.telegram import create
 from adapters.telegram.app import TelegramAdapter
-from adapters.telegram.budgets import Pacing
-from adapters.telegram.surface import Place
 from bot.app import create_app
 from bot.messages import Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
+from bot.store.models import Turn
 from bot.surface import utf16_len
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
@@ -56,8 +56,7 @@ class Bot:
 
     def __init__(self, make_settings: Callable, tg: FakeTelegram, overrides: dict) -> None:
         self.settings = make_settings(
-            TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-            TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1 * SCALE, TELEGRAM_GROUP_EDIT_INTERVAL=3.1 * SCALE,
+            TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, PLATFORM_TIME_SCALE=SCALE,
             **overrides)
         self.tg = tg
         self.runtime = None
@@ -66,9 +65,8 @@ class Bot:
     async def start(self) -> "Bot":
         self.runtime = await build_runtime(self.settings, migrate=False)
         assert isinstance(create(self.settings, self.runtime.service), TelegramAdapter)
-        # Telegram's real pacing, shrunk like the fake's windows.
-        adapter = TelegramAdapter(self.settings, self.runtime.service, pacing=Pacing().scaled(SCALE),
-                                  polling_timeout=1)
+        # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
+        adapter = TelegramAdapter(self.settings, self.runtime.service, polling_timeout=1)
         self.adapter = adapter
         await adapter.start()
         return self
@@ -147,8 +145,12 @@ async def test_private_chat_streams_a_draft_and_ends_with_a_formatted_message(st
     drafts = tg.calls_to("sendMessageDraft", ALICE["id"])
     assert len(drafts) >= 2, "the answer streams as a draft"
     shown = [c.params["text"] for c in drafts if c.ok]
-    assert all(b.startswith(a.rstrip("…").rstrip()) or len(b) >= len(a) for a, b in zip(shown, shown[1:]))
-    assert "**" in "".join(shown), "intermediate drafts are plain text, never parsed"
+    plain = answer.strip()
+    assert all(plain.startswith(draft) for draft in shown), "every draft is a prefix of the answer, as sent"
+    assert [len(d) for d in shown] == sorted(len(d) for d in shown), "drafts only grow"
+    assert all("entities" not in c.params and "parse_mode" not in c.params for c in drafts), \
+        "intermediate drafts are plain text, never parsed"
+    assert "**" in "".join(shown)
     # The final message is Markdown rendered to entities, with the answer's buttons.
     assert final.text == answer.replace("**", "").strip()
     bold = [e for e in final.entities if e["type"] == "bold"]
@@ -160,7 +162,8 @@ async def test_private_chat_streams_a_draft_and_ends_with_a_formatted_message(st
     assert tg.calls_to("sendChatAction", ALICE["id"]), "typing while the model reasons"
     assert "slogan" in user_prompt(fake_gateway.last.body)
     no_limit_broken(tg)
-    assert bot.adapter is not None
+    turn = await bot.service.store.turn(int(_buttons(final)[0].split(":")[1]))
+    assert turn is not None and turn.pages == (str(final.message_id),), "the one message is stored with its turn"
 
 
 async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(start_bot, tg, fake_gateway) -> None:
@@ -190,9 +193,10 @@ async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(star
 async def test_a_10000_character_chinese_answer_with_emoji_is_split_whole(start_bot, tg, fake_gateway) -> None:
     sentence = "这款茶叶香气清新，口感醇厚😀，适合每天饮用。"
     paragraph = sentence * 9 + "🍵\n\n"
-    text = (paragraph * 60)[:10_000].rstrip()
-    assert len(text) == 10_000 - (len((paragraph * 60)[:10_000]) - len(text))
-    assert utf16_len(text) > 10_000  # emoji are two UTF-16 units each
+    text = (paragraph * 60)[:10_000]
+    assert len(text) == 10_000 and not text[-1].isspace()  # ten thousand characters, as asked
+    emoji = text.count("😀") + text.count("🍵")
+    assert emoji > 400 and utf16_len(text) == 10_000 + emoji  # two UTF-16 units each: code points under-count
     fake_gateway.script(Answer(text=text, chunk_size=400))
     await start_bot(TELEGRAM_DRAFTS=False)
     tg.send_user_message(ALICE["id"], ALICE, "写一篇很长的文章")
@@ -422,10 +426,11 @@ async def test_regenerate_and_feedback_buttons(start_bot, tg, fake_gateway) -> N
     assert "name our tea" in user_prompt(fake_gateway.last.body)
     assert "first take" not in str(fake_gateway.last.body["messages"])
     turn_id = int(regen.split(":")[1])
-    stored = await bot.service.store.turn(turn_id)
-    assert stored is not None
+    async with bot.service.store.db.read() as conn:
+        feedback = (await conn.execute(select(Turn.feedback, Turn.feedback_by).where(Turn.id == turn_id))).one()
+    assert tuple(feedback) == (1, str(CAROL["id"])), "Carol's 👍 is stored on the first answer"
     answers = [c.params.get("text") for c in tg.calls_to("answerCallbackQuery")]
-    assert "Thanks for the feedback!" in answers
+    assert answers == ["Thanks for the feedback!", "Writing a new answer…"]
 
 
 async def test_copy_variants_get_refinement_buttons(start_bot, tg, fake_gateway) -> None:
@@ -514,7 +519,7 @@ async def test_restart_mid_answer_rewrites_the_half_written_answer(start_bot, tg
         key=ConversationKey("telegram", str(tg.bot_id), str(chat_id), ""),
         author=Author(str(user["id"]), user["first_name"]), text="long please",
         message_id=str(asked["message_id"]), group=chat_id == GROUP)
-    surface = first.adapter.surface_at(Place(chat_id, None, asked["message_id"], private=chat_id > 0))
+    surface = first.adapter.surface_for(msg.key, reply_to=msg.message_id)
     # The process dies mid-answer: the handling task is cancelled, nothing is finalised.
     task = asyncio.create_task(first.service.handle(msg, surface))
     if chat_id == GROUP:
@@ -556,8 +561,7 @@ async def test_real_limits_two_groups_and_a_private_chat_draw_no_429(make_settin
         text = "A steady stream of words for the real pacing test. " * 12
         fake_gateway.script(*(Answer(text=text, reasoning=THINK, chunk_size=12, chunk_delay=0.1)
                               for _ in range(3)))
-        settings = make_settings(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url,
-                                 TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1, TELEGRAM_GROUP_EDIT_INTERVAL=3.1)
+        settings = make_settings(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url)
         runtime = await build_runtime(settings, migrate=False)
         adapter = TelegramAdapter(settings, runtime.service, polling_timeout=1)
         await adapter.start()

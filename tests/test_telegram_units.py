@@ -8,11 +8,12 @@ from telegram import Bot, Message, MessageEntity
 
 from adapters.telegram import keyboards, render
 from adapters.telegram.albums import AlbumGatherer
-from adapters.telegram.normalise import Me, clean_text, conversation_key, is_addressed, normalise
-from adapters.telegram.order import ArrivalOrder
+from adapters.telegram.normalise import BotIdentity, clean_text, conversation_key, is_addressed, normalise
+from bot.controls import Press, answer_controls
+from bot.core.order import ArrivalOrder
 from bot.surface import utf16_len
 
-ME = Me(42, "copy_helper_bot")
+ME = BotIdentity(42, "copy_helper_bot")
 BOT = Bot("42:abc")
 
 
@@ -118,33 +119,39 @@ def test_text_cleaning_and_names() -> None:
 
 
 # ---- buttons ---------------------------------------------------------------------------------
-def test_callback_data_round_trips_and_fits() -> None:
-    markup = keyboards.answer(123456789, variants=3)
+def test_keyboard_carries_the_core_controls_encoded() -> None:
+    controls = answer_controls(123456789, variants=3, language="zh")
+    markup = keyboards.markup(controls)
+    assert markup is not None
     datas = [b.callback_data for row in markup.inline_keyboard for b in row]
     assert all(len(d.encode()) <= 64 for d in datas)
-    assert keyboards.parse("refine:123456789:2:translate") == keyboards.Press("refine", 123456789, ("2", "translate"))
-    assert keyboards.parse("regen:5") == keyboards.Press("regen", 5)
-    assert keyboards.parse("something-else") is None and keyboards.parse("stop:x") is None
+    presses = [Press.decode(d) for d in datas]
+    assert presses[0] == Press(Press.decode("refine:1:1:shorter").kind, 123456789, variant=1, action="shorter")
+    assert presses[-3:] == [Press.decode("regen:123456789"), Press.decode("fb:123456789:1"),
+                            Press.decode("fb:123456789:-1")]
+    labels = [b.text for row in markup.inline_keyboard for b in row]
+    assert labels[0] == "1 · 更短" and labels[-3:] == ["🔄 Regenerate", "👍", "👎"]
+    assert len(markup.inline_keyboard) == 3 * 2 + 1  # six refinements per variant, three a row
 
 
 # ---- arrival order and albums ----------------------------------------------------------------
-async def test_messages_reach_the_core_in_arrival_order() -> None:
+async def test_messages_are_stored_in_arrival_order_whatever_their_preparation_takes() -> None:
     order = ArrivalOrder()
-    handled: list[str] = []
+    stored: list[str] = []
 
     async def arrive(name: str, prepare: float, skip: bool = False) -> None:
         ticket = order.ticket("chat")
         await asyncio.sleep(prepare)  # a slow download for the first one
         if skip:
-            ticket.cancel()
+            ticket.drop()
             return
 
-        async def handle() -> None:
-            handled.append(name)
-        await ticket.run(handle)
+        async def store() -> None:
+            stored.append(name)
+        await ticket.turn(store)
 
-    await asyncio.gather(arrive("photo", 0.1), arrive("album item", 0.0, skip=True), arrive("text", 0.0))
-    assert handled == ["photo", "text"]
+    await asyncio.gather(arrive("photo", 0.3), arrive("album item", 0.0, skip=True), arrive("text", 0.0))
+    assert stored == ["photo", "text"]
 
 
 async def test_album_items_are_gathered_until_the_window_passes() -> None:

@@ -1,8 +1,11 @@
-"""The Telegram adapter: a python-telegram-bot Application wired to the ChatService.
+"""The Telegram adapter: a python-telegram-bot Application that translates updates for
+the core and back.
 
 Long polling by default; with TELEGRAM_WEBHOOK_URL the updates arrive on a route of the
-project's ASGI app instead. Every update is claimed durably first, so one delivered twice
-(a webhook retry, a restart before the offset was confirmed) is handled once.
+project's ASGI app instead. Each update takes its place in its conversation's line the
+moment it arrives (``ChatService.arrive``), is claimed durably (one delivered twice — a
+webhook retry, a restart before the offset was confirmed — is handled once), and becomes
+an ``IncomingMessage`` or an ``Action`` for the core.
 """
 from __future__ import annotations
 
@@ -13,22 +16,20 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 from telegram import BotCommand, CallbackQuery, Message, Update
 from telegram.error import TelegramError
-from telegram.ext import (
-    Application, ApplicationHandlerStop, CallbackQueryHandler, ContextTypes, MessageHandler,
-    TypeHandler, filters,
-)
+from telegram.ext import Application, ContextTypes, TypeHandler
 
-from adapters.telegram import keyboards, media
+from adapters.telegram import media
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
 from adapters.telegram.normalise import (
-    Me, author_of, clean_text, command_of, conversation_key, is_addressed, is_private, normalise, topic_of,
+    BotIdentity, author_of, clean_text, command_of, conversation_key, is_addressed, is_private, normalise,
+    topic_of,
 )
-from adapters.telegram.order import ArrivalOrder
-from adapters.telegram.recovery import repair_recovered
-from adapters.telegram.surface import Place, TelegramSurface
+from adapters.telegram.surface import Channel, Place, TelegramSurface
 from adapters.telegram.webhook import path_of, webhook_route
-from bot.messages import Attachment, IncomingMessage
+from bot.controls import Action, Press
+from bot.core.order import Ticket
+from bot.messages import Attachment, ConversationKey, IncomingMessage
 from bot.surface import Write
 
 if TYPE_CHECKING:
@@ -50,14 +51,12 @@ COMMANDS = [
 ]
 REFUSAL = ("Sorry, this bot is private and isn't available in this chat. "
            "Ask whoever runs it to add this chat to its allowlist.")
-NOTHING_TO_STOP = "There is no answer being written here."
 
 
 class TelegramAdapter:
     name = PLATFORM
 
-    def __init__(self, settings: "Settings", service: "ChatService", *, pacing: Pacing | None = None,
-                 polling_timeout: float = 10.0) -> None:
+    def __init__(self, settings: "Settings", service: "ChatService", *, polling_timeout: float = 10.0) -> None:
         assert settings.telegram_bot_token is not None
         self.settings = settings
         self.service = service
@@ -76,22 +75,15 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application = builder.build()
         self.bot = self.application.bot
-        self.budgets = Budgets(pacing or Pacing.from_settings(settings))
+        self.budgets = Budgets(Pacing.from_settings(settings))
+        self.channel = Channel(self.bot, self.budgets, settings.telegram_drafts)
         self.albums = AlbumGatherer(settings.telegram_album_window)
         self.allowed = settings.telegram_allowed
         self.polling_timeout = polling_timeout
-        self.me: Me | None = None
-        self._order = ArrivalOrder()
-        self._drafts_refused: set[int] = set()
-        self._streaming: dict[tuple[int, int | None], int] = {}  # (chat, topic) -> turn id
-        self._background: set[asyncio.Task] = set()
+        self.me: BotIdentity | None = None
         self._running = False
-
-        app = self.application
-        app.add_handler(TypeHandler(Update, self._claim), group=-1)
-        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
-        app.add_handler(CallbackQueryHandler(self._on_callback))
-        app.add_error_handler(self._on_error)
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
 
     # ---- PlatformAdapter ---------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -101,14 +93,14 @@ class TelegramAdapter:
 
     async def start(self) -> None:
         await self.application.initialize()  # getMe
-        self.me = Me(self.bot.id, self.bot.username)
+        self.me = BotIdentity(self.bot.id, self.bot.username)
         try:
             await self.bot.set_my_commands(COMMANDS)
         except TelegramError as exc:
             log.warning("telegram: setMyCommands failed: %s", exc)
         await self.application.start()
         self._running = True
-        self._spawn(repair_recovered(self, await self.service.take_recovered(PLATFORM)))
+        self.service.attach(self)
         if self.webhook_url:
             await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
                                        allowed_updates=ALLOWED_UPDATES)
@@ -125,18 +117,26 @@ class TelegramAdapter:
         if updater is not None and updater.running:
             await updater.stop()
         self._running = False
-        if self._background:
-            await asyncio.wait(self._background, timeout=30)
         if self.application.running:
-            await self.application.stop()
+            await self.application.stop()  # waits for the updates being handled
         await self.application.shutdown()
 
-    # ---- plumbing ----------------------------------------------------------------------
-    def _spawn(self, coro) -> None:  # noqa: ANN001
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    # ---- Platform (for the core) -------------------------------------------------------
+    def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> TelegramSurface | None:
+        if self.me is None or key.platform != PLATFORM or key.workspace != str(self.me.id):
+            return None
+        chat_id = int(key.chat)
+        private = chat_id > 0
+        asked = int(reply_to) if reply_to.isdigit() and not private else None
+        return TelegramSurface(self.channel, Place(chat_id, int(key.thread) if key.thread else None, asked, private))
 
+    def surface(self, message: Message, *, reply_to: int | None = None) -> TelegramSurface:
+        """Where to answer ``message``: its chat and topic, replying to it in groups."""
+        private = is_private(message)
+        return TelegramSurface(self.channel, Place(message.chat.id, topic_of(message),
+                                                   None if private else (reply_to or message.message_id), private))
+
+    # ---- transport ---------------------------------------------------------------------
     async def _deliver(self, data: dict) -> bool:
         if not self._running:
             return False
@@ -146,74 +146,62 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram: error while handling an update", exc_info=context.error)
 
-    async def _claim(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert self.me is not None
-        if not await self.service.claim_event(PLATFORM, f"{self.me.id}:{update.update_id}"):
-            log.info("telegram: update %s already handled", update.update_id)
-            raise ApplicationHandlerStop
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        me = self.me
+        assert me is not None
+        message = update.message
+        # The place in line is taken before the first await: updates reach this handler
+        # in the order Telegram sent them.
+        ticket = self.service.arrive(conversation_key(me, message)) if message is not None else None
+        try:
+            if not await self.service.claim_event(PLATFORM, f"{me.id}:{update.update_id}"):
+                log.info("telegram: update %s already handled", update.update_id)
+            elif message is not None and ticket is not None:
+                handed, ticket = ticket, None
+                await self._on_message(message, handed)
+            elif update.callback_query is not None:
+                await self._on_callback(update.callback_query)
+        finally:
+            if ticket is not None:
+                ticket.drop()
 
     def is_allowed(self, chat_id: int, user_id: int | None) -> bool:
         if not self.allowed:
             return True
         return str(chat_id) in self.allowed or (user_id is not None and str(user_id) in self.allowed)
 
-    def surface(self, message: Message, *, reply_to: int | None = None) -> TelegramSurface:
-        """Where to answer ``message``: its chat and topic, replying to it in groups."""
-        private = is_private(message)
-        place = Place(message.chat.id, topic_of(message),
-                      None if private else (reply_to or message.message_id), private)
-        return self.surface_at(place)
-
-    def surface_at(self, place: Place) -> TelegramSurface:
-        drafts = self.settings.telegram_drafts and place.chat_id not in self._drafts_refused
-
-        def streaming(turn_id: int, active: bool) -> None:
-            spot = (place.chat_id, place.thread_id)
-            if active:
-                self._streaming[spot] = turn_id
-            elif self._streaming.get(spot) == turn_id:
-                del self._streaming[spot]
-
-        return TelegramSurface(self.bot, place, self.budgets, drafts=drafts,
-                               refuse_drafts=self._drafts_refused.add, on_streaming=streaming)
-
     # ---- messages ----------------------------------------------------------------------
-    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.message
+    async def _on_message(self, message: Message, ticket: Ticket) -> None:
+        """Hand ``message`` to the core with its ticket, or drop the ticket."""
+        try:
+            handed = await self._translate(message, ticket)
+        except BaseException:
+            ticket.drop()
+            raise
+        if not handed:
+            ticket.drop()
+
+    async def _translate(self, message: Message, ticket: Ticket) -> bool:
         me = self.me
-        if message is None or me is None or message.from_user is None or message.from_user.is_bot:
-            return
-        if message.chat.type == "channel":
-            return
+        assert me is not None
+        if message.from_user is None or message.from_user.is_bot or message.chat.type == "channel":
+            return False
         command = command_of(me, message)
         if command is not None and not command[1]:
-            return  # a command for another bot in the group
+            return False  # a command for another bot in the group
         if not self.is_allowed(message.chat.id, message.from_user.id):
             if is_addressed(me, message):
                 await self._refuse_once(message)
-            return
-        ticket = self._order.ticket(conversation_key(me, message))
-        try:
-            if message.media_group_id:
-                items = await self.albums.gather(message)
-                if items is None:
-                    ticket.cancel()
-                    return
-            else:
-                items = [message]
-            if command is not None and command[0] == "/stop":
-                ticket.cancel()
-                await self._stop_command(message)
-                return
-            prepared = await self._prepare(items)
-        except BaseException:
-            ticket.cancel()
-            raise
+            return False
+        items = await self.albums.gather(message) if message.media_group_id else [message]
+        if items is None:
+            return False  # a later item of an album: its first item's handler takes it
+        prepared = await self._prepare(items)
         if prepared is None:
-            ticket.cancel()
-            return
+            return False
         msg, surface = prepared
-        await ticket.run(lambda: self.service.handle(msg, surface))
+        await self.service.handle(msg, surface, ticket=ticket)
+        return True
 
     async def _prepare(self, items: list[Message]) -> tuple[IncomingMessage, TelegramSurface] | None:
         me = self.me
@@ -255,17 +243,11 @@ class TelegramAdapter:
         if await self.service.claim_event(PLATFORM, f"refused:{message.chat.id}"):
             await self._say(self.surface(message), REFUSAL)
 
-    async def _stop_command(self, message: Message) -> None:
-        turn_id = self._streaming.get((message.chat.id, topic_of(message)))
-        if turn_id is None or not await self.service.stop(turn_id):
-            await self._say(self.surface(message), NOTHING_TO_STOP)
-
-    # ---- buttons -----------------------------------------------------------------------
-    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        press = keyboards.parse(query.data)
+    # ---- controls ----------------------------------------------------------------------
+    async def _on_callback(self, query: CallbackQuery) -> None:
+        me = self.me
+        assert me is not None
+        press = Press.decode(query.data)
         message = query.message if isinstance(query.message, Message) else None
         if press is None or message is None:
             await self._answer(query, "This button no longer works.")
@@ -273,30 +255,14 @@ class TelegramAdapter:
         if not self.is_allowed(message.chat.id, query.from_user.id):
             await self._answer(query, "Not available in this chat.")
             return
-        if press.action == keyboards.STOP:
-            stopped = await self.service.stop(press.turn_id)
-            await self._answer(query, "Stopping…" if stopped else "This answer is already finished.")
-        elif press.action == keyboards.FEEDBACK:
-            value = 1 if press.args[:1] == ("1",) else -1
-            await self.service.feedback(press.turn_id, str(query.from_user.id), value)
-            await self._answer(query, "Thanks for the feedback!")
-        elif press.action == keyboards.REGENERATE:
-            await self._answer(query, "Writing a new answer…")
-            await self.service.regenerate(press.turn_id, self._surface_for_answer(message))
-        elif press.action == keyboards.REFINE and len(press.args) == 2 and press.args[0].isdigit():
-            await self._answer(query, "On it…")
-            await self.service.refine(press.turn_id, int(press.args[0]), press.args[1],
-                                      self._surface_for_answer(message), author=author_of(query.from_user))
-        else:
-            await self._answer(query, "This button no longer works.")
+        action = Action(press, author_of(query.from_user), conversation_key(me, message))
+        await self._answer(query, await self.service.act(action, self._surface_for_answer(message)))
 
     def _surface_for_answer(self, answer: Message) -> TelegramSurface:
         """Write next to an earlier answer: same topic, replying to the same question."""
         asked = answer.reply_to_message
         question = asked.message_id if asked is not None and asked.forum_topic_created is None else None
-        private = is_private(answer)
-        return self.surface_at(Place(answer.chat.id, topic_of(answer),
-                                     None if private else (question or answer.message_id), private))
+        return self.surface(answer, reply_to=question)
 
     async def _answer(self, query: CallbackQuery, text: str) -> None:
         await self.budgets.bot.acquire()

@@ -22,13 +22,12 @@ class Pacing:
     typing_refresh: float = 4.5  # a typing action shows for about 5 s
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Pacing":
-        return cls(private=settings.telegram_private_interval, group=settings.telegram_group_interval)
-
-    def scaled(self, factor: float) -> "Pacing":
-        """Every interval ``factor`` times as long (tests shrink time this way)."""
-        return Pacing(self.private * factor, self.group * factor, self.draft * factor,
-                      self.global_rate / factor, self.typing_refresh * factor)
+    def from_settings(cls, settings: Settings) -> Pacing:
+        """The configured intervals, every one times PLATFORM_TIME_SCALE."""
+        scale = settings.platform_time_scale
+        base = cls(private=settings.telegram_private_interval, group=settings.telegram_group_interval)
+        return cls(base.private * scale, base.group * scale, base.draft * scale, base.global_rate / scale,
+                   base.typing_refresh * scale)
 
 
 class Budgets:

@@ -1,4 +1,5 @@
-"""One Bot API call within its budgets, with Telegram's errors turned into the core's.
+"""One Bot API call within its budgets (``bot.ratelimit.guarded``), with Telegram's errors
+turned into the core's.
 
 A 429 pauses the budget of the chat it was about (not the whole bot) for exactly its
 ``retry_after`` and surfaces as ``RateLimited``; "message is not modified" means the
@@ -7,17 +8,15 @@ message already shows that text and is not an error.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from bot.ratelimit import Budget
-from bot.surface import RateLimited, WriteFailed
+from bot.ratelimit import Budget, guarded
+from bot.surface import WriteFailed
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _NOT_MODIFIED = "message is not modified"
@@ -25,7 +24,10 @@ _GONE = ("message to edit not found", "message can't be edited", "message to be 
          "chat not found", "message thread not found")
 
 
-def retry_seconds(exc: RetryAfter) -> float:
+def retry_seconds(exc: Exception) -> float | None:
+    """Telegram's ``retry_after`` for a 429, else None."""
+    if not isinstance(exc, RetryAfter):
+        return None
     with warnings.catch_warnings():  # PTB warns that retry_after becomes a timedelta
         warnings.simplefilter("ignore")
         value = exc.retry_after
@@ -42,15 +44,9 @@ def is_entity_error(exc: BaseException) -> bool:
 
 async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[T]]) -> T | None:
     """Run ``request`` once the budgets allow; None when Telegram says "not modified"."""
-    await scope.acquire()
-    await bot_wide.acquire()
     try:
-        return await request()
-    except RetryAfter as exc:
-        seconds = retry_seconds(exc)
-        scope.pause(seconds)
-        log.warning("telegram: 429 on %s, pausing it for %.2fs", scope.name, seconds)
-        raise RateLimited(seconds, scope.name) from exc
+        return await guarded((scope, bot_wide), request, retry_after=retry_seconds, name=scope.name,
+                             pause=(scope,))
     except BadRequest as exc:
         if is_not_modified(exc):
             return None

@@ -12,7 +12,7 @@ PLATFORM = "telegram"
 
 
 @dataclass(frozen=True, slots=True)
-class Me:
+class BotIdentity:
     """The bot itself, as getMe described it."""
 
     id: int
@@ -34,7 +34,7 @@ def topic_of(message: Message) -> int | None:
     return None
 
 
-def conversation_key(me: Me, message: Message) -> ConversationKey:
+def conversation_key(me: BotIdentity, message: Message) -> ConversationKey:
     topic = topic_of(message)
     return ConversationKey(PLATFORM, str(me.id), str(message.chat.id), "" if topic is None else str(topic))
 
@@ -57,7 +57,7 @@ def _entity_text(text: str, entity: MessageEntity) -> str:
     return raw[entity.offset * 2:(entity.offset + entity.length) * 2].decode("utf-16-le", "replace")
 
 
-def command_of(me: Me, message: Message) -> tuple[str, bool] | None:
+def command_of(me: BotIdentity, message: Message) -> tuple[str, bool] | None:
     """(command, for us) when the message starts with a bot command."""
     text, entities = body_of(message)
     for e in entities:
@@ -70,7 +70,7 @@ def command_of(me: Me, message: Message) -> tuple[str, bool] | None:
     return None
 
 
-def mentions_me(me: Me, message: Message) -> bool:
+def mentions_me(me: BotIdentity, message: Message) -> bool:
     text, entities = body_of(message)
     for e in entities:
         if e.type == MessageEntity.MENTION and _entity_text(text, e).lower() == me.mention.lower():
@@ -81,14 +81,14 @@ def mentions_me(me: Me, message: Message) -> bool:
     return re.search(rf"(?<!\w){re.escape(me.mention)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def replies_to_me(me: Me, message: Message) -> bool:
+def replies_to_me(me: BotIdentity, message: Message) -> bool:
     replied = message.reply_to_message
     if replied is None or replied.forum_topic_created is not None:
         return False  # in a forum every topic message "replies" to the topic's first message
     return replied.from_user is not None and replied.from_user.id == me.id
 
 
-def is_addressed(me: Me, message: Message) -> bool:
+def is_addressed(me: BotIdentity, message: Message) -> bool:
     if is_private(message):
         return True
     command = command_of(me, message)
@@ -97,7 +97,7 @@ def is_addressed(me: Me, message: Message) -> bool:
     return mentions_me(me, message) or replies_to_me(me, message)
 
 
-def clean_text(me: Me, message: Message) -> str:
+def clean_text(me: BotIdentity, message: Message) -> str:
     """The text for the model: "/cmd@bot args" → "/cmd args", a leading @bot removed."""
     text, _ = body_of(message)
     command = command_of(me, message)
@@ -110,7 +110,7 @@ def clean_text(me: Me, message: Message) -> str:
 
 
 def normalise(
-    me: Me,
+    me: BotIdentity,
     message: Message,
     *,
     text: str | None = None,

@@ -10,17 +10,19 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from adapters.telegram import keyboards, render
 from adapters.telegram.budgets import Budgets
 from adapters.telegram.calls import call, is_entity_error
-from bot.surface import MessageRef, RateLimited, StreamUnavailable, SurfaceLimits, Write, utf16_len
+from bot.surface import (
+    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceLimits, Write, utf16_len,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,49 +42,46 @@ class Place:
     private: bool = True
 
 
-class TelegramSurface:
-    def __init__(
-        self,
-        bot: Bot,
-        place: Place,
-        budgets: Budgets,
-        *,
-        drafts: bool = False,
-        refuse_drafts: Callable[[int], None] | None = None,
-        on_streaming: Callable[[int, bool], None] | None = None,
-    ) -> None:
-        self.bot = bot
+@dataclass
+class Channel:
+    """What every surface of one bot shares."""
+
+    bot: Bot
+    budgets: Budgets
+    drafts: bool  # TELEGRAM_DRAFTS
+    drafts_refused: set[int] = field(default_factory=set)  # chats that refused a draft
+
+
+class TelegramSurface(ReplySurface):
+    def __init__(self, channel: Channel, place: Place) -> None:
+        self.channel = channel
+        self.bot = channel.bot
         self.place = place
-        self.budgets = budgets
-        interval = budgets.pacing.private if place.private else budgets.pacing.group
+        self.budgets = channel.budgets
+        interval = self.budgets.pacing.private if place.private else self.budgets.pacing.group
         self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=interval, measure=utf16_len)
-        self._drafts = drafts and place.private
-        self._refuse_drafts = refuse_drafts
-        self._on_streaming = on_streaming
         self._shown: dict[int, tuple] = {}  # message id -> (text, entities, markup) it shows
         self._typing: asyncio.Task | None = None
 
     # ---- ReplySurface ------------------------------------------------------------------
     async def post(self, text: str, write: Write) -> MessageRef:
-        self._note_streaming(write)
         pages = self._render(text, write)
-        ids: list[int] = []
+        ids: list[str] = []
         for i, page in enumerate(pages):
-            markup = self._markup(write) if i == len(pages) - 1 else None
-            ids.append(await self._send(page, markup))
-        return MessageRef(str(ids[0]), {"more": ids[1:]})
+            markup = keyboards.markup(write.controls) if i == len(pages) - 1 else None
+            ids.append(str(await self._send(page, markup)))
+        return MessageRef(ids[0], tuple(ids[1:]))
 
-    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
-        self._note_streaming(write)
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         pages = self._render(text, write)
-        more: list[int] = ref.extra.setdefault("more", [])
-        ids = [int(ref.id), *more]
+        ids = list(ref.ids)
         for i, page in enumerate(pages):
-            markup = self._markup(write) if i == len(pages) - 1 else None
+            markup = keyboards.markup(write.controls) if i == len(pages) - 1 else None
             if i < len(ids):
-                await self._edit(ids[i], page, markup)
+                await self._edit(int(ids[i]), page, markup)
             else:
-                more.append(await self._send(page, markup))
+                ids.append(str(await self._send(page, markup)))
+        return MessageRef(ids[0], tuple(ids[1:]))
 
     async def set_status(self, status: str) -> None:
         if status:
@@ -92,36 +91,18 @@ class TelegramSurface:
             self._typing.cancel()
             self._typing = None
 
-    async def open_stream(self, turn_id: int) -> "DraftStream | None":
-        if not self._drafts:
+    async def open_stream(self, turn_id: int) -> NativeStream | None:
+        channel = self.channel
+        if not (channel.drafts and self.place.private) or self.place.chat_id in channel.drafts_refused:
             return None
-        self._note_streaming(Write(turn_id))
         return DraftStream(self, turn_id)
 
-    def drafts_refused(self) -> None:
-        """Telegram refused a draft here: this chat streams by send-and-edit from now on."""
-        self._drafts = False
-        if self._refuse_drafts is not None:
-            self._refuse_drafts(self.place.chat_id)
-
     # ---- helpers -----------------------------------------------------------------------
-    def _note_streaming(self, write: Write) -> None:
-        if self._on_streaming is not None and not write.notice:
-            self._on_streaming(write.turn_id, not (write.final and write.last_page))
-
     @staticmethod
     def _render(text: str, write: Write) -> list[render.Rendered]:
         if write.final:
             return render.markdown(text, reasoning=write.reasoning)
         return [render.plain(text)]
-
-    @staticmethod
-    def _markup(write: Write) -> InlineKeyboardMarkup | None:
-        if write.notice:
-            return None
-        if not write.final:
-            return keyboards.streaming(write.turn_id)
-        return keyboards.answer(write.turn_id, write.variants) if write.last_page else None
 
     def _budget(self):  # noqa: ANN202
         return self.budgets.messages(self.place.chat_id, group=not self.place.private)
@@ -191,28 +172,31 @@ class DraftStream:
         self._shown = False
         self._message: MessageRef | None = None  # set once drafts were refused mid-answer
 
+    @property
+    def ref(self) -> MessageRef | None:
+        return self._message  # a draft leaves no message of its own
+
     async def update(self, text: str) -> None:
         if self._message is not None:
-            await self.surface.edit(self._message, text, Write(self.turn_id))
+            self._message = await self.surface.edit(self._message, text, Write(self.turn_id))
             return
-        place = self.surface.place
+        surface, place = self.surface, self.surface.place
         try:
-            await call(self.surface.budgets.drafts(place.chat_id), self.surface.budgets.bot,
-                        lambda: self.surface.bot.send_message_draft(
-                            place.chat_id, self.draft_id, render.plain(text).text,
-                            message_thread_id=place.thread_id))
+            await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
+                       lambda: surface.bot.send_message_draft(
+                           place.chat_id, self.draft_id, render.plain(text).text,
+                           message_thread_id=place.thread_id))
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
-            self.surface.drafts_refused()
+            surface.channel.drafts_refused.add(place.chat_id)
             if not self._shown:
                 raise StreamUnavailable(exc.message) from exc
-            self._message = await self.surface.post(text, Write(self.turn_id))
+            self._message = await surface.post(text, Write(self.turn_id))
         self._shown = True
 
     async def close(self, text: str, write: Write) -> MessageRef:
         if self._message is not None:
-            await self.surface.edit(self._message, text, write)
-            return self._message
+            return await self.surface.edit(self._message, text, write)
         return await self.surface.post(text, write)
 
 

@@ -148,6 +148,7 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
                  author: Author) -> None:
     """Ask for variant ``number`` of ``turn_id``'s answer reworked by ``action``; ``author``
     (who tapped) is named in group prompts."""
+    await core.wait_turn(turn_id)
     turn = await core.store.turn(turn_id)
     copy = None
     if turn is not None and turn.response_message_id is not None:

@@ -33,6 +33,9 @@ class Core(Protocol):
     async def notify(self, surface: ReplySurface, text: str) -> None:
         """A short message in the bot's own voice."""
 
+    async def wait_turn(self, turn_id: int) -> None:
+        """Return once ``turn_id`` is written and stored."""
+
     async def submit(self, msg: IncomingMessage, surface: ReplySurface,
                      request: TurnRequest | None = None) -> None:
         """Store ``msg`` as waiting for an answer (of ``request``'s kind) and queue it."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
@@ -31,6 +31,7 @@ class ActiveTurn:
     conversation_id: int
     task: asyncio.Task | None = None  # the model call; Stop cancels it
     stop_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # written and stored
 
     def stop(self) -> None:
         self.stop_requested = True

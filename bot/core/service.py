@@ -67,6 +67,13 @@ class ChatService:
     def gateway(self) -> Any:
         return self._gateway
 
+    @property
+    def tools(self) -> Any:
+        """The tool registry chat turns offer the model (None when tools are off)."""
+        chat = self.kinds[TurnKind.CHAT]
+        assert isinstance(chat, ChatKind)
+        return chat.tools
+
     def extend(self, extension: Extension) -> None:
         """Register a package's kinds of turns, commands and control handlers."""
         for handler in extension.kinds:
@@ -320,6 +327,7 @@ class ChatService:
             await TurnRunner(plan, settings=settings, store=self.store, gateway=self._gateway,
                              kinds=self.kinds).run(active)
         finally:
+            active.done.set()
             if self._active.get(conv.id) is active:
                 del self._active[conv.id]
 
@@ -328,6 +336,13 @@ class ChatService:
         """The turn streaming in ``key``'s conversation now, if any."""
         active = self._active.get(self._latest.get(key, -1))
         return active.turn_id if active is not None else None
+
+    async def wait_turn(self, turn_id: int) -> None:
+        """Return once ``turn_id`` is written and stored (its controls show before its last
+        save: a click on them must not read a half-stored turn)."""
+        for active in list(self._active.values()):
+            if active.turn_id == turn_id:
+                await active.done.wait()
 
     def stop(self, turn_id: int) -> bool:
         for active in self._active.values():
@@ -353,8 +368,7 @@ class ChatService:
             return "Stopping…" if stopped else "This answer is already finished."
         if press.kind is ControlKind.FEEDBACK:
             await self.store.set_feedback(press.turn_id, action.user.id, max(-1, min(1, press.value)))
-            return ("Thanks — your feedback was saved." if press.value > 0
-                    else "Thanks — noted. Press Regenerate for another try.")
+            return texts.FEEDBACK_UP if press.value > 0 else texts.FEEDBACK_DOWN
         if press.kind is ControlKind.REGENERATE:
             return await self._regenerate(press.turn_id, surface)
         handler = self.presses.get(press.kind)
@@ -363,6 +377,7 @@ class ChatService:
         return await handler(action, surface, self)
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:
+        await self.wait_turn(turn_id)
         turn = await self.store.turn(turn_id)
         if turn is None:
             await self.notify(surface, texts.NOTHING_TO_REGENERATE)
@@ -372,7 +387,7 @@ class ChatService:
         if turn.conversation_id != conv.id:
             await self.notify(surface, texts.EARLIER_CONVERSATION)
             return texts.EARLIER_CONVERSATION
-        if conv.id in self._active or conv.id in self._workers:
+        if conv.id in self._active:
             await self.notify(surface, texts.STILL_ANSWERING)
             return texts.STILL_ANSWERING
         # The old answer stays in the chat but leaves the history; its question is asked
