@@ -101,10 +101,10 @@ class BenchSurface(ConsoleSurface):
         finally:
             self._posting = False
 
-    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         if not self._posting:
             self._stamp(text, write)
-        await super().edit(ref, text, write)
+        return await super().edit(ref, text, write)
 
     def _stamp(self, text: str, write: Write) -> None:
         probe = self.probe
@@ -112,6 +112,6 @@ class BenchSurface(ConsoleSurface):
         t = now()
         if probe.first_write is None:
             probe.first_write = t
-        if write.final and write.last_page:
+        if write.final and write.controls:  # the last page carries the answer's controls
             probe.final_at = t
             probe.exact = text == probe.expected

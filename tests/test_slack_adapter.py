@@ -1,7 +1,7 @@
 """The Slack adapter end to end: real slack-bolt / slack-sdk against the fake Slack API,
 the real ChatService and store, and the fake gateway.
 
-Rate windows are shrunk (``SLACK_RATE_WINDOW`` and the fake's ``window``) except in the
+Rate windows are shrunk (``PLATFORM_TIME_SCALE`` and the fake's ``window``) except in the
 first test, which keeps Slack's real tier values.
 """
 from __future__ import annotations
@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy import select
 
 from adapters.slack import create
-from adapters.slack import render
+from adapters.slack import controls, render
 from adapters.slack.adapter import SlackAdapter
 from bot.app import create_app
 from bot.config import Settings
+from bot.controls import Press, answer_controls
 from bot.core import texts
 from bot.runtime import Runtime, build_runtime
 from bot.store.models import InboundEvent, Turn
@@ -76,8 +77,7 @@ class Harness:
         """Wait until every answer the adapter started has finished."""
         async with asyncio.timeout(timeout):
             await asyncio.sleep(0.01)
-            while self.adapter._tasks:
-                await asyncio.gather(*list(self.adapter._tasks), return_exceptions=True)
+            await self.adapter.drain()
 
     def reply_text(self, channel: str, thread_ts: str) -> str:
         return "".join(m.text for m in self.fake.bot_replies(channel, thread_ts))
@@ -86,7 +86,8 @@ class Harness:
 async def _harness(make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeSlack,
                    **overrides: object) -> Harness:
     values: dict[str, object] = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                                     SLACK_API_URL=fake.api_url, SLACK_RATE_WINDOW=fake.window)
+                                     SLACK_API_URL=fake.api_url,
+                                     PLATFORM_TIME_SCALE=fake.window / 60)
     values.update(overrides)
     settings = make_settings(**values)
     runtime = await build_runtime(settings, migrate=False)
@@ -119,6 +120,20 @@ async def slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harnes
     await _close(h)
 
 
+@pytest.fixture
+async def slack_with(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Callable]:  # noqa: ANN001
+    """A harness with settings of the test's own (streaming on or off, stream age…)."""
+    made: list[Harness] = []
+
+    async def make(**overrides: object) -> Harness:
+        made.append(await _harness(make_settings, fake_gateway, fake_slack, **overrides))
+        return made[-1]
+
+    yield make
+    for h in made:
+        await _close(h)
+
+
 def _fences_balanced(text: str) -> bool:
     return sum(1 for line in text.splitlines() if line.strip().startswith("```")) % 2 == 0
 
@@ -127,7 +142,7 @@ def _fences_balanced(text: str) -> bool:
 
 async def test_mention_in_channel_answers_in_a_thread_with_real_tier_values(make_settings, fake_gateway):
     fake = await FakeSlack().start()  # Slack's real tiers: 60 s windows, 1 post/s per channel
-    h = await _harness(make_settings, fake_gateway, fake, SLACK_RATE_WINDOW=60.0)
+    h = await _harness(make_settings, fake_gateway, fake, PLATFORM_TIME_SCALE=1.0)
     try:
         ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello there", mention=True)
         # Slack also sends the plain message event for the same message: answered once.
@@ -142,7 +157,7 @@ async def test_mention_in_channel_answers_in_a_thread_with_real_tier_values(make
         assert replies[0].thread_ts == ts
         assert "echo: [Alice] hello there" in replies[0].text
         assert "<@" not in replies[0].text  # the bot's mention was stripped before the model
-        assert render.REGENERATE in replies[0].button_ids
+        assert controls.REGENERATE in replies[0].button_ids
         start = fake.calls_to("chat.startStream")[0].args
         assert start["recipient_user_id"] == "U0ALICE01" and start["recipient_team_id"] == TEAM_ID
         assert not fake.rate_limited
@@ -261,7 +276,7 @@ async def test_assistant_view_prompts_title_and_status_always_cleared(slack: Har
     await slack.settle()
     assert fake.status[(DM, thread_ts)] == ""
     last = fake.bot_replies(DM, thread_ts)[-1]
-    assert "key" in last.text.lower() and render.REGENERATE not in last.button_ids
+    assert "key" in last.text.lower() and controls.REGENERATE not in last.button_ids
 
 
 async def test_agent_view_messages_tab_gets_suggested_prompts_once(slack: Harness):
@@ -381,7 +396,7 @@ async def test_fifty_concurrent_answers_in_one_workspace_draw_no_429(make_settin
             assert len(replies) == 1, i
             assert replies[0].text.startswith("echo: [Alice] question number "), replies[0].text
             assert replies[0].text.rstrip().endswith(f"question number {i}")
-            assert render.REGENERATE in replies[0].button_ids
+            assert controls.REGENERATE in replies[0].button_ids
             assert not replies[0].streaming
     finally:
         await _close(slack)
@@ -389,8 +404,8 @@ async def test_fifty_concurrent_answers_in_one_workspace_draw_no_429(make_settin
 
 
 @pytest.mark.parametrize("native", [True, False])
-async def test_a_20000_character_answer_is_split_without_breaking_code(slack: Harness, native: bool):
-    slack.adapter.runtime.native_streaming = native
+async def test_a_20000_character_answer_is_split_without_breaking_code(slack_with, native: bool):
+    slack = await slack_with(SLACK_NATIVE_STREAMING=native)
     paragraph = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n\n"
     code = "```python\n" + "".join(f"print('line {i}')\n" for i in range(260)) + "```\n\n"
     answer = (paragraph * 12 + code + paragraph * 8 + code)[:20_000].rstrip() + "\n\nThe end."
@@ -404,13 +419,13 @@ async def test_a_20000_character_answer_is_split_without_breaking_code(slack: Ha
     joined = "".join(r.text for r in replies)
     assert "".join(joined.split()).replace("```python", "").replace("```", "") == \
         "".join(answer.split()).replace("```python", "").replace("```", "")
-    assert render.REGENERATE in replies[-1].button_ids and render.REGENERATE not in replies[0].button_ids
+    assert controls.REGENERATE in replies[-1].button_ids and controls.REGENERATE not in replies[0].button_ids
 
 
-async def test_an_expiring_stream_continues_in_a_new_message(slack: Harness):
+async def test_an_expiring_stream_continues_in_a_new_message(slack_with):
+    slack = await slack_with(SLACK_STREAM_MAX_AGE=600)  # let Slack expire it: the adapter must cope
     fake = slack.fake
     fake.stream_ttl = 0.4
-    slack.adapter.runtime.stream_max_age = 600  # let Slack expire it: the adapter must cope
     answer = " ".join(f"word{i}" for i in range(120))
     slack.gateway.script(Answer(text=answer, chunk_size=12, chunk_delay=0.02, reasoning=THOUGHT))
     ts, env = fake.user_message(DM, "stream slowly")
@@ -424,10 +439,10 @@ async def test_an_expiring_stream_continues_in_a_new_message(slack: Harness):
     assert not any(r.streaming for r in replies)
 
 
-async def test_streams_are_rolled_over_before_they_expire(slack: Harness):
+async def test_streams_are_rolled_over_before_they_expire(slack_with):
+    slack = await slack_with(SLACK_STREAM_MAX_AGE=0.3)
     fake = slack.fake
     fake.stream_ttl = 1.0
-    slack.adapter.runtime.stream_max_age = 0.3
     answer = " ".join(f"word{i}" for i in range(120))
     slack.gateway.script(Answer(text=answer, chunk_size=12, chunk_delay=0.02, reasoning=THOUGHT))
     ts, env = fake.user_message(DM, "stream slowly")
@@ -451,11 +466,11 @@ async def test_refused_native_streaming_falls_back_and_is_remembered(slack: Harn
     assert len(fake.calls_to("chat.startStream")) == 1
 
 
-async def test_a_429_pauses_the_budget_for_its_retry_after(slack: Harness):
+async def test_a_429_pauses_the_budget_for_its_retry_after(slack_with):
+    slack = await slack_with(SLACK_NATIVE_STREAMING=False)
     fake = slack.fake
     fake.tier_limits["chat.update"] = 1  # far below what the adapter assumes: 429s will come
     fake.window = 1.0
-    slack.adapter.runtime.native_streaming = False
     # Answers are matched to questions by content (requests may race to the gateway).
     slack.gateway.default = lambda body: Answer(
         text=f"answer to {last_user_text(body).split()[-1]} " + "x" * 50, chunk_size=10, chunk_delay=0.01,
@@ -487,21 +502,23 @@ async def test_regenerate_and_feedback_buttons(slack: Harness):
     await slack.send(env)
     await slack.settle()
     answer = fake.bot_replies(CHANNEL, ts)[0]
-    assert (await slack.click(fake.block_action(answer, render.FEEDBACK_UP))).status_code == 200
+    assert (await slack.click(fake.block_action(answer, controls.FEEDBACK_UP))).status_code == 200
     await slack.settle()
-    turn_id = int(answer.button(render.FEEDBACK_UP)["value"])
+    press = Press.decode(answer.button(controls.FEEDBACK_UP)["value"])
+    assert press is not None
+    turn_id = press.turn_id
     async with slack.runtime.db.read() as conn:
         row = (await conn.execute(select(Turn.feedback, Turn.feedback_by).where(Turn.id == turn_id))).one()
     assert tuple(row) == (1, "U0ALICE01")
-    await slack.click(fake.block_action(answer, render.REGENERATE))
+    await slack.click(fake.block_action(answer, controls.REGENERATE))
     await slack.settle()
     replies = fake.bot_replies(CHANNEL, ts)
     assert [r.text for r in replies] == ["first version", "second version"]
 
 
-async def test_stop_button_while_streaming(slack: Harness):
+async def test_stop_button_while_streaming(slack_with):
+    slack = await slack_with(SLACK_NATIVE_STREAMING=False)  # the button lives on post-and-edit messages
     fake, gw = slack.fake, slack.gateway
-    slack.adapter.runtime.native_streaming = False  # the button lives on post-and-edit messages
     gate = gw.hold()
     gw.script(Answer(text="partial answer that goes on and on", chunk_size=8, pause_after=10, wait_for=gate, reasoning=THOUGHT))
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> go", mention=True)
@@ -510,12 +527,12 @@ async def test_stop_button_while_streaming(slack: Harness):
         while not fake.bot_replies(CHANNEL, ts):
             await asyncio.sleep(0.02)
     streaming = fake.bot_replies(CHANNEL, ts)[0]
-    assert render.STOP in streaming.button_ids
-    await slack.click(fake.block_action(streaming, render.STOP))
+    assert controls.STOP in streaming.button_ids
+    await slack.click(fake.block_action(streaming, controls.STOP))
     await slack.settle()
     final = fake.bot_replies(CHANNEL, ts)[0]
     assert final.text.startswith("partial ") and texts.STOPPED in final.text
-    assert render.STOP not in final.button_ids
+    assert controls.STOP not in final.button_ids
     gw.release()
 
 
@@ -549,13 +566,10 @@ async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gat
         while not fake_slack.bot_replies(CHANNEL, ts):
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)  # a checkpoint of the partial answer
-    # The process dies: its tasks vanish without a final write.
-    for task in list(h.adapter._tasks):
-        task.cancel()
-    await asyncio.gather(*list(h.adapter._tasks), return_exceptions=True)
+    # The process dies: its answers stop where they are, without a final write.
+    await h.runtime.close()
     await h.http.aclose()
     await h.adapter.stop()
-    await h.runtime.close()
     fake_gateway.release()
     partial = fake_slack.bot_replies(CHANNEL, ts)[0]
     assert texts.RESTART_MARKER not in partial.text
@@ -567,12 +581,12 @@ async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gat
         assert len(repaired) == 1 and repaired[0].ts == partial.ts
         assert repaired[0].text.startswith("the first") and texts.RESTART_MARKER in repaired[0].text
         assert not repaired[0].streaming
-        assert render.STOP not in repaired[0].button_ids
-        assert render.REGENERATE in repaired[0].button_ids  # the user can ask again
+        assert controls.STOP not in repaired[0].button_ids
+        assert controls.REGENERATE in repaired[0].button_ids  # the user can ask again
         # A post-and-edit message needs one chat.update; only an open stream is stopped first.
         assert bool(fake_slack.calls_to("chat.stopStream")) is native
         fake_gateway.script("the whole answer this time")
-        await again.click(fake_slack.block_action(repaired[0], render.REGENERATE))
+        await again.click(fake_slack.block_action(repaired[0], controls.REGENERATE))
         await again.settle()
         assert fake_slack.bot_replies(CHANNEL, ts)[-1].text == "the whole answer this time"
     finally:
@@ -592,7 +606,7 @@ async def test_secrets_never_reach_the_logs(make_settings, fake_gateway, fake_sl
         await h.send(env)
         await h.settle()
         answer = fake.bot_replies(CHANNEL, ts)[-1]
-        await h.click(fake.block_action(answer, render.FEEDBACK_UP))
+        await h.click(fake.block_action(answer, controls.FEEDBACK_UP))
         await h.send(env, secret="not-the-secret")  # a forged request
         await h.settle()
     finally:
@@ -623,5 +637,5 @@ def test_create_returns_none_without_a_bot_token(settings: Settings):
 
 
 def test_fake_message_helpers():
-    msg = FakeMessage("C1", "1.1", "U1", blocks=[render.answer_buttons(7)])
-    assert msg.button(render.REGENERATE)["value"] == "7"
+    msg = FakeMessage("C1", "1.1", "U1", blocks=controls.blocks(answer_controls(7)))
+    assert msg.button(controls.REGENERATE)["value"] == "regen:7"

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.slack import render
+from adapters.slack import controls, render
+from bot.controls import Press
 from bot.copywriting.refine import ACTIONS
-from bot.tools import Tool, ToolRegistry
+from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
 from tests.test_documents import make_pdf
@@ -50,8 +51,9 @@ def anchors(fake: FakeSlack, channel: str) -> list[FakeMessage]:
 
 
 def refine_option(message: FakeMessage, variant: int, action: str) -> str:
-    select = message.element(f"{render.REFINE}{variant}")
-    return next(o["value"] for o in select["options"] if render.parse_refine_value(o["value"])[1:] == (variant, action))
+    select = message.element(f"{controls.REFINE}{variant}")
+    return next(o["value"] for o in select["options"]
+                if (p := Press.decode(o["value"])) is not None and (p.variant, p.action) == (variant, action))
 
 
 @pytest.fixture
@@ -89,8 +91,8 @@ async def test_style_slash_command_starts_a_thread_whose_members_share_it(slack:
     assert "写三版" not in copy.text  # no reasoning either
     assert_no_raw_json(fake)
     for number in (1, 2, 3):
-        assert len(copy.element(f"{render.REFINE}{number}")["options"]) == len(ACTIONS)
-    assert render.REGENERATE in copy.button_ids
+        assert len(copy.element(f"{controls.REFINE}{number}")["options"]) == len(ACTIONS)
+    assert controls.REGENERATE in copy.button_ids
 
 
 async def test_a_refinement_answers_in_the_thread_with_the_chosen_variant(slack: Harness):  # noqa: F811
@@ -105,7 +107,7 @@ async def test_a_refinement_answers_in_the_thread_with_the_chosen_variant(slack:
     copy = fake.bot_replies(CHANNEL, ts)[-1]
     gw.script(Answer(text=xhs("短版", 1), reasoning="改短"))
     started = time.monotonic()
-    pick = fake.block_action(copy, f"{render.REFINE}2", user=CAROL, option=refine_option(copy, 2, "shorter"))
+    pick = fake.block_action(copy, f"{controls.REFINE}2", user=CAROL, option=refine_option(copy, 2, "shorter"))
     assert (await slack.click(pick)).status_code == 200 and time.monotonic() - started < 3
     await slack.settle()
     instruction = last_user_text(gw.last.json)
@@ -114,7 +116,7 @@ async def test_a_refinement_answers_in_the_thread_with_the_chosen_variant(slack:
     refined = fake.bot_replies(CHANNEL, ts)[-1]
     assert refined.ts != copy.ts and refined.thread_ts == ts  # a new answer in the same thread
     assert "短版1" in refined.text and "好喝到哭" not in refined.text
-    assert refined.element(f"{render.REFINE}1") and f"{render.REFINE}2" not in refined.button_ids
+    assert refined.element(f"{controls.REFINE}1") and f"{controls.REFINE}2" not in refined.button_ids
     assert_no_raw_json(fake)
 
 
@@ -160,7 +162,7 @@ async def test_copy_slash_command_over_socket_mode_and_a_channel_without_the_bot
     confirmation, copy = fake.bot_replies(CHANNEL, anchor.ts)
     assert "小红书" in confirmation.text or "Xiaohongshu" in confirmation.text
     assert "桂花乌龙茶种草笔记" in last_user_text(gw.last.json) and "小红书" in gw.last.json["messages"][0]["content"]
-    assert all(f"桂花{i}" in copy.text for i in (1, 2, 3)) and copy.element(f"{render.REFINE}3")
+    assert all(f"桂花{i}" in copy.text for i in (1, 2, 3)) and copy.element(f"{controls.REFINE}3")
     # In a channel the bot was never invited to, the user alone gets told what to do.
     fake.channels_without_bot.add("C0PRIVATE1")
     await fake.push(fake.slash_command("C0PRIVATE1", "/style", "weibo"), kind="slash_commands")
@@ -226,8 +228,8 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
         await asyncio.sleep(10)
         return "never"
 
-    h.service.tools = ToolRegistry([Tool("slow_lookup", "Looks up market data (slowly).",
-                                         {"type": "object", "properties": {}}, slow_lookup)])
+    h.service.tools.add(Tool("slow_lookup", "Looks up market data (slowly).",
+                             {"type": "object", "properties": {}}, slow_lookup))
     try:
         gw.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("slow_lookup", {}, id="s1")]),
                   Answer(text="The lookup timed out, so here is my best guess.", reasoning="ok"))
@@ -259,4 +261,4 @@ async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harnes
     tool_result = next(m for m in gw.requests[1].json["messages"] if m["role"] == "tool")
     assert "84" in tool_result["content"]
     last = fake.bot_replies(CHANNEL, ts)[-1]
-    assert "key" in last.text.lower() and render.REGENERATE not in last.button_ids
+    assert "key" in last.text.lower() and controls.REGENERATE not in last.button_ids

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.slack import commands, render
+from adapters.slack import commands, controls, render
 from adapters.slack.budgets import TIERS, SlackBudgets, tier_budget
-from adapters.slack.normalise import Identity, route_mention, route_message, strip_mention
+from adapters.slack.normalise import BotIdentity, route_mention, route_message, strip_mention
 from bot.copywriting.refine import ACTIONS, label
+from bot.controls import ControlKind, Press, answer_controls, language_of, streaming_controls
 from bot.surface import Write, utf16_len
 from tests.fakes.slack_api import invalid_blocks
 
-ME = Identity(team_id="T1", user_id="UBOT", bot_id="BBOT")
+ME = BotIdentity(team_id="T1", user_id="UBOT", bot_id="BBOT")
 MANIFESTS = Path(__file__).resolve().parent.parent / "adapters" / "slack"
 
 
@@ -71,16 +72,24 @@ def test_bang_commands_become_core_commands():
 
 
 def test_payloads_carry_controls_only_where_they_belong():
-    assert render.payload("**hi**", Write(3, final=True, last_page=False)).kwargs() == {"markdown_text": "**hi**"}
-    last = render.payload("**hi**", Write(3, final=True)).kwargs()
+    assert render.payload("**hi**", Write(3, final=True)).kwargs() == {"markdown_text": "**hi**"}
+    last = render.payload("**hi**", Write(3, final=True, controls=answer_controls(3))).kwargs()
     assert last["blocks"][0] == {"type": "markdown", "text": "**hi**"}
     assert [e["action_id"] for e in last["blocks"][1]["elements"]] == \
-        [render.REGENERATE, render.FEEDBACK_UP, render.FEEDBACK_DOWN]
+        [controls.REGENERATE, controls.FEEDBACK_UP, controls.FEEDBACK_DOWN]
     assert "markdown_text" not in last  # markdown_text can't be combined with blocks
-    streaming = render.payload("partial", Write(3)).kwargs()
-    assert streaming["blocks"][-1]["elements"][0]["action_id"] == render.STOP
+    assert [Press.decode(e["value"]) for e in last["blocks"][1]["elements"]] == \
+        [Press(ControlKind.REGENERATE, 3), Press(ControlKind.FEEDBACK, 3, value=1),
+         Press(ControlKind.FEEDBACK, 3, value=-1)]
+    streaming = render.payload("partial", Write(3, controls=streaming_controls(3))).kwargs()
+    assert streaming["blocks"][-1]["elements"][0]["action_id"] == controls.STOP
     assert render.payload("Sorry, failed", Write(3, final=True, notice=True)).kwargs() == \
         {"markdown_text": "Sorry, failed"}
+    # Clicks on buttons of messages written before the shared vocabulary still work.
+    assert controls.press_of({"action_id": controls.REGENERATE, "value": "7"}) == Press(ControlKind.REGENERATE, 7)
+    assert controls.press_of({"action_id": "answer_refine_2", "selected_option": {"value": "7:2:shorter"}}) == \
+        Press(ControlKind.REFINE, 7, variant=2, action="shorter")
+    assert controls.press_of({"action_id": controls.STOP, "value": "nope"}) is None
 
 
 def test_split_answer_keeps_code_blocks_whole_and_fits():
@@ -137,42 +146,36 @@ def _selects(kwargs: dict) -> list[dict]:
 
 
 def test_copy_answers_get_a_refinement_select_per_variant():
-    kwargs = render.payload("**Option 1**\n\nGreat coffee.", Write(42, final=True, variants=3)).kwargs()
+    kwargs = render.payload("**Option 1**\n\nGreat coffee.", Write(42, final=True, controls=answer_controls(42, 3))).kwargs()
     assert invalid_blocks(kwargs["blocks"]) is None  # Slack would accept it
     selects = _selects(kwargs)
-    assert [s["action_id"] for s in selects] == [f"{render.REFINE}{n}" for n in (1, 2, 3)]
+    assert [s["action_id"] for s in selects] == [f"{controls.REFINE}{n}" for n in (1, 2, 3)]
     for number, select in enumerate(selects, 1):
         assert select["type"] == "static_select"
         assert [o["text"]["text"] for o in select["options"]] == [label(a, "en") for a in ACTIONS]
-        assert [render.parse_refine_value(o["value"]) for o in select["options"]] == \
-            [(42, number, a) for a in ACTIONS]
+        assert [controls.press_of({"selected_option": o}) for o in select["options"]] == \
+            [Press(ControlKind.REFINE, 42, variant=number, action=a) for a in ACTIONS]
     # The answer buttons stay, after the selects.
     assert kwargs["blocks"][-1]["block_id"] == "answer_actions"
 
 
 def test_refinement_labels_follow_the_copy_language():
-    kwargs = render.payload("**方案 1** · **秋天的第一杯**\n\n桂花乌龙真的香🌼", Write(1, final=True, variants=1)).kwargs()
+    text = "**方案 1** · **秋天的第一杯**\n\n桂花乌龙真的香🌼"
+    kwargs = render.payload(text, Write(1, final=True, controls=answer_controls(1, 1, language_of(text)))).kwargs()
     [select] = _selects(kwargs)
     assert select["options"][0]["text"]["text"] == label(ACTIONS[0], "zh")
     assert "1" in select["placeholder"]["text"]
 
 
-@pytest.mark.parametrize("write", [
-    Write(5, final=True, variants=0), Write(5, final=True, last_page=False, variants=3),
-    Write(5, final=True, notice=True, variants=3), Write(5, variants=3),
-])
-def test_no_refinement_controls_where_they_dont_belong(write: Write):
-    assert _selects(render.payload("text", write).kwargs()) == []
-
-
 def test_ten_variants_still_make_valid_blocks():
-    kwargs = render.payload("x", Write(7, final=True, variants=10)).kwargs()
+    kwargs = render.payload("x", Write(7, final=True, controls=answer_controls(7, 10))).kwargs()
     assert len(_selects(kwargs)) == 10 and invalid_blocks(kwargs["blocks"]) is None
 
 
-@pytest.mark.parametrize("value", ["", "12", "12:x:shorter", "12:1:sideways", "a:1:shorter", "12:1"])
-def test_foreign_refine_values_are_rejected(value: str):
-    assert render.parse_refine_value(value) is None
+@pytest.mark.parametrize("value", ["", "12", "12:x:shorter", "12:1:sideways", "a:1:shorter", "12:1",
+                                   "refine:12:1", "fb:3:2", "stop:3:4"])
+def test_foreign_values_are_rejected(value: str):
+    assert controls.press_of({"action_id": "answer_refine_1", "selected_option": {"value": value}}) is None
 
 
 def test_slash_commands_are_parsed_and_anchored():

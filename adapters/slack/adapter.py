@@ -22,11 +22,14 @@ from adapters.slack import commands, render
 from adapters.slack.api import SlackApi, error_code
 from adapters.slack.assistant import AssistantView
 from adapters.slack.budgets import SlackBudgets
+from adapters.slack.controls import ACTION_PREFIX, press_of
 from adapters.slack.files import FileFetcher
-from adapters.slack.normalise import Identity, Route, is_from_bot, route_mention, route_message
-from adapters.slack.surface import SlackRuntime, SlackSurface, SlackThread
+from adapters.slack.normalise import BotIdentity, Route, is_from_bot, route_mention, route_message
+from adapters.slack.surface import SlackOutlet, SlackSurface, SlackThread
+from bot.controls import Action, ControlKind, Press
+from bot.core.order import Ticket
 from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.surface import RateLimited, Write
+from bot.surface import RateLimited
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -54,14 +57,14 @@ class SlackAdapter:
         self._app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
         self._secret = (settings.slack_signing_secret.get_secret_value()
                         if settings.slack_signing_secret else None)
-        second = settings.slack_rate_window / 60.0
-        self.budgets = SlackBudgets(settings.slack_rate_window)
-        self.runtime_options = dict(edit_interval=1.5 * second, stream_interval=1.0 * second,
-                                    stream_max_age=settings.slack_stream_max_age,
-                                    native_streaming=settings.slack_native_streaming)
-        self.me: Identity | None = None
+        second = settings.platform_time_scale  # one of Slack's seconds, in ours
+        self.budgets = SlackBudgets(60.0 * second)
+        self.outlet_options = dict(edit_interval=1.5 * second, stream_interval=1.0 * second,
+                                   stream_max_age=settings.slack_stream_max_age,
+                                   native_streaming=settings.slack_native_streaming)
+        self.me: BotIdentity | None = None
         self.app: AsyncApp | None = None
-        self.runtime: SlackRuntime | None = None
+        self.outlet: SlackOutlet | None = None
         self._session: aiohttp.ClientSession | None = None
         self._http_handler: Any = None
         self._socket: Any = None
@@ -86,14 +89,14 @@ class SlackAdapter:
         except SlackApiError as exc:
             await self._session.close()
             raise RuntimeError(f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc)})") from None
-        self.me = Identity(team_id=auth["team_id"], user_id=auth["user_id"],
-                           bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot")
+        self.me = BotIdentity(team_id=auth["team_id"], user_id=auth["user_id"],
+                              bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot")
         api = SlackApi(client, self.budgets)
-        self.runtime = SlackRuntime(api, **self.runtime_options)
+        self.outlet = SlackOutlet(api, **self.outlet_options)
         self.files = FileFetcher(api, self._session, self._token)
         self.assistant = AssistantView(api)
         self.app = self._build_app()
-        self._spawn(self._repair_recovered())
+        self.service.attach(self)
         if self._app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -107,6 +110,12 @@ class SlackAdapter:
             self._http_handler = AsyncSlackRequestHandler(self.app)
             log.info("slack: receiving events at %s as %s", EVENTS_PATH, self.me.name)
 
+    async def drain(self) -> None:
+        """Wait until every event taken in has been handled and answered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.service.drain()
+
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
@@ -116,6 +125,7 @@ class SlackAdapter:
             done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -149,7 +159,7 @@ class SlackAdapter:
         app.event("assistant_thread_context_changed")(self._ignore)
         app.event("app_home_opened")(self._on_home_opened)
         app.event("app_context_changed")(self._ignore)
-        app.action(re.compile(r"^answer_"))(self._on_action)
+        app.action(re.compile(rf"^{ACTION_PREFIX}"))(self._on_action)
         for name in commands.COMMANDS:
             app.command(name)(self._on_command)
         app.shortcut(render.STOP_SHORTCUT)(self._on_stop_shortcut)
@@ -161,15 +171,17 @@ class SlackAdapter:
 
     async def _on_mention(self, body: dict, event: dict, request: Any) -> None:
         assert self.me is not None
-        route = route_mention(event, self._team(body), self.me)
-        if route is not None:
-            self._spawn(self._process(body, route, request))
+        self._accept(body, route_mention(event, self._team(body), self.me), request)
 
     async def _on_message(self, body: dict, event: dict, request: Any) -> None:
         assert self.me is not None
-        route = route_message(event, self._team(body), self.me)
+        self._accept(body, route_message(event, self._team(body), self.me), request)
+
+    def _accept(self, body: dict, route: Route | None, request: Any) -> None:
+        """Take the event's place in its conversation's line now, at the ack; the rest
+        runs after it."""
         if route is not None:
-            self._spawn(self._process(body, route, request))
+            self._spawn(self._process(body, route, request, self.service.arrive(route.key)))
 
     async def _on_thread_started(self, body: dict, event: dict) -> None:
         thread = event.get("assistant_thread") or {}
@@ -193,13 +205,14 @@ class SlackAdapter:
             self._spawn(self._run_command(command, respond))
 
     async def _on_stop_shortcut(self, ack: Any, body: dict) -> None:
+        """Stop on the message's menu: native streams can't carry a Stop button."""
         await ack()
-        assert self.runtime is not None
-        channel = (body.get("channel") or {}).get("id", "")
-        ts = (body.get("message") or {}).get("ts") or body.get("message_ts", "")
-        turn_id = self.runtime.turn_of(channel, ts)
-        if turn_id is not None:
-            self._spawn(self.service.stop(turn_id))
+        where = _action_thread(body)
+        user = (body.get("user") or {}).get("id", "")
+        if where is not None:
+            key = ConversationKey("slack", self._team(body), *where)
+            action = Action(Press(ControlKind.STOP, 0), Author(user, user), key)
+            self._spawn(self.service.act(action, self._surface(key.workspace, *where, user)))
 
     # --- work after the ack ---
     def _spawn(self, coro: Any) -> None:
@@ -220,16 +233,25 @@ class SlackAdapter:
             team = raw.get("id") if isinstance(raw, dict) else raw
         return team or self.me.team_id
 
-    async def _process(self, body: dict, route: Route, request: Any) -> None:
+    async def _process(self, body: dict, route: Route, request: Any, ticket: Ticket) -> None:
+        try:
+            handed = await self._translate(body, route, request, ticket)
+        except BaseException:
+            ticket.drop()
+            raise
+        if not handed:
+            ticket.drop()
+
+    async def _translate(self, body: dict, route: Route, request: Any, ticket: Ticket) -> bool:
         event_id = body.get("event_id") or f"{route.key.chat}:{route.ts}"
         if not await self.service.claim_event("slack", event_id):
             retry = _header(request, "x-slack-retry-num")
             log.info("slack: event %s already handled%s", event_id, f" (retry {retry})" if retry else "")
-            return
+            return False
         key = route.key
         known = await self.service.has_conversation(key)
         if route.mode != "answer" and not known:
-            return  # a thread the bot was never called into
+            return False  # a thread the bot was never called into
         if not known and route.thread_ts != route.ts and not key.chat.startswith("D"):
             await self._read_thread_context(route)
         attachments, notes = await self.files.fetch_all(key.workspace, list(route.files))
@@ -240,18 +262,25 @@ class SlackAdapter:
         if key.chat.startswith("D") and (not known or (key.chat, key.thread) in self._assistant_threads):
             self._spawn(self.assistant.title(key.workspace, key.chat, key.thread, route.text))
         await self.service.handle(msg, self._surface(key.workspace, key.chat, route.thread_ts,
-                                                     route.user, route.user_team))
+                                                     route.user, route.user_team), ticket=ticket)
+        return True
 
     def _surface(self, team: str, channel: str, thread_ts: str, user: str, user_team: str = "") -> SlackSurface:
-        assert self.runtime is not None
-        return SlackSurface(self.runtime, SlackThread(team, channel, thread_ts, user, user_team or team))
+        assert self.outlet is not None
+        return SlackSurface(self.outlet, SlackThread(team, channel, thread_ts, user, user_team or team))
+
+    # --- Platform (for the core) ---
+    def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> SlackSurface | None:
+        if self.outlet is None or key.platform != "slack":
+            return None
+        return self._surface(key.workspace, key.chat, key.thread or reply_to, user)
 
     async def _read_thread_context(self, route: Route) -> None:
         """Called into an existing thread: its earlier messages become shared context."""
-        assert self.runtime is not None and self.me is not None
+        assert self.outlet is not None and self.me is not None
         key = route.key
         try:
-            resp = await self.runtime.api.call_retrying(
+            resp = await self.outlet.api.call_retrying(
                 key.workspace, "conversations.replies", channel=key.chat, ts=route.thread_ts,
                 limit=THREAD_CONTEXT_LIMIT + 1)
         except (SlackApiError, RateLimited) as exc:
@@ -263,20 +292,19 @@ class SlackAdapter:
             text = m.get("text", "")
             if not text.strip():
                 continue
-            await self.service.handle(IncomingMessage(
+            await self.service.record(IncomingMessage(
                 key=key, author=Author(m["user"], await self._name(key.workspace, m["user"])),
-                text=text, message_id=m["ts"], addressed=False, group=True), self._surface(
-                key.workspace, key.chat, route.thread_ts, route.user))
+                text=text, message_id=m["ts"], addressed=False, group=True))
 
     async def _name(self, team: str, user: str) -> str:
         """Display names for attribution, cached (looked up after the ack, never before)."""
         name = self._names.get(user)
         if name is not None:
             return name
-        assert self.runtime is not None
+        assert self.outlet is not None
         name = user
         try:
-            resp = await self.runtime.api.call_retrying(team, "users.info", user=user)
+            resp = await self.outlet.api.call_retrying(team, "users.info", user=user)
             profile = resp["user"].get("profile") or {}
             name = profile.get("display_name") or profile.get("real_name") or resp["user"].get("name") or user
         except (SlackApiError, RateLimited, KeyError) as exc:
@@ -287,53 +315,29 @@ class SlackAdapter:
         return name
 
     async def _act(self, body: dict, action: dict, respond: Any) -> None:
-        action_id = action.get("action_id", "")
+        press = press_of(action)
+        where = _action_thread(body)
+        if press is None or where is None:
+            log.info("slack: ignored an action %r", action.get("action_id"))
+            return
         user = (body.get("user") or {}).get("id", "")
         team = self._team(body)
-        if action_id.startswith(render.REFINE):
-            await self._refine(body, action, team, user)
-            return
-        try:
-            turn_id = int(action.get("value") or 0)
-        except ValueError:
-            return
-        if action_id == render.STOP:
-            await self.service.stop(turn_id)
-            return
-        if action_id in (render.FEEDBACK_UP, render.FEEDBACK_DOWN):
-            value = 1 if action_id == render.FEEDBACK_UP else -1
-            await self.service.feedback(turn_id, user, value)
+        clicked = Action(press, Author(user, await self._name(team, user)), ConversationKey("slack", team, *where))
+        ack = await self.service.act(clicked, self._surface(team, *where, user))
+        if press.kind is ControlKind.FEEDBACK:  # a click shows nothing else: say it was heard
             try:
-                await respond(text="Thanks — your feedback was saved." if value > 0
-                              else "Thanks — noted. Press Regenerate for another try.",
-                              response_type="ephemeral", replace_original=False)
+                await respond(text=ack, response_type="ephemeral", replace_original=False)
             except Exception as exc:  # noqa: BLE001 - the feedback itself is stored
                 log.info("slack: feedback reply failed: %s", exc)
-            return
-        if action_id == render.REGENERATE:
-            where = _action_thread(body)
-            if where is not None:
-                await self.service.regenerate(turn_id, self._surface(team, *where, user))
-
-    async def _refine(self, body: dict, action: dict, team: str, user: str) -> None:
-        """A refinement picked from a variant's select: answered in the same thread."""
-        chosen = render.parse_refine_value((action.get("selected_option") or {}).get("value", ""))
-        where = _action_thread(body)
-        if chosen is None or where is None:
-            log.info("slack: ignored a refinement with value %r", action.get("selected_option"))
-            return
-        turn_id, variant, name = chosen
-        await self.service.refine(turn_id, variant, name, self._surface(team, *where, user),
-                                  author=Author(user, await self._name(team, user)))
 
     async def _run_command(self, command: commands.SlashCommand, respond: Any) -> None:
         """A slash command: an anchor message in the channel, the core's answer in its thread."""
-        assert self.runtime is not None and self.me is not None
+        assert self.outlet is not None and self.me is not None
         if command.trigger_id and not await self.service.claim_event("slack", f"command:{command.trigger_id}"):
             return
         team = command.team or self.me.team_id
         try:
-            resp = await self.runtime.api.call_retrying(team, "chat.postMessage", channel=command.channel,
+            resp = await self.outlet.api.call_retrying(team, "chat.postMessage", channel=command.channel,
                                                         text=command.anchor_text())
         except (SlackApiError, RateLimited) as exc:
             log.info("slack: no thread for %s in %s: %s", command.command, command.channel, exc)
@@ -351,50 +355,6 @@ class SlackAdapter:
         for text in command.core_texts():
             await self.service.handle(IncomingMessage(key=key, author=author, text=text, message_id=anchor,
                                                       group=not command.is_dm), surface)
-
-    async def _repair_recovered(self) -> None:
-        """Answers a restart cut off: rewrite their messages with the text that was saved."""
-        assert self.runtime is not None
-        api = self.runtime.api
-        for answer in await self.service.take_recovered("slack"):
-            key = answer.key
-            pages = render.split_answer(answer.text)
-            ids = list(answer.message_ids)
-            count = max(len(ids), len(pages))
-            for i in range(count):
-                text = pages[i] if i < len(pages) else "…"
-                # The last page gets Regenerate and feedback: the user can ask again.
-                payload = render.payload(text, Write(answer.turn_id, final=True, last_page=i == count - 1))
-                try:
-                    if i < len(ids):
-                        await self._rewrite(key, ids[i], payload.kwargs())
-                    else:
-                        await api.call_retrying(key.workspace, "chat.postMessage", channel=key.chat,
-                                                thread_ts=key.thread or None, **payload.kwargs())
-                except (SlackApiError, RateLimited) as exc:
-                    log.warning("slack: could not repair an answer in %s: %s", key.chat, exc)
-
-    async def _rewrite(self, key: ConversationKey, ts: str, content: dict) -> None:
-        """chat.update one message; a native stream still open on Slack's side is stopped first
-        (a streaming message can't be updated; one that expired or was posted can)."""
-        assert self.runtime is not None
-        api = self.runtime.api
-        try:
-            await api.call_retrying(key.workspace, "chat.update", channel=key.chat, ts=ts, **content)
-            return
-        except SlackApiError as exc:
-            if error_code(exc) in _GONE:
-                raise
-        try:
-            await api.call_retrying(key.workspace, "chat.stopStream", channel=key.chat, ts=ts)
-        except SlackApiError as exc:
-            log.info("slack: stopStream before repair: %s", error_code(exc))
-        await api.call_retrying(key.workspace, "chat.update", channel=key.chat, ts=ts, **content)
-
-
-# chat.update errors that no stopStream can fix.
-_GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long",
-         "invalid_blocks", "no_text"}
 
 
 def _action_thread(body: dict) -> tuple[str, str] | None:

@@ -3,12 +3,11 @@
 Every call the adapter makes (bolt's own are limited to none: replies go through here)
 acquires the budgets for its method, workspace and channel first. A 429 pauses those
 budgets for its Retry-After, so every answer in the workspace holds back, and surfaces
-as ``RateLimited``.
+as ``RateLimited`` (``bot.ratelimit.guarded``, the path Telegram's calls take too).
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -16,22 +15,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.budgets import SlackBudgets
-from bot.ratelimit import acquire_all
+from bot.ratelimit import guarded
 from bot.surface import RateLimited
 
-log = logging.getLogger(__name__)
 
 RETRY_AFTER_DEFAULT = 1.0
 
 
 def error_code(exc: SlackApiError) -> str:
-    data = getattr(exc.response, "data", None)
+    data = exc.response.data
     return str(data.get("error", "")) if isinstance(data, dict) else ""
 
 
-def retry_after(exc: SlackApiError) -> float | None:
+def retry_after(exc: Exception) -> float | None:
     """Seconds to wait if ``exc`` is a 429, else None."""
-    if getattr(exc.response, "status_code", None) != 429:
+    if not isinstance(exc, SlackApiError) or exc.response.status_code != 429:
         return None
     headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
     value = headers.get("retry-after")
@@ -54,18 +52,8 @@ class SlackApi:
     async def call(self, team: str, method: str, **kwargs: Any) -> AsyncSlackResponse:
         """One call within budget; raises RateLimited on 429, SlackApiError otherwise."""
         budgets = self.budgets.for_call(team, method, kwargs.get("channel") or kwargs.get("channel_id"))
-        await acquire_all(budgets)
-        func = getattr(self.client, method.replace(".", "_"))
-        try:
-            return await func(**kwargs)
-        except SlackApiError as exc:
-            wait = retry_after(exc)
-            if wait is None:
-                raise
-            for budget in budgets:
-                budget.pause(wait)
-            log.warning("slack %s: 429, retrying after %.1fs", method, wait)
-            raise RateLimited(wait, method) from exc
+        send = getattr(self.client, method.replace(".", "_"))  # the SDK's method of that name
+        return await guarded(budgets, lambda: send(**kwargs), retry_after=retry_after, name=f"slack {method}")
 
     async def call_retrying(self, team: str, method: str, *, attempts: int = 5,
                             **kwargs: Any) -> AsyncSlackResponse:

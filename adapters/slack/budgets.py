@@ -37,7 +37,7 @@ def tier_budget(per_window: int, window: float, name: str) -> BudgetMap:
 class SlackBudgets:
     """One set per adapter (one app); keys carry the workspace."""
 
-    def __init__(self, window: float = 60.0) -> None:
+    def __init__(self, window: float = 60.0) -> None:  # Slack's "minute", times PLATFORM_TIME_SCALE
         self._tiers = {method: tier_budget(count, window, method) for method, count in TIERS.items()}
         # One post per POST_SPACING seconds (scaled like the tiers) per channel.
         second = window / 60.0

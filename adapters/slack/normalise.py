@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from adapters.slack.render import preview
 from bot.messages import ConversationKey
@@ -24,13 +25,16 @@ COMMAND_WORDS = {"new", "help", "start", "usage", "style", "copy"}
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
+class BotIdentity:
     """The bot, from auth.test at start (never looked up per request)."""
 
     team_id: str
     user_id: str
     bot_id: str
     name: str = "bot"
+
+
+RouteMode = Literal["answer", "joined", "context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,7 @@ class Route:
     group: bool
     # "answer": addressed to the bot; "joined": answered if the bot is in the thread;
     # "context": stored, not answered (only if the bot is in the thread)
-    mode: str
+    mode: RouteMode
     files: tuple = ()
     user_team: str = ""
 
@@ -65,31 +69,31 @@ def strip_mention(text: str, bot_user_id: str) -> str:
     return cleaned
 
 
-def is_from_bot(event: dict, me: Identity) -> bool:
+def is_from_bot(event: dict, me: BotIdentity) -> bool:
     return bool(event.get("bot_id") or event.get("bot_profile")) or event.get("user") == me.user_id \
         or not event.get("user")
 
 
-def _route(event: dict, team: str, me: Identity, thread: str, *, group: bool, mode: str) -> Route:
+def _route(event: dict, team: str, me: BotIdentity, thread: str, *, group: bool, mode: RouteMode) -> Route:
     return Route(ConversationKey("slack", team, event["channel"], thread), event["user"],
                  strip_mention(event.get("text", ""), me.user_id), event["ts"], thread, group=group,
                  mode=mode, files=tuple(event.get("files") or ()),
                  user_team=event.get("user_team") or team)
 
 
-def _answerable(event: dict, me: Identity) -> bool:
+def _answerable(event: dict, me: BotIdentity) -> bool:
     """A person's own new message with a place (malformed events are dropped, not raised on)."""
     return event.get("subtype") in ANSWERED_SUBTYPES and not is_from_bot(event, me) \
         and bool(event.get("channel")) and bool(event.get("ts"))
 
 
-def route_mention(event: dict, team: str, me: Identity) -> Route | None:
+def route_mention(event: dict, team: str, me: BotIdentity) -> Route | None:
     if not _answerable(event, me):
         return None
     return _route(event, team, me, event.get("thread_ts") or event["ts"], group=True, mode="answer")
 
 
-def route_message(event: dict, team: str, me: Identity) -> Route | None:
+def route_message(event: dict, team: str, me: BotIdentity) -> Route | None:
     if not _answerable(event, me):
         return None
     channel_type = event.get("channel_type") or ("im" if event["channel"].startswith("D") else "channel")

@@ -10,16 +10,16 @@ first posts and final writes always wait for their budget.
 from __future__ import annotations
 
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack import render
+from adapters.slack import controls, render
 from adapters.slack.api import SlackApi, error_code
 from bot.surface import (
-    MessageRef, NativeStream, RateLimited, StreamUnavailable, SurfaceLimits, Write, WriteFailed,
+    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceLimits, Write, WriteFailed,
     utf16_len,
 )
 
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # startStream errors that concern one channel or thread, not the workspace's permission.
 _LOCAL_STREAM_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "thread_not_found",
                         "message_not_found", "invalid_thread_ts", "msg_too_long"}
+# chat.update errors that no stopStream can fix (any other may mean the message still streams).
+_GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long",
+         "invalid_blocks", "no_text"}
 
 
 @dataclass(slots=True)
@@ -46,8 +49,8 @@ class SlackThread:
 
 
 @dataclass
-class SlackRuntime:
-    """What every surface of one adapter shares."""
+class SlackOutlet:
+    """The app's one outlet into Slack: what every surface of one adapter shares."""
 
     api: SlackApi
     edit_interval: float = 1.5
@@ -55,7 +58,6 @@ class SlackRuntime:
     stream_max_age: float = 270.0
     native_streaming: bool = True
     streaming_refused: set[str] = field(default_factory=set)  # team ids
-    _turns: OrderedDict = field(default_factory=OrderedDict)
     # Calls waiting for a budget, by (method, team[, channel]): to pick the shorter queue.
     waiting: Counter = field(default_factory=Counter)
 
@@ -64,14 +66,6 @@ class SlackRuntime:
         budgets = self.api.budgets.for_call(team, method, channel)
         queued = self.waiting[(method, team, channel)] + 1
         return max((b.paused_for + queued * b.per / b.rate for b in budgets), default=0.0)
-
-    def remember(self, channel: str, ts: str, turn_id: int) -> None:
-        """Which turn wrote a message (for the Stop shortcut); bounded."""
-        if turn_id <= 0:
-            return
-        self._turns[(channel, ts)] = turn_id
-        while len(self._turns) > 10_000:
-            self._turns.popitem(last=False)
 
     @contextmanager
     def queued(self, method: str, team: str, channel: str | None = None):  # noqa: ANN201
@@ -82,15 +76,13 @@ class SlackRuntime:
         finally:
             self.waiting[key] -= 1
 
-    def turn_of(self, channel: str, ts: str) -> int | None:
-        return self._turns.get((channel, ts))
 
 
-class SlackSurface:
-    def __init__(self, runtime: SlackRuntime, thread: SlackThread) -> None:
-        self.rt = runtime
+class SlackSurface(ReplySurface):
+    def __init__(self, outlet: SlackOutlet, thread: SlackThread) -> None:
+        self.rt = outlet
         self.thread = thread
-        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=runtime.edit_interval,
+        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=outlet.edit_interval,
                                     measure=utf16_len)
         self._status = ""
 
@@ -106,19 +98,30 @@ class SlackSurface:
                                            thread_ts=t.thread_ts, **render.payload(text, write).kwargs())
         except SlackApiError as exc:
             raise WriteFailed(f"chat.postMessage: {error_code(exc)}") from exc
-        ts = str(resp["ts"])
-        self.rt.remember(t.channel, ts, write.turn_id)
-        return MessageRef(ts)
+        return MessageRef(str(resp["ts"]))
 
-    async def edit(self, ref: MessageRef, text: str, write: Write) -> None:
+    async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         t = self.thread
         if not write.final and not self.api.has_capacity(t.team, "chat.update"):
-            return  # progress only: the next write carries everything
+            return ref  # progress only: the next write carries everything
+        content = render.payload(text, write).kwargs()
         try:
-            await self.api.call(t.team, "chat.update", channel=t.channel, ts=ref.id,
-                                **render.payload(text, write).kwargs())
+            await self.api.call(t.team, "chat.update", channel=t.channel, ts=ref.id, **content)
+            return ref
+        except SlackApiError as exc:
+            if not write.final or error_code(exc) in _GONE:
+                raise WriteFailed(f"chat.update: {error_code(exc)}") from exc
+        # A native stream still open on Slack's side (its writer died) can't be updated:
+        # stop it, then write the final text.
+        try:
+            await self.api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=ref.id)
+        except SlackApiError as exc:
+            log.info("slack: stopStream before a final update: %s", error_code(exc))
+        try:
+            await self.api.call_retrying(t.team, "chat.update", channel=t.channel, ts=ref.id, **content)
         except SlackApiError as exc:
             raise WriteFailed(f"chat.update: {error_code(exc)}") from exc
+        return ref
 
     async def set_status(self, status: str) -> None:
         t = self.thread
@@ -184,7 +187,6 @@ class SlackStream:
             raise StreamUnavailable(f"chat.startStream: {code}") from exc
         self.ts = str(resp["ts"])
         self.appended = text
-        self.surface.rt.remember(t.channel, self.ts, self.turn_id)
 
     async def update(self, text: str) -> None:
         if self.ts is None:
@@ -230,7 +232,7 @@ class SlackStream:
         t, api = self._t, self.surface.api
         if self.ts is None:  # nothing streamed yet: one plain post is cheaper than start+stop
             return await self.surface.post(text, write)
-        blocks = render.buttons_for(write, text)
+        blocks = controls.blocks(write.controls)
         # The final text rewrites the start (rare): stop, then replace it whole.
         rewrites = not text.startswith(self.appended)
         tail = {} if rewrites or text == self.appended else {"markdown_text": text[len(self.appended):]}

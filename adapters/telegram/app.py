@@ -25,7 +25,7 @@ from adapters.telegram.normalise import (
     BotIdentity, author_of, clean_text, command_of, conversation_key, is_addressed, is_private, normalise,
     topic_of,
 )
-from adapters.telegram.surface import Channel, Place, TelegramSurface
+from adapters.telegram.surface import TelegramOutlet, Place, TelegramSurface
 from adapters.telegram.webhook import path_of, webhook_route
 from bot.controls import Action, Press
 from bot.core.order import Ticket
@@ -76,7 +76,7 @@ class TelegramAdapter:
         self.application = builder.build()
         self.bot = self.application.bot
         self.budgets = Budgets(Pacing.from_settings(settings))
-        self.channel = Channel(self.bot, self.budgets, settings.telegram_drafts)
+        self.channel = TelegramOutlet(self.bot, self.budgets, settings.telegram_drafts)
         self.albums = AlbumGatherer(settings.telegram_album_window)
         self.allowed = settings.telegram_allowed
         self.polling_timeout = polling_timeout

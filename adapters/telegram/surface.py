@@ -43,7 +43,7 @@ class Place:
 
 
 @dataclass
-class Channel:
+class TelegramOutlet:
     """What every surface of one bot shares."""
 
     bot: Bot
@@ -53,7 +53,7 @@ class Channel:
 
 
 class TelegramSurface(ReplySurface):
-    def __init__(self, channel: Channel, place: Place) -> None:
+    def __init__(self, channel: TelegramOutlet, place: Place) -> None:
         self.channel = channel
         self.bot = channel.bot
         self.place = place

@@ -186,6 +186,11 @@ class ChatService:
         if not busy[0]:
             await self._settled(msg.key)
 
+    async def record(self, msg: IncomingMessage) -> None:
+        """Store an earlier message as context, now (what a thread said before the bot was
+        called into it: it precedes the message being handled, whose turn in line is held)."""
+        await self._store(msg, None)
+
     async def submit(self, msg: IncomingMessage, surface: ReplySurface,
                      request: TurnRequest | None = None) -> None:
         """Store ``msg`` as waiting for an answer (of ``request``'s kind) and queue it."""
