@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from bot.messages import ConversationKey
 
@@ -19,6 +19,13 @@ class TurnState(StrEnum):
     STOPPED = "stopped"  # the user pressed Stop
     FAILED = "error"  # the gateway or the bot failed; the user was told
     INTERRUPTED = "interrupted"  # cut off: a broken stream, or the process stopped mid-answer
+
+
+# A message's status: a user message waits ("pending"), is answered, or is only context;
+# an answer carries its turn's state (TurnState values) until a regeneration supersedes it.
+MessageStatus = Literal["pending", "answered", "context", "streaming", "complete", "stopped", "error",
+                        "interrupted", "superseded"]
+Role = Literal["user", "assistant", "tool"]
 
 
 class TurnKind(StrEnum):

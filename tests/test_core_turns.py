@@ -345,3 +345,36 @@ async def test_an_answer_cut_by_the_length_limit_says_so(service, fake_gateway) 
     assert "length limit" in surface.texts[-1]
     turn = (await rows(service, Turn))[0][0]
     assert turn.finish_reason == "length" and turn.status == "complete"
+
+
+async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(settings, fake_gateway) -> None:
+    fake_gateway.script(Answer(text=" ".join(f"w{i:03d}" for i in range(400)), chunk_size=6, chunk_delay=0.005,
+                               reasoning="so"))
+    rt = await build_runtime(settings, migrate=False)
+    surface = RecordingSurface(max_chars=120)  # a long answer spreads over many messages
+    task = asyncio.create_task(rt.service.handle(msg("long"), surface))
+    while len(surface.order) < 4:
+        await asyncio.sleep(0.01)
+    task.cancel()  # the process dies with four or more pages written
+    await asyncio.gather(task, return_exceptions=True)
+    await rt.close()
+    before = list(surface.order)
+    writes_before = len(surface.writes)
+    rt = await build_runtime(settings, migrate=False)
+    try:
+        [recovered] = rt.service.interrupted
+        assert recovered.pages[:len(before) - 1] == before[:-1]  # every page the answer had written
+        rt.service.attach(OneChat(surface))
+        await rt.service.drain()
+        repaired = surface.writes[writes_before:]
+        assert all(w.final for w in repaired)
+        assert set(surface.order[:len(recovered.pages)]) == set(recovered.pages)
+        for page in recovered.pages:  # each one rewritten in its final form
+            assert surface.messages[page].final
+        shown = " ".join(surface.messages[i].text for i in surface.order)
+        assert shown.split() == recovered.text.split(), "the pages hold the saved answer, whole and in order"
+        assert shown.endswith("_(answer interrupted: the bot restarted mid-answer)_")
+        assert repaired[-1].controls and not any(w.controls for w in repaired[:-1])
+        assert not surface.violations
+    finally:
+        await rt.close()

@@ -8,7 +8,9 @@ whole-second retry_after.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from io import BytesIO
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -506,6 +508,28 @@ async def test_duplicate_update_after_a_restart_is_not_answered_again(start_bot,
         assert (await http.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
     await asyncio.sleep(0.5)
     assert len(fake_gateway.requests) == 1
+
+
+# ---- order -----------------------------------------------------------------------------------
+async def test_a_photo_that_downloads_slowly_is_answered_before_the_text_sent_after_it(
+        start_bot, tg, fake_gateway) -> None:
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (16, 16), (200, 40, 40)).save(buf, "JPEG")
+    tg.download_delay = 0.8  # the photo's download takes far longer than the text's handling
+    fake_gateway.script(Answer(text="a red square", reasoning=THINK), Answer(text="you're welcome", reasoning=THINK))
+    await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, None, extra={"photo": tg.photo_sizes(buf.getvalue()),
+                                                          "caption": "what is in this photo?"})
+    tg.send_user_message(ALICE["id"], ALICE, "thanks in advance")
+    await answered(tg, ALICE["id"], 2, timeout=15)
+    first, second = (r.body for r in fake_gateway.requests)
+    asked_first = [m for m in first["messages"] if m["role"] == "user"]
+    assert "what is in this photo?" in json.dumps(asked_first[-1]) and "image_url" in json.dumps(asked_first[-1])
+    assert "thanks in advance" not in json.dumps(first["messages"]), "the later text did not overtake the photo"
+    assert user_prompt(second).endswith("thanks in advance")
+    assert [m.text for m in tg.bot_messages(ALICE["id"])] == ["a red square", "you're welcome"]
 
 
 # ---- restart ---------------------------------------------------------------------------------

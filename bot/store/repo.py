@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.messages import ConversationKey
 from bot.store.db import Database
 from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
-from bot.turns import TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
+from bot.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
 
 
 @dataclass(slots=True)
@@ -44,9 +44,9 @@ class StoredPart:
 class StoredMessage:
     id: int
     seq: int
-    role: str
+    role: Role
     author_name: str
-    status: str
+    status: MessageStatus
     turn_id: int | None
     parts: list[StoredPart] = field(default_factory=list)
 
@@ -181,7 +181,7 @@ class Store:
 
     # --- messages ---
     async def add_message(
-        self, conversation_id: int, role: str, parts: list[NewPart], *, status: str,
+        self, conversation_id: int, role: Role, parts: list[NewPart], *, status: MessageStatus,
         author_id: str = "", author_name: str = "", platform_message_id: str = "",
         turn_id: int | None = None, request: TurnRequest | None = None, seq: int | None = None,
     ) -> tuple[int, int]:
@@ -221,7 +221,7 @@ class Store:
         ).on_conflict_do_nothing())
         return (await conn.execute(select(Attachment.id).where(Attachment.sha256 == digest))).scalar_one()
 
-    async def set_message_status(self, message_ids: list[int], status: str) -> None:
+    async def set_message_status(self, message_ids: list[int], status: MessageStatus) -> None:
         if not message_ids:
             return
         async with self.db.write() as conn:

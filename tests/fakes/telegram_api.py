@@ -155,6 +155,7 @@ class FakeTelegram:
         }
         self.limits = limits or FakeLimits()
         self.drafts_allowed = drafts_allowed
+        self.download_delay = 0.0  # seconds every file download takes (a slow network)
         self.calls: list[Call] = []
         self.chats: dict[int, dict] = {}
         self.messages: dict[int, dict[int, StoredMessage]] = defaultdict(dict)
@@ -416,6 +417,7 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         path = request.match_info["path"]
+        await asyncio.sleep(self.download_delay)
         for data, _size, file_path in self.files.values():
             if file_path == path:
                 return web.Response(body=data, content_type="application/octet-stream")
