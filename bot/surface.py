@@ -31,6 +31,11 @@ class WriteFailed(Exception):
     """A post or edit failed for a reason that retrying the same write will not fix."""
 
 
+class SurfaceGone(WriteFailed):
+    """The place no longer takes the bot's messages (removed from the group, blocked by the
+    user, archived channel): nothing more is written there for this answer."""
+
+
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units (Telegram counts limits and offsets this way)."""
     return len(text.encode("utf-16-le")) // 2

@@ -536,6 +536,24 @@ async def test_stop_button_while_streaming(slack_with):
     gw.release()
 
 
+async def test_removed_from_a_channel_mid_answer_the_answer_stops_and_nothing_more_is_sent(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    gw.script(Answer(text="a long answer that keeps going " * 60, chunk_size=8, chunk_delay=0.02, reasoning=THOUGHT))
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> write a lot", mention=True)
+    await slack.send(env)
+    async with asyncio.timeout(10):
+        while not fake.bot_replies(CHANNEL, ts):
+            await asyncio.sleep(0.02)
+    assert (await slack.send(fake.remove_bot(CHANNEL))).status_code == 200
+    await slack.settle()
+    async with slack.runtime.db.read() as conn:
+        turn = (await conn.execute(select(Turn.status, Turn.error))).one()
+    assert turn.status == "interrupted" and "no longer takes" in turn.error
+    refused = [c for c in fake.calls if c.error == "not_in_channel"]
+    assert len(refused) <= 2, "no retries into a channel the bot was removed from"
+    assert len(slack.gateway.requests) == 1
+
+
 async def test_stop_shortcut_on_a_native_stream(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     gate = gw.hold()

@@ -532,6 +532,36 @@ async def test_a_photo_that_downloads_slowly_is_answered_before_the_text_sent_af
     assert [m.text for m in tg.bot_messages(ALICE["id"])] == ["a red square", "you're welcome"]
 
 
+# ---- removed from a group --------------------------------------------------------------------
+async def test_removed_from_a_group_mid_answer_the_answer_stops_and_nothing_more_is_sent(
+        start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="A long answer that keeps going. " * 80, reasoning=THINK, chunk_size=8,
+                               chunk_delay=0.02))
+    bot = await start_bot()
+    text = f"@{tg.username} write a lot"
+    tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
+    await eventually(lambda: tg.bot_messages(GROUP))
+    tg.kick_bot(GROUP, by=CAROL)
+    async with asyncio.timeout(10):
+        while (turn := await _turn_row(bot)) is None or turn.status == "streaming":
+            await asyncio.sleep(0.05)
+    assert turn.status == "interrupted" and "no longer takes" in (turn.error or "")
+    refused = [c for c in tg.calls if c.status == 403]
+    assert len(refused) <= 2, "one refused write ends the answer: no retries into a chat we left"
+    assert len(fake_gateway.requests) == 1
+    calls_after = len(tg.calls)
+    # A restart must not repair an answer in a chat the bot was removed from.
+    await bot.service.drain()
+    await start_bot()
+    await asyncio.sleep(0.5)
+    assert [c for c in tg.calls[calls_after:] if c.params.get("chat_id") == GROUP] == []
+
+
+async def _turn_row(bot):  # noqa: ANN001, ANN202
+    async with bot.service.store.db.read() as conn:
+        return (await conn.execute(select(Turn.status, Turn.error))).first()
+
+
 # ---- restart ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("chat_id", [GROUP, ALICE["id"]], ids=["edited-message", "draft"])
 async def test_restart_mid_answer_rewrites_the_half_written_answer(start_bot, tg, fake_gateway, chat_id) -> None:

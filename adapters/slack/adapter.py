@@ -159,6 +159,8 @@ class SlackAdapter:
         app.event("assistant_thread_context_changed")(self._ignore)
         app.event("app_home_opened")(self._on_home_opened)
         app.event("app_context_changed")(self._ignore)
+        app.event("channel_left")(self._on_left)  # the bot was removed from a channel
+        app.event("group_left")(self._on_left)
         app.action(re.compile(rf"^{ACTION_PREFIX}"))(self._on_action)
         for name in commands.COMMANDS:
             app.command(name)(self._on_command)
@@ -189,6 +191,10 @@ class SlackAdapter:
         if channel and ts:
             self._assistant_threads.add((channel, ts))
             self._spawn(self.assistant.thread_started(self._team(body), channel, ts))
+
+    async def _on_left(self, body: dict, event: dict) -> None:
+        if event.get("channel"):
+            self._spawn(self.service.chat_left("slack", self._team(body), event["channel"]))
 
     async def _on_home_opened(self, body: dict, event: dict) -> None:
         if event.get("tab") == "messages" and event.get("channel"):

@@ -19,8 +19,8 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack import controls, render
 from adapters.slack.api import SlackApi, error_code
 from bot.surface import (
-    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceLimits, Write, WriteFailed,
-    utf16_len,
+    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, SurfaceLimits, Write,
+    WriteFailed, utf16_len,
 )
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,16 @@ log = logging.getLogger(__name__)
 # startStream errors that concern one channel or thread, not the workspace's permission.
 _LOCAL_STREAM_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "thread_not_found",
                         "message_not_found", "invalid_thread_ts", "msg_too_long"}
+# Errors that say the bot can't write in the channel any more (removed, archived).
+_CHANNEL_GONE = {"not_in_channel", "channel_not_found", "is_archived"}
 # chat.update errors that no stopStream can fix (any other may mean the message still streams).
 _GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long",
          "invalid_blocks", "no_text"}
+
+
+def _failure(method: str, exc: SlackApiError) -> WriteFailed:
+    code = error_code(exc)
+    return (SurfaceGone if code in _CHANNEL_GONE else WriteFailed)(f"{method}: {code}")
 
 
 @dataclass(slots=True)
@@ -97,7 +104,7 @@ class SlackSurface(ReplySurface):
                 resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel,
                                            thread_ts=t.thread_ts, **render.payload(text, write).kwargs())
         except SlackApiError as exc:
-            raise WriteFailed(f"chat.postMessage: {error_code(exc)}") from exc
+            raise _failure("chat.postMessage", exc) from exc
         return MessageRef(str(resp["ts"]))
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
@@ -110,7 +117,7 @@ class SlackSurface(ReplySurface):
             return ref
         except SlackApiError as exc:
             if not write.final or error_code(exc) in _GONE:
-                raise WriteFailed(f"chat.update: {error_code(exc)}") from exc
+                raise _failure("chat.update", exc) from exc
         # A native stream still open on Slack's side (its writer died) can't be updated:
         # stop it, then write the final text.
         try:
@@ -120,7 +127,7 @@ class SlackSurface(ReplySurface):
         try:
             await self.api.call_retrying(t.team, "chat.update", channel=t.channel, ts=ref.id, **content)
         except SlackApiError as exc:
-            raise WriteFailed(f"chat.update: {error_code(exc)}") from exc
+            raise _failure("chat.update", exc) from exc
         return ref
 
     async def set_status(self, status: str) -> None:
@@ -181,6 +188,8 @@ class SlackStream:
                 resp = await api.call(t.team, "chat.startStream", **kwargs)
         except SlackApiError as exc:
             code = error_code(exc)
+            if code in _CHANNEL_GONE:
+                raise _failure("chat.startStream", exc) from exc
             if code not in _LOCAL_STREAM_ERRORS:
                 log.warning("native streaming refused in workspace %s (%s); using chat.update", t.team, code)
                 self.surface.rt.streaming_refused.add(t.team)
@@ -206,6 +215,8 @@ class SlackStream:
             await self.surface.api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts,
                                         markdown_text=delta)
         except SlackApiError as exc:
+            if error_code(exc) in _CHANNEL_GONE:
+                raise _failure("chat.appendStream", exc) from exc
             # Expired (~5 min) or over length: the message keeps what the core last saw, and
             # the core continues in a new message.
             await self._settle(self.claimed)
@@ -242,7 +253,7 @@ class SlackStream:
         except SlackApiError as exc:
             code = error_code(exc)
             if code not in ("message_not_in_streaming_state", "msg_too_long"):
-                raise WriteFailed(f"chat.stopStream: {code}") from exc
+                raise _failure("chat.stopStream", exc) from exc
             if code == "msg_too_long":
                 try:
                     await api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts)
@@ -262,5 +273,5 @@ class SlackStream:
             await self.surface.api.call(t.team, "chat.update", channel=t.channel, ts=self.ts,
                                         **render.payload(text, write).kwargs())
         except SlackApiError as exc:
-            raise WriteFailed(f"chat.update after stream: {error_code(exc)}") from exc
+            raise _failure("chat.update after stream", exc) from exc
         self.appended = text

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
-from telegram import BotCommand, CallbackQuery, Message, Update
+from telegram import BotCommand, CallbackQuery, ChatMemberUpdated, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+GONE_STATUSES = {"left", "kicked"}  # ChatMember statuses that mean the bot is out of the chat
 COMMANDS = [
     BotCommand("start", "What this bot does"),
     BotCommand("help", "Commands and tips"),
@@ -161,6 +162,8 @@ class TelegramAdapter:
                 await self._on_message(message, handed)
             elif update.callback_query is not None:
                 await self._on_callback(update.callback_query)
+            elif update.my_chat_member is not None:
+                await self._on_membership(update.my_chat_member)
         finally:
             if ticket is not None:
                 ticket.drop()
@@ -242,6 +245,18 @@ class TelegramAdapter:
     async def _refuse_once(self, message: Message) -> None:
         if await self.service.claim_event(PLATFORM, f"refused:{message.chat.id}"):
             await self._say(self.surface(message), REFUSAL)
+
+    async def _on_membership(self, change: ChatMemberUpdated) -> None:
+        """The bot was removed from a chat (or blocked by a user), or added back."""
+        me = self.me
+        assert me is not None
+        if change.new_chat_member.user.id != me.id:
+            return
+        chat = str(change.chat.id)
+        if change.new_chat_member.status in GONE_STATUSES:
+            await self.service.chat_left(PLATFORM, str(me.id), chat)
+        else:
+            await self.service.chat_joined(PLATFORM, str(me.id), chat)
 
     # ---- controls ----------------------------------------------------------------------
     async def _on_callback(self, query: CallbackQuery) -> None:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from bot.ratelimit import Budget, guarded
-from bot.surface import WriteFailed
+from bot.surface import SurfaceGone, WriteFailed
 
 T = TypeVar("T")
 
@@ -54,4 +54,4 @@ async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[
             raise WriteFailed(exc.message) from exc
         raise
     except Forbidden as exc:  # blocked by the user, removed from the group
-        raise WriteFailed(exc.message) from exc
+        raise SurfaceGone(exc.message) from exc

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from enum import Enum
 
 from bot.core import texts
 from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.turns import TurnState
 
 log = logging.getLogger(__name__)
+
+
+class StopReason(Enum):
+    USER = "user"  # Stop was pressed
+    GONE = "gone"  # the chat stopped taking the bot's messages (removed, blocked)
+
+
+GONE_ERROR = "the chat no longer takes the bot's messages (removed from it, or blocked)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +35,13 @@ def finished(finish_reason: str | None) -> Outcome:
     return Outcome(TurnState.DONE, marker)
 
 
-def failed(exc: BaseException, turn_id: int, *, has_text: bool, stopped: bool) -> Outcome:
+def failed(exc: BaseException, turn_id: int, *, has_text: bool, stopped: StopReason | None) -> Outcome:
     """The outcome of a turn whose production raised ``exc`` (re-raised if it is not ours)."""
     if isinstance(exc, asyncio.CancelledError):
-        if not stopped:
+        if stopped is None:
             raise exc
+        if stopped is StopReason.GONE:
+            return Outcome(TurnState.INTERRUPTED, texts.STOPPED, error=GONE_ERROR)
         return Outcome(TurnState.STOPPED, texts.STOPPED)
     if isinstance(exc, GatewayError):
         log.warning("turn %s: %s", turn_id, exc.log_message)

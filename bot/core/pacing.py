@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 
 from bot.controls import Controls
 from bot.core.split import FENCE_RESERVE, split_markdown, split_point
-from bot.surface import MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, Write, WriteFailed
+from bot.surface import (
+    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, Write, WriteFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class AnswerWriter:
         on_write: OnWrite | None = None,
         native: bool = True,
         streaming_controls: Controls = (),
+        on_gone: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.surface = surface
@@ -66,6 +69,8 @@ class AnswerWriter:
         self._closing = False
         self._last_write = 0.0
         self._task: asyncio.Task | None = None
+        self.gone = False  # the place stopped taking our messages: write nothing more
+        self._on_gone = on_gone
 
     # --- feeding ---
     def feed(self, delta: str) -> None:
@@ -115,6 +120,9 @@ class AnswerWriter:
                     break
             try:
                 await self._show_current()
+            except SurfaceGone as exc:
+                self._went(exc)
+                return
             except RateLimited as exc:
                 self._wake.set()
                 await self._sleep_or_close(exc.retry_after)
@@ -125,6 +133,13 @@ class AnswerWriter:
             except Exception:  # a platform error must not end the answer
                 log.exception("turn %s: unexpected error while streaming", self.turn_id)
                 await self._sleep_or_close(1.0)
+
+    def _went(self, exc: SurfaceGone) -> None:
+        if not self.gone:
+            log.info("turn %s: the chat no longer takes our messages (%s)", self.turn_id, exc)
+            self.gone = True
+            if self._on_gone is not None:
+                self._on_gone()
 
     async def _sleep_or_close(self, seconds: float) -> None:
         # Wake early when the answer is finishing, so the final write is not delayed.
@@ -211,6 +226,8 @@ class AnswerWriter:
                 await self._task  # lets an in-flight write complete first
             except Exception:  # noqa: BLE001 - already logged by the loop
                 pass
+        if self.gone:
+            return self.refs
         tail_page = self._pages[-1]
         body = self.text[tail_page.start:]
         if not body.strip() and len(self._pages) > 1 and tail_page.ref is None and tail_page.stream is None:
@@ -241,8 +258,13 @@ class AnswerWriter:
                            reasoning: str = "", controls: Controls = ()) -> None:
         write = Write(self.turn_id, final=True, notice=notice, reasoning=reasoning, controls=controls)
         for attempt in range(FINAL_ATTEMPTS):
+            if self.gone:
+                return
             try:
                 await self._write(page, body, write)
+                return
+            except SurfaceGone as exc:
+                self._went(exc)
                 return
             except RateLimited as exc:
                 await asyncio.sleep(exc.retry_after)

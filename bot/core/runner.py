@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.controls import answer_controls, language_of, streaming_controls
 from bot.core import texts
 from bot.core.kinds import TurnContext, TurnKindHandler
-from bot.core.outcome import Outcome, failed, finished
+from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
 from bot.surface import ReplySurface
@@ -30,11 +30,11 @@ class ActiveTurn:
     turn_id: int
     conversation_id: int
     task: asyncio.Task | None = None  # the model call; Stop cancels it
-    stop_requested: bool = False
+    stopped: StopReason | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)  # written and stored
 
-    def stop(self) -> None:
-        self.stop_requested = True
+    def stop(self, reason: StopReason = StopReason.USER) -> None:
+        self.stopped = self.stopped or reason
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -55,9 +55,10 @@ class TurnPlan:
 
 
 class TurnRunner:
-    def __init__(self, plan: TurnPlan, *, settings: Settings, store: Store, gateway: Any,
+    def __init__(self, plan: TurnPlan, active: ActiveTurn, *, settings: Settings, store: Store, gateway: Any,
                  kinds: dict[TurnKind, TurnKindHandler]) -> None:
         self.plan = plan
+        self.active = active
         self.settings = settings
         self.store = store
         self.kinds = kinds
@@ -65,21 +66,21 @@ class TurnRunner:
         self._last_checkpoint = 0.0
         self._saved_pages: list[str] = []
         self.writer = AnswerWriter(plan.surface, plan.turn_id, on_write=self._checkpoint,
-                                   streaming_controls=streaming_controls(plan.turn_id))
+                                   streaming_controls=streaming_controls(plan.turn_id),
+                                   on_gone=lambda: active.stop(StopReason.GONE))
         self.turn = TurnContext(
             turn_id=plan.turn_id, kind=plan.kind, extra=plan.extra, conversation=plan.conversation,
             messages=plan.messages, settings=settings, gateway=gateway, writer=self.writer,
             show_status=self._show_status, produce_as=self._produce)
 
-    async def run(self, active: ActiveTurn) -> None:
-        turn = self.turn
+    async def run(self) -> None:
+        turn, active = self.turn, self.active
         try:
             active.task = asyncio.ensure_future(self._produce(turn.kind))
             await active.task
             outcome = finished(turn.finish_reason)
         except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the user gets an answer whatever broke
-            outcome = failed(exc, turn.turn_id, has_text=bool(self.writer.text.strip()),
-                             stopped=active.stop_requested)
+            outcome = failed(exc, turn.turn_id, has_text=bool(self.writer.text.strip()), stopped=active.stopped)
         finally:
             active.task = None
             await turn.status("")
@@ -117,6 +118,8 @@ class TurnRunner:
 
     async def _finish(self, outcome: Outcome) -> None:
         turn, plan = self.turn, self.plan
+        if self.writer.gone and outcome.state is TurnState.DONE:  # written to a chat that went away
+            outcome = Outcome(TurnState.INTERRUPTED, error=GONE_ERROR)
         text = self.writer.text.strip()
         notice_only = outcome.notice_only
         if notice_only:

@@ -21,6 +21,7 @@ from bot.core.chat import ChatKind
 from bot.core.commands import Commands, parse_command
 from bot.core.kinds import CommandCall, Extension, PressHandler, TurnKindHandler
 from bot.core.order import ArrivalOrder, Ticket
+from bot.core.outcome import StopReason
 from bot.core.pacing import AnswerWriter
 from bot.core.prompt import build_prompt, images_wanted
 from bot.core.repair import repair
@@ -127,8 +128,9 @@ class ChatService:
     async def _repair(self, platform: Platform, answers: list[RecoveredAnswer]) -> None:
         for answer in answers:
             surface = platform.surface_for(answer.key)
-            if surface is None:
-                continue  # another bot's or workspace's conversation
+            conv = await self.store.conversation(answer.key, create=False)
+            if surface is None or (conv is not None and conv.left):
+                continue  # another bot's or workspace's conversation, or a chat we were removed from
             try:
                 await repair(surface, answer)
             except Exception:  # noqa: BLE001 - one broken chat must not stop the others
@@ -205,6 +207,8 @@ class ChatService:
         sequence number and notices for the user."""
         conv = await self.store.conversation(msg.key, shared=msg.group)
         assert conv is not None
+        if conv.left:  # a message from the chat means the bot is in it again
+            await self.store.mark_left(msg.key.platform, msg.key.workspace, msg.key.chat, False)
         parts: list[NewPart] = []
         notices: list[str] = []
         if msg.text.strip():
@@ -265,6 +269,11 @@ class ChatService:
                         continue  # a message came in while we looked
                     return
                 assert conv is not None
+                if conv.left:  # removed from the chat: nothing more is sent there
+                    log.info("conversation %s: the bot left the chat; %d message(s) stay unanswered",
+                             conversation_id, len(pending))
+                    await self.store.set_message_status([m.id for m in pending], "context")
+                    return
                 batch = _next_batch(pending)
                 surface = self._surface_for(conv, batch)
                 if surface is None:
@@ -329,12 +338,26 @@ class ChatService:
                         prompt.estimated_tokens, [m.seq for m in batch])
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         try:
-            await TurnRunner(plan, settings=settings, store=self.store, gateway=self._gateway,
-                             kinds=self.kinds).run(active)
+            await TurnRunner(plan, active, settings=settings, store=self.store, gateway=self._gateway,
+                             kinds=self.kinds).run()
         finally:
             active.done.set()
             if self._active.get(conv.id) is active:
                 del self._active[conv.id]
+
+    # --- membership ---
+    async def chat_left(self, platform: str, workspace: str, chat: str) -> None:
+        """The bot was removed from a chat (or blocked): record it, stop what streams there,
+        and send nothing more there until it is back."""
+        await self.store.mark_left(platform, workspace, chat, True)
+        for conversation_id, active in list(self._active.items()):
+            conv = await self.store.conversation_by_id(conversation_id)
+            if conv is not None and (conv.key.platform, conv.key.workspace, conv.key.chat) == (platform, workspace, chat):
+                active.stop(StopReason.GONE)
+        log.info("%s: the bot left chat %s", platform, chat)
+
+    async def chat_joined(self, platform: str, workspace: str, chat: str) -> None:
+        await self.store.mark_left(platform, workspace, chat, False)
 
     # --- controls ---
     def streaming(self, key: ConversationKey) -> int | None:

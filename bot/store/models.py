@@ -41,6 +41,8 @@ class Conversation(Base):
     token_ratio: Mapped[float] = mapped_column(Float, default=1.0)  # usage / estimate
     style: Mapped[str | None] = mapped_column(Text, nullable=True)  # style id or custom text
     shared: Mapped[bool] = mapped_column(Boolean, default=False)  # several people talk here
+    # The bot was removed from the chat (or blocked): nothing is sent there until it is back.
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

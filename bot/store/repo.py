@@ -29,6 +29,7 @@ class ConversationRow:
     token_ratio: float
     style: str | None
     shared: bool = False
+    left: bool = False  # the bot was removed from the chat
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class Store:
     async def conversation(self, key: ConversationKey, *, create: bool = True,
                            shared: bool = False) -> ConversationRow | None:
         cols = (Conversation.id, Conversation.epoch, Conversation.history_start,
-                Conversation.token_ratio, Conversation.style, Conversation.shared)
+                Conversation.token_ratio, Conversation.style, Conversation.shared, Conversation.left_at)
         where = and_(Conversation.platform == key.platform, Conversation.workspace == key.workspace,
                      Conversation.chat == key.chat, Conversation.thread == key.thread)
         query = select(*cols).where(where).order_by(Conversation.epoch.desc()).limit(1)
@@ -136,18 +137,26 @@ class Store:
             async with self.db.write() as conn:
                 await conn.execute(update(Conversation).where(Conversation.id == row.id).values(shared=True))
         return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style,
-                               bool(row.shared) or shared)
+                               bool(row.shared) or shared, row.left_at is not None)
 
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         async with self.db.read() as conn:
             row = (await conn.execute(select(
                 Conversation.platform, Conversation.workspace, Conversation.chat, Conversation.thread,
                 Conversation.epoch, Conversation.history_start, Conversation.token_ratio, Conversation.style,
-                Conversation.shared).where(Conversation.id == conversation_id))).first()
+                Conversation.shared, Conversation.left_at).where(Conversation.id == conversation_id))).first()
         if row is None:
             return None
         return ConversationRow(conversation_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread),
-                               row.epoch, row.history_start, row.token_ratio, row.style, bool(row.shared))
+                               row.epoch, row.history_start, row.token_ratio, row.style, bool(row.shared),
+                               row.left_at is not None)
+
+    async def mark_left(self, platform: str, workspace: str, chat: str, left: bool) -> None:
+        """The bot was removed from (or added back to) a chat: every thread of it, every epoch."""
+        async with self.db.write() as conn:
+            await conn.execute(update(Conversation).where(
+                Conversation.platform == platform, Conversation.workspace == workspace,
+                Conversation.chat == chat).values(left_at=utcnow() if left else None))
 
     async def _insert_conversation(self, key: ConversationKey, epoch: int, style: str | None = None,
                                    shared: bool = False) -> None:

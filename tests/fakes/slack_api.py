@@ -315,6 +315,13 @@ class FakeSlack:
             event["subtype"] = subtype
         return ts, self.envelope(event, event_id=event_id)
 
+    def remove_bot(self, channel: str) -> dict:
+        """Someone removes the app from a channel: Slack sends ``channel_left`` and refuses
+        the bot's writes there from now on."""
+        self.channels_without_bot.add(channel)
+        return self.envelope({"type": "channel_left", "channel": channel, "actor_id": "U0ALICE01",
+                              "event_ts": self.new_ts()})
+
     def envelope(self, event: dict, *, event_id: str | None = None) -> dict:
         return {
             "token": "legacy-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID,
@@ -483,6 +490,8 @@ class FakeSlack:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return self._fail(call, "unknown_method")
+        if method.startswith("chat.") and args.get("channel") in self.channels_without_bot:
+            return self._fail(call, "not_in_channel")  # removed from the channel: no writes at all
         result = handler(args)
         if isinstance(result, str):
             return self._fail(call, result)

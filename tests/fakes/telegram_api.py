@@ -171,6 +171,7 @@ class FakeTelegram:
         self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
         self._penalty_until: dict[tuple, float] = {}
         self._injected: list[Injected] = []
+        self.kicked: set[int] = set()  # chats the bot was removed from: writes there get 403
         self._runner: web.AppRunner | None = None
         self.api_url = ""
 
@@ -215,6 +216,18 @@ class FakeTelegram:
         if status == 429 and not description:
             description = f"Too Many Requests: retry after {retry_after}"
         self._injected.append(Injected(method, status, description, retry_after, chat_id, times))
+
+    def kick_bot(self, chat_id: int, by: dict) -> dict:
+        """A member removes the bot from a group: Telegram sends my_chat_member and refuses
+        every later write to the chat with 403."""
+        self.kicked.add(chat_id)
+        bot = {"id": self.bot_user["id"], "is_bot": True, "first_name": self.bot_user["first_name"],
+               "username": self.username}
+        return self.push_update({"my_chat_member": {
+            "chat": self.chats[chat_id], "from": by, "date": int(time.time()),
+            "old_chat_member": {"status": "member", "user": bot},
+            "new_chat_member": {"status": "kicked", "user": bot, "until_date": 0},
+        }})
 
     def add_chat(self, chat_id: int, type_: str, *, title: str = "", is_forum: bool = False,
                  user: dict | None = None) -> dict:
@@ -437,6 +450,8 @@ class FakeTelegram:
             call.status, call.description = 404, "Not Found"
             return _error(404, "Not Found")
         try:
+            if params.get("chat_id") in self.kicked and method in WRITE_METHODS | DRAFT_METHODS:
+                raise TelegramError(403, "Forbidden: bot was kicked from the supergroup chat")
             self._take_injected(method, params, now)
             self._check_limits(method, params, now)
             result = await handler(params)
