@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     retry_max_delay: float = Field(8.0, alias="BOT_RETRY_MAX_DELAY", ge=0)
     retry_after_cap: float = Field(60.0, alias="BOT_RETRY_AFTER_CAP", ge=0)
     checkpoint_interval: float = Field(2.0, alias="BOT_CHECKPOINT_INTERVAL", ge=0)
+    # Several processes: how often each looks for answers a dead process left and for
+    # conversations nobody is answering.
+    sweep_interval: float = Field(3.0, alias="BOT_SWEEP_INTERVAL", gt=0)
     timezone: str = Field("UTC", alias="BOT_TIMEZONE")
 
     # --- copywriting and tools ---

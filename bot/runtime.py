@@ -7,6 +7,7 @@ from bot.config import Settings
 from bot.copywriting.turns import COPYWRITING
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
+from bot.store.coordinator import coordinator_for
 from bot.store.db import Database
 from bot.store.migrate import upgrade_async
 from bot.store.repo import Store
@@ -40,7 +41,8 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     db = Database(settings.database_url)
     store = Store(db)
     gateway = GatewayClient(settings)
-    service = ChatService(settings, store, gateway, tools=load_tools(settings))
+    service = ChatService(settings, store, gateway, tools=load_tools(settings),
+                          coordinator=coordinator_for(settings.database_url))
     service.extend(COPYWRITING)
     await service.start()
     return Runtime(settings, db, store, gateway, service)

@@ -28,6 +28,7 @@ from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
 from bot.images import ImageRejected, prepare_image
 from bot.messages import ConversationKey, IncomingMessage
+from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
 from bot.surface import Platform, ReplySurface
 from bot.turns import TurnKind, TurnRequest, TurnState
@@ -42,10 +43,13 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store, gateway: Any, *, tools: Any = None) -> None:
+    def __init__(self, settings: Settings, store: Store, gateway: Any, *, tools: Any = None,
+                 coordinator: LocalCoordinator | PgCoordinator | None = None) -> None:
         self.settings = settings
         self.store = store
         self._gateway = gateway
+        self.coordinator = coordinator or LocalCoordinator()
+        self.coordinator.on_stop = self._stop_here
         self.kinds: dict[TurnKind, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
         self.presses: dict[ControlKind, PressHandler] = {}
         self.commands = Commands()
@@ -63,6 +67,7 @@ class ChatService:
         self._platforms: dict[str, Platform] = {}
         self._recovered: list[RecoveredAnswer] = []
         self._background: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Task | None = None  # several processes: the periodic sweep
 
     @property
     def gateway(self) -> Any:
@@ -91,9 +96,12 @@ class ChatService:
         # Platforms retry an event within minutes; a week of ids is ample for dedupe and
         # keeps the table from growing for ever.
         await self.store.prune_events()
+        await self.coordinator.start()
         self._recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if self._recovered:
             log.warning("finalised %d answer(s) interrupted by a restart", len(self._recovered))
+        if self.coordinator.distributed:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweep")
 
     @property
     def interrupted(self) -> list[RecoveredAnswer]:
@@ -107,13 +115,44 @@ class ChatService:
         self._recovered = [r for r in self._recovered if r.key.platform != platform.name]
         if mine:
             self._spawn(self._repair(platform, mine))
+        self._spawn(self._answer_waiting())  # messages a stopped process stored but never answered
+
+    async def lead(self, name: str) -> bool:
+        """True when this process is the one that does ``name`` (e.g. Telegram polling)."""
+        return await self.coordinator.lead(name)
 
     async def close(self) -> None:
         """Cancel what still runs (adapters let answers finish before this)."""
-        tasks = [*self._workers.values(), *self._background]
+        tasks = [*self._workers.values(), *self._background, *filter(None, [self._sweeper])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.coordinator.close()
+
+    # --- several processes: a dead one's answers are finalised and its queue answered ---
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await self._sweep()
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("sweep failed")
+
+    async def _sweep(self) -> None:
+        recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
+        if recovered:
+            log.warning("finalised %d answer(s) a stopped process left", len(recovered))
+        for name, platform in self._platforms.items():
+            theirs = [r for r in recovered if r.key.platform == name]
+            if theirs:
+                await self._repair(platform, theirs)
+        self._recovered.extend(r for r in recovered if r.key.platform not in self._platforms)
+        await self._answer_waiting()
+
+    async def _answer_waiting(self) -> None:
+        for conversation_id in await self.store.waiting_conversations(list(self._platforms)):
+            if conversation_id not in self._workers:
+                self._kick(conversation_id)
 
     async def drain(self) -> None:
         """Wait until no conversation has work left (tests, shutdown)."""
@@ -248,10 +287,14 @@ class ChatService:
     # --- the conversation's worker: one turn at a time, in sequence order ---
     def _queue(self, conv: ConversationRow, seq: int, surface: ReplySurface) -> None:
         self._surfaces[(conv.id, seq)] = surface
-        self._wakeups[conv.id] = self._wakeups.get(conv.id, 0) + 1
-        task = self._workers.get(conv.id)
+        self._kick(conv.id)
+
+    def _kick(self, conversation_id: int) -> None:
+        self._wakeups[conversation_id] = self._wakeups.get(conversation_id, 0) + 1
+        task = self._workers.get(conversation_id)
         if task is None or task.done():
-            self._workers[conv.id] = asyncio.create_task(self._work(conv.id), name=f"conversation-{conv.id}")
+            self._workers[conversation_id] = asyncio.create_task(
+                self._work(conversation_id), name=f"conversation-{conversation_id}")
 
     async def _settled(self, key: ConversationKey) -> None:
         task = self._workers.get(self._latest.get(key, -1))
@@ -259,37 +302,54 @@ class ChatService:
             await asyncio.shield(task)
 
     async def _work(self, conversation_id: int) -> None:
+        """Answer the conversation's waiting messages while holding its lock (one process,
+        one worker at a time); after letting go, look once more (see coordinator.py)."""
         try:
             while True:
                 seen = self._wakeups.get(conversation_id, 0)
-                conv = await self.store.conversation_by_id(conversation_id)
-                pending = await self.store.pending(conversation_id) if conv is not None else []
-                if not pending:
-                    if self._wakeups.get(conversation_id, 0) != seen:
-                        continue  # a message came in while we looked
-                    return
-                assert conv is not None
-                if conv.left:  # removed from the chat: nothing more is sent there
-                    log.info("conversation %s: the bot left the chat; %d message(s) stay unanswered",
-                             conversation_id, len(pending))
-                    await self.store.set_message_status([m.id for m in pending], "context")
-                    return
-                batch = _next_batch(pending)
-                surface = self._surface_for(conv, batch)
-                if surface is None:
-                    log.error("conversation %s: no %s surface to answer on; its messages wait",
-                              conversation_id, conv.key.platform)
-                    return
+                if not await self.coordinator.take(conversation_id):
+                    return  # another process answers this conversation, our message included
                 try:
-                    await self._run_turn(conv, batch, surface)
-                except Exception:  # noqa: BLE001 - the next message must still be answered
-                    log.exception("conversation %s: a turn failed before it could start", conversation_id)
-                    await self.store.set_message_status([m.id for m in batch], "answered")
-                    await self.notify(surface, texts.INTERNAL_ERROR)
+                    drained = await self._answer_pending(conversation_id)
+                finally:
+                    await self.coordinator.release(conversation_id)
+                if not drained:
+                    return
+                if self._wakeups.get(conversation_id, 0) == seen and not await self.store.pending(conversation_id):
+                    return
         finally:
             if self._workers.get(conversation_id) is asyncio.current_task():
                 del self._workers[conversation_id]
                 self._wakeups.pop(conversation_id, None)
+
+    async def _answer_pending(self, conversation_id: int) -> bool:
+        """Answer turn after turn until nothing waits (True), or give up (False)."""
+        while True:
+            seen = self._wakeups.get(conversation_id, 0)
+            conv = await self.store.conversation_by_id(conversation_id)
+            pending = await self.store.pending(conversation_id) if conv is not None else []
+            if not pending:
+                if self._wakeups.get(conversation_id, 0) != seen:
+                    continue  # a message came in while we looked
+                return True
+            assert conv is not None
+            if conv.left:  # removed from the chat: nothing more is sent there
+                log.info("conversation %s: the bot left the chat; %d message(s) stay unanswered",
+                         conversation_id, len(pending))
+                await self.store.set_message_status([m.id for m in pending], "context")
+                return True
+            batch = _next_batch(pending)
+            surface = self._surface_for(conv, batch)
+            if surface is None:
+                log.error("conversation %s: no %s surface to answer on; its messages wait",
+                          conversation_id, conv.key.platform)
+                return False
+            try:
+                await self._run_turn(conv, batch, surface)
+            except Exception:  # noqa: BLE001 - the next message must still be answered
+                log.exception("conversation %s: a turn failed before it could start", conversation_id)
+                await self.store.set_message_status([m.id for m in batch], "answered")
+                await self.notify(surface, texts.INTERNAL_ERROR)
 
     def _surface_for(self, conv: ConversationRow, batch: list[PendingMessage]) -> ReplySurface | None:
         """Where the newest message of the batch was asked; failing that (another process
@@ -372,27 +432,40 @@ class ChatService:
             if active.turn_id == turn_id:
                 await active.done.wait()
 
-    def stop(self, turn_id: int) -> bool:
+    def _stop_here(self, turn_id: int) -> bool:
         for active in self._active.values():
             if active.turn_id == turn_id:
                 active.stop()
                 return True
         return False
 
+    async def stop(self, turn_id: int) -> bool:
+        """Stop a streaming turn, whichever process streams it."""
+        if self._stop_here(turn_id):
+            return True
+        turn = await self.store.turn(turn_id)
+        if turn is None or turn.state is not TurnState.STREAMING:
+            return False
+        await self.coordinator.signal_stop(turn_id)
+        return True
+
     async def stop_conversation(self, key: ConversationKey) -> bool:
         conv = await self.store.conversation(key, create=False)
-        active = self._active.get(conv.id) if conv is not None else None
-        if active is None:
+        if conv is None:
             return False
-        active.stop()
-        return True
+        active = self._active.get(conv.id)
+        if active is not None:
+            active.stop()
+            return True
+        streaming = await self.store.streaming_turn(conv.id)
+        return streaming is not None and await self.stop(streaming)
 
     async def act(self, action: Action, surface: ReplySurface) -> str:
         """A click on one of our controls; returns the acknowledgement to show the clicker.
         ``surface`` is where a new answer (Regenerate, a refinement) goes."""
         press = action.press
         if press.kind is ControlKind.STOP:
-            stopped = self.stop(press.turn_id) if press.turn_id else await self.stop_conversation(action.key)
+            stopped = await self.stop(press.turn_id) if press.turn_id else await self.stop_conversation(action.key)
             return "Stopping…" if stopped else "This answer is already finished."
         if press.kind is ControlKind.FEEDBACK:
             await self.store.set_feedback(press.turn_id, action.user.id, max(-1, min(1, press.value)))

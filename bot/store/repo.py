@@ -387,6 +387,24 @@ class Store:
             state=TurnState(row.status), request=request, feedback=row.feedback,
             pages=tuple(row.pages or ()))
 
+    async def streaming_turn(self, conversation_id: int) -> int | None:
+        async with self.db.read() as conn:
+            return (await conn.execute(select(Turn.id).where(
+                Turn.conversation_id == conversation_id, Turn.status == str(TurnState.STREAMING))
+                .order_by(Turn.id.desc()).limit(1))).scalar()
+
+    async def waiting_conversations(self, platforms: list[str]) -> list[int]:
+        """Conversations on these platforms with user messages waiting for an answer."""
+        if not platforms:
+            return []
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(Message.conversation_id).distinct()
+                                      .join(Conversation, Conversation.id == Message.conversation_id)
+                                      .where(Message.role == "user", Message.status == "pending",
+                                             Conversation.platform.in_(platforms),
+                                             Conversation.left_at.is_(None)))
+            return [r.conversation_id for r in rows]
+
     async def latest_turn(self, conversation_id: int, kinds: tuple[TurnKind, ...],
                           state: TurnState) -> int | None:
         async with self.db.read() as conn:
