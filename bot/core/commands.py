@@ -34,8 +34,11 @@ class Commands:
         elif name == "new":
             await service.store.new_epoch(msg.key)
             await service.notify(surface, texts.NEW_THREAD)
-        elif name == "usage":
-            await service.notify(surface, await service.usage_text(msg.key))
+        elif name == "usage":  # issue-11 hook: own usage and limits; "/usage all" for admins
+            conv = await service.store.conversation(msg.key, shared=msg.group)
+            await service.notify(surface, await service.ops.usage_text(
+                conv.id if conv else None, msg.key.platform, msg.author.id,
+                all_users=args.strip().lower() == "all"))
         elif name in ("style", "copy", "refine"):
             from bot.core import copy_turns
 

@@ -155,7 +155,8 @@ async def produce_copy(runner: "_TurnRunner") -> None:
         if runner.extra.get("action") == "translate":
             style = translation_style(style, runner.extra["variant"])
     await runner._status(f"writing {n} variant{'s' if n > 1 else ''}…" if n > 1 else "rewriting…")
-    result = await write_variants(runner.s.gateway, runner.messages, style, n, settings,
+    result = await write_variants(runner.gateway, runner.messages,  # issue-11 hook: was runner.s.gateway
+                                  style, n, settings,
                                   progress=runner._status)
     runner.reasoning_parts.append(result.reasoning)
     usage = result.usage

@@ -26,6 +26,7 @@ from bot.images import ImageRejected, prepare_image
 from bot.messages import Author, ConversationKey, IncomingMessage
 from bot.store.repo import ConversationRow, NewPart, RecoveredAnswer, Store
 from bot.surface import ReplySurface, Write
+from bot.usage.operators import Operators  # issue-11 hook
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ChatService:
         self._states: dict[int, _ConversationState] = {}
         self._by_turn: dict[int, _ConversationState] = {}
         self._recovered: list[RecoveredAnswer] = []
+        self.ops = Operators.from_settings(settings, store.db)  # issue-11 hook
 
         from bot.core.commands import Commands
 
@@ -103,6 +105,13 @@ class ChatService:
         return self.settings.system_prompt or DEFAULT_SYSTEM_PROMPT
 
     async def handle(self, msg: IncomingMessage, surface: ReplySurface) -> None:
+        # issue-11 hook: admins, allowlists and blocked users, before anything is stored
+        decision = await self.ops.access.decide(msg.key.platform, msg.key.workspace, msg.key.chat,
+                                                msg.author.id, addressed=msg.addressed)
+        if not decision.allowed:
+            if decision.text:
+                await self.notify(surface, decision.text)
+            return
         text = msg.text.strip()
         if text.startswith("/") and self.commands.is_command(text):
             await self.commands.run(msg, surface)
@@ -196,6 +205,14 @@ class ChatService:
         pending = [m.seq for m in history if m.role == "user" and m.status == "pending"]
         if not pending and kind == "chat":
             return
+        # issue-11 hook: a reached quota stops the turn before the model is called
+        asker = await self.ops.meter.author_of(conv.id, max(pending) if pending else
+                                               (history[-1].seq if history else 0))
+        refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
+        if refusal is not None:
+            await self.store.set_message_status([m.id for m in history if m.seq in pending], "refused")
+            await self.notify(surface, refusal.text)
+            return
         if kind == "chat" and conv.style:
             kind = "copy"  # once a style is set, a plain message is a brief
         wanted = images_wanted(history, self.settings.max_images) if self.settings.vision else []
@@ -223,6 +240,8 @@ class ChatService:
         self._by_turn[turn_id] = state
         runner = _TurnRunner(self, conv, surface, turn_id, answer_seq, prompt.messages,
                              prompt.estimated_tokens, pending, kind=kind, extra=extra or {})
+        # issue-11 hook: every gateway call of the turn is priced, stored and counted
+        runner.gateway = self.ops.meter.for_turn(self.gateway, turn_id, conv.id, conv.key.platform, asker, kind)
         await runner.run(state)
 
     # --- controls ---
@@ -287,6 +306,7 @@ class _TurnRunner:
                  turn_id: int, answer_seq: int, messages: list[dict], estimated: int,
                  pending: list[int], *, kind: str, extra: dict) -> None:
         self.s = service
+        self.gateway = service.gateway  # issue-11 hook: replaced by the metered gateway
         self.settings = service.settings
         self.conv = conv
         self.surface = surface
@@ -434,7 +454,7 @@ class _TurnRunner:
         text_parts: list[str] = []
         reasoning_parts: list[str] = []
         request = ChatRequest(messages=self.messages, tools=tools or None)
-        async for event in self.s.gateway.stream(request):
+        async for event in self.gateway.stream(request):  # issue-11 hook: was self.s.gateway
             if isinstance(event, TextDelta):
                 if self.ttft is None:
                     self.ttft = time.monotonic() - self.started
