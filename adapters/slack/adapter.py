@@ -290,6 +290,16 @@ class SlackAdapter:
         action_id = action.get("action_id", "")
         user = (body.get("user") or {}).get("id", "")
         team = self._team(body)
+        # issue-11 hook: blocked or not allowlisted users' presses are refused like their messages
+        place = _action_thread(body)
+        decision = await self.service.ops.access.decide("slack", team, place[0] if place else "", user)
+        if not decision.allowed:
+            if decision.text:
+                try:
+                    await respond(text=decision.text, response_type="ephemeral", replace_original=False)
+                except Exception as exc:  # noqa: BLE001 - the refusal is a courtesy
+                    log.info("slack: refusal reply failed: %s", exc)
+            return
         if action_id.startswith(render.REFINE):
             await self._refine(body, action, team, user)
             return

@@ -273,6 +273,12 @@ class TelegramAdapter:
         if not self.is_allowed(message.chat.id, query.from_user.id):
             await self._answer(query, "Not available in this chat.")
             return
+        # issue-11 hook: a blocked user's press is refused like their messages
+        decision = await self.service.ops.access.decide(PLATFORM, str(self.bot.id), str(message.chat.id),
+                                                        str(query.from_user.id))
+        if not decision.allowed:
+            await self._answer(query, decision.text or "Not available.")
+            return
         if press.action == keyboards.STOP:
             stopped = await self.service.stop(press.turn_id)
             await self._answer(query, "Stopping…" if stopped else "This answer is already finished.")
