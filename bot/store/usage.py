@@ -143,7 +143,7 @@ class UsageStore:
                                       for s, sub in subjects)))
         async with self.db.read() as conn:
             rows = (await conn.execute(query.order_by(QuotaLimit.scope, QuotaLimit.subject,
-                                                      QuotaLimit.period))).scalars().all()
+                                                      QuotaLimit.period))).all()
         return [LimitRow(r.scope, r.subject, r.period, r.tokens, r.cost, r.updated_by, r.updated_at)
                 for r in rows]
 
@@ -182,7 +182,7 @@ class UsageStore:
 
     async def blocked_users(self) -> list[BlockedRow]:
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(BlockedUser).order_by(BlockedUser.blocked_at.desc()))).scalars().all()
+            rows = (await conn.execute(select(BlockedUser).order_by(BlockedUser.blocked_at.desc()))).all()
         return [BlockedRow(b.platform, b.user_id, b.reason, b.blocked_by, b.blocked_at) for b in rows]
 
     async def claim_once(self, key: str) -> bool:
@@ -389,7 +389,6 @@ class UsageStore:
             c = (await conn.execute(select(Conversation).where(Conversation.id == conversation_id))).first()
             if c is None:
                 return None
-            c = c[0]
             msgs = (await conn.execute(select(Message).where(Message.conversation_id == conversation_id)
                                        .order_by(Message.seq))).all()
             parts = (await conn.execute(select(Part.message_id, Part.kind, Part.text, Part.data)
@@ -408,9 +407,9 @@ class UsageStore:
                                 prompt_tokens=t.prompt_tokens, cached_tokens=t.cached_tokens,
                                 completion_tokens=t.completion_tokens, cost=t.cost, ttft_ms=t.ttft_ms,
                                 duration_ms=t.duration_ms, error=t.error, calls=call_counts.get(t.id, 0),
-                                feedback=t.feedback) for (t,) in turns}
+                                feedback=t.feedback) for t in turns}
         messages = []
-        for (m,) in msgs:
+        for m in msgs:
             turn = turn_rows.get(m.turn_id) if m.role == "assistant" and m.turn_id is not None else None
             messages.append(dict(id=m.id, seq=m.seq, role=m.role, author_id=m.author_id, author_name=m.author_name,
                                  status=m.status, created_at=m.created_at, parts=by_message.get(m.id, []),
