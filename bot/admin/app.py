@@ -134,33 +134,36 @@ class AdminPage:
         ]
 
     # --- login ---
-    async def login_form(self, request: Request, *, error: str = "", status: int = 200) -> Response:
+    async def login_form(self, request: Request, *, error: str = "", status: int = 200,
+                         next_page: str | None = None) -> Response:
         nonce = secrets.token_urlsafe(24)
         configured = await self.auth.password_hash() is not None
         response = self.render(request, "login.html", status, error=error, configured=configured,
                                csrf=await self.auth.login_form_token(nonce),
-                               next=request.query_params.get("next", ""))
+                               next=next_page if next_page is not None else request.query_params.get("next", ""))
         self._cookie(response, request, LOGIN_COOKIE, nonce, 3600)
         return response
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
+        target = str(form.get("next", ""))
+        if not target.startswith(PREFIX + "/") or target.startswith("//"):  # no open redirect
+            target = PREFIX + "/"
         if not await self.auth.check_login_form_token(request.cookies.get(LOGIN_COOKIE, ""),
                                                       str(form.get("csrf", ""))):
-            return await self.login_form(request, error="The login form expired; please try again.", status=403)
+            return await self.login_form(request, error="The login form expired; please try again.", status=403,
+                                         next_page=target)
         throttled = await self.auth.throttle(self._client(request))
         if throttled is not None:
             log.warning("admin: login attempts throttled for %s", self._client(request))
             return await self.login_form(
-                request, error=f"Too many attempts. Try again in {throttled.retry_after} seconds.", status=429)
+                request, error=f"Too many attempts. Try again in {throttled.retry_after} seconds.", status=429,
+                next_page=target)
         if not await self.auth.check_password(str(form.get("password", ""))):
             log.warning("admin: failed login from %s", self._client(request))
-            return await self.login_form(request, error="Wrong password.", status=401)
+            return await self.login_form(request, error="Wrong password.", status=401, next_page=target)
         token, _ = await self.auth.start_session()
         log.info("admin: login from %s", self._client(request))
-        target = str(form.get("next", ""))
-        if not target.startswith(PREFIX + "/") or target.startswith("//"):  # no open redirect
-            target = PREFIX + "/"
         response = RedirectResponse(target, status_code=303)
         self._cookie(response, request, SESSION_COOKIE, token, int(self.settings.admin_session_hours * 3600))
         response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
@@ -189,10 +192,10 @@ class AdminPage:
         latency = {r["day"]: r for r in await self.store.latency_per_day(since, until)}
         errors = await self.store.errors_by_kind(since, until)
 
-        def col(key: str) -> list[float | None]:
-            return [rows[d][key] if d in rows else 0 for d in days]
+        def col(key: str) -> list[float | None]:  # None: no bar and no label on a day without use
+            return [rows[d][key] if d in rows else None for d in days]
 
-        fresh = [p - c for p, c in zip(col("prompt_tokens"), col("cached_tokens"))]
+        fresh = [rows[d]["prompt_tokens"] - rows[d]["cached_tokens"] if d in rows else None for d in days]
         ratio = [round(rows[d]["cached_tokens"] * 100 / rows[d]["prompt_tokens"], 1)
                  if d in rows and rows[d]["prompt_tokens"] else None for d in days]
         totals = {k: sum(r[k] for r in rows.values()) for k in
@@ -203,7 +206,7 @@ class AdminPage:
             "tokens": charts.bars(days, {"prompt (fresh)": fresh, "prompt (cached)": col("cached_tokens"),
                                          "completion": col("completion_tokens")},
                                   title="Tokens per day", stacked=True),
-            "cost": charts.bars(days, {"cost": [round(v or 0, 4) for v in col("cost")]},
+            "cost": charts.bars(days, {"cost": [round(v, 4) if v is not None else None for v in col("cost")]},
                                 title=f"Cost per day ({self.prices.currency})", fmt="{:,.4f}"),
             "latency": charts.lines(days, {
                 "time to first token (ms)": [latency[d]["ttft_ms"] if d in latency else None for d in days],

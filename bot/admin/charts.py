@@ -16,8 +16,20 @@ _SCRIPT = re.compile(r"<script.*?</script>", re.S)
 
 
 def _config(**extra: object) -> dict:
-    return dict(js=[], disable_xml_declaration=True, style=_STYLE, width=720, height=300,
-                print_values=True, x_label_rotation=30, show_y_guides=True, margin=8, **extra)
+    return {**dict(js=[], disable_xml_declaration=True, style=_STYLE, width=720, height=300,
+                   print_values=True, print_zeroes=False, x_label_rotation=30, show_y_guides=True,
+                   margin=8), **extra}
+
+
+def _formatter(fmt: str):  # noqa: ANN202
+    """``fmt`` for values; axis ticks between whole numbers keep a decimal ("0.5", not "0")."""
+    def format_value(v: float | None) -> str:
+        if v is None:
+            return ""
+        if fmt == "{:,.0f}" and v != int(v):
+            return f"{v:,.1f}"
+        return fmt.format(v)
+    return format_value
 
 
 def _svg(chart: pygal.graph.graph.Graph) -> str:
@@ -33,7 +45,7 @@ def bars(days: list[str], series: dict[str, list[float | None]], *, title: str, 
          stacked: bool = False) -> str:
     kind = pygal.StackedBar if stacked else pygal.Bar
     chart = kind(**_config(title=title, show_legend=len(series) > 1, legend_at_bottom=True,
-                           value_formatter=lambda v: fmt.format(v) if v is not None else ""))
+                           value_formatter=_formatter(fmt)))
     chart.x_labels = [_short(d) for d in days]
     for name, values in series.items():
         chart.add(name, values)
@@ -43,7 +55,7 @@ def bars(days: list[str], series: dict[str, list[float | None]], *, title: str, 
 def lines(days: list[str], series: dict[str, list[float | None]], *, title: str, fmt: str = "{:,.0f}") -> str:
     chart = pygal.Line(**_config(title=title, show_legend=len(series) > 1, legend_at_bottom=True,
                                  allow_interruptions=True, dots_size=3,
-                                 value_formatter=lambda v: fmt.format(v) if v is not None else ""))
+                                 value_formatter=_formatter(fmt)))
     chart.x_labels = [_short(d) for d in days]
     for name, values in series.items():
         chart.add(name, values)
@@ -53,7 +65,7 @@ def lines(days: list[str], series: dict[str, list[float | None]], *, title: str,
 def horizontal(counts: list[tuple[str, int]], *, title: str) -> str:
     chart = pygal.HorizontalBar(**_config(title=title, show_legend=True, legend_at_bottom=True,
                                           height=max(160, 60 + 34 * len(counts)), x_label_rotation=0,
-                                          value_formatter=lambda v: f"{v:,.0f}"))
+                                          value_formatter=_formatter("{:,.0f}")))
     for name, count in counts:
         chart.add(name, [count])
     return _svg(chart)
