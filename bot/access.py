@@ -6,12 +6,13 @@ never imports the core or an adapter: callers pass plain ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.store.db import Database
 from bot.store.usage import UsageStore
-from bot.usage.periods import local_now
 
 BLOCKED_TEXT = ("Sorry — you can't use this assistant at the moment. "
                 "If you think this is a mistake, please contact the people who run it.")
@@ -108,7 +109,7 @@ class Access:
 
     async def _refuse(self, platform: str, chat: str, user_id: str, text: str, reason: str,
                       addressed: bool) -> Decision:
-        day = local_now(self.settings.timezone).strftime("%Y-%m-%d")
+        day = datetime.now(ZoneInfo(self.settings.timezone)).strftime("%Y-%m-%d")
         first = addressed and await self.store.claim_once(f"refused:{platform}:{chat}:{user_id}:{day}")
         return Decision(Verdict.REFUSE, text if first else "", reason)
 

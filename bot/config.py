@@ -154,7 +154,7 @@ class Settings(BaseSettings):
                      "quota_conversation_monthly", "quota_global_daily", "quota_global_monthly")
     @classmethod
     def _budget_syntax(cls, value: str) -> str:
-        from bot.usage.budget import parse_budget
+        from bot.budget import parse_budget
 
         parse_budget(value)  # raises ValueError with the reason
         return value

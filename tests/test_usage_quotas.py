@@ -11,7 +11,7 @@ from bot.config import SettingsError, load_settings
 from bot.messages import Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
 from bot.store.models import GatewayCall, Message, Turn, UsageCounter
-from bot.usage.budget import Budget, parse_budget
+from bot.budget import Budget, parse_budget
 from bot.usage.periods import Period
 from bot.usage.pricing import Prices
 from bot.usage.quotas import Scope

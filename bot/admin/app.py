@@ -26,10 +26,10 @@ from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
 from bot.admin.health import DbHealth, HealthProvider
 from bot.config import Settings
-from bot.copywriting.styles import resolve_style
+from bot.copywriting.styles import STYLES, resolve_style
 from bot.store.db import Database
 from bot.store.usage import UsageStore
-from bot.usage.budget import Budget, parse_budget
+from bot.budget import Budget, parse_budget
 from bot.usage.periods import Period, local_now, period_start
 from bot.usage.pricing import Prices
 from bot.usage.quotas import DEFAULT_SUBJECT, Quotas, Scope
@@ -327,8 +327,6 @@ class AdminPage:
         return self.render(request, "health.html", csrf=session.csrf, h=await self.health.report(), nav="health")
 
     async def styles(self, request: Request, session: Session) -> Response:
-        from bot.copywriting.styles import STYLES
-
         chats = []
         for row in await self.store.custom_styles():
             style = resolve_style(row["style"])

@@ -1,2 +1,2 @@
-"""Usage, costs and quotas (issue 11). Import the submodules directly; this package
-imports nothing so that ``bot.config`` can use ``bot.usage.budget`` without a cycle."""
+"""Usage, costs and quotas (issue 11): pricing, the per-call meter, quotas, reports, and
+``operators.Operators``, the one object the core holds."""

@@ -17,7 +17,7 @@ from bot.access import Admins
 from bot.config import Settings
 from bot.store.db import Database
 from bot.store.usage import CounterKey, LimitRow, Totals, UsageStore
-from bot.usage.budget import Budget, parse_budget
+from bot.budget import Budget, parse_budget
 from bot.usage.periods import Period, describe_reset, local_now, period_start, resets_at
 from bot.usage.pricing import Prices
 

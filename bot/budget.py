@@ -1,6 +1,7 @@
 """Budgets as written in settings and on the admin page: "200000 tokens", "2.50 USD", both.
 
-No imports from the rest of ``bot``: ``bot.config`` validates its settings with it.
+No imports from the rest of ``bot``: ``bot.config`` validates its settings with it, and
+``bot.usage`` builds on it.
 """
 from __future__ import annotations
 
