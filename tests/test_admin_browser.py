@@ -161,6 +161,17 @@ async def test_operator_walkthrough(world, fake_gateway, tmp_path: Path) -> None
             await page.click("text=Styles")
             await expect(page.locator("body")).to_contain_text("xiaohongshu")
 
+            # On a phone: one column, nothing wider than the screen (tables scroll inside their box).
+            await page.set_viewport_size({"width": 390, "height": 844})
+            for path in ("/admin/", "/admin/users", "/admin/conversations"):
+                await page.goto(base + path)
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (path, width)
+            await page.goto(f"{base}/admin/")
+            phone = tmp_path / "admin-overview-phone.png"
+            await page.screenshot(path=str(phone), full_page=True)
+            print(f"admin overview on a phone: {phone}")
+
             # Logging out ends the session.
             await page.click("text=Log out")
             await page.wait_for_url(f"{base}/admin/login")

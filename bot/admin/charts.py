@@ -10,13 +10,13 @@ from pygal.style import Style
 _STYLE = Style(background="transparent", plot_background="transparent", foreground="#222",
                foreground_strong="#111", foreground_subtle="#888", opacity=".85", opacity_hover=".95",
                colors=("#3a6ea5", "#7fb3d5", "#e39b3b", "#c0392b", "#27ae60", "#8e44ad"),
-               value_font_size=11, label_font_size=11, major_label_font_size=11, legend_font_size=12,
-               tooltip_font_size=12, title_font_size=14)
+               value_font_size=13, label_font_size=12, major_label_font_size=12, legend_font_size=13,
+               tooltip_font_size=13, title_font_size=15)
 _SCRIPT = re.compile(r"<script.*?</script>", re.S)
 
 
 def _config(**extra: object) -> dict:
-    return {**dict(js=[], disable_xml_declaration=True, style=_STYLE, width=720, height=300,
+    return {**dict(js=[], disable_xml_declaration=True, style=_STYLE, width=540, height=300,
                    print_values=True, print_zeroes=False, x_label_rotation=30, show_y_guides=True,
                    margin=8), **extra}
 
