@@ -5,6 +5,9 @@ never imports the core or an adapter: callers pass plain ids.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -14,8 +17,15 @@ from bot.config import Settings
 from bot.store.db import Database
 from bot.store.usage import UsageStore
 
+log = logging.getLogger(__name__)
+
 BLOCKED_TEXT = ("Sorry — you can't use this assistant at the moment. "
                 "If you think this is a mistake, please contact the people who run it.")
+# The blocked list is kept in memory and re-read in the background once it is this old, so
+# deciding about a message needs no database round trip (only the very first one waits for
+# the load). A block made through this ``Access`` applies at once; one made by another
+# process applies within about this many seconds.
+BLOCKED_TTL = 5.0
 NOT_ALLOWED_TEXT = ("Sorry — this assistant isn't available to you here. "
                     "Ask the people who run it to add you or this channel.")
 
@@ -70,6 +80,9 @@ class Access:
         self.settings = settings
         self.store = UsageStore(db)
         self.admins = Admins(settings.admins)
+        self._blocked: frozenset[tuple[str, str]] | None = None
+        self._loaded = 0.0
+        self._refresh: asyncio.Task | None = None
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         return (platform, user_id) in self.admins
@@ -86,7 +99,7 @@ class Access:
             return Decision(Verdict.IGNORE, reason="workspace not allowlisted")
         if reason:
             return await self._refuse(platform, chat, user_id, NOT_ALLOWED_TEXT, reason, addressed)
-        if user_id and await self.store.is_blocked(platform, user_id):
+        if user_id and await self.is_blocked(platform, user_id):
             return await self._refuse(platform, chat, user_id, BLOCKED_TEXT, "blocked", addressed)
         return Decision(Verdict.ALLOW)
 
@@ -113,9 +126,30 @@ class Access:
         first = addressed and await self.store.claim_once(f"refused:{platform}:{chat}:{user_id}:{day}")
         return Decision(Verdict.REFUSE, text if first else "", reason)
 
+    async def is_blocked(self, platform: str, user_id: str) -> bool:
+        if self._blocked is None:
+            await self._load()
+        elif time.monotonic() - self._loaded > BLOCKED_TTL and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._load())
+        assert self._blocked is not None
+        return (platform, user_id) in self._blocked
+
+    async def _load(self) -> None:
+        try:
+            rows = await self.store.blocked_users()  # a short list: read it whole
+        except Exception:  # noqa: BLE001 - keep the list we had; the next message retries
+            log.warning("access: reading the blocked users failed", exc_info=True)
+            if self._blocked is None:
+                raise
+            return
+        self._blocked = frozenset((r.platform, r.user_id) for r in rows)
+        self._loaded = time.monotonic()
+
     # --- blocking, from the admin page ---
     async def block(self, platform: str, user_id: str, *, reason: str = "", by: str = "admin") -> None:
         await self.store.block(platform, user_id, reason, by)
+        self._blocked = None
 
     async def unblock(self, platform: str, user_id: str) -> None:
         await self.store.unblock(platform, user_id)
+        self._blocked = None

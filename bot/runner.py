@@ -38,7 +38,8 @@ async def run(settings: Settings) -> None:
                     "serving only /healthz; try `bot chat` for a terminal conversation")
     routes = [route for adapter in adapters for route in adapter.routes()]
     health = RunnerHealth(runtime.db, [a.name for a in adapters])
-    admin = create_admin_app(settings, runtime.db, health) if settings.admin_page else None
+    admin = (create_admin_app(settings, runtime.db, health, access=runtime.service.ops.access)
+             if settings.admin_page else None)
     app = create_app(routes, health={"platforms": [a.name for a in adapters]}, admin=admin)
     # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,

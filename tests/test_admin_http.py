@@ -127,3 +127,20 @@ async def test_login_redirect_stays_on_the_admin_page(settings, db) -> None:  # 
         response = await client.post("/admin/login", data={"csrf": hidden(form.text, "csrf"), "password": PASSWORD,
                                                            "next": "https://evil.example/"})
         assert response.headers["location"] == "/admin/"
+
+
+async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:  # noqa: ANN001
+    from bot.messages import ConversationKey
+    from bot.store.repo import NewPart, Store
+
+    store = Store(db)
+    conv = await store.conversation(ConversationKey("telegram", "b", "1"))
+    await store.add_message(conv.id, "user", [NewPart("text", text="<script>alert(1)</script> hi")],
+                            status="pending", author_id="5", author_name="<b>Eve</b>")
+    await AdminAuth(settings, db).set_password(PASSWORD)
+    async with client_for(settings, db) as client:
+        await login(client)
+        page = await client.get(f"/admin/conversations/{conv.id}")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; hi" in page.text and "<script>alert" not in page.text
+        found = await client.get("/admin/conversations", params={"user": "eve", "text": "<script>"})
+        assert f'href="/admin/conversations/{conv.id}"' in found.text and "&lt;b&gt;Eve&lt;/b&gt;" in found.text

@@ -209,3 +209,18 @@ async def test_counters_match_the_ledger(rt, fake_gateway) -> None:  # noqa: ANN
     await rt.service.handle(msg("b"), RecordingSurface())
     counters = {(c.scope, c.period): (c.tokens, c.calls) for c in await table(rt, UsageCounter)}
     assert counters[("user", "day")] == counters[("global", "month")] == (40, 2)
+
+
+async def test_a_stopped_answer_is_recorded_as_cancelled(rt, fake_gateway) -> None:  # noqa: ANN001
+    import asyncio
+
+    fake_gateway.script(Answer(text="x" * 2000, chunk_size=10, chunk_delay=0.01, reasoning="long one"))
+    surface = RecordingSurface()
+    task = asyncio.create_task(rt.service.handle(msg("long please"), surface))
+    while not surface.order:
+        await asyncio.sleep(0.01)
+    assert await rt.service.stop(surface.writes[0].turn_id)
+    await task
+    assert surface.texts[-1].endswith("_(stopped)_")
+    calls = await table(rt, GatewayCall)
+    assert [(c.outcome, c.prompt_tokens, c.ttft_ms is not None) for c in calls] == [("cancelled", 0, True)]

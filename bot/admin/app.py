@@ -51,12 +51,13 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
 class AdminPage:
-    def __init__(self, settings: Settings, db: Database, health: HealthProvider | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database, health: HealthProvider | None = None,
+                 access: Access | None = None) -> None:
         self.settings = settings
         self.db = db
         self.store = UsageStore(db)
         self.auth = AdminAuth(settings, db)
-        self.access = Access(settings, db)
+        self.access = access if access is not None else Access(settings, db)
         self.quotas = Quotas(settings, db, self.access.admins)
         self.prices = Prices.from_settings(settings)
         self.health = health or DbHealth(db)
@@ -338,5 +339,7 @@ class AdminPage:
                            chats=chats, nav="styles")
 
 
-def create_admin_app(settings: Settings, db: Database, health: HealthProvider | None = None) -> Starlette:
-    return Starlette(routes=AdminPage(settings, db, health).routes())
+def create_admin_app(settings: Settings, db: Database, health: HealthProvider | None = None,
+                     access: Access | None = None) -> Starlette:
+    """``access``: the core's own (``ChatService.ops.access``), so a block applies at once."""
+    return Starlette(routes=AdminPage(settings, db, health, access).routes())
