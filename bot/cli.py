@@ -1,4 +1,4 @@
-"""The ``bot`` command: run, chat, migrate."""
+"""The ``bot`` command: run, chat, migrate, usage, admin."""
 from __future__ import annotations
 
 import argparse
@@ -55,6 +55,81 @@ def _cmd_migrate(_args: argparse.Namespace) -> None:
     print("database is up to date")
 
 
+def _cmd_usage(args: argparse.Namespace) -> None:
+    """Usage per day, user and conversation: a table, CSV or JSON on stdout."""
+    from datetime import date
+
+    settings = _settings(False)
+    setup_logging("WARNING", settings.secrets())
+    from bot.store.db import Database
+    from bot.store.migrate import upgrade_async
+    from bot.usage.reports import default_range, render_rows, usage_rows
+
+    try:
+        since, until = default_range(settings, args.days)
+        if args.since:
+            since = date.fromisoformat(args.since)
+        if args.until:
+            until = date.fromisoformat(args.until)
+    except ValueError as exc:
+        print(f"bad date: {exc} (use YYYY-MM-DD)", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    async def main() -> list[dict]:
+        await upgrade_async(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            return await usage_rows(db, since, until, platform=args.platform, user_id=args.user)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(main())
+    sys.stdout.write(render_rows(rows, args.format, settings.currency))
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("New admin password: ")
+    if getpass.getpass("Again: ") != first:
+        print("The passwords differ; nothing changed.", file=sys.stderr)
+        raise SystemExit(1)
+    return first
+
+
+def _cmd_admin(args: argparse.Namespace) -> None:
+    settings = _settings(False)
+    setup_logging("WARNING", settings.secrets())
+    from bot.admin.auth import AdminAuth, hash_password
+    from bot.store.db import Database
+    from bot.store.migrate import upgrade_async
+
+    password = _read_password(args.stdin)
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:
+        print(f"Password refused: {exc}.", file=sys.stderr)
+        raise SystemExit(1) from None
+    if args.admin_command == "hash-password":
+        print(hashed)  # for BOT_ADMIN_PASSWORD_HASH
+        return
+
+    async def main() -> None:
+        await upgrade_async(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            await AdminAuth(settings, db).set_password(password)
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+    print("Admin password set; log in at /admin.")
+    if settings.admin_password_hash is not None:
+        print("Note: BOT_ADMIN_PASSWORD_HASH is set and wins over the stored password.", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bot", description="A chat-bot for Slack, Telegram and the terminal.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +138,21 @@ def main(argv: list[str] | None = None) -> None:
     chat.add_argument("--user", default=None, help="the conversation's user name (default: your login)")
     chat.set_defaults(func=_cmd_chat)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_cmd_migrate)
+    usage = sub.add_parser("usage", help="tokens and cost per day, user and conversation")
+    usage.add_argument("--days", type=int, default=30, help="the last N days, today included (default 30)")
+    usage.add_argument("--since", help="first day, YYYY-MM-DD (in BOT_TIMEZONE)")
+    usage.add_argument("--until", help="last day, YYYY-MM-DD")
+    usage.add_argument("--platform", help="only this platform (telegram, slack, console)")
+    usage.add_argument("--user", help="only this platform user id")
+    usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    usage.set_defaults(func=_cmd_usage)
+    admin = sub.add_parser("admin", help="the admin web page's password")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    for name, text in (("set-password", "store a new admin password (its Argon2 hash) in the database"),
+                       ("hash-password", "print the hash of a password, for BOT_ADMIN_PASSWORD_HASH")):
+        cmd = admin_sub.add_parser(name, help=text)
+        cmd.add_argument("--stdin", action="store_true", help="read the password from standard input")
+        cmd.set_defaults(func=_cmd_admin)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -75,6 +75,32 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     slack_stream_max_age: float = Field(270.0, alias="SLACK_STREAM_MAX_AGE", gt=0)  # streams expire ~300 s
     slack_native_streaming: bool = Field(True, alias="SLACK_NATIVE_STREAMING")
+    # Allowlists (comma-separated ids; empty: everyone). Workspaces outside are ignored;
+    # people or channels outside get one polite refusal.
+    slack_allowed_workspaces: str = Field("", alias="SLACK_ALLOWED_WORKSPACES")
+    slack_allowed_channels: str = Field("", alias="SLACK_ALLOWED_CHANNELS")
+    slack_allowed_users: str = Field("", alias="SLACK_ALLOWED_USERS")
+
+    # --- operators: prices, quotas, admins, the admin page (issue 11) ---
+    price_input: float = Field(0.0, alias="BOT_PRICE_INPUT", ge=0)  # per million prompt tokens
+    price_cached_input: float | None = Field(None, alias="BOT_PRICE_CACHED_INPUT", ge=0)  # default: input
+    price_output: float = Field(0.0, alias="BOT_PRICE_OUTPUT", ge=0)  # per million completion tokens
+    currency: str = Field("USD", alias="BOT_CURRENCY", min_length=1, max_length=8)
+    # Budgets: "200000 tokens", "2.50 USD" (the currency or "cost"), or both, comma-separated.
+    quota_user_daily: str = Field("", alias="BOT_QUOTA_USER_DAILY")
+    quota_user_monthly: str = Field("", alias="BOT_QUOTA_USER_MONTHLY")
+    quota_conversation_daily: str = Field("", alias="BOT_QUOTA_CONVERSATION_DAILY")
+    quota_conversation_monthly: str = Field("", alias="BOT_QUOTA_CONVERSATION_MONTHLY")
+    quota_global_daily: str = Field("", alias="BOT_QUOTA_GLOBAL_DAILY")
+    quota_global_monthly: str = Field("", alias="BOT_QUOTA_GLOBAL_MONTHLY")
+    # "platform:user_id" (or a bare user id, any platform), comma-separated.
+    admins: str = Field("", alias="BOT_ADMINS")
+    admin_page: bool = Field(True, alias="BOT_ADMIN_PAGE")
+    admin_password_hash: SecretStr | None = Field(None, alias="BOT_ADMIN_PASSWORD_HASH")
+    admin_session_secret: SecretStr | None = Field(None, alias="BOT_ADMIN_SESSION_SECRET")
+    admin_session_hours: float = Field(12.0, alias="BOT_ADMIN_SESSION_HOURS", gt=0)
+    admin_trust_proxy: bool = Field(False, alias="BOT_ADMIN_TRUST_PROXY")
+    admin_login_rate: str = Field("5/minute", alias="BOT_ADMIN_LOGIN_RATE")
 
     @field_validator("max_tokens")
     @classmethod
@@ -128,17 +154,48 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("quota_user_daily", "quota_user_monthly", "quota_conversation_daily",
+                     "quota_conversation_monthly", "quota_global_daily", "quota_global_monthly")
+    @classmethod
+    def _budget_syntax(cls, value: str) -> str:
+        from bot.budget import parse_budget
+
+        parse_budget(value)  # raises ValueError with the reason
+        return value
+
+    @field_validator("admin_login_rate")
+    @classmethod
+    def _rate_syntax(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError("use a rate such as 5/minute or 20/hour") from exc
+        return value
+
     @property
     def telegram_allowed(self) -> set[str]:
-        return {part.strip() for part in self.telegram_allowed_chats.split(",") if part.strip()}
+        return _id_set(self.telegram_allowed_chats)
+
+    @property
+    def slack_allowed(self) -> tuple[set[str], set[str], set[str]]:
+        """(workspaces, channels, users) allowed on Slack; an empty set allows all."""
+        return (_id_set(self.slack_allowed_workspaces), _id_set(self.slack_allowed_channels),
+                _id_set(self.slack_allowed_users))
 
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can mask them."""
         values = [
             self.api_key, self.telegram_bot_token, self.telegram_webhook_secret,
             self.slack_bot_token, self.slack_app_token, self.slack_signing_secret,
+            self.admin_password_hash, self.admin_session_secret,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def _id_set(text: str) -> set[str]:
+    return {part.strip() for part in text.split(",") if part.strip()}
 
 
 class SettingsError(Exception):
@@ -182,6 +239,7 @@ def load_settings(*, require_api_key: bool = True, **overrides: object) -> Setti
 _SECRET_NAMES = {
     "BYTESPIKE_API_KEY", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET",
     "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+    "BOT_ADMIN_PASSWORD_HASH", "BOT_ADMIN_SESSION_SECRET",
 }
 
 

@@ -9,6 +9,8 @@ import signal
 import uvicorn
 
 from bot.adapter import KNOWN_ADAPTERS, PlatformAdapter
+from bot.admin.app import create_admin_app
+from bot.admin.health import RunnerHealth
 from bot.app import create_app
 from bot.config import Settings
 from bot.runtime import build_runtime
@@ -35,9 +37,14 @@ async def run(settings: Settings) -> None:
         log.warning("no platform credentials set (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
                     "serving only /healthz; try `bot chat` for a terminal conversation")
     routes = [route for adapter in adapters for route in adapter.routes()]
-    app = create_app(routes, health={"platforms": [a.name for a in adapters]})
+    health = RunnerHealth(runtime.db, [a.name for a in adapters])
+    admin = (create_admin_app(settings, runtime.db, health, access=runtime.service.ops.access)
+             if settings.admin_page else None)
+    app = create_app(routes, health={"platforms": [a.name for a in adapters]}, admin=admin)
+    # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="off",
+                                           proxy_headers=settings.admin_trust_proxy))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -50,10 +57,12 @@ async def run(settings: Settings) -> None:
     try:
         for adapter in adapters:
             await adapter.start()
+            health.mark(adapter.name, True)
         log.info("listening on %s:%d", settings.host, settings.port)
         await asyncio.wait([serve, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for adapter in reversed(adapters):
+            health.mark(adapter.name, False)
             try:
                 await adapter.stop()
             except Exception:  # noqa: BLE001

@@ -21,10 +21,11 @@ class TurnState(StrEnum):
     INTERRUPTED = "interrupted"  # cut off: a broken stream, or the process stopped mid-answer
 
 
-# A message's status: a user message waits ("pending"), is answered, or is only context;
+# A message's status: a user message waits ("pending"), is answered, refused (a quota was
+# reached) or is only context;
 # an answer carries its turn's state (TurnState values) until a regeneration supersedes it.
-MessageStatus = Literal["pending", "answered", "context", "streaming", "complete", "stopped", "error",
-                        "interrupted", "superseded"]
+MessageStatus = Literal["pending", "answered", "context", "refused", "streaming", "complete", "stopped",
+                        "error", "interrupted", "superseded"]
 Role = Literal["user", "assistant", "tool"]
 
 

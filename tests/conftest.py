@@ -14,7 +14,9 @@ import pytest
 from bot.config import Settings
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
-TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conversations"]
+TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conversations",
+          # issue 11
+          "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions"]
 
 
 def _pg_admin_url(url: str) -> str:

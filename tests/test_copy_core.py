@@ -62,7 +62,7 @@ async def test_refinement_button_rewrites_the_chosen_variant(service, fake_gatew
     fake_gateway.script(Answer(text=xhs("短版", 1)))
     refined = RecordingSurface()
     tap = Action(Press(ControlKind.REFINE, turn_id, variant=2, action="shorter"), Author("alice", "Alice"), GROUP)
-    assert await service.act(tap, refined) == "On it…"
+    assert (await service.act(tap, refined)).text == "On it…"
     await service.drain()
     prompt = json.dumps(fake_gateway.requests[-1].body["messages"], ensure_ascii=False)
     assert "好喝到哭2" in prompt  # the chosen variant is in context

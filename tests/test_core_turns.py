@@ -176,9 +176,9 @@ async def test_stop_keeps_what_was_written(service, fake_gateway) -> None:
     while not surface.order:
         await asyncio.sleep(0.01)
     turn_id = surface.writes[0].turn_id
-    assert await service.act(press(ControlKind.STOP, turn_id), surface) == "Stopping…"
+    assert (await service.act(press(ControlKind.STOP, turn_id), surface)).text == "Stopping…"
     await task
-    assert await service.act(press(ControlKind.STOP, turn_id), surface) == "This answer is already finished."
+    assert (await service.act(press(ControlKind.STOP, turn_id), surface)).text == "This answer is already finished."
     final = surface.texts[-1]
     assert final.endswith("_(stopped)_") and final.startswith("xxx")
     turn = (await rows(service, Turn))[0][0]
@@ -236,7 +236,7 @@ async def test_regenerate_replaces_the_answer_in_history_and_feedback_is_stored(
     surface = RecordingSurface()
     await service.handle(msg("slogan please"), surface)
     turn_id = surface.writes[-1].turn_id
-    assert await service.act(press(ControlKind.REGENERATE, turn_id), surface) == "Writing a new answer…"
+    assert (await service.act(press(ControlKind.REGENERATE, turn_id), surface)).text == "Writing a new answer…"
     await service.drain()
     assert surface.texts == ["first try", "second try"]
     assert user_texts(fake_gateway.requests[1].body) == ["slogan please"]

@@ -330,11 +330,11 @@ class SlackAdapter:
         team = self._team(body)
         clicked = Action(press, Author(user, await self._name(team, user)), ConversationKey("slack", team, *where))
         ack = await self.service.act(clicked, self._surface(team, *where, user))
-        if press.kind is ControlKind.FEEDBACK:  # a click shows nothing else: say it was heard
+        if ack.personal:  # feedback heard, or a refusal: for the clicker alone
             try:
-                await respond(text=ack, response_type="ephemeral", replace_original=False)
-            except Exception as exc:  # noqa: BLE001 - the feedback itself is stored
-                log.info("slack: feedback reply failed: %s", exc)
+                await respond(text=ack.text, response_type="ephemeral", replace_original=False)
+            except Exception as exc:  # noqa: BLE001 - a courtesy reply
+                log.info("slack: reply to a click failed: %s", exc)
 
     async def _run_command(self, command: commands.SlashCommand, respond: Any) -> None:
         """A slash command: an anchor message in the channel, the core's answer in its thread."""

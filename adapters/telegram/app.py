@@ -271,7 +271,8 @@ class TelegramAdapter:
             await self._answer(query, "Not available in this chat.")
             return
         action = Action(press, author_of(query.from_user), conversation_key(me, message))
-        await self._answer(query, await self.service.act(action, self._surface_for_answer(message)))
+        ack = await self.service.act(action, self._surface_for_answer(message))
+        await self._answer(query, ack.text)
 
     def _surface_for_answer(self, answer: Message) -> TelegramSurface:
         """Write next to an earlier answer: same topic, replying to the same question."""

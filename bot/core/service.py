@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from bot import documents
@@ -32,6 +33,7 @@ from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
 from bot.surface import Platform, ReplySurface
 from bot.turns import TurnKind, TurnRequest, TurnState
+from bot.usage.operators import Operators
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class ChatService:
         self._gateway = gateway
         self.coordinator = coordinator or LocalCoordinator()
         self.coordinator.on_stop = self._stop_here
+        self.ops = Operators.from_settings(settings, store.db)  # access, quotas, metering
         self.kinds: dict[TurnKind, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
         self.presses: dict[ControlKind, PressHandler] = {}
         self.commands = Commands()
@@ -194,6 +197,14 @@ class ChatService:
         """Store ``msg`` in arrival order and, when it is addressed to the bot, answer it.
         Returns once the conversation has nothing left to answer."""
         ticket = ticket or self.arrive(msg.key)
+        # Admins, allowlists and blocked users, before anything is stored.
+        decision = await self.ops.access.decide(msg.key.platform, msg.key.workspace, msg.key.chat,
+                                                msg.author.id, addressed=msg.addressed)
+        if not decision.allowed:
+            ticket.drop()
+            if decision.text:
+                await self.notify(surface, decision.text)
+            return
         stored: list[tuple[ConversationRow, int, list[str]]] = []
         command: list[tuple[str, str]] = []
         busy: list[bool] = []
@@ -373,6 +384,12 @@ class ChatService:
         return TurnRequest(TurnKind.CHAT)
 
     async def _run_turn(self, conv: ConversationRow, batch: list[PendingMessage], surface: ReplySurface) -> None:
+        asker = batch[-1].author_id
+        refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
+        if refusal is not None:  # a reached quota: nothing goes to the model
+            await self.store.set_message_status([m.id for m in batch], "refused")
+            await self.notify(surface, refusal.text)
+            return
         request = self._kind_for(conv, batch[-1].request)
         request_seq = batch[-1].seq
         history = [m for m in await self.store.history(conv.id, conv.history_start)
@@ -398,7 +415,10 @@ class ChatService:
                         prompt.estimated_tokens, [m.seq for m in batch])
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         try:
-            await TurnRunner(plan, active, settings=settings, store=self.store, gateway=self._gateway,
+            # Every gateway call of the turn is priced, stored and counted against quotas.
+            gateway = self.ops.meter.for_turn(self._gateway, turn_id, conv.id, conv.key.platform, asker,
+                                              str(request.kind))
+            await TurnRunner(plan, active, settings=settings, store=self.store, gateway=gateway,
                              kinds=self.kinds).run()
         finally:
             active.done.set()
@@ -460,22 +480,29 @@ class ChatService:
         streaming = await self.store.streaming_turn(conv.id)
         return streaming is not None and await self.stop(streaming)
 
-    async def act(self, action: Action, surface: ReplySurface) -> str:
-        """A click on one of our controls; returns the acknowledgement to show the clicker.
+    async def act(self, action: Action, surface: ReplySurface) -> Ack:
+        """A click on one of our controls; returns the acknowledgement for the clicker.
         ``surface`` is where a new answer (Regenerate, a refinement) goes."""
+        key = action.key
+        decision = await self.ops.access.decide(key.platform, key.workspace, key.chat, action.user.id)
+        if not decision.allowed:  # a blocked user's click is refused like their messages
+            return Ack(decision.text or texts.NOT_AVAILABLE, personal=True)
+        return await self._act(action, surface)
+
+    async def _act(self, action: Action, surface: ReplySurface) -> Ack:
         press = action.press
         if press.kind is ControlKind.STOP:
             stopped = await self.stop(press.turn_id) if press.turn_id else await self.stop_conversation(action.key)
-            return "Stopping…" if stopped else "This answer is already finished."
+            return Ack("Stopping…" if stopped else "This answer is already finished.")
         if press.kind is ControlKind.FEEDBACK:
             await self.store.set_feedback(press.turn_id, action.user.id, max(-1, min(1, press.value)))
-            return texts.FEEDBACK_UP if press.value > 0 else texts.FEEDBACK_DOWN
+            return Ack(texts.FEEDBACK_UP if press.value > 0 else texts.FEEDBACK_DOWN, personal=True)
         if press.kind is ControlKind.REGENERATE:
-            return await self._regenerate(press.turn_id, surface)
+            return Ack(await self._regenerate(press.turn_id, surface))
         handler = self.presses.get(press.kind)
         if handler is None:
-            return "This button no longer works."
-        return await handler(action, surface, self)
+            return Ack(texts.STALE_CONTROL)
+        return Ack(await handler(action, surface, self))
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:
         await self.wait_turn(turn_id)
@@ -509,19 +536,24 @@ class ChatService:
         await self.notify(call.surface, texts.NEW_THREAD)
 
     async def _usage(self, call: CommandCall) -> None:
-        await self.notify(call.surface, await self.usage_text(call.msg.key))
+        """Your usage today and this month and the conversation's; ``/usage all`` for admins."""
+        msg = call.msg
+        conv = await self.store.conversation(msg.key, shared=msg.group)
+        await self.notify(call.surface, await self.ops.usage_text(
+            conv.id if conv else None, msg.key.platform, msg.author.id, all_users=call.args.strip().lower() == "all"))
 
     async def _stop_command(self, call: CommandCall) -> None:
         if not await self.stop_conversation(call.msg.key):
             await self.notify(call.surface, texts.NOTHING_TO_STOP)
 
-    async def usage_text(self, key: ConversationKey) -> str:
-        conv = await self.store.conversation(key)
-        assert conv is not None
-        u = await self.store.usage(conv.id)
-        share = f" ({u.cached_tokens * 100 // u.prompt_tokens}% from the prompt cache)" if u.prompt_tokens else ""
-        return (f"This conversation: {u.turns} answer(s), {u.prompt_tokens:,} prompt tokens{share}, "
-                f"{u.completion_tokens:,} completion tokens.")
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """What the clicker is told: a toast on Telegram; on Slack, where a click shows nothing
+    by itself, ``personal`` acknowledgements go to the clicker alone (ephemeral)."""
+
+    text: str
+    personal: bool = False
 
 
 def _next_batch(pending: list[PendingMessage]) -> list[PendingMessage]:

@@ -115,6 +115,7 @@ class Turn(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     feedback: Mapped[int | None] = mapped_column(Integer, nullable=True)
     feedback_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)  # sum of its gateway calls (issue 11)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -127,3 +128,104 @@ class InboundEvent(Base):
     platform: Mapped[str] = mapped_column(String(32))
     event_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- operators (issue 11): usage ledger, quota counters and limits, access, the admin page ---
+
+
+class GatewayCall(Base):
+    """One call to the model: the ledger reports, charts and costs are read from.
+
+    A turn may make several calls (tool rounds, copy retries and fixes, refinements); each is
+    priced on its own from the usage the gateway reported for it. ``day`` is the local date
+    (BOT_TIMEZONE) so every database groups by day the same way without date functions."""
+
+    __tablename__ = "gateway_calls"
+    __table_args__ = (Index("ix_gateway_calls_day_user", "day", "platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    platform: Mapped[str] = mapped_column(String(32), default="")
+    user_id: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="chat")  # the turn's kind
+    model: Mapped[str] = mapped_column(String(128), default="")
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in BOT_TIMEZONE
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)  # cached ones included
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # to the first event
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok, error, cancelled
+    error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UsageCounter(Base):
+    """Running totals per quota subject and period, incremented by an upsert (atomic in
+    SQLite and PostgreSQL, across processes)."""
+
+    __tablename__ = "usage_counters"
+    __table_args__ = (UniqueConstraint("scope", "subject", "period", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # user, conversation, global
+    subject: Mapped[str] = mapped_column(String(192))  # "platform:user", conversation id, ""
+    period: Mapped[str] = mapped_column(String(8))  # day, month
+    period_start: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD or YYYY-MM
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuotaLimit(Base):
+    """A limit set at runtime. No row: the configured default applies. A row with neither
+    ``tokens`` nor ``cost``: no limit (lifted). Subject "*" is the default for its scope."""
+
+    __tablename__ = "quota_limits"
+    __table_args__ = (UniqueConstraint("scope", "subject", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(192))
+    period: Mapped[str] = mapped_column(String(8))
+    tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BlockedUser(Base):
+    __tablename__ = "blocked_users"
+    __table_args__ = (UniqueConstraint("platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    blocked_by: Mapped[str] = mapped_column(String(128), default="")
+    blocked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdminSetting(Base):
+    """Install-wide values set by the CLI or the page: the password hash, the session secret."""
+
+    __tablename__ = "admin_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdminSession(Base):
+    """A logged-in browser. The cookie holds a random token; only its keyed hash is stored,
+    so logging out (deleting the row) ends the session even for a copied cookie."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # HMAC of the cookie's token
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,0 +1,101 @@
+"""Access on Slack end to end: real slack-bolt against the fake Slack API, the real core and
+the fake gateway. A person outside the allowlist, or blocked, is told politely — once — and
+nothing reaches the model, whether they write or press a button."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from adapters.slack import controls, create
+from bot.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT
+from bot.app import create_app
+from bot.runtime import build_runtime
+from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
+
+CHANNEL = "C0GENERAL1"
+WINDOW = 3.0
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack(window=WINDOW, post_interval=WINDOW / 60).start()
+    yield fake
+    await fake.close()
+
+
+class Slack:
+    def __init__(self, fake: FakeSlack, runtime, adapter) -> None:  # noqa: ANN001
+        self.fake, self.runtime, self.adapter = fake, runtime, adapter
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
+                                      base_url="http://testserver")
+
+    async def post(self, body: bytes, content_type: str = "application/json") -> httpx.Response:
+        return await self.http.post("/slack/events", content=body,
+                                    headers=self.fake.signed(body, content_type=content_type))
+
+    async def send(self, envelope: dict) -> None:
+        assert (await self.post(json.dumps(envelope).encode())).status_code == 200
+        await self.settle()
+
+    async def click(self, payload: dict) -> None:
+        assert (await self.post(self.fake.form_body(payload), "application/x-www-form-urlencoded")).status_code == 200
+        await self.settle()
+
+    async def settle(self) -> None:
+        async with asyncio.timeout(20):
+            await asyncio.sleep(0.01)
+            while self.adapter._tasks:
+                await asyncio.gather(*list(self.adapter._tasks), return_exceptions=True)
+
+
+async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:  # noqa: ANN001
+    settings = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                             SLACK_API_URL=fake.api_url, SLACK_RATE_WINDOW=fake.window, **overrides)
+    runtime = await build_runtime(settings, migrate=False)
+    adapter = create(settings, runtime.service)
+    await adapter.start()
+    return Slack(fake, runtime, adapter)
+
+
+async def stop(s: Slack) -> None:
+    await s.settle()
+    await s.adapter.stop()
+    await s.http.aclose()
+    await s.runtime.close()
+
+
+async def test_a_channel_outside_the_allowlist_gets_one_refusal(make_settings, fake_gateway, fake_slack) -> None:  # noqa: ANN001
+    s = await start(make_settings, fake_slack, SLACK_ALLOWED_CHANNELS="C0OTHER001")
+    try:
+        first, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello", mention=True)
+        await s.send(env)
+        second, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello again", mention=True)
+        await s.send(env)
+        assert [m.text for m in fake_slack.bot_replies(CHANNEL, first)] == [NOT_ALLOWED_TEXT]
+        assert fake_slack.bot_replies(CHANNEL, second) == []
+        assert fake_gateway.served == 0
+    finally:
+        await stop(s)
+
+
+async def test_a_blocked_user_cannot_write_or_press_regenerate(make_settings, fake_gateway, fake_slack) -> None:  # noqa: ANN001
+    s = await start(make_settings, fake_slack, SLACK_ALLOWED_WORKSPACES=TEAM_ID)
+    try:
+        fake_gateway.script("a slogan")
+        ts, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> a slogan", mention=True)
+        await s.send(env)
+        answer = fake_slack.bot_replies(CHANNEL, ts)[0]
+        await s.runtime.service.ops.access.block("slack", "U0ALICE01", by="test")
+        await s.click(fake_slack.block_action(answer, controls.REGENERATE))
+        assert [m.text for m in fake_slack.bot_replies(CHANNEL, ts)] == ["a slogan"]
+        assert any(BLOCKED_TEXT in json.dumps(r, ensure_ascii=False) for r in fake_slack.responses)  # ephemeral, to her only
+        later, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> another one", mention=True)
+        await s.send(env)
+        assert fake_slack.bot_replies(CHANNEL, later) == []  # told once today already
+        assert fake_gateway.served == 1
+    finally:
+        await stop(s)
