@@ -40,8 +40,12 @@ async def test_bot_run_answers_telegram_and_slack_in_one_process(fake_gateway, d
             ts, envelope = fake_slack.user_message("C0GENERAL1", f"<@{BOT_USER_ID}> hi there", mention=True)
             body = json.dumps(envelope).encode()
             async with httpx.AsyncClient() as client:
-                response = await client.post(f"http://127.0.0.1:{port}/slack/events", content=body,
-                                             headers=fake_slack.signed(body))
+                for _ in range(100):  # 503 until the Slack adapter has connected: Slack retries those
+                    response = await client.post(f"http://127.0.0.1:{port}/slack/events", content=body,
+                                                 headers=fake_slack.signed(body))
+                    if response.status_code != 503:
+                        break
+                    await asyncio.sleep(0.1)
             assert response.status_code == 200
             tg.send_user_message(ALICE["id"], ALICE, "hello")
             deadline = time.monotonic() + 20

@@ -83,6 +83,7 @@ class TelegramAdapter:
         self.polling_timeout = polling_timeout
         self.me: BotIdentity | None = None
         self._running = False
+        self._poll_waiter: asyncio.Task | None = None  # another process polls: wait for our turn
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
@@ -106,14 +107,37 @@ class TelegramAdapter:
             await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
                                        allowed_updates=ALLOWED_UPDATES)
             log.info("telegram: webhook set")
+        elif await self.service.lead(self._polling_lead):
+            await self._start_polling()
         else:
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(
-                poll_interval=0, timeout=int(self.polling_timeout), allowed_updates=ALLOWED_UPDATES,
-                bootstrap_retries=-1)
-            log.info("telegram: long polling started as @%s", self.me.username)
+            # Telegram answers a second poller with 409 Conflict: one process polls, the
+            # others answer stored messages and take over polling if the poller stops.
+            log.warning("telegram: another process is polling for @%s; this one stays up and takes "
+                        "over polling if that process stops", self.me.username)
+            self._poll_waiter = asyncio.create_task(self._wait_to_poll(), name="telegram-wait-to-poll")
+
+    @property
+    def _polling_lead(self) -> str:
+        assert self.me is not None
+        return f"telegram-polling:{self.me.id}"
+
+    async def _start_polling(self) -> None:
+        assert self.application.updater is not None and self.me is not None
+        await self.application.updater.start_polling(
+            poll_interval=0, timeout=int(self.polling_timeout), allowed_updates=ALLOWED_UPDATES,
+            bootstrap_retries=-1)
+        log.info("telegram: long polling started as @%s", self.me.username)
+
+    async def _wait_to_poll(self) -> None:
+        while not await self.service.lead(self._polling_lead):
+            await asyncio.sleep(self.settings.sweep_interval)
+        log.info("telegram: the polling process is gone; polling here now")
+        await self._start_polling()
 
     async def stop(self) -> None:
+        if self._poll_waiter is not None:
+            self._poll_waiter.cancel()
+            await asyncio.gather(self._poll_waiter, return_exceptions=True)
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()

@@ -1,0 +1,161 @@
+"""Several `bot run` processes on one PostgreSQL: one bot, not several.
+
+Real processes against the fake Telegram Bot API (webhook mode: the test plays the load
+balancer and posts each update to the process it chooses) and the fake gateway."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.store.models import Message, Turn
+from tests.conftest import PG_URL
+from tests.fakes.gateway import Answer
+from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="several processes share one PostgreSQL")
+
+SCALE = 0.2
+GROUP = -100700
+BOB = {"id": 2001, "is_bot": False, "first_name": "Bob"}
+CAROL = {"id": 2002, "is_bot": False, "first_name": "Carol"}
+SECRET = "multi_process_secret-123"
+THINK = "Thinking it over."
+
+
+class Bots:
+    def __init__(self, tg: FakeTelegram, env: dict[str, str], tmp: Path) -> None:
+        self.tg, self.env, self.tmp = tg, env, tmp
+        self.procs: list[tuple[asyncio.subprocess.Process, int]] = []
+        self._update_id = 5000
+
+    async def start(self, count: int) -> None:
+        for _ in range(count):
+            port = free_port()
+            proc = await start_bot("run", env={**self.env, "PORT": str(port)}, cwd=self.tmp)
+            self.procs.append((proc, port))
+        for _, port in self.procs[-count:]:
+            await wait_healthz(port)
+
+    def update(self, text: str, user: dict) -> dict:
+        self._update_id += 1
+        full = f"@{self.tg.username} {text}"
+        message = self.tg.new_message(GROUP, user, full, entities=[self.tg.mention_entity(full)])
+        return {"update_id": self._update_id, "message": message}
+
+    async def deliver(self, update: dict, index: int) -> int:
+        _, port = self.procs[index]
+        async with httpx.AsyncClient() as client:
+            response = await client.post(f"http://127.0.0.1:{port}/telegram/webhook", content=json.dumps(update),
+                                         headers={"X-Telegram-Bot-Api-Secret-Token": SECRET,
+                                                  "Content-Type": "application/json"})
+        return response.status_code
+
+    async def stop(self) -> list[str]:
+        return [await terminate(proc) for proc, _ in self.procs]
+
+
+@pytest.fixture
+async def bots(fake_gateway, database_url: str, tmp_path: Path) -> AsyncIterator[Callable]:
+    async with FakeTelegram(limits=FakeLimits().scaled(SCALE)) as tg:
+        tg.add_chat(GROUP, "supergroup", title="Team")
+        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
+                      DATABASE_URL=database_url, HOST="127.0.0.1", TELEGRAM_BOT_TOKEN=tg.token,
+                      TELEGRAM_API_URL=tg.api_url, TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+                      TELEGRAM_WEBHOOK_SECRET=SECRET, PLATFORM_TIME_SCALE=str(SCALE), BOT_SWEEP_INTERVAL="1",
+                      BOT_CHECKPOINT_INTERVAL="0.2")
+        made = Bots(tg, env, tmp_path)
+        yield made
+        for err in await made.stop():
+            assert "Traceback" not in err, err[-3000:]
+
+
+async def rows(database_url: str, *columns):  # noqa: ANN001, ANN202
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(select(*columns))).all()
+    finally:
+        await engine.dispose()
+
+
+def finals(tg: FakeTelegram) -> list:
+    return [m for m in tg.bot_messages(GROUP)
+            if any(b.get("callback_data", "").startswith("regen:")
+                   for row in (m.reply_markup or {}).get("inline_keyboard", []) for b in row)]
+
+
+async def until(check: Callable[[], object], timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def test_a_duplicate_delivery_to_two_processes_is_answered_once(bots, fake_gateway, database_url) -> None:
+    fake_gateway.default = lambda body: Answer(text="one answer", reasoning=THINK)
+    await bots.start(2)
+    update = bots.update("hello", BOB)
+    assert await asyncio.gather(bots.deliver(update, 0), bots.deliver(update, 1)) == [200, 200]
+    await until(lambda: finals(bots.tg), 20)
+    await asyncio.sleep(1.0)
+    assert [m.text for m in bots.tg.bot_messages(GROUP)] == ["one answer"]
+    assert len(fake_gateway.requests) == 1
+
+
+async def test_two_messages_at_two_processes_are_answered_in_order_one_at_a_time(
+        bots, fake_gateway, database_url) -> None:
+    fake_gateway.default = lambda body: Answer(text="answer: " + json.dumps(body["messages"][-1]["content"])[-40:],
+                                               reasoning=THINK, chunk_size=6, chunk_delay=0.02)
+    await bots.start(2)
+    first, second = bots.update("first question", BOB), bots.update("second question", CAROL)
+    assert await asyncio.gather(bots.deliver(first, 0), bots.deliver(second, 1)) == [200, 200]
+
+    async def settled() -> list:
+        turns = await rows(database_url, Turn.id, Turn.status, Turn.started_at, Turn.finished_at, Turn.request_seq)
+        users = await rows(database_url, Message.status, Message.role)
+        done = turns and all(t.status == "complete" for t in turns) and \
+            all(u.status == "answered" for u in users if u.role == "user")
+        return turns if done else []
+
+    deadline = time.monotonic() + 30
+    while not (turns := await settled()):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    turns = sorted(turns, key=lambda t: t.started_at)
+    for earlier, later in zip(turns, turns[1:]):
+        assert earlier.finished_at <= later.started_at, "one answer at a time"
+        assert earlier.request_seq < later.request_seq, "in arrival order"
+    assert "first question" in json.dumps(fake_gateway.requests[0].body), "the first question was asked first"
+    assert len(finals(bots.tg)) == len(turns), "every turn's answer was written once"
+
+
+async def test_a_killed_process_s_answer_is_finalised_by_the_survivor_within_10_s(
+        bots, fake_gateway, database_url) -> None:
+    fake_gateway.script(Answer(text="a long answer that will be cut " * 40, reasoning=THINK, chunk_size=6,
+                               chunk_delay=0.05),
+                        Answer(text="the survivor answers", reasoning=THINK))
+    await bots.start(2)
+    assert await bots.deliver(bots.update("write a lot", BOB), 0) == 200
+    await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.edits >= 1], 20)
+    victim, _ = bots.procs[0]
+    victim.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    await victim.wait()
+    cut = await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if "restarted" in m.text], 10)
+    assert time.monotonic() - killed < 10, "finalised within 10 s"
+    assert cut[0].text.startswith("a long answer"), "the half-written message itself is rewritten"
+    statuses = [r.status for r in await rows(database_url, Turn.status)]
+    assert statuses == ["interrupted"]
+    assert await bots.deliver(bots.update("are you still there?", CAROL), 1) == 200
+    await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.text == "the survivor answers"], 20)
