@@ -164,7 +164,9 @@ async def test_private_chat_streams_a_draft_and_ends_with_a_formatted_message(st
     assert tg.calls_to("sendChatAction", ALICE["id"]), "typing while the model reasons"
     assert "slogan" in user_prompt(fake_gateway.last.body)
     no_limit_broken(tg)
-    turn = await bot.service.store.turn(int(_buttons(final)[0].split(":")[1]))
+    turn_id = int(_buttons(final)[0].split(":")[1])
+    await bot.service.wait_turn(turn_id)  # its buttons show just before its last save
+    turn = await bot.service.store.turn(turn_id)
     assert turn is not None and turn.pages == (str(final.message_id),), "the one message is stored with its turn"
 
 
