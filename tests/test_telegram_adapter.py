@@ -525,7 +525,7 @@ async def test_a_photo_that_downloads_slowly_is_answered_before_the_text_sent_af
     tg.send_user_message(ALICE["id"], ALICE, None, extra={"photo": tg.photo_sizes(buf.getvalue()),
                                                           "caption": "what is in this photo?"})
     tg.send_user_message(ALICE["id"], ALICE, "thanks in advance")
-    await answered(tg, ALICE["id"], 2, timeout=15)
+    await answered(tg, ALICE["id"], 2, timeout=30)
     first, second = (r.body for r in fake_gateway.requests)
     asked_first = [m for m in first["messages"] if m["role"] == "user"]
     assert "what is in this photo?" in json.dumps(asked_first[-1]) and "image_url" in json.dumps(asked_first[-1])

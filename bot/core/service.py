@@ -326,7 +326,10 @@ class ChatService:
                     await self.coordinator.release(conversation_id)
                 if not drained:
                     return
-                if self._wakeups.get(conversation_id, 0) == seen and not await self.store.pending(conversation_id):
+                # Query first, then compare: a message whose commit the query missed was
+                # queued after it, so its wakeup shows here (or it starts a new worker).
+                waiting = await self.store.pending(conversation_id)
+                if not waiting and self._wakeups.get(conversation_id, 0) == seen:
                     return
         finally:
             if self._workers.get(conversation_id) is asyncio.current_task():
