@@ -13,4 +13,5 @@ def create_app(routes: list[BaseRoute] | None = None, *, health: dict | None = N
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **status})
 
-    return Starlette(routes=[Route("/healthz", healthz), *(routes or [])])
+    # The caller's routes come first: a richer /healthz (bot.health) replaces this default.
+    return Starlette(routes=[*(routes or []), Route("/healthz", healthz)])

@@ -8,6 +8,7 @@ import signal
 
 import uvicorn
 
+from bot import health, metrics
 from bot.adapter import KNOWN_ADAPTERS, PlatformAdapter
 from bot.app import create_app
 from bot.config import Settings
@@ -30,12 +31,18 @@ def _load_adapters(settings: Settings, service) -> list[PlatformAdapter]:  # noq
 
 async def run(settings: Settings) -> None:
     runtime = await build_runtime(settings)
-    adapters = _load_adapters(settings, runtime.service)
+    service = runtime.service
+    adapters = _load_adapters(settings, service)
     if not adapters:
         log.warning("no platform credentials set (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
                     "serving only /healthz; try `bot chat` for a terminal conversation")
-    routes = [route for adapter in adapters for route in adapter.routes()]
-    app = create_app(routes, health={"platforms": [a.name for a in adapters]})
+    names = [a.name for a in adapters]
+    readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url), adapters)
+    metrics.watch(queue_depth=lambda: service.queue_depth, active_streams=lambda: service.active_streams)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    routes = [*health.routes(readiness, metrics_token=token, alive=lambda: {"platforms": names}),
+              *(route for adapter in adapters for route in adapter.routes())]
+    app = health.DrainGate(create_app(routes, health={"platforms": names}), readiness)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_level="warning", lifespan="off"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -52,6 +59,8 @@ async def run(settings: Settings) -> None:
             await adapter.start()
         log.info("listening on %s:%d", settings.host, settings.port)
         await asyncio.wait([serve, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            await _drain(settings, readiness, adapters, service)
     finally:
         for adapter in reversed(adapters):
             try:
@@ -61,3 +70,17 @@ async def run(settings: Settings) -> None:
         server.should_exit = True
         await serve
         await runtime.close()
+
+
+async def _drain(settings: Settings, readiness: health.Readiness, adapters: list[PlatformAdapter],
+                 service) -> None:  # noqa: ANN001
+    """SIGTERM: unready first (webhooks get 503 and go to another process), stop polling
+    and Socket Mode, give running answers the grace to finish, end the rest interrupted."""
+    grace = settings.shutdown_grace
+    log.info("shutting down: finishing %d running answer(s) within %.0fs", service.active_streams, grace)
+    loop_time = asyncio.get_running_loop().time
+    begun = loop_time()
+    readiness.draining = True
+    await health.pause_all(adapters, timeout=min(grace, 5.0) or 1.0)
+    await service.shutdown(max(0.0, grace - (loop_time() - begun)))
+    log.info("shutdown: every answer is written")

@@ -116,6 +116,18 @@ class SlackAdapter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.service.drain()
 
+    @property
+    def connected(self) -> bool:
+        """Identified by auth.test and receiving events (for /readyz)."""
+        return self.me is not None and (self._socket is not None or self._http_handler is not None)
+
+    async def pause(self) -> None:
+        """Take no new events (shutdown): Socket Mode disconnects, so Slack sends them to
+        another connection; answers in flight keep writing."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()

@@ -112,6 +112,18 @@ class TelegramAdapter:
                 bootstrap_retries=-1)
             log.info("telegram: long polling started as @%s", self.me.username)
 
+    @property
+    def connected(self) -> bool:
+        """Started, and polling when not on a webhook (for /readyz)."""
+        updater = self.application.updater
+        return self._running and (updater is None or updater.running)
+
+    async def pause(self) -> None:
+        """Stop long polling (shutdown): updates already taken are still answered."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
     async def stop(self) -> None:
         updater = self.application.updater
         if updater is not None and updater.running:

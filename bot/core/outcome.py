@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from bot import metrics
 from bot.core import texts
 from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.turns import TurnState
@@ -26,13 +27,18 @@ def finished(finish_reason: str | None) -> Outcome:
     return Outcome(TurnState.DONE, marker)
 
 
-def failed(exc: BaseException, turn_id: int, *, has_text: bool, stopped: bool) -> Outcome:
-    """The outcome of a turn whose production raised ``exc`` (re-raised if it is not ours)."""
+def failed(exc: BaseException, turn_id: int, *, has_text: bool, stopped: bool,
+           shutdown: bool = False) -> Outcome:
+    """The outcome of a turn whose production raised ``exc`` (re-raised if it is not ours);
+    ``shutdown``: the process ended it after its shutdown grace."""
     if isinstance(exc, asyncio.CancelledError):
+        if shutdown:
+            return Outcome(TurnState.INTERRUPTED, texts.SHUTDOWN_MARKER, error="the process shut down")
         if not stopped:
             raise exc
         return Outcome(TurnState.STOPPED, texts.STOPPED)
     if isinstance(exc, GatewayError):
+        metrics.gateway_error(exc.kind)
         log.warning("turn %s: %s", turn_id, exc.log_message)
         reason = texts.INTERRUPTED.format(reason=exc.user_message.rstrip("."))
         if isinstance(exc, StreamInterrupted):

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import metrics
 from bot.config import Settings
 from bot.controls import answer_controls, language_of, streaming_controls
 from bot.core import texts
@@ -31,10 +32,17 @@ class ActiveTurn:
     conversation_id: int
     task: asyncio.Task | None = None  # the model call; Stop cancels it
     stop_requested: bool = False
+    shutting_down: bool = False  # ended by the process's shutdown, not by the user
     done: asyncio.Event = field(default_factory=asyncio.Event)  # written and stored
 
     def stop(self) -> None:
         self.stop_requested = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def interrupt(self) -> None:
+        """End the turn now as interrupted (its text so far kept, with the marker)."""
+        self.shutting_down = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -79,7 +87,7 @@ class TurnRunner:
             outcome = finished(turn.finish_reason)
         except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the user gets an answer whatever broke
             outcome = failed(exc, turn.turn_id, has_text=bool(self.writer.text.strip()),
-                             stopped=active.stop_requested)
+                             stopped=active.stop_requested, shutdown=active.shutting_down)
         finally:
             active.task = None
             await turn.status("")
@@ -102,6 +110,8 @@ class TurnRunner:
         the next write tries again (the final save retries on its own)."""
         plan = self.plan
         now = time.monotonic()
+        if not self._saved_pages and self.message_id is None:  # the first write that shows text
+            metrics.answer_shown(self.turn.started, self.turn.ttft)
         try:
             if self.message_id is None:
                 self.message_id = await self.store.open_answer(
@@ -126,6 +136,7 @@ class TurnRunner:
         else:
             final = f"{text}\n\n{outcome.marker}" if outcome.marker and text else (text or outcome.marker)
         reasoning = "".join(turn.reasoning)
+        metrics.turn_finished(outcome.state, ttft=turn.ttft, usage=turn.usage)
         variants = turn.variants if outcome.state is TurnState.DONE else 0
         controls = () if notice_only else answer_controls(plan.turn_id, variants, language_of(final))
         pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from bot import documents
+from bot import documents, logformat
 from bot.config import Settings
 from bot.controls import Action, ControlKind
 from bot.core import texts
@@ -32,6 +32,7 @@ from bot.surface import Platform, ReplySurface
 from bot.turns import TurnKind, TurnRequest, TurnState
 
 log = logging.getLogger(__name__)
+SHUTDOWN_FINISH = 10.0  # seconds interrupted answers get for their final write and save
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat. Answer in the language the user writes in. "
@@ -62,6 +63,7 @@ class ChatService:
         self._platforms: dict[str, Platform] = {}
         self._recovered: list[RecoveredAnswer] = []
         self._background: set[asyncio.Task] = set()
+        self._closing = False  # shutting down: no new turns start in this process
 
     @property
     def gateway(self) -> Any:
@@ -113,6 +115,28 @@ class ChatService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def shutdown(self, grace: float) -> None:
+        """Start no new turn; let running answers finish within ``grace`` seconds; end the
+        rest as interrupted (marker written, stored); then ``close``. Messages still
+        waiting stay pending in the database for another process."""
+        self._closing = True
+        if workers := set(self._workers.values()):
+            await asyncio.wait(workers, timeout=grace)
+        for active in list(self._active.values()):
+            active.interrupt()
+        if workers := set(self._workers.values()):  # their final writes and saves
+            await asyncio.wait(workers, timeout=SHUTDOWN_FINISH)
+        await self.close()
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages queued in this process whose answer has not started."""
+        return len(self._surfaces)
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._active)
 
     async def drain(self) -> None:
         """Wait until no conversation has work left (tests, shutdown)."""
@@ -246,7 +270,7 @@ class ChatService:
         self._surfaces[(conv.id, seq)] = surface
         self._wakeups[conv.id] = self._wakeups.get(conv.id, 0) + 1
         task = self._workers.get(conv.id)
-        if task is None or task.done():
+        if (task is None or task.done()) and not self._closing:
             self._workers[conv.id] = asyncio.create_task(self._work(conv.id), name=f"conversation-{conv.id}")
 
     async def _settled(self, key: ConversationKey) -> None:
@@ -255,8 +279,9 @@ class ChatService:
             await asyncio.shield(task)
 
     async def _work(self, conversation_id: int) -> None:
+        logformat.bind_conversation(conversation_id)
         try:
-            while True:
+            while not self._closing:
                 seen = self._wakeups.get(conversation_id, 0)
                 conv = await self.store.conversation_by_id(conversation_id)
                 pending = await self.store.pending(conversation_id) if conv is not None else []
@@ -325,6 +350,7 @@ class ChatService:
             options["request"] = request.to_json()  # so Regenerate can redo it the same way
         turn_id, answer_seq = await self.store.start_turn(
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
+        logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
                         prompt.estimated_tokens, [m.seq for m in batch])
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
