@@ -170,6 +170,11 @@ async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
                 refused = await client.post(f"{base}/slack/events", content=body, headers=fake_slack.signed(body))
                 assert refused.status_code == 503
                 assert "shutting down" in json.dumps((await client.get(f"{base}/readyz")).json())
+                # Polling has stopped: readiness names the platform too.
+                deadline = time.monotonic() + 5
+                while "platform:telegram" not in (await client.get(f"{base}/readyz")).json()["problems"]:
+                    assert time.monotonic() < deadline, "readiness never noticed polling stopped"
+                    await asyncio.sleep(0.05)
             err = await terminate(proc, timeout=25)
             took = time.monotonic() - signalled
         finally:

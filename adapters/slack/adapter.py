@@ -119,7 +119,10 @@ class SlackAdapter:
     @property
     def connected(self) -> bool:
         """Identified by auth.test and receiving events (for /readyz)."""
-        return self.me is not None and (self._socket is not None or self._http_handler is not None)
+        if self._socket is not None:  # the SDK reconnects by itself; this is its live session
+            session = self._socket.client.current_session
+            return self.me is not None and session is not None and not session.closed
+        return self.me is not None and self._http_handler is not None
 
     async def pause(self) -> None:
         """Take no new events (shutdown): Socket Mode disconnects, so Slack sends them to
