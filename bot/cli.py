@@ -29,7 +29,8 @@ def _cmd_run(_args: argparse.Namespace) -> None:
 
 def _cmd_chat(args: argparse.Namespace) -> None:
     settings = _settings(True)
-    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets(), settings.log_format)
+    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets(),
+                  settings.log_format)
     from adapters.console import run_chat
     from bot.runtime import build_runtime
 

@@ -66,4 +66,4 @@ class JsonFormatter(logging.Formatter):
 
 def formatter(log_format: str) -> logging.Formatter:
     """The formatter for ``LOG_FORMAT`` ("text" or "json")."""
-    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT, defaults={"ids": ""})

@@ -124,7 +124,8 @@ def turn_finished(state: TurnState, *, ttft: float | None, usage: TurnUsage) -> 
     TURNS.labels(outcome=state.value).inc()
     if ttft is not None:
         TTFT.observe(ttft)
-        gateway_ok()  # text arrived: the gateway was reachable
+    if ttft is not None or state is TurnState.DONE:
+        gateway_ok()  # the model answered: the gateway was reachable
     TOKENS.labels(direction="in").inc(usage.prompt_tokens)
     TOKENS.labels(direction="out").inc(usage.completion_tokens)
     TOKENS.labels(direction="cached").inc(usage.cached_tokens)

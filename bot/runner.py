@@ -44,7 +44,8 @@ async def run(settings: Settings) -> None:
               *(route for adapter in adapters for route in adapter.routes())]
     app = health.DrainGate(create_app(routes, health={"platforms": names}), readiness)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="off",
+                                           log_config=None))  # its lines go through our handler: JSON, redacted
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -282,6 +282,12 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
                                          for m in fake_slack.bot_replies("C0GENERAL1", _ts)), "Slack answer")
                 assert (await client.get(f"{base}/metrics", headers={"Authorization": "Bearer x"})).status_code == 401
                 assert (await _metrics(client, port))
+            # Garbage on the port: the web server's own complaint is a JSON line too.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 5)
+            writer.close()
         finally:
             out, err = await _stop(proc)
             await gateway.stop()
@@ -301,5 +307,6 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
         assert {"time", "level", "logger", "message"} <= record.keys()
         if record["level"] != "DEBUG":
             assert private_words not in json.dumps(record, ensure_ascii=False), record
+    assert any(r["logger"].startswith("uvicorn") for r in records)
     failed = [r for r in records if r["logger"] == "bot.core.outcome" and r["level"] == "WARNING"]
     assert failed and isinstance(failed[0].get("conversation_id"), int) and isinstance(failed[0].get("turn_id"), int)
