@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     slack_stream_max_age: float = Field(270.0, alias="SLACK_STREAM_MAX_AGE", gt=0)  # streams expire ~300 s
     slack_native_streaming: bool = Field(True, alias="SLACK_NATIVE_STREAMING")
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("max_tokens")
     @classmethod
     def _clamp_max_tokens(cls, value: int) -> int:

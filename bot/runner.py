@@ -12,12 +12,13 @@ from bot import health, metrics
 from bot.adapter import KNOWN_ADAPTERS, PlatformAdapter
 from bot.app import create_app
 from bot.config import Settings
+from bot.core.service import ChatService
 from bot.runtime import build_runtime
 
 log = logging.getLogger(__name__)
 
 
-def _load_adapters(settings: Settings, service) -> list[PlatformAdapter]:  # noqa: ANN001
+def _load_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
     adapters = []
     for name, target in KNOWN_ADAPTERS.items():
         module_name, _, factory_name = target.partition(":")
@@ -74,7 +75,7 @@ async def run(settings: Settings) -> None:
 
 
 async def _drain(settings: Settings, readiness: health.Readiness, adapters: list[PlatformAdapter],
-                 service) -> None:  # noqa: ANN001
+                 service: ChatService) -> None:
     """SIGTERM: unready first (webhooks get 503 and go to another process), stop polling
     and Socket Mode, give running answers the grace to finish, end the rest interrupted."""
     grace = settings.shutdown_grace

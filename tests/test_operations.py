@@ -310,3 +310,17 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
     assert any(r["logger"].startswith("uvicorn") for r in records)
     failed = [r for r in records if r["logger"] == "bot.core.outcome" and r["level"] == "WARNING"]
     assert failed and isinstance(failed[0].get("conversation_id"), int) and isinstance(failed[0].get("turn_id"), int)
+
+
+def test_operations_settings_are_checked_and_the_metrics_token_is_a_secret() -> None:
+    from bot.config import SettingsError, load_settings
+
+    settings = load_settings(require_api_key=False, _env_file=None, LOG_FORMAT="JSON", METRICS_TOKEN=METRICS_TOKEN)
+    assert settings.log_format == "json" and settings.shutdown_grace == 20.0
+    assert METRICS_TOKEN in settings.secrets()  # so the log filter masks it
+    try:
+        load_settings(require_api_key=False, _env_file=None, LOG_FORMAT="xml", BOT_SHUTDOWN_GRACE="-1")
+    except SettingsError as exc:
+        assert sorted(line.split(":")[0] for line in exc.lines) == ["BOT_SHUTDOWN_GRACE", "LOG_FORMAT"]
+    else:
+        raise AssertionError("bad operations settings were accepted")
