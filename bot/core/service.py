@@ -279,9 +279,9 @@ class ChatService:
             await asyncio.shield(task)
 
     async def _work(self, conversation_id: int) -> None:
-        logformat.bind_conversation(conversation_id)
         try:
             while not self._closing:
+                logformat.bind_conversation(conversation_id)  # log lines carry the ids (turn: _run_turn)
                 seen = self._wakeups.get(conversation_id, 0)
                 conv = await self.store.conversation_by_id(conversation_id)
                 pending = await self.store.pending(conversation_id) if conv is not None else []
