@@ -21,7 +21,7 @@ def _settings(require_api_key: bool):  # noqa: ANN202
 
 def _cmd_run(_args: argparse.Namespace) -> None:
     settings = _settings(True)
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets(), settings.log_format)
     from bot.runner import run
 
     asyncio.run(run(settings))
@@ -29,7 +29,8 @@ def _cmd_run(_args: argparse.Namespace) -> None:
 
 def _cmd_chat(args: argparse.Namespace) -> None:
     settings = _settings(True)
-    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets())
+    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets(),
+                  settings.log_format)
     from adapters.console import run_chat
     from bot.runtime import build_runtime
 
@@ -48,7 +49,7 @@ def _cmd_chat(args: argparse.Namespace) -> None:
 
 def _cmd_migrate(_args: argparse.Namespace) -> None:
     settings = _settings(False)
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets(), settings.log_format)
     from bot.store.migrate import upgrade
 
     upgrade(settings.database_url)

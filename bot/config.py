@@ -5,6 +5,8 @@ instead of a traceback. Secrets are ``SecretStr`` so they never print by acciden
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     host: str = Field("0.0.0.0", alias="HOST")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    metrics_token: SecretStr | None = Field(None, alias="METRICS_TOKEN")  # bearer token for /metrics
+    # SIGTERM: running answers get this long to finish before they are ended as interrupted.
+    shutdown_grace: float = Field(20.0, alias="BOT_SHUTDOWN_GRACE", ge=0)
     # Every platform's rate windows and pacing intervals are multiplied by this: 1 is the
     # platforms' real limits; tests shrink time with it (and so do their fake servers).
     platform_time_scale: float = Field(1.0, alias="PLATFORM_TIME_SCALE", gt=0, le=1)
@@ -101,6 +107,11 @@ class Settings(BaseSettings):
     admin_session_hours: float = Field(12.0, alias="BOT_ADMIN_SESSION_HOURS", gt=0)
     admin_trust_proxy: bool = Field(False, alias="BOT_ADMIN_TRUST_PROXY")
     admin_login_rate: str = Field("5/minute", alias="BOT_ADMIN_LOGIN_RATE")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("max_tokens")
     @classmethod
@@ -188,7 +199,7 @@ class Settings(BaseSettings):
         """Every secret value, so the log filter can mask them."""
         values = [
             self.api_key, self.telegram_bot_token, self.telegram_webhook_secret,
-            self.slack_bot_token, self.slack_app_token, self.slack_signing_secret,
+            self.slack_bot_token, self.slack_app_token, self.slack_signing_secret, self.metrics_token,
             self.admin_password_hash, self.admin_session_secret,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
@@ -238,7 +249,7 @@ def load_settings(*, require_api_key: bool = True, **overrides: object) -> Setti
 
 _SECRET_NAMES = {
     "BYTESPIKE_API_KEY", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET",
-    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "METRICS_TOKEN",
     "BOT_ADMIN_PASSWORD_HASH", "BOT_ADMIN_SESSION_SECRET",
 }
 

@@ -6,6 +6,8 @@ import logging
 import re
 import sys
 
+from bot import logformat
+
 _PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE),
     re.compile(r"(/bot)\d+:[A-Za-z0-9_\-]+"),  # Telegram URLs carry the token
@@ -37,9 +39,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: list[str]) -> None:
+def setup_logging(level: str, secrets: list[str], log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logformat.formatter(log_format))  # LOG_FORMAT: text or json (bot.logformat)
+    handler.addFilter(logformat.ContextFilter())
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
 
+from bot import metrics
 from bot.surface import RateLimited
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,15 @@ class BudgetMap:
 
 async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]], *,
                   retry_after: Callable[[Exception], float | None], name: str,
-                  pause: Sequence[Budget] | None = None) -> T:
+                  pause: Sequence[Budget] | None = None, method: str | None = None) -> T:
     """Every platform call goes through here: acquire ``budgets``, make the call, and when
     the platform says 429 (``retry_after`` reads its wait from the exception, None for any
     other error) pause ``pause`` (default: all of ``budgets``) for exactly that long and
-    raise ``RateLimited``, so every caller of those budgets holds back, not just this one."""
+    raise ``RateLimited``, so every caller of those budgets holds back, not just this one.
+    ``method`` (the API method) labels the call's metrics when ``name`` does not say it."""
     for budget in budgets:
         await budget.acquire()
+    metrics.platform_call(name, method)
     try:
         return await request()
     except Exception as exc:
@@ -85,5 +88,6 @@ async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]]
             raise
         for budget in budgets if pause is None else pause:
             budget.pause(wait)
+        metrics.platform_rate_limited(name, method)
         log.warning("%s: 429, pausing it for %.2fs", name, wait)
         raise RateLimited(wait, name) from exc

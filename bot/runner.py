@@ -8,17 +8,19 @@ import signal
 
 import uvicorn
 
+from bot import health, metrics
 from bot.adapter import KNOWN_ADAPTERS, PlatformAdapter
 from bot.admin.app import create_admin_app
 from bot.admin.health import RunnerHealth
 from bot.app import create_app
 from bot.config import Settings
+from bot.core.service import ChatService
 from bot.runtime import build_runtime
 
 log = logging.getLogger(__name__)
 
 
-def _load_adapters(settings: Settings, service) -> list[PlatformAdapter]:  # noqa: ANN001
+def _load_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
     adapters = []
     for name, target in KNOWN_ADAPTERS.items():
         module_name, _, factory_name = target.partition(":")
@@ -32,18 +34,25 @@ def _load_adapters(settings: Settings, service) -> list[PlatformAdapter]:  # noq
 
 async def run(settings: Settings) -> None:
     runtime = await build_runtime(settings)
-    adapters = _load_adapters(settings, runtime.service)
+    service = runtime.service
+    adapters = _load_adapters(settings, service)
     if not adapters:
         log.warning("no platform credentials set (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
                     "serving only /healthz; try `bot chat` for a terminal conversation")
-    routes = [route for adapter in adapters for route in adapter.routes()]
-    health = RunnerHealth(runtime.db, [a.name for a in adapters])
-    admin = (create_admin_app(settings, runtime.db, health, access=runtime.service.ops.access)
+    names = [a.name for a in adapters]
+    readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url), adapters)
+    metrics.watch(queue_depth=lambda: service.queue_depth, active_streams=lambda: service.active_streams)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    routes = [*health.routes(readiness, metrics_token=token, alive=lambda: {"platforms": names}),
+              *(route for adapter in adapters for route in adapter.routes())]
+    platforms = RunnerHealth(runtime.db, names)  # what the admin page shows
+    admin = (create_admin_app(settings, runtime.db, platforms, access=runtime.service.ops.access)
              if settings.admin_page else None)
-    app = create_app(routes, health={"platforms": [a.name for a in adapters]}, admin=admin)
-    # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY).
+    app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), readiness)
+    # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY); uvicorn's
+    # own lines go through our handler (JSON, redacted).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="off",
+                                           log_level="warning", lifespan="off", log_config=None,
                                            proxy_headers=settings.admin_trust_proxy))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     stop = asyncio.Event()
@@ -57,12 +66,14 @@ async def run(settings: Settings) -> None:
     try:
         for adapter in adapters:
             await adapter.start()
-            health.mark(adapter.name, True)
+            platforms.mark(adapter.name, True)
         log.info("listening on %s:%d", settings.host, settings.port)
         await asyncio.wait([serve, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            await _drain(settings, readiness, adapters, service)
     finally:
         for adapter in reversed(adapters):
-            health.mark(adapter.name, False)
+            platforms.mark(adapter.name, False)
             try:
                 await adapter.stop()
             except Exception:  # noqa: BLE001
@@ -70,3 +81,17 @@ async def run(settings: Settings) -> None:
         server.should_exit = True
         await serve
         await runtime.close()
+
+
+async def _drain(settings: Settings, readiness: health.Readiness, adapters: list[PlatformAdapter],
+                 service: ChatService) -> None:
+    """SIGTERM: unready first (webhooks get 503 and go to another process), stop polling
+    and Socket Mode, give running answers the grace to finish, end the rest interrupted."""
+    grace = settings.shutdown_grace
+    log.info("shutting down: finishing %d running answer(s) within %.0fs", service.active_streams, grace)
+    loop_time = asyncio.get_running_loop().time
+    begun = loop_time()
+    readiness.draining = True
+    await health.pause_all(adapters, timeout=min(grace, 5.0) or 1.0)
+    await service.shutdown(max(0.0, grace - (loop_time() - begun)))
+    log.info("shutdown: every answer is written")

@@ -116,6 +116,21 @@ class SlackAdapter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.service.drain()
 
+    @property
+    def connected(self) -> bool:
+        """Identified by auth.test and receiving events (for /readyz)."""
+        if self._socket is not None:  # the SDK reconnects by itself; this is its live session
+            session = self._socket.client.current_session
+            return self.me is not None and session is not None and not session.closed
+        return self.me is not None and self._http_handler is not None
+
+    async def pause(self) -> None:
+        """Take no new events (shutdown): Socket Mode disconnects, so Slack sends them to
+        another connection; answers in flight keep writing."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()

@@ -134,6 +134,18 @@ class TelegramAdapter:
         log.info("telegram: the polling process is gone; polling here now")
         await self._start_polling()
 
+    @property
+    def connected(self) -> bool:
+        """Started, and polling when not on a webhook (for /readyz)."""
+        updater = self.application.updater
+        return self._running and (updater is None or updater.running)
+
+    async def pause(self) -> None:
+        """Stop long polling (shutdown): updates already taken are still answered."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
     async def stop(self) -> None:
         if self._poll_waiter is not None:
             self._poll_waiter.cancel()

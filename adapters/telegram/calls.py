@@ -42,11 +42,12 @@ def is_entity_error(exc: BaseException) -> bool:
     return isinstance(exc, BadRequest) and "can't parse entities" in exc.message.lower()
 
 
-async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[T]]) -> T | None:
+async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[T]],
+               method: str | None = None) -> T | None:
     """Run ``request`` once the budgets allow; None when Telegram says "not modified"."""
     try:
         return await guarded((scope, bot_wide), request, retry_after=retry_seconds, name=scope.name,
-                             pause=(scope,))
+                             pause=(scope,), method=method)
     except BadRequest as exc:
         if is_not_modified(exc):
             return None

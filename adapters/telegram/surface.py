@@ -112,21 +112,22 @@ class TelegramSurface(ReplySurface):
             return None
         return ReplyParameters(self.place.reply_to, allow_sending_without_reply=True)
 
-    async def _with_entities(self, page: render.Rendered,
-                             request: Callable[[list | None], Awaitable[T]]) -> T | None:
+    async def _with_entities(self, page: render.Rendered, request: Callable[[list | None], Awaitable[T]],
+                             method: str) -> T | None:
         """``request(entities)`` within the chat's budgets; plain text if Telegram refuses them."""
         try:
-            return await call(self._budget(), self.budgets.bot, lambda: request(list(page.entities) or None))
+            return await call(self._budget(), self.budgets.bot, lambda: request(list(page.entities) or None),
+                              method)
         except BadRequest as exc:
             if not page.entities or not is_entity_error(exc):
                 raise
             log.warning("telegram: entities refused (%s); writing plain text", exc.message)
-            return await call(self._budget(), self.budgets.bot, lambda: request(None))
+            return await call(self._budget(), self.budgets.bot, lambda: request(None), method)
 
     async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> int:
         message = await self._with_entities(page, lambda entities: self.bot.send_message(
             self.place.chat_id, page.text, entities=entities, message_thread_id=self.place.thread_id,
-            reply_parameters=self._reply(), reply_markup=markup))
+            reply_parameters=self._reply(), reply_markup=markup), "sendMessage")
         assert message is not None
         self._shown[message.message_id] = (page.text, page.entities, _markup_key(markup))
         return message.message_id
@@ -137,7 +138,7 @@ class TelegramSurface(ReplySurface):
             return  # never send the same edit twice
         await self._with_entities(page, lambda entities: self.bot.edit_message_text(
             page.text, chat_id=self.place.chat_id, message_id=message_id, entities=entities,
-            reply_markup=markup))
+            reply_markup=markup), "editMessageText")
         self._shown[message_id] = shown
 
     async def _keep_typing(self) -> None:
@@ -146,7 +147,7 @@ class TelegramSurface(ReplySurface):
                 await call(self.budgets.drafts(self.place.chat_id), self.budgets.bot,
                            lambda: self.bot.send_chat_action(
                                self.place.chat_id, ChatAction.TYPING,
-                               message_thread_id=self.place.thread_id))
+                               message_thread_id=self.place.thread_id), "sendChatAction")
             except RateLimited:
                 pass  # the draft budget is paused; try again after the refresh
             except TelegramError as exc:
@@ -185,7 +186,7 @@ class DraftStream:
             await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
                        lambda: surface.bot.send_message_draft(
                            place.chat_id, self.draft_id, render.plain(text).text,
-                           message_thread_id=place.thread_id))
+                           message_thread_id=place.thread_id), "sendMessageDraft")
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
             surface.channel.drafts_refused.add(place.chat_id)

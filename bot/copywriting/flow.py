@@ -157,7 +157,9 @@ async def write_variants(
     parsed = await calls.ask(convo, wanted)
     if not parsed.ok:
         visible = strip_reasoning(calls.texts[-1])
-        log.info("copy: unusable answer (%s); retrying once", "; ".join(parsed.problems))
+        # The problems quote the model's text: details at DEBUG only (no message text at INFO).
+        log.info("copy: unusable answer (%d problem(s)); retrying once", len(parsed.problems))
+        log.debug("copy: unusable answer: %s", "; ".join(parsed.problems))
         if progress:
             await progress("retrying…")
         retry = convo + ([{"role": "assistant", "content": visible[:MAX_QUOTED_ANSWER]}] if visible else [])

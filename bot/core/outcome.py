@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 
+from bot import metrics
 from bot.core import texts
 from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.turns import TurnState
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 class StopReason(Enum):
     USER = "user"  # Stop was pressed
     GONE = "gone"  # the chat stopped taking the bot's messages (removed, blocked)
+    SHUTDOWN = "shutdown"  # the process is stopping and its grace ran out
 
 
 GONE_ERROR = "the chat no longer takes the bot's messages (removed from it, or blocked)"
@@ -38,12 +40,15 @@ def finished(finish_reason: str | None) -> Outcome:
 def failed(exc: BaseException, turn_id: int, *, has_text: bool, stopped: StopReason | None) -> Outcome:
     """The outcome of a turn whose production raised ``exc`` (re-raised if it is not ours)."""
     if isinstance(exc, asyncio.CancelledError):
+        if stopped is StopReason.SHUTDOWN:  # the process ended it after its shutdown grace
+            return Outcome(TurnState.INTERRUPTED, texts.SHUTDOWN_MARKER, error="the process shut down")
         if stopped is None:
             raise exc
         if stopped is StopReason.GONE:
             return Outcome(TurnState.INTERRUPTED, texts.STOPPED, error=GONE_ERROR)
         return Outcome(TurnState.STOPPED, texts.STOPPED)
     if isinstance(exc, GatewayError):
+        metrics.gateway_error(exc.kind)
         log.warning("turn %s: %s", turn_id, exc.log_message)
         reason = texts.INTERRUPTED.format(reason=exc.user_message.rstrip("."))
         if isinstance(exc, StreamInterrupted):

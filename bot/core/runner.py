@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import metrics
 from bot.config import Settings
 from bot.controls import answer_controls, language_of, streaming_controls
 from bot.core import texts
@@ -37,6 +38,10 @@ class ActiveTurn:
         self.stopped = self.stopped or reason
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+    def interrupt(self) -> None:
+        """End the turn now as interrupted (its text so far kept, with the marker)."""
+        self.stop(StopReason.SHUTDOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,8 @@ class TurnRunner:
         the next write tries again (the final save retries on its own)."""
         plan = self.plan
         now = time.monotonic()
+        if not self._saved_pages and self.message_id is None:  # the first write that shows text
+            metrics.answer_shown(self.turn.started, self.turn.ttft)
         try:
             if self.message_id is None:
                 self.message_id = await self.store.open_answer(
@@ -129,6 +136,7 @@ class TurnRunner:
         else:
             final = f"{text}\n\n{outcome.marker}" if outcome.marker and text else (text or outcome.marker)
         reasoning = "".join(turn.reasoning)
+        metrics.turn_finished(outcome.state, ttft=turn.ttft, usage=turn.usage)
         variants = turn.variants if outcome.state is TurnState.DONE else 0
         controls = () if notice_only else answer_controls(plan.turn_id, variants, language_of(final))
         pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",

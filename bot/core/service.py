@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import documents
+from bot import documents, logformat
 from bot.config import Settings
 from bot.controls import Action, ControlKind
 from bot.core import texts
@@ -36,6 +36,7 @@ from bot.turns import TurnKind, TurnRequest, TurnState
 from bot.usage.operators import Operators
 
 log = logging.getLogger(__name__)
+SHUTDOWN_FINISH = 10.0  # seconds interrupted answers get for their final write and save
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat. Answer in the language the user writes in. "
@@ -71,6 +72,7 @@ class ChatService:
         self._recovered: list[RecoveredAnswer] = []
         self._background: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None  # several processes: the periodic sweep
+        self._closing = False  # shutting down: no new turns start in this process
 
     @property
     def gateway(self) -> Any:
@@ -156,6 +158,28 @@ class ChatService:
         for conversation_id in await self.store.waiting_conversations(list(self._platforms)):
             if conversation_id not in self._workers:
                 self._kick(conversation_id)
+
+    async def shutdown(self, grace: float) -> None:
+        """Start no new turn; let running answers finish within ``grace`` seconds; end the
+        rest as interrupted (marker written, stored); then ``close``. Messages still
+        waiting stay pending in the database for another process."""
+        self._closing = True
+        if workers := set(self._workers.values()):
+            await asyncio.wait(workers, timeout=grace)
+        for active in list(self._active.values()):
+            active.interrupt()
+        if workers := set(self._workers.values()):  # their final writes and saves
+            await asyncio.wait(workers, timeout=SHUTDOWN_FINISH)
+        await self.close()
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages queued in this process whose answer has not started."""
+        return len(self._surfaces)
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._active)
 
     async def drain(self) -> None:
         """Wait until no conversation has work left (tests, shutdown)."""
@@ -303,7 +327,7 @@ class ChatService:
     def _kick(self, conversation_id: int) -> None:
         self._wakeups[conversation_id] = self._wakeups.get(conversation_id, 0) + 1
         task = self._workers.get(conversation_id)
-        if task is None or task.done():
+        if (task is None or task.done()) and not self._closing:  # shutting down: no new turns here
             self._workers[conversation_id] = asyncio.create_task(
                 self._work(conversation_id), name=f"conversation-{conversation_id}")
 
@@ -316,10 +340,14 @@ class ChatService:
         """Answer the conversation's waiting messages while holding its lock (one process,
         one worker at a time); after letting go, look once more (see coordinator.py)."""
         try:
-            while True:
+            while not self._closing:
+                logformat.bind_conversation(conversation_id)  # log lines carry the ids (turn: _run_turn)
                 seen = self._wakeups.get(conversation_id, 0)
                 if not await self.coordinator.take(conversation_id):
-                    return  # another process answers this conversation, our message included
+                    # Another process answers this conversation, our message included.
+                    for spot in [k for k in self._surfaces if k[0] == conversation_id]:
+                        del self._surfaces[spot]
+                    return
                 try:
                     drained = await self._answer_pending(conversation_id)
                 finally:
@@ -338,7 +366,7 @@ class ChatService:
 
     async def _answer_pending(self, conversation_id: int) -> bool:
         """Answer turn after turn until nothing waits (True), or give up (False)."""
-        while True:
+        while not self._closing:
             seen = self._wakeups.get(conversation_id, 0)
             conv = await self.store.conversation_by_id(conversation_id)
             pending = await self.store.pending(conversation_id) if conv is not None else []
@@ -364,6 +392,7 @@ class ChatService:
                 log.exception("conversation %s: a turn failed before it could start", conversation_id)
                 await self.store.set_message_status([m.id for m in batch], "answered")
                 await self.notify(surface, texts.INTERNAL_ERROR)
+        return False  # shutting down: what waits is left to another process (or the next start)
 
     def _surface_for(self, conv: ConversationRow, batch: list[PendingMessage]) -> ReplySurface | None:
         """Where the newest message of the batch was asked; failing that (another process
@@ -414,6 +443,7 @@ class ChatService:
             options["request"] = request.to_json()  # so Regenerate can redo it the same way
         turn_id, answer_seq = await self.store.start_turn(
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
+        logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
                         prompt.estimated_tokens, [m.seq for m in batch])
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)

@@ -18,6 +18,7 @@ NEW_THREAD = "Started a new conversation. Earlier messages won't be used from no
 INTERRUPTED = "_(answer interrupted: {reason})_"
 STOPPED = "_(stopped)_"
 RESTART_MARKER = "_(answer interrupted: the bot restarted mid-answer)_"
+SHUTDOWN_MARKER = "_(answer interrupted: the bot was shutting down)_"
 THINKING = "thinking…"
 LENGTH_CUT = "_(the answer reached the length limit and was cut here)_"
 CONTENT_FILTER = "_(the model stopped: the content was filtered)_"
