@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 import importlib
 import logging
 import signal
@@ -51,10 +53,9 @@ async def run(settings: Settings) -> None:
     app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), readiness)
     # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY); uvicorn's
     # own lines go through our handler (JSON, redacted).
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
+    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_level="warning", lifespan="off", log_config=None,
                                            proxy_headers=settings.admin_trust_proxy))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,6 +82,15 @@ async def run(settings: Settings) -> None:
         server.should_exit = True
         await serve
         await runtime.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own SIGTERM handling: `bot run` decides when the server stops
+    (after the drain), so readiness and the webhook gate keep answering meanwhile."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _drain(settings: Settings, readiness: health.Readiness, adapters: list[PlatformAdapter],

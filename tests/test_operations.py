@@ -134,7 +134,8 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
 async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
         fake_gateway, database_url: str, tmp_path: Path) -> None:
     answer = " ".join(f"word{i}" for i in range(60)) + " THE END."
-    fake_gateway.script(Answer(text=answer, chunk_size=8, chunk_delay=0.06))
+    gate = asyncio.Event()  # the answer holds mid-stream until the shutdown checks are done
+    fake_gateway.script(Answer(text=answer, chunk_size=8, chunk_delay=0.02, pause_after=6, wait_for=gate))
     fake_slack = await FakeSlack().start()
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
@@ -175,6 +176,7 @@ async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
                 while "platform:telegram" not in (await client.get(f"{base}/readyz")).json()["problems"]:
                     assert time.monotonic() < deadline, "readiness never noticed polling stopped"
                     await asyncio.sleep(0.05)
+            gate.set()  # now the running answer may finish
             err = await terminate(proc, timeout=25)
             took = time.monotonic() - signalled
         finally:
