@@ -27,7 +27,7 @@ from bot.gateway.events import (
 )
 from bot.gateway.parser import StreamParser
 from bot.gateway.sse import SSEBatcher
-from bot.gateway.transport import asyncio_transport
+from bot.gateway.transport import AsyncioTransport
 
 log = logging.getLogger("bot.gateway")
 
@@ -90,7 +90,7 @@ class GatewayClient:
             keepalive_expiry=30.0,
         )
         if transport is None and fast_transport:
-            transport = asyncio_transport(limits, verify)
+            transport = AsyncioTransport(limits, verify)  # else stock httpx, the fallback
         self._http = httpx.AsyncClient(
             headers=headers, timeout=timeout, limits=limits, transport=transport, verify=verify
         )
