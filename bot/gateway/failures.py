@@ -119,7 +119,7 @@ def base_resp_code(data: object) -> tuple[int, str] | None:
     code = base.get("status_code")
     try:
         code = int(code)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
     if code == 0:
         return None
