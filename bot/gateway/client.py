@@ -167,6 +167,8 @@ class GatewayClient:
             yielded = False
             parser = StreamParser(self._secret)
             response: httpx.Response | None = None
+            batcher: SSEBatcher | None = None  # None: a whole JSON body, not SSE
+            chunks: AsyncIterator[bytes] | None = None
             try:
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -178,10 +180,10 @@ class GatewayClient:
                             )
                         if "text/event-stream" in response.headers.get("content-type", ""):
                             batcher = SSEBatcher()
-                            chunks: AsyncIterator[bytes] | None = response.aiter_bytes()
-                            events, ended = await _until_started(chunks, batcher, parser)  # type: ignore[arg-type]
+                            chunks = response.aiter_bytes()
+                            events, ended = await _until_started(chunks, batcher, parser)
                         else:
-                            batcher, chunks, ended = None, None, True
+                            ended = True
                             events = self._whole_body(parser, await response.aread())
                 except TimeoutError:
                     raise failures.no_start(self.url, budget, attempt + 1, last) from None
@@ -236,7 +238,10 @@ class GatewayClient:
             finally:
                 parser.report(log, self.url)
                 if response is not None:
-                    await response.aclose()
+                    try:
+                        await response.aclose()
+                    except httpx.HTTPError:  # closing a broken connection: nothing to keep
+                        pass
             if yielded:
                 if isinstance(error, StreamInterrupted):
                     raise error

@@ -258,8 +258,6 @@ def to_httpx_error(exc: Exception, request: httpx.Request) -> Exception:
 class _ResponseBody(httpx.AsyncByteStream):
     """The body of an httpcore response, read as httpx expects; closing it frees the connection."""
 
-    __slots__ = ("_response", "_request")
-
     def __init__(self, response: httpcore.Response, request: httpx.Request) -> None:
         self._response = response
         self._request = request
