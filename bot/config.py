@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     show_reasoning: bool = Field(False, alias="BOT_SHOW_REASONING")
     connect_timeout: float = Field(10.0, alias="BOT_CONNECT_TIMEOUT", gt=0)
     read_timeout: float = Field(120.0, alias="BOT_READ_TIMEOUT", gt=0)
+    # The whole wait for an answer to begin, across connects, retries and backoffs.
+    answer_start_timeout: float = Field(60.0, alias="BOT_ANSWER_START_TIMEOUT", gt=0)
     max_retries: int = Field(2, alias="BOT_MAX_RETRIES", ge=0, le=10)
     retry_base_delay: float = Field(0.5, alias="BOT_RETRY_BASE_DELAY", ge=0)
     retry_max_delay: float = Field(8.0, alias="BOT_RETRY_MAX_DELAY", ge=0)

@@ -1,7 +1,8 @@
-"""SSE read in batches: every split of the bytes gives the same events."""
+"""Our SSE decoder, read in batches: the spec's fields, and every split of the bytes gives
+the same events."""
 from __future__ import annotations
 
-from bot.gateway.sse import SSEBatcher
+from bot.gateway.sse import SSEBatcher, SSEDecoder, ServerSentEvent
 
 STREAM = (
     b": keep-alive comment\r\n"
@@ -39,3 +40,33 @@ def test_byte_by_byte():
 
 def test_last_event_without_blank_line_is_kept_at_close():
     assert decode([b"data: tail"])[0] == ["tail"]
+
+
+# --- the line decoder, field by field (WHATWG event-stream) -----------------------------------
+
+def events(text: str) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    out = [decoder.decode(line) for line in text.split("\n")]
+    return [e for e in out if e is not None]
+
+
+def test_fields_event_id_retry_and_multiline_data():
+    got = events("event: delta\nid: 7\nretry: 1500\ndata: one\ndata:two\ndata:  three\n\n"
+                 "data: next\n\n")
+    assert got == [ServerSentEvent("one\ntwo\n three", "delta", "7", 1500),
+                   ServerSentEvent("next", "message", "7", None)]  # the id carries over
+
+
+def test_comments_unknown_fields_and_bad_values_are_ignored():
+    got = events(": ping\nfoo: bar\nretry: 12a\nid: bad\0id\ndata\n\ndata: x\n\n")
+    # "data" without a colon is a data field with an empty value: an event with empty data.
+    assert got == [ServerSentEvent("", "message", "", None), ServerSentEvent("x")]
+
+
+def test_a_blank_line_without_data_dispatches_nothing_and_resets_the_type():
+    assert events("event: ping\n\ndata: after\n\n") == [ServerSentEvent("after", "message")]
+
+
+def test_batcher_drops_a_leading_byte_order_mark_and_empty_events():
+    assert decode([b"\xef\xbb", b"\xbfdata: first\n\ndata:\n\ndata: \xef\xbb\xbfkept\n\n"])[0] == \
+        ["first", "\ufeffkept"]

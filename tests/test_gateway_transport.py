@@ -1,18 +1,24 @@
-"""The asyncio network backend under httpx: TLS, keep-alive, and parity with httpx's default."""
+"""Our httpx transport (httpcore's public pool on the asyncio backend): TLS, keep-alive,
+httpx's exceptions for every failure, connections freed on close, and parity with stock httpx."""
 from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import ssl
 import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.config import Settings
 from bot.gateway.client import GatewayClient
 from bot.gateway.errors import StreamInterrupted
 from bot.gateway.events import ChatRequest, TextDelta
+from bot.gateway.transport import AsyncioStream, AsyncioTransport
 from tests.fakes.gateway import Answer, FakeGateway
 
 
@@ -129,3 +135,104 @@ async def test_cut_after_finish_reason_still_completes():
             result = await client.complete(ASK)
     assert (result.text, result.finish_reason, result.usage) == ("abcdefghi", "stop", None)
     assert len(gw.requests) == 1
+
+
+# --- the transport on its own, under a plain httpx.AsyncClient ------------------------------
+
+LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)
+
+
+def http(limits: httpx.Limits = LIMITS, **timeouts: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=AsyncioTransport(limits), timeout=httpx.Timeout(5.0, **timeouts))
+
+
+@asynccontextmanager
+async def raw_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+                     ) -> AsyncIterator[str]:
+    """A TCP server that answers with whatever bytes ``handle`` writes (or none)."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+
+
+async def test_requests_run_on_the_asyncio_backend():
+    async with FakeGateway() as gw, http() as client:
+        async with client.stream("POST", f"{gw.base_url}/v1/chat/completions", json=BODY,
+                                 headers={"Authorization": "Bearer test-key"}) as response:
+            assert response.status_code == 200
+            assert isinstance(response.extensions["network_stream"], AsyncioStream)
+            assert response.http_version == "HTTP/1.1"
+            body = await response.aread()
+    assert body.endswith(b"data: [DONE]\n\n")
+
+
+async def test_refused_connection_is_httpx_connect_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with http() as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_silent_server_is_httpx_read_timeout():
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with raw_server(silent) as url, http(read=0.1) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(url)
+
+
+async def test_garbage_instead_of_http_is_httpx_remote_protocol_error():
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"this is not HTTP at all\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(garbage) as url, http() as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url)
+
+
+async def test_body_cut_short_is_an_httpx_error_while_streaming():
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a part")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(cut) as url, http() as client:
+        async with client.stream("GET", url) as response:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await response.aread()
+
+
+async def test_full_pool_is_httpx_pool_timeout_and_closing_frees_the_slot():
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    gate = asyncio.Event()
+    async with FakeGateway() as gw, http(one, pool=0.2) as client:
+        gw.script(Answer(text="held open", chunk_size=2, wait_for=gate, pause_after=2))
+        url, headers = f"{gw.base_url}/v1/chat/completions", {"Authorization": "Bearer test-key"}
+        first = await client.send(client.build_request("POST", url, json=BODY, headers=headers), stream=True)
+        chunks = first.aiter_bytes()
+        await anext(chunks)  # the answer has begun and is now stalled, holding the only connection
+        with pytest.raises(httpx.PoolTimeout):
+            await client.post(url, json=BODY, headers=headers)
+        await first.aclose()  # closes the httpcore response: the slot is free again
+        second = await client.post(url, json=BODY, headers=headers)
+        assert second.status_code == 200 and second.content.endswith(b"data: [DONE]\n\n")
+        gate.set()
+        del chunks
+
+
+BODY = {"model": "minimax-m2.7", "messages": [{"role": "user", "content": "hi"}], "stream": True}

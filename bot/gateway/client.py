@@ -27,7 +27,7 @@ from bot.gateway.events import (
 )
 from bot.gateway.parser import StreamParser
 from bot.gateway.sse import SSEBatcher
-from bot.gateway.transport import asyncio_transport
+from bot.gateway.transport import AsyncioTransport
 
 log = logging.getLogger("bot.gateway")
 
@@ -55,6 +55,20 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
     except (httpx.HTTPError, TimeoutError):
         pass
+
+
+async def _until_started(
+    chunks: AsyncIterator[bytes], batcher: SSEBatcher, parser: StreamParser
+) -> tuple[list[StreamEvent], bool]:
+    """Read until the gateway has begun answering; returns its first events, and whether
+    the body already ended. Stopping an ``async for`` keeps the iterator open for more."""
+    async for chunk in chunks:
+        datas = batcher.feed(chunk)
+        if datas:
+            events = parser.feed(datas)
+            if parser.started:
+                return events, False
+    return parser.feed(batcher.close()), True
 
 
 class GatewayClient:
@@ -90,7 +104,7 @@ class GatewayClient:
             keepalive_expiry=30.0,
         )
         if transport is None and fast_transport:
-            transport = asyncio_transport(limits, verify)
+            transport = AsyncioTransport(limits, verify)  # else stock httpx, the fallback
         self._http = httpx.AsyncClient(
             headers=headers, timeout=timeout, limits=limits, transport=transport, verify=verify
         )
@@ -135,66 +149,99 @@ class GatewayClient:
     # --- streaming ---------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Yield the answer's events; the last one is ``Finish``."""
+        """Yield the answer's events; the last one is ``Finish``.
+
+        Until the gateway has begun answering (its first usable chunk), the whole wait —
+        connects, retries, backoffs — is bounded by ``answer_start_timeout``; after that
+        only the per-read timeout applies, so a long answer streams as long as it keeps coming.
+        """
         self.capabilities.check(request)
         content = json.dumps(self.body(request), ensure_ascii=False).encode()
         max_retries = self.settings.max_retries
+        budget = self.settings.answer_start_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
         attempt = 0
+        last: GatewayError | None = None
         while True:
             yielded = False
-            parser: StreamParser | None = None
+            parser = StreamParser(self._secret)
+            response: httpx.Response | None = None
+            batcher: SSEBatcher | None = None  # None: a whole JSON body, not SSE
+            chunks: AsyncIterator[bytes] | None = None
             try:
-                async with self._http.stream("POST", self.url, content=content) as response:
-                    if response.status_code != 200:
-                        raise failures.from_status(
-                            response.status_code, await response.aread(), response.headers, self._secret
-                        )
-                    parser = StreamParser(self._secret)
-                    if "text/event-stream" in response.headers.get("content-type", ""):
-                        batcher = SSEBatcher()
-                        feed = parser.feed
-                        chunks = response.aiter_bytes()
-                        async for chunk in chunks:
-                            datas = batcher.feed(chunk)
-                            if not datas:
-                                continue
-                            for event in feed(datas):
-                                yielded = True
-                                yield event
-                            if parser.error is not None:
-                                raise parser.error
-                            if parser.done:
-                                break
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        response = await self._http.send(
+                            self._http.build_request("POST", self.url, content=content), stream=True)
+                        if response.status_code != 200:
+                            raise failures.from_status(
+                                response.status_code, await response.aread(), response.headers, self._secret
+                            )
+                        if "text/event-stream" in response.headers.get("content-type", ""):
+                            batcher = SSEBatcher()
+                            chunks = response.aiter_bytes()
+                            events, ended = await _until_started(chunks, batcher, parser)
                         else:
-                            for event in feed(batcher.close()):
-                                yielded = True
-                                yield event
-                            if parser.error is not None:
-                                raise parser.error
-                            chunks = None
-                        if not parser.complete:
-                            raise failures.truncated(self.url)
-                    else:
-                        chunks = None
-                        for event in self._whole_body(parser, await response.aread()):
+                            ended = True
+                            events = self._whole_body(parser, await response.aread())
+                except TimeoutError:
+                    raise failures.no_start(self.url, budget, attempt + 1, last) from None
+                # The answer has begun (or the body ended): the bound no longer applies.
+                for event in events:
+                    yielded = True
+                    yield event
+                if parser.error is not None:
+                    raise parser.error
+                if not ended and not parser.done:
+                    assert chunks is not None and batcher is not None
+                    feed = parser.feed
+                    async for chunk in chunks:
+                        datas = batcher.feed(chunk)
+                        if not datas:
+                            continue
+                        for event in feed(datas):
                             yielded = True
                             yield event
-                    for event in parser.finish():
-                        yielded = True
-                        yield event
-                    if chunks is not None:
-                        await _drain(chunks)
+                        if parser.error is not None:
+                            raise parser.error
+                        if parser.done:
+                            break
+                    else:
+                        ended = True
+                        for event in feed(batcher.close()):
+                            yielded = True
+                            yield event
+                        if parser.error is not None:
+                            raise parser.error
+                if batcher is not None:
+                    if parser.bad or parser.complete:
+                        parser.check_usable(self.url)
+                    if not parser.complete:
+                        raise failures.truncated(self.url)
+                for event in parser.finish():
+                    yielded = True
+                    yield event
+                if chunks is not None and not ended:
+                    await _drain(chunks)
                 return
             except GatewayError as exc:
                 error = exc
             except httpx.RequestError as exc:  # connect errors, timeouts, cut connections
-                if parser is not None and parser.finish_reason is not None and parser.error is None:
+                if parser.finish_reason is not None and parser.error is None:
                     # The answer had finished; only the usage chunk or [DONE] was lost.
                     log.info("gateway stream cut after its finish_reason: %s", exc)
                     for event in parser.finish():
                         yield event
                     return
                 error = failures.from_transport(exc, self.url)
+            finally:
+                parser.report(log, self.url)
+                if response is not None:
+                    try:
+                        await response.aclose()
+                    except httpx.HTTPError:  # closing a broken connection: nothing to keep
+                        pass
             if yielded:
                 if isinstance(error, StreamInterrupted):
                     raise error
@@ -206,7 +253,14 @@ class GatewayClient:
             delay = self._retry_delay(error, attempt)
             if delay is None:
                 raise failures.wait_too_long(error)
+            if loop.time() + delay >= deadline:
+                # The next attempt could not begin within the answer-start budget: give up
+                # now with what went wrong (more useful to the user than "too slow").
+                if error.kind == "timeout":
+                    raise failures.no_start(self.url, budget, attempt + 1, error)
+                raise failures.exhausted(error, attempt + 1)
             attempt += 1
+            last = error
             log.warning("gateway call failed, retry %d/%d in %.2fs: %s",
                         attempt, max_retries, delay, error.log_message)
             await asyncio.sleep(delay)

@@ -29,7 +29,7 @@ class GatewayError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.kind = kind  # auth, billing, bad_request, rate_limit, upstream, network, timeout,
-        #                  content_filter, context, interrupted, capability
+        #                  content_filter, context, interrupted, capability, bad_body
 
 
 class StreamInterrupted(GatewayError):

@@ -28,6 +28,8 @@ USER_TIMEOUT = "the model took too long to respond; please try again"
 USER_SENSITIVE = "the model's provider refused this as sensitive content"
 USER_CONTEXT = "this conversation is too long for the model: start a new thread with /new"
 USER_INTERRUPTED = "the answer was cut off because the connection to the model broke"
+USER_BAD_BODY = "the model gateway sent an answer I couldn't read; please try again"
+USER_NO_START = "the model did not start answering in time; please try again"
 
 # MiniMax base_resp.status_code → (kind, retryable, user message)
 MINIMAX_CODES: dict[int, tuple[str, bool, str]] = {
@@ -117,7 +119,7 @@ def base_resp_code(data: object) -> tuple[int, str] | None:
     code = base.get("status_code")
     try:
         code = int(code)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
     if code == 0:
         return None
@@ -202,7 +204,24 @@ def truncated(url: str) -> GatewayError:
 
 
 def bad_body(url: str, detail: str) -> GatewayError:
-    return GatewayError(USER_UPSTREAM, f"gateway {url}: unreadable answer: {detail}", retryable=True, kind="upstream")
+    return GatewayError(USER_BAD_BODY, f"gateway {url}: unreadable answer: {detail}", retryable=True, kind="bad_body")
+
+
+def unreadable_stream(url: str, bad_chunks: int) -> GatewayError:
+    """A stream that ended without a single chunk we could read (garbage, or nothing)."""
+    what = f"all {bad_chunks} chunk(s) were unreadable" if bad_chunks else "it held no chunk at all"
+    return GatewayError(USER_BAD_BODY, f"gateway {url}: unreadable answer: {what}", retryable=True, kind="bad_body")
+
+
+def no_start(url: str, budget: float, attempts: int, last: GatewayError | None) -> GatewayError:
+    """The answer had not begun when the answer-start budget ran out."""
+    cause = f"; last failure: {last.log_message}" if last is not None else ""
+    return GatewayError(
+        USER_NO_START,
+        f"gateway {url}: no answer began within {budget:g}s ({attempts} attempt(s)){cause}",
+        retryable=False,
+        kind="timeout",
+    )
 
 
 def interrupted(cause: GatewayError) -> StreamInterrupted:

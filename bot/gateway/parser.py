@@ -6,6 +6,7 @@ deltas of one kind from the same network read merged into a single event.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Callable
 
 from bot.gateway import failures
@@ -23,35 +24,44 @@ except ImportError:  # pragma: no cover - depends on the environment
     DecodeError = ValueError
 
 
+_SAMPLE_CHARS = 160  # of the first bad chunk, in the once-per-stream warning
+
+
+def _count(value: Any) -> int | None:
+    """A token count: a non-negative int (or a whole float); None when it is not one."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if value is None:
+        return 0
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
 def parse_usage(raw: Any) -> Usage | None:
+    """``usage`` of a chunk or body; None if it has the wrong shape."""
     if not isinstance(raw, dict):
         return None
     details = raw.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        cached_tokens=int(cached or 0),
-    )
-
-
-def _reasoning_details_text(details: Any) -> str:
-    if not isinstance(details, list):
-        return ""
-    parts = []
-    for item in details:
-        if isinstance(item, dict):
-            text = item.get("text")
-            if isinstance(text, str):
-                parts.append(text)
-    return "".join(parts)
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    prompt = _count(raw.get("prompt_tokens"))
+    completion = _count(raw.get("completion_tokens"))
+    if prompt is None or completion is None or cached is None:
+        return None
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached)
 
 
 class StreamParser:
-    """Feed lists of SSE data strings; collect events. ``finish()`` after the last one."""
+    """Feed lists of SSE data strings; collect events. ``finish()`` after the last one.
+
+    A chunk of the wrong shape never ends the answer: the parts that can't be read are
+    skipped, the chunk is counted in ``bad``, and ``report`` logs the stream's count once.
+    Chunks that had the shape of a completion chunk are counted in ``usable``; a stream
+    without any is an unreadable answer (``check_usable``), not an empty one.
+    """
 
     __slots__ = ("_splitter", "_field_reasoning", "_tools", "finish_reason", "usage", "done",
-                 "_secret", "_out", "error")
+                 "_secret", "_out", "error", "usable", "bad", "_sample", "_odd", "_applied")
 
     def __init__(self, secret: str | None = None) -> None:
         self._splitter = ThinkSplitter()
@@ -63,11 +73,21 @@ class StreamParser:
         self._secret = secret
         self._out: list[StreamEvent] = []
         self.error: GatewayError | None = None  # an error chunk, raised after earlier events
+        self.usable = 0  # chunks with the shape of a completion chunk
+        self.bad = 0  # chunks skipped whole or in part
+        self._sample = ""  # the first bad chunk, for the log
+        self._odd = False  # the chunk being read had a part of the wrong shape
+        self._applied = False  # ... and a part that was used (text, tool call, finish, usage)
 
     @property
     def complete(self) -> bool:
         """The answer ended properly (a bare EOF before this means the stream was cut)."""
         return self.done or self.finish_reason is not None
+
+    @property
+    def started(self) -> bool:
+        """The gateway has begun answering: a usable chunk, an error, or the end marker."""
+        return self.usable > 0 or self.error is not None or self.done
 
     def feed(self, datas: list[str]) -> list[StreamEvent]:
         out = self._out = []
@@ -78,25 +98,60 @@ class StreamParser:
             try:
                 chunk = loads(data)
             except DecodeError:
-                continue  # a keep-alive or garbage line; the stream goes on
-            if type(chunk) is not dict:
+                self._bad(data)  # garbage (or a non-JSON keep-alive); the stream goes on
                 continue
+            if type(chunk) is not dict:
+                self._bad(data)
+                continue
+            self._odd = self._applied = False
             try:
-                self.chunk(chunk)
+                recognised = self.chunk(chunk)
             except GatewayError as exc:
                 # Deliver what came before the error in this read, then fail.
                 self.error = exc
                 break
+            if not self._odd:
+                if recognised:
+                    self.usable += 1
+                else:
+                    self._bad(data)
+            else:
+                # Odd parts were skipped; the chunk still counts if the rest was used.
+                if recognised and self._applied:
+                    self.usable += 1
+                self._bad(data)
         return _merged(out)
+
+    def _bad(self, data: str) -> None:
+        if not self.bad:
+            self._sample = data[:_SAMPLE_CHARS]
+        self.bad += 1
+
+    def report(self, log: logging.Logger, url: str) -> None:
+        """Log the stream's bad chunks, once: their count and the first one, scrubbed."""
+        if self.bad:
+            log.warning("gateway %s: skipped %d unreadable chunk(s) in one answer (%d usable); first: %r",
+                        url, self.bad, self.usable, failures.scrub(self._sample, self._secret))
+
+    def check_usable(self, url: str) -> None:
+        """A stream that ended without one usable chunk is an unreadable answer."""
+        if self.usable == 0 and self.error is None:
+            raise failures.unreadable_stream(url, self.bad)
 
     def whole(self, body: dict[str, Any]) -> list[StreamEvent]:
         """A non-streamed completion body (``choices[].message``); errors raise at once."""
         self._out = out = []
-        self.chunk(body)
+        self._odd = self._applied = False
+        if self.chunk(body) and (self._applied or not self._odd):
+            self.usable += 1
+        if self._odd:
+            self._bad(json.dumps(body, ensure_ascii=False)[:_SAMPLE_CHARS])
         self.done = True
         return _merged(out)
 
-    def chunk(self, chunk: dict[str, Any]) -> None:
+    def chunk(self, chunk: dict[str, Any]) -> bool:
+        """Apply one decoded chunk. Returns whether it had the shape of a completion chunk;
+        parts of the wrong shape are skipped and set ``_odd``."""
         if "base_resp" in chunk:
             minimax = failures.base_resp_code(chunk)
             if minimax is not None:
@@ -104,22 +159,48 @@ class StreamParser:
         err = chunk.get("error")
         if err:
             raise failures.from_stream_error(err, self._secret)
+        recognised = False
         choices = chunk.get("choices")
-        if choices:
+        if type(choices) is list:
+            recognised = True
             for choice in choices:
-                if choice.get("index", 0) != 0:  # n is always 1; ignore strays
-                    continue
-                delta = choice.get("delta")
-                if delta is None:
-                    delta = choice.get("message")  # a whole completion (non-streamed body)
-                if delta:
-                    self._delta(delta)
-                reason = choice.get("finish_reason")
-                if reason:
-                    self.finish_reason = reason
+                if type(choice) is dict:
+                    self._choice(choice)
+                else:
+                    self._odd = True
+        elif choices is not None:
+            self._odd = True
         usage = chunk.get("usage")
         if usage:
-            self.usage = parse_usage(usage)
+            parsed = parse_usage(usage)
+            if parsed is None:
+                self._odd = True
+            else:
+                self.usage = parsed
+                self._applied = recognised = True
+        return recognised
+
+    def _choice(self, choice: dict[str, Any]) -> None:
+        index = choice.get("index")
+        if index:  # n is always 1; ignore strays
+            if type(index) is not int:
+                self._odd = True
+            return
+        delta = choice.get("delta")
+        if delta is None:
+            delta = choice.get("message")  # a whole completion (non-streamed body)
+        if type(delta) is dict:
+            if delta:
+                self._delta(delta)
+        elif delta is not None:
+            self._odd = True
+        reason = choice.get("finish_reason")
+        if reason:
+            if type(reason) is str:
+                self.finish_reason = reason
+                self._applied = True
+            else:
+                self._odd = True
 
     def _delta(self, delta: dict[str, Any]) -> None:
         out = self._out
@@ -133,28 +214,76 @@ class StreamParser:
         if self._field_reasoning:
             reasoning = delta.get("reasoning_content")
             if not reasoning and "reasoning_details" in delta:
-                reasoning = _reasoning_details_text(delta["reasoning_details"])
-            if reasoning and isinstance(reasoning, str):
-                out.append(ReasoningDelta(reasoning))
+                reasoning = self._reasoning_details_text(delta["reasoning_details"])
+            if reasoning:
+                if type(reasoning) is str:
+                    out.append(ReasoningDelta(reasoning))
+                    self._applied = True
+                else:
+                    self._odd = True
+        elif delta.get("reasoning_content") or delta.get("reasoning_details"):
+            self._odd = True  # present but neither a string nor a list
         content = delta.get("content")
-        if content and isinstance(content, str):
-            think, text = self._splitter.feed(content)
-            if think:
-                out.append(ReasoningDelta(think))
-            if text:
-                out.append(TextDelta(text))
+        if content:
+            if type(content) is str:
+                self._applied = True
+                think, text = self._splitter.feed(content)
+                if think:
+                    out.append(ReasoningDelta(think))
+                if text:
+                    out.append(TextDelta(text))
+            else:
+                self._odd = True
+        refusal = delta.get("refusal")
+        if refusal:
+            # OpenAI-style gateways put a refused request's explanation here instead of
+            # content: it is the answer the user should see.
+            if type(refusal) is str:
+                out.append(TextDelta(refusal))
+                self._applied = True
+            else:
+                self._odd = True
         calls = delta.get("tool_calls")
         if calls:
-            self._tool_fragments(calls)
+            if type(calls) is list:
+                self._tool_fragments(calls)
+            else:
+                self._odd = True
+
+    def _reasoning_details_text(self, details: Any) -> str:
+        if type(details) is not list:
+            self._odd = True
+            return ""
+        parts = []
+        for item in details:
+            text = item.get("text") if type(item) is dict else None
+            if type(text) is str:
+                parts.append(text)
+            elif text is not None or type(item) is not dict:
+                self._odd = True
+        return "".join(parts)
 
     def _tool_fragments(self, calls: list[Any]) -> None:
         tools = self._tools
         for frag in calls:
-            if not isinstance(frag, dict):
+            if type(frag) is not dict:
+                self._odd = True
                 continue
             index = frag.get("index")
             call_id = frag.get("id")
-            if not isinstance(index, int):
+            function = frag.get("function")
+            if (call_id is not None and type(call_id) is not str) or \
+                    (index is not None and type(index) is not int) or \
+                    (function is not None and type(function) is not dict):
+                self._odd = True
+                continue
+            name = function.get("name") if function else None
+            args = function.get("arguments") if function else None
+            if (name is not None and type(name) is not str) or \
+                    (args is not None and not isinstance(args, (str, dict, list))):
+                self._odd = True
+                continue
+            if index is None:
                 # Servers that omit the index send each call whole: a new id is a new call.
                 known = [i for i, slot in tools.items() if slot[0] == call_id]
                 index = known[0] if known else (len(tools) if call_id or not tools else max(tools))
@@ -163,14 +292,11 @@ class StreamParser:
                 slot = tools[index] = ["", "", []]
             if call_id:
                 slot[0] = call_id
-            function = frag.get("function")
-            if isinstance(function, dict):
-                name = function.get("name")
-                if name and not slot[1]:
-                    slot[1] = name
-                args = function.get("arguments")
-                if args:
-                    slot[2].append(args if isinstance(args, str) else json.dumps(args, ensure_ascii=False))
+            if name and not slot[1]:
+                slot[1] = name
+            if args:
+                slot[2].append(args if type(args) is str else json.dumps(args, ensure_ascii=False))
+            self._applied = True
 
     def finish(self) -> list[StreamEvent]:
         """The events that close the answer: held text, tool calls, usage, Finish."""

@@ -1,24 +1,112 @@
-"""Server-sent events, read in batches.
+"""Server-sent events (WHATWG event-stream), read in batches.
 
 Awaiting the HTTP stream once per SSE event costs a lot of CPU per token. Instead we take
 whatever bytes the network has delivered, split them into lines ourselves and run every
-complete line through httpx-sse's spec-compliant ``SSEDecoder``; each network read yields
-the ``data`` of all the events it completed, as one list.
+complete line through our ``SSEDecoder``; each network read yields the ``data`` of all the
+events it completed, as one list.
+
+The decoder follows the spec's line rules: lines end with CRLF, LF or CR; a line starting
+with ``:`` is a comment; ``field:value`` with one leading space of the value removed (a line
+without a colon is a field with an empty value); ``data`` lines of one event are joined with
+``\\n``; ``event``, ``id`` (ignored if it contains NUL) and ``retry`` (ASCII digits only) set
+the event's other fields; a blank line dispatches the event, unless it had no ``data``.
+Unknown fields are ignored, and one leading byte-order mark of the stream is dropped.
+One deliberate leniency: at the end of the body, an event missing only its final blank line
+is still dispatched (``SSEBatcher.close``), so a gateway that forgets it loses nothing.
 """
 from __future__ import annotations
 
-# SSEDecoder is not re-exported by httpx_sse; the version is pinned (<0.5) in pyproject.
-from httpx_sse._decoders import SSEDecoder
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, frozen=True)
+class ServerSentEvent:
+    data: str
+    event: str = "message"
+    id: str = ""  # the last event id seen in the stream so far (the spec's lastEventId)
+    retry: int | None = None  # reconnection time in ms, if this event set one
+
+
+class SSEDecoder:
+    """Lines (without their line ending) → events. Keeps state between calls."""
+
+    __slots__ = ("_data", "_event", "_last_id", "_retry")
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event = ""
+        self._last_id = ""
+        self._retry: int | None = None
+
+    def decode(self, line: str) -> ServerSentEvent | None:
+        """One line; returns the event a blank line completes."""
+        if not line:
+            return self._dispatch()
+        self._field(line)
+        return None
+
+    def decode_lines(self, lines: list[str]) -> list[str]:
+        """Many lines; returns the non-empty ``data`` of the events they complete.
+
+        The hot path of a stream: ``data:`` lines are handled inline, everything else
+        through the general rules.
+        """
+        out: list[str] = []
+        data = self._data
+        for line in lines:
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+            elif not line:
+                if data:
+                    joined = data[0] if len(data) == 1 else "\n".join(data)
+                    data.clear()
+                    self._event = ""
+                    self._retry = None
+                    if joined:
+                        out.append(joined)
+                else:
+                    self._event = ""
+            else:
+                self._field(line)
+        return out
+
+    def _field(self, line: str) -> None:
+        if line[0] == ":":
+            return  # a comment (keep-alives look like this)
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self._retry = int(value)
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        data, event, retry = self._data, self._event, self._retry
+        self._event = ""
+        self._retry = None
+        if not data:
+            return None
+        joined = "\n".join(data)
+        data.clear()  # in place: decode_lines holds the same list
+        return ServerSentEvent(joined, event or "message", self._last_id, retry)
 
 
 class SSEBatcher:
     """Incremental bytes → event data. ``feed`` returns the data of completed events."""
 
-    __slots__ = ("_decoder", "_pending")
+    __slots__ = ("_decoder", "_pending", "_started")
 
     def __init__(self) -> None:
         self._decoder = SSEDecoder()
         self._pending = b""
+        self._started = False  # the first line was seen (a byte-order mark may precede it)
 
     def feed(self, chunk: bytes) -> list[str]:
         if self._pending:
@@ -43,14 +131,12 @@ class SSEBatcher:
                 return []
             self._pending = chunk[cut + 1:]
         # Cutting at a newline never splits a UTF-8 sequence.
-        lines = chunk[:cut].decode("utf-8", "replace").split("\n")
-        decode = self._decoder.decode
-        out: list[str] = []
-        for line in lines:
-            event = decode(line)
-            if event is not None and event.data:
-                out.append(event.data)
-        return out
+        text = chunk[:cut].decode("utf-8", "replace")
+        if not self._started:
+            self._started = True
+            if text.startswith("\ufeff"):
+                text = text[1:]
+        return self._decoder.decode_lines(text.split("\n"))
 
     def close(self) -> list[str]:
         """End of body: a last event not followed by a blank line still counts."""

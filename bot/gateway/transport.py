@@ -4,15 +4,17 @@ httpx's default backend goes through anyio: every read of a streamed body opens 
 scope and yields to the event loop once more, which dominated the CPU cost per streamed
 chunk. This backend keeps what the socket delivered in an ``asyncio.Protocol`` and hands
 it out in one piece per ``read``; a timeout costs one timer only when a read has to wait.
-It implements httpcore's documented ``AsyncNetworkBackend`` interface (TCP, TLS); the
-HTTP protocol work stays with httpcore and h11.
+It implements httpcore's documented ``AsyncNetworkBackend`` interface (TCP, TLS) and goes
+in through the public ``httpcore.AsyncConnectionPool(network_backend=...)``, wrapped in our
+own ``httpx.AsyncBaseTransport`` (``AsyncioTransport``); the HTTP protocol work stays with
+httpcore and h11.
 """
 from __future__ import annotations
 
 import asyncio
 import socket
 import ssl
-from typing import Any, Iterable
+from typing import Any, AsyncIterator, Iterable
 
 import httpcore
 import httpx
@@ -226,12 +228,97 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-def asyncio_transport(limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport (request/response mapping, TLS defaults) on this backend."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, verify=verify)
-    # httpx offers no option for the backend; the pool reads this attribute when it opens a
-    # connection (httpx and httpcore are pinned). Without it we keep the default backend.
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = AsyncioBackend()  # noqa: SLF001
-    return transport
+# httpcore's exceptions → httpx's, most specific first (isinstance order matters).
+_EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+def to_httpx_error(exc: Exception, request: httpx.Request) -> Exception:
+    """The httpx exception for an httpcore one (the client and its callers only know httpx's)."""
+    for core_type, httpx_type in _EXCEPTIONS:
+        if isinstance(exc, core_type):
+            return httpx_type(str(exc) or type(exc).__name__, request=request)
+    return exc
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body of an httpcore response, read as httpx expects; closing it frees the connection."""
+
+    def __init__(self, response: httpcore.Response, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._response.aiter_stream():
+                yield part
+        except httpcore.TimeoutException as exc:  # the common failures first: no MRO walk
+            raise to_httpx_error(exc, self._request) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise to_httpx_error(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._response.aclose()
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise to_httpx_error(exc, self._request) from exc
+
+
+class AsyncioTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over httpcore's public connection pool on ``AsyncioBackend``.
+
+    httpx's own ``AsyncHTTPTransport`` has no option for the network backend; building the
+    pool ourselves keeps us on public APIs only. HTTP/1.1 only: the gateway streams one
+    answer per connection, and h2 would cost CPU per frame for nothing.
+    """
+
+    def __init__(self, limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> None:
+        ssl_context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.AsyncByteStream):
+            raise TypeError("AsyncioTransport needs an async request body")
+        url = request.url
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,  # carries httpx's per-phase timeouts
+        )
+        try:
+            response = await self._pool.handle_async_request(core_request)
+        except httpcore.UnsupportedProtocol as exc:
+            raise to_httpx_error(exc, request) from exc
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise to_httpx_error(exc, request) from exc
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseBody(response, request),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()

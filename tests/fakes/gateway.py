@@ -78,6 +78,12 @@ class Answer:
     send_done: bool = True  # end with "data: [DONE]"
     wait_for: asyncio.Event | None = None  # block until set (after pause_after chunks)
     pause_after: int = 0
+    # Chunks of the wrong shape, as some gateways send: payloads inserted before the event
+    # at that position (a str is sent verbatim as the data line, anything else as JSON).
+    insert: dict[int, list[Any]] = field(default_factory=dict)
+    raw_events: list[Any] | None = None  # the whole stream is these payloads (then [DONE])
+    refusal: str | None = None  # an OpenAI-style refusal in delta.refusal instead of content
+    hang: bool = False  # accept the request, then send nothing at all (not even headers)
 
     @property
     def finish(self) -> str:
@@ -156,6 +162,12 @@ class _Chunks:
 
     def raw(self, payload: dict[str, Any]) -> bytes:
         return (self.head + _dumps(payload, ensure_ascii=False)[1:] + "\n\n").encode()
+
+    @staticmethod
+    def data(payload: Any) -> bytes:
+        """One event whose data is ``payload``: a str verbatim, anything else as JSON."""
+        text = payload if isinstance(payload, str) else _dumps(payload, ensure_ascii=False)
+        return f"data: {text}\n\n".encode()
 
     def delta(self, delta: dict[str, Any], finish: str | None = None, usage: dict | None = None) -> bytes:
         payload: dict[str, Any] = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -271,6 +283,8 @@ class FakeGateway:
             return _error(400, problem, "invalid_request_error")
 
         answer = self.answers.pop(0) if self.answers else self.default(body)
+        if answer.hang:
+            await asyncio.Event().wait()  # until the client gives up or the server stops
         if answer.status != 200:
             return self._status_error(answer)
         if answer.base_resp is not None and answer.base_resp_after is None:
@@ -411,7 +425,26 @@ def _tool_calls(answer: Answer) -> list[FakeToolCall]:
 
 def _render(answer: Answer, body: dict[str, Any], chunks: _Chunks) -> list[bytes]:
     """Every SSE event of a streamed answer, in order."""
+    if answer.raw_events is not None:
+        events = [chunks.data(payload) for payload in answer.raw_events]
+        return events + [b"data: [DONE]\n\n"] if answer.send_done else events
+    events = _render_answer(answer, body, chunks)
+    for position in sorted(answer.insert, reverse=True):
+        events[position:position] = [chunks.data(payload) for payload in answer.insert[position]]
+    return events
+
+
+def _render_answer(answer: Answer, body: dict[str, Any], chunks: _Chunks) -> list[bytes]:
     events: list[bytes] = []
+    if answer.refusal is not None:
+        # As OpenAI streams it: a first delta with role and an empty refusal, then pieces.
+        events.append(chunks.delta({"role": "assistant", "content": None, "refusal": ""}))
+        events += [chunks.delta({"refusal": piece}) for piece in _pieces(answer.refusal, answer.chunk_size)]
+        usage = _usage(answer, body) if answer.usage != "none" else None
+        events.append(chunks.delta({}, answer.finish, usage))
+        if answer.send_done:
+            events.append(b"data: [DONE]\n\n")
+        return events
     first = True
     if answer.reasoning and answer.chunks is None:
         if answer.reasoning_style == "reasoning_content":
