@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     read_timeout: float = Field(120.0, alias="BOT_READ_TIMEOUT", gt=0)
     # The whole wait for an answer to begin, across connects, retries and backoffs.
     answer_start_timeout: float = Field(60.0, alias="BOT_ANSWER_START_TIMEOUT", gt=0)
+    # Seconds without a sign from the model before the status line says it is waiting.
+    slow_start_status: float = Field(5.0, alias="BOT_SLOW_START_STATUS", gt=0)
     max_retries: int = Field(2, alias="BOT_MAX_RETRIES", ge=0, le=10)
     retry_base_delay: float = Field(0.5, alias="BOT_RETRY_BASE_DELAY", ge=0)
     retry_max_delay: float = Field(8.0, alias="BOT_RETRY_MAX_DELAY", ge=0)

@@ -378,3 +378,19 @@ async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(s
         assert not surface.violations
     finally:
         await rt.close()
+
+
+async def test_a_gateway_that_never_answers_is_said_early_and_ends_in_bounded_time(make_settings, fake_gateway) -> None:
+    rt = await build_runtime(make_settings(BOT_ANSWER_START_TIMEOUT=1.0, BOT_SLOW_START_STATUS=0.2,
+                                           BOT_READ_TIMEOUT=30), migrate=False)
+    try:
+        fake_gateway.script(Answer(hang=True), Answer(hang=True), Answer(hang=True))
+        surface = RecordingSurface()
+        await asyncio.wait_for(rt.service.handle(msg("hello?"), surface), timeout=10)
+        assert "waiting for the model…" in surface.statuses  # told while it waited
+        assert surface.statuses[-1] == ""
+        assert "did not start answering in time" in surface.texts[-1]
+        turn = (await rows(rt.service, Turn))[0][0]
+        assert turn.status == "error"
+    finally:
+        await rt.close()

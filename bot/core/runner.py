@@ -68,6 +68,7 @@ class TurnRunner:
         self.store = store
         self.kinds = kinds
         self.message_id: int | None = None
+        self._waiting: asyncio.Task | None = None  # the "waiting for the model" status call
         self._last_checkpoint = 0.0
         self._saved_pages: list[str] = []
         self.writer = AnswerWriter(plan.surface, plan.turn_id, on_write=self._checkpoint,
@@ -80,6 +81,10 @@ class TurnRunner:
 
     async def run(self) -> None:
         turn, active = self.turn, self.active
+        # A model slow to start (the gateway bounds the wait: BOT_ANSWER_START_TIMEOUT) is
+        # said early on the status line, instead of nothing at all until the bound.
+        waiting = asyncio.get_running_loop().call_later(
+            self.settings.slow_start_status, lambda: self._say_waiting())
         try:
             active.task = asyncio.ensure_future(self._produce(turn.kind))
             await active.task
@@ -87,9 +92,17 @@ class TurnRunner:
         except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the user gets an answer whatever broke
             outcome = failed(exc, turn.turn_id, has_text=bool(self.writer.text.strip()), stopped=active.stopped)
         finally:
+            waiting.cancel()
+            if self._waiting is not None:
+                await asyncio.gather(self._waiting, return_exceptions=True)
             active.task = None
             await turn.status("")
         await self._finish(outcome)
+
+    def _say_waiting(self) -> None:
+        turn = self.turn
+        if turn.ttft is None and not turn.reasoning and not turn.status_shown and self.active.task is not None:
+            self._waiting = asyncio.ensure_future(turn.status(texts.WAITING_FOR_MODEL))
 
     async def _produce(self, kind: TurnKind) -> None:
         self.turn.kind = kind
