@@ -269,7 +269,7 @@ async def test_stop_command_ends_a_streaming_draft(start_bot, tg, fake_gateway) 
     await eventually(lambda: [c for c in tg.calls_to("sendMessageDraft") if c.ok])
     tg.send_user_message(ALICE["id"], ALICE, "/stop", entities=[FakeTelegram.command_entity("/stop")])
     [final] = await answered(tg, ALICE["id"])
-    assert final.text.startswith("word word") and final.text.endswith("(stopped)")
+    assert final.text.startswith("word") and final.text.endswith("(stopped)")
     assert len(fake_gateway.requests) == 1, "/stop is not sent to the model"
 
 
@@ -410,7 +410,7 @@ async def test_stop_button_keeps_what_was_written(start_bot, tg, fake_gateway) -
     [stop] = _buttons(streaming[0])
     tg.press_button(GROUP, streaming[0].message_id, CAROL, stop)
     [final] = await answered(tg, GROUP)
-    assert final.text.startswith("word word") and final.text.endswith("(stopped)")
+    assert final.text.startswith("word") and final.text.endswith("(stopped)")
     assert len(final.text) < len("word " * 400)
     assert any(c.params.get("text") == "Stopping…" for c in tg.calls_to("answerCallbackQuery"))
 
