@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     slack_rate_window: float = Field(60.0, alias="SLACK_RATE_WINDOW", gt=0)
     slack_stream_max_age: float = Field(270.0, alias="SLACK_STREAM_MAX_AGE", gt=0)  # streams expire ~300 s
     slack_native_streaming: bool = Field(True, alias="SLACK_NATIVE_STREAMING")
+    # Bytes; larger /slack/events bodies are refused unread (Slack's payloads are far smaller).
+    slack_max_body: int = Field(1024 * 1024, alias="SLACK_MAX_BODY", ge=64 * 1024)
 
     @field_validator("max_tokens")
     @classmethod

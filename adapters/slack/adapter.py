@@ -22,7 +22,9 @@ from adapters.slack import commands, render
 from adapters.slack.api import SlackApi, error_code
 from adapters.slack.assistant import AssistantView
 from adapters.slack.budgets import SlackBudgets
+from adapters.slack.fallbacks import register_fallbacks
 from adapters.slack.files import FileFetcher
+from adapters.slack.http import EventsEndpoint
 from adapters.slack.normalise import Identity, Route, is_from_bot, route_mention, route_message
 from adapters.slack.surface import SlackRuntime, SlackSurface, SlackThread
 from bot.messages import Author, ConversationKey, IncomingMessage
@@ -102,9 +104,7 @@ class SlackAdapter:
             await self._socket.connect_async()
             log.info("slack: connected over Socket Mode as %s", self.me.name)
         else:
-            from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-
-            self._http_handler = AsyncSlackRequestHandler(self.app)
+            self._http_handler = EventsEndpoint(self.app, self._secret or "", self.settings.slack_max_body)
             log.info("slack: receiving events at %s as %s", EVENTS_PATH, self.me.name)
 
     async def stop(self) -> None:
@@ -153,6 +153,7 @@ class SlackAdapter:
         for name in commands.COMMANDS:
             app.command(name)(self._on_command)
         app.shortcut(render.STOP_SHORTCUT)(self._on_stop_shortcut)
+        register_fallbacks(app)  # last: acknowledges whatever no listener above took
         return app
 
     # --- listeners (return at once; bolt acks) ---

@@ -22,11 +22,13 @@ from adapters.telegram import keyboards, media
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
 from adapters.telegram.normalise import (
-    Me, author_of, clean_text, command_of, conversation_key, is_addressed, is_private, normalise, topic_of,
+    Me, author_of, clean_text, command_of, conversation_key, ignore_sender, is_addressed, is_private, normalise,
+    topic_of,
 )
 from adapters.telegram.order import ArrivalOrder
 from adapters.telegram.recovery import repair_recovered
 from adapters.telegram.surface import Place, TelegramSurface
+from adapters.telegram.updates import parse_update, tolerant_bot
 from adapters.telegram.webhook import path_of, webhook_route
 from bot.messages import Attachment, IncomingMessage
 from bot.surface import Write
@@ -63,14 +65,10 @@ class TelegramAdapter:
         self.service = service
         self.webhook_url = settings.telegram_webhook_url
         self.secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
-        api = settings.telegram_api_url
         builder = (
             Application.builder()
-            .token(settings.telegram_bot_token.get_secret_value())
-            .base_url(f"{api}/bot")
-            .base_file_url(f"{api}/file/bot")
+            .bot(tolerant_bot(settings))  # token, URLs, pools; parses polled updates one by one
             .concurrent_updates(512)  # answers take long; the core orders each conversation
-            .connection_pool_size(64)
         )
         if self.webhook_url:
             builder = builder.updater(None)
@@ -140,7 +138,9 @@ class TelegramAdapter:
     async def _deliver(self, data: dict) -> bool:
         if not self._running:
             return False
-        await self.application.update_queue.put(Update.de_json(data, self.bot))
+        update = parse_update(data, self.bot)  # None: logged and acknowledged, never retried
+        if update is not None:
+            await self.application.update_queue.put(update)
         return True
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -181,7 +181,7 @@ class TelegramAdapter:
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         me = self.me
-        if message is None or me is None or message.from_user is None or message.from_user.is_bot:
+        if message is None or me is None or ignore_sender(message):
             return
         if message.chat.type == "channel":
             return
