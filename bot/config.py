@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_TOKENS_CAP = 16384  # the gateway's maximum for max_tokens
+MIN_WEBHOOK_SECRET = 16
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     host: str = Field("0.0.0.0", alias="HOST")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # PostgreSQL: how often the liveness-lock connection is checked (and re-taken if dropped).
+    liveness_interval: float = Field(5.0, alias="BOT_LIVENESS_INTERVAL", gt=0)
 
     # --- Telegram ---
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
@@ -124,6 +127,12 @@ class Settings(BaseSettings):
 
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        # Telegram accepts 1 character, but the operator invents this secret: a short one can
+        # be guessed by anyone who finds the webhook URL, and a log filter cannot mask a
+        # two-letter string without garbling every line. So a floor here, one clear line.
+        if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_SECRET:
+            raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET} characters; generate one with "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
 
     @property

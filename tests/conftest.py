@@ -94,6 +94,7 @@ FAST = {
     "TELEGRAM_ALBUM_WINDOW": 0.2,
     "TELEGRAM_PRIVATE_EDIT_INTERVAL": 0.05,
     "TELEGRAM_GROUP_EDIT_INTERVAL": 0.1,
+    "BOT_LIVENESS_INTERVAL": 0.5,  # PostgreSQL: a dead owner is confirmed after 1 s, not 10
 }
 
 
