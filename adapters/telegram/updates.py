@@ -50,6 +50,12 @@ def parse_update(data: object, bot: "Bot") -> Update | None:
         return None
     if update is None:
         log.warning("telegram: dropped an empty update")
+        return None
+    message = update.effective_message
+    if message is not None and getattr(message, "chat", None) is None:
+        # PTB accepts a message without a chat; every handler needs one.
+        log.warning("telegram: dropped %s: its message has no chat", _describe(data))
+        return None
     return update
 
 
