@@ -64,6 +64,10 @@ class EventsEndpoint:
         signature = request.headers.get("x-slack-signature", "")
         if not timestamp.isdigit() or not signature:
             return False
+        try:
+            body.decode("utf-8")  # Slack signs UTF-8 text; the verifier raises on anything else
+        except UnicodeDecodeError:
+            return False
         # is_valid also refuses timestamps more than five minutes away (replays).
         return self._verifier.is_valid(body, timestamp, signature)
 
