@@ -57,6 +57,10 @@ class EventsEndpoint:
             log.warning("slack: signed events request bolt could not handle dropped: %s: %s",
                         type(exc).__name__, str(exc)[:200])
             return PlainTextResponse("unprocessable", status_code=400)
+        if bolt_response.status >= 500:
+            # Bolt logged the error; a retry of the same body would fail the same way.
+            log.warning("slack: signed events request bolt failed on (status %s) dropped", bolt_response.status)
+            return PlainTextResponse("unprocessable", status_code=400)
         return to_starlette_response(bolt_response)
 
     def _signed(self, request: "Request", body: bytes) -> bool:
@@ -93,4 +97,9 @@ def _unparseable(body: bytes, content_type: str | None) -> str | None:
         return f"body is neither JSON nor a form ({type(exc).__name__})"
     if not isinstance(data, dict):
         return "body is not a JSON object"
+    # Bolt's matchers read these as strings; another type raises inside bolt (a 500).
+    event = data.get("event")
+    if not isinstance(data.get("type"), (str, type(None))) or (
+            event is not None and not (isinstance(event, dict) and isinstance(event.get("type"), str))):
+        return "body is not shaped like a Slack request"
     return None

@@ -123,7 +123,7 @@ def clean_text(me: Me, message: Message) -> str:
     """The text for the model: "/cmd@bot args" → "/cmd args", a leading @bot removed."""
     text, _ = body_of(message)
     command = command_of(me, message)
-    if command is not None and command[1]:
+    if command is not None and command[1] and text.strip():
         # Split at any whitespace: "/copy@bot\nbrief" must keep the whole brief.
         head, *rest = text.strip().split(maxsplit=1)
         return " ".join([head.split("@")[0], *rest]).strip()
