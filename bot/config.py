@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_TOKENS_CAP = 16384  # the gateway's maximum for max_tokens
+MIN_WEBHOOK_SECRET = 16
 
 
 class Settings(BaseSettings):
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     # Every platform's rate windows and pacing intervals are multiplied by this: 1 is the
     # platforms' real limits; tests shrink time with it (and so do their fake servers).
     platform_time_scale: float = Field(1.0, alias="PLATFORM_TIME_SCALE", gt=0, le=1)
+    # PostgreSQL: how often the liveness-lock connection is checked (and re-taken if dropped).
+    # A dead owner is confirmed after two checks 2 × this apart (a takeover within 10 s).
+    liveness_interval: float = Field(2.0, alias="BOT_LIVENESS_INTERVAL", gt=0)
 
     # --- Telegram ---
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
@@ -116,6 +120,8 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+    # Bytes; larger /slack/events bodies are refused unread (Slack's payloads are far smaller).
+    slack_max_body: int = Field(1024 * 1024, alias="SLACK_MAX_BODY", ge=64 * 1024)
 
     @field_validator("max_tokens")
     @classmethod
@@ -167,6 +173,12 @@ class Settings(BaseSettings):
 
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        # Telegram accepts 1 character, but the operator invents this secret: a short one can
+        # be guessed by anyone who finds the webhook URL, and a log filter cannot mask a
+        # two-letter string without garbling every line. So a floor here, one clear line.
+        if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_SECRET:
+            raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET} characters; generate one with "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
 
     @field_validator("quota_user_daily", "quota_user_monthly", "quota_conversation_daily",

@@ -15,6 +15,11 @@ ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP"
 MAX_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 2048  # larger images cost tokens without helping the model
 MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
+# Memory for one decoded bitmap. Only JPEG can be decoded reduced (draft), so a PNG, WEBP or
+# GIF above this (16 MP in RGB/RGBA, 64 MP greyscale/palette) is refused rather than decoded:
+# a 250 KB 7,700 × 7,700 RGBA PNG otherwise costs over 500 MB while it is scaled.
+DECODE_BUDGET = 64 * 1024 * 1024
+REDUCING_GAP = 2.0
 
 
 @dataclass(slots=True)
@@ -52,10 +57,22 @@ def prepare_image(data: bytes, filename: str = "") -> PreparedImage:
 def _reencode(data: bytes, label: str) -> PreparedImage:
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.load()
             if getattr(img, "is_animated", False):
                 img.seek(0)  # the first frame speaks for an animation
-            img.thumbnail((MAX_SIDE, MAX_SIDE))
+            width, height = img.size
+            scale = MAX_SIDE / max(width, height)
+            target = (max(1, round(width * scale)), max(1, round(height * scale)))
+            if scale < 1:
+                # JPEG decodes at 1/2, 1/4 or 1/8 size directly: a 60 MP photo never exists whole.
+                img.draft(None, target)
+            decoded = img.size[0] * img.size[1] * _bytes_per_pixel(img.mode)
+            if decoded > DECODE_BUDGET:
+                megapixels = DECODE_BUDGET // _bytes_per_pixel(img.mode) // 1_000_000
+                raise ImageRejected(
+                    f"{label} is too large to process ({width}×{height} pixels); please send a smaller "
+                    f"version (up to about {megapixels} megapixels) or a JPEG")
+            # reducing_gap: shrink by whole factors first (cheap), then resample the small image.
+            img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=REDUCING_GAP)
             has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
             out = io.BytesIO()
             if has_alpha:
@@ -65,9 +82,21 @@ def _reencode(data: bytes, label: str) -> PreparedImage:
                 img.convert("RGB").save(out, "JPEG", quality=88)
                 mime = "image/jpeg"
             size = img.size
-    except (OSError, ValueError) as exc:
+    except ImageRejected:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"{label} could not be converted ({type(exc).__name__})") from None
     encoded = out.getvalue()
     if len(encoded) > MAX_BYTES:
         raise ImageRejected(f"{label} is still larger than 10 MB after scaling down")
     return PreparedImage(encoded, mime, size[0], size[1])
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow keeps in memory per pixel: one byte for 1/L/P, two for 16-bit, else four
+    (RGB is stored padded to four bytes)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4

@@ -19,7 +19,10 @@ _PATTERNS = [
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+        # Every configured secret, whatever its length: a value the operator set as secret is
+        # never worth leaking. Short ones cannot occur by accident (config refuses a webhook
+        # secret under 16 characters; the platforms' tokens are long).
+        self.secrets = sorted((s for s in set(secrets) if s), key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:

@@ -38,7 +38,7 @@ def load_tools(settings: Settings):  # noqa: ANN201
 async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     if migrate:
         await upgrade_async(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, liveness_interval=settings.liveness_interval)
     store = Store(db)
     gateway = GatewayClient(settings)
     service = ChatService(settings, store, gateway, tools=load_tools(settings),

@@ -94,6 +94,7 @@ FAST = {
     "BOT_CHECKPOINT_INTERVAL": 0.0,
     "BOT_READ_TIMEOUT": 10.0,
     "TELEGRAM_ALBUM_WINDOW": 0.2,
+    "BOT_LIVENESS_INTERVAL": 0.5,  # PostgreSQL: a dead owner is confirmed after 1 s, not 10
 }
 
 

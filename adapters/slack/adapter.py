@@ -23,7 +23,9 @@ from adapters.slack.api import SlackApi, error_code
 from adapters.slack.assistant import AssistantView
 from adapters.slack.budgets import SlackBudgets
 from adapters.slack.controls import ACTION_PREFIX, press_of
+from adapters.slack.fallbacks import register_fallbacks
 from adapters.slack.files import FileFetcher
+from adapters.slack.http import EventsEndpoint
 from adapters.slack.normalise import BotIdentity, Route, is_from_bot, route_mention, route_message
 from adapters.slack.surface import SlackOutlet, SlackSurface, SlackThread
 from bot.controls import Action, ControlKind, Press
@@ -105,9 +107,7 @@ class SlackAdapter:
             await self._socket.connect_async()
             log.info("slack: connected over Socket Mode as %s", self.me.name)
         else:
-            from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-
-            self._http_handler = AsyncSlackRequestHandler(self.app)
+            self._http_handler = EventsEndpoint(self.app, self._secret or "", self.settings.slack_max_body)
             log.info("slack: receiving events at %s as %s", EVENTS_PATH, self.me.name)
 
     async def drain(self) -> None:
@@ -180,6 +180,7 @@ class SlackAdapter:
         for name in commands.COMMANDS:
             app.command(name)(self._on_command)
         app.shortcut(render.STOP_SHORTCUT)(self._on_stop_shortcut)
+        register_fallbacks(app)  # last: acknowledges whatever no listener above took
         return app
 
     # --- listeners (return at once; bolt acks) ---

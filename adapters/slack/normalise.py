@@ -81,9 +81,17 @@ def _route(event: dict, team: str, me: BotIdentity, thread: str, *, group: bool,
                  user_team=event.get("user_team") or team)
 
 
+def _well_formed(event: dict) -> bool:
+    """The fields a route reads have the types Slack documents (anything else is dropped)."""
+    return all(isinstance(event.get(k), str) for k in ("channel", "ts", "user")) \
+        and all(isinstance(event.get(k), str) or event.get(k) is None
+                for k in ("text", "thread_ts", "subtype", "channel_type", "user_team")) \
+        and isinstance(event.get("files") or [], list)
+
+
 def _answerable(event: dict, me: BotIdentity) -> bool:
     """A person's own new message with a place (malformed events are dropped, not raised on)."""
-    return event.get("subtype") in ANSWERED_SUBTYPES and not is_from_bot(event, me) \
+    return _well_formed(event) and event.get("subtype") in ANSWERED_SUBTYPES and not is_from_bot(event, me) \
         and bool(event.get("channel")) and bool(event.get("ts"))
 
 

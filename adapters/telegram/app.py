@@ -22,10 +22,11 @@ from adapters.telegram import media
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
 from adapters.telegram.normalise import (
-    BotIdentity, author_of, clean_text, command_of, conversation_key, is_addressed, is_private, normalise,
-    topic_of,
+    BotIdentity, author_of, clean_text, command_of, conversation_key, ignore_sender, is_addressed, is_private,
+    normalise, topic_of,
 )
-from adapters.telegram.surface import TelegramOutlet, Place, TelegramSurface
+from adapters.telegram.surface import Place, TelegramOutlet, TelegramSurface
+from adapters.telegram.updates import parse_update, tolerant_bot
 from adapters.telegram.webhook import path_of, webhook_route
 from bot.controls import Action, Press
 from bot.core.order import Ticket
@@ -63,14 +64,10 @@ class TelegramAdapter:
         self.service = service
         self.webhook_url = settings.telegram_webhook_url
         self.secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
-        api = settings.telegram_api_url
         builder = (
             Application.builder()
-            .token(settings.telegram_bot_token.get_secret_value())
-            .base_url(f"{api}/bot")
-            .base_file_url(f"{api}/file/bot")
+            .bot(tolerant_bot(settings))  # token, URLs, pools; parses polled updates one by one
             .concurrent_updates(512)  # answers take long; the core orders each conversation
-            .connection_pool_size(64)
         )
         if self.webhook_url:
             builder = builder.updater(None)
@@ -177,7 +174,9 @@ class TelegramAdapter:
     async def _deliver(self, data: dict) -> bool:
         if not self._running:
             return False
-        await self.application.update_queue.put(Update.de_json(data, self.bot))
+        update = parse_update(data, self.bot)  # None: logged and acknowledged, never retried
+        if update is not None:
+            await self.application.update_queue.put(update)
         return True
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -223,12 +222,12 @@ class TelegramAdapter:
     async def _translate(self, message: Message, ticket: Ticket) -> bool:
         me = self.me
         assert me is not None
-        if message.from_user is None or message.from_user.is_bot or message.chat.type == "channel":
+        if ignore_sender(message) or message.chat.type == "channel":
             return False
         command = command_of(me, message)
         if command is not None and not command[1]:
             return False  # a command for another bot in the group
-        if not self.is_allowed(message.chat.id, message.from_user.id):
+        if not self.is_allowed(message.chat.id, message.from_user.id if message.from_user else None):
             if is_addressed(me, message):
                 await self._refuse_once(message)
             return False

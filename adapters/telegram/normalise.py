@@ -46,6 +46,28 @@ def author_of(user: User | None) -> Author:
     return Author(str(user.id), name, bool(user.is_bot))
 
 
+def sender_of(message: Message) -> Author:
+    """Who wrote a message. Anonymous group admins (``from`` = GroupAnonymousBot), people
+    posting as a channel and channel posts auto-forwarded into the linked discussion group
+    all carry ``sender_chat``: they are named after that chat, and are not bots."""
+    chat = message.sender_chat
+    if chat is not None:
+        return Author(str(chat.id), chat.title or chat.username or str(chat.id), False)
+    return author_of(message.from_user)
+
+
+def ignore_sender(message: Message) -> bool:
+    """True for messages the bot must not read: other bots, and messages with no sender.
+
+    ``from.is_bot`` alone is not enough: Telegram puts a service bot in ``from`` when an
+    admin posts anonymously or someone posts as a channel; ``sender_chat`` then names the
+    real author, a person or a channel, whose message counts."""
+    user = message.from_user
+    if user is None:
+        return True
+    return bool(user.is_bot) and message.sender_chat is None
+
+
 def body_of(message: Message) -> tuple[str, tuple[MessageEntity, ...]]:
     if message.text is not None:
         return message.text, message.entities
@@ -101,7 +123,7 @@ def clean_text(me: BotIdentity, message: Message) -> str:
     """The text for the model: "/cmd@bot args" → "/cmd args", a leading @bot removed."""
     text, _ = body_of(message)
     command = command_of(me, message)
-    if command is not None and command[1]:
+    if command is not None and command[1] and text.strip():
         # Split at any whitespace: "/copy@bot\nbrief" must keep the whole brief.
         head, *rest = text.strip().split(maxsplit=1)
         return " ".join([head.split("@")[0], *rest]).strip()
@@ -123,7 +145,7 @@ def normalise(
         reply_to = str(replied.message_id)
     return IncomingMessage(
         key=conversation_key(me, message),
-        author=author_of(message.from_user),
+        author=sender_of(message),
         text=clean_text(me, message) if text is None else text,
         message_id=str(message.message_id),
         attachments=attachments or [],

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.http_body import BodyProblem, read_capped
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -37,15 +39,18 @@ def webhook_route(path: str, secret: str, deliver: Callable[[dict], Awaitable[bo
         if not hmac.compare_digest(given, expected):
             log.warning("telegram webhook: request with a missing or wrong secret token refused")
             return JSONResponse({"ok": False, "description": "forbidden"}, status_code=403)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"ok": False, "description": "too large"}, status_code=413)
+        body = await read_capped(request, MAX_BODY)
+        if isinstance(body, BodyProblem):
+            log.warning("telegram webhook: request refused (%s)", body.name.lower().replace("_", " "))
+            return JSONResponse({"ok": False, "description": body.name.lower()}, status_code=body.value)
         try:
             data = json.loads(body)
         except ValueError:
             return JSONResponse({"ok": False, "description": "invalid JSON"}, status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return JSONResponse({"ok": False, "description": "not an update"}, status_code=400)
+            # Signed by the secret, so from Telegram, which redelivers non-2xx for ever.
+            log.warning("telegram webhook: dropped a body that is not an update (%s)", type(data).__name__)
+            return JSONResponse({"ok": True})
         if not await deliver(data):
             # Not started yet (or stopping): Telegram retries later, nothing is lost.
             return JSONResponse({"ok": False, "description": "not ready"}, status_code=503)

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
+log = logging.getLogger(__name__)
+
 POOL_SIZE, POOL_OVERFLOW = 10, 20
+LIVENESS_INTERVAL = 5.0  # seconds between checks of the liveness-lock connection
 
 
 def is_sqlite(url: str) -> bool:
@@ -43,7 +47,7 @@ class Database:
     an asyncio lock; PostgreSQL needs none.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, liveness_interval: float = LIVENESS_INTERVAL) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sqlite = is_sqlite(url)
@@ -56,7 +60,14 @@ class Database:
         # named after its instance for as long as it lives, so another process can tell a
         # dead owner (lock free) from a live one (lock held) without heartbeats.
         self.instance = str(uuid.uuid4())
+        # The lock lives only as long as its connection: a connection dropped by a proxy, a
+        # failover or pg_terminate_backend frees it while this process is alive. It is checked
+        # every ``liveness_interval`` and re-taken; another process judges an owner dead only
+        # if its lock is free twice, ``confirm_delay`` apart (longer than that gap).
         self._liveness: AsyncConnection | None = None
+        self._liveness_task: asyncio.Task | None = None
+        self.liveness_interval = liveness_interval
+        self.confirm_delay = 2 * liveness_interval
 
         @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
         def _count(*_args) -> None:  # noqa: ANN002
@@ -83,9 +94,63 @@ class Database:
     async def hold_liveness_lock(self) -> None:
         if self.sqlite or self._liveness is not None:
             return
-        self._liveness = await self.engine.connect()
-        await self._liveness.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(self.instance)})
-        await self._liveness.commit()
+        await self._take_liveness_lock()
+        self._liveness_task = asyncio.create_task(self._keep_liveness(), name="liveness-lock")
+
+    async def _take_liveness_lock(self) -> None:
+        conn = await self.engine.connect()
+        try:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(self.instance)})
+            await conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()
+            raise
+        self._liveness = conn
+
+    async def _keep_liveness(self) -> None:
+        """A ``SELECT 1`` on the lock's connection every interval; when it fails the session,
+        and the lock with it, is gone: reconnect and take the lock again."""
+        while True:
+            await asyncio.sleep(self.liveness_interval)
+            conn = self._liveness
+            if conn is not None:
+                try:
+                    await conn.execute(text("SELECT 1"))
+                    await conn.commit()
+                    continue
+                except Exception as exc:  # noqa: BLE001 - any failure means the session is unusable
+                    log.warning("liveness lock connection lost (%s); taking the lock again", type(exc).__name__)
+                self._liveness = None
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+                    await conn.close()
+            try:
+                await self._take_liveness_lock()
+                log.info("liveness lock taken again")
+            except Exception as exc:  # noqa: BLE001 - the database may be down: try next interval
+                log.warning("could not take the liveness lock again: %s", type(exc).__name__)
+
+    async def dead_owners(self, owners: Iterable[str]) -> set[str]:
+        """Which of ``owners`` (other processes' instances) are dead.
+
+        SQLite has one process: every other owner is dead. On PostgreSQL an owner is dead when
+        its lock is free on two checks ``confirm_delay`` apart: a live owner whose connection
+        dropped re-takes its lock within ``liveness_interval``, so a single free check is not
+        proof (it was judged dead once, and its answer was posted a second time)."""
+        suspects = {owner for owner in owners if owner != self.instance}
+        if self.sqlite or not suspects:
+            return suspects
+        for check in range(2):
+            if check:
+                await asyncio.sleep(self.confirm_delay)
+            async with self.read() as conn:
+                suspects = {owner for owner in suspects if await self.owner_is_dead(owner, conn)}
+                await conn.commit()
+            if not suspects:
+                break
+        return suspects
 
     async def owner_is_dead(self, owner: str, conn: AsyncConnection) -> bool:
         """PostgreSQL: True when no live process holds ``owner``'s lock (and take it briefly)."""
@@ -96,6 +161,10 @@ class Database:
         return bool(got)
 
     async def dispose(self) -> None:
+        if self._liveness_task is not None:
+            self._liveness_task.cancel()
+            await asyncio.gather(self._liveness_task, return_exceptions=True)
+            self._liveness_task = None
         if self._liveness is not None:
             await self._liveness.close()
             self._liveness = None

@@ -451,7 +451,12 @@ class Store:
 
         SQLite has one process, so every streaming turn not ours is dead. On PostgreSQL,
         other processes may be streaming right now: only turns whose owner no longer holds
-        its liveness lock are taken."""
+        its liveness lock are taken (checked twice, outside the write transaction)."""
+        async with self.db.read() as conn:
+            owners = set((await conn.execute(
+                select(Turn.owner).where(Turn.status == str(TurnState.STREAMING), Turn.owner.is_not(None)).distinct()
+            )).scalars())
+        dead_owners = await self.db.dead_owners(owners)
         async with self.db.write() as conn:
             rows = (await conn.execute(
                 select(Turn.id, Turn.response_message_id, Turn.conversation_id, Turn.owner, Turn.pages,
@@ -460,15 +465,10 @@ class Store:
                        Conversation.thread)
                 .join(Conversation, Conversation.id == Turn.conversation_id)
                 .where(Turn.status == str(TurnState.STREAMING)))).all()
-            dead: dict[str | None, bool] = {}
-            for row in rows:
-                if row.owner not in dead:
-                    dead[row.owner] = row.owner != self.db.instance and (
-                        self.db.sqlite or row.owner is None or await self.db.owner_is_dead(row.owner, conn))
             recovered = []
             for row in rows:
-                if not dead[row.owner]:
-                    continue
+                if row.owner is not None and row.owner not in dead_owners:
+                    continue  # ours, alive, or started after the check
                 text, refs = "", list(row.pages or [])
                 if row.response_message_id is not None:
                     part = (await conn.execute(select(Part.text).where(
