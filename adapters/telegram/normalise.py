@@ -69,9 +69,10 @@ def ignore_sender(message: Message) -> bool:
 
 
 def body_of(message: Message) -> tuple[str, tuple[MessageEntity, ...]]:
-    if message.text is not None:
+    # PTB keeps a field of the wrong type as it came (a list for "text"): treat it as absent.
+    if isinstance(message.text, str):
         return message.text, message.entities
-    return message.caption or "", message.caption_entities
+    return (message.caption if isinstance(message.caption, str) else ""), message.caption_entities
 
 
 def _entity_text(text: str, entity: MessageEntity) -> str:

@@ -267,8 +267,10 @@ class Store:
                            Message.status != "superseded")
                     .order_by(Part.message_id, Part.idx))
                 for r in part_rows:
-                    messages[r.message_id].parts.append(
-                        StoredPart(r.kind, r.text, r.data, r.attachment_id, r.mime))
+                    message = messages.get(r.message_id)
+                    if message is None:
+                        continue  # stored between the two reads (another writer): the next turn's
+                    message.parts.append(StoredPart(r.kind, r.text, r.data, r.attachment_id, r.mime))
         return list(messages.values())
 
     async def attachment_data(self, attachment_ids: list[int]) -> dict[int, bytes]:
