@@ -294,20 +294,25 @@ class GatewayClient:
 
     async def complete(self, request: ChatRequest) -> Completion:
         """Collect a streamed answer (handy for structured-output calls)."""
-        text: list[str] = []
-        reasoning: list[str] = []
-        result = Completion()
-        async for event in self.stream(request):
-            if type(event) is TextDelta:
-                text.append(event.text)
-            elif type(event) is ReasoningDelta:
-                reasoning.append(event.text)
-            elif type(event) is ToolCall:
-                result.tool_calls.append(event)
-            elif type(event) is Usage:
-                result.usage = event
-            elif type(event) is Finish:
-                result.finish_reason = event.reason
-        result.text = "".join(text)
-        result.reasoning = "".join(reasoning)
-        return result
+        return await collect(self.stream(request))
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> Completion:
+    """A whole answer from its stream of events (any gateway's ``stream``)."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    result = Completion()
+    async for event in events:
+        if type(event) is TextDelta:
+            text.append(event.text)
+        elif type(event) is ReasoningDelta:
+            reasoning.append(event.text)
+        elif type(event) is ToolCall:
+            result.tool_calls.append(event)
+        elif type(event) is Usage:
+            result.usage = event
+        elif type(event) is Finish:
+            result.finish_reason = event.reason
+    result.text = "".join(text)
+    result.reasoning = "".join(reasoning)
+    return result

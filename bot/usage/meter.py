@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.config import Settings
-from bot.gateway.client import Completion
+from bot.gateway.client import Completion, collect
 from bot.gateway.errors import GatewayError
-from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCall, Usage
+from bot.gateway.events import ChatRequest, StreamEvent, Usage
 from bot.store.db import Database
 from bot.store.usage import CallRow, UsageStore
 from bot.usage.periods import local_now
@@ -129,20 +129,4 @@ class MeteredGateway:
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The whole answer of one call (as ``GatewayClient.complete``), metered."""
-        text: list[str] = []
-        reasoning: list[str] = []
-        result = Completion()
-        async for event in self.stream(request):
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, ReasoningDelta):
-                reasoning.append(event.text)
-            elif isinstance(event, ToolCall):
-                result.tool_calls.append(event)
-            elif isinstance(event, Usage):
-                result.usage = event
-            elif isinstance(event, Finish):
-                result.finish_reason = event.reason
-        result.text = "".join(text)
-        result.reasoning = "".join(reasoning)
-        return result
+        return await collect(self.stream(request))
