@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ArrivalOrder:
@@ -39,13 +42,13 @@ class Ticket:
                  mine: asyncio.Future[None]) -> None:
         self._order, self._key, self._previous, self._mine = order, key, previous, mine
 
-    async def turn(self, store: Callable[[], Awaitable[None]]) -> None:
+    async def turn(self, store: Callable[[], Awaitable[T]]) -> T:
         """Run ``store`` once every earlier message was stored or dropped, then let the
-        next message go."""
+        next message go; returns what ``store`` returned."""
         try:
             if self._previous is not None:
                 await asyncio.shield(self._previous)
-            await store()
+            return await store()
         finally:
             self._order._done(self._key, self._mine)  # noqa: SLF001 - same module
 

@@ -229,38 +229,32 @@ class ChatService:
             if decision.text:
                 await self.notify(surface, decision.text)
             return
-        stored: list[tuple[ConversationRow, int, list[str]]] = []
-        command: list[tuple[str, str]] = []
-        busy: list[bool] = []
-
-        async def store() -> None:
-            # Answered here when no answer is running in the conversation; otherwise the
-            # running worker takes the message after its turn, and this returns at once.
-            busy.append(self._latest.get(msg.key, -1) in self._workers)
-            text = msg.text.strip()
-            name, args = parse_command(text)
-            if name and self.commands.knows(name):
-                command.append((name, args))
-                if name in ("copy", "style", "new"):  # they change what later messages mean
-                    await self.commands.run(CommandCall(name, args, msg, surface, self))
-                    command[0] = ("", "")
-                return
-            stored.append(await self._store(msg, None))
-
-        await ticket.turn(store)
-        if command:
-            name, args = command[0]
-            if name:
-                await self.commands.run(CommandCall(name, args, msg, surface, self))
-        elif stored and msg.addressed:
-            conv, seq, notices = stored[0]
+        accepted = await ticket.turn(lambda: self._accept(msg, surface))
+        if accepted.command is not None:
+            await self.commands.run(CommandCall(*accepted.command, msg, surface, self))
+        elif accepted.stored is not None and msg.addressed:
+            conv, seq, notices = accepted.stored
             for notice in notices:
                 await self.notify(surface, notice)
             self._queue(conv, seq, surface)
-        else:
+        elif not accepted.ran:
             return  # context for later turns: nothing to wait for
-        if not busy[0]:
+        if not accepted.busy:
             await self._settled(msg.key)
+
+    async def _accept(self, msg: IncomingMessage, surface: ReplySurface) -> _Accepted:
+        """What must happen in arrival order: storing the message, or running a command
+        that changes what later messages mean."""
+        # Answered by this call when no answer runs in the conversation; otherwise the
+        # running worker takes the message after its turn, and ``handle`` returns at once.
+        busy = self._latest.get(msg.key, -1) in self._workers
+        name, args = parse_command(msg.text.strip())
+        if name and self.commands.knows(name):
+            if name in ("copy", "style", "new"):
+                await self.commands.run(CommandCall(name, args, msg, surface, self))
+                return _Accepted(busy, ran=True)
+            return _Accepted(busy, command=(name, args))  # run once the line moves on
+        return _Accepted(busy, stored=await self._store(msg, None))
 
     async def record(self, msg: IncomingMessage) -> None:
         """Store an earlier message as context, now (what a thread said before the bot was
@@ -578,6 +572,14 @@ class ChatService:
     async def _stop_command(self, call: CommandCall) -> None:
         if not await self.stop_conversation(call.msg.key):
             await self.notify(call.surface, texts.NOTHING_TO_STOP)
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    busy: bool  # an answer was running in the conversation when the message arrived
+    command: tuple[str, str] | None = None  # (name, args) to run after the message's turn in line
+    stored: tuple[ConversationRow, int, list[str]] | None = None  # conversation, seq, notices
+    ran: bool = False  # a command already run in line (it may have queued a turn: wait for it)
 
 
 @dataclass(frozen=True, slots=True)
