@@ -26,7 +26,7 @@ BLOCKED_TEXT = ("Sorry — you can't use this assistant at the moment. "
 # the load). A block made through this ``Access`` applies at once; one made by another
 # process applies within about this many seconds.
 BLOCKED_TTL = 5.0
-NOT_ALLOWED_TEXT = ("Sorry — this assistant isn't available to you here. "
+NOT_ALLOWED_TEXT = ("Sorry — this assistant is private and isn't available to you here. "
                     "Ask the people who run it to add you or this channel.")
 
 

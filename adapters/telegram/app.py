@@ -51,8 +51,6 @@ COMMANDS = [
     BotCommand("copy", "Write copy variants: /copy <brief>"),
     BotCommand("stop", "Stop the answer being written"),
 ]
-REFUSAL = ("Sorry, this bot is private and isn't available in this chat. "
-           "Ask whoever runs it to add this chat to its allowlist.")
 
 
 class TelegramAdapter:
@@ -76,7 +74,6 @@ class TelegramAdapter:
         self.budgets = Budgets(Pacing.from_settings(settings))
         self.channel = TelegramOutlet(self.bot, self.budgets, settings.telegram_drafts)
         self.albums = AlbumGatherer(settings.telegram_album_window)
-        self.allowed = settings.telegram_allowed
         self.polling_timeout = polling_timeout
         self.me: BotIdentity | None = None
         self._running = False
@@ -203,11 +200,6 @@ class TelegramAdapter:
             if ticket is not None:
                 ticket.drop()
 
-    def is_allowed(self, chat_id: int, user_id: int | None) -> bool:
-        if not self.allowed:
-            return True
-        return str(chat_id) in self.allowed or (user_id is not None and str(user_id) in self.allowed)
-
     # ---- messages ----------------------------------------------------------------------
     async def _on_message(self, message: Message, ticket: Ticket) -> None:
         """Hand ``message`` to the core with its ticket, or drop the ticket."""
@@ -227,9 +219,13 @@ class TelegramAdapter:
         command = command_of(me, message)
         if command is not None and not command[1]:
             return False  # a command for another bot in the group
-        if not self.is_allowed(message.chat.id, message.from_user.id if message.from_user else None):
-            if is_addressed(me, message):
-                await self._refuse_once(message)
+        # The core's access rules (allowlist, blocked users), asked before any download.
+        user = str(message.from_user.id) if message.from_user else ""
+        decision = await self.service.ops.access.decide(PLATFORM, str(me.id), str(message.chat.id), user,
+                                                        addressed=is_addressed(me, message))
+        if not decision.allowed:
+            if decision.text:
+                await self._say(self.surface(message), decision.text)
             return False
         items = await self.albums.gather(message) if message.media_group_id else [message]
         if items is None:
@@ -277,22 +273,6 @@ class TelegramAdapter:
         except Exception:  # noqa: BLE001 - a courtesy reply must not break the handler
             log.warning("telegram: could not send a notice", exc_info=True)
 
-    async def _refuse_once(self, message: Message) -> None:
-        if await self.service.claim_event(PLATFORM, f"refused:{message.chat.id}"):
-            await self._say(self.surface(message), REFUSAL)
-
-    async def _on_membership(self, change: ChatMemberUpdated) -> None:
-        """The bot was removed from a chat (or blocked by a user), or added back."""
-        me = self.me
-        assert me is not None
-        if change.new_chat_member.user.id != me.id:
-            return
-        chat = str(change.chat.id)
-        if change.new_chat_member.status in GONE_STATUSES:
-            await self.service.chat_left(PLATFORM, str(me.id), chat)
-        else:
-            await self.service.chat_joined(PLATFORM, str(me.id), chat)
-
     # ---- controls ----------------------------------------------------------------------
     async def _on_callback(self, query: CallbackQuery) -> None:
         me = self.me
@@ -301,9 +281,6 @@ class TelegramAdapter:
         message = query.message if isinstance(query.message, Message) else None
         if press is None or message is None:
             await self._answer(query, "This button no longer works.")
-            return
-        if not self.is_allowed(message.chat.id, query.from_user.id):
-            await self._answer(query, "Not available in this chat.")
             return
         action = Action(press, author_of(query.from_user), conversation_key(me, message))
         ack = await self.service.act(action, self._surface_for_answer(message))

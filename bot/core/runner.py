@@ -84,7 +84,7 @@ class TurnRunner:
         # A model slow to start (the gateway bounds the wait: BOT_ANSWER_START_TIMEOUT) is
         # said early on the status line, instead of nothing at all until the bound.
         waiting = asyncio.get_running_loop().call_later(
-            self.settings.slow_start_status, lambda: self._say_waiting())
+            self.settings.slow_start_status, self._say_waiting)
         try:
             active.task = asyncio.ensure_future(self._produce(turn.kind))
             await active.task
