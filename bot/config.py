@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # PostgreSQL: how often the liveness-lock connection is checked (and re-taken if dropped).
     # A dead owner is confirmed after two checks 2 × this apart (a takeover within 10 s).
     liveness_interval: float = Field(2.0, alias="BOT_LIVENESS_INTERVAL", gt=0)
+    # Several processes: platform budgets counted in Redis, so together they keep the
+    # platforms' limits. Unset: each process counts its own (right for one process).
+    redis_url: SecretStr | None = Field(None, alias="REDIS_URL")
 
     # --- Telegram ---
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
@@ -153,6 +156,13 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite:///" + value[len("sqlite:///"):]
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("timezone")

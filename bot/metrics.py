@@ -46,6 +46,9 @@ PLATFORM_CALLS = Counter("bot_platform_calls", "Platform API calls made, by plat
                          ["platform", "method"], registry=REGISTRY)
 PLATFORM_429S = Counter("bot_platform_rate_limited", "Platform API calls answered 429, by platform and method.",
                         ["platform", "method"], registry=REGISTRY)
+PLATFORM_DROPPED = Counter("bot_platform_dropped", "Cosmetic platform calls (typing, status) not made "
+                           "for want of spare capacity, by platform and method.",
+                           ["platform", "method"], registry=REGISTRY)
 GATEWAY_ERRORS = Counter("bot_gateway_errors", "Gateway calls that failed a turn, by error kind.",
                          ["kind"], registry=REGISTRY)
 TOKENS = Counter("bot_tokens", "Model tokens: prompt (in), completion (out), prompt tokens served from "
@@ -82,6 +85,11 @@ def platform_call(name: str, method: str | None = None) -> None:
 def platform_rate_limited(name: str, method: str | None = None) -> None:
     platform, method = call_labels(name, method)
     PLATFORM_429S.labels(platform=platform, method=method).inc()
+
+
+def platform_dropped(name: str, method: str | None = None) -> None:
+    platform, method = call_labels(name, method)
+    PLATFORM_DROPPED.labels(platform=platform, method=method).inc()
 
 
 # --- the gateway, for readiness as well as for the counter ---

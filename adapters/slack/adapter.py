@@ -31,6 +31,7 @@ from adapters.slack.surface import SlackOutlet, SlackSurface, SlackThread
 from bot.controls import Action, ControlKind, Press
 from bot.core.order import Ticket
 from bot.messages import Author, ConversationKey, IncomingMessage
+from bot.ratecounters import counters_for
 from bot.surface import RateLimited
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class SlackAdapter:
         self._secret = (settings.slack_signing_secret.get_secret_value()
                         if settings.slack_signing_secret else None)
         second = settings.platform_time_scale  # one of Slack's seconds, in ours
-        self.budgets = SlackBudgets(60.0 * second)
+        self.budgets = SlackBudgets(60.0 * second, counters_for(settings.redis_url, self._token))
         self.outlet_options = dict(edit_interval=1.5 * second, stream_interval=1.0 * second,
                                    stream_max_age=settings.slack_stream_max_age,
                                    native_streaming=settings.slack_native_streaming)

@@ -1,9 +1,11 @@
 """Web API calls through the shared budgets, with 429s turned into paused budgets.
 
 Every call the adapter makes (bolt's own are limited to none: replies go through here)
-acquires the budgets for its method, workspace and channel first. A 429 pauses those
-budgets for its Retry-After, so every answer in the workspace holds back, and surfaces
-as ``RateLimited`` (``bot.ratelimit.guarded``, the path Telegram's calls take too).
+acquires the budgets for its method, workspace and channel first, with its priority
+(``bot.ratelimit.Priority``: a cosmetic call only takes spare capacity and is dropped
+otherwise). A 429 pauses those budgets for its Retry-After, so every answer in the
+workspace holds back, and surfaces as ``RateLimited`` (``bot.ratelimit.guarded``, the path
+Telegram's calls take too).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.budgets import SlackBudgets
-from bot.ratelimit import guarded
+from bot.ratelimit import Priority, acquire_first, guarded
 from bot.surface import RateLimited
 
 
@@ -46,21 +48,33 @@ class SlackApi:
         self.client = client
         self.budgets = budgets
 
-    def has_capacity(self, team: str, method: str, channel: str | None = None) -> bool:
-        return all(b.has_capacity() for b in self.budgets.for_call(team, method, channel))
+    def has_room(self, team: str, method: str, channel: str | None = None) -> bool:
+        """Whether one more call could go at once (nobody waiting, windows not full)."""
+        return all(b.has_room() for b in self.budgets.for_call(team, method, channel))
 
-    async def call(self, team: str, method: str, **kwargs: Any) -> AsyncSlackResponse:
-        """One call within budget; raises RateLimited on 429, SlackApiError otherwise."""
+    async def first_free(self, team: str, *calls: tuple[str, str | None], priority: Priority) -> int:
+        """Wait until the budgets of one of ``calls`` ((method, channel) pairs) free a slot,
+        in priority and arrival order; returns which. That call must be made with
+        ``acquired=True``."""
+        return await acquire_first([self.budgets.for_call(team, method, channel) for method, channel in calls],
+                                   priority)
+
+    async def call(self, team: str, method: str, *, priority: Priority = Priority.EDIT, acquired: bool = False,
+                   **kwargs: Any) -> AsyncSlackResponse:
+        """One call within budget; raises RateLimited on 429, Dropped for a cosmetic call
+        with no room, SlackApiError otherwise."""
         budgets = self.budgets.for_call(team, method, kwargs.get("channel") or kwargs.get("channel_id"))
         send = getattr(self.client, method.replace(".", "_"))  # the SDK's method of that name
-        return await guarded(budgets, lambda: send(**kwargs), retry_after=retry_after, name=f"slack {method}")
+        return await guarded(budgets, lambda: send(**kwargs), retry_after=retry_after, name=f"slack {method}",
+                             priority=priority, acquired=acquired)
 
     async def call_retrying(self, team: str, method: str, *, attempts: int = 5,
-                            **kwargs: Any) -> AsyncSlackResponse:
-        """Like ``call`` but waits out 429s (for calls no pacing engine retries)."""
+                            priority: Priority = Priority.FINAL, **kwargs: Any) -> AsyncSlackResponse:
+        """Like ``call`` but waits out 429s (for calls no pacing engine retries; never a
+        cosmetic one)."""
         for attempt in range(attempts):
             try:
-                return await self.call(team, method, **kwargs)
+                return await self.call(team, method, priority=priority, **kwargs)
             except RateLimited as exc:
                 if attempt == attempts - 1:
                     raise

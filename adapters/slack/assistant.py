@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackApi
 from adapters.slack.normalise import title_for
+from bot.ratelimit import Dropped, Priority
 from bot.surface import RateLimited
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ class AssistantView:
         else:
             self._prompted_channels.add(channel)
         try:
-            await self.api.call_retrying(team, "assistant.threads.setSuggestedPrompts", **kwargs)
-        except (SlackApiError, RateLimited) as exc:
-            log.info("setSuggestedPrompts failed in %s: %s", channel, exc)
+            await self.api.call(team, "assistant.threads.setSuggestedPrompts", priority=Priority.COSMETIC, **kwargs)
+        except (SlackApiError, RateLimited, Dropped) as exc:  # cosmetic: never retried now
+            log.info("setSuggestedPrompts not set in %s: %s", channel, exc or "no spare capacity")
             if not thread_ts:
                 self._prompted_channels.discard(channel)
 
@@ -55,7 +56,8 @@ class AssistantView:
             return
         self._titled.add((channel, thread_ts))
         try:
-            await self.api.call_retrying(team, "assistant.threads.setTitle", channel_id=channel,
-                                         thread_ts=thread_ts, title=title_for(text))
-        except (SlackApiError, RateLimited) as exc:
-            log.info("setTitle failed in %s: %s", channel, exc)
+            await self.api.call(team, "assistant.threads.setTitle", channel_id=channel,
+                                thread_ts=thread_ts, title=title_for(text), priority=Priority.COSMETIC)
+        except (SlackApiError, RateLimited, Dropped) as exc:  # cosmetic: the next message may try again
+            log.info("setTitle not set in %s: %s", channel, exc or "no spare capacity")
+            self._titled.discard((channel, thread_ts))

@@ -1,50 +1,54 @@
-"""Slack's rate limits as shared budgets: per workspace and method, and per channel for posts.
+"""Slack's rate limits, as documented, as shared budgets: per workspace and method, and per
+channel for posts.
 
-Slack counts calls per method, per app, per workspace (Tier 2 ≈ 20/min, Tier 3 ≈ 50/min,
-Tier 4 ≈ 100/min) and chat.postMessage at about one per second per channel. Every answer
-in a workspace draws from the same budgets, so fifty answers at once queue instead of
-drawing 429s. A leaky bucket with burst B and leak rate R lets through up to B + R·W calls
-in any window W, so the leak rate is set to keep that under the tier's count with margin.
+Slack counts calls per method, per app, per workspace in a minute (Tier 2 = 20, Tier 3 =
+50, Tier 4 = 100) and chat.postMessage at about one a second per channel. The budgets are
+those limits as sliding windows, used fully; every answer in a workspace (and with
+REDIS_URL every process) draws from the same ones, so fifty answers at once queue instead
+of drawing 429s. A method whose limit Slack does not document ("special":
+assistant.threads.setStatus) starts from its family's tier and halves on each 429.
 """
 from __future__ import annotations
 
+from bot.ratecounters import Counters, Window
 from bot.ratelimit import Budget, BudgetMap
 
-# Calls per "minute" (the window) per workspace, as Slack documents them.
+TIER_2, TIER_3, TIER_4 = 20, 50, 100
+
+# Calls per minute per workspace, as Slack documents them.
 TIERS: dict[str, int] = {
-    "chat.startStream": 20,
-    "chat.stopStream": 20,
-    "chat.update": 50,
-    "conversations.replies": 50,
-    "chat.appendStream": 100,
-    "files.info": 100,
-    "users.info": 100,
-    "assistant.threads.setSuggestedPrompts": 100,
-    "assistant.threads.setTitle": 100,
-    "assistant.threads.setStatus": 600,
+    "chat.startStream": TIER_2,
+    "chat.stopStream": TIER_2,
+    "chat.update": TIER_3,
+    "conversations.replies": TIER_3,
+    "chat.appendStream": TIER_4,
+    "files.info": TIER_4,
+    "users.info": TIER_4,
+    "assistant.threads.setSuggestedPrompts": TIER_4,
+    "assistant.threads.setTitle": TIER_4,
 }
-SAFETY = 0.85  # use at most this share of a tier in any window
-POST_SPACING = 1.25  # posts to one channel at most once per this many "seconds"
-
-
-def tier_budget(per_window: int, window: float, name: str) -> BudgetMap:
-    usable = max(2, int(per_window * SAFETY))
-    burst = max(1, usable // 8)
-    leak = max(1, usable - burst)  # calls per window once the burst is spent
-    return BudgetMap(burst, burst * window / leak, name=name)
+# Undocumented limits: the tier to start from; 429s teach the rest.
+UNDOCUMENTED: dict[str, int] = {
+    "assistant.threads.setStatus": TIER_3,
+}
+POSTS_PER_SECOND = 1  # chat.postMessage, per channel
 
 
 class SlackBudgets:
     """One set per adapter (one app); keys carry the workspace."""
 
-    def __init__(self, window: float = 60.0) -> None:  # Slack's "minute", times PLATFORM_TIME_SCALE
-        self._tiers = {method: tier_budget(count, window, method) for method, count in TIERS.items()}
-        # One post per POST_SPACING seconds (scaled like the tiers) per channel.
-        second = window / 60.0
-        self._posts = BudgetMap(1, POST_SPACING * second, name="chat.postMessage")
+    def __init__(self, window: float = 60.0, counters: Counters | None = None) -> None:
+        # ``window`` is Slack's minute, times PLATFORM_TIME_SCALE.
+        self._methods = {method: BudgetMap((Window(count, window),), name=f"slack:{method}", counters=counters)
+                         for method, count in TIERS.items()}
+        self._methods.update({
+            method: BudgetMap((Window(count, window),), name=f"slack:{method}", counters=counters, adaptive=True)
+            for method, count in UNDOCUMENTED.items()})
+        self._posts = BudgetMap((Window(POSTS_PER_SECOND, window / 60.0),), name="slack:chat.postMessage",
+                                counters=counters)
 
     def method(self, team: str, method: str) -> Budget:
-        return self._tiers[method][team]
+        return self._methods[method][team]
 
     def post(self, team: str, channel: str) -> Budget:
         return self._posts[(team, channel)]
@@ -52,4 +56,4 @@ class SlackBudgets:
     def for_call(self, team: str, method: str, channel: str | None = None) -> list[Budget]:
         if method == "chat.postMessage":
             return [self.post(team, channel or "")]
-        return [self.method(team, method)] if method in self._tiers else []
+        return [self.method(team, method)] if method in self._methods else []

@@ -1,23 +1,24 @@
 """The reply surface for one Slack thread: post, chat.update, status, native streams.
 
-Native streaming (chat.startStream → appendStream → stopStream) is used when the workspace
-allows it and a start is within budget right now; otherwise the answer goes through the
-core's post-and-edit loop (chat.postMessage + chat.update). A workspace whose startStream
-is refused is remembered and not asked again. Writes that only show progress are skipped
-when their budget is spent (the next one, or the final one, carries the whole text);
-first posts and final writes always wait for their budget.
+Every call carries its priority (``bot.ratelimit.Priority``). A new answer's first text is
+created by whichever frees first of the workspace's chat.startStream budget (Tier 2) and
+the channel's chat.postMessage budget (about one a second), in arrival order; an answer
+created by a post goes on with chat.update. A workspace whose startStream is refused is
+remembered and not asked again. Writes that only show progress are skipped when their
+budget has no room (the next one, or the final one, carries the whole text); the status is
+cosmetic (dropped without spare capacity, a 429 on it never retried); first texts and
+final writes always wait for their budget.
 """
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import controls, render
 from adapters.slack.api import SlackApi, error_code
+from bot.ratelimit import Dropped, Priority
 from bot.surface import (
     MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, SurfaceLimits, Write,
     WriteFailed, utf16_len,
@@ -65,24 +66,6 @@ class SlackOutlet:
     stream_max_age: float = 270.0
     native_streaming: bool = True
     streaming_refused: set[str] = field(default_factory=set)  # team ids
-    # Calls waiting for a budget, by (method, team[, channel]): to pick the shorter queue.
-    waiting: Counter = field(default_factory=Counter)
-
-    def expected_wait(self, team: str, method: str, channel: str | None = None) -> float:
-        """Rough seconds until one more call of ``method`` could go."""
-        budgets = self.api.budgets.for_call(team, method, channel)
-        queued = self.waiting[(method, team, channel)] + 1
-        return max((b.paused_for + queued * b.per / b.rate for b in budgets), default=0.0)
-
-    @contextmanager
-    def queued(self, method: str, team: str, channel: str | None = None):  # noqa: ANN201
-        key = (method, team, channel)
-        self.waiting[key] += 1
-        try:
-            yield
-        finally:
-            self.waiting[key] -= 1
-
 
 
 class SlackSurface(ReplySurface):
@@ -97,23 +80,24 @@ class SlackSurface(ReplySurface):
     def api(self) -> SlackApi:
         return self.rt.api
 
-    async def post(self, text: str, write: Write) -> MessageRef:
+    async def post(self, text: str, write: Write, *, acquired: bool = False) -> MessageRef:
         t = self.thread
         try:
-            with self.rt.queued("chat.postMessage", t.team, t.channel):
-                resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel,
-                                           thread_ts=t.thread_ts, **render.payload(text, write).kwargs())
+            resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel, thread_ts=t.thread_ts,
+                                       priority=Priority.TEXT, acquired=acquired,
+                                       **render.payload(text, write).kwargs())
         except SlackApiError as exc:
             raise _failure("chat.postMessage", exc) from exc
         return MessageRef(str(resp["ts"]))
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         t = self.thread
-        if not write.final and not self.api.has_capacity(t.team, "chat.update"):
+        if not write.final and not self.api.has_room(t.team, "chat.update"):
             return ref  # progress only: the next write carries everything
         content = render.payload(text, write).kwargs()
+        priority = Priority.FINAL if write.final else Priority.EDIT
         try:
-            await self.api.call(t.team, "chat.update", channel=t.channel, ts=ref.id, **content)
+            await self.api.call(t.team, "chat.update", channel=t.channel, ts=ref.id, priority=priority, **content)
             return ref
         except SlackApiError as exc:
             if not write.final or error_code(exc) in _GONE:
@@ -131,15 +115,17 @@ class SlackSurface(ReplySurface):
         return ref
 
     async def set_status(self, status: str) -> None:
+        """Cosmetic: sent only with spare capacity; dropped (and a 429 on it not retried)
+        otherwise. Slack clears a status itself when the answer is posted."""
         t = self.thread
         if status == self._status:
             return
-        if status and not self.api.has_capacity(t.team, "assistant.threads.setStatus"):
-            return  # cosmetic; but clearing below always waits for its turn
-        self._status = status
         try:
-            await self.api.call_retrying(t.team, "assistant.threads.setStatus", channel_id=t.channel,
-                                         thread_ts=t.thread_ts, status=status)
+            await self.api.call(t.team, "assistant.threads.setStatus", channel_id=t.channel,
+                                thread_ts=t.thread_ts, status=status, priority=Priority.COSMETIC)
+            self._status = status
+        except Dropped:
+            log.debug("setStatus dropped in %s: no spare capacity", t.channel)
         except (SlackApiError, RateLimited) as exc:
             log.info("setStatus failed in %s: %s", t.channel, exc)
 
@@ -147,13 +133,6 @@ class SlackSurface(ReplySurface):
         t = self.thread
         if not self.rt.native_streaming or t.team in self.rt.streaming_refused:
             return None
-        if not self.api.has_capacity(t.team, "chat.startStream"):
-            # Both ways are queued: take the one whose queue moves sooner (Tier 2 starts per
-            # workspace vs. about one post per second in this channel).
-            start = self.rt.expected_wait(t.team, "chat.startStream")
-            post = self.rt.expected_wait(t.team, "chat.postMessage", t.channel)
-            if start >= post:
-                return None
         return SlackStream(self, turn_id)
 
 
@@ -169,6 +148,7 @@ class SlackStream:
         self.ts: str | None = None
         self.appended = ""  # what Slack holds
         self.claimed = ""  # what the core believes is shown (an update may have been skipped)
+        self.posted: MessageRef | None = None  # the message was created by a post, not a stream
 
     @property
     def ref(self) -> MessageRef | None:
@@ -180,12 +160,19 @@ class SlackStream:
 
     async def _start(self, text: str) -> None:
         t, api = self._t, self.surface.api
+        # The scarce call that creates the message: whichever of the workspace's startStream
+        # and the channel's postMessage frees first, in arrival order.
+        first = await api.first_free(t.team, ("chat.startStream", None), ("chat.postMessage", t.channel),
+                                     priority=Priority.TEXT)
+        if first == 1:
+            self.posted = await self.surface.post(text, Write(self.turn_id), acquired=True)
+            self.ts, self.appended = self.posted.id, text
+            return
         kwargs = {"channel": t.channel, "thread_ts": t.thread_ts, "markdown_text": text}
         if t.user and not t.is_dm:
             kwargs.update(recipient_user_id=t.user, recipient_team_id=t.user_team or t.team)
         try:
-            with self.surface.rt.queued("chat.startStream", t.team):
-                resp = await api.call(t.team, "chat.startStream", **kwargs)
+            resp = await api.call(t.team, "chat.startStream", priority=Priority.TEXT, acquired=True, **kwargs)
         except SlackApiError as exc:
             code = error_code(exc)
             if code in _CHANNEL_GONE:
@@ -202,10 +189,14 @@ class SlackStream:
             await self._start(text)
             self.claimed = text
             return
+        if self.posted is not None:  # created by a post: edited like one
+            self.posted = await self.surface.edit(self.posted, text, Write(self.turn_id))
+            self.claimed = text
+            return
         delta = text[len(self.appended):] if text.startswith(self.appended) else None
         if delta is None:
             raise StreamUnavailable("stream text is append-only")
-        if delta and self.surface.api.has_capacity(self._t.team, "chat.appendStream"):
+        if delta and self.surface.api.has_room(self._t.team, "chat.appendStream"):
             await self._append(delta, text)
         self.claimed = text
 
@@ -213,7 +204,7 @@ class SlackStream:
         t = self._t
         try:
             await self.surface.api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts,
-                                        markdown_text=delta)
+                                        markdown_text=delta, priority=Priority.EDIT)
         except SlackApiError as exc:
             if error_code(exc) in _CHANNEL_GONE:
                 raise _failure("chat.appendStream", exc) from exc
@@ -243,13 +234,15 @@ class SlackStream:
         t, api = self._t, self.surface.api
         if self.ts is None:  # nothing streamed yet: one plain post is cheaper than start+stop
             return await self.surface.post(text, write)
+        if self.posted is not None:
+            return await self.surface.edit(self.posted, text, write)
         blocks = controls.blocks(write.controls)
         # The final text rewrites the start (rare): stop, then replace it whole.
         rewrites = not text.startswith(self.appended)
         tail = {} if rewrites or text == self.appended else {"markdown_text": text[len(self.appended):]}
         try:
             await api.call(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
-                           blocks=blocks or None, **tail)
+                           blocks=blocks or None, priority=Priority.FINAL, **tail)
         except SlackApiError as exc:
             code = error_code(exc)
             if code not in ("message_not_in_streaming_state", "msg_too_long"):
@@ -271,7 +264,7 @@ class SlackStream:
         t = self._t
         try:
             await self.surface.api.call(t.team, "chat.update", channel=t.channel, ts=self.ts,
-                                        **render.payload(text, write).kwargs())
+                                        priority=Priority.FINAL, **render.payload(text, write).kwargs())
         except SlackApiError as exc:
             raise _failure("chat.update after stream", exc) from exc
         self.appended = text

@@ -31,6 +31,7 @@ from adapters.telegram.webhook import path_of, webhook_route
 from bot.controls import Action, Press
 from bot.core.order import Ticket
 from bot.messages import Attachment, ConversationKey, IncomingMessage
+from bot.ratecounters import counters_for
 from bot.surface import Write
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application = builder.build()
         self.bot = self.application.bot
-        self.budgets = Budgets(Pacing.from_settings(settings))
+        token = settings.telegram_bot_token.get_secret_value()
+        self.budgets = Budgets(Pacing.from_settings(settings), counters_for(settings.redis_url, token))
         self.channel = TelegramOutlet(self.bot, self.budgets, settings.telegram_drafts)
         self.albums = AlbumGatherer(settings.telegram_album_window)
         self.polling_timeout = polling_timeout

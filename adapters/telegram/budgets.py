@@ -1,44 +1,58 @@
-"""Telegram's flood limits as shared request budgets (bot.ratelimit.Budget).
+"""Telegram's flood limits, as documented, as shared request budgets (bot.ratelimit.Budget).
 
-Every budget is a leaky bucket of capacity one, so calls are spaced evenly and no
-sliding window of Telegram's can be exceeded: one message or edit per ``private`` seconds
-in a chat, one per ``group`` seconds in a group (20 a minute), drafts and chat actions
-per chat (20 per 5 s and 40 per 30 s), and ~30 requests a second for the whole bot.
+The budgets are the limits themselves, as sliding windows: ~30 requests a second for the
+whole bot, one message or edit a second in a chat, 20 a minute in a group, and drafts with
+chat actions 20 per 5 s and 40 per 30 s in a chat. How often one answer edits its message
+(``Pacing``) is a separate, slower choice, so a new answer's first text finds room at once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.ratecounters import Counters, Window
 from bot.ratelimit import Budget, BudgetMap
+
+BOT = (Window(30, 1.0),)
+CHAT = (Window(1, 1.0),)
+GROUP = (Window(1, 1.0), Window(20, 60.0))
+DRAFTS = (Window(20, 5.0), Window(40, 30.0))
 
 
 @dataclass(frozen=True, slots=True)
 class Pacing:
-    private: float = 1.1  # seconds between writes in one private chat
-    group: float = 3.1  # seconds between writes in one group (20 per minute)
-    draft: float = 0.8  # seconds between drafts / chat actions in one chat
-    global_rate: float = 28.0  # requests per second, bot-wide (Telegram: ~30)
+    """How often one answer writes, and the time scale of every Telegram window."""
+
+    private: float = 1.1  # seconds between edits of one answer in a private chat
+    group: float = 3.1  # seconds between edits of one answer in a group (20 per minute)
+    draft: float = 0.8  # seconds between drafts of one answer (40 per 30 s, with room)
     typing_refresh: float = 4.5  # a typing action shows for about 5 s
+    scale: float = 1.0  # PLATFORM_TIME_SCALE: every window and interval times this
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pacing:
         """The configured intervals, every one times PLATFORM_TIME_SCALE."""
         scale = settings.platform_time_scale
         base = cls(private=settings.telegram_private_interval, group=settings.telegram_group_interval)
-        return cls(base.private * scale, base.group * scale, base.draft * scale, base.global_rate / scale,
-                   base.typing_refresh * scale)
+        return cls(base.private * scale, base.group * scale, base.draft * scale, base.typing_refresh * scale,
+                   scale)
+
+
+def _scaled(windows: tuple[Window, ...], scale: float) -> tuple[Window, ...]:
+    return tuple(Window(w.count, w.seconds * scale) for w in windows)
 
 
 class Budgets:
-    """The budgets of one bot, shared by every answer it writes."""
+    """The budgets of one bot, shared by every answer it writes (and, with REDIS_URL, by
+    every process running the bot)."""
 
-    def __init__(self, pacing: Pacing) -> None:
+    def __init__(self, pacing: Pacing, counters: Counters | None = None) -> None:
         self.pacing = pacing
-        self.bot = Budget(1, 1.0 / pacing.global_rate, name="telegram:bot")
-        self._private = BudgetMap(1, max(pacing.private, 1e-3), name="telegram:chat")
-        self._group = BudgetMap(1, max(pacing.group, 1e-3), name="telegram:group")
-        self._draft = BudgetMap(1, max(pacing.draft, 1e-3), name="telegram:draft")
+        s = pacing.scale
+        self.bot = Budget(_scaled(BOT, s), name="telegram:bot", counters=counters)
+        self._private = BudgetMap(_scaled(CHAT, s), name="telegram:chat", counters=counters)
+        self._group = BudgetMap(_scaled(GROUP, s), name="telegram:group", counters=counters)
+        self._draft = BudgetMap(_scaled(DRAFTS, s), name="telegram:draft", counters=counters)
 
     def messages(self, chat_id: int, *, group: bool) -> Budget:
         """Sends and edits in one chat (the budget a 429 on them pauses)."""

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from bot.ratelimit import Budget, guarded
+from bot.ratelimit import Budget, Priority, guarded
 from bot.surface import SurfaceGone, WriteFailed
 
 T = TypeVar("T")
@@ -43,11 +43,12 @@ def is_entity_error(exc: BaseException) -> bool:
 
 
 async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[T]],
-               method: str | None = None) -> T | None:
-    """Run ``request`` once the budgets allow; None when Telegram says "not modified"."""
+               method: str | None = None, priority: Priority = Priority.EDIT) -> T | None:
+    """Run ``request`` once the budgets allow (a cosmetic one only with spare capacity,
+    else ``Dropped``); None when Telegram says "not modified"."""
     try:
         return await guarded((scope, bot_wide), request, retry_after=retry_seconds, name=scope.name,
-                             pause=(scope,), method=method)
+                             pause=(scope,), method=method, priority=priority)
     except BadRequest as exc:
         if is_not_modified(exc):
             return None

@@ -2,7 +2,9 @@
 
 ``TelegramSurface`` is the core's ReplySurface (send, then edit); in private chats it
 offers a ``DraftStream`` (sendMessageDraft) that ends with a normal message. Every call
-goes through the bot's shared budgets (``calls.call``).
+goes through the bot's shared budgets (``calls.call``) with its priority: a message's
+first text first, final writes next, then edits and drafts; the typing action is cosmetic
+(only spare capacity, dropped otherwise, never retried).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from telegram.error import BadRequest, TelegramError
 from adapters.telegram import keyboards, render
 from adapters.telegram.budgets import Budgets
 from adapters.telegram.calls import call, is_entity_error
+from bot.ratelimit import Dropped, Priority
 from bot.surface import (
     MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceLimits, Write, utf16_len,
 )
@@ -69,18 +72,19 @@ class TelegramSurface(ReplySurface):
         ids: list[str] = []
         for i, page in enumerate(pages):
             markup = keyboards.markup(write.controls) if i == len(pages) - 1 else None
-            ids.append(str(await self._send(page, markup)))
+            ids.append(str(await self._send(page, markup, Priority.TEXT)))
         return MessageRef(ids[0], tuple(ids[1:]))
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         pages = self._render(text, write)
         ids = list(ref.ids)
+        priority = Priority.FINAL if write.final else Priority.EDIT
         for i, page in enumerate(pages):
             markup = keyboards.markup(write.controls) if i == len(pages) - 1 else None
             if i < len(ids):
-                await self._edit(int(ids[i]), page, markup)
+                await self._edit(int(ids[i]), page, markup, priority)
             else:
-                ids.append(str(await self._send(page, markup)))
+                ids.append(str(await self._send(page, markup, Priority.TEXT)))
         return MessageRef(ids[0], tuple(ids[1:]))
 
     async def set_status(self, status: str) -> None:
@@ -113,32 +117,33 @@ class TelegramSurface(ReplySurface):
         return ReplyParameters(self.place.reply_to, allow_sending_without_reply=True)
 
     async def _with_entities(self, page: render.Rendered, request: Callable[[list | None], Awaitable[T]],
-                             method: str) -> T | None:
+                             method: str, priority: Priority) -> T | None:
         """``request(entities)`` within the chat's budgets; plain text if Telegram refuses them."""
         try:
             return await call(self._budget(), self.budgets.bot, lambda: request(list(page.entities) or None),
-                              method)
+                              method, priority)
         except BadRequest as exc:
             if not page.entities or not is_entity_error(exc):
                 raise
             log.warning("telegram: entities refused (%s); writing plain text", exc.message)
-            return await call(self._budget(), self.budgets.bot, lambda: request(None), method)
+            return await call(self._budget(), self.budgets.bot, lambda: request(None), method, priority)
 
-    async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> int:
+    async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None, priority: Priority) -> int:
         message = await self._with_entities(page, lambda entities: self.bot.send_message(
             self.place.chat_id, page.text, entities=entities, message_thread_id=self.place.thread_id,
-            reply_parameters=self._reply(), reply_markup=markup), "sendMessage")
+            reply_parameters=self._reply(), reply_markup=markup), "sendMessage", priority)
         assert message is not None
         self._shown[message.message_id] = (page.text, page.entities, _markup_key(markup))
         return message.message_id
 
-    async def _edit(self, message_id: int, page: render.Rendered, markup: InlineKeyboardMarkup | None) -> None:
+    async def _edit(self, message_id: int, page: render.Rendered, markup: InlineKeyboardMarkup | None,
+                    priority: Priority) -> None:
         shown = (page.text, page.entities, _markup_key(markup))
         if self._shown.get(message_id) == shown:
             return  # never send the same edit twice
         await self._with_entities(page, lambda entities: self.bot.edit_message_text(
             page.text, chat_id=self.place.chat_id, message_id=message_id, entities=entities,
-            reply_markup=markup), "editMessageText")
+            reply_markup=markup), "editMessageText", priority)
         self._shown[message_id] = shown
 
     async def _keep_typing(self) -> None:
@@ -147,9 +152,9 @@ class TelegramSurface(ReplySurface):
                 await call(self.budgets.drafts(self.place.chat_id), self.budgets.bot,
                            lambda: self.bot.send_chat_action(
                                self.place.chat_id, ChatAction.TYPING,
-                               message_thread_id=self.place.thread_id), "sendChatAction")
-            except RateLimited:
-                pass  # the draft budget is paused; try again after the refresh
+                               message_thread_id=self.place.thread_id), "sendChatAction", Priority.COSMETIC)
+            except (Dropped, RateLimited):
+                pass  # cosmetic: no room now (or a 429 paused the budget); never retried, next refresh
             except TelegramError as exc:
                 log.info("telegram: typing action failed: %s", exc)
                 return
@@ -186,7 +191,8 @@ class DraftStream:
             await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
                        lambda: surface.bot.send_message_draft(
                            place.chat_id, self.draft_id, render.plain(text).text,
-                           message_thread_id=place.thread_id), "sendMessageDraft")
+                           message_thread_id=place.thread_id), "sendMessageDraft",
+                       Priority.EDIT if self._shown else Priority.TEXT)
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
             surface.channel.drafts_refused.add(place.chat_id)

@@ -1,0 +1,149 @@
+"""Where a platform budget's calls are counted: in this process, or in Redis for all of them.
+
+Both keep sliding-window logs through pyrate-limiter (a bucket per budget, any number of
+windows, millisecond precision, so PLATFORM_TIME_SCALE can shrink windows below a second).
+``LocalCounters`` is the default (one process); with ``REDIS_URL`` set, ``RedisCounters``
+counts every process's calls in one sorted set per budget (pyrate-limiter's Lua script does
+check-and-insert atomically), and a 429's pause is a key with that expiry, so all processes
+hold back together. Timestamps are wall-clock milliseconds: they are compared across
+processes and hosts.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import SecretStr
+from pyrate_limiter import InMemoryBucket, Rate, RateItem, RedisBucket
+from pyrate_limiter.abstracts import AbstractBucket
+from redis.asyncio import Redis
+
+# A call is counted when it leaves us and by the platform when it arrives, and requests do
+# not all take the same time: each window is held a little longer than the platform's.
+JITTER = 0.03  # seconds
+LEAK_EVERY = 16  # drop expired entries once per this many admitted calls
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``count`` calls in any ``seconds``."""
+
+    count: int
+    seconds: float
+
+    def rate(self) -> Rate:
+        return Rate(self.count, max(1, round((self.seconds + JITTER) * 1000)))
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Counter:
+    """One budget's log of calls, wherever it is kept; ``take`` is check-and-insert."""
+
+    def __init__(self, bucket: AbstractBucket, name: str) -> None:
+        self.bucket = bucket
+        self.name = name
+        self._lock = asyncio.Lock()  # a bucket reports its last verdict: one put at a time
+        self._admitted = 0
+
+    async def take(self) -> float:
+        """Count one call if every window has room: 0.0, else the seconds until one has."""
+        async with self._lock:
+            now = now_ms()
+            decision = self.bucket.put_decision(RateItem(self.name, now))
+            if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
+                decision = await decision
+            if decision.allowed:
+                self._admitted += 1
+                if self._admitted % LEAK_EVERY == 0:
+                    leaked = self.bucket.leak(now)
+                    if not isinstance(leaked, int):
+                        await leaked
+                return 0.0
+            wait_ms = decision.retry_after_ms
+            # No wait known (a bucket that records none): try again after a small share of a window.
+            return max(0.001, (wait_ms if wait_ms is not None and wait_ms >= 0 else 50) / 1000)
+
+    def set_windows(self, windows: Sequence[Window]) -> None:
+        self.bucket.rates = [w.rate() for w in windows]
+
+
+class Counters(Protocol):
+    shared: bool
+
+    async def counter(self, name: str, windows: Sequence[Window]) -> Counter: ...
+
+    async def pause(self, name: str, seconds: float) -> None:
+        """Hold every caller of ``name`` back for ``seconds``."""
+
+    async def paused_for(self, name: str) -> float: ...
+
+
+class LocalCounters:
+    """Counts in this process (the default: one process, nothing to share)."""
+
+    shared = False
+
+    def __init__(self) -> None:
+        self._paused: dict[str, float] = {}
+
+    async def counter(self, name: str, windows: Sequence[Window]) -> Counter:
+        return Counter(InMemoryBucket([w.rate() for w in windows]), name)
+
+    async def pause(self, name: str, seconds: float) -> None:
+        until = time.monotonic() + max(0.0, seconds)
+        self._paused[name] = max(self._paused.get(name, 0.0), until)
+
+    async def paused_for(self, name: str) -> float:
+        until = self._paused.get(name)
+        if until is None:
+            return 0.0
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._paused[name]
+            return 0.0
+        return left
+
+
+class RedisCounters:
+    """Counts in Redis, shared by every process that uses the same ``REDIS_URL`` and the
+    same platform account (``prefix`` names it)."""
+
+    shared = True
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def counter(self, name: str, windows: Sequence[Window]) -> Counter:
+        bucket = await RedisBucket.init([w.rate() for w in windows], self.redis, self.prefix + name)
+        return Counter(bucket, name)
+
+    async def pause(self, name: str, seconds: float) -> None:
+        ms = max(1, round(seconds * 1000))
+        # Keep the longer of two pauses: only replace a key that would expire sooner.
+        key = self.prefix + "pause:" + name
+        left = await self.redis.pttl(key)
+        if left is None or left < ms:
+            await self.redis.set(key, b"1", px=ms)
+
+    async def paused_for(self, name: str) -> float:
+        left = await self.redis.pttl(self.prefix + "pause:" + name)
+        return left / 1000 if left and left > 0 else 0.0
+
+
+def counters_for(redis_url: SecretStr | None, account: str) -> Counters:
+    """Where one platform account's budgets are counted: in Redis when ``REDIS_URL`` is set
+    (a client per adapter: each holds its own connections), else in this process. ``account`` is
+    the account's credential: only a hash of it names the keys, so two bots sharing a Redis
+    keep apart."""
+    if redis_url is None:
+        return LocalCounters()
+    digest = hashlib.sha256(account.encode()).hexdigest()[:16]
+    return RedisCounters(Redis.from_url(redis_url.get_secret_value()), f"bot:budget:{digest}:")

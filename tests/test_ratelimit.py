@@ -1,0 +1,180 @@
+"""Platform budgets (bot.ratelimit): priorities, spare capacity for cosmetics, pauses,
+limits nobody documents, and counts shared through Redis by several processes."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from pydantic import SecretStr
+
+from bot.ratecounters import LocalCounters, RedisCounters, Window, counters_for
+from bot.ratelimit import Budget, Dropped, Priority, acquire_first, guarded
+from bot.surface import RateLimited
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Refused(Exception):
+    """A platform's 429 in these tests."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+
+
+def retry(exc: Exception) -> float | None:
+    return exc.wait if isinstance(exc, Refused) else None
+
+
+async def ok() -> str:
+    return "ok"
+
+
+async def test_waiting_calls_are_served_first_text_then_final_then_edits_then_by_arrival():
+    budget = Budget([Window(1, 0.15)], name="chat")
+    await budget.acquire(Priority.EDIT)  # the window is now full
+    served: list[str] = []
+
+    async def want(label: str, priority: Priority) -> None:
+        await budget.acquire(priority)
+        served.append(label)
+
+    waiting = []
+    for label, priority in [("edit 1", Priority.EDIT), ("final", Priority.FINAL), ("edit 2", Priority.EDIT),
+                            ("text 1", Priority.TEXT), ("text 2", Priority.TEXT)]:
+        waiting.append(asyncio.create_task(want(label, priority)))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert served == ["text 1", "text 2", "final", "edit 1", "edit 2"]
+
+
+async def test_a_window_is_never_exceeded_however_many_callers():
+    budget = Budget([Window(4, 0.2)], name="group")
+    stamps: list[float] = []
+
+    async def call() -> None:
+        await budget.acquire(Priority.EDIT)
+        stamps.append(time.monotonic())
+
+    await asyncio.wait_for(asyncio.gather(*(call() for _ in range(12))), 10)
+    stamps.sort()
+    for i in range(len(stamps) - 4):
+        assert stamps[i + 4] - stamps[i] >= 0.2, "five calls inside one 0.2 s window"
+    assert stamps[-1] - stamps[0] < 1.5, "the window is used fully, not a fraction of it"
+
+
+async def test_cosmetic_calls_take_only_spare_capacity_and_are_dropped_otherwise():
+    budget = Budget([Window(3, 30.0)], name="drafts")
+    assert await guarded([budget], ok, retry_after=retry, name="t", priority=Priority.COSMETIC) == "ok"
+    await budget.acquire(Priority.TEXT)  # 2 of 3 used: one left, kept for answer text
+    with pytest.raises(Dropped):
+        await guarded([budget], ok, retry_after=retry, name="t", priority=Priority.COSMETIC)
+    await asyncio.wait_for(budget.acquire(Priority.TEXT), 1)  # answer text still goes at once
+
+
+async def test_a_cosmetic_call_never_goes_ahead_of_a_waiting_answer():
+    budget = Budget([Window(1, 0.1), Window(10, 5.0)], name="chat")
+    await budget.acquire(Priority.TEXT)
+    waiter = asyncio.create_task(budget.acquire(Priority.EDIT))
+    await asyncio.sleep(0.15)  # the short window has room again, but someone is waiting
+    if not waiter.done():
+        assert not budget.has_spare()
+    await asyncio.wait_for(waiter, 2)
+
+
+async def test_a_429_pauses_every_caller_and_a_cosmetic_one_is_not_retried():
+    budget = Budget([Window(100, 1.0)], name="method")
+    calls = 0
+
+    async def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise Refused(0.3)
+
+    with pytest.raises(RateLimited):
+        await guarded([budget], refused, retry_after=retry, name="t", priority=Priority.COSMETIC)
+    assert calls == 1
+    with pytest.raises(Dropped):  # paused: cosmetics are dropped, not queued
+        await guarded([budget], ok, retry_after=retry, name="t", priority=Priority.COSMETIC)
+    started = time.monotonic()
+    await guarded([budget], ok, retry_after=retry, name="t", priority=Priority.TEXT)
+    assert time.monotonic() - started >= 0.25  # answer text waited out the Retry-After
+
+
+async def test_an_undocumented_limit_halves_on_a_429_and_creeps_back_when_quiet():
+    budget = Budget([Window(50, 0.2)], name="setStatus", adaptive=True)
+    await budget.acquire()
+    budget.pause(0.01)
+    assert [w.count for w in budget.windows] == [25]
+    budget.pause(0.01)
+    assert [w.count for w in budget.windows] == [12]
+    await asyncio.sleep(0.25)  # a quiet window
+    await budget.acquire()
+    assert [w.count for w in budget.windows] == [13]
+    documented = Budget([Window(50, 0.2)], name="chat.update")
+    documented.pause(0.01)
+    assert [w.count for w in documented.windows] == [50]
+
+
+async def test_acquire_first_takes_whichever_budget_frees_first():
+    slow, fast = Budget([Window(1, 5.0)], name="startStream"), Budget([Window(1, 0.1)], name="post")
+    await slow.acquire(Priority.TEXT)
+    await fast.acquire(Priority.TEXT)
+    assert await asyncio.wait_for(acquire_first([[slow], [fast]], Priority.TEXT), 2) == 1
+    idle = Budget([Window(1, 5.0)], name="idle")
+    assert await acquire_first([[idle], [fast]], Priority.TEXT) == 0  # room now: no race
+
+
+def test_local_counters_without_redis():
+    assert isinstance(counters_for(None, "token"), LocalCounters)
+
+
+# --- shared by several processes (Redis) ----------------------------------------------------
+
+@pytest.fixture
+async def redis_counters():
+    account = f"test-{uuid.uuid4()}"
+    first, second = counters_for(SecretStr(REDIS_URL), account), counters_for(SecretStr(REDIS_URL), account)
+    assert isinstance(first, RedisCounters)
+    try:
+        await first.redis.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    yield first, second
+    keys = [k async for k in first.redis.scan_iter(match=first.prefix + "*")]
+    if keys:
+        await first.redis.delete(*keys)
+
+
+async def test_two_processes_budgets_in_redis_keep_one_limit_together(redis_counters):
+    here, there = redis_counters  # two processes' views of one bot's budgets
+    windows = [Window(5, 0.3)]
+    mine, theirs = Budget(windows, name="bot", counters=here), Budget(windows, name="bot", counters=there)
+    stamps: list[float] = []
+
+    async def call(budget: Budget) -> None:
+        await budget.acquire(Priority.EDIT)
+        stamps.append(time.monotonic())
+
+    await asyncio.wait_for(asyncio.gather(*(call(b) for b in [mine, theirs] * 8)), 15)
+    stamps.sort()
+    for i in range(len(stamps) - 5):
+        assert stamps[i + 5] - stamps[i] >= 0.3 - 0.01, "the two together exceeded the window"
+
+
+async def test_a_429_seen_by_one_process_pauses_the_other(redis_counters):
+    here, there = redis_counters
+    mine, theirs = Budget([Window(50, 1.0)], name="chat:7", counters=here), \
+        Budget([Window(50, 1.0)], name="chat:7", counters=there)
+
+    async def refused() -> None:
+        raise Refused(0.4)
+
+    with pytest.raises(RateLimited):
+        await guarded([mine], refused, retry_after=retry, name="t")
+    await asyncio.sleep(0.05)  # the pause is shared in the background
+    assert await there.paused_for("chat:7") > 0.2
+    started = time.monotonic()
+    await theirs.acquire(Priority.TEXT)
+    assert time.monotonic() - started >= 0.25
