@@ -29,6 +29,7 @@ GROUP = -100700
 BOB = {"id": 2001, "is_bot": False, "first_name": "Bob"}
 CAROL = {"id": 2002, "is_bot": False, "first_name": "Carol"}
 SECRET = "multi_process_secret-123"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 THINK = "Thinking it over."
 
 
@@ -52,6 +53,10 @@ class Bots:
         message = self.tg.new_message(GROUP, user, full, entities=[self.tg.mention_entity(full)])
         return {"update_id": self._update_id, "message": message}
 
+    def private(self, text: str, user: dict) -> dict:
+        self._update_id += 1
+        return {"update_id": self._update_id, "message": self.tg.new_message(user["id"], user, text)}
+
     async def deliver(self, update: dict, index: int) -> int:
         _, port = self.procs[index]
         async with httpx.AsyncClient() as client:
@@ -72,7 +77,7 @@ async def bots(fake_gateway, database_url: str, tmp_path: Path) -> AsyncIterator
                       DATABASE_URL=database_url, HOST="127.0.0.1", TELEGRAM_BOT_TOKEN=tg.token,
                       TELEGRAM_API_URL=tg.api_url, TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
                       TELEGRAM_WEBHOOK_SECRET=SECRET, PLATFORM_TIME_SCALE=str(SCALE), BOT_SWEEP_INTERVAL="1",
-                      BOT_CHECKPOINT_INTERVAL="0.2")
+                      BOT_CHECKPOINT_INTERVAL="0.2", REDIS_URL=REDIS_URL)
         made = Bots(tg, env, tmp_path)
         yield made
         for err in await made.stop():
@@ -167,3 +172,29 @@ async def test_a_killed_process_s_answer_is_finalised_by_the_survivor_within_10_
     assert statuses == ["interrupted"]
     assert await bots.deliver(bots.update("are you still there?", CAROL), 1) == 200
     await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.text == "the survivor answers"], 20)
+
+
+async def test_a_hundred_conversations_over_two_processes_draw_no_429(bots, fake_gateway) -> None:
+    """Telegram's bot-wide limit (30 a second) holds for the two processes together: their
+    budgets are counted in Redis (REDIS_URL)."""
+    # Each answer streams for about a second, wanting a draft every 0.16 s in its chat: far
+    # more than the bot may send, so the budgets, not the load, set the pace.
+    fake_gateway.default = lambda body: Answer(text="streaming along " * 20 + "answer: " +
+                                               body["messages"][-1]["content"][-12:],
+                                               reasoning=THINK, chunk_size=6, chunk_delay=0.02)
+    users = [{"id": 3000 + i, "is_bot": False, "first_name": f"User{i}"} for i in range(100)]
+    for user in users:
+        bots.tg.add_chat(user["id"], "private", user=user)
+    await bots.start(2)
+    codes = await asyncio.gather(*(bots.deliver(bots.private(f"question {i:03d}", user), i % 2)
+                                   for i, user in enumerate(users)))
+    assert set(codes) == {200}
+
+    def answered() -> list:
+        done = [u for u in users if any(m.text.rstrip().endswith(f"question {u['id'] - 3000:03d}")
+                                        for m in bots.tg.bot_messages(u["id"]))]
+        return done if len(done) == len(users) else []
+
+    await until(answered, 90)
+    assert bots.tg.earned_429s() == [], sorted({c.method for c in bots.tg.earned_429s()})
+    assert bots.tg.limit_violations() == []
