@@ -6,7 +6,7 @@ Slack counts calls per method, per app, per workspace in a minute (Tier 2 = 20, 
 those limits as sliding windows, used fully; every answer in a workspace (and with
 REDIS_URL every process) draws from the same ones, so fifty answers at once queue instead
 of drawing 429s. A method whose limit Slack does not document ("special":
-assistant.threads.setStatus) starts from its family's tier and halves on each 429.
+assistant.threads.*) starts from its family's tier and halves on each 429.
 """
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ TIERS: dict[str, int] = {
     "chat.appendStream": TIER_4,
     "files.info": TIER_4,
     "users.info": TIER_4,
-    "assistant.threads.setSuggestedPrompts": TIER_4,
-    "assistant.threads.setTitle": TIER_4,
 }
-# Undocumented limits: the tier to start from; 429s teach the rest.
+# Limits Slack gives no number for ("special"): the family's tier to start from (Tier 3 for
+# assistant.threads.*); 429s teach the rest.
 UNDOCUMENTED: dict[str, int] = {
     "assistant.threads.setStatus": TIER_3,
+    "assistant.threads.setTitle": TIER_3,
+    "assistant.threads.setSuggestedPrompts": TIER_3,
 }
 POSTS_PER_SECOND = 1  # chat.postMessage, per channel
 

@@ -7,6 +7,7 @@ service's own members.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -62,14 +63,33 @@ class TurnContext:
     finish_reason: str | None = None
     parts: list[NewPart] = field(default_factory=list)  # stored with the answer (copy variants)
     variants: int = 0  # numbered copy variants shown: each gets its refinement controls
-    status_shown: str = ""
+    status_shown: str = ""  # the status asked for last
+    _status_sent: str = field(default="", repr=False)
+    _status_task: asyncio.Task | None = field(default=None, repr=False)
 
     async def status(self, text: str) -> None:
-        """A transient status line ("thinking…", a tool's progress); "" clears it."""
+        """A transient status line ("thinking…", a tool's progress); "" clears it.
+
+        Cosmetic: shown from a task of its own, so the answer's text never waits for it;
+        statuses asked for while one is being shown collapse into the latest."""
         if text == self.status_shown:
             return
         self.status_shown = text
-        await self.show_status(text)
+        if self._status_task is None or self._status_task.done():
+            self._status_task = asyncio.create_task(self._show_statuses(text), name=f"status-{self.turn_id}")
+
+    async def _show_statuses(self, text: str) -> None:
+        while True:
+            await self.show_status(text)
+            self._status_sent = text
+            if text == self.status_shown:
+                return
+            text = self.status_shown
+
+    async def status_settled(self) -> None:
+        """Return once the last status asked for is shown (the turn's end clears it)."""
+        if self._status_task is not None:
+            await asyncio.gather(self._status_task, return_exceptions=True)
 
     def first_text(self) -> None:
         if self.ttft is None:

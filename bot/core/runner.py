@@ -96,8 +96,9 @@ class TurnRunner:
             if self._waiting is not None:
                 await asyncio.gather(self._waiting, return_exceptions=True)
             active.task = None
-            await turn.status("")
+            await turn.status("")  # cleared beside the final write, not before it
         await self._finish(outcome)
+        await turn.status_settled()
 
     def _say_waiting(self) -> None:
         turn = self.turn
