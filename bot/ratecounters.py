@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from pydantic import SecretStr
 from pyrate_limiter import InMemoryBucket, Rate, RateItem, RedisBucket
 from pyrate_limiter.abstracts import AbstractBucket
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+REDIS_DOWN = (RedisError, OSError)
 
 # A call is counted when it leaves us and by the platform when it arrives, and requests do
 # not all take the same time: each window is held a little longer than the platform's.
@@ -44,7 +49,7 @@ def now_ms() -> int:
 
 
 class Counter:
-    """One budget's log of calls, wherever it is kept; ``take`` is check-and-insert."""
+    """One budget's log of calls in this process; ``take`` is check-and-insert."""
 
     def __init__(self, bucket: AbstractBucket, name: str) -> None:
         self.bucket = bucket
@@ -54,15 +59,18 @@ class Counter:
 
     async def take(self) -> float:
         """Count one call if every window has room: 0.0, else the seconds until one has."""
+        return await self._take_from(self.bucket)
+
+    async def _take_from(self, bucket: AbstractBucket) -> float:
         async with self._lock:
             now = now_ms()
-            decision = self.bucket.put_decision(RateItem(self.name, now))
+            decision = bucket.put_decision(RateItem(self.name, now))
             if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
                 decision = await decision
             if decision.allowed:
                 self._admitted += 1
                 if self._admitted % LEAK_EVERY == 0:
-                    leaked = self.bucket.leak(now)
+                    leaked = bucket.leak(now)
                     if not isinstance(leaked, int):
                         await leaked
                 return 0.0
@@ -72,6 +80,35 @@ class Counter:
 
     def set_windows(self, windows: Sequence[Window]) -> None:
         self.bucket.rates = [w.rate() for w in windows]
+
+
+class SharedCounter(Counter):
+    """A budget's log in Redis; while Redis cannot be reached, in this process (the answer
+    goes on, paced as if this process were alone) until it can again."""
+
+    def __init__(self, counters: RedisCounters, name: str, windows: Sequence[Window]) -> None:
+        super().__init__(InMemoryBucket([w.rate() for w in windows]), name)
+        self.counters = counters
+        self.windows = tuple(windows)
+        self.remote: RedisBucket | None = None
+
+    async def take(self) -> float:
+        if not self.counters.reachable():
+            return await self._take_from(self.bucket)
+        try:
+            if self.remote is None:
+                self.remote = await RedisBucket.init([w.rate() for w in self.windows], self.counters.redis,
+                                                     self.counters.prefix + self.name)
+            return await self._take_from(self.remote)
+        except REDIS_DOWN as exc:
+            self.counters.unreachable(exc)
+            return await self._take_from(self.bucket)
+
+    def set_windows(self, windows: Sequence[Window]) -> None:
+        self.windows = tuple(windows)
+        super().set_windows(windows)
+        if self.remote is not None:
+            self.remote.rates = [w.rate() for w in windows]
 
 
 class Counters(Protocol):
@@ -116,25 +153,49 @@ class RedisCounters:
     same platform account (``prefix`` names it)."""
 
     shared = True
+    WARN_EVERY = 60.0  # seconds between two warnings that Redis is unreachable
+    RETRY_AFTER = 5.0  # seconds without asking Redis once it failed (each try may time out)
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
+        self._warned = -self.WARN_EVERY
+        self._down_until = 0.0
+
+    def reachable(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def unreachable(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self.RETRY_AFTER
+        if time.monotonic() - self._warned >= self.WARN_EVERY:
+            self._warned = time.monotonic()
+            log.warning("Redis unreachable (%s): platform budgets are counted in this process until it is back",
+                        type(exc).__name__)
 
     async def counter(self, name: str, windows: Sequence[Window]) -> Counter:
-        bucket = await RedisBucket.init([w.rate() for w in windows], self.redis, self.prefix + name)
-        return Counter(bucket, name)
+        return SharedCounter(self, name, windows)
 
     async def pause(self, name: str, seconds: float) -> None:
+        if not self.reachable():
+            return  # the budget's own pause still holds this process back
         ms = max(1, round(seconds * 1000))
         # Keep the longer of two pauses: only replace a key that would expire sooner.
         key = self.prefix + "pause:" + name
-        left = await self.redis.pttl(key)
-        if left is None or left < ms:
-            await self.redis.set(key, b"1", px=ms)
+        try:
+            left = await self.redis.pttl(key)
+            if left is None or left < ms:
+                await self.redis.set(key, b"1", px=ms)
+        except REDIS_DOWN as exc:
+            self.unreachable(exc)  # the budget's own pause still holds this process back
 
     async def paused_for(self, name: str) -> float:
-        left = await self.redis.pttl(self.prefix + "pause:" + name)
+        if not self.reachable():
+            return 0.0
+        try:
+            left = await self.redis.pttl(self.prefix + "pause:" + name)
+        except REDIS_DOWN as exc:
+            self.unreachable(exc)
+            return 0.0
         return left / 1000 if left and left > 0 else 0.0
 
 
@@ -146,4 +207,6 @@ def counters_for(redis_url: SecretStr | None, account: str) -> Counters:
     if redis_url is None:
         return LocalCounters()
     digest = hashlib.sha256(account.encode()).hexdigest()[:16]
-    return RedisCounters(Redis.from_url(redis_url.get_secret_value()), f"bot:budget:{digest}:")
+    # Short timeouts: a Redis that does not answer must not hold up an answer for long.
+    redis = Redis.from_url(redis_url.get_secret_value(), socket_connect_timeout=1.0, socket_timeout=1.0)
+    return RedisCounters(redis, f"bot:budget:{digest}:")

@@ -178,3 +178,16 @@ async def test_a_429_seen_by_one_process_pauses_the_other(redis_counters):
     started = time.monotonic()
     await theirs.acquire(Priority.TEXT)
     assert time.monotonic() - started >= 0.25
+
+
+async def test_an_unreachable_redis_slows_nothing_down_and_is_said_once(caplog):
+    counters = counters_for(SecretStr("redis://127.0.0.1:1/0"), "token")  # nothing listens there
+    budget = Budget([Window(2, 0.2)], name="bot", counters=counters)
+    started = time.monotonic()
+    for _ in range(4):  # still paced: counted in this process meanwhile
+        await budget.acquire(Priority.TEXT)
+    assert 0.2 <= time.monotonic() - started < 2
+    budget.pause(0.01)
+    await asyncio.sleep(0.05)
+    warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(warnings) == 1 and "127.0.0.1" not in warnings[0].getMessage()
