@@ -224,6 +224,11 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
     thread = ""
 
     async def slow_lookup(**_: object) -> str:
+        # The status is cosmetic and shown beside the work, not before it: give it a moment.
+        for _ in range(20):
+            if fake.status.get((CHANNEL, thread), "").startswith("using"):
+                break
+            await asyncio.sleep(0.01)
         seen_while_running.append(fake.status.get((CHANNEL, thread), ""))
         await asyncio.sleep(10)
         return "never"
