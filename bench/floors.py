@@ -51,6 +51,23 @@ def telegram_first_writes(conversations: int, bot: Limit = TG_BOT) -> list[float
     return [bot.slot(k) for k in range(conversations)]
 
 
+def staggered_first_writes(due: Sequence[float], limit: Limit = TG_BOT) -> list[float]:
+    """Floors of first writes due at the given times (seconds; conversations arriving over
+    time) through one shared limit: calls go in order of when they are due, each as soon as
+    it is due and the window lets it (no more than ``count`` in any ``seconds``). Returns
+    landing time minus due time, in the order given."""
+    order = sorted(range(len(due)), key=due.__getitem__)
+    landed: list[float] = []
+    out = [0.0] * len(due)
+    for i in order:
+        at = due[i]
+        if len(landed) >= limit.count:
+            at = max(at, landed[-limit.count] + limit.seconds)
+        landed.append(at)
+        out[i] = at - due[i]
+    return out
+
+
 def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = True, posts: bool = True,
                        start_stream: Limit = SLACK_START_STREAM, post: Limit = SLACK_POST) -> list[float]:
     """Floors of Slack threads in one workspace whose first answer-bearing writes are all due

@@ -94,3 +94,16 @@ async def test_the_fake_gateway_reports_when_the_first_visible_text_went_out() -
     assert [(text, event) for text, event, _ in seen] == [("tag1", "visible"), ("tag1", "done")]
     # "<think>hidden</think>\n\n" is 23 characters: six 4-character chunks, the sixth partly visible.
     assert seen[1][2] - seen[0][2] >= 0.01 * (len("visible words") // 4 - 1)
+
+
+def test_staggered_arrivals_under_the_bot_wide_limit() -> None:
+    from bench.floors import staggered_first_writes
+
+    # All due at once: the same as telegram_first_writes.
+    assert staggered_first_writes([0.0] * 100) == telegram_first_writes(100)
+    # Four a second never meets 30 a second.
+    assert set(staggered_first_writes([k / 4 for k in range(80)])) == {0.0}
+    # 40 a second for one second: the 31st waits until the first's window has passed.
+    floors = staggered_first_writes([k / 40 for k in range(40)])
+    assert floors[:30] == [0.0] * 30
+    assert floors[30] == pytest.approx(1.0 - 30 / 40)
