@@ -20,7 +20,14 @@ import platform
 import sys
 from pathlib import Path
 
-from bench.service_scenarios import FULL, LOAD, QUICK, SCENARIOS, postgres_reachable, run
+from bench.service_scenarios import (
+    FULL,
+    LOAD,
+    QUICK,
+    SCENARIOS,
+    postgres_reachable,
+    run,
+)
 
 
 def _say(text: str) -> None:
@@ -35,6 +42,15 @@ def _limited(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "0"
 
 
+SHORT = {"sendMessageDraft": "draft", "sendMessage": "send", "editMessageText": "edit",
+         "chat.postMessage": "post", "chat.update": "update", "chat.startStream": "startStream",
+         "chat.appendStream": "append", "chat.stopStream": "stopStream"}
+
+
+def _via(methods: dict[str, int]) -> str:
+    return ", ".join(f"{SHORT.get(m, m or '—')} {n}" for m, n in sorted(methods.items(), key=lambda kv: -kv[1]))
+
+
 def table(results: list[dict], load: list[dict], quick: bool) -> str:
     lines = []
     a = (results or load)[0]["answer"] if (results or load) else None
@@ -46,22 +62,22 @@ def table(results: list[dict], load: list[dict], quick: bool) -> str:
                      f"limits; {os.cpu_count()} CPUs shared, Python {platform.python_version()}")
     if results:
         lines.append("")
-        cols = ["scenario", "answered", "added latency p50 / p99 ms", "floor p50 / p99 ms", "429s by method",
-                "CPU s / 1k tokens", "peak RSS MB", "load s"]
+        cols = ["scenario", "answered", "added latency p50 / p99 ms", "floor p50 / p99 ms", "first write via",
+                "429s by method", "CPU s / 1k tokens", "peak RSS MB", "load s"]
         rows = [[r["scenario"] + (f" ({r['conversations']} conv.)" if r["scenario"] == "slack-threads-50" and
                                   r["conversations"] != 50 else ""),
                  f"{r['finished']}/{r['turns']}" + ("" if r["exact"] == r["finished"] else f" ({r['exact']} exact)"),
                  f"{_f(r['latency_p50_ms'])} / {_f(r['latency_p99_ms'])}",
                  f"{_f(r['floor_p50_ms'], '{:.0f}')} / {_f(r['floor_p99_ms'], '{:.0f}')}",
-                 _limited(r["rate_limited"]), _f(r["cpu_per_1k_tokens"], "{:.3f}"),
+                 _via(r["first_write_methods"]), _limited(r["rate_limited"]), _f(r["cpu_per_1k_tokens"], "{:.3f}"),
                  _f(r["peak_rss_mb"]), _f(r["load_seconds"])] for r in results]
         lines += _grid(cols, rows)
     if load:
         r0 = load[0]
         lines.append("")
         lines.append(f"Scaling out: Telegram webhooks on {r0['database']}, the benchmark as round-robin load "
-                     f"balancer; offered load {r0['turns']} conversations "
-                     f"(every {r0.get('group_share', 5)}th a group) at a fixed rate")
+                     f"balancer; fixed offered load: {r0['turns']} new conversations at {r0['arrival_rate']:g}/s "
+                     f"(every {r0['group_share']}th a group, the rest private chats with drafts)")
         cols = ["processes", "answered", "answers/s", "added latency p50 / p99 ms", "floor p50 / p99 ms",
                 "CPU s / 1k tokens", "429s by method", "peak RSS MB (each)"]
         rows = [[str(r["processes"]), f"{r['finished']}/{r['turns']}", _f(r["answers_per_second"], "{:.2f}"),
@@ -102,7 +118,7 @@ async def _main(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
         for n in counts:
             _say(f"[processes ×{n}] …")
             result = await run(LOAD, plan, processes=n, postgres=postgres, say=_say)
-            result["group_share"] = plan.group_share
+            result.update(group_share=plan.group_share, arrival_rate=plan.arrival_rate)
             load.append(result)
     return results, load
 

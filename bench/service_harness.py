@@ -27,7 +27,7 @@ from bench.answers import answer_text
 from tests.fakes.gateway import Answer, FakeGateway, echo_answer, last_user_text
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
-from tests.processes import ROOT, bot_env, free_port
+from tests.processes import bot_env, free_port
 
 API_KEY = "bench-key"
 WEBHOOK_SECRET = "bench_webhook_secret-0123456789"
@@ -368,4 +368,3 @@ async def wait_final(fakes: Fakes, turns: list[Turn], timeout: float, poll: floa
             return False
 
 
-__all__ = ["ROOT", "BotProcess", "Deliver", "Fakes", "Shape", "Turn", "WARM", "bot_settings", "wait_final"]

@@ -17,7 +17,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import floors as fl
-from bench.service_harness import WARM, BotProcess, Deliver, Fakes, Shape, Turn, bot_settings, wait_final
+from bench.service_harness import (
+    WARM,
+    BotProcess,
+    Deliver,
+    Fakes,
+    Shape,
+    Turn,
+    bot_settings,
+    wait_final,
+)
 
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_DATABASE_URL") or \
     "postgresql://postgres@127.0.0.1:5432/test"
