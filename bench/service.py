@@ -90,6 +90,9 @@ def table(results: list[dict], load: list[dict], quick: bool) -> str:
              for r in results + load if r["problems"]]
     notes += [f"{r['scenario']} ×{r['processes']}: NOT all answers finished in time"
               for r in results + load if not r["all_finished"]]
+    notes += [f"{r['scenario']} ×{r['processes']}: the fakes used {r['fakes_cpu_share']:.0%} of a core: "
+              "timestamps may lag, latencies are suspect" for r in results + load
+              if (r["fakes_cpu_share"] or 0) > 0.7]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

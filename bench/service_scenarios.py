@@ -251,10 +251,12 @@ async def run(scenario: Scenario, plan: Plan, *, processes: int = 1, postgres: b
         await _warm_up(ctx, bots, scenario)
 
         cpu0 = [b.cpu_seconds() for b in bots]
+        own0 = time.process_time()
         t0 = time.monotonic()
         floors = await scenario.drive(ctx)
         finished = await wait_final(fakes, ctx.turns, plan.timeout)
         cpu = sum(b.cpu_seconds() - c for b, c in zip(bots, cpu0))
+        own = time.process_time() - own0
         t_end = time.monotonic()
         rss = [b.peak_rss() for b in bots]
         fakes.settle(lag=0.0)
@@ -289,6 +291,8 @@ async def run(scenario: Scenario, plan: Plan, *, processes: int = 1, postgres: b
         cpu_per_1k_tokens=round(cpu / tokens * 1000, 4) if tokens else None,
         peak_rss_mb=round(max(rss, default=0) / 2**20, 1), peak_rss_mb_each=[round(r / 2**20, 1) for r in rss],
         load_seconds=round(last_final - t0, 2),
+        # The fakes' own CPU (this process): near one core, their timestamps lag and the figures are suspect.
+        fakes_cpu_share=round(own / (t_end - t0), 3) if t_end > t0 else None,
         answers_per_second=round(len(done) / (last_final - first_sent), 3) if done and last_final > first_sent else None,
         problems=len(problems), first_problems=problems[:5],
         answer=dict(think=plan.answer.think, tokens=plan.answer.tokens, rate=plan.answer.rate,
