@@ -193,6 +193,10 @@ class FakeGateway:
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self.base_url = ""
+        # Optional timing hook (benchmarks): called as ``on_timing(body, event, time.monotonic())``
+        # right after a streamed answer's first visible text was written ("visible": the first
+        # content delta past the reasoning) and after its last event ("done").
+        self.on_timing: Callable[[Any, str, float], None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -307,6 +311,7 @@ class FakeGateway:
 
     async def _stream(self, request: web.Request, answer: Answer, body: dict[str, Any]) -> web.StreamResponse:
         events = _render(answer, body, _Chunks(self.model))
+        visible = _first_visible(answer) if self.on_timing is not None else None
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         self.active += 1
@@ -318,6 +323,8 @@ class FakeGateway:
             must_wait = answer.wait_for is not None or self._gate is not None
             if not answer.chunk_delay and not must_wait and stop_at >= len(events):
                 await response.write(b"".join(events))  # one write: cheapest under load
+                if visible is not None:
+                    self._timing(body, "visible")
             else:
                 for n, event in enumerate(events[:stop_at]):
                     if n == pause_at:
@@ -325,6 +332,8 @@ class FakeGateway:
                     if n and answer.chunk_delay:
                         await asyncio.sleep(answer.chunk_delay)
                     await response.write(event)
+                    if n == visible:
+                        self._timing(body, "visible")
                 if pause_at >= min(stop_at, len(events)):
                     await self._wait(answer)
             if stop_at < len(events):
@@ -333,9 +342,15 @@ class FakeGateway:
                     request.transport.abort()
                 return response
             await response.write_eof()
+            if self.on_timing is not None:
+                self._timing(body, "done")
             return response
         finally:
             self.active -= 1
+
+    def _timing(self, body: Any, event: str) -> None:
+        if self.on_timing is not None:
+            self.on_timing(body, event, time.monotonic())
 
     async def _wait(self, answer: Answer) -> None:
         if answer.wait_for is not None:
@@ -397,6 +412,28 @@ def _content_pieces(answer: Answer) -> list[str]:
     elif pieces and answer.reasoning_style == "inline_no_open":
         pieces[0] = "</think>\n\n" + pieces[0]
     return pieces
+
+
+def _first_visible(answer: Answer) -> int | None:
+    """Index of the event that carries an answer's first visible text (past any reasoning),
+    or None when there is none or the stream is scripted event by event."""
+    if answer.raw_events is not None or answer.refusal is not None or answer.insert:
+        return None
+    hidden = 0
+    if answer.chunks is None and answer.reasoning_style == "inline":
+        hidden = len(f"<think>{answer.reasoning}</think>\n\n")
+    elif answer.chunks is None and answer.reasoning_style == "inline_no_open":
+        hidden = len(f"{answer.reasoning}</think>\n\n") if answer.reasoning else len("</think>\n\n")
+    before = 0  # reasoning events sent in their own field, ahead of the content
+    if answer.reasoning and answer.chunks is None and answer.reasoning_style in ("reasoning_content",
+                                                                                 "reasoning_details"):
+        before = len(_pieces(answer.reasoning, answer.chunk_size))
+    seen = 0
+    for i, piece in enumerate(_content_pieces(answer)):
+        seen += len(piece)
+        if seen > hidden and piece[max(0, len(piece) - (seen - hidden)):].strip():
+            return before + i
+    return None
 
 
 def _usage(answer: Answer, body: dict[str, Any]) -> dict[str, Any]:
