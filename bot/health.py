@@ -16,8 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import metrics
-from bot.store.migrate import alembic_config
+from bot.store.migrate import current_heads, heads
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,7 @@ class Pausable(Protocol):
 
 def alembic_heads(database_url: str) -> set[str]:
     """The revisions the code's migrations end at."""
-    return set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+    return heads(database_url)
 
 
 class Readiness:
@@ -87,7 +85,7 @@ class Readiness:
 
     async def _database(self) -> str:
         async with self.engine.connect() as conn:
-            current = set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+            current = await current_heads(conn)
         if current != self.heads:
             return (f"schema at {', '.join(sorted(current)) or 'nothing'}, code expects "
                     f"{', '.join(sorted(self.heads))}: run `bot migrate`")

@@ -299,7 +299,9 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
     for line in out.splitlines():  # stdout carries nothing secret either
         assert not any(secret in line for secret in secrets), line
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) > 20, err[-2000:]  # DEBUG: a whole run's worth of lines to scan
+    # DEBUG: a whole run's worth of lines to scan (Alembic's no longer among them: the database
+    # is at head, so `bot run` does not import it)
+    assert len(lines) > 10, err[-2000:]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     for line in lines:
         for secret in secrets:

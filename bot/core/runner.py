@@ -131,7 +131,7 @@ class TurnRunner:
                 self._last_checkpoint, self._saved_pages = now, pages
             elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
                 self._last_checkpoint = now
-                await self.store.checkpoint(self.message_id, text,
+                await self.store.checkpoint(plan.turn_id, self.message_id, text,
                                             pages if pages != self._saved_pages else None)
                 self._saved_pages = pages
         except Exception:  # noqa: BLE001

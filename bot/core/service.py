@@ -348,6 +348,12 @@ class ChatService:
                     await self.coordinator.release(conversation_id)
                 if not drained:
                     return
+                if not self.coordinator.distributed:
+                    # One process: every message is queued here and bumps the wakeups, so they
+                    # say whether one came in while the lock was let go; no query needed.
+                    if self._wakeups.get(conversation_id, 0) == seen:
+                        return
+                    continue
                 # Query first, then compare: a message whose commit the query missed was
                 # queued after it, so its wakeup shows here (or it starts a new worker).
                 waiting = await self.store.pending(conversation_id)
@@ -362,8 +368,7 @@ class ChatService:
         """Answer turn after turn until nothing waits (True), or give up (False)."""
         while not self._closing:
             seen = self._wakeups.get(conversation_id, 0)
-            conv = await self.store.conversation_by_id(conversation_id)
-            pending = await self.store.pending(conversation_id) if conv is not None else []
+            conv, pending = await self.store.work(conversation_id)
             if not pending:
                 if self._wakeups.get(conversation_id, 0) != seen:
                     continue  # a message came in while we looked
@@ -386,6 +391,9 @@ class ChatService:
                 log.exception("conversation %s: a turn failed before it could start", conversation_id)
                 await self.store.set_message_status([m.id for m in batch], "answered")
                 await self.notify(surface, texts.INTERNAL_ERROR)
+            if (len(batch) == len(pending) and self._wakeups.get(conversation_id, 0) == seen
+                    and not self.coordinator.distributed):
+                return True  # one process: the turn took everything that waited, and nothing came in
         return False  # shutting down: what waits is left to another process (or the next start)
 
     def _surface_for(self, conv: ConversationRow, batch: list[PendingMessage]) -> ReplySurface | None:

@@ -57,6 +57,15 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         pass
 
 
+def _body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's chunks as the transport delivers them. Without a content encoding that is
+    ``response.stream`` itself: ``aiter_bytes`` would add two async generators per chunk
+    (byte counting, an identity decoder, re-chunking) for nothing."""
+    if response.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
+        return response.stream.__aiter__()  # type: ignore[union-attr]
+    return response.aiter_bytes()
+
+
 async def _until_started(
     chunks: AsyncIterator[bytes], batcher: SSEBatcher, parser: StreamParser
 ) -> tuple[list[StreamEvent], bool]:
@@ -180,7 +189,7 @@ class GatewayClient:
                             )
                         if "text/event-stream" in response.headers.get("content-type", ""):
                             batcher = SSEBatcher()
-                            chunks = response.aiter_bytes()
+                            chunks = _body(response)
                             events, ended = await _until_started(chunks, batcher, parser)
                         else:
                             ended = True

@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 
 from sqlalchemy import event, text
+from sqlalchemy import exc as exc_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -15,6 +17,7 @@ log = logging.getLogger(__name__)
 
 POOL_SIZE, POOL_OVERFLOW = 10, 20
 LIVENESS_INTERVAL = 5.0  # seconds between checks of the liveness-lock connection
+PING_IDLE = 5.0  # PostgreSQL: a pooled connection idle this long is pinged before use
 
 
 def is_sqlite(url: str) -> bool:
@@ -36,7 +39,39 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """``pool_pre_ping``, only for a connection that sat idle in the pool.
+
+    pre_ping costs a round trip on every checkout, and a turn checks out about ten times; a
+    connection checked in moments ago is alive. One idle longer than ``PING_IDLE`` (the
+    server restarted, a proxy dropped it) is pinged; a dead one raises DisconnectionError,
+    on which the pool discards it and checks out another (SQLAlchemy's pessimistic recipe)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _fresh(_dbapi_conn, record) -> None:  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checkin(_dbapi_conn, record) -> None:  # noqa: ANN001
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checkout(dbapi_conn, record, _proxy) -> None:  # noqa: ANN001
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_IDLE:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure: the connection is unusable
+            raise exc_.DisconnectionError() from exc
+        if not alive:
+            raise exc_.DisconnectionError()
 
 
 class Database:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -18,6 +18,52 @@ from bot.messages import ConversationKey
 from bot.store.db import Database
 from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
 from bot.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
+
+# The statements of every turn, built once (Core, on the tables: no ORM layer). SQLAlchemy
+# memoises a statement object's cache key, so executing the same object with new parameters
+# skips building and cache-keying it again, which cost more CPU than the database did.
+_C, _M, _P, _T, _A = (Conversation.__table__, Message.__table__, Part.__table__, Turn.__table__,
+                      Attachment.__table__)
+_CONVERSATION_COLS = (_C.c.id, _C.c.epoch, _C.c.history_start, _C.c.token_ratio, _C.c.style, _C.c.shared,
+                      _C.c.left_at)
+_SELECT_CONVERSATION = select(*_CONVERSATION_COLS).where(
+    _C.c.platform == bindparam("platform"), _C.c.workspace == bindparam("workspace"),
+    _C.c.chat == bindparam("chat"), _C.c.thread == bindparam("thread")).order_by(_C.c.epoch.desc()).limit(1)
+_SELECT_CONVERSATION_BY_ID = select(
+    _C.c.platform, _C.c.workspace, _C.c.chat, _C.c.thread, _C.c.epoch, _C.c.history_start, _C.c.token_ratio,
+    _C.c.style, _C.c.shared, _C.c.left_at).where(_C.c.id == bindparam("cid"))
+_NEXT_SEQ = update(_C).where(_C.c.id == bindparam("cid")).values(next_seq=_C.c.next_seq + 1) \
+    .returning(_C.c.next_seq)
+_INSERT_MESSAGE = insert(_M).returning(_M.c.id)
+_INSERT_PART = insert(_P)
+_INSERT_TURN = insert(_T).returning(_T.c.id)
+_SELECT_PENDING = select(_M.c.id, _M.c.seq, _M.c.request, _M.c.author_id, _M.c.platform_message_id).where(
+    _M.c.conversation_id == bindparam("cid"), _M.c.role == "user", _M.c.status == "pending").order_by(_M.c.seq)
+# One read for the whole thread: every message joined to its parts (a message always has at
+# least one part; the outer join keeps one that has none).
+_SELECT_HISTORY = (
+    select(_M.c.id, _M.c.seq, _M.c.role, _M.c.author_name, _M.c.status, _M.c.turn_id,
+           _P.c.kind, _P.c.text, _P.c.data, _P.c.attachment_id, _A.c.mime)
+    .select_from(_M.outerjoin(_P, _P.c.message_id == _M.c.id).outerjoin(_A, _A.c.id == _P.c.attachment_id))
+    .where(_M.c.conversation_id == bindparam("cid"), _M.c.seq >= bindparam("from_seq"),
+           _M.c.status != "superseded")
+    .order_by(_M.c.seq, _P.c.idx))
+_SET_TEXT = update(_P).where(_P.c.message_id == bindparam("b_mid"), _P.c.idx == 0) \
+    .values(text=bindparam("b_text"))
+_SET_PAGES = update(_T).where(_T.c.id == bindparam("b_tid")).values(pages=bindparam("b_pages"))
+_OPEN_TURN_ANSWER = update(_T).where(_T.c.id == bindparam("b_tid")).values(
+    response_message_id=bindparam("b_mid"), pages=bindparam("b_pages"))
+_SET_MESSAGE_STATUS = update(_M).where(_M.c.id == bindparam("b_mid")).values(status=bindparam("b_status"))
+_FINISH_TURN = update(_T).where(_T.c.id == bindparam("b_tid")).values(
+    status=bindparam("b_status"), response_message_id=bindparam("b_mid"),
+    finish_reason=bindparam("b_finish"), pages=bindparam("b_pages"), prompt_tokens=bindparam("b_prompt"),
+    completion_tokens=bindparam("b_completion"), cached_tokens=bindparam("b_cached"),
+    ttft_ms=bindparam("b_ttft"), duration_ms=bindparam("b_duration"), error=bindparam("b_error"),
+    finished_at=bindparam("b_finished"))
+_MARK_ANSWERED = update(_M).where(
+    _M.c.conversation_id == bindparam("b_cid"), _M.c.seq.in_(bindparam("b_seqs", expanding=True)),
+    _M.c.role == "user").values(status="answered")
+_SET_TOKEN_RATIO = update(_C).where(_C.c.id == bindparam("b_cid")).values(token_ratio=bindparam("b_ratio"))
 
 
 @dataclass(slots=True)
@@ -120,17 +166,14 @@ class Store:
     # --- conversations ---
     async def conversation(self, key: ConversationKey, *, create: bool = True,
                            shared: bool = False) -> ConversationRow | None:
-        cols = (Conversation.id, Conversation.epoch, Conversation.history_start,
-                Conversation.token_ratio, Conversation.style, Conversation.shared, Conversation.left_at)
-        where = and_(Conversation.platform == key.platform, Conversation.workspace == key.workspace,
-                     Conversation.chat == key.chat, Conversation.thread == key.thread)
-        query = select(*cols).where(where).order_by(Conversation.epoch.desc()).limit(1)
+        query = _SELECT_CONVERSATION
+        params = {"platform": key.platform, "workspace": key.workspace, "chat": key.chat, "thread": key.thread}
         async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query, params)).first()
         if row is None and create:
             await self._insert_conversation(key, 0, shared=shared)
             async with self.db.read() as conn:
-                row = (await conn.execute(query)).first()
+                row = (await conn.execute(query, params)).first()
         if row is None:
             return None
         if shared and not row.shared:  # a chat that became a group (or an older row)
@@ -141,15 +184,23 @@ class Store:
 
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         async with self.db.read() as conn:
-            row = (await conn.execute(select(
-                Conversation.platform, Conversation.workspace, Conversation.chat, Conversation.thread,
-                Conversation.epoch, Conversation.history_start, Conversation.token_ratio, Conversation.style,
-                Conversation.shared, Conversation.left_at).where(Conversation.id == conversation_id))).first()
+            return await self._conversation_by_id(conn, conversation_id)
+
+    async def _conversation_by_id(self, conn: Any, conversation_id: int) -> ConversationRow | None:
+        row = (await conn.execute(_SELECT_CONVERSATION_BY_ID, {"cid": conversation_id})).first()
         if row is None:
             return None
         return ConversationRow(conversation_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread),
                                row.epoch, row.history_start, row.token_ratio, row.style, bool(row.shared),
                                row.left_at is not None)
+
+    async def work(self, conversation_id: int) -> tuple[ConversationRow | None, list[PendingMessage]]:
+        """A worker's look at its conversation: the messages waiting and, when there are
+        any, the conversation (one connection; no conversation read when nothing waits)."""
+        async with self.db.read() as conn:
+            pending = await self._pending(conn, conversation_id)
+            conv = await self._conversation_by_id(conn, conversation_id) if pending else None
+        return conv, (pending if conv is not None else [])
 
     async def mark_left(self, platform: str, workspace: str, chat: str, left: bool) -> None:
         """The bot was removed from (or added back to) a chat: every thread of it, every epoch."""
@@ -199,12 +250,12 @@ class Store:
         async with self.db.write() as conn:
             if seq is None:
                 seq = await self._next_seq(conn, conversation_id)
-            message_id = (await conn.execute(insert(Message).values(
+            message_id = (await conn.execute(_INSERT_MESSAGE, dict(
                 conversation_id=conversation_id, seq=seq, role=role, author_id=author_id,
                 author_name=author_name, platform_message_id=platform_message_id,
                 status=status, turn_id=turn_id,
                 request=request.to_json() if request is not None else None, created_at=utcnow(),
-            ).returning(Message.id))).scalar_one()
+            ))).scalar_one()
             rows = []
             for idx, part in enumerate(parts):
                 attachment_id = None
@@ -213,14 +264,11 @@ class Store:
                 rows.append(dict(message_id=message_id, idx=idx, kind=part.kind, text=part.text,
                                  data=part.data, attachment_id=attachment_id))
             if rows:
-                await conn.execute(insert(Part), rows)
+                await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
         return message_id, seq
 
     async def _next_seq(self, conn: Any, conversation_id: int) -> int:
-        return (await conn.execute(
-            update(Conversation).where(Conversation.id == conversation_id)
-            .values(next_seq=Conversation.next_seq + 1).returning(Conversation.next_seq)
-        )).scalar_one()
+        return (await conn.execute(_NEXT_SEQ, {"cid": conversation_id})).scalar_one()
 
     async def _attachment(self, conn: Any, blob: bytes, mime: str) -> int:
         digest = hashlib.sha256(blob).hexdigest()
@@ -239,37 +287,24 @@ class Store:
     async def pending(self, conversation_id: int) -> list[PendingMessage]:
         """The user messages waiting for an answer, oldest first."""
         async with self.db.read() as conn:
-            rows = await conn.execute(select(
-                Message.id, Message.seq, Message.request, Message.author_id, Message.platform_message_id,
-            ).where(Message.conversation_id == conversation_id, Message.role == "user",
-                    Message.status == "pending").order_by(Message.seq))
-            return [PendingMessage(r.id, r.seq, TurnRequest.from_json(r.request), r.author_id or "",
-                                   r.platform_message_id or "") for r in rows]
+            return await self._pending(conn, conversation_id)
+
+    async def _pending(self, conn: Any, conversation_id: int) -> list[PendingMessage]:
+        rows = await conn.execute(_SELECT_PENDING, {"cid": conversation_id})
+        return [PendingMessage(r.id, r.seq, TurnRequest.from_json(r.request), r.author_id or "",
+                               r.platform_message_id or "") for r in rows]
 
     async def history(self, conversation_id: int, from_seq: int = 0) -> list[StoredMessage]:
         """Messages with their parts, oldest first, skipping superseded answers."""
+        messages: dict[int, StoredMessage] = {}
         async with self.db.read() as conn:
-            msg_rows = (await conn.execute(
-                select(Message.id, Message.seq, Message.role, Message.author_name, Message.status,
-                       Message.turn_id)
-                .where(Message.conversation_id == conversation_id, Message.seq >= from_seq,
-                       Message.status != "superseded")
-                .order_by(Message.seq))).all()
-            messages = {r.id: StoredMessage(r.id, r.seq, r.role, r.author_name, r.status, r.turn_id)
-                        for r in msg_rows}
-            if messages:
-                part_rows = await conn.execute(
-                    select(Part.message_id, Part.kind, Part.text, Part.data, Part.attachment_id,
-                           Attachment.mime)
-                    .join(Message, Message.id == Part.message_id)
-                    .outerjoin(Attachment, Attachment.id == Part.attachment_id)
-                    .where(Message.conversation_id == conversation_id, Message.seq >= from_seq,
-                           Message.status != "superseded")
-                    .order_by(Part.message_id, Part.idx))
-                for r in part_rows:
-                    message = messages.get(r.message_id)
-                    if message is None:
-                        continue  # stored between the two reads (another writer): the next turn's
+            rows = await conn.execute(_SELECT_HISTORY, {"cid": conversation_id, "from_seq": from_seq})
+            for r in rows:
+                message = messages.get(r.id)
+                if message is None:
+                    message = messages[r.id] = StoredMessage(r.id, r.seq, r.role, r.author_name, r.status,
+                                                             r.turn_id)
+                if r.kind is not None:
                     message.parts.append(StoredPart(r.kind, r.text, r.data, r.attachment_id, r.mime))
         return list(messages.values())
 
@@ -289,11 +324,11 @@ class Store:
         messages arriving mid-answer come after it. Returns (turn id, answer seq)."""
         async with self.db.write() as conn:
             answer_seq = await self._next_seq(conn, conversation_id)
-            turn_id = (await conn.execute(insert(Turn).values(
+            turn_id = (await conn.execute(_INSERT_TURN, dict(
                 conversation_id=conversation_id, request_seq=request_seq, kind=str(kind), model=model,
                 options=options, status=str(TurnState.STREAMING), estimated_tokens=estimated_tokens,
                 owner=self.db.instance, started_at=utcnow(),
-            ).returning(Turn.id))).scalar_one()
+            ))).scalar_one()
         return turn_id, answer_seq
 
     async def open_answer(self, conversation_id: int, turn_id: int, seq: int, text: str,
@@ -301,24 +336,24 @@ class Store:
         """The assistant message exists from the first streamed text on (one transaction,
         so a failure leaves nothing half-made for the next attempt to collide with)."""
         async with self.db.write() as conn:
-            message_id = (await conn.execute(insert(Message).values(
-                conversation_id=conversation_id, seq=seq, role="assistant", author_id="",
-                author_name="", platform_message_id="", status="streaming", turn_id=turn_id,
-                created_at=utcnow(),
-            ).returning(Message.id))).scalar_one()
-            await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=text))
-            await conn.execute(update(Turn).where(Turn.id == turn_id)
-                               .values(response_message_id=message_id, pages=refs))
+            message_id = await self._insert_answer(conn, conversation_id, turn_id, seq, "streaming", text)
+            await conn.execute(_OPEN_TURN_ANSWER, {"b_tid": turn_id, "b_mid": message_id, "b_pages": refs})
         return message_id
 
-    async def checkpoint(self, message_id: int, text: str, refs: list[str] | None) -> None:
-        """Save the text so far; ``refs`` only when the answer's messages changed."""
+    async def _insert_answer(self, conn: Any, conversation_id: int, turn_id: int, seq: int, status: str,
+                             text: str) -> int:
+        message_id = (await conn.execute(_INSERT_MESSAGE, dict(
+            conversation_id=conversation_id, seq=seq, role="assistant", author_id="", author_name="",
+            platform_message_id="", status=status, turn_id=turn_id, created_at=utcnow()))).scalar_one()
+        await conn.execute(_INSERT_PART, dict(message_id=message_id, idx=0, kind="text", text=text))
+        return message_id
+
+    async def checkpoint(self, turn_id: int, message_id: int, text: str, refs: list[str] | None) -> None:
+        """Save the text so far (one UPDATE); ``refs`` only when the answer's messages changed."""
         async with self.db.write() as conn:
-            await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
-                               .values(text=text))
+            await conn.execute(_SET_TEXT, {"b_mid": message_id, "b_text": text})
             if refs is not None:
-                await conn.execute(update(Turn).where(Turn.response_message_id == message_id)
-                                   .values(pages=refs))
+                await conn.execute(_SET_PAGES, {"b_tid": turn_id, "b_pages": refs})
 
     async def finish_answer(self, done: FinishedTurn) -> int | None:
         """Close the turn: final text, reasoning/tool parts, usage, timings, every page it
@@ -327,36 +362,27 @@ class Store:
         message_id = done.message_id
         async with self.db.write() as conn:
             if message_id is None and (done.text or done.extra_parts):
-                message_id = (await conn.execute(insert(Message).values(
-                    conversation_id=done.conversation_id, seq=done.seq, role="assistant", author_id="",
-                    author_name="", platform_message_id="", status=status, turn_id=done.turn_id,
-                    created_at=utcnow(),
-                ).returning(Message.id))).scalar_one()
-                await conn.execute(insert(Part).values(message_id=message_id, idx=0, kind="text", text=done.text))
+                message_id = await self._insert_answer(conn, done.conversation_id, done.turn_id, done.seq,
+                                                       status, done.text)
             elif message_id is not None:
-                await conn.execute(update(Part).where(Part.message_id == message_id, Part.idx == 0)
-                                   .values(text=done.text))
-                await conn.execute(update(Message).where(Message.id == message_id).values(status=status))
+                await conn.execute(_SET_TEXT, {"b_mid": message_id, "b_text": done.text})
+                await conn.execute(_SET_MESSAGE_STATUS, {"b_mid": message_id, "b_status": status})
             if message_id is not None and done.extra_parts:
-                await conn.execute(insert(Part), [
-                    dict(message_id=message_id, idx=i + 1, kind=p.kind, text=p.text, data=p.data)
-                    for i, p in enumerate(done.extra_parts)])
+                rows = [dict(message_id=message_id, idx=i + 1, kind=p.kind, text=p.text, data=p.data,
+                             attachment_id=None) for i, p in enumerate(done.extra_parts)]
+                await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
             usage = done.usage
             counted = usage.calls > 0
-            await conn.execute(update(Turn).where(Turn.id == done.turn_id).values(
-                status=status, response_message_id=message_id, finish_reason=done.finish_reason,
-                pages=done.pages,
-                prompt_tokens=usage.prompt_tokens if counted else None,
-                completion_tokens=usage.completion_tokens if counted else None,
-                cached_tokens=usage.cached_tokens if counted else None, ttft_ms=done.ttft_ms,
-                duration_ms=done.duration_ms, error=done.error, finished_at=utcnow()))
+            await conn.execute(_FINISH_TURN, dict(
+                b_tid=done.turn_id, b_status=status, b_mid=message_id, b_finish=done.finish_reason,
+                b_pages=done.pages, b_prompt=usage.prompt_tokens if counted else None,
+                b_completion=usage.completion_tokens if counted else None,
+                b_cached=usage.cached_tokens if counted else None, b_ttft=done.ttft_ms,
+                b_duration=done.duration_ms, b_error=done.error, b_finished=utcnow()))
             if done.answered_seqs:
-                await conn.execute(update(Message).where(
-                    Message.conversation_id == done.conversation_id, Message.seq.in_(done.answered_seqs),
-                    Message.role == "user").values(status="answered"))
+                await conn.execute(_MARK_ANSWERED, {"b_cid": done.conversation_id, "b_seqs": done.answered_seqs})
             if done.token_ratio is not None:
-                await conn.execute(update(Conversation).where(Conversation.id == done.conversation_id)
-                                   .values(token_ratio=done.token_ratio))
+                await conn.execute(_SET_TOKEN_RATIO, {"b_cid": done.conversation_id, "b_ratio": done.token_ratio})
         return message_id
 
     async def add_tool_messages(self, conversation_id: int, turn_id: int,

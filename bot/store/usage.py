@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -16,6 +16,27 @@ from bot.store.models import (
     AdminSession, AdminSetting, BlockedUser, Conversation, GatewayCall, InboundEvent, Message, Part,
     QuotaLimit, Turn, UsageCounter, utcnow,
 )
+
+
+_LIMITS, _COUNTERS, _CALLS, _TURNS = (QuotaLimit.__table__, UsageCounter.__table__, GatewayCall.__table__,
+                                      Turn.__table__)
+# Built once (their cache key is memoised): the per-turn quota check and the per-call ledger.
+_SELECT_LIMITS = select(_LIMITS).where(_LIMITS.c.subject.in_(bindparam("subjects", expanding=True))) \
+    .order_by(_LIMITS.c.scope, _LIMITS.c.subject, _LIMITS.c.period)
+_INSERT_CALL = insert(_CALLS)
+_ADD_TURN_COST = update(_TURNS).where(_TURNS.c.id == bindparam("b_tid")).values(
+    cost=func.coalesce(_TURNS.c.cost, 0.0) + bindparam("b_cost"))
+
+
+def _counter_upsert(dialect_insert: Any) -> Any:
+    stmt = dialect_insert(_COUNTERS)
+    return stmt.on_conflict_do_update(
+        index_elements=["scope", "subject", "period", "period_start"],
+        set_={"tokens": _COUNTERS.c.tokens + stmt.excluded.tokens, "cost": _COUNTERS.c.cost + stmt.excluded.cost,
+              "calls": _COUNTERS.c.calls + stmt.excluded.calls})
+
+
+_COUNTER_UPSERT = {True: _counter_upsert(sqlite_insert), False: _counter_upsert(pg_insert)}  # by db.sqlite
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +111,13 @@ class UsageStore:
         tokens = call.prompt_tokens + call.completion_tokens
         values = {k: getattr(call, k) for k in CallRow.__slots__}
         async with self.db.write() as conn:
-            await conn.execute(insert(GatewayCall).values(**values, created_at=utcnow()))
+            await conn.execute(_INSERT_CALL, {**values, "created_at": utcnow()})
             if call.turn_id is not None and call.cost:
-                await conn.execute(update(Turn).where(Turn.id == call.turn_id)
-                                   .values(cost=func.coalesce(Turn.cost, 0.0) + call.cost))
+                await conn.execute(_ADD_TURN_COST, {"b_tid": call.turn_id, "b_cost": call.cost})
             if counters and (tokens or call.cost):
-                stmt = self._insert(UsageCounter).values([
+                await conn.execute(_COUNTER_UPSERT[self.db.sqlite], [
                     dict(scope=k.scope, subject=k.subject, period=k.period, period_start=k.period_start,
                          tokens=tokens, cost=call.cost, calls=1) for k in counters])
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["scope", "subject", "period", "period_start"],
-                    set_={"tokens": UsageCounter.tokens + stmt.excluded.tokens,
-                          "cost": UsageCounter.cost + stmt.excluded.cost,
-                          "calls": UsageCounter.calls + stmt.excluded.calls})
-                await conn.execute(stmt)
 
     async def totals(self, keys: list[CounterKey]) -> dict[CounterKey, Totals]:
         if not keys:
@@ -137,13 +151,14 @@ class UsageStore:
 
     # --- limits ---
     async def limits(self, subjects: list[tuple[str, str]] | None = None) -> list[LimitRow]:
-        query = select(QuotaLimit)
-        if subjects is not None:
-            query = query.where(or_(*(and_(QuotaLimit.scope == s, QuotaLimit.subject == sub)
-                                      for s, sub in subjects)))
         async with self.db.read() as conn:
-            rows = (await conn.execute(query.order_by(QuotaLimit.scope, QuotaLimit.subject,
-                                                      QuotaLimit.period))).all()
+            if subjects is None:
+                rows = (await conn.execute(select(QuotaLimit).order_by(
+                    QuotaLimit.scope, QuotaLimit.subject, QuotaLimit.period))).all()
+            else:  # by subject in SQL (one prepared statement), then by (scope, subject) here
+                wanted = set(subjects)
+                rows = [r for r in (await conn.execute(_SELECT_LIMITS, {"subjects": sorted({s for _, s in wanted})}))
+                        if (r.scope, r.subject) in wanted]
         return [LimitRow(r.scope, r.subject, r.period, r.tokens, r.cost, r.updated_by, r.updated_at)
                 for r in rows]
 

@@ -119,10 +119,12 @@ class Quotas:
         return out
 
     async def status(self, conversation_id: int | None, platform: str, user_id: str,
-                     now: datetime | None = None) -> list[QuotaStatus]:
+                     now: datetime | None = None, *,
+                     budgets: dict[tuple[Scope, str, Period], tuple[Budget, str]] | None = None
+                     ) -> list[QuotaStatus]:
         local = local_now(self.settings.timezone, now)
-        pairs = subjects(conversation_id, platform, user_id)
-        budgets = await self.budgets(pairs)
+        if budgets is None:
+            budgets = await self.budgets(subjects(conversation_id, platform, user_id))
         keys = self.counter_keys(conversation_id, platform, user_id, now)
         totals = await self.store.totals(keys)
         out = []
@@ -142,8 +144,11 @@ class Quotas:
         if (platform, user_id) in self.admins:
             return None
         local = local_now(self.settings.timezone, now)
+        budgets = await self.budgets(subjects(conversation_id, platform, user_id))
+        if all(budget.unlimited for budget, _ in budgets.values()):
+            return None  # nothing to count against: no need to read the counters
         hits: list[QuotaRefusal] = []
-        for st in await self.status(conversation_id, platform, user_id, now):
+        for st in await self.status(conversation_id, platform, user_id, now, budgets=budgets):
             b = st.budget
             if b.tokens is not None and st.used.tokens >= b.tokens:
                 hits.append(self._refusal(st, "tokens", st.used.tokens, b.tokens, local))
