@@ -69,7 +69,8 @@ def staggered_first_writes(due: Sequence[float], limit: Limit = TG_BOT) -> list[
 
 
 def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = True, posts: bool = True,
-                       start_stream: Limit = SLACK_START_STREAM, post: Limit = SLACK_POST) -> list[float]:
+                       start_stream: Limit = SLACK_START_STREAM, post: Limit = SLACK_POST,
+                       streams_used: int = 0) -> list[float]:
     """Floors of Slack threads in one workspace whose first answer-bearing writes are all due
     at once. ``threads_per_channel[c]`` threads sit in channel c.
 
@@ -78,6 +79,9 @@ def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = Tr
     each creation takes whichever is free first — the cheapest mix the limits allow: at
     every instant a slot opens, each channel's post slot goes to one of its own waiting
     threads, and the workspace's startStream slots to the channels with the most waiting.
+    ``streams_used``: startStream calls already made in the current window (a warm-up
+    answer's), which the burst cannot have; they free a window later (counted as a whole
+    window: the floor errs on the high side by the seconds since they were made).
     Returns one floor per thread, in no particular order."""
     if not (streams or posts):
         raise ValueError("a thread needs a way to write: streams, posts or both")
@@ -89,10 +93,10 @@ def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = Tr
     total = sum(waiting)
     times: set[float] = set()
     if streams:
-        times.update(start_stream.slot(k) for k in range(0, total, start_stream.count))
+        times.update(start_stream.slot(k) for k in range(streams_used, streams_used + total))
     if posts:
         times.update(post.slot(k) for k in range(0, max(waiting), post.count))
-    used_streams = 0
+    used_streams = streams_used
     used_posts = [0] * len(waiting)
     for t in sorted(times):
         if posts:

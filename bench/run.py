@@ -16,16 +16,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from bench import report
+from bench import report, scratch_db
 from bench.answers import AnswerShape
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_DATABASE_URL") or \
-    "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @dataclass(frozen=True)
@@ -86,33 +83,6 @@ def _paced(tokens: int, seconds: float) -> AnswerShape:
 
 # --- the worker: one database ------------------------------------------------------------
 
-def _admin(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgres://", "postgresql://")
-
-
-async def _create_pg() -> tuple[str, str]:
-    import asyncpg
-
-    name = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(_admin(PG_ADMIN_URL))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = _admin(PG_ADMIN_URL).rsplit("/", 1)[0]
-    return name, f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
-
-
-async def _drop_pg(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_admin(PG_ADMIN_URL))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 class _Problems(logging.Handler):
     """Counts the bot's warnings and errors: a clean run has none."""
 
@@ -146,7 +116,7 @@ async def _measure(db: str, plan: Plan) -> dict:
     pg_name = None
     tmp = tempfile.TemporaryDirectory(prefix="bench-")
     if db == "postgres":
-        pg_name, url = await _create_pg()
+        pg_name, url = await scratch_db.create("bench")
     else:
         url = f"sqlite+aiosqlite:///{tmp.name}/bench.db"
     gateway = GatewayProcess().start()
@@ -203,7 +173,7 @@ async def _measure(db: str, plan: Plan) -> dict:
     finally:
         gateway.stop()
         if pg_name:
-            await _drop_pg(pg_name)
+            await scratch_db.drop(pg_name)
         tmp.cleanup()
     out["problems"] = problems.count
     out["first_problems"] = problems.first

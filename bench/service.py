@@ -80,7 +80,7 @@ def table(results: list[dict], load: list[dict], quick: bool) -> str:
                      f"(every {r0['group_share']}th a group, the rest private chats with drafts)")
         cols = ["processes", "answered", "answers/s", "added latency p50 / p99 ms", "floor p50 / p99 ms",
                 "CPU s / 1k tokens", "429s by method", "peak RSS MB (each)"]
-        rows = [[str(r["processes"]), f"{r['finished']}/{r['turns']}", _f(r["answers_per_second"], "{:.2f}"),
+        rows = [[str(r["processes"]) + (" (Redis)" if r.get("redis") else ""), f"{r['finished']}/{r['turns']}", _f(r["answers_per_second"], "{:.2f}"),
                  f"{_f(r['latency_p50_ms'])} / {_f(r['latency_p99_ms'])}",
                  f"{_f(r['floor_p50_ms'], '{:.0f}')} / {_f(r['floor_p99_ms'], '{:.0f}')}",
                  _f(r["cpu_per_1k_tokens"], "{:.3f}"), _limited(r["rate_limited"]),
@@ -120,8 +120,10 @@ async def _main(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
             counts = [1]
         for n in counts:
             _say(f"[processes ×{n}] …")
-            result = await run(LOAD, plan, processes=n, postgres=postgres, say=_say)
-            result.update(group_share=plan.group_share, arrival_rate=plan.arrival_rate)
+            # Several processes share their platform budgets through Redis (REDIS_URL), as deployed.
+            redis = args.redis if n > 1 and args.redis else None
+            result = await run(LOAD, plan, processes=n, postgres=postgres, say=_say, redis_url=redis)
+            result.update(group_share=plan.group_share, arrival_rate=plan.arrival_rate, redis=bool(redis))
             load.append(result)
     return results, load
 
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", default=None,
                         help="also run the scaling-out load with these process counts, e.g. 1,2,4")
     parser.add_argument("--only-processes", action="store_true", help="with --processes: skip the scenarios")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0",
+                        help="REDIS_URL for runs of several processes ('' : each process keeps its own budgets)")
     parser.add_argument("--json", help="write every figure to this file as JSON")
     args = parser.parse_args(argv)
     results, load = asyncio.run(_main(args))

@@ -106,3 +106,10 @@ def test_staggered_arrivals_under_the_bot_wide_limit() -> None:
     floors = staggered_first_writes([k / 40 for k in range(40)])
     assert floors[:30] == [0.0] * 30
     assert floors[30] == pytest.approx(1.0 - 30 / 40)
+
+
+def test_slack_floor_counts_the_startstreams_a_warm_up_already_spent():
+    assert slack_first_writes([1], posts=False, streams_used=20) == [60.0]
+    fresh, warmed = sorted(slack_first_writes([10] * 5)), sorted(slack_first_writes([10] * 5, streams_used=1))
+    assert fresh.count(0.0) == 25 and warmed.count(0.0) == 24  # 20 (or 19) starts + 5 posts at once
+    assert warmed[24] == 1.0
