@@ -27,9 +27,10 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 REDIS_DOWN = (RedisError, OSError)
 
-# A call is counted when it leaves us and by the platform when it arrives, and requests do
-# not all take the same time: each window is held a little longer than the platform's.
-JITTER = 0.03  # seconds
+# A call is counted when its slot is granted and by the platform when it arrives; between
+# the two lie the client's work, a busy event loop and the network, and not the same for
+# every call: each window is held a little longer than the platform's.
+JITTER = 0.05  # seconds
 LEAK_EVERY = 16  # drop expired entries once per this many admitted calls
 
 
