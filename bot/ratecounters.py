@@ -16,16 +16,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 from pyrate_limiter import InMemoryBucket, Rate, RateItem, RedisBucket
 from pyrate_limiter.abstracts import AbstractBucket
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
-REDIS_DOWN = (RedisError, OSError)
 
 # A call is counted when it leaves us and by the platform when it arrives, and requests do
 # not all take the same time: each window is held a little longer than the platform's.
@@ -100,7 +100,7 @@ class SharedCounter(Counter):
                 self.remote = await RedisBucket.init([w.rate() for w in self.windows], self.counters.redis,
                                                      self.counters.prefix + self.name)
             return await self._take_from(self.remote)
-        except REDIS_DOWN as exc:
+        except self.counters.down as exc:
             self.counters.unreachable(exc)
             return await self._take_from(self.bucket)
 
@@ -156,7 +156,11 @@ class RedisCounters:
     WARN_EVERY = 60.0  # seconds between two warnings that Redis is unreachable
     RETRY_AFTER = 5.0  # seconds without asking Redis once it failed (each try may time out)
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: "Redis", prefix: str) -> None:
+        # redis-py is imported only when REDIS_URL is set (memory of a one-process bot).
+        from redis.exceptions import RedisError
+
+        self.down = (RedisError, OSError)  # what "Redis unreachable" looks like
         self.redis = redis
         self.prefix = prefix
         self._warned = -self.WARN_EVERY
@@ -185,7 +189,7 @@ class RedisCounters:
             left = await self.redis.pttl(key)
             if left is None or left < ms:
                 await self.redis.set(key, b"1", px=ms)
-        except REDIS_DOWN as exc:
+        except self.down as exc:
             self.unreachable(exc)  # the budget's own pause still holds this process back
 
     async def paused_for(self, name: str) -> float:
@@ -193,7 +197,7 @@ class RedisCounters:
             return 0.0
         try:
             left = await self.redis.pttl(self.prefix + "pause:" + name)
-        except REDIS_DOWN as exc:
+        except self.down as exc:
             self.unreachable(exc)
             return 0.0
         return left / 1000 if left and left > 0 else 0.0
@@ -206,6 +210,8 @@ def counters_for(redis_url: SecretStr | None, account: str) -> Counters:
     keep apart."""
     if redis_url is None:
         return LocalCounters()
+    from redis.asyncio import Redis
+
     digest = hashlib.sha256(account.encode()).hexdigest()[:16]
     # Short timeouts: a Redis that does not answer must not hold up an answer for long.
     redis = Redis.from_url(redis_url.get_secret_value(), socket_connect_timeout=1.0, socket_timeout=1.0)
