@@ -53,9 +53,10 @@ async def run(settings: Settings) -> None:
     app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), readiness)
     # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY); uvicorn's
     # own lines go through our handler (JSON, redacted).
+    # No route is a websocket: ws="none" keeps uvicorn from loading a websockets library (memory).
     server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="off", log_config=None,
-                                           proxy_headers=settings.admin_trust_proxy))
+                                    log_level="warning", lifespan="off", log_config=None, ws="none",
+                                    proxy_headers=settings.admin_trust_proxy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
