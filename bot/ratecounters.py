@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 from pyrate_limiter import InMemoryBucket, Rate, RateItem, RedisBucket
@@ -51,15 +51,26 @@ def now_ms() -> int:
 class Counter:
     """One budget's log of calls in this process; ``take`` is check-and-insert."""
 
+    sync = True  # ``take_now`` decides at once: an in-process bucket, nothing to await
+
     def __init__(self, bucket: AbstractBucket, name: str) -> None:
         self.bucket = bucket
         self.name = name
         self._lock = asyncio.Lock()  # a bucket reports its last verdict: one put at a time
         self._admitted = 0
 
+    def take_now(self) -> float:
+        """``take`` for the in-process bucket: no await, so no other put can come between
+        the decision and its verdict, and no lock is needed (every platform call passes here)."""
+        now = now_ms()
+        wait = self._verdict(self.bucket.put_decision(RateItem(self.name, now)))
+        if wait == 0 and self._admitted % LEAK_EVERY == 0:
+            self.bucket.leak(now)
+        return wait
+
     async def take(self) -> float:
         """Count one call if every window has room: 0.0, else the seconds until one has."""
-        return await self._take_from(self.bucket)
+        return self.take_now()
 
     async def _take_from(self, bucket: AbstractBucket) -> float:
         async with self._lock:
@@ -67,16 +78,20 @@ class Counter:
             decision = bucket.put_decision(RateItem(self.name, now))
             if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
                 decision = await decision
-            if decision.allowed:
-                self._admitted += 1
-                if self._admitted % LEAK_EVERY == 0:
-                    leaked = bucket.leak(now)
-                    if not isinstance(leaked, int):
-                        await leaked
-                return 0.0
-            wait_ms = decision.retry_after_ms
-            # No wait known (a bucket that records none): try again after a small share of a window.
-            return max(0.001, (wait_ms if wait_ms is not None and wait_ms >= 0 else 50) / 1000)
+            wait = self._verdict(decision)
+            if wait == 0 and self._admitted % LEAK_EVERY == 0:
+                leaked = bucket.leak(now)
+                if not isinstance(leaked, int):
+                    await leaked
+            return wait
+
+    def _verdict(self, decision: Any) -> float:
+        if decision.allowed:
+            self._admitted += 1
+            return 0.0
+        wait_ms = decision.retry_after_ms
+        # No wait known (a bucket that records none): try again after a small share of a window.
+        return max(0.001, (wait_ms if wait_ms is not None and wait_ms >= 0 else 50) / 1000)
 
     def set_windows(self, windows: Sequence[Window]) -> None:
         self.bucket.rates = [w.rate() for w in windows]
@@ -85,6 +100,8 @@ class Counter:
 class SharedCounter(Counter):
     """A budget's log in Redis; while Redis cannot be reached, in this process (the answer
     goes on, paced as if this process were alone) until it can again."""
+
+    sync = False
 
     def __init__(self, counters: RedisCounters, name: str, windows: Sequence[Window]) -> None:
         super().__init__(InMemoryBucket([w.rate() for w in windows]), name)
