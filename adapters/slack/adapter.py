@@ -401,10 +401,18 @@ def _header(request: Any, name: str) -> str | None:
     return value
 
 
+_sdk_level: int | None = None  # the level _quiet_sdk_debug last gave slack-sdk's logger
+
+
 def _quiet_sdk_debug() -> None:
     """slack-sdk builds its debug lines (every request's parameters, every response's body)
     whenever its logger's *own* level is unset, before logging filters them out: give it the
-    level it has in effect now (logging is configured), so it does that only when debugging."""
+    level in effect now (logging is configured), so it does that only when debugging. Done
+    again at every start, unless someone else set a level of their own."""
+    global _sdk_level
     logger = logging.getLogger(SDK_LOGGER)
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logger.getEffectiveLevel())
+    if logger.level not in (logging.NOTSET, _sdk_level):
+        return
+    logger.setLevel(logging.NOTSET)
+    _sdk_level = logger.getEffectiveLevel()
+    logger.setLevel(_sdk_level)
