@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
-
 ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 MAX_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 2048  # larger images cost tokens without helping the model
@@ -38,6 +36,9 @@ def prepare_image(data: bytes, filename: str = "") -> PreparedImage:
     label = f"“{filename}”" if filename else "the image"
     if not data:
         raise ImageRejected(f"{label} was empty")
+    # Pillow is imported on first use: most processes never see an image (memory at start).
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format or ""
@@ -55,6 +56,8 @@ def prepare_image(data: bytes, filename: str = "") -> PreparedImage:
 
 
 def _reencode(data: bytes, label: str) -> PreparedImage:
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(data)) as img:
             if getattr(img, "is_animated", False):

@@ -16,16 +16,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 from pyrate_limiter import InMemoryBucket, Rate, RateItem, RedisBucket
 from pyrate_limiter.abstracts import AbstractBucket
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
-REDIS_DOWN = (RedisError, OSError)
 
 # A call is counted when its slot is granted and by the platform when it arrives; between
 # the two lie the client's work, a busy event loop and the network, and not the same for
@@ -52,15 +52,26 @@ def now_ms() -> int:
 class Counter:
     """One budget's log of calls in this process; ``take`` is check-and-insert."""
 
+    sync = True  # ``take_now`` decides at once: an in-process bucket, nothing to await
+
     def __init__(self, bucket: AbstractBucket, name: str) -> None:
         self.bucket = bucket
         self.name = name
         self._lock = asyncio.Lock()  # a bucket reports its last verdict: one put at a time
         self._admitted = 0
 
+    def take_now(self) -> float:
+        """``take`` for the in-process bucket: no await, so no other put can come between
+        the decision and its verdict, and no lock is needed (every platform call passes here)."""
+        now = now_ms()
+        wait = self._verdict(self.bucket.put_decision(RateItem(self.name, now)))
+        if wait == 0 and self._admitted % LEAK_EVERY == 0:
+            self.bucket.leak(now)
+        return wait
+
     async def take(self) -> float:
         """Count one call if every window has room: 0.0, else the seconds until one has."""
-        return await self._take_from(self.bucket)
+        return self.take_now()
 
     async def _take_from(self, bucket: AbstractBucket) -> float:
         async with self._lock:
@@ -68,16 +79,20 @@ class Counter:
             decision = bucket.put_decision(RateItem(self.name, now))
             if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
                 decision = await decision
-            if decision.allowed:
-                self._admitted += 1
-                if self._admitted % LEAK_EVERY == 0:
-                    leaked = bucket.leak(now)
-                    if not isinstance(leaked, int):
-                        await leaked
-                return 0.0
-            wait_ms = decision.retry_after_ms
-            # No wait known (a bucket that records none): try again after a small share of a window.
-            return max(0.001, (wait_ms if wait_ms is not None and wait_ms >= 0 else 50) / 1000)
+            wait = self._verdict(decision)
+            if wait == 0 and self._admitted % LEAK_EVERY == 0:
+                leaked = bucket.leak(now)
+                if not isinstance(leaked, int):
+                    await leaked
+            return wait
+
+    def _verdict(self, decision: Any) -> float:
+        if decision.allowed:
+            self._admitted += 1
+            return 0.0
+        wait_ms = decision.retry_after_ms
+        # No wait known (a bucket that records none): try again after a small share of a window.
+        return max(0.001, (wait_ms if wait_ms is not None and wait_ms >= 0 else 50) / 1000)
 
     def set_windows(self, windows: Sequence[Window]) -> None:
         self.bucket.rates = [w.rate() for w in windows]
@@ -86,6 +101,8 @@ class Counter:
 class SharedCounter(Counter):
     """A budget's log in Redis; while Redis cannot be reached, in this process (the answer
     goes on, paced as if this process were alone) until it can again."""
+
+    sync = False
 
     def __init__(self, counters: RedisCounters, name: str, windows: Sequence[Window]) -> None:
         super().__init__(InMemoryBucket([w.rate() for w in windows]), name)
@@ -101,7 +118,7 @@ class SharedCounter(Counter):
                 self.remote = await RedisBucket.init([w.rate() for w in self.windows], self.counters.redis,
                                                      self.counters.prefix + self.name)
             return await self._take_from(self.remote)
-        except REDIS_DOWN as exc:
+        except self.counters.down as exc:
             self.counters.unreachable(exc)
             return await self._take_from(self.bucket)
 
@@ -157,7 +174,11 @@ class RedisCounters:
     WARN_EVERY = 60.0  # seconds between two warnings that Redis is unreachable
     RETRY_AFTER = 5.0  # seconds without asking Redis once it failed (each try may time out)
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: "Redis", prefix: str) -> None:
+        # redis-py is imported only when REDIS_URL is set (memory of a one-process bot).
+        from redis.exceptions import RedisError
+
+        self.down = (RedisError, OSError)  # what "Redis unreachable" looks like
         self.redis = redis
         self.prefix = prefix
         self._warned = -self.WARN_EVERY
@@ -186,7 +207,7 @@ class RedisCounters:
             left = await self.redis.pttl(key)
             if left is None or left < ms:
                 await self.redis.set(key, b"1", px=ms)
-        except REDIS_DOWN as exc:
+        except self.down as exc:
             self.unreachable(exc)  # the budget's own pause still holds this process back
 
     async def paused_for(self, name: str) -> float:
@@ -194,7 +215,7 @@ class RedisCounters:
             return 0.0
         try:
             left = await self.redis.pttl(self.prefix + "pause:" + name)
-        except REDIS_DOWN as exc:
+        except self.down as exc:
             self.unreachable(exc)
             return 0.0
         return left / 1000 if left and left > 0 else 0.0
@@ -207,6 +228,8 @@ def counters_for(redis_url: SecretStr | None, account: str) -> Counters:
     keep apart."""
     if redis_url is None:
         return LocalCounters()
+    from redis.asyncio import Redis
+
     digest = hashlib.sha256(account.encode()).hexdigest()[:16]
     # Short timeouts: a Redis that does not answer must not hold up an answer for long.
     redis = Redis.from_url(redis_url.get_secret_value(), socket_connect_timeout=1.0, socket_timeout=1.0)

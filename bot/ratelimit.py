@@ -62,6 +62,7 @@ class Budget:
         self._paused_until = 0.0  # this process's view; the counters hold the shared one
         # This process's recent admits, to judge spare capacity without a round trip.
         self._recent: deque[float] = deque(maxlen=max(w.count for w in self.windows))
+        self._longest = max(w.seconds for w in self.windows)  # adapting changes counts, never seconds
 
     # --- pauses (a 429's Retry-After) ---
     def pause(self, seconds: float) -> None:
@@ -106,12 +107,14 @@ class Budget:
 
     # --- taking a slot ---
     async def _take(self) -> float:
-        if self._counter is None:
-            self._counter = await self.counters.counter(self.name, self.windows)
-        wait = await self._counter.take()
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = await self.counters.counter(self.name, self.windows)
+        wait = counter.take_now() if counter.sync else await counter.take()
         if wait == 0:
             self._recent.append(time.monotonic())
-            self._creep()
+            if self.adaptive:
+                self._creep()
         return wait
 
     def _room(self, spare: int) -> bool:
@@ -120,8 +123,20 @@ class Budget:
         if self._waiters or self.paused_for > 0:
             return False
         now = time.monotonic()
+        recent = self._recent
+        # Admits are in time order: drop what no window sees any more, count the rest from the
+        # newest back (checked before every cosmetic call and skippable write).
+        while recent and now - recent[0] >= self._longest:
+            recent.popleft()
         for window in self.windows:
-            used = sum(1 for at in self._recent if now - at < window.seconds)
+            if window.seconds >= self._longest:
+                used = len(recent)
+            else:
+                used = 0
+                for at in reversed(recent):
+                    if now - at >= window.seconds:
+                        break
+                    used += 1
             if used + 1 + spare > window.count:
                 return False
         return True
@@ -142,8 +157,11 @@ class Budget:
 
     async def acquire(self, priority: Priority = Priority.EDIT) -> None:
         """Wait for a slot, served by priority and then in arrival order."""
-        if not self._waiters and await self._pause_left() == 0 and await self._take() == 0:
-            return
+        if not self._waiters:
+            # The usual case, a slot free at once: no pause lookup to await without shared counters.
+            paused = await self._pause_left() if self.counters.shared else self.paused_for
+            if paused == 0 and await self._take() == 0:
+                return
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (int(priority), next(self._seq), future))
         if self._pump is None or self._pump.done():

@@ -73,6 +73,19 @@ async def test_cosmetic_calls_take_only_spare_capacity_and_are_dropped_otherwise
     await asyncio.wait_for(budget.acquire(Priority.TEXT), 1)  # answer text still goes at once
 
 
+async def test_room_is_judged_in_every_window_and_frees_as_each_one_passes():
+    budget = Budget([Window(2, 0.2), Window(3, 0.6)], name="group")
+    for _ in range(2):
+        await budget.acquire(Priority.TEXT)
+    assert not budget.has_room()  # the short window is full
+    await asyncio.sleep(0.25)
+    assert budget.has_room() and not budget.has_spare()  # short window free; one left in the long one
+    await budget.acquire(Priority.TEXT)
+    assert not budget.has_room()  # the long window is full though the short one has room
+    await asyncio.sleep(0.45)  # the first two left the long window, the third is still in it
+    assert budget.has_room() and budget.has_spare()
+
+
 async def test_a_cosmetic_call_never_goes_ahead_of_a_waiting_answer():
     budget = Budget([Window(1, 0.1), Window(10, 5.0)], name="chat")
     await budget.acquire(Priority.TEXT)

@@ -206,3 +206,27 @@ def test_copy_may_name_its_style_first():
     assert texts("LinkedIn announce our launch") == ["/style linkedin", "/copy announce our launch"]
     assert texts("a launch post for our app") == ["/copy a launch post for our app"]
     assert texts("weibo") == ["/copy weibo"]  # a style name alone is the brief
+
+
+def test_slack_sdk_formats_debug_lines_only_when_debugging() -> None:
+    import logging
+
+    from adapters.slack.adapter import SDK_LOGGER, _quiet_sdk_debug
+
+    sdk, root = logging.getLogger(SDK_LOGGER), logging.getLogger()
+    saved = sdk.level, root.level
+    try:
+        sdk.setLevel(logging.NOTSET)
+        root.setLevel(logging.WARNING)
+        _quiet_sdk_debug()
+        # slack-sdk tests ``logger.level <= DEBUG`` (its own level) before building each line.
+        assert sdk.level == logging.WARNING
+        root.setLevel(logging.DEBUG)
+        _quiet_sdk_debug()  # a later start (tests, a reconfigured process) follows the new level
+        assert sdk.level == logging.DEBUG  # LOG_LEVEL=DEBUG still shows them
+        sdk.setLevel(logging.ERROR)
+        _quiet_sdk_debug()
+        assert sdk.level == logging.ERROR  # an operator's own setting stays
+    finally:
+        sdk.setLevel(saved[0])
+        root.setLevel(saved[1])

@@ -134,6 +134,17 @@ def test_keyboard_carries_the_core_controls_encoded() -> None:
     assert len(markup.inline_keyboard) == 3 * 2 + 1  # six refinements per variant, three a row
 
 
+def test_keyboard_json_is_the_keyboard_built_once_per_controls() -> None:
+    controls = answer_controls(42, variants=2, language="en")
+    first = keyboards.markup_json(controls)
+    again = keyboards.markup_json(answer_controls(42, variants=2, language="en"))  # equal, not the same
+    markup = keyboards.markup(controls)
+    assert markup is not None and first == markup.to_json()
+    assert again is first  # every edit of an answer repeats its keyboard: not rebuilt
+    assert keyboards.markup_json(answer_controls(43, variants=2, language="en")) != first
+    assert keyboards.markup_json(()) is None
+
+
 # ---- arrival order and albums ----------------------------------------------------------------
 async def test_messages_are_stored_in_arrival_order_whatever_their_preparation_takes() -> None:
     order = ArrivalOrder()

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+# slack-sdk's Web API clients log through this logger (unless given another one).
+SDK_LOGGER = "slack_sdk.web.async_base_client"
 THREAD_CONTEXT_LIMIT = 50  # earlier messages read when the bot is first called into a thread
 STOP_GRACE = 30.0  # seconds in-flight answers get to finish at shutdown
 
@@ -84,6 +86,7 @@ class SlackAdapter:
         return [StarletteRoute(EVENTS_PATH, self._http_endpoint, methods=["POST"])]
 
     async def start(self) -> None:
+        _quiet_sdk_debug()
         self._session = aiohttp.ClientSession()
         client = AsyncWebClient(token=self._token, base_url=self.settings.slack_api_url,
                                 session=self._session)
@@ -396,3 +399,20 @@ def _header(request: Any, name: str) -> str | None:
     if isinstance(value, (list, tuple)):
         return value[0] if value else None
     return value
+
+
+_sdk_level: int | None = None  # the level _quiet_sdk_debug last gave slack-sdk's logger
+
+
+def _quiet_sdk_debug() -> None:
+    """slack-sdk builds its debug lines (every request's parameters, every response's body)
+    whenever its logger's *own* level is unset, before logging filters them out: give it the
+    level in effect now (logging is configured), so it does that only when debugging. Done
+    again at every start, unless someone else set a level of their own."""
+    global _sdk_level
+    logger = logging.getLogger(SDK_LOGGER)
+    if logger.level not in (logging.NOTSET, _sdk_level):
+        return
+    logger.setLevel(logging.NOTSET)
+    _sdk_level = logger.getEffectiveLevel()
+    logger.setLevel(_sdk_level)

@@ -2,6 +2,8 @@
 control's own encoding (``bot.controls.Press``), decoded by the core's vocabulary."""
 from __future__ import annotations
 
+import functools
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.controls import Button, Choice, Controls
@@ -24,3 +26,11 @@ def markup(controls: Controls) -> InlineKeyboardMarkup | None:
         else:
             rows.append([_button(button) for button in row])
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+@functools.lru_cache(maxsize=1024)
+def markup_json(controls: Controls) -> str | None:
+    """``markup`` as the Bot API's JSON, built once per distinct controls: every edit of an
+    answer repeats the same keyboard, and Bot API calls take it as it is."""
+    built = markup(controls)
+    return None if built is None else built.to_json()

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from adapters.telegram import keyboards, render
 from adapters.telegram.budgets import Budgets
@@ -35,6 +38,12 @@ PAGE_UNITS = 4000
 
 _draft_ids = itertools.count(1)
 T = TypeVar("T")
+
+# Sends and edits go through Bot.do_api_request, which answers the API's own JSON: Bot.send_message
+# would parse every answer into a Message (with its chat, sender and keyboard) to read one id.
+# do_api_request warns when a typed method exists; that is the point here.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText)'",
+                        category=PTBUserWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,7 @@ class TelegramSurface(ReplySurface):
         pages = self._render(text, write)
         ids: list[str] = []
         for i, page in enumerate(pages):
-            markup = keyboards.markup(write.controls) if i == len(pages) - 1 else None
+            markup = keyboards.markup_json(write.controls) if i == len(pages) - 1 else None
             ids.append(str(await self._send(page, markup, Priority.TEXT)))
         return MessageRef(ids[0], tuple(ids[1:]))
 
@@ -80,7 +89,7 @@ class TelegramSurface(ReplySurface):
         ids = list(ref.ids)
         priority = Priority.FINAL if write.final else Priority.EDIT
         for i, page in enumerate(pages):
-            markup = keyboards.markup(write.controls) if i == len(pages) - 1 else None
+            markup = keyboards.markup_json(write.controls) if i == len(pages) - 1 else None
             if i < len(ids):
                 await self._edit(int(ids[i]), page, markup, priority)
             else:
@@ -111,10 +120,10 @@ class TelegramSurface(ReplySurface):
     def _budget(self):  # noqa: ANN202
         return self.budgets.messages(self.place.chat_id, group=not self.place.private)
 
-    def _reply(self) -> ReplyParameters | None:
+    def _reply(self) -> str | None:
         if self.place.reply_to is None:
             return None
-        return ReplyParameters(self.place.reply_to, allow_sending_without_reply=True)
+        return json.dumps({"message_id": self.place.reply_to, "allow_sending_without_reply": True})
 
     async def _with_entities(self, page: render.Rendered, request: Callable[[list | None], Awaitable[T]],
                              method: str, priority: Priority) -> T | None:
@@ -128,22 +137,37 @@ class TelegramSurface(ReplySurface):
             log.warning("telegram: entities refused (%s); writing plain text", exc.message)
             return await call(self._budget(), self.budgets.bot, lambda: request(None), method, priority)
 
-    async def _send(self, page: render.Rendered, markup: InlineKeyboardMarkup | None, priority: Priority) -> int:
-        message = await self._with_entities(page, lambda entities: self.bot.send_message(
-            self.place.chat_id, page.text, entities=entities, message_thread_id=self.place.thread_id,
-            reply_parameters=self._reply(), reply_markup=markup), "sendMessage", priority)
-        assert message is not None
-        self._shown[message.message_id] = (page.text, page.entities, _markup_key(markup))
-        return message.message_id
+    def _api(self, method: str, params: dict, entities: list | None) -> Awaitable[dict | bool]:
+        """One Bot API call with plain parameters (``markup`` already JSON), answering its JSON."""
+        if entities:
+            params = {**params, "entities": entities}
+        return self.bot.do_api_request(method, api_kwargs=params)
 
-    async def _edit(self, message_id: int, page: render.Rendered, markup: InlineKeyboardMarkup | None,
-                    priority: Priority) -> None:
-        shown = (page.text, page.entities, _markup_key(markup))
+    async def _send(self, page: render.Rendered, markup: str | None, priority: Priority) -> int:
+        place = self.place
+        params: dict = {"chat_id": place.chat_id, "text": page.text}
+        if place.thread_id is not None:
+            params["message_thread_id"] = place.thread_id
+        if (reply := self._reply()) is not None:
+            params["reply_parameters"] = reply
+        if markup is not None:
+            params["reply_markup"] = markup
+        message = await self._with_entities(page, lambda entities: self._api("sendMessage", params, entities),
+                                            "sendMessage", priority)
+        assert isinstance(message, dict)
+        message_id = int(message["message_id"])
+        self._shown[message_id] = (page.text, page.entities, markup)
+        return message_id
+
+    async def _edit(self, message_id: int, page: render.Rendered, markup: str | None, priority: Priority) -> None:
+        shown = (page.text, page.entities, markup)
         if self._shown.get(message_id) == shown:
             return  # never send the same edit twice
-        await self._with_entities(page, lambda entities: self.bot.edit_message_text(
-            page.text, chat_id=self.place.chat_id, message_id=message_id, entities=entities,
-            reply_markup=markup), "editMessageText", priority)
+        params: dict = {"chat_id": self.place.chat_id, "message_id": message_id, "text": page.text}
+        if markup is not None:
+            params["reply_markup"] = markup
+        await self._with_entities(page, lambda entities: self._api("editMessageText", params, entities),
+                                  "editMessageText", priority)
         self._shown[message_id] = shown
 
     async def _keep_typing(self) -> None:
@@ -205,7 +229,3 @@ class DraftStream:
         if self._message is not None:
             return await self.surface.edit(self._message, text, write)
         return await self.surface.post(text, write)
-
-
-def _markup_key(markup: InlineKeyboardMarkup | None) -> object:
-    return None if markup is None else markup.to_json()

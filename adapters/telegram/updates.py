@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from telegram import Update
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest, HTTPXRequest
@@ -100,9 +101,12 @@ def tolerant_bot(settings: "Settings") -> TolerantBot:
     """The adapter's bot, with the connection pools ``Application.builder()`` would give it."""
     assert settings.telegram_bot_token is not None
     api = settings.telegram_api_url
+    # One TLS context (its CA certificates take about a megabyte) for both clients, as each
+    # would otherwise load its own.
+    tls = {"verify": httpx.create_ssl_context()}
     return TolerantBot(
         settings.telegram_bot_token.get_secret_value(),
         base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(connection_pool_size=64),
-        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=POLL_READ_TIMEOUT),
+        request=HTTPXRequest(connection_pool_size=64, httpx_kwargs=tls),
+        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=POLL_READ_TIMEOUT, httpx_kwargs=tls),
     )

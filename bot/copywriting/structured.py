@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import json_repair
-
 from bot.copywriting.styles import BODY, HASHTAGS, ITEMS, SEGMENTS, TITLE, Style
 from bot.copywriting.variants import Variant
 
@@ -81,6 +79,8 @@ def extract_json(text: str) -> Any | None:
             return json.loads(candidate)
         except ValueError:
             pass
+    import json_repair  # only for a model's broken JSON: not loaded at start (memory)
+
     for candidate in candidates:
         try:
             value = json_repair.loads(candidate)
