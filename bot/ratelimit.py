@@ -193,25 +193,51 @@ class Budget:
                     future.set_result(None)
                     break
 
+    def idle(self, now: float) -> bool:
+        """Nothing waits, nothing is paused, and no call of ours is inside any window: the
+        budget can be forgotten and made again (empty) when next needed."""
+        longest = max(w.seconds for w in self.windows)
+        return not self._waiters and self.paused_for == 0 and \
+            (not self._recent or now - self._recent[-1] > longest) and \
+            (self._pump is None or self._pump.done()) and (not self.adaptive or self.windows == self._ceiling)
+
     def __repr__(self) -> str:
         return f"Budget({self.name!r}, {self._describe()})"
 
 
 class BudgetMap:
-    """Budgets created on first use per key (a chat, a workspace+method)."""
+    """Budgets created on first use per key (a chat, a workspace+method), and forgotten once
+    idle, so a bot that meets many chats does not keep a budget for each for ever."""
+
+    SWEEP_EVERY = 1024  # new budgets between two sweeps of idle ones
 
     def __init__(self, windows: Sequence[Window], *, name: str = "", counters: Counters | None = None,
                  adaptive: bool = False) -> None:
         self.windows, self.name, self.adaptive = tuple(windows), name, adaptive
         self.counters = counters or LocalCounters()
         self._budgets: dict[object, Budget] = {}
+        self._created = 0
 
     def __getitem__(self, key: object) -> Budget:
         budget = self._budgets.get(key)
         if budget is None:
+            self._created += 1
+            if self._created % self.SWEEP_EVERY == 0:
+                self.sweep()
             budget = self._budgets[key] = Budget(self.windows, name=f"{self.name}:{key}",
                                                  counters=self.counters, adaptive=self.adaptive)
         return budget
+
+    def sweep(self) -> int:
+        """Forget idle budgets; returns how many."""
+        now = time.monotonic()
+        idle = [key for key, budget in self._budgets.items() if budget.idle(now)]
+        for key in idle:
+            del self._budgets[key]
+        return len(idle)
+
+    def __len__(self) -> int:
+        return len(self._budgets)
 
 
 async def _acquire_all(budgets: Sequence[Budget], priority: Priority) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.ratecounters import LocalCounters, RedisCounters, Window, counters_for
-from bot.ratelimit import Budget, Dropped, Priority, acquire_first, guarded
+from bot.ratelimit import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
 from bot.surface import RateLimited
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -204,3 +204,18 @@ async def test_an_unreachable_redis_slows_nothing_down_and_is_said_once(caplog):
     await asyncio.sleep(0.05)
     warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
     assert len(warnings) == 1 and "127.0.0.1" not in warnings[0].getMessage()
+
+
+async def test_idle_budgets_are_forgotten_and_busy_ones_kept():
+    chats = BudgetMap([Window(1, 0.1)], name="chat")
+    await chats["old"].acquire(Priority.TEXT)
+    busy = chats["busy"]
+    await busy.acquire(Priority.TEXT)
+    waiter = asyncio.create_task(busy.acquire(Priority.EDIT))  # waits for the next window
+    await asyncio.sleep(0)
+    await asyncio.sleep(0.06)
+    chats["new"]  # made, never used: idle
+    await asyncio.sleep(0.06)
+    assert chats.sweep() == 2 and len(chats) == 1  # "old" and "new" forgotten
+    await asyncio.wait_for(waiter, 1)
+    assert chats["busy"] is busy
