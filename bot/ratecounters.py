@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # A call is counted when its slot is granted and by the platform when it arrives; between
 # the two lie the client's work, a busy event loop and the network, and not the same for
 # every call: each window is held a little longer than the platform's.
-JITTER = 0.05  # seconds
+JITTER = 0.1  # seconds
 LEAK_EVERY = 16  # drop expired entries once per this many admitted calls
 
 
