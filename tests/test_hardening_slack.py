@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -17,6 +17,7 @@ from adapters.slack import create
 from bot.app import create_app
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.slack_api import APP_ID, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
+from tests.polling import eventually
 
 CHANNEL = "C0GENERAL1"
 MB = 1024 * 1024
@@ -65,15 +66,6 @@ async def slack(make_settings, fake_gateway) -> AsyncIterator[Slack]:  # noqa: A
         await adapter.stop()
         await runtime.close()
         await fake.close()
-
-
-async def eventually(check: Callable[[], object], timeout: float = 15.0) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-    return value
 
 
 class CountingBody:

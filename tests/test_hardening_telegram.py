@@ -17,6 +17,7 @@ from adapters.telegram import create
 from bot.app import create_app
 from bot.runtime import build_runtime
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+from tests.polling import eventually
 
 SCALE = 0.2
 ALICE = {"id": 1001, "is_bot": False, "first_name": "Alice"}
@@ -61,15 +62,6 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:  # noqa: ANN0
     for runtime, adapter in reversed(running):
         await adapter.stop()
         await runtime.close()
-
-
-async def eventually(check: Callable[[], object], timeout: float = 15.0) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def finished(tg: FakeTelegram, chat_id: int) -> list:
