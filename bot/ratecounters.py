@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # every call: each window is held a little longer than the platform's.
 JITTER = 0.1  # seconds
 LEAK_EVERY = 16  # drop expired entries once per this many admitted calls
+STALE_MS = round(JITTER * 1000 / 2)  # a verdict slower than this may be stale (see _take_from)
+STALE_RETAKES = 2
+REDIS_CONNECTIONS = 32  # per platform account and process; more callers queue for one
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +78,18 @@ class Counter:
 
     async def _take_from(self, bucket: AbstractBucket) -> float:
         async with self._lock:
-            now = now_ms()
-            decision = bucket.put_decision(RateItem(self.name, now))
-            if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
-                decision = await decision
-            wait = self._verdict(decision)
+            for _ in range(STALE_RETAKES + 1):
+                now = now_ms()
+                decision = bucket.put_decision(RateItem(self.name, now))
+                if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
+                    decision = await decision
+                wait = self._verdict(decision)
+                # The shared log judges a call by its stamp and counts only calls stamped
+                # before it: a verdict that took long to come back (a busy event loop, a
+                # queue for a connection) may have missed calls other processes stamped
+                # meanwhile. Take again, freshly stamped; the stale slot stays counted.
+                if wait > 0 or now_ms() - now <= STALE_MS:
+                    break
             if wait == 0 and self._admitted % LEAK_EVERY == 0:
                 leaked = bucket.leak(now)
                 if not isinstance(leaked, int):
@@ -228,9 +238,13 @@ def counters_for(redis_url: SecretStr | None, account: str) -> Counters:
     keep apart."""
     if redis_url is None:
         return LocalCounters()
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
 
     digest = hashlib.sha256(account.encode()).hexdigest()[:16]
-    # Short timeouts: a Redis that does not answer must not hold up an answer for long.
-    redis = Redis.from_url(redis_url.get_secret_value(), socket_connect_timeout=1.0, socket_timeout=1.0)
-    return RedisCounters(redis, f"bot:budget:{digest}:")
+    # Short timeouts: a Redis that does not answer must not hold up an answer for long. A
+    # bounded pool that queues: a hundred answers starting at once take a budget each at
+    # the same moment, and redis-py's default pool raises past 100 connections, which
+    # would look like Redis being down (and the budgets would fall back to this process).
+    pool = BlockingConnectionPool.from_url(redis_url.get_secret_value(), max_connections=REDIS_CONNECTIONS,
+                                           timeout=2.0, socket_connect_timeout=1.0, socket_timeout=1.0)
+    return RedisCounters(Redis(connection_pool=pool), f"bot:budget:{digest}:")

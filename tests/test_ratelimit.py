@@ -9,7 +9,9 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
-from bot.ratecounters import LocalCounters, RedisCounters, Window, counters_for
+from pyrate_limiter import InMemoryBucket, Rate
+
+from bot.ratecounters import STALE_MS, Counter, LocalCounters, RedisCounters, Window, counters_for
 from bot.ratelimit import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
 from bot.surface import RateLimited
 
@@ -191,6 +193,48 @@ async def test_a_429_seen_by_one_process_pauses_the_other(redis_counters):
     started = time.monotonic()
     await theirs.acquire(Priority.TEXT)
     assert time.monotonic() - started >= 0.25
+
+
+async def test_two_hundred_budgets_taken_at_once_stay_counted_in_redis(redis_counters, caplog):
+    """A hundred answers starting together take a chat's and the bot's budget each at the same
+    moment: more callers than connections queue for one, and nothing falls back to counting
+    in this process alone (which would let two processes draw twice the limit)."""
+    here, _ = redis_counters
+    budgets = [Budget([Window(5, 1.0)], name=f"chat:{i}", counters=here) for i in range(200)]
+    await asyncio.wait_for(asyncio.gather(*(b.acquire(Priority.TEXT) for b in budgets)), 15)
+    assert here.reachable()
+    assert not [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    # Each was counted in Redis: another process's view of the same chats sees them.
+    assert await here.redis.exists(*[here.prefix + f"chat:{i}" for i in range(200)]) == 200
+
+
+class LateBucket(InMemoryBucket):
+    """A shared log whose first verdict comes back late (a busy loop, a queue for a connection)."""
+
+    def __init__(self, rates: list[Rate], delays: list[float]) -> None:
+        super().__init__(rates)
+        self.delays = delays
+        self.stamps: list[int] = []
+
+    def put_decision(self, item):  # noqa: ANN001, ANN201
+        self.stamps.append(item.timestamp)
+        decision = super().put_decision(item)
+
+        async def late():  # noqa: ANN202
+            await asyncio.sleep(self.delays.pop(0) if self.delays else 0)
+            return decision
+        return late()
+
+
+async def test_a_verdict_that_came_back_late_is_taken_again_freshly_stamped():
+    """A shared log counts a call by its stamp against the calls stamped before it: a verdict
+    slower than STALE_MS may have missed other processes' calls, so the slot is taken again."""
+    slow = LateBucket([Rate(10, 1000)], delays=[STALE_MS / 1000 + 0.05])
+    assert await Counter(slow, "bot")._take_from(slow) == 0
+    assert len(slow.stamps) == 2 and slow.stamps[1] - slow.stamps[0] >= STALE_MS
+    quick = LateBucket([Rate(10, 1000)], delays=[0.0])
+    assert await Counter(quick, "bot")._take_from(quick) == 0
+    assert len(quick.stamps) == 1
 
 
 async def test_an_unreachable_redis_slows_nothing_down_and_is_said_once(caplog):
