@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import urllib.parse
 from pathlib import Path
@@ -30,7 +31,7 @@ async def _settle(check, timeout: float = 15.0) -> bool:  # noqa: ANN001
     return True
 
 
-async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway) -> None:  # noqa: ANN001
+async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, caplog) -> None:  # noqa: ANN001
     cases = json.loads((CORPUS / "telegram_updates.json").read_text())
     async with FakeTelegram(limits=FakeLimits().scaled(0.2)) as tg:
         tg.add_chat(1001, "private", user={"first_name": "Alice"})
@@ -64,6 +65,8 @@ async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway) 
                 if case["answered"] and isinstance(text, str):
                     assert text.split()[-1] in asked, f"never asked: {case['name']}"
             assert 1 <= len(fake_gateway.requests) <= sum(c["answered"] for c in cases)
+            # Handled, not only acknowledged: no shape made a handler fail behind the 200.
+            assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         finally:
             await adapter.stop()
             await runtime.close()

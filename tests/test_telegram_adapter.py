@@ -22,7 +22,7 @@ from adapters.telegram.app import TelegramAdapter
 from bot.app import create_app
 from bot.messages import Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
-from bot.store.models import Turn
+from bot.store.models import Conversation, Turn
 from bot.surface import utf16_len
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
@@ -548,6 +548,10 @@ async def test_removed_from_a_group_mid_answer_the_answer_stops_and_nothing_more
         while (turn := await _turn_row(bot)) is None or turn.status == "streaming":
             await asyncio.sleep(0.05)
     assert turn.status == "interrupted" and "no longer takes" in (turn.error or "")
+    # my_chat_member is recorded: the conversation is marked as left, not only the 403 seen.
+    async with asyncio.timeout(5):
+        while await _left_at(bot) is None:
+            await asyncio.sleep(0.05)
     refused = [c for c in tg.calls if c.status == 403]
     assert len(refused) <= 2, "one refused write ends the answer: no retries into a chat we left"
     assert len(fake_gateway.requests) == 1
@@ -557,6 +561,11 @@ async def test_removed_from_a_group_mid_answer_the_answer_stops_and_nothing_more
     await start_bot()
     await asyncio.sleep(0.5)
     assert [c for c in tg.calls[calls_after:] if c.params.get("chat_id") == GROUP] == []
+
+
+async def _left_at(bot):  # noqa: ANN001, ANN202
+    async with bot.service.store.db.read() as conn:
+        return (await conn.execute(select(Conversation.left_at).where(Conversation.chat == str(GROUP)))).scalar()
 
 
 async def _turn_row(bot):  # noqa: ANN001, ANN202

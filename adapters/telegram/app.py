@@ -288,6 +288,19 @@ class TelegramAdapter:
         ack = await self.service.act(action, self._surface_for_answer(message))
         await self._answer(query, ack.text)
 
+    # ---- membership -------------------------------------------------------------------
+    async def _on_membership(self, change: ChatMemberUpdated) -> None:
+        """The bot was removed from a chat (or blocked by a user), or added back."""
+        me = self.me
+        assert me is not None
+        if change.new_chat_member.user.id != me.id:
+            return
+        chat = str(change.chat.id)
+        if change.new_chat_member.status in GONE_STATUSES:
+            await self.service.chat_left(PLATFORM, str(me.id), chat)
+        else:
+            await self.service.chat_joined(PLATFORM, str(me.id), chat)
+
     def _surface_for_answer(self, answer: Message) -> TelegramSurface:
         """Write next to an earlier answer: same topic, replying to the same question."""
         asked = answer.reply_to_message
