@@ -48,13 +48,12 @@ class Slack:
     async def settle(self) -> None:
         async with asyncio.timeout(20):
             await asyncio.sleep(0.01)
-            while self.adapter._tasks:
-                await asyncio.gather(*list(self.adapter._tasks), return_exceptions=True)
+            await self.adapter.drain()
 
 
 async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:  # noqa: ANN001
     settings = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                             SLACK_API_URL=fake.api_url, SLACK_RATE_WINDOW=fake.window, **overrides)
+                             SLACK_API_URL=fake.api_url, PLATFORM_TIME_SCALE=str(fake.window / 60), **overrides)
     runtime = await build_runtime(settings, migrate=False)
     adapter = create(settings, runtime.service)
     await adapter.start()

@@ -21,6 +21,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from adapters.telegram import media
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
+from adapters.telegram.calls import retry_seconds
 from adapters.telegram.normalise import (
     BotIdentity, author_of, clean_text, command_of, conversation_key, ignore_sender, is_addressed, is_private,
     normalise, topic_of,
@@ -32,7 +33,8 @@ from bot.controls import Action, Press
 from bot.core.order import Ticket
 from bot.messages import Attachment, ConversationKey, IncomingMessage
 from bot.ratecounters import counters_for
-from bot.surface import Write
+from bot.ratelimit import Priority, guarded
+from bot.surface import RateLimited, Write
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -308,8 +310,9 @@ class TelegramAdapter:
         return self.surface(answer, reply_to=question)
 
     async def _answer(self, query: CallbackQuery, text: str) -> None:
-        await self.budgets.bot.acquire()
+        """Answer a click (the user's spinner waits for it): bot-wide budget, ahead of edits."""
         try:
-            await query.answer(text)
-        except TelegramError as exc:  # too old, or already answered
+            await guarded((self.budgets.bot,), lambda: query.answer(text), retry_after=retry_seconds,
+                          name=self.budgets.bot.name, method="answerCallbackQuery", priority=Priority.TEXT)
+        except (TelegramError, RateLimited) as exc:  # too old, already answered, or a 429
             log.info("telegram: answerCallbackQuery failed: %s", exc)
