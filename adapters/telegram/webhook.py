@@ -43,12 +43,14 @@ def webhook_route(path: str, secret: str, deliver: Callable[[dict], Awaitable[bo
         if isinstance(body, BodyProblem):
             log.warning("telegram webhook: request refused (%s)", body.name.lower().replace("_", " "))
             return JSONResponse({"ok": False, "description": body.name.lower()}, status_code=body.value)
+        # Past the secret, the body is from Telegram, which redelivers a non-2xx for ever:
+        # what cannot be an update is acknowledged, logged and dropped.
         try:
             data = json.loads(body)
         except ValueError:
-            return JSONResponse({"ok": False, "description": "invalid JSON"}, status_code=400)
+            log.warning("telegram webhook: dropped a body that is not JSON (%d bytes)", len(body))
+            return JSONResponse({"ok": True})
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            # Signed by the secret, so from Telegram, which redelivers non-2xx for ever.
             log.warning("telegram webhook: dropped a body that is not an update (%s)", type(data).__name__)
             return JSONResponse({"ok": True})
         if not await deliver(data):
