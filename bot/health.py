@@ -42,6 +42,13 @@ class Connectable(Protocol):
     def connected(self) -> bool: ...
 
 
+def live_connection(adapter: object) -> Callable[[], bool]:
+    """Whether ``adapter`` is connected now; one that cannot say counts as connected once started."""
+    if isinstance(adapter, Connectable):
+        return lambda: adapter.connected
+    return lambda: True
+
+
 @runtime_checkable
 class Pausable(Protocol):
     """An adapter that can stop taking new events while its answers finish writing."""

@@ -48,7 +48,8 @@ async def run(settings: Settings) -> None:
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes = [*health.routes(readiness, metrics_token=token, alive=lambda: {"platforms": names}),
               *(route for adapter in adapters for route in adapter.routes())]
-    platforms = RunnerHealth(runtime.db, names)  # what the admin page shows
+    # What the admin page shows: live, as /readyz reads it.
+    platforms = RunnerHealth(runtime.db, {a.name: health.live_connection(a) for a in adapters})
     admin = (create_admin_app(settings, runtime.db, platforms, access=runtime.service.ops.access)
              if settings.admin_page else None)
     app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), readiness)

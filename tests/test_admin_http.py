@@ -9,6 +9,7 @@ import pytest
 
 from bot.admin.app import create_admin_app
 from bot.admin.auth import AdminAuth, hash_password
+from bot.admin.health import RunnerHealth
 from bot.app import create_app
 from bot.store.db import Database
 
@@ -144,3 +145,25 @@ async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:  # noqa
         assert "&lt;script&gt;alert(1)&lt;/script&gt; hi" in page.text and "<script>alert" not in page.text
         found = await client.get("/admin/conversations", params={"user": "eve", "text": "<script>"})
         assert f'href="/admin/conversations/{conv.id}"' in found.text and "&lt;b&gt;Eve&lt;/b&gt;" in found.text
+
+
+async def test_the_health_page_shows_each_platform_as_connected_now(settings, db) -> None:  # noqa: ANN001
+    """Live, as /readyz reads it: a Socket Mode session that drops shows at once, not only
+    whether the adapter was started."""
+    link = {"up": True}
+    health = RunnerHealth(db, {"slack": lambda: link["up"]})
+    await AdminAuth(settings, db).set_password(PASSWORD)
+    app = create_app([], admin=create_admin_app(settings, db, health))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot.test") as client:
+        await login(client)
+
+        async def state() -> str:
+            page = (await client.get("/admin/health")).text
+            return re.search(r"<strong>slack</strong>: <span[^>]*>([^<]+)</span>", page).group(1)
+
+        assert await state() == "stopped"
+        health.mark("slack", True)
+        assert await state() == "connected"
+        link["up"] = False
+        assert await state() == "disconnected"
+        assert "<strong>telegram</strong>: <span" in (await client.get("/admin/health")).text  # not configured

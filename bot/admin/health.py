@@ -2,6 +2,7 @@
 without one, ``DbHealth`` reports what the database knows."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -13,7 +14,7 @@ from bot.store.usage import UsageStore
 @dataclass(frozen=True, slots=True)
 class PlatformStatus:
     name: str
-    state: str  # "connected", "stopped", "not configured", "seen in the database"
+    state: str  # "connected", "disconnected", "stopped", "not configured", "seen in the database"
     detail: str = ""
     last_message: datetime | None = None
 
@@ -49,20 +50,27 @@ class DbHealth:
 
 
 class RunnerHealth(DbHealth):
-    """``bot run``'s view: which adapters it started and whether they are running."""
+    """``bot run``'s view: which adapters it started and whether each is connected now (the
+    same live answer ``/readyz`` reads: a dropped Socket Mode session, a stopped poller)."""
 
-    def __init__(self, db: Database, configured: list[str]) -> None:
+    def __init__(self, db: Database, connected: Mapping[str, Callable[[], bool]]) -> None:
         super().__init__(db)
-        self.configured = configured
-        self.running: dict[str, bool] = {name: False for name in configured}
+        self.connected = dict(connected)  # adapter name -> is it connected now
+        self.configured = list(connected)
+        self.running: dict[str, bool] = {name: False for name in connected}
 
     def mark(self, name: str, running: bool) -> None:
         self.running[name] = running
 
+    def _state(self, name: str) -> str:
+        if not self.running.get(name):
+            return "stopped"
+        return "connected" if self.connected[name]() else "disconnected"
+
     async def report(self) -> HealthReport:
         report = await super().report()
         seen = {p.name: p for p in report.platforms}
-        live = [PlatformStatus(name, "connected" if self.running.get(name) else "stopped",
+        live = [PlatformStatus(name, self._state(name),
                                seen[name].detail if name in seen else "",
                                seen[name].last_message if name in seen else None)
                 for name in self.configured]
