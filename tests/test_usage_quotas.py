@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import SettingsError, load_settings
+from bot.controls import Action, ControlKind, Press
 from bot.messages import Author, ConversationKey, IncomingMessage
 from bot.runtime import build_runtime
 from bot.store.models import GatewayCall, Message, Turn, UsageCounter
@@ -98,6 +99,32 @@ async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:  # noqa: 
     assert [(c.kind, c.prompt_tokens, c.completion_tokens) for c in calls] == [("copy", 500, 10), ("copy", 600, 300)]
     turn = (await table(rt, Turn))[0]
     assert turn.cost == pytest.approx((500 * 2 + 10 * 8 + 600 * 2 + 300 * 8) / 1e6)
+
+
+async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None:  # noqa: ANN001
+    await rt.service.handle(msg("/style product-description"), RecordingSurface())
+    variants = '{"variants": [' + ",".join(
+        '{"title": "Tea %d", "body": "%s"}' % (i, "Fresh osmanthus oolong, hand-rolled and roasted. " * 5)
+        for i in range(3)) + "]}"
+    fake_gateway.script(Answer(text=variants, reasoning_style="none", prompt_tokens=600, completion_tokens=300))
+    surface = RecordingSurface()
+    await rt.service.handle(msg("osmanthus oolong tea"), surface)
+    # Too short for the style's 200-character floor: the refinement takes a repair round too.
+    shorter = '{"variants": [{"title": "Tea", "body": "Osmanthus oolong, hand-rolled."}]}'
+    repaired = '{"variants": [{"title": "Tea", "body": "%s"}]}' % ("Osmanthus oolong, hand-rolled. " * 8)
+    fake_gateway.script(Answer(text=shorter, reasoning_style="none", prompt_tokens=900, cached_tokens=600,
+                               completion_tokens=40),
+                        Answer(text=repaired, reasoning_style="none", prompt_tokens=1000, completion_tokens=80))
+    tap = Action(Press(ControlKind.REFINE, surface.writes[-1].turn_id, variant=2, action="shorter"),
+                 Author("42", "User 42"), KEY)
+    await rt.service.act(tap, RecordingSurface())
+    await rt.service.drain()
+    calls = await table(rt, GatewayCall)
+    assert [(c.kind, c.prompt_tokens, c.cached_tokens, c.completion_tokens) for c in calls] == [
+        ("copy", 600, 0, 300), ("refine", 900, 600, 40), ("refine", 1000, 0, 80)]
+    turns = await table(rt, Turn)
+    assert len(turns) == 2 and calls[1].turn_id == calls[2].turn_id == turns[1].id != calls[0].turn_id
+    assert turns[1].cost == pytest.approx((300 * 2 + 600 * 0.5 + 40 * 8 + 1000 * 2 + 80 * 8) / 1e6)
 
 
 async def test_a_failed_call_is_recorded_by_kind(rt, fake_gateway) -> None:  # noqa: ANN001
