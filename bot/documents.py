@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from bot.config import Settings
 from bot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class DocumentText:
         return f"read all {self.total:,} {plural}"
 
 
-def document_budget(settings: Any) -> int:
+def document_budget(settings: Settings) -> int:
     """Tokens one document may use: a share of the window left after the answer."""
     return max(1_000, int((settings.context_tokens - settings.max_tokens) * DOCUMENT_SHARE))
 
@@ -304,7 +305,7 @@ async def read_document(data: bytes, mime: str, filename: str, budget_tokens: in
     return await asyncio.to_thread(extract_text, data, mime, filename, budget_tokens)
 
 
-async def to_parts(att: Any, settings: Any, budget_tokens: int | None = None) -> tuple[list[Any], list[str]]:
+async def to_parts(att: Any, settings: Settings, budget_tokens: int | None = None) -> tuple[list[Any], list[str]]:
     """Parts to store for an ``Attachment`` and notices for the user (what the core calls).
 
     Readable: one ``document`` part (text, data = filename, mime, kind, unit, read, total,

@@ -60,3 +60,14 @@ async def test_concurrent_charges_from_several_processes(database_url: str) -> N
         await db.dispose()
     assert {k.scope: (t.tokens, t.calls, round(t.cost, 6)) for k, t in totals.items()} == {
         "user": (750, 75, 37.5), "global": (750, 75, 37.5)}
+
+
+def test_the_ledger_s_call_kinds_are_the_turn_kinds() -> None:
+    """The ledger's kinds are written out as a Literal of the stored strings: a new turn kind
+    must be added to both."""
+    from typing import get_args
+
+    from bot.store.usage import CallKind
+    from bot.turns import TurnKind
+
+    assert set(get_args(CallKind)) == {kind.value for kind in TurnKind}

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.config import Settings
 from bot.copywriting.constraints import check_variant, check_variants
 from bot.copywriting.render import render_variants, variant_label
 from bot.copywriting.schema import format_instruction, response_format
@@ -141,7 +142,7 @@ async def write_variants(
     messages: list[dict[str, Any]],
     style: Style,
     n: int | None = None,
-    settings: Any = None,
+    settings: Settings | None = None,
     *,
     progress: Progress | None = None,
     max_tokens: int | None = None,

@@ -16,10 +16,12 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.controls import Action, ControlKind
 from bot.core.pacing import AnswerWriter
+from bot.gateway.client import GatewayClient
 from bot.messages import IncomingMessage
 from bot.store.repo import ConversationRow, NewPart, Store
 from bot.surface import ReplySurface
 from bot.turns import TurnKind, TurnRequest, TurnUsage
+from bot.usage.meter import MeteredGateway
 
 
 class Core(Protocol):
@@ -29,7 +31,7 @@ class Core(Protocol):
     store: Store
 
     @property
-    def gateway(self) -> Any: ...
+    def gateway(self) -> GatewayClient: ...
 
     async def notify(self, surface: ReplySurface, text: str) -> None:
         """A short message in the bot's own voice."""
@@ -52,7 +54,7 @@ class TurnContext:
     conversation: ConversationRow
     messages: list[dict[str, Any]]  # the prompt, OpenAI-shaped; tool rounds append to it
     settings: Settings
-    gateway: Any
+    gateway: MeteredGateway  # the service's client, metered for this turn
     writer: AnswerWriter
     show_status: Callable[[str], Awaitable[None]]  # the surface's status line (cosmetic)
     produce_as: Callable[[TurnKind], Awaitable[None]]  # answer as another kind instead

@@ -19,6 +19,7 @@ from bot.core.pacing import AnswerWriter
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
 from bot.surface import ReplySurface
 from bot.turns import TurnKind, TurnState
+from bot.usage.meter import MeteredGateway
 
 log = logging.getLogger(__name__)
 SAVE_ATTEMPTS = 5
@@ -60,8 +61,8 @@ class TurnPlan:
 
 
 class TurnRunner:
-    def __init__(self, plan: TurnPlan, active: ActiveTurn, *, settings: Settings, store: Store, gateway: Any,
-                 kinds: dict[TurnKind, TurnKindHandler]) -> None:
+    def __init__(self, plan: TurnPlan, active: ActiveTurn, *, settings: Settings, store: Store,
+                 gateway: MeteredGateway, kinds: dict[TurnKind, TurnKindHandler]) -> None:
         self.plan = plan
         self.active = active
         self.settings = settings

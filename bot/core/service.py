@@ -27,11 +27,13 @@ from bot.core.pacing import AnswerWriter
 from bot.core.prompt import build_prompt, images_wanted
 from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
+from bot.gateway.client import GatewayClient
 from bot.images import ImageRejected, prepare_image
 from bot.messages import ConversationKey, IncomingMessage
 from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
 from bot.surface import Platform, ReplySurface
+from bot.tools.registry import ToolRegistry
 from bot.turns import TurnKind, TurnRequest, TurnState
 from bot.usage.operators import Operators
 
@@ -46,7 +48,8 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store, gateway: Any, *, tools: Any = None,
+    def __init__(self, settings: Settings, store: Store, gateway: GatewayClient, *,
+                 tools: ToolRegistry | None = None,
                  coordinator: LocalCoordinator | PgCoordinator | None = None) -> None:
         self.settings = settings
         self.store = store
@@ -75,11 +78,11 @@ class ChatService:
         self._closing = False  # shutting down: no new turns start in this process
 
     @property
-    def gateway(self) -> Any:
+    def gateway(self) -> GatewayClient:
         return self._gateway
 
     @property
-    def tools(self) -> Any:
+    def tools(self) -> ToolRegistry | None:
         """The tool registry chat turns offer the model (None when tools are off)."""
         chat = self.kinds[TurnKind.CHAT]
         assert isinstance(chat, ChatKind)
@@ -452,7 +455,7 @@ class ChatService:
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
             gateway = self.ops.meter.for_turn(self._gateway, turn_id, conv.id, conv.key.platform, asker,
-                                              str(request.kind))
+                                              request.kind.value)
             await TurnRunner(plan, active, settings=settings, store=self.store, gateway=gateway,
                              kinds=self.kinds).run()
         finally:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import ConversationKey
 from bot.store.db import Database
@@ -186,7 +187,7 @@ class Store:
         async with self.db.read() as conn:
             return await self._conversation_by_id(conn, conversation_id)
 
-    async def _conversation_by_id(self, conn: Any, conversation_id: int) -> ConversationRow | None:
+    async def _conversation_by_id(self, conn: AsyncConnection, conversation_id: int) -> ConversationRow | None:
         row = (await conn.execute(_SELECT_CONVERSATION_BY_ID, {"cid": conversation_id})).first()
         if row is None:
             return None
@@ -267,10 +268,10 @@ class Store:
                 await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
         return message_id, seq
 
-    async def _next_seq(self, conn: Any, conversation_id: int) -> int:
+    async def _next_seq(self, conn: AsyncConnection, conversation_id: int) -> int:
         return (await conn.execute(_NEXT_SEQ, {"cid": conversation_id})).scalar_one()
 
-    async def _attachment(self, conn: Any, blob: bytes, mime: str) -> int:
+    async def _attachment(self, conn: AsyncConnection, blob: bytes, mime: str) -> int:
         digest = hashlib.sha256(blob).hexdigest()
         dialect_insert = sqlite_insert if self.db.sqlite else pg_insert
         await conn.execute(dialect_insert(Attachment).values(
@@ -289,7 +290,7 @@ class Store:
         async with self.db.read() as conn:
             return await self._pending(conn, conversation_id)
 
-    async def _pending(self, conn: Any, conversation_id: int) -> list[PendingMessage]:
+    async def _pending(self, conn: AsyncConnection, conversation_id: int) -> list[PendingMessage]:
         rows = await conn.execute(_SELECT_PENDING, {"cid": conversation_id})
         return [PendingMessage(r.id, r.seq, TurnRequest.from_json(r.request), r.author_id or "",
                                r.platform_message_id or "") for r in rows]
@@ -340,7 +341,7 @@ class Store:
             await conn.execute(_OPEN_TURN_ANSWER, {"b_tid": turn_id, "b_mid": message_id, "b_pages": refs})
         return message_id
 
-    async def _insert_answer(self, conn: Any, conversation_id: int, turn_id: int, seq: int, status: str,
+    async def _insert_answer(self, conn: AsyncConnection, conversation_id: int, turn_id: int, seq: int, status: str,
                              text: str) -> int:
         message_id = (await conn.execute(_INSERT_MESSAGE, dict(
             conversation_id=conversation_id, seq=seq, role="assistant", author_id="", author_name="",

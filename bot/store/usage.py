@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,6 +17,12 @@ from bot.store.models import (
     QuotaLimit, Turn, UsageCounter, utcnow,
 )
 
+# The strings stored in gateway_calls.kind and .outcome, and in the scope and period of
+# usage_counters and quota_limits (bot.usage.quotas.Scope, bot.usage.periods.Period).
+CallKind = Literal["chat", "copy", "refine"]  # the kind of turn the call was for (bot.turns.TurnKind)
+CallOutcome = Literal["ok", "error", "cancelled"]
+QuotaScope = Literal["user", "conversation", "global"]
+QuotaPeriod = Literal["day", "month"]
 
 _LIMITS, _COUNTERS, _CALLS, _TURNS = (QuotaLimit.__table__, UsageCounter.__table__, GatewayCall.__table__,
                                       Turn.__table__)
@@ -41,9 +47,9 @@ _COUNTER_UPSERT = {True: _counter_upsert(sqlite_insert), False: _counter_upsert(
 
 @dataclass(frozen=True, slots=True)
 class CounterKey:
-    scope: str  # user, conversation, global
+    scope: QuotaScope
     subject: str
-    period: str  # day, month
+    period: QuotaPeriod
     period_start: str
 
 
@@ -62,7 +68,7 @@ class CallRow:
     conversation_id: int | None
     platform: str
     user_id: str
-    kind: str
+    kind: CallKind
     model: str
     day: str
     prompt_tokens: int
@@ -71,16 +77,16 @@ class CallRow:
     cost: float
     ttft_ms: int | None
     duration_ms: int
-    outcome: str
+    outcome: CallOutcome
     error_kind: str | None = None
     error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LimitRow:
-    scope: str
+    scope: QuotaScope
     subject: str
-    period: str
+    period: QuotaPeriod
     tokens: int | None
     cost: float | None
     updated_by: str
@@ -133,7 +139,7 @@ class UsageStore:
                                                                                int(r.calls)) for r in rows}
         return {k: found.get(k, Totals()) for k in keys}
 
-    async def top_counters(self, scope: str, period: str, period_start: str, limit: int = 20
+    async def top_counters(self, scope: QuotaScope, period: QuotaPeriod, period_start: str, limit: int = 20
                            ) -> list[tuple[str, Totals]]:
         async with self.db.read() as conn:
             rows = (await conn.execute(select(UsageCounter.subject, UsageCounter.tokens, UsageCounter.cost,
@@ -150,7 +156,7 @@ class UsageStore:
                 Message.conversation_id == conversation_id, Message.seq == seq))).scalar() or ""
 
     # --- limits ---
-    async def limits(self, subjects: list[tuple[str, str]] | None = None) -> list[LimitRow]:
+    async def limits(self, subjects: list[tuple[QuotaScope, str]] | None = None) -> list[LimitRow]:
         async with self.db.read() as conn:
             if subjects is None:
                 rows = (await conn.execute(select(QuotaLimit).order_by(
@@ -162,7 +168,7 @@ class UsageStore:
         return [LimitRow(r.scope, r.subject, r.period, r.tokens, r.cost, r.updated_by, r.updated_at)
                 for r in rows]
 
-    async def set_limit(self, scope: str, subject: str, period: str, tokens: int | None,
+    async def set_limit(self, scope: QuotaScope, subject: str, period: QuotaPeriod, tokens: int | None,
                         cost: float | None, by: str) -> None:
         stmt = self._insert(QuotaLimit).values(scope=scope, subject=subject, period=period, tokens=tokens,
                                                cost=cost, updated_by=by, updated_at=utcnow())
@@ -173,7 +179,7 @@ class UsageStore:
         async with self.db.write() as conn:
             await conn.execute(stmt)
 
-    async def delete_limit(self, scope: str, subject: str, period: str) -> None:
+    async def delete_limit(self, scope: QuotaScope, subject: str, period: QuotaPeriod) -> None:
         async with self.db.write() as conn:
             await conn.execute(delete(QuotaLimit).where(QuotaLimit.scope == scope, QuotaLimit.subject == subject,
                                                         QuotaLimit.period == period))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config import Settings
 from bot.copywriting.measure import (
     char_count, emoji_count, find_hashtags, is_cjk, weighted_length, word_count,
 )
@@ -165,7 +166,7 @@ def text_stats(text: str, platform: str | None = None) -> dict[str, Any]:
     return stats
 
 
-def builtin_tools(settings: Any) -> list[Tool]:
+def builtin_tools(settings: Settings) -> list[Tool]:
     zone = getattr(settings, "timezone", "UTC") or "UTC"
 
     async def now(timezone: str | None = None) -> str:

@@ -24,7 +24,7 @@ from bot.gateway.client import Completion, collect
 from bot.gateway.errors import GatewayError
 from bot.gateway.events import ChatRequest, StreamEvent, Usage
 from bot.store.db import Database
-from bot.store.usage import CallRow, UsageStore
+from bot.store.usage import CallKind, CallOutcome, CallRow, UsageStore
 from bot.usage.periods import local_now
 from bot.usage.pricing import Prices
 from bot.usage.quotas import Quotas
@@ -44,7 +44,7 @@ class CallContext:
     conversation_id: int | None
     platform: str
     user_id: str
-    kind: str = "chat"
+    kind: CallKind = "chat"
 
 
 class Meter:
@@ -55,7 +55,7 @@ class Meter:
         self.quotas = quotas if quotas is not None else Quotas(settings, db)
 
     def for_turn(self, gateway: StreamingGateway, turn_id: int | None, conversation_id: int | None,
-                 platform: str, user_id: str, kind: str = "chat") -> "MeteredGateway":
+                 platform: str, user_id: str, kind: CallKind = "chat") -> "MeteredGateway":
         return MeteredGateway(gateway, self, CallContext(turn_id, conversation_id, platform, user_id, kind))
 
     async def author_of(self, conversation_id: int, seq: int) -> str:
@@ -63,7 +63,7 @@ class Meter:
         return await self.store.author_of(conversation_id, seq)
 
     async def record(self, ctx: CallContext, usage: Usage | None, *, ttft_ms: int | None, duration_ms: int,
-                     outcome: str = "ok", error_kind: str | None = None, error: str | None = None) -> float:
+                     outcome: CallOutcome = "ok", error_kind: str | None = None, error: str | None = None) -> float:
         """Store one call and charge its tokens and cost to the quota counters. Returns the cost.
 
         A cancelled stream (Stop) has no usage from the gateway: it is stored with zero
@@ -96,6 +96,7 @@ class MeteredGateway:
         started = time.monotonic()
         first: float | None = None
         usage: Usage | None = None
+        outcome: CallOutcome
         outcome, kind, error = "ok", None, None
         try:
             async for event in self.inner.stream(request):
@@ -119,7 +120,7 @@ class MeteredGateway:
             # Shielded: a Stop that cancels the turn must not also cancel the bookkeeping.
             await asyncio.shield(self._record(usage, ttft, duration, outcome, kind, error))
 
-    async def _record(self, usage: Usage | None, ttft: int | None, duration: int, outcome: str,
+    async def _record(self, usage: Usage | None, ttft: int | None, duration: int, outcome: CallOutcome,
                       kind: str | None, error: str | None) -> None:
         try:
             self.cost += await self.meter.record(self.ctx, usage, ttft_ms=ttft, duration_ms=duration,

@@ -16,7 +16,7 @@ from enum import StrEnum
 from bot.access import Admins
 from bot.config import Settings
 from bot.store.db import Database
-from bot.store.usage import CounterKey, LimitRow, Totals, UsageStore
+from bot.store.usage import CounterKey, LimitRow, QuotaScope, Totals, UsageStore
 from bot.budget import Budget, parse_budget
 from bot.usage.periods import Period, describe_reset, local_now, period_start, resets_at
 from bot.usage.pricing import Prices
@@ -101,7 +101,8 @@ class Quotas:
 
     async def budgets(self, pairs: list[tuple[Scope, str]]) -> dict[tuple[Scope, str, Period], tuple[Budget, str]]:
         """The limit in force for each subject and period, and where it comes from."""
-        wanted = {(s.value, sub) for s, sub in pairs} | {(s.value, DEFAULT_SUBJECT) for s, _ in pairs}
+        wanted: set[tuple[QuotaScope, str]] = \
+            {(s.value, sub) for s, sub in pairs} | {(s.value, DEFAULT_SUBJECT) for s, _ in pairs}
         rows: dict[tuple[str, str, str], LimitRow] = {
             (r.scope, r.subject, r.period): r for r in await self.store.limits(sorted(wanted))}
         out = {}
