@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-import json_repair
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,8 @@ def _parse_arguments(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError:
+        import json_repair  # rarely needed, and loaded only then (memory at start)
+
         value = json_repair.loads(text)
     if not isinstance(value, dict):
         raise ToolError("the arguments must be a JSON object")
