@@ -216,3 +216,34 @@ async def test_a_hundred_conversations_over_two_processes_draw_no_429(bots, fake
     assert not [w for w in warnings if "Redis unreachable" in w], "the budgets were shared throughout"
     assert len(earned) <= 2, (sorted({c.method for c in earned}), warnings[-20:])
     assert bots.tg.limit_violations() == []
+
+
+async def test_one_process_polls_the_other_says_so_once_and_takes_over_when_it_dies(
+        bots, fake_gateway) -> None:
+    """Long polling cannot run twice (Telegram ends the older getUpdates with 409 Conflict):
+    one process polls, a second says so on one line and stays up, and polls once the first
+    is gone."""
+    fake_gateway.default = lambda body: Answer(text="answer to " + body["messages"][-1]["content"][-6:],
+                                               reasoning=THINK)
+    bots.env = {k: v for k, v in bots.env.items() if not k.startswith("TELEGRAM_WEBHOOK")}
+    bots.tg.add_chat(BOB["id"], "private", user=BOB)
+
+    def answered(tag: str) -> list:
+        return [m for m in bots.tg.bot_messages(BOB["id"]) if m.text == f"answer to {tag}"]
+
+    await bots.start(1)
+    bots.tg.send_user_message(BOB["id"], BOB, "first  q-0001")
+    await until(lambda: answered("q-0001"), 20)  # the first process polls
+    await bots.start(1)
+    await asyncio.sleep(2.5)  # the second has looked for the polling lead more than once
+    victim, _ = bots.procs[0]
+    victim.send_signal(signal.SIGKILL)
+    await victim.wait()
+    killed = time.monotonic()
+    bots.tg.send_user_message(BOB["id"], BOB, "second q-0002")
+    await until(lambda: answered("q-0002"), 20)  # the survivor took over polling
+    conflicts = [c for c in bots.tg.calls_to("getUpdates") if c.status == 409 and c.at < killed]
+    assert conflicts == [], "two processes never polled at once"
+    second = (await bots.stop())[1]
+    assert sum("another process is polling" in line for line in second.splitlines()) == 1, second[-2000:]
+    assert sum("polling here now" in line for line in second.splitlines()) == 1, second[-2000:]

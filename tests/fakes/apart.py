@@ -114,6 +114,12 @@ class TelegramApart(Apart):
     def new_message(self, chat_id: int, user: dict, text: str, **kwargs: Any) -> dict:
         return self.call("new_message", chat_id, user, text, **kwargs)
 
+    def send_user_message(self, chat_id: int, user: dict, text: str, **kwargs: Any) -> dict:
+        return self.call("send_user_message", chat_id, user, text, **kwargs)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return self.call("calls_to", method)
+
     def mention_entity(self, text: str) -> dict:
         return self.call("mention_entity", text)
 

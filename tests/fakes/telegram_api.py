@@ -168,6 +168,7 @@ class FakeTelegram:
         self._next_file = 1
         self._updates: list[dict] = []
         self._updates_changed = asyncio.Condition()
+        self._poll_generation = 0  # getUpdates calls so far (the newest one wins)
         self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
         self._penalty_until: dict[tuple, float] = {}
         self._injected: list[Injected] = []
@@ -489,8 +490,16 @@ class FakeTelegram:
         if offset:
             # Confirm everything below offset, as Telegram does.
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        # Like Telegram, a newer getUpdates ends one still waiting with 409 Conflict: two
+        # pollers of one bot take turns failing.
+        self._poll_generation += 1
+        mine = self._poll_generation
+        await self._notify()
         deadline = time.monotonic() + timeout
         while True:
+            if self._poll_generation != mine:
+                raise TelegramError(409, "Conflict: terminated by other getUpdates request; make sure "
+                                         "that only one bot instance is running")
             pending = [u for u in self._updates if u["update_id"] >= offset]
             if pending:
                 return pending[:limit]
