@@ -62,12 +62,16 @@ async def test_concurrent_charges_from_several_processes(database_url: str) -> N
         "user": (750, 75, 37.5), "global": (750, 75, 37.5)}
 
 
-def test_the_ledger_s_call_kinds_are_the_turn_kinds() -> None:
-    """The ledger's kinds are written out as a Literal of the stored strings: a new turn kind
-    must be added to both."""
+def test_the_stored_vocabularies_are_the_enums_values() -> None:
+    """The store writes its kinds, scopes and periods out as Literals of the stored strings
+    (the enums live above it: quotas and the core import the store): a new member of an enum
+    must be added to its Literal too."""
     from typing import get_args
 
-    from bot.store.usage import CallKind
+    from bot.store.usage import CallKind, QuotaPeriod, QuotaScope
     from bot.turns import TurnKind
+    from bot.usage.periods import Period
+    from bot.usage.quotas import Scope
 
-    assert set(get_args(CallKind)) == {kind.value for kind in TurnKind}
+    for literal, enum in ((CallKind, TurnKind), (QuotaScope, Scope), (QuotaPeriod, Period)):
+        assert set(get_args(literal)) == {member.value for member in enum}, enum.__name__

@@ -167,7 +167,7 @@ def text_stats(text: str, platform: str | None = None) -> dict[str, Any]:
 
 
 def builtin_tools(settings: Settings) -> list[Tool]:
-    zone = getattr(settings, "timezone", "UTC") or "UTC"
+    zone = settings.timezone or "UTC"
 
     async def now(timezone: str | None = None) -> str:
         return current_time(timezone or zone)
