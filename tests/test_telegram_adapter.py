@@ -437,6 +437,23 @@ async def test_regenerate_and_feedback_buttons(start_bot, tg, fake_gateway) -> N
     assert answers == ["Thanks for the feedback!", "Writing a new answer…"]
 
 
+async def test_a_429_on_a_click_s_answer_neither_retries_it_nor_holds_back_the_new_answer(
+        start_bot, tg, fake_gateway) -> None:
+    fake_gateway.script(Answer(text="first take"), Answer(text="second take"))
+    await start_bot()
+    text = f"@{tg.username} name our tea"
+    tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
+    [first] = await answered(tg, GROUP)
+    regen, _up, _down = _buttons(first)
+    tg.inject("answerCallbackQuery", status=429, retry_after=30)
+    started = time.monotonic()
+    tg.press_button(GROUP, first.message_id, BOB, regen)
+    await answered(tg, GROUP, 2)
+    assert time.monotonic() - started < 10, "the regenerated answer did not wait out the 429"
+    assert tg.bot_messages(GROUP)[-1].text == "second take"
+    assert len(tg.calls_to("answerCallbackQuery")) == 1, "a click's answer is not retried"
+
+
 async def test_copy_variants_get_refinement_buttons(start_bot, tg, fake_gateway) -> None:
     import json
 

@@ -310,9 +310,12 @@ class TelegramAdapter:
         return self.surface(answer, reply_to=question)
 
     async def _answer(self, query: CallbackQuery, text: str) -> None:
-        """Answer a click (the user's spinner waits for it): bot-wide budget, ahead of edits."""
+        """Answer a click (the user's spinner waits for it): bot-wide budget, ahead of edits.
+        A 429 here is logged, not retried, and holds back no answer: the click's action has
+        already happened, and the spinner ends by itself."""
         try:
             await guarded((self.budgets.bot,), lambda: query.answer(text), retry_after=retry_seconds,
-                          name=self.budgets.bot.name, method="answerCallbackQuery", priority=Priority.TEXT)
+                          name=self.budgets.bot.name, method="answerCallbackQuery", priority=Priority.TEXT,
+                          pause=())
         except (TelegramError, RateLimited) as exc:  # too old, already answered, or a 429
             log.info("telegram: answerCallbackQuery failed: %s", exc)
