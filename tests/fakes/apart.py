@@ -64,13 +64,16 @@ class Apart:
         self._process = context.Process(target=_serve, args=(theirs, self._factory, self._kwargs), daemon=True)
         self._process.start()
         self._conn = ours
-        if await asyncio.get_running_loop().run_in_executor(None, self._ready, 30.0) != "ready":
+        if await asyncio.get_running_loop().run_in_executor(None, self._receive) != "ready":
             raise RuntimeError("the fake server did not start")
         return self
 
-    def _ready(self, timeout: float) -> object:
+    def _receive(self, timeout: float = 30.0) -> Any:
+        """The fake's next message; a fake that died or hangs fails the test, not stalls it."""
         assert self._conn is not None
-        return self._conn.recv() if self._conn.poll(timeout) else None
+        if not self._conn.poll(timeout):
+            raise RuntimeError(f"the fake server did not answer within {timeout:g}s")
+        return self._conn.recv()
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._conn is not None and self._process is not None
@@ -83,7 +86,7 @@ class Apart:
     def _ask(self, kind: str, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
         assert self._conn is not None
         self._conn.send((kind, name, args, kwargs or {}))
-        status, value = self._conn.recv()
+        status, value = self._receive()
         if status != "ok":
             raise RuntimeError(f"fake server: {value}")
         return value
