@@ -15,8 +15,10 @@ MIN_WEBHOOK_SECRET = 16
 
 
 class Settings(BaseSettings):
+    # An empty value (``.env.example``'s ``BYTESPIKE_API_KEY=`` copied as is) means unset: it
+    # must be reported as missing, not used as an empty key or token.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
     # --- the gateway and the model ---

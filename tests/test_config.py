@@ -36,6 +36,15 @@ def test_missing_api_key_is_reported(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_the_example_env_file_copied_as_is_asks_for_the_key(tmp_path: Path) -> None:
+    """A new user's first step: `cp .env.example .env`, then `bot chat` before filling it in."""
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    result = run_bot("chat", env={}, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "BYTESPIKE_API_KEY: missing" in result.stderr
+    assert "Traceback" not in result.stderr and "ConnectError" not in result.stderr  # nothing was called
+
+
 def test_env_file_is_read_and_max_tokens_clamped(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from bot.config import load_settings
 
