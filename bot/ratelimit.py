@@ -301,8 +301,12 @@ async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]]
         wait = retry_after(exc)
         if wait is None:
             raise
-        for budget in budgets if pause is None else pause:
+        paused = budgets if pause is None else pause
+        for budget in paused:
             budget.pause(wait)
         metrics.platform_rate_limited(name, method)
-        log.warning("%s: 429, pausing it for %.2fs", name, wait)
+        if paused:
+            log.warning("%s: 429, pausing it for %.2fs", name, wait)
+        else:
+            log.warning("%s: 429 on %s (retry after %.2fs), not retried", name, method, wait)
         raise RateLimited(wait, name) from exc
