@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from bench.answers import AnswerShape
 from bench.gateway import GatewayProcess
 from bench.probe import CURRENT, BenchSurface, Probe, StreamCounter, now
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import Runtime
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import Runtime
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from adapters.console.surface import ConsoleSurface
 from bot.gateway.events import TextDelta
-from bot.surface import MessageRef, Write
+from bot.platform.surface import MessageRef, Write
 
 now = time.perf_counter
 

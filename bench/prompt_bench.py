@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from bot.core.prompt import build_prompt
 from bot.core.service import DEFAULT_SYSTEM_PROMPT
-from bot.messages import ConversationKey
-from bot.runtime import Runtime
+from bot.platform.messages import ConversationKey
+from bot.process.runtime import Runtime
 from bot.store.repo import NewPart, StoredMessage, StoredPart
-from bot.tokens import MESSAGE_OVERHEAD, estimate_tokens
+from bot.core.tokens import MESSAGE_OVERHEAD, estimate_tokens
 
 FILL = 0.95  # share of the budget the thread uses: near it, without triggering a trim
 VOCAB = ("the", "stream", "answer", "latency", "budget", "thread", "message", "tokens", "cache",

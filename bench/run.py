@@ -107,7 +107,7 @@ async def _measure(db: str, plan: Plan) -> dict:
     from bench.probe import StreamCounter, instrument
     from bench.prompt_bench import measure as measure_prompt
     from bot.config import Settings
-    from bot.runtime import build_runtime
+    from bot.process.runtime import build_runtime
 
     problems = _Problems()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -197,9 +197,9 @@ class Settings(BaseSettings):
                      "quota_conversation_monthly", "quota_global_daily", "quota_global_monthly")
     @classmethod
     def _budget_syntax(cls, value: str) -> str:
-        from bot.budget import parse_budget
+        from bot.usage.allowance import parse_allowance
 
-        parse_budget(value)  # raises ValueError with the reason
+        parse_allowance(value)  # raises ValueError with the reason
         return value
 
     @field_validator("admin_login_rate")

@@ -18,7 +18,7 @@ from pathlib import PurePath
 from typing import Any
 
 from bot.config import Settings
-from bot.tokens import estimate_tokens
+from bot.core.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 

@@ -131,7 +131,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator:
-    from bot.runtime import build_runtime
+    from bot.process.runtime import build_runtime
 
     rt = await build_runtime(settings, migrate=False)
     try:

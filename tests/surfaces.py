@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from bot.controls import Choice
-from bot.surface import MessageRef, RateLimited, ReplySurface, SurfaceLimits, Write
+from bot.platform.controls import Choice
+from bot.platform.surface import MessageRef, RateLimited, ReplySurface, SurfaceLimits, Write
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT, Access, Admins, Verdict
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT, Access, Admins, Verdict
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from bot.store.models import Message
 from tests.fakes.gateway import Answer
 from tests.surfaces import RecordingSurface

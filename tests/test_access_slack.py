@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from adapters.slack import controls, create
-from bot.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT
-from bot.app import create_app
-from bot.runtime import build_runtime
+from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT
+from bot.process.webapp import create_app
+from bot.process.runtime import build_runtime
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
 
 CHANNEL = "C0GENERAL1"

@@ -11,9 +11,9 @@ import uvicorn
 
 from bot.admin.app import create_admin_app
 from bot.admin.auth import AdminAuth
-from bot.app import create_app
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.process.webapp import create_app
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from bot.store.usage import CallRow, UsageStore
 from bot.usage.periods import local_now
 from tests.fakes.gateway import Answer

@@ -9,8 +9,8 @@ import pytest
 
 from bot.admin.app import create_admin_app
 from bot.admin.auth import AdminAuth, hash_password
-from bot.admin.health import RunnerHealth
-from bot.app import create_app
+from bot.admin.status import RunnerHealth
+from bot.process.webapp import create_app
 from bot.store.db import Database
 
 PASSWORD = "correct horse battery staple"
@@ -131,7 +131,7 @@ async def test_login_redirect_stays_on_the_admin_page(settings, db) -> None:  # 
 
 
 async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:  # noqa: ANN001
-    from bot.messages import ConversationKey
+    from bot.platform.messages import ConversationKey
     from bot.store.repo import NewPart, Store
 
     store = Store(db)

@@ -61,7 +61,7 @@ def test_env_file_is_read_and_max_tokens_clamped(tmp_path: Path, monkeypatch) ->
 def test_logs_never_contain_secrets() -> None:
     import logging
 
-    from bot.logs import RedactingFilter
+    from bot.process.logs import RedactingFilter
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1,
                                "calling https://api.telegram.org/bot123456:ABCdef_ghi/getMe with %s",

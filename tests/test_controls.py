@@ -5,7 +5,7 @@ import pytest
 
 from adapters.slack import controls as slack_controls
 from adapters.telegram import keyboards
-from bot.controls import Button, Choice, ControlKind, Press, answer_controls, streaming_controls
+from bot.platform.controls import Button, Choice, ControlKind, Press, answer_controls, streaming_controls
 from bot.copywriting.refine import ACTIONS
 from tests.fakes.slack_api import invalid_blocks
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.controls import Action, ControlKind, Press
+from bot.platform.controls import Action, ControlKind, Press
 from bot.core.service import ChatService
-from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.tools import Tool, ToolRegistry
 from tests.fakes.gateway import Answer, FakeToolCall
 from tests.surfaces import RecordingSurface, variants_of

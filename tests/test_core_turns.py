@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.controls import Action, ControlKind, Press
-from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.platform.controls import Action, ControlKind, Press
+from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from bot.store.models import Message, Part, Turn
 from tests.conftest import PG_URL
 from tests.fakes.gateway import Answer

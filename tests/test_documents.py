@@ -12,8 +12,8 @@ from pypdf import PdfReader, PdfWriter
 from bot.documents import (
     DocumentUnreadable, decode_text, document_budget, extract_text, read_document, to_parts,
 )
-from bot.messages import Attachment
-from bot.tokens import estimate_tokens
+from bot.platform.messages import Attachment
+from bot.core.tokens import estimate_tokens
 
 BIG = 100_000
 

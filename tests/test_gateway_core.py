@@ -2,7 +2,7 @@
 (``ChatService.handle``), the real gateway client and the fake gateway."""
 from __future__ import annotations
 
-from bot.messages import Author, ConversationKey, IncomingMessage
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from tests.fakes.gateway import Answer
 from tests.surfaces import RecordingSurface
 

@@ -13,8 +13,8 @@ import httpx
 
 from adapters.slack import create as create_slack
 from adapters.telegram import create as create_telegram
-from bot.app import create_app
-from bot.runtime import build_runtime
+from bot.process.webapp import create_app
+from bot.process.runtime import build_runtime
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
 

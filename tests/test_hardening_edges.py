@@ -10,8 +10,8 @@ from PIL import Image
 
 from bench.image_memory import big_png
 from bot.images import ImageRejected, prepare_image
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from tests.conftest import PG_URL, _pg_admin_url
 from tests.fakes.gateway import Answer
 from tests.surfaces import RecordingSurface
@@ -51,7 +51,7 @@ def test_a_short_webhook_secret_is_refused_in_one_line() -> None:
 
 
 def test_every_configured_secret_is_masked_whatever_its_length() -> None:
-    from bot.logs import RedactingFilter
+    from bot.process.logs import RedactingFilter
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "key=%s token=%s", ("k3y9", "abcdefghijklmnopq"), None)
     RedactingFilter(["k3y9", "abcdefghijklmnopq"]).filter(record)

@@ -17,7 +17,7 @@ from adapters.telegram.normalise import (
     BotIdentity, clean_text, command_of, conversation_key, ignore_sender, is_addressed, normalise, sender_of,
 )
 from adapters.telegram.updates import parse_update
-from bot.app import create_app
+from bot.process.webapp import create_app
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -127,7 +127,7 @@ def test_telegram_parse_and_normalise_never_raise(data: dict) -> None:
 @pytest.fixture
 async def slack_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     from adapters.slack import create
-    from bot.runtime import build_runtime
+    from bot.process.runtime import build_runtime
 
     fake = await FakeSlack().start()
     s = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url,
@@ -181,7 +181,7 @@ async def test_slack_events_endpoint_never_answers_5xx(slack_http, body: bytes, 
 @pytest.fixture
 async def telegram_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     from adapters.telegram import create
-    from bot.runtime import build_runtime
+    from bot.process.runtime import build_runtime
 
     async with FakeTelegram() as tg:
         s = make_settings(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from adapters.slack import create
-from bot.app import create_app
+from bot.process.webapp import create_app
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.slack_api import APP_ID, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
 from tests.polling import eventually
@@ -48,7 +48,7 @@ class Slack:
 
 @pytest.fixture
 async def slack(make_settings, fake_gateway) -> AsyncIterator[Slack]:  # noqa: ANN001
-    from bot.runtime import build_runtime
+    from bot.process.runtime import build_runtime
 
     fake = await FakeSlack().start()
     settings = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,

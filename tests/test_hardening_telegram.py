@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from adapters.telegram import create
-from bot.app import create_app
-from bot.runtime import build_runtime
+from bot.process.webapp import create_app
+from bot.process.runtime import build_runtime
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
 from tests.polling import eventually
 

@@ -7,7 +7,7 @@ import asyncio
 
 from adapters.slack import controls
 from adapters.telegram.app import TelegramAdapter
-from bot.runtime import build_runtime
+from bot.process.runtime import build_runtime
 from tests.fakes.gateway import Answer, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram

@@ -4,8 +4,8 @@ from __future__ import annotations
 from bot.core.prompt import build_prompt, images_wanted
 from bot.core.split import split_markdown
 from bot.store.repo import StoredMessage, StoredPart
-from bot.surface import utf16_len
-from bot.tokens import estimate_tokens
+from bot.platform.surface import utf16_len
+from bot.core.tokens import estimate_tokens
 
 
 def history(n: int, text: str = "hello there " * 20) -> list[StoredMessage]:

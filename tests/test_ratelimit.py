@@ -1,4 +1,4 @@
-"""Platform budgets (bot.ratelimit): priorities, spare capacity for cosmetics, pauses,
+"""Platform budgets (bot.ratelimits.budgets): priorities, spare capacity for cosmetics, pauses,
 limits nobody documents, and counts shared through Redis by several processes."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from pyrate_limiter import InMemoryBucket, Rate
 
-from bot.ratecounters import STALE_MS, Counter, LocalCounters, RedisCounters, Window, counters_for
-from bot.ratelimit import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
-from bot.surface import RateLimited
+from bot.ratelimits.counters import STALE_MS, Counter, LocalCounters, RedisCounters, Window, counters_for
+from bot.ratelimits.budgets import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
+from bot.platform.surface import RateLimited
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

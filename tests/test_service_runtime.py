@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from tests.fakes.gateway import Answer
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 from tests.surfaces import RecordingSurface

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from adapters.slack import create
 from adapters.slack import controls, render
 from adapters.slack.adapter import SlackAdapter
-from bot.app import create_app
+from bot.process.webapp import create_app
 from bot.config import Settings
-from bot.controls import Press, answer_controls
+from bot.platform.controls import Press, answer_controls
 from bot.core import texts
-from bot.runtime import Runtime, build_runtime
+from bot.process.runtime import Runtime, build_runtime
 from bot.store.models import InboundEvent, Turn
 from tests.fakes.gateway import Answer, FakeGateway, last_user_text
 from tests.fakes.slack_api import (

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.slack import controls, render
-from bot.controls import Press
+from bot.platform.controls import Press
 from bot.copywriting.refine import ACTIONS
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall, last_user_text

@@ -10,8 +10,8 @@ from adapters.slack import commands, controls, render
 from adapters.slack.budgets import TIERS, SlackBudgets
 from adapters.slack.normalise import BotIdentity, route_mention, route_message, strip_mention
 from bot.copywriting.refine import ACTIONS, label
-from bot.controls import ControlKind, Press, answer_controls, language_of, streaming_controls
-from bot.surface import Write, utf16_len
+from bot.platform.controls import ControlKind, Press, answer_controls, language_of, streaming_controls
+from bot.platform.surface import Write, utf16_len
 from tests.fakes.slack_api import invalid_blocks
 
 ME = BotIdentity(team_id="T1", user_id="UBOT", bot_id="BBOT")

@@ -8,7 +8,7 @@ LAZY = ("PIL", "json_repair", "redis")  # images, copywriting's JSON repair, RED
 
 
 def test_start_does_not_load_rarely_used_modules() -> None:
-    code = ("import sys, bot.runner, adapters.telegram.app, adapters.slack.adapter\n"
+    code = ("import sys, bot.process.serve, adapters.telegram.app, adapters.slack.adapter\n"
             f"print(','.join(m for m in {LAZY!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""

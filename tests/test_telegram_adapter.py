@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from adapters.telegram import create
 from adapters.telegram.app import TelegramAdapter
-from bot.app import create_app
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.process.webapp import create_app
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from bot.store.models import Conversation, Turn
-from bot.surface import utf16_len
+from bot.platform.surface import utf16_len
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
 

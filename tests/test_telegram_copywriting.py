@@ -15,7 +15,7 @@ import pytest
 
 from bot.copywriting.refine import ACTIONS
 from bot.copywriting.styles import resolve_style
-from bot.surface import utf16_len
+from bot.platform.surface import utf16_len
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
@@ -342,7 +342,7 @@ async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMes
 
 async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refinement_too(
         start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
-    from bot.messages import ConversationKey
+    from bot.platform.messages import ConversationKey
 
     bot = await start_bot()
     copy = await _copy_then_refine_buttons(tg, fake_gateway)

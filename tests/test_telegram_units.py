@@ -9,9 +9,9 @@ from telegram import Bot, Message, MessageEntity
 from adapters.telegram import keyboards, render
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.normalise import BotIdentity, clean_text, conversation_key, is_addressed, normalise
-from bot.controls import Press, answer_controls
+from bot.platform.controls import Press, answer_controls
 from bot.core.order import ArrivalOrder
-from bot.surface import utf16_len
+from bot.platform.surface import utf16_len
 
 ME = BotIdentity(42, "copy_helper_bot")
 BOT = Bot("42:abc")

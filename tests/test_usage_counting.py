@@ -69,7 +69,7 @@ def test_the_stored_vocabularies_are_the_enums_values() -> None:
     from typing import get_args
 
     from bot.store.usage import CallKind, QuotaPeriod, QuotaScope
-    from bot.turns import TurnKind
+    from bot.core.turns import TurnKind
     from bot.usage.periods import Period
     from bot.usage.quotas import Scope
 

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import SettingsError, load_settings
-from bot.controls import Action, ControlKind, Press
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.runtime import build_runtime
+from bot.platform.controls import Action, ControlKind, Press
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.process.runtime import build_runtime
 from bot.store.models import GatewayCall, Message, Turn, UsageCounter
-from bot.budget import Budget, parse_budget
+from bot.usage.allowance import Allowance, parse_allowance
 from bot.usage.periods import Period
 from bot.usage.pricing import Prices
 from bot.usage.quotas import Scope
@@ -54,11 +54,11 @@ def test_cached_price_defaults_to_the_input_price(make_settings) -> None:  # noq
 
 
 def test_budgets_read_as_an_operator_writes_them() -> None:
-    assert parse_budget("200k tokens") == Budget(200_000, None)
-    assert parse_budget("2.50 USD, 1_000 tokens") == Budget(1000, 2.5)
-    assert parse_budget("") == Budget()
+    assert parse_allowance("200k tokens") == Allowance(200_000, None)
+    assert parse_allowance("2.50 USD, 1_000 tokens") == Allowance(1000, 2.5)
+    assert parse_allowance("") == Allowance()
     with pytest.raises(ValueError, match="cannot read budget 'lots'"):
-        parse_budget("lots")
+        parse_allowance("lots")
 
 
 def test_a_bad_quota_setting_is_one_readable_line(monkeypatch) -> None:  # noqa: ANN001
@@ -175,19 +175,19 @@ async def test_limits_set_at_runtime_and_lifted(rt, fake_gateway) -> None:  # no
     fake_gateway.script(Answer(text="a1", prompt_tokens=100, completion_tokens=100))
     await rt.service.handle(msg("q1"), RecordingSurface())
     conv_id = (await table(rt, Turn))[0].conversation_id
-    await quotas.set_limit(Scope.CONVERSATION, str(conv_id), Period.DAY, Budget(tokens=150), by="test")
+    await quotas.set_limit(Scope.CONVERSATION, str(conv_id), Period.DAY, Allowance(tokens=150), by="test")
     surface = RecordingSurface()
     await rt.service.handle(msg("q2"), surface)
     assert "This conversation has reached its daily limit of 150 tokens" in surface.texts[-1]
-    await quotas.set_limit(Scope.CONVERSATION, str(conv_id), Period.DAY, Budget(), by="test")  # lifted
+    await quotas.set_limit(Scope.CONVERSATION, str(conv_id), Period.DAY, Allowance(), by="test")  # lifted
     fake_gateway.script(Answer(text="a3"))
     await rt.service.handle(msg("q3"), surface)
     assert surface.texts[-1] == "a3"
     # A runtime default for every user beats the configuration; a user's own row beats both.
-    await quotas.set_limit(Scope.USER, "*", Period.MONTH, Budget(tokens=10), by="test")
+    await quotas.set_limit(Scope.USER, "*", Period.MONTH, Allowance(tokens=10), by="test")
     await rt.service.handle(msg("q4"), surface)
     assert "your monthly limit of 10 tokens" in surface.texts[-1]
-    await quotas.set_limit(Scope.USER, "telegram:42", Period.MONTH, Budget(tokens=10**9), by="test")
+    await quotas.set_limit(Scope.USER, "telegram:42", Period.MONTH, Allowance(tokens=10**9), by="test")
     fake_gateway.script(Answer(text="a5"))
     await rt.service.handle(msg("q5"), surface)
     assert surface.texts[-1] == "a5"
@@ -197,7 +197,7 @@ async def test_when_day_and_month_are_both_spent_the_later_reset_is_named(rt) ->
     quotas = rt.service.ops.quotas
     now = datetime(2026, 12, 30, 15, 0, tzinfo=timezone.utc)
     for period in Period:
-        await quotas.set_limit(Scope.USER, "telegram:9", period, Budget(tokens=0), by="test")
+        await quotas.set_limit(Scope.USER, "telegram:9", period, Allowance(tokens=0), by="test")
     refusal = await quotas.check(None, "telegram", "9", now=now)
     assert refusal is not None and refusal.period is Period.MONTH
     assert "It resets on 1 January at 00:00 UTC (in 33 h 0 min)." in refusal.text

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from adapters.console.surface import ConsoleSurface
 from bot.core.service import ChatService
-from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
 
 MAX_ATTACHMENT = 20 * 1024 * 1024
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from bot.surface import MessageRef, ReplySurface, SurfaceLimits, Write
+from bot.platform.surface import MessageRef, ReplySurface, SurfaceLimits, Write
 
 
 class ConsoleSurface(ReplySurface):

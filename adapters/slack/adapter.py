@@ -28,11 +28,11 @@ from adapters.slack.files import FileFetcher
 from adapters.slack.http import EventsEndpoint
 from adapters.slack.normalise import BotIdentity, Route, is_from_bot, route_mention, route_message
 from adapters.slack.surface import SlackOutlet, SlackSurface, SlackThread
-from bot.controls import Action, ControlKind, Press
+from bot.platform.controls import Action, ControlKind, Press
 from bot.core.order import Ticket
-from bot.messages import Author, ConversationKey, IncomingMessage
-from bot.ratecounters import counters_for
-from bot.surface import RateLimited
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
+from bot.ratelimits.counters import counters_for
+from bot.platform.surface import RateLimited
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -2,9 +2,9 @@
 
 Every call the adapter makes (bolt's own are limited to none: replies go through here)
 acquires the budgets for its method, workspace and channel first, with its priority
-(``bot.ratelimit.Priority``: a cosmetic call only takes spare capacity and is dropped
+(``bot.ratelimits.budgets.Priority``: a cosmetic call only takes spare capacity and is dropped
 otherwise). A 429 pauses those budgets for its Retry-After, so every answer in the
-workspace holds back, and surfaces as ``RateLimited`` (``bot.ratelimit.guarded``, the path
+workspace holds back, and surfaces as ``RateLimited`` (``bot.ratelimits.budgets.guarded``, the path
 Telegram's calls take too).
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.budgets import SlackBudgets
-from bot.ratelimit import Priority, acquire_first, guarded
-from bot.surface import RateLimited
+from bot.ratelimits.budgets import Priority, acquire_first, guarded
+from bot.platform.surface import RateLimited
 
 
 RETRY_AFTER_DEFAULT = 1.0

@@ -3,13 +3,13 @@
 Buttons sit in one actions block; a ``Choice`` (a copy variant's refinements) is a
 static select — six actions per variant would be a wall of buttons, and an overflow menu
 holds only five. A button's value, and a select option's value, is the control's own
-encoding (``bot.controls.Press``).
+encoding (``bot.platform.controls.Press``).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from bot.controls import Button, Choice, ControlKind, Controls, Press
+from bot.platform.controls import Button, Choice, ControlKind, Controls, Press
 
 ACTION_PREFIX = "answer_"  # every action_id we write starts with it (one bolt listener)
 BUTTONS_BLOCK = "answer_actions"

@@ -12,8 +12,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackApi, error_code
-from bot.messages import Attachment
-from bot.surface import RateLimited
+from bot.platform.messages import Attachment
+from bot.platform.surface import RateLimited
 
 log = logging.getLogger(__name__)
 

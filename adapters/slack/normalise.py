@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from adapters.slack.render import preview
-from bot.messages import ConversationKey
+from bot.platform.messages import ConversationKey
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ANSWERED_SUBTYPES = {None, "", "file_share", "thread_broadcast"}

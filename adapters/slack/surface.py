@@ -1,6 +1,6 @@
 """The reply surface for one Slack thread: post, chat.update, status, native streams.
 
-Every call carries its priority (``bot.ratelimit.Priority``). A new answer's first text is
+Every call carries its priority (``bot.ratelimits.budgets.Priority``). A new answer's first text is
 created by whichever frees first of the workspace's chat.startStream budget (Tier 2) and
 the channel's chat.postMessage budget (about one a second), in arrival order; an answer
 created by a post goes on with chat.update. A workspace whose startStream is refused is
@@ -18,8 +18,8 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack import controls, render
 from adapters.slack.api import SlackApi, error_code
-from bot.ratelimit import Dropped, Priority
-from bot.surface import (
+from bot.ratelimits.budgets import Dropped, Priority
+from bot.platform.surface import (
     MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, SurfaceLimits, Write,
     WriteFailed, utf16_len,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.adapter import PlatformAdapter
+    from bot.platform.adapter import PlatformAdapter
     from bot.config import Settings
     from bot.core.service import ChatService
 

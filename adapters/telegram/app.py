@@ -29,12 +29,12 @@ from adapters.telegram.normalise import (
 from adapters.telegram.surface import Place, TelegramOutlet, TelegramSurface
 from adapters.telegram.updates import parse_update, tolerant_bot
 from adapters.telegram.webhook import path_of, webhook_route
-from bot.controls import Action, Press
+from bot.platform.controls import Action, Press
 from bot.core.order import Ticket
-from bot.messages import Attachment, ConversationKey, IncomingMessage
-from bot.ratecounters import counters_for
-from bot.ratelimit import Priority, guarded
-from bot.surface import RateLimited, Write
+from bot.platform.messages import Attachment, ConversationKey, IncomingMessage
+from bot.ratelimits.counters import counters_for
+from bot.ratelimits.budgets import Priority, guarded
+from bot.platform.surface import RateLimited, Write
 
 if TYPE_CHECKING:
     from bot.config import Settings

@@ -1,4 +1,4 @@
-"""Telegram's flood limits, as documented, as shared request budgets (bot.ratelimit.Budget).
+"""Telegram's flood limits, as documented, as shared request budgets (bot.ratelimits.budgets.Budget).
 
 The budgets are the limits themselves, as sliding windows: ~30 requests a second for the
 whole bot, one message or edit a second in a chat, 20 a minute in a group, and drafts with
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.ratecounters import Counters, Window
-from bot.ratelimit import Budget, BudgetMap
+from bot.ratelimits.counters import Counters, Window
+from bot.ratelimits.budgets import Budget, BudgetMap
 
 BOT = (Window(30, 1.0),)
 CHAT = (Window(1, 1.0),)

@@ -1,4 +1,4 @@
-"""One Bot API call within its budgets (``bot.ratelimit.guarded``), with Telegram's errors
+"""One Bot API call within its budgets (``bot.ratelimits.budgets.guarded``), with Telegram's errors
 turned into the core's.
 
 A 429 pauses the budget of the chat it was about (not the whole bot) for exactly its
@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from bot.ratelimit import Budget, Priority, guarded
-from bot.surface import SurfaceGone, WriteFailed
+from bot.ratelimits.budgets import Budget, Priority, guarded
+from bot.platform.surface import SurfaceGone, WriteFailed
 
 T = TypeVar("T")
 

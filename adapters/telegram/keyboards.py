@@ -1,12 +1,12 @@
 """The core's controls drawn as inline keyboards; a click's ``callback_data`` is the
-control's own encoding (``bot.controls.Press``), decoded by the core's vocabulary."""
+control's own encoding (``bot.platform.controls.Press``), decoded by the core's vocabulary."""
 from __future__ import annotations
 
 import functools
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.controls import Button, Choice, Controls
+from bot.platform.controls import Button, Choice, Controls
 
 PER_ROW = 3  # a choice's buttons per keyboard row
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
-from bot.messages import Attachment
+from bot.platform.messages import Attachment
 
 log = logging.getLogger(__name__)
 

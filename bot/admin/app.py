@@ -1,4 +1,4 @@
-"""The admin page: an ASGI app mounted at ``/admin`` by ``bot.app.create_app``.
+"""The admin page: an ASGI app mounted at ``/admin`` by ``bot.process.webapp.create_app``.
 
 Every page but the login needs a session (otherwise: a redirect to the login); every form
 posts a CSRF token. No JavaScript: forms, links and server-drawn SVG charts.
@@ -16,8 +16,8 @@ from bot.config import Settings
 from bot.store.db import Database
 
 if TYPE_CHECKING:
-    from bot.access import Access
-    from bot.admin.health import HealthProvider
+    from bot.usage.access import Access
+    from bot.admin.status import HealthProvider
 
 
 class _AdminApp:

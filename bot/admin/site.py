@@ -21,15 +21,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bot.access import Access
+from bot.usage.access import Access
 from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
-from bot.admin.health import DbHealth, HealthProvider
+from bot.admin.status import DbHealth, HealthProvider
 from bot.config import Settings
 from bot.copywriting.styles import STYLES, resolve_style
 from bot.store.db import Database
 from bot.store.usage import UsageStore
-from bot.budget import Budget, parse_budget
+from bot.usage.allowance import Allowance, parse_allowance
 from bot.usage.periods import Period, local_now, period_start
 from bot.usage.pricing import Prices
 from bot.usage.quotas import DEFAULT_SUBJECT, Quotas, Scope
@@ -294,10 +294,10 @@ class AdminPage:
             return self._back(f"The {period.adjective} {scope.value} limit for {subject or 'everyone'} "
                               "is back to its default.")
         if action == "lift":
-            budget = Budget()
+            budget = Allowance()
         else:
             try:
-                budget = parse_budget(str(form.get("budget", "")))
+                budget = parse_allowance(str(form.get("budget", "")))
             except ValueError as exc:
                 return self._back(str(exc))
         await self.quotas.set_limit(scope, subject, period, budget, by="admin page")

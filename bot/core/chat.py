@@ -7,7 +7,7 @@ from bot.core import texts
 from bot.core.kinds import TurnContext
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.store.repo import ConversationRow, NewPart, Store
-from bot.turns import TurnKind
+from bot.core.turns import TurnKind
 
 
 class ChatKind:

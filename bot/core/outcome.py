@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 
-from bot import metrics
+from bot.process import metrics
 from bot.core import texts
 from bot.gateway.errors import GatewayError, StreamInterrupted
-from bot.turns import TurnState
+from bot.core.turns import TurnState
 
 log = logging.getLogger(__name__)
 

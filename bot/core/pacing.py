@@ -15,9 +15,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.controls import Controls
+from bot.platform.controls import Controls
 from bot.core.split import FENCE_RESERVE, split_markdown, split_point
-from bot.surface import (
+from bot.platform.surface import (
     MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, Write, WriteFailed,
 )
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from bot.store.repo import StoredMessage
-from bot.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, estimate_tokens
+from bot.core.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, estimate_tokens
 
 TRIM_LOW_WATER = 0.5  # after a trim the history uses at most this share of the budget
 

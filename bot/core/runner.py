@@ -9,16 +9,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import metrics
+from bot.process import metrics
 from bot.config import Settings
-from bot.controls import answer_controls, language_of, streaming_controls
+from bot.platform.controls import answer_controls, language_of, streaming_controls
 from bot.core import texts
 from bot.core.kinds import TurnContext, TurnKindHandler
 from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
-from bot.surface import ReplySurface
-from bot.turns import TurnKind, TurnState
+from bot.platform.surface import ReplySurface
+from bot.core.turns import TurnKind, TurnState
 from bot.usage.meter import MeteredGateway
 
 log = logging.getLogger(__name__)

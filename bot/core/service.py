@@ -14,9 +14,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import documents, logformat
+from bot import documents
+from bot.process import logformat
 from bot.config import Settings
-from bot.controls import Action, ControlKind
+from bot.platform.controls import Action, ControlKind
 from bot.core import texts
 from bot.core.chat import ChatKind
 from bot.core.commands import Commands, parse_command
@@ -29,12 +30,12 @@ from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
 from bot.gateway.client import GatewayClient
 from bot.images import ImageRejected, prepare_image
-from bot.messages import ConversationKey, IncomingMessage
+from bot.platform.messages import ConversationKey, IncomingMessage
 from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
-from bot.surface import Platform, ReplySurface
+from bot.platform.surface import Platform, ReplySurface
 from bot.tools.registry import ToolRegistry
-from bot.turns import TurnKind, TurnRequest, TurnState
+from bot.core.turns import TurnKind, TurnRequest, TurnState
 from bot.usage.operators import Operators
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.messages import ConversationKey
+from bot.platform.messages import ConversationKey
 from bot.store.db import Database
 from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
-from bot.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
+from bot.core.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
 
 # The statements of every turn, built once (Core, on the tables: no ORM layer). SQLAlchemy
 # memoises a statement object's cache key, so executing the same object with new parameters

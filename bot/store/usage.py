@@ -19,7 +19,7 @@ from bot.store.models import (
 
 # The strings stored in gateway_calls.kind and .outcome, and in the scope and period of
 # usage_counters and quota_limits (bot.usage.quotas.Scope, bot.usage.periods.Period).
-CallKind = Literal["chat", "copy", "refine"]  # the kind of turn the call was for (bot.turns.TurnKind)
+CallKind = Literal["chat", "copy", "refine"]  # the kind of turn the call was for (bot.core.turns.TurnKind)
 CallOutcome = Literal["ok", "error", "cancelled"]
 QuotaScope = Literal["user", "conversation", "global"]
 QuotaPeriod = Literal["day", "month"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.access import Access
+from bot.usage.access import Access
 from bot.config import Settings
 from bot.store.db import Database
 from bot.usage.meter import Meter

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.access import Admins
+from bot.usage.access import Admins
 from bot.config import Settings
 from bot.store.db import Database
 from bot.store.usage import CounterKey, LimitRow, QuotaScope, Totals, UsageStore
-from bot.budget import Budget, parse_budget
+from bot.usage.allowance import Allowance, parse_allowance
 from bot.usage.periods import Period, describe_reset, local_now, period_start, resets_at
 from bot.usage.pricing import Prices
 
@@ -67,7 +67,7 @@ class QuotaStatus:
     subject: str
     period: Period
     used: Totals
-    budget: Budget
+    budget: Allowance
     source: str  # "configuration", "default set by an admin", "set by an admin"
     resets: str
 
@@ -89,8 +89,8 @@ class Quotas:
         self.store = UsageStore(db)
         self.admins = admins if admins is not None else Admins(settings.admins)
         self.prices = Prices.from_settings(settings)
-        self.defaults: dict[tuple[Scope, Period], Budget] = {
-            (scope, period): parse_budget(getattr(settings, f"quota_{scope.value}_{period.adjective}"))
+        self.defaults: dict[tuple[Scope, Period], Allowance] = {
+            (scope, period): parse_allowance(getattr(settings, f"quota_{scope.value}_{period.adjective}"))
             for scope in Scope for period in Period}
 
     def counter_keys(self, conversation_id: int | None, platform: str, user_id: str,
@@ -99,7 +99,7 @@ class Quotas:
         return [CounterKey(scope.value, subject, period.value, period_start(period, local))
                 for scope, subject in subjects(conversation_id, platform, user_id) for period in Period]
 
-    async def budgets(self, pairs: list[tuple[Scope, str]]) -> dict[tuple[Scope, str, Period], tuple[Budget, str]]:
+    async def budgets(self, pairs: list[tuple[Scope, str]]) -> dict[tuple[Scope, str, Period], tuple[Allowance, str]]:
         """The limit in force for each subject and period, and where it comes from."""
         wanted: set[tuple[QuotaScope, str]] = \
             {(s.value, sub) for s, sub in pairs} | {(s.value, DEFAULT_SUBJECT) for s, _ in pairs}
@@ -111,9 +111,9 @@ class Quotas:
                 own = rows.get((scope.value, subject, period.value))
                 default = rows.get((scope.value, DEFAULT_SUBJECT, period.value))
                 if own is not None and subject != DEFAULT_SUBJECT:
-                    out[(scope, subject, period)] = (Budget(own.tokens, own.cost), "set by an admin")
+                    out[(scope, subject, period)] = (Allowance(own.tokens, own.cost), "set by an admin")
                 elif default is not None:
-                    out[(scope, subject, period)] = (Budget(default.tokens, default.cost),
+                    out[(scope, subject, period)] = (Allowance(default.tokens, default.cost),
                                                      "default set by an admin")
                 else:
                     out[(scope, subject, period)] = (self.defaults[(scope, period)], "configuration")
@@ -121,7 +121,7 @@ class Quotas:
 
     async def status(self, conversation_id: int | None, platform: str, user_id: str,
                      now: datetime | None = None, *,
-                     budgets: dict[tuple[Scope, str, Period], tuple[Budget, str]] | None = None
+                     budgets: dict[tuple[Scope, str, Period], tuple[Allowance, str]] | None = None
                      ) -> list[QuotaStatus]:
         local = local_now(self.settings.timezone, now)
         if budgets is None:
@@ -172,8 +172,8 @@ class Quotas:
         return QuotaRefusal(st.scope, st.period, unit, used, limit, resets_at(st.period, local), text)
 
     # --- changed at runtime (admin page) ---
-    async def set_limit(self, scope: Scope, subject: str, period: Period, budget: Budget, *, by: str) -> None:
-        """Set a limit; ``Budget()`` (no tokens, no cost) lifts it (no limit at all)."""
+    async def set_limit(self, scope: Scope, subject: str, period: Period, budget: Allowance, *, by: str) -> None:
+        """Set a limit; ``Allowance()`` (no tokens, no cost) lifts it (no limit at all)."""
         await self.store.set_limit(scope.value, subject, period.value, budget.tokens, budget.cost, by)
 
     async def reset_limit(self, scope: Scope, subject: str, period: Period) -> None:

@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 
-from bot import logformat
+from bot.process import logformat
 
 _PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE),
@@ -44,7 +44,7 @@ class RedactingFilter(logging.Filter):
 
 def setup_logging(level: str, secrets: list[str], log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logformat.formatter(log_format))  # LOG_FORMAT: text or json (bot.logformat)
+    handler.setFormatter(logformat.formatter(log_format))  # LOG_FORMAT: text or json (bot.process.logformat)
     handler.addFilter(logformat.ContextFilter())
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()

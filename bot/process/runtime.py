@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.copywriting.turns import COPYWRITING
+from bot.copywriting.extension import COPYWRITING
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
 from bot.store.coordinator import coordinator_for

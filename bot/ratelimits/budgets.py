@@ -1,7 +1,7 @@
 """Request budgets shared by every answer that talks to one platform account.
 
 A ``Budget`` is a platform's documented limit for one scope (a bot, a chat, a workspace's
-method) as sliding windows (``bot.ratecounters``: in this process, or in Redis for all
+method) as sliding windows (``bot.ratelimits.counters``: in this process, or in Redis for all
 processes), plus a pause that a 429's Retry-After sets, so that one rate-limited call holds
 back every caller of the same budget, not just itself.
 
@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from enum import IntEnum
 from typing import TypeVar
 
-from bot import metrics
-from bot.ratecounters import Counter, Counters, LocalCounters, Window
-from bot.surface import RateLimited
+from bot.process import metrics
+from bot.ratelimits.counters import Counter, Counters, LocalCounters, Window
+from bot.platform.surface import RateLimited
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from bot.messages import ConversationKey
+from bot.platform.messages import ConversationKey
 
 
 class TurnState(StrEnum):
@@ -31,7 +31,7 @@ Role = Literal["user", "assistant", "tool"]
 
 class TurnKind(StrEnum):
     CHAT = "chat"
-    COPY = "copy"  # copywriting variants (bot.copywriting.turns)
+    COPY = "copy"  # copywriting variants (bot.copywriting.extension)
     REFINE = "refine"  # one variant reworked
 
 

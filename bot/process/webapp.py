@@ -22,5 +22,5 @@ def create_app(routes: list[BaseRoute] | None = None, *, health: dict | None = N
             return RedirectResponse("/admin/", status_code=307)
 
         extra = [Route("/admin", to_admin), Mount("/admin", app=admin)]
-    # The caller's routes come first: a richer /healthz (bot.health) replaces this default.
+    # The caller's routes come first: a richer /healthz (bot.process.health) replaces this default.
     return Starlette(routes=[*(routes or []), *extra, Route("/healthz", healthz)])

@@ -14,7 +14,7 @@ _SCALE = {"": 1, "k": 1_000, "m": 1_000_000}
 
 
 @dataclass(frozen=True, slots=True)
-class Budget:
+class Allowance:
     """A limit: at most ``tokens`` tokens and/or ``cost`` money per period (None: no limit)."""
 
     tokens: int | None = None
@@ -33,7 +33,7 @@ class Budget:
         return " and ".join(parts) or "no limit"
 
 
-def parse_budget(text: str) -> Budget:
+def parse_allowance(text: str) -> Allowance:
     """Parse "200000 tokens", "200k tokens", "2.5 USD" / "2.5 cost", or both comma-separated.
     "" means no limit. Raises ValueError naming what was not understood."""
     tokens: int | None = None
@@ -48,4 +48,4 @@ def parse_budget(text: str) -> Budget:
             cost = float(m.group(1))
             continue
         raise ValueError(f"cannot read budget {item.strip()!r}: write e.g. '200000 tokens' or '2.50 USD'")
-    return Budget(tokens, cost)
+    return Allowance(tokens, cost)

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 from bot.config import SettingsError, load_settings
-from bot.logs import setup_logging
+from bot.process.logs import setup_logging
 
 
 def _settings(require_api_key: bool):  # noqa: ANN202
@@ -22,7 +22,7 @@ def _settings(require_api_key: bool):  # noqa: ANN202
 def _cmd_run(_args: argparse.Namespace) -> None:
     settings = _settings(True)
     setup_logging(settings.log_level, settings.secrets(), settings.log_format)
-    from bot.runner import run
+    from bot.process.serve import run
 
     asyncio.run(run(settings))
 
@@ -32,7 +32,7 @@ def _cmd_chat(args: argparse.Namespace) -> None:
     setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets(),
                   settings.log_format)
     from adapters.console import run_chat
-    from bot.runtime import build_runtime
+    from bot.process.runtime import build_runtime
 
     async def main() -> None:
         runtime = await build_runtime(settings)

@@ -2,7 +2,7 @@
 
 The core binds ``conversation_id`` and ``turn_id`` in context variables when a worker runs
 a turn; every line logged in that task (and the tasks it starts) carries them, in either
-format. Redaction (``bot.logs``) runs as a handler filter before any formatter.
+format. Redaction (``bot.process.logs``) runs as a handler filter before any formatter.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:  # already redacted when it came through bot.logs' filter
+        if record.exc_text:  # already redacted when it came through bot.process.logs' filter
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one ``bot run`` process, served at ``/metrics`` (``bot.health``).
+"""Prometheus metrics of one ``bot run`` process, served at ``/metrics`` (``bot.process.health``).
 
 Labels are bounded vocabularies only (a turn's state, a platform and its API method, a
 gateway error kind, a token direction): never message text, user, chat or conversation
@@ -17,7 +17,7 @@ from prometheus_client import (
     disable_created_metrics, generate_latest,
 )
 
-from bot.turns import TurnState, TurnUsage
+from bot.core.turns import TurnState, TurnUsage
 
 # One registry per process, with the process and platform collectors Prometheus users
 # expect (CPU, memory, open files, GC), and nothing any library registered on the global one.

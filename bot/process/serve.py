@@ -11,14 +11,15 @@ import signal
 
 import uvicorn
 
-from bot import health, metrics
-from bot.adapter import KNOWN_ADAPTERS, PlatformAdapter
+from bot.process import health
+from bot.process import metrics
+from bot.platform.adapter import KNOWN_ADAPTERS, PlatformAdapter
 from bot.admin.app import create_admin_app
-from bot.admin.health import RunnerHealth
-from bot.app import create_app
+from bot.admin.status import RunnerHealth
+from bot.process.webapp import create_app
 from bot.config import Settings
 from bot.core.service import ChatService
-from bot.runtime import build_runtime
+from bot.process.runtime import build_runtime
 
 log = logging.getLogger(__name__)
 

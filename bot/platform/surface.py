@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from bot.controls import Controls
-from bot.messages import ConversationKey
+from bot.platform.controls import Controls
+from bot.platform.messages import ConversationKey
 
 
 class RateLimited(Exception):

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot import metrics
+from bot.process import metrics
 from bot.store.migrate import current_heads, heads
 
 log = logging.getLogger(__name__)

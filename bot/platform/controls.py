@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Literal
 
 from bot.copywriting.refine import ACTIONS, label
-from bot.messages import Author, ConversationKey
+from bot.platform.messages import Author, ConversationKey
 
 MAX_DATA_BYTES = 64  # Telegram's callback_data limit; Slack allows 2,000 characters
 

@@ -1,0 +1,1 @@
+"""What platforms see of the bot: the one package adapters import from ``bot``."""

@@ -1,0 +1,1 @@
+"""The running process: CLI, runner, web app, health, metrics, logs."""

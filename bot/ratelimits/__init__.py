@@ -1,0 +1,1 @@
+"""Platform rate limits as budgets, and where their calls are counted."""
