@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 
 
-def _answer(body: dict[str, Any]):  # noqa: ANN202 - an Answer, imported lazily
+def _answer(body: dict[str, Any]):
     from tests.fakes.gateway import Answer, echo_answer, last_user_text
 
     shape = AnswerShape.parse(last_user_text(body))

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from bot.core.prompt import build_prompt
 from bot.core.service import DEFAULT_SYSTEM_PROMPT
+from bot.core.tokens import MESSAGE_OVERHEAD, estimate_tokens
 from bot.platform.messages import ConversationKey
 from bot.process.runtime import Runtime
 from bot.store.repo import NewPart, StoredMessage, StoredPart
-from bot.core.tokens import MESSAGE_OVERHEAD, estimate_tokens
 
 FILL = 0.95  # share of the budget the thread uses: near it, without triggering a trim
 VOCAB = ("the", "stream", "answer", "latency", "budget", "thread", "message", "tokens", "cache",
@@ -68,7 +68,7 @@ async def measure(rt: Runtime, count: int, repeats: int) -> PromptResult:
     texts = thread_texts(count, budget)
     history = stored(texts)
 
-    def build(h: list[StoredMessage]):  # noqa: ANN202
+    def build(h: list[StoredMessage]):
         return build_prompt(DEFAULT_SYSTEM_PROMPT, h, {}, budget_tokens=budget,
                             max_images=settings.max_images, vision=settings.vision)
 

@@ -29,7 +29,6 @@ from bench.service_harness import (
 )
 
 
-
 @dataclass(frozen=True)
 class Plan:
     answer: Shape

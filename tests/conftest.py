@@ -141,5 +141,5 @@ async def runtime(settings: Settings) -> AsyncIterator:
 
 
 @pytest.fixture
-def service(runtime):  # noqa: ANN001, ANN201
+def service(runtime):
     return runtime.service

@@ -21,7 +21,7 @@ class Shown:
 
 
 class RecordingSurface(ReplySurface):
-    def __init__(self, *, max_chars: int = 4096, interval: float = 0.0, measure=len,  # noqa: ANN001
+    def __init__(self, *, max_chars: int = 4096, interval: float = 0.0, measure=len,
                  rate_limit_every: int = 0, retry_after: float = 0.05) -> None:
         self.limits = SurfaceLimits(max_chars=max_chars, edit_interval=interval, measure=measure)
         self.messages: dict[str, Shown] = {}

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT, Access, Admins, Verdict
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
 from bot.store.models import Message
+from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT, Access, Admins, Verdict
 from tests.fakes.gateway import Answer
 from tests.surfaces import RecordingSurface
 
@@ -21,7 +21,7 @@ def test_admins_by_platform_or_bare_id() -> None:
     assert ("slack", "U0A") in admins and ("console", "777") in admins and ("telegram", "") not in admins
 
 
-async def test_slack_allowlists(make_settings, database_url) -> None:  # noqa: ANN001
+async def test_slack_allowlists(make_settings, database_url) -> None:
     from bot.store.db import Database
 
     db = Database(database_url)
@@ -41,7 +41,7 @@ async def test_slack_allowlists(make_settings, database_url) -> None:  # noqa: A
         await db.dispose()
 
 
-async def test_telegram_allowlist(make_settings, database_url) -> None:  # noqa: ANN001
+async def test_telegram_allowlist(make_settings, database_url) -> None:
     from bot.store.db import Database
 
     db = Database(database_url)
@@ -56,7 +56,7 @@ async def test_telegram_allowlist(make_settings, database_url) -> None:  # noqa:
 
 
 @pytest.fixture
-async def rt(make_settings):  # noqa: ANN001, ANN201
+async def rt(make_settings):
     runtime = await build_runtime(make_settings(**SLACK), migrate=False)
     yield runtime
     await runtime.close()
@@ -67,12 +67,12 @@ def slack_msg(text: str, user: str, channel: str = "C1", addressed: bool = True)
                            text=text, message_id=f"{user}-{text}", addressed=addressed, group=True)
 
 
-async def count_messages(rt) -> int:  # noqa: ANN001
+async def count_messages(rt) -> int:
     async with rt.db.read() as conn:
         return (await conn.execute(select(func.count(Message.id)))).scalar_one()
 
 
-async def test_a_blocked_user_gets_one_polite_refusal(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_blocked_user_gets_one_polite_refusal(rt, fake_gateway) -> None:
     await rt.service.ops.access.block("slack", "U2", reason="spam", by="test")
     surface = RecordingSurface()
     await rt.service.handle(slack_msg("hello?", "U2"), surface)
@@ -86,7 +86,7 @@ async def test_a_blocked_user_gets_one_polite_refusal(rt, fake_gateway) -> None:
     assert surface.texts[-1] == "welcome back"
 
 
-async def test_a_channel_outside_the_allowlist_is_refused_not_answered(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_channel_outside_the_allowlist_is_refused_not_answered(rt, fake_gateway) -> None:
     surface = RecordingSurface()
     await rt.service.handle(slack_msg("context chatter", "U1", channel="C7", addressed=False), surface)
     await rt.service.handle(slack_msg("help me", "U1", channel="C7"), surface)

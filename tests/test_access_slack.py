@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from adapters.slack import controls, create
-from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT
-from bot.process.webapp import create_app
 from bot.process.runtime import build_runtime
+from bot.process.webapp import create_app
+from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
 
 CHANNEL = "C0GENERAL1"
@@ -28,7 +28,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 class Slack:
-    def __init__(self, fake: FakeSlack, runtime, adapter) -> None:  # noqa: ANN001
+    def __init__(self, fake: FakeSlack, runtime, adapter) -> None:
         self.fake, self.runtime, self.adapter = fake, runtime, adapter
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
                                       base_url="http://testserver")
@@ -51,7 +51,7 @@ class Slack:
             await self.adapter.drain()
 
 
-async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:  # noqa: ANN001
+async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:
     settings = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                              SLACK_API_URL=fake.api_url, PLATFORM_TIME_SCALE=str(fake.window / 60), **overrides)
     runtime = await build_runtime(settings, migrate=False)
@@ -67,7 +67,7 @@ async def stop(s: Slack) -> None:
     await s.runtime.close()
 
 
-async def test_a_channel_outside_the_allowlist_gets_one_refusal(make_settings, fake_gateway, fake_slack) -> None:  # noqa: ANN001
+async def test_a_channel_outside_the_allowlist_gets_one_refusal(make_settings, fake_gateway, fake_slack) -> None:
     s = await start(make_settings, fake_slack, SLACK_ALLOWED_CHANNELS="C0OTHER001")
     try:
         first, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello", mention=True)
@@ -81,7 +81,7 @@ async def test_a_channel_outside_the_allowlist_gets_one_refusal(make_settings, f
         await stop(s)
 
 
-async def test_a_blocked_user_cannot_write_or_press_regenerate(make_settings, fake_gateway, fake_slack) -> None:  # noqa: ANN001
+async def test_a_blocked_user_cannot_write_or_press_regenerate(make_settings, fake_gateway, fake_slack) -> None:
     s = await start(make_settings, fake_slack, SLACK_ALLOWED_WORKSPACES=TEAM_ID)
     try:
         fake_gateway.script("a slogan")

@@ -11,9 +11,9 @@ import uvicorn
 
 from bot.admin.app import create_admin_app
 from bot.admin.auth import AdminAuth
-from bot.process.webapp import create_app
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
+from bot.process.webapp import create_app
 from bot.store.usage import CallRow, UsageStore
 from bot.usage.periods import local_now
 from tests.fakes.gateway import Answer
@@ -42,7 +42,7 @@ def seeded(day: str, turn: int, prompt: int, cached: int, completion: int, cost:
 
 
 @pytest.fixture
-async def world(make_settings, fake_gateway):  # noqa: ANN001, ANN201
+async def world(make_settings, fake_gateway):
     settings = make_settings(BOT_PRICE_INPUT="2", BOT_PRICE_CACHED_INPUT="0.5", BOT_PRICE_OUTPUT="8",
                              BOT_TIMEZONE="UTC")
     rt = await build_runtime(settings, migrate=False)
@@ -75,12 +75,12 @@ async def world(make_settings, fake_gateway):  # noqa: ANN001, ANN201
         await rt.close()
 
 
-async def values(page, chart: str) -> list[str]:  # noqa: ANN001
+async def values(page, chart: str) -> list[str]:
     """The numbers printed on a chart (pygal's value labels inside the SVG)."""
     return [t.strip() for t in await page.locator(f"#{chart} svg text.value").all_text_contents()]
 
 
-async def test_operator_walkthrough(world, fake_gateway, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_operator_walkthrough(world, fake_gateway, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
     assert Path(CHROMIUM).exists(), "install Debian's chromium (.ci/run does)"

@@ -23,7 +23,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def client_for(settings, db: Database, base: str = "http://bot.test") -> httpx.AsyncClient:  # noqa: ANN001
+def client_for(settings, db: Database, base: str = "http://bot.test") -> httpx.AsyncClient:
     app = create_app([], admin=create_admin_app(settings, db))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base, follow_redirects=False)
 
@@ -40,7 +40,7 @@ async def login(client: httpx.AsyncClient, password: str = PASSWORD, **headers: 
                                                    "next": "/admin/users"}, headers=headers)
 
 
-async def test_every_page_redirects_to_the_login_without_a_session(settings, db) -> None:  # noqa: ANN001
+async def test_every_page_redirects_to_the_login_without_a_session(settings, db) -> None:
     async with client_for(settings, db) as client:
         for path in ("/admin/", "/admin/conversations", "/admin/conversations/1", "/admin/users",
                      "/admin/health", "/admin/styles"):
@@ -52,7 +52,7 @@ async def test_every_page_redirects_to_the_login_without_a_session(settings, db)
         assert (await client.get("/admin")).headers["location"] == "/admin/"
 
 
-async def test_no_password_set_means_nobody_logs_in(settings, db) -> None:  # noqa: ANN001
+async def test_no_password_set_means_nobody_logs_in(settings, db) -> None:
     async with client_for(settings, db) as client:
         page = await client.get("/admin/login")
         assert "No admin password is set" in page.text
@@ -61,7 +61,7 @@ async def test_no_password_set_means_nobody_logs_in(settings, db) -> None:  # no
         assert "bot_admin_session" not in response.cookies
 
 
-async def test_login_wrong_password_csrf_and_logout(settings, db) -> None:  # noqa: ANN001
+async def test_login_wrong_password_csrf_and_logout(settings, db) -> None:
     await AdminAuth(settings, db).set_password(PASSWORD)
     async with client_for(settings, db) as client:
         wrong = await login(client, "not the password at all")
@@ -96,7 +96,7 @@ async def test_login_wrong_password_csrf_and_logout(settings, db) -> None:  # no
         assert (await other.get("/admin/")).status_code == 303
 
 
-async def test_login_attempts_are_rate_limited(make_settings, db) -> None:  # noqa: ANN001
+async def test_login_attempts_are_rate_limited(make_settings, db) -> None:
     settings = make_settings(BOT_ADMIN_LOGIN_RATE="3/minute", BOT_ADMIN_PASSWORD_HASH=hash_password(PASSWORD))
     async with client_for(settings, db) as client:
         codes = [(await login(client, "wrong password number x")).status_code for _ in range(3)]
@@ -105,7 +105,7 @@ async def test_login_attempts_are_rate_limited(make_settings, db) -> None:  # no
         assert blocked.status_code == 429 and "Too many attempts" in blocked.text
 
 
-async def test_secure_cookie_only_behind_a_trusted_https_proxy(make_settings, db) -> None:  # noqa: ANN001
+async def test_secure_cookie_only_behind_a_trusted_https_proxy(make_settings, db) -> None:
     hashed = hash_password(PASSWORD)
     proxied = {"X-Forwarded-Proto": "https"}
     untrusted = make_settings(BOT_ADMIN_PASSWORD_HASH=hashed)
@@ -121,7 +121,7 @@ async def test_secure_cookie_only_behind_a_trusted_https_proxy(make_settings, db
         assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
 
 
-async def test_login_redirect_stays_on_the_admin_page(settings, db) -> None:  # noqa: ANN001
+async def test_login_redirect_stays_on_the_admin_page(settings, db) -> None:
     await AdminAuth(settings, db).set_password(PASSWORD)
     async with client_for(settings, db) as client:
         form = await client.get("/admin/login")
@@ -130,7 +130,7 @@ async def test_login_redirect_stays_on_the_admin_page(settings, db) -> None:  # 
         assert response.headers["location"] == "/admin/"
 
 
-async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:  # noqa: ANN001
+async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:
     from bot.platform.messages import ConversationKey
     from bot.store.repo import NewPart, Store
 
@@ -147,7 +147,7 @@ async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:  # noqa
         assert f'href="/admin/conversations/{conv.id}"' in found.text and "&lt;b&gt;Eve&lt;/b&gt;" in found.text
 
 
-async def test_the_health_page_shows_each_platform_as_connected_now(settings, db) -> None:  # noqa: ANN001
+async def test_the_health_page_shows_each_platform_as_connected_now(settings, db) -> None:
     """Live, as /readyz reads it: a Socket Mode session that drops shows at once, not only
     whether the adapter was started."""
     link = {"up": True}

@@ -45,7 +45,7 @@ def test_the_example_env_file_copied_as_is_asks_for_the_key(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr and "ConnectError" not in result.stderr  # nothing was called
 
 
-def test_env_file_is_read_and_max_tokens_clamped(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_env_file_is_read_and_max_tokens_clamped(tmp_path: Path, monkeypatch) -> None:
     from bot.config import load_settings
 
     (tmp_path / ".env").write_text("BYTESPIKE_API_KEY=from-file\nBOT_MAX_TOKENS=99999\n")

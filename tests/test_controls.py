@@ -5,14 +5,14 @@ import pytest
 
 from adapters.slack import controls as slack_controls
 from adapters.telegram import keyboards
-from bot.platform.controls import Button, Choice, ControlKind, Press, answer_controls, streaming_controls
 from bot.copywriting.refine import ACTIONS
+from bot.platform.controls import Button, Choice, ControlKind, Press, answer_controls, streaming_controls
 from tests.fakes.slack_api import invalid_blocks
 
 BIG = 9_223_372_036_854_775_807  # the largest turn id a 64-bit column holds
 
 
-def presses(controls) -> list[Press]:  # noqa: ANN001
+def presses(controls) -> list[Press]:
     out = []
     for row in controls:
         out.extend(b.press for b in (row.options if isinstance(row, Choice) else row))

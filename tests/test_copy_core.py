@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.platform.controls import Action, ControlKind, Press
 from bot.core.service import ChatService
+from bot.platform.controls import Action, ControlKind, Press
 from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.tools import Tool, ToolRegistry
 from tests.fakes.gateway import Answer, FakeToolCall
@@ -14,7 +14,7 @@ from tests.surfaces import RecordingSurface, variants_of
 GROUP = ConversationKey("telegram", "bot", "-1001", "")
 
 
-def say(text: str, author: str, **kw) -> IncomingMessage:  # noqa: ANN003
+def say(text: str, author: str, **kw) -> IncomingMessage:
     return IncomingMessage(key=GROUP, author=Author(author, author.title()), text=text, group=True,
                            message_id=text[:8], **kw)
 

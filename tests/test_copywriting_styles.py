@@ -7,13 +7,25 @@ import pytest
 
 from bot.copywriting.constraints import check_variant, check_variants
 from bot.copywriting.measure import (
-    char_count, emoji_count, find_hashtags, graphemes, truncate_chars, weighted_length, word_count,
+    char_count,
+    emoji_count,
+    find_hashtags,
+    graphemes,
+    truncate_chars,
+    weighted_length,
+    word_count,
 )
 from bot.copywriting.refine import ACTIONS, refine_message, target_language, translation_style
 from bot.copywriting.render import render_variants
 from bot.copywriting.schema import format_instruction, response_format, variants_schema
 from bot.copywriting.styles import (
-    BUILTIN, STYLES, custom_style, find_style, interpret_style_args, resolve_style, style_instructions,
+    BUILTIN,
+    STYLES,
+    custom_style,
+    find_style,
+    interpret_style_args,
+    resolve_style,
+    style_instructions,
     style_list_markdown,
 )
 from bot.copywriting.variants import Segment, Variant

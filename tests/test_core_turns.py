@@ -21,7 +21,7 @@ KEY = ConversationKey("console", "local", "alice")
 ALICE = Author("alice", "Alice")
 
 
-def press(kind: ControlKind, turn_id: int, **kw) -> Action:  # noqa: ANN003
+def press(kind: ControlKind, turn_id: int, **kw) -> Action:
     return Action(Press(kind, turn_id, **kw), ALICE, KEY)
 
 
@@ -37,12 +37,12 @@ class OneChat:
         return self.surface
 
 
-def msg(text: str, *, key: ConversationKey = KEY, author: str = "alice", **kw) -> IncomingMessage:  # noqa: ANN003
+def msg(text: str, *, key: ConversationKey = KEY, author: str = "alice", **kw) -> IncomingMessage:
     return IncomingMessage(key=key, author=Author(author, author.title()), text=text,
                            message_id=f"m-{text[:10]}", **kw)
 
 
-async def rows(service, model, *where):  # noqa: ANN001, ANN201
+async def rows(service, model, *where):
     async with AsyncSession(service.store.db.engine) as session:
         return [(obj,) for obj in (await session.scalars(select(model).where(*where))).all()]
 
@@ -258,7 +258,7 @@ async def test_a_failing_checkpoint_never_blocks_the_chat_or_loses_the_answer(se
     real_open = store.open_answer
     failures = []
 
-    async def flaky_open(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    async def flaky_open(*args, **kwargs):
         if not failures:
             failures.append(1)
             raise ConnectionError("database went away")

@@ -9,11 +9,16 @@ import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from bot.core.tokens import estimate_tokens
 from bot.documents import (
-    DocumentUnreadable, decode_text, document_budget, extract_text, read_document, to_parts,
+    DocumentUnreadable,
+    decode_text,
+    document_budget,
+    extract_text,
+    read_document,
+    to_parts,
 )
 from bot.platform.messages import Attachment
-from bot.core.tokens import estimate_tokens
 
 BIG = 100_000
 

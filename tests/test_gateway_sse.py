@@ -2,7 +2,7 @@
 the same events."""
 from __future__ import annotations
 
-from bot.gateway.sse import SSEBatcher, SSEDecoder, ServerSentEvent
+from bot.gateway.sse import ServerSentEvent, SSEBatcher, SSEDecoder
 
 STREAM = (
     b": keep-alive comment\r\n"

@@ -13,8 +13,8 @@ import httpx
 
 from adapters.slack import create as create_slack
 from adapters.telegram import create as create_telegram
-from bot.process.webapp import create_app
 from bot.process.runtime import build_runtime
+from bot.process.webapp import create_app
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
 
@@ -22,7 +22,7 @@ CORPUS = Path(__file__).parent / "corpus"
 SECRET = "corpus-secret-0123456789"
 
 
-async def _settle(check, timeout: float = 15.0) -> bool:  # noqa: ANN001
+async def _settle(check, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -31,7 +31,7 @@ async def _settle(check, timeout: float = 15.0) -> bool:  # noqa: ANN001
     return True
 
 
-async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, caplog) -> None:  # noqa: ANN001
+async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, caplog) -> None:
     cases = json.loads((CORPUS / "telegram_updates.json").read_text())
     async with FakeTelegram(limits=FakeLimits().scaled(0.2)) as tg:
         tg.add_chat(1001, "private", user={"first_name": "Alice"})
@@ -72,7 +72,7 @@ async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, 
             await runtime.close()
 
 
-async def test_slack_corpus_through_the_events_endpoint(make_settings, fake_gateway) -> None:  # noqa: ANN001
+async def test_slack_corpus_through_the_events_endpoint(make_settings, fake_gateway) -> None:
     cases = json.loads((CORPUS / "slack_requests.json").read_text())
     fake = await FakeSlack().start()
     s = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url)

@@ -12,9 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import Bot
 
-from adapters.slack.normalise import BotIdentity as SlackIdentity, route_mention, route_message
+from adapters.slack.normalise import BotIdentity as SlackIdentity
+from adapters.slack.normalise import route_mention, route_message
 from adapters.telegram.normalise import (
-    BotIdentity, clean_text, command_of, conversation_key, ignore_sender, is_addressed, normalise, sender_of,
+    BotIdentity,
+    clean_text,
+    command_of,
+    conversation_key,
+    ignore_sender,
+    is_addressed,
+    normalise,
+    sender_of,
 )
 from adapters.telegram.updates import parse_update
 from bot.process.webapp import create_app
@@ -125,7 +133,7 @@ def test_telegram_parse_and_normalise_never_raise(data: dict) -> None:
 
 # ---- endpoints -------------------------------------------------------------------------------
 @pytest.fixture
-async def slack_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def slack_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:
     from adapters.slack import create
     from bot.process.runtime import build_runtime
 
@@ -179,7 +187,7 @@ async def test_slack_events_endpoint_never_answers_5xx(slack_http, body: bytes, 
 
 
 @pytest.fixture
-async def telegram_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def telegram_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:
     from adapters.telegram import create
     from bot.process.runtime import build_runtime
 

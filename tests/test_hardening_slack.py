@@ -47,7 +47,7 @@ class Slack:
 
 
 @pytest.fixture
-async def slack(make_settings, fake_gateway) -> AsyncIterator[Slack]:  # noqa: ANN001
+async def slack(make_settings, fake_gateway) -> AsyncIterator[Slack]:
     from bot.process.runtime import build_runtime
 
     fake = await FakeSlack().start()

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from adapters.telegram import create
-from bot.process.webapp import create_app
 from bot.process.runtime import build_runtime
+from bot.process.webapp import create_app
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
 from tests.polling import eventually
 
@@ -44,10 +44,10 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:  # noqa: ANN001
+async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
     running: list = []
 
-    async def start(**overrides: object):  # noqa: ANN202
+    async def start(**overrides: object):
         settings = make_settings(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
                                  TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1 * SCALE,
                                  TELEGRAM_GROUP_EDIT_INTERVAL=3.1 * SCALE, **overrides)
@@ -71,7 +71,7 @@ def finished(tg: FakeTelegram, chat_id: int) -> list:
                    for row in (m.reply_markup or {}).get("inline_keyboard", []) for b in row)]
 
 
-def prompts(gateway) -> str:  # noqa: ANN001
+def prompts(gateway) -> str:
     return "\n".join(str(r.body["messages"]) for r in gateway.requests)
 
 

@@ -13,7 +13,7 @@ from bot.store.models import Base
 from tests.conftest import PG_URL
 
 
-def _fresh_url(tmp_path) -> str:  # noqa: ANN001
+def _fresh_url(tmp_path) -> str:
     if PG_URL:
         return _pg_scratch()
     return f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
@@ -36,7 +36,7 @@ def _pg_scratch() -> str:
     return admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
 
 
-async def _inspect(url: str):  # noqa: ANN202
+async def _inspect(url: str):
     engine = make_engine(url)
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
@@ -46,7 +46,7 @@ async def _inspect(url: str):  # noqa: ANN202
     return tables, diff
 
 
-def test_upgrade_downgrade_and_metadata_match(tmp_path) -> None:  # noqa: ANN001
+def test_upgrade_downgrade_and_metadata_match(tmp_path) -> None:
     url = _fresh_url(tmp_path)
     upgrade(url)
     tables, diff = asyncio.run(_inspect(url))

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store.models import Message, Part, Turn
 from tests.conftest import PG_URL
-from tests.fakes.gateway import Answer
 from tests.fakes.apart import TelegramApart
+from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import FakeLimits
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 
@@ -77,7 +77,7 @@ class Bots:
 
 
 @pytest.fixture
-async def bots(fake_gateway, database_url: str, tmp_path: Path, request) -> AsyncIterator[Callable]:  # noqa: ANN001
+async def bots(fake_gateway, database_url: str, tmp_path: Path, request) -> AsyncIterator[Callable]:
     scale = getattr(request, "param", SCALE)  # a test may ask for other windows (indirect parametrize)
     async with TelegramApart(limits=FakeLimits().scaled(scale)) as tg:
         tg.add_chat(GROUP, "supergroup", title="Team")
@@ -92,7 +92,7 @@ async def bots(fake_gateway, database_url: str, tmp_path: Path, request) -> Asyn
             assert "Traceback" not in err, err[-3000:]
 
 
-async def rows(database_url: str, *columns, join=None):  # noqa: ANN001, ANN202
+async def rows(database_url: str, *columns, join=None):
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:

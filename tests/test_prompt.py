@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from bot.core.prompt import build_prompt, images_wanted
 from bot.core.split import split_markdown
-from bot.store.repo import StoredMessage, StoredPart
-from bot.platform.surface import utf16_len
 from bot.core.tokens import estimate_tokens
+from bot.platform.surface import utf16_len
+from bot.store.repo import StoredMessage, StoredPart
 
 
 def history(n: int, text: str = "hello there " * 20) -> list[StoredMessage]:

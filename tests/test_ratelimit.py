@@ -8,12 +8,11 @@ import uuid
 
 import pytest
 from pydantic import SecretStr
-
 from pyrate_limiter import InMemoryBucket, Rate
 
-from bot.ratelimits.counters import STALE_MS, Counter, LocalCounters, RedisCounters, Window, counters_for
-from bot.ratelimits.budgets import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
 from bot.platform.surface import RateLimited
+from bot.ratelimits.budgets import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
+from bot.ratelimits.counters import STALE_MS, Counter, LocalCounters, RedisCounters, Window, counters_for
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -216,11 +215,11 @@ class LateBucket(InMemoryBucket):
         self.delays = delays
         self.stamps: list[int] = []
 
-    def put_decision(self, item):  # noqa: ANN001, ANN201
+    def put_decision(self, item):
         self.stamps.append(item.timestamp)
         decision = super().put_decision(item)
 
-        async def late():  # noqa: ANN202
+        async def late():
             await asyncio.sleep(self.delays.pop(0) if self.delays else 0)
             return decision
         return late()

@@ -12,6 +12,7 @@ from tests.fakes.gateway import Answer
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 
 

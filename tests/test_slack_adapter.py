@@ -18,18 +18,23 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from adapters.slack import create
-from adapters.slack import controls, render
+from adapters.slack import controls, create, render
 from adapters.slack.adapter import SlackAdapter
-from bot.process.webapp import create_app
 from bot.config import Settings
-from bot.platform.controls import Press, answer_controls
 from bot.core import texts
+from bot.platform.controls import Press, answer_controls
 from bot.process.runtime import Runtime, build_runtime
+from bot.process.webapp import create_app
 from bot.store.models import InboundEvent, Turn
 from tests.fakes.gateway import Answer, FakeGateway, last_user_text
 from tests.fakes.slack_api import (
-    APP_TOKEN, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeMessage, FakeSlack,
+    APP_TOKEN,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    SIGNING_SECRET,
+    TEAM_ID,
+    FakeMessage,
+    FakeSlack,
 )
 
 # minimax-m2.7 always thinks first; the gateway client holds untagged text until it knows
@@ -53,7 +58,7 @@ class Harness:
     http: httpx.AsyncClient
 
     @property
-    def service(self):  # noqa: ANN201
+    def service(self):
         return self.runtime.service
 
     async def send(self, envelope: dict, *, retry_num: int | None = None, secret: str | None = None,
@@ -114,14 +119,14 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-async def slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:  # noqa: ANN001
+async def slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:
     h = await _harness(make_settings, fake_gateway, fake_slack)
     yield h
     await _close(h)
 
 
 @pytest.fixture
-async def slack_with(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Callable]:  # noqa: ANN001
+async def slack_with(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Callable]:
     """A harness with settings of the test's own (streaming on or off, stream age…)."""
     made: list[Harness] = []
 

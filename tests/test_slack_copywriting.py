@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.slack import controls, render
-from bot.platform.controls import Press
+from adapters.slack import controls
 from bot.copywriting.refine import ACTIONS
+from bot.platform.controls import Press
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
@@ -57,7 +57,7 @@ def refine_option(message: FakeMessage, variant: int, action: str) -> str:
 
 
 @pytest.fixture
-async def socket_slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:  # noqa: ANN001, F811
+async def socket_slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:  # noqa: F811
     from tests.fakes.slack_api import APP_TOKEN
 
     h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_APP_TOKEN=APP_TOKEN)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from io import BytesIO
 from collections.abc import AsyncIterator, Callable
+from io import BytesIO
 
 import httpx
 import pytest
@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from adapters.telegram import create
 from adapters.telegram.app import TelegramAdapter
-from bot.process.webapp import create_app
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
-from bot.process.runtime import build_runtime
-from bot.store.models import Conversation, Turn
 from bot.platform.surface import utf16_len
+from bot.process.runtime import build_runtime
+from bot.process.webapp import create_app
+from bot.store.models import Conversation, Turn
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
 
@@ -64,7 +64,7 @@ class Bot:
         self.runtime = None
         self.adapter: TelegramAdapter | None = None
 
-    async def start(self) -> "Bot":
+    async def start(self) -> Bot:
         self.runtime = await build_runtime(self.settings, migrate=False)
         assert isinstance(create(self.settings, self.runtime.service), TelegramAdapter)
         # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
@@ -80,12 +80,12 @@ class Bot:
             await self.runtime.close()
 
     @property
-    def service(self):  # noqa: ANN201
+    def service(self):
         return self.runtime.service
 
 
 @pytest.fixture
-async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:  # noqa: ANN001
+async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
     bots: list[Bot] = []
 
     async def start(**overrides: object) -> Bot:
@@ -117,7 +117,7 @@ async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: f
     return await eventually(done, timeout)  # type: ignore[return-value]
 
 
-def _buttons(message) -> list[str]:  # noqa: ANN001
+def _buttons(message) -> list[str]:
     markup = message.reply_markup or {}
     return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
 
@@ -583,12 +583,12 @@ async def test_removed_from_a_group_mid_answer_the_answer_stops_and_nothing_more
     assert [c for c in tg.calls[calls_after:] if c.params.get("chat_id") == GROUP] == []
 
 
-async def _left_at(bot):  # noqa: ANN001, ANN202
+async def _left_at(bot):
     async with bot.service.store.db.read() as conn:
         return (await conn.execute(select(Conversation.left_at).where(Conversation.chat == str(GROUP)))).scalar()
 
 
-async def _turn_row(bot):  # noqa: ANN001, ANN202
+async def _turn_row(bot):
     async with bot.service.store.db.read() as conn:
         return (await conn.execute(select(Turn.status, Turn.error))).first()
 
@@ -630,7 +630,7 @@ async def test_restart_mid_answer_rewrites_the_half_written_answer(start_bot, tg
     no_limit_broken(tg)
 
 
-def test_no_token_no_adapter(settings) -> None:  # noqa: ANN001
+def test_no_token_no_adapter(settings) -> None:
     assert create(settings, None) is None  # type: ignore[arg-type]
 
 

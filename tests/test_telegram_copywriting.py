@@ -21,7 +21,18 @@ from tests.fakes.gateway import Answer, FakeToolCall
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 from tests.test_documents import make_pdf
 from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are fixtures
-    ALICE, BOB, CAROL, FORUM, GROUP, THINK, _buttons, answered, eventually, no_limit_broken, start_bot, tg,
+    ALICE,
+    BOB,
+    CAROL,
+    FORUM,
+    GROUP,
+    THINK,
+    _buttons,
+    answered,
+    eventually,
+    no_limit_broken,
+    start_bot,
+    tg,
     user_prompt,
 )
 
@@ -91,7 +102,7 @@ async def set_style(tg: FakeTelegram, chat_id: int, user: dict, *, thread_id: in
 # ---- (1) a style set by one member, a brief from another ---------------------------------
 @pytest.mark.parametrize("addressed_by", ["mention", "copy-command"])
 async def test_group_style_set_by_one_member_answers_another_members_brief(
-        start_bot, tg, fake_gateway, addressed_by) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway, addressed_by) -> None:
     await start_bot()
     confirmation = await set_style(tg, GROUP, ALICE)
     assert XHS.name_zh in confirmation.text and not _buttons(confirmation)
@@ -143,7 +154,7 @@ async def test_group_style_set_by_one_member_answers_another_members_brief(
 
 # ---- (2) a refinement button -----------------------------------------------------------------
 async def test_refinement_button_answers_in_the_same_topic_with_the_chosen_variant(
-        start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway) -> None:
     await start_bot()
     await set_style(tg, FORUM, ALICE, thread_id=7)
     fake_gateway.script(Answer(text=xhs("好喝到哭"), reasoning="写三版"))
@@ -187,7 +198,7 @@ async def test_refinement_button_answers_in_the_same_topic_with_the_chosen_varia
 
 # ---- (3) a constraint violation ----------------------------------------------------------------
 async def test_a_title_over_20_characters_is_fixed_by_the_model_before_it_is_shown(
-        start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway) -> None:
     await start_bot()
     await set_style(tg, ALICE["id"], ALICE)
     broken = json.loads(xhs("标题"))
@@ -221,7 +232,7 @@ def pdf_document(tg: FakeTelegram, data: bytes, name: str) -> dict:
                          "mime_type": "application/pdf", "file_size": len(data)}}
 
 
-async def test_a_pdf_sent_in_a_private_chat_is_summarised(start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_pdf_sent_in_a_private_chat_is_summarised(start_bot, tg, fake_gateway) -> None:
     pages = ["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent.", "Hiring paused in Q4."]
     summary = "**Summary:** revenue up 12%, churn down to 3%, hiring paused."
     fake_gateway.script(Answer(text=summary, reasoning=THINK))
@@ -242,7 +253,7 @@ async def test_a_pdf_sent_in_a_private_chat_is_summarised(start_bot, tg, fake_ga
 
 
 async def test_an_unreadable_pdf_gets_a_clear_answer_and_the_question_still_goes_through(
-        start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway) -> None:
     fake_gateway.script(Answer(text="I could not see the report's contents.", reasoning=THINK))
     await start_bot()
     extra = {**pdf_document(tg, b"%PDF-1.4\nthis is not really a pdf", "broken.pdf"),
@@ -258,7 +269,7 @@ async def test_an_unreadable_pdf_gets_a_clear_answer_and_the_question_still_goes
 
 # ---- (5) a tool timeout -------------------------------------------------------------------------
 async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(
-        start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway) -> None:
     bot = await start_bot(BOT_TOOL_TIMEOUT=0.3)
     started: list[float] = []
 
@@ -301,7 +312,7 @@ async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(
 
 # ---- (6) a product photo and a brief ----------------------------------------------------------
 async def test_a_product_photo_and_a_brief_become_variants_through_vision(
-        start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway) -> None:
     await start_bot()
     await set_style(tg, ALICE["id"], ALICE)
     fake_gateway.script(Answer(text=xhs("这杯茶"), reasoning="看图写三版"))
@@ -331,7 +342,7 @@ async def test_a_product_photo_and_a_brief_become_variants_through_vision(
 # ---- a refinement queued behind another, or regenerated, stays a refinement ----
 
 
-async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMessage:  # noqa: ANN001
+async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMessage:
     await set_style(tg, GROUP, ALICE)
     fake_gateway.script(Answer(text=xhs("好喝到哭"), reasoning="写三版"))
     text = f"@{tg.username} 写桂花乌龙的种草笔记"
@@ -341,7 +352,7 @@ async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMes
 
 
 async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refinement_too(
-        start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+        start_bot, tg, fake_gateway) -> None:
     from bot.platform.messages import ConversationKey
 
     bot = await start_bot()
@@ -374,7 +385,7 @@ async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refine
     assert len(fake_gateway.requests) == 3, "no retry asking a refinement for 3 variants"
 
 
-async def test_regenerate_on_a_refined_answer_refines_again(start_bot, tg, fake_gateway) -> None:  # noqa: ANN001
+async def test_regenerate_on_a_refined_answer_refines_again(start_bot, tg, fake_gateway) -> None:
     await start_bot()
     copy = await _copy_then_refine_buttons(tg, fake_gateway)
     fake_gateway.script(Answer(text=xhs("短版", 1), reasoning="改短"))

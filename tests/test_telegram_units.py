@@ -9,15 +9,15 @@ from telegram import Bot, Message, MessageEntity
 from adapters.telegram import keyboards, render
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.normalise import BotIdentity, clean_text, conversation_key, is_addressed, normalise
-from bot.platform.controls import Press, answer_controls
 from bot.core.order import ArrivalOrder
+from bot.platform.controls import Press, answer_controls
 from bot.platform.surface import utf16_len
 
 ME = BotIdentity(42, "copy_helper_bot")
 BOT = Bot("42:abc")
 
 
-def message(text: str, *, chat: dict | None = None, entities: list[dict] | None = None, **extra) -> Message:  # noqa: ANN003
+def message(text: str, *, chat: dict | None = None, entities: list[dict] | None = None, **extra) -> Message:
     data = {"message_id": 7, "date": 0, "chat": chat or {"id": -100, "type": "supergroup", "title": "G"},
             "from": {"id": 5, "is_bot": False, "first_name": "Bob", "last_name": "Li"}, "text": text,
             **({"entities": entities} if entities else {}), **extra}
@@ -171,7 +171,7 @@ async def test_album_items_are_gathered_until_the_window_passes() -> None:
     def item(n: int) -> Message:
         return message("" if n != 2 else "caption", media_group_id="g1", message_id=n)
 
-    async def late(n: int, delay: float):  # noqa: ANN202
+    async def late(n: int, delay: float):
         await asyncio.sleep(delay)
         return await gatherer.gather(item(n))
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from bot.tools.builtin import calculate, current_time, text_stats
 
 
 def test_current_time_in_a_zone() -> None:
-    moment = datetime(2026, 11, 25, 16, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
     assert current_time("Asia/Shanghai", moment) == \
         "2026-11-26 00:30:00 Thursday (星期四), time zone Asia/Shanghai (UTC+08:00)"
     with pytest.raises(ToolError, match="unknown time zone"):

@@ -68,8 +68,8 @@ def test_the_stored_vocabularies_are_the_enums_values() -> None:
     must be added to its Literal too."""
     from typing import get_args
 
-    from bot.store.usage import CallKind, QuotaPeriod, QuotaScope
     from bot.core.turns import TurnKind
+    from bot.store.usage import CallKind, QuotaPeriod, QuotaScope
     from bot.usage.periods import Period
     from bot.usage.quotas import Scope
 

@@ -2,7 +2,7 @@
 real gateway client and the fake gateway server."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -27,13 +27,13 @@ def msg(text: str, user: str = "42", key: ConversationKey = KEY) -> IncomingMess
     return IncomingMessage(key=key, author=Author(user, f"User {user}"), text=text, message_id=f"m-{text}")
 
 
-async def table(rt, model, *where):  # noqa: ANN001, ANN201
+async def table(rt, model, *where):
     async with rt.db.read() as conn:
         return (await conn.execute(select(model).where(*where).order_by(model.id))).all()
 
 
 @pytest.fixture
-async def rt(make_settings, request):  # noqa: ANN001, ANN201
+async def rt(make_settings, request):
     overrides = getattr(request, "param", {})
     runtime = await build_runtime(make_settings(**PRICES, **overrides), migrate=False)
     yield runtime
@@ -48,7 +48,7 @@ def test_cost_prices_cached_tokens_apart() -> None:
     assert prices.money(0.0031) == "0.0031 EUR" and prices.money(12.5) == "12.50 EUR"
 
 
-def test_cached_price_defaults_to_the_input_price(make_settings) -> None:  # noqa: ANN001
+def test_cached_price_defaults_to_the_input_price(make_settings) -> None:
     prices = Prices.from_settings(make_settings(BOT_PRICE_INPUT="3", BOT_PRICE_OUTPUT="15"))
     assert prices.cost(1_000_000, 500_000, 0) == pytest.approx(3.0)
 
@@ -61,14 +61,14 @@ def test_budgets_read_as_an_operator_writes_them() -> None:
         parse_allowance("lots")
 
 
-def test_a_bad_quota_setting_is_one_readable_line(monkeypatch) -> None:  # noqa: ANN001
+def test_a_bad_quota_setting_is_one_readable_line(monkeypatch) -> None:
     monkeypatch.setenv("BOT_QUOTA_USER_DAILY", "many")
     with pytest.raises(SettingsError) as caught:
         load_settings(require_api_key=False, _env_file=None)
     assert any(line.startswith("BOT_QUOTA_USER_DAILY: cannot read budget 'many'") for line in caught.value.lines)
 
 
-async def test_each_gateway_call_is_priced_and_added_to_its_turn(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_each_gateway_call_is_priced_and_added_to_its_turn(rt, fake_gateway) -> None:
     fake_gateway.script(
         Answer(text="", tool_calls=[FakeToolCall("calculator", {"expression": "6*7"})],
                prompt_tokens=1000, cached_tokens=400, completion_tokens=50),
@@ -87,7 +87,7 @@ async def test_each_gateway_call_is_priced_and_added_to_its_turn(rt, fake_gatewa
     assert turn.cost == pytest.approx(first + second)
 
 
-async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:
     await rt.service.handle(msg("/style product-description"), RecordingSurface())
     broken = Answer(text="not json at all", reasoning_style="none", prompt_tokens=500, completion_tokens=10)
     good = Answer(text='{"variants": [' + ",".join(
@@ -101,7 +101,7 @@ async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:  # noqa: 
     assert turn.cost == pytest.approx((500 * 2 + 10 * 8 + 600 * 2 + 300 * 8) / 1e6)
 
 
-async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None:
     await rt.service.handle(msg("/style product-description"), RecordingSurface())
     variants = '{"variants": [' + ",".join(
         '{"title": "Tea %d", "body": "%s"}' % (i, "Fresh osmanthus oolong, hand-rolled and roasted. " * 5)
@@ -127,7 +127,7 @@ async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None
     assert turns[1].cost == pytest.approx((300 * 2 + 600 * 0.5 + 40 * 8 + 1000 * 2 + 80 * 8) / 1e6)
 
 
-async def test_a_failed_call_is_recorded_by_kind(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_failed_call_is_recorded_by_kind(rt, fake_gateway) -> None:
     fake_gateway.script(*[Answer(status=401)] * 3)
     surface = RecordingSurface()
     await rt.service.handle(msg("hello"), surface)
@@ -136,7 +136,7 @@ async def test_a_failed_call_is_recorded_by_kind(rt, fake_gateway) -> None:  # n
 
 
 @pytest.mark.parametrize("rt", [{"BOT_QUOTA_USER_DAILY": "1000 tokens"}], indirect=True)
-async def test_a_reached_daily_quota_refuses_before_the_model(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_reached_daily_quota_refuses_before_the_model(rt, fake_gateway) -> None:
     fake_gateway.script(Answer(text="first answer", prompt_tokens=900, completion_tokens=200))
     surface = RecordingSurface()
     await rt.service.handle(msg("one"), surface)
@@ -157,7 +157,7 @@ async def test_a_reached_daily_quota_refuses_before_the_model(rt, fake_gateway) 
 
 @pytest.mark.parametrize("rt", [{"BOT_QUOTA_GLOBAL_MONTHLY": "0.001 USD", "BOT_ADMINS": "telegram:1"}],
                          indirect=True)
-async def test_global_budget_spares_admins(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_global_budget_spares_admins(rt, fake_gateway) -> None:
     fake_gateway.script(Answer(text="costly", prompt_tokens=1000, completion_tokens=1000))  # 0.01 USD
     await rt.service.handle(msg("spend"), RecordingSurface())
     refused = RecordingSurface()
@@ -170,7 +170,7 @@ async def test_global_budget_spares_admins(rt, fake_gateway) -> None:  # noqa: A
     assert admin.texts == ["for the admin"]
 
 
-async def test_limits_set_at_runtime_and_lifted(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_limits_set_at_runtime_and_lifted(rt, fake_gateway) -> None:
     quotas = rt.service.ops.quotas
     fake_gateway.script(Answer(text="a1", prompt_tokens=100, completion_tokens=100))
     await rt.service.handle(msg("q1"), RecordingSurface())
@@ -193,9 +193,9 @@ async def test_limits_set_at_runtime_and_lifted(rt, fake_gateway) -> None:  # no
     assert surface.texts[-1] == "a5"
 
 
-async def test_when_day_and_month_are_both_spent_the_later_reset_is_named(rt) -> None:  # noqa: ANN001
+async def test_when_day_and_month_are_both_spent_the_later_reset_is_named(rt) -> None:
     quotas = rt.service.ops.quotas
-    now = datetime(2026, 12, 30, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 30, 15, 0, tzinfo=UTC)
     for period in Period:
         await quotas.set_limit(Scope.USER, "telegram:9", period, Allowance(tokens=0), by="test")
     refusal = await quotas.check(None, "telegram", "9", now=now)
@@ -203,7 +203,7 @@ async def test_when_day_and_month_are_both_spent_the_later_reset_is_named(rt) ->
     assert "It resets on 1 January at 00:00 UTC (in 33 h 0 min)." in refusal.text
 
 
-async def test_usage_command_reports_own_and_conversation_usage(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_usage_command_reports_own_and_conversation_usage(rt, fake_gateway) -> None:
     fake_gateway.script(Answer(text="hi", prompt_tokens=1000, cached_tokens=500, completion_tokens=100))
     await rt.service.handle(msg("hello"), RecordingSurface())
     surface = RecordingSurface()
@@ -217,7 +217,7 @@ async def test_usage_command_reports_own_and_conversation_usage(rt, fake_gateway
 
 
 @pytest.mark.parametrize("rt", [{"BOT_ADMINS": "telegram:1"}], indirect=True)
-async def test_usage_all_for_admins_lists_top_users(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_usage_all_for_admins_lists_top_users(rt, fake_gateway) -> None:
     fake_gateway.script(Answer(text="x", prompt_tokens=3000, completion_tokens=0),
                         Answer(text="y", prompt_tokens=1000, completion_tokens=0))
     await rt.service.handle(msg("a", user="42"), RecordingSurface())
@@ -229,7 +229,7 @@ async def test_usage_all_for_admins_lists_top_users(rt, fake_gateway) -> None:  
     assert text.index("1. telegram:42 — 3,000 tokens") < text.index("2. telegram:43 — 1,000 tokens")
 
 
-async def test_counters_match_the_ledger(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_counters_match_the_ledger(rt, fake_gateway) -> None:
     fake_gateway.script(Answer(text="1", prompt_tokens=10, completion_tokens=5),
                         Answer(text="2", prompt_tokens=20, completion_tokens=5))
     await rt.service.handle(msg("a"), RecordingSurface())
@@ -238,7 +238,7 @@ async def test_counters_match_the_ledger(rt, fake_gateway) -> None:  # noqa: ANN
     assert counters[("user", "day")] == counters[("global", "month")] == (40, 2)
 
 
-async def test_a_stopped_answer_is_recorded_as_cancelled(rt, fake_gateway) -> None:  # noqa: ANN001
+async def test_a_stopped_answer_is_recorded_as_cancelled(rt, fake_gateway) -> None:
     import asyncio
 
     fake_gateway.script(Answer(text="x" * 2000, chunk_size=10, chunk_delay=0.01, reasoning="long one"))

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bot.core.service import ChatService
 
 
-def create(settings: "Settings", service: "ChatService") -> "SlackAdapter | None":
+def create(settings: Settings, service: ChatService) -> SlackAdapter | None:
     if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
         return None
     from adapters.slack.adapter import SlackAdapter

@@ -28,11 +28,11 @@ from adapters.slack.files import FileFetcher
 from adapters.slack.http import EventsEndpoint
 from adapters.slack.normalise import BotIdentity, Route, is_from_bot, route_mention, route_message
 from adapters.slack.surface import SlackOutlet, SlackSurface, SlackThread
-from bot.platform.controls import Action, ControlKind, Press
 from bot.core.order import Ticket
+from bot.platform.controls import Action, ControlKind, Press
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
-from bot.ratelimits.counters import counters_for
 from bot.platform.surface import RateLimited
+from bot.ratelimits.counters import counters_for
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -54,7 +54,7 @@ STOP_GRACE = 30.0  # seconds in-flight answers get to finish at shutdown
 class SlackAdapter:
     name = "slack"
 
-    def __init__(self, settings: "Settings", service: "ChatService") -> None:
+    def __init__(self, settings: Settings, service: ChatService) -> None:
         assert settings.slack_bot_token is not None
         self.settings = settings
         self.service = service
@@ -78,7 +78,7 @@ class SlackAdapter:
         self._assistant_threads: set[tuple[str, str]] = set()
 
     # --- PlatformAdapter ---
-    def routes(self) -> list["BaseRoute"]:
+    def routes(self) -> list[BaseRoute]:
         if self._app_token:
             return []
         from starlette.routing import Route as StarletteRoute
@@ -150,7 +150,7 @@ class SlackAdapter:
             self._session = None
 
     # --- transport ---
-    async def _http_endpoint(self, request: "Request") -> "Response":
+    async def _http_endpoint(self, request: Request) -> Response:
         from starlette.responses import PlainTextResponse
 
         if self._http_handler is None:

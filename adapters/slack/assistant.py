@@ -11,8 +11,8 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackApi
 from adapters.slack.normalise import title_for
-from bot.ratelimits.budgets import Dropped, Priority
 from bot.platform.surface import RateLimited
+from bot.ratelimits.budgets import Dropped, Priority
 
 log = logging.getLogger(__name__)
 

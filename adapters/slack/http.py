@@ -33,12 +33,12 @@ DEFAULT_MAX_BODY = 1024 * 1024
 class EventsEndpoint:
     """``await endpoint.handle(request)`` for POST /slack/events."""
 
-    def __init__(self, app: "AsyncApp", signing_secret: str, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: AsyncApp, signing_secret: str, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
         self.max_body = max_body
         self._verifier = SignatureVerifier(signing_secret)
 
-    async def handle(self, request: "Request") -> Response:
+    async def handle(self, request: Request) -> Response:
         body = await read_capped(request, self.max_body)
         if isinstance(body, BodyProblem):
             log.warning("slack: events request refused: %s", body.name.lower().replace("_", " "))
@@ -63,7 +63,7 @@ class EventsEndpoint:
             return PlainTextResponse("unprocessable", status_code=400)
         return to_starlette_response(bolt_response)
 
-    def _signed(self, request: "Request", body: bytes) -> bool:
+    def _signed(self, request: Request, body: bytes) -> bool:
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
         if not timestamp.isdigit() or not signature:

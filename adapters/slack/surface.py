@@ -18,11 +18,19 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack import controls, render
 from adapters.slack.api import SlackApi, error_code
-from bot.ratelimits.budgets import Dropped, Priority
 from bot.platform.surface import (
-    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, SurfaceLimits, Write,
-    WriteFailed, utf16_len,
+    MessageRef,
+    NativeStream,
+    RateLimited,
+    ReplySurface,
+    StreamUnavailable,
+    SurfaceGone,
+    SurfaceLimits,
+    Write,
+    WriteFailed,
+    utf16_len,
 )
+from bot.ratelimits.budgets import Dropped, Priority
 
 log = logging.getLogger(__name__)
 

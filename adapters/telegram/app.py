@@ -23,18 +23,26 @@ from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
 from adapters.telegram.calls import retry_seconds
 from adapters.telegram.normalise import (
-    BotIdentity, author_of, clean_text, command_of, conversation_key, ignore_sender, is_addressed, is_private,
-    normalise, topic_of,
+    BotIdentity,
+    author_of,
+    clean_text,
+    command_of,
+    conversation_key,
+    ignore_sender,
+    is_addressed,
+    is_private,
+    normalise,
+    topic_of,
 )
 from adapters.telegram.surface import Place, TelegramOutlet, TelegramSurface
 from adapters.telegram.updates import parse_update, tolerant_bot
 from adapters.telegram.webhook import path_of, webhook_route
-from bot.platform.controls import Action, Press
 from bot.core.order import Ticket
+from bot.platform.controls import Action, Press
 from bot.platform.messages import Attachment, ConversationKey, IncomingMessage
-from bot.ratelimits.counters import counters_for
-from bot.ratelimits.budgets import Priority, guarded
 from bot.platform.surface import RateLimited, Write
+from bot.ratelimits.budgets import Priority, guarded
+from bot.ratelimits.counters import counters_for
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -59,7 +67,7 @@ COMMANDS = [
 class TelegramAdapter:
     name = PLATFORM
 
-    def __init__(self, settings: "Settings", service: "ChatService", *, polling_timeout: float = 10.0) -> None:
+    def __init__(self, settings: Settings, service: ChatService, *, polling_timeout: float = 10.0) -> None:
         assert settings.telegram_bot_token is not None
         self.settings = settings
         self.service = service
@@ -274,7 +282,7 @@ class TelegramAdapter:
     async def _say(self, surface: TelegramSurface, text: str) -> None:
         try:
             await surface.post(text, Write(0, final=True, notice=True))
-        except Exception:  # noqa: BLE001 - a courtesy reply must not break the handler
+        except Exception:
             log.warning("telegram: could not send a notice", exc_info=True)
 
     # ---- controls ----------------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.ratelimits.counters import Counters, Window
 from bot.ratelimits.budgets import Budget, BudgetMap
+from bot.ratelimits.counters import Counters, Window
 
 BOT = (Window(30, 1.0),)
 CHAT = (Window(1, 1.0),)

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from bot.ratelimits.budgets import Budget, Priority, guarded
 from bot.platform.surface import SurfaceGone, WriteFailed
+from bot.ratelimits.budgets import Budget, Priority, guarded
 
 T = TypeVar("T")
 

@@ -25,10 +25,17 @@ from telegram.warnings import PTBUserWarning
 from adapters.telegram import keyboards, render
 from adapters.telegram.budgets import Budgets
 from adapters.telegram.calls import call, is_entity_error
-from bot.ratelimits.budgets import Dropped, Priority
 from bot.platform.surface import (
-    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceLimits, Write, utf16_len,
+    MessageRef,
+    NativeStream,
+    RateLimited,
+    ReplySurface,
+    StreamUnavailable,
+    SurfaceLimits,
+    Write,
+    utf16_len,
 )
+from bot.ratelimits.budgets import Dropped, Priority
 
 log = logging.getLogger(__name__)
 

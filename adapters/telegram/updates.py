@@ -39,7 +39,7 @@ def _describe(data: object) -> str:
     return f"update {data.get('update_id')!r} (keys: {keys})"
 
 
-def parse_update(data: object, bot: "Bot") -> Update | None:
+def parse_update(data: object, bot: Bot) -> Update | None:
     """``Update.de_json`` that never raises: None (and one log line) for a shape PTB refuses."""
     try:
         if not isinstance(data, dict):
@@ -97,7 +97,7 @@ class TolerantBot(ExtBot):
         return tuple(updates)
 
 
-def tolerant_bot(settings: "Settings") -> TolerantBot:
+def tolerant_bot(settings: Settings) -> TolerantBot:
     """The adapter's bot, with the connection pools ``Application.builder()`` would give it."""
     assert settings.telegram_bot_token is not None
     api = settings.telegram_api_url

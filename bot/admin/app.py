@@ -16,8 +16,8 @@ from bot.config import Settings
 from bot.store.db import Database
 
 if TYPE_CHECKING:
-    from bot.usage.access import Access
     from bot.admin.status import HealthProvider
+    from bot.usage.access import Access
 
 
 class _AdminApp:

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -102,7 +102,7 @@ class AdminAuth:
         for limit, key in ((self._per_client, client), (self._overall, "*")):
             if not await self._limiter.hit(limit, "admin-login", key):
                 stats = await self._limiter.get_window_stats(limit, "admin-login", key)
-                wait = max(1, int(stats.reset_time - datetime.now(timezone.utc).timestamp()) + 1)
+                wait = max(1, int(stats.reset_time - datetime.now(UTC).timestamp()) + 1)
                 return Throttled(wait)
         return None
 
@@ -125,7 +125,7 @@ class AdminAuth:
         token = secrets.token_urlsafe(32)
         session = Session(await self._mac("session", token), secrets.token_urlsafe(32))
         hours = self.settings.admin_session_hours
-        await self.store.add_session(session.id, session.csrf, datetime.now(timezone.utc) + timedelta(hours=hours))
+        await self.store.add_session(session.id, session.csrf, datetime.now(UTC) + timedelta(hours=hours))
         return token, session
 
     async def session(self, token: str | None) -> Session | None:

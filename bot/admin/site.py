@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -21,7 +21,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bot.usage.access import Access
 from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
 from bot.admin.status import DbHealth, HealthProvider
@@ -29,6 +28,7 @@ from bot.config import Settings
 from bot.copywriting.styles import STYLES, resolve_style
 from bot.store.db import Database
 from bot.store.usage import UsageStore
+from bot.usage.access import Access
 from bot.usage.allowance import Allowance, parse_allowance
 from bot.usage.periods import Period, local_now, period_start
 from bot.usage.pricing import Prices
@@ -73,7 +73,7 @@ class AdminPage:
         if value is None:
             return ""
         if value.tzinfo is None:  # SQLite hands back naive UTC
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.astimezone(ZoneInfo(self.settings.timezone)).strftime("%Y-%m-%d %H:%M")
 
     # --- plumbing ---

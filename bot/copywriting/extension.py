@@ -7,18 +7,22 @@ never raw JSON; the variants are stored with the answer so a control can refine 
 """
 from __future__ import annotations
 
-from bot.platform.controls import Action, ControlKind
 from bot.copywriting.flow import write_variants
 from bot.copywriting.refine import ACTIONS, REFINE_VARIANTS, UnknownAction, refine_message, translation_style
 from bot.copywriting.styles import (
-    custom_style, interpret_style_args, resolve_style, style_instructions, style_list_markdown,
+    custom_style,
+    interpret_style_args,
+    resolve_style,
+    style_instructions,
+    style_list_markdown,
 )
 from bot.copywriting.variants import Variant
 from bot.core.kinds import CommandCall, Core, Extension, TurnContext
-from bot.platform.messages import Author, IncomingMessage
-from bot.store.repo import ConversationRow, NewPart
-from bot.platform.surface import ReplySurface
 from bot.core.turns import TurnKind, TurnRequest, TurnState
+from bot.platform.controls import Action, ControlKind
+from bot.platform.messages import Author, IncomingMessage
+from bot.platform.surface import ReplySurface
+from bot.store.repo import ConversationRow, NewPart
 
 COPY_PART = "copy"  # a part of the answer message: {"style": stored style, "variants": [...]}
 DEFAULT_COPY_STYLE = ("General marketing copy for the brief's product and audience, in the language of "

@@ -46,12 +46,12 @@ class Variant:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Variant":
+    def from_dict(cls, data: dict[str, Any]) -> Variant:
         """Inverse of ``to_dict`` (tolerant: this is ``from_raw``)."""
         return cls.from_raw(data)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> "Variant":
+    def from_raw(cls, raw: dict[str, Any]) -> Variant:
         """Normalise one model-written object."""
         lowered = {str(k).strip().lower(): v for k, v in raw.items()}
         values: dict[str, Any] = {}

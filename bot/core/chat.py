@@ -5,9 +5,9 @@ from typing import Any
 
 from bot.core import texts
 from bot.core.kinds import TurnContext
+from bot.core.turns import TurnKind
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.store.repo import ConversationRow, NewPart, Store
-from bot.core.turns import TurnKind
 
 
 class ChatKind:

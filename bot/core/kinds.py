@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.config import Settings
-from bot.platform.controls import Action, ControlKind
 from bot.core.pacing import AnswerWriter
-from bot.gateway.client import GatewayClient
-from bot.platform.messages import IncomingMessage
-from bot.store.repo import ConversationRow, NewPart, Store
-from bot.platform.surface import ReplySurface
 from bot.core.turns import TurnKind, TurnRequest, TurnUsage
+from bot.gateway.client import GatewayClient
+from bot.platform.controls import Action, ControlKind
+from bot.platform.messages import IncomingMessage
+from bot.platform.surface import ReplySurface
+from bot.store.repo import ConversationRow, NewPart, Store
 from bot.usage.meter import MeteredGateway
 
 

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.process import metrics
 from bot.core import texts
-from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.core.turns import TurnState
+from bot.gateway.errors import GatewayError, StreamInterrupted
+from bot.process import metrics
 
 log = logging.getLogger(__name__)
 

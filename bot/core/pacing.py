@@ -15,10 +15,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.platform.controls import Controls
 from bot.core.split import FENCE_RESERVE, split_markdown, split_point
+from bot.platform.controls import Controls
 from bot.platform.surface import (
-    MessageRef, NativeStream, RateLimited, ReplySurface, StreamUnavailable, SurfaceGone, Write, WriteFailed,
+    MessageRef,
+    NativeStream,
+    RateLimited,
+    ReplySurface,
+    StreamUnavailable,
+    SurfaceGone,
+    Write,
+    WriteFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -280,7 +287,7 @@ class AnswerWriter:
                 if page.ref is not None:
                     page.ref = None  # the message may be gone; post the text anew
                 await asyncio.sleep(min(2 ** attempt * 0.1, 5))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("turn %s: final write failed", self.turn_id)
                 await asyncio.sleep(min(2 ** attempt * 0.1, 5))
         log.error("turn %s: gave up writing the final text after %d attempts", self.turn_id, FINAL_ATTEMPTS)

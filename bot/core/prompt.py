@@ -12,8 +12,8 @@ import base64
 import json
 from dataclasses import dataclass
 
-from bot.store.repo import StoredMessage
 from bot.core.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, estimate_tokens
+from bot.store.repo import StoredMessage
 
 TRIM_LOW_WATER = 0.5  # after a trim the history uses at most this share of the budget
 

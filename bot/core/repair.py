@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.platform.controls import answer_controls, language_of
 from bot.core.split import split_markdown
-from bot.store.repo import RecoveredAnswer
+from bot.platform.controls import answer_controls, language_of
 from bot.platform.surface import MessageRef, RateLimited, ReplySurface, Write, WriteFailed
+from bot.store.repo import RecoveredAnswer
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5

@@ -9,16 +9,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.process import metrics
 from bot.config import Settings
-from bot.platform.controls import answer_controls, language_of, streaming_controls
 from bot.core import texts
 from bot.core.kinds import TurnContext, TurnKindHandler
 from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
-from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
-from bot.platform.surface import ReplySurface
 from bot.core.turns import TurnKind, TurnState
+from bot.platform.controls import answer_controls, language_of, streaming_controls
+from bot.platform.surface import ReplySurface
+from bot.process import metrics
+from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
 from bot.usage.meter import MeteredGateway
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class TurnRunner:
     async def _show_status(self, text: str) -> None:
         try:
             await self.plan.surface.set_status(text)
-        except Exception:  # noqa: BLE001 - a status is cosmetic; never fail the answer on it
+        except Exception:
             log.warning("turn %s: set_status failed", self.plan.turn_id, exc_info=True)
 
     async def _checkpoint(self, text: str, pages: list[str]) -> None:
@@ -135,7 +135,7 @@ class TurnRunner:
                 await self.store.checkpoint(plan.turn_id, self.message_id, text,
                                             pages if pages != self._saved_pages else None)
                 self._saved_pages = pages
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("turn %s: checkpoint failed; will retry at the next write", plan.turn_id, exc_info=True)
 
     async def _finish(self, outcome: Outcome) -> None:
@@ -182,7 +182,7 @@ class TurnRunner:
             try:
                 await self.store.finish_answer(done)
                 return
-            except Exception:  # noqa: BLE001
+            except Exception:
                 if attempt == SAVE_ATTEMPTS - 1:
                     raise
                 log.warning("turn %s: saving the answer failed, retrying", done.turn_id, exc_info=True)

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import documents
-from bot.process import logformat
 from bot.config import Settings
-from bot.platform.controls import Action, ControlKind
 from bot.core import texts
 from bot.core.chat import ChatKind
 from bot.core.commands import Commands, parse_command
@@ -28,14 +26,16 @@ from bot.core.pacing import AnswerWriter
 from bot.core.prompt import build_prompt, images_wanted
 from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
+from bot.core.turns import TurnKind, TurnRequest, TurnState
 from bot.gateway.client import GatewayClient
 from bot.images import ImageRejected, prepare_image
+from bot.platform.controls import Action, ControlKind
 from bot.platform.messages import ConversationKey, IncomingMessage
+from bot.platform.surface import Platform, ReplySurface
+from bot.process import logformat
 from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
-from bot.platform.surface import Platform, ReplySurface
 from bot.tools.registry import ToolRegistry
-from bot.core.turns import TurnKind, TurnRequest, TurnState
 from bot.usage.operators import Operators
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class ChatService:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
                 await self._sweep()
-            except Exception:  # noqa: BLE001 - the next sweep tries again
+            except Exception:
                 log.exception("sweep failed")
 
     async def _sweep(self) -> None:
@@ -203,7 +203,7 @@ class ChatService:
                 continue  # another bot's or workspace's conversation, or a chat we were removed from
             try:
                 await repair(surface, answer)
-            except Exception:  # noqa: BLE001 - one broken chat must not stop the others
+            except Exception:
                 log.exception("could not repair interrupted answer of turn %s", answer.turn_id)
 
     # --- messages ---
@@ -391,7 +391,7 @@ class ChatService:
                 return False
             try:
                 await self._run_turn(conv, batch, surface)
-            except Exception:  # noqa: BLE001 - the next message must still be answered
+            except Exception:
                 log.exception("conversation %s: a turn failed before it could start", conversation_id)
                 await self.store.set_message_status([m.id for m in batch], "answered")
                 await self.notify(surface, texts.INTERNAL_ERROR)

@@ -7,7 +7,7 @@ render as code.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _SENTENCE_END = re.compile(r"[.!?。！？；;…](?=\s|$)|[。！？；…]")
 _FENCE = re.compile(r"^\s*(```|~~~)(.*)$", re.MULTILINE)

@@ -13,8 +13,9 @@ import json
 import logging
 import random
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,13 @@ from bot.gateway import failures
 from bot.gateway.capabilities import ModelCapabilities
 from bot.gateway.errors import GatewayError, StreamInterrupted
 from bot.gateway.events import (
-    ChatRequest, Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCall, Usage,
+    ChatRequest,
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    Usage,
 )
 from bot.gateway.parser import StreamParser
 from bot.gateway.sse import SSEBatcher

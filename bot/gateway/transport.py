@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from typing import Any, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import httpcore
 import httpx

@@ -5,7 +5,8 @@ An adapter factory returns ``None`` when its credentials are not configured.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 class PlatformAdapter(Protocol):
     name: str
 
-    def routes(self) -> list["BaseRoute"]:
+    def routes(self) -> list[BaseRoute]:
         """Webhook routes to mount on the project's ASGI app (may be empty)."""
 
     async def start(self) -> None:

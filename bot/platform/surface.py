@@ -8,8 +8,9 @@ Surfaces subclass ``ReplySurface`` so they inherit those defaults.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from bot.platform.controls import Controls
 from bot.platform.messages import ConversationKey

@@ -13,8 +13,16 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import (
-    CollectorRegistry, Counter, GCCollector, Gauge, Histogram, PlatformCollector, ProcessCollector, exposition,
-    disable_created_metrics, generate_latest,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    exposition,
+    generate_latest,
 )
 
 from bot.core.turns import TurnState, TurnUsage

@@ -3,23 +3,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 import gc
 import importlib
 import logging
 import signal
+from collections.abc import Iterator
 
 import uvicorn
 
-from bot.process import health
-from bot.process import metrics
-from bot.platform.adapter import KNOWN_ADAPTERS, PlatformAdapter
 from bot.admin.app import create_admin_app
 from bot.admin.status import RunnerHealth
-from bot.process.webapp import create_app
 from bot.config import Settings
 from bot.core.service import ChatService
+from bot.platform.adapter import KNOWN_ADAPTERS, PlatformAdapter
+from bot.process import health, metrics
 from bot.process.runtime import build_runtime
+from bot.process.webapp import create_app
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ async def run(settings: Settings) -> None:
             platforms.mark(adapter.name, False)
             try:
                 await adapter.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("stopping %s failed", adapter.name)
         server.should_exit = True
         await serve

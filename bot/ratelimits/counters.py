@@ -184,7 +184,7 @@ class RedisCounters:
     WARN_EVERY = 60.0  # seconds between two warnings that Redis is unreachable
     RETRY_AFTER = 5.0  # seconds without asking Redis once it failed (each try may time out)
 
-    def __init__(self, redis: "Redis", prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str) -> None:
         # redis-py is imported only when REDIS_URL is set (memory of a one-process bot).
         from redis.exceptions import RedisError
 

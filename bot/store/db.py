@@ -12,7 +12,6 @@ from sqlalchemy import event, text
 from sqlalchemy import exc as exc_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-
 log = logging.getLogger(__name__)
 
 POOL_SIZE, POOL_OVERFLOW = 10, 20
@@ -68,7 +67,7 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             return
         try:
             alive = dialect.do_ping(dbapi_conn)
-        except Exception as exc:  # noqa: BLE001 - any failure: the connection is unusable
+        except Exception as exc:
             raise exc_.DisconnectionError() from exc
         if not alive:
             raise exc_.DisconnectionError()

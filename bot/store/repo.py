@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
 from bot.platform.messages import ConversationKey
 from bot.store.db import Database
 from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
-from bot.core.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
 
 # The statements of every turn, built once (Core, on the tables: no ORM layer). SQLAlchemy
 # memoises a statement object's cache key, so executing the same object with new parameters
@@ -532,7 +532,7 @@ class Store:
     async def prune_events(self, older_than: timedelta = timedelta(days=7)) -> int:
         from sqlalchemy import delete
 
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         async with self.db.write() as conn:
             result = await conn.execute(delete(InboundEvent).where(InboundEvent.received_at < cutoff))
             return result.rowcount or 0

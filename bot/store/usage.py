@@ -13,8 +13,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.store.db import Database
 from bot.store.models import (
-    AdminSession, AdminSetting, BlockedUser, Conversation, GatewayCall, InboundEvent, Message, Part,
-    QuotaLimit, Turn, UsageCounter, utcnow,
+    AdminSession,
+    AdminSetting,
+    BlockedUser,
+    Conversation,
+    GatewayCall,
+    InboundEvent,
+    Message,
+    Part,
+    QuotaLimit,
+    Turn,
+    UsageCounter,
+    utcnow,
 )
 
 # The strings stored in gateway_calls.kind and .outcome, and in the scope and period of

@@ -13,7 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Settings
 from bot.copywriting.measure import (
-    char_count, emoji_count, find_hashtags, is_cjk, weighted_length, word_count,
+    char_count,
+    emoji_count,
+    find_hashtags,
+    is_cjk,
+    weighted_length,
+    word_count,
 )
 from bot.tools.registry import Tool, ToolError
 

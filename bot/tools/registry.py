@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "chatbot.tools"
@@ -66,7 +65,7 @@ def load_entry_point_tools(group: str = ENTRY_POINT_GROUP) -> list[Tool]:
     for ep in entry_points(group=group):
         try:
             tools.extend(_as_tools(ep.load(), f"entry point {ep.name!r} ({ep.value})"))
-        except Exception:  # noqa: BLE001 - a third-party bug must not stop the bot
+        except Exception:
             log.exception("tool plug-in %s (%s) could not be loaded; skipped", ep.name, ep.value)
     return tools
 
@@ -154,7 +153,7 @@ class ToolRegistry:
             return f"Error: {exc}"
         except TypeError as exc:  # usually wrong or unexpected argument names
             return f"Error: bad arguments for {name}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - the model gets the failure, the bot goes on
+        except Exception as exc:
             log.exception("tool %s failed", name)
             return f"Error: the tool {name} failed ({type(exc).__name__}: {exc})."
 
@@ -175,7 +174,7 @@ class ToolRegistry:
             line = f"using {running}… ({done}/{len(calls)} done)" if len(calls) > 1 else f"using {running}…"
             try:
                 await progress(line)
-            except Exception:  # noqa: BLE001 - a status line must never break the tools
+            except Exception:
                 log.debug("progress callback failed", exc_info=True)
 
         async def one(index: int, call: Any) -> str:

@@ -137,7 +137,7 @@ class Access:
     async def _load(self) -> None:
         try:
             rows = await self.store.blocked_users()  # a short list: read it whole
-        except Exception:  # noqa: BLE001 - keep the list we had; the next message retries
+        except Exception:
             log.warning("access: reading the blocked users failed", exc_info=True)
             if self._blocked is None:
                 raise

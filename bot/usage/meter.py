@@ -55,7 +55,7 @@ class Meter:
         self.quotas = quotas if quotas is not None else Quotas(settings, db)
 
     def for_turn(self, gateway: StreamingGateway, turn_id: int | None, conversation_id: int | None,
-                 platform: str, user_id: str, kind: CallKind = "chat") -> "MeteredGateway":
+                 platform: str, user_id: str, kind: CallKind = "chat") -> MeteredGateway:
         return MeteredGateway(gateway, self, CallContext(turn_id, conversation_id, platform, user_id, kind))
 
     async def author_of(self, conversation_id: int, seq: int) -> str:
@@ -125,7 +125,7 @@ class MeteredGateway:
         try:
             self.cost += await self.meter.record(self.ctx, usage, ttft_ms=ttft, duration_ms=duration,
                                                  outcome=outcome, error_kind=kind, error=error)
-        except Exception:  # noqa: BLE001 - bookkeeping must never fail an answer
+        except Exception:
             log.warning("turn %s: recording a gateway call failed", self.ctx.turn_id, exc_info=True)
 
     async def complete(self, request: ChatRequest) -> Completion:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.usage.access import Access
 from bot.config import Settings
 from bot.store.db import Database
+from bot.usage.access import Access
 from bot.usage.meter import Meter
 from bot.usage.quotas import Quotas
 from bot.usage.reports import usage_report
@@ -35,7 +35,7 @@ class Operators:
     meter: Meter
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> "Operators":
+    def from_settings(cls, settings: Settings, db: Database) -> Operators:
         access = Access(settings, db)
         quotas = Quotas(settings, db, access.admins)
         return cls(settings, db, access, quotas, Meter(settings, db, quotas))

@@ -1,7 +1,7 @@
 """Days and months in the operator's time zone (BOT_TIMEZONE): quota periods and report days."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ class Period(StrEnum):
 
 
 def local_now(tz: str, now: datetime | None = None) -> datetime:
-    return (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(tz))
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(tz))
 
 
 def period_start(period: Period, local: datetime) -> str:

@@ -17,7 +17,7 @@ class Prices:
     currency: str = "USD"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Prices":
+    def from_settings(cls, settings: Settings) -> Prices:
         cached = settings.price_cached_input if settings.price_cached_input is not None else settings.price_input
         return cls(settings.price_input, cached, settings.price_output, settings.currency)
 

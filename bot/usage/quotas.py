@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.usage.access import Admins
 from bot.config import Settings
 from bot.store.db import Database
 from bot.store.usage import CounterKey, LimitRow, QuotaScope, Totals, UsageStore
+from bot.usage.access import Admins
 from bot.usage.allowance import Allowance, parse_allowance
 from bot.usage.periods import Period, describe_reset, local_now, period_start, resets_at
 from bot.usage.pricing import Prices

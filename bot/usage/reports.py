@@ -12,7 +12,7 @@ from bot.store.db import Database
 from bot.store.usage import UsageStore
 from bot.usage.periods import Period, local_now, period_start
 from bot.usage.pricing import Prices
-from bot.usage.quotas import QuotaStatus, Quotas, Scope
+from bot.usage.quotas import Quotas, QuotaStatus, Scope
 
 Format = Literal["table", "csv", "json"]
 COLUMNS = ["day", "platform", "user", "conversation", "turns", "calls", "prompt_tokens", "cached_tokens",

@@ -58,7 +58,7 @@ class Apart:
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
 
-    async def __aenter__(self) -> "Apart":
+    async def __aenter__(self) -> Apart:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         self._process = context.Process(target=_serve, args=(theirs, self._factory, self._kwargs), daemon=True)
@@ -106,7 +106,7 @@ class TelegramApart(Apart):
         super().__init__(FakeTelegram, limits=limits)
         self.token = self.api_url = self.username = ""
 
-    async def __aenter__(self) -> "TelegramApart":
+    async def __aenter__(self) -> TelegramApart:
         await super().__aenter__()
         self.token, self.api_url, self.username = self.get("token"), self.get("api_url"), self.get("username")
         return self

@@ -232,7 +232,7 @@ class FakeSlack:
         self.port = 0
 
     # --- server lifecycle ---
-    async def start(self) -> "FakeSlack":
+    async def start(self) -> FakeSlack:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/files-pri/{file_id}/{name}", self._download)

@@ -74,7 +74,7 @@ class FakeLimits:
     draft: tuple[Window, ...] = (Window(20, 5.0), Window(40, 30.0))  # per chat
     integer_retry_after: bool = True  # Telegram sends whole seconds
 
-    def scaled(self, factor: float) -> "FakeLimits":
+    def scaled(self, factor: float) -> FakeLimits:
         """The same counts in windows ``factor`` times as long (tests shrink time)."""
         def s(w: Window) -> Window:
             return Window(w.count, w.seconds * factor)
@@ -177,7 +177,7 @@ class FakeTelegram:
         self.api_url = ""
 
     # ---- lifecycle -------------------------------------------------------------------
-    async def start(self) -> "FakeTelegram":
+    async def start(self) -> FakeTelegram:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
@@ -194,7 +194,7 @@ class FakeTelegram:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeTelegram":
+    async def __aenter__(self) -> FakeTelegram:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -509,7 +509,7 @@ class FakeTelegram:
             async with self._updates_changed:
                 try:
                     await asyncio.wait_for(self._updates_changed.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return []
 
     async def _m_setWebhook(self, params: dict) -> bool:
