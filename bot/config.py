@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_TOKENS_CAP = 16384  # the gateway's maximum for max_tokens
-MIN_WEBHOOK_SECRET = 16
 
 
 class Settings(BaseSettings):
@@ -76,30 +76,6 @@ class Settings(BaseSettings):
     # platforms' limits. Unset: each process counts its own (right for one process).
     redis_url: SecretStr | None = Field(None, alias="REDIS_URL")
 
-    # --- Telegram ---
-    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
-    telegram_api_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_URL")
-    telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
-    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
-    telegram_allowed_chats: str = Field("", alias="TELEGRAM_ALLOWED_CHATS")
-    telegram_album_window: float = Field(1.0, alias="TELEGRAM_ALBUM_WINDOW", ge=0)
-    telegram_private_interval: float = Field(1.1, alias="TELEGRAM_PRIVATE_EDIT_INTERVAL", ge=0)
-    telegram_group_interval: float = Field(3.1, alias="TELEGRAM_GROUP_EDIT_INTERVAL", ge=0)
-    telegram_drafts: bool = Field(True, alias="TELEGRAM_DRAFTS")
-
-    # --- Slack ---
-    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
-    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
-    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
-    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
-    slack_stream_max_age: float = Field(270.0, alias="SLACK_STREAM_MAX_AGE", gt=0)  # streams expire ~300 s
-    slack_native_streaming: bool = Field(True, alias="SLACK_NATIVE_STREAMING")
-    # Allowlists (comma-separated ids; empty: everyone). Workspaces outside are ignored;
-    # people or channels outside get one polite refusal.
-    slack_allowed_workspaces: str = Field("", alias="SLACK_ALLOWED_WORKSPACES")
-    slack_allowed_channels: str = Field("", alias="SLACK_ALLOWED_CHANNELS")
-    slack_allowed_users: str = Field("", alias="SLACK_ALLOWED_USERS")
-
     # --- operators: prices, quotas, admins, the admin page (issue 11) ---
     price_input: float = Field(0.0, alias="BOT_PRICE_INPUT", ge=0)  # per million prompt tokens
     price_cached_input: float | None = Field(None, alias="BOT_PRICE_CACHED_INPUT", ge=0)  # default: input
@@ -125,27 +101,18 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
-    # Bytes; larger /slack/events bodies are refused unread (Slack's payloads are far smaller).
-    slack_max_body: int = Field(1024 * 1024, alias="SLACK_MAX_BODY", ge=64 * 1024)
 
     @field_validator("max_tokens")
     @classmethod
     def _clamp_max_tokens(cls, value: int) -> int:
         return min(value, MAX_TOKENS_CAP)
 
-    @field_validator("base_url", "telegram_api_url")
+    @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
-
-    @field_validator("slack_api_url")
-    @classmethod
-    def _slack_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") + "/"
 
     @field_validator("database_url")
     @classmethod
@@ -178,21 +145,6 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("telegram_webhook_secret")
-    @classmethod
-    def _secret_token_chars(cls, value: SecretStr | None) -> SecretStr | None:
-        import re
-
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
-            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
-        # Telegram accepts 1 character, but the operator invents this secret: a short one can
-        # be guessed by anyone who finds the webhook URL, and a log filter cannot mask a
-        # two-letter string without garbling every line. So a floor here, one clear line.
-        if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_SECRET:
-            raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET} characters; generate one with "
-                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
-        return value
-
     @field_validator("quota_user_daily", "quota_user_monthly", "quota_conversation_daily",
                      "quota_conversation_monthly", "quota_global_daily", "quota_global_monthly")
     @classmethod
@@ -213,28 +165,21 @@ class Settings(BaseSettings):
             raise ValueError("use a rate such as 5/minute or 20/hour") from exc
         return value
 
-    @property
-    def telegram_allowed(self) -> set[str]:
-        return _id_set(self.telegram_allowed_chats)
-
-    @property
-    def slack_allowed(self) -> tuple[set[str], set[str], set[str]]:
-        """(workspaces, channels, users) allowed on Slack; an empty set allows all."""
-        return (_id_set(self.slack_allowed_workspaces), _id_set(self.slack_allowed_channels),
-                _id_set(self.slack_allowed_users))
-
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can mask them."""
-        values = [
-            self.api_key, self.telegram_bot_token, self.telegram_webhook_secret,
-            self.slack_bot_token, self.slack_app_token, self.slack_signing_secret, self.metrics_token,
-            self.admin_password_hash, self.admin_session_secret,
-        ]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        return secret_values(self)
 
 
-def _id_set(text: str) -> set[str]:
+def id_set(text: str) -> set[str]:
+    """Comma-separated ids (an allowlist setting) as a set; empty: no ids."""
     return {part.strip() for part in text.split(",") if part.strip()}
+
+
+def secret_values(settings: BaseSettings) -> list[str]:
+    """Every secret value a settings model holds (its ``SecretStr`` fields), so the log
+    filter can mask them."""
+    values = (getattr(settings, name) for name in type(settings).model_fields)
+    return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
 
 
 class SettingsError(Exception):
@@ -243,11 +188,38 @@ class SettingsError(Exception):
         self.lines = lines
 
 
-def _alias_of(field_name: str) -> str:
-    info = Settings.model_fields.get(field_name)
-    if info is not None and info.alias:
+def _field(model: type[BaseSettings], name: str) -> FieldInfo | None:
+    """A field by its name or its alias (validation errors may name either)."""
+    info = model.model_fields.get(name)
+    return info or next((f for f in model.model_fields.values() if f.alias == name), None)
+
+
+def env_name(model: type[BaseSettings], field_name: str) -> str:
+    """The environment variable a field is read from (its alias, or prefix + name)."""
+    info = _field(model, field_name)
+    if info is None:
+        return field_name
+    if info.alias:
         return info.alias
-    return field_name
+    return f"{model.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
+def _is_secret(model: type[BaseSettings], field_name: str) -> bool:
+    info = _field(model, field_name)
+    return info is not None and "SecretStr" in repr(info.annotation)
+
+
+def problem_lines(model: type[BaseSettings], exc: ValidationError) -> list[str]:
+    """One readable line per problem, named by its environment variable; a secret's value
+    is never repeated."""
+    lines = []
+    for err in exc.errors():
+        field_name = str(err["loc"][0]) if err["loc"] else ""
+        name = env_name(model, field_name) if field_name else "settings"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if _is_secret(model, field_name)
+                     else f"{name}: {message} (got {err.get('input')!r})")
+    return lines
 
 
 def load_settings(*, require_api_key: bool = True, **overrides: object) -> Settings:
@@ -255,32 +227,7 @@ def load_settings(*, require_api_key: bool = True, **overrides: object) -> Setti
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = _alias_of(str(err["loc"][0])) if err["loc"] else "settings"
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: {message} (got {err.get('input')!r})"
-                         if not _is_secret(name) else f"{name}: {message}")
-        raise SettingsError(lines) from None
-    problems = []
+        raise SettingsError(problem_lines(Settings, exc)) from None
     if require_api_key and settings.api_key is None:
-        problems.append("BYTESPIKE_API_KEY: missing; set it to the gateway's API key")
-    if settings.slack_bot_token and not (settings.slack_app_token or settings.slack_signing_secret):
-        problems.append("SLACK_SIGNING_SECRET: missing; the HTTP Events API needs it "
-                        "(or set SLACK_APP_TOKEN for Socket Mode)")
-    if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
-        problems.append("TELEGRAM_WEBHOOK_SECRET: missing; webhook mode needs a secret token")
-    if problems:
-        raise SettingsError(problems)
+        raise SettingsError(["BYTESPIKE_API_KEY: missing; set it to the gateway's API key"])
     return settings
-
-
-_SECRET_NAMES = {
-    "BYTESPIKE_API_KEY", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET",
-    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "METRICS_TOKEN",
-    "BOT_ADMIN_PASSWORD_HASH", "BOT_ADMIN_SESSION_SECRET",
-}
-
-
-def _is_secret(name: str) -> bool:
-    return name in _SECRET_NAMES

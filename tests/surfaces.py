@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from bot.platform.controls import Choice
+from bot.copywriting.extension import refine_controls
+from bot.platform.controls import Choice, Controls, answer_controls
 from bot.platform.surface import MessageRef, RateLimited, ReplySurface, SurfaceLimits, Write
 
 
@@ -88,3 +89,8 @@ class RecordingSurface(ReplySurface):
 def variants_of(write: Write) -> int:
     """How many copy variants a write offers refinements for (one Choice per variant)."""
     return sum(1 for row in write.controls if isinstance(row, Choice))
+
+
+def copy_controls(turn_id: int, variants: int = 0, language: str = "en") -> Controls:
+    """What a finished copy answer shows: each variant's refinements, then the core's row."""
+    return (*refine_controls(turn_id, variants, language), *answer_controls(turn_id))

@@ -9,6 +9,7 @@ from bot.process.runtime import build_runtime
 from bot.store.models import Message
 from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT, Access, Admins, Verdict
 from tests.fakes.gateway import Answer
+from tests.platforms import deliver, inbox_for, platform_settings
 from tests.surfaces import RecordingSurface
 
 SLACK = {"SLACK_ALLOWED_WORKSPACES": "T1", "SLACK_ALLOWED_CHANNELS": "C1", "SLACK_ALLOWED_USERS": "U1,U2",
@@ -26,16 +27,21 @@ async def test_slack_allowlists(make_settings, database_url) -> None:
 
     db = Database(database_url)
     access = Access(make_settings(**SLACK), db)
+    rule = platform_settings("slack", **SLACK).admits
+
+    async def decide(workspace: str, chat: str, user: str):
+        return await access.decide("slack", workspace, chat, user, admission=rule(workspace, chat, user))
+
     try:
-        assert (await access.decide("slack", "T1", "C1", "U1")).verdict is Verdict.ALLOW
-        assert (await access.decide("slack", "T9", "C1", "U1")).verdict is Verdict.IGNORE  # foreign workspace
-        outside = await access.decide("slack", "T1", "C2", "U1")
+        assert (await decide("T1", "C1", "U1")).verdict is Verdict.ALLOW
+        assert (await decide("T9", "C1", "U1")).verdict is Verdict.IGNORE  # foreign workspace
+        outside = await decide("T1", "C2", "U1")
         assert outside.verdict is Verdict.REFUSE and outside.text == NOT_ALLOWED_TEXT
-        assert (await access.decide("slack", "T1", "C2", "U1")).text == ""  # told once a day, not flooded
-        assert (await access.decide("slack", "T1", "D5", "U2")).verdict is Verdict.ALLOW  # a DM: user list only
-        stranger = await access.decide("slack", "T1", "C1", "U3")
+        assert (await decide("T1", "C2", "U1")).text == ""  # told once a day, not flooded
+        assert (await decide("T1", "D5", "U2")).verdict is Verdict.ALLOW  # a DM: user list only
+        stranger = await decide("T1", "C1", "U3")
         assert stranger.verdict is Verdict.REFUSE and stranger.reason == "user not allowlisted"
-        assert (await access.decide("slack", "T9", "C9", "UADMIN")).verdict is Verdict.ADMIN
+        assert (await decide("T9", "C9", "UADMIN")).verdict is Verdict.ADMIN
         assert (await access.decide("telegram", "b", "5", "99")).admin
     finally:
         await db.dispose()
@@ -45,20 +51,36 @@ async def test_telegram_allowlist(make_settings, database_url) -> None:
     from bot.store.db import Database
 
     db = Database(database_url)
-    access = Access(make_settings(TELEGRAM_ALLOWED_CHATS="-100, 5"), db)
+    access = Access(make_settings(), db)
+    rule = platform_settings("telegram", TELEGRAM_ALLOWED_CHATS="-100, 5").admits
+
+    async def decide(chat: str, user: str):
+        return await access.decide("telegram", "b", chat, user, admission=rule("b", chat, user))
+
     try:
-        assert (await access.decide("telegram", "b", "-100", "8")).allowed
-        assert (await access.decide("telegram", "b", "12", "5")).allowed  # an allowed person anywhere
-        assert (await access.decide("telegram", "b", "12", "8")).verdict is Verdict.REFUSE
-        assert (await access.decide("console", "local", "me", "me")).allowed
+        assert (await decide("-100", "8")).allowed
+        assert (await decide("12", "5")).allowed  # an allowed person anywhere
+        assert (await decide("12", "8")).verdict is Verdict.REFUSE
+        assert (await access.decide("console", "local", "me", "me")).allowed  # no allowlist of its own
     finally:
         await db.dispose()
+
+
+class Rt:
+    """A runtime whose Slack messages go in through the Slack inbox (its allowlist applies)."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime, self.service, self.db = runtime, runtime.service, runtime.db
+        self.inbox = inbox_for(runtime, "slack", **SLACK)
+
+    async def handle(self, msg: IncomingMessage, surface: RecordingSurface) -> None:
+        await deliver(self.inbox, msg, surface)
 
 
 @pytest.fixture
 async def rt(make_settings):
     runtime = await build_runtime(make_settings(**SLACK), migrate=False)
-    yield runtime
+    yield Rt(runtime)
     await runtime.close()
 
 
@@ -75,23 +97,23 @@ async def count_messages(rt) -> int:
 async def test_a_blocked_user_gets_one_polite_refusal(rt, fake_gateway) -> None:
     await rt.service.ops.access.block("slack", "U2", reason="spam", by="test")
     surface = RecordingSurface()
-    await rt.service.handle(slack_msg("hello?", "U2"), surface)
-    await rt.service.handle(slack_msg("hello??", "U2"), surface)
-    await rt.service.handle(slack_msg("/usage", "U2"), surface)
+    await rt.handle(slack_msg("hello?", "U2"), surface)
+    await rt.handle(slack_msg("hello??", "U2"), surface)
+    await rt.handle(slack_msg("/usage", "U2"), surface)
     assert surface.texts == [BLOCKED_TEXT]
     assert fake_gateway.served == 0 and await count_messages(rt) == 0
     await rt.service.ops.access.unblock("slack", "U2")
     fake_gateway.script(Answer(text="welcome back"))
-    await rt.service.handle(slack_msg("hello again", "U2"), surface)
+    await rt.handle(slack_msg("hello again", "U2"), surface)
     assert surface.texts[-1] == "welcome back"
 
 
 async def test_a_channel_outside_the_allowlist_is_refused_not_answered(rt, fake_gateway) -> None:
     surface = RecordingSurface()
-    await rt.service.handle(slack_msg("context chatter", "U1", channel="C7", addressed=False), surface)
-    await rt.service.handle(slack_msg("help me", "U1", channel="C7"), surface)
+    await rt.handle(slack_msg("context chatter", "U1", channel="C7", addressed=False), surface)
+    await rt.handle(slack_msg("help me", "U1", channel="C7"), surface)
     assert surface.texts == [NOT_ALLOWED_TEXT] and fake_gateway.served == 0
     # The admin is served anywhere.
     fake_gateway.script(Answer(text="yes boss"))
-    await rt.service.handle(slack_msg("help me", "UADMIN", channel="C7"), surface)
+    await rt.handle(slack_msg("help me", "UADMIN", channel="C7"), surface)
     assert surface.texts[-1] == "yes boss"

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from adapters.slack import controls, create
+from adapters.slack import controls
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
 from bot.usage.access import BLOCKED_TEXT, NOT_ALLOWED_TEXT
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
+from tests.platforms import connect
 
 CHANNEL = "C0GENERAL1"
 WINDOW = 3.0
@@ -52,10 +53,11 @@ class Slack:
 
 
 async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:
-    settings = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+    settings_values = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                              SLACK_API_URL=fake.api_url, PLATFORM_TIME_SCALE=str(fake.window / 60), **overrides)
+    settings = make_settings(**settings_values)
     runtime = await build_runtime(settings, migrate=False)
-    adapter = create(settings, runtime.service)
+    adapter = connect(runtime, "slack", **settings_values)
     await adapter.start()
     return Slack(fake, runtime, adapter)
 

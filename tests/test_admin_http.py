@@ -10,6 +10,7 @@ import pytest
 from bot.admin.app import create_admin_app
 from bot.admin.auth import AdminAuth, hash_password
 from bot.admin.status import RunnerHealth
+from bot.platform.base import Health
 from bot.process.webapp import create_app
 from bot.store.db import Database
 
@@ -151,7 +152,7 @@ async def test_the_health_page_shows_each_platform_as_connected_now(settings, db
     """Live, as /readyz reads it: a Socket Mode session that drops shows at once, not only
     whether the adapter was started."""
     link = {"up": True}
-    health = RunnerHealth(db, {"slack": lambda: link["up"]})
+    health = RunnerHealth(db, {"slack": lambda: Health(link["up"], "Socket Mode")})
     await AdminAuth(settings, db).set_password(PASSWORD)
     app = create_app([], admin=create_admin_app(settings, db, health))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot.test") as client:

@@ -1,15 +1,16 @@
 """The shape of the code: no import cycles between our modules (function-level and
-TYPE_CHECKING imports count too), the core imports no platform SDK, adapters never import
-each other."""
+TYPE_CHECKING imports count too), the core imports no platform SDK and names no platform,
+adapters never import each other and reach the bot only through ``bot.platform``."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "adapters")
 PLATFORM_SDKS = ("telegram", "slack_bolt", "slack_sdk", "telegramify_markdown", "aiohttp")
-COMPOSITION_ROOT = ("cli.py", "serve.py")  # `bot chat` / `bot run` put the adapters together
+COMPOSITION_ROOT = ("cli.py",)  # `bot chat` starts the console adapter
 
 
 def _modules() -> dict[str, Path]:
@@ -97,3 +98,54 @@ def test_the_core_imports_no_platform_sdk_and_adapters_stay_apart() -> None:
             mine = name.split(".")[1]
             others = {t for t in targets if t.startswith("adapters.") and t.split(".")[1] != mine}
             assert not others, f"{name} imports {others}"
+
+
+def _bot_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    found |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+    return {name for name in found if name == "bot" or name.startswith("bot.")}
+
+
+def test_adapters_reach_the_bot_only_through_bot_platform() -> None:
+    """One door: whatever an adapter needs is named in ``bot.platform`` (function-level and
+    TYPE_CHECKING imports included)."""
+    stray = {str(path.relative_to(ROOT)): sorted(names - {"bot.platform"})
+             for path in (ROOT / "adapters").rglob("*.py") if (names := _bot_imports(path)) - {"bot.platform"}}
+    assert stray == {}
+
+
+def test_the_check_above_can_fail(tmp_path: Path) -> None:
+    sample = tmp_path / "adapter.py"
+    sample.write_text("from bot.platform import Inbox\nfrom bot.core.service import ChatService\n")
+    assert _bot_imports(sample) - {"bot.platform"} == {"bot.core.service"}
+
+
+PLATFORM_WORDS = re.compile(r"\b(telegram|slack|feishu|lark)\b|TELEGRAM_|SLACK_", re.IGNORECASE)
+
+
+def test_the_core_holds_no_platform_setting_or_name() -> None:
+    """Settings, access, the admin page and the runner name no platform: platforms are plug-ins.
+    (Docstrings and comments may mention them as examples; code may not.)"""
+    offenders = []
+    for path in (ROOT / "bot").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and not _is_docstring(node, tree):
+                if PLATFORM_WORDS.search(node.value):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
+            elif isinstance(node, ast.Name | ast.Attribute | ast.arg):
+                name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) \
+                    else node.arg
+                if PLATFORM_WORDS.search(name):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert offenders == []
+
+
+def _is_docstring(node: ast.Constant, tree: ast.Module) -> bool:
+    for parent in ast.walk(tree):
+        if isinstance(parent, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and parent.body:
+            first = parent.body[0]
+            if isinstance(first, ast.Expr) and first.value is node:
+                return True
+    return False

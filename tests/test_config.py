@@ -18,13 +18,15 @@ def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 
 def test_missing_and_invalid_settings_are_one_line_each(tmp_path: Path) -> None:
-    result = run_bot("chat", env={"BOT_MAX_TOKENS": "lots", "DATABASE_URL": "mysql://x/y",
-                                  "TELEGRAM_WEBHOOK_SECRET": "bad secret!"}, cwd=tmp_path)
+    # `bot run` reads the core's settings and every platform's, and reports every problem at once.
+    result = run_bot("run", env={"BOT_MAX_TOKENS": "lots", "DATABASE_URL": "mysql://x/y",
+                                 "TELEGRAM_WEBHOOK_SECRET": "bad secret!", "SLACK_MAX_BODY": "tiny"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line.strip() for line in result.stderr.splitlines()[1:]]
     assert any(line.startswith("BOT_MAX_TOKENS:") for line in lines)
     assert any(line.startswith("DATABASE_URL:") for line in lines)
+    assert any(line.startswith("SLACK_MAX_BODY:") for line in lines)
     secret_line = next(line for line in lines if line.startswith("TELEGRAM_WEBHOOK_SECRET:"))
     assert "bad secret!" not in secret_line  # secrets are never echoed
 

@@ -5,7 +5,8 @@ import asyncio
 import io
 from pathlib import Path
 
-from adapters.console import run_chat
+from adapters.console.chat import ConsoleAdapter, run_chat
+from adapters.console.settings import ConsoleSettings
 from tests.fakes.gateway import Answer
 from tests.processes import bot_env, start_bot
 
@@ -45,12 +46,18 @@ async def test_failing_gateway_is_answered_clearly(fake_gateway, tmp_path: Path,
     assert "Traceback" not in err
 
 
-async def test_attach_and_new_in_the_console(service, fake_gateway, tmp_path: Path) -> None:
+def console(runtime) -> ConsoleAdapter:
+    adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load(_env_file=None))
+    assert isinstance(adapter, ConsoleAdapter)
+    return adapter
+
+
+async def test_attach_and_new_in_the_console(runtime, fake_gateway, tmp_path: Path) -> None:
     doc = tmp_path / "brief.txt"
     doc.write_text("产品：有机绿茶，产地杭州。", encoding="utf-8")
     out = io.StringIO()
     lines = f"/attach {doc}\nsummarise the brief\n/new\nhello again\n/attach {tmp_path / 'missing.png'}\n"
-    await run_chat(service, stdin=io.StringIO(lines), stdout=out, user="tester")
+    await run_chat(console(runtime), stdin=io.StringIO(lines), stdout=out, user="tester")
     first_prompt = str(fake_gateway.requests[0].body["messages"])
     assert "有机绿茶" in first_prompt
     assert "new conversation" in out.getvalue().lower()
@@ -59,14 +66,15 @@ async def test_attach_and_new_in_the_console(service, fake_gateway, tmp_path: Pa
     assert "no such file" in out.getvalue()
 
 
-async def test_a_pdf_attached_in_the_console_is_summarised(service, fake_gateway, tmp_path: Path) -> None:
+async def test_a_pdf_attached_in_the_console_is_summarised(runtime, fake_gateway, tmp_path: Path) -> None:
     from tests.test_documents import make_pdf
 
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(make_pdf(["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent."]))
     fake_gateway.script(Answer(text="Revenue +12%, churn 3%.", reasoning="summarise"))
     out = io.StringIO()
-    await run_chat(service, stdin=io.StringIO(f"/attach {pdf}\nsummarise this report\n"), stdout=out, user="t")
+    await run_chat(console(runtime), stdin=io.StringIO(f"/attach {pdf}\nsummarise this report\n"), stdout=out,
+                   user="t")
     prompt = fake_gateway.requests[-1].body["messages"][-1]["content"]
     assert "Quarterly revenue grew 12 percent." in prompt and "Churn fell to 3 percent." in prompt
     assert "Revenue +12%, churn 3%." in out.getvalue()

@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from bot.copywriting.extension import REFINE_PRESS
 from bot.core.service import ChatService
-from bot.platform.controls import Action, ControlKind, Press
+from bot.platform.controls import Action, Press
 from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.tools import Tool, ToolRegistry
 from tests.fakes.gateway import Answer, FakeToolCall
@@ -61,7 +62,7 @@ async def test_refinement_button_rewrites_the_chosen_variant(service, fake_gatew
     turn_id = surface.writes[-1].turn_id
     fake_gateway.script(Answer(text=xhs("短版", 1)))
     refined = RecordingSurface()
-    tap = Action(Press(ControlKind.REFINE, turn_id, variant=2, action="shorter"), Author("alice", "Alice"), GROUP)
+    tap = Action(Press(REFINE_PRESS, turn_id, (str(2), "shorter")), Author("alice", "Alice"), GROUP)
     assert (await service.act(tap, refined)).text == "On it…"
     await service.drain()
     prompt = json.dumps(fake_gateway.requests[-1].body["messages"], ensure_ascii=False)
@@ -190,7 +191,7 @@ async def test_refinement_in_a_group_keeps_the_senders_names(service, fake_gatew
     surface = RecordingSurface()
     await service.handle(say("写桂花乌龙", "bob"), surface)
     fake_gateway.script(Answer(text=xhs("更正式", 1)))
-    tap = Press(ControlKind.REFINE, surface.writes[-1].turn_id, variant=1, action="formal")
+    tap = Press(REFINE_PRESS, surface.writes[-1].turn_id, (str(1), "formal"))
     await service.act(Action(tap, Author("carol", "Carol"), GROUP), RecordingSurface())
     await service.drain()
     users = [m for m in fake_gateway.requests[-1].body["messages"] if m["role"] == "user"]

@@ -21,8 +21,8 @@ KEY = ConversationKey("console", "local", "alice")
 ALICE = Author("alice", "Alice")
 
 
-def press(kind: ControlKind, turn_id: int, **kw) -> Action:
-    return Action(Press(kind, turn_id, **kw), ALICE, KEY)
+def press(kind: ControlKind, turn_id: int, *args: str) -> Action:
+    return Action(Press(kind, turn_id, args), ALICE, KEY)
 
 
 class OneChat:
@@ -200,7 +200,7 @@ async def test_restart_mid_answer_is_finalised_as_interrupted(settings, fake_gat
     rt = await build_runtime(settings, migrate=False)
     try:
         assert [r.pages for r in rt.service.interrupted] == [["1"]]
-        rt.service.attach(OneChat(surface))  # the platform is back: the core repairs the chat
+        rt.service.attach("console", OneChat(surface))  # the platform is back: the core repairs the chat
         await rt.service.drain()
         assert surface.order == ["1"]  # rewritten in place, not posted again
         repaired = surface.messages["1"]
@@ -242,7 +242,7 @@ async def test_regenerate_replaces_the_answer_in_history_and_feedback_is_stored(
     assert user_texts(fake_gateway.requests[1].body) == ["slogan please"]
     assert "first try" not in str(fake_gateway.requests[1].body["messages"])
     second_turn = surface.writes[-1].turn_id
-    await service.act(press(ControlKind.FEEDBACK, second_turn, value=1), surface)
+    await service.act(press(ControlKind.FEEDBACK, second_turn, "1"), surface)
     await service.handle(msg("thanks"), surface)
     history = fake_gateway.requests[2].body["messages"]
     assert [m["content"] for m in history if m["role"] == "assistant"] == ["second try"]
@@ -364,7 +364,7 @@ async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(s
     try:
         [recovered] = rt.service.interrupted
         assert recovered.pages[:len(before) - 1] == before[:-1]  # every page the answer had written
-        rt.service.attach(OneChat(surface))
+        rt.service.attach("console", OneChat(surface))
         await rt.service.drain()
         repaired = surface.writes[writes_before:]
         assert all(w.final for w in repaired)

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 
-from adapters.slack import create as create_slack
-from adapters.telegram import create as create_telegram
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+from tests.platforms import connect
 
 CORPUS = Path(__file__).parent / "corpus"
 SECRET = "corpus-secret-0123456789"
@@ -37,11 +36,11 @@ async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, 
         tg.add_chat(1001, "private", user={"first_name": "Alice"})
         tg.add_chat(-100200, "supergroup", title="Marketing")
         tg.add_chat(-100300, "supergroup", title="Launch", is_forum=True)
-        s = make_settings(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                          TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
-                          TELEGRAM_WEBHOOK_SECRET=SECRET)
-        runtime = await build_runtime(s, migrate=False)
-        adapter = create_telegram(s, runtime.service)
+        values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
+                      TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+                      TELEGRAM_WEBHOOK_SECRET=SECRET)
+        runtime = await build_runtime(make_settings(), migrate=False)
+        adapter = connect(runtime, "telegram", **values)
         assert adapter is not None
         await adapter.start()
         try:
@@ -75,9 +74,9 @@ async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, 
 async def test_slack_corpus_through_the_events_endpoint(make_settings, fake_gateway) -> None:
     cases = json.loads((CORPUS / "slack_requests.json").read_text())
     fake = await FakeSlack().start()
-    s = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url)
-    runtime = await build_runtime(s, migrate=False)
-    adapter = create_slack(s, runtime.service)
+    values = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url)
+    runtime = await build_runtime(make_settings(), migrate=False)
+    adapter = connect(runtime, "slack", **values)
     assert adapter is not None
     await adapter.start()
     try:

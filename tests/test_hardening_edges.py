@@ -42,10 +42,11 @@ def test_a_large_jpeg_is_decoded_reduced_and_scaled() -> None:
 
 # ---- secrets -------------------------------------------------------------------------------
 def test_a_short_webhook_secret_is_refused_in_one_line() -> None:
-    from bot.config import SettingsError, load_settings
+    from bot.config import SettingsError
+    from tests.platforms import platform_settings
 
     with pytest.raises(SettingsError) as err:
-        load_settings(require_api_key=False, TELEGRAM_WEBHOOK_SECRET="abc", _env_file=None)
+        platform_settings("telegram", TELEGRAM_WEBHOOK_SECRET="abc")
     [line] = err.value.lines
     assert line.startswith("TELEGRAM_WEBHOOK_SECRET: must be at least 16 characters") and "abc" not in line
 

@@ -28,6 +28,7 @@ from adapters.telegram.updates import parse_update
 from bot.process.webapp import create_app
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.platforms import connect
 
 FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 FUZZ_HTTP = settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -134,14 +135,14 @@ def test_telegram_parse_and_normalise_never_raise(data: dict) -> None:
 # ---- endpoints -------------------------------------------------------------------------------
 @pytest.fixture
 async def slack_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:
-    from adapters.slack import create
     from bot.process.runtime import build_runtime
 
     fake = await FakeSlack().start()
-    s = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url,
+    s_values = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url,
                       BOT_VISION=False)
+    s = make_settings(**s_values)
     runtime = await build_runtime(s, migrate=False)
-    adapter = create(s, runtime.service)
+    adapter = connect(runtime, "slack", **s_values)
     assert adapter is not None
     await adapter.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
@@ -188,15 +189,15 @@ async def test_slack_events_endpoint_never_answers_5xx(slack_http, body: bytes, 
 
 @pytest.fixture
 async def telegram_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:
-    from adapters.telegram import create
     from bot.process.runtime import build_runtime
 
     async with FakeTelegram() as tg:
-        s = make_settings(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
+        s_values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
                           TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
                           TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        s = make_settings(**s_values)
         runtime = await build_runtime(s, migrate=False)
-        adapter = create(s, runtime.service)
+        adapter = connect(runtime, "telegram", **s_values)
         assert adapter is not None
         await adapter.start()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),

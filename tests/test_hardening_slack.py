@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from adapters.slack import create
 from bot.process.webapp import create_app
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.slack_api import APP_ID, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
+from tests.platforms import connect
 from tests.polling import eventually
 
 CHANNEL = "C0GENERAL1"
@@ -51,10 +51,11 @@ async def slack(make_settings, fake_gateway) -> AsyncIterator[Slack]:
     from bot.process.runtime import build_runtime
 
     fake = await FakeSlack().start()
-    settings = make_settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+    settings_values = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                              SLACK_API_URL=fake.api_url)
+    settings = make_settings(**settings_values)
     runtime = await build_runtime(settings, migrate=False)
-    adapter = create(settings, runtime.service)
+    adapter = connect(runtime, "slack", **settings_values)
     assert adapter is not None
     await adapter.start()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
@@ -211,8 +212,8 @@ async def test_an_unknown_slash_command_is_acknowledged_with_a_sentence(slack: S
     fields = slack.fake.slash_command(CHANNEL, "/not-ours", "hello")
     response = await slack.form(fields)
     assert response.status_code == 200
-    assert "/not-ours" in response.text
-    assert slack.gateway.requests == []
+    assert "/not-ours" in response.text and "/style" in response.text  # the closest known ones
+    assert slack.gateway.requests == [] and slack.fake.calls_to("chat.postMessage") == []
 
 
 async def test_events_the_app_does_not_use_are_acknowledged(slack: Slack) -> None:

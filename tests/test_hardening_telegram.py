@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from adapters.telegram import create
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+from tests.platforms import connect
 from tests.polling import eventually
 
 SCALE = 0.2
@@ -48,11 +48,12 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
     running: list = []
 
     async def start(**overrides: object):
-        settings = make_settings(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
+        settings_values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
                                  TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1 * SCALE,
                                  TELEGRAM_GROUP_EDIT_INTERVAL=3.1 * SCALE, **overrides)
+        settings = make_settings(**settings_values)
         runtime = await build_runtime(settings, migrate=False)
-        adapter = create(settings, runtime.service)
+        adapter = connect(runtime, "telegram", **settings_values)
         assert adapter is not None
         running.append((runtime, adapter))
         await adapter.start()

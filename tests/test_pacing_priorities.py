@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from adapters.slack import controls
-from adapters.telegram.app import TelegramAdapter
 from bot.process.runtime import build_runtime
 from tests.fakes.gateway import Answer, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+from tests.platforms import connect
 from tests.test_slack_adapter import CHANNEL, THOUGHT, _close, _harness
 from tests.test_telegram_adapter import ALICE, THINK, answered, no_limit_broken
 
@@ -55,9 +55,9 @@ async def test_typing_never_delays_the_first_draft_of_answer_text(make_settings,
     real windows (no time scale): the old shared budget spaced the two 0.8 s apart."""
     async with FakeTelegram(limits=FakeLimits()) as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
-        settings = make_settings(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url)
-        runtime = await build_runtime(settings, migrate=False)
-        adapter = TelegramAdapter(settings, runtime.service, polling_timeout=1)
+        runtime = await build_runtime(make_settings(), migrate=False)
+        adapter = connect(runtime, "telegram", TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
+                          TELEGRAM_POLL_TIMEOUT=1)
         await adapter.start()
         try:
             fake_gateway.script(Answer(text="Hello there, a quick answer.", reasoning=THINK * 2, chunk_size=12,

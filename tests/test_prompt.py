@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from bot.core.prompt import build_prompt, images_wanted
-from bot.core.split import split_markdown
 from bot.core.tokens import estimate_tokens
+from bot.platform.split import split_markdown
 from bot.platform.surface import utf16_len
 from bot.store.repo import StoredMessage, StoredPart
 

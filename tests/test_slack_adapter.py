@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from adapters.slack import controls, create, render
+from adapters.slack import controls, render
 from adapters.slack.adapter import SlackAdapter
 from bot.config import Settings
 from bot.core import texts
@@ -36,6 +36,7 @@ from tests.fakes.slack_api import (
     FakeMessage,
     FakeSlack,
 )
+from tests.platforms import connect, platform_settings
 
 # minimax-m2.7 always thinks first; the gateway client holds untagged text until it knows
 # it is not reasoning, so streamed test answers carry some reasoning like the real model's.
@@ -94,9 +95,10 @@ async def _harness(make_settings: Callable[..., Settings], gateway: FakeGateway,
                                      SLACK_API_URL=fake.api_url,
                                      PLATFORM_TIME_SCALE=fake.window / 60)
     values.update(overrides)
-    settings = make_settings(**values)
+    settings_values = dict(**values)
+    settings = make_settings(**settings_values)
     runtime = await build_runtime(settings, migrate=False)
-    adapter = create(settings, runtime.service)
+    adapter = connect(runtime, "slack", **settings_values)
     assert isinstance(adapter, SlackAdapter)
     await adapter.start()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
@@ -655,8 +657,9 @@ async def test_secrets_never_reach_the_logs(make_settings, fake_gateway, fake_sl
         assert secret not in logged
 
 
-def test_create_returns_none_without_a_bot_token(settings: Settings):
-    assert create(settings, object()) is None  # type: ignore[arg-type]
+def test_the_platform_is_configured_only_with_a_bot_token() -> None:
+    assert not platform_settings("slack").configured()
+    assert platform_settings("slack", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET).configured()
 
 
 def test_fake_message_helpers():

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from adapters.telegram import create
 from adapters.telegram.app import TelegramAdapter
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.platform.surface import utf16_len
@@ -26,6 +25,7 @@ from bot.process.webapp import create_app
 from bot.store.models import Conversation, Turn
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
+from tests.platforms import connect, platform_settings
 
 SCALE = 0.2  # Telegram's windows and our intervals, both shrunk five times
 
@@ -57,18 +57,18 @@ class Bot:
     """A running adapter and its runtime; ``restart`` simulates a new process."""
 
     def __init__(self, make_settings: Callable, tg: FakeTelegram, overrides: dict) -> None:
-        self.settings = make_settings(
-            TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, PLATFORM_TIME_SCALE=SCALE,
-            **overrides)
+        # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
+        self.values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, TELEGRAM_POLL_TIMEOUT=1,
+                           PLATFORM_TIME_SCALE=SCALE, **overrides)
+        self.settings = make_settings(**self.values)
         self.tg = tg
         self.runtime = None
         self.adapter: TelegramAdapter | None = None
 
     async def start(self) -> Bot:
         self.runtime = await build_runtime(self.settings, migrate=False)
-        assert isinstance(create(self.settings, self.runtime.service), TelegramAdapter)
-        # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
-        adapter = TelegramAdapter(self.settings, self.runtime.service, polling_timeout=1)
+        adapter = connect(self.runtime, "telegram", **self.values)
+        assert isinstance(adapter, TelegramAdapter)
         self.adapter = adapter
         await adapter.start()
         return self
@@ -630,8 +630,9 @@ async def test_restart_mid_answer_rewrites_the_half_written_answer(start_bot, tg
     no_limit_broken(tg)
 
 
-def test_no_token_no_adapter(settings) -> None:
-    assert create(settings, None) is None  # type: ignore[arg-type]
+def test_no_token_no_adapter() -> None:
+    assert not platform_settings("telegram").configured()
+    assert platform_settings("telegram", TELEGRAM_BOT_TOKEN="1:x").configured()
 
 
 # ---- real values -----------------------------------------------------------------------------
@@ -646,9 +647,9 @@ async def test_real_limits_two_groups_and_a_private_chat_draw_no_429(make_settin
         text = "A steady stream of words for the real pacing test. " * 12
         fake_gateway.script(*(Answer(text=text, reasoning=THINK, chunk_size=12, chunk_delay=0.1)
                               for _ in range(3)))
-        settings = make_settings(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url)
-        runtime = await build_runtime(settings, migrate=False)
-        adapter = TelegramAdapter(settings, runtime.service, polling_timeout=1)
+        values = dict(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url, TELEGRAM_POLL_TIMEOUT=1)
+        runtime = await build_runtime(make_settings(), migrate=False)
+        adapter = connect(runtime, "telegram", **values)
         await adapter.start()
         try:
             fake.send_user_message(ALICE["id"], ALICE, "go")

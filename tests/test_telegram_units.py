@@ -10,8 +10,9 @@ from adapters.telegram import keyboards, render
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.normalise import BotIdentity, clean_text, conversation_key, is_addressed, normalise
 from bot.core.order import ArrivalOrder
-from bot.platform.controls import Press, answer_controls
+from bot.platform.controls import Press
 from bot.platform.surface import utf16_len
+from tests.surfaces import copy_controls
 
 ME = BotIdentity(42, "copy_helper_bot")
 BOT = Bot("42:abc")
@@ -120,13 +121,13 @@ def test_text_cleaning_and_names() -> None:
 
 # ---- buttons ---------------------------------------------------------------------------------
 def test_keyboard_carries_the_core_controls_encoded() -> None:
-    controls = answer_controls(123456789, variants=3, language="zh")
+    controls = copy_controls(123456789, 3, "zh")
     markup = keyboards.markup(controls)
     assert markup is not None
     datas = [b.callback_data for row in markup.inline_keyboard for b in row]
     assert all(len(d.encode()) <= 64 for d in datas)
     presses = [Press.decode(d) for d in datas]
-    assert presses[0] == Press(Press.decode("refine:1:1:shorter").kind, 123456789, variant=1, action="shorter")
+    assert presses[0] == Press("refine", 123456789, ("1", "shorter"))
     assert presses[-3:] == [Press.decode("regen:123456789"), Press.decode("fb:123456789:1"),
                             Press.decode("fb:123456789:-1")]
     labels = [b.text for row in markup.inline_keyboard for b in row]
@@ -135,13 +136,13 @@ def test_keyboard_carries_the_core_controls_encoded() -> None:
 
 
 def test_keyboard_json_is_the_keyboard_built_once_per_controls() -> None:
-    controls = answer_controls(42, variants=2, language="en")
+    controls = copy_controls(42, 2, "en")
     first = keyboards.markup_json(controls)
-    again = keyboards.markup_json(answer_controls(42, variants=2, language="en"))  # equal, not the same
+    again = keyboards.markup_json(copy_controls(42, 2, "en"))  # equal, not the same
     markup = keyboards.markup(controls)
     assert markup is not None and first == markup.to_json()
     assert again is first  # every edit of an answer repeats its keyboard: not rebuilt
-    assert keyboards.markup_json(answer_controls(43, variants=2, language="en")) != first
+    assert keyboards.markup_json(copy_controls(43, 2, "en")) != first
     assert keyboards.markup_json(()) is None
 
 

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import SettingsError, load_settings
-from bot.platform.controls import Action, ControlKind, Press
+from bot.copywriting.extension import REFINE_PRESS
+from bot.platform.controls import Action, Press
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
 from bot.store.models import GatewayCall, Message, Turn, UsageCounter
@@ -115,7 +116,7 @@ async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None
     fake_gateway.script(Answer(text=shorter, reasoning_style="none", prompt_tokens=900, cached_tokens=600,
                                completion_tokens=40),
                         Answer(text=repaired, reasoning_style="none", prompt_tokens=1000, completion_tokens=80))
-    tap = Action(Press(ControlKind.REFINE, surface.writes[-1].turn_id, variant=2, action="shorter"),
+    tap = Action(Press(REFINE_PRESS, surface.writes[-1].turn_id, (str(2), "shorter")),
                  Author("42", "User 42"), KEY)
     await rt.service.act(tap, RecordingSurface())
     await rt.service.drain()

@@ -1,5 +1,8 @@
 """A terminal conversation through the same core and store (``bot chat``)."""
-from adapters.console.chat import run_chat
-from adapters.console.surface import ConsoleSurface
+from adapters.console.settings import ConsoleSettings
+from bot.platform import PlatformPlugin
 
-__all__ = ["ConsoleSurface", "run_chat"]
+PLUGIN = PlatformPlugin(name="console", title="Terminal", settings=ConsoleSettings,
+                        adapter="adapters.console.chat:ConsoleAdapter", served_by_run=False)
+
+__all__ = ["PLUGIN", "ConsoleSettings"]

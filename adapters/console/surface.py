@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from bot.platform.surface import MessageRef, ReplySurface, SurfaceLimits, Write
+from bot.platform import Controls, MessageRef, ReplySurface, SurfaceLimits, Write
 
 
 class ConsoleSurface(ReplySurface):
@@ -14,7 +14,8 @@ class ConsoleSurface(ReplySurface):
         self.out = out
         self.status_out = status_out  # None: statuses are not shown (piped output)
         self.limits = SurfaceLimits(max_chars=1_000_000, edit_interval=interval)
-        self._shown: dict[str, str] = {}
+        self.shown: dict[str, str] = {}  # every message written, in order: its text now
+        self.controls: dict[str, Controls] = {}  # the controls each message offers now
         self._count = 0
         self._status = ""
 
@@ -22,13 +23,13 @@ class ConsoleSurface(ReplySurface):
         self._clear_status()
         self._count += 1
         ref = MessageRef(str(self._count))
-        self._shown[ref.id] = ""
+        self.shown[ref.id] = ""
         await self.edit(ref, text, write)
         return ref
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         self._clear_status()
-        shown = self._shown.get(ref.id, "")
+        shown = self.shown.get(ref.id, "")
         if text.startswith(shown):
             self.out.write(text[len(shown):])
         else:
@@ -36,7 +37,8 @@ class ConsoleSurface(ReplySurface):
         if write.final:
             self.out.write("\n")
         self.out.flush()
-        self._shown[ref.id] = text
+        self.shown[ref.id] = text
+        self.controls[ref.id] = write.controls
         return ref
 
     async def set_status(self, status: str) -> None:

@@ -1,21 +1,12 @@
 """Slack: mentions, threads, DMs, the assistant view, images, native streaming.
 
-``create(settings, service)`` returns the adapter when ``SLACK_BOT_TOKEN`` is set, else None.
-Setup steps: adapters/slack/README.md.
+Registered as a platform plug-in (``PLUGIN``); slack-bolt is imported only when
+``SLACK_BOT_TOKEN`` is set. Setup steps: adapters/slack/README.md.
 """
-from __future__ import annotations
+from adapters.slack.settings import SlackSettings
+from bot.platform import PlatformPlugin
 
-from typing import TYPE_CHECKING
+PLUGIN = PlatformPlugin(name="slack", title="Slack", settings=SlackSettings,
+                        adapter="adapters.slack.adapter:SlackAdapter", quiet_loggers=("slack_bolt", "slack_sdk"))
 
-if TYPE_CHECKING:
-    from adapters.slack.adapter import SlackAdapter
-    from bot.config import Settings
-    from bot.core.service import ChatService
-
-
-def create(settings: Settings, service: ChatService) -> SlackAdapter | None:
-    if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
-        return None
-    from adapters.slack.adapter import SlackAdapter
-
-    return SlackAdapter(settings, service)
+__all__ = ["PLUGIN", "SlackSettings"]

@@ -1,13 +1,12 @@
 """The Slack adapter: bolt's AsyncApp, its listeners, and the two transports.
 
-Every listener returns at once (bolt acks the event; the work runs in a task after the
-ack), and nothing is looked up before the ack: the bot's identity comes from one
-auth.test at start. Retried events are answered once through the core's durable
-``claim_event`` on the envelope's event_id.
+Every listener returns at once (bolt acks the event) after handing the event to the inbox,
+which takes its place in line, dedupes it on the envelope's event_id (Slack retries), and
+decides access before anything is downloaded or looked up. Nothing is looked up before the
+ack: the bot's identity comes from one auth.test at start.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -22,25 +21,34 @@ from adapters.slack import commands, render
 from adapters.slack.api import SlackApi, error_code
 from adapters.slack.assistant import AssistantView
 from adapters.slack.budgets import SlackBudgets
-from adapters.slack.controls import ACTION_PREFIX, press_of
+from adapters.slack.controls import ACTION_PREFIX, data_of
+from adapters.slack.ephemeral import EphemeralSurface, Respond
 from adapters.slack.fallbacks import register_fallbacks
 from adapters.slack.files import FileFetcher
 from adapters.slack.http import EventsEndpoint
 from adapters.slack.normalise import BotIdentity, Route, is_from_bot, route_mention, route_message
+from adapters.slack.settings import SlackSettings
 from adapters.slack.surface import SlackOutlet, SlackSurface, SlackThread
-from bot.core.order import Ticket
-from bot.platform.controls import Action, ControlKind, Press
-from bot.platform.messages import Author, ConversationKey, IncomingMessage
-from bot.platform.surface import RateLimited
-from bot.ratelimits.counters import counters_for
+from bot.platform import (
+    Ack,
+    Arrival,
+    Author,
+    Click,
+    ConversationKey,
+    Health,
+    Inbox,
+    IncomingMessage,
+    Membership,
+    Moved,
+    Platform,
+    RateLimited,
+    stop_press,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import BaseRoute
-
-    from bot.config import Settings
-    from bot.core.service import ChatService
 
 log = logging.getLogger(__name__)
 
@@ -48,36 +56,33 @@ EVENTS_PATH = "/slack/events"
 # slack-sdk's Web API clients log through this logger (unless given another one).
 SDK_LOGGER = "slack_sdk.web.async_base_client"
 THREAD_CONTEXT_LIMIT = 50  # earlier messages read when the bot is first called into a thread
-STOP_GRACE = 30.0  # seconds in-flight answers get to finish at shutdown
 
 
-class SlackAdapter:
+class SlackAdapter(Platform):
     name = "slack"
+    settings: SlackSettings
 
-    def __init__(self, settings: Settings, service: ChatService) -> None:
-        assert settings.slack_bot_token is not None
-        self.settings = settings
-        self.service = service
-        self._token = settings.slack_bot_token.get_secret_value()
-        self._app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
-        self._secret = (settings.slack_signing_secret.get_secret_value()
-                        if settings.slack_signing_secret else None)
-        second = settings.platform_time_scale  # one of Slack's seconds, in ours
-        self.budgets = SlackBudgets(60.0 * second, counters_for(settings.redis_url, self._token))
+    def __init__(self, settings: SlackSettings, inbox: Inbox) -> None:
+        assert settings.bot_token is not None
+        super().__init__(settings, inbox)
+        self._token = settings.bot_token.get_secret_value()
+        self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
+        self._secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+        second = inbox.time_scale  # one of Slack's seconds, in ours
+        self.budgets = SlackBudgets(60.0 * second, inbox.counters(self._token))
         self.outlet_options = dict(edit_interval=1.5 * second, stream_interval=1.0 * second,
-                                   stream_max_age=settings.slack_stream_max_age,
-                                   native_streaming=settings.slack_native_streaming)
+                                   stream_max_age=settings.stream_max_age,
+                                   native_streaming=settings.native_streaming)
         self.me: BotIdentity | None = None
         self.app: AsyncApp | None = None
         self.outlet: SlackOutlet | None = None
         self._session: aiohttp.ClientSession | None = None
         self._http_handler: Any = None
         self._socket: Any = None
-        self._tasks: set[asyncio.Task] = set()
         self._names: dict[str, str] = {}
         self._assistant_threads: set[tuple[str, str]] = set()
 
-    # --- PlatformAdapter ---
+    # --- Platform ---
     def routes(self) -> list[BaseRoute]:
         if self._app_token:
             return []
@@ -88,45 +93,41 @@ class SlackAdapter:
     async def start(self) -> None:
         _quiet_sdk_debug()
         self._session = aiohttp.ClientSession()
-        client = AsyncWebClient(token=self._token, base_url=self.settings.slack_api_url,
-                                session=self._session)
+        client = AsyncWebClient(token=self._token, base_url=self.settings.api_url, session=self._session)
         try:
             auth = await client.auth_test()
         except SlackApiError as exc:
             await self._session.close()
             raise RuntimeError(f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc)})") from None
         self.me = BotIdentity(team_id=auth["team_id"], user_id=auth["user_id"],
-                              bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot")
+                              bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot",
+                              commands=frozenset(c.name for c in self.inbox.commands))
         api = SlackApi(client, self.budgets)
         self.outlet = SlackOutlet(api, **self.outlet_options)
         self.files = FileFetcher(api, self._session, self._token)
         self.assistant = AssistantView(api)
         self.app = self._build_app()
-        self.service.attach(self)
+        self.inbox.attach(self)
         if self._app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            socket_client = AsyncWebClient(base_url=self.settings.slack_api_url, session=self._session)
+            socket_client = AsyncWebClient(base_url=self.settings.api_url, session=self._session)
             self._socket = AsyncSocketModeHandler(self.app, self._app_token, web_client=socket_client)
             await self._socket.connect_async()
             log.info("slack: connected over Socket Mode as %s", self.me.name)
         else:
-            self._http_handler = EventsEndpoint(self.app, self._secret or "", self.settings.slack_max_body)
+            self._http_handler = EventsEndpoint(self.app, self._secret or "", self.settings.max_body)
             log.info("slack: receiving events at %s as %s", EVENTS_PATH, self.me.name)
 
-    async def drain(self) -> None:
-        """Wait until every event taken in has been handled and answered."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self.service.drain()
-
-    @property
-    def connected(self) -> bool:
-        """Identified by auth.test and receiving events (for /readyz)."""
+    def health(self) -> Health:
+        """Identified by auth.test and receiving events (for /readyz and the admin page)."""
+        if self.me is None:
+            return Health(False, "not started")
         if self._socket is not None:  # the SDK reconnects by itself; this is its live session
             session = self._socket.client.current_session
-            return self.me is not None and session is not None and not session.closed
-        return self.me is not None and self._http_handler is not None
+            connected = session is not None and not session.closed
+            return Health(connected, "Socket Mode" if connected else "Socket Mode: reconnecting")
+        return Health(self._http_handler is not None, f"HTTP events at {EVENTS_PATH}")
 
     async def pause(self) -> None:
         """Take no new events (shutdown): Socket Mode disconnects, so Slack sends them to
@@ -136,15 +137,8 @@ class SlackAdapter:
             self._socket = None
 
     async def stop(self) -> None:
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
+        await self.pause()
         self._http_handler = None
-        if self._tasks:
-            done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -168,9 +162,12 @@ class SlackAdapter:
 
         app = AsyncApp(
             name="chatbot", logger=logging.getLogger("slack_bolt"),
-            client=AsyncWebClient(base_url=self.settings.slack_api_url, session=self._session),
+            client=AsyncWebClient(base_url=self.settings.api_url, session=self._session),
             authorize=authorize, signing_secret=self._secret or "",
             request_verification_enabled=not self._app_token,
+            # Listeners only hand the event to the inbox and return: run them before the
+            # response, so an acknowledged event is always already in line.
+            process_before_response=True,
         )
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
@@ -181,76 +178,82 @@ class SlackAdapter:
         app.event("channel_left")(self._on_left)  # the bot was removed from a channel
         app.event("group_left")(self._on_left)
         app.action(re.compile(rf"^{ACTION_PREFIX}"))(self._on_action)
-        for name in commands.COMMANDS:
-            app.command(name)(self._on_command)
+        for command in self.inbox.commands:  # the registered ones; the fallback answers others
+            app.command(f"/{command.name}")(self._on_command)
         app.shortcut(render.STOP_SHORTCUT)(self._on_stop_shortcut)
-        register_fallbacks(app)  # last: acknowledges whatever no listener above took
+        register_fallbacks(app, self.inbox.unknown_command)  # last: acknowledges what nothing above took
         return app
 
-    # --- listeners (return at once; bolt acks) ---
+    # --- listeners (hand the event in and return at once; bolt acks) ---
     async def _ignore(self) -> None:
         return None
 
-    async def _on_mention(self, body: dict, event: dict, request: Any) -> None:
+    async def _on_mention(self, body: dict, event: dict) -> None:
         assert self.me is not None
-        self._accept(body, route_mention(event, self._team(body), self.me), request)
+        self._receive(body, route_mention(event, self._team(body), self.me))
 
-    async def _on_message(self, body: dict, event: dict, request: Any) -> None:
+    async def _on_message(self, body: dict, event: dict) -> None:
         assert self.me is not None
-        self._accept(body, route_message(event, self._team(body), self.me), request)
+        self._receive(body, route_message(event, self._team(body), self.me))
 
-    def _accept(self, body: dict, route: Route | None, request: Any) -> None:
-        """Take the event's place in its conversation's line now, at the ack; the rest
-        runs after it."""
-        if route is not None:
-            self._spawn(self._process(body, route, request, self.service.arrive(route.key)))
+    def _receive(self, body: dict, route: Route | None) -> None:
+        if route is None:
+            return
+        key = route.key
+        event_id = body.get("event_id") or f"{key.chat}:{route.ts}"
+        # A follow-up in a thread may not be ours at all (build looks): refuse it silently.
+        arrival = Arrival(key, event_id, Author(route.user, route.user),
+                          self._surface(key.workspace, key.chat, route.thread_ts, route.user, route.user_team),
+                          addressed=route.mode == "answer")
+        self.inbox.receive(arrival, lambda: self._build(route))
 
     async def _on_thread_started(self, body: dict, event: dict) -> None:
         thread = event.get("assistant_thread") or {}
         channel, ts = thread.get("channel_id"), thread.get("thread_ts")
         if channel and ts:
             self._assistant_threads.add((channel, ts))
-            self._spawn(self.assistant.thread_started(self._team(body), channel, ts))
+            self.inbox.spawn(self.assistant.thread_started(self._team(body), channel, ts), name="suggested prompts")
 
     async def _on_left(self, body: dict, event: dict) -> None:
         if event.get("channel"):
-            self._spawn(self.service.chat_left("slack", self._team(body), event["channel"]))
+            self.inbox.membership(self._team(body), event["channel"], Membership.LEFT,
+                                  event_id=body.get("event_id") or "")
 
     async def _on_home_opened(self, body: dict, event: dict) -> None:
         if event.get("tab") == "messages" and event.get("channel"):
-            self._spawn(self.assistant.thread_started(self._team(body), event["channel"], None))
+            self.inbox.spawn(self.assistant.thread_started(self._team(body), event["channel"], None),
+                             name="suggested prompts")
 
-    async def _on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
+    async def _on_action(self, ack: Any, body: dict, action: dict, respond: Respond) -> None:
         await ack()
-        self._spawn(self._act(body, action, respond))
+        data, where = data_of(action), _action_thread(body)
+        if data is None or where is None:
+            log.info("slack: ignored an action %r", action.get("action_id"))
+            return
+        user = (body.get("user") or {}).get("id", "")
+        self.inbox.spawn(self._click(self._team(body), where, user, data, respond), name="click")
 
-    async def _on_command(self, ack: Any, body: dict, respond: Any) -> None:
+    async def _on_command(self, ack: Any, body: dict, respond: Respond) -> None:
         await ack()
         command = commands.parse(body)
-        if command is not None:
-            self._spawn(self._run_command(command, respond))
+        if command is None or self.me is None:
+            return
+        team = command.team or self.me.team_id
+        arrival = Arrival(ConversationKey("slack", team, command.channel, ""),
+                          f"command:{command.trigger_id}" if command.trigger_id else "",
+                          Author(command.user, command.user), EphemeralSurface(respond))
+        self.inbox.receive(arrival, lambda: self._build_command(command, team, respond))
 
-    async def _on_stop_shortcut(self, ack: Any, body: dict) -> None:
+    async def _on_stop_shortcut(self, ack: Any, body: dict, respond: Respond) -> None:
         """Stop on the message's menu: native streams can't carry a Stop button."""
         await ack()
         where = _action_thread(body)
         user = (body.get("user") or {}).get("id", "")
         if where is not None:
-            key = ConversationKey("slack", self._team(body), *where)
-            action = Action(Press(ControlKind.STOP, 0), Author(user, user), key)
-            self._spawn(self.service.act(action, self._surface(key.workspace, *where, user)))
+            self.inbox.spawn(self._click(self._team(body), where, user, stop_press().encode(), respond),
+                             name="stop shortcut")
 
     # --- work after the ack ---
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("slack task failed", exc_info=task.exception())
-
     def _team(self, body: dict) -> str:
         assert self.me is not None
         team = body.get("team_id")
@@ -259,43 +262,54 @@ class SlackAdapter:
             team = raw.get("id") if isinstance(raw, dict) else raw
         return team or self.me.team_id
 
-    async def _process(self, body: dict, route: Route, request: Any, ticket: Ticket) -> None:
-        try:
-            handed = await self._translate(body, route, request, ticket)
-        except BaseException:
-            ticket.drop()
-            raise
-        if not handed:
-            ticket.drop()
-
-    async def _translate(self, body: dict, route: Route, request: Any, ticket: Ticket) -> bool:
-        event_id = body.get("event_id") or f"{route.key.chat}:{route.ts}"
-        if not await self.service.claim_event("slack", event_id):
-            retry = _header(request, "x-slack-retry-num")
-            log.info("slack: event %s already handled%s", event_id, f" (retry {retry})" if retry else "")
-            return False
+    async def _build(self, route: Route) -> IncomingMessage | None:
+        """After access was granted: thread context, files, the author's name."""
         key = route.key
-        known = await self.service.has_conversation(key)
+        known = await self.inbox.known(key)
         if route.mode != "answer" and not known:
-            return False  # a thread the bot was never called into
+            return None  # a thread the bot was never called into
         if not known and route.thread_ts != route.ts and not key.chat.startswith("D"):
             await self._read_thread_context(route)
         attachments, notes = await self.files.fetch_all(key.workspace, list(route.files))
-        msg = IncomingMessage(
+        if key.chat.startswith("D") and (not known or (key.chat, key.thread) in self._assistant_threads):
+            self.inbox.spawn(self.assistant.title(key.workspace, key.chat, key.thread, route.text), name="title")
+        return IncomingMessage(
             key=key, author=Author(route.user, await self._name(key.workspace, route.user)),
             text=route.text, message_id=route.ts, attachments=attachments,
             addressed=route.mode != "context", group=route.group, notes=notes)
-        if key.chat.startswith("D") and (not known or (key.chat, key.thread) in self._assistant_threads):
-            self._spawn(self.assistant.title(key.workspace, key.chat, key.thread, route.text))
-        await self.service.handle(msg, self._surface(key.workspace, key.chat, route.thread_ts,
-                                                     route.user, route.user_team), ticket=ticket)
-        return True
+
+    async def _build_command(self, command: commands.SlashCommand, team: str, respond: Respond) -> Moved | None:
+        """A slash command: an anchor message in the channel, the core's answer in its thread."""
+        assert self.outlet is not None and self.me is not None
+        try:
+            resp = await self.outlet.api.call_retrying(team, "chat.postMessage", channel=command.channel,
+                                                        text=command.anchor_text())
+        except (SlackApiError, RateLimited) as exc:
+            log.info("slack: no thread for %s in %s: %s", command.command, command.channel, exc)
+            bare = command.command.lstrip("/")
+            await self.inbox.notify(EphemeralSurface(respond), commands.CANT_POST.format(
+                command=command.command, name=self.me.name, bare=bare))
+            return None
+        anchor = str(resp["ts"])
+        key = ConversationKey("slack", team, command.channel, anchor)
+        author = Author(command.user, await self._name(team, command.user))
+        return Moved(IncomingMessage(key=key, author=author, text=command.core_text, message_id=anchor,
+                                     group=not command.is_dm),
+                     self._surface(team, command.channel, anchor, command.user))
+
+    async def _click(self, team: str, where: tuple[str, str], user: str, data: str, respond: Respond) -> None:
+        async def acknowledge(ack: Ack) -> None:
+            if ack.personal:  # feedback heard, or a refusal: for the clicker alone
+                await self.inbox.notify(EphemeralSurface(respond), ack.text)
+
+        click = Click(data, Author(user, await self._name(team, user)), ConversationKey("slack", team, *where))
+        await self.inbox.click(click, self._surface(team, *where, user), acknowledge)
 
     def _surface(self, team: str, channel: str, thread_ts: str, user: str, user_team: str = "") -> SlackSurface:
         assert self.outlet is not None
         return SlackSurface(self.outlet, SlackThread(team, channel, thread_ts, user, user_team or team))
 
-    # --- Platform (for the core) ---
+    # --- the core's view ---
     def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> SlackSurface | None:
         if self.outlet is None or key.platform != "slack":
             return None
@@ -318,7 +332,7 @@ class SlackAdapter:
             text = m.get("text", "")
             if not text.strip():
                 continue
-            await self.service.record(IncomingMessage(
+            await self.inbox.record(IncomingMessage(
                 key=key, author=Author(m["user"], await self._name(key.workspace, m["user"])),
                 text=text, message_id=m["ts"], addressed=False, group=True))
 
@@ -340,48 +354,6 @@ class SlackAdapter:
         self._names[user] = name
         return name
 
-    async def _act(self, body: dict, action: dict, respond: Any) -> None:
-        press = press_of(action)
-        where = _action_thread(body)
-        if press is None or where is None:
-            log.info("slack: ignored an action %r", action.get("action_id"))
-            return
-        user = (body.get("user") or {}).get("id", "")
-        team = self._team(body)
-        clicked = Action(press, Author(user, await self._name(team, user)), ConversationKey("slack", team, *where))
-        ack = await self.service.act(clicked, self._surface(team, *where, user))
-        if ack.personal:  # feedback heard, or a refusal: for the clicker alone
-            try:
-                await respond(text=ack.text, response_type="ephemeral", replace_original=False)
-            except Exception as exc:  # noqa: BLE001 - a courtesy reply
-                log.info("slack: reply to a click failed: %s", exc)
-
-    async def _run_command(self, command: commands.SlashCommand, respond: Any) -> None:
-        """A slash command: an anchor message in the channel, the core's answer in its thread."""
-        assert self.outlet is not None and self.me is not None
-        if command.trigger_id and not await self.service.claim_event("slack", f"command:{command.trigger_id}"):
-            return
-        team = command.team or self.me.team_id
-        try:
-            resp = await self.outlet.api.call_retrying(team, "chat.postMessage", channel=command.channel,
-                                                        text=command.anchor_text())
-        except (SlackApiError, RateLimited) as exc:
-            log.info("slack: no thread for %s in %s: %s", command.command, command.channel, exc)
-            bare = command.command.lstrip("/")
-            try:
-                await respond(text=commands.CANT_POST.format(command=command.command, name=self.me.name,
-                                                             bare=bare), response_type="ephemeral")
-            except Exception as reply_exc:  # noqa: BLE001 - nothing else can reach the user
-                log.info("slack: command reply failed: %s", reply_exc)
-            return
-        anchor = str(resp["ts"])
-        key = ConversationKey("slack", team, command.channel, anchor)
-        author = Author(command.user, await self._name(team, command.user))
-        surface = self._surface(team, command.channel, anchor, command.user)
-        for text in command.core_texts():
-            await self.service.handle(IncomingMessage(key=key, author=author, text=text, message_id=anchor,
-                                                      group=not command.is_dm), surface)
-
 
 def _action_thread(body: dict) -> tuple[str, str] | None:
     """(channel, thread_ts) of the message a button or select sits on."""
@@ -391,14 +363,6 @@ def _action_thread(body: dict) -> tuple[str, str] | None:
     thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts") \
         or container.get("message_ts")
     return (channel, thread_ts) if channel and thread_ts else None
-
-
-def _header(request: Any, name: str) -> str | None:
-    headers = getattr(request, "headers", None) or {}
-    value = headers.get(name)
-    if isinstance(value, (list, tuple)):
-        return value[0] if value else None
-    return value
 
 
 _sdk_level: int | None = None  # the level _quiet_sdk_debug last gave slack-sdk's logger

@@ -17,8 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.budgets import SlackBudgets
-from bot.platform.surface import RateLimited
-from bot.ratelimits.budgets import Priority, acquire_first, guarded
+from bot.platform import Priority, RateLimited, acquire_first, guarded
 
 RETRY_AFTER_DEFAULT = 1.0
 

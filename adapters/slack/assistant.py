@@ -11,8 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackApi
 from adapters.slack.normalise import title_for
-from bot.platform.surface import RateLimited
-from bot.ratelimits.budgets import Dropped, Priority
+from bot.platform import Dropped, Priority, RateLimited
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ assistant.threads.*) starts from its family's tier and halves on each 429.
 """
 from __future__ import annotations
 
-from bot.ratelimits.budgets import Budget, BudgetMap
-from bot.ratelimits.counters import Counters, Window
+from bot.platform import Budget, BudgetMap, Counters, Window
 
 TIER_2, TIER_3, TIER_4 = 20, 50, 100
 

@@ -1,4 +1,4 @@
-"""Slack slash commands (/style, /copy) → the core's commands, in a thread of their own.
+"""Slack slash commands → the core's commands, in a thread of their own.
 
 Slack does not let users run an app's slash commands inside a thread (the composer answers
 "not supported in threads"), and a slash command posts nothing visible. So a command run
@@ -8,16 +8,16 @@ it, and everyone who replies in that thread shares it. Inside an existing thread
 forms work instead: ``@bot /style …`` or ``!style …``.
 
 Because a slash command always starts a fresh thread (which has no style yet), ``/copy``
-may name the style first: ``/copy xiaohongshu 桂花乌龙茶`` sets it on the new thread, then
-writes the brief.
+may name the style first: ``/copy xiaohongshu 桂花乌龙茶`` (the core's /copy takes a style
+named first, and a conversation without one keeps it).
+
+Which commands Slack delivers is the app manifest's list (``manifest.*.json``); every one
+goes to the core, which answers a command it does not know as such.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.copywriting.styles import find_style
-
-COMMANDS = ("/style", "/copy")
 ANCHOR_ARGS_MAX = 200  # characters of the arguments repeated in the anchor message
 
 
@@ -39,15 +39,6 @@ class SlashCommand:
         """What the core's command parser gets."""
         return f"{self.command} {self.text}".strip()
 
-    def core_texts(self) -> list[str]:
-        """The core commands to run in the new thread, in order."""
-        if self.command == "/copy":
-            head, _, brief = self.text.partition(" ")
-            style = find_style(head) if brief.strip() else None
-            if style is not None:
-                return [f"/style {style.id}", f"/copy {brief.strip()}"]
-        return [self.core_text]
-
     def anchor_text(self) -> str:
         """The bot's top-level message that the command's thread hangs under (mrkdwn)."""
         args = " ".join(self.text.split())
@@ -58,10 +49,10 @@ class SlashCommand:
 
 
 def parse(body: dict) -> SlashCommand | None:
-    """The command in a slash-command payload, or None if it is not one of ours."""
+    """The command in a slash-command payload, or None if it is malformed."""
     command = str(body.get("command") or "").strip().lower()
     channel, user = body.get("channel_id") or "", body.get("user_id") or ""
-    if command not in COMMANDS or not channel or not user:
+    if not command.startswith("/") or len(command) < 2 or not channel or not user:
         return None
     team = body.get("team_id") or ""
     return SlashCommand(team=team, channel=channel, user=user, command=command,

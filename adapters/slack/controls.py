@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.platform.controls import Button, Choice, ControlKind, Controls, Press
+from bot.platform import Button, Choice, ControlKind, Controls, Press
 
 ACTION_PREFIX = "answer_"  # every action_id we write starts with it (one bolt listener)
 BUTTONS_BLOCK = "answer_actions"
@@ -17,22 +17,22 @@ CHOICES_BLOCK = "answer_refine"
 MAX_ELEMENTS = 25  # per actions block
 
 # action_ids name what a control does (unique within its block); the value says it exactly.
-STOP = "answer_stop"
-REGENERATE = "answer_regenerate"
-FEEDBACK_UP = "answer_feedback_up"
-FEEDBACK_DOWN = "answer_feedback_down"
-REFINE = "answer_refine_"  # + the variant's number
-# Buttons written before the shared vocabulary carried the turn id alone as their value.
-_LEGACY_BUTTONS = {STOP: (ControlKind.STOP, 0), REGENERATE: (ControlKind.REGENERATE, 0),
-                   FEEDBACK_UP: (ControlKind.FEEDBACK, 1), FEEDBACK_DOWN: (ControlKind.FEEDBACK, -1)}
+# Buttons written before the shared vocabulary carried the turn id alone as their value, and
+# old refinement options "turn:variant:action": the action_id names the kind for those.
+_LEGACY = {"answer_stop": "stop", "answer_regenerate": "regen", "answer_feedback_up": "fb:{turn}:1",
+           "answer_feedback_down": "fb:{turn}:-1"}
 
 
 def action_id(press: Press) -> str:
-    if press.kind is ControlKind.FEEDBACK:
-        return FEEDBACK_UP if press.value > 0 else FEEDBACK_DOWN
-    if press.kind is ControlKind.REFINE:
-        return f"{REFINE}{press.variant}"
-    return STOP if press.kind is ControlKind.STOP else REGENERATE
+    """``answer_<kind>[_<args>]``: unique per control within a block."""
+    return "_".join((f"{ACTION_PREFIX}{press.kind}", *press.args))
+
+
+# The core's own controls, by the action_id they get (what tests and logs look for).
+STOP = action_id(Press(ControlKind.STOP, 0))
+REGENERATE = action_id(Press(ControlKind.REGENERATE, 0))
+FEEDBACK_UP = action_id(Press(ControlKind.FEEDBACK, 0, ("1",)))
+FEEDBACK_DOWN = action_id(Press(ControlKind.FEEDBACK, 0, ("-1",)))
 
 
 def _button(button: Button) -> dict[str, Any]:
@@ -45,8 +45,9 @@ def _button(button: Button) -> dict[str, Any]:
 
 
 def _select(choice: Choice) -> dict[str, Any]:
+    kind = choice.options[0].press.kind if choice.options else "choice"
     return {
-        "type": "static_select", "action_id": f"{REFINE}{choice.short}",
+        "type": "static_select", "action_id": f"{ACTION_PREFIX}{kind}_{choice.short}",
         "placeholder": {"type": "plain_text", "text": choice.placeholder, "emoji": True},
         "options": [{"text": {"type": "plain_text", "text": option.label, "emoji": True},
                      "value": option.press.encode()} for option in choice.options],
@@ -65,18 +66,18 @@ def blocks(controls: Controls) -> list[dict[str, Any]]:
     return out
 
 
-def press_of(action: dict[str, Any]) -> Press | None:
-    """The press a block action reports, or None for one this bot did not write."""
+def data_of(action: dict[str, Any]) -> str | None:
+    """The control's data a block action reports (a press's encoding; the core decodes
+    and judges it), or None for an action that carries none."""
     selected = action.get("selected_option")
     value = (selected or {}).get("value") if isinstance(selected, dict) else action.get("value")
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value:
         return None
-    press = Press.decode(value)
-    if press is not None:
-        return press
-    legacy = _LEGACY_BUTTONS.get(str(action.get("action_id", "")))
+    if Press.decode(value) is not None:
+        return value
+    action_name = str(action.get("action_id", ""))
+    legacy = _LEGACY.get(action_name)
     if legacy is not None and value.isdigit():
-        kind, feedback = legacy
-        return Press(kind, int(value), value=feedback)
-    turn, _, rest = value.partition(":")  # an old refinement option: "turn:variant:action"
-    return Press.decode(f"{ControlKind.REFINE}:{turn}:{rest}") if turn.isdigit() else None
+        return legacy.format(turn=value) if "{turn}" in legacy else f"{legacy}:{value}"
+    kind = action_name.removeprefix(ACTION_PREFIX).split("_", 1)[0]
+    return f"{kind}:{value}" if action_name.startswith(ACTION_PREFIX) and kind else None

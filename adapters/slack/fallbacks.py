@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,7 +17,6 @@ from slack_bolt.async_app import AsyncApp
 log = logging.getLogger(__name__)
 
 ANY = re.compile(r"(?s).*")
-UNKNOWN_COMMAND = "Sorry, I don't handle {command}."
 
 
 async def _ack(ack: Any, body: dict) -> None:
@@ -28,17 +28,19 @@ async def _ack_options(ack: Any) -> None:
     await ack(options=[])  # an empty menu rather than an error in the select
 
 
-async def _ack_command(ack: Any, body: dict) -> None:
-    command = str(body.get("command") or "this command")[:64]
-    await ack(text=UNKNOWN_COMMAND.format(command=command))  # shown only to the user who typed it
 
 
 async def _ignore_event() -> None:
     return None
 
 
-def register_fallbacks(app: AsyncApp) -> None:
-    """Call last in the app's set-up."""
+def register_fallbacks(app: AsyncApp, unknown_command: Callable[[str], str]) -> None:
+    """Call last in the app's set-up. ``unknown_command`` words the answer to a slash command
+    the bot does not have (shown only to the user who typed it)."""
+
+    async def _ack_command(ack: Any, body: dict) -> None:
+        await ack(text=unknown_command(str(body.get("command") or "")[:64]))
+
     app.action(ANY)(_ack)  # block actions, legacy attachment buttons, dialogs
     app.shortcut(ANY)(_ack)  # global and message shortcuts
     app.view(ANY)(_ack)  # view submissions

@@ -12,8 +12,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackApi, error_code
-from bot.platform.messages import Attachment
-from bot.platform.surface import RateLimited
+from bot.platform import Attachment, RateLimited
 
 log = logging.getLogger(__name__)
 

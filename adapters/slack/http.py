@@ -17,7 +17,7 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_sdk.signature import SignatureVerifier
 from starlette.responses import PlainTextResponse, Response
 
-from bot.platform.request_body import BodyProblem, read_capped
+from bot.platform import BodyProblem, read_capped
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

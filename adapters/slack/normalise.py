@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from adapters.slack.render import preview
-from bot.platform.messages import ConversationKey
+from bot.platform import ConversationKey
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ANSWERED_SUBTYPES = {None, "", "file_share", "thread_broadcast"}
-COMMAND_WORDS = {"new", "help", "start", "usage", "style", "copy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +31,7 @@ class BotIdentity:
     user_id: str
     bot_id: str
     name: str = "bot"
+    commands: frozenset[str] = frozenset()  # the registered commands ("!style" means "/style")
 
 
 RouteMode = Literal["answer", "joined", "context"]
@@ -58,13 +58,14 @@ def mentions(text: str) -> set[str]:
     return set(_MENTION.findall(text or ""))
 
 
-def strip_mention(text: str, bot_user_id: str) -> str:
-    """Remove the bot's own mention; turn ``!cmd`` into the core's ``/cmd``."""
+def strip_mention(text: str, bot_user_id: str, commands: frozenset[str] = frozenset()) -> str:
+    """Remove the bot's own mention; turn ``!cmd`` (a registered command) into ``/cmd``:
+    Slack does not let a slash command be typed inside a thread."""
     cleaned = re.sub(rf"<@{bot_user_id}(?:\|[^>]*)?>", "", text or "").strip()
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
     if cleaned.startswith("!"):
         word = cleaned[1:].split(" ", 1)[0].lower()
-        if word in COMMAND_WORDS:
+        if word in commands:
             cleaned = "/" + cleaned[1:]
     return cleaned
 
@@ -76,7 +77,7 @@ def is_from_bot(event: dict, me: BotIdentity) -> bool:
 
 def _route(event: dict, team: str, me: BotIdentity, thread: str, *, group: bool, mode: RouteMode) -> Route:
     return Route(ConversationKey("slack", team, event["channel"], thread), event["user"],
-                 strip_mention(event.get("text", ""), me.user_id), event["ts"], thread, group=group,
+                 strip_mention(event.get("text", ""), me.user_id, me.commands), event["ts"], thread, group=group,
                  mode=mode, files=tuple(event.get("files") or ()),
                  user_team=event.get("user_team") or team)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from adapters.slack import controls
-from bot.core.split import split_markdown
-from bot.platform.surface import Write, utf16_len
+from bot.platform import Write, split_markdown, utf16_len
 
 MAX_CHARS = 12_000  # markdown_text / markdown blocks / one native stream (UTF-16 units, to be safe)
 PREVIEW_CHARS = 150  # the notification text that goes with blocks

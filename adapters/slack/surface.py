@@ -18,9 +18,11 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack import controls, render
 from adapters.slack.api import SlackApi, error_code
-from bot.platform.surface import (
+from bot.platform import (
+    Dropped,
     MessageRef,
     NativeStream,
+    Priority,
     RateLimited,
     ReplySurface,
     StreamUnavailable,
@@ -30,7 +32,6 @@ from bot.platform.surface import (
     WriteFailed,
     utf16_len,
 )
-from bot.ratelimits.budgets import Dropped, Priority
 
 log = logging.getLogger(__name__)
 

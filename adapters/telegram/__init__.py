@@ -1,18 +1,12 @@
-"""Telegram: private chats, groups and forum topics through python-telegram-bot."""
-from __future__ import annotations
+"""Telegram: private chats, groups and forum topics through python-telegram-bot.
 
-from typing import TYPE_CHECKING
+Registered as a platform plug-in (``PLUGIN``); python-telegram-bot is imported only when
+``TELEGRAM_BOT_TOKEN`` is set and the adapter starts.
+"""
+from adapters.telegram.settings import TelegramSettings
+from bot.platform import PlatformPlugin
 
-if TYPE_CHECKING:
-    from bot.config import Settings
-    from bot.core.service import ChatService
-    from bot.platform.adapter import PlatformAdapter
+PLUGIN = PlatformPlugin(name="telegram", title="Telegram", settings=TelegramSettings,
+                        adapter="adapters.telegram.app:TelegramAdapter", quiet_loggers=("telegram.ext",))
 
-
-def create(settings: Settings, service: ChatService) -> PlatformAdapter | None:
-    """The adapter when TELEGRAM_BOT_TOKEN is set, else None."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
-        return None
-    from adapters.telegram.app import TelegramAdapter
-
-    return TelegramAdapter(settings, service)
+__all__ = ["PLUGIN", "TelegramSettings"]

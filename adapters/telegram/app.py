@@ -2,16 +2,14 @@
 the core and back.
 
 Long polling by default; with TELEGRAM_WEBHOOK_URL the updates arrive on a route of the
-project's ASGI app instead. Each update takes its place in its conversation's line the
-moment it arrives (``ChatService.arrive``), is claimed durably (one delivered twice — a
-webhook retry, a restart before the offset was confirmed — is handled once), and becomes
-an ``IncomingMessage`` or an ``Action`` for the core.
+project's ASGI app instead. Every update is handed to the inbox the moment it arrives
+(its place in line, durable dedupe on the update id, access before any download), as a
+message, a click or a membership change.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 from telegram import BotCommand, CallbackQuery, ChatMemberUpdated, Message, Update
@@ -32,47 +30,46 @@ from adapters.telegram.normalise import (
     is_addressed,
     is_private,
     normalise,
+    sender_of,
     topic_of,
 )
+from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.surface import Place, TelegramOutlet, TelegramSurface
 from adapters.telegram.updates import parse_update, tolerant_bot
 from adapters.telegram.webhook import path_of, webhook_route
-from bot.core.order import Ticket
-from bot.platform.controls import Action, Press
-from bot.platform.messages import Attachment, ConversationKey, IncomingMessage
-from bot.platform.surface import RateLimited, Write
-from bot.ratelimits.budgets import Priority, guarded
-from bot.ratelimits.counters import counters_for
-
-if TYPE_CHECKING:
-    from bot.config import Settings
-    from bot.core.service import ChatService
+from bot.platform import (
+    Ack,
+    Arrival,
+    Attachment,
+    Click,
+    ConversationKey,
+    Health,
+    Inbox,
+    IncomingMessage,
+    Membership,
+    Platform,
+    Priority,
+    RateLimited,
+    guarded,
+)
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 GONE_STATUSES = {"left", "kicked"}  # ChatMember statuses that mean the bot is out of the chat
-COMMANDS = [
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "Commands and tips"),
-    BotCommand("new", "Start a fresh conversation here"),
-    BotCommand("usage", "Tokens used in this conversation"),
-    BotCommand("style", "List, set or clear a copywriting style"),
-    BotCommand("copy", "Write copy variants: /copy <brief>"),
-    BotCommand("stop", "Stop the answer being written"),
-]
+MAX_MENU = 100  # setMyCommands takes at most 100 commands
 
 
-class TelegramAdapter:
+class TelegramAdapter(Platform):
     name = PLATFORM
+    settings: TelegramSettings
 
-    def __init__(self, settings: Settings, service: ChatService, *, polling_timeout: float = 10.0) -> None:
-        assert settings.telegram_bot_token is not None
-        self.settings = settings
-        self.service = service
-        self.webhook_url = settings.telegram_webhook_url
-        self.secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+    def __init__(self, settings: TelegramSettings, inbox: Inbox) -> None:
+        assert settings.bot_token is not None
+        super().__init__(settings, inbox)
+        self.webhook_url = settings.webhook_url
+        self.secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
         builder = (
             Application.builder()
             .bot(tolerant_bot(settings))  # token, URLs, pools; parses polled updates one by one
@@ -82,18 +79,18 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application = builder.build()
         self.bot = self.application.bot
-        token = settings.telegram_bot_token.get_secret_value()
-        self.budgets = Budgets(Pacing.from_settings(settings), counters_for(settings.redis_url, token))
-        self.channel = TelegramOutlet(self.bot, self.budgets, settings.telegram_drafts)
-        self.albums = AlbumGatherer(settings.telegram_album_window)
-        self.polling_timeout = polling_timeout
+        token = settings.bot_token.get_secret_value()
+        self.budgets = Budgets(Pacing.from_settings(settings, inbox.time_scale), inbox.counters(token))
+        self.channel = TelegramOutlet(self.bot, self.budgets, settings.drafts)
+        self.albums = AlbumGatherer(settings.album_window)
+        self.polling_timeout = settings.poll_timeout
         self.me: BotIdentity | None = None
         self._running = False
         self._poll_waiter: asyncio.Task | None = None  # another process polls: wait for our turn
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
-    # ---- PlatformAdapter ---------------------------------------------------------------
+    # ---- Platform ------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         if not self.webhook_url:
             return []
@@ -102,18 +99,19 @@ class TelegramAdapter:
     async def start(self) -> None:
         await self.application.initialize()  # getMe
         self.me = BotIdentity(self.bot.id, self.bot.username)
+        menu = [BotCommand(c.name, c.summary) for c in self.inbox.commands if c.menu][:MAX_MENU]
         try:
-            await self.bot.set_my_commands(COMMANDS)
+            await self.bot.set_my_commands(menu)
         except TelegramError as exc:
             log.warning("telegram: setMyCommands failed: %s", exc)
         await self.application.start()
         self._running = True
-        self.service.attach(self)
+        self.inbox.attach(self)
         if self.webhook_url:
             await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
                                        allowed_updates=ALLOWED_UPDATES)
             log.info("telegram: webhook set")
-        elif await self.service.lead(self._polling_lead):
+        elif await self.inbox.lead(self._polling_lead):
             await self._start_polling()
         else:
             # Telegram answers a second poller with 409 Conflict: one process polls, the
@@ -135,16 +133,25 @@ class TelegramAdapter:
         log.info("telegram: long polling started as @%s", self.me.username)
 
     async def _wait_to_poll(self) -> None:
-        while not await self.service.lead(self._polling_lead):
-            await asyncio.sleep(self.settings.sweep_interval)
+        # The lead is a database lock another process holds: nothing to wait on but time.
+        while not await self.inbox.lead(self._polling_lead):  # noqa: ASYNC110
+            await asyncio.sleep(self.inbox.poll_interval)
         log.info("telegram: the polling process is gone; polling here now")
         await self._start_polling()
 
-    @property
-    def connected(self) -> bool:
-        """Started, and polling when not on a webhook (for /readyz)."""
+    def health(self) -> Health:
+        """Started, and polling when not on a webhook (for /readyz and the admin page)."""
         updater = self.application.updater
-        return self._running and (updater is None or updater.running)
+        if not self._running:
+            return Health(False, "not started")
+        if updater is None:
+            return Health(True, "webhook")
+        if updater.running:
+            return Health(True, "long polling")
+        if self._poll_waiter is not None and not self._poll_waiter.done():
+            # Ready: it answers stored messages and takes over polling when the poller stops.
+            return Health(True, "standing by: another process polls")
+        return Health(False, "polling stopped")
 
     async def pause(self) -> None:
         """Stop long polling (shutdown): updates already taken are still answered."""
@@ -185,71 +192,49 @@ class TelegramAdapter:
             return False
         update = parse_update(data, self.bot)  # None: logged and acknowledged, never retried
         if update is not None:
-            await self.application.update_queue.put(update)
+            # Handled now, not queued: the handler only hands the update to the inbox, so
+            # when Telegram gets its 200 the update already holds its place in line.
+            await self.application.process_update(update)
         return True
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram: error while handling an update", exc_info=context.error)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hand the update to the inbox at once: no await before it (updates reach this
+        handler in the order Telegram sent them, and that is their order in line)."""
         me = self.me
         assert me is not None
-        message = update.message
-        # The place in line is taken before the first await: updates reach this handler
-        # in the order Telegram sent them.
-        ticket = self.service.arrive(conversation_key(me, message)) if message is not None else None
-        try:
-            if not await self.service.claim_event(PLATFORM, f"{me.id}:{update.update_id}"):
-                log.info("telegram: update %s already handled", update.update_id)
-            elif message is not None and ticket is not None:
-                handed, ticket = ticket, None
-                await self._on_message(message, handed)
-            elif update.callback_query is not None:
-                await self._on_callback(update.callback_query)
-            elif update.my_chat_member is not None:
-                await self._on_membership(update.my_chat_member)
-        finally:
-            if ticket is not None:
-                ticket.drop()
+        event_id = f"{me.id}:{update.update_id}"
+        if update.message is not None:
+            self._on_message(update.message, event_id)
+        elif update.callback_query is not None:
+            self._on_callback(update.callback_query, event_id)
+        elif update.my_chat_member is not None:
+            self._on_membership(update.my_chat_member, event_id)
 
     # ---- messages ----------------------------------------------------------------------
-    async def _on_message(self, message: Message, ticket: Ticket) -> None:
-        """Hand ``message`` to the core with its ticket, or drop the ticket."""
-        try:
-            handed = await self._translate(message, ticket)
-        except BaseException:
-            ticket.drop()
-            raise
-        if not handed:
-            ticket.drop()
-
-    async def _translate(self, message: Message, ticket: Ticket) -> bool:
+    def _on_message(self, message: Message, event_id: str) -> None:
         me = self.me
         assert me is not None
         if ignore_sender(message) or message.chat.type == "channel":
-            return False
+            return
         command = command_of(me, message)
         if command is not None and not command[1]:
-            return False  # a command for another bot in the group
-        # The core's access rules (allowlist, blocked users), asked before any download.
-        user = str(message.from_user.id) if message.from_user else ""
-        decision = await self.service.ops.access.decide(PLATFORM, str(me.id), str(message.chat.id), user,
-                                                        addressed=is_addressed(me, message))
-        if not decision.allowed:
-            if decision.text:
-                await self._say(self.surface(message), decision.text)
-            return False
+            return  # a command for another bot in the group
+        sender = sender_of(message)
+        arrival = Arrival(conversation_key(me, message), event_id, sender, self.surface(message),
+                          addressed=is_addressed(me, message))
+        self.inbox.receive(arrival, lambda: self._build(message))
+
+    async def _build(self, message: Message) -> IncomingMessage | None:
+        """After access was granted: gather an album, download its files."""
         items = await self.albums.gather(message) if message.media_group_id else [message]
         if items is None:
-            return False  # a later item of an album: its first item's handler takes it
-        prepared = await self._prepare(items)
-        if prepared is None:
-            return False
-        msg, surface = prepared
-        await self.service.handle(msg, surface, ticket=ticket)
-        return True
+            return None  # a later item of an album: its first item's event takes it
+        return await self._prepare(items)
 
-    async def _prepare(self, items: list[Message]) -> tuple[IncomingMessage, TelegramSurface] | None:
+    async def _prepare(self, items: list[Message]) -> IncomingMessage | None:
         me = self.me
         assert me is not None
         lead = next((m for m in items if m.text or m.caption), items[0])
@@ -263,7 +248,7 @@ class TelegramAdapter:
         surface = self.surface(lead)
         if not text and not refs:
             if notes and addressed:
-                await self._say(surface, " ".join(dict.fromkeys(notes)))
+                await self.inbox.notify(surface, " ".join(dict.fromkeys(notes)))
             return None  # service messages, or unsupported content nobody asked about
         attachments: list[Attachment] = []
         for result in await asyncio.gather(*(media.download(self.bot, r) for r in refs)):
@@ -273,43 +258,34 @@ class TelegramAdapter:
                 attachments.append(result)
         if not text and not attachments:
             if addressed:
-                await self._say(surface, " ".join(dict.fromkeys(notes)))
+                await self.inbox.notify(surface, " ".join(dict.fromkeys(notes)))
             return None
         msg = normalise(me, lead, text=text, attachments=attachments, notes=list(dict.fromkeys(notes)))
         msg.addressed = addressed
-        return msg, surface
-
-    async def _say(self, surface: TelegramSurface, text: str) -> None:
-        try:
-            await surface.post(text, Write(0, final=True, notice=True))
-        except Exception:
-            log.warning("telegram: could not send a notice", exc_info=True)
+        return msg
 
     # ---- controls ----------------------------------------------------------------------
-    async def _on_callback(self, query: CallbackQuery) -> None:
+    def _on_callback(self, query: CallbackQuery, event_id: str) -> None:
         me = self.me
         assert me is not None
-        press = Press.decode(query.data)
         message = query.message if isinstance(query.message, Message) else None
-        if press is None or message is None:
-            await self._answer(query, "This button no longer works.")
+        if message is None or not query.data:  # a message too old to be shown, or no data
+            self.inbox.spawn(self._answer(query, Ack("This button no longer works.")), name="stale click")
             return
-        action = Action(press, author_of(query.from_user), conversation_key(me, message))
-        ack = await self.service.act(action, self._surface_for_answer(message))
-        await self._answer(query, ack.text)
+        click = Click(query.data, author_of(query.from_user), conversation_key(me, message))
+        self.inbox.click(click, self._surface_for_answer(message), lambda ack: self._answer(query, ack),
+                         event_id=event_id)
 
     # ---- membership -------------------------------------------------------------------
-    async def _on_membership(self, change: ChatMemberUpdated) -> None:
+    def _on_membership(self, change: ChatMemberUpdated, event_id: str) -> None:
         """The bot was removed from a chat (or blocked by a user), or added back."""
         me = self.me
         assert me is not None
         if change.new_chat_member.user.id != me.id:
             return
-        chat = str(change.chat.id)
-        if change.new_chat_member.status in GONE_STATUSES:
-            await self.service.chat_left(PLATFORM, str(me.id), chat)
-        else:
-            await self.service.chat_joined(PLATFORM, str(me.id), chat)
+        gone = change.new_chat_member.status in GONE_STATUSES
+        self.inbox.membership(str(me.id), str(change.chat.id), Membership.LEFT if gone else Membership.JOINED,
+                              event_id=event_id)
 
     def _surface_for_answer(self, answer: Message) -> TelegramSurface:
         """Write next to an earlier answer: same topic, replying to the same question."""
@@ -317,12 +293,12 @@ class TelegramAdapter:
         question = asked.message_id if asked is not None and asked.forum_topic_created is None else None
         return self.surface(answer, reply_to=question)
 
-    async def _answer(self, query: CallbackQuery, text: str) -> None:
+    async def _answer(self, query: CallbackQuery, ack: Ack) -> None:
         """Answer a click (the user's spinner waits for it): bot-wide budget, ahead of edits.
         A 429 here is logged, not retried, and holds back no answer: the click's action has
         already happened, and the spinner ends by itself."""
         try:
-            await guarded((self.budgets.bot,), lambda: query.answer(text), retry_after=retry_seconds,
+            await guarded((self.budgets.bot,), lambda: query.answer(ack.text), retry_after=retry_seconds,
                           name=self.budgets.bot.name, method="answerCallbackQuery", priority=Priority.TEXT,
                           pause=())
         except (TelegramError, RateLimited) as exc:  # too old, already answered, or a 429

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Settings
-from bot.ratelimits.budgets import Budget, BudgetMap
-from bot.ratelimits.counters import Counters, Window
+from adapters.telegram.settings import TelegramSettings
+from bot.platform import Budget, BudgetMap, Counters, Window
 
 BOT = (Window(30, 1.0),)
 CHAT = (Window(1, 1.0),)
@@ -30,10 +29,9 @@ class Pacing:
     scale: float = 1.0  # PLATFORM_TIME_SCALE: every window and interval times this
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Pacing:
-        """The configured intervals, every one times PLATFORM_TIME_SCALE."""
-        scale = settings.platform_time_scale
-        base = cls(private=settings.telegram_private_interval, group=settings.telegram_group_interval)
+    def from_settings(cls, settings: TelegramSettings, scale: float) -> Pacing:
+        """The configured intervals, every one times PLATFORM_TIME_SCALE (``scale``)."""
+        base = cls(private=settings.private_edit_interval, group=settings.group_edit_interval)
         return cls(base.private * scale, base.group * scale, base.draft * scale, base.typing_refresh * scale,
                    scale)
 

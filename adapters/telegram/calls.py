@@ -14,8 +14,7 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from bot.platform.surface import SurfaceGone, WriteFailed
-from bot.ratelimits.budgets import Budget, Priority, guarded
+from bot.platform import Budget, Priority, SurfaceGone, WriteFailed, guarded
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ import functools
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.platform.controls import Button, Choice, Controls
+from bot.platform import Button, Choice, Controls
 
 PER_ROW = 3  # a choice's buttons per keyboard row
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
-from bot.platform.messages import Attachment
+from bot.platform import Attachment
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from telegram import Message, MessageEntity, User
 
-from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
+from bot.platform import Attachment, Author, ConversationKey, IncomingMessage
 
 PLATFORM = "telegram"
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 import telegramify_markdown
 from telegram import MessageEntity
 
-from bot.core.split import split_point
-from bot.platform.surface import utf16_len
+from bot.platform import split_point, utf16_len
 
 TEXT_LIMIT = 4096  # Telegram's limit, in UTF-16 code units after entity parsing
 REASONING_LIMIT = 1500  # the reasoning shown above an answer is cut to this many units

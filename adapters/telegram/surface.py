@@ -25,9 +25,11 @@ from telegram.warnings import PTBUserWarning
 from adapters.telegram import keyboards, render
 from adapters.telegram.budgets import Budgets
 from adapters.telegram.calls import call, is_entity_error
-from bot.platform.surface import (
+from bot.platform import (
+    Dropped,
     MessageRef,
     NativeStream,
+    Priority,
     RateLimited,
     ReplySurface,
     StreamUnavailable,
@@ -35,7 +37,6 @@ from bot.platform.surface import (
     Write,
     utf16_len,
 )
-from bot.ratelimits.budgets import Dropped, Priority
 
 log = logging.getLogger(__name__)
 

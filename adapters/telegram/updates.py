@@ -22,7 +22,7 @@ from telegram.warnings import PTBUserWarning
 if TYPE_CHECKING:
     from telegram import Bot
 
-    from bot.config import Settings
+    from adapters.telegram.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
 POLL_READ_TIMEOUT = 5.0  # HTTPXRequest's default read timeout, on top of the long-poll wait
@@ -97,15 +97,15 @@ class TolerantBot(ExtBot):
         return tuple(updates)
 
 
-def tolerant_bot(settings: Settings) -> TolerantBot:
+def tolerant_bot(settings: TelegramSettings) -> TolerantBot:
     """The adapter's bot, with the connection pools ``Application.builder()`` would give it."""
-    assert settings.telegram_bot_token is not None
-    api = settings.telegram_api_url
+    assert settings.bot_token is not None
+    api = settings.api_url
     # One TLS context (its CA certificates take about a megabyte) for both clients, as each
     # would otherwise load its own.
     tls = {"verify": httpx.create_ssl_context()}
     return TolerantBot(
-        settings.telegram_bot_token.get_secret_value(),
+        settings.bot_token.get_secret_value(),
         base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
         request=HTTPXRequest(connection_pool_size=64, httpx_kwargs=tls),
         get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=POLL_READ_TIMEOUT, httpx_kwargs=tls),

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.platform.request_body import BodyProblem, read_capped
+from bot.platform import BodyProblem, read_capped
 
 log = logging.getLogger(__name__)
 

@@ -201,7 +201,8 @@ class AdminPage:
                  if d in rows and rows[d]["prompt_tokens"] else None for d in days]
         totals = {k: sum(r[k] for r in rows.values()) for k in
                   ("turns", "calls", "prompt_tokens", "cached_tokens", "completion_tokens", "cost", "errors")}
-        totals["cache_ratio"] = (totals["cached_tokens"] * 100 / totals["prompt_tokens"]) if totals["prompt_tokens"] else 0
+        prompt = totals["prompt_tokens"]
+        totals["cache_ratio"] = (totals["cached_tokens"] * 100 / prompt) if prompt else 0
         svg = {
             "turns": charts.bars(days, {"turns": col("turns")}, title="Answers (turns) per day"),
             "tokens": charts.bars(days, {"prompt (fresh)": fresh, "prompt (cached)": col("cached_tokens"),
@@ -287,7 +288,7 @@ class AdminPage:
         elif not subject:
             subject = DEFAULT_SUBJECT
         elif scope is Scope.USER and ":" not in subject:
-            return self._back("Write the user as platform:id, e.g. telegram:12345 or slack:U0123.")
+            return self._back("Write the user as platform:id, as the usage table shows them.")
         action = str(form.get("action", "set"))
         if action == "reset":
             await self.quotas.reset_limit(scope, subject, period)
@@ -311,7 +312,7 @@ class AdminPage:
         who = str(form.get("user", "")).strip()
         platform, sep, user_id = who.partition(":")
         if not sep or not platform or not user_id:
-            return self._back("Write the user as platform:id, e.g. telegram:12345 or slack:U0123.")
+            return self._back("Write the user as platform:id, as the usage table shows them.")
         if str(form.get("action", "block")) == "unblock":
             await self.access.unblock(platform, user_id)
             log.info("admin: unblocked %s", who)

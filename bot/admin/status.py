@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from bot.platform.base import Health
+from bot.platform.registry import plugins
 from bot.store.db import Database
 from bot.store.usage import UsageStore
 
@@ -50,32 +52,39 @@ class DbHealth:
 
 
 class RunnerHealth(DbHealth):
-    """``bot run``'s view: which adapters it started and whether each is connected now (the
-    same live answer ``/readyz`` reads: a dropped Socket Mode session, a stopped poller)."""
+    """``bot run``'s view: which adapters it started and how each is connected now (the
+    same live answer ``/readyz`` reads: a dropped socket, a stopped poller); every other
+    installed platform as "not configured"."""
 
-    def __init__(self, db: Database, connected: Mapping[str, Callable[[], bool]]) -> None:
+    def __init__(self, db: Database, health: Mapping[str, Callable[[], Health]], *,
+                 known: list[str] | None = None) -> None:
         super().__init__(db)
-        self.connected = dict(connected)  # adapter name -> is it connected now
-        self.configured = list(connected)
-        self.running: dict[str, bool] = {name: False for name in connected}
+        self.health = dict(health)  # adapter name -> its health now
+        self.configured = list(health)
+        self.running: dict[str, bool] = {name: False for name in health}
+        self.installed = known if known is not None else [
+            p.name for p in plugins().values() if p.served_by_run]
 
     def mark(self, name: str, running: bool) -> None:
         self.running[name] = running
 
-    def _state(self, name: str) -> str:
+    def _state(self, name: str) -> tuple[str, str]:
         if not self.running.get(name):
-            return "stopped"
-        return "connected" if self.connected[name]() else "disconnected"
+            return "stopped", ""
+        now = self.health[name]()
+        return ("connected" if now.connected else "disconnected"), now.detail
 
     async def report(self) -> HealthReport:
         report = await super().report()
         seen = {p.name: p for p in report.platforms}
-        live = [PlatformStatus(name, self._state(name),
-                               seen[name].detail if name in seen else "",
-                               seen[name].last_message if name in seen else None)
-                for name in self.configured]
+        live = []
+        for name in self.configured:
+            state, detail = self._state(name)
+            stored = seen[name].detail if name in seen else ""
+            live.append(PlatformStatus(name, state, " · ".join(filter(None, (detail, stored))),
+                                       seen[name].last_message if name in seen else None))
         others = [p for p in report.platforms if p.name not in self.running]
-        for name in ("telegram", "slack"):
+        for name in self.installed:
             if name not in self.running and name not in seen:
                 others.append(PlatformStatus(name, "not configured"))
         report.platforms = live + others

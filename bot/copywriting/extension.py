@@ -7,23 +7,42 @@ never raw JSON; the variants are stored with the answer so a control can refine 
 """
 from __future__ import annotations
 
+from enum import StrEnum
+
 from bot.copywriting.flow import write_variants
-from bot.copywriting.refine import ACTIONS, REFINE_VARIANTS, UnknownAction, refine_message, translation_style
+from bot.copywriting.refine import (
+    ACTIONS,
+    REFINE_VARIANTS,
+    UnknownAction,
+    label,
+    language_of,
+    refine_message,
+    translation_style,
+)
 from bot.copywriting.styles import (
     custom_style,
+    find_style,
     interpret_style_args,
     resolve_style,
     style_instructions,
     style_list_markdown,
 )
 from bot.copywriting.variants import Variant
-from bot.core.kinds import CommandCall, Core, Extension, TurnContext
+from bot.core.kinds import Command, CommandCall, Core, Extension, TurnContext
 from bot.core.turns import TurnKind, TurnRequest, TurnState
-from bot.platform.controls import Action, ControlKind
+from bot.platform.controls import Action, Button, Choice, Press, Row
+from bot.platform.inbox import CommandInfo
 from bot.platform.messages import Author, IncomingMessage
 from bot.platform.surface import ReplySurface
 from bot.store.repo import ConversationRow, NewPart
 
+
+class CopyTurnKind(StrEnum):
+    COPY = "copy"  # copywriting variants
+    REFINE = "refine"  # one variant reworked
+
+
+REFINE_PRESS = "refine"  # a control's kind: Press("refine", turn, (variant, action))
 COPY_PART = "copy"  # a part of the answer message: {"style": stored style, "variants": [...]}
 DEFAULT_COPY_STYLE = ("General marketing copy for the brief's product and audience, in the language of "
                       "the brief: a hook, concrete benefits, a call to action")
@@ -32,7 +51,7 @@ DEFAULT_COPY_STYLE = ("General marketing copy for the brief's product and audien
 class CopyKind:
     """Variants of copy in a style: the conversation's, or one the request names."""
 
-    kind = TurnKind.COPY
+    kind = CopyTurnKind.COPY
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         return bool(conversation.style)  # once a style is set, a plain message is a brief
@@ -52,7 +71,7 @@ class CopyKind:
 class RefineKind:
     """One variant reworked by a one-tap refinement."""
 
-    kind = TurnKind.REFINE
+    kind = CopyTurnKind.REFINE
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         return False
@@ -81,10 +100,21 @@ async def _write(turn: TurnContext, style, stored: str | None, n: int) -> None: 
     turn.finish_reason = result.finish_reason or "stop"
     if result.ok:
         turn.parts.append(NewPart(COPY_PART, data={
-            "style": stored if turn.kind is TurnKind.REFINE else style.stored(),
+            "style": stored if turn.kind == CopyTurnKind.REFINE else style.stored(),
             "variants": result.variant_dicts()}))
-        turn.variants = len(result.variants)
+        turn.controls.extend(refine_controls(turn.turn_id, len(result.variants), language_of(result.markdown)))
     turn.feed(result.markdown)
+
+
+def refine_controls(turn_id: int, variants: int, language: str = "en") -> list[Row]:
+    """Each copy variant's refinements: a select of actions per variant."""
+    rows: list[Row] = []
+    for number in range(1, variants + 1):
+        placeholder = f"方案 {number}：改写…" if language == "zh" else f"Option {number}: refine…"
+        rows.append(Choice(str(number), placeholder, tuple(
+            Button(label(action, language), Press(REFINE_PRESS, turn_id, (str(number), action)))
+            for action in ACTIONS)))
+    return rows
 
 
 # --- commands ---
@@ -120,12 +150,22 @@ async def copy_command(call: CommandCall) -> None:
     if not call.args.strip() and not msg.attachments:
         await core.notify(call.surface, "Tell me what to write after /copy, e.g. `/copy 一款桂花乌龙茶的种草笔记`.")
         return
-    # Without a conversation style, /copy still writes variants, in a general style.
-    extra = {} if conv.style else {"style": custom_style(DEFAULT_COPY_STYLE).stored()}
-    brief = IncomingMessage(key=msg.key, author=msg.author, text=call.args, message_id=msg.message_id,
+    # "/copy xiaohongshu 桂花乌龙茶": a style named first is this request's; a conversation
+    # without a style keeps it, so follow-up briefs and refinements stay in it.
+    text = call.args.strip()
+    head, _, rest = text.partition(" ")
+    named = find_style(head) if rest.strip() else None
+    if named is not None:
+        text = rest.strip()
+        extra = {"style": named.stored()}
+        if not conv.style:
+            await core.store.set_style(conv.id, named.stored())
+    else:  # without a conversation style, /copy still writes variants, in a general style
+        extra = {} if conv.style else {"style": custom_style(DEFAULT_COPY_STYLE).stored()}
+    brief = IncomingMessage(key=msg.key, author=msg.author, text=text, message_id=msg.message_id,
                             attachments=msg.attachments, addressed=True, group=msg.group,
                             reply_to=msg.reply_to, notes=msg.notes)
-    await core.submit(brief, call.surface, TurnRequest(TurnKind.COPY, extra))
+    await core.submit(brief, call.surface, TurnRequest(CopyTurnKind.COPY, extra))
 
 
 async def refine_command(call: CommandCall) -> None:
@@ -134,7 +174,7 @@ async def refine_command(call: CommandCall) -> None:
     parts = call.args.split()
     conv = await core.store.conversation(call.msg.key, shared=call.msg.group)
     assert conv is not None
-    turn_id = await core.store.latest_turn(conv.id, (TurnKind.COPY, TurnKind.REFINE), TurnState.DONE)
+    turn_id = await core.store.latest_turn(conv.id, (CopyTurnKind.COPY, CopyTurnKind.REFINE), TurnState.DONE)
     if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ACTIONS or turn_id is None:
         await core.notify(call.surface, "Use `/refine <variant number> <action>` after a copy answer; actions: "
                           + ", ".join(ACTIONS) + ".")
@@ -142,9 +182,11 @@ async def refine_command(call: CommandCall) -> None:
     await refine(core, turn_id, int(parts[0]), parts[1], call.surface, call.msg.author)
 
 
-async def on_refine_press(action: Action, surface: ReplySurface, core: Core) -> str:
-    press = action.press
-    await refine(core, press.turn_id, press.variant, press.action, surface, action.user)
+async def on_refine_press(action: Action, surface: ReplySurface, core: Core) -> str | None:
+    args = action.press.args
+    if len(args) != 2 or not args[0].isdigit() or args[1] not in ACTIONS:
+        return None  # not a press this feature wrote
+    await refine(core, action.press.turn_id, int(args[0]), args[1], surface, action.user)
     return "On it…"
 
 
@@ -178,12 +220,17 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
     assert conv is not None
     await core.submit(
         IncomingMessage(key=turn.key, author=author, text=instruction, group=conv.shared),
-        surface, TurnRequest(TurnKind.REFINE, {"style": copy.get("style"), "action": action,
+        surface, TurnRequest(CopyTurnKind.REFINE, {"style": copy.get("style"), "action": action,
                                                 "variant": variant.to_dict()}))
 
 
 COPYWRITING = Extension(
     kinds=(CopyKind(), RefineKind()),
-    commands={"style": style_command, "copy": copy_command, "refine": refine_command},
-    presses={ControlKind.REFINE: on_refine_press},
+    commands=(
+        Command(CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"), style_command,
+                in_line=True),
+        Command(CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"), copy_command, in_line=True),
+        Command(CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False), refine_command),
+    ),
+    presses={REFINE_PRESS: on_refine_press},
 )

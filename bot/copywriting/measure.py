@@ -118,9 +118,7 @@ TWITTER_URL_WEIGHT = 23
 
 def weighted_length(text: str) -> int:
     """X/Twitter's weighted length: CJK and emoji count 2, a URL 23, everything else 1."""
-    total = 0
-    for url in _URL.findall(text):
-        total += TWITTER_URL_WEIGHT
+    total = TWITTER_URL_WEIGHT * len(_URL.findall(text))
     rest = _URL.sub("", text)
     for g in graphemes(rest):
         cp = ord(g[0])

@@ -42,6 +42,13 @@ class UnknownAction(ValueError):
     pass
 
 
+def language_of(text: str) -> str:
+    """"zh" when Chinese characters make up a good share of ``text`` (for control labels)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    cjk = sum(1 for ch in letters if "\u4e00" <= ch <= "\u9fff")
+    return "zh" if letters and cjk >= 0.3 * len(letters) else "en"
+
+
 def label(action: str, language: str = "en") -> str:
     zh, en = LABELS[action]
     return zh if language == "zh" else en

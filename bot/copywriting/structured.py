@@ -84,7 +84,7 @@ def extract_json(text: str) -> Any | None:
     for candidate in candidates:
         try:
             value = json_repair.loads(candidate)
-        except Exception:  # json-repair is best effort; a failure just means "no JSON here"
+        except Exception:  # noqa: BLE001 - json-repair is best effort; a failure just means "no JSON here"
             continue
         if isinstance(value, (dict, list)) and value:
             return value

@@ -85,7 +85,7 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     if isinstance(value, str):
-        return [line for line in (l.strip().lstrip("-•*·").strip() for l in value.splitlines()) if line]
+        return [line for line in (raw.strip().lstrip("-•*·").strip() for raw in value.splitlines()) if line]
     return [value]
 
 

@@ -15,12 +15,13 @@ from typing import Any, Protocol
 
 from bot.config import Settings
 from bot.core.pacing import AnswerWriter
-from bot.core.turns import TurnKind, TurnRequest, TurnUsage
+from bot.core.turns import TurnRequest, TurnUsage
 from bot.gateway.client import GatewayClient
-from bot.platform.controls import Action, ControlKind
+from bot.platform.controls import Action, Row
+from bot.platform.inbox import CommandInfo
 from bot.platform.messages import IncomingMessage
 from bot.platform.surface import ReplySurface
-from bot.store.repo import ConversationRow, NewPart, Store
+from bot.store.repo import ConversationRow, NewPart, Store, StoredMessage
 from bot.usage.meter import MeteredGateway
 
 
@@ -49,7 +50,7 @@ class TurnContext:
     """One turn as a kind's producer sees it: the prompt, the model, the answer."""
 
     turn_id: int
-    kind: TurnKind
+    kind: str  # the kind's name (a TurnKind, or a kind a feature registered)
     extra: dict[str, Any]  # the request's options (TurnRequest.extra)
     conversation: ConversationRow
     messages: list[dict[str, Any]]  # the prompt, OpenAI-shaped; tool rounds append to it
@@ -57,14 +58,16 @@ class TurnContext:
     gateway: MeteredGateway  # the service's client, metered for this turn
     writer: AnswerWriter
     show_status: Callable[[str], Awaitable[None]]  # the surface's status line (cosmetic)
-    produce_as: Callable[[TurnKind], Awaitable[None]]  # answer as another kind instead
+    produce_as: Callable[[str], Awaitable[None]]  # answer as another kind instead
     started: float = field(default_factory=time.monotonic)
     ttft: float | None = None  # seconds to the first visible text
     reasoning: list[str] = field(default_factory=list)  # kept as it streams: a stopped turn keeps it
     usage: TurnUsage = field(default_factory=TurnUsage)
     finish_reason: str | None = None
     parts: list[NewPart] = field(default_factory=list)  # stored with the answer (copy variants)
-    variants: int = 0  # numbered copy variants shown: each gets its refinement controls
+    # Controls the kind adds to the finished answer, above the core's Regenerate and feedback
+    # (copywriting: each variant's refinements); shown only when the turn ends well.
+    controls: list[Row] = field(default_factory=list)
     status_shown: str = ""  # the status asked for last
     _status_sent: str = field(default="", repr=False)
     _status_task: asyncio.Task | None = field(default=None, repr=False)
@@ -104,7 +107,7 @@ class TurnContext:
 
 
 class TurnKindHandler(Protocol):
-    kind: TurnKind
+    kind: str  # stored in turns.kind
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         """True when a plain message in this conversation asks for this kind (a style is set)."""
@@ -126,8 +129,35 @@ class CommandCall:
 
 
 CommandHandler = Callable[[CommandCall], Awaitable[None]]
-# A click on a control the core does not handle itself; returns the acknowledgement text.
-PressHandler = Callable[[Action, ReplySurface, Core], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    info: CommandInfo
+    handler: CommandHandler
+    # Runs in arrival order, before later messages are stored: it changes what they mean
+    # (/new starts a new thread, /style makes them briefs, /copy queues a turn).
+    in_line: bool = False
+# A click on a control of a kind the core does not handle itself (``Press.kind``); returns
+# the acknowledgement text. The handler checks the press's arguments (None: not a press it
+# wrote, answered as a stale control).
+PressHandler = Callable[[Action, ReplySurface, Core], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptAddition:
+    """What a feature adds to one turn's prompt. Prompt caching matches the prefix byte for
+    byte (system, then the first messages), so only stable text may go there."""
+
+    system: str = ""  # appended to the system prompt: the same bytes every turn until edited
+    examples: tuple[dict[str, Any], ...] = ()  # messages right after the system prompt (few-shot)
+    newest: str = ""  # appended to the newest user message: this turn's volatile additions
+
+
+class PromptHook(Protocol):
+    async def __call__(self, conversation: ConversationRow, kind: str,
+                       history: list[StoredMessage]) -> PromptAddition | None:
+        """This feature's addition to a turn of ``kind`` in ``conversation`` (None: nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,5 +165,6 @@ class Extension:
     """What a package registers with the core in one go."""
 
     kinds: tuple[TurnKindHandler, ...] = ()
-    commands: dict[str, CommandHandler] = field(default_factory=dict)
-    presses: dict[ControlKind, PressHandler] = field(default_factory=dict)
+    commands: tuple[Command, ...] = ()
+    presses: dict[str, PressHandler] = field(default_factory=dict)
+    prompt: tuple[PromptHook, ...] = ()

@@ -15,8 +15,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.core.split import FENCE_RESERVE, split_markdown, split_point
 from bot.platform.controls import Controls
+from bot.platform.split import FENCE_RESERVE, split_markdown, split_point
 from bot.platform.surface import (
     MessageRef,
     NativeStream,

@@ -157,6 +157,24 @@ def build_prompt(
     return Prompt(messages, int(total * ratio), new_start, dropped)
 
 
+def with_additions(messages: list[dict], examples: list[dict], newest: str) -> list[dict]:
+    """``messages`` with few-shot ``examples`` right after the system prompt (they are part of
+    the stable prefix) and ``newest`` appended to the last user message (volatile: it never
+    enters the prefix of a later turn)."""
+    at = 1 if messages and messages[0]["role"] == "system" else 0
+    out = [*messages[:at], *examples, *messages[at:]]
+    if newest:
+        last = max((i for i, m in enumerate(out) if m["role"] == "user" and i >= at + len(examples)), default=None)
+        if last is not None:
+            out[last] = {**out[last], "content": _merge(out[last]["content"], newest)}
+    return out
+
+
+def cost_of(messages: list[dict]) -> int:
+    """The estimated tokens of extra messages (kept out of the history's budget)."""
+    return sum(estimate_tokens(json.dumps(m, ensure_ascii=False)) + MESSAGE_OVERHEAD for m in messages)
+
+
 def _merge(first: str | list[dict], second: str | list[dict]) -> list[dict] | str:
     if isinstance(first, str) and isinstance(second, str):
         return f"{first}\n\n{second}"

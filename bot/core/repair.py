@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.core.split import split_markdown
-from bot.platform.controls import answer_controls, language_of
+from bot.platform.controls import answer_controls
+from bot.platform.split import split_markdown
 from bot.platform.surface import MessageRef, RateLimited, ReplySurface, Write, WriteFailed
 from bot.store.repo import RecoveredAnswer
 
@@ -27,10 +27,10 @@ async def repair(surface: ReplySurface, answer: RecoveredAnswer) -> list[str]:
         last = n == count - 1
         text = texts[n] if n < len(texts) else SURPLUS
         # The last page gets Regenerate and feedback: the user can ask again.
-        controls = answer_controls(answer.turn_id, 0, language_of(answer.text)) if last else ()
+        controls = answer_controls(answer.turn_id) if last else ()
         write = Write(answer.turn_id, final=True, controls=controls)
         target = old[n] if n < len(old) else None
-        for attempt in range(ATTEMPTS):
+        for _attempt in range(ATTEMPTS):
             try:
                 if target is not None:
                     ref = await surface.edit(MessageRef(target), text, write)

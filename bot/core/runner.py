@@ -14,8 +14,8 @@ from bot.core import texts
 from bot.core.kinds import TurnContext, TurnKindHandler
 from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
-from bot.core.turns import TurnKind, TurnState
-from bot.platform.controls import answer_controls, language_of, streaming_controls
+from bot.core.turns import TurnState
+from bot.platform.controls import answer_controls, streaming_controls
 from bot.platform.surface import ReplySurface
 from bot.process import metrics
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
@@ -51,7 +51,7 @@ class TurnPlan:
 
     conversation: ConversationRow
     surface: ReplySurface
-    kind: TurnKind
+    kind: str
     extra: dict[str, Any]
     turn_id: int
     answer_seq: int
@@ -62,7 +62,7 @@ class TurnPlan:
 
 class TurnRunner:
     def __init__(self, plan: TurnPlan, active: ActiveTurn, *, settings: Settings, store: Store,
-                 gateway: MeteredGateway, kinds: dict[TurnKind, TurnKindHandler]) -> None:
+                 gateway: MeteredGateway, kinds: dict[str, TurnKindHandler]) -> None:
         self.plan = plan
         self.active = active
         self.settings = settings
@@ -106,7 +106,7 @@ class TurnRunner:
         if turn.ttft is None and not turn.reasoning and not turn.status_shown and self.active.task is not None:
             self._waiting = asyncio.ensure_future(turn.status(texts.WAITING_FOR_MODEL))
 
-    async def _produce(self, kind: TurnKind) -> None:
+    async def _produce(self, kind: str) -> None:
         self.turn.kind = kind
         await self.kinds[kind].produce(self.turn)
 
@@ -152,8 +152,9 @@ class TurnRunner:
             final = f"{text}\n\n{outcome.marker}" if outcome.marker and text else (text or outcome.marker)
         reasoning = "".join(turn.reasoning)
         metrics.turn_finished(outcome.state, ttft=turn.ttft, usage=turn.usage)
-        variants = turn.variants if outcome.state is TurnState.DONE else 0
-        controls = () if notice_only else answer_controls(plan.turn_id, variants, language_of(final))
+        # The kind's own rows (a copy answer's refinements) only on an answer that ended well.
+        own = tuple(turn.controls) if outcome.state is TurnState.DONE else ()
+        controls = () if notice_only else (*own, *answer_controls(plan.turn_id))
         pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
                                          notice=notice_only, controls=controls)
         parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + turn.parts

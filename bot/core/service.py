@@ -1,4 +1,5 @@
-"""The conversation core: every adapter's one entry point, and the owner of every turn.
+"""The conversation core: the owner of every turn. Adapters reach it through their
+``Inbox`` (``bot.core.inbox``), never directly.
 
 A message is stored first, in arrival order (``bot.core.order``); a conversation's worker
 then answers its waiting messages one turn at a time, in sequence order (plain messages
@@ -18,24 +19,28 @@ from bot import documents
 from bot.config import Settings
 from bot.core import texts
 from bot.core.chat import ChatKind
-from bot.core.commands import Commands, parse_command
-from bot.core.kinds import CommandCall, Extension, PressHandler, TurnKindHandler
+from bot.core.commands import Commands, looks_like_command, parse_command
+from bot.core.kinds import Command, CommandCall, Extension, PressHandler, PromptHook, TurnKindHandler
 from bot.core.order import ArrivalOrder, Ticket
 from bot.core.outcome import StopReason
 from bot.core.pacing import AnswerWriter
-from bot.core.prompt import build_prompt, images_wanted
+from bot.core.prompt import build_prompt, cost_of, images_wanted, with_additions
 from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
+from bot.core.tokens import estimate_tokens
 from bot.core.turns import TurnKind, TurnRequest, TurnState
 from bot.gateway.client import GatewayClient
 from bot.images import ImageRejected, prepare_image
-from bot.platform.controls import Action, ControlKind
+from bot.platform.base import ADMITTED, Admission
+from bot.platform.controls import Action, Click, ControlKind, Press
+from bot.platform.inbox import Ack, CommandInfo, Surfaces
 from bot.platform.messages import ConversationKey, IncomingMessage
-from bot.platform.surface import Platform, ReplySurface
+from bot.platform.surface import ReplySurface
 from bot.process import logformat
 from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
 from bot.tools.registry import ToolRegistry
+from bot.usage.access import Decision
 from bot.usage.operators import Operators
 
 log = logging.getLogger(__name__)
@@ -58,23 +63,28 @@ class ChatService:
         self.coordinator = coordinator or LocalCoordinator()
         self.coordinator.on_stop = self._stop_here
         self.ops = Operators.from_settings(settings, store.db)  # access, quotas, metering
-        self.kinds: dict[TurnKind, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
-        self.presses: dict[ControlKind, PressHandler] = {}
+        self.kinds: dict[str, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
+        self.presses: dict[str, PressHandler] = {}
+        self.prompt_hooks: list[PromptHook] = []  # features' additions to every turn's prompt
         self.commands = Commands()
-        self.commands.register("start", self._help)
-        self.commands.register("help", self._help)
-        self.commands.register("new", self._new)
-        self.commands.register("usage", self._usage)
-        self.commands.register("stop", self._stop_command)
+        for command in (
+            Command(CommandInfo("start", "What this bot does"), self._help),
+            Command(CommandInfo("help", "Commands and tips"), self._help),
+            Command(CommandInfo("new", "Start a fresh conversation here"), self._new, in_line=True),
+            Command(CommandInfo("usage", "Tokens and cost used", "[all]"), self._usage),
+            Command(CommandInfo("stop", "Stop the answer being written"), self._stop_command),
+        ):
+            self.commands.register(command)
         self._order = ArrivalOrder()
         self._workers: dict[int, asyncio.Task] = {}  # conversation id → its worker
         self._wakeups: dict[int, int] = {}  # bumped whenever a conversation gets a message
         self._active: dict[int, ActiveTurn] = {}  # conversation id → the turn it streams
         self._surfaces: dict[tuple[int, int], ReplySurface] = {}  # (conversation, seq) → where it was asked
         self._latest: dict[ConversationKey, int] = {}  # a key's current conversation id
-        self._platforms: dict[str, Platform] = {}
+        self._platforms: dict[str, Surfaces] = {}
         self._recovered: list[RecoveredAnswer] = []
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()  # the core's own: repairs, the sweep's answers
+        self._intake: set[asyncio.Task] = set()  # every event an adapter handed in, until handled
         self._sweeper: asyncio.Task | None = None  # several processes: the periodic sweep
         self._closing = False  # shutting down: no new turns start in this process
 
@@ -93,9 +103,10 @@ class ChatService:
         """Register a package's kinds of turns, commands and control handlers."""
         for handler in extension.kinds:
             self.kinds[handler.kind] = handler
-        for name, command in extension.commands.items():
-            self.commands.register(name, command)
+        for command in extension.commands:
+            self.commands.register(command)
         self.presses.update(extension.presses)
+        self.prompt_hooks.extend(extension.prompt)
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -117,11 +128,11 @@ class ChatService:
         """Answers a dead process left behind whose platform has not attached yet."""
         return list(self._recovered)
 
-    def attach(self, platform: Platform) -> None:
+    def attach(self, name: str, platform: Surfaces) -> None:
         """A platform is ready: answers can be written there, and interrupted ones repaired."""
-        self._platforms[platform.name] = platform
-        mine = [r for r in self._recovered if r.key.platform == platform.name]
-        self._recovered = [r for r in self._recovered if r.key.platform != platform.name]
+        self._platforms[name] = platform
+        mine = [r for r in self._recovered if r.key.platform == name]
+        self._recovered = [r for r in self._recovered if r.key.platform != name]
         if mine:
             self._spawn(self._repair(platform, mine))
         self._spawn(self._answer_waiting())  # messages a stopped process stored but never answered
@@ -131,8 +142,8 @@ class ChatService:
         return await self.coordinator.lead(name)
 
     async def close(self) -> None:
-        """Cancel what still runs (adapters let answers finish before this)."""
-        tasks = [*self._workers.values(), *self._background, *filter(None, [self._sweeper])]
+        """Cancel what still runs (``shutdown`` lets answers finish before this)."""
+        tasks = [*self._workers.values(), *self._background, *self._intake, *filter(None, [self._sweeper])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -168,12 +179,13 @@ class ChatService:
         rest as interrupted (marker written, stored); then ``close``. Messages still
         waiting stay pending in the database for another process."""
         self._closing = True
-        if workers := set(self._workers.values()):
-            await asyncio.wait(workers, timeout=grace)
+        # Events handed in wait for their conversation's answer: they end with the workers.
+        if busy := {*self._workers.values(), *self._intake}:
+            await asyncio.wait(busy, timeout=grace)
         for active in list(self._active.values()):
             active.interrupt()
-        if workers := set(self._workers.values()):  # their final writes and saves
-            await asyncio.wait(workers, timeout=SHUTDOWN_FINISH)
+        if busy := {*self._workers.values(), *self._intake}:  # their final writes and saves
+            await asyncio.wait(busy, timeout=SHUTDOWN_FINISH)
         await self.close()
 
     @property
@@ -186,8 +198,8 @@ class ChatService:
         return len(self._active)
 
     async def drain(self) -> None:
-        """Wait until no conversation has work left (tests, shutdown)."""
-        while busy := [*self._workers.values(), *self._background]:
+        """Return once every event handed in was handled and no conversation has work left."""
+        while busy := [*self._intake, *self._workers.values(), *self._background]:
             await asyncio.gather(*busy, return_exceptions=True)
 
     def _spawn(self, coro: Any) -> None:
@@ -195,7 +207,20 @@ class ChatService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _repair(self, platform: Platform, answers: list[RecoveredAnswer]) -> None:
+    def track(self, work: Any, *, name: str) -> asyncio.Task:
+        """Run an adapter's event (or follow-up work) as a task the core waits for at
+        shutdown and in ``drain``; what fails is logged, never lost silently."""
+        task = asyncio.create_task(work, name=name)
+        self._intake.add(task)
+        task.add_done_callback(self._intake_done)
+        return task
+
+    def _intake_done(self, task: asyncio.Task) -> None:
+        self._intake.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed", task.get_name(), exc_info=exc)
+
+    async def _repair(self, platform: Surfaces, answers: list[RecoveredAnswer]) -> None:
         for answer in answers:
             surface = platform.surface_for(answer.key)
             conv = await self.store.conversation(answer.key, create=False)
@@ -221,20 +246,31 @@ class ChatService:
         """A message for ``key`` arrived: its place in line, taken before anything slow."""
         return self._order.ticket(key)
 
-    async def handle(self, msg: IncomingMessage, surface: ReplySurface, *, ticket: Ticket | None = None) -> None:
-        """Store ``msg`` in arrival order and, when it is addressed to the bot, answer it.
-        Returns once the conversation has nothing left to answer."""
-        ticket = ticket or self.arrive(msg.key)
-        # Admins, allowlists and blocked users, before anything is stored.
-        decision = await self.ops.access.decide(msg.key.platform, msg.key.workspace, msg.key.chat,
-                                                msg.author.id, addressed=msg.addressed)
+    async def decide(self, key: ConversationKey, user_id: str, *, addressed: bool = True,
+                     admission: Admission = ADMITTED) -> Decision:
+        """Admins, the platform's allowlist (``admission``) and blocked users."""
+        return await self.ops.access.decide(key.platform, key.workspace, key.chat, user_id, addressed=addressed,
+                                            admission=admission)
+
+    async def handle(self, msg: IncomingMessage, surface: ReplySurface) -> None:
+        """Decide access, then take ``msg`` in (the path of core tests and ``bot chat``'s
+        one-shot runs; adapters go through their inbox, which decides before downloading)."""
+        ticket = self.arrive(msg.key)
+        decision = await self.decide(msg.key, msg.author.id, addressed=msg.addressed)
         if not decision.allowed:
             ticket.drop()
             if decision.text:
                 await self.notify(surface, decision.text)
             return
+        await self.take_in(msg, surface, ticket)
+
+    async def take_in(self, msg: IncomingMessage, surface: ReplySurface, ticket: Ticket) -> None:
+        """Store ``msg`` in arrival order (its ``ticket``) and, when it is addressed to the
+        bot, answer it. Returns once the conversation has nothing left to answer."""
         accepted = await ticket.turn(lambda: self._accept(msg, surface))
-        if accepted.command is not None:
+        if accepted.unknown:
+            await self.notify(surface, self.commands.unknown_text(accepted.unknown))
+        elif accepted.command is not None:
             await self.commands.run(CommandCall(*accepted.command, msg, surface, self))
         elif accepted.stored is not None and msg.addressed:
             conv, seq, notices = accepted.stored
@@ -254,10 +290,12 @@ class ChatService:
         busy = self._latest.get(msg.key, -1) in self._workers
         name, args = parse_command(msg.text.strip())
         if name and self.commands.knows(name):
-            if name in ("copy", "style", "new"):
+            if self.commands.get(name).in_line:
                 await self.commands.run(CommandCall(name, args, msg, surface, self))
                 return _Accepted(busy, ran=True)
             return _Accepted(busy, command=(name, args))  # run once the line moves on
+        if name and msg.addressed and looks_like_command(name) and not msg.attachments:
+            return _Accepted(busy, unknown=name)  # a typo is not a question for the model
         return _Accepted(busy, stored=await self._store(msg, None))
 
     async def record(self, msg: IncomingMessage) -> None:
@@ -417,7 +455,7 @@ class ChatService:
         if request is not None:
             return request
         for handler in self.kinds.values():  # a style makes a plain message a brief
-            if handler.kind is not TurnKind.CHAT and handler.takes_plain_messages(conv):
+            if handler.kind != TurnKind.CHAT and handler.takes_plain_messages(conv):
                 return TurnRequest(handler.kind)
         return TurnRequest(TurnKind.CHAT)
 
@@ -435,17 +473,25 @@ class ChatService:
         settings = self.settings
         wanted = images_wanted(history, settings.max_images) if settings.vision else []
         images = await self.store.attachment_data(wanted)
-        system = "\n\n".join([self.system_prompt, *filter(None, (
-            handler.system_addition(conv) for handler in self.kinds.values()))])
+        additions = [a for hook in self.prompt_hooks if (a := await hook(conv, request.kind, history)) is not None]
+        system = "\n\n".join([
+            self.system_prompt, *filter(None, (handler.system_addition(conv) for handler in self.kinds.values())),
+            *(a.system for a in additions if a.system)])
+        examples = [m for a in additions for m in a.examples]
+        newest = "\n\n".join(a.newest for a in additions if a.newest)
+        reserved = cost_of(examples) + estimate_tokens(newest)  # never trimmed: history gives way
         prompt = build_prompt(
-            system, history, images, budget_tokens=settings.context_tokens - settings.max_tokens,
+            system, history, images, budget_tokens=settings.context_tokens - settings.max_tokens - reserved,
             max_images=settings.max_images, token_ratio=conv.token_ratio, group=conv.shared,
             vision=settings.vision)
+        if examples or newest:
+            prompt.messages = with_additions(prompt.messages, examples, newest)
+            prompt.estimated_tokens += int(reserved * max(conv.token_ratio, 1.0))
         if prompt.new_history_start is not None:
             await self.store.set_history_start(conv.id, prompt.new_history_start)
         options: dict[str, Any] = {"max_tokens": settings.max_tokens, "temperature": settings.temperature,
                                    "top_p": settings.top_p}
-        if request.kind is not TurnKind.CHAT or request.extra:
+        if request.kind != TurnKind.CHAT or request.extra:
             options["request"] = request.to_json()  # so Regenerate can redo it the same way
         turn_id, answer_seq = await self.store.start_turn(
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
@@ -456,7 +502,7 @@ class ChatService:
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
             gateway = self.ops.meter.for_turn(self._gateway, turn_id, conv.id, conv.key.platform, asker,
-                                              request.kind.value)
+                                              str(request.kind))
             await TurnRunner(plan, active, settings=settings, store=self.store, gateway=gateway,
                              kinds=self.kinds).run()
         finally:
@@ -471,7 +517,8 @@ class ChatService:
         await self.store.mark_left(platform, workspace, chat, True)
         for conversation_id, active in list(self._active.items()):
             conv = await self.store.conversation_by_id(conversation_id)
-            if conv is not None and (conv.key.platform, conv.key.workspace, conv.key.chat) == (platform, workspace, chat):
+            where = (conv.key.platform, conv.key.workspace, conv.key.chat) if conv is not None else None
+            if where == (platform, workspace, chat):
                 active.stop(StopReason.GONE)
         log.info("%s: the bot left chat %s", platform, chat)
 
@@ -519,29 +566,35 @@ class ChatService:
         streaming = await self.store.streaming_turn(conv.id)
         return streaming is not None and await self.stop(streaming)
 
-    async def act(self, action: Action, surface: ReplySurface) -> Ack:
+    async def click(self, click: Click, surface: ReplySurface, admission: Admission = ADMITTED) -> Ack:
+        """A click on a control, as an adapter reports it (the control's data)."""
+        press = Press.decode(click.data)
+        if press is None:
+            return Ack(texts.STALE_CONTROL)
+        return await self.act(Action(press, click.user, click.key), surface, admission)
+
+    async def act(self, action: Action, surface: ReplySurface, admission: Admission = ADMITTED) -> Ack:
         """A click on one of our controls; returns the acknowledgement for the clicker.
         ``surface`` is where a new answer (Regenerate, a refinement) goes."""
-        key = action.key
-        decision = await self.ops.access.decide(key.platform, key.workspace, key.chat, action.user.id)
-        if not decision.allowed:  # a blocked user's click is refused like their messages
+        decision = await self.decide(action.key, action.user.id, admission=admission)
+        if not decision.allowed:  # a refused user's click is refused like their messages
             return Ack(decision.text or texts.NOT_AVAILABLE, personal=True)
         return await self._act(action, surface)
 
     async def _act(self, action: Action, surface: ReplySurface) -> Ack:
         press = action.press
-        if press.kind is ControlKind.STOP:
+        if press.kind == ControlKind.STOP and not press.args:
             stopped = await self.stop(press.turn_id) if press.turn_id else await self.stop_conversation(action.key)
             return Ack("Stopping…" if stopped else "This answer is already finished.")
-        if press.kind is ControlKind.FEEDBACK:
-            await self.store.set_feedback(press.turn_id, action.user.id, max(-1, min(1, press.value)))
-            return Ack(texts.FEEDBACK_UP if press.value > 0 else texts.FEEDBACK_DOWN, personal=True)
-        if press.kind is ControlKind.REGENERATE:
+        if press.kind == ControlKind.FEEDBACK and press.args in (("1",), ("-1",)):
+            value = int(press.args[0])
+            await self.store.set_feedback(press.turn_id, action.user.id, value)
+            return Ack(texts.FEEDBACK_UP if value > 0 else texts.FEEDBACK_DOWN, personal=True)
+        if press.kind == ControlKind.REGENERATE and not press.args:
             return Ack(await self._regenerate(press.turn_id, surface))
         handler = self.presses.get(press.kind)
-        if handler is None:
-            return Ack(texts.STALE_CONTROL)
-        return Ack(await handler(action, surface, self))
+        text = await handler(action, surface, self) if handler is not None else None
+        return Ack(text if text is not None else texts.STALE_CONTROL)
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:
         await self.wait_turn(turn_id)
@@ -568,7 +621,7 @@ class ChatService:
 
     # --- the core's own commands ---
     async def _help(self, call: CommandCall) -> None:
-        await self.notify(call.surface, texts.HELP)
+        await self.notify(call.surface, self.commands.help_text(texts.HELP_INTRO))
 
     async def _new(self, call: CommandCall) -> None:
         await self.store.new_epoch(call.msg.key)
@@ -590,17 +643,9 @@ class ChatService:
 class _Accepted:
     busy: bool  # an answer was running in the conversation when the message arrived
     command: tuple[str, str] | None = None  # (name, args) to run after the message's turn in line
+    unknown: str = ""  # a command nobody registered: told so, never sent to the model
     stored: tuple[ConversationRow, int, list[str]] | None = None  # conversation, seq, notices
     ran: bool = False  # a command already run in line (it may have queued a turn: wait for it)
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """What the clicker is told: a toast on Telegram; on Slack, where a click shows nothing
-    by itself, ``personal`` acknowledgements go to the clicker alone (ephemeral)."""
-
-    text: str
-    personal: bool = False
 
 
 def _next_batch(pending: list[PendingMessage]) -> list[PendingMessage]:

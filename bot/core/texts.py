@@ -1,18 +1,7 @@
 """What the bot says in its own voice (not the model's)."""
 from __future__ import annotations
 
-HELP = """I'm an assistant powered by a large language model. Talk to me normally — I keep the thread's history.
-
-Commands:
-/new — start a fresh conversation here (the history so far is kept but no longer sent)
-/usage — tokens used in this conversation
-/stop — stop the answer being written
-/style — list, set or clear a copywriting style (e.g. /style xiaohongshu)
-/copy <brief> — write copy variants in the current style
-/refine <n> <action> — rework variant n: shorter, longer, playful, formal, translate, regenerate
-/help — this message
-
-我也擅长中文写作和营销文案：先用 /style 选一个风格，再发需求即可。"""
+HELP_INTRO = "I'm an assistant powered by a large language model. Talk to me normally — I keep the thread's history."
 
 NEW_THREAD = "Started a new conversation. Earlier messages won't be used from now on."
 INTERRUPTED = "_(answer interrupted: {reason})_"

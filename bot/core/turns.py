@@ -30,9 +30,10 @@ Role = Literal["user", "assistant", "tool"]
 
 
 class TurnKind(StrEnum):
+    """The core's own kind of turn. Features register kinds of their own (copywriting:
+    "copy", "refine"): a turn's kind is a string, stored in ``turns.kind``."""
+
     CHAT = "chat"
-    COPY = "copy"  # copywriting variants (bot.copywriting.extension)
-    REFINE = "refine"  # one variant reworked
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class TurnRequest:
     Stored with the message (``messages.request``) so the conversation's queue is the
     stored messages themselves; ``extra`` is JSON (a kind's own options)."""
 
-    kind: TurnKind
+    kind: str
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -52,7 +53,7 @@ class TurnRequest:
     def from_json(cls, data: dict[str, Any] | None) -> TurnRequest | None:
         if not data:
             return None
-        return cls(TurnKind(data["kind"]), dict(data.get("extra") or {}))
+        return cls(str(data["kind"]), dict(data.get("extra") or {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class TurnRecord:
     key: ConversationKey
     request_seq: int
     response_message_id: int | None
-    kind: TurnKind
+    kind: str
     state: TurnState
     request: TurnRequest | None
     feedback: int | None

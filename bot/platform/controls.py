@@ -1,74 +1,61 @@
 """The controls an answer shows, in one platform-neutral vocabulary.
 
 The core decides which controls a write carries (``Write.controls``); an adapter only
-draws them (Telegram: inline keyboards; Slack: buttons and selects) and turns a click
-back into a ``Press`` with ``Press.decode``. One compact encoding serves both platforms:
-it fits Telegram's 64-byte ``callback_data`` and Slack's action values, and it is the
-format Telegram buttons have always carried, so buttons on older messages keep working.
-``ChatService.act`` routes every click.
+draws them (Telegram: inline keyboards; Slack: buttons and selects) with each control's
+``Press.encode()`` as its data, and hands a click's data back to the core
+(``Inbox.click``), which decodes it and routes it to the handler registered for its kind.
+One compact encoding serves every platform: it fits Telegram's 64-byte ``callback_data``
+and Slack's action values, and it is the format buttons have always carried, so buttons
+on older messages keep working. The vocabulary names no feature: features register their
+own kinds of press (copywriting: ``refine``) with the core.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from bot.copywriting.refine import ACTIONS, label
 from bot.platform.messages import Author, ConversationKey
 
 MAX_DATA_BYTES = 64  # Telegram's callback_data limit; Slack allows 2,000 characters
+_KIND = re.compile(r"[a-z]{1,16}")
+_ARG = re.compile(r"-?[A-Za-z0-9_]{1,24}")
 
 
 class ControlKind(StrEnum):
+    """The core's own controls; features add kinds of their own (plain strings)."""
+
     STOP = "stop"
     REGENERATE = "regen"
     FEEDBACK = "fb"
-    REFINE = "refine"
 
 
 @dataclass(frozen=True, slots=True)
 class Press:
-    """What a click asks for: ``kind`` on ``turn_id``, with its arguments."""
+    """What a click asks for: ``kind`` on ``turn_id``, with the kind's own arguments."""
 
-    kind: ControlKind
+    kind: str  # a ControlKind, or a kind a feature registered
     turn_id: int
-    variant: int = 0  # REFINE: the copy variant's number (1-based)
-    action: str = ""  # REFINE: one of bot.copywriting.refine.ACTIONS
-    value: int = 0  # FEEDBACK: +1 or -1
+    args: tuple[str, ...] = ()
 
     def encode(self) -> str:
-        if self.kind is ControlKind.FEEDBACK:
-            data = f"{self.kind}:{self.turn_id}:{self.value}"
-        elif self.kind is ControlKind.REFINE:
-            data = f"{self.kind}:{self.turn_id}:{self.variant}:{self.action}"
-        else:
-            data = f"{self.kind}:{self.turn_id}"
-        assert len(data.encode()) <= MAX_DATA_BYTES
+        data = ":".join((str(self.kind), str(self.turn_id), *self.args))
+        assert len(data.encode()) <= MAX_DATA_BYTES, data
         return data
 
     @classmethod
     def decode(cls, data: str | None) -> Press | None:
-        """The press ``data`` encodes, or None for data this bot did not write."""
-        if not data or len(data) > MAX_DATA_BYTES:
+        """The press ``data`` spells, or None for data that is not a press at all. Whether
+        its kind and arguments mean anything is the core's call (an unknown kind is a
+        stale control, answered as such)."""
+        if not data or len(data.encode()) > MAX_DATA_BYTES:
             return None
-        head, _, rest = data.partition(":")
-        try:
-            kind = ControlKind(head)
-        except ValueError:
+        kind, _, rest = data.partition(":")
+        turn, *args = rest.split(":")
+        if not _KIND.fullmatch(kind) or not turn.isdigit() or not all(_ARG.fullmatch(a) for a in args):
             return None
-        args = rest.split(":")
-        if not args[0].isdigit():
-            return None
-        turn_id = int(args[0])
-        if kind is ControlKind.FEEDBACK:
-            if len(args) != 2 or args[1] not in ("1", "-1"):
-                return None
-            return cls(kind, turn_id, value=int(args[1]))
-        if kind is ControlKind.REFINE:
-            if len(args) != 3 or not args[1].isdigit() or args[2] not in ACTIONS:
-                return None
-            return cls(kind, turn_id, variant=int(args[1]), action=args[2])
-        return cls(kind, turn_id) if len(args) == 1 else None
+        return cls(kind, int(turn), tuple(args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,37 +80,38 @@ Controls = tuple[Row, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class Click:
+    """A click on one of our controls, as an adapter reports it: the control's data (as
+    the platform gave it back), who clicked, and the conversation of the message it sits on."""
+
+    data: str
+    user: Author
+    key: ConversationKey
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
-    """A click on one of our controls, as an adapter reports it to the core."""
+    """A click the core decoded: what it asks for, by whom, where."""
 
     press: Press
     user: Author
-    key: ConversationKey  # the conversation whose message carries the control
+    key: ConversationKey
+
+
+def stop_press(turn_id: int = 0) -> Press:
+    """Stop ``turn_id``; 0: whatever the conversation is streaming (Slack's message shortcut)."""
+    return Press(ControlKind.STOP, turn_id)
 
 
 def streaming_controls(turn_id: int) -> Controls:
-    return ((Button("⏹ Stop", Press(ControlKind.STOP, turn_id), "danger"),),)
+    return ((Button("⏹ Stop", stop_press(turn_id), "danger"),),)
 
 
-def answer_controls(turn_id: int, variants: int = 0, language: str = "en") -> Controls:
-    """A finished answer's controls: each copy variant's refinements, then regenerate and
-    feedback."""
-    rows: list[Row] = []
-    for number in range(1, variants + 1):
-        placeholder = f"方案 {number}：改写…" if language == "zh" else f"Option {number}: refine…"
-        rows.append(Choice(str(number), placeholder, tuple(
-            Button(label(action, language), Press(ControlKind.REFINE, turn_id, variant=number, action=action))
-            for action in ACTIONS)))
-    rows.append((
+def answer_controls(turn_id: int) -> Controls:
+    """The core's controls on a finished answer: regenerate and feedback (features add
+    their rows before these)."""
+    return ((
         Button("🔄 Regenerate", Press(ControlKind.REGENERATE, turn_id)),
-        Button("👍", Press(ControlKind.FEEDBACK, turn_id, value=1)),
-        Button("👎", Press(ControlKind.FEEDBACK, turn_id, value=-1)),
-    ))
-    return tuple(rows)
-
-
-def language_of(text: str) -> str:
-    """"zh" when Chinese characters make up a good share of ``text`` (for control labels)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    cjk = sum(1 for ch in letters if "\u4e00" <= ch <= "\u9fff")
-    return "zh" if letters and cjk >= 0.3 * len(letters) else "en"
+        Button("👍", Press(ControlKind.FEEDBACK, turn_id, ("1",))),
+        Button("👎", Press(ControlKind.FEEDBACK, turn_id, ("-1",))),
+    ),)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.platform.controls import Controls
-from bot.platform.messages import ConversationKey
 
 
 class RateLimited(Exception):
@@ -115,15 +114,3 @@ class ReplySurface(Protocol):
     async def open_stream(self, turn_id: int) -> NativeStream | None:
         """A native stream for one page of an answer, or None to use post-and-edit."""
         return None
-
-
-class Platform(Protocol):
-    """An adapter as the core sees it once connected: a way to write into a stored
-    conversation (an answer another process or a restart left to this one)."""
-
-    name: str  # ConversationKey.platform
-
-    def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> ReplySurface | None:
-        """Where to answer in ``key``'s conversation (``reply_to``: the platform id of the
-        message asked, ``user``: who asked); None when the conversation is not this
-        adapter's (another bot, another workspace)."""

@@ -4,40 +4,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import NoReturn
 
-from bot.config import SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings
 from bot.process.logs import setup_logging
 
 
-def _settings(require_api_key: bool):  # noqa: ANN202
+def _report(lines: list[str]) -> NoReturn:
+    print("Configuration problems (set them in the environment or .env):", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _settings(require_api_key: bool) -> Settings:
     try:
         return load_settings(require_api_key=require_api_key)
     except SettingsError as exc:
-        print("Configuration problems (set them in the environment or .env):", file=sys.stderr)
-        for line in exc.lines:
-            print(f"  {line}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _report(exc.lines)
 
 
 def _cmd_run(_args: argparse.Namespace) -> None:
-    settings = _settings(True)
-    setup_logging(settings.log_level, settings.secrets(), settings.log_format)
+    from bot.platform.registry import configured
+
+    platforms, problems = configured()
+    try:
+        settings = load_settings(require_api_key=True)
+    except SettingsError as exc:
+        problems = [*exc.lines, *problems]
+    if problems:  # every problem of the core's and every platform's settings, at once
+        _report(problems)
+    secrets = [*settings.secrets(), *(s for p in platforms for s in p.settings.secrets())]
+    quiet = tuple(name for p in platforms for name in p.plugin.quiet_loggers)
+    setup_logging(settings.log_level, secrets, settings.log_format, quiet)
     from bot.process.serve import run
 
-    asyncio.run(run(settings))
+    asyncio.run(run(settings, platforms))
 
 
 def _cmd_chat(args: argparse.Namespace) -> None:
     settings = _settings(True)
     setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets(),
                   settings.log_format)
-    from adapters.console import run_chat
+    from adapters.console.chat import ConsoleAdapter, run_chat
+    from adapters.console.settings import ConsoleSettings
     from bot.process.runtime import build_runtime
 
     async def main() -> None:
         runtime = await build_runtime(settings)
         try:
-            await run_chat(runtime.service, user=args.user)
+            adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load())
+            assert isinstance(adapter, ConsoleAdapter)
+            await run_chat(adapter, user=args.user)
         finally:
             await runtime.close()
 
@@ -132,7 +150,10 @@ def _cmd_admin(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="bot", description="A chat-bot for Slack, Telegram and the terminal.")
+    from bot.platform.registry import plugins
+
+    names = sorted(plugins())
+    parser = argparse.ArgumentParser(prog="bot", description="A chat-bot for your team's chats and the terminal.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start every configured platform and the web app on PORT").set_defaults(func=_cmd_run)
     chat = sub.add_parser("chat", help="talk to the model in the terminal (reads stdin when piped)")
@@ -143,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     usage.add_argument("--days", type=int, default=30, help="the last N days, today included (default 30)")
     usage.add_argument("--since", help="first day, YYYY-MM-DD (in BOT_TIMEZONE)")
     usage.add_argument("--until", help="last day, YYYY-MM-DD")
-    usage.add_argument("--platform", help="only this platform (telegram, slack, console)")
+    usage.add_argument("--platform", choices=names, help=f"only this platform ({', '.join(names)})")
     usage.add_argument("--user", help="only this platform user id")
     usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
     usage.set_defaults(func=_cmd_usage)

@@ -14,7 +14,6 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.platform.base import Platform
 from bot.process import metrics
 from bot.store.migrate import current_heads, heads
 
@@ -32,37 +32,13 @@ CHECK_TIMEOUT = 3.0  # a probe that hangs is a failed probe, not a hung endpoint
 GATEWAY_WINDOW = 60.0  # seconds a failed gateway connection keeps the process unready
 
 
-@runtime_checkable
-class Connectable(Protocol):
-    """An adapter that can say whether it is connected to its platform."""
-
-    name: str
-
-    @property
-    def connected(self) -> bool: ...
-
-
-def live_connection(adapter: object) -> Callable[[], bool]:
-    """Whether ``adapter`` is connected now; one that cannot say counts as connected once started."""
-    if isinstance(adapter, Connectable):
-        return lambda: adapter.connected
-    return lambda: True
-
-
-@runtime_checkable
-class Pausable(Protocol):
-    """An adapter that can stop taking new events while its answers finish writing."""
-
-    async def pause(self) -> None: ...
-
-
 def alembic_heads(database_url: str) -> set[str]:
     """The revisions the code's migrations end at."""
     return heads(database_url)
 
 
 class Readiness:
-    def __init__(self, engine: AsyncEngine, heads: set[str], platforms: Sequence[object], *,
+    def __init__(self, engine: AsyncEngine, heads: set[str], platforms: Sequence[Platform], *,
                  gateway_window: float = GATEWAY_WINDOW) -> None:
         self.engine = engine
         self.heads = heads
@@ -84,8 +60,9 @@ class Readiness:
         if database:
             found["database"] = database
         for platform in self.platforms:
-            if isinstance(platform, Connectable) and not platform.connected:
-                found[f"platform:{platform.name}"] = "not connected"
+            state = platform.health()
+            if not state.connected:
+                found[f"platform:{platform.name}"] = state.detail or "not connected"
         if reason := metrics.GATEWAY.unreachable_for(self.gateway_window):
             found["gateway"] = reason
         return found
@@ -145,9 +122,9 @@ class DrainGate:
         await self.app(scope, receive, send)
 
 
-async def pause_all(adapters: Sequence[object], timeout: float) -> None:
+async def pause_all(adapters: Sequence[Platform], timeout: float) -> None:
     """Stop every adapter taking new events (polling, Socket Mode); webhooks are gated."""
-    pausing: list[Awaitable[None]] = [a.pause() for a in adapters if isinstance(a, Pausable)]
+    pausing: list[Awaitable[None]] = [a.pause() for a in adapters]
     for result in await asyncio.gather(*(asyncio.wait_for(p, timeout) for p in pausing), return_exceptions=True):
         if isinstance(result, BaseException):
             log.warning("pausing a platform failed: %r", result)

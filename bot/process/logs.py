@@ -42,7 +42,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: list[str], log_format: str = "text") -> None:
+def setup_logging(level: str, secrets: list[str], log_format: str = "text", quiet: tuple[str, ...] = ()) -> None:
+    """``quiet``: more loggers (platform SDKs) to keep at WARNING unless debugging."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logformat.formatter(log_format))  # LOG_FORMAT: text or json (bot.process.logformat)
     handler.addFilter(logformat.ContextFilter())
@@ -51,5 +52,5 @@ def setup_logging(level: str, secrets: list[str], log_format: str = "text") -> N
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # httpx logs every request URL at INFO; Telegram's URLs carry the bot token.
-    for noisy in ("httpx", "httpcore", "aiosqlite", "telegram.ext", "slack_bolt", "slack_sdk"):
+    for noisy in ("httpx", "httpcore", "aiosqlite", *quiet):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,12 +1,15 @@
-"""Building the running parts from settings: database, store, gateway client, service."""
+"""Building the running parts from settings: database, store, gateway client, service,
+and each platform's adapter with its inbox."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.copywriting.extension import COPYWRITING
+from bot.core.inbox import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
+from bot.platform.base import Platform, PlatformSettings
 from bot.store.coordinator import coordinator_for
 from bot.store.db import Database
 from bot.store.migrate import upgrade_async
@@ -20,6 +23,10 @@ class Runtime:
     store: Store
     gateway: GatewayClient
     service: ChatService
+
+    def adapter(self, platform: type[Platform], settings: PlatformSettings) -> Platform:
+        """``platform``'s adapter, with an inbox of its own into this runtime's core."""
+        return platform(settings, PlatformInbox(self.service, platform.name, settings.admits))
 
     async def close(self) -> None:
         await self.service.close()

@@ -1,10 +1,9 @@
-"""``bot run``: every configured platform and the ASGI app, in one process and one loop."""
+"""``bot run``: every configured platform and the web app, in one process and one loop."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import signal
 from collections.abc import Iterator
@@ -14,78 +13,124 @@ import uvicorn
 from bot.admin.app import create_admin_app
 from bot.admin.status import RunnerHealth
 from bot.config import Settings
-from bot.core.service import ChatService
-from bot.platform.adapter import KNOWN_ADAPTERS, PlatformAdapter
+from bot.platform.base import Platform
+from bot.platform.registry import Configured
 from bot.process import health, metrics
-from bot.process.runtime import build_runtime
+from bot.process.runtime import Runtime, build_runtime
 from bot.process.webapp import create_app
 
 log = logging.getLogger(__name__)
 
 
-def _load_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
-    adapters = []
-    for name, target in KNOWN_ADAPTERS.items():
-        module_name, _, factory_name = target.partition(":")
-        factory = getattr(importlib.import_module(module_name), factory_name)
-        adapter = factory(settings, service)
-        if adapter is not None:
-            adapters.append(adapter)
-            log.info("platform enabled: %s", name)
-    return adapters
+class Host:
+    """The running bot: its runtime, its platforms and its web app. ``bot run`` starts one
+    and, on SIGTERM, ``shutdown()``s it; tests drive the same two steps."""
 
+    def __init__(self, settings: Settings, platforms: list[Configured], *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.migrate = migrate
+        self.configured = platforms
+        self.runtime: Runtime | None = None
+        self.adapters: list[Platform] = []
+        self.readiness: health.Readiness | None = None
+        self.status: RunnerHealth | None = None
+        self.app: health.DrainGate | None = None
 
-async def run(settings: Settings) -> None:
-    runtime = await build_runtime(settings)
-    service = runtime.service
-    adapters = _load_adapters(settings, service)
-    if not adapters:
-        log.warning("no platform credentials set (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN): "
-                    "serving only /healthz; try `bot chat` for a terminal conversation")
-    names = [a.name for a in adapters]
-    readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url), adapters)
-    metrics.watch(queue_depth=lambda: service.queue_depth, active_streams=lambda: service.active_streams)
-    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    routes = [*health.routes(readiness, metrics_token=token, alive=lambda: {"platforms": names}),
-              *(route for adapter in adapters for route in adapter.routes())]
-    # What the admin page shows: live, as /readyz reads it.
-    platforms = RunnerHealth(runtime.db, {a.name: health.live_connection(a) for a in adapters})
-    admin = (create_admin_app(settings, runtime.db, platforms, access=runtime.service.ops.access)
-             if settings.admin_page else None)
-    app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), readiness)
-    # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY); uvicorn's
-    # own lines go through our handler (JSON, redacted).
-    # No route is a websocket: ws="none" keeps uvicorn from loading a websockets library (memory).
-    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                    log_level="warning", lifespan="off", log_config=None, ws="none",
-                                    proxy_headers=settings.admin_trust_proxy))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # pragma: no cover - not on Windows
-            pass
-    serve = asyncio.create_task(server.serve())
-    try:
-        for adapter in adapters:
+    async def start(self) -> None:
+        await self.prepare()
+        await self.connect()
+
+    async def prepare(self) -> None:
+        """Build the runtime, the adapters and the web app (nothing connected yet)."""
+        settings = self.settings
+        runtime = self.runtime = await build_runtime(settings, migrate=self.migrate)
+        for chosen in self.configured:
+            self.adapters.append(runtime.adapter(chosen.plugin.load(), chosen.settings))
+            log.info("platform enabled: %s", chosen.plugin.name)
+        if not self.adapters:
+            log.warning("no platform is configured: serving /healthz, /readyz, /metrics and /admin only; "
+                        "set a platform's credentials (docs/configuration.md) or try `bot chat`")
+        service = runtime.service
+        names = [a.name for a in self.adapters]
+        self.readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url),
+                                          self.adapters)
+        metrics.watch(queue_depth=lambda: service.queue_depth, active_streams=lambda: service.active_streams)
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        routes = [*health.routes(self.readiness, metrics_token=token, alive=lambda: {"platforms": names}),
+                  *(route for adapter in self.adapters for route in adapter.routes())]
+        # What the admin page shows: live, as /readyz reads it.
+        self.status = RunnerHealth(runtime.db, {a.name: a.health for a in self.adapters})
+        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access)
+                 if settings.admin_page else None)
+        self.app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), self.readiness)
+
+    async def connect(self) -> None:
+        """Connect every platform (the web app already answers: webhooks get 503 until then)."""
+        assert self.status is not None
+        for adapter in self.adapters:
             await adapter.start()
-            platforms.mark(adapter.name, True)
-        _freeze_startup_objects()
-        log.info("listening on %s:%d", settings.host, settings.port)
-        await asyncio.wait([serve, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if stop.is_set():
-            await _drain(settings, readiness, adapters, service)
-    finally:
-        for adapter in reversed(adapters):
-            platforms.mark(adapter.name, False)
+            self.status.mark(adapter.name, True)
+
+    async def shutdown(self) -> None:
+        """SIGTERM: unready first (webhooks get 503 and go to another process), stop taking
+        events, give running answers the grace (``BOT_SHUTDOWN_GRACE``) to finish, end the
+        rest interrupted, then disconnect."""
+        assert self.runtime is not None and self.readiness is not None
+        service = self.runtime.service
+        grace = self.settings.shutdown_grace
+        log.info("shutting down: finishing %d running answer(s) within %.0fs", service.active_streams, grace)
+        loop_time = asyncio.get_running_loop().time
+        begun = loop_time()
+        self.readiness.draining = True
+        await health.pause_all(self.adapters, timeout=min(grace, 5.0) or 1.0)
+        await service.shutdown(max(0.0, grace - (loop_time() - begun)))
+        log.info("shutdown: every answer is written")
+        await self.close()
+
+    async def close(self) -> None:
+        for adapter in reversed(self.adapters):
+            if self.status is not None:
+                self.status.mark(adapter.name, False)
             try:
                 await adapter.stop()
             except Exception:
                 log.exception("stopping %s failed", adapter.name)
-        server.should_exit = True
-        await serve
-        await runtime.close()
+        self.adapters = []
+        if self.runtime is not None:
+            await self.runtime.close()
+            self.runtime = None
+
+
+async def run(settings: Settings, platforms: list[Configured]) -> None:
+    host = Host(settings, platforms)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(sig, stop.set)
+    server: _Server | None = None
+    serve: asyncio.Task | None = None
+    try:
+        await host.prepare()
+        assert host.app is not None
+        # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY);
+        # uvicorn's own lines go through our handler (JSON, redacted). No route is a websocket:
+        # ws="none" keeps uvicorn from loading a websockets library (memory).
+        server = _Server(uvicorn.Config(host.app, host=settings.host, port=settings.port,
+                                        log_level="warning", lifespan="off", log_config=None, ws="none",
+                                        proxy_headers=settings.admin_trust_proxy))
+        serve = asyncio.create_task(server.serve())
+        await host.connect()
+        _freeze_startup_objects()
+        log.info("listening on %s:%d", settings.host, settings.port)
+        await asyncio.wait([serve, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            await host.shutdown()
+    finally:
+        await host.close()
+        if server is not None and serve is not None:
+            server.should_exit = True
+            await serve
 
 
 def _freeze_startup_objects() -> None:
@@ -103,17 +148,3 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-async def _drain(settings: Settings, readiness: health.Readiness, adapters: list[PlatformAdapter],
-                 service: ChatService) -> None:
-    """SIGTERM: unready first (webhooks get 503 and go to another process), stop polling
-    and Socket Mode, give running answers the grace to finish, end the rest interrupted."""
-    grace = settings.shutdown_grace
-    log.info("shutting down: finishing %d running answer(s) within %.0fs", service.active_streams, grace)
-    loop_time = asyncio.get_running_loop().time
-    begun = loop_time()
-    readiness.draining = True
-    await health.pause_all(adapters, timeout=min(grace, 5.0) or 1.0)
-    await service.shutdown(max(0.0, grace - (loop_time() - begun)))
-    log.info("shutdown: every answer is written")

@@ -319,7 +319,7 @@ class Store:
 
     # --- turns ---
     async def start_turn(self, conversation_id: int, request_seq: int, model: str,
-                         options: dict, kind: TurnKind = TurnKind.CHAT,
+                         options: dict, kind: str = TurnKind.CHAT,
                          estimated_tokens: int | None = None) -> tuple[int, int]:
         """Open a turn and reserve the answer's place right after the question, so that
         messages arriving mid-answer come after it. Returns (turn id, answer seq)."""
@@ -404,10 +404,10 @@ class Store:
                 .where(Turn.id == turn_id))).first()
         if row is None:
             return None
-        kind = TurnKind(row.kind)
+        kind = row.kind
         options = row.options or {}
         request = TurnRequest.from_json(options.get("request"))
-        if request is None and (kind is not TurnKind.CHAT or options.get("extra")):
+        if request is None and (kind != TurnKind.CHAT or options.get("extra")):
             request = TurnRequest(kind, dict(options.get("extra") or {}))  # rows from before 0002
         return TurnRecord(
             id=row.id, conversation_id=row.conversation_id, key=ConversationKey(
@@ -434,7 +434,7 @@ class Store:
                                              Conversation.left_at.is_(None)))
             return [r.conversation_id for r in rows]
 
-    async def latest_turn(self, conversation_id: int, kinds: tuple[TurnKind, ...],
+    async def latest_turn(self, conversation_id: int, kinds: tuple[str, ...],
                           state: TurnState) -> int | None:
         async with self.db.read() as conn:
             return (await conn.execute(

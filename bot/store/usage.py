@@ -29,7 +29,7 @@ from bot.store.models import (
 
 # The strings stored in gateway_calls.kind and .outcome, and in the scope and period of
 # usage_counters and quota_limits (bot.usage.quotas.Scope, bot.usage.periods.Period).
-CallKind = Literal["chat", "copy", "refine"]  # the kind of turn the call was for (bot.core.turns.TurnKind)
+CallKind = str  # the kind of turn the call was for (turns.kind: "chat", or a kind a feature registered)
 CallOutcome = Literal["ok", "error", "cancelled"]
 QuotaScope = Literal["user", "conversation", "global"]
 QuotaPeriod = Literal["day", "month"]
@@ -266,7 +266,8 @@ class UsageStore:
             rows = (await conn.execute(select(
                 GatewayCall.day, func.count(func.distinct(GatewayCall.turn_id)).label("turns"),
                 func.count(GatewayCall.id).label("calls"),
-                func.sum(GatewayCall.prompt_tokens).label("prompt"), func.sum(GatewayCall.cached_tokens).label("cached"),
+                func.sum(GatewayCall.prompt_tokens).label("prompt"),
+                func.sum(GatewayCall.cached_tokens).label("cached"),
                 func.sum(GatewayCall.completion_tokens).label("completion"), func.sum(GatewayCall.cost).label("cost"),
                 errors.label("errors"))
                 .where(GatewayCall.day >= since, GatewayCall.day <= until)
@@ -303,7 +304,8 @@ class UsageStore:
             row = (await conn.execute(select(
                 func.count(func.distinct(GatewayCall.turn_id)), func.coalesce(func.sum(GatewayCall.prompt_tokens), 0),
                 func.coalesce(func.sum(GatewayCall.cached_tokens), 0),
-                func.coalesce(func.sum(GatewayCall.completion_tokens), 0), func.coalesce(func.sum(GatewayCall.cost), 0.0),
+                func.coalesce(func.sum(GatewayCall.completion_tokens), 0),
+                func.coalesce(func.sum(GatewayCall.cost), 0.0),
             ).where(GatewayCall.conversation_id == conversation_id))).one()
         return dict(turns=int(row[0]), prompt_tokens=int(row[1]), cached_tokens=int(row[2]),
                     completion_tokens=int(row[3]), cost=float(row[4]))
@@ -372,7 +374,8 @@ class UsageStore:
         msg_filters = []
         if user:
             like = f"%{user.lower()}%"
-            msg_filters.append(or_(func.lower(Message.author_id).like(like), func.lower(Message.author_name).like(like)))
+            msg_filters.append(or_(func.lower(Message.author_id).like(like),
+                                   func.lower(Message.author_name).like(like)))
         if text:
             msg_filters.append(Message.id.in_(select(Part.message_id).where(
                 Part.kind == "text", func.lower(Part.text).like(f"%{text.lower()}%"))))

@@ -1,7 +1,8 @@
 """Who may talk to the bot: admins (``BOT_ADMINS``), allowlists, blocked users.
 
 ``Access.decide`` is called for every incoming message before anything else happens. It
-never imports the core or an adapter: callers pass plain ids.
+never imports the core or an adapter: callers pass plain ids, and the platform's own
+allowlist verdict (``Admission``: each platform declares its rule with its settings).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.platform.base import ADMITTED, Admission, Gate
 from bot.store.db import Database
 from bot.store.usage import UsageStore
 
@@ -88,37 +90,20 @@ class Access:
         return (platform, user_id) in self.admins
 
     async def decide(self, platform: str, workspace: str, chat: str, user_id: str, *,
-                     addressed: bool = True) -> Decision:
-        """Whether to answer ``user_id`` writing in ``chat``. Admins pass every check.
-        ``addressed=False`` (group chatter the bot only listens to): a refusal stays silent
-        and does not use up the day's one refusal text."""
+                     addressed: bool = True, admission: Admission = ADMITTED) -> Decision:
+        """Whether to answer ``user_id`` writing in ``chat``. Admins pass every check;
+        ``admission`` is the platform's allowlist verdict. ``addressed=False`` (group chatter
+        the bot only listens to): a refusal stays silent and does not use up the day's one
+        refusal text."""
         if self.is_admin(platform, user_id):
             return Decision(Verdict.ADMIN)
-        reason = self._allowlist(platform, workspace, chat, user_id)
-        if reason == "workspace":
-            return Decision(Verdict.IGNORE, reason="workspace not allowlisted")
-        if reason:
-            return await self._refuse(platform, chat, user_id, NOT_ALLOWED_TEXT, reason, addressed)
+        if admission.gate is Gate.SILENT:
+            return Decision(Verdict.IGNORE, reason=admission.reason)
+        if admission.gate is Gate.CLOSED:
+            return await self._refuse(platform, chat, user_id, NOT_ALLOWED_TEXT, admission.reason, addressed)
         if user_id and await self.is_blocked(platform, user_id):
             return await self._refuse(platform, chat, user_id, BLOCKED_TEXT, "blocked", addressed)
         return Decision(Verdict.ALLOW)
-
-    def _allowlist(self, platform: str, workspace: str, chat: str, user_id: str) -> str:
-        s = self.settings
-        if platform == "slack":
-            workspaces, channels, users = s.slack_allowed
-            if workspaces and workspace not in workspaces:
-                return "workspace"
-            # Direct messages are governed by the user allowlist alone.
-            if channels and not chat.startswith("D") and chat not in channels:
-                return "channel not allowlisted"
-            if users and user_id not in users:
-                return "user not allowlisted"
-        elif platform == "telegram":
-            allowed = s.telegram_allowed
-            if allowed and chat not in allowed and user_id not in allowed:
-                return "chat not allowlisted"
-        return ""
 
     async def _refuse(self, platform: str, chat: str, user_id: str, text: str, reason: str,
                       addressed: bool) -> Decision:

@@ -253,9 +253,14 @@ class FakeTelegram:
         self.files[file_id] = (data, size if size is not None else len(data), f"files/file_{n}.{suffix}")
         return file_id
 
-    def push_update(self, update: dict) -> dict:
+    def numbered(self, update: dict) -> dict:
+        """``update`` with the next update id, not queued (for a webhook to receive)."""
         update = {"update_id": self._next_update_id, **update}
         self._next_update_id += 1
+        return update
+
+    def push_update(self, update: dict) -> dict:
+        update = self.numbered(update)
         self._updates.append(update)
         asyncio.get_running_loop().create_task(self._notify())
         return update
@@ -308,13 +313,16 @@ class FakeTelegram:
              "file_size": size if size is not None else len(data)},
         ]
 
-    def press_button(self, chat_id: int, message_id: int, user: dict, data: str) -> dict:
+    def button_press(self, chat_id: int, message_id: int, user: dict, data: str) -> dict:
+        """The callback_query a press on a button of the bot's message makes (not queued)."""
         stored = self.messages[chat_id][message_id]
-        update = self.push_update({"callback_query": {
+        return {"callback_query": {
             "id": f"cb{self._next_update_id}", "from": user, "chat_instance": f"ci{chat_id}",
             "message": self._message_json(stored), "data": data,
-        }})
-        return update
+        }}
+
+    def press_button(self, chat_id: int, message_id: int, user: dict, data: str) -> dict:
+        return self.push_update(self.button_press(chat_id, message_id, user, data))
 
     def mention_entity(self, text: str, mention: str | None = None) -> dict:
         mention = mention or f"@{self.username}"
