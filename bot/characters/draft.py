@@ -109,8 +109,9 @@ class DraftResult:
     @property
     def reason(self) -> str:
         """For the user when the retry failed too."""
-        return ("The model's draft could not be used (" + "; ".join(self.problems[:4]) + "). Try again, or "
-                "describe the character a little more.")
+        plain = [re.sub(r"\s*\([^)]*[{}][^)]*\)", "", p).replace("_", " ") for p in self.problems[:4]]
+        return ("The model's draft could not be used (" + "; ".join(plain) + "). Try again, or describe the "
+                "character a little more.")
 
 
 _SYNONYMS = {
@@ -179,9 +180,25 @@ def _one_line(raw: Any) -> str:
     return re.sub(r"\s*\n\s*", " ", clean_text(raw))
 
 
+def _extract_object(text: str) -> Any:
+    """The answer's JSON object. ``extract_json`` returns the first value that parses as is,
+    which for an answer cut off mid-object is an inner list; the object, repaired, is wanted."""
+    value = extract_json(text)
+    start = text.find("{")
+    if isinstance(value, dict) or start == -1:
+        return value
+    import json_repair  # only for broken answers (memory at start)
+
+    try:
+        repaired = json_repair.loads(text[start:])
+    except Exception:  # noqa: BLE001 - best effort: no object here
+        return value
+    return repaired if isinstance(repaired, dict) and repaired else value
+
+
 def parse_draft(text: str, name: str, *, limits: CardLimits = DEFAULT_LIMITS, creator: str = "") -> DraftResult:
     """A checked ``Character`` named ``name`` from the model's answer, or the problems."""
-    value = extract_json(strip_reasoning(text))
+    value = _extract_object(strip_reasoning(text))
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
         value = value[0]
     if not isinstance(value, dict):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.characters.model import Character, CharacterError, name_key, normalize_name
-from bot.characters.prompt import character_sheet, substitute, user_label_for
+from bot.characters.prompt import character_sheet, defuse, substitute, user_label_for
 from bot.copywriting.structured import extract_json, strip_reasoning
 
 MAX_CAST = 6
@@ -81,7 +81,7 @@ def cast_block(cast: Sequence[Character]) -> str:
         block = character_sheet(c, user)
         samples = _voice_samples(c, user)
         if samples:
-            block += f"\nHow {c.name} sounds:\n" + "\n".join(f"- “{s}”" for s in samples)
+            block += f"\nHow {defuse(c.name)} sounds:\n" + "\n".join(f"- “{s}”" for s in samples)
         blocks.append(block)
     return "\n\n".join(blocks)
 
