@@ -27,7 +27,9 @@ except ImportError:  # pragma: no cover - hypothesis is in the test extra
     pass
 TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conversations",
           # issue 11
-          "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions"]
+          "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions",
+          # issue 17
+          "characters"]
 
 
 def _pg_admin_url(url: str) -> str:

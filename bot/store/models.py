@@ -54,6 +54,10 @@ class Conversation(Base):
     shared: Mapped[bool] = mapped_column(Boolean, default=False)  # several people talk here
     # The bot was removed from the chat (or blocked): nothing is sent there until it is back.
     left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The character the conversation speaks as (issue 17); /new copies it to the next epoch.
+    # No foreign key: SQLite can add one only by copying the table, and dropping the old copy
+    # would cascade into messages and turns. Deleting a character clears it here itself.
+    character_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -240,3 +244,30 @@ class AdminSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# --- characters (issue 17) ---
+
+
+class CharacterRecord(Base):
+    """A character usable in one chat (a group or a private chat) or, with ``chat`` empty,
+    in every chat of a workspace. Names are unique per place, compared by ``name_key``
+    (case-folded, NFKC): a column, so both databases enforce it without expression indexes."""
+
+    __tablename__ = "characters"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "chat", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128), default="")  # "" = the whole workspace
+    scope: Mapped[str] = mapped_column(String(16))  # workspace, group, chat
+    owner: Mapped[str] = mapped_column(String(128), default="")  # platform user id
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))
+    card: Mapped[dict] = mapped_column(JSON)  # bot.characters.model.Character.to_dict()
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)  # what it adds to every prompt
+    avatar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # a small PNG, for export
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every edit
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -26,13 +26,13 @@ from bot.store.models import Attachment, Conversation, InboundEvent, Message, Pa
 _C, _M, _P, _T, _A = (Conversation.__table__, Message.__table__, Part.__table__, Turn.__table__,
                       Attachment.__table__)
 _CONVERSATION_COLS = (_C.c.id, _C.c.epoch, _C.c.history_start, _C.c.token_ratio, _C.c.style, _C.c.shared,
-                      _C.c.left_at)
+                      _C.c.left_at, _C.c.character_id)
 _SELECT_CONVERSATION = select(*_CONVERSATION_COLS).where(
     _C.c.platform == bindparam("platform"), _C.c.workspace == bindparam("workspace"),
     _C.c.chat == bindparam("chat"), _C.c.thread == bindparam("thread")).order_by(_C.c.epoch.desc()).limit(1)
 _SELECT_CONVERSATION_BY_ID = select(
     _C.c.platform, _C.c.workspace, _C.c.chat, _C.c.thread, _C.c.epoch, _C.c.history_start, _C.c.token_ratio,
-    _C.c.style, _C.c.shared, _C.c.left_at).where(_C.c.id == bindparam("cid"))
+    _C.c.style, _C.c.shared, _C.c.left_at, _C.c.character_id).where(_C.c.id == bindparam("cid"))
 _NEXT_SEQ = update(_C).where(_C.c.id == bindparam("cid")).values(next_seq=_C.c.next_seq + 1) \
     .returning(_C.c.next_seq)
 _INSERT_MESSAGE = insert(_M).returning(_M.c.id)
@@ -77,6 +77,7 @@ class ConversationRow:
     style: str | None
     shared: bool = False
     left: bool = False  # the bot was removed from the chat
+    character_id: int | None = None  # the character it speaks as (bot.store.characters)
 
 
 @dataclass(slots=True)
@@ -181,7 +182,7 @@ class Store:
             async with self.db.write() as conn:
                 await conn.execute(update(Conversation).where(Conversation.id == row.id).values(shared=True))
         return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style,
-                               bool(row.shared) or shared, row.left_at is not None)
+                               bool(row.shared) or shared, row.left_at is not None, row.character_id)
 
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         async with self.db.read() as conn:
@@ -193,7 +194,7 @@ class Store:
             return None
         return ConversationRow(conversation_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread),
                                row.epoch, row.history_start, row.token_ratio, row.style, bool(row.shared),
-                               row.left_at is not None)
+                               row.left_at is not None, row.character_id)
 
     async def work(self, conversation_id: int) -> tuple[ConversationRow | None, list[PendingMessage]]:
         """A worker's look at its conversation: the messages waiting and, when there are
@@ -211,10 +212,11 @@ class Store:
                 Conversation.chat == chat).values(left_at=utcnow() if left else None))
 
     async def _insert_conversation(self, key: ConversationKey, epoch: int, style: str | None = None,
-                                   shared: bool = False) -> None:
+                                   shared: bool = False, character_id: int | None = None) -> None:
         values = dict(platform=key.platform, workspace=key.workspace, chat=key.chat,
                       thread=key.thread, epoch=epoch, next_seq=0, history_start=0,
-                      token_ratio=1.0, style=style, shared=shared, created_at=utcnow())
+                      token_ratio=1.0, style=style, shared=shared, character_id=character_id,
+                      created_at=utcnow())
         async with self.db.write() as conn:
             await conn.execute(self._insert_ignore(Conversation, values))
 
@@ -223,10 +225,11 @@ class Store:
         return dialect_insert(model).values(**values).on_conflict_do_nothing()
 
     async def new_epoch(self, key: ConversationKey) -> ConversationRow:
-        """``/new``: a fresh thread under the same key; the style carries over."""
+        """``/new``: a fresh thread under the same key; the style and the character carry over."""
         current = await self.conversation(key)
         assert current is not None
-        await self._insert_conversation(key, current.epoch + 1, current.style, current.shared)
+        await self._insert_conversation(key, current.epoch + 1, current.style, current.shared,
+                                        current.character_id)
         row = await self.conversation(key)
         assert row is not None
         return row
