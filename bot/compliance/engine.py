@@ -1,0 +1,125 @@
+"""``check``: every rule over a text, in one pass of the automaton plus the rules' patterns.
+
+What decides a finding, in order:
+1. a rule's term is found in the tight view (fold.py), as a whole word where it starts or ends
+   with a Latin letter or a digit; or a rule's pattern matches its view;
+2. the rule applies to the style (platform rules name their styles; the rest apply to all);
+3. it is dropped when it lies inside one of that rule's allowed phrases ("第一" in "第一次"), or
+   inside an exception (operators' lists, and the brand's own brand and product names: SAMR's
+   guidance exempts names and trademarks);
+4. of two findings where one lies inside the other, the inner one is dropped when the outer one is
+   at least as severe ("最低" inside "全网最低价").
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from bot.compliance.brand import BrandProfile
+from bot.compliance.contradictions import brand_findings
+from bot.compliance.findings import Finding, Severity
+from bot.compliance.fold import Folded, fold, word_edges_ok
+from bot.compliance.rules import EntryKind, Rule, RuleSet, compile_rules, default_rules
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    start: int  # original offsets
+    end: int
+    rule: int
+    word: str | None  # the folded term, for its rewrite
+
+
+def check(text: str, *, style: str | None = None, brand: BrandProfile | None = None,
+          rules: RuleSet | None = None) -> list[Finding]:
+    """Findings in ``text``, ordered by position. ``style`` is a copy style id
+    (``bot.copywriting.styles``); ``brand`` adds its never-use words and profile facts."""
+    rules = rules if rules is not None else default_rules()
+    if not text:
+        return []
+    folded = fold(text)
+    hits, allowed, excepted = _scan(folded, rules, style)
+    if brand is not None:
+        excepted.extend(_brand_names(folded, brand))
+    kept = [h for h in hits
+            if not _inside(h, allowed.get(h.rule, ())) and not _inside(h, excepted)]
+    findings = [_finding(folded.original, h, rules.rules[h.rule]) for h in kept]
+    if brand is not None:
+        findings.extend(brand_findings(folded, brand))
+    return _drop_nested(findings)
+
+
+def _scan(folded: Folded, rules: RuleSet, style: str | None
+          ) -> tuple[list[_Hit], dict[int, list[tuple[int, int]]], list[tuple[int, int]]]:
+    hits: list[_Hit] = []
+    allowed: dict[int, list[tuple[int, int]]] = {}
+    excepted: list[tuple[int, int]] = []
+    tight = folded.tight
+    if rules.automaton is not None and tight.text:
+        for last, entries in rules.automaton.iter(tight.text):
+            for entry in entries:
+                first = last - entry.length + 1
+                if entry.kind is EntryKind.EXCEPTION:
+                    excepted.append(tight.span(first, last + 1))
+                    continue
+                if not rules.rules[entry.rule].applies_to(style):
+                    continue
+                if entry.kind is EntryKind.ALLOW:
+                    allowed.setdefault(entry.rule, []).append(tight.span(first, last + 1))
+                elif word_edges_ok(tight.text, first, last + 1):
+                    start, end = tight.span(first, last + 1)
+                    hits.append(_Hit(start, end, entry.rule, entry.word))
+    for index, pattern in rules.patterns:
+        rule = rules.rules[index]
+        if not rule.applies_to(style):
+            continue
+        view = folded.tight if rule.view == "tight" else folded.light
+        for match in pattern.finditer(view.text):
+            group = "hit" if "hit" in pattern.groupindex and match.start("hit") >= 0 else 0
+            first, last = match.span(group)
+            if last > first:
+                start, end = view.span(first, last)
+                hits.append(_Hit(start, end, index, None))
+    return hits, allowed, excepted
+
+
+def _inside(hit: _Hit, spans: list[tuple[int, int]] | tuple[()]) -> bool:
+    return any(start <= hit.start and hit.end <= end for start, end in spans)
+
+
+def _brand_names(folded: Folded, brand: BrandProfile) -> list[tuple[int, int]]:
+    """The brand's and its products' names: a name is not a claim (SAMR guidance: names and
+    trademarks that contain an absolute word may be used to name the product)."""
+    matcher = _name_matcher((brand.name, *(n for p in brand.products for n in p.names)))
+    spans: list[tuple[int, int]] = []
+    if matcher.automaton is not None and folded.tight.text:
+        for last, entries in matcher.automaton.iter(folded.tight.text):
+            for entry in entries:
+                spans.append(folded.tight.span(last - entry.length + 1, last + 1))
+    return spans
+
+
+@functools.lru_cache(maxsize=256)
+def _name_matcher(names: tuple[str, ...]) -> RuleSet:
+    return compile_rules((), names)
+
+
+def _finding(original: str, hit: _Hit, rule: Rule) -> Finding:
+    return Finding(original[hit.start:hit.end], hit.start, hit.end, rule.id, rule.category, rule.severity,
+                   rule.explanation_zh, rule.explanation_en, rule.rewrite_for(hit.word),
+                   f"{rule.source.reference} ({rule.source.file}, {rule.source.compiled.isoformat()})")
+
+
+_RANK = {Severity.MUST_FIX: 0, Severity.REVIEW: 1}
+
+
+def _drop_nested(findings: list[Finding]) -> list[Finding]:
+    """One finding per phrase: drop a finding inside another at least as severe, and duplicates."""
+    ordered = sorted(findings, key=lambda f: (f.start, -f.end, _RANK[f.severity]))
+    kept: list[Finding] = []
+    for finding in ordered:
+        covered = any(k.start <= finding.start and finding.end <= k.end
+                      and _RANK[k.severity] <= _RANK[finding.severity] for k in kept)
+        if not covered:  # (a wider finding sorts before any finding inside it)
+            kept.append(finding)
+    return kept
