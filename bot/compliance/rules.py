@@ -221,7 +221,8 @@ def _rule(raw: Any, source: Source, default_category: Category) -> Rule:
         category=_enum(Category, raw.get("category", default_category.value), where, "category"),
         severity=_enum(Severity, raw.get("severity", "must-fix"), where, "severity"),
         explanation_zh=str(raw.get("zh", "")).strip(), explanation_en=str(raw.get("en", "")).strip(),
-        source=source, terms=_strings(raw.get("terms"), where, "terms"), allow=_strings(raw.get("allow"), where, "allow"),
+        source=source, terms=_strings(raw.get("terms"), where, "terms"),
+        allow=_strings(raw.get("allow"), where, "allow"),
         patterns=_strings(raw.get("patterns"), where, "patterns"), view=view,
         styles=frozenset(_strings(raw.get("styles"), where, "styles")),
         suggestion=str(raw["suggest"]) if "suggest" in raw else None,
@@ -268,7 +269,8 @@ def _finish(collected: _Collected) -> RuleSet:
     by_id: dict[str, Rule] = {}
     for rule in collected.rules:
         if rule.id in by_id:
-            raise RulesError(f"{rule.source.file}: rule id {rule.id} is already defined in {by_id[rule.id].source.file}")
+            first = by_id[rule.id].source.file
+            raise RulesError(f"{rule.source.file}: rule id {rule.id} is already defined in {first}")
         by_id[rule.id] = rule
     for name, raw in collected.extends:
         target = by_id.get(raw["rule"])
