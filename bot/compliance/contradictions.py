@@ -16,6 +16,7 @@ A mention that passes all this and differs from the profile is a finding (must-f
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from bot.compliance.findings import Category, Finding, Severity
 from bot.compliance.fold import CLAUSE_BREAKS, Folded, fold_word, word_edges_ok
 
 SOURCE = "brand profile"
-SENTENCE_BREAKS = frozenset("。!?！？\n\r")
+_SENTENCE_BREAK = re.compile("[。!?！？\n\r]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # Words between a cue and its number: "到手价：只要 99".
 _CONNECTIVE = re.compile(r"(?:只要|只需|仅需|仅售|仅|才|低至|一共|共|是|为|约|大约|达|高达|有|足足|足有|[\s:=])+$")
@@ -37,9 +38,10 @@ NOT_A_PRICE_BEFORE = (
     "便宜", "便宜了", "贵", "贵了", "多", "少", "补贴", "红包", "券", "运费", "邮费", "原价",
     "划线价", "差价", "定金", "尾款", "押金", "加", "加价", "再减", "每天", "一天", "每日", "平均",
     "每次", "一次", "每片", "每颗", "每袋", "日均", "折合", "相当于", "不到", "市场价", "专柜价", "吊牌价",
-    "参考价",
+    "参考价", "张", "小样", "中样", "赠品", "试用装", "旅行装", "配件",
 )
-_NOT_A_PRICE_AFTER = re.compile(r"^\s*(?:券|优惠券|红包|起|折|以上|以下|左右|多|内|/\s*\d|每\s*\d|[x×*]\s*\d)")
+_NOT_A_PRICE_AFTER = re.compile(r"^\s*(?:(?:无门槛|通用)?(?:券|优惠券|代金券|红包)|起|折|以上|以下|左右|多|内"
+                                r"|/\s*\d|每\s*\d|[x×*]\s*\d)")
 _BUNDLE_BEFORE = re.compile(r"[\d一二两三四五六七八九十]+\s*(?:瓶|件|盒|支|套|个|包|袋|罐|箱|份|片|颗)装?$")
 _CURRENCY_BEFORE = re.compile(r"(?:¥|￥|\$|€|rmb|cny|usd|eur|hkd)\s*$")
 _CURRENCY_AFTER = re.compile(r"^\s*(元|块钱|rmb|cny|usd|eur|hkd|美元|港币)")
@@ -109,12 +111,11 @@ class _Names:
                     self.mentions.append(_Mention(product, start, end))
                     at = tight.text.find(word, at + len(word))
         self.mentions.sort(key=lambda m: (m.end, m.start))
-        original = folded.original
-        self.sentence_starts = [0] + [i + 1 for i, ch in enumerate(original) if ch in SENTENCE_BREAKS]
+        self.sentence_starts = [0] + [m.end() for m in _SENTENCE_BREAK.finditer(folded.original)]
 
     def last_before(self, position: int) -> Product | None:
         """The product named last before ``position`` in the same sentence."""
-        sentence_start = max(s for s in self.sentence_starts if s <= position)
+        sentence_start = self.sentence_starts[bisect.bisect_right(self.sentence_starts, position) - 1]
         best = None
         for mention in self.mentions:
             if mention.end > position:
@@ -136,6 +137,7 @@ def _prices(folded: Folded) -> Iterator[tuple[int, int, Decimal, str, bool]]:
         currency = None
         if symbol := _CURRENCY_BEFORE.search(before):
             currency = CURRENCIES.get(symbol.group(0).strip(), symbol.group(0).strip().upper())
+            start -= len(before) - symbol.start()  # the finding quotes "¥139", not "139"
             before = before[:symbol.start()]
         elif unit := _CURRENCY_AFTER.match(after):
             currency = CURRENCIES.get(unit.group(1).rstrip("钱"), unit.group(1).upper())

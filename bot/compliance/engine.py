@@ -13,7 +13,7 @@ What decides a finding, in order:
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.compliance.brand import BrandProfile
 from bot.compliance.contradictions import brand_findings
@@ -27,7 +27,7 @@ class _Hit:
     start: int  # original offsets
     end: int
     rule: int
-    word: str | None  # the folded term, for its rewrite
+    word: str  # the folded text matched, for its rewrite
 
 
 def check(text: str, *, style: str | None = None, brand: BrandProfile | None = None,
@@ -46,7 +46,7 @@ def check(text: str, *, style: str | None = None, brand: BrandProfile | None = N
     findings = [_finding(folded.original, h, rules.rules[h.rule]) for h in kept]
     if brand is not None:
         findings.extend(brand_findings(folded, brand))
-    return _drop_nested(findings)
+    return _merge_overlaps(folded.original, _drop_nested(findings))
 
 
 def _scan(folded: Folded, rules: RuleSet, style: str | None
@@ -79,7 +79,7 @@ def _scan(folded: Folded, rules: RuleSet, style: str | None
             first, last = match.span(group)
             if last > first:
                 start, end = view.span(first, last)
-                hits.append(_Hit(start, end, index, None))
+                hits.append(_Hit(start, end, index, view.text[first:last]))
     return hits, allowed, excepted
 
 
@@ -99,6 +99,11 @@ def _brand_names(folded: Folded, brand: BrandProfile) -> list[tuple[int, int]]:
     return spans
 
 
+@functools.lru_cache(maxsize=1024)
+def _citation(rule: Rule) -> str:
+    return rule.citation
+
+
 @functools.lru_cache(maxsize=256)
 def _name_matcher(names: tuple[str, ...]) -> RuleSet:
     return compile_rules((), names)
@@ -107,7 +112,7 @@ def _name_matcher(names: tuple[str, ...]) -> RuleSet:
 def _finding(original: str, hit: _Hit, rule: Rule) -> Finding:
     return Finding(original[hit.start:hit.end], hit.start, hit.end, rule.id, rule.category, rule.severity,
                    rule.explanation_zh, rule.explanation_en, rule.rewrite_for(hit.word),
-                   f"{rule.source.reference} ({rule.source.file}, {rule.source.compiled.isoformat()})")
+                   _citation(rule))
 
 
 _RANK = {Severity.MUST_FIX: 0, Severity.REVIEW: 1}
@@ -117,9 +122,33 @@ def _drop_nested(findings: list[Finding]) -> list[Finding]:
     """One finding per phrase: drop a finding inside another at least as severe, and duplicates."""
     ordered = sorted(findings, key=lambda f: (f.start, -f.end, _RANK[f.severity]))
     kept: list[Finding] = []
+    # Sorted by start, every kept finding starts at or before this one: it contains this one when it
+    # ends at or after it. So the furthest end among kept findings of each severity decides.
+    reach = {Severity.MUST_FIX: -1, Severity.REVIEW: -1}
     for finding in ordered:
-        covered = any(k.start <= finding.start and finding.end <= k.end
-                      and _RANK[k.severity] <= _RANK[finding.severity] for k in kept)
-        if not covered:  # (a wider finding sorts before any finding inside it)
+        if finding.severity is Severity.MUST_FIX:
+            covered = reach[Severity.MUST_FIX] >= finding.end
+        else:
+            covered = max(reach.values()) >= finding.end
+        if not covered:
             kept.append(finding)
+            reach[finding.severity] = max(reach[finding.severity], finding.end)
     return kept
+
+
+def _merge_overlaps(original: str, findings: list[Finding]) -> list[Finding]:
+    """Two findings of one category that overlap ("秒杀最后" and "最后一波" in "秒杀最后一波") become one
+    over both spans, reported under the more severe (then the longer) of the two."""
+    merged: list[Finding] = []
+    for finding in findings:  # ordered by start
+        previous = merged[-1] if merged else None
+        if previous is not None and previous.category is finding.category and finding.start < previous.end:
+            lead = min((previous, finding), key=lambda f: (_RANK[f.severity], -(f.end - f.start)))
+            start, end = previous.start, max(previous.end, finding.end)
+            # The lead's rewrite still fits when it covers both, deletes, or both are the same rule.
+            fits = (lead.start, lead.end) == (start, end) or lead.suggestion == "" or previous.rule == finding.rule
+            merged[-1] = replace(lead, phrase=original[start:end], start=start, end=end,
+                                 suggestion=lead.suggestion if fits else None)
+        else:
+            merged.append(finding)
+    return merged

@@ -20,7 +20,9 @@ what the writer wrote (``Folded.span``).
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Clause punctuation (after NFKC: the full-width ！？，；： become ASCII). A word never spans it.
@@ -70,13 +72,9 @@ def fold_char(ch: str) -> str:
     return out.translate(_t2s_table())
 
 
-def _is_latin(ch: str) -> bool:
-    return "a" <= ch <= "z"
-
-
-def _is_kept(ch: str) -> bool:
-    """Characters the tight view keeps: letters, digits, CJK, clause punctuation, "%"."""
-    return ch.isalnum() or ch in CLAUSE_BREAKS or ch in KEPT_SYMBOLS
+# A run of filler in the light view: anything but letters, digits, clause punctuation and "%".
+_FILLER = re.compile("(?:_|[^\\w" + re.escape("".join(sorted(CLAUSE_BREAKS | KEPT_SYMBOLS))) + "])+")
+_FIRST_ONE = re.compile(r"第1(?!\d)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +82,7 @@ class View:
     """A folded text and, for each of its characters, the index of the original character."""
 
     text: str
-    origin: tuple[int, ...]
+    origin: Sequence[int]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original span [start, end) that folded characters [start, end) came from."""
@@ -98,46 +96,55 @@ class Folded:
     tight: View
 
 
+class _LightTable(dict):  # type: ignore[type-arg]
+    """``str.translate`` table that fills itself: code point → light form (see fold_char)."""
+
+    def __missing__(self, code: int) -> str:
+        out = fold_char(chr(code))
+        if len(out) != 1:
+            _RESHAPED.add(chr(code))
+        self[code] = out
+        return out
+
+
+_LIGHT = _LightTable()
+_RESHAPED: set[str] = set()  # characters whose light form is not exactly one character
+
+
 def fold(text: str) -> Folded:
     """Both views of ``text`` (see the module's docstring)."""
-    light_chars: list[str] = []
-    light_origin: list[int] = []
-    for index, ch in enumerate(text):
-        for out in fold_char(ch):
-            light_chars.append(out)
-            light_origin.append(index)
-    light = View("".join(light_chars), tuple(light_origin))
+    light_text = text.translate(_LIGHT)  # C speed once every character has been seen
+    if _RESHAPED.isdisjoint(text):
+        origin: Sequence[int] = range(len(text))  # the usual case: one character each
+    else:
+        origin = [index for index, ch in enumerate(text) for _ in _LIGHT[ord(ch)]]
+    light = View(light_text, origin)
     return Folded(text, light, _tighten(light))
 
 
 def _tighten(light: View) -> View:
+    source = light.text.translate(VARIANT_NUMERALS)
     chars: list[str] = []
     origin: list[int] = []
-    pending_gap = False  # filler seen since the last kept character
-    source = light.text.translate(VARIANT_NUMERALS)
-    for index, ch in enumerate(source):
-        if not _is_kept(ch):
-            pending_gap = bool(chars)
-            continue
-        if pending_gap and _is_latin(ch) and _is_latin(chars[-1]):
-            chars.append(" ")  # "the best" stays two words; its space maps to the filler's start
-            origin.append(light.origin[index - 1])
-        pending_gap = False
-        if ch == "1" and chars and chars[-1] == "第" and not _digit_at(source, index + 1):
-            ch = "一"  # 第1 → 第一 (but 第10 stays)
-        chars.append(ch)
-        origin.append(light.origin[index])
-    return View("".join(chars), tuple(origin))
+    position = 0
+    for gap in _FILLER.finditer(source):
+        start, end = gap.span()
+        if start > position:
+            chars.append(source[position:start])
+            origin.extend(light.origin[position:start])
+        # Between two Latin letters the filler becomes one space ("the best" stays two words).
+        if 0 < start and end < len(source) and "a" <= source[start - 1] <= "z" and "a" <= source[end] <= "z" \
+                and start > position:
+            chars.append(" ")
+            origin.append(light.origin[start])
+        position = end
+    chars.append(source[position:])
+    origin.extend(light.origin[position:])
+    text = _FIRST_ONE.sub("第一", "".join(chars))  # 第1 → 第一 (第10 stays); same length
+    return View(text, origin)
 
 
-def _digit_at(text: str, index: int) -> bool:
-    """Is the next kept character of ``text`` from ``index`` on a digit?"""
-    for ch in text[index:]:
-        if _is_kept(ch):
-            return ch.isdigit()
-    return False
-
-
+@functools.lru_cache(maxsize=8192)
 def fold_word(word: str) -> str:
     """A rule word, exception or never-use word in the tight form it is matched in."""
     return fold(word).tight.text

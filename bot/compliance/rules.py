@@ -84,6 +84,10 @@ class Rule:
     suggestion: str | None = None
     rewrites: tuple[tuple[str, str], ...] = ()  # (folded term, rewrite)
 
+    @property
+    def citation(self) -> str:
+        return f"{self.source.reference} ({self.source.file}, {self.source.compiled.isoformat()})"
+
     def applies_to(self, style: str | None) -> bool:
         return not self.styles or (style is not None and style in self.styles)
 
