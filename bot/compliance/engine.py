@@ -137,12 +137,13 @@ def _drop_nested(findings: list[Finding]) -> list[Finding]:
 
 
 def _merge_overlaps(original: str, findings: list[Finding]) -> list[Finding]:
-    """Two findings of one category that overlap ("秒杀最后" and "最后一波" in "秒杀最后一波") become one
+    """Two findings of one category that partly overlap ("秒杀最后", "最后一波" in "秒杀最后一波") become one
     over both spans, reported under the more severe (then the longer) of the two."""
     merged: list[Finding] = []
     for finding in findings:  # ordered by start
         previous = merged[-1] if merged else None
-        if previous is not None and previous.category is finding.category and finding.start < previous.end:
+        if previous is not None and previous.category is finding.category \
+                and finding.start < previous.end < finding.end:  # (a nested one was kept on purpose)
             lead = min((previous, finding), key=lambda f: (_RANK[f.severity], -(f.end - f.start)))
             start, end = previous.start, max(previous.end, finding.end)
             # The lead's rewrite still fits when it covers both, deletes, or both are the same rule.
