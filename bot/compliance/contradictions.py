@@ -91,7 +91,7 @@ def _clause_prefix(light: str, index: int, breaks: frozenset[str] = CLAUSE_BREAK
 
 
 def _ends_with(text: str, words: tuple[str, ...]) -> bool:
-    return any(text.endswith(w) for w in words)
+    return text.endswith(words)
 
 
 class _Names:

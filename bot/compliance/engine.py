@@ -41,8 +41,10 @@ def check(text: str, *, style: str | None = None, brand: BrandProfile | None = N
     hits, allowed, excepted = _scan(folded, rules, style)
     if brand is not None:
         excepted.extend(_brand_names(folded, brand))
+    allowed_by_rule = {rule: _Cover(spans) for rule, spans in allowed.items()}
+    nowhere = _Cover(excepted)
     kept = [h for h in hits
-            if not _inside(h, allowed.get(h.rule, ())) and not _inside(h, excepted)]
+            if not (h.rule in allowed_by_rule and allowed_by_rule[h.rule].covers(h)) and not nowhere.covers(h)]
     findings = [_finding(folded.original, h, rules.rules[h.rule]) for h in kept]
     if brand is not None:
         findings.extend(brand_findings(folded, brand))
@@ -83,8 +85,21 @@ def _scan(folded: Folded, rules: RuleSet, style: str | None
     return hits, allowed, excepted
 
 
-def _inside(hit: _Hit, spans: list[tuple[int, int]] | tuple[()]) -> bool:
-    return any(start <= hit.start and hit.end <= end for start, end in spans)
+class _Cover:
+    """Spans that hide the hits inside them; a lookup walks back at most the longest span's length."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.reach: dict[int, int] = {}
+        for start, end in spans:
+            if end > self.reach.get(start, -1):
+                self.reach[start] = end
+        self.longest = max((end - start for start, end in spans), default=0)
+
+    def covers(self, hit: _Hit) -> bool:
+        if not self.reach:
+            return False
+        reach = self.reach
+        return any(reach.get(start, -1) >= hit.end for start in range(hit.start, hit.start - self.longest, -1))
 
 
 def _brand_names(folded: Folded, brand: BrandProfile) -> list[tuple[int, int]]:

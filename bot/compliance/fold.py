@@ -31,6 +31,7 @@ CLAUSE_BREAKS = frozenset("。！？!?，,；;：:、\n\r\u2028\u2029")
 KEPT_SYMBOLS = frozenset("%")
 # Formal and variant numerals (大写数字) fold to the plain ones in the tight view.
 VARIANT_NUMERALS = str.maketrans("壹贰叁肆伍陆柒捌玖拾", "一二三四五六七八九十")
+_VARIANT_CHARS = frozenset("壹贰叁肆伍陆柒捌玖拾")
 
 
 @functools.cache
@@ -123,7 +124,9 @@ def fold(text: str) -> Folded:
 
 
 def _tighten(light: View) -> View:
-    source = light.text.translate(VARIANT_NUMERALS)
+    source = light.text
+    if not _VARIANT_CHARS.isdisjoint(source):
+        source = source.translate(VARIANT_NUMERALS)
     chars: list[str] = []
     origin: list[int] = []
     position = 0
