@@ -38,6 +38,8 @@ _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t\r\f\v]*\n\\s*(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
 _MANY_LINES = re.compile(r"\n[ \t]*(\n[ \t]*)+")
+_DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)")
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 
 
 def _xml(raw: bytes) -> Any:
@@ -75,12 +77,31 @@ def _inline(text: str) -> str:
     return _SPACES.sub(" ", _CJK_BREAK.sub("", text))
 
 
-def html_text(raw: bytes) -> tuple[str, str]:
-    """A content document's text (headings as Markdown) and its first heading."""
+def _html(raw: bytes) -> Any:
+    """An XHTML/HTML document through lxml's HTML parser, decoded as its XML declaration or
+    BOM says, else as UTF-8 (the EPUB default; the HTML parser alone would guess Latin-1)."""
     from lxml import html
 
+    head = raw[:200]
+    declared = _DECLARED.search(head)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        codec = "utf-8-sig"
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16"
+    else:
+        codec = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        text = raw.decode(codec, "replace")
+    except LookupError:
+        text = raw.decode("utf-8", "replace")
+    text = _DECLARATION.sub("", text, count=1)  # lxml takes no encoding declaration in a str
     parser = html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
-    root = html.document_fromstring(raw, parser=parser)
+    return html.document_fromstring(text or "<html/>", parser=parser)
+
+
+def html_text(raw: bytes) -> tuple[str, str]:
+    """A content document's text (headings as Markdown) and its first heading."""
+    root = _html(raw)
     body = root.find("body")
     out: list[str] = []
     first_heading = ""
@@ -120,10 +141,7 @@ def _toc(archive: zipfile.ZipFile, manifest: dict[str, tuple[str, str, str]], nc
     titles: dict[str, str] = {}
     nav = next((href for href, _, props in manifest.values() if "nav" in props.split()), None)
     if nav:
-        from lxml import html
-
-        root = html.document_fromstring(_read(archive, nav),
-                                        parser=html.HTMLParser(no_network=True, remove_comments=True))
+        root = _html(_read(archive, nav))
         navs = root.xpath("//nav")
         toc = [n for n in navs if "toc" in (n.get(f"{{{NS['epub']}}}type") or n.get("epub:type") or "")]
         for node in (toc or navs[:1]):

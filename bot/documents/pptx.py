@@ -75,7 +75,7 @@ def read_pptx(data: bytes, filename: str) -> Document:
     hidden = 0
     for number, slide in enumerate(slides[:MAX_SLIDES], 1):
         try:
-            body = "\n".join(_shape_text(s) for s in _reading_order(slide.shapes))
+            body = "\n".join(text for shape in _reading_order(slide.shapes) for text in _shape_text(shape))
             spoken = slide.notes_slide.notes_text_frame.text.strip() \
                 if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None else ""
             title = _title(slide)
