@@ -164,9 +164,11 @@ def extract_text(data: bytes, mime: str, filename: str, budget_tokens: int, *, p
         first.images = images
     text = first
     text.notes = _scanned_notes(doc, text.read, imaged, vision) + text.notes
-    if not text.text.strip() and not text.images:
-        raise DocumentUnreadable(f"{label(filename)} has no text I can read" +
-                                 ("; its pages are scanned images and image input is off" if doc.scanned else ""))
+    if not text.images and all(s.empty for s in doc.sections):
+        if doc.scanned:
+            raise DocumentUnreadable(f"{label(filename)} has no text layer (its pages are scanned images) "
+                                     "and image input is turned off, so I can't read it")
+        raise DocumentUnreadable(f"{label(filename)} has no text I can read")
     if text.truncated:
         text.notes.insert(0, f"{label(filename)} is long: I {text.statement}; the rest did not fit")
     if text.notes:  # the model is told what it did not get, like the user
