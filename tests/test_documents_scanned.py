@@ -93,7 +93,7 @@ async def test_to_parts_shows_scanned_pages_to_the_model_as_images(pdf: bytes) -
     assert "--- page 2: scanned, shown as image 1 ---" in parts[0].text
     assert "--- page 4: scanned, no text layer (not read) ---" in parts[0].text
     assert notices == ["Pages 2–4 of “report.pdf” have no text layer (scanned); I'm reading pages 2–3 as images, "
-                       "page(s) 4 were not read."]
+                       "page 4 was not read."]
 
     off = SimpleNamespace(context_tokens=200_000, max_tokens=4096, vision=False, max_images=4)
     parts, notices = await to_parts(Attachment(pdf, "application/pdf", "report.pdf"), off)

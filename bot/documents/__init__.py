@@ -128,22 +128,27 @@ def read(data: bytes, mime: str, filename: str) -> Document:
     return read_text(data, filename)
 
 
+def _pages(numbers: list[int]) -> str:
+    return f"page {numbers[0]}" if len(numbers) == 1 else f"pages {ranges(numbers)}"
+
+
 def _scanned_notes(doc: Document, read_pages: int, imaged: list[int], vision: bool) -> list[str]:
     name = label(doc.filename)
     scanned = [p for p in doc.scanned if p <= read_pages]
     if not scanned:
         return []
-    pages = f"page {scanned[0]}" if len(scanned) == 1 else f"pages {ranges(scanned)}"
+    pages = _pages(scanned)
     if not vision:
         return [f"{pages} of {name} are scanned images without a text layer, and image input is turned "
                 "off, so I could not read them"]
     rest = [p for p in scanned if p not in imaged]
+    if not imaged:
+        return [f"{pages} of {name} have no text layer (scanned) and were not read"]
     if not rest:
         return [f"{pages} of {name} have no text layer (scanned); I'm reading them as images"]
-    return [f"{pages} of {name} have no text layer (scanned); I'm reading "
-            f"{'page ' + str(imaged[0]) if len(imaged) == 1 else 'pages ' + ranges(imaged)} as images, "
-            f"page(s) {ranges(rest)} were not read"] if imaged else \
-        [f"{pages} of {name} have no text layer (scanned) and were not read"]
+    shown = f"{_pages(imaged)} as {'an image' if len(imaged) == 1 else 'images'}"
+    missed = f"{_pages(rest)} {'was' if len(rest) == 1 else 'were'} not read"
+    return [f"{pages} of {name} have no text layer (scanned); I'm reading {shown}, {missed}"]
 
 
 def extract_text(data: bytes, mime: str, filename: str, budget_tokens: int, *, page_images: int = 0,

@@ -2,7 +2,7 @@
 and rendered to images for the model's vision.
 
 PDFium rather than pypdf: on Chromium's CJK PDFs it follows the ``/ActualText`` the printer
-writes, so "一只好杯子" comes out where pypdf gives Kangxi radicals, and it is 5–10× faster
+writes, so "一只好杯子" comes out where pypdf gives Kangxi radicals, and it is over 10× faster
 (figures in tests/test_documents_corpus.py and bench/documents.py). PDFium is not
 thread-safe, not even across documents, so every call into it holds ``PDFIUM``.
 """
