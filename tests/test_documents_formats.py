@@ -268,3 +268,16 @@ async def test_to_parts_reads_the_new_formats() -> None:
     assert notices == [] and [p.kind for p in parts] == ["document"]
     assert parts[0].data["kind"] == "pptx" and parts[0].data["unit"] == "slide" and parts[0].data["total"] == 3
     assert "--- slide 1 “新品定价策略” ---" in parts[0].text
+
+
+def test_a_budget_cut_reads_only_the_pages_it_needs() -> None:
+    from tests.test_documents import make_pdf
+
+    data = make_pdf([f"Page {i} " + "market figures " * 30 for i in range(1, 301)])
+    whole = read(data, "application/pdf", "long.pdf")
+    assert len(whole.sections) == 300
+    early = read(data, "application/pdf", "long.pdf", stop_tokens=2_000)
+    assert early.total == 300 and 10 < len(early.sections) < 40  # the rest is never parsed
+    text = extract_text(data, "application/pdf", "long.pdf", 2_000)
+    assert text.read < len(early.sections) and text.total == 300
+    assert text.text.startswith(f"[“long.pdf” is long: I read pages 1–{text.read} of 300")

@@ -82,9 +82,10 @@ def kind_of(data: bytes, mime: str, filename: str) -> DocumentKind | None:
     return None
 
 
-def read(data: bytes, mime: str, filename: str) -> Document:
+def read(data: bytes, mime: str, filename: str, *, stop_tokens: int | None = None) -> Document:
     """The whole document, section by section; raises ``DocumentUnreadable`` with a sentence
-    for the user. CPU-bound: run it in a worker thread from async code."""
+    for the user. CPU-bound: run it in a worker thread from async code. ``stop_tokens``: a
+    PDF's pages are read only until their text passes that many tokens (for a budget cut)."""
     name = label(filename)
     if not data:
         raise DocumentUnreadable(f"{name} is empty")
@@ -102,7 +103,7 @@ def read(data: bytes, mime: str, filename: str) -> Document:
     if kind == "pdf":
         from bot.documents.pdf import read_pdf
 
-        return read_pdf(data, filename)
+        return read_pdf(data, filename, stop_tokens)
     if kind == "docx":
         from bot.documents.docx import read_docx
 
@@ -156,7 +157,7 @@ def extract_text(data: bytes, mime: str, filename: str, budget_tokens: int, *, p
     """Read a document within ``budget_tokens``; raises ``DocumentUnreadable`` with a
     sentence for the user. Up to ``page_images`` scanned PDF pages (among those read) are
     rendered into ``DocumentText.images``. CPU-bound: call it through ``read_document``."""
-    doc = read(data, mime, filename)
+    doc = read(data, mime, filename, stop_tokens=budget_tokens)
     first = within(doc, budget_tokens)
     imaged: list[int] = []
     if doc.scanned and vision and page_images > 0:
