@@ -191,3 +191,43 @@ def test_split_pages_reads_the_markers_the_model_writes() -> None:
     answer = "=== page 7 ===\n甲\n\n### 第 8 页\n乙\n=== Page 9 ===\n丙"
     assert split_pages(answer, [7, 8, 9]) == {7: "甲", 8: "乙", 9: "丙"}
     assert split_pages("=== page 3 ===\nx", [7]) == {}  # not a page that was asked
+
+
+async def test_a_scanned_page_reaches_the_model_through_the_service(service, fake_gateway, pdf: bytes) -> None:
+    """The core's call site (``documents.to_parts``) unchanged: the document part and the
+    page images are stored with the message, and the next prompt shows the model both."""
+    from bot.platform.messages import Author, ConversationKey, IncomingMessage
+    from tests.surfaces import RecordingSurface
+
+    fake_gateway.script(Answer(text="第2页写的是扫描件。", reasoning="look at the page"))
+    message = IncomingMessage(key=ConversationKey("console", "local", "alice"), author=Author("alice", "Alice"),
+                              text="第 2 页写了什么？", message_id="m-scan",
+                              attachments=[Attachment(pdf, "application/pdf", "report.pdf")])
+    surface = RecordingSurface()
+    await service.handle(message, surface)
+    user = fake_gateway.last.body["messages"][-1]
+    blocks = user["content"]
+    text = " ".join(b["text"] for b in blocks if b["type"] == "text")
+    assert "第 2 页写了什么？" in text and "--- page 2: scanned, shown as image 1 ---" in text
+    images = [b["image_url"]["url"] for b in blocks if b["type"] == "image_url"]
+    assert len(images) == 3 and all(u.startswith("data:image/jpeg;base64,") for u in images)
+    assert likeness(base64.b64decode(images[0].split(",", 1)[1]), 2) < 6
+    assert surface.texts[-1] == "第2页写的是扫描件。"
+
+
+async def test_pdfs_read_and_rendered_in_parallel_threads(pdf: bytes) -> None:
+    """PDFium is not thread-safe even across documents: every call holds one lock, so
+    documents read in worker threads at once (several chats) all come out whole."""
+    import asyncio
+
+    from bot.documents import read_document
+
+    texts = [make_pdf([f"document {n} page {p}" for p in range(1, 40)]) for n in range(4)]
+    results = await asyncio.gather(*(read_document(data, "application/pdf", f"{n}.pdf", 100_000)
+                                     for n, data in enumerate(texts)),
+                                   *(read_document(pdf, "application/pdf", "scan.pdf", 100_000, page_images=3)
+                                     for _ in range(3)))
+    for n, result in enumerate(results[:4]):
+        assert result.read == 39 and f"document {n} page 39" in result.text
+    for result in results[4:]:
+        assert [image.page for image in result.images] == [2, 3, 4]
