@@ -167,7 +167,7 @@ def test_chinese_text_files_in_common_encodings(encoded: bytes) -> None:
 def test_markdown_and_other_text_types() -> None:
     assert "# Title" in extract_text(b"# Title\n\nbody", "text/markdown", "notes.md", BIG).text
     assert extract_text(b'{"a": 1}', "application/json", "data.json", BIG).text == '{"a": 1}'
-    assert extract_text(b"a,b\n1,2", "application/octet-stream", "table.csv", BIG).kind == "text"
+    assert extract_text(b"a,b\n1,2", "application/octet-stream", "table.csv", BIG).kind == "csv"  # a sheet now
 
 
 def test_long_text_is_cut_at_a_line() -> None:
@@ -181,8 +181,8 @@ def test_long_text_is_cut_at_a_line() -> None:
 def test_binary_unknown_and_empty_files() -> None:
     with pytest.raises(DocumentUnreadable, match="binary"):
         extract_text(b"\x89\xff\x00\x01" * 100, "text/plain", "weird.txt", BIG)
-    with pytest.raises(DocumentUnreadable, match="I can't read files like “sheet.xlsx”"):
-        extract_text(b"PK\x03\x04", "application/vnd.ms-excel", "sheet.xlsx", BIG)
+    with pytest.raises(DocumentUnreadable, match="“sheet.xlsx” could not be read as an Excel workbook"):
+        extract_text(b"PK\x03\x04", "application/vnd.ms-excel", "sheet.xlsx", BIG)  # read since issue 21
     with pytest.raises(DocumentUnreadable, match="empty"):
         extract_text(b"", "text/plain", "empty.txt", BIG)
 
@@ -211,8 +211,8 @@ async def test_to_parts_gives_a_document_part_and_notices() -> None:
     bad = Attachment(b"\x00\x01", "application/zip", "archive.zip")
     parts, notices = await to_parts(bad, settings)
     assert parts[0].kind == "note" and "archive.zip" in parts[0].text
-    assert notices == ["I can't read files like “archive.zip” (application/zip); I read .txt, .md, .pdf, "
-                       ".docx and other text files."]
+    assert notices == ["I can't read files like “archive.zip” (application/zip); I read .pdf, .docx, .pptx, "
+                       ".xlsx, .csv, .epub, .txt, .md and other text files."]
 
 
 async def test_reading_runs_off_the_event_loop() -> None:
