@@ -43,8 +43,11 @@ def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
         for target in targets:
             while target and target not in modules:
                 target = target.rpartition(".")[0]
-            if target and target != name:
-                out.add(target)
+            # Importing a.b.c runs a/__init__ and a/b/__init__ first: those are imports too.
+            while target:
+                if target != name and target in modules and not name.startswith(target + "."):
+                    out.add(target)
+                target = target.rpartition(".")[0]
     return out
 
 

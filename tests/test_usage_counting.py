@@ -77,3 +77,13 @@ def test_the_stored_vocabularies_are_the_enums_values() -> None:
         assert set(get_args(literal)) == {member.value for member in enum}, enum.__name__
     # Kinds of turns are open (features register theirs): the ledger stores the kind's name.
     assert CallKind is str and TurnKind.CHAT == "chat"
+
+
+def test_the_metrics_outcomes_are_the_final_turn_states() -> None:
+    """Metrics sit below the core (the core reports to them), so they name the outcomes as
+    strings; they must stay the final TurnState values."""
+    from bot.core.turns import TurnState
+    from bot.process.metrics import DONE, OUTCOMES
+
+    assert set(OUTCOMES) == {s.value for s in TurnState} - {TurnState.QUEUED.value, TurnState.STREAMING.value}
+    assert DONE == TurnState.DONE.value

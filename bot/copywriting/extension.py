@@ -227,8 +227,8 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
 COPYWRITING = Extension(
     kinds=(CopyKind(), RefineKind()),
     commands=(
-        Command(CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"), style_command,
-                in_line=True),
+        Command(CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"),
+                style_command, in_line=True),
         Command(CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"), copy_command, in_line=True),
         Command(CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False), refine_command),
     ),

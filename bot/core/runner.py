@@ -151,7 +151,9 @@ class TurnRunner:
         else:
             final = f"{text}\n\n{outcome.marker}" if outcome.marker and text else (text or outcome.marker)
         reasoning = "".join(turn.reasoning)
-        metrics.turn_finished(outcome.state, ttft=turn.ttft, usage=turn.usage)
+        usage = turn.usage
+        metrics.turn_finished(outcome.state.value, ttft=turn.ttft, prompt_tokens=usage.prompt_tokens,
+                              completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens)
         # The kind's own rows (a copy answer's refinements) only on an answer that ended well.
         own = tuple(turn.controls) if outcome.state is TurnState.DONE else ()
         controls = () if notice_only else (*own, *answer_controls(plan.turn_id))

@@ -35,7 +35,6 @@ from bot.platform.split import split_markdown, split_point
 from bot.platform.surface import (
     MessageRef,
     NativeStream,
-    RateLimited,
     ReplySurface,
     StreamUnavailable,
     SurfaceGone,
@@ -46,6 +45,7 @@ from bot.platform.surface import (
 )
 from bot.ratelimits.budgets import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
 from bot.ratelimits.counters import Counters, Window
+from bot.ratelimits.errors import RateLimited
 
 __all__ = [
     "ADMITTED", "Ack", "Acknowledge", "Admission", "Arrival", "Attachment", "Author", "BodyProblem", "Budget",

@@ -13,14 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.platform.controls import Controls
-
-
-class RateLimited(Exception):
-    """The platform answered 429. The adapter has already paused its shared budget."""
-
-    def __init__(self, retry_after: float, detail: str = "") -> None:
-        super().__init__(f"rate limited for {retry_after:.1f}s {detail}".strip())
-        self.retry_after = retry_after
+from bot.ratelimits.errors import RateLimited  # noqa: F401 - surfaces raise it: named here for them
 
 
 class StreamUnavailable(Exception):

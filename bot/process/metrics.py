@@ -25,8 +25,6 @@ from prometheus_client import (
     generate_latest,
 )
 
-from bot.core.turns import TurnState, TurnUsage
-
 # One registry per process, with the process and platform collectors Prometheus users
 # expect (CPU, memory, open files, GC), and nothing any library registered on the global one.
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -65,9 +63,12 @@ QUEUE_DEPTH = Gauge("bot_queue_depth", "User messages this process has queued an
                     registry=REGISTRY)
 ACTIVE_STREAMS = Gauge("bot_active_streams", "Answers this process is producing right now.", registry=REGISTRY)
 
-for _state in TurnState:
-    if _state not in (TurnState.QUEUED, TurnState.STREAMING):
-        TURNS.labels(outcome=_state.value)  # every outcome shows, at 0, from the start
+# How a turn can end (the final ``TurnState`` values; a test keeps them equal). Metrics sit
+# below the core and the rate limits, which report to them: they import neither.
+OUTCOMES = ("complete", "stopped", "error", "interrupted")
+DONE = "complete"
+for _outcome in OUTCOMES:
+    TURNS.labels(outcome=_outcome)  # every outcome shows, at 0, from the start
 for _direction in ("in", "out", "cached"):
     TOKENS.labels(direction=_direction)
 
@@ -136,15 +137,16 @@ def gateway_ok() -> None:
 
 
 # --- turns ---
-def turn_finished(state: TurnState, *, ttft: float | None, usage: TurnUsage) -> None:
-    TURNS.labels(outcome=state.value).inc()
+def turn_finished(outcome: str, *, ttft: float | None, prompt_tokens: int, completion_tokens: int,
+                  cached_tokens: int) -> None:
+    TURNS.labels(outcome=outcome).inc()
     if ttft is not None:
         TTFT.observe(ttft)
-    if ttft is not None or state is TurnState.DONE:
+    if ttft is not None or outcome == DONE:
         gateway_ok()  # the model answered: the gateway was reachable
-    TOKENS.labels(direction="in").inc(usage.prompt_tokens)
-    TOKENS.labels(direction="out").inc(usage.completion_tokens)
-    TOKENS.labels(direction="cached").inc(usage.cached_tokens)
+    TOKENS.labels(direction="in").inc(prompt_tokens)
+    TOKENS.labels(direction="out").inc(completion_tokens)
+    TOKENS.labels(direction="cached").inc(cached_tokens)
 
 
 def answer_shown(started: float, ttft: float | None) -> None:

@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from enum import IntEnum
 from typing import TypeVar
 
-from bot.platform.surface import RateLimited
 from bot.process import metrics
 from bot.ratelimits.counters import Counter, Counters, LocalCounters, Window
+from bot.ratelimits.errors import RateLimited
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
