@@ -464,6 +464,26 @@ async def test_reconnects_after_a_drop_and_a_refusal() -> None:
             await connection.stop()
 
 
+async def test_a_refusal_by_credentials_during_reconnect_ends_reconnecting_for_good() -> None:
+    """A ClientException while reconnecting (here: the app secret was rotated) kills the SDK's
+    receive task: it never tries again, while start() keeps blocking as if all were well."""
+    async with FakeFeishu(time_scale=0.001) as fake:  # reconnect retries every 0.12 s
+        connection = SdkLongConnection(fake, handing_off(asyncio.Queue())).start()
+        try:
+            await fake.ws.wait_connected()
+            before = fake.ws.endpoint_calls
+            fake.ws.app_secret = "rotated in the console"
+            await fake.ws.drop_connections()
+            await eventually(lambda: fake.ws.endpoint_calls == before + 1)
+            fake.ws.app_secret = fake.app_secret  # the old secret works again: no matter
+            with pytest.raises(AssertionError):
+                await fake.ws.wait_connected(within=1.0)  # eight retry intervals
+            assert fake.ws.endpoint_calls == before + 1 and connection.error is None
+            assert (connection.reconnecting, connection.reconnected) == (1, 0)
+        finally:
+            await connection.stop()
+
+
 async def test_a_wrong_secret_ends_start_with_client_exception(fake: FakeFeishu) -> None:
     connection = SdkLongConnection(fake, handing_off(asyncio.Queue()), secret="wrong").start()
     await eventually(lambda: connection.error is not None)
@@ -494,6 +514,24 @@ async def test_card_button_callback_answers_through_the_ack(fake: FakeFeishu) ->
         assert data.event.operator.open_id == alice.open_id
     finally:
         await connection.stop()
+
+
+async def test_the_sdk_leaves_card_typed_frames_unanswered() -> None:
+    """lark-oapi 1.7.5 returns without an ack for a frame of type "card": were Feishu to send
+    card callbacks that way, each would be pushed again and again and never reach the handler."""
+    async with FakeFeishu(time_scale=SCALE) as fake:
+        pressed: list[Any] = []
+        handler = lark.EventDispatcherHandler.builder("", "").register_p2_card_action_trigger(pressed.append).build()
+        connection = SdkLongConnection(fake, handler).start()
+        try:
+            await fake.ws.wait_connected()
+            alice = fake.user("alice")
+            message = fake.store_user_message(fake.p2p_chat(alice), alice, "text", json.dumps({"text": "x"}))
+            delivery = await fake.push_event(fake.events.card_action(message, alice, {"a": 1}), frame_type="card")
+            assert not delivery.acked and len(delivery.attempts) == fake.ws.max_pushes
+            assert all(a.code is None for a in delivery.attempts) and pressed == []
+        finally:
+            await connection.stop()
 
 
 async def test_events_go_to_one_connection_at_a_time(fake: FakeFeishu) -> None:

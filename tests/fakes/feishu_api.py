@@ -15,7 +15,8 @@ Limits, sliding windows scaled by ``time_scale`` (1.0 = Feishu's own seconds; te
   and ``x-ogw-ratelimit-reset`` (seconds to wait; a decimal when time is scaled);
 - send + reply 5/s per user (p2p) and per group, a card message patched 5/s, CardKit 10
   operations/s per card: HTTP 400, code 230020 "This operation triggers the frequency limit."
-  (the code Feishu's message and CardKit pages give for these; they carry no reset header).
+  (the code Feishu's message pages give; peers' CardKit code reports it for cards too), no
+  reset header.
 ``rate_limited`` lists every refused call of either kind; tests assert it is empty.
 
 Error codes come from Feishu's API reference pages (HTTP 400 + code unless noted): 230001
@@ -28,7 +29,79 @@ streaming closed, 200850 streaming timeout, 300317 sequence out of order).
 
 What lark-oapi 1.7.5 does (read in its source, shown by tests/test_feishu_fake.py)
 ---------------------------------------------------------------------------------------
-SDK_FINDINGS_PLACEHOLDER
+1. Import cost: any ``import lark_oapi…`` runs the package ``__init__``, which loads every API's
+   models: ~3.5 s and +160 MB RSS on this machine. Import it only when Feishu is configured.
+2. The loop trap: ``lark_oapi/ws/client.py`` binds a module global ``loop`` at import
+   (``asyncio.get_event_loop()``); ``Client.start()`` runs ``loop.run_until_complete(…)`` on it
+   and then blocks for ever, and every coroutine of the client is scheduled on that global.
+   Imported inside a running loop, ``start()`` fails "This event loop is already running".
+   There is no ``start_async``. What works (``SdkLongConnection`` in the tests): a thread that
+   makes a new loop, ``asyncio.set_event_loop(loop)``, sets ``lark_oapi.ws.client.loop = loop``,
+   constructs the ``lark.ws.Client`` there (its constructor schedules a cache-cleaning task on
+   the current loop) and calls ``start()``. The global is shared: one ws client per process.
+3. Stopping: there is no public stop. Cancel every task of that loop from outside
+   (``loop.call_soon_threadsafe``); ``start()`` then raises CancelledError in the thread, which
+   runs ``client._disconnect()`` (a clean close frame), gathers the rest and closes the loop.
+   The SDK's own FeishuChannel.stop uses the same private ``_disconnect``. Disconnecting while
+   the receive task still runs only triggers a reconnect.
+4. Acks: each frame gets a task, but the handler registered on ``EventDispatcherHandler`` is
+   called synchronously on the SDK's loop, and the ack (the same frame, header ``biz_rt``,
+   payload ``{"code": 200}``) is written only after it returns. A slow handler delays that ack,
+   the pings and every later event; past 3 s Feishu pushes the event again (same event_id; the
+   handler runs twice). Hand off with ``bot_loop.call_soon_threadsafe(…)`` and return. A handler
+   exception is logged and acked ``{"code": 500}`` (the fake then pushes again: assumed, not
+   documented by Feishu). A callback handler's return (``P2CardActionTriggerResponse``: toast /
+   card) travels back base64-JSON in the ack's ``data``. Frames typed ``card`` get no ack and
+   never reach a handler (card callbacks arrive as ``event`` frames). A payload split over
+   frames (``sum`` > 1) is reassembled before the handler.
+5. Reconnect: the server sets it, in the endpoint's ``ClientConfig`` and again in every pong:
+   ``ReconnectCount`` (-1 = for ever), ``ReconnectInterval`` (120 s between tries),
+   ``ReconnectNonce`` (a random 0–30 s before the first try), ``PingInterval`` (120 s); the only
+   local switch is ``auto_reconnect`` (default True). On a lost socket: ``on_reconnecting()``,
+   the jitter, then the endpoint POST (blocking ``requests`` on the SDK loop) and the connect,
+   once per interval, ``on_reconnected()`` on success. A ClientException while reconnecting
+   (endpoint code other than 0 / 1 / 1000040343: a rotated secret 10014, the 50-connection cap
+   1000040350) ends reconnecting for good, silently, while ``start()`` keeps blocking. At the
+   first ``start()`` a ClientException is raised; other errors loop inside ``start()`` until it
+   connects. Half-open sockets are noticed only by websockets' own keepalive (20 s + 20 s).
+   So the adapter needs a watchdog (``on_reconnecting`` without ``on_reconnected`` for long →
+   rebuild the client) and a readiness flag.
+6. HTTP: sync methods use ``requests`` without a session (a new connection per call); the
+   ``a…`` coroutines use a new ``httpx.AsyncClient`` per call AND fetch the tenant token with
+   blocking ``requests`` inside the event loop (with a fake on the same loop: a deadlock; in
+   production: a stalled loop). Call the sync methods through ``asyncio.to_thread``. The token
+   is cached per app_id for the whole process and refreshed 10 minutes before expiry; it is
+   never dropped on 99991663 / 99991677 (``lark_oapi.core.token.TokenManager.cache`` holds it
+   under ``self_tenant_token:{app_id}``). A wrong secret raises ``ObtainAccessTokenException``
+   (``.code`` 10014). Nothing is retried.
+7. Errors and 429: any JSON answer becomes the response object, never an exception: check
+   ``resp.success()`` / ``resp.code`` / ``resp.msg``; ``resp.raw.status_code``;
+   ``resp.raw.headers`` is a plain dict (sync: the server's spelling; async: lower case), so
+   ``resp.raw.headers.get("x-ogw-ratelimit-reset")`` (Feishu sends lower case). A non-JSON body
+   (a proxy's HTML 502) raises JSONDecodeError out of the call. ``lark_oapi.channel.errors``
+   files 99991400 under permission errors and 230020 under "target revoked": Feishu's docs say
+   both are rate limits.
+8. Webhook: ``EventDispatcherHandler.do(RawRequest)`` decrypts, checks the token, answers
+   ``url_verification``, checks the signature (only with an encrypt key) and runs the handler
+   synchronously; a bad token, a bad signature or a handler exception all answer HTTP 500
+   ``{"msg": …}`` (refuse them yourself first to answer 4xx). It reads ``X-Lark-Signature`` etc.
+   with exact case: give ``RawRequest.headers`` a case-insensitive mapping (starlette's
+   ``request.headers``), not ``dict(request.headers)``. The timestamp's age is not checked.
+9. Streaming card (accepted here, as documented): create ``POST /open-apis/cardkit/v1/cards``
+   ``{"type": "card_json", "data": json.dumps(card)}`` with ``card = {"schema": "2.0", "config":
+   {"streaming_mode": true, "update_multi": true, "summary": {"content": "…"}, "streaming_config":
+   {…optional}}, "body": {"elements": [{"tag": "markdown", "content": "…", "element_id":
+   "answer"}]}}`` (element_id: a letter, then letters / digits / _, ≤ 20; unique); send it as
+   ``msg_type="interactive"``, content ``{"type": "card", "data": {"card_id": …}}``; then
+   ``PUT …/cards/{card_id}/elements/answer/content`` ``{"content": <the whole text so far, 1 to
+   100,000 chars>, "sequence": n}``; close with ``PATCH …/cards/{card_id}/settings``
+   ``{"settings": json.dumps({"config": {"streaming_mode": false}}), "sequence": n + 1}``.
+   Sequence: one counter per card shared by every card operation (content, settings, update,
+   element add / update / patch / delete), an int32 ≥ 1, strictly greater than the last one
+   accepted (gaps allowed; a refused operation does not use its number here, which Feishu does
+   not document: always take last + 1). Equal or lower → 300317. Streaming closes itself
+   600 s after it opened: the next write gets 200850 "card streaming timeout", later ones 300309
+   "streaming mode is closed" (as after the bot's own close); reopening via settings works.
 """
 from __future__ import annotations
 
@@ -37,15 +110,23 @@ import json
 import math
 import secrets
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.feishu_cards import CardError, CardUpdate, FakeCard, StreamingRules, validate_card, walk_elements
+from tests.fakes.feishu_cards import CardError, CardUpdate, FakeCard, StreamingRules, validate_card
 from tests.fakes.feishu_events import EventFactory, HttpDelivery, post_event
+from tests.fakes.feishu_model import (
+    ApiError,
+    Call,
+    FakeChat,
+    FakeMessage,
+    FakeUser,
+    FeishuLimits,
+    Resource,
+    Windows,
+)
 from tests.fakes.feishu_ws import LongConnection, WsDelivery
 
 TEXT_MAX_BYTES = 150 * 1024
@@ -53,128 +134,6 @@ CARD_OR_POST_MAX_BYTES = 30 * 1024
 MAX_EDITS = 20
 RECEIVE_ID_TYPES = ("open_id", "user_id", "union_id", "chat_id")
 RATE_LIMIT_CODES = (99991400, 230020)
-
-
-@dataclass(frozen=True)
-class FeishuLimits:
-    chat_per_second: int = 5  # send + reply, per p2p user and per group (shared by all bots there)
-    card_per_second: int = 10  # CardKit operations on one card
-    patch_per_second: int = 5  # PATCH of one card message
-    api_per_second: int = 50  # each API, per app
-    api_per_minute: int = 1000
-
-
-@dataclass(frozen=True)
-class FakeUser:
-    name: str
-    open_id: str
-    user_id: str
-    union_id: str
-    is_bot: bool = False
-
-    def ids(self) -> dict[str, str]:
-        return {"union_id": self.union_id, "user_id": self.user_id, "open_id": self.open_id}
-
-
-@dataclass
-class FakeChat:
-    chat_id: str
-    chat_type: Literal["p2p", "group"]
-    name: str
-    mode: Literal["p2p", "group", "topic"]
-    user: FakeUser | None = None  # the other side of a p2p chat
-    bot_member: bool = True
-
-
-@dataclass
-class Resource:
-    key: str
-    kind: Literal["image", "file"]
-    data: bytes
-    content_type: str
-    file_name: str
-
-
-@dataclass
-class FakeMessage:
-    message_id: str
-    chat_id: str
-    msg_type: str
-    content: str  # the JSON string, as on the wire
-    sender_id: str  # a user's open_id, or the app_id for the bot
-    from_bot: bool
-    create_time: int  # ms
-    root_id: str | None = None
-    parent_id: str | None = None
-    thread_id: str | None = None
-    uuid: str | None = None
-    edits: int = 0
-    updated: bool = False
-    card: FakeCard | None = None  # a CardKit entity sent as {"type": "card", "data": {"card_id"}}
-    mentions: list[dict] = field(default_factory=list)
-    resources: dict[str, Resource] = field(default_factory=dict)
-
-    @property
-    def body(self) -> Any:
-        return json.loads(self.content)
-
-    @property
-    def card_id(self) -> str | None:
-        return self.card.card_id if self.card else None
-
-    @property
-    def text(self) -> str:
-        """What a reader sees: the text, the post's text runs, or the card's markdown (live)."""
-        body = self.body
-        if self.msg_type == "text":
-            return body.get("text", "")
-        if self.card is not None:
-            return self.card.text
-        if self.msg_type == "post":
-            post = body.get("post", body)
-            locale = next(iter(post.values()), {}) if "content" not in post else post
-            return "\n".join("".join(n.get("text", "") for n in line) for line in locale.get("content", []))
-        if self.msg_type == "interactive":
-            return "\n".join(e["content"] for e in walk_elements(body.get("body", body))
-                             if e.get("tag") in ("markdown", "plain_text") and isinstance(e.get("content"), str))
-        return ""
-
-
-@dataclass
-class Call:
-    api: str  # e.g. "im.message.create", "cardkit.card_element.content"
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    at: float
-    status: int = 200
-    code: int = 0
-    msg: str = "success"
-    deduplicated: bool = False  # answered from an earlier call with the same uuid
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg, self.headers = status, code, msg, headers or {}
-
-
-class Windows:
-    """Sliding windows: at most ``limit`` calls in any ``window`` seconds per key."""
-
-    def __init__(self) -> None:
-        self._calls: dict[Any, deque[float]] = defaultdict(deque)
-
-    def take(self, key: Any, limit: int, window: float, now: float) -> float:
-        """0 if the call may go now (and counts it), else the seconds until it may."""
-        calls = self._calls[key]
-        while calls and calls[0] <= now - window:
-            calls.popleft()
-        if len(calls) >= limit:
-            return calls[0] + window - now
-        calls.append(now)
-        return 0.0
 
 
 Handler = Callable[[web.Request, Any], Awaitable[Any]]
@@ -333,8 +292,9 @@ class FakeFeishu:
         return [c for c in self.cards.values() if c.generating(now)]
 
     # --- events to the bot ---
-    async def push_event(self, event: dict, *, parts: int = 1) -> WsDelivery:
-        return await self.ws.push(event, parts=parts)
+    async def push_event(self, event: dict, *, parts: int = 1,
+                         frame_type: Literal["event", "card"] = "event") -> WsDelivery:
+        return await self.ws.push(event, parts=parts, frame_type=frame_type)
 
     async def deliver_http(self, url: str, event: dict, *, encrypt_key: str | None = None,
                            verification_token: str | None = None, signature_key: str | None = None,

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 if TYPE_CHECKING:
-    from tests.fakes.feishu_api import FakeChat, FakeFeishu, FakeMessage, FakeUser
+    from tests.fakes.feishu_api import FakeFeishu
+    from tests.fakes.feishu_model import FakeChat, FakeMessage, FakeUser
 
 MERGE_FORWARD_CONTENT = "Merged and Forwarded Message"
 

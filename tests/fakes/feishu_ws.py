@@ -26,7 +26,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -190,9 +190,12 @@ class LongConnection:
         self._changed.set()
         return len(cut)
 
-    async def push(self, event: dict, *, parts: int = 1, wait_connection: float = 10.0) -> WsDelivery:
+    async def push(self, event: dict, *, parts: int = 1, frame_type: Literal["event", "card"] = "event",
+                   wait_connection: float = 10.0) -> WsDelivery:
         """Give ``event`` to one connection (round-robin), wait for its ack; without an ack in
-        3 s (scaled) or with a failed one, push it again, up to ``max_pushes`` times."""
+        3 s (scaled) or with a failed one, push it again, up to ``max_pushes`` times.
+        Card callbacks (``card.action.trigger``) travel as ``type: event`` frames too; a
+        ``type: card`` frame is what lark-oapi 1.7.5 drops unanswered."""
         payload = json.dumps(event, ensure_ascii=False).encode()
         delivery = WsDelivery(message_id=secrets.token_hex(16), event=event)
         self.deliveries.append(delivery)
@@ -205,7 +208,7 @@ class LongConnection:
             attempt = PushAttempt(conn.conn_id, time.monotonic())
             delivery.attempts.append(attempt)
             try:
-                await self._send_data(conn, delivery.message_id, payload, parts)
+                await self._send_data(conn, delivery.message_id, payload, parts, frame_type)
                 code, data, at = await asyncio.wait_for(future, self.ack_timeout)
             except (TimeoutError, ConnectionError):
                 continue
@@ -217,7 +220,8 @@ class LongConnection:
                 break
         return delivery
 
-    async def _send_data(self, conn: WsConnection, message_id: str, payload: bytes, parts: int) -> None:
+    async def _send_data(self, conn: WsConnection, message_id: str, payload: bytes, parts: int,
+                         frame_type: str) -> None:
         size = -(-len(payload) // parts)
         chunks = [payload[i * size:(i + 1) * size] for i in range(parts)]
         trace_id = secrets.token_hex(8)
@@ -225,7 +229,7 @@ class LongConnection:
             frame = encode_frame(
                 method=DATA, service=conn.service_id, seq_id=next(self._frame_ids),
                 log_id=secrets.randbits(63), payload=chunk,
-                headers={"type": "event", "message_id": message_id, "sum": str(parts), "seq": str(seq),
+                headers={"type": frame_type, "message_id": message_id, "sum": str(parts), "seq": str(seq),
                          "trace_id": trace_id})
             await conn.ws.send_bytes(frame)
 
