@@ -581,15 +581,22 @@ async def test_encrypted_callback_through_the_sdk_dispatcher(fake: FakeFeishu) -
     dispatcher = (lark.EventDispatcherHandler.builder(key, token, lark.LogLevel.CRITICAL)
                   .register_p2_im_message_receive_v1(received.append).build())
 
-    async def events(request: Request) -> Response:
-        raw = RawRequest()
-        raw.uri, raw.body, raw.headers = request.url.path, await request.body(), request.headers
-        answer = dispatcher.do(raw)
-        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+    plain_dispatcher = (lark.EventDispatcherHandler.builder("", token, lark.LogLevel.CRITICAL)
+                        .register_p2_im_message_receive_v1(received.append).build())
+
+    def endpoint(handler: lark.EventDispatcherHandler) -> Callable[[Request], Any]:
+        async def events(request: Request) -> Response:
+            raw = RawRequest()
+            raw.uri, raw.body, raw.headers = request.url.path, await request.body(), request.headers
+            answer = handler.do(raw)
+            return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+
+        return events
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/feishu/events", events, methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    app = Starlette(routes=[Route("/feishu/events", endpoint(dispatcher), methods=["POST"]),
+                            Route("/feishu/plain", endpoint(plain_dispatcher), methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     try:
         await eventually(lambda: server.started)
@@ -610,6 +617,13 @@ async def test_encrypted_callback_through_the_sdk_dispatcher(fake: FakeFeishu) -
         wrong_token = await fake.deliver_http(url, event, encrypt_key=key, verification_token="stolen")
         assert (forged.status, wrong_token.status) == (500, 500)  # the SDK refuses with a 500, not a 4xx
         assert len(received) == 1
+
+        # An app without an Encrypt Key: plain JSON, no signature, the token in the header.
+        plain_url = f"http://127.0.0.1:{port}/feishu/plain"
+        plain = await fake.deliver_http(plain_url, event)
+        assert plain.status == 200 and json.loads(plain.body)["header"]["token"] == token
+        assert "X-Lark-Signature" not in plain.headers and len(received) == 2
+        assert (await fake.deliver_http(plain_url, event, verification_token="stolen")).status == 500
     finally:
         server.should_exit = True
         await serving

@@ -301,13 +301,14 @@ class FakeFeishu:
                            answer_within: float = 3.0) -> HttpDelivery:
         """POST a schema-2.0 event (or a url_verification) to the bot's callback URL; an answer
         later than ``answer_within`` wall-clock seconds (Feishu waits 3) is recorded as none."""
+        key = self.encrypt_key if encrypt_key is None else encrypt_key  # "" forces a plain body
         payload = json.loads(json.dumps(event))
         if verification_token is not None:
             if "header" in payload:
                 payload["header"]["token"] = verification_token
             else:
                 payload["token"] = verification_token
-        delivery = await post_event(url, payload, encrypt_key=encrypt_key, signature_key=signature_key,
+        delivery = await post_event(url, payload, encrypt_key=key or None, signature_key=signature_key,
                                     answer_within=answer_within)
         self.http_deliveries.append(delivery)
         return delivery
