@@ -1,5 +1,5 @@
 """The conversation core: the owner of every turn. Adapters reach it through their
-``Inbox`` (``bot.core.inbox``), never directly.
+``Inbox`` (``bot.core.intake``), never directly.
 
 A message is stored first, in arrival order (``bot.core.order``); a conversation's worker
 then answers its waiting messages one turn at a time, in sequence order (plain messages

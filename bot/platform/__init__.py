@@ -45,7 +45,7 @@ from bot.platform.surface import (
 )
 from bot.ratelimits.budgets import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
 from bot.ratelimits.counters import Counters, Window
-from bot.ratelimits.errors import RateLimited
+from bot.ratelimits.rate_limited import RateLimited
 
 __all__ = [
     "ADMITTED", "Ack", "Acknowledge", "Admission", "Arrival", "Attachment", "Author", "BodyProblem", "Budget",

@@ -25,7 +25,7 @@ def _settings(require_api_key: bool) -> Settings:
 
 
 def _cmd_run(_args: argparse.Namespace) -> None:
-    from bot.platform.registry import configured
+    from bot.platform.discovery import configured
 
     platforms, problems = configured()
     try:
@@ -150,7 +150,7 @@ def _cmd_admin(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bot.platform.registry import plugins
+    from bot.platform.discovery import plugins
 
     names = sorted(plugins())
     parser = argparse.ArgumentParser(prog="bot", description="A chat-bot for your team's chats and the terminal.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.copywriting.extension import COPYWRITING
-from bot.core.inbox import PlatformInbox
+from bot.core.intake import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
 from bot.platform.base import Platform, PlatformSettings

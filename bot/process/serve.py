@@ -14,7 +14,7 @@ from bot.admin.app import create_admin_app
 from bot.admin.status import RunnerHealth
 from bot.config import Settings
 from bot.platform.base import Platform
-from bot.platform.registry import Configured
+from bot.platform.discovery import Configured
 from bot.process import health, metrics
 from bot.process.runtime import Runtime, build_runtime
 from bot.process.webapp import create_app
