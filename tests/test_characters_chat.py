@@ -37,7 +37,7 @@ async def rt(make_settings):
 class Chat:
     """Someone writing into one conversation of the core, and what they see."""
 
-    def __init__(self, rt, key: ConversationKey, *, group: bool = False) -> None:  # noqa: ANN001
+    def __init__(self, rt, key: ConversationKey, *, group: bool = False) -> None:
         self.rt, self.key, self.group = rt, key, group
         self.surface = RecordingSurface()
         self.n = 0
@@ -116,7 +116,8 @@ async def test_50_turns_carry_the_card_at_the_same_bytes_and_trimming_never_cuts
     n_examples = len(render(saved.character).examples)
     lines = ["门店几点开门？", "会员怎么积分？", "新品好喝吗", "你喜欢什么茶"]
     for turn in range(50):
-        fake_gateway.script(Answer(text=f"第{turn}次回答～团团认真回答问题，字数多一点好测试裁剪。" * 4, reasoning="ok"))
+        answer = f"第{turn}次回答～团团认真回答问题，字数多一点好测试裁剪。" * 4
+        fake_gateway.script(Answer(text=answer, reasoning="ok"))
         await chat.say(f"{lines[turn % 4]}（第{turn}条消息，多写几个字让历史变长一点点）")
     bodies = [r.body for r in fake_gateway.requests]
     assert len(bodies) == 50
@@ -188,7 +189,8 @@ async def test_a_copy_request_is_written_in_the_characters_voice(rt, fake_gatewa
 
 def drafted(**overrides: object) -> str:
     card = {
-        "identity": "团团的表弟，山茶记的熊猫实习生", "personality": "害羞、认真", "background": "刚来到山茶记的第一周。",
+        "identity": "团团的表弟，山茶记的熊猫实习生", "personality": "害羞、认真",
+        "background": "刚来到山茶记的第一周。",
         "scenario": "粉丝群", "speech_style": {"vocabulary": "口语", "catchphrases": ["嗯嗯！"], "punctuation": "～",
                                                 "emoji": "🐼"},
         "boundaries": ["不承诺折扣"], "example_dialogue": [[{"speaker": "user", "text": "你好"},
@@ -240,7 +242,7 @@ async def test_a_draft_counts_against_the_quota(rt, fake_gateway, make_settings)
 
 # --- groups: names, permissions -------------------------------------------------------------
 
-async def setup_group(rt) -> tuple[Chat, object]:  # noqa: ANN001
+async def setup_group(rt) -> tuple[Chat, object]:
     chat = Chat(rt, GROUP, group=True)
     await chat.say("", files=(card_file(),))
     await chat.tap(chat.button("Save & use"))
