@@ -350,3 +350,15 @@ async def test_usage_errors_are_answered_without_the_model(rt, fake_gateway) -> 
         [answer] = await chat.say(text)
         assert ok(answer), (text, answer)
     assert fake_gateway.requests == []
+
+
+async def test_where_nothing_can_be_tapped_character_save_keeps_the_newest_offer(rt, fake_gateway) -> None:
+    chat = Chat(rt, DM)
+    fake_gateway.script(Answer(text=drafted(), reasoning="draft"))
+    await chat.say("/character new 圆圆: 团团的表弟")
+    [saved_text] = await chat.say("/character save")
+    assert saved_text.startswith("Saved **圆圆** for this chat.")
+    [listed] = await chat.say("/character")
+    assert "**圆圆** — 团团的表弟，山茶记的熊猫实习生" in listed
+    [shown] = await chat.say("/character show 圆圆")
+    assert "tokens in every prompt" in shown and "yours" in shown
