@@ -328,7 +328,7 @@ async def test_export_falls_back_to_a_code_block_where_files_cant_be_sent(rt, fa
     listed = (await chat.say("/character"))[0]
     assert "**Mochi**" in listed and "/character use NAME" in listed
     [shown] = await chat.say("/character export Mochi")
-    assert "can't send files here" in shown
+    assert "couldn't send a file here" in shown
     body = shown.split("```json\n", 1)[1].rsplit("\n```", 1)[0]
     assert json.loads(body) == json.loads(export_json((await CharacterStore(rt.db).find(DM, "Mochi")).character))
     again = read_card(body.encode(), "Mochi.json").character  # type: ignore[union-attr]

@@ -87,7 +87,7 @@ async def test_a_png_card_is_imported_with_a_tap_exported_and_imported_back(star
     assert saved is not None and saved.has_avatar, "the card's picture is kept as its avatar"
 
     # Exported back as a V2 JSON file…
-    tg.send_user_message(chat, ALICE, "/character export 团团", entities=[FakeTelegram.command_entity("/character")])
+    tg.send_user_message(chat, ALICE, "/character export 团团", entities=[CHARACTER])
     exported = (await bot_says(bot, tg, chat, 4))[3]
     assert exported.document is not None and exported.document["file_name"] == "团团.json"
     assert "Character Card V2" in exported.text
@@ -99,6 +99,13 @@ async def test_a_png_card_is_imported_with_a_tap_exported_and_imported_back(star
     assert exported_png.document is not None and exported_png.document["file_name"] == "团团.png"
     again_png = read_card(downloaded(tg, exported_png.document), "团团.png")
     assert again_png.avatar is not None and same(again_png.character, saved.character)
+
+    # A file Telegram refuses: the card comes as text instead.
+    tg.inject("sendDocument", status=400, description="Bad Request: wrong file identifier/HTTP URL specified")
+    tg.send_user_message(chat, ALICE, "/character export 团团", entities=[CHARACTER])
+    fallback = (await bot_says(bot, tg, chat, 6))[5]
+    assert fallback.document is None and "couldn't send a file here" in fallback.text
+    assert '"spec": "chara_card_v2"' in fallback.text
 
     # Bob gets the JSON file and sends it to the bot: offered, saved, the same character.
     send_file(tg, BOB["id"], BOB, downloaded(tg, exported.document), "团团.json", "application/json")

@@ -36,6 +36,7 @@ from bot.platform import (
     StreamUnavailable,
     SurfaceLimits,
     Write,
+    WriteFailed,
     utf16_len,
 )
 
@@ -117,9 +118,12 @@ class TelegramSurface(ReplySurface):
     async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
         place = self.place
         reply = ReplyParameters(place.reply_to, allow_sending_without_reply=True) if place.reply_to else None
-        message = await call(self._budget(), self.budgets.bot, lambda: self.bot.send_document(
-            place.chat_id, InputFile(data, filename=name), caption=caption[:CAPTION_LIMIT] or None,
-            message_thread_id=place.thread_id, reply_parameters=reply), "sendDocument", Priority.TEXT)
+        try:
+            message = await call(self._budget(), self.budgets.bot, lambda: self.bot.send_document(
+                place.chat_id, InputFile(data, filename=name), caption=caption[:CAPTION_LIMIT] or None,
+                message_thread_id=place.thread_id, reply_parameters=reply), "sendDocument", Priority.TEXT)
+        except BadRequest as exc:  # too big, a type refused…: the caller shows the content as text
+            raise WriteFailed(f"sendDocument: {exc.message}") from exc
         assert message is not None
         return MessageRef(str(message.message_id))
 

@@ -9,6 +9,7 @@ off); ``share`` (a character for every chat of the workspace) is for admins.
 """
 from __future__ import annotations
 
+import logging
 import re
 
 from bot.characters import show
@@ -21,8 +22,10 @@ from bot.characters.scenes import parse_scene_args
 from bot.core.kinds import CommandCall, Core
 from bot.core.turns import TurnRequest
 from bot.platform.messages import IncomingMessage
+from bot.platform.surface import RateLimited, WriteFailed
 from bot.store.characters import NameTaken, SavedCharacter, Scope
 
+log = logging.getLogger(__name__)
 USAGE = ("`/character` lists the characters here · `/character use NAME` · `/character off` · "
          "`/character new NAME: who they are in one line` · `/character show [NAME]` · "
          "`/character edit [NAME] FIELD: text` · `/character delete NAME` · `/character export [NAME] [png]` · "
@@ -163,10 +166,15 @@ class CharacterCommands:
             data, mime = export_json(character), "application/json"
         name = export_filename(character, fmt)
         caption = f"{character.name} — Character Card V2 ({fmt.upper()})"
-        if await call.surface.send_file(name, data, mime, caption) is None:  # this surface posts no files
+        try:
+            sent = await call.surface.send_file(name, data, mime, caption)
+        except (WriteFailed, RateLimited) as exc:  # the platform refused the file: the text still helps
+            log.warning("characters: sending %s as a file failed: %s", name, exc)
+            sent = None
+        if sent is None:  # this surface posts no files
             text = export_json(character).decode("utf-8")
             stem = name.rsplit(".", 1)[0]
-            await call.core.notify(call.surface, f"I can't send files here, so here is {character.name}'s card as "
+            await call.core.notify(call.surface, f"I couldn't send a file here, so here is {character.name}'s card as "
                                                  f"text (V2 JSON): save it as `{stem}.json` to import it elsewhere."
                                                  f"\n\n```json\n{text}\n```")
 
