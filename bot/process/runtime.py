@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.characters.extension import characters_extension
 from bot.config import Settings
 from bot.copywriting.extension import COPYWRITING
 from bot.core.intake import PlatformInbox
@@ -51,5 +52,6 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     service = ChatService(settings, store, gateway, tools=load_tools(settings),
                           coordinator=coordinator_for(settings.database_url))
     service.extend(COPYWRITING)
+    service.extend(characters_extension(store))
     await service.start()
     return Runtime(settings, db, store, gateway, service)
