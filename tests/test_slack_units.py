@@ -135,8 +135,9 @@ def test_manifests_subscribe_to_what_the_adapter_handles():
     assert {"chat:write", "files:read", "app_mentions:read", "im:history", "channels:history"} <= scopes
     assert socket["features"]["shortcuts"][0]["callback_id"] == render.STOP_SHORTCUT
     # Slack delivers the commands the manifest lists: each is one the core registered.
+    from bot.brands.extension import brands_extension
     from bot.copywriting.extension import COPYWRITING
-    registered = {f"/{c.info.name}" for c in COPYWRITING.commands}
+    registered = {f"/{c.info.name}" for e in (COPYWRITING, brands_extension(None)) for c in e.commands}  # type: ignore[arg-type]
     assert {c["command"] for c in socket["features"]["slash_commands"]} <= registered
     assert "commands" in scopes
     assert all(c["url"].endswith("/slack/events") for c in http["features"]["slash_commands"])

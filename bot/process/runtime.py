@@ -2,14 +2,18 @@
 and each platform's adapter with its inbox."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+from bot.brands.extension import brands_extension
+from bot.compliance.rules import rules_for
 from bot.config import Settings
-from bot.copywriting.extension import COPYWRITING
+from bot.copywriting.extension import copywriting_extension
 from bot.core.inbox import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
 from bot.platform.base import Platform, PlatformSettings
+from bot.store.brands import BrandStore
 from bot.store.coordinator import coordinator_for
 from bot.store.db import Database
 from bot.store.migrate import upgrade_async
@@ -50,6 +54,11 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     gateway = GatewayClient(settings)
     service = ChatService(settings, store, gateway, tools=load_tools(settings),
                           coordinator=coordinator_for(settings.database_url))
-    service.extend(COPYWRITING)
+    brands = BrandStore(db)
+    service.extend(copywriting_extension(brands))  # copy checked against the chat's brand profile
+    service.extend(brands_extension(brands))
+    # The compliance rules load once per process (about 0.3 s, off the event loop); a broken
+    # operator's file stops the start here, with its name and the problem.
+    await asyncio.to_thread(rules_for, settings.compliance_rules_dir)
     await service.start()
     return Runtime(settings, db, store, gateway, service)
