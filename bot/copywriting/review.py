@@ -86,7 +86,7 @@ def verdict_lines(verdict: Verdict, language: str) -> list[str]:
     fixed = ((f"（已自动改写 {verdict.repaired} 处）" if zh else f" ({verdict.repaired} rewritten automatically)")
              if verdict.repaired else "")
     if not verdict.findings:
-        return [f"_✅ 合规检查通过{fixed}_" if zh else f"_✅ Compliance check passed{fixed}_"]
+        return [f"_✅ 合规检查：未发现问题{fixed}_" if zh else f"_✅ Compliance check: nothing found{fixed}_"]
     if verdict.failed:
         head = (f"_⛔ 合规检查未通过：{counts(verdict.findings, 'zh')}{fixed}_" if zh
                 else f"_⛔ Compliance check failed: {counts(verdict.findings, 'en')}{fixed}_")
