@@ -221,7 +221,8 @@ async def test_flagged_variants_are_repaired_once_and_what_stays_bad_is_marked(s
                              "全网最低价🔥，只要129元！")),
         # The repair: option 1 now clean; option 3 swaps one price claim for another (not better: kept as it was).
         Answer(text=json.dumps({"variants": [
-            {"title": "山茶花精华1", "body": "这是我用过很出色的精华🌼，温和又好吸收。", "hashtags": ["山茶花", "护肤", "精华"]},
+            {"title": "山茶花精华1", "body": "这是我用过很出色的精华🌼，温和又好吸收。",
+             "hashtags": ["山茶花", "护肤", "精华"]},
             {"title": "山茶花精华3", "body": "史上最低价🔥，只要129元！", "hashtags": ["山茶花", "护肤", "精华"]}]},
             ensure_ascii=False)))
     surface = RecordingSurface()
