@@ -29,7 +29,7 @@ def notes(*bodies: str) -> str:
                                     for i, body in enumerate(bodies, 1)]}, ensure_ascii=False)
 
 
-async def test_brand_check_copy_and_fix_compliance_in_the_console(runtime, fake_gateway) -> None:
+async def test_brand_check_copy_and_fix_compliance_in_the_console(runtime, fake_gateway, tmp_path: Path) -> None:
     adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load(_env_file=None))
     assert isinstance(adapter, ConsoleAdapter)
     fake_gateway.script(
@@ -37,9 +37,11 @@ async def test_brand_check_copy_and_fix_compliance_in_the_console(runtime, fake_
         Answer(text=notes("上脸很舒服🌿。", "大牌平替🔥，闭眼入。", "换季也能安心用✨。")),  # /copy
         Answer(text=notes("大牌平替🔥，闭眼入。")),  # its repair round: unchanged
         Answer(text=notes("口碑好物🔥，换季放心用。")))  # /refine 2 comply
+    attached = tmp_path / "draft.txt"
+    attached.write_text("这款面霜效果最好的！", encoding="utf-8")
     lines = ["/brand set 山茶集，山茶花精华 30ml 129元，禁用词：平替", "/brand save",
-             "/check xiaohongshu 山茶花精华只要99元，加vx：abc123", "/style xiaohongshu", "/copy 写山茶花精华",
-             "/refine 2 comply", "/brand"]
+             "/check xiaohongshu 山茶花精华只要99元，加vx：abc123", f"/attach {attached}", "/check",
+             "/style xiaohongshu", "/copy 写山茶花精华", "/refine 2 comply", "/brand"]
     out = io.StringIO()
     await run_chat(adapter, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, user="tester")
     shown = out.getvalue()
@@ -50,6 +52,7 @@ async def test_brand_check_copy_and_fix_compliance_in_the_console(runtime, fake_
     assert stored is not None and stored.profile == BRAND
     assert "**合规检查（小红书种草笔记 · 山茶集）**：2 处须修改" in shown
     assert "「99元」与品牌资料不符 → 「129元」" in shown and "「vx：abc123」平台规则 → 删除" in shown
+    assert "1. 「最好」绝对化用语 → 「很好」" in shown, "an attached draft is checked"
     assert "**方案 2** · **山茶2** ⛔" in shown and "- 「平替」品牌禁用词" in shown
     assert len(fake_gateway.requests) == 4
     asked = last_user_text(fake_gateway.last.body)
