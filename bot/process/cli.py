@@ -157,17 +157,20 @@ def _cmd_check(argv: list[str]) -> int:
     from bot.compliance.cli import main as check_main
 
     def find_brand(key: str) -> BrandProfile | None:
+        from pathlib import Path
+
         from bot.store.brands import BrandStore, Place
-        from bot.store.db import Database
-        from bot.store.migrate import upgrade_async
+        from bot.store.db import Database, is_sqlite
 
         place = Place.parse(key)
         if place is None:
             return None
+        url = settings.database_url
+        if is_sqlite(url) and not Path(url.split(":///", 1)[-1]).is_file():  # never create one by looking
+            raise BrandError(f"{key}: there is no database at {url.split(':///', 1)[-1]} (set DATABASE_URL)")
 
         async def read() -> BrandProfile | None:
-            await upgrade_async(settings.database_url)
-            db = Database(settings.database_url)
+            db = Database(url)
             try:
                 saved = await BrandStore(db).get(place)
             finally:
