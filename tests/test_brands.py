@@ -20,6 +20,7 @@ from bot.brands.profile import apply_edit, prompt_section
 from bot.compliance.brand import BrandError, BrandProfile, Money, Product, Spec
 from bot.copywriting.extension import COPY_PART, REFINE_PRESS
 from bot.copywriting.refine import ACTIONS, COMPLY
+from bot.core.turns import TurnState
 from bot.platform.controls import Action, Button, Choice, Press
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
@@ -279,3 +280,17 @@ async def test_fix_compliance_quotes_the_flagged_phrases_and_its_answer_is_check
     clean = Action(Press(REFINE_PRESS, surface.writes[-1].turn_id, ("1", COMPLY)), BOB, GROUP)
     assert (await service.act(clean, fixed)).text == "Nothing to do."
     assert "方案 1 没有发现需要修改的用语" in fixed.texts[-1]
+
+
+async def test_a_failed_repair_call_still_shows_the_variants_with_their_findings(service, fake_gateway) -> None:
+    await service.handle(say("/style xiaohongshu"), RecordingSurface())
+    fake_gateway.script(Answer(text=variants("最佳选择🌼，温和好用。", "上脸很舒服🌿。", "换季也能安心用✨。")),
+                        Answer(status=400, error_body={"error": {"message": "bad request"}}))
+    surface = RecordingSurface()
+    await service.handle(say("/copy 山茶花精华"), surface)
+    assert len(fake_gateway.requests) == 2
+    shown = surface.texts[-1]
+    assert "**方案 1** · **山茶花精华1** ⛔" in shown and "- 「最佳」绝对化用语 → 「出色」" in shown
+    assert shown.count("_✅ 合规检查：未发现问题_") == 2
+    turn = await service.store.turn(surface.writes[-1].turn_id)
+    assert turn.state is TurnState.DONE

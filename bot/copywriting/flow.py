@@ -16,7 +16,9 @@ repair compliance once.
    verdict (a variant with a must-fix finding is marked as failed); if no usable variant came
    back at all, ``CopyResult.ok`` is False and ``markdown`` is a clear sentence, never raw JSON.
 
-Gateway failures (``GatewayError``) are not caught: the core reports them like any turn's.
+Gateway failures (``GatewayError``) are not caught: the core reports them like any turn's —
+except in the compliance repair round, whose failure leaves the variants as they were, shown
+with their findings (the answer is not lost for want of a rewrite).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from bot.copywriting.schema import format_instruction, response_format
 from bot.copywriting.structured import Parsed, parse_variants, strip_reasoning
 from bot.copywriting.styles import Style
 from bot.copywriting.variants import Variant
+from bot.gateway.errors import GatewayError
 from bot.gateway.events import ChatRequest, Usage
 
 log = logging.getLogger(__name__)
@@ -231,7 +234,11 @@ async def _comply(calls: _Calls, convo: list[dict[str, Any]], variants: list[Var
         answer = json.dumps({"variants": [v.to_dict() for v in variants]}, ensure_ascii=False)
         fix = convo + [{"role": "assistant", "content": answer},
                        {"role": "user", "content": repair_prompt(style, flagged)}]
-        fixed = await calls.ask(fix, len(flagged))
+        try:
+            fixed = await calls.ask(fix, len(flagged))
+        except GatewayError as exc:
+            log.warning("copy: the compliance repair call failed (%s); showing the findings", exc.log_message)
+            fixed = Parsed()
         numbers = list(flagged)
         for position, new in zip(fixed.positions, fixed.variants):
             number = numbers[position - 1]
