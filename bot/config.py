@@ -136,9 +136,18 @@ class Settings(BaseSettings):
         from pathlib import Path
 
         value = value.strip()
-        if value and not Path(value).expanduser().is_dir():
+        if not value:
+            return ""
+        directory = str(Path(value).expanduser())
+        if not Path(directory).is_dir():
             raise ValueError("not a directory")
-        return str(Path(value).expanduser()) if value else ""
+        from bot.compliance.rules import RulesError, rules_for
+
+        try:
+            rules_for(directory)  # loaded once per process: a broken file is refused at start
+        except RulesError as exc:
+            raise ValueError(str(exc)) from None
+        return directory
 
     @field_validator("redis_url")
     @classmethod

@@ -294,3 +294,19 @@ async def test_a_failed_repair_call_still_shows_the_variants_with_their_findings
     assert shown.count("_✅ 合规检查：未发现问题_") == 2
     turn = await service.store.turn(surface.writes[-1].turn_id)
     assert turn.state is TurnState.DONE
+
+
+def test_the_operators_rules_directory_is_checked_when_settings_load(tmp_path) -> None:
+    from bot.config import SettingsError, load_settings
+
+    for value, problem in ((str(tmp_path / "missing"), "not a directory"),
+                           (str(tmp_path), "broken.toml: not valid TOML")):
+        if value == str(tmp_path):
+            (tmp_path / "broken.toml").write_text("[[rules]\n", encoding="utf-8")
+        try:
+            load_settings(require_api_key=False, _env_file=None, BOT_COMPLIANCE_RULES_DIR=value)
+        except SettingsError as exc:
+            assert len(exc.lines) == 1 and exc.lines[0].startswith("BOT_COMPLIANCE_RULES_DIR: "), exc.lines
+            assert problem in exc.lines[0], exc.lines
+        else:
+            raise AssertionError(f"{value} was accepted")
