@@ -57,8 +57,8 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     brands = BrandStore(db)
     service.extend(copywriting_extension(brands))  # copy checked against the chat's brand profile
     service.extend(brands_extension(brands))
-    # The compliance rules load once per process (about 0.3 s, off the event loop); a broken
-    # operator's file stops the start here, with its name and the problem.
+    # The compliance rules load once per process (about 0.3 s): here, off the event loop, unless
+    # the settings already loaded them (an operator's BOT_COMPLIANCE_RULES_DIR is checked there).
     await asyncio.to_thread(rules_for, settings.compliance_rules_dir)
     await service.start()
     return Runtime(settings, db, store, gateway, service)
