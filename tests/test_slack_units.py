@@ -135,9 +135,12 @@ def test_manifests_subscribe_to_what_the_adapter_handles():
     assert {"chat:write", "files:read", "files:write", "app_mentions:read", "im:history", "channels:history"} <= scopes
     assert socket["features"]["shortcuts"][0]["callback_id"] == render.STOP_SHORTCUT
     # Slack delivers the commands the manifest lists: each is one the core registered.
+    from bot.brands.extension import brands_extension
     from bot.characters.extension import COMMANDS as CHARACTER_COMMANDS
     from bot.copywriting.extension import COPYWRITING
-    registered = {f"/{c.info.name}" for c in COPYWRITING.commands} | {f"/{c.name}" for c in CHARACTER_COMMANDS}
+    extensions = (COPYWRITING, brands_extension(None))  # type: ignore[arg-type]
+    registered = {f"/{c.info.name}" for e in extensions for c in e.commands}
+    registered |= {f"/{c.name}" for c in CHARACTER_COMMANDS}
     assert {c["command"] for c in socket["features"]["slash_commands"]} <= registered
     assert "commands" in scopes
     assert all(c["url"].endswith("/slack/events") for c in http["features"]["slash_commands"])

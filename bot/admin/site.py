@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
+from bot.admin.brands import BrandPages
 from bot.admin.characters import CharacterPages
 from bot.admin.status import DbHealth, HealthProvider
 from bot.config import Settings
@@ -133,6 +134,7 @@ class AdminPage:
             Route("/health", self.page(self.health_page), name="health"),
             Route("/styles", self.page(self.styles), name="styles"),
             *CharacterPages(self, PREFIX).routes(),
+            *BrandPages(self, PREFIX).routes(),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
 
