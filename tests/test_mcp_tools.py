@@ -321,3 +321,29 @@ async def test_a_changed_tool_list_is_picked_up(mcp_runtime, fake_gateway) -> No
     await eventually(lambda: "cms__drafts" in cms.tools)
     await runtime.service.handle(say("hi"), RecordingSurface())
     assert "cms__drafts" in offered(fake_gateway, 2)
+
+
+def test_bot_mcp_list_shows_each_server_its_state_and_tools(tmp_path: Path, monkeypatch, capsys) -> None:
+    from bot.process.cli import main
+
+    config = {"mcpServers": {
+        "cms": stdio_entry("cms", exclude=["crash"], confirm={"count_*": "never"}),
+        "gone": {"url": "http://127.0.0.1:9/mcp", "connectTimeout": 2},
+        "off": {"command": "true", "disabled": True}}}
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    monkeypatch.setenv("BOT_MCP_CONFIG", str(path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'bot.db'}")
+    with pytest.raises(SystemExit) as exited:
+        main(["mcp", "list", "--format", "json"])
+    assert exited.value.code == 1  # one server could not be reached
+    report = {s["server"]: s for s in json.loads(capsys.readouterr().out)}
+    assert report["cms"]["state"] == "ready" and report["cms"]["left_out"] == ["crash"]
+    tools = {t["name"]: t for t in report["cms"]["tools"]}
+    assert tools["cms__search"]["read_only"] and not tools["cms__search"]["asks_admin"]
+    assert tools["cms__publish_page"]["asks_admin"] and not tools["cms__count_pages"]["asks_admin"]
+    assert "cms__crash" not in tools
+    assert report["gone"]["state"] == "failed" and "ConnectError" in report["gone"]["error"]
+    assert report["off"]["state"] == "disabled"
+    assert "private chats, no groups" in report["cms"]["chats"]

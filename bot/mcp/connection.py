@@ -118,6 +118,12 @@ class McpServer:
         self.state = ServerState.STOPPED
         self._session = None
 
+    async def stop_listing(self) -> None:
+        """Stop, keeping the state and tools seen (``bot mcp list`` reports them afterwards)."""
+        state = self.state
+        await self.stop()
+        self.state = state
+
     async def wait_attempted(self, timeout: float) -> bool:
         """Return once the first connection attempt ended (True when the server is ready)."""
         with contextlib.suppress(TimeoutError):
