@@ -122,7 +122,9 @@ async def test_parallel_tool_calls_run_and_results_return_in_order(service, fake
     calls_msg = next(m for m in second if m.get("tool_calls"))
     assert calls_msg["content"].startswith("<think>need numbers</think>")  # kept unchanged
     assert surface.texts[-1].startswith("12×7 = 84")
-    assert any(s.startswith("using") for s in surface.statuses) and surface.statuses[-1] == ""
+    # The status line named both tools while they ran (the surface draws no steps itself).
+    assert any(s.startswith("🔧 ") and "calculator" in s and "text_stats" in s for s in surface.statuses)
+    assert surface.statuses[-1] == ""
 
 
 async def test_tool_timeout_is_returned_to_the_model(runtime, make_settings, fake_gateway) -> None:

@@ -78,6 +78,7 @@ class TurnContext:
     _steps: dict[str, Step] = field(default_factory=dict, repr=False)  # every step of the turn, in order
     _steps_version: int = field(default=0, repr=False)
     _steps_task: asyncio.Task | None = field(default=None, repr=False)
+    _ended: bool = field(default=False, repr=False)
 
     async def status(self, text: str) -> None:
         """A transient status line ("thinking…", a tool's progress); "" clears it.
@@ -113,6 +114,8 @@ class TurnContext:
         """Tool calls as they start, wait, end or fail: drawn by the surface where it can
         (``ReplySurface.show_steps``), else as the status line. Cosmetic, like ``status``:
         drawn from a task of its own with the newest state; never awaited by answer text."""
+        if self._ended:
+            return
         for step in steps:
             self._steps[step.id] = step
         self._steps_version += 1
@@ -120,15 +123,20 @@ class TurnContext:
             self._steps_task = asyncio.create_task(self._draw_steps(), name=f"steps-{self.turn_id}")
 
     async def _draw_steps(self) -> None:
-        while True:
+        while not self._ended:
             version, steps = self._steps_version, self.steps
             drawn = False
             if self.draw_steps is not None:
                 drawn = await self.draw_steps(steps)
-            if not drawn:
+            if not drawn and not self._ended:
                 await self.status(steps_line(steps))
             if version == self._steps_version:
                 return
+
+    def end_steps(self) -> None:
+        """The answer is being finished: no step is drawn from now on (a late one would
+        outlive the answer, as a stray status or message)."""
+        self._ended = True
 
     def first_text(self) -> None:
         if self.ttft is None:

@@ -100,6 +100,7 @@ class TurnRunner:
             if self._waiting is not None:
                 await asyncio.gather(self._waiting, return_exceptions=True)
             active.task = None
+            turn.end_steps()
             await turn.status("")  # cleared beside the final write, not before it
         await self._finish(outcome)
         await turn.status_settled()
