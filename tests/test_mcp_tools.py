@@ -347,3 +347,44 @@ def test_bot_mcp_list_shows_each_server_its_state_and_tools(tmp_path: Path, monk
     assert report["gone"]["state"] == "failed" and "ConnectError" in report["gone"]["error"]
     assert report["off"]["state"] == "disabled"
     assert "private chats, no groups" in report["cms"]["chats"]
+
+
+async def test_the_admin_page_shows_servers_and_calls_and_chooses_who_may_use_them(
+        mcp_runtime, fake_gateway) -> None:
+    import httpx
+
+    from bot.admin.app import create_admin_app
+    from bot.admin.auth import AdminAuth
+    from bot.process.webapp import create_app
+    from tests.test_admin_http import PASSWORD, hidden, login
+
+    runtime = await mcp_runtime(cms={"confirm": {"count_*": "never"}})
+    fake_gateway.script(Answer(text="", reasoning="s", tool_calls=[
+                            FakeToolCall("cms__search", {"query": "tea", "api_key": "k-1234567"})]),
+                        Answer(text="ok", reasoning="ok"))
+    await runtime.service.handle(say("search tea"), RecordingSurface())
+    await AdminAuth(runtime.settings, runtime.db).set_password(PASSWORD)
+    app = create_app([], admin=create_admin_app(runtime.settings, runtime.db, mcp=runtime.mcp))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot.test") as client:
+        assert (await client.get("/admin/tools")).status_code == 303  # behind the login
+        await login(client)
+        page = await client.get("/admin/tools")
+        assert page.status_code == 200
+        html = page.text
+        assert "cms <small>(stdio)</small>: <span class=\"state-ready\">ready</span>" in html
+        assert "analytics <small>(http)</small>" in html
+        assert "<code>cms__publish_page</code></td><td>destructive</td>\n      <td>an admin approves each call" in html
+        assert "<code>cms__count_pages</code></td><td>destructive</td>\n      <td>runs at once" in html
+        assert "any platform: private chats, no groups" in html
+        # The call: who, where, what (the key's value not stored), how it ended.
+        calls_table = html[html.index('id="calls"'):]
+        assert "console:alice" in calls_table and "<code>cms__search</code>" in calls_table
+        assert "k-1234567" not in html and "[redacted]" in calls_table and ">ok<" in calls_table
+        # Turning a server on for every group, from the page, applies at once.
+        csrf = hidden(html, "csrf")
+        done = await client.post("/admin/tools/rules", data={"csrf": csrf, "server": "cms", "chat_kind": "@groups",
+                                                             "action": "allow"})
+        assert done.status_code == 303
+        assert "cms is allowed in */*/@groups" in (await client.get(done.headers["location"])).text
+    await runtime.service.handle(say("hi", key=GROUP), RecordingSurface())
+    assert "cms__search" in offered(fake_gateway, 2)
