@@ -278,3 +278,19 @@ async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harnes
     assert "84" in tool_result["content"]
     last = fake.bot_replies(CHANNEL, ts)[-1]
     assert "key" in last.text.lower() and controls.REGENERATE not in last.button_ids
+
+
+async def test_without_native_streams_tool_steps_show_on_the_status_line(slack: Harness):  # noqa: F811
+    fake, gw = slack.fake, slack.gateway
+    fake.streaming_error = "feature_not_enabled"  # the workspace refuses chat.startStream
+    fake.status_clears_on_reply = False
+    gw.script(Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
+              Answer(text="84.", reasoning="ok"))
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
+    await slack.send(env)
+    await slack.settle()
+    statuses = [s for c, t, s in fake.status_history if (c, t) == (CHANNEL, ts)]
+    assert any(s.startswith("🔧 calculator") for s in statuses), statuses  # which tool, on the status line
+    assert fake.status[(CHANNEL, ts)] == ""
+    assert slack.reply_text(CHANNEL, ts) == "84."
+    assert not any(m.chunks for m in fake.bot_replies(CHANNEL, ts))
