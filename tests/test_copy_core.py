@@ -123,7 +123,8 @@ async def test_parallel_tool_calls_run_and_results_return_in_order(service, fake
     assert calls_msg["content"].startswith("<think>need numbers</think>")  # kept unchanged
     assert surface.texts[-1].startswith("12×7 = 84")
     # The status line named both tools while they ran (the surface draws no steps itself).
-    assert any(s.startswith("🔧 calculator ") and "text statistics" in s for s in surface.statuses), surface.statuses
+    shown = surface.statuses
+    assert any(s.startswith("🔧 calculator ") and "text statistics" in s for s in shown), shown
     assert surface.statuses[-1] == ""
 
 

@@ -113,7 +113,7 @@ async def test_two_tools_of_two_servers_run_in_parallel_and_are_answered_in_one_
     assert [m["tool_call_id"] for m in results] == ["c1", "c2"]
     assert "3 pages about milk tea" in results[0]["content"] and "12,400" in results[1]["content"]
     assert all(m["content"].startswith("<untrusted-data source=") for m in results)
-    assert elapsed < 1.5, elapsed  # 0.8 s each: they ran at the same time
+    assert elapsed < 10, elapsed
     assert SYSTEM_NOTE in fake_gateway.requests[0].body["messages"][0]["content"]
     assert surface.texts[-1].startswith("Three pages, and visits grew 8%.")
     # Each call was shown while it ran and when it ended.
@@ -124,6 +124,10 @@ async def test_two_tools_of_two_servers_run_in_parallel_and_are_answered_in_one_
     assert [(r.server, r.tool, r.outcome, r.user_id, r.chat) for r in rows] == [
         ("cms", "search", "ok", "alice", "alice"), ("analytics", "report", "ok", "alice", "alice")]
     assert all(r.duration_ms >= 700 for r in rows)
+    # They ran at the same time: the second started before the first (0.8 s at least) ended.
+    first_end = rows[0].started_at.timestamp() + rows[0].duration_ms / 1000
+    assert rows[1].started_at.timestamp() < first_end - 0.5 and \
+        rows[0].started_at.timestamp() < rows[1].started_at.timestamp() + rows[1].duration_ms / 1000 - 0.5
 
 
 async def test_a_hanging_tool_times_out_as_a_tool_error_and_the_answer_goes_on(
