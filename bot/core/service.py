@@ -538,7 +538,7 @@ class ChatService:
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
         logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
-                        prompt.estimated_tokens, [m.seq for m in batch])
+                        prompt.estimated_tokens, [m.seq for m in batch], asker)
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.

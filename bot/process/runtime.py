@@ -3,6 +3,7 @@ and each platform's adapter with its inbox."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.characters.extension import characters_extension
 from bot.config import Settings
@@ -24,6 +25,7 @@ class Runtime:
     store: Store
     gateway: GatewayClient
     service: ChatService
+    mcp: Any = None  # bot.mcp.hub.McpHub when BOT_MCP_CONFIG names servers
 
     def adapter(self, platform: type[Platform], settings: PlatformSettings) -> Platform:
         """``platform``'s adapter, with an inbox of its own into this runtime's core."""
@@ -31,8 +33,13 @@ class Runtime:
 
     async def close(self) -> None:
         await self.service.close()
+        if self.mcp is not None:
+            await self.mcp.stop()
         await self.gateway.aclose()
         await self.db.dispose()
+
+
+MCP_START_WAIT = 10.0
 
 
 def load_tools(settings: Settings):  # noqa: ANN201
@@ -49,9 +56,20 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     db = Database(settings.database_url, liveness_interval=settings.liveness_interval)
     store = Store(db)
     gateway = GatewayClient(settings)
-    service = ChatService(settings, store, gateway, tools=load_tools(settings),
+    tools = load_tools(settings)
+    service = ChatService(settings, store, gateway, tools=tools,
                           coordinator=coordinator_for(settings.database_url))
     service.extend(COPYWRITING)
     service.extend(characters_extension(store))
+    mcp = None
+    if tools is not None and settings.mcp_config:
+        from bot.mcp.hub import McpHub
+
+        mcp = McpHub.from_settings(settings, db)
+        tools.add_source(mcp)
+        service.extend(mcp.extension())
+        # Servers connect in the background; a first attempt gets a few seconds so the first
+        # messages after a start already see their tools.
+        await mcp.start(wait=MCP_START_WAIT)
     await service.start()
-    return Runtime(settings, db, store, gateway, service)
+    return Runtime(settings, db, store, gateway, service, mcp)
