@@ -135,3 +135,27 @@ async def test_an_approval_given_in_another_process_reaches_the_waiting_turn(db:
     assert verdict.approved and verdict.by == "Boss"
     assert surface.texts[0].endswith("✅ Approved by Boss.")
     assert not await records.decide(call_id, 7, "denied", "Other")  # decided once
+
+
+async def test_an_http_server_that_goes_away_is_reconnected_when_it_is_back() -> None:
+    from bot.mcp.connection import CallFailed, McpServer, ServerState
+    from tests.fakes.mcp_servers import free_port, serve_http
+
+    port = free_port()
+    config = parse_config({"mcpServers": {"analytics": {"url": f"http://127.0.0.1:{port}/mcp",
+                                                        "connectTimeout": 2}}}).servers[0]
+    server = McpServer(config, ping_interval=0.2)
+    try:
+        async with serve_http(port=port):
+            server.start()
+            assert await server.wait_ready(20)
+        await eventually(lambda: server.state is not ServerState.READY, timeout=20)  # the ping noticed
+        with pytest.raises(CallFailed) as failed:
+            await server.call(server.tools["analytics__report"], {"metric": "visits"}, 2)
+        assert failed.value.outcome == "unavailable"
+        async with serve_http(port=port):
+            await eventually(lambda: server.ready and server.connects == 2, timeout=30)
+            text, is_error = await server.call(server.tools["analytics__report"], {"metric": "visits"}, 5)
+            assert "12,400" in text and not is_error
+    finally:
+        await server.stop()

@@ -18,7 +18,7 @@ from bot.core.pacing import AnswerWriter
 from bot.core.turns import TurnRequest, TurnUsage
 from bot.gateway.client import GatewayClient
 from bot.platform.controls import Action, Row
-from bot.platform.inbox import CommandInfo
+from bot.platform.inbox import Ack, CommandInfo
 from bot.platform.messages import Attachment, IncomingMessage
 from bot.platform.surface import ReplySurface, Step, steps_line
 from bot.store.repo import ConversationRow, NewPart, Store, StoredMessage
@@ -183,9 +183,10 @@ class Command:
     # (/new starts a new thread, /style makes them briefs, /copy queues a turn).
     in_line: bool = False
 # A click on a control of a kind the core does not handle itself (``Press.kind``); returns
-# the acknowledgement text. The handler checks the press's arguments (None: not a press it
-# wrote, answered as a stale control).
-PressHandler = Callable[[Action, ReplySurface, Core], Awaitable[str | None]]
+# the acknowledgement text (or an ``Ack``, to make it ``personal``: for the clicker alone).
+# The handler checks the press's arguments (None: not a press it wrote, answered as a stale
+# control).
+PressHandler = Callable[[Action, ReplySurface, Core], Awaitable[str | Ack | None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -635,6 +635,8 @@ class ChatService:
             return Ack(await self._regenerate(press.turn_id, surface))
         handler = self.presses.get(press.kind)
         text = await handler(action, surface, self) if handler is not None else None
+        if isinstance(text, Ack):  # a handler that says whom its answer is for
+            return text
         return Ack(text if text is not None else texts.STALE_CONTROL)
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:

@@ -24,6 +24,7 @@ from bot.core.kinds import Core
 from bot.mcp.connection import RemoteTool
 from bot.mcp.records import ToolRecords
 from bot.platform.controls import Action, Button, Press
+from bot.platform.inbox import Ack
 from bot.platform.surface import MessageRef, ReplySurface, Write
 from bot.tools.context import CallContext
 from bot.tools.registry import report_step
@@ -119,19 +120,19 @@ class Approvals:
         except Exception:  # cosmetic: the call goes on either way
             log.warning("mcp: could not update the approval message", exc_info=True)
 
-    async def on_press(self, action: Action, surface: ReplySurface, core: Core) -> str | None:
+    async def on_press(self, action: Action, surface: ReplySurface, core: Core) -> str | Ack | None:
         """A tap on Approve or Deny: the toast text for the person who tapped (None: not ours)."""
         press = action.press
         if len(press.args) != 2 or not press.args[0].isdigit() or press.args[1] not in (APPROVE, DENY):
             return None
         key, user = action.key, action.user
         if (key.platform, user.id) not in self.admins:
-            return "Only an admin of this assistant can approve or deny tools."
+            return Ack("Only an admin of this assistant can approve or deny tools.", personal=True)
         call_id = int(press.args[0])
         decision = "approved" if press.args[1] == APPROVE else "denied"
         by = user.name or user.id
         if not await self.records.decide(call_id, press.turn_id, decision, by):
-            return "This request was already answered."
+            return Ack("This request was already answered.", personal=True)
         event = self._events.get(call_id)
         if event is not None:
             event.set()

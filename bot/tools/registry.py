@@ -238,6 +238,7 @@ class ToolRegistry:
 
     async def _run_with_steps(self, calls: Sequence[Any], timeout: float, report: StepsReport) -> list[str]:
         board = [Step(str(c.id or i), self._label(c.name), "running") for i, c in enumerate(calls)]
+        redraws: set[asyncio.Task] = set()  # kept until done (a task nobody holds may vanish)
 
         async def show() -> None:
             try:
@@ -248,7 +249,9 @@ class ToolRegistry:
         async def one(index: int, call: Any) -> str:
             def update(state: StepState, detail: str) -> None:
                 board[index] = replace(board[index], state=state, detail=detail)
-                asyncio.get_running_loop().create_task(show())
+                task = asyncio.get_running_loop().create_task(show())
+                redraws.add(task)
+                task.add_done_callback(redraws.discard)
 
             _STEP.set(update)  # this task's own context: each call sees only its step
             started = time.monotonic()

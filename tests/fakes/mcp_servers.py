@@ -99,11 +99,11 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve_http(server: FastMCP | None = None, *, delay: float = 0.0) -> AsyncIterator[str]:
+async def serve_http(server: FastMCP | None = None, *, delay: float = 0.0, port: int = 0) -> AsyncIterator[str]:
     """Run the analytics server (or ``server``) over streamable HTTP in this process; yields its URL."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = server or analytics_server(port)
     if delay:
         os.environ["ANALYTICS_DELAY"] = str(delay)
