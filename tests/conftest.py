@@ -31,7 +31,9 @@ TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conver
           # issue 17
           "characters",
           # issue 18
-          "brands"]
+          "brands",
+          # issue 19
+          "tool_calls", "tool_access_rules"]
 
 
 def _pg_admin_url(url: str) -> str:

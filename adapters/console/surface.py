@@ -1,11 +1,16 @@
 """A terminal as a reply surface: streamed text is printed as it grows; a file (an exported
-card) is written to a directory and its path printed."""
+card) is written to a directory and its path printed; a tool call's step is a dim line each
+time it starts, waits, ends or fails (interactive sessions only: piped output is the answer
+alone)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.platform import Controls, MessageRef, ReplySurface, SurfaceLimits, Write
+from bot.platform import Controls, MessageRef, ReplySurface, Step, SurfaceLimits, Write
+
+_STATE_WORDS = {"pending": "waiting", "running": "running", "done": "done", "error": "failed"}
 
 
 class ConsoleSurface(ReplySurface):
@@ -22,6 +27,8 @@ class ConsoleSurface(ReplySurface):
         self.controls: dict[str, Controls] = {}  # the controls each message offers now
         self._count = 0
         self._status = ""
+        self._steps: dict[tuple[int, str], tuple[str, str]] = {}  # (turn, step id) → (state, detail) printed
+        self._line_open = False  # the answer's text left the cursor mid-line
 
     async def post(self, text: str, write: Write) -> MessageRef:
         self._clear_status()
@@ -34,12 +41,13 @@ class ConsoleSurface(ReplySurface):
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         self._clear_status()
         shown = self.shown.get(ref.id, "")
-        if text.startswith(shown):
-            self.out.write(text[len(shown):])
-        else:
-            self.out.write("\n" + text)
+        written = text[len(shown):] if text.startswith(shown) else "\n" + text
+        self.out.write(written)
         if write.final:
             self.out.write("\n")
+            written = "\n"
+        if written:
+            self._line_open = not written.endswith("\n")
         self.out.flush()
         self.shown[ref.id] = text
         self.controls[ref.id] = write.controls
@@ -70,6 +78,24 @@ class ConsoleSurface(ReplySurface):
             self.status_out.write(f"\x1b[2m({status})\x1b[0m")
             self.status_out.flush()
             self._status = status
+
+    async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
+        if self.status_out is None:
+            return False
+        for step in steps:
+            seen = (step.state, step.detail)
+            if self._steps.get((turn_id, step.id)) == seen:
+                continue
+            self._steps[(turn_id, step.id)] = seen
+            self._clear_status()
+            line = f"⚙ {step.title}: {_STATE_WORDS[step.state]}"
+            if step.detail and step.state in ("pending", "error"):
+                line += f" ({step.detail})"
+            lead = "\n" if self._line_open and self.status_out is self.out else ""
+            self.status_out.write(f"{lead}\x1b[2m{line}\x1b[0m\n")
+            self._line_open = False
+        self.status_out.flush()
+        return True
 
     def _clear_status(self) -> None:
         if self._status and self.status_out is not None:

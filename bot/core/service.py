@@ -538,7 +538,7 @@ class ChatService:
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
         logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
-                        prompt.estimated_tokens, [m.seq for m in batch])
+                        prompt.estimated_tokens, [m.seq for m in batch], asker)
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
@@ -635,6 +635,8 @@ class ChatService:
             return Ack(await self._regenerate(press.turn_id, surface))
         handler = self.presses.get(press.kind)
         text = await handler(action, surface, self) if handler is not None else None
+        if isinstance(text, Ack):  # a handler that says whom its answer is for
+            return text
         return Ack(text if text is not None else texts.STALE_CONTROL)
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:

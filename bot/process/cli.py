@@ -185,6 +185,21 @@ def _cmd_check(argv: list[str]) -> int:
     return check_main(argv, find_brand=find_brand, rules_dir=settings.compliance_rules_dir)
 
 
+def _cmd_mcp(args: argparse.Namespace) -> None:
+    """``bot mcp list``: connect to every configured MCP server once and show its tools."""
+    settings = _settings(False)
+    setup_logging("WARNING", settings.secrets())
+    if not settings.mcp_config:
+        print("BOT_MCP_CONFIG is not set: no MCP servers are configured (see docs/tools.md).", file=sys.stderr)
+        raise SystemExit(1)
+    from bot.mcp.listing import list_servers, render
+
+    report = asyncio.run(list_servers(settings))
+    sys.stdout.write(render(report, args.format))
+    if any(server["state"] != "ready" for server in report if not server["disabled"]):
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     from bot.platform.discovery import plugins
 
@@ -219,6 +234,13 @@ def main(argv: list[str] | None = None) -> None:
                            "problems: bot check [FILE|-] [--style ID] [--brand FILE|CHAT] [--format text|json]")
     check.add_argument("rest", nargs=argparse.REMAINDER)
     check.set_defaults(func=lambda args: sys.exit(_cmd_check(args.rest)))
+
+
+    mcp = sub.add_parser("mcp", help="tools from MCP servers (BOT_MCP_CONFIG)")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", required=True)
+    listing = mcp_sub.add_parser("list", help="connect to each server and show its state and tools")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.set_defaults(func=_cmd_mcp)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -60,7 +60,7 @@ class Host:
                   *(route for adapter in self.adapters for route in adapter.routes())]
         # What the admin page shows: live, as /readyz reads it.
         self.status = RunnerHealth(runtime.db, {a.name: a.health for a in self.adapters})
-        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access)
+        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access, mcp=runtime.mcp)
                  if settings.admin_page else None)
         self.app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), self.readiness)
 

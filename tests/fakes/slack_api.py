@@ -140,6 +140,18 @@ class FakeMessage:
     recipient_user_id: str | None = None
     files: list[dict] = field(default_factory=list)
     edits: int = 0
+    # Native streams: every non-text chunk (task_update, plan_update, blocks) in the order it
+    # came, and the display mode startStream asked for.
+    chunks: list[dict] = field(default_factory=list)
+    task_display_mode: str | None = None
+
+    def tasks(self) -> dict[str, dict]:
+        """Each task's latest state, as the timeline shows it (task_update chunks by id)."""
+        latest: dict[str, dict] = {}
+        for chunk in self.chunks:
+            if chunk.get("type") == "task_update":
+                latest[chunk["id"]] = {**latest.get(chunk["id"], {}), **chunk}
+        return latest
 
     @property
     def button_ids(self) -> list[str]:
@@ -609,6 +621,24 @@ class FakeSlack:
                 text += chunk.get("text", "")
         return text
 
+    @staticmethod
+    def _other_chunks(args: dict) -> list[dict] | str:
+        """The non-text chunks of a stream call, checked as slack_sdk 3.48's chunk models
+        describe them; an error code for a malformed one."""
+        out = []
+        for chunk in args.get("chunks") or []:
+            kind = chunk.get("type")
+            if kind == "markdown_text":
+                continue
+            if kind == "task_update":
+                if not chunk.get("id") or not chunk.get("title") or \
+                        chunk.get("status") not in ("pending", "in_progress", "complete", "error"):
+                    return "invalid_chunks"
+            elif kind not in ("plan_update", "blocks"):
+                return "invalid_chunks"
+            out.append(dict(chunk))
+        return out
+
     def _expire(self, msg: FakeMessage) -> None:
         if msg.streaming and time.monotonic() - msg.stream_started > self.stream_ttl:
             msg.streaming, msg.stream_expired = False, True
@@ -624,10 +654,16 @@ class FakeSlack:
         text = self._stream_text(args)
         if utf16_len(text) > STREAM_MAX_CHARS:
             return "msg_too_long"
+        chunks = self._other_chunks(args)
+        if isinstance(chunks, str):
+            return chunks
+        if args.get("task_display_mode") not in (None, "timeline", "plan"):
+            return "invalid_arguments"
         ts = self.new_ts()
         self.messages[(channel, ts)] = FakeMessage(
             channel, ts, BOT_USER_ID, text, thread_ts=thread_ts, bot=True, streaming=True,
-            stream_started=time.monotonic(), recipient_user_id=args.get("recipient_user_id"))
+            stream_started=time.monotonic(), recipient_user_id=args.get("recipient_user_id"),
+            chunks=chunks, task_display_mode=args.get("task_display_mode"))
         self._bot_posted(channel, thread_ts)
         return {"channel": channel, "ts": ts}
 
@@ -645,11 +681,15 @@ class FakeSlack:
         if isinstance(msg, str):
             return msg
         text = self._stream_text(args)
-        if not text:
+        chunks = self._other_chunks(args)
+        if isinstance(chunks, str):
+            return chunks
+        if not text and not chunks:
             return "no_text"
         if utf16_len(msg.text + text) > STREAM_MAX_CHARS:
             return "msg_too_long"
         msg.text += text
+        msg.chunks.extend(chunks)
         return {"channel": msg.channel, "ts": msg.ts}
 
     def _m_chat_stopStream(self, args: dict) -> dict | str:
@@ -661,6 +701,10 @@ class FakeSlack:
             return "msg_too_long"
         if invalid_blocks(args.get("blocks") or []):
             return "invalid_blocks"
+        chunks = self._other_chunks(args)
+        if isinstance(chunks, str):
+            return chunks
+        msg.chunks.extend(chunks)
         msg.text += text
         msg.blocks = list(args.get("blocks") or [])
         msg.streaming = False
