@@ -149,12 +149,19 @@ def _cmd_admin(args: argparse.Namespace) -> None:
         print("Note: BOT_ADMIN_PASSWORD_HASH is set and wins over the stored password.", file=sys.stderr)
 
 
+def _print_help(parser: argparse.ArgumentParser) -> None:
+    """A command given without its subcommand: what it can do, rather than argparse's
+    "required: …" (nothing ran, so the status is 0)."""
+    parser.print_help()
+
+
 def main(argv: list[str] | None = None) -> None:
     from bot.platform.registry import plugins
 
     names = sorted(plugins())
     parser = argparse.ArgumentParser(prog="bot", description="A chat-bot for your team's chats and the terminal.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(func=lambda _args: _print_help(parser))
     sub.add_parser("run", help="start every configured platform and the web app on PORT").set_defaults(func=_cmd_run)
     chat = sub.add_parser("chat", help="talk to the model in the terminal (reads stdin when piped)")
     chat.add_argument("--user", default=None, help="the conversation's user name (default: your login)")
@@ -169,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
     usage.set_defaults(func=_cmd_usage)
     admin = sub.add_parser("admin", help="the admin web page's password")
-    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    admin_sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
+    admin.set_defaults(func=lambda _args: _print_help(admin))
     for name, text in (("set-password", "store a new admin password (its Argon2 hash) in the database"),
                        ("hash-password", "print the hash of a password, for BOT_ADMIN_PASSWORD_HASH")):
         cmd = admin_sub.add_parser(name, help=text)
