@@ -20,6 +20,7 @@ from bot.copywriting.refine import (
     translation_style,
 )
 from bot.copywriting.styles import (
+    STYLES,
     custom_style,
     find_style,
     interpret_style_args,
@@ -32,7 +33,7 @@ from bot.core.kinds import Command, CommandCall, Core, Extension, TurnContext
 from bot.core.turns import TurnKind, TurnRequest, TurnState
 from bot.platform.controls import Action, Button, Choice, Press, Row
 from bot.platform.inbox import CommandInfo
-from bot.platform.messages import Author, IncomingMessage
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.platform.surface import ReplySurface
 from bot.store.repo import ConversationRow, NewPart
 
@@ -224,13 +225,31 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
                                                 "variant": variant.to_dict()}))
 
 
+# --- completion (a terminal completes what follows these commands) ---
+async def complete_style(_key: ConversationKey, words: list[str]) -> list[str]:
+    """``/style <id>``, ``/style off``, ``/style custom …``."""
+    return [*STYLES, "off", "custom", "show"] if not words else []
+
+
+async def complete_copy(_key: ConversationKey, words: list[str]) -> list[str]:
+    """``/copy [style] <brief>``: a style may come first."""
+    return list(STYLES) if not words else []
+
+
+async def complete_refine(_key: ConversationKey, words: list[str]) -> list[str]:
+    """``/refine <variant> <action>``."""
+    return list(ACTIONS) if len(words) == 1 else []
+
+
 COPYWRITING = Extension(
     kinds=(CopyKind(), RefineKind()),
     commands=(
         Command(CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"),
-                style_command, in_line=True),
-        Command(CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"), copy_command, in_line=True),
-        Command(CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False), refine_command),
+                style_command, in_line=True, complete=complete_style),
+        Command(CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"), copy_command, in_line=True,
+                complete=complete_copy),
+        Command(CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False), refine_command,
+                complete=complete_refine),
     ),
     presses={REFINE_PRESS: on_refine_press},
 )
