@@ -40,7 +40,7 @@ async def test_failing_gateway_is_answered_clearly(fake_gateway, tmp_path: Path,
     env = {"BYTESPIKE_API_KEY": "wrong-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url,
            "DATABASE_URL": database_url}
     code, out, err = await bot_chat("hello\n", env, tmp_path)
-    assert code == 0
+    assert code == 1  # a script can tell: the answer failed (docs/terminal.md lists the codes)
     assert "API key was rejected" in out
     assert "wrong-key" not in out + err
     assert "Traceback" not in err

@@ -1,57 +1,76 @@
-"""A terminal as a reply surface: streamed text is printed as it grows."""
+"""The terminal as a reply surface: what the core writes goes to a ``Display`` (plain text
+when piped, a live Markdown view in an interactive terminal); the surface keeps what every
+message says now, the controls each offers, and how every exchange ended (the exit status)."""
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Protocol, TextIO
 
-from bot.platform import Controls, MessageRef, ReplySurface, SurfaceLimits, Write
+from bot.platform import Controls, Ending, MessageRef, ReplySurface, SurfaceLimits, Write
+
+
+class Display(Protocol):
+    """Where the terminal shows the bot's messages."""
+
+    def show(self, message_id: str, text: str, write: Write) -> None:
+        """Message ``message_id`` reads ``text`` now (a new one, or one growing)."""
+
+    def status(self, text: str) -> None:
+        """A transient status ("thinking…"); "" clears it."""
 
 
 class ConsoleSurface(ReplySurface):
-    """Prints each message once, appending what an edit adds; a terminal can't rewrite
-    what scrolled away, so an edit that is not an extension prints the whole text again."""
-
-    def __init__(self, out: TextIO, *, status_out: TextIO | None = None, interval: float = 0.05) -> None:
-        self.out = out
-        self.status_out = status_out  # None: statuses are not shown (piped output)
+    def __init__(self, display: Display, *, interval: float = 0.05) -> None:
+        self.display = display
         self.limits = SurfaceLimits(max_chars=1_000_000, edit_interval=interval)
         self.shown: dict[str, str] = {}  # every message written, in order: its text now
         self.controls: dict[str, Controls] = {}  # the controls each message offers now
+        self.endings: list[Ending] = []  # how each exchange ended, in order
         self._count = 0
-        self._status = ""
 
     async def post(self, text: str, write: Write) -> MessageRef:
-        self._clear_status()
         self._count += 1
         ref = MessageRef(str(self._count))
         self.shown[ref.id] = ""
-        await self.edit(ref, text, write)
-        return ref
+        return await self.edit(ref, text, write)
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
-        self._clear_status()
-        shown = self.shown.get(ref.id, "")
-        if text.startswith(shown):
-            self.out.write(text[len(shown):])
-        else:
-            self.out.write("\n" + text)
-        if write.final:
-            self.out.write("\n")
-        self.out.flush()
         self.shown[ref.id] = text
         self.controls[ref.id] = write.controls
+        if write.ending is not None:
+            self.endings.append(write.ending)
+        self.display.show(ref.id, text, write)
         return ref
 
     async def set_status(self, status: str) -> None:
-        if self.status_out is None:
-            return
-        self._clear_status()
-        if status:
-            self.status_out.write(f"\x1b[2m({status})\x1b[0m")
-            self.status_out.flush()
-            self._status = status
+        self.display.status(status)
 
-    def _clear_status(self) -> None:
-        if self._status and self.status_out is not None:
-            self.status_out.write("\r\x1b[K")
-            self.status_out.flush()
-        self._status = ""
+
+class PlainDisplay:
+    """Piped output: each message printed once, what an edit adds appended; a terminal
+    can't rewrite what scrolled away, so an edit that is not an extension prints the
+    whole text again. No statuses, no labels: only what the bot says."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._printed: dict[str, str] = {}
+
+    def show(self, message_id: str, text: str, write: Write) -> None:
+        printed = self._printed.get(message_id, "")
+        self.out.write(text[len(printed):] if text.startswith(printed) else "\n" + text)
+        if write.final:
+            self.out.write("\n")
+        self.out.flush()
+        self._printed[message_id] = text
+
+    def status(self, text: str) -> None:
+        return None
+
+
+class SilentDisplay:
+    """Shows nothing (what ``--new`` asks of the core, in a pipe)."""
+
+    def show(self, message_id: str, text: str, write: Write) -> None:
+        return None
+
+    def status(self, text: str) -> None:
+        return None

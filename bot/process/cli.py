@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.process.logs import setup_logging
+
+if TYPE_CHECKING:
+    from bot.platform import ConversationKey, PlatformSettings
+    from bot.store.repo import Store
 
 
 def _report(lines: list[str]) -> NoReturn:
@@ -43,26 +49,67 @@ def _cmd_run(_args: argparse.Namespace) -> None:
 
 
 def _cmd_chat(args: argparse.Namespace) -> None:
+    """The terminal: interactive when both ends are a terminal, else lines in, answers out.
+    Exits with the status ``adapters.console.chat.ExitCode`` documents."""
+    from adapters.console.settings import ConsoleSettings
+
     settings = _settings(True)
-    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, settings.secrets(),
-                  settings.log_format)
-    from adapters.console.chat import ConsoleAdapter, run_chat
+    try:
+        console = ConsoleSettings.load()
+    except SettingsError as exc:
+        _report(exc.lines)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    level = "WARNING" if settings.log_level.upper() == "INFO" else settings.log_level
+    log_file = console.log_path() if interactive else None  # logs apart from the conversation
+    setup_logging(level, [*settings.secrets(), *console.secrets()], settings.log_format, file=log_file)
+    raise SystemExit(asyncio.run(_chat(args, settings, console, interactive, log_file)))
+
+
+async def _chat(args: argparse.Namespace, settings: Settings, console: PlatformSettings, interactive: bool,
+                log_file: Path | None) -> int:
+    import signal
+
+    from adapters.console.app import run_terminal
+    from adapters.console.chat import ConsoleAdapter, conversation_key, run_chat
     from adapters.console.settings import ConsoleSettings
     from bot.process.runtime import build_runtime
 
-    async def main() -> None:
-        runtime = await build_runtime(settings)
-        try:
-            adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load())
-            assert isinstance(adapter, ConsoleAdapter)
-            await run_chat(adapter, user=args.user)
-        finally:
-            await runtime.close()
-
+    assert isinstance(console, ConsoleSettings)
+    quit_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # A terminal closed, SIGTERM, or Ctrl-C in a pipe: end like a quit (the answer being
+    # written is stopped and stored as such; nothing is left streaming).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, quit_event.set)
+    runtime = await build_runtime(settings)
     try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        print()
+        adapter = runtime.adapter(ConsoleAdapter, console)
+        assert isinstance(adapter, ConsoleAdapter)
+        chosen = dict(user=args.user, conversation=args.conversation, new=args.new, quit_event=quit_event)
+        if interactive:
+            code = await run_terminal(adapter, history_file=console.history_path(), log_file=log_file, **chosen)
+        else:
+            code = await run_chat(adapter, stdin=sys.stdin, stdout=sys.stdout, **chosen)
+        # No new answer starts; the one stopped on quitting is written and stored.
+        await runtime.service.shutdown(settings.shutdown_grace)
+        key = conversation_key(args.user or getpass.getuser(), args.conversation)
+        if unanswered := await _leave_unanswered(runtime.store, key):
+            print(f"{unanswered} message(s) you sent while an answer was written were not answered "
+                  "(you left first); they stay in the conversation's history.", file=sys.stderr)
+    finally:
+        await runtime.close()
+    return int(code)
+
+
+async def _leave_unanswered(store: Store, key: ConversationKey) -> int:
+    """Messages still waiting when the terminal quits are kept as said, never answered
+    (a later `bot chat` must not start answering them)."""
+    conv = await store.conversation(key, create=False)
+    if conv is None:
+        return 0
+    waiting = [m.id for m in await store.pending(conv.id)]
+    await store.set_message_status(waiting, "context")
+    return len(waiting)
 
 
 def _cmd_migrate(_args: argparse.Namespace) -> None:
@@ -165,6 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="start every configured platform and the web app on PORT").set_defaults(func=_cmd_run)
     chat = sub.add_parser("chat", help="talk to the model in the terminal (reads stdin when piped)")
     chat.add_argument("--user", default=None, help="the conversation's user name (default: your login)")
+    chat.add_argument("--conversation", metavar="NAME", default="",
+                      help="a conversation of its own under this name (default: your one conversation)")
+    chat.add_argument("--new", action="store_true", help="start the conversation over (as /new does)")
     chat.set_defaults(func=_cmd_chat)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_cmd_migrate)
     usage = sub.add_parser("usage", help="tokens and cost per day, user and conversation")
