@@ -135,7 +135,7 @@ class Terminal:
         status = self.display.status_text()
         if self.display.answering or self.chat.waiting:
             self._frame = (self._frame + 1) % len(SPINNER)
-            parts.append(f"{CYAN}{SPINNER[self._frame]} {status or 'answering…'}{RESET}{DIM}   Esc stops{RESET}")
+            parts.append(f"{CYAN}{SPINNER[self._frame]} {status or 'answering…'}{RESET}{DIM}   Esc to stop{RESET}")
         elif status:
             parts.append(f"{DIM}{status}{RESET}")
         if self.warnings is not None and self.warnings.count:

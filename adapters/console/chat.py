@@ -134,14 +134,14 @@ class ConsoleAdapter(Platform):
         return self.inbox.click(Click(data, author, key), self.surface, told)
 
 
-def newest_press(surface: ConsoleSurface, wanted: Callable[[Press], bool]) -> Press | None:
-    """The control ``wanted`` picks on the newest message that offers one."""
+def newest_controls(surface: ConsoleSurface) -> list[Press]:
+    """The controls of the newest message that offers any (the answer being written
+    offers only Stop; a finished one Regenerate, feedback and its kind's own)."""
     for controls in reversed(list(surface.controls.values())):
-        for row in controls:
-            for button in row.options if isinstance(row, Choice) else row:
-                if wanted(button.press):
-                    return button.press
-    return None
+        presses = [b.press for row in controls for b in (row.options if isinstance(row, Choice) else row)]
+        if presses:
+            return presses
+    return []
 
 
 @dataclass
@@ -207,14 +207,18 @@ class Conversation:
         """``/refine 2 shorter`` on the newest copy answer's controls (None: let the core's
         /refine answer, which explains its use)."""
         number, _, action = args.strip().partition(" ")
-        return newest_press(self.surface, lambda p: p.args == (number, action.strip()))
+        return next((p for p in newest_controls(self.surface) if p.args == (number, action.strip())), None)
 
     def _press(self, wanted: Callable[[Press], bool], missing: str) -> None:
-        press = newest_press(self.surface, wanted)
-        if press is None:
-            self.say(missing)
-        else:
+        """Click the newest answer's control ``wanted`` picks (never an older answer's)."""
+        controls = newest_controls(self.surface)
+        press = next((p for p in controls if wanted(p)), None)
+        if press is not None:
             self._click(press)
+        elif any(p.kind == ControlKind.STOP for p in controls):
+            self.say("The answer is still being written; try again once it is done (Esc stops it).")
+        else:
+            self.say(missing)
 
     def _click(self, press: Press, *, quiet: bool = False) -> None:
         told = None if quiet else self._acknowledged
