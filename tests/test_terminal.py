@@ -220,9 +220,10 @@ async def test_a_gateway_that_is_down_is_one_clear_message_and_logs_go_to_a_file
     tty = await chat(terminals, down)
     assert "Logs go to ~/state/chatbot/chat.log" in tty.text()
     tty.line("hello?")
-    await tty.shows("warning(s) logged")
+    await tty.shows("I couldn't reach the model service")
+    await tty.shows("warning(s) logged")  # one dim line says the log has more
     seen = tty.text()
-    assert "bot› " in seen and "WARNING" not in seen and "Traceback" not in seen
+    assert "bot› I couldn't reach" in seen and "WARNING" not in seen and "Traceback" not in seen
     log = (tmp_path / "state" / "chatbot" / "chat.log").read_text()
     assert "WARNING" in log and "test-key" not in log
     tty.type(CTRL_D)

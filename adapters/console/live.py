@@ -130,7 +130,8 @@ class LiveDisplay:
         if entry.kind == "user":
             body = render_plain(text, width, color=self.color)
             if queued:
-                body += f"  {DIM}(queued: sent after this answer){RESET}"
+                note = "(queued: sent after this answer)"
+                body += f"  {DIM}{note}{RESET}" if self.color else f"  {note}"
         elif entry.kind == "note":
             body = render_plain(text, width, "dim", color=self.color)
         else:
