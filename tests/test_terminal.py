@@ -14,7 +14,7 @@ from bot.store.db import Database
 from bot.store.models import Message, Turn
 from tests.fakes.gateway import Answer, FakeGateway, last_user_text
 from tests.processes import bot_env, start_bot
-from tests.tty import CTRL_C, CTRL_D, ESC, TAB, UP, Tty, bot_tty
+from tests.tty import ALT_ENTER, CTRL_C, CTRL_D, ENTER, ESC, TAB, UP, Tty, bot_tty
 
 LONG = "Part one of a long answer. " * 3 + "\n\nPart two goes on and on. " * 3
 
@@ -167,6 +167,21 @@ async def test_history_is_kept_across_runs(terminals: list[Tty], env: dict[str, 
     assert await again.exit_status() == 0
 
 
+async def test_pasted_lines_and_alt_enter_make_one_message(terminals: list[Tty], env: dict[str, str],
+                                                            fake_gateway: FakeGateway) -> None:
+    tty = await chat(terminals, env)
+    tty.type("\x1b[200~first line\rsecond line\x1b[201~")  # a bracketed paste, as terminals send it
+    await tty.until(lambda _seen: "second line" in tty.screen_text())
+    tty.type(ALT_ENTER + "third line")
+    await tty.until(lambda _seen: "third line" in tty.screen_text())
+    assert fake_gateway.requests == []  # no newline sent anything
+    tty.type(ENTER)
+    await tty.shows("bot› echo: first line")
+    assert last_user_text(fake_gateway.last.body) == "first line\nsecond line\nthird line"
+    tty.type(CTRL_D)
+    assert await tty.exit_status() == 0
+
+
 async def test_an_unknown_command_is_answered_and_costs_nothing(terminals: list[Tty], env: dict[str, str],
                                                                fake_gateway: FakeGateway) -> None:
     tty = await chat(terminals, env)
@@ -287,3 +302,11 @@ async def test_ctrl_c_in_a_pipe_stops_the_answer_and_exits_130(env: dict[str, st
     assert proc.returncode == 130, err
     assert [r.status for r in await rows(database_url, select(Turn.status))] == ["stopped"]
     assert "Traceback" not in err.decode()
+
+
+async def test_one_question_on_the_command_line_with_a_file_piped_in(env: dict[str, str],
+                                                                    fake_gateway: FakeGateway) -> None:
+    code, out, err = await piped(env, "line one\nline two\n", "summarise", "this")
+    assert code == 0, err
+    assert last_user_text(fake_gateway.last.body) == "summarise this\n\nline one\nline two"
+    assert out == "echo: summarise this\n\nline one\nline two\n"

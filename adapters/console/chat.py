@@ -242,22 +242,46 @@ def conversation_key(user: str, conversation: str = "") -> ConversationKey:
     return ConversationKey(PLATFORM, "local", user, conversation)
 
 
-async def run_chat(adapter: ConsoleAdapter, *, stdin: TextIO, stdout: TextIO, user: str | None = None,
-                   conversation: str = "", new: bool = False, quit_event: asyncio.Event | None = None) -> ExitCode:
-    """Answer each line of ``stdin`` in turn, printing only what the bot says (a pipe)."""
+async def _plain(adapter: ConsoleAdapter, stdout: TextIO, user: str | None, conversation: str,
+                 new: bool) -> Conversation:
+    """The conversation, printing only what the bot says on ``stdout``."""
     user = user or getpass.getuser()
-    chat = Conversation(adapter, conversation_key(user, conversation), Author(user, user), say=lambda text: None)
-    surface = adapter.bind(PlainDisplay(stdout))
 
     def say(text: str) -> None:
         stdout.write(text + "\n")
         stdout.flush()
 
-    chat.say = say
+    chat = Conversation(adapter, conversation_key(user, conversation), Author(user, user), say=say)
+    adapter.bind(PlainDisplay(stdout))
     await adapter.start()
-    quit_event = quit_event or asyncio.Event()
     if new:  # a fresh thread, said nowhere: the output is only answers
         await chat.send("/new", surface=ConsoleSurface(SilentDisplay()))
+    return chat
+
+
+async def run_once(adapter: ConsoleAdapter, text: str, *, stdout: TextIO, user: str | None = None,
+                   conversation: str = "", new: bool = False, quit_event: asyncio.Event | None = None) -> ExitCode:
+    """``bot chat "a question"``: one message (it may span lines), its answer, the status."""
+    chat = await _plain(adapter, stdout, user, conversation, new)
+    quitting = asyncio.ensure_future((quit_event or asyncio.Event()).wait())
+    try:
+        if chat.handle(text):
+            work = asyncio.ensure_future(adapter.drain())
+            await asyncio.wait([work, quitting], return_when=asyncio.FIRST_COMPLETED)
+            if quitting.done():
+                chat.stop()  # the answer being written ends as stopped
+                return ExitCode.INTERRUPTED
+    finally:
+        quitting.cancel()
+    return exit_code(chat.surface.endings)
+
+
+async def run_chat(adapter: ConsoleAdapter, *, stdin: TextIO, stdout: TextIO, user: str | None = None,
+                   conversation: str = "", new: bool = False, quit_event: asyncio.Event | None = None) -> ExitCode:
+    """Answer each line of ``stdin`` in turn, printing only what the bot says (a pipe)."""
+    chat = await _plain(adapter, stdout, user, conversation, new)
+    surface = chat.surface
+    quit_event = quit_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     quitting = asyncio.ensure_future(quit_event.wait())
     try:

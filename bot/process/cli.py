@@ -58,7 +58,7 @@ def _cmd_chat(args: argparse.Namespace) -> None:
         console = ConsoleSettings.load()
     except SettingsError as exc:
         _report(exc.lines)
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.message
     level = "WARNING" if settings.log_level.upper() == "INFO" else settings.log_level
     log_file = console.log_path() if interactive else None  # logs apart from the conversation
     setup_logging(level, [*settings.secrets(), *console.secrets()], settings.log_format, file=log_file)
@@ -70,7 +70,7 @@ async def _chat(args: argparse.Namespace, settings: Settings, console: PlatformS
     import signal
 
     from adapters.console.app import run_terminal
-    from adapters.console.chat import ConsoleAdapter, conversation_key, run_chat
+    from adapters.console.chat import ConsoleAdapter, conversation_key, run_chat, run_once
     from adapters.console.settings import ConsoleSettings
     from bot.process.runtime import build_runtime
 
@@ -86,7 +86,12 @@ async def _chat(args: argparse.Namespace, settings: Settings, console: PlatformS
         adapter = runtime.adapter(ConsoleAdapter, console)
         assert isinstance(adapter, ConsoleAdapter)
         chosen = dict(user=args.user, conversation=args.conversation, new=args.new, quit_event=quit_event)
-        if interactive:
+        if args.message:  # one question; what stdin holds (a file piped in) goes with it
+            text = " ".join(args.message)
+            if not sys.stdin.isatty():
+                text = f"{text}\n\n{sys.stdin.read()}".rstrip()
+            code = await run_once(adapter, text, stdout=sys.stdout, **chosen)
+        elif interactive:
             code = await run_terminal(adapter, history_file=console.history_path(), log_file=log_file, **chosen)
         else:
             code = await run_chat(adapter, stdin=sys.stdin, stdout=sys.stdout, **chosen)
@@ -210,11 +215,15 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.set_defaults(func=lambda _args: _print_help(parser))
     sub.add_parser("run", help="start every configured platform and the web app on PORT").set_defaults(func=_cmd_run)
-    chat = sub.add_parser("chat", help="talk to the model in the terminal (reads stdin when piped)")
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal (reads lines from stdin when piped)",
+                          epilog="Exit status: 0 answered, 1 an answer failed, 2 bad arguments or settings, "
+                                 "3 refused (quota, not allowed), 130 interrupted. See docs/terminal.md.")
     chat.add_argument("--user", default=None, help="the conversation's user name (default: your login)")
     chat.add_argument("--conversation", metavar="NAME", default="",
                       help="a conversation of its own under this name (default: your one conversation)")
     chat.add_argument("--new", action="store_true", help="start the conversation over (as /new does)")
+    chat.add_argument("message", nargs="*", help="ask this one question and exit (with text piped in, "
+                      "that text goes with it: bot chat 'summarise this' < notes.md)")
     chat.set_defaults(func=_cmd_chat)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_cmd_migrate)
     usage = sub.add_parser("usage", help="tokens and cost per day, user and conversation")
