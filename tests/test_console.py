@@ -124,3 +124,19 @@ def test_an_answer_rewritten_at_the_end_is_shown_again_whole() -> None:
     display.show("1", "**Option 1**\n\nFinal copy.", Write(1, final=True))
     assert out.getvalue().count("Draft one.") == 1 and "bot› Option 1" in out.getvalue()
     assert "Final copy." in out.getvalue() and "**" not in out.getvalue()
+
+
+async def test_a_file_the_bot_sends_is_saved_beside_and_its_path_said(runtime, tmp_path: Path) -> None:
+    from adapters.console.chat import ConsoleAdapter
+    from adapters.console.surface import PlainDisplay
+
+    adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load(_env_file=None, files_dir=str(tmp_path / "out")))
+    assert isinstance(adapter, ConsoleAdapter)
+    out = io.StringIO()
+    surface = adapter.bind(PlainDisplay(out))
+    await surface.send_file("Mochi.json", b"{}", "application/json", "Mochi's card")
+    await surface.send_file("Mochi.json", b"[]", "application/json")
+    assert (tmp_path / "out" / "Mochi.json").read_bytes() == b"{}"
+    assert (tmp_path / "out" / "Mochi (2).json").read_bytes() == b"[]"
+    assert out.getvalue().splitlines() == [f"Mochi's card: saved to {tmp_path / 'out' / 'Mochi.json'}",
+                                           f"saved {tmp_path / 'out' / 'Mochi (2).json'}"]

@@ -13,6 +13,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TextIO
 
+from adapters.console.settings import ConsoleSettings
 from adapters.console.surface import ConsoleSurface, Display, PlainDisplay, SilentDisplay
 from bot.platform import (
     Ack,
@@ -27,7 +28,6 @@ from bot.platform import (
     Inbox,
     IncomingMessage,
     Platform,
-    PlatformSettings,
     Press,
     ReplySurface,
     stop_press,
@@ -80,15 +80,17 @@ class ConsoleAdapter(Platform):
     """One terminal: the user's lines go in through the inbox, answers show as they grow."""
 
     name = PLATFORM
+    settings: ConsoleSettings
 
-    def __init__(self, settings: PlatformSettings, inbox: Inbox) -> None:
+    def __init__(self, settings: ConsoleSettings, inbox: Inbox) -> None:
         super().__init__(settings, inbox)
-        self.surface = ConsoleSurface(SilentDisplay())
+        self.files = Path(settings.files_dir).expanduser() if settings.files_dir else None
+        self.surface = ConsoleSurface(SilentDisplay(), files=self.files)
         self._count = 0
 
     def bind(self, display: Display) -> ConsoleSurface:
         """Show answers on ``display`` from now on."""
-        self.surface = ConsoleSurface(display)
+        self.surface = ConsoleSurface(display, files=self.files)
         return self.surface
 
     async def start(self) -> None:

@@ -18,6 +18,9 @@ class ConsoleSettings(PlatformSettings):
     # Login names that may chat here (comma-separated; empty: anyone with a shell), for a
     # shared server whose database holds the team's conversations.
     allowed_users: str = ""
+    # Where files the bot sends (an exported character card) are written; empty: the
+    # directory `bot chat` runs in.
+    files_dir: str = ""
     # What you typed, kept across runs for ↑ and Ctrl-R ("off": kept for this run only).
     # Default: the user's data directory, e.g. ~/.local/share/chatbot/chat_history.
     history_file: str = ""

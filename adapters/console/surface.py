@@ -3,6 +3,7 @@ when piped, a live Markdown view in an interactive terminal); the surface keeps 
 message says now, the controls each offers, and how every exchange ended (the exit status)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, TextIO
 
 from bot.platform import Controls, Ending, MessageRef, ReplySurface, SurfaceLimits, Write
@@ -19,8 +20,9 @@ class Display(Protocol):
 
 
 class ConsoleSurface(ReplySurface):
-    def __init__(self, display: Display, *, interval: float = 0.05) -> None:
+    def __init__(self, display: Display, *, interval: float = 0.05, files: Path | None = None) -> None:
         self.display = display
+        self.files = files or Path.cwd()  # where files the bot sends (an exported card) are written
         self.limits = SurfaceLimits(max_chars=1_000_000, edit_interval=interval)
         self.shown: dict[str, str] = {}  # every message written, in order: its text now
         self.controls: dict[str, Controls] = {}  # the controls each message offers now
@@ -40,6 +42,18 @@ class ConsoleSurface(ReplySurface):
             self.endings.append(write.ending)
         self.display.show(ref.id, text, write)
         return ref
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef:
+        """Write ``data`` to ``files``/``name`` (never over an existing file: "Mochi (2).json")
+        and say where, in the bot's voice."""
+        self.files.mkdir(parents=True, exist_ok=True)
+        target, stem, suffix, n = self.files / name, Path(name).stem, Path(name).suffix, 1
+        while target.exists():
+            n += 1
+            target = self.files / f"{stem} ({n}){suffix}"
+        target.write_bytes(data)
+        return await self.post(f"{caption}: saved to {target}" if caption else f"saved {target}",
+                               Write(0, final=True, notice=True))
 
     async def set_status(self, status: str) -> None:
         self.display.status(status)
