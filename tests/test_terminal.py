@@ -148,6 +148,7 @@ async def test_quitting_mid_answer_leaves_nothing_streaming(terminals: list[Tty]
     users = await rows(database_url, select(Message.status).where(Message.role == "user").order_by(Message.seq))
     assert [r.status for r in users] == ["answered", "context"]  # never answered by a later start
     assert "not answered" in tty.text()
+    assert "Part one" in tty.text().split("(queued")[-1] and "(stopped)" in tty.text()  # written out on leaving
     assert len(fake_gateway.requests) == 1
 
 

@@ -208,8 +208,10 @@ class Terminal:
                 await self._loop(quit_event)
             finally:
                 logging.getLogger().removeHandler(self.warnings)
-                if self.display.answering or self.chat.waiting:
-                    self.chat.stop()  # what is being written ends as stopped (the caller waits for it)
+        # The prompt is gone: what is still written (the end of a stopped answer) prints plainly.
+        self.display.out = sys.stdout
+        if self.display.answering or self.chat.waiting:
+            self.chat.stop()  # what is being written ends as stopped (the caller waits for it)
         return ExitCode.OK
 
     async def _loop(self, quit_event: asyncio.Event) -> None:
