@@ -140,3 +140,10 @@ async def test_a_file_the_bot_sends_is_saved_beside_and_its_path_said(runtime, t
     assert (tmp_path / "out" / "Mochi (2).json").read_bytes() == b"[]"
     assert out.getvalue().splitlines() == [f"Mochi's card: saved to {tmp_path / 'out' / 'Mochi.json'}",
                                            f"saved {tmp_path / 'out' / 'Mochi (2).json'}"]
+
+
+def test_markdown_keeps_line_breaks_and_angle_brackets_as_the_chats_do() -> None:
+    from adapters.console.render import render_markdown
+
+    shown = render_markdown("Commands:\n/copy [style] <brief> — copy\n\n**bold** `x`", 60, color=False)
+    assert shown.splitlines() == ["Commands:", "/copy [style] <brief> — copy", "", "bold x"]

@@ -242,10 +242,12 @@ class Terminal:
         word = text.strip().split(maxsplit=1)[0].lower()
         if word in ("/quit", "/exit"):
             return False
+        if word != "/stop":  # a stop acts at once; its effect on the answer says enough
+            # A message typed during an answer waits behind it; a command acts at once.
+            queued = not word.startswith("/") and (self.display.answering or self.chat.waiting)
+            self.display.user_line(text, queued=queued)
         if word == "/help":
             self.display.note(self._local_help())
-        elif not word.startswith("/"):
-            self.display.user_line(text, queued=self.display.answering or self.chat.waiting)
         return self.chat.handle(text)
 
     def _banner(self) -> None:

@@ -17,7 +17,23 @@ _TRAILING_SPACES = re.compile(r"[ \t]+(?=\n|$)")
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table").enable("strikethrough")  # what rich renders
+    """Markdown as the chats read it: a single newline breaks the line (as on Telegram and
+    Slack: command lists, addresses, verse), and "<brief>" is text, not HTML to drop."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
+
+
+class _ChatMarkdown(Markdown):
+    """rich's Markdown, parsed by ``_parser`` (rich builds its own, with HTML on and soft
+    line breaks; the rest of its rendering is unchanged)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("", code_theme="monokai", hyperlinks=False)
+        self.markup = text
+        self.parsed = _parser().parse(text)
+        for token in self.parsed:
+            for child in token.children or ():
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
 
 
 def settled_length(text: str) -> int:
@@ -34,7 +50,7 @@ def settled_length(text: str) -> int:
 def render_markdown(text: str, width: int, *, color: bool = True) -> str:
     """``text`` rendered for a terminal ``width`` columns wide: ANSI-coloured lines, no
     blank lines around them, no trailing spaces."""
-    return _render(Markdown(text, code_theme="monokai", hyperlinks=False), width, color)
+    return _render(_ChatMarkdown(text), width, color)
 
 
 def render_plain(text: str, width: int, style: str = "", *, color: bool = True) -> str:
