@@ -10,6 +10,7 @@ written waits behind it and is answered next, as its own turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import logging
 import sys
@@ -24,7 +25,7 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.patch_stdout import StdoutProxy
 
 from adapters.console.chat import ConsoleAdapter, Conversation, ExitCode, conversation_key
 from adapters.console.live import DIM, GUTTER, RESET, YOU, LiveDisplay
@@ -195,8 +196,11 @@ class Terminal:
 
     # --- the loop ---
     async def run(self, *, new: bool, quit_event: asyncio.Event) -> ExitCode:
-        with patch_stdout(raw=True):
-            self.display = LiveDisplay(sys.stdout, width=self._columns, redraw=self._redraw)
+        # What goes to the scrollback is printed above the prompt (prompt_toolkit's proxy),
+        # promptly: the live area must not run ahead of it for long. Stray prints go there too.
+        proxy = StdoutProxy(raw=True, sleep_between_writes=0.02)
+        with proxy, contextlib.redirect_stdout(proxy), contextlib.redirect_stderr(proxy):
+            self.display = LiveDisplay(proxy, width=self._columns, redraw=self._redraw)
             self.adapter.bind(self.display)
             self.warnings = WarningCount(self._redraw)
             logging.getLogger().addHandler(self.warnings)
