@@ -222,13 +222,19 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
     seen_while_running: list[str] = []
     thread = ""
 
+    def task_states() -> dict[str, dict]:
+        tasks: dict[str, dict] = {}
+        for message in fake.bot_replies(CHANNEL, thread):
+            tasks.update(message.tasks())
+        return tasks
+
     async def slow_lookup(**_: object) -> str:
-        # The status is cosmetic and shown beside the work, not before it: give it a moment.
-        for _ in range(20):
-            if fake.status.get((CHANNEL, thread), "").startswith("using"):
+        # Progress is cosmetic and drawn beside the work, not before it: give it a moment.
+        for _ in range(50):
+            if task_states().get("s1", {}).get("status") == "in_progress":
                 break
             await asyncio.sleep(0.01)
-        seen_while_running.append(fake.status.get((CHANNEL, thread), ""))
+        seen_while_running.append(dict(task_states().get("s1", {})))
         await asyncio.sleep(10)
         return "never"
 
@@ -242,7 +248,13 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
         await h.send(env)
         await h.settle()
         assert time.monotonic() - started < 5  # the 10 s tool was cut at its timeout
-        assert seen_while_running == ["using slow_lookup…"]  # visible while the tool ran
+        # Visible while the tool ran: a task in the answer's native stream (a timeline).
+        assert seen_while_running == [{"type": "task_update", "id": "s1", "title": "slow_lookup",
+                                       "status": "in_progress"}]
+        stream = next(m for m in fake.bot_replies(CHANNEL, thread) if m.tasks())
+        assert stream.task_display_mode == "timeline"
+        assert stream.tasks()["s1"]["status"] == "error"  # and that it failed, and why
+        assert "did not finish within 0.3 seconds" in stream.tasks()["s1"]["details"]
         tool_result = next(m for m in gw.requests[1].json["messages"] if m["role"] == "tool")
         assert tool_result["tool_call_id"] == "s1" and "did not finish within 0.3 seconds" in tool_result["content"]
         assert h.reply_text(CHANNEL, thread) == "The lookup timed out, so here is my best guess."
@@ -259,10 +271,26 @@ async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harnes
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
     await slack.send(env)
     await slack.settle()
-    statuses = [s for c, t, s in fake.status_history if (c, t) == (CHANNEL, ts)]
-    assert "using calculator…" in statuses
+    tasks = {k: v for m in fake.bot_replies(CHANNEL, ts) for k, v in m.tasks().items()}
+    assert [(t["title"], t["status"]) for t in tasks.values()] == [("calculator", "complete")]
     assert fake.status[(CHANNEL, ts)] == ""
     tool_result = next(m for m in gw.requests[1].json["messages"] if m["role"] == "tool")
     assert "84" in tool_result["content"]
     last = fake.bot_replies(CHANNEL, ts)[-1]
     assert "key" in last.text.lower() and controls.REGENERATE not in last.button_ids
+
+
+async def test_without_native_streams_tool_steps_show_on_the_status_line(slack: Harness):  # noqa: F811
+    fake, gw = slack.fake, slack.gateway
+    fake.streaming_error = "feature_not_enabled"  # the workspace refuses chat.startStream
+    fake.status_clears_on_reply = False
+    gw.script(Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
+              Answer(text="84.", reasoning="ok"))
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
+    await slack.send(env)
+    await slack.settle()
+    statuses = [s for c, t, s in fake.status_history if (c, t) == (CHANNEL, ts)]
+    assert any(s.startswith("🔧 calculator") for s in statuses), statuses  # which tool, on the status line
+    assert fake.status[(CHANNEL, ts)] == ""
+    assert slack.reply_text(CHANNEL, ts) == "84."
+    assert not any(m.chunks for m in fake.bot_replies(CHANNEL, ts))

@@ -88,6 +88,11 @@ class LiveDisplay:
         self._entries.append(_Entry("note", "", text, final=True))
         self._flush()
 
+    def step(self, line: str) -> bool:
+        """A tool call's progress ("⚙ market size: running"), a dim line of its own."""
+        self.note(line)
+        return True
+
     def toast(self, text: str) -> None:
         """A transient line in the status bar (a click's acknowledgement, a hint)."""
         self._toast, self._toast_until = text, time.monotonic() + TOAST_SECONDS

@@ -1,12 +1,17 @@
 """The terminal as a reply surface: what the core writes goes to a ``Display`` (plain text
 when piped, a live Markdown view in an interactive terminal); the surface keeps what every
-message says now, the controls each offers, and how every exchange ended (the exit status)."""
+message says now, the controls each offers, and how every exchange ended (the exit status).
+Tool calls show as a line each time one starts, waits, ends or fails (interactive only:
+piped output is the answer alone)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from bot.platform import Controls, Ending, MessageRef, ReplySurface, SurfaceLimits, Write
+from bot.platform import Controls, Ending, MessageRef, ReplySurface, Step, SurfaceLimits, Write
+
+_STATE_WORDS = {"pending": "waiting", "running": "running", "done": "done", "error": "failed"}
 
 
 class Display(Protocol):
@@ -18,6 +23,9 @@ class Display(Protocol):
     def status(self, text: str) -> None:
         """A transient status ("thinking…"); "" clears it."""
 
+    def step(self, line: str) -> bool:
+        """A tool call's progress, one line; False: this display does not show them."""
+
 
 class ConsoleSurface(ReplySurface):
     def __init__(self, display: Display, *, interval: float = 0.05, files: Path | None = None) -> None:
@@ -27,6 +35,7 @@ class ConsoleSurface(ReplySurface):
         self.shown: dict[str, str] = {}  # every message written, in order: its text now
         self.controls: dict[str, Controls] = {}  # the controls each message offers now
         self.endings: list[Ending] = []  # how each exchange ended, in order
+        self._steps: dict[tuple[int, str], tuple[str, str]] = {}  # (turn, step id) → (state, detail) shown
         self._count = 0
 
     async def post(self, text: str, write: Write) -> MessageRef:
@@ -55,6 +64,21 @@ class ConsoleSurface(ReplySurface):
         return await self.post(f"{caption}: saved to {target}" if caption else f"saved {target}",
                                Write(0, final=True, notice=True))
 
+    async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
+        """A line for each step whose state or detail changed (False: the display declines,
+        and the core puts the steps on the status line instead)."""
+        for step in steps:
+            seen = (step.state, step.detail)
+            if self._steps.get((turn_id, step.id)) == seen:
+                continue
+            line = f"⚙ {step.title}: {_STATE_WORDS[step.state]}"
+            if step.detail and step.state in ("pending", "error"):
+                line += f" ({step.detail})"
+            if not self.display.step(line):
+                return False
+            self._steps[(turn_id, step.id)] = seen
+        return True
+
     async def set_status(self, status: str) -> None:
         self.display.status(status)
 
@@ -79,6 +103,9 @@ class PlainDisplay:
     def status(self, text: str) -> None:
         return None
 
+    def step(self, line: str) -> bool:
+        return False  # piped output is the answer alone
+
 
 class SilentDisplay:
     """Shows nothing (what ``--new`` asks of the core, in a pipe)."""
@@ -88,3 +115,6 @@ class SilentDisplay:
 
     def status(self, text: str) -> None:
         return None
+
+    def step(self, line: str) -> bool:
+        return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
 from bot.core.turns import TurnState
 from bot.platform.controls import answer_controls, streaming_controls
-from bot.platform.surface import Ending, ReplySurface
+from bot.platform.surface import Ending, ReplySurface, Step
 from bot.process import metrics
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
 from bot.usage.meter import MeteredGateway
@@ -58,6 +59,7 @@ class TurnPlan:
     messages: list[dict[str, Any]]
     estimated_tokens: int
     answered_seqs: list[int]
+    asker: str = ""  # the author of the newest message answered
 
 
 class TurnRunner:
@@ -78,7 +80,8 @@ class TurnRunner:
         self.turn = TurnContext(
             turn_id=plan.turn_id, kind=plan.kind, extra=plan.extra, conversation=plan.conversation,
             messages=plan.messages, settings=settings, gateway=gateway, writer=self.writer,
-            show_status=self._show_status, produce_as=self._produce)
+            show_status=self._show_status, produce_as=self._produce, asker=plan.asker,
+            draw_steps=self._draw_steps)
 
     async def run(self) -> None:
         turn, active = self.turn, self.active
@@ -97,6 +100,7 @@ class TurnRunner:
             if self._waiting is not None:
                 await asyncio.gather(self._waiting, return_exceptions=True)
             active.task = None
+            turn.end_steps()
             await turn.status("")  # cleared beside the final write, not before it
         await self._finish(outcome)
         await turn.status_settled()
@@ -115,6 +119,13 @@ class TurnRunner:
             await self.plan.surface.set_status(text)
         except Exception:
             log.warning("turn %s: set_status failed", self.plan.turn_id, exc_info=True)
+
+    async def _draw_steps(self, steps: Sequence[Step]) -> bool:
+        try:
+            return await self.plan.surface.show_steps(self.plan.turn_id, steps)
+        except Exception:
+            log.warning("turn %s: show_steps failed", self.plan.turn_id, exc_info=True)
+            return False
 
     async def _checkpoint(self, text: str, pages: list[str]) -> None:
         """Save the answer: created at its first write, then at most once per interval.

@@ -1,5 +1,5 @@
 """The conversation core: the owner of every turn. Adapters reach it through their
-``Inbox`` (``bot.core.inbox``), never directly.
+``Inbox`` (``bot.core.intake``), never directly.
 
 A message is stored first, in arrival order (``bot.core.order``); a conversation's worker
 then answers its waiting messages one turn at a time, in sequence order (plain messages
@@ -20,7 +20,17 @@ from bot.config import Settings
 from bot.core import texts
 from bot.core.chat import ChatKind
 from bot.core.commands import Commands, looks_like_command, parse_command
-from bot.core.kinds import Command, CommandCall, Extension, PressHandler, PromptHook, TurnKindHandler
+from bot.core.kinds import (
+    AddressHook,
+    AttachmentCall,
+    AttachmentHook,
+    Command,
+    CommandCall,
+    Extension,
+    PressHandler,
+    PromptHook,
+    TurnKindHandler,
+)
 from bot.core.order import ArrivalOrder, Ticket
 from bot.core.outcome import StopReason
 from bot.core.pacing import AnswerWriter
@@ -66,6 +76,8 @@ class ChatService:
         self.kinds: dict[str, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
         self.presses: dict[str, PressHandler] = {}
         self.prompt_hooks: list[PromptHook] = []  # features' additions to every turn's prompt
+        self.attachment_hooks: list[AttachmentHook] = []  # features that take a file before it is stored
+        self.address_hooks: list[AddressHook] = []  # features that say a group message is for the bot
         self.commands = Commands()
         for command in (
             Command(CommandInfo("start", "What this bot does"), self._help),
@@ -107,6 +119,8 @@ class ChatService:
             self.commands.register(command)
         self.presses.update(extension.presses)
         self.prompt_hooks.extend(extension.prompt)
+        self.attachment_hooks.extend(extension.attachments)
+        self.address_hooks.extend(extension.addressing)
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -296,7 +310,34 @@ class ChatService:
             return _Accepted(busy, command=(name, args))  # run once the line moves on
         if name and msg.addressed and looks_like_command(name) and not msg.attachments:
             return _Accepted(busy, unknown=name)  # a typo is not a question for the model
-        return _Accepted(busy, stored=await self._store(msg, None))
+        claimed = bool(msg.addressed and msg.attachments and self.attachment_hooks) and await self._claim(msg, surface)
+        if claimed and not msg.text.strip() and not msg.attachments:
+            return _Accepted(busy, ran=True)  # the feature answered; nothing left to store
+        request = None
+        if msg.group and not name and not claimed:
+            for hook in self.address_hooks:
+                if (addressed := await hook(msg)) is not None:
+                    msg.addressed, request = True, addressed.request
+                    break
+        return _Accepted(busy, stored=await self._store(msg, request))
+
+    async def _claim(self, msg: IncomingMessage, surface: ReplySurface) -> bool:
+        """Offer each file to the features; what one takes leaves the message. When files
+        were taken and none is left, what remains (a caption) is kept as context only: the
+        feature's reply answers the message."""
+        kept = []
+        for attachment in msg.attachments:
+            call = AttachmentCall(msg, attachment, surface, self)
+            for hook in self.attachment_hooks:
+                if await hook(call):
+                    break
+            else:
+                kept.append(attachment)
+        if len(kept) == len(msg.attachments):
+            return False
+        msg.attachments = kept
+        msg.addressed = bool(kept)
+        return True
 
     async def record(self, msg: IncomingMessage) -> None:
         """Store an earlier message as context, now (what a thread said before the bot was
@@ -498,7 +539,7 @@ class ChatService:
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
         logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
-                        prompt.estimated_tokens, [m.seq for m in batch])
+                        prompt.estimated_tokens, [m.seq for m in batch], asker)
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
@@ -595,6 +636,8 @@ class ChatService:
             return Ack(await self._regenerate(press.turn_id, surface))
         handler = self.presses.get(press.kind)
         text = await handler(action, surface, self) if handler is not None else None
+        if isinstance(text, Ack):  # a handler that says whom its answer is for
+            return text
         return Ack(text if text is not None else texts.STALE_CONTROL)
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:

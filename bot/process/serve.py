@@ -14,7 +14,7 @@ from bot.admin.app import create_admin_app
 from bot.admin.status import RunnerHealth
 from bot.config import Settings
 from bot.platform.base import Platform
-from bot.platform.registry import Configured, plugins
+from bot.platform.discovery import Configured, plugins
 from bot.process import health, metrics
 from bot.process.runtime import Runtime, build_runtime
 from bot.process.webapp import create_app
@@ -59,7 +59,7 @@ class Host:
                   *(route for adapter in self.adapters for route in adapter.routes())]
         # What the admin page shows: live, as /readyz reads it.
         self.status = RunnerHealth(runtime.db, {a.name: a.health for a in self.adapters})
-        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access)
+        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access, mcp=runtime.mcp)
                  if settings.admin_page else None)
         self.app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), self.readiness)
 

@@ -271,3 +271,75 @@ class CharacterRecord(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every edit
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- brand profiles (issue 18) ---
+
+
+class BrandRecord(Base):
+    """A chat's brand profile: one per group, channel or private chat, shared by every thread
+    and topic in it. ``profile`` is ``bot.compliance.brand.BrandProfile.to_dict()``; ``name``
+    repeats its brand name for lists."""
+
+    __tablename__ = "brands"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "chat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    profile: Mapped[dict] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
+    updated_by: Mapped[str] = mapped_column(String(160), default="")  # "platform:user id" or "admin page"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ToolCallRecord(Base):
+    """Every call of a tool from an MCP server (issue 19): who, where, what, how it ended.
+
+    ``arguments`` holds the call's arguments with values that look like secrets replaced
+    (``bot.mcp.redact``), cut to 2,000 characters. A call that needs an admin's approval is
+    written first (its id is the approval's) and completed when it ends; ``decision`` is set
+    once, by whichever process takes the click."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (Index("ix_tool_calls_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    server: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(128))
+    arguments: Mapped[str] = mapped_column(Text, default="")
+    # running, ok, error, timeout, crashed, unavailable, denied, unanswered, no_admin, limit
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)  # approved / denied
+    decided_by: Mapped[str] = mapped_column(String(160), default="")
+
+
+class ToolAccessRule(Base):
+    """The admin page's choice of which chats may use an MCP server; beats the config file.
+
+    Each field is a value or ``*``; ``chat`` may also be ``@groups`` or ``@private`` (every
+    group, every private chat). The most specific matching rule decides."""
+
+    __tablename__ = "tool_access_rules"
+    __table_args__ = (UniqueConstraint("server", "platform", "workspace", "chat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(32), default="*")
+    workspace: Mapped[str] = mapped_column(String(64), default="*")
+    chat: Mapped[str] = mapped_column(String(128), default="*")
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    set_by: Mapped[str] = mapped_column(String(160), default="")
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from bot.core.order import Ticket
 from bot.core.service import ChatService
 from bot.platform.base import Admission
 from bot.platform.controls import Click
@@ -61,7 +62,7 @@ class PlatformInbox:
         return self._service.track(self._receive(arrival, build, ticket),
                                    name=f"{self._platform} event {arrival.event_id or arrival.key}")
 
-    async def _receive(self, arrival: Arrival, build: Build, ticket: Any) -> None:
+    async def _receive(self, arrival: Arrival, build: Build, ticket: Ticket | None) -> None:
         service = self._service
         try:
             if arrival.event_id and not await service.claim_event(self._platform, arrival.event_id):
@@ -81,9 +82,11 @@ class PlatformInbox:
                 return
             msg, surface = (built.message, built.surface) if isinstance(built, Moved) else (built, arrival.surface)
             if msg.key != key:  # answered elsewhere: its place in line is the new conversation's
+                assert ticket is not None
                 ticket.drop()
                 ticket = service.arrive(msg.key)
             handed, ticket = ticket, None
+            assert handed is not None
             await service.take_in(msg, surface, handed)
         finally:
             if ticket is not None:
