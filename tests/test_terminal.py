@@ -51,6 +51,14 @@ async def rows(url: str, query) -> list:
         await db.dispose()
 
 
+async def turn_states(url: str, expected: list[str], timeout: float = 15.0) -> None:
+    """Wait until the stored turns' states are ``expected`` (an answer is shown before it is saved)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (states := [r.status for r in await rows(url, select(Turn.status).order_by(Turn.id))]) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"turns are {states}, not {expected}"
+        await asyncio.sleep(0.05)
+
+
 def held(text: str = LONG) -> tuple[Answer, asyncio.Event]:
     """An answer that shows its first words, then waits until the event is set."""
     go_on = asyncio.Event()
@@ -112,7 +120,7 @@ async def test_esc_or_slash_stop_stops_the_answer(terminals: list[Tty], env: dic
     else:
         tty.line("/stop")
     await tty.shows("(stopped)")
-    assert [r.status for r in await rows(database_url, select(Turn.status))] == ["stopped"]
+    await turn_states(database_url, ["stopped"])
     tty.line("and now?")  # the terminal goes on as usual
     await tty.shows("bot› Next answer.")
     tty.type(CTRL_D)
@@ -130,7 +138,7 @@ async def test_ctrl_c_stops_the_answer_and_a_second_one_quits(terminals: list[Tt
     assert tty.child.isalive()
     tty.type(CTRL_C)
     assert await tty.exit_status() == 0
-    assert [r.status for r in await rows(database_url, select(Turn.status))] == ["stopped"]
+    await turn_states(database_url, ["stopped"])
 
 
 async def test_quitting_mid_answer_leaves_nothing_streaming(terminals: list[Tty], env: dict[str, str],
