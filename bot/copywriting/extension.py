@@ -29,6 +29,7 @@ from bot.copywriting.refine import (
 )
 from bot.copywriting.review import BrandSource, Checker
 from bot.copywriting.styles import (
+    STYLES,
     Style,
     custom_style,
     find_style,
@@ -273,6 +274,22 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
     return True
 
 
+# --- completion (a terminal completes what follows these commands) ---
+async def complete_style(_key: ConversationKey, words: list[str]) -> list[str]:
+    """``/style <id>``, ``/style off``, ``/style custom …``."""
+    return [*STYLES, "off", "custom", "show"] if not words else []
+
+
+async def complete_copy(_key: ConversationKey, words: list[str]) -> list[str]:
+    """``/copy [style] <brief>``: a style may come first."""
+    return list(STYLES) if not words else []
+
+
+async def complete_refine(_key: ConversationKey, words: list[str]) -> list[str]:
+    """``/refine <variant> <action>``."""
+    return list(ACTIONS) if len(words) == 1 else []
+
+
 def copywriting_extension(brands: BrandSource | None = None) -> Extension:
     """Copywriting, its copy checked against the brand profiles ``brands`` gives (none: law and
     platform rules only)."""
@@ -280,11 +297,11 @@ def copywriting_extension(brands: BrandSource | None = None) -> Extension:
         kinds=(CopyKind(brands), RefineKind(brands)),
         commands=(
             Command(CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"),
-                    style_command, in_line=True),
+                    style_command, in_line=True, complete=complete_style),
             Command(CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"), copy_command,
-                    in_line=True),
+                    in_line=True, complete=complete_copy),
             Command(CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False),
-                    functools.partial(refine_command, brands=brands)),
+                    functools.partial(refine_command, brands=brands), complete=complete_refine),
         ),
         presses={REFINE_PRESS: functools.partial(on_refine_press, brands=brands)},
     )

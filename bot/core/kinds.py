@@ -19,7 +19,7 @@ from bot.core.turns import TurnRequest, TurnUsage
 from bot.gateway.client import GatewayClient
 from bot.platform.controls import Action, Row
 from bot.platform.inbox import Ack, CommandInfo
-from bot.platform.messages import Attachment, IncomingMessage
+from bot.platform.messages import Attachment, ConversationKey, IncomingMessage
 from bot.platform.surface import ReplySurface, Step, steps_line
 from bot.store.repo import ConversationRow, NewPart, Store, StoredMessage
 from bot.usage.meter import MeteredGateway
@@ -173,6 +173,10 @@ class CommandCall:
 
 
 CommandHandler = Callable[[CommandCall], Awaitable[None]]
+# The words that may stand at the next place of a command's arguments, given the
+# conversation and the words already typed before it (styles' ids, characters' names):
+# terminals complete them as the user types. The core filters them by what is typed.
+ArgumentCompleter = Callable[[ConversationKey, list[str]], Awaitable[Sequence[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,7 @@ class Command:
     # Runs in arrival order, before later messages are stored: it changes what they mean
     # (/new starts a new thread, /style makes them briefs, /copy queues a turn).
     in_line: bool = False
+    complete: ArgumentCompleter | None = None  # its arguments' words, for completion
 # A click on a control of a kind the core does not handle itself (``Press.kind``); returns
 # the acknowledgement text (or an ``Ack``, to make it ``personal``: for the clicker alone).
 # The handler checks the press's arguments (None: not a press it wrote, answered as a stale

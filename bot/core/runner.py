@@ -17,7 +17,7 @@ from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
 from bot.core.turns import TurnState
 from bot.platform.controls import answer_controls, streaming_controls
-from bot.platform.surface import ReplySurface, Step
+from bot.platform.surface import Ending, ReplySurface, Step
 from bot.process import metrics
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
 from bot.usage.meter import MeteredGateway
@@ -169,7 +169,8 @@ class TurnRunner:
         own = tuple(turn.controls) if outcome.state is TurnState.DONE else ()
         controls = () if notice_only else (*own, *answer_controls(plan.turn_id))
         pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
-                                         notice=notice_only, controls=controls)
+                                         notice=notice_only, controls=controls,
+                                         ending=_ending(outcome.state, notice_only))
         parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + turn.parts
         await self._save(FinishedTurn(
             turn_id=plan.turn_id, conversation_id=plan.conversation.id, message_id=self.message_id,
@@ -201,3 +202,10 @@ class TurnRunner:
                     raise
                 log.warning("turn %s: saving the answer failed, retrying", done.turn_id, exc_info=True)
                 await asyncio.sleep(0.2 * 2 ** attempt)
+
+
+def _ending(state: TurnState, notice_only: bool) -> Ending:
+    """What the surface is told of the turn's end (an empty answer is no answer)."""
+    if state is TurnState.DONE and not notice_only:
+        return Ending.ANSWERED
+    return Ending.STOPPED if state is TurnState.STOPPED else Ending.FAILED

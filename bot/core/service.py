@@ -45,7 +45,7 @@ from bot.platform.base import ADMITTED, Admission
 from bot.platform.controls import Action, Click, ControlKind, Press
 from bot.platform.inbox import Ack, CommandInfo, Surfaces
 from bot.platform.messages import ConversationKey, IncomingMessage
-from bot.platform.surface import ReplySurface
+from bot.platform.surface import Ending, ReplySurface
 from bot.process import logformat
 from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
@@ -283,7 +283,7 @@ class ChatService:
         bot, answer it. Returns once the conversation has nothing left to answer."""
         accepted = await ticket.turn(lambda: self._accept(msg, surface))
         if accepted.unknown:
-            await self.notify(surface, self.commands.unknown_text(accepted.unknown))
+            await self.notify(surface, self.commands.unknown_text(accepted.unknown), ending=Ending.FAILED)
         elif accepted.command is not None:
             await self.commands.run(CommandCall(*accepted.command, msg, surface, self))
         elif accepted.stored is not None and msg.addressed:
@@ -392,9 +392,10 @@ class ChatService:
         self._latest[msg.key] = conv.id
         return conv, seq, notices
 
-    async def notify(self, surface: ReplySurface, text: str) -> None:
-        """A short message in the bot's own voice (errors, refusals, command replies)."""
-        await AnswerWriter(surface, 0, native=False).finish(text, notice=True)
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
+        """A short message in the bot's own voice (errors, refusals, command replies);
+        ``ending``: the message it answers ends here (refused, failed)."""
+        await AnswerWriter(surface, 0, native=False).finish(text, notice=True, ending=ending)
 
     # --- the conversation's worker: one turn at a time, in sequence order ---
     def _queue(self, conv: ConversationRow, seq: int, surface: ReplySurface) -> None:
@@ -473,7 +474,7 @@ class ChatService:
             except Exception:
                 log.exception("conversation %s: a turn failed before it could start", conversation_id)
                 await self.store.set_message_status([m.id for m in batch], "answered")
-                await self.notify(surface, texts.INTERNAL_ERROR)
+                await self.notify(surface, texts.INTERNAL_ERROR, ending=Ending.FAILED)
             if (len(batch) == len(pending) and self._wakeups.get(conversation_id, 0) == seen
                     and not self.coordinator.distributed):
                 return True  # one process: the turn took everything that waited, and nothing came in
@@ -505,7 +506,7 @@ class ChatService:
         refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
         if refusal is not None:  # a reached quota: nothing goes to the model
             await self.store.set_message_status([m.id for m in batch], "refused")
-            await self.notify(surface, refusal.text)
+            await self.notify(surface, refusal.text, ending=Ending.REFUSED)
             return
         request = self._kind_for(conv, batch[-1].request)
         request_seq = batch[-1].seq

@@ -33,6 +33,7 @@ from bot.platform.messages import Attachment, Author, ConversationKey, IncomingM
 from bot.platform.request_body import BodyProblem, read_capped
 from bot.platform.split import split_markdown, split_point
 from bot.platform.surface import (
+    Ending,
     MessageRef,
     NativeStream,
     ReplySurface,
@@ -53,7 +54,7 @@ from bot.ratelimits.rate_limited import RateLimited
 __all__ = [
     "ADMITTED", "Ack", "Acknowledge", "Admission", "Arrival", "Attachment", "Author", "BodyProblem", "Budget",
     "BudgetMap", "Build", "Button", "Choice", "Click", "CommandInfo", "ControlKind", "Controls", "ConversationKey",
-    "Counters", "Dropped", "Gate", "Health", "Inbox", "IncomingMessage", "Membership", "MessageRef", "Moved",
+    "Counters", "Dropped", "Ending", "Gate", "Health", "Inbox", "IncomingMessage", "Membership", "MessageRef", "Moved",
     "NativeStream", "Platform", "PlatformPlugin", "PlatformSettings", "Press", "Priority", "RateLimited",
     "ReplySurface", "Row", "Step", "StepState",
     "StreamUnavailable", "SurfaceGone", "SurfaceLimits", "Surfaces", "Window", "Write",

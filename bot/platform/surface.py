@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal, Protocol
 
 from bot.platform.controls import Controls
@@ -59,6 +60,17 @@ class MessageRef:
         return (self.id, *self.more)
 
 
+class Ending(StrEnum):
+    """How an exchange ended, carried by the write that ends it (a turn's final write, or
+    the notice that refuses or rejects a message), for surfaces that report it: the
+    terminal's exit status. Other writes carry None."""
+
+    ANSWERED = "answered"  # the model's answer was written in full
+    STOPPED = "stopped"  # the user stopped it
+    FAILED = "failed"  # no whole answer: the gateway or the bot failed, or an unknown command
+    REFUSED = "refused"  # not answered on purpose: a quota was reached, the user is not allowed
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """How a write should look.
@@ -76,6 +88,7 @@ class Write:
     # collapsed above it (Telegram: an expandable blockquote). Empty otherwise.
     reasoning: str = ""
     controls: Controls = field(default=())
+    ending: Ending | None = None  # on the write that ends an exchange: how it ended
 
 
 StepState = Literal["pending", "running", "done", "error"]
