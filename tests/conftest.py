@@ -29,7 +29,9 @@ TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conver
           # issue 11
           "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions",
           # issue 17
-          "characters"]
+          "characters",
+          # issue 21
+          "document_results", "document_jobs"]
 
 
 def _pg_admin_url(url: str) -> str:

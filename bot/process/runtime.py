@@ -9,6 +9,7 @@ from bot.copywriting.extension import COPYWRITING
 from bot.core.intake import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
+from bot.longdocs.feature import long_documents
 from bot.platform.base import Platform, PlatformSettings
 from bot.store.coordinator import coordinator_for
 from bot.store.db import Database
@@ -51,5 +52,6 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     service = ChatService(settings, store, gateway, tools=load_tools(settings),
                           coordinator=coordinator_for(settings.database_url))
     service.extend(COPYWRITING)
+    service.extend(long_documents(store))
     await service.start()
     return Runtime(settings, db, store, gateway, service)
