@@ -92,7 +92,9 @@ def chromium_pdf(pages: int, target: Path) -> None:
                     page.as_uri()], check=True, capture_output=True, timeout=1800)
 
 
-def reportlab_pdf(pages: int, target: Path) -> None:
+def reportlab_pdf(pages: int, target: Path, *, chapter_pages: int = 0) -> None:
+    """``pages`` pages of ``page_lines``; with ``chapter_pages``, a bookmark "第 N 章" every so
+    many pages (the outline a report exported from Word or LibreOffice has)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen import canvas
@@ -100,6 +102,10 @@ def reportlab_pdf(pages: int, target: Path) -> None:
     pdfmetrics.registerFont(TTFont("WQY", WQY, subfontIndex=0))
     sheet = canvas.Canvas(str(target))
     for number in range(1, pages + 1):
+        if chapter_pages and (number - 1) % chapter_pages == 0:
+            chapter = (number - 1) // chapter_pages + 1
+            sheet.bookmarkPage(f"c{chapter}")
+            sheet.addOutlineEntry(f"第 {chapter} 章", f"c{chapter}", level=0)
         sheet.setFont("WQY", 10)
         for row, line in enumerate(page_lines(number)):
             sheet.drawString(40, 800 - row * 30, line)

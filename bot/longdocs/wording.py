@@ -111,7 +111,7 @@ def reading_status(language: Language) -> str:
 
 def vision_progress(files: str, done: int, total: int, language: Language) -> tuple[str, str]:
     """(the progress message, the status line) while scanned pages are read from images."""
-    return (pick(language, f"🔎 {files} 有 {total} 页是扫描页，正在从图片识别文字：{done} / {total} 页",
+    return (pick(language, f"🔎 {files}有 {total} 页是扫描页，正在从图片识别文字：{done} / {total} 页",
                  f"🔎 {files}: reading {total} scanned page{'s' if total != 1 else ''} from their images — "
                  f"{done} of {total}"),
             pick(language, f"识别扫描页 {done} / {total}", f"scanned page {done} of {total}"))
