@@ -20,6 +20,7 @@ from bot.platform.messages import Attachment, Author, ConversationKey, IncomingM
 from bot.process.runtime import build_runtime
 from bot.store.models import DocumentJob, DocumentResult, GatewayCall, Message, Part, Turn
 from tests.fakes.doc_reader import DocumentModel, first_page, is_part, is_vision, pages_asked, part_of
+from tests.fakes.gateway import Answer
 from tests.polling import eventually
 from tests.surfaces import RecordingSurface
 from tests.test_documents_scanned import scanned_pdf
@@ -127,7 +128,7 @@ async def test_a_1000_page_report_is_answered_in_parts_and_a_follow_up_reuses_th
 
         # A follow-up question is an ordinary answer from the stored notes: no part is read again.
         before = len(fake_gateway.requests)
-        fake_gateway.default = DocumentModel(answer="第 200 页提到的竞品定价 99 元 [page 200]。\n\n**Sources:** page 200")
+        fake_gateway.default = DocumentModel(answer="第 200 页提到的竞品定价 99 元 [page 200]。")
         await rt.service.handle(ask("第 200 页提到的竞品是谁？"), surface)
         assert len(fake_gateway.requests) == before + 1
         follow = fake_gateway.requests[-1].body
@@ -191,7 +192,8 @@ async def test_a_restart_mid_way_resumes_without_reading_finished_parts_again(
         await rt.close()
 
 
-async def test_above_the_threshold_the_estimate_waits_for_a_go_ahead(make_settings, fake_gateway, report: bytes) -> None:
+async def test_above_the_threshold_the_estimate_waits_for_a_go_ahead(make_settings, fake_gateway,
+                                                                    report: bytes) -> None:
     fake_gateway.default = DocumentModel(answer="定价 109 元 [page 55]。")
     rt = await runtime_with(make_settings, BOT_PRICE_INPUT=0.3, BOT_PRICE_OUTPUT=1.2, **FAST_PROGRESS)
     try:
@@ -241,7 +243,8 @@ async def test_more_than_the_quota_left_is_refused_before_anything_is_spent(
         await rt.service.handle(ask(QUESTION, pdf(report)), surface)
         assert fake_gateway.requests == []
         [refusal] = surface.texts
-        assert refusal.startswith("读完《report.pdf》预计需要约 ") and "超过了你的每日额度剩余的 300,000 tokens" in refusal
+        assert refusal.startswith("读完《report.pdf》预计需要约 ")
+        assert "超过了你的每日额度剩余的 300,000 tokens" in refusal
         assert await scalar(rt, select(DocumentJob.state)) == "refused"
     finally:
         await rt.close()
@@ -309,5 +312,75 @@ async def test_two_documents_that_fit_alone_but_not_together_are_read_in_parts(
                         for r in parts})
         assert names == ["report-a.pdf", "report-b.pdf"] and len(parts) == 2
         assert surface.texts[-1].endswith("**来源：** 《report-a.pdf》第 3 页 · 《report-b.pdf》第 2 页")
+    finally:
+        await rt.close()
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """60 pages (~65k tokens): a handful of parts in a 30,000-token window."""
+    path = tmp_path_factory.mktemp("small") / "report.pdf"
+    reportlab_pdf(60, path)
+    return path.read_bytes()
+
+
+SMALL_WINDOW = dict(BOT_CONTEXT_TOKENS=30_000, BOT_DOC_CONFIRM_ABOVE="")
+
+
+async def test_parts_stay_within_the_concurrency_and_back_off_when_the_gateway_is_busy(
+        make_settings, fake_gateway, small_report: bytes) -> None:
+    model = DocumentModel(part_delay=0.1)
+    running: list[int] = []
+
+    def counting(body: dict):
+        if is_part(body):
+            running.append(fake_gateway.active + 1)  # this one and those still streaming
+        return model(body)
+
+    fake_gateway.default = counting
+    rt = await runtime_with(make_settings, BOT_DOC_CONCURRENCY=2, BOT_MAX_RETRIES=0, **SMALL_WINDOW)
+    try:
+        surface = RecordingSurface()
+        await rt.service.handle(ask(QUESTION, pdf(small_report)), surface)
+        count = len(model.parts_seen)
+        assert count >= 4 and max(running) == 2, running
+
+        # Another reading, and the gateway turns its first call away with a 429: that part is
+        # asked again after the pause it named, and the rest go one at a time.
+        running.clear()
+        model.parts_seen.clear()
+        fake_gateway.script(Answer(status=429, retry_after="0.05"))
+        other = ConversationKey("console", "local", "busy")
+        await rt.service.handle(ask(QUESTION, pdf(small_report), key=other), surface)
+        assert sorted(model.parts_seen) == list(range(1, count + 1)), "every part read, the refused one too"
+        assert max(running) == 1, running
+        assert surface.texts[-1].startswith("建议定价 109 元 [page 55]")
+    finally:
+        await rt.close()
+
+
+async def test_a_part_the_gateway_refuses_is_named_and_regenerate_reads_only_that_part(
+        make_settings, fake_gateway, small_report: bytes) -> None:
+    model = DocumentModel(answer="定价 109 元 [page 5]。")
+    fake_gateway.default = model
+    fake_gateway.script(Answer(status=400, error_body={"error": {"message": "sensitive content"}}))
+    rt = await runtime_with(make_settings, BOT_DOC_CONCURRENCY=1, **SMALL_WINDOW)
+    try:
+        surface = RecordingSurface()
+        await rt.service.handle(ask(QUESTION, pdf(small_report)), surface)
+        count = part_of(next(r for r in fake_gateway.requests if is_part(r.body)).body)[1]
+        assert sorted(model.parts_seen) == list(range(2, count + 1)), "part 1 was refused, the rest read"
+        answer = surface.texts[-1]
+        assert answer.startswith("定价 109 元 [page 5]。") and "没能读到" in answer and "重新生成" in answer
+        progress = f"📖 《report.pdf》（60 页）分 {count} 部分阅读，读完了其中 {count - 1} 部分"
+        assert surface.texts[0].startswith(progress)
+        assert await scalar(rt, select(DocumentJob.state)) == "running"
+
+        turn = await scalar(rt, select(func.max(Turn.id)))
+        model.parts_seen.clear()
+        await rt.service.act(Action(Press("regen", turn), ALICE, KEY), surface)
+        await rt.service.drain()
+        assert model.parts_seen == [1], "only the part that was missing is read again"
+        assert "没能读到" not in surface.texts[-1] and await scalar(rt, select(DocumentJob.state)) == "done"
     finally:
         await rt.close()

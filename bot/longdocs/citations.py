@@ -25,7 +25,7 @@ _KINDS = {"page": "page", "pages": "page", "p.": "page", "pp.": "page", "slide":
           "sections": "section", "line": "lines", "lines": "lines", "paragraph": "paragraphs",
           "paragraphs": "paragraphs", "页": "page", "章": "chapter", "节": "section", "段": "paragraphs",
           "行": "lines"}
-MAX_RUN = 500  # a cited range longer than this is not a citation ("pages 1–1000")
+MAX_RUN = 30  # a cited range longer than this is a summary of the document, not a citation
 
 
 @dataclass(slots=True)

@@ -68,17 +68,23 @@ def _cut(doc: Document, limit: int) -> list[tuple[int, int, int, int, int]]:
     total = sum(costs)
     if not costs:
         return []
-    target = total / max(1, math.ceil(total / limit))
     chapters = {page for page, _ in doc.outline} if doc.unit == "page" else set()
     starts = {i for i, s in enumerate(doc.sections) if s.location.number in chapters}
     out: list[tuple[int, int, int, int, int]] = []
-    start, used = 0, 0
+    start, used, consumed = 0, 0, 0
+
+    def target() -> float:
+        """An even share of what is left (so a part that ended early or late is made up for)."""
+        left = total - consumed
+        return left / max(1, math.ceil(left / limit))
 
     def close(end: int) -> None:  # sections start..end-1 become a part
-        nonlocal start, used
+        nonlocal start, used, consumed
+        size = sum(costs[start:end])
         if end > start:
-            out.append((start, end - 1, sum(costs[start:end]), 0, 0))
-        used -= sum(costs[start:end])
+            out.append((start, end - 1, size, 0, 0))
+        used -= size
+        consumed += size
         start = end
 
     for i, cost in enumerate(costs):
@@ -86,13 +92,13 @@ def _cut(doc: Document, limit: int) -> list[tuple[int, int, int, int, int]]:
             close(i)
             pieces = math.ceil(cost / limit)
             out.extend((i, i, math.ceil(cost / pieces), n, pieces) for n in range(1, pieces + 1))
-            start, used = i + 1, 0
+            start, used, consumed = i + 1, 0, consumed + cost
             continue
         if used and used + cost > limit:
-            close(_chapter_end(starts, costs, start, i, target) or i)
+            close(_chapter_end(starts, costs, start, i, target()) or i)
         used += cost
-        if used >= target:
-            close(_chapter_end(starts, costs, start, i + 1, target) or i + 1)
+        if used + cost / 2 >= target():  # the nearest whole section to an even share
+            close(_chapter_end(starts, costs, start, i + 1, target()) or i + 1)
     close(len(costs))
     return out
 

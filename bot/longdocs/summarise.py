@@ -96,28 +96,31 @@ async def read_parts(gateway: Any, calls: Sequence[PartCall], *, concurrency: in
         for attempt in range(ATTEMPTS):
             if fatal:
                 return
-            try:
-                async with limiter:
-                    if fatal:
-                        return
+            async with limiter:
+                if fatal:
+                    return
+                try:
                     notes = await _ask(gateway, call)
-            except GatewayError as exc:
-                if exc.kind in FATAL:
-                    fatal.append(exc)
-                    return
-                if not exc.retryable or attempt == ATTEMPTS - 1:
-                    log.info("part %d given up: %s", call.number, exc.log_message)
-                    outcome.failed.append(Failed(call.number, call.document, exc.user_message))
-                    return
-                if exc.kind == "rate_limit":
-                    limiter.halve()
-                wait = exc.retry_after if exc.retry_after is not None else pause * 2 ** attempt
-                log.info("part %d: the gateway is busy (%s); again in %.1fs", call.number, exc.kind, wait)
-                await asyncio.sleep(wait)
-                continue
-            outcome.notes.append(notes)
-            await on_notes(notes)
-            return
+                except GatewayError as exc:
+                    if exc.kind == "rate_limit":
+                        limiter.halve()  # before this call's slot is let go
+                    error: GatewayError | None = exc
+                else:
+                    error = None
+            if error is None:
+                outcome.notes.append(notes)
+                await on_notes(notes)
+                return
+            if error.kind in FATAL:
+                fatal.append(error)
+                return
+            if not error.retryable or attempt == ATTEMPTS - 1:
+                log.info("part %d given up: %s", call.number, error.log_message)
+                outcome.failed.append(Failed(call.number, call.document, error.user_message))
+                return
+            wait = error.retry_after if error.retry_after is not None else pause * 2 ** attempt
+            log.info("part %d: the gateway is busy (%s); again in %.1fs", call.number, error.kind, wait)
+            await asyncio.sleep(wait)
 
     await asyncio.gather(*(one(call) for call in calls))
     if fatal:
