@@ -76,3 +76,32 @@ async def test_slack_go_ahead_reads_the_report_in_parts(slack_with, fake_gateway
     assert answer.text.endswith("**来源：** 《report.pdf》第 5 页")  # markdown_text: Slack renders it
     statuses = [c.args.get("status") for c in fake.calls_to("assistant.threads.setStatus")]
     assert any(s and ("部分" in s or "写回答" in s) for s in statuses), statuses
+
+
+async def test_console_reads_the_report_in_parts_after_read_go(make_settings, fake_gateway, report: bytes,
+                                                               tmp_path) -> None:
+    """The terminal has no buttons: the estimate names ``/read go``, typed as the next line."""
+    import io
+
+    from adapters.console.chat import ConsoleAdapter, run_chat
+    from adapters.console.settings import ConsoleSettings
+    from bot.process.runtime import build_runtime
+
+    fake_gateway.default = DocumentModel(answer="建议定价 109 元 [page 5]。")
+    runtime = await build_runtime(make_settings(**SMALL_WINDOW), migrate=False)
+    try:
+        adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load(_env_file=None))
+        path = tmp_path / "report.pdf"
+        path.write_bytes(report)
+        out = io.StringIO()
+        await run_chat(adapter, stdin=io.StringIO(f"/attach {path}\n{QUESTION}\n/read go\n"), stdout=out, user="t")
+        shown = out.getvalue()
+        estimate = shown.index("超出一次能读的长度")
+        assert shown.index("（也可以发送 `/read go` 或 `/read cancel`。）") > estimate
+        parts = [r for r in fake_gateway.requests if is_part(r.body)]
+        assert len(parts) >= 3
+        done = shown.index(f"📖 已分 {len(parts)} 部分读完《report.pdf》（60 页）。")
+        assert estimate < done < shown.index("建议定价"), "the progress is final before the answer begins"
+        assert shown.rstrip().endswith("建议定价 109 元 [page 5]。\n\n**来源：** 《report.pdf》第 5 页")
+    finally:
+        await runtime.close()

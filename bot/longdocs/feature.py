@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from bot.core.kinds import Core, Extension, PromptAddition
+from bot.core.kinds import Command, CommandCall, Core, Extension, PromptAddition
 from bot.core.outcome import SHUTDOWN_ERROR
 from bot.core.turns import TurnKind, TurnRequest, TurnState
 from bot.documents.incoming import READ_IN_PARTS
 from bot.longdocs import wording
 from bot.longdocs.reading import DOC_PRESS, MAX_RESUMES, RESUME_WINDOW, ReadInParts
 from bot.platform.controls import Action
-from bot.platform.messages import IncomingMessage
+from bot.platform.inbox import CommandInfo
+from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.platform.surface import ReplySurface
 from bot.store.doc_jobs import JobStore
 from bot.store.repo import ConversationRow, RecoveredAnswer, Store, StoredMessage
@@ -22,32 +23,53 @@ log = logging.getLogger(__name__)
 
 async def on_press(action: Action, surface: ReplySurface, core: Core) -> str | None:
     """Go ahead (the reading starts as a turn of its own) or Cancel, on an estimate."""
-    args = action.press.args
-    if args not in (("go",), ("cancel",)):
+    if action.press.args not in (("go",), ("cancel",)):
         return None
+    return await decide(action.press.turn_id, action.press.args[0], action.user, action.key, surface, core)
+
+
+async def read_command(call: CommandCall) -> None:
+    """``/read go`` or ``/read cancel``: the buttons of the newest estimate, typed (the
+    terminal has no buttons; Slack threads take "!read go")."""
+    core, msg = call.core, call.msg
+    choice = call.args.strip().lower()
+    conversation = await core.store.conversation(msg.key, create=False)
     jobs = JobStore(core.store.db)
-    job = await jobs.job(action.press.turn_id)
+    job = await jobs.waiting(conversation.id) if conversation is not None else None
+    if job is None or choice not in ("go", "cancel"):
+        language = wording.language_of(job.question if job else msg.text)
+        await core.notify(call.surface, wording.pick(
+            language, "用 `/read go` 读完全文，`/read cancel` 取消（在我报出预计用量之后）。",
+            "Use `/read go` to read the document whole, or `/read cancel`, after I've shown the estimate."))
+        return
+    ack = await decide(job.id, choice, msg.author, msg.key, call.surface, core)
+    language = wording.language_of(job.question)
+    if ack and ack not in (wording.go_ack(language), wording.cancel_ack(language)):  # those said it already
+        await core.notify(call.surface, ack)
+
+
+async def decide(job_id: int, choice: str, user: Author, key: ConversationKey, surface: ReplySurface,
+                 core: Core) -> str | None:
+    """Act on an estimate's Go ahead / Cancel; returns what the person who chose is told."""
+    jobs = JobStore(core.store.db)
+    job = await jobs.job(job_id)
     if job is None:
         return None
     language = wording.language_of(job.question)
-    if args == ("cancel",):
+    if choice == "cancel":
         if not await jobs.move(job.id, "cancelled", only_from=("asking",)):
             return wording.press_ack(job.state, language)
         await core.notify(surface, wording.cancelled_text(language))
-        return pick_cancelled(language)
-    conversation = await core.store.conversation(action.key, create=False)
+        return wording.cancel_ack(language)
+    conversation = await core.store.conversation(key, create=False)
     if conversation is None or conversation.id != job.conversation_id:
         return wording.press_ack("", language)  # the conversation moved on (/new)
-    if not await jobs.move(job.id, "running", only_from=("asking", "cancelled"), approved_by=action.user.id):
+    if not await jobs.move(job.id, "running", only_from=("asking", "cancelled"), approved_by=user.id):
         return wording.press_ack(job.state, language)
-    await core.submit(IncomingMessage(key=action.key, author=action.user, text=wording.go_message(language),
+    await core.submit(IncomingMessage(key=key, author=user, text=wording.go_message(language),
                                       group=conversation.shared),
                       surface, TurnRequest(READ_IN_PARTS, {"job": job.id}))
-    return wording.pick(language, "开始分部分阅读…", "Reading it in parts now…")
-
-
-def pick_cancelled(language: wording.Language) -> str:
-    return wording.pick(language, "已取消，没有花费。", "Cancelled: nothing was spent.")
+    return wording.go_ack(language)
 
 
 async def cite_in_chat(conversation: ConversationRow, kind: str,
@@ -83,5 +105,8 @@ async def take_up(recovered: list[RecoveredAnswer], core: Core) -> None:
 
 
 def long_documents(store: Store) -> Extension:
-    return Extension(kinds=(ReadInParts(store),), presses={DOC_PRESS: on_press}, prompt=(cite_in_chat,),
-                     recovered=(take_up,))
+    return Extension(
+        kinds=(ReadInParts(store),),
+        commands=(Command(CommandInfo("read", "Read a long document whole, after its estimate · 读完长文档",
+                                      "go | cancel", menu=False), read_command),),
+        presses={DOC_PRESS: on_press}, prompt=(cite_in_chat,), recovered=(take_up,))

@@ -343,13 +343,13 @@ class Reading:
             texts.append(body)
             self._replace(document.text, body)
         self._add_to_newest(wording.whole_instruction() if scans.read else "")
+        if self.progress is not None:
+            await self.progress.done(wording.vision_done(files.names, sum(map(len, scans.read.values())),
+                                                         files.language))
         await self._answer(files, scans, fallback="", failed=[])
         for document, body in zip(files.stored, texts):
             await self.jobs.rewrite_document(document, body, {**document.data, "whole": True})
         await self.jobs.update(job.id, state="done")
-        if self.progress is not None:
-            await self.progress.done(wording.vision_done(files.names, sum(map(len, scans.read.values())),
-                                                         files.language))
 
     async def _answer_in_parts(self, job: Job, files: Files, scans: Scans) -> None:
         turn, settings = self.turn, self.settings
@@ -383,9 +383,9 @@ class Reading:
         calls = [self._call(job, files, plan, part, notes_tokens) for part in plan.parts
                  if (part.document, part.number) not in kept]
         outcome = await read_parts(turn.gateway, calls, concurrency=settings.doc_concurrency, on_notes=on_notes)
-        message, status = wording.writing_progress(files.names, files.size, count, language)
-        note.show(message)
-        await turn.status(status)
+        # The progress message is final before the answer starts below it.
+        await note.done(wording.read_done(files.names, files.size, count, count - len(outcome.failed), language))
+        await turn.status(wording.pick(language, "正在写回答…", "writing the answer…"))
         digests = [self._digest(job, files, plan, index, kept, {f.number: f.reason for f in outcome.failed})
                    for index in range(len(files.docs))]
         for document, digest in zip(files.stored, digests):
@@ -398,7 +398,6 @@ class Reading:
             await self.jobs.rewrite_document(document, digest, {**document.data, "parts": count, "job": job.id})
         if not failed:
             await self.jobs.update(job.id, state="done")
-        await note.done(wording.read_done(files.names, files.size, count, count - len(failed), language))
 
     def _call(self, job: Job, files: Files, plan: Plan, part: Any, notes_tokens: int) -> PartCall:
         doc = files.docs[part.document]

@@ -128,12 +128,6 @@ def parts_progress(files: str, size: str, done: int, parts: int, earlier: int, l
             pick(language, f"第 {done} / {parts} 部分", f"part {done} of {parts}"))
 
 
-def writing_progress(files: str, size: str, parts: int, language: Language) -> tuple[str, str]:
-    return (pick(language, f"📖 {files}（{size}）的 {parts} 个部分都已读完，正在写回答…",
-                 f"📖 Read all {parts} parts of {files} ({size}); writing the answer…"),
-            pick(language, "正在写回答…", "writing the answer…"))
-
-
 def read_done(files: str, size: str, parts: int, read: int, language: Language) -> str:
     if read < parts:
         return pick(language, f"📖 {files}（{size}）分 {parts} 部分阅读，读完了其中 {read} 部分。",
@@ -156,14 +150,14 @@ def ask_text(files: str, size: str, parts: int, scans: int, tokens: int, cost: s
         money = f"（约 {cost}）" if cost else ""
         rest = f"不继续的话，我只根据能一次读入的部分（{fits}）回答。" if fits else ""
         return (f"{files}（{size}）超出一次能读的长度。要读完全文需{work}，预计约 **{tokens:,} tokens**{money}。"
-                f"要继续吗？{rest}")
+                f"要继续吗？{rest}（也可以发送 `/read go` 或 `/read cancel`。）")
     work = f"{parts} parts" if parts else ""
     if scans:
         work += (", and " if work else "") + f"{scans} scanned page{'s' if scans != 1 else ''} read from images"
     money = f" (≈ {cost})" if cost else ""
     rest = f" If not, I'll answer from what fits at once ({fits})." if fits else ""
     return (f"{files} ({size}) is longer than I can read at once. Reading it whole takes {work}: about "
-            f"**{tokens:,} tokens**{money}. Go ahead?{rest}")
+            f"**{tokens:,} tokens**{money}. Go ahead?{rest} (Or send `/read go` or `/read cancel`.)")
 
 
 def go_label(language: Language) -> str:
@@ -172,6 +166,14 @@ def go_label(language: Language) -> str:
 
 def cancel_label(language: Language) -> str:
     return pick(language, "✖ 取消", "✖ Cancel")
+
+
+def go_ack(language: Language) -> str:
+    return pick(language, "开始分部分阅读…", "Reading it in parts now…")
+
+
+def cancel_ack(language: Language) -> str:
+    return pick(language, "已取消，没有花费。", "Cancelled: nothing was spent.")
 
 
 def go_message(language: Language) -> str:

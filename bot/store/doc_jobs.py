@@ -107,6 +107,13 @@ class JobStore:
                 _J.c.conversation_id == conversation_id, _J.c.request_seq == request_seq))).one()
         return _job(row)
 
+    async def waiting(self, conversation_id: int) -> Job | None:
+        """The conversation's newest job waiting for a go-ahead."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(_J).where(_J.c.conversation_id == conversation_id, _J.c.state == "asking")
+                                      .order_by(_J.c.id.desc()).limit(1))).first()
+        return _job(row) if row is not None else None
+
     async def update(self, job_id: int, **values: Any) -> None:
         async with self.db.write() as conn:
             await conn.execute(update(_J).where(_J.c.id == job_id).values(**values, updated_at=utcnow()))
