@@ -19,6 +19,7 @@ from bot.platform.controls import Action, Button, Press
 from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
 from bot.store.models import DocumentJob, DocumentResult, GatewayCall, Message, Part, Turn
+from tests.conftest import PG_URL
 from tests.fakes.doc_reader import DocumentModel, first_page, is_part, is_vision, pages_asked, part_of
 from tests.fakes.gateway import Answer
 from tests.polling import eventually
@@ -382,5 +383,58 @@ async def test_a_part_the_gateway_refuses_is_named_and_regenerate_reads_only_tha
         await rt.service.drain()
         assert model.parts_seen == [1], "only the part that was missing is read again"
         assert "没能读到" not in surface.texts[-1] and await scalar(rt, select(DocumentJob.state)) == "done"
+    finally:
+        await rt.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason="several processes share a conversation only on PostgreSQL")
+async def test_another_process_takes_up_a_reading_whose_process_died(
+        make_settings, fake_gateway, small_report: bytes) -> None:
+    """Two processes on one database: the one reading dies mid-way; the other's sweep finalises
+    its turn, queues the question again and reads only the parts that were missing."""
+    held = asyncio.Event()
+    model = DocumentModel(part_delay=0.02, hold=held, hold_after=2)
+    fake_gateway.default = model
+    settings = dict(BOT_DOC_CONCURRENCY=1, BOT_SWEEP_INTERVAL=0.3, **SMALL_WINDOW)
+    survivor = await runtime_with(make_settings, **settings)
+    surface = RecordingSurface()
+    survivor.service.attach("console", OneChat(surface))
+    doomed = await runtime_with(make_settings, **settings)
+    try:
+        task = asyncio.create_task(doomed.service.handle(ask(QUESTION, pdf(small_report)), surface))
+        await eventually(lambda: len(model.parts_seen) >= 3)  # two read, the third held
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await doomed.close()  # its connections go, and with them its locks
+        read_before = list(model.parts_seen[:2])
+        model.hold, model.answer = None, "另一个进程接着读完了 [page 5]。"
+        await eventually(lambda: surface.texts and surface.texts[-1].startswith("另一个进程接着读完了"), timeout=30)
+        await survivor.service.drain()
+        count = part_of(next(r for r in fake_gateway.requests if is_part(r.body)).body)[1]
+        again = model.parts_seen[2:]
+        assert not set(again) & set(read_before) and sorted(set(again) | set(read_before)) == list(range(1, count + 1))
+        assert await scalar(survivor, select(DocumentJob.state)) == "done"
+    finally:
+        held.set()
+        await survivor.close()
+
+
+async def test_a_long_markdown_book_is_cut_at_its_headings_and_cited_by_section(make_settings, fake_gateway) -> None:
+    chapters = [f"## 第{n}章 渠道{n}\n\n" + "\n\n".join(f"第{n}章第{p}段：价格带与渠道费用的讨论。" * 12
+                                                       for p in range(1, 9)) for n in range(1, 31)]
+    book = Attachment("\n\n".join(chapters).encode(), "text/markdown", "book.md")
+    fake_gateway.default = DocumentModel(answer="渠道费用见 [section 7] 与 [section 12]，[section 99] 不存在。")
+    rt = await runtime_with(make_settings, **SMALL_WINDOW)
+    try:
+        surface = RecordingSurface()
+        await rt.service.handle(ask("渠道费用怎么影响定价？", book), surface)
+        parts = [r for r in fake_gateway.requests if is_part(r.body)]
+        assert len(parts) >= 3
+        for request in parts:
+            covers = part_of(request.body)[2]
+            assert re.fullmatch(r"sections? \d+(–\d+)?", covers), covers  # whole chapters, never halves
+            first = int(re.search(r"\d+", covers).group(0))
+            assert f"--- section {first} “第{first}章 渠道{first}” ---" in request.body["messages"][-1]["content"]
+        assert surface.texts[-1].endswith("**来源：** 《book.md》第 7、12 节")
     finally:
         await rt.close()

@@ -463,7 +463,7 @@ class Reading:
     def _replace(self, old: str, new: str) -> None:
         """Put ``new`` where the prompt holds a document's stored text (or, if it is not
         there, at the end of the newest user message)."""
-        for message in self.turn.messages:
+        for message in reversed(self.turn.messages):  # the newest copy: the message being answered
             if message.get("role") != "user" or not old:
                 continue
             content = message.get("content")

@@ -2,6 +2,7 @@
 user's language: Chinese when the question, or without one the document, is Chinese)."""
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 Language = Literal["zh", "en"]
@@ -74,8 +75,8 @@ def part_system(language: Language, tokens: int) -> str:
 def part_request(question: str, name: str, number: int, parts: int, span: str, text: str,
                  language: Language) -> str:
     asked = question.strip() or NO_QUESTION[language]
-    return (f"Question: {asked}\n\n<document name=\"{name}\" part=\"{number} of {parts}\" covers=\"{span}\">\n"
-            f"{text}\n</document>")
+    return (f"Question: {asked}\n\n<document name={json.dumps(name, ensure_ascii=False)} part=\"{number} of {parts}\" "
+            f"covers={json.dumps(span, ensure_ascii=False)}>\n{text}\n</document>")
 
 
 def answer_instruction(question: str, parts: int, language: Language) -> str:
