@@ -151,8 +151,11 @@ class OneChat:
         return self.surface
 
 
+@pytest.mark.parametrize("part_tokens", [60_000, 30_000], ids=["same settings", "parts resized meanwhile"])
 async def test_a_restart_mid_way_resumes_without_reading_finished_parts_again(
-        make_settings, fake_gateway, report: bytes) -> None:
+        make_settings, fake_gateway, report: bytes, part_tokens: int) -> None:
+    """Killed after six parts came back; the next process reads only the rest (the plan is
+    stored with the job, so a changed BOT_DOC_PART_TOKENS does not re-cut a reading under way)."""
     held = asyncio.Event()
     first = DocumentModel(part_delay=0.02, hold=held, hold_after=6)
     fake_gateway.default = first
@@ -171,7 +174,7 @@ async def test_a_restart_mid_way_resumes_without_reading_finished_parts_again(
 
     second = DocumentModel(answer="接着读完了：定价 109 元 [page 55]。")
     fake_gateway.default = second
-    rt = await runtime_with(make_settings, **settings)
+    rt = await runtime_with(make_settings, **settings, BOT_DOC_PART_TOKENS=part_tokens)
     try:
         rt.service.attach("console", OneChat(surface))  # the platform is back: the reading goes on
         await rt.service.drain()

@@ -90,6 +90,9 @@ class Files:
     blobs: list[bytes]
     language: Language
     unread: list[str] = field(default_factory=list)  # files that could not be read again
+    # Each document's place among the message's documents: what stored results name it by,
+    # so they still match if another of them could not be read this time.
+    keys: list[int] = field(default_factory=list)
 
     @property
     def names(self) -> str:
@@ -170,7 +173,7 @@ class Reading:
         await self.turn.status(wording.reading_status(language))
         data = await self.store.attachment_data([d.attachment_id for d in stored if d.attachment_id is not None])
         files = Files([], [], [], language)
-        for document in stored:
+        for key, document in enumerate(stored):
             blob = data.get(document.attachment_id or 0)
             name = str(document.data.get("filename") or "document")
             try:
@@ -184,16 +187,17 @@ class Reading:
             files.stored.append(document)
             files.docs.append(doc)
             files.blobs.append(blob)
+            files.keys.append(key)
         return files if files.docs else None
 
     async def _transcribed(self, job: Job, files: Files) -> dict[int, list[int]]:
         """Fill in the scanned pages this job already paid to read."""
         done: dict[int, dict[int, str]] = {}
-        for (document, page), result in (await self.jobs.results(job.id, "page")).items():
-            done.setdefault(document, {})[page] = result.text
+        for (key, page), result in (await self.jobs.results(job.id, "page")).items():
+            if key in files.keys:
+                done.setdefault(files.keys.index(key), {})[page] = result.text
         for index, texts in done.items():
-            if index < len(files.docs):
-                files.docs[index].fill(texts)
+            files.docs[index].fill(texts)
         return {index: sorted(texts) for index, texts in done.items()}
 
     # --- what it will take, and whether to go ahead ---
@@ -218,7 +222,9 @@ class Reading:
         pending = sum(len(d.scanned) for d in files.docs)
         cap = max(0, settings.doc_vision_pages - sum(len(p) for p in scans.read.values())) if settings.vision else 0
         headroom = await self._headroom()
-        done = {number for _, number in await self.jobs.results(job.id, "part")}
+        stored = Plan.from_dict(job.plan)
+        done = set(self._kept(files, stored, await self.jobs.results(job.id, "part"))) \
+            if stored is not None and stored.fits(files.docs) else set()
         base = self._work(job, files, 0, done)
         if headroom.tokens is not None:
             cap = min(cap, max(0, headroom.tokens - base.tokens) // (VISION_PAGE_PROMPT + VISION_PAGE_OUTPUT))
@@ -306,7 +312,7 @@ class Reading:
                 note.show(message)
                 await turn.status(status)
 
-            async def keep(texts: dict[int, str], document: int = index) -> None:
+            async def keep(texts: dict[int, str], document: int = files.keys[index]) -> None:
                 for page, text in texts.items():
                     await self.jobs.keep(job.id, Result("page", document, page, text))
 
@@ -359,7 +365,7 @@ class Reading:
             await self.jobs.update(job.id, plan=plan.to_dict())
         count = len(plan.parts)
         notes_tokens = self._notes_tokens(count)
-        kept = await self.jobs.results(job.id, "part")
+        kept = self._kept(files, plan, await self.jobs.results(job.id, "part"))
         earlier = len(kept)
         note = self._note(job)
         language = files.language
@@ -371,17 +377,18 @@ class Reading:
 
         async def on_notes(notes: PartNotes) -> None:
             part = plan.parts[notes.number - 1]
-            result = Result("part", notes.document, notes.number, notes.text,
-                            {"span": span(files.docs[part.document], part), "finish": notes.finish_reason},
+            result = Result("part", files.keys[part.document], notes.number, notes.text,
+                            {"span": span(files.docs[part.document], part), "finish": notes.finish_reason,
+                             "first": part.first, "last": part.last, "piece": part.piece},
                             notes.prompt_tokens, notes.completion_tokens)
             await self.jobs.keep(job.id, result)
-            kept[(notes.document, notes.number)] = result
+            kept[notes.number] = result
             turn.usage.add(notes.prompt_tokens, notes.completion_tokens, notes.cached_tokens)
             await show()
 
         await show()
         calls = [self._call(job, files, plan, part, notes_tokens) for part in plan.parts
-                 if (part.document, part.number) not in kept]
+                 if part.number not in kept]
         outcome = await read_parts(turn.gateway, calls, concurrency=settings.doc_concurrency, on_notes=on_notes)
         # The progress message is final before the answer starts below it.
         await note.done(wording.read_done(files.names, files.size, count, count - len(outcome.failed), language))
@@ -399,6 +406,18 @@ class Reading:
         if not failed:
             await self.jobs.update(job.id, state="done")
 
+    @staticmethod
+    def _kept(files: Files, plan: Plan, results: dict[tuple[int, int], Result]) -> dict[int, Result]:
+        """The stored notes that are this plan's parts (part number → notes): the same file,
+        the same sections."""
+        kept = {}
+        for part in plan.parts:
+            result = results.get((files.keys[part.document], part.number))
+            if result is not None and (result.data.get("first"), result.data.get("last"),
+                                       result.data.get("piece", 0)) == (part.first, part.last, part.piece):
+                kept[part.number] = result
+        return kept
+
     def _call(self, job: Job, files: Files, plan: Plan, part: Any, notes_tokens: int) -> PartCall:
         doc = files.docs[part.document]
         where = span(doc, part)
@@ -410,7 +429,7 @@ class Reading:
                         wording.part_request(job.question, doc.filename, part.number, len(plan.parts), where, text,
                                              files.language), notes_tokens)
 
-    def _digest(self, job: Job, files: Files, plan: Plan, index: int, kept: dict[tuple[int, int], Result],
+    def _digest(self, job: Job, files: Files, plan: Plan, index: int, kept: dict[int, Result],
                 failed: dict[int, str]) -> str:
         """What stands for a document read in parts: the notes on each of its parts, in order."""
         doc = files.docs[index]
@@ -424,7 +443,7 @@ class Reading:
             chapters = chapters_within(doc, part)
             head = f"### Part {part.number} of {len(plan.parts)} — {where}" + (f" ({'; '.join(chapters[:4])})"
                                                                                if chapters else "")
-            result = kept.get((index, part.number))
+            result = kept.get(part.number)
             body = result.text if result is not None else f"(not read: {failed.get(part.number, 'no answer')})"
             lines.append(f"{head}\n{body}")
         return "\n\n".join(lines)
