@@ -441,3 +441,23 @@ async def test_a_long_markdown_book_is_cut_at_its_headings_and_cited_by_section(
         assert surface.texts[-1].endswith("**来源：** 《book.md》第 7、12 节")
     finally:
         await rt.close()
+
+
+async def test_the_quota_left_lowers_the_scanned_page_cap(make_settings, fake_gateway) -> None:
+    """Room for the answer and about two scanned pages: two are read, the rest are named."""
+    fake_gateway.default = DocumentModel(answer="Pricing is on [page 2].")
+    data = scanned_pdf(["Executive summary: the market grew 23 percent this year."], 6)
+    rt = await runtime_with(make_settings, BOT_QUOTA_USER_DAILY="12k tokens", BOT_DOC_VISION_BATCH=1)
+    try:
+        surface = RecordingSurface()
+        await rt.service.handle(ask("What pricing does the scan suggest?", pdf(data, "scan.pdf")), surface)
+        read = sorted(page for r in fake_gateway.requests if is_vision(r.body) for page in pages_asked(r.body))
+        assert 1 <= len(read) <= 3 and read == list(range(2, 2 + len(read)))
+        answer = surface.texts[-1]
+        left_out = f"{2 + len(read)}–7"
+        assert f"_Scanned pages {left_out} of “scan.pdf” were not read (the limit this time was {len(read)} " \
+               "scanned pages)._" in answer
+        # (What the calls cost is the gateway's count; the fake counts base64 images as text.)
+        assert await scalar(rt, select(DocumentJob.estimate_tokens)) <= 12_000, "planned within what was left"
+    finally:
+        await rt.close()

@@ -40,7 +40,7 @@ from bot.documents.model import ranges
 from bot.documents.vision import transcribe_pages
 from bot.longdocs import wording
 from bot.longdocs.citations import cited, sources_line
-from bot.longdocs.estimate import VISION_PAGE_OUTPUT, VISION_PAGE_PROMPT, VISION_PAGE_TEXT, Estimate, estimate
+from bot.longdocs.estimate import VISION_PAGE_TEXT, Estimate, estimate
 from bot.longdocs.plan import Part, Plan, chapters_within, part_text, plan_parts, section_costs, span
 from bot.longdocs.progress import EVERY, ProgressNote
 from bot.longdocs.summarise import PartCall, PartNotes, read_parts
@@ -225,12 +225,15 @@ class Reading:
         stored = Plan.from_dict(job.plan)
         done = set(self._kept(files, stored, await self.jobs.results(job.id, "part"))) \
             if stored is not None and stored.fits(files.docs) else set()
-        base = self._work(job, files, 0, done)
-        if headroom.tokens is not None:
-            cap = min(cap, max(0, headroom.tokens - base.tokens) // (VISION_PAGE_PROMPT + VISION_PAGE_OUTPUT))
-        per_page = self.prices.cost(VISION_PAGE_PROMPT, 0, VISION_PAGE_OUTPUT)
-        if headroom.cost is not None and per_page > 0:
-            cap = min(cap, int(max(0.0, headroom.cost - base.cost) // per_page))
+        # As many scanned pages as the quota left allows, with everything else the reading needs
+        # (a page costs its call, and its text in the parts and the answer).
+        low, high = 0, min(pending, cap)
+        while low < high:
+            middle = (low + high + 1) // 2
+            trial = self._work(job, files, middle, done)
+            low, high = (middle, high) if headroom.allows(trial.tokens, trial.cost) else (low, middle - 1)
+        if high < min(pending, cap):
+            cap = high
         scans.cap = cap + sum(len(p) for p in scans.read.values())
         work = self._work(job, files, min(pending, cap), done)
         language = files.language
@@ -418,7 +421,7 @@ class Reading:
                 kept[part.number] = result
         return kept
 
-    def _call(self, job: Job, files: Files, plan: Plan, part: Any, notes_tokens: int) -> PartCall:
+    def _call(self, job: Job, files: Files, plan: Plan, part: Part, notes_tokens: int) -> PartCall:
         doc = files.docs[part.document]
         where = span(doc, part)
         chapters = chapters_within(doc, part)
@@ -449,7 +452,7 @@ class Reading:
         return "\n\n".join(lines)
 
     async def _answer(self, files: Files, scans: Scans, *, fallback: str,
-                      failed: list[tuple[Any, str]]) -> None:
+                      failed: list[tuple[Part, str]]) -> None:
         """The core's chat kind writes the answer from the prompt as rewritten; then the
         Sources line and what was not read."""
         turn = self.turn
