@@ -127,13 +127,14 @@ class JobStore:
             return (result.rowcount or 0) > 0
 
     async def interrupted(self, since: timedelta) -> list[Interrupted]:
-        """Running jobs touched within ``since``, with how their last turn ended."""
+        """Jobs under way (or still being estimated) touched within ``since``, with how their
+        last turn ended."""
         cutoff = utcnow() - since
         async with self.db.read() as conn:
             rows = (await conn.execute(
                 select(_J, Turn.status.label("turn_state"), Turn.error.label("turn_error"))
                 .select_from(_J.outerjoin(Turn, Turn.id == _J.c.turn_id))
-                .where(_J.c.state == "running", _J.c.updated_at >= cutoff))).all()
+                .where(_J.c.state.in_(("new", "running")), _J.c.updated_at >= cutoff))).all()
         return [Interrupted(_job(r), r.turn_state, r.turn_error) for r in rows]
 
     # --- what was paid for ---
