@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(15.0, alias="BOT_TOOL_TIMEOUT", gt=0)
     tool_chain_limit: int = Field(6, alias="BOT_TOOL_CHAIN_LIMIT", ge=1)
     web_reader: bool = Field(False, alias="BOT_WEB_READER")
+    # An operator's own compliance rule files (*.toml: words, exceptions, rules switched off;
+    # docs/compliance.md), added to the built-in lists. Empty: the built-in lists only.
+    compliance_rules_dir: str = Field("", alias="BOT_COMPLIANCE_RULES_DIR")
 
     # --- storage and service ---
     database_url: str = Field("sqlite+aiosqlite:///bot.db", alias="DATABASE_URL")
@@ -141,6 +144,25 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("compliance_rules_dir")
+    @classmethod
+    def _rules_dir(cls, value: str) -> str:
+        from pathlib import Path
+
+        value = value.strip()
+        if not value:
+            return ""
+        directory = str(Path(value).expanduser())
+        if not Path(directory).is_dir():
+            raise ValueError("not a directory")
+        from bot.compliance.rules import RulesError, rules_for
+
+        try:
+            rules_for(directory)  # loaded once per process: a broken file is refused at start
+        except RulesError as exc:
+            raise ValueError(str(exc)) from None
+        return directory
 
     @field_validator("redis_url")
     @classmethod

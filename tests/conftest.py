@@ -30,6 +30,8 @@ TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conver
           "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions",
           # issue 17
           "characters",
+          # issue 18
+          "brands",
           # issue 21
           "document_results", "document_jobs"]
 

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+from adapters.console.settings import ConsoleSettings
 from adapters.console.surface import ConsoleSurface
 from bot.platform import (
     Arrival,
@@ -19,7 +20,6 @@ from bot.platform import (
     Inbox,
     IncomingMessage,
     Platform,
-    PlatformSettings,
     ReplySurface,
 )
 
@@ -52,15 +52,18 @@ class ConsoleAdapter(Platform):
 
     name = PLATFORM
 
-    def __init__(self, settings: PlatformSettings, inbox: Inbox) -> None:
+    settings: ConsoleSettings
+
+    def __init__(self, settings: ConsoleSettings, inbox: Inbox) -> None:
         super().__init__(settings, inbox)
         self.stdout: TextIO = sys.stdout
-        self.surface = ConsoleSurface(self.stdout)
+        self.files = Path(settings.files_dir).expanduser() if settings.files_dir else None
+        self.surface = ConsoleSurface(self.stdout, files=self.files)
         self._count = 0
 
     def bind(self, stdout: TextIO, *, interactive: bool) -> None:
         self.stdout = stdout
-        self.surface = ConsoleSurface(stdout, status_out=stdout if interactive else None)
+        self.surface = ConsoleSurface(stdout, status_out=stdout if interactive else None, files=self.files)
 
     async def start(self) -> None:
         self.inbox.attach(self)

@@ -13,6 +13,9 @@ class ConsoleSettings(PlatformSettings):
     # Login names that may chat here (comma-separated; empty: anyone with a shell), for a
     # shared server whose database holds the team's conversations.
     allowed_users: str = ""
+    # Where files the bot sends (an exported character card) are written; empty: the
+    # directory `bot chat` runs in.
+    files_dir: str = ""
 
     def admits(self, workspace: str, chat: str, user: str) -> Admission:
         allowed = id_set(self.allowed_users)

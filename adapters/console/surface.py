@@ -1,6 +1,8 @@
-"""A terminal as a reply surface: streamed text is printed as it grows."""
+"""A terminal as a reply surface: streamed text is printed as it grows; a file (an exported
+card) is written to a directory and its path printed."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TextIO
 
 from bot.platform import Controls, MessageRef, ReplySurface, SurfaceLimits, Write
@@ -10,9 +12,11 @@ class ConsoleSurface(ReplySurface):
     """Prints each message once, appending what an edit adds; a terminal can't rewrite
     what scrolled away, so an edit that is not an extension prints the whole text again."""
 
-    def __init__(self, out: TextIO, *, status_out: TextIO | None = None, interval: float = 0.05) -> None:
+    def __init__(self, out: TextIO, *, status_out: TextIO | None = None, interval: float = 0.05,
+                 files: Path | None = None) -> None:
         self.out = out
         self.status_out = status_out  # None: statuses are not shown (piped output)
+        self.files = files or Path.cwd()  # where files the bot sends are written
         self.limits = SurfaceLimits(max_chars=1_000_000, edit_interval=interval)
         self.shown: dict[str, str] = {}  # every message written, in order: its text now
         self.controls: dict[str, Controls] = {}  # the controls each message offers now
@@ -39,6 +43,23 @@ class ConsoleSurface(ReplySurface):
         self.out.flush()
         self.shown[ref.id] = text
         self.controls[ref.id] = write.controls
+        return ref
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef:
+        """Write ``data`` to ``files``/``name`` (never over an existing file: "Mochi (2).json")."""
+        self._clear_status()
+        self.files.mkdir(parents=True, exist_ok=True)
+        target, stem, suffix, n = self.files / name, Path(name).stem, Path(name).suffix, 1
+        while target.exists():
+            n += 1
+            target = self.files / f"{stem} ({n}){suffix}"
+        target.write_bytes(data)
+        self._count += 1
+        ref = MessageRef(str(self._count))
+        text = f"{caption}: saved to {target}" if caption else f"saved {target}"
+        self.out.write(text + "\n")
+        self.out.flush()
+        self.shown[ref.id] = text
         return ref
 
     async def set_status(self, status: str) -> None:

@@ -103,7 +103,7 @@ class SlackAdapter(Platform):
                               bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot",
                               commands=frozenset(c.name for c in self.inbox.commands))
         api = SlackApi(client, self.budgets)
-        self.outlet = SlackOutlet(api, **self.outlet_options)
+        self.outlet = SlackOutlet(api, session=self._session, **self.outlet_options)
         self.files = FileFetcher(api, self._session, self._token)
         self.assistant = AssistantView(api)
         self.app = self._build_app()

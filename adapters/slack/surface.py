@@ -7,13 +7,16 @@ created by a post goes on with chat.update. A workspace whose startStream is ref
 remembered and not asked again. Writes that only show progress are skipped when their
 budget has no room (the next one, or the final one, carries the whole text); the status is
 cosmetic (dropped without spare capacity, a 429 on it never retried); first texts and
-final writes always wait for their budget.
+final writes always wait for their budget. A file (an exported card) is uploaded the way
+Slack wants it since files.upload was retired: files.getUploadURLExternal, the bytes
+posted to the URL it gives, files.completeUploadExternal sharing it in the thread.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import controls, render
@@ -34,6 +37,7 @@ from bot.platform import (
 )
 
 log = logging.getLogger(__name__)
+UPLOAD_TIMEOUT = 60.0  # seconds for posting a file's bytes to Slack's upload URL
 
 # startStream errors that concern one channel or thread, not the workspace's permission.
 _LOCAL_STREAM_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "thread_not_found",
@@ -75,6 +79,7 @@ class SlackOutlet:
     stream_max_age: float = 270.0
     native_streaming: bool = True
     streaming_refused: set[str] = field(default_factory=set)  # team ids
+    session: aiohttp.ClientSession | None = None  # file uploads (None: files are declined)
 
 
 class SlackSurface(ReplySurface):
@@ -137,6 +142,26 @@ class SlackSurface(ReplySurface):
             log.debug("setStatus dropped in %s: no spare capacity", t.channel)
         except (SlackApiError, RateLimited) as exc:
             log.info("setStatus failed in %s: %s", t.channel, exc)
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
+        t, session = self.thread, self.rt.session
+        if session is None:
+            return None
+        try:
+            upload = await self.api.call_retrying(t.team, "files.getUploadURLExternal", filename=name,
+                                                  length=len(data), priority=Priority.TEXT)
+            async with session.post(upload["upload_url"], data=data,
+                                    timeout=aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT)) as resp:
+                if resp.status != 200:
+                    raise WriteFailed(f"file upload: HTTP {resp.status}")
+            await self.api.call_retrying(t.team, "files.completeUploadExternal", channel_id=t.channel,
+                                         thread_ts=t.thread_ts, initial_comment=caption or None,
+                                         files=[{"id": upload["file_id"], "title": name}], priority=Priority.TEXT)
+        except SlackApiError as exc:
+            raise _failure("file upload", exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WriteFailed(f"file upload: {exc}") from exc
+        return MessageRef(str(upload["file_id"]))
 
     async def open_stream(self, turn_id: int) -> NativeStream | None:
         t = self.thread

@@ -1,7 +1,8 @@
 """Where one answer is written in Telegram: a chat, its forum topic, the message asked.
 
 ``TelegramSurface`` is the core's ReplySurface (send, then edit); in private chats it
-offers a ``DraftStream`` (sendMessageDraft) that ends with a normal message. Every call
+offers a ``DraftStream`` (sendMessageDraft) that ends with a normal message; files (an
+exported card) go out with sendDocument. Every call
 goes through the bot's shared budgets (``calls.call``) with its priority: a message's
 first text first, final writes next, then edits and drafts; the typing action is cosmetic
 (only spare capacity, dropped otherwise, never retried).
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from telegram import Bot
+from telegram import Bot, InputFile, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.warnings import PTBUserWarning
@@ -35,6 +36,7 @@ from bot.platform import (
     StreamUnavailable,
     SurfaceLimits,
     Write,
+    WriteFailed,
     utf16_len,
 )
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 # The core cuts pages by the Markdown source; rendering changes the length a little
 # (headings gain an emoji), so leave room below Telegram's 4096 and split again if needed.
 PAGE_UNITS = 4000
+CAPTION_LIMIT = 1024  # a document's caption, in characters
 
 _draft_ids = itertools.count(1)
 T = TypeVar("T")
@@ -111,6 +114,18 @@ class TelegramSurface(ReplySurface):
         elif self._typing is not None:
             self._typing.cancel()
             self._typing = None
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
+        place = self.place
+        reply = ReplyParameters(place.reply_to, allow_sending_without_reply=True) if place.reply_to else None
+        try:
+            message = await call(self._budget(), self.budgets.bot, lambda: self.bot.send_document(
+                place.chat_id, InputFile(data, filename=name), caption=caption[:CAPTION_LIMIT] or None,
+                message_thread_id=place.thread_id, reply_parameters=reply), "sendDocument", Priority.TEXT)
+        except BadRequest as exc:  # too big, a type refused…: the caller shows the content as text
+            raise WriteFailed(f"sendDocument: {exc.message}") from exc
+        assert message is not None
+        return MessageRef(str(message.message_id))
 
     async def open_stream(self, turn_id: int) -> NativeStream | None:
         channel = self.channel

@@ -23,6 +23,8 @@ from starlette.templating import Jinja2Templates
 
 from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
+from bot.admin.brands import BrandPages
+from bot.admin.characters import CharacterPages
 from bot.admin.status import DbHealth, HealthProvider
 from bot.config import Settings
 from bot.copywriting.styles import STYLES, resolve_style
@@ -131,6 +133,8 @@ class AdminPage:
             Route("/block", self.page(self.block), methods=["POST"]),
             Route("/health", self.page(self.health_page), name="health"),
             Route("/styles", self.page(self.styles), name="styles"),
+            *CharacterPages(self, PREFIX).routes(),
+            *BrandPages(self, PREFIX).routes(),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
 

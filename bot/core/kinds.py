@@ -19,10 +19,11 @@ from bot.core.turns import TurnRequest, TurnUsage
 from bot.gateway.client import GatewayClient
 from bot.platform.controls import Action, Row
 from bot.platform.inbox import CommandInfo
-from bot.platform.messages import IncomingMessage
+from bot.platform.messages import Attachment, IncomingMessage
 from bot.platform.surface import ReplySurface
 from bot.store.repo import ConversationRow, NewPart, RecoveredAnswer, Store, StoredMessage
 from bot.usage.meter import MeteredGateway
+from bot.usage.operators import Operators
 
 
 class Core(Protocol):
@@ -30,6 +31,7 @@ class Core(Protocol):
 
     settings: Settings
     store: Store
+    ops: Operators  # access (who is an admin), quotas, metering
 
     @property
     def gateway(self) -> GatewayClient: ...
@@ -168,6 +170,35 @@ class RecoveryHook(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentCall:
+    """A file sent to the bot, offered to a feature before the core stores it."""
+
+    msg: IncomingMessage
+    attachment: Attachment
+    surface: ReplySurface
+    core: Core
+
+
+# True: the feature took the file (it answers about it itself); the core neither stores it
+# as an image or a document nor sends it to the model. Runs in arrival order, like an in-line
+# command: what it stores precedes the chat's later messages.
+AttachmentHook = Callable[[AttachmentCall], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """A group message a feature says is for the bot although the platform did not address
+    it (a character called by name), and how to answer it."""
+
+    request: TurnRequest | None = None  # None: as any addressed message
+
+
+# Asked about every group message that is not a command, before it is stored; the first
+# feature to answer decides.
+AddressHook = Callable[[IncomingMessage], Awaitable[Addressed | None]]
+
+
+@dataclass(frozen=True, slots=True)
 class Extension:
     """What a package registers with the core in one go."""
 
@@ -176,3 +207,5 @@ class Extension:
     presses: dict[str, PressHandler] = field(default_factory=dict)
     prompt: tuple[PromptHook, ...] = ()
     recovered: tuple[RecoveryHook, ...] = ()
+    attachments: tuple[AttachmentHook, ...] = ()
+    addressing: tuple[AddressHook, ...] = ()

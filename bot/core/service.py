@@ -19,7 +19,18 @@ from bot.config import Settings
 from bot.core import texts
 from bot.core.chat import ChatKind
 from bot.core.commands import Commands, looks_like_command, parse_command
-from bot.core.kinds import Command, CommandCall, Extension, PressHandler, PromptHook, RecoveryHook, TurnKindHandler
+from bot.core.kinds import (
+    AddressHook,
+    AttachmentCall,
+    AttachmentHook,
+    Command,
+    CommandCall,
+    Extension,
+    PressHandler,
+    PromptHook,
+    RecoveryHook,
+    TurnKindHandler,
+)
 from bot.core.order import ArrivalOrder, Ticket
 from bot.core.outcome import StopReason
 from bot.core.pacing import AnswerWriter
@@ -67,6 +78,8 @@ class ChatService:
         self.presses: dict[str, PressHandler] = {}
         self.prompt_hooks: list[PromptHook] = []  # features' additions to every turn's prompt
         self.recovery_hooks: list[RecoveryHook] = []  # features taking up a stopped process's work
+        self.attachment_hooks: list[AttachmentHook] = []  # features that take a file before it is stored
+        self.address_hooks: list[AddressHook] = []  # features that say a group message is for the bot
         self.commands = Commands()
         for command in (
             Command(CommandInfo("start", "What this bot does"), self._help),
@@ -109,6 +122,8 @@ class ChatService:
         self.presses.update(extension.presses)
         self.prompt_hooks.extend(extension.prompt)
         self.recovery_hooks.extend(extension.recovered)
+        self.attachment_hooks.extend(extension.attachments)
+        self.address_hooks.extend(extension.addressing)
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -309,7 +324,34 @@ class ChatService:
             return _Accepted(busy, command=(name, args))  # run once the line moves on
         if name and msg.addressed and looks_like_command(name) and not msg.attachments:
             return _Accepted(busy, unknown=name)  # a typo is not a question for the model
-        return _Accepted(busy, stored=await self._store(msg, None))
+        claimed = bool(msg.addressed and msg.attachments and self.attachment_hooks) and await self._claim(msg, surface)
+        if claimed and not msg.text.strip() and not msg.attachments:
+            return _Accepted(busy, ran=True)  # the feature answered; nothing left to store
+        request = None
+        if msg.group and not name and not claimed:
+            for hook in self.address_hooks:
+                if (addressed := await hook(msg)) is not None:
+                    msg.addressed, request = True, addressed.request
+                    break
+        return _Accepted(busy, stored=await self._store(msg, request))
+
+    async def _claim(self, msg: IncomingMessage, surface: ReplySurface) -> bool:
+        """Offer each file to the features; what one takes leaves the message. When files
+        were taken and none is left, what remains (a caption) is kept as context only: the
+        feature's reply answers the message."""
+        kept = []
+        for attachment in msg.attachments:
+            call = AttachmentCall(msg, attachment, surface, self)
+            for hook in self.attachment_hooks:
+                if await hook(call):
+                    break
+            else:
+                kept.append(attachment)
+        if len(kept) == len(msg.attachments):
+            return False
+        msg.attachments = kept
+        msg.addressed = bool(kept)
+        return True
 
     async def record(self, msg: IncomingMessage) -> None:
         """Store an earlier message as context, now (what a thread said before the bot was

@@ -3,7 +3,9 @@
 Modelled on vercel/chat: ``post`` / ``edit`` / ``set_status`` are required. Optional
 abilities are declared here with a default that declines: ``open_stream`` (a platform's
 native streaming: Slack streams, Telegram drafts) returns None unless the surface has
-one, and the core's own post-and-edit loop (``bot.core.pacing``) streams instead.
+one, and the core's own post-and-edit loop (``bot.core.pacing``) streams instead;
+``send_file`` (an exported card) returns None unless the surface can post a file, and
+the caller shows the content as text instead.
 Surfaces subclass ``ReplySurface`` so they inherit those defaults.
 """
 from __future__ import annotations
@@ -106,4 +108,9 @@ class ReplySurface(Protocol):
 
     async def open_stream(self, turn_id: int) -> NativeStream | None:
         """A native stream for one page of an answer, or None to use post-and-edit."""
+        return None
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
+        """Post ``data`` as a file called ``name`` with a short plain-text ``caption``; None
+        when this surface can't post files (the caller falls back to text)."""
         return None

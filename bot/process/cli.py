@@ -1,4 +1,4 @@
-"""The ``bot`` command: run, chat, migrate, usage, admin."""
+"""The ``bot`` command: run, chat, migrate, usage, admin, check."""
 from __future__ import annotations
 
 import argparse
@@ -149,8 +149,48 @@ def _cmd_admin(args: argparse.Namespace) -> None:
         print("Note: BOT_ADMIN_PASSWORD_HASH is set and wins over the stored password.", file=sys.stderr)
 
 
+def _cmd_check(argv: list[str]) -> int:
+    """``bot check``: ``bot.compliance.cli`` with the operator's rules and stored brand profiles."""
+    settings = _settings(False)
+    setup_logging("WARNING", settings.secrets())
+    from bot.compliance.brand import BrandError, BrandProfile
+    from bot.compliance.cli import main as check_main
+
+    def find_brand(key: str) -> BrandProfile | None:
+        from pathlib import Path
+
+        from bot.store.brands import BrandStore, Place
+        from bot.store.db import Database, is_sqlite
+
+        place = Place.parse(key)
+        if place is None:
+            return None
+        url = settings.database_url
+        if is_sqlite(url) and not Path(url.split(":///", 1)[-1]).is_file():  # never create one by looking
+            raise BrandError(f"{key}: there is no database at {url.split(':///', 1)[-1]} (set DATABASE_URL)")
+
+        async def read() -> BrandProfile | None:
+            db = Database(url)
+            try:
+                saved = await BrandStore(db).get(place)
+            finally:
+                await db.dispose()
+            return saved.profile if saved is not None else None
+
+        try:
+            return asyncio.run(read())
+        except Exception as exc:  # noqa: BLE001 - any database failure; its text may hold the URL
+            raise BrandError(f"{key}: the database could not be read ({type(exc).__name__})") from None
+
+    return check_main(argv, find_brand=find_brand, rules_dir=settings.compliance_rules_dir)
+
+
 def main(argv: list[str] | None = None) -> None:
     from bot.platform.discovery import plugins
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:  # its own options and exit status (0 clean, 1 found, 2 bad usage)
+        raise SystemExit(_cmd_check(argv[1:]))
 
     names = sorted(plugins())
     parser = argparse.ArgumentParser(prog="bot", description="A chat-bot for your team's chats and the terminal.")
@@ -175,6 +215,10 @@ def main(argv: list[str] | None = None) -> None:
         cmd = admin_sub.add_parser(name, help=text)
         cmd.add_argument("--stdin", action="store_true", help="read the password from standard input")
         cmd.set_defaults(func=_cmd_admin)
+    check = sub.add_parser("check", add_help=False, help="check copy for advertising-law, platform and brand "
+                           "problems: bot check [FILE|-] [--style ID] [--brand FILE|CHAT] [--format text|json]")
+    check.add_argument("rest", nargs=argparse.REMAINDER)
+    check.set_defaults(func=lambda args: sys.exit(_cmd_check(args.rest)))
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -2,15 +2,20 @@
 and each platform's adapter with its inbox."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+from bot.brands.extension import brands_extension
+from bot.characters.extension import characters_extension
+from bot.compliance.rules import rules_for
 from bot.config import Settings
-from bot.copywriting.extension import COPYWRITING
+from bot.copywriting.extension import copywriting_extension
 from bot.core.intake import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
 from bot.longdocs.feature import long_documents
 from bot.platform.base import Platform, PlatformSettings
+from bot.store.brands import BrandStore
 from bot.store.coordinator import coordinator_for
 from bot.store.db import Database
 from bot.store.migrate import upgrade_async
@@ -51,7 +56,13 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     gateway = GatewayClient(settings)
     service = ChatService(settings, store, gateway, tools=load_tools(settings),
                           coordinator=coordinator_for(settings.database_url))
-    service.extend(COPYWRITING)
+    brands = BrandStore(db)
+    service.extend(copywriting_extension(brands))  # copy checked against the chat's brand profile
+    service.extend(characters_extension(store))
+    service.extend(brands_extension(brands))
+    # The compliance rules load once per process (about 0.3 s): here, off the event loop, unless
+    # the settings already loaded them (an operator's BOT_COMPLIANCE_RULES_DIR is checked there).
+    await asyncio.to_thread(rules_for, settings.compliance_rules_dir)
     service.extend(long_documents(store))
     await service.start()
     return Runtime(settings, db, store, gateway, service)

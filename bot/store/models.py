@@ -320,3 +320,24 @@ class DocumentResult(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+# --- brand profiles (issue 18) ---
+
+
+class BrandRecord(Base):
+    """A chat's brand profile: one per group, channel or private chat, shared by every thread
+    and topic in it. ``profile`` is ``bot.compliance.brand.BrandProfile.to_dict()``; ``name``
+    repeats its brand name for lists."""
+
+    __tablename__ = "brands"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "chat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    profile: Mapped[dict] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
+    updated_by: Mapped[str] = mapped_column(String(160), default="")  # "platform:user id" or "admin page"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

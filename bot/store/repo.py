@@ -173,7 +173,8 @@ class Store:
         async with self.db.read() as conn:
             row = (await conn.execute(query, params)).first()
         if row is None and create:
-            await self._insert_conversation(key, 0, shared=shared)
+            # A new thread of a chat starts speaking as the chat's character (issue 17).
+            await self._insert_conversation(key, 0, shared=shared, character_id=await self._chat_character(key))
             async with self.db.read() as conn:
                 row = (await conn.execute(query, params)).first()
         if row is None:
@@ -183,6 +184,14 @@ class Store:
                 await conn.execute(update(Conversation).where(Conversation.id == row.id).values(shared=True))
         return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style,
                                bool(row.shared) or shared, row.left_at is not None, row.character_id)
+
+    async def _chat_character(self, key: ConversationKey) -> int | None:
+        """The character of ``key``'s chat as a whole (its thread "" conversation), for a new thread."""
+        if not key.thread:
+            return None
+        async with self.db.read() as conn:
+            return (await conn.execute(_SELECT_CONVERSATION.with_only_columns(_C.c.character_id), {
+                "platform": key.platform, "workspace": key.workspace, "chat": key.chat, "thread": ""})).scalar()
 
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         async with self.db.read() as conn:

@@ -1,8 +1,8 @@
 """Long documents (issue 21): jobs reading a message's documents in parts, and what each
 part's notes (and each scanned page's transcription) came to, kept so nothing is paid twice.
 
-Revision ID: 0006_document_jobs
-Revises: 0005_characters
+Revision ID: 0007_document_jobs
+Revises: 0006_brands
 Create Date: 2026-12-10
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_document_jobs"
-down_revision = "0005_characters"
+revision = "0007_document_jobs"
+down_revision = "0006_brands"
 branch_labels = None
 depends_on = None
 
