@@ -41,6 +41,7 @@ class ProgressNote:
         self._wanted = ""
         self._last = 0.0
         self._task: asyncio.Task | None = None
+        self._hurry = asyncio.Event()  # the last text is due: paced updates give way
 
     def show(self, text: str) -> None:
         """Say ``text`` soon (a newer text replaces one not shown yet); never waits."""
@@ -52,16 +53,26 @@ class ProgressNote:
         while self._wanted != self.shown and not self.gone:
             wait = self._last + self.every - time.monotonic()
             if wait > 0 and self.ref is not None:
-                await asyncio.sleep(wait)
+                try:
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+                except TimeoutError:
+                    pass
+            if self._hurry.is_set():
+                return  # the last text is being written: no update in between
             text = self._wanted
             if not await self._write(text):
                 return  # skipped: the next show() tries again
 
     async def done(self, text: str) -> None:
-        """The last text: written once the updates in flight are over, retried until it lands."""
+        """The last text: written as soon as the platform allows once the update in flight is
+        over (not after the pacing of progress updates), retried until it lands."""
         self._wanted = text
+        self._hurry.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+        wait = self._last + self.surface.limits.edit_interval - time.monotonic()
+        if wait > 0 and self.ref is not None:
+            await asyncio.sleep(wait)
         for attempt in range(FINAL_ATTEMPTS):
             if self.gone or (self.shown == text and self._bare) or await self._write(text, final=True):
                 return
