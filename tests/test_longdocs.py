@@ -461,3 +461,36 @@ async def test_the_quota_left_lowers_the_scanned_page_cap(make_settings, fake_ga
         assert await scalar(rt, select(DocumentJob.estimate_tokens)) <= 12_000, "planned within what was left"
     finally:
         await rt.close()
+
+
+async def test_stop_on_the_progress_message_ends_the_reading_and_regenerate_goes_on(
+        make_settings, fake_gateway, small_report: bytes) -> None:
+    held = asyncio.Event()
+    model = DocumentModel(hold=held, hold_after=2, answer="定价 109 元 [page 5]。")
+    fake_gateway.default = model
+    rt = await runtime_with(make_settings, BOT_DOC_CONCURRENCY=1, **SMALL_WINDOW, **FAST_PROGRESS)
+    try:
+        surface = RecordingSurface()
+        task = asyncio.create_task(rt.service.handle(ask(QUESTION, pdf(small_report)), surface))
+        await eventually(lambda: len(model.parts_seen) == 3)  # two read, the third held
+        await eventually(lambda: any("第 2 / " in t for t in progress_texts(surface)))
+        stops = [button.press for w in surface.writes for row in w.controls if isinstance(row, tuple)
+                 for button in row if button.press.kind == "stop"]
+        assert stops, "the progress message carries Stop while the reading runs"
+        ack = await rt.service.act(Action(stops[-1], ALICE, KEY), surface)
+        assert ack.text == "Stopping…"
+        await task
+        count = part_of(next(r for r in fake_gateway.requests if is_part(r.body)).body)[1]
+        stopped = f"⏸ 《report.pdf》：读了 2 / {count} 部分后停下；读过的部分都保留了，按“重新生成”接着读。"
+        assert progress_texts(surface)[-1] == stopped and surface.texts[-1] == "_(stopped)_"
+        assert await scalar(rt, select(Turn.status)) == "stopped"
+
+        model.hold, model.parts_seen = None, []
+        turn = await scalar(rt, select(Turn.id))
+        await rt.service.act(Action(Press("regen", turn), ALICE, KEY), surface)
+        await rt.service.drain()
+        assert sorted(model.parts_seen) == list(range(3, count + 1)), "the two parts read are not read again"
+        assert surface.texts[-1].startswith("定价 109 元 [page 5]。")
+    finally:
+        held.set()
+        await rt.close()

@@ -45,7 +45,7 @@ from bot.longdocs.plan import Part, Plan, chapters_within, part_text, plan_parts
 from bot.longdocs.progress import EVERY, ProgressNote
 from bot.longdocs.summarise import PartCall, PartNotes, read_parts
 from bot.longdocs.wording import Language, pick
-from bot.platform.controls import Button, Press
+from bot.platform.controls import Button, Press, streaming_controls
 from bot.store.doc_jobs import Job, JobStore, Result, StoredDocument
 from bot.store.repo import ConversationRow, Store
 from bot.usage.allowance import parse_allowance
@@ -123,6 +123,7 @@ class Reading:
         self.settings = turn.settings
         self.prices = Prices.from_settings(turn.settings)
         self.progress: ProgressNote | None = None
+        self.stopped_text = ""  # what the progress message says if the reading is stopped now
 
     # --- the whole turn ---
     async def run(self) -> None:
@@ -134,22 +135,27 @@ class Reading:
             return
         await self.jobs.update(job.id, turn_id=turn.turn_id)
         scans = Scans(read=await self._transcribed(job, files))
-        if job.state == "done":  # Regenerate, or a restart after the reading: every part is kept
-            self._to_scan(files, scans, 0)
-        else:
+        vision_pages = 0  # Regenerate, or a restart after the reading ("done"): every part is kept
+        if job.state != "done":
             work = await self._estimate(job, files, scans)
             if work is None:
                 return  # refused, or waiting for the go-ahead: the turn's text says so
             if job.state != "running":
                 await self.jobs.move(job.id, "running", only_from=(job.state,), estimate_tokens=work.tokens,
                                      estimate_cost=work.cost)
-            to_scan = self._to_scan(files, scans, work.vision_pages)
+            vision_pages = work.vision_pages
+        to_scan = self._to_scan(files, scans, vision_pages)
+        try:
             if to_scan:
                 await self._transcribe(job, files, scans, to_scan)
-        if sum(sum(section_costs(d)) for d in files.docs) <= document_budget(self.settings):
-            await self._answer_whole(job, files, scans)
-        else:
-            await self._answer_in_parts(job, files, scans)
+            if sum(sum(section_costs(d)) for d in files.docs) <= document_budget(self.settings):
+                await self._answer_whole(job, files, scans)
+            else:
+                await self._answer_in_parts(job, files, scans)
+        except asyncio.CancelledError:  # Stop, or the process is going: say where the reading stands
+            if self.progress is not None and self.stopped_text:
+                await self.progress.stopped(self.stopped_text)
+            raise
 
     # --- finding the job and its files ---
     async def _job(self) -> Job | None:
@@ -312,6 +318,7 @@ class Reading:
 
             async def progress(done: int, _total: int, offset: int = before) -> None:
                 message, status = wording.vision_progress(files.names, offset + done, total, files.language)
+                self.stopped_text = wording.stopped(files.names, offset + done, total, "page", files.language)
                 note.show(message)
                 await turn.status(status)
 
@@ -341,7 +348,8 @@ class Reading:
                 await self.jobs.update(job.id, progress=refs)
 
             self.progress = ProgressNote(self.turn.writer.surface, self.turn.turn_id, refs=job.progress,
-                                         every=EVERY * self.settings.platform_time_scale, on_posted=posted)
+                                         every=EVERY * self.settings.platform_time_scale, on_posted=posted,
+                                         controls=streaming_controls(self.turn.turn_id))
         return self.progress
 
     async def _answer_whole(self, job: Job, files: Files, scans: Scans) -> None:
@@ -375,6 +383,7 @@ class Reading:
 
         async def show() -> None:
             message, status = wording.parts_progress(files.names, files.size, len(kept), count, earlier, language)
+            self.stopped_text = wording.stopped(files.names, len(kept), count, "part", language)
             note.show(message)
             await turn.status(status)
 

@@ -129,6 +129,16 @@ def parts_progress(files: str, size: str, done: int, parts: int, earlier: int, l
             pick(language, f"第 {done} / {parts} 部分", f"part {done} of {parts}"))
 
 
+def stopped(files: str, done: int, total: int, unit: str, language: Language) -> str:
+    """The progress message of a reading that was stopped (Stop, a restart): what is kept."""
+    if unit == "page":
+        return pick(language, f"⏸ {files}：识别了 {done} / {total} 页扫描页后停下；识别过的都保留了。",
+                    f"⏸ {files}: stopped after {done} of {total} scanned pages; those read are kept.")
+    return pick(language, f"⏸ {files}：读了 {done} / {total} 部分后停下；读过的部分都保留了，按“重新生成”接着读。",
+                f"⏸ {files}: stopped after {done} of {total} parts; the parts read are kept, and Regenerate goes "
+                "on from there.")
+
+
 def read_done(files: str, size: str, parts: int, read: int, language: Language) -> str:
     if read < parts:
         return pick(language, f"📖 {files}（{size}）分 {parts} 部分阅读，读完了其中 {read} 部分。",
