@@ -106,6 +106,21 @@ class Settings(BaseSettings):
     admin_trust_proxy: bool = Field(False, alias="BOT_ADMIN_TRUST_PROXY")
     admin_login_rate: str = Field("5/minute", alias="BOT_ADMIN_LOGIN_RATE")
 
+    # --- long documents (issue 21): scanned pages read by the model's vision, documents past the
+    # window answered in parts ---
+    # Tokens of document text per part (each part is one gateway call); capped by the window.
+    doc_part_tokens: int = Field(60_000, alias="BOT_DOC_PART_TOKENS", ge=2_000)
+    # How long each part's notes may be, in tokens (fewer when many parts must share the window).
+    doc_summary_tokens: int = Field(1_500, alias="BOT_DOC_SUMMARY_TOKENS", ge=200, le=8_000)
+    # Gateway calls one document turn makes at a time (parts, or batches of scanned pages).
+    doc_concurrency: int = Field(4, alias="BOT_DOC_CONCURRENCY", ge=1, le=32)
+    # Scanned pages read through vision per document (the quota left may lower it), and per call.
+    doc_vision_pages: int = Field(50, alias="BOT_DOC_VISION_PAGES", ge=0)
+    doc_vision_batch: int = Field(3, alias="BOT_DOC_VISION_BATCH", ge=1, le=10)
+    # Above this estimate the bot states tokens and cost and asks for a go-ahead first:
+    # "500k tokens", "0.50 USD", or both (whichever is passed first); "" never asks.
+    doc_confirm_above: str = Field("500k tokens", alias="BOT_DOC_CONFIRM_ABOVE")
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower_format(cls, value: object) -> object:
@@ -189,6 +204,14 @@ class Settings(BaseSettings):
             from bot.mcp.config import load_config
 
             load_config(value)  # raises ConfigError (a ValueError) naming every problem
+        return value
+
+    @field_validator("doc_confirm_above")
+    @classmethod
+    def _threshold_syntax(cls, value: str) -> str:
+        from bot.usage.allowance import parse_allowance
+
+        parse_allowance(value)  # raises ValueError with the reason
         return value
 
     @field_validator("admin_login_rate")

@@ -33,7 +33,9 @@ TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conver
           # issue 18
           "brands",
           # issue 19
-          "tool_calls", "tool_access_rules"]
+          "tool_calls", "tool_access_rules",
+          # issue 21
+          "document_results", "document_jobs"]
 
 
 def _pg_admin_url(url: str) -> str:

@@ -21,7 +21,7 @@ from bot.platform.controls import Action, Row
 from bot.platform.inbox import Ack, CommandInfo
 from bot.platform.messages import Attachment, ConversationKey, IncomingMessage
 from bot.platform.surface import ReplySurface, Step, steps_line
-from bot.store.repo import ConversationRow, NewPart, Store, StoredMessage
+from bot.store.repo import ConversationRow, NewPart, RecoveredAnswer, Store, StoredMessage
 from bot.usage.meter import MeteredGateway
 from bot.usage.operators import Operators
 
@@ -210,6 +210,13 @@ class PromptHook(Protocol):
         """This feature's addition to a turn of ``kind`` in ``conversation`` (None: nothing)."""
 
 
+class RecoveryHook(Protocol):
+    async def __call__(self, recovered: list[RecoveredAnswer], core: Core) -> None:
+        """A start or a sweep just finalised the turns a stopped process left streaming
+        (``recovered``, maybe none): take up the work they were doing (a reading in parts
+        queues its question again and goes on where it was)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AttachmentCall:
     """A file sent to the bot, offered to a feature before the core stores it."""
@@ -247,5 +254,6 @@ class Extension:
     commands: tuple[Command, ...] = ()
     presses: dict[str, PressHandler] = field(default_factory=dict)
     prompt: tuple[PromptHook, ...] = ()
+    recovered: tuple[RecoveryHook, ...] = ()
     attachments: tuple[AttachmentHook, ...] = ()
     addressing: tuple[AddressHook, ...] = ()

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import documents
 from bot.config import Settings
 from bot.core import texts
 from bot.core.chat import ChatKind
@@ -29,6 +28,7 @@ from bot.core.kinds import (
     Extension,
     PressHandler,
     PromptHook,
+    RecoveryHook,
     TurnKindHandler,
 )
 from bot.core.order import ArrivalOrder, Ticket
@@ -39,6 +39,7 @@ from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
 from bot.core.tokens import estimate_tokens
 from bot.core.turns import TurnKind, TurnRequest, TurnState
+from bot.documents.incoming import READ_IN_PARTS, take_in
 from bot.gateway.client import GatewayClient
 from bot.images import ImageRejected, prepare_image
 from bot.platform.base import ADMITTED, Admission
@@ -76,6 +77,7 @@ class ChatService:
         self.kinds: dict[str, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
         self.presses: dict[str, PressHandler] = {}
         self.prompt_hooks: list[PromptHook] = []  # features' additions to every turn's prompt
+        self.recovery_hooks: list[RecoveryHook] = []  # features taking up a stopped process's work
         self.attachment_hooks: list[AttachmentHook] = []  # features that take a file before it is stored
         self.address_hooks: list[AddressHook] = []  # features that say a group message is for the bot
         self.commands = Commands()
@@ -119,6 +121,7 @@ class ChatService:
             self.commands.register(command)
         self.presses.update(extension.presses)
         self.prompt_hooks.extend(extension.prompt)
+        self.recovery_hooks.extend(extension.recovered)
         self.attachment_hooks.extend(extension.attachments)
         self.address_hooks.extend(extension.addressing)
 
@@ -134,6 +137,7 @@ class ChatService:
         self._recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if self._recovered:
             log.warning("finalised %d answer(s) interrupted by a restart", len(self._recovered))
+        await self._take_up(self._recovered)
         if self.coordinator.distributed:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweep")
 
@@ -176,12 +180,22 @@ class ChatService:
         recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if recovered:
             log.warning("finalised %d answer(s) a stopped process left", len(recovered))
+        await self._take_up(recovered)
         for name, platform in self._platforms.items():
             theirs = [r for r in recovered if r.key.platform == name]
             if theirs:
                 await self._repair(platform, theirs)
         self._recovered.extend(r for r in recovered if r.key.platform not in self._platforms)
         await self._answer_waiting()
+
+    async def _take_up(self, recovered: list[RecoveredAnswer]) -> None:
+        """Features take up the work of turns a stopped process left (before the waiting
+        conversations are answered, so what they queue again is answered with them)."""
+        for hook in self.recovery_hooks:
+            try:
+                await hook(recovered, self)
+            except Exception:
+                log.exception("taking up the work of interrupted turns failed")
 
     async def _answer_waiting(self) -> None:
         for conversation_id in await self.store.waiting_conversations(list(self._platforms)):
@@ -379,10 +393,13 @@ class ChatService:
                 continue
             parts.append(NewPart("image", blob=img.data, mime=img.mime,
                                  data={"filename": att.filename, "width": img.width, "height": img.height}))
-        for att in msg.documents:
-            doc_parts, doc_notices = await documents.to_parts(att, self.settings)
-            parts.extend(doc_parts)
-            notices.extend(doc_notices)
+        if msg.documents:  # too long for one prompt: a turn that reads them in parts (bot.longdocs)
+            may_split = request is None and msg.addressed and READ_IN_PARTS in self.kinds
+            arrived = await take_in(msg.documents, self.settings, may_split=may_split)
+            parts.extend(arrived.parts)
+            notices.extend(arrived.notices)
+            if arrived.in_parts:
+                request = TurnRequest(READ_IN_PARTS)
         if not parts:
             parts.append(NewPart("text", text=""))
         _, seq = await self.store.add_message(

@@ -14,6 +14,7 @@ from bot.copywriting.extension import copywriting_extension
 from bot.core.intake import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
+from bot.longdocs.feature import long_documents
 from bot.platform.base import Platform, PlatformSettings
 from bot.store.brands import BrandStore
 from bot.store.coordinator import coordinator_for
@@ -80,5 +81,6 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         # Servers connect in the background; a first attempt gets a few seconds so the first
         # messages after a start already see their tools.
         await mcp.start(wait=MCP_START_WAIT)
+    service.extend(long_documents(store))
     await service.start()
     return Runtime(settings, db, store, gateway, service, mcp)

@@ -273,6 +273,53 @@ class CharacterRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# --- long documents (issue 21) ---
+
+
+class DocumentJob(Base):
+    """The reading of a message's documents in parts: what was asked, the plan, the estimate,
+    and where it stands. One per message (``request_seq``: the user message holding them).
+
+    States: ``new``, ``asking`` (the estimate was shown, waiting for the go-ahead), ``running``,
+    ``done``, ``cancelled``, ``refused`` (more than the quota left)."""
+
+    __tablename__ = "document_jobs"
+    __table_args__ = (UniqueConstraint("conversation_id", "request_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    request_seq: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # bot.longdocs.plan.Plan.to_dict()
+    estimate_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimate_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the turn working on it last
+    progress: Mapped[list | None] = mapped_column(JSON, nullable=True)  # platform ids of the progress message
+    approved_by: Mapped[str] = mapped_column(String(128), default="")
+    resumes: Mapped[int] = mapped_column(Integer, default=0)  # restarts it was taken up again after
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DocumentResult(Base):
+    """What a job has paid for so far, kept so nothing is paid twice (a restart, a follow-up,
+    Regenerate): a part's notes (``kind`` "part", ``number`` the part) or a scanned page's
+    transcription (``kind`` "page", ``number`` the page), of the job's ``document``-th file."""
+
+    __tablename__ = "document_results"
+    __table_args__ = (UniqueConstraint("job_id", "kind", "document", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    document: Mapped[int] = mapped_column(Integer, default=0)
+    number: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 # --- brand profiles (issue 18) ---
 
 
