@@ -294,8 +294,8 @@ async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_one
         assert surface_a.texts == ["a live answer from process A"]
         c = await build_runtime(settings, migrate=False)
         surface_c = RecordingSurface()
-        task_c = asyncio.create_task(c.service.handle(msg("question for C", key=ConversationKey("console", "local", "c")),
-                                                      surface_c))
+        key_c = ConversationKey("console", "local", "c")
+        task_c = asyncio.create_task(c.service.handle(msg("question for C", key=key_c), surface_c))
         while not surface_c.order:
             await asyncio.sleep(0.01)
         task_c.cancel()  # process C dies mid-answer: its connections (and lock) go with it
@@ -327,8 +327,8 @@ async def test_with_vision_off_the_user_is_told_and_no_image_is_sent(make_settin
     rt = await build_runtime(make_settings(BOT_VISION=False), migrate=False)
     try:
         surface = RecordingSurface()
-        await rt.service.handle(msg("what is in this photo?", attachments=[Attachment(png_bytes(), "image/png", "p.png")]),
-                                surface)
+        photo = Attachment(png_bytes(), "image/png", "p.png")
+        await rt.service.handle(msg("what is in this photo?", attachments=[photo]), surface)
         assert "image input is turned off" in surface.texts[0]
         body = fake_gateway.requests[-1].body
         assert "image_url" not in str(body["messages"])

@@ -158,7 +158,8 @@ def _selects(kwargs: dict) -> list[dict]:
 
 
 def test_copy_answers_get_a_refinement_select_per_variant():
-    kwargs = render.payload("**Option 1**\n\nGreat coffee.", Write(42, final=True, controls=copy_controls(42, 3))).kwargs()
+    write = Write(42, final=True, controls=copy_controls(42, 3))
+    kwargs = render.payload("**Option 1**\n\nGreat coffee.", write).kwargs()
     assert invalid_blocks(kwargs["blocks"]) is None  # Slack would accept it
     selects = _selects(kwargs)
     assert [s["action_id"] for s in selects] == [f"answer_refine_{n}" for n in (1, 2, 3)]

@@ -1,5 +1,6 @@
 """The Telegram adapter end to end: the real python-telegram-bot Application against the
-fake Bot API server, the real ChatService and store, and the fake gateway.
+fake Bot API server, the real ChatService and store, and the fake gateway (harness in
+tests/telegram_harness.py).
 
 Telegram's limit windows (in the fake) and the adapter's pacing are shrunk by the same
 factor, so the tests run fast while every limit still binds; the 429 test keeps a real,
@@ -10,130 +11,37 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
 from io import BytesIO
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from adapters.telegram.app import TelegramAdapter
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.platform.surface import utf16_len
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
 from bot.store.models import Conversation, Turn
 from tests.fakes.gateway import Answer
-from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
+from tests.fakes.telegram_api import NOT_MODIFIED, FakeTelegram
 from tests.platforms import connect, platform_settings
+from tests.polling import eventually
+from tests.telegram_harness import (
+    ALICE,
+    BOB,
+    CAROL,
+    FORUM,
+    GROUP,
+    OTHER_BOT,
+    THINK,
+    _buttons,
+    answered,
+    no_limit_broken,
+    user_prompt,
+)
 
-SCALE = 0.2  # Telegram's windows and our intervals, both shrunk five times
-
-ALICE = {"id": 1001, "is_bot": False, "first_name": "Alice", "username": "alice"}
-BOB = {"id": 1002, "is_bot": False, "first_name": "Bob"}
-CAROL = {"id": 1003, "is_bot": False, "first_name": "Carol", "last_name": "Lee"}
-OTHER_BOT = {"id": 999, "is_bot": True, "first_name": "Other", "username": "other_bot"}
-GROUP = -100200
-FORUM = -100300
-# MiniMax always thinks first; answers without reasoning reach the core in one piece (the
-# gateway client holds text that could be reasoning with its opening tag missing).
-THINK = "Let me think about this."
 WEBHOOK_URL = "https://bot.example.com/telegram/webhook"
 SECRET = "s3cret_token-XYZ"
-
-
-# ---- harness -----------------------------------------------------------------------------
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(limits=FakeLimits().scaled(SCALE)) as fake:
-        for user in (ALICE, BOB, CAROL):
-            fake.add_chat(user["id"], "private", user=user)
-        fake.add_chat(GROUP, "supergroup", title="Marketing")
-        fake.add_chat(FORUM, "supergroup", title="Launch", is_forum=True)
-        yield fake
-
-
-class Bot:
-    """A running adapter and its runtime; ``restart`` simulates a new process."""
-
-    def __init__(self, make_settings: Callable, tg: FakeTelegram, overrides: dict) -> None:
-        # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
-        self.values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, TELEGRAM_POLL_TIMEOUT=1,
-                           PLATFORM_TIME_SCALE=SCALE, **overrides)
-        self.settings = make_settings(**self.values)
-        self.tg = tg
-        self.runtime = None
-        self.adapter: TelegramAdapter | None = None
-
-    async def start(self) -> Bot:
-        self.runtime = await build_runtime(self.settings, migrate=False)
-        adapter = connect(self.runtime, "telegram", **self.values)
-        assert isinstance(adapter, TelegramAdapter)
-        self.adapter = adapter
-        await adapter.start()
-        return self
-
-    async def stop(self) -> None:
-        if self.adapter is not None:
-            await self.adapter.stop()
-        if self.runtime is not None:
-            await self.runtime.close()
-
-    @property
-    def service(self):
-        return self.runtime.service
-
-
-@pytest.fixture
-async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
-    bots: list[Bot] = []
-
-    async def start(**overrides: object) -> Bot:
-        bot = await Bot(make_settings, tg, overrides).start()
-        bots.append(bot)
-        return bot
-
-    yield start
-    for bot in reversed(bots):
-        await bot.stop()
-
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: float = 10.0) -> list:
-    """The bot's messages in a chat once ``count`` of them carry final buttons."""
-    def done() -> list | None:
-        finals = [m for m in tg.bot_messages(chat_id) if any(b.startswith("regen:") for b in _buttons(m))]
-        return tg.bot_messages(chat_id) if len(finals) >= count else None
-    return await eventually(done, timeout)  # type: ignore[return-value]
-
-
-def _buttons(message) -> list[str]:
-    markup = message.reply_markup or {}
-    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
-
-
-def user_prompt(body: dict) -> str:
-    parts = []
-    for m in body["messages"]:
-        if m["role"] == "user":
-            c = m["content"]
-            parts.append(c if isinstance(c, str) else " ".join(b.get("text", "") for b in c if b.get("type") == "text"))
-    return "\n".join(parts)
-
-
-def no_limit_broken(tg: FakeTelegram) -> None:
-    assert tg.earned_429s() == [], [(c.method, c.description) for c in tg.earned_429s()]
-    assert tg.limit_violations() == []
 
 
 # ---- private chats -----------------------------------------------------------------------
@@ -175,7 +83,8 @@ async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(star
     # Telegram may still say "not modified" (e.g. after a retried edit): not an error.
     tg.inject("editMessageText", status=400, description=NOT_MODIFIED, chat_id=ALICE["id"])
     text = "First line of a longer answer. " * 12
-    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05), Answer(text="second answer"))
+    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05),
+                        Answer(text="second answer"))
     await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "hello")
     [final] = await answered(tg, ALICE["id"])

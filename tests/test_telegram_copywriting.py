@@ -3,7 +3,7 @@ python-telegram-bot Application against the fake Bot API, the real ChatService a
 and the fake gateway scripted with structured answers and tool calls.
 
 The harness (fake Telegram with shrunk windows, the running bot, waiting helpers) is the
-Telegram adapter tests' own, imported from there.
+Telegram tests' plugin, tests/telegram_harness.py.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from bot.platform.surface import utf16_len
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
-from tests.test_documents import make_pdf
-from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are fixtures
+from tests.polling import eventually
+from tests.telegram_harness import (
     ALICE,
     BOB,
     CAROL,
@@ -29,12 +29,10 @@ from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are f
     THINK,
     _buttons,
     answered,
-    eventually,
     no_limit_broken,
-    start_bot,
-    tg,
     user_prompt,
 )
+from tests.test_documents import make_pdf
 
 XHS = resolve_style("xiaohongshu")
 TOO_LONG_TITLE = "这是一个远远超过二十个字的小红书标题真的太长了不行的"  # 27 characters

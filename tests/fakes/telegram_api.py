@@ -565,7 +565,8 @@ class FakeTelegram:
 
     async def _m_answerCallbackQuery(self, params: dict) -> bool:
         if not params.get("callback_query_id"):
-            raise TelegramError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise TelegramError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         text = params.get("text")
         if text is not None and len(text) > 200:
             raise TelegramError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -802,7 +803,8 @@ def _parse_html(text: str) -> tuple[str, list[dict]]:
                 raise TelegramError(400, "Bad Request: can't parse entities: unexpected character")
             out.append(token.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"))
     if stack:
-        raise TelegramError(400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
+        raise TelegramError(400, "Bad Request: can't parse entities: "
+                                 f"can't find end tag corresponding to start tag \"{stack[-1]}\"")
     return "".join(out), []
 
 
