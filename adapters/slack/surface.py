@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -248,7 +249,7 @@ class SlackStream:
         blocks = controls.blocks(write.controls)
         # The final text rewrites the start (rare): stop, then replace it whole.
         rewrites = not text.startswith(self.appended)
-        tail = {} if rewrites or text == self.appended else {"markdown_text": text[len(self.appended):]}
+        tail: dict[str, Any] = {} if rewrites or text == self.appended else {"markdown_text": text[len(self.appended):]}
         try:
             await api.call(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
                            blocks=blocks or None, priority=Priority.FINAL, **tail)

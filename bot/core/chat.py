@@ -8,14 +8,15 @@ from bot.core.kinds import TurnContext
 from bot.core.turns import TurnKind
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.store.repo import ConversationRow, NewPart, Store
+from bot.tools.registry import ToolRegistry
 
 
 class ChatKind:
     kind = TurnKind.CHAT
 
-    def __init__(self, store: Store, tools: Any) -> None:
+    def __init__(self, store: Store, tools: ToolRegistry | None) -> None:
         self.store = store
-        self.tools = tools  # a bot.tools registry, or None
+        self.tools = tools  # None: tools are off
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         return True
@@ -33,7 +34,8 @@ class ChatKind:
                 return
             await self._run_tools(turn, calls, step_text, step_reasoning)
 
-    async def _stream_once(self, turn: TurnContext, tools: list[dict] | None) -> tuple[list[ToolCall], str, str]:
+    async def _stream_once(self, turn: TurnContext,
+                           tools: list[dict[str, Any]] | None) -> tuple[list[ToolCall], str, str]:
         """One model call. Returns its tool calls and, for them, its text and reasoning."""
         calls: list[ToolCall] = []
         text_parts: list[str] = []
@@ -70,6 +72,7 @@ class ChatKind:
         turn.messages.append({"role": "assistant", "content": content, "tool_calls": call_dicts})
         names = ", ".join(dict.fromkeys(c.name for c in calls))
         await turn.status(f"using {names}…")
+        assert self.tools is not None  # the model is offered tools only when there are some
         results = await self.tools.run_calls(calls, timeout=turn.settings.tool_timeout, progress=turn.status)
         for call, result in zip(calls, results):
             turn.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})

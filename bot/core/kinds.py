@@ -70,7 +70,7 @@ class TurnContext:
     controls: list[Row] = field(default_factory=list)
     status_shown: str = ""  # the status asked for last
     _status_sent: str = field(default="", repr=False)
-    _status_task: asyncio.Task | None = field(default=None, repr=False)
+    _status_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def status(self, text: str) -> None:
         """A transient status line ("thinking…", a tool's progress); "" clears it.
@@ -107,7 +107,9 @@ class TurnContext:
 
 
 class TurnKindHandler(Protocol):
-    kind: str  # stored in turns.kind
+    @property
+    def kind(self) -> str:
+        """Stored in turns.kind (a plain class attribute satisfies it)."""
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         """True when a plain message in this conversation asks for this kind (a style is set)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.platform.controls import Controls
-from bot.ratelimits.errors import RateLimited  # noqa: F401 - surfaces raise it: named here for them
+from bot.ratelimits.errors import RateLimited as RateLimited  # surfaces raise it: re-exported for them
 
 
 class StreamUnavailable(Exception):
