@@ -7,9 +7,12 @@ so the tests run fast while every limit still binds.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from telegram import Update
+from telegram.ext import TypeHandler
 
 from adapters.telegram.app import TelegramAdapter
 from bot.process.runtime import build_runtime
@@ -57,9 +60,14 @@ class Bot:
         self.runtime = await build_runtime(self.settings, migrate=False)
         adapter = connect(self.runtime, "telegram", **self.values)
         assert isinstance(adapter, TelegramAdapter)
+        watch(self.tg, adapter)
         self.adapter = adapter
         await adapter.start()
         return self
+
+    async def settle(self) -> None:
+        assert self.adapter is not None
+        await settle(self.tg, self.adapter)
 
     async def stop(self) -> None:
         if self.adapter is not None:
@@ -86,12 +94,29 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
         await bot.stop()
 
 
+def watch(tg: FakeTelegram, adapter: TelegramAdapter) -> None:
+    """Note in ``tg.handled`` each update the adapter begins to handle: a handler group ahead
+    of the adapter's own, run in the same step, before the update is handed to the inbox."""
+    async def note(update: Update, _context: object) -> None:
+        tg.handled.add(update.update_id)
+
+    adapter.application.add_handler(TypeHandler(Update, note), group=-1)
+
+
+async def settle(tg: FakeTelegram, adapter: TelegramAdapter, timeout: float = 15.0) -> None:
+    """Every update queued so far reached the adapter, and all it handed in was handled and
+    answered: what a test waits for before asserting that something did *not* happen."""
+    await eventually(lambda: set(tg.pushed) <= tg.handled, timeout)
+    async with asyncio.timeout(timeout):
+        await adapter.drain()
+
+
 async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: float = 10.0) -> list:
     """The bot's messages in a chat once ``count`` of them carry final buttons."""
     def done() -> list | None:
         finals = [m for m in tg.bot_messages(chat_id) if any(b.startswith("regen:") for b in _buttons(m))]
         return tg.bot_messages(chat_id) if len(finals) >= count else None
-    return await eventually(done, timeout)  # type: ignore[return-value]
+    return await eventually(done, timeout)
 
 
 def _buttons(message) -> list[str]:

@@ -48,8 +48,7 @@ class Slack:
 
     async def settle(self) -> None:
         async with asyncio.timeout(20):
-            await asyncio.sleep(0.01)
-            await self.adapter.drain()
+            await self.adapter.drain()  # events are handed in before their HTTP 200
 
 
 async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from adapters.slack import controls, render
 from bot.core import texts
 from bot.platform.controls import Press, answer_controls
-from bot.store.models import InboundEvent, Turn
+from bot.store.models import InboundEvent, Message, Part, Turn
 from tests.fakes.gateway import Answer, last_user_text
 from tests.fakes.slack_api import (
     APP_TOKEN,
@@ -29,6 +29,7 @@ from tests.fakes.slack_api import (
     FakeSlack,
 )
 from tests.platforms import platform_settings
+from tests.polling import eventually
 from tests.slack_harness import CHANNEL, DM, PNG, THOUGHT, Harness, _close, _harness
 
 
@@ -264,9 +265,7 @@ async def test_socket_mode_against_the_fake_websocket(make_settings, fake_gatewa
         ts, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> over the socket", mention=True)
         await fake_slack.push(env)  # returns once the app acked the envelope
         await fake_slack.push(env, retry_attempt=1)  # Slack's retry of the same event
-        await h.settle()
-        await asyncio.sleep(0.05)
-        await h.settle()
+        await h.settle()  # both were handed in before their acks
         assert "echo: [Alice] over the socket" in h.reply_text(CHANNEL, ts)
         assert len(fake_gateway.requests) == 1
         assert fake_slack.calls_to("apps.connections.open")
@@ -375,9 +374,7 @@ async def test_a_429_pauses_the_budget_for_its_retry_after(slack_with):
         reasoning=THOUGHT)
     first_ts, first_env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q0", mention=True)
     await slack.send(first_env)
-    async with asyncio.timeout(10):
-        while not [c for c in fake.rate_limited if c.method == "chat.update"]:
-            await asyncio.sleep(0.005)
+    await eventually(lambda: [c for c in fake.rate_limited if c.method == "chat.update"], timeout=10, every=0.005)
     first = next(c for c in fake.rate_limited if c.method == "chat.update")
     # Answers that start after the 429 hold back too: the workspace's budget is paused.
     later = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q{i}", mention=True) for i in (1, 2)]
@@ -422,10 +419,7 @@ async def test_stop_button_while_streaming(slack_with):
                      reasoning=THOUGHT))
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> go", mention=True)
     await slack.send(env)
-    async with asyncio.timeout(10):
-        while not fake.bot_replies(CHANNEL, ts):
-            await asyncio.sleep(0.02)
-    streaming = fake.bot_replies(CHANNEL, ts)[0]
+    streaming = (await eventually(lambda: fake.bot_replies(CHANNEL, ts), timeout=10))[0]
     assert controls.STOP in streaming.button_ids
     await slack.click(fake.block_action(streaming, controls.STOP))
     await slack.settle()
@@ -440,9 +434,7 @@ async def test_removed_from_a_channel_mid_answer_the_answer_stops_and_nothing_mo
     gw.script(Answer(text="a long answer that keeps going " * 60, chunk_size=8, chunk_delay=0.02, reasoning=THOUGHT))
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> write a lot", mention=True)
     await slack.send(env)
-    async with asyncio.timeout(10):
-        while not fake.bot_replies(CHANNEL, ts):
-            await asyncio.sleep(0.02)
+    await eventually(lambda: fake.bot_replies(CHANNEL, ts), timeout=10)
     assert (await slack.send(fake.remove_bot(CHANNEL))).status_code == 200
     await slack.settle()
     async with slack.runtime.db.read() as conn:
@@ -460,10 +452,7 @@ async def test_stop_shortcut_on_a_native_stream(slack: Harness):
                      reasoning=THOUGHT))
     ts, env = fake.user_message(DM, "go")
     await slack.send(env)
-    async with asyncio.timeout(10):
-        while not fake.bot_replies(DM, ts):
-            await asyncio.sleep(0.02)
-    stream = fake.bot_replies(DM, ts)[0]
+    stream = (await eventually(lambda: fake.bot_replies(DM, ts), timeout=10))[0]
     assert stream.streaming
     await slack.click(fake.message_shortcut(stream, render.STOP_SHORTCUT))
     await slack.settle()
@@ -480,10 +469,15 @@ async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gat
                                pause_after=11, wait_for=gate, reasoning=THOUGHT))
     ts, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> tell me", mention=True)
     await h.send(env)
-    async with asyncio.timeout(10):
-        while not fake_slack.bot_replies(CHANNEL, ts):
-            await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)  # a checkpoint of the partial answer
+    await eventually(lambda: fake_slack.bot_replies(CHANNEL, ts), timeout=10)
+
+    async def partial_answer_saved() -> bool:  # what a restart repairs from
+        async with h.runtime.db.read() as conn:
+            saved = (await conn.execute(select(Part.text).join(Message, Message.id == Part.message_id)
+                                        .where(Message.role == "assistant"))).scalars().all()
+        return any((text or "").startswith("the first") for text in saved)
+
+    await eventually(partial_answer_saved, timeout=10)
     # The process dies: its answers stop where they are, without a final write.
     await h.runtime.close()
     await h.http.aclose()

@@ -15,6 +15,7 @@ from bot.platform.controls import Press
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
+from tests.polling import eventually
 from tests.slack_harness import CHANNEL, DM, Harness, _close, _harness
 from tests.test_documents import make_pdf
 
@@ -223,13 +224,10 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
     thread = ""
 
     async def slow_lookup(**_: object) -> str:
-        # The status is cosmetic and shown beside the work, not before it: give it a moment.
-        for _ in range(20):
-            if fake.status.get((CHANNEL, thread), "").startswith("using"):
-                break
-            await asyncio.sleep(0.01)
+        # The status is cosmetic and shown beside the work, not before it: wait for it.
+        await eventually(lambda: fake.status.get((CHANNEL, thread), "").startswith("using"), timeout=5)
         seen_while_running.append(fake.status.get((CHANNEL, thread), ""))
-        await asyncio.sleep(10)
+        await asyncio.sleep(10)  # a tool slower than its timeout: the behaviour under test
         return "never"
 
     h.service.tools.add(Tool("slow_lookup", "Looks up market data (slowly).",

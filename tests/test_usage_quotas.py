@@ -19,6 +19,7 @@ from bot.usage.periods import Period
 from bot.usage.pricing import Prices
 from bot.usage.quotas import Scope
 from tests.fakes.gateway import Answer, FakeToolCall
+from tests.polling import eventually
 from tests.surfaces import RecordingSurface
 
 KEY = ConversationKey("telegram", "bot1", "555")
@@ -247,8 +248,7 @@ async def test_a_stopped_answer_is_recorded_as_cancelled(rt, fake_gateway) -> No
     fake_gateway.script(Answer(text="x" * 2000, chunk_size=10, chunk_delay=0.01, reasoning="long one"))
     surface = RecordingSurface()
     task = asyncio.create_task(rt.service.handle(msg("long please"), surface))
-    while not surface.order:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: surface.order)
     assert await rt.service.stop(surface.writes[0].turn_id)
     await task
     assert surface.texts[-1].endswith("_(stopped)_")

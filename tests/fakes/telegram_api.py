@@ -167,6 +167,9 @@ class FakeTelegram:
         self._next_update_id = 1000
         self._next_file = 1
         self._updates: list[dict] = []
+        self.pushed: list[int] = []  # ids of the updates queued for getUpdates, ever
+        # Ids of the updates the bot under test began to handle (tests.telegram_harness.watch).
+        self.handled: set[int] = set()
         self._updates_changed = asyncio.Condition()
         self._poll_generation = 0  # getUpdates calls so far (the newest one wins)
         self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
@@ -262,6 +265,7 @@ class FakeTelegram:
     def push_update(self, update: dict) -> dict:
         update = self.numbered(update)
         self._updates.append(update)
+        self.pushed.append(update["update_id"])
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
