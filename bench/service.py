@@ -7,7 +7,7 @@ answer's first visible token → the first platform write showing answer text ar
 the floor the platforms' documented limits allow (``bench.floors``), 429s by method, the bot
 process's CPU-seconds per 1,000 streamed tokens and its peak RSS. ``--processes`` runs N
 `bot run` processes on one PostgreSQL in Telegram webhook mode, this benchmark acting as the
-load balancer, at a fixed offered load. See README.md, "Benchmarks → Service benchmark".
+load balancer, at a fixed offered load. See docs/benchmarks.md, "Service benchmark".
 """
 from __future__ import annotations
 
