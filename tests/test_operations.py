@@ -77,7 +77,8 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
 
                 async def turn_counted() -> dict | None:  # the answer's last save, then its metrics
                     samples = await _metrics(client, port)
-                    return samples if _value(samples, "bot_turns_total", outcome="complete") == 1 else None
+                    done = _value(samples, "bot_turns_total", outcome="complete") == 1
+                    return samples if done and _value(samples, "bot_active_streams") == 0 else None
 
                 samples = await eventually(turn_counted, 10, what="the turn's metrics")
                 assert _value(samples, "bot_turns_total", outcome="complete") == 1
