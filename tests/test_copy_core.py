@@ -158,8 +158,8 @@ async def test_product_photo_and_brief_reach_the_model_as_an_image(service, fake
     await service.handle(say("/style xiaohongshu", "alice"), RecordingSurface())
     fake_gateway.script(Answer(text=xhs("这杯茶")))
     surface = RecordingSurface()
-    await service.handle(say("写一篇种草文案", "alice", attachments=[Attachment(buf.getvalue(), "image/png", "tea.png")]),
-                         surface)
+    photo = Attachment(buf.getvalue(), "image/png", "tea.png")
+    await service.handle(say("写一篇种草文案", "alice", attachments=[photo]), surface)
     content = fake_gateway.requests[-1].body["messages"][-1]["content"]
     assert any(b.get("type") == "image_url" and b["image_url"]["url"].startswith("data:image/png;base64,")
                for b in content)

@@ -27,8 +27,10 @@ async def seed(url: str) -> None:
     db = Database(url)
     store = UsageStore(db)
     try:
-        for call in (row("2026-11-20", "U1", 1, 1000, 200, 100, 0.01, 1), row("2026-11-20", "U1", 1, 500, 0, 50, 0.005, 1),
-                     row("2026-11-20", "U2", 2, 300, 0, 30, 0.002, 2), row("2026-11-21", "U1", 1, 700, 700, 70, 0.003, 3)):
+        for call in (row("2026-11-20", "U1", 1, 1000, 200, 100, 0.01, 1),
+                     row("2026-11-20", "U1", 1, 500, 0, 50, 0.005, 1),
+                     row("2026-11-20", "U2", 2, 300, 0, 30, 0.002, 2),
+                     row("2026-11-21", "U1", 1, 700, 700, 70, 0.003, 3)):
             await store.record_call(call, [])
     finally:
         await db.dispose()
@@ -50,11 +52,13 @@ async def test_bot_usage_as_json_csv_and_table(database_url: str) -> None:
     data = json.loads(out)
     assert data["currency"] == "USD"
     assert [(r["day"], r["user"], r["conversation"], r["turns"], r["calls"], r["prompt_tokens"], r["cost"])
-            for r in data["rows"]] == [("2026-11-20", "U1", 1, 1, 2, 1500, 0.015), ("2026-11-20", "U2", 2, 1, 1, 300, 0.002),
+            for r in data["rows"]] == [("2026-11-20", "U1", 1, 1, 2, 1500, 0.015),
+                                       ("2026-11-20", "U2", 2, 1, 1, 300, 0.002),
                                        ("2026-11-21", "U1", 1, 1, 1, 700, 0.003)]
     code, out, _ = await bot("usage", *span, "--format", "csv", "--user", "U1", url=database_url)
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and [(r["day"], r["completion_tokens"]) for r in rows] == [("2026-11-20", "150"), ("2026-11-21", "70")]
+    assert code == 0
+    assert [(r["day"], r["completion_tokens"]) for r in rows] == [("2026-11-20", "150"), ("2026-11-21", "70")]
     assert [r["cost"] for r in rows] == ["0.0150", "0.0030"]  # as the table shows cost
     code, out, _ = await bot("usage", *span, url=database_url, BOT_CURRENCY="EUR")
     lines = out.splitlines()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from adapters.console.settings import ConsoleSettings
 from adapters.console.surface import ConsoleSurface, Display, PlainDisplay, SilentDisplay
@@ -289,7 +289,8 @@ async def run_chat(adapter: ConsoleAdapter, *, stdin: TextIO, stdout: TextIO, us
     try:
         while True:
             reading = loop.run_in_executor(None, stdin.readline)
-            await asyncio.wait([reading, quitting], return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Future[Any]] = [reading, quitting]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if quitting.done():
                 reading.cancel()
                 return ExitCode.INTERRUPTED

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Literal, Protocol
 
 from adapters.console.render import render_markdown, render_plain, settled_length, with_gutter
 from bot.platform import Ending, Write
@@ -45,11 +45,19 @@ class _Entry:
         return BOT_PROBLEM if self.problem else BOT_NOTICE
 
 
+class Scrollback(Protocol):
+    """Where finished blocks go: a text stream (stdout, or prompt_toolkit's proxy for it)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class LiveDisplay:
     """``out`` is the scrollback (under prompt_toolkit's ``patch_stdout``: printed above
     the input); ``redraw`` asks the application to draw the live area and status again."""
 
-    def __init__(self, out: TextIO, *, width: Callable[[], int], redraw: Callable[[], None] = lambda: None,
+    def __init__(self, out: Scrollback, *, width: Callable[[], int], redraw: Callable[[], None] = lambda: None,
                  color: bool = True) -> None:
         self.out = out
         self.width = width

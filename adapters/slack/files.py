@@ -72,6 +72,8 @@ class FileFetcher:
             raise FileProblem(f"“{name}” is {int(info['size']) / MB:.1f} MB; "
                               f"the limit is {limit // MB} MB, so I didn't read it.")
         url = info.get("url_private_download") or info.get("url_private")
+        if not isinstance(url, str):
+            raise FileProblem(f"I couldn't download “{name}” (Slack gave no link to it).")
         data, content_type = await self._download(url, limit, name)
         if content_type.startswith("text/html") and not name.lower().endswith((".html", ".htm")):
             log.error("slack file download returned an HTML page: check the bot token's files:read scope")

@@ -63,11 +63,12 @@ class McpPage:
             configs = []
         out = []
         for config in configs:
-            live = self.hub.servers.get(config.name) if self.hub is not None else None
+            hub = self.hub
+            live = hub.servers.get(config.name) if hub is not None else None
             tools = []
-            if live is not None:
+            if hub is not None and live is not None:
                 for tool in sorted(live.tools.values(), key=lambda t: t.model_name):
-                    asks, _ = self.hub.needs_approval(config, tool)
+                    asks, _ = hub.needs_approval(config, tool)
                     tools.append(dict(name=tool.model_name, title=tool.title, read_only=tool.read_only,
                                       destructive=tool.destructive, asks=asks, description=tool.description[:160]))
             out.append(dict(name=config.name, transport=config.transport, disabled=config.disabled,

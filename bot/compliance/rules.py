@@ -202,7 +202,7 @@ def _enum(kind: type[Enum], value: Any, where: str, key: str) -> Any:
     try:
         return kind(value)
     except ValueError:
-        allowed = ", ".join(str(m.value) for m in kind)  # type: ignore[attr-defined]
+        allowed = ", ".join(str(m.value) for m in kind)
         raise RulesError(f"{where}: {key} = {value!r} is not one of: {allowed}") from None
 
 

@@ -9,14 +9,15 @@ from bot.core.turns import TurnKind
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.store.repo import ConversationRow, NewPart, Store
 from bot.tools.context import CallContext, Where
+from bot.tools.registry import ToolRegistry
 
 
 class ChatKind:
     kind = TurnKind.CHAT
 
-    def __init__(self, store: Store, tools: Any) -> None:
+    def __init__(self, store: Store, tools: ToolRegistry | None) -> None:
         self.store = store
-        self.tools = tools  # a bot.tools registry, or None
+        self.tools = tools  # None: tools are off
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         return True
@@ -45,7 +46,8 @@ class ChatKind:
         return CallContext(Where(key.platform, key.workspace, key.chat, conv.shared), turn.asker, conv.id,
                            turn.turn_id, turn.writer.surface)
 
-    async def _stream_once(self, turn: TurnContext, tools: list[dict] | None) -> tuple[list[ToolCall], str, str]:
+    async def _stream_once(self, turn: TurnContext,
+                           tools: list[dict[str, Any]] | None) -> tuple[list[ToolCall], str, str]:
         """One model call. Returns its tool calls and, for them, its text and reasoning."""
         calls: list[ToolCall] = []
         text_parts: list[str] = []

@@ -76,10 +76,10 @@ class TurnContext:
     # when drawn, False to fall back to the status line.
     draw_steps: Callable[[Sequence[Step]], Awaitable[bool]] | None = None
     _status_sent: str = field(default="", repr=False)
-    _status_task: asyncio.Task | None = field(default=None, repr=False)
+    _status_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _steps: dict[str, Step] = field(default_factory=dict, repr=False)  # every step of the turn, in order
     _steps_version: int = field(default=0, repr=False)
-    _steps_task: asyncio.Task | None = field(default=None, repr=False)
+    _steps_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _ended: bool = field(default=False, repr=False)
 
     async def status(self, text: str) -> None:
@@ -151,7 +151,9 @@ class TurnContext:
 
 
 class TurnKindHandler(Protocol):
-    kind: str  # stored in turns.kind
+    @property
+    def kind(self) -> str:
+        """Stored in turns.kind (a plain class attribute satisfies it)."""
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         """True when a plain message in this conversation asks for this kind (a style is set)."""

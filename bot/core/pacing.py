@@ -25,6 +25,7 @@ from bot.platform.surface import (
     ReplySurface,
     StreamUnavailable,
     SurfaceGone,
+    SurfaceLimits,
     Write,
     WriteFailed,
 )
@@ -76,7 +77,7 @@ class AnswerWriter:
         self._closed = asyncio.Event()
         self._closing = False
         self._last_write = 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.gone = False  # the place stopped taking our messages: write nothing more
         self._on_gone = on_gone
 
@@ -158,7 +159,7 @@ class AnswerWriter:
             pass
         self._wake.set()
 
-    def _limits(self, page: _Page):  # noqa: ANN202
+    def _limits(self, page: _Page) -> SurfaceLimits:
         return page.stream.limits if page.stream is not None else self.surface.limits
 
     async def _show_current(self) -> None:

@@ -32,7 +32,7 @@ class ActiveTurn:
 
     turn_id: int
     conversation_id: int
-    task: asyncio.Task | None = None  # the model call; Stop cancels it
+    task: asyncio.Task[None] | None = None  # the model call; Stop cancels it
     stopped: StopReason | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)  # written and stored
 
@@ -71,7 +71,7 @@ class TurnRunner:
         self.store = store
         self.kinds = kinds
         self.message_id: int | None = None
-        self._waiting: asyncio.Task | None = None  # the "waiting for the model" status call
+        self._waiting: asyncio.Task[None] | None = None  # the "waiting for the model" status call
         self._last_checkpoint = 0.0
         self._saved_pages: list[str] = []
         self.writer = AnswerWriter(plan.surface, plan.turn_id, on_write=self._checkpoint,

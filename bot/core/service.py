@@ -90,16 +90,16 @@ class ChatService:
         ):
             self.commands.register(command)
         self._order = ArrivalOrder()
-        self._workers: dict[int, asyncio.Task] = {}  # conversation id → its worker
+        self._workers: dict[int, asyncio.Task[None]] = {}  # conversation id → its worker
         self._wakeups: dict[int, int] = {}  # bumped whenever a conversation gets a message
         self._active: dict[int, ActiveTurn] = {}  # conversation id → the turn it streams
         self._surfaces: dict[tuple[int, int], ReplySurface] = {}  # (conversation, seq) → where it was asked
         self._latest: dict[ConversationKey, int] = {}  # a key's current conversation id
         self._platforms: dict[str, Surfaces] = {}
         self._recovered: list[RecoveredAnswer] = []
-        self._background: set[asyncio.Task] = set()  # the core's own: repairs, the sweep's answers
-        self._intake: set[asyncio.Task] = set()  # every event an adapter handed in, until handled
-        self._sweeper: asyncio.Task | None = None  # several processes: the periodic sweep
+        self._background: set[asyncio.Task[Any]] = set()  # the core's own: repairs, the sweep's answers
+        self._intake: set[asyncio.Task[Any]] = set()  # every event an adapter handed in, until handled
+        self._sweeper: asyncio.Task[None] | None = None  # several processes: the periodic sweep
         self._closing = False  # shutting down: no new turns start in this process
 
     @property
@@ -235,7 +235,7 @@ class ChatService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def track(self, work: Any, *, name: str) -> asyncio.Task:
+    def track(self, work: Any, *, name: str) -> asyncio.Task[Any]:
         """Run an adapter's event (or follow-up work) as a task the core waits for at
         shutdown and in ``drain``; what fails is logged, never lost silently."""
         task = asyncio.create_task(work, name=name)
@@ -243,7 +243,7 @@ class ChatService:
         task.add_done_callback(self._intake_done)
         return task
 
-    def _intake_done(self, task: asyncio.Task) -> None:
+    def _intake_done(self, task: asyncio.Task[Any]) -> None:
         self._intake.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("%s failed", task.get_name(), exc_info=exc)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.documents.archive import label
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.model import Document, DocumentUnreadable, Location, Section, TextSource
 from bot.documents.textnorm import normalise
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def read_pdf(data: bytes, filename: str, stop_tokens: int | None = None) -> Docu
             text = normalise(raw_text).strip()
             if needs_eyes:
                 scanned.append(index + 1)
-            source = "none" if needs_eyes and not text else "text"
+            source: TextSource = "none" if needs_eyes and not text else "text"
             sections.append(Section(Location("page", index + 1), text, source))
             used += estimate_tokens(text) if stop_tokens is not None else 0
     finally:

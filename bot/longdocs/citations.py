@@ -97,10 +97,10 @@ def cited(answer: str, docs: list[Document]) -> list[Cited]:
     if len(docs) > 1:
         seen: set[tuple[str, int]] = set()
         for c in out:
-            for kind, numbers in c.numbers.items():
-                mine = {n for n in numbers if (kind, n) not in seen}
-                seen.update((kind, n) for n in numbers)
-                c.numbers[kind] = mine
+            for kind, cited in c.numbers.items():
+                unseen = {n for n in cited if (kind, n) not in seen}
+                seen.update((kind, n) for n in cited)
+                c.numbers[kind] = unseen
     return out
 
 
@@ -109,7 +109,8 @@ _ORDER = ("page", "slide", "chapter", "section", "paragraphs", "lines")
 
 
 def _places(doc: Document, c: Cited, language: Language) -> list[str]:
-    titles = {(s.location.kind, s.location.number): s.location.title for s in doc.sections if s.location.title}
+    titles: dict[tuple[str, int], str] = {
+        (s.location.kind, s.location.number): s.location.title for s in doc.sections if s.location.title}
     out = []
     for kind in _ORDER:
         numbers = sorted(c.numbers.get(kind, ()))

@@ -166,8 +166,9 @@ class McpServer:
                 self._ready.clear()
             if self._stopping:
                 return
-            was_ready = self.connected_at is not None
-            if was_ready and time.monotonic() - self.connected_at > 30:
+            connected_at = self.connected_at
+            was_ready = connected_at is not None
+            if connected_at is not None and time.monotonic() - connected_at > 30:
                 delay = 1.0  # it ran a while: a fresh failure, not a loop
             self.state = ServerState.RECONNECTING if was_ready else ServerState.FAILED
             self._attempted.set()

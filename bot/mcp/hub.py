@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
-from bot.core.kinds import Extension, PromptAddition
+from bot.core.kinds import Extension, PressHandler, PromptAddition
 from bot.mcp.approval import PRESS_KIND, Approvals
 from bot.mcp.config import Confirm, McpConfig, ServerConfig, load_config
 from bot.mcp.connection import CallFailed, McpServer, RemoteTool
@@ -87,7 +87,9 @@ class McpHub:
         return all(results)
 
     def extension(self) -> Extension:
-        presses = {PRESS_KIND: self.approvals.on_press} if self.approvals is not None else {}
+        presses: dict[str, PressHandler] = {}
+        if self.approvals is not None:
+            presses[PRESS_KIND] = self.approvals.on_press
         return Extension(presses=presses, prompt=(self._prompt,))
 
     # --- what a chat may use ---

@@ -32,10 +32,10 @@ async def list_servers(settings: Settings) -> list[dict[str, Any]]:
     by_name = {s.name: s for s in servers}
     report = []
     for entry in config.servers:
-        server = by_name.get(entry.name)
+        live = by_name.get(entry.name)
         tools = []
-        if server is not None:
-            for tool in sorted(server.tools.values(), key=lambda t: t.model_name):
+        if live is not None:
+            for tool in sorted(live.tools.values(), key=lambda t: t.model_name):
                 policy = entry.confirm_for(tool.name).value
                 asks = policy == "always" or (policy == "auto" and not tool.read_only)
                 tools.append({"name": tool.model_name, "server_name": tool.name, "read_only": tool.read_only,
@@ -43,9 +43,9 @@ async def list_servers(settings: Settings) -> list[dict[str, Any]]:
                               "description": tool.description[:200]})
         report.append({
             "server": entry.name, "transport": entry.transport, "disabled": entry.disabled,
-            "state": "disabled" if server is None else server.state.value,
-            "error": server.error if server is not None else "", "chats": _chats(entry), "tools": tools,
-            "left_out": server.hidden_tools if server is not None else [],
+            "state": "disabled" if live is None else live.state.value,
+            "error": live.error if live is not None else "", "chats": _chats(entry), "tools": tools,
+            "left_out": live.hidden_tools if live is not None else [],
         })
     return report
 

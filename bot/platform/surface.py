@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Literal, Protocol
 
 from bot.platform.controls import Controls
-from bot.ratelimits.rate_limited import RateLimited  # noqa: F401 - surfaces raise it: named here for them
+from bot.ratelimits.rate_limited import RateLimited as RateLimited  # surfaces raise it: re-exported for them
 
 
 class StreamUnavailable(Exception):

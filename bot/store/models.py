@@ -3,6 +3,7 @@ tokens, timings) is kept apart from the message content, as simonw/llm does."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -35,6 +37,9 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here maps one Table (SQLAlchemy types the attribute as the wider FromClause);
+    # the stores build Core statements on it.
+    __table__: ClassVar[Table]
 
 
 class Conversation(Base):

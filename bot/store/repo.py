@@ -484,7 +484,7 @@ class Store:
                 func.coalesce(func.sum(Turn.completion_tokens), 0),
                 func.coalesce(func.sum(Turn.cached_tokens), 0),
             ).where(Turn.conversation_id == conversation_id))).one()
-        return UsageSummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        return UsageSummary(int(row[0]), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
 
     # --- recovery after a crash ---
     async def recover_streaming(self, marker: str) -> list[RecoveredAnswer]:
@@ -494,9 +494,9 @@ class Store:
         other processes may be streaming right now: only turns whose owner no longer holds
         its liveness lock are taken (checked twice, outside the write transaction)."""
         async with self.db.read() as conn:
-            owners = set((await conn.execute(
+            owners = {owner for owner in (await conn.execute(
                 select(Turn.owner).where(Turn.status == str(TurnState.STREAMING), Turn.owner.is_not(None)).distinct()
-            )).scalars())
+            )).scalars() if owner is not None}
         dead_owners = await self.db.dead_owners(owners)
         async with self.db.write() as conn:
             rows = (await conn.execute(

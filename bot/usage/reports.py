@@ -5,7 +5,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, SupportsFloat
 
 from bot.config import Settings
 from bot.store.db import Database
@@ -110,7 +110,7 @@ def render_rows(rows: list[dict], fmt: Format, currency: str) -> str:
 def _cell(value: object, column: str) -> str:
     if value is None:
         return ""
-    if column == "cost":
+    if column == "cost" and isinstance(value, SupportsFloat):
         return f"{float(value):.{COST_DECIMALS}f}"
     if isinstance(value, int) and column != "conversation":
         return f"{value:,}"

@@ -171,6 +171,9 @@ class FakeTelegram:
         self._next_update_id = 1000
         self._next_file = 1
         self._updates: list[dict] = []
+        self.pushed: list[int] = []  # ids of the updates queued for getUpdates, ever
+        # Ids of the updates the bot under test began to handle (tests.telegram_harness.watch).
+        self.handled: set[int] = set()
         self._updates_changed = asyncio.Condition()
         self._poll_generation = 0  # getUpdates calls so far (the newest one wins)
         self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
@@ -266,6 +269,7 @@ class FakeTelegram:
     def push_update(self, update: dict) -> dict:
         update = self.numbered(update)
         self._updates.append(update)
+        self.pushed.append(update["update_id"])
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
@@ -569,7 +573,8 @@ class FakeTelegram:
 
     async def _m_answerCallbackQuery(self, params: dict) -> bool:
         if not params.get("callback_query_id"):
-            raise TelegramError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise TelegramError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         text = params.get("text")
         if text is not None and len(text) > 200:
             raise TelegramError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -842,7 +847,8 @@ def _parse_html(text: str) -> tuple[str, list[dict]]:
                 raise TelegramError(400, "Bad Request: can't parse entities: unexpected character")
             out.append(token.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"))
     if stack:
-        raise TelegramError(400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
+        raise TelegramError(400, "Bad Request: can't parse entities: "
+                                 f"can't find end tag corresponding to start tag \"{stack[-1]}\"")
     return "".join(out), []
 
 
