@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from adapters.console.surface import ConsoleSurface
+from adapters.console.surface import ConsoleSurface, PlainDisplay
 from bot.gateway.events import TextDelta
 from bot.platform.surface import MessageRef, Write
 
@@ -89,7 +89,7 @@ class BenchSurface(ConsoleSurface):
     """The console surface (same code, same edit interval), printing into nothing."""
 
     def __init__(self, probe: Probe) -> None:
-        super().__init__(_SINK, status_out=None)
+        super().__init__(PlainDisplay(_SINK))
         self.probe = probe
         self._posting = False
 

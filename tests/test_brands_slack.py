@@ -12,7 +12,7 @@ from bot.platform.messages import ConversationKey
 from bot.store.brands import BrandStore
 from tests.fakes.gateway import Answer, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeMessage
-from tests.test_slack_adapter import CHANNEL, Harness, fake_slack, slack  # noqa: F401 - fixtures
+from tests.slack_harness import CHANNEL, Harness
 from tests.test_slack_copywriting import anchors, refine_option
 
 BOB, CAROL = "U0BOB0001", "U0CAROL01"
@@ -24,7 +24,7 @@ def options(message: FakeMessage, variant: int) -> list[str]:
     return [Press.decode(o["value"]).args[1] for o in message.element(f"answer_refine_{variant}")["options"]]
 
 
-async def test_check_slash_command_and_mention_answer_in_a_thread(slack: Harness) -> None:  # noqa: F811
+async def test_check_slash_command_and_mention_answer_in_a_thread(slack: Harness) -> None:
     fake = slack.fake
     response = await slack.command(fake.slash_command(CHANNEL, "/check", "xiaohongshu 全网最低价！私信我领优惠券"))
     assert response.status_code == 200
@@ -44,7 +44,7 @@ async def test_check_slash_command_and_mention_answer_in_a_thread(slack: Harness
     assert slack.gateway.requests == []
 
 
-async def test_brand_set_save_button_and_fix_compliance_select(slack: Harness) -> None:  # noqa: F811
+async def test_brand_set_save_button_and_fix_compliance_select(slack: Harness) -> None:
     fake, gw = slack.fake, slack.gateway
     ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> !brand set 山茶集，山茶花精华129元，禁用词平替",
                                     mention=True)

@@ -11,18 +11,8 @@ from bot.platform.messages import ConversationKey
 from bot.store.brands import BrandStore
 from tests.fakes.gateway import Answer, last_user_text
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
-from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are fixtures
-    ALICE,
-    BOB,
-    CAROL,
-    GROUP,
-    _buttons,
-    answered,
-    eventually,
-    no_limit_broken,
-    start_bot,
-    tg,
-)
+from tests.polling import eventually
+from tests.telegram_harness import ALICE, BOB, CAROL, GROUP, _buttons, answered, no_limit_broken
 
 PROFILE = {"name": "山茶集", "audience": "25–35 岁的都市女性", "tone": "温和", "words_to_use": [],
            "words_never": ["平替"],
@@ -45,7 +35,7 @@ def labels(message: StoredMessage) -> dict[str, str]:
 
 
 async def test_brand_set_then_the_save_button_stores_the_profile_and_check_uses_it(
-        start_bot, tg, fake_gateway) -> None:  # noqa: F811
+        start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     fake_gateway.script(Answer(text=json.dumps(PROFILE, ensure_ascii=False), reasoning="整理"))
     command(tg, GROUP, ALICE, f"/brand@{tg.username} set 山茶集：山茶花精华 30ml 129元，禁用词：平替")
@@ -78,7 +68,7 @@ async def test_brand_set_then_the_save_button_stores_the_profile_and_check_uses_
     no_limit_broken(tg)
 
 
-async def test_check_as_a_reply_checks_the_replied_to_draft(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_check_as_a_reply_checks_the_replied_to_draft(start_bot, tg, fake_gateway) -> None:
     await start_bot()
     draft = tg.send_user_message(GROUP, CAROL, "最佳选择！秒杀最后3件，100%有效")
     command(tg, GROUP, BOB, f"/check@{tg.username}", reply_to=draft["message_id"])
@@ -93,7 +83,7 @@ async def test_check_as_a_reply_checks_the_replied_to_draft(start_bot, tg, fake_
     assert fake_gateway.requests == []
 
 
-async def test_the_fix_compliance_button_reworks_only_that_variant(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_the_fix_compliance_button_reworks_only_that_variant(start_bot, tg, fake_gateway) -> None:
     await start_bot()
     command(tg, GROUP, ALICE, f"/style@{tg.username} xiaohongshu")
     await reply_containing(tg, GROUP, "小红书")

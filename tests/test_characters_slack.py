@@ -12,9 +12,9 @@ from bot.platform.messages import ConversationKey
 from bot.store.characters import CharacterStore
 from tests.fakes.gateway import Answer
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeMessage
+from tests.slack_harness import CHANNEL, DM, Harness
 from tests.test_characters_cards import raw
 from tests.test_characters_telegram import png_card, same, scene_answer
-from tests.test_slack_adapter import CHANNEL, DM, Harness, fake_slack, slack  # noqa: F401
 from tests.test_slack_copywriting import anchors
 
 BOB = "U0BOB0001"
@@ -24,7 +24,7 @@ def dm_key(thread: str) -> ConversationKey:
     return ConversationKey("slack", TEAM_ID, DM, thread)
 
 
-async def share(slack: Harness, channel: str, data: bytes, name: str, mime: str, *, text: str = "",  # noqa: F811
+async def share(slack: Harness, channel: str, data: bytes, name: str, mime: str, *, text: str = "",
                 user: str = "U0ALICE01", thread_ts: str | None = None, mention: bool = False) -> str:
     f = slack.fake.add_file(name, mime, data)
     ts, envelope = slack.fake.user_message(channel, text, files=[f], user=user, thread_ts=thread_ts, mention=mention)
@@ -33,13 +33,13 @@ async def share(slack: Harness, channel: str, data: bytes, name: str, mime: str,
     return ts
 
 
-async def click(slack: Harness, message: FakeMessage, prefix: str, user: str = "U0ALICE01") -> None:  # noqa: F811
+async def click(slack: Harness, message: FakeMessage, prefix: str, user: str = "U0ALICE01") -> None:
     action_id = next(a for a in message.button_ids if a.startswith(prefix))
     assert (await slack.click(slack.fake.block_action(message, action_id, user=user))).status_code == 200
     await slack.settle()
 
 
-async def test_a_png_card_shared_in_a_dm_is_imported_exported_and_imported_back(slack: Harness) -> None:  # noqa: F811
+async def test_a_png_card_shared_in_a_dm_is_imported_exported_and_imported_back(slack: Harness) -> None:
     fake, gw = slack.fake, slack.gateway
     ts = await share(slack, DM, png_card(), "tuantuan.png", "image/png")
     [offer] = fake.bot_replies(DM, ts)
@@ -79,7 +79,7 @@ async def test_a_png_card_shared_in_a_dm_is_imported_exported_and_imported_back(
 
 
 async def test_use_in_a_channel_makes_later_threads_speak_as_the_character_and_scenes_render(
-        slack: Harness) -> None:  # noqa: F811
+        slack: Harness) -> None:
     fake, gw = slack.fake, slack.gateway
     ts = await share(slack, CHANNEL, raw("sillytavern_v2.json"), "bao.json", "application/json",
                      text=f"<@{BOT_USER_ID}> import", mention=True)

@@ -16,18 +16,9 @@ from bot.store.characters import CharacterStore
 from tests import pngs
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
+from tests.polling import eventually
+from tests.telegram_harness import ALICE, BOB, GROUP, THINK, _buttons, no_limit_broken
 from tests.test_characters_cards import raw
-from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are fixtures
-    ALICE,
-    BOB,
-    GROUP,
-    THINK,
-    _buttons,
-    eventually,
-    no_limit_broken,
-    start_bot,
-    tg,
-)
 
 V3 = json.loads(raw("mascot_zh_v3.json"))
 CHARACTER, SCENE = FakeTelegram.command_entity("/character"), FakeTelegram.command_entity("/scene")
@@ -68,7 +59,7 @@ def downloaded(fake: FakeTelegram, document: dict) -> bytes:
     return fake.files[document["file_id"]][0]
 
 
-async def test_a_png_card_is_imported_with_a_tap_exported_and_imported_back(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_a_png_card_is_imported_with_a_tap_exported_and_imported_back(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     chat = ALICE["id"]
     send_file(tg, chat, ALICE, png_card(), "tuantuan.png", "image/png")
@@ -147,7 +138,7 @@ async def save_two(bot, fake: FakeTelegram, chat_id: int) -> None:
     await bot_says(bot, fake, chat_id, 4)
 
 
-async def test_a_scene_is_rendered_as_a_script_with_timing_in_a_video_chat(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_a_scene_is_rendered_as_a_script_with_timing_in_a_video_chat(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     chat = ALICE["id"]
     await save_two(bot, tg, chat)
@@ -180,7 +171,7 @@ async def test_a_scene_is_rendered_as_a_script_with_timing_in_a_video_chat(start
     no_limit_broken(tg)
 
 
-async def test_in_a_group_a_called_character_answers_and_members_cant_delete_it(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_in_a_group_a_called_character_answers_and_members_cant_delete_it(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     await save_two(bot, tg, GROUP)
     fake_gateway.script(Answer(text="嗨～团团在呢！🐼", reasoning=THINK))

@@ -8,9 +8,9 @@ import pytest
 
 from bench.documents import reportlab_pdf
 from tests.fakes.doc_reader import DocumentModel, is_part
+from tests.slack_harness import DM, Harness
+from tests.telegram_harness import ALICE, _buttons, answered, no_limit_broken
 from tests.test_longdocs import QUESTION
-from tests.test_slack_adapter import DM, Harness, fake_slack, slack_with  # noqa: F401 - fixtures
-from tests.test_telegram_adapter import ALICE, _buttons, answered, no_limit_broken, start_bot, tg  # noqa: F401
 from tests.test_telegram_copywriting import pdf_document
 
 # A 30,000-token window: the 60-page report (~65k tokens) is read in a handful of parts, and
@@ -25,7 +25,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return path.read_bytes()
 
 
-async def test_telegram_go_ahead_reads_the_report_in_parts(start_bot, tg, fake_gateway, report: bytes) -> None:  # noqa: F811
+async def test_telegram_go_ahead_reads_the_report_in_parts(start_bot, tg, fake_gateway, report: bytes) -> None:
     fake_gateway.default = DocumentModel(answer="建议定价 109 元 [page 5]。")
     await start_bot(**SMALL_WINDOW)
     shared = {**pdf_document(tg, report, "report.pdf"), "caption": QUESTION}
@@ -51,7 +51,7 @@ async def test_telegram_go_ahead_reads_the_report_in_parts(start_bot, tg, fake_g
     no_limit_broken(tg)
 
 
-async def test_slack_go_ahead_reads_the_report_in_parts(slack_with, fake_gateway, report: bytes) -> None:  # noqa: F811
+async def test_slack_go_ahead_reads_the_report_in_parts(slack_with, fake_gateway, report: bytes) -> None:
     fake_gateway.default = DocumentModel(answer="建议定价 109 元 [page 5]。")
     h: Harness = await slack_with(**SMALL_WINDOW)
     fake = h.fake

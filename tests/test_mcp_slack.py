@@ -12,7 +12,7 @@ from tests.fakes.gateway import Answer, FakeToolCall
 from tests.fakes.mcp_servers import stdio_entry
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage
 from tests.polling import eventually
-from tests.test_slack_adapter import CHANNEL, _close, _harness, fake_slack  # noqa: F401
+from tests.slack_harness import CHANNEL, _close, _harness
 
 BOSS = "U0BOB0001"  # Bob is the admin here
 
@@ -22,7 +22,7 @@ def _request(fake, thread: str) -> FakeMessage | None:
 
 
 async def test_an_admin_approves_a_publishing_tool_with_one_tap_in_the_thread(
-        make_settings, fake_gateway, fake_slack, tmp_path: Path) -> None:  # noqa: F811
+        make_settings, fake_gateway, fake_slack, tmp_path: Path) -> None:
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps({"mcpServers": {"cms": stdio_entry("cms", allow={"groups": True})}}))
     h = await _harness(make_settings, fake_gateway, fake_slack, BOT_MCP_CONFIG=str(path),

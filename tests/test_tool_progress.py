@@ -15,7 +15,7 @@ from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall
 from tests.platforms import connect
 from tests.polling import eventually
-from tests.test_telegram_adapter import ALICE, GROUP, SCALE, answered, no_limit_broken, start_bot, tg  # noqa: F401
+from tests.telegram_harness import ALICE, GROUP, answered, no_limit_broken
 
 OBJ = {"type": "object", "properties": {}}
 
@@ -33,7 +33,7 @@ def _script(gateway) -> None:
                    Answer(text="It grew 8% last year.", reasoning="ok"))
 
 
-async def test_telegram_private_chat_shows_the_tool_in_the_draft(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_telegram_private_chat_shows_the_tool_in_the_draft(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     released = asyncio.Event()
     _waiting_tool(bot.service, released)
@@ -52,7 +52,7 @@ async def test_telegram_private_chat_shows_the_tool_in_the_draft(start_bot, tg, 
     no_limit_broken(tg)
 
 
-async def test_telegram_group_shows_the_tool_in_the_answers_message(start_bot, tg, fake_gateway) -> None:  # noqa: F811
+async def test_telegram_group_shows_the_tool_in_the_answers_message(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     released = asyncio.Event()
     _waiting_tool(bot.service, released)
