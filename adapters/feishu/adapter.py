@@ -25,7 +25,7 @@ from adapters.feishu.budgets import FeishuBudgets
 from adapters.feishu.connection import LongConnection
 from adapters.feishu.normalise import Identity, Received, received
 from adapters.feishu.settings import FeishuSettings
-from adapters.feishu.surface import FeishuOutlet, FeishuSurface, Place
+from adapters.feishu.surface import TICKS, FeishuOutlet, FeishuSurface, Place
 from adapters.feishu.webhook import CallbackEndpoint
 from bot.platform import (
     Ack,
@@ -97,7 +97,8 @@ class FeishuAdapter(Platform):
         self.outlet = FeishuOutlet(self.api, edit_interval=self.scale,
                                    stream_interval=settings.stream_interval * self.scale,
                                    stream_max_age=settings.stream_max_age * self.scale,
-                                   text_limit=settings.card_text_bytes, cardkit=settings.cardkit)
+                                   text_limit=settings.card_text_bytes, cardkit=settings.cardkit,
+                                   tick_rate=TICKS / self.scale)
         if settings.connection == "webhook":
             self._endpoint = CallbackEndpoint(
                 verification_token=settings.verification_token.get_secret_value() if settings.verification_token
@@ -140,6 +141,10 @@ class FeishuAdapter(Platform):
             except (aiohttp.ClientError, OSError, TimeoutError, RateLimited) as exc:
                 failures += 1
                 self._detail = f"cannot reach Feishu: {type(exc).__name__}"
+            except Exception:  # whatever it is, the process stays up and tries again
+                failures += 1
+                self._detail = "cannot identify the bot (see the log)"
+                log.exception("feishu: identifying the bot failed")
             log.warning("feishu: %s (attempt %d)", self._detail, failures)
             await asyncio.sleep(min(120.0, 2.0 ** min(failures, 7)) * self.scale * random.uniform(0.5, 1.0))
 

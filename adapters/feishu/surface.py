@@ -68,14 +68,16 @@ class CardState:
     streaming: bool = True
     status_shown: bool = False
     inherited: bool = False  # known from a stored ref: another process (or a restart) wrote it last
+    ended: bool = False  # Feishu ended its streaming (300309 / 200850)
+    rate: float = TICKS  # sequence ticks a (real) second: TICKS / PLATFORM_TIME_SCALE
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def next(self) -> int:
         """Strictly above the last number used, and never below a tenth-second clock that
         starts at the card's creation: a process that did not write the card's last operation
         (a restart repairing it) still numbers above it. Ten operations a second per card at
-        most (the budget) keep the counter within a burst of the clock."""
-        clock = int((time.time() - self.created) * TICKS) + 1
+        most (the card's budget) keep the counter within a burst of the clock."""
+        clock = int((time.time() - self.created) * self.rate) + 1
         if self.inherited and self.last == 0:
             clock += RESTART_MARGIN
         self.last = max(self.last + 1, clock)
@@ -92,7 +94,7 @@ def encode_ref(card: CardState) -> str:
     return f"{card.message_id}/{card.card_id}/{int(card.created)}"
 
 
-def decode_ref(ref: str) -> tuple[str, CardState | None]:
+def decode_ref(ref: str, rate: float = TICKS) -> tuple[str, CardState | None]:
     message_id, _, rest = ref.partition("/")
     card_id, _, created = rest.partition("/")
     if not card_id:
@@ -101,7 +103,7 @@ def decode_ref(ref: str) -> tuple[str, CardState | None]:
         made = float(created)
     except ValueError:
         made = time.time() - 600  # unknown: assume an old card
-    return message_id, CardState(card_id, message_id, made, streaming=False, inherited=True)
+    return message_id, CardState(card_id, message_id, made, streaming=False, inherited=True, rate=rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class FeishuOutlet:
     text_limit: int = 20_000
     cardkit: bool = True
     cardkit_refused: bool = False
+    tick_rate: float = TICKS  # card sequence ticks a second (TICKS / PLATFORM_TIME_SCALE)
     nonce: str = field(default_factory=lambda: secrets.token_hex(4))
     cards: OrderedDict[str, CardState] = field(default_factory=OrderedDict)  # by message id
     _surfaces: int = 0
@@ -138,7 +141,7 @@ class FeishuOutlet:
             self.cards.popitem(last=False)
 
     def card_of(self, ref: MessageRef) -> tuple[str, CardState | None]:
-        message_id, decoded = decode_ref(ref.id)
+        message_id, decoded = decode_ref(ref.id, self.tick_rate)
         return message_id, self.cards.get(message_id) or decoded
 
     def serial(self) -> int:
@@ -226,16 +229,23 @@ class FeishuSurface(ReplySurface):
         return ref
 
     async def rewrite(self, card: CardState, text: str, write: Write, priority: Priority) -> None:
-        """A CardKit card anew, whole: the final one turns streaming mode off."""
+        """A CardKit card anew, whole; a final write turns its streaming mode off."""
         streaming = not write.final
+        # A card whose streaming Feishu may have ended itself (its 10 minutes ran out, or a
+        # card another process left) still reads "生成中…" in the chat list until the bot turns
+        # streaming off: it is turned on with the new content, then off.
+        uncertain = not streaming and (card.ended or card.inherited)
         body = cards.card(text, controls=write.controls if write.final else self.stop_controls(write.turn_id),
-                          where=self.place.where, streaming=streaming)
+                          where=self.place.where, streaming=streaming or uncertain)
         async with card.lock:
             try:
                 await self.api.update_card(card.card_id, body, card.next(), priority=priority)
+                if uncertain:
+                    settings = {"config": {"streaming_mode": False, "summary": {"content": cards.summary(text)}}}
+                    await self.api.card_settings(card.card_id, settings, card.next(), priority=priority)
             except FeishuError as exc:
                 raise failure("card update", exc) from exc
-            card.streaming, card.status_shown = streaming, False
+            card.streaming, card.status_shown, card.ended, card.inherited = streaming, False, False, False
 
     @staticmethod
     def stop_controls(turn_id: int) -> tuple[tuple[Button, ...], ...]:
@@ -306,7 +316,7 @@ class FeishuSurface(ReplySurface):
                 log.warning("feishu: CardKit refused (%s): answers go in card messages patched in place", exc)
             self.outlet.cardkit_refused = True
             return None
-        return CardState(card_id)
+        return CardState(card_id, rate=self.outlet.tick_rate)
 
 
 class CardStream:
@@ -366,35 +376,36 @@ class CardStream:
             await self._open(text)
             return
         card = self.card
-        self.claimed = text
-        if text == self.shown or not card.streaming:
+        if text == self.shown or not card.streaming or \
+                not self.api.has_room("cardkit.card_element.content", self.api.budgets.card(card.card_id)):
+            self.claimed = text  # skipped: the next push (or the final update) carries everything
             return
-        if not self.api.has_room("cardkit.card_element.content", self.api.budgets.card(card.card_id)):
-            return  # skipped: the next push (or the final update) carries everything
+        ended: FeishuError | None = None
         async with card.lock:
             try:
                 await self.api.card_content(card.card_id, cards.ANSWER, text, card.next())
             except FeishuError as exc:
                 if exc.code in GONE:
                     raise failure("card push", exc) from exc
-                if exc.code in STREAMING_ENDED or exc.code == CARD_TOO_BIG:
-                    # Never pushed again: the card is settled once with what it shows, and the
-                    # rest of the answer goes on in a new message.
-                    log.warning("feishu: card %s ended (%s); the answer continues in a new message", card.card_id, exc)
-                    await self._settle(card)
-                    raise StreamUnavailable(f"card push: {exc}") from exc
-                raise WriteFailed(f"card push: {exc}") from exc
-        self.shown = text
+                if exc.code not in STREAMING_ENDED and exc.code != CARD_TOO_BIG:
+                    raise WriteFailed(f"card push: {exc}") from exc
+                ended = exc
+        if ended is not None:
+            # Never pushed again: the card is settled once, showing what the core believes it
+            # shows, and the rest of the answer goes on in a new message.
+            log.warning("feishu: card %s ended (%s); the answer continues in a new message", card.card_id, ended)
+            card.ended = ended.code in STREAMING_ENDED
+            await self._settle(card)
+            raise StreamUnavailable(f"card push: {ended}")
+        self.shown = self.claimed = text
 
     async def _settle(self, card: CardState) -> None:
-        """Close a card Feishu stopped streaming, showing exactly what the core believes it shows."""
-        self.claimed = self.shown  # what the card holds: the core continues after it
-        body = cards.card(self.shown or "…", where=self.surface.place.where, streaming=False)
         try:
-            await self.api.update_card(card.card_id, body, card.next(), priority=Priority.FINAL)
-        except (FeishuError, RateLimited) as exc:
+            await self.surface.rewrite(card, self.claimed or "…", Write(self.turn_id, final=True), Priority.FINAL)
+            self.shown = self.claimed
+        except (WriteFailed, RateLimited) as exc:
             log.warning("feishu: could not settle card %s: %s", card.card_id, exc)
-        card.streaming = False
+            card.streaming = False
 
     async def show_status(self, status: str) -> None:
         """A status line under the text (a tool at work); cosmetic."""

@@ -159,6 +159,7 @@ class FakeFeishu:
         self.tenant_key = secrets.token_hex(8)
         self.bot = FakeUser("Copy Helper", self.new_key("ou"), "", self.new_key("on"), is_bot=True)
         self.contacts_readable = True  # the app holds contact:user.base:readonly
+        self.cardkit_granted = True  # the app holds cardkit:card:write
         self.calls: list[Call] = []
         self.users: dict[str, FakeUser] = {}
         self.chats: dict[str, FakeChat] = {}
@@ -346,6 +347,8 @@ class FakeFeishu:
                 status = exc.status if isinstance(exc, ApiError) else 400
                 headers = exc.headers if isinstance(exc, ApiError) else {}
                 call.status, call.code, call.msg = status, exc.code, exc.msg
+                if "x-ogw-ratelimit-reset" in headers:
+                    call.reset = float(headers["x-ogw-ratelimit-reset"])
                 payload = {"code": exc.code, "msg": exc.msg, "error": {
                     "log_id": log_id, "troubleshooter": f"排查建议查看: https://open.feishu.cn/search?q={log_id}"}}
                 return web.json_response(payload, status=status, headers={"X-Tt-Logid": log_id, **headers})
@@ -588,6 +591,9 @@ class FakeFeishu:
     # --- CardKit v1 ---
     async def _create_card(self, request: web.Request, body: Any) -> Any:
         body = body or {}
+        if not self.cardkit_granted:
+            raise ApiError(400, 99991672, "Access denied. One of the following scopes is required: "
+                                          "[cardkit:card:write].")
         if body.get("type") != "card_json":
             raise ApiError(400, 10002, "Your request contains an invalid request parameter: type.")
         data = validate_card(body.get("data"))

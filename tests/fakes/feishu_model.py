@@ -113,6 +113,7 @@ class Call:
     code: int = 0
     msg: str = "success"
     deduplicated: bool = False  # answered from an earlier call with the same uuid
+    reset: float | None = None  # a 429's x-ogw-ratelimit-reset (seconds)
 
 
 class ApiError(Exception):
