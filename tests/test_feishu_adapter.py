@@ -538,3 +538,116 @@ async def test_copy_variants_come_as_a_card_with_a_select_per_variant(feishu: Ha
     assert delivery.response and delivery.response["toast"]["content"]
     assert "秋天的第一杯2" in last_user_text(gateway.last.body)  # the chosen variant, for the model
     assert "短版" in answer_text(fake.bot_messages(group.chat_id)[-1])
+
+
+# ---- transports -----------------------------------------------------------------------------
+
+ENCRYPT_KEY = "fake-encrypt-key-for-tests"
+
+
+async def _webhook(make_settings, fake_gateway, fake: FakeFeishu, **overrides: object):
+    import uvicorn
+
+    from bot.process.webapp import create_app
+    from tests.processes import free_port
+
+    h = await _harness(make_settings, fake_gateway, fake, FEISHU_CONNECTION="webhook",
+                       FEISHU_VERIFICATION_TOKEN=fake.verification_token, **overrides)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(h.adapter.routes()), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started)
+    return h, f"http://127.0.0.1:{port}/feishu/events", server, serving
+
+
+async def test_the_http_callback_checks_then_hands_in_and_answers_at_once(make_settings, fake_gateway) -> None:
+    async with FakeFeishu(time_scale=SCALE, encrypt_key=ENCRYPT_KEY) as fake:
+        h, url, server, serving = await _webhook(make_settings, fake_gateway, fake,
+                                                 FEISHU_ENCRYPT_KEY=ENCRYPT_KEY)
+        try:
+            assert fake.ws.connections == []  # no long connection in webhook mode
+            challenge = fake.events.url_verification()
+            verified = await fake.deliver_http(url, challenge)
+            assert verified.status == 200 and verified.response_json() == {"challenge": challenge["challenge"]}
+
+            alice = fake.user("Alice")
+            chat = fake.p2p_chat(alice)
+            _, event = fake.events.text(chat, alice, "加密的消息")
+            delivered = await fake.deliver_http(url, event)
+            assert delivered.status == 200 and delivered.latency < 1.0
+            await h.settle()
+            assert h.answers(chat) == ["echo: 加密的消息"]
+
+            forged = await fake.deliver_http(url, fake.events.text(chat, alice, "伪造")[1], signature_key="guess")
+            stolen = await fake.deliver_http(url, fake.events.text(chat, alice, "偷来的")[1],
+                                             verification_token="stolen")
+            plain = await fake.deliver_http(url, fake.events.text(chat, alice, "明文")[1], encrypt_key="")
+            assert (forged.status, stolen.status, plain.status) == (401, 401, 400)  # refused, never a 500
+            async with __import__("aiohttp").ClientSession() as session:
+                async with session.post(url, data=b"x" * (2 * 1024 * 1024)) as resp:
+                    assert resp.status == 413
+                async with session.post(url, data=b"{not json") as resp:
+                    assert resp.status == 400
+            await h.settle()
+            assert len(fake_gateway.requests) == 1  # nothing refused reached the model
+
+            # A button over the callback: the toast comes back in the response.
+            [answer] = fake.bot_messages(chat.chat_id)
+            up = next(p for p in presses(answer) if Press.decode(p).args == ("1",))
+            clicked = await fake.deliver_http(url, fake.events.card_action(answer, alice, value_of(answer, up)))
+            assert clicked.status == 200 and clicked.response_json() == {
+                "toast": {"type": "info", "content": texts.FEEDBACK_UP}}
+        finally:
+            server.should_exit = True
+            await serving
+            await _close(h)
+
+
+async def test_a_plain_callback_is_checked_by_its_token(make_settings, fake_gateway, fake: FakeFeishu) -> None:
+    h, url, server, serving = await _webhook(make_settings, fake_gateway, fake)
+    try:
+        alice = fake.user("Alice")
+        chat = fake.p2p_chat(alice)
+        assert (await fake.deliver_http(url, fake.events.text(chat, alice, "你好")[1])).status == 200
+        assert (await fake.deliver_http(url, fake.events.text(chat, alice, "冒充")[1],
+                                        verification_token="guess")).status == 401
+        assert (await fake.deliver_http(url, fake.events.url_verification(token="guess"))).status == 401
+        await h.settle()
+        assert h.answers(chat) == ["echo: 你好"]
+    finally:
+        server.should_exit = True
+        await serving
+        await _close(h)
+
+
+async def test_the_long_connection_comes_back_after_a_drop_and_readyz_says_so(feishu: Harness) -> None:
+    fake, adapter = feishu.fake, feishu.adapter
+    fake.ws.refuse_connections(0.5)
+    await fake.ws.drop_connections()
+    await eventually(lambda: not adapter.health().connected)
+    assert "reconnecting" in adapter.health().detail or "lost" in adapter.health().detail
+    await fake.ws.wait_connected(within=10)
+    await eventually(lambda: adapter.health().connected)
+    alice = fake.user("Alice")
+    chat = fake.p2p_chat(alice)
+    await feishu.send(fake.events.text(chat, alice, "还在吗")[1])
+    await feishu.settle()
+    assert feishu.answers(chat) == ["echo: 还在吗"]
+    await adapter.pause()  # shutdown: the socket closes, so Feishu sends the next events elsewhere
+    await eventually(lambda: fake.ws.live == [])
+
+
+async def test_refused_credentials_keep_the_process_up_and_unready(make_settings, fake_gateway,
+                                                                   fake: FakeFeishu) -> None:
+    values = dict(FEISHU_APP_ID=fake.app_id, FEISHU_APP_SECRET="rotated-in-the-console", FEISHU_DOMAIN=fake.base_url,
+                  PLATFORM_TIME_SCALE=SCALE)
+    runtime = await build_runtime(make_settings(**values), migrate=False)
+    adapter = connect(runtime, "feishu", **values)
+    await adapter.start()  # does not raise: the process serves its other platforms and /readyz
+    try:
+        await eventually(lambda: "refused" in adapter.health().detail)
+        assert not adapter.health().connected and fake.ws.connections == []
+    finally:
+        await adapter.stop()
+        await runtime.close()
