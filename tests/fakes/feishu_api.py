@@ -599,6 +599,7 @@ class FakeFeishu:
         data = validate_card(body.get("data"))
         card = FakeCard(str(next(self._card_ids)), data, time.monotonic(), self.streaming)
         card.updates.append(_update("create", card))
+        card.updates[-1].text = card.text
         self.cards[card.card_id] = card
         return {"card_id": card.card_id}
 
@@ -625,6 +626,7 @@ class FakeFeishu:
                 record.code = exc.code
                 raise
             finally:
+                record.text = card.text
                 card.updates.append(record)
             return None
 

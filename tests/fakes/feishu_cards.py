@@ -84,6 +84,8 @@ class CardUpdate:
     element_id: str | None = None
     content: str | None = None
     code: int = 0
+    text: str = ""  # what the card reads after the operation
+
 
 
 def walk_elements(node: Any) -> Iterator[dict]:
@@ -202,6 +204,10 @@ class FakeCard:
         """The text a reader sees: markdown and plain_text contents of the body, in order (the
         labels of buttons and selects are not read as text)."""
         return "\n".join(p for p in readable(self.data.get("body", {})) if p)
+
+    def text_at(self, at: float) -> str:
+        """What the card read at ``at`` (monotonic): after the last operation before then."""
+        return next((u.text for u in reversed(self.updates) if u.at <= at and not u.code), "")
 
     def generating(self, now: float) -> bool:
         """Still "生成中" in the chat list: streaming never closed by the bot (an automatic
