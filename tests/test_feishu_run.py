@@ -36,12 +36,13 @@ async def test_bot_run_starts_feishu_when_it_is_configured(fake_gateway, databas
             _, event = fake.events.text(chat, alice, "你好")
             assert (await fake.push_event(event)).acked
             deadline = time.monotonic() + 30
-            while not any(m.text == "飞书上线了。" for m in fake.bot_messages(chat.chat_id)):
-                assert time.monotonic() < deadline, "no answer"
+            while not (answered := any(m.text == "飞书上线了。" for m in fake.bot_messages(chat.chat_id))) \
+                    and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            assert fake.cards_left_generating() == []
         finally:
             err = await terminate(proc)
+        assert answered, (err[-3000:], [c.api for c in fake.calls])
+        assert fake.cards_left_generating() == []
         assert proc.returncode == 0, err[-2000:]
         assert fake.app_secret not in err
         assert fake.ws.live == []

@@ -259,17 +259,23 @@ class FeishuSurface(ReplySurface):
             return
         self._status = status
         try:
+            if status and self.pending is None and (self.stream is None or self.stream.card is None):
+                async with self.opening:  # the first words may be opening the answer's card right now
+                    if self.pending is None and (self.stream is None or self.stream.card is None):
+                        self.pending = await self._open_pending(status)
+                        return
             stream = self.stream
             if stream is not None and stream.card is not None:
                 await stream.show_status(status)
             elif self.pending is not None and self.pending.card is not None:
                 await self._pending_status(self.pending.card, status)
-            elif status and self.pending is None:
-                async with self.opening:
-                    if self.pending is None and (self.stream is None or self.stream.card is None):
-                        self.pending = await self._open_pending(status)
         except (Dropped, RateLimited, WriteFailed, FeishuError) as exc:
             log.debug("feishu: status not shown in %s: %s", self.place.chat_id, exc)
+
+    @property
+    def status(self) -> str:
+        """The status line asked for last ("" none)."""
+        return self._status
 
     async def open_stream(self, turn_id: int) -> NativeStream | None:
         if not self.outlet.streams:
@@ -349,25 +355,27 @@ class CardStream:
         surface = self.surface
         async with surface.opening:
             pending, surface.pending = surface.pending, None
+            status = surface.status  # a tool may already be at work
             if pending is not None and pending.card is not None:
                 card = pending.card
                 async with card.lock:
                     try:
-                        await self.api.update_card(card.card_id, self._body(text), card.next(),
+                        await self.api.update_card(card.card_id, self._body(text, status=status), card.next(),
                                                    priority=Priority.TEXT)
                     except FeishuError as exc:
                         surface.pending = pending  # post() takes it over
                         if exc.code in GONE:
                             raise failure("card update", exc) from exc
                         raise StreamUnavailable(f"card update: {exc}") from exc
-                    card.streaming, card.status_shown = True, False
+                    card.streaming = True
             else:
                 surface.pending = pending  # a card message (no CardKit): post() takes it over
-                card = await surface.create_card(self._body(text))
+                card = await surface.create_card(self._body(text, status=status))
                 if card is None:
                     raise StreamUnavailable("CardKit refused")
                 card.message_id = await surface.send(cards.entity(card.card_id))
                 surface.outlet.remember(card)
+            card.status_shown = bool(status)
             self.card = card
         self.shown = self.claimed = text
 
