@@ -727,3 +727,27 @@ def test_settings_domain_allowlists_and_webhook_needs_a_token() -> None:
     assert rules.admits("t1", "oc_dm", "ou_boss").gate is Gate.OPEN  # a listed person anywhere
     assert rules.admits("t1", "oc_dm", "ou_x").gate is Gate.CLOSED
     assert load().admits("any", "oc_any", "ou_any").gate is Gate.OPEN
+
+
+async def test_two_processes_share_the_events_and_answer_each_once(make_settings, fake_gateway,
+                                                                   fake: FakeFeishu) -> None:
+    """Two `bot run`s of one app (here: two runtimes on one database): Feishu gives each event to
+    one of the app's connections, and an event pushed again to the other is still answered once."""
+    first = await _harness(make_settings, fake_gateway, fake)
+    second = await _harness(make_settings, fake_gateway, fake)
+    try:
+        await fake.ws.wait_connected(2)
+        users = [fake.user(f"user{i}") for i in range(4)]
+        events = [fake.events.text(fake.p2p_chat(u), u, f"问题{i}")[1] for i, u in enumerate(users)]
+        deliveries = [await first.send(e) for e in events]
+        assert len({d.attempts[0].conn_id for d in deliveries}) == 2  # both processes took events
+        again = await first.send(events[1])  # pushed again, and to the other process this time
+        assert again.attempts[0].conn_id != deliveries[1].attempts[0].conn_id
+        await first.settle()
+        await second.settle()
+        for i, user in enumerate(users):
+            assert first.answers(fake.p2p_chat(user)) == [f"echo: 问题{i}"]
+        assert len(fake_gateway.requests) == 4
+    finally:
+        await _close(second)
+        await _close(first)

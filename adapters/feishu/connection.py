@@ -58,6 +58,7 @@ HEARTBEAT = 20.0  # WebSocket pings (real seconds): a half-open socket is notice
 PARTS_TTL = 5.0  # seconds a payload split over frames may take to arrive whole
 FIRST_RETRY = 1.0  # seconds before the first reconnect (times PLATFORM_TIME_SCALE), doubling
 REFUSED_RETRY = 300.0  # credentials refused: try again this seldom (a secret fixed in the console)
+STEADY = 30.0  # seconds a connection must last for the next drop to retry at once
 
 
 class Refused(Exception):
@@ -118,8 +119,11 @@ class LongConnection:
         while not self._closing:
             try:
                 url = await self._endpoint()
+                opened = time.monotonic()
                 await self._serve(url)
-                failures = 0
+                # A connection that held a while starts the backoff afresh; one closed at once
+                # (Feishu turning it away) counts as a failure, so retries slow down.
+                failures = 0 if time.monotonic() - opened > STEADY * self.scale else failures + 1
                 if self._closing:
                     break
                 self._set(False, "long connection lost: reconnecting")

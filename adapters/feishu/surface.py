@@ -269,7 +269,7 @@ class FeishuSurface(ReplySurface):
                 await stream.show_status(status)
             elif self.pending is not None and self.pending.card is not None:
                 await self._pending_status(self.pending.card, status)
-        except (Dropped, RateLimited, WriteFailed, FeishuError) as exc:
+        except (Dropped, RateLimited, WriteFailed, StreamUnavailable, FeishuError) as exc:
             log.debug("feishu: status not shown in %s: %s", self.place.chat_id, exc)
 
     @property
