@@ -751,3 +751,34 @@ async def test_two_processes_share_the_events_and_answer_each_once(make_settings
     finally:
         await _close(second)
         await _close(first)
+
+
+def test_message_shapes_read_as_text() -> None:
+    from adapters.feishu.normalise import Identity, received
+
+    me = Identity("ou_bot", "Copy Helper")
+    mentions = [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "Copy Helper"},
+                *({"key": f"@_user_{i}", "id": {"open_id": f"ou_{i}"}, "name": f"P{i}"} for i in range(2, 11))]
+
+    def event(kind: str, content: object, *, chat_type: str = "group", **message: object) -> dict:
+        return {"sender": {"sender_id": {"open_id": "ou_alice"}, "sender_type": "user"},
+                "message": {"message_id": "om_1", "chat_id": "oc_1", "chat_type": chat_type, "message_type": kind,
+                            "content": json.dumps(content, ensure_ascii=False), "mentions": mentions, **message}}
+
+    text = received(event("text", {"text": "@_user_1 问 @_user_10 和 @_user_2"}), "t", me)
+    assert text is not None and text.text == "问 @P10 和 @P2" and text.addressed
+    bare = received(event("text", {"text": "@_user_1"}), "t", me)
+    assert bare is not None and bare.text == "@Copy Helper"  # a bare @ is still a question
+    post = received(event("post", {"zh_cn": {"title": "标题", "content": [
+        [{"tag": "at", "user_id": "@_user_1"}, {"tag": "text", "text": " 看看"}, {"tag": "a", "text": "官网", "href": "https://x.cn"}],
+        [{"tag": "code_block", "language": "python", "text": "print(1)"}],
+        [{"tag": "img", "image_key": "img_1"}]]}}), "t", me)
+    assert post is not None and post.text.startswith("**标题**\n看看[官网](https://x.cn)")
+    assert "```python\nprint(1)\n```" in post.text and [f.key for f in post.files] == ["img_1"]
+    chatter = received(event("text", {"text": "随便聊聊"}, mentions=[]), "t", me)
+    assert chatter is not None and not chatter.addressed  # a group message that does not @ the bot
+    topic = received(event("text", {"text": "@_user_1 话题"}, thread_id="omt_1", root_id="om_root"), "t", me)
+    assert topic is not None and (topic.thread, topic.in_thread) == ("om_root", True)
+    own = received({**event("text", {"text": "hi"}), "sender": {"sender_id": {"open_id": "ou_bot"},
+                                                                 "sender_type": "app"}}, "t", me)
+    assert own is None

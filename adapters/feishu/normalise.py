@@ -192,9 +192,12 @@ def received(event: dict, tenant: str, me: Identity, *, group_threads: bool = Fa
         what = UNSUPPORTED.get(kind, "this kind of message")
         notes.append(f"I can't handle {what}. {NOTE_TAIL}")
     thread, in_thread = thread_of(message, private=private, group_threads=group_threads)
+    text = _tidy(_resolve(text, names))
+    if not text and not files and not notes and mentioned:
+        text = f"@{me.name}"  # a bare @: answered like a greeting, not ignored
     return Received(
         tenant=tenant, chat_id=str(chat_id), chat_type="p2p" if private else "group", message_id=str(message_id),
-        sender=str(open_id), text=_tidy(_resolve(text, names)), thread=thread, in_thread=in_thread,
+        sender=str(open_id), text=text, thread=thread, in_thread=in_thread,
         addressed=private or mentioned, parent_id=str(message.get("parent_id") or ""), files=files, notes=notes)
 
 
