@@ -11,6 +11,7 @@ import httpx
 
 from tests.fakes.feishu_api import FakeFeishu
 from tests.fakes.gateway import Answer
+from tests.polling import eventually
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 
 
@@ -35,10 +36,11 @@ async def test_bot_run_starts_feishu_when_it_is_configured(fake_gateway, databas
             chat = fake.p2p_chat(alice)
             _, event = fake.events.text(chat, alice, "你好")
             assert (await fake.push_event(event)).acked
-            deadline = time.monotonic() + 30
-            while not (answered := any(m.text == "飞书上线了。" for m in fake.bot_messages(chat.chat_id))) \
-                    and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            try:
+                await eventually(lambda: any(m.text == "飞书上线了。" for m in fake.bot_messages(chat.chat_id)), 30)
+                answered = True
+            except AssertionError:
+                answered = False
         finally:
             err = await terminate(proc)
         assert answered, (err[-3000:], [c.api for c in fake.calls])

@@ -190,8 +190,11 @@ class FeishuApi:
                                          priority=priority, pause=())
                 return getattr(response, "data", None)
             except RateLimited as exc:
+                # The budget Feishu's answer speaks of holds back: the API's app-wide windows
+                # for a 429, the chat's or the card's own for 230020.
                 cause = exc.__cause__
-                for budget in (app,) if isinstance(cause, FeishuError) and cause.app_wide or not scope else scope:
+                app_wide = isinstance(cause, FeishuError) and cause.app_wide
+                for budget in (app,) if app_wide or not scope else scope:
                     budget.pause(exc.retry_after)
                 raise
             except FeishuError as exc:
