@@ -1,1 +1,2 @@
-"""Benchmarks: the core (``python -m bench.run --help``) and ``bot run`` as processes (``python -m bench.service --help``)."""
+"""Benchmarks: the core (``python -m bench.run --help``) and ``bot run`` as processes
+(``python -m bench.service --help``)."""

@@ -8,7 +8,12 @@ reads it in fresh subprocesses so each figure is that step's own:
 - ``extract_text``: the same plus the cut to one prompt part within the default budget;
 - ``read_100``: ``read`` of the first 100 pages, the per-page figure to compare with:
 - ``pypdf_100``: pypdf's ``extract_text`` of the first 100 pages (the previous reader; on
-  Chromium's Type 3 fonts it is too slow to run over all 1,000).
+  Chromium's Type 3 fonts it is too slow to run over all 1,000);
+- ``in_parts``: the whole report answered through the bot (issue 21): the message stored, the
+  turn that reads it in parts against the fake gateway (a model that answers at once, so the
+  figure is the bot's own time: reading, planning, the calls, storing each part's notes),
+  with the default settings; parts, gateway calls, the tokens the fake gateway reported, and
+  wall time from the message to the stored answer.
 
 Peak RSS is the process's ``ru_maxrss`` after the step (Python, the imports and the PDF's bytes
 included); growth is that minus the peak before the step (0 when the step never rose above
@@ -48,6 +53,9 @@ data = open(path, "rb").read()
 if step == "pypdf_100":
     import io
     from pypdf import PdfReader
+elif step == "in_parts":
+    import asyncio
+    from bench.documents import answer_in_parts
 else:
     from bot.documents import extract_text, read
     from bot.core.tokens import estimate_tokens
@@ -61,6 +69,8 @@ elif step == "read_100":
     pdf.MAX_PAGES = 100
     doc = read(data, "application/pdf", "bench.pdf")
     out = {"pages": len(doc.sections), "chars": doc.text_chars}
+elif step == "in_parts":
+    out = asyncio.run(answer_in_parts(data))
 elif step == "extract_text":
     text = extract_text(data, "application/pdf", "bench.pdf", int((200_000 - 4096) * 0.6))
     out = {"read": text.read, "total": text.total, "tokens": text.tokens}
@@ -68,7 +78,7 @@ else:
     texts = [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages[:100]]
     out = {"pages": len(texts), "chars": sum(len(t) for t in texts),
            "kangxi": sum(1 for t in texts for c in t if "\u2f00" <= c <= "\u2fdf")}
-out["seconds"] = round(time.perf_counter() - started, 2)
+out.setdefault("seconds", round(time.perf_counter() - started, 2))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out["peak_rss_mb"] = round(after / 1024, 1)
 out["growth_mb"] = round((after - before) / 1024, 1)
@@ -92,7 +102,9 @@ def chromium_pdf(pages: int, target: Path) -> None:
                     page.as_uri()], check=True, capture_output=True, timeout=1800)
 
 
-def reportlab_pdf(pages: int, target: Path) -> None:
+def reportlab_pdf(pages: int, target: Path, *, chapter_pages: int = 0) -> None:
+    """``pages`` pages of ``page_lines``; with ``chapter_pages``, a bookmark "第 N 章" every so
+    many pages (the outline a report exported from Word or LibreOffice has)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen import canvas
@@ -100,11 +112,58 @@ def reportlab_pdf(pages: int, target: Path) -> None:
     pdfmetrics.registerFont(TTFont("WQY", WQY, subfontIndex=0))
     sheet = canvas.Canvas(str(target))
     for number in range(1, pages + 1):
+        if chapter_pages and (number - 1) % chapter_pages == 0:
+            chapter = (number - 1) // chapter_pages + 1
+            sheet.bookmarkPage(f"c{chapter}")
+            sheet.addOutlineEntry(f"第 {chapter} 章", f"c{chapter}", level=0)
         sheet.setFont("WQY", 10)
         for row, line in enumerate(page_lines(number)):
             sheet.drawString(40, 800 - row * 30, line)
         sheet.showPage()
     sheet.save()
+
+
+async def answer_in_parts(data: bytes) -> dict:
+    """One question about the document, answered in parts through the service (SQLite, the
+    fake gateway); returns the figures of that turn."""
+    from sqlalchemy import func, select
+
+    from bot.config import Settings
+    from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
+    from bot.process.runtime import build_runtime
+    from bot.store.models import DocumentJob, DocumentResult, GatewayCall
+    from tests.fakes.doc_reader import DocumentModel
+    from tests.fakes.gateway import FakeGateway
+    from tests.surfaces import RecordingSurface
+
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeGateway(record=False) as gateway:
+            gateway.default = DocumentModel()
+            settings = Settings(_env_file=None, BYTESPIKE_API_KEY=gateway.api_key,  # type: ignore[call-arg]
+                                BYTESPIKE_BASE_URL=gateway.base_url, DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+                                BOT_DOC_CONFIRM_ABOVE="")
+            runtime = await build_runtime(settings)
+            try:
+                message = IncomingMessage(ConversationKey("console", "local", "bench"), Author("analyst", "Analyst"),
+                                          "这份报告对我们的新品定价有什么启示？", message_id="bench",
+                                          attachments=[Attachment(data, "application/pdf", "report.pdf")])
+                surface = RecordingSurface()
+                started = time.perf_counter()
+                await runtime.service.handle(message, surface)
+                seconds = time.perf_counter() - started
+                async with runtime.db.read() as conn:
+                    parts = (await conn.execute(select(func.count()).select_from(DocumentResult))).scalar_one()
+                    estimated = (await conn.execute(select(DocumentJob.estimate_tokens))).scalar() or 0
+                    calls, prompt, completion = (await conn.execute(select(
+                        func.count(), func.sum(GatewayCall.prompt_tokens),
+                        func.sum(GatewayCall.completion_tokens)))).one()
+            finally:
+                await runtime.close()
+    assert surface.texts, "the question was answered"
+    # Tokens: the bot's own (conservative) estimate, and what the fake gateway reported (it
+    # counts 3 characters a token, so a CJK prompt reads low next to a real tokenizer).
+    return {"parts": parts, "calls": calls, "estimated_tokens": estimated, "reported_prompt_tokens": int(prompt or 0),
+            "reported_completion_tokens": int(completion or 0), "wall_s": round(seconds, 2)}
 
 
 def measure(step: str, path: Path) -> dict:
@@ -127,7 +186,7 @@ def main() -> None:
         (chromium_pdf if args.producer == "chromium" else reportlab_pdf)(args.pages, path)
         built = time.perf_counter() - started
         print(f"{args.producer}: {args.pages} pages, {path.stat().st_size / 1e6:.1f} MB, built in {built:.1f} s")
-        for step in ("read", "extract_text", "read_100", "pypdf_100"):
+        for step in ("read", "extract_text", "read_100", "pypdf_100", "in_parts"):
             print(f"  {step:13} {json.dumps(measure(step, path), ensure_ascii=False)}")
 
 

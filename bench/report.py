@@ -109,8 +109,8 @@ def table(results: list[dict], *, quick: bool = False) -> str:
         is_target = level is _target_level(levels0)
         t.row(f"{level['conversations']:,} conversation(s): tokens / CPU s",
               f"≥ {TARGET_TOKENS_PER_CPU_S:,}" if is_target else "",
-              [(f"{x['tokens_per_cpu_s']:,.0f}", x["tokens_per_cpu_s"] >= TARGET_TOKENS_PER_CPU_S if is_target else None)
-               for x in lv])
+              [(f"{x['tokens_per_cpu_s']:,.0f}",
+                x["tokens_per_cpu_s"] >= TARGET_TOKENS_PER_CPU_S if is_target else None) for x in lv])
     t.row("    bot CPU s / tokens (largest level)", "",
           [(f"{r['levels'][-1]['cpu']:.1f} / {r['levels'][-1]['tokens']:,}", None) for r in results])
     t.row("    fake gateway CPU s (own process)", "",

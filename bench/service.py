@@ -7,7 +7,7 @@ answer's first visible token → the first platform write showing answer text ar
 the floor the platforms' documented limits allow (``bench.floors``), 429s by method, the bot
 process's CPU-seconds per 1,000 streamed tokens and its peak RSS. ``--processes`` runs N
 `bot run` processes on one PostgreSQL in Telegram webhook mode, this benchmark acting as the
-load balancer, at a fixed offered load. See README.md, "Benchmarks → Service benchmark".
+load balancer, at a fixed offered load. See docs/benchmarks.md, "Service benchmark".
 """
 from __future__ import annotations
 
@@ -81,14 +81,15 @@ def table(results: list[dict], load: list[dict], quick: bool) -> str:
                      f"(every {r0['group_share']}th a group, the rest private chats with drafts)")
         cols = ["processes", "answered", "answers/s", "added latency p50 / p99 ms", "floor p50 / p99 ms",
                 "CPU s / 1k tokens", "429s by method", "peak RSS MB (each)"]
-        rows = [[str(r["processes"]) + (" (Redis)" if r.get("redis") else ""), f"{r['finished']}/{r['turns']}", _f(r["answers_per_second"], "{:.2f}"),
+        rows = [[str(r["processes"]) + (" (Redis)" if r.get("redis") else ""), f"{r['finished']}/{r['turns']}",
+                 _f(r["answers_per_second"], "{:.2f}"),
                  f"{_f(r['latency_p50_ms'])} / {_f(r['latency_p99_ms'])}",
                  f"{_f(r['floor_p50_ms'], '{:.0f}')} / {_f(r['floor_p99_ms'], '{:.0f}')}",
                  _f(r["cpu_per_1k_tokens"], "{:.3f}"), _limited(r["rate_limited"]),
                  " ".join(_f(x) for x in r["peak_rss_mb_each"])] for r in load]
         lines += _grid(cols, rows)
-    notes = [f"{r['scenario']} ×{r['processes']}: {r['problems']} warnings/errors logged, first: {r['first_problems'][:2]}"
-             for r in results + load if r["problems"]]
+    notes = [f"{r['scenario']} ×{r['processes']}: {r['problems']} warnings/errors logged, "
+             f"first: {r['first_problems'][:2]}" for r in results + load if r["problems"]]
     notes += [f"{r['scenario']} ×{r['processes']}: NOT all answers finished in time"
               for r in results + load if not r["all_finished"]]
     notes += [f"{r['scenario']} ×{r['processes']}: the fakes used {r['fakes_cpu_share']:.0%} of a core: "

@@ -281,7 +281,8 @@ async def run(scenario: Scenario, plan: Plan, *, processes: int = 1, postgres: b
         load_seconds=round(last_final - t0, 2),
         # The fakes' own CPU (this process): near one core, their timestamps lag and the figures are suspect.
         fakes_cpu_share=round(own / (t_end - t0), 3) if t_end > t0 else None,
-        answers_per_second=round(len(done) / (last_final - first_sent), 3) if done and last_final > first_sent else None,
+        answers_per_second=(round(len(done) / (last_final - first_sent), 3)
+                            if done and last_final > first_sent else None),
         problems=len(problems), first_problems=problems[:5],
         answer=dict(think=plan.answer.think, tokens=plan.answer.tokens, rate=plan.answer.rate,
                     ttft=plan.answer.ttft, chunks=plan.answer.chunks),

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(15.0, alias="BOT_TOOL_TIMEOUT", gt=0)
     tool_chain_limit: int = Field(6, alias="BOT_TOOL_CHAIN_LIMIT", ge=1)
     web_reader: bool = Field(False, alias="BOT_WEB_READER")
+    # An operator's own compliance rule files (*.toml: words, exceptions, rules switched off;
+    # docs/compliance.md), added to the built-in lists. Empty: the built-in lists only.
+    compliance_rules_dir: str = Field("", alias="BOT_COMPLIANCE_RULES_DIR")
+    # Tools from MCP servers (docs/tools.md): a JSON file in the common "mcpServers" shape.
+    mcp_config: str = Field("", alias="BOT_MCP_CONFIG")
+    # Seconds an admin has to approve a tool that may change things; then it is denied.
+    mcp_approval_timeout: float = Field(120.0, alias="BOT_MCP_APPROVAL_TIMEOUT", gt=0)
+    # Seconds between pings of an idle MCP server (a dead one is noticed and restarted).
+    mcp_ping_interval: float = Field(15.0, alias="BOT_MCP_PING_INTERVAL", gt=0)
 
     # --- storage and service ---
     database_url: str = Field("sqlite+aiosqlite:///bot.db", alias="DATABASE_URL")
@@ -97,6 +106,21 @@ class Settings(BaseSettings):
     admin_trust_proxy: bool = Field(False, alias="BOT_ADMIN_TRUST_PROXY")
     admin_login_rate: str = Field("5/minute", alias="BOT_ADMIN_LOGIN_RATE")
 
+    # --- long documents (issue 21): scanned pages read by the model's vision, documents past the
+    # window answered in parts ---
+    # Tokens of document text per part (each part is one gateway call); capped by the window.
+    doc_part_tokens: int = Field(60_000, alias="BOT_DOC_PART_TOKENS", ge=2_000)
+    # How long each part's notes may be, in tokens (fewer when many parts must share the window).
+    doc_summary_tokens: int = Field(1_500, alias="BOT_DOC_SUMMARY_TOKENS", ge=200, le=8_000)
+    # Gateway calls one document turn makes at a time (parts, or batches of scanned pages).
+    doc_concurrency: int = Field(4, alias="BOT_DOC_CONCURRENCY", ge=1, le=32)
+    # Scanned pages read through vision per document (the quota left may lower it), and per call.
+    doc_vision_pages: int = Field(50, alias="BOT_DOC_VISION_PAGES", ge=0)
+    doc_vision_batch: int = Field(3, alias="BOT_DOC_VISION_BATCH", ge=1, le=10)
+    # Above this estimate the bot states tokens and cost and asks for a go-ahead first:
+    # "500k tokens", "0.50 USD", or both (whichever is passed first); "" never asks.
+    doc_confirm_above: str = Field("500k tokens", alias="BOT_DOC_CONFIRM_ABOVE")
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower_format(cls, value: object) -> object:
@@ -127,6 +151,25 @@ class Settings(BaseSettings):
             raise ValueError("use a sqlite:/// or postgresql:// URL")
         return value
 
+    @field_validator("compliance_rules_dir")
+    @classmethod
+    def _rules_dir(cls, value: str) -> str:
+        from pathlib import Path
+
+        value = value.strip()
+        if not value:
+            return ""
+        directory = str(Path(value).expanduser())
+        if not Path(directory).is_dir():
+            raise ValueError("not a directory")
+        from bot.compliance.rules import RulesError, rules_for
+
+        try:
+            rules_for(directory)  # loaded once per process: a broken file is refused at start
+        except RulesError as exc:
+            raise ValueError(str(exc)) from None
+        return directory
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -154,6 +197,23 @@ class Settings(BaseSettings):
         parse_allowance(value)  # raises ValueError with the reason
         return value
 
+    @field_validator("mcp_config")
+    @classmethod
+    def _mcp_config(cls, value: str) -> str:
+        if value:
+            from bot.mcp.config import load_config
+
+            load_config(value)  # raises ConfigError (a ValueError) naming every problem
+        return value
+
+    @field_validator("doc_confirm_above")
+    @classmethod
+    def _threshold_syntax(cls, value: str) -> str:
+        from bot.usage.allowance import parse_allowance
+
+        parse_allowance(value)  # raises ValueError with the reason
+        return value
+
     @field_validator("admin_login_rate")
     @classmethod
     def _rate_syntax(cls, value: str) -> str:
@@ -166,8 +226,13 @@ class Settings(BaseSettings):
         return value
 
     def secrets(self) -> list[str]:
-        """Every secret value, so the log filter can mask them."""
-        return secret_values(self)
+        """Every secret value, so the log filter can mask them (MCP servers' env and headers too)."""
+        values = secret_values(self)
+        if self.mcp_config:
+            from bot.mcp.config import load_config
+
+            values += load_config(self.mcp_config).secrets()
+        return values
 
 
 def id_set(text: str) -> set[str]:

@@ -13,6 +13,10 @@ import pytest
 
 from bot.config import Settings
 
+# Each platform's harness (fixtures such as ``tg``/``start_bot`` and ``slack``/``slack_with``) is a
+# plugin, so every test module can use it without importing fixtures across test modules.
+pytest_plugins = ["tests.telegram_harness", "tests.slack_harness"]
+
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 # Property tests explore new inputs on every developer run; in CI (CI=true) they replay the
@@ -29,7 +33,13 @@ TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conver
           # issue 11
           "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions",
           # issue 17
-          "characters"]
+          "characters",
+          # issue 18
+          "brands",
+          # issue 19
+          "tool_calls", "tool_access_rules",
+          # issue 21
+          "document_results", "document_jobs"]
 
 
 def _pg_admin_url(url: str) -> str:

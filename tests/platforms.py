@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.platform.base import Platform, PlatformSettings
-from bot.platform.registry import plugins
+from bot.platform.discovery import plugins
 
 
 def platform_settings(name: str, **values: Any) -> PlatformSettings:
@@ -25,7 +25,7 @@ def connect(runtime: Any, name: str, **values: Any) -> Platform:
 
 def inbox_for(runtime: Any, name: str, **values: Any) -> Any:
     """The inbox ``name``'s adapter would get on ``runtime`` (its allowlist from ``values``)."""
-    from bot.core.inbox import PlatformInbox
+    from bot.core.intake import PlatformInbox
 
     return PlatformInbox(runtime.service, name, platform_settings(name, **values).admits)
 

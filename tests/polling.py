@@ -1,16 +1,28 @@
-"""Waiting in tests for something the bot does in the background."""
+"""Waiting in tests for something the bot does in the background: the one poll-until helper.
+
+Prefer an event when there is one (``await adapter.drain()``, ``service.drain()``, a fake's
+own wait); poll with ``eventually`` only for a state nothing announces."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 
-async def eventually(check: Callable[[], object], timeout: float = 15.0) -> object:
-    """``check()``'s first truthy value, polled every 20 ms; fails after ``timeout`` seconds."""
+async def eventually(check: Callable[[], object | Awaitable[object]], timeout: float = 15.0, *,
+                     every: float = 0.02, what: str = "condition") -> Any:
+    """``check()``'s first truthy value, polled every ``every`` seconds; fails after ``timeout``
+    seconds saying ``what`` was awaited. ``check`` may be a coroutine function (a database read,
+    a fake's async query)."""
     deadline = time.monotonic() + timeout
-    while not (value := check()):
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-    return value
+            raise AssertionError(f"{what} not met in {timeout} s")
+        await asyncio.sleep(every)

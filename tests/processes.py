@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.polling import eventually
+
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("BYTESPIKE_", "BOT_", "TELEGRAM_", "SLACK_", "FEISHU_", "DATABASE_URL", "REDIS_URL", "PORT", "HOST")
 
@@ -32,16 +34,19 @@ async def start_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subpr
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
-async def wait_healthz(port: int, attempts: int = 150) -> dict:
+async def wait_healthz(port: int, timeout: float = 30.0) -> dict:
+    """``/healthz`` of a ``bot run`` starting on ``port``, once it listens (it must answer 200)."""
     async with httpx.AsyncClient() as client:
-        for _ in range(attempts):
+
+        async def healthz() -> dict | None:
             try:
                 response = await client.get(f"http://127.0.0.1:{port}/healthz")
-                assert response.status_code == 200
-                return response.json()
             except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise AssertionError("bot run never listened")
+                return None  # not listening yet
+            assert response.status_code == 200
+            return response.json()
+
+        return await eventually(healthz, timeout, every=0.1)
 
 
 async def terminate(proc: asyncio.subprocess.Process, timeout: float = 20) -> str:

@@ -48,8 +48,7 @@ class Slack:
 
     async def settle(self) -> None:
         async with asyncio.timeout(20):
-            await asyncio.sleep(0.01)
-            await self.adapter.drain()
+            await self.adapter.drain()  # events are handed in before their HTTP 200
 
 
 async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:
@@ -93,7 +92,8 @@ async def test_a_blocked_user_cannot_write_or_press_regenerate(make_settings, fa
         await s.runtime.service.ops.access.block("slack", "U0ALICE01", by="test")
         await s.click(fake_slack.block_action(answer, controls.REGENERATE))
         assert [m.text for m in fake_slack.bot_replies(CHANNEL, ts)] == ["a slogan"]
-        assert any(BLOCKED_TEXT in json.dumps(r, ensure_ascii=False) for r in fake_slack.responses)  # ephemeral, to her only
+        # ephemeral, to her only
+        assert any(BLOCKED_TEXT in json.dumps(r, ensure_ascii=False) for r in fake_slack.responses)
         later, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> another one", mention=True)
         await s.send(env)
         assert fake_slack.bot_replies(CHANNEL, later) == []  # told once today already

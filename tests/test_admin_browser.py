@@ -17,6 +17,7 @@ from bot.process.webapp import create_app
 from bot.store.usage import CallRow, UsageStore
 from bot.usage.periods import local_now
 from tests.fakes.gateway import Answer
+from tests.polling import eventually
 from tests.processes import free_port
 from tests.surfaces import RecordingSurface
 
@@ -65,8 +66,7 @@ async def world(make_settings, fake_gateway):
     app = create_app([], admin=create_admin_app(settings, rt.db))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started)
     try:
         yield dict(rt=rt, base=f"http://127.0.0.1:{port}", d2=d2, d1=d1, today=today.isoformat())
     finally:

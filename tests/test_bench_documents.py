@@ -18,3 +18,4 @@ def test_documents_benchmark_prints_its_figures() -> None:
     figures = {line.split()[0]: json.loads(line.split(None, 1)[1]) for line in lines[1:]}
     assert figures["read"]["pages"] == 30 and figures["read"]["peak_rss_mb"] > 0
     assert figures["extract_text"]["total"] == 30 and figures["pypdf_100"]["kangxi"] == 0
+    assert figures["in_parts"]["calls"] >= 1 and figures["in_parts"]["wall_s"] > 0  # 30 pages fit: no parts

@@ -40,7 +40,7 @@ async def test_failing_gateway_is_answered_clearly(fake_gateway, tmp_path: Path,
     env = {"BYTESPIKE_API_KEY": "wrong-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url,
            "DATABASE_URL": database_url}
     code, out, err = await bot_chat("hello\n", env, tmp_path)
-    assert code == 0
+    assert code == 1  # a script can tell: the answer failed (docs/terminal.md lists the codes)
     assert "API key was rejected" in out
     assert "wrong-key" not in out + err
     assert "Traceback" not in err
@@ -78,3 +78,72 @@ async def test_a_pdf_attached_in_the_console_is_summarised(runtime, fake_gateway
     prompt = fake_gateway.requests[-1].body["messages"][-1]["content"]
     assert "Quarterly revenue grew 12 percent." in prompt and "Churn fell to 3 percent." in prompt
     assert "Revenue +12%, churn 3%." in out.getvalue()
+
+
+async def test_commands_offer_completions_through_the_inbox(runtime) -> None:
+    from adapters.console.chat import conversation_key
+
+    inbox = console(runtime).inbox
+    key = conversation_key("tester")
+    assert await inbox.complete(key, "style", "xiao") == ["xiaohongshu"]
+    assert {"off", "xiaohongshu"} <= set(await inbox.complete(key, "style", ""))
+    assert await inbox.complete(key, "style", "xiaohongshu ") == []  # one argument only
+    assert await inbox.complete(key, "refine", "2 sho") == ["shorter"]
+    assert await inbox.complete(key, "help", "") == [] and await inbox.complete(key, "nosuch", "x") == []
+
+
+def test_finished_blocks_reach_the_scrollback_and_what_waits_stays_live() -> None:
+    from adapters.console.live import LiveDisplay
+    from bot.platform import Ending, Write
+
+    out = io.StringIO()
+    display = LiveDisplay(out, width=lambda: 60, color=False)
+    display.user_line("hi")
+    display.show("1", "First paragraph.\n\nSecond", Write(1))
+    assert "bot› First paragraph." in out.getvalue() and "Second" not in out.getvalue()
+    assert display.answering and "Second" in display.live_text(20)
+    display.user_line("typed meanwhile", queued=True)
+    display.show("2", "A notice.", Write(0, final=True, notice=True))
+    assert "typed meanwhile" not in out.getvalue() and "A notice" not in out.getvalue()  # behind the answer
+    assert "typed meanwhile  (queued" in display.live_text(20)
+    display.show("1", "First paragraph.\n\nSecond paragraph.", Write(1, final=True, ending=Ending.ANSWERED))
+    shown = out.getvalue()
+    at = [shown.index(s) for s in ("you› hi", "bot› First paragraph.", "Second paragraph.", "you› typed meanwhile",
+                                   "bot› A notice.")]
+    assert at == sorted(at) and "(queued" not in shown
+    assert display.live_text(20) == "" and not display.answering
+
+
+def test_an_answer_rewritten_at_the_end_is_shown_again_whole() -> None:
+    from adapters.console.live import LiveDisplay
+    from bot.platform import Write
+
+    out = io.StringIO()
+    display = LiveDisplay(out, width=lambda: 60, color=False)
+    display.show("1", "Draft one.\n\nmore", Write(1))
+    display.show("1", "**Option 1**\n\nFinal copy.", Write(1, final=True))
+    assert out.getvalue().count("Draft one.") == 1 and "bot› Option 1" in out.getvalue()
+    assert "Final copy." in out.getvalue() and "**" not in out.getvalue()
+
+
+async def test_a_file_the_bot_sends_is_saved_beside_and_its_path_said(runtime, tmp_path: Path) -> None:
+    from adapters.console.chat import ConsoleAdapter
+    from adapters.console.surface import PlainDisplay
+
+    adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load(_env_file=None, files_dir=str(tmp_path / "out")))
+    assert isinstance(adapter, ConsoleAdapter)
+    out = io.StringIO()
+    surface = adapter.bind(PlainDisplay(out))
+    await surface.send_file("Mochi.json", b"{}", "application/json", "Mochi's card")
+    await surface.send_file("Mochi.json", b"[]", "application/json")
+    assert (tmp_path / "out" / "Mochi.json").read_bytes() == b"{}"
+    assert (tmp_path / "out" / "Mochi (2).json").read_bytes() == b"[]"
+    assert out.getvalue().splitlines() == [f"Mochi's card: saved to {tmp_path / 'out' / 'Mochi.json'}",
+                                           f"saved {tmp_path / 'out' / 'Mochi (2).json'}"]
+
+
+def test_markdown_keeps_line_breaks_and_angle_brackets_as_the_chats_do() -> None:
+    from adapters.console.render import render_markdown
+
+    shown = render_markdown("Commands:\n/copy [style] <brief> — copy\n\n**bold** `x`", 60, color=False)
+    assert shown.splitlines() == ["Commands:", "/copy [style] <brief> — copy", "", "bold x"]

@@ -122,7 +122,10 @@ async def test_parallel_tool_calls_run_and_results_return_in_order(service, fake
     calls_msg = next(m for m in second if m.get("tool_calls"))
     assert calls_msg["content"].startswith("<think>need numbers</think>")  # kept unchanged
     assert surface.texts[-1].startswith("12×7 = 84")
-    assert any(s.startswith("using") for s in surface.statuses) and surface.statuses[-1] == ""
+    # The status line named both tools while they ran (the surface draws no steps itself).
+    shown = surface.statuses
+    assert any(s.startswith("🔧 calculator ") and "text statistics" in s for s in shown), shown
+    assert surface.statuses[-1] == ""
 
 
 async def test_tool_timeout_is_returned_to_the_model(runtime, make_settings, fake_gateway) -> None:
@@ -155,8 +158,8 @@ async def test_product_photo_and_brief_reach_the_model_as_an_image(service, fake
     await service.handle(say("/style xiaohongshu", "alice"), RecordingSurface())
     fake_gateway.script(Answer(text=xhs("这杯茶")))
     surface = RecordingSurface()
-    await service.handle(say("写一篇种草文案", "alice", attachments=[Attachment(buf.getvalue(), "image/png", "tea.png")]),
-                         surface)
+    photo = Attachment(buf.getvalue(), "image/png", "tea.png")
+    await service.handle(say("写一篇种草文案", "alice", attachments=[photo]), surface)
     content = fake_gateway.requests[-1].body["messages"][-1]["content"]
     assert any(b.get("type") == "image_url" and b["image_url"]["url"].startswith("data:image/png;base64,")
                for b in content)

@@ -13,6 +13,7 @@ from bot.process.runtime import build_runtime
 from bot.store.models import Message, Part, Turn
 from tests.conftest import PG_URL
 from tests.fakes.gateway import Answer
+from tests.polling import eventually
 from tests.surfaces import RecordingSurface
 
 KEY = ConversationKey("console", "local", "alice")
@@ -108,8 +109,7 @@ async def test_messages_sent_mid_answer_are_answered_next_together(service, fake
                         Answer(text="second answer"))
     surface = RecordingSurface()
     first = asyncio.create_task(service.handle(msg("question one"), surface))
-    while not fake_gateway.requests:
-        await asyncio.sleep(0.01)
+    await fake_gateway.wait_for_requests(1)
     await service.handle(msg("also this"), surface)  # queued: returns at once
     await service.handle(msg("and that"), surface)
     release.set()
@@ -173,8 +173,7 @@ async def test_stop_keeps_what_was_written(service, fake_gateway) -> None:
     fake_gateway.script(Answer(text="x" * 2000, chunk_size=10, chunk_delay=0.01, reasoning="long one"))
     surface = RecordingSurface()
     task = asyncio.create_task(service.handle(msg("long please"), surface))
-    while not surface.order:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: surface.order)
     turn_id = surface.writes[0].turn_id
     assert (await service.act(press(ControlKind.STOP, turn_id), surface)).text == "Stopping…"
     await task
@@ -190,9 +189,13 @@ async def test_restart_mid_answer_is_finalised_as_interrupted(settings, fake_gat
     rt = await build_runtime(settings, migrate=False)
     surface = RecordingSurface()
     task = asyncio.create_task(rt.service.handle(msg("long"), surface))
-    while not surface.order:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+
+    async def forty_characters_saved() -> bool:  # what the repair below starts from
+        saved = await rows(rt.service, Part, Part.message_id.in_(
+            select(Message.id).where(Message.role == "assistant")))
+        return any(len(part.text or "") >= 40 for (part,) in saved)
+
+    await eventually(forty_characters_saved)
     task.cancel()  # the process dies: nothing gets finalised
     await asyncio.gather(task, return_exceptions=True)
     await rt.close()
@@ -284,8 +287,7 @@ async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_one
     a = await build_runtime(settings, migrate=False)
     surface_a = RecordingSurface()
     task_a = asyncio.create_task(a.service.handle(msg("question for A"), surface_a))
-    while not surface_a.order:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: surface_a.order)
     b = await build_runtime(settings, migrate=False)  # e.g. a rolling restart starts B
     try:
         assert b.service.interrupted == []
@@ -294,10 +296,9 @@ async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_one
         assert surface_a.texts == ["a live answer from process A"]
         c = await build_runtime(settings, migrate=False)
         surface_c = RecordingSurface()
-        task_c = asyncio.create_task(c.service.handle(msg("question for C", key=ConversationKey("console", "local", "c")),
-                                                      surface_c))
-        while not surface_c.order:
-            await asyncio.sleep(0.01)
+        key_c = ConversationKey("console", "local", "c")
+        task_c = asyncio.create_task(c.service.handle(msg("question for C", key=key_c), surface_c))
+        await eventually(lambda: surface_c.order)
         task_c.cancel()  # process C dies mid-answer: its connections (and lock) go with it
         await asyncio.gather(task_c, return_exceptions=True)
         await c.close()
@@ -327,8 +328,8 @@ async def test_with_vision_off_the_user_is_told_and_no_image_is_sent(make_settin
     rt = await build_runtime(make_settings(BOT_VISION=False), migrate=False)
     try:
         surface = RecordingSurface()
-        await rt.service.handle(msg("what is in this photo?", attachments=[Attachment(png_bytes(), "image/png", "p.png")]),
-                                surface)
+        photo = Attachment(png_bytes(), "image/png", "p.png")
+        await rt.service.handle(msg("what is in this photo?", attachments=[photo]), surface)
         assert "image input is turned off" in surface.texts[0]
         body = fake_gateway.requests[-1].body
         assert "image_url" not in str(body["messages"])
@@ -353,8 +354,7 @@ async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(s
     rt = await build_runtime(settings, migrate=False)
     surface = RecordingSurface(max_chars=120)  # a long answer spreads over many messages
     task = asyncio.create_task(rt.service.handle(msg("long"), surface))
-    while len(surface.order) < 4:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(surface.order) >= 4)
     task.cancel()  # the process dies with four or more pages written
     await asyncio.gather(task, return_exceptions=True)
     await rt.close()

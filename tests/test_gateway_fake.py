@@ -72,7 +72,7 @@ async def test_hold_blocks_answers_until_released(gw):
     gw.hold()
     task = asyncio.create_task(post(gw, body()))
     await gw.wait_for_requests(1)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the behaviour under test: given time, a held answer still waits
     assert not task.done() and gw.active == 1
     gw.release()
     assert content_of((await task).text).endswith("echo: hi")

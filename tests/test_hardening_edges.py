@@ -14,6 +14,7 @@ from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
 from tests.conftest import PG_URL, _pg_admin_url
 from tests.fakes.gateway import Answer
+from tests.polling import eventually
 from tests.surfaces import RecordingSurface
 
 
@@ -74,8 +75,7 @@ async def test_a_dropped_liveness_connection_does_not_make_a_live_answer_look_de
     surface = RecordingSurface()
     task = asyncio.create_task(a.service.handle(IncomingMessage(
         key=KEY, author=Author("alice", "Alice"), text="question", message_id="m1"), surface))
-    while not surface.order:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: surface.order)
     admin = await asyncpg.connect(_pg_admin_url(settings.database_url.replace("+asyncpg", "")))
     try:
         killed = await admin.fetch(

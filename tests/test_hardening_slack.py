@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from bot.platform import Platform
 from bot.process.webapp import create_app
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.slack_api import APP_ID, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
@@ -28,6 +29,12 @@ class Slack:
     fake: FakeSlack
     gateway: FakeGateway
     http: httpx.AsyncClient
+    adapter: Platform
+
+    async def settle(self) -> None:
+        """Everything handed in (before each HTTP 200) was handled and answered."""
+        async with asyncio.timeout(20):
+            await self.adapter.drain()
 
     async def post(self, body: bytes, *, content_type: str = "application/json", signed: bool = True,
                    retry_num: int | None = None, **headers: str) -> httpx.Response:
@@ -61,7 +68,7 @@ async def slack(make_settings, fake_gateway) -> AsyncIterator[Slack]:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
                              base_url="http://testserver")
     try:
-        yield Slack(fake, fake_gateway, http)
+        yield Slack(fake, fake_gateway, http, adapter)
     finally:
         await http.aclose()
         await adapter.stop()
@@ -153,8 +160,7 @@ async def test_a_retried_event_is_acknowledged_and_answered_once(slack: Slack) -
     assert (await slack.event(envelope)).status_code == 200
     for retry in (1, 2, 3):
         assert (await slack.event(envelope, retry_num=retry)).status_code == 200
-    await eventually(lambda: slack.fake.bot_replies(CHANNEL, ts))
-    await asyncio.sleep(0.5)
+    await slack.settle()
     assert len(slack.fake.bot_replies(CHANNEL, ts)) == 1 and len(slack.gateway.requests) == 1
 
 

@@ -5,7 +5,6 @@ through its webhook route; the fake gateway echoes what it was asked.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,11 +12,13 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from adapters.telegram.app import TelegramAdapter
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
 from tests.platforms import connect
 from tests.polling import eventually
+from tests.telegram_harness import settle, watch
 
 SCALE = 0.2
 ALICE = {"id": 1001, "is_bot": False, "first_name": "Alice"}
@@ -54,7 +55,8 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
         settings = make_settings(**settings_values)
         runtime = await build_runtime(settings, migrate=False)
         adapter = connect(runtime, "telegram", **settings_values)
-        assert adapter is not None
+        assert isinstance(adapter, TelegramAdapter)
+        watch(tg, adapter)
         running.append((runtime, adapter))
         await adapter.start()
         return adapter
@@ -94,7 +96,7 @@ BROKEN_MESSAGES = {
 async def test_polling_drops_unparseable_updates_answers_the_rest_and_moves_on(
         start_bot, tg, fake_gateway, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="adapters.telegram")
-    await start_bot()
+    adapter = await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "first question")
     bad_ids = [tg.push_update({"message": make(tg.chats[BOB["id"]])})["update_id"]
                for make in BROKEN_MESSAGES.values()]
@@ -104,7 +106,7 @@ async def test_polling_drops_unparseable_updates_answers_the_rest_and_moves_on(
     assert "echo: second question" in finished(tg, BOB["id"])[-1].text
     # The offset moved past the bad updates: they are never fetched again.
     await eventually(lambda: any((c.params.get("offset") or 0) > max(bad_ids) for c in tg.calls_to("getUpdates")))
-    await asyncio.sleep(0.5)
+    await settle(tg, adapter)
     for bad in bad_ids:
         lines = [r for r in caplog.records if f"update {bad} " in r.getMessage()]
         assert len(lines) == 1, f"update {bad} logged {len(lines)} times"
@@ -152,13 +154,13 @@ async def test_an_anonymous_admin_who_mentions_the_bot_is_answered_and_named_aft
 
 
 async def test_a_linked_channel_post_is_context_and_other_bots_stay_ignored(start_bot, tg, fake_gateway) -> None:
-    await start_bot()
+    adapter = await start_bot()
     tg.send_user_message(GROUP, TELEGRAM_SERVICE, "New: a jasmine green tea, out on Monday", extra={
         "sender_chat": CHANNEL_CHAT, "is_automatic_forward": True,
         "forward_origin": {"type": "channel", "chat": CHANNEL_CHAT, "message_id": 55, "date": int(time.time())}})
     bot_text = f"@{tg.username} buy cheap followers"
     tg.send_user_message(GROUP, OTHER_BOT, bot_text, entities=mention(tg, bot_text))
-    await asyncio.sleep(0.5)
+    await settle(tg, adapter)
     assert fake_gateway.requests == [] and tg.bot_messages(GROUP) == [], "context and bots are not answered"
     text = f"@{tg.username} write a post about it"
     tg.send_user_message(GROUP, CAROL, text, entities=mention(tg, text))

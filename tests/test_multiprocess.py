@@ -23,6 +23,7 @@ from tests.conftest import PG_URL
 from tests.fakes.apart import TelegramApart
 from tests.fakes.gateway import Answer
 from tests.fakes.telegram_api import FakeLimits
+from tests.polling import eventually
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="several processes share one PostgreSQL")
@@ -108,20 +109,14 @@ def finals(tg: TelegramApart) -> list:
                    for row in (m.reply_markup or {}).get("inline_keyboard", []) for b in row)]
 
 
-async def until(check: Callable[[], object], timeout: float, every: float = 0.05) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "not in time"
-        await asyncio.sleep(every)
-    return value
-
-
 async def test_a_duplicate_delivery_to_two_processes_is_answered_once(bots, fake_gateway, database_url) -> None:
     fake_gateway.default = lambda body: Answer(text="one answer", reasoning=THINK)
     await bots.start(2)
     update = bots.update("hello", BOB)
     assert await asyncio.gather(bots.deliver(update, 0), bots.deliver(update, 1)) == [200, 200]
-    await until(lambda: finals(bots.tg), 20)
+    await eventually(lambda: finals(bots.tg), 20)
+    # The behaviour under test: given a second, the other process answers nothing more (two
+    # processes have no common drain to wait on).
     await asyncio.sleep(1.0)
     assert [m.text for m in bots.tg.bot_messages(GROUP)] == ["one answer"]
     assert len(fake_gateway.requests) == 1
@@ -142,10 +137,7 @@ async def test_two_messages_at_two_processes_are_answered_in_order_one_at_a_time
             all(u.status == "answered" for u in users if u.role == "user")
         return turns if done else []
 
-    deadline = time.monotonic() + 30
-    while not (turns := await settled()):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
+    turns = await eventually(settled, 30, every=0.1)
     turns = sorted(turns, key=lambda t: t.started_at)
     for earlier, later in zip(turns, turns[1:]):
         assert earlier.finished_at <= later.started_at, "one answer at a time"
@@ -166,13 +158,17 @@ async def test_a_killed_process_s_answer_is_finalised_by_the_survivor_within_10_
                         Answer(text="the survivor answers", reasoning=THINK))
     await bots.start(2)
     assert await bots.deliver(bots.update("write a lot", BOB), 0) == 200
-    await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.edits >= 1], 20)
-    await asyncio.sleep(0.6)  # past two checkpoints (0.2 s): what was shown is also stored
+    await eventually(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.edits >= 1], 20)
+    async def partial_answer_saved() -> bool:  # what the survivor repairs from
+        saved = await rows(database_url, Part.text, join=(Message, Message.id == Part.message_id))
+        return any((row.text or "").startswith("a long answer") for row in saved)
+
+    await eventually(partial_answer_saved, 20, every=0.1)
     victim, _ = bots.procs[0]
     victim.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     await victim.wait()
-    cut = await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if "restarted" in m.text], 10)
+    cut = await eventually(lambda: [m for m in bots.tg.bot_messages(GROUP) if "restarted" in m.text], 10)
     took = time.monotonic() - killed
     print(f"\nkill -9 → the survivor rewrote the answer after {took:.1f} s")
     assert took < 10, "finalised within 10 s"
@@ -180,7 +176,7 @@ async def test_a_killed_process_s_answer_is_finalised_by_the_survivor_within_10_
     statuses = [r.status for r in await rows(database_url, Turn.status)]
     assert statuses == ["interrupted"]
     assert await bots.deliver(bots.update("are you still there?", CAROL), 1) == 200
-    await until(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.text == "the survivor answers"], 20)
+    await eventually(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.text == "the survivor answers"], 20)
 
 
 async def test_a_hundred_conversations_over_two_processes_draw_no_429(bots, fake_gateway) -> None:
@@ -206,7 +202,7 @@ async def test_a_hundred_conversations_over_two_processes_draw_no_429(bots, fake
         return done if len(done) == len(users) else []
 
     # Checked seldom: each check asks the fake Bot API's process for 100 chats' messages.
-    await until(answered, 90, every=1.0)
+    await eventually(answered, 90, every=1.0)
     # 0 in nearly every run; without REDIS_URL the same run earns ~90. A stall in a bot process
     # between counting a call and sending it can still, now and then, let one arrive bunched.
     earned = bots.tg.earned_429s()
@@ -233,7 +229,7 @@ async def test_one_process_polls_the_other_says_so_once_and_takes_over_when_it_d
 
     await bots.start(1)
     bots.tg.send_user_message(BOB["id"], BOB, "first  q-0001")
-    await until(lambda: answered("q-0001"), 20)  # the first process polls
+    await eventually(lambda: answered("q-0001"), 20)  # the first process polls
     await bots.start(1)
     await asyncio.sleep(2.5)  # the second has looked for the polling lead more than once
     victim, _ = bots.procs[0]
@@ -241,7 +237,7 @@ async def test_one_process_polls_the_other_says_so_once_and_takes_over_when_it_d
     await victim.wait()
     killed = time.monotonic()
     bots.tg.send_user_message(BOB["id"], BOB, "second q-0002")
-    await until(lambda: answered("q-0002"), 20)  # the survivor took over polling
+    await eventually(lambda: answered("q-0002"), 20)  # the survivor took over polling
     conflicts = [c for c in bots.tg.calls_to("getUpdates") if c.status == 409 and c.at < killed]
     assert conflicts == [], "two processes never polled at once"
     second = (await bots.stop())[1]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,18 +17,12 @@ from bot.store.db import make_engine
 from tests.fakes.gateway import Answer, FakeGateway
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.polling import eventually
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 METRICS_TOKEN = "metrics-token-5f1e9a"
 FAST = {"BOT_RETRY_BASE_DELAY": "0.01", "BOT_RETRY_MAX_DELAY": "0.05", "BOT_CONNECT_TIMEOUT": "2"}
-
-
-async def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def _samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -68,11 +61,8 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
             await wait_healthz(port)
             async with httpx.AsyncClient(timeout=10) as client:
                 base = f"http://127.0.0.1:{port}"
-                deadline = time.monotonic() + 15
-                while (ready := await client.get(f"{base}/readyz")).status_code != 200:
-                    assert time.monotonic() < deadline, ready.text
-                    await asyncio.sleep(0.1)
-                assert ready.json() == {"status": "ready"}
+                await _until_status(client, f"{base}/readyz", 200, timeout=15)
+                assert (await client.get(f"{base}/readyz")).json() == {"status": "ready"}
 
                 # /metrics wants the bearer token, and says so.
                 assert (await client.get(f"{base}/metrics")).status_code == 401
@@ -82,9 +72,15 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
                 # One answer, with a 429 on the way: counted, labelled by method, no ids or text.
                 tg.inject("sendMessage", retry_after=0.3, chat_id=ALICE["id"])
                 tg.send_user_message(ALICE["id"], ALICE, "hello there, my secret plan")
-                await _until(lambda: "Hello Alice, nice to meet you." in _final_texts(tg, ALICE["id"]), "answer")
-                await asyncio.sleep(0.3)  # the answer's last save
-                samples = await _metrics(client, port)
+                await eventually(lambda: "Hello Alice, nice to meet you." in _final_texts(tg, ALICE["id"]), 20,
+                                 what="answer")
+
+                async def turn_counted() -> dict | None:  # the answer's last save, then its metrics
+                    samples = await _metrics(client, port)
+                    done = _value(samples, "bot_turns_total", outcome="complete") == 1
+                    return samples if done and _value(samples, "bot_active_streams") == 0 else None
+
+                samples = await eventually(turn_counted, 10, what="the turn's metrics")
                 assert _value(samples, "bot_turns_total", outcome="complete") == 1
                 assert _value(samples, "bot_turns_total", outcome="error") == 0
                 assert _value(samples, "bot_time_to_first_token_seconds_count") == 1
@@ -116,7 +112,7 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
                 # The gateway goes away: the next answer fails to connect, readiness names it.
                 await gateway.stop()
                 tg.send_user_message(ALICE["id"], ALICE, "are you there?")
-                await _until(lambda: len(_final_texts(tg, ALICE["id"])) >= 2, "the failure notice")
+                await eventually(lambda: len(_final_texts(tg, ALICE["id"])) >= 2, 20, what="the failure notice")
                 down = await client.get(f"{base}/readyz")
                 assert down.status_code == 503
                 assert list(down.json()["problems"]) == ["gateway"]
@@ -151,16 +147,17 @@ async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(timeout=10) as client:
                 tg.send_user_message(ALICE["id"], ALICE, "tell me a long story")
-                await _until(lambda: bool(tg.calls_to("sendMessageDraft")), "the answer to start streaming")
+                await eventually(lambda: bool(tg.calls_to("sendMessageDraft")), 20,
+                                 what="the answer to start streaming")
                 tg.send_user_message(ALICE["id"], ALICE, "and then another one")
-                await _until(lambda: fake_gateway.served + fake_gateway.active >= 1, "the model call")
+                await eventually(lambda: fake_gateway.served + fake_gateway.active >= 1, 20, what="the model call")
                 samples = await _metrics(client, port)
                 assert _value(samples, "bot_active_streams") == 1
-                deadline = time.monotonic() + 10
-                while _value(samples, "bot_queue_depth") != 1:
-                    assert time.monotonic() < deadline, "the second message never queued"
-                    await asyncio.sleep(0.05)
-                    samples = await _metrics(client, port)
+
+                async def queued() -> bool:
+                    return _value(await _metrics(client, port), "bot_queue_depth") == 1
+
+                await eventually(queued, 10, what="the second message queued")
 
                 proc.send_signal(signal.SIGTERM)
                 signalled = time.monotonic()
@@ -172,10 +169,11 @@ async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
                 assert refused.status_code == 503
                 assert "shutting down" in json.dumps((await client.get(f"{base}/readyz")).json())
                 # Polling has stopped: readiness names the platform too.
-                deadline = time.monotonic() + 5
-                while "platform:telegram" not in (await client.get(f"{base}/readyz")).json()["problems"]:
-                    assert time.monotonic() < deadline, "readiness never noticed polling stopped"
-                    await asyncio.sleep(0.05)
+
+                async def polling_stopped() -> bool:
+                    return "platform:telegram" in (await client.get(f"{base}/readyz")).json()["problems"]
+
+                await eventually(polling_stopped, 5, what="readiness to notice polling stopped")
             gate.set()  # now the running answer may finish
             err = await terminate(proc, timeout=25)
             took = time.monotonic() - signalled
@@ -203,10 +201,10 @@ async def _stop(proc: asyncio.subprocess.Process) -> tuple[str, str]:
 
 
 async def _until_status(client: httpx.AsyncClient, url: str, status: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (await client.get(url)).status_code != status:
-        assert time.monotonic() < deadline, f"{url} never answered {status}"
-        await asyncio.sleep(0.02)
+    async def answers() -> bool:
+        return (await client.get(url)).status_code == status
+
+    await eventually(answers, timeout, what=f"{url} answering {status}")
 
 
 async def test_sigterm_past_the_grace_ends_the_answer_as_interrupted(
@@ -222,7 +220,7 @@ async def test_sigterm_past_the_grace_ends_the_answer_as_interrupted(
         try:
             await wait_healthz(port)
             tg.send_user_message(ALICE["id"], ALICE, "tell me an endless story")
-            await _until(lambda: bool(tg.calls_to("sendMessageDraft")), "the answer to start streaming")
+            await eventually(lambda: bool(tg.calls_to("sendMessageDraft")), 20, what="the answer to start streaming")
             signalled = time.monotonic()
             err = await terminate(proc, timeout=20)
             took = time.monotonic() - signalled
@@ -264,7 +262,7 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             await wait_healthz(port)
-            await _until(lambda: bool(tg.webhook.get("url")), "setWebhook")
+            await eventually(lambda: bool(tg.webhook.get("url")), 20, what="setWebhook")
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(timeout=10) as client:
                 hook = f"{base}/telegram/webhook"
@@ -273,15 +271,17 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
                 assert refused.status_code == 403
                 ok = await client.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": webhook_secret})
                 assert ok.status_code == 200
-                await _until(lambda: any(private_words in t for t in _final_texts(tg, ALICE["id"])), "answer")
+                await eventually(lambda: any(private_words in t for t in _final_texts(tg, ALICE["id"])), 20,
+                                 what="answer")
                 # An error: the gateway fails the next answer.
                 second = {"update_id": 7002, "message": tg.new_message(ALICE["id"], ALICE, "again please")}
                 await client.post(hook, json=second, headers={"X-Telegram-Bot-Api-Secret-Token": webhook_secret})
-                await _until(lambda: len(_final_texts(tg, ALICE["id"])) >= 2, "the error notice")
+                await eventually(lambda: len(_final_texts(tg, ALICE["id"])) >= 2, 20, what="the error notice")
                 _ts, envelope = fake_slack.user_message("C0GENERAL1", f"<@{BOT_USER_ID}> hi slack", mention=True)
                 await fake_slack.push(envelope)
-                await _until(lambda: any("Slack hello." in (m.text or "")
-                                         for m in fake_slack.bot_replies("C0GENERAL1", _ts)), "Slack answer")
+                await eventually(lambda: any("Slack hello." in (m.text or "")
+                                             for m in fake_slack.bot_replies("C0GENERAL1", _ts)), 20,
+                                 what="Slack answer")
                 assert (await client.get(f"{base}/metrics", headers={"Authorization": "Bearer x"})).status_code == 401
                 assert (await _metrics(client, port))
             # Garbage on the port: the web server's own complaint is a JSON line too.

@@ -11,8 +11,8 @@ from tests.fakes.gateway import Answer, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack
 from tests.fakes.telegram_api import FakeLimits, FakeTelegram
 from tests.platforms import connect
-from tests.test_slack_adapter import CHANNEL, THOUGHT, _close, _harness
-from tests.test_telegram_adapter import ALICE, THINK, answered, no_limit_broken
+from tests.slack_harness import CHANNEL, THOUGHT, _close, _harness
+from tests.telegram_harness import ALICE, THINK, answered, no_limit_broken
 
 STATUS = "assistant.threads.setStatus"
 

@@ -50,8 +50,8 @@ def test_trimming_drops_old_turns_in_one_large_step() -> None:
 def test_only_the_newest_images_are_sent() -> None:
     h = []
     for i in range(6):
-        h.append(StoredMessage(i, i + 1, "user", "Ann", "answered", None,
-                               [StoredPart("text", f"photo {i}"), StoredPart("image", attachment_id=i, mime="image/png")]))
+        parts = [StoredPart("text", f"photo {i}"), StoredPart("image", attachment_id=i, mime="image/png")]
+        h.append(StoredMessage(i, i + 1, "user", "Ann", "answered", None, parts))
     wanted = images_wanted(h, 2)
     assert wanted == [5, 4]
     prompt = build_prompt("S", h, {i: b"png" for i in wanted}, budget_tokens=10**6, max_images=2)

@@ -14,7 +14,7 @@ KEY = ConversationKey("console", "local", "hooks")
 EXAMPLES = ({"role": "user", "content": "[example] hi"}, {"role": "assistant", "content": "Meow! 喵～"})
 
 
-async def mascot(conversation, kind: str, history: list) -> PromptAddition:  # noqa: ANN001
+async def mascot(conversation, kind: str, history: list) -> PromptAddition:
     asked = [m.text for m in history if m.role == "user"]
     return PromptAddition(system="You are Mimi, the brand's cat mascot.", examples=EXAMPLES,
                           newest=f"(turn {len(asked)}: stay in character)")

@@ -1,9 +1,7 @@
 """`bot run` as a real process: every configured platform and the web app in one loop."""
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -11,6 +9,7 @@ import httpx
 from tests.fakes.gateway import Answer
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.polling import eventually
 from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
 
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
@@ -41,26 +40,21 @@ async def test_bot_run_answers_telegram_and_slack_in_one_process(fake_gateway, d
             ts, envelope = fake_slack.user_message("C0GENERAL1", f"<@{BOT_USER_ID}> hi there", mention=True)
             body = json.dumps(envelope).encode()
             async with httpx.AsyncClient() as client:
-                for _ in range(100):  # 503 until the Slack adapter has connected: Slack retries those
+
+                async def delivered() -> httpx.Response | None:
                     response = await client.post(f"http://127.0.0.1:{port}/slack/events", content=body,
                                                  headers=fake_slack.signed(body))
-                    if response.status_code != 503:
-                        break
-                    await asyncio.sleep(0.1)
+                    # 503 until the Slack adapter has connected: Slack retries those.
+                    return None if response.status_code == 503 else response
+
+                response = await eventually(delivered, 10, every=0.1)
             assert response.status_code == 200
             tg.send_user_message(ALICE["id"], ALICE, "hello")
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if any(m.text == "Hi Alice, the bot is running." for m in tg.bot_messages(ALICE["id"])):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"no answer: {[m.text for m in tg.bot_messages(ALICE['id'])]}")
+            greeting = "Hi Alice, the bot is running."
+            await eventually(lambda: any(m.text == greeting for m in tg.bot_messages(ALICE["id"])), 20)
             assert tg.commands, "commands were registered with setMyCommands"
-            deadline = time.monotonic() + 20
-            while not any("Slack says hi." in (m.text or "") for m in fake_slack.bot_replies("C0GENERAL1", ts)):
-                assert time.monotonic() < deadline, "no Slack answer"
-                await asyncio.sleep(0.05)
+            await eventually(lambda: any("Slack says hi." in (m.text or "")
+                                         for m in fake_slack.bot_replies("C0GENERAL1", ts)), 20)
         finally:
             err = await terminate(proc)
         assert proc.returncode == 0, err[-2000:]

@@ -15,8 +15,9 @@ from bot.platform.controls import Press
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall, last_user_text
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
+from tests.polling import eventually
+from tests.slack_harness import CHANNEL, DM, Harness, _close, _harness
 from tests.test_documents import make_pdf
-from tests.test_slack_adapter import CHANNEL, DM, Harness, _close, _harness, fake_slack, slack  # noqa: F401
 
 BOB, CAROL = "U0BOB0001", "U0CAROL01"
 
@@ -57,7 +58,7 @@ def refine_option(message: FakeMessage, variant: int, action: str) -> str:
 
 
 @pytest.fixture
-async def socket_slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:  # noqa: F811
+async def socket_slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator[Harness]:
     from tests.fakes.slack_api import APP_TOKEN
 
     h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_APP_TOKEN=APP_TOKEN)
@@ -67,7 +68,7 @@ async def socket_slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator
 
 # --- styles, variants, refinements ----------------------------------------------------------
 
-async def test_style_slash_command_starts_a_thread_whose_members_share_it(slack: Harness):  # noqa: F811
+async def test_style_slash_command_starts_a_thread_whose_members_share_it(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     started = time.monotonic()
     response = await slack.command(fake.slash_command(CHANNEL, "/style", "xiaohongshu"))
@@ -95,7 +96,7 @@ async def test_style_slash_command_starts_a_thread_whose_members_share_it(slack:
     assert controls.REGENERATE in copy.button_ids
 
 
-async def test_a_refinement_answers_in_the_thread_with_the_chosen_variant(slack: Harness):  # noqa: F811
+async def test_a_refinement_answers_in_the_thread_with_the_chosen_variant(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> !style xiaohongshu", mention=True)
     await slack.send(mention)
@@ -120,7 +121,7 @@ async def test_a_refinement_answers_in_the_thread_with_the_chosen_variant(slack:
     assert_no_raw_json(fake)
 
 
-async def test_text_forms_of_the_style_command_work_inside_a_thread(slack: Harness):  # noqa: F811
+async def test_text_forms_of_the_style_command_work_inside_a_thread(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> let's write some posts", mention=True)
     await slack.send(mention)
@@ -172,7 +173,7 @@ async def test_copy_slash_command_over_socket_mode_and_a_channel_without_the_bot
     assert_no_raw_json(fake)
 
 
-async def test_a_constraint_violation_is_fixed_before_anything_is_shown(slack: Harness):  # noqa: F811
+async def test_a_constraint_violation_is_fixed_before_anything_is_shown(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     ts, setup = fake.user_message(DM, "!style xiaohongshu")
     await slack.send(setup)
@@ -196,7 +197,7 @@ async def test_a_constraint_violation_is_fixed_before_anything_is_shown(slack: H
 
 # --- documents -----------------------------------------------------------------------------------
 
-async def test_a_pdf_shared_in_a_dm_is_summarised(slack: Harness):  # noqa: F811
+async def test_a_pdf_shared_in_a_dm_is_summarised(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     pdf = fake.add_file("report.pdf", "application/pdf",
                         make_pdf(["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent."]))
@@ -215,21 +216,24 @@ async def test_a_pdf_shared_in_a_dm_is_summarised(slack: Harness):  # noqa: F811
 # --- tools and the status line -------------------------------------------------------------------
 
 async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_to_the_model(
-        make_settings, fake_gateway, fake_slack):  # noqa: F811
+        make_settings, fake_gateway, fake_slack):
     h = await _harness(make_settings, fake_gateway, fake_slack, BOT_TOOL_TIMEOUT=0.3)
     fake, gw = fake_slack, fake_gateway
     fake.status_clears_on_reply = False  # prove the adapter clears it itself
     seen_while_running: list[str] = []
     thread = ""
 
+    def task_states() -> dict[str, dict]:
+        tasks: dict[str, dict] = {}
+        for message in fake.bot_replies(CHANNEL, thread):
+            tasks.update(message.tasks())
+        return tasks
+
     async def slow_lookup(**_: object) -> str:
-        # The status is cosmetic and shown beside the work, not before it: give it a moment.
-        for _ in range(20):
-            if fake.status.get((CHANNEL, thread), "").startswith("using"):
-                break
-            await asyncio.sleep(0.01)
-        seen_while_running.append(fake.status.get((CHANNEL, thread), ""))
-        await asyncio.sleep(10)
+        # Progress is cosmetic and drawn beside the work, not before it: wait for it.
+        await eventually(lambda: task_states().get("s1", {}).get("status") == "in_progress", timeout=5)
+        seen_while_running.append(dict(task_states().get("s1", {})))
+        await asyncio.sleep(10)  # a tool slower than its timeout: the behaviour under test
         return "never"
 
     h.service.tools.add(Tool("slow_lookup", "Looks up market data (slowly).",
@@ -242,7 +246,13 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
         await h.send(env)
         await h.settle()
         assert time.monotonic() - started < 5  # the 10 s tool was cut at its timeout
-        assert seen_while_running == ["using slow_lookup…"]  # visible while the tool ran
+        # Visible while the tool ran: a task in the answer's native stream (a timeline).
+        assert seen_while_running == [{"type": "task_update", "id": "s1", "title": "slow_lookup",
+                                       "status": "in_progress"}]
+        stream = next(m for m in fake.bot_replies(CHANNEL, thread) if m.tasks())
+        assert stream.task_display_mode == "timeline"
+        assert stream.tasks()["s1"]["status"] == "error"  # and that it failed, and why
+        assert "did not finish within 0.3 seconds" in stream.tasks()["s1"]["details"]
         tool_result = next(m for m in gw.requests[1].json["messages"] if m["role"] == "tool")
         assert tool_result["tool_call_id"] == "s1" and "did not finish within 0.3 seconds" in tool_result["content"]
         assert h.reply_text(CHANNEL, thread) == "The lookup timed out, so here is my best guess."
@@ -251,7 +261,7 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
         await _close(h)
 
 
-async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harness):  # noqa: F811
+async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     fake.status_clears_on_reply = False
     gw.script(Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
@@ -259,10 +269,26 @@ async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harnes
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
     await slack.send(env)
     await slack.settle()
-    statuses = [s for c, t, s in fake.status_history if (c, t) == (CHANNEL, ts)]
-    assert "using calculator…" in statuses
+    tasks = {k: v for m in fake.bot_replies(CHANNEL, ts) for k, v in m.tasks().items()}
+    assert [(t["title"], t["status"]) for t in tasks.values()] == [("calculator", "complete")]
     assert fake.status[(CHANNEL, ts)] == ""
     tool_result = next(m for m in gw.requests[1].json["messages"] if m["role"] == "tool")
     assert "84" in tool_result["content"]
     last = fake.bot_replies(CHANNEL, ts)[-1]
     assert "key" in last.text.lower() and controls.REGENERATE not in last.button_ids
+
+
+async def test_without_native_streams_tool_steps_show_on_the_status_line(slack: Harness):
+    fake, gw = slack.fake, slack.gateway
+    fake.streaming_error = "feature_not_enabled"  # the workspace refuses chat.startStream
+    fake.status_clears_on_reply = False
+    gw.script(Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
+              Answer(text="84.", reasoning="ok"))
+    ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
+    await slack.send(env)
+    await slack.settle()
+    statuses = [s for c, t, s in fake.status_history if (c, t) == (CHANNEL, ts)]
+    assert any(s.startswith("🔧 calculator") for s in statuses), statuses  # which tool, on the status line
+    assert fake.status[(CHANNEL, ts)] == ""
+    assert slack.reply_text(CHANNEL, ts) == "84."
+    assert not any(m.chunks for m in fake.bot_replies(CHANNEL, ts))

@@ -132,11 +132,15 @@ def test_manifests_subscribe_to_what_the_adapter_handles():
     events = set(socket["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "message.channels", "message.im", "assistant_thread_started"} <= events
     scopes = set(socket["oauth_config"]["scopes"]["bot"])
-    assert {"chat:write", "files:read", "app_mentions:read", "im:history", "channels:history"} <= scopes
+    assert {"chat:write", "files:read", "files:write", "app_mentions:read", "im:history", "channels:history"} <= scopes
     assert socket["features"]["shortcuts"][0]["callback_id"] == render.STOP_SHORTCUT
     # Slack delivers the commands the manifest lists: each is one the core registered.
+    from bot.brands.extension import brands_extension
+    from bot.characters.extension import COMMANDS as CHARACTER_COMMANDS
     from bot.copywriting.extension import COPYWRITING
-    registered = {f"/{c.info.name}" for c in COPYWRITING.commands}
+    extensions = (COPYWRITING, brands_extension(None))  # type: ignore[arg-type]
+    registered = {f"/{c.info.name}" for e in extensions for c in e.commands}
+    registered |= {f"/{c.name}" for c in CHARACTER_COMMANDS}
     assert {c["command"] for c in socket["features"]["slash_commands"]} <= registered
     assert "commands" in scopes
     assert all(c["url"].endswith("/slack/events") for c in http["features"]["slash_commands"])
@@ -158,7 +162,8 @@ def _selects(kwargs: dict) -> list[dict]:
 
 
 def test_copy_answers_get_a_refinement_select_per_variant():
-    kwargs = render.payload("**Option 1**\n\nGreat coffee.", Write(42, final=True, controls=copy_controls(42, 3))).kwargs()
+    write = Write(42, final=True, controls=copy_controls(42, 3))
+    kwargs = render.payload("**Option 1**\n\nGreat coffee.", write).kwargs()
     assert invalid_blocks(kwargs["blocks"]) is None  # Slack would accept it
     selects = _selects(kwargs)
     assert [s["action_id"] for s in selects] == [f"answer_refine_{n}" for n in (1, 2, 3)]

@@ -1,5 +1,6 @@
 """The Telegram adapter end to end: the real python-telegram-bot Application against the
-fake Bot API server, the real ChatService and store, and the fake gateway.
+fake Bot API server, the real ChatService and store, and the fake gateway (harness in
+tests/telegram_harness.py).
 
 Telegram's limit windows (in the fake) and the adapter's pacing are shrunk by the same
 factor, so the tests run fast while every limit still binds; the 429 test keeps a real,
@@ -10,130 +11,37 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
 from io import BytesIO
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from adapters.telegram.app import TelegramAdapter
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.platform.surface import utf16_len
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
 from bot.store.models import Conversation, Turn
 from tests.fakes.gateway import Answer
-from tests.fakes.telegram_api import NOT_MODIFIED, FakeLimits, FakeTelegram
+from tests.fakes.telegram_api import NOT_MODIFIED, FakeTelegram
 from tests.platforms import connect, platform_settings
+from tests.polling import eventually
+from tests.telegram_harness import (
+    ALICE,
+    BOB,
+    CAROL,
+    FORUM,
+    GROUP,
+    OTHER_BOT,
+    THINK,
+    _buttons,
+    answered,
+    no_limit_broken,
+    user_prompt,
+)
 
-SCALE = 0.2  # Telegram's windows and our intervals, both shrunk five times
-
-ALICE = {"id": 1001, "is_bot": False, "first_name": "Alice", "username": "alice"}
-BOB = {"id": 1002, "is_bot": False, "first_name": "Bob"}
-CAROL = {"id": 1003, "is_bot": False, "first_name": "Carol", "last_name": "Lee"}
-OTHER_BOT = {"id": 999, "is_bot": True, "first_name": "Other", "username": "other_bot"}
-GROUP = -100200
-FORUM = -100300
-# MiniMax always thinks first; answers without reasoning reach the core in one piece (the
-# gateway client holds text that could be reasoning with its opening tag missing).
-THINK = "Let me think about this."
 WEBHOOK_URL = "https://bot.example.com/telegram/webhook"
 SECRET = "s3cret_token-XYZ"
-
-
-# ---- harness -----------------------------------------------------------------------------
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(limits=FakeLimits().scaled(SCALE)) as fake:
-        for user in (ALICE, BOB, CAROL):
-            fake.add_chat(user["id"], "private", user=user)
-        fake.add_chat(GROUP, "supergroup", title="Marketing")
-        fake.add_chat(FORUM, "supergroup", title="Launch", is_forum=True)
-        yield fake
-
-
-class Bot:
-    """A running adapter and its runtime; ``restart`` simulates a new process."""
-
-    def __init__(self, make_settings: Callable, tg: FakeTelegram, overrides: dict) -> None:
-        # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
-        self.values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, TELEGRAM_POLL_TIMEOUT=1,
-                           PLATFORM_TIME_SCALE=SCALE, **overrides)
-        self.settings = make_settings(**self.values)
-        self.tg = tg
-        self.runtime = None
-        self.adapter: TelegramAdapter | None = None
-
-    async def start(self) -> Bot:
-        self.runtime = await build_runtime(self.settings, migrate=False)
-        adapter = connect(self.runtime, "telegram", **self.values)
-        assert isinstance(adapter, TelegramAdapter)
-        self.adapter = adapter
-        await adapter.start()
-        return self
-
-    async def stop(self) -> None:
-        if self.adapter is not None:
-            await self.adapter.stop()
-        if self.runtime is not None:
-            await self.runtime.close()
-
-    @property
-    def service(self):
-        return self.runtime.service
-
-
-@pytest.fixture
-async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
-    bots: list[Bot] = []
-
-    async def start(**overrides: object) -> Bot:
-        bot = await Bot(make_settings, tg, overrides).start()
-        bots.append(bot)
-        return bot
-
-    yield start
-    for bot in reversed(bots):
-        await bot.stop()
-
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: float = 10.0) -> list:
-    """The bot's messages in a chat once ``count`` of them carry final buttons."""
-    def done() -> list | None:
-        finals = [m for m in tg.bot_messages(chat_id) if any(b.startswith("regen:") for b in _buttons(m))]
-        return tg.bot_messages(chat_id) if len(finals) >= count else None
-    return await eventually(done, timeout)  # type: ignore[return-value]
-
-
-def _buttons(message) -> list[str]:
-    markup = message.reply_markup or {}
-    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
-
-
-def user_prompt(body: dict) -> str:
-    parts = []
-    for m in body["messages"]:
-        if m["role"] == "user":
-            c = m["content"]
-            parts.append(c if isinstance(c, str) else " ".join(b.get("text", "") for b in c if b.get("type") == "text"))
-    return "\n".join(parts)
-
-
-def no_limit_broken(tg: FakeTelegram) -> None:
-    assert tg.earned_429s() == [], [(c.method, c.description) for c in tg.earned_429s()]
-    assert tg.limit_violations() == []
 
 
 # ---- private chats -----------------------------------------------------------------------
@@ -175,7 +83,8 @@ async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(star
     # Telegram may still say "not modified" (e.g. after a retried edit): not an error.
     tg.inject("editMessageText", status=400, description=NOT_MODIFIED, chat_id=ALICE["id"])
     text = "First line of a longer answer. " * 12
-    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05), Answer(text="second answer"))
+    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05),
+                        Answer(text="second answer"))
     await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "hello")
     [final] = await answered(tg, ALICE["id"])
@@ -274,7 +183,7 @@ async def test_stop_command_ends_a_streaming_draft(start_bot, tg, fake_gateway) 
 
 
 async def test_unsupported_content_and_ignored_updates(start_bot, tg, fake_gateway) -> None:
-    await start_bot()
+    bot = await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, None, extra={"voice": {
         "file_id": "v1", "file_unique_id": "uv1", "duration": 3}})
     reply = await eventually(lambda: tg.bot_messages(ALICE["id"]))
@@ -293,7 +202,7 @@ async def test_unsupported_content_and_ignored_updates(start_bot, tg, fake_gatew
     sizes = tg.photo_sizes(b"\xff\xd8big", size=25 * 1024 * 1024)
     tg.send_user_message(ALICE["id"], ALICE, None, extra={"photo": sizes, "caption": "what is this?"})
     await answered(tg, ALICE["id"])
-    await asyncio.sleep(0.3)
+    await bot.settle()
     texts = [m.text for m in tg.bot_messages(ALICE["id"])]
     assert any("20 MB" in t for t in texts)
     assert tg.bot_messages(GROUP) == []
@@ -304,12 +213,12 @@ async def test_unsupported_content_and_ignored_updates(start_bot, tg, fake_gatew
 
 
 async def test_allowlist_refuses_politely_once(start_bot, tg, fake_gateway) -> None:
-    await start_bot(TELEGRAM_ALLOWED_CHATS=f"{ALICE['id']}")
+    bot = await start_bot(TELEGRAM_ALLOWED_CHATS=f"{ALICE['id']}")
     tg.send_user_message(BOB["id"], BOB, "hi")
     tg.send_user_message(BOB["id"], BOB, "hello?")
     tg.send_user_message(ALICE["id"], ALICE, "hi")
     await answered(tg, ALICE["id"])
-    await asyncio.sleep(0.3)
+    await bot.settle()
     refusals = tg.bot_messages(BOB["id"])
     assert len(refusals) == 1 and "private" in refusals[0].text
     assert len(fake_gateway.requests) == 1
@@ -318,9 +227,9 @@ async def test_allowlist_refuses_politely_once(start_bot, tg, fake_gateway) -> N
 # ---- groups and topics ---------------------------------------------------------------------
 async def test_group_answers_mentions_and_stays_quiet_on_chatter(start_bot, tg, fake_gateway) -> None:
     fake_gateway.script(Answer(text="Tea for every team: *calm in a cup*."))
-    await start_bot()
+    bot = await start_bot()
     tg.send_user_message(GROUP, BOB, "we sell green tea to offices")
-    await asyncio.sleep(0.3)
+    await bot.settle()
     assert tg.bot_messages(GROUP) == [] and fake_gateway.requests == []
     text = f"@{tg.username} write a slogan"
     asked = tg.send_user_message(GROUP, CAROL, text, entities=[tg.mention_entity(text)])
@@ -335,7 +244,7 @@ async def test_group_answers_mentions_and_stays_quiet_on_chatter(start_bot, tg, 
 
 
 async def test_reply_to_the_bot_and_commands_address_it(start_bot, tg, fake_gateway) -> None:
-    await start_bot()
+    bot = await start_bot()
     text = f"@{tg.username} hi"
     tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
     [first] = await answered(tg, GROUP)
@@ -348,8 +257,8 @@ async def test_reply_to_the_bot_and_commands_address_it(start_bot, tg, fake_gate
     tg.send_user_message(GROUP, BOB, "/help@other_bot", entities=[FakeTelegram.command_entity("/help@other_bot")])
     tg.send_user_message(GROUP, BOB, f"/help@{tg.username}",
                          entities=[FakeTelegram.command_entity(f"/help@{tg.username}")])
-    help_text = await eventually(lambda: [m for m in tg.bot_messages(GROUP) if "/new" in m.text])
-    await asyncio.sleep(0.3)
+    await bot.settle()
+    help_text = [m for m in tg.bot_messages(GROUP) if "/new" in m.text]
     assert len(help_text) == 1 and len(fake_gateway.requests) == 2
 
 
@@ -381,15 +290,16 @@ async def test_album_of_three_photos_is_one_message(start_bot, tg, fake_gateway)
         Image.new("RGB", (32, 32), color).save(out, "JPEG")
         return out.getvalue()
 
-    await start_bot()
+    bot = await start_bot()
     for i, color in enumerate(("red", "green", "blue")):
         extra = {"photo": tg.photo_sizes(jpeg(color)), "media_group_id": "album-1"}
         if i == 1:
             extra["caption"] = "写一篇种草文案"
         tg.send_user_message(ALICE["id"], ALICE, None, extra=extra)
+        # The behaviour under test: an album's items arrive apart, within the gathering window.
         await asyncio.sleep(0.05)
     await answered(tg, ALICE["id"])
-    await asyncio.sleep(0.3)
+    await bot.settle()
     assert len(fake_gateway.requests) == 1
     body = fake_gateway.last.body
     blocks = [b for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
@@ -497,19 +407,19 @@ async def test_webhook_rejects_a_wrong_secret_and_handles_a_duplicate_once(start
         for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
             r = await http.post("/telegram/webhook", json=update, headers=headers)
             assert r.status_code == 403
-        await asyncio.sleep(0.3)
+        await bot.settle()  # a webhook update is handed in before its 200: nothing is left to wait for
         assert fake_gateway.requests == [] and tg.bot_messages(ALICE["id"]) == []
         # Nothing was stored: the same update with the right secret is handled.
         good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         assert (await http.post("/telegram/webhook", json=update, headers=good)).status_code == 200
         assert (await http.post("/telegram/webhook", json=update, headers=good)).status_code == 200
         await answered(tg, ALICE["id"])
-        await asyncio.sleep(0.3)
+        await bot.settle()
         assert len(fake_gateway.requests) == 1
         assert len([m for m in tg.bot_messages(ALICE["id"]) if _buttons(m)]) == 1
         # Past the secret it is Telegram's, which would redeliver a refusal for ever: acknowledged.
         assert (await http.post("/telegram/webhook", content=b"not json", headers=good)).status_code == 200
-        await asyncio.sleep(0.3)
+        await bot.settle()
         assert len(fake_gateway.requests) == 1, "and dropped"
 
 
@@ -528,7 +438,7 @@ async def test_duplicate_update_after_a_restart_is_not_answered_again(start_bot,
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(again.adapter.routes())),
                                  base_url="https://x") as http:
         assert (await http.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
-    await asyncio.sleep(0.5)
+    await again.settle()
     assert len(fake_gateway.requests) == 1
 
 
@@ -564,22 +474,19 @@ async def test_removed_from_a_group_mid_answer_the_answer_stops_and_nothing_more
     tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
     await eventually(lambda: tg.bot_messages(GROUP))
     tg.kick_bot(GROUP, by=CAROL)
-    async with asyncio.timeout(10):
-        while (turn := await _turn_row(bot)) is None or turn.status == "streaming":
-            await asyncio.sleep(0.05)
+    await bot.settle()  # the answer ended, and the bot's removal was handled
+    turn = await _turn_row(bot)
     assert turn.status == "interrupted" and "no longer takes" in (turn.error or "")
     # my_chat_member is recorded: the conversation is marked as left, not only the 403 seen.
-    async with asyncio.timeout(5):
-        while await _left_at(bot) is None:
-            await asyncio.sleep(0.05)
+    assert await _left_at(bot) is not None
     refused = [c for c in tg.calls if c.status == 403]
     assert len(refused) <= 2, "one refused write ends the answer: no retries into a chat we left"
     assert len(fake_gateway.requests) == 1
     calls_after = len(tg.calls)
     # A restart must not repair an answer in a chat the bot was removed from.
     await bot.service.drain()
-    await start_bot()
-    await asyncio.sleep(0.5)
+    again = await start_bot()
+    await again.settle()  # its startup repairs included
     assert [c for c in tg.calls[calls_after:] if c.params.get("chat_id") == GROUP] == []
 
 

@@ -3,7 +3,7 @@ python-telegram-bot Application against the fake Bot API, the real ChatService a
 and the fake gateway scripted with structured answers and tool calls.
 
 The harness (fake Telegram with shrunk windows, the running bot, waiting helpers) is the
-Telegram adapter tests' own, imported from there.
+Telegram tests' plugin, tests/telegram_harness.py.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from bot.platform.surface import utf16_len
 from bot.tools import Tool
 from tests.fakes.gateway import Answer, FakeToolCall
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
-from tests.test_documents import make_pdf
-from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are fixtures
+from tests.polling import eventually
+from tests.telegram_harness import (
     ALICE,
     BOB,
     CAROL,
@@ -29,12 +29,10 @@ from tests.test_telegram_adapter import (  # noqa: F401 - tg and start_bot are f
     THINK,
     _buttons,
     answered,
-    eventually,
     no_limit_broken,
-    start_bot,
-    tg,
     user_prompt,
 )
+from tests.test_documents import make_pdf
 
 XHS = resolve_style("xiaohongshu")
 TOO_LONG_TITLE = "这是一个远远超过二十个字的小红书标题真的太长了不行的"  # 27 characters
@@ -103,14 +101,14 @@ async def set_style(tg: FakeTelegram, chat_id: int, user: dict, *, thread_id: in
 @pytest.mark.parametrize("addressed_by", ["mention", "copy-command"])
 async def test_group_style_set_by_one_member_answers_another_members_brief(
         start_bot, tg, fake_gateway, addressed_by) -> None:
-    await start_bot()
+    bot = await start_bot()
     confirmation = await set_style(tg, GROUP, ALICE)
     assert XHS.name_zh in confirmation.text and not _buttons(confirmation)
     assert fake_gateway.requests == [], "setting a style does not call the model"
 
     # Chatter in the group is context, not a brief, even with a style set.
     tg.send_user_message(GROUP, CAROL, "我们下周上新桂花乌龙，冷泡款")
-    await asyncio.sleep(0.3)
+    await bot.settle()
     assert len(tg.bot_messages(GROUP)) == 1 and fake_gateway.requests == []
 
     fake_gateway.script(Answer(text=xhs("秋天的第一杯"), reasoning="写三版", chunk_size=40))
@@ -305,6 +303,7 @@ async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(
     assert typing and all(c.params["action"] == "typing" for c in typing)
     assert any(c.at < started[0] + 0.3 for c in typing), "typing showed while the tool ran"
     answer_sent = max(c.at for c in tg.calls_to("sendMessage", ALICE["id"]) if c.ok)
+    # The behaviour under test: over 2.5 refresh periods after the answer, no typing is sent.
     await asyncio.sleep(2.5 * bot.adapter.budgets.pacing.typing_refresh)
     assert [c for c in tg.calls_to("sendChatAction", ALICE["id"]) if c.at > answer_sent] == []
     no_limit_broken(tg)
@@ -373,12 +372,10 @@ async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refine
         return any(m.status == "pending" and "Refine option 3" in (p.text or "")
                    for m in history for p in m.parts)
 
-    async with asyncio.timeout(5):
-        while not await queued():
-            await asyncio.sleep(0.02)
+    await eventually(queued, timeout=5)
     first_done.set()
     await answered(tg, GROUP, 3)
-    await asyncio.sleep(0.3)
+    await bot.settle()
     second = tg.bot_messages(GROUP)[-1]
     assert "方案 1 · 正式版1" in second.text and "方案 2" not in second.text
     assert len([b for b in _buttons(second) if b.startswith("refine:")]) == len(ACTIONS)
@@ -386,7 +383,7 @@ async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refine
 
 
 async def test_regenerate_on_a_refined_answer_refines_again(start_bot, tg, fake_gateway) -> None:
-    await start_bot()
+    bot = await start_bot()
     copy = await _copy_then_refine_buttons(tg, fake_gateway)
     fake_gateway.script(Answer(text=xhs("短版", 1), reasoning="改短"))
     tg.press_button(GROUP, copy.message_id, BOB, next(b for b in _buttons(copy) if b.endswith(":1:shorter")))
@@ -396,7 +393,7 @@ async def test_regenerate_on_a_refined_answer_refines_again(start_bot, tg, fake_
                         Answer(text=xhs("不该有", 3), reasoning="多余的一轮"))
     tg.press_button(GROUP, refined.message_id, BOB, _buttons(refined)[-3])  # Regenerate
     await answered(tg, GROUP, 3)
-    await asyncio.sleep(0.3)
+    await bot.settle()
     again = tg.bot_messages(GROUP)[-1]
     assert "方案 1 · 再短一版1" in again.text and "方案 2" not in again.text
     assert len(fake_gateway.requests) == 3, "no retry asking a refinement for 3 variants"

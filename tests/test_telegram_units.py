@@ -85,7 +85,8 @@ def test_group_addressing() -> None:
     assert not is_addressed(ME, message("we sell tea"))
     assert not is_addressed(ME, message("ask @copy_helper_bot_fan"))
     assert is_addressed(ME, message("/new", entities=[{"type": "bot_command", "offset": 0, "length": 4}]))
-    assert not is_addressed(ME, message("/new@other_bot", entities=[{"type": "bot_command", "offset": 0, "length": 14}]))
+    command = [{"type": "bot_command", "offset": 0, "length": 14}]
+    assert not is_addressed(ME, message("/new@other_bot", entities=command))
     bot_msg = {"message_id": 3, "date": 0, "chat": {"id": -100, "type": "supergroup"},
                "from": {"id": 42, "is_bot": True, "first_name": "Copy"}, "text": "an answer"}
     assert is_addressed(ME, message("shorter please", reply_to_message=bot_msg))

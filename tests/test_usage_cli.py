@@ -27,8 +27,10 @@ async def seed(url: str) -> None:
     db = Database(url)
     store = UsageStore(db)
     try:
-        for call in (row("2026-11-20", "U1", 1, 1000, 200, 100, 0.01, 1), row("2026-11-20", "U1", 1, 500, 0, 50, 0.005, 1),
-                     row("2026-11-20", "U2", 2, 300, 0, 30, 0.002, 2), row("2026-11-21", "U1", 1, 700, 700, 70, 0.003, 3)):
+        for call in (row("2026-11-20", "U1", 1, 1000, 200, 100, 0.01, 1),
+                     row("2026-11-20", "U1", 1, 500, 0, 50, 0.005, 1),
+                     row("2026-11-20", "U2", 2, 300, 0, 30, 0.002, 2),
+                     row("2026-11-21", "U1", 1, 700, 700, 70, 0.003, 3)):
             await store.record_call(call, [])
     finally:
         await db.dispose()
@@ -50,11 +52,14 @@ async def test_bot_usage_as_json_csv_and_table(database_url: str) -> None:
     data = json.loads(out)
     assert data["currency"] == "USD"
     assert [(r["day"], r["user"], r["conversation"], r["turns"], r["calls"], r["prompt_tokens"], r["cost"])
-            for r in data["rows"]] == [("2026-11-20", "U1", 1, 1, 2, 1500, 0.015), ("2026-11-20", "U2", 2, 1, 1, 300, 0.002),
+            for r in data["rows"]] == [("2026-11-20", "U1", 1, 1, 2, 1500, 0.015),
+                                       ("2026-11-20", "U2", 2, 1, 1, 300, 0.002),
                                        ("2026-11-21", "U1", 1, 1, 1, 700, 0.003)]
     code, out, _ = await bot("usage", *span, "--format", "csv", "--user", "U1", url=database_url)
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and [(r["day"], r["completion_tokens"]) for r in rows] == [("2026-11-20", "150"), ("2026-11-21", "70")]
+    assert code == 0
+    assert [(r["day"], r["completion_tokens"]) for r in rows] == [("2026-11-20", "150"), ("2026-11-21", "70")]
+    assert [r["cost"] for r in rows] == ["0.0150", "0.0030"]  # as the table shows cost
     code, out, _ = await bot("usage", *span, url=database_url, BOT_CURRENCY="EUR")
     lines = out.splitlines()
     assert code == 0 and "cost (EUR)" in lines[0]
@@ -80,3 +85,25 @@ async def test_admin_set_password_stores_only_a_hash(database_url: str) -> None:
     assert code == 1 and "at least 12 characters" in err
     code, out, _ = await bot("admin", "hash-password", "--stdin", url=database_url, stdin=b"another long password\n")
     assert code == 0 and verify_password(out.strip(), "another long password")
+
+
+async def test_bare_admin_prints_its_help_and_unused_days_cost_alike(database_url: str) -> None:
+    code, out, err = await bot("admin", url=database_url)
+    assert code == 0, err
+    assert "set-password" in out and "hash-password" in out and "required" not in out + err
+    code, out, _ = await bot("usage", "--since", "2026-11-20", "--until", "2026-11-21", "--format", "csv",
+                             url=database_url)
+    assert code == 0 and out.splitlines()[1:] == []  # no rows: only the header
+    await seed(database_url)
+    code, out, _ = await bot("usage", "--since", "2026-11-20", "--until", "2026-11-20", "--format", "json",
+                             "--user", "U2", url=database_url)
+    assert code == 0 and [r["cost"] for r in json.loads(out)["rows"]] == [0.002]
+
+
+def test_no_platform_message_names_what_is_served_and_how_to_configure(make_settings) -> None:
+    from bot.process.serve import no_platform_message
+
+    text = no_platform_message(make_settings(BOT_ADMIN_PAGE=False, PORT=8123))
+    assert "/healthz, /readyz and /metrics on" in text and "/admin" not in text and ":8123" in text
+    assert "TELEGRAM_*" in text and "SLACK_*" in text and "bot chat" in text
+    assert "/admin on" in no_platform_message(make_settings())

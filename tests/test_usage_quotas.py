@@ -2,6 +2,7 @@
 real gateway client and the fake gateway server."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +19,7 @@ from bot.usage.periods import Period
 from bot.usage.pricing import Prices
 from bot.usage.quotas import Scope
 from tests.fakes.gateway import Answer, FakeToolCall
+from tests.polling import eventually
 from tests.surfaces import RecordingSurface
 
 KEY = ConversationKey("telegram", "bot1", "555")
@@ -78,7 +80,8 @@ async def test_each_gateway_call_is_priced_and_added_to_its_turn(rt, fake_gatewa
     await rt.service.handle(msg("what is 6*7?"), surface)
     assert surface.texts[-1].startswith("It is 42.")
     calls = await table(rt, GatewayCall)
-    assert [(c.prompt_tokens, c.cached_tokens, c.completion_tokens) for c in calls] == [(1000, 400, 50), (1200, 1000, 20)]
+    assert [(c.prompt_tokens, c.cached_tokens, c.completion_tokens) for c in calls] == [(1000, 400, 50),
+                                                                                          (1200, 1000, 20)]
     first = (600 * 2 + 400 * 0.5 + 50 * 8) / 1e6
     second = (200 * 2 + 1000 * 0.5 + 20 * 8) / 1e6
     assert [c.cost for c in calls] == [pytest.approx(first), pytest.approx(second)]
@@ -92,7 +95,7 @@ async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:
     await rt.service.handle(msg("/style product-description"), RecordingSurface())
     broken = Answer(text="not json at all", reasoning_style="none", prompt_tokens=500, completion_tokens=10)
     good = Answer(text='{"variants": [' + ",".join(
-        '{"title": "Tea %d", "body": "%s"}' % (i, "Fresh osmanthus oolong, hand-rolled and roasted. " * 5)
+        json.dumps({"title": f"Tea {i}", "body": "Fresh osmanthus oolong, hand-rolled and roasted. " * 5})
         for i in range(3)) + "]}", reasoning_style="none", prompt_tokens=600, completion_tokens=300)
     fake_gateway.script(broken, good)
     await rt.service.handle(msg("osmanthus oolong tea"), RecordingSurface())
@@ -105,7 +108,7 @@ async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:
 async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None:
     await rt.service.handle(msg("/style product-description"), RecordingSurface())
     variants = '{"variants": [' + ",".join(
-        '{"title": "Tea %d", "body": "%s"}' % (i, "Fresh osmanthus oolong, hand-rolled and roasted. " * 5)
+        json.dumps({"title": f"Tea {i}", "body": "Fresh osmanthus oolong, hand-rolled and roasted. " * 5})
         for i in range(3)) + "]}"
     fake_gateway.script(Answer(text=variants, reasoning_style="none", prompt_tokens=600, completion_tokens=300))
     surface = RecordingSurface()
@@ -245,8 +248,7 @@ async def test_a_stopped_answer_is_recorded_as_cancelled(rt, fake_gateway) -> No
     fake_gateway.script(Answer(text="x" * 2000, chunk_size=10, chunk_delay=0.01, reasoning="long one"))
     surface = RecordingSurface()
     task = asyncio.create_task(rt.service.handle(msg("long please"), surface))
-    while not surface.order:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: surface.order)
     assert await rt.service.stop(surface.writes[0].turn_id)
     await task
     assert surface.texts[-1].endswith("_(stopped)_")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -70,7 +71,7 @@ class SlackAdapter(Platform):
         self._secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
         second = inbox.time_scale  # one of Slack's seconds, in ours
         self.budgets = SlackBudgets(60.0 * second, inbox.counters(self._token))
-        self.outlet_options = dict(edit_interval=1.5 * second, stream_interval=1.0 * second,
+        self._outlet_for = partial(SlackOutlet, edit_interval=1.5 * second, stream_interval=1.0 * second,
                                    stream_max_age=settings.stream_max_age,
                                    native_streaming=settings.native_streaming)
         self.me: BotIdentity | None = None
@@ -103,7 +104,7 @@ class SlackAdapter(Platform):
                               bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot",
                               commands=frozenset(c.name for c in self.inbox.commands))
         api = SlackApi(client, self.budgets)
-        self.outlet = SlackOutlet(api, **self.outlet_options)
+        self.outlet = self._outlet_for(api, session=self._session)
         self.files = FileFetcher(api, self._session, self._token)
         self.assistant = AssistantView(api)
         self.app = self._build_app()
@@ -326,7 +327,8 @@ class SlackAdapter(Platform):
         except (SlackApiError, RateLimited) as exc:
             log.info("slack: could not read thread %s: %s", route.thread_ts, exc)
             return
-        earlier = [m for m in resp.get("messages", [])
+        messages: list[dict[str, Any]] = resp.get("messages", [])
+        earlier = [m for m in messages
                    if float(m.get("ts", 0)) < float(route.ts) and not is_from_bot(m, self.me)]
         for m in earlier[-THREAD_CONTEXT_LIMIT:]:
             text = m.get("text", "")

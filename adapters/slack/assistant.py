@@ -6,6 +6,7 @@ bot's main use; the status line is handled by the surface.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -35,7 +36,7 @@ class AssistantView:
 
     async def thread_started(self, team: str, channel: str, thread_ts: str | None) -> None:
         """A new assistant thread (or the agent view's Messages tab) opened: offer prompts."""
-        kwargs = {"channel_id": channel, "title": PROMPTS_TITLE, "prompts": SUGGESTED_PROMPTS}
+        kwargs: dict[str, Any] = {"channel_id": channel, "title": PROMPTS_TITLE, "prompts": SUGGESTED_PROMPTS}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         elif channel in self._prompted_channels:

@@ -22,6 +22,8 @@ TIERS: dict[str, int] = {
     "conversations.replies": TIER_3,
     "chat.appendStream": TIER_4,
     "files.info": TIER_4,
+    "files.getUploadURLExternal": TIER_4,
+    "files.completeUploadExternal": TIER_4,
     "users.info": TIER_4,
 }
 # Limits Slack gives no number for ("special"): the family's tier to start from (Tier 3 for

@@ -22,8 +22,9 @@ IMAGE_MAX = 10 * MB  # the gateway takes images up to 10 MB
 DOCUMENT_TYPES = {
     "text/plain", "text/markdown", "text/x-markdown", "text/csv", "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/json",  # Character Cards (issue 17), and JSON read as text
 }
-DOCUMENT_EXTENSIONS = {"txt", "md", "markdown", "csv", "pdf", "docx"}
+DOCUMENT_EXTENSIONS = {"txt", "md", "markdown", "csv", "pdf", "docx", "json"}
 DOCUMENT_MAX = 20 * MB
 
 
@@ -65,12 +66,14 @@ class FileFetcher:
         if kind is None:
             raise FileProblem(
                 f"I can't read “{name}” ({info.get('mimetype') or 'unknown type'}). "
-                "I understand images (JPEG, PNG, GIF, WebP) and text, Markdown, CSV, PDF and Word files.")
+                "I understand images (JPEG, PNG, GIF, WebP), text, Markdown, CSV, JSON, PDF and Word files.")
         limit = IMAGE_MAX if kind == "image" else DOCUMENT_MAX
         if int(info.get("size") or 0) > limit:
             raise FileProblem(f"“{name}” is {int(info['size']) / MB:.1f} MB; "
                               f"the limit is {limit // MB} MB, so I didn't read it.")
         url = info.get("url_private_download") or info.get("url_private")
+        if not isinstance(url, str):
+            raise FileProblem(f"I couldn't download “{name}” (Slack gave no link to it).")
         data, content_type = await self._download(url, limit, name)
         if content_type.startswith("text/html") and not name.lower().endswith((".html", ".htm")):
             log.error("slack file download returned an HTML page: check the bot token's files:read scope")

@@ -7,13 +7,24 @@ created by a post goes on with chat.update. A workspace whose startStream is ref
 remembered and not asked again. Writes that only show progress are skipped when their
 budget has no room (the next one, or the final one, carries the whole text); the status is
 cosmetic (dropped without spare capacity, a 429 on it never retried); first texts and
-final writes always wait for their budget.
+final writes always wait for their budget. A file (an exported card) is uploaded the way
+Slack wants it since files.upload was retired: files.getUploadURLExternal, the bytes
+posted to the URL it gives, files.completeUploadExternal sharing it in the thread.
+
+Tool progress (``show_steps``) goes into the answer's native stream as ``task_update``
+chunks, a timeline above the answer's text: the steps may start the stream (cosmetic: only
+with spare startStream capacity) and the answer then continues in it. Updates without room
+are kept and ride along with the next text append or the stopStream. Without a native
+stream the core shows the steps on the status line (assistant.threads.setStatus).
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import controls, render
@@ -25,6 +36,7 @@ from bot.platform import (
     Priority,
     RateLimited,
     ReplySurface,
+    Step,
     StreamUnavailable,
     SurfaceGone,
     SurfaceLimits,
@@ -34,6 +46,7 @@ from bot.platform import (
 )
 
 log = logging.getLogger(__name__)
+UPLOAD_TIMEOUT = 60.0  # seconds for posting a file's bytes to Slack's upload URL
 
 # startStream errors that concern one channel or thread, not the workspace's permission.
 _LOCAL_STREAM_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "thread_not_found",
@@ -43,6 +56,16 @@ _CHANNEL_GONE = {"not_in_channel", "channel_not_found", "is_archived"}
 # chat.update errors that no stopStream can fix (any other may mean the message still streams).
 _GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long",
          "invalid_blocks", "no_text"}
+# A step's state as a task_update status (slack_sdk 3.48 TaskUpdateChunk).
+_TASK_STATUS = {"pending": "pending", "running": "in_progress", "done": "complete", "error": "error"}
+
+
+def task_chunk(step: Step) -> dict[str, Any]:
+    chunk: dict[str, Any] = {"type": "task_update", "id": step.id[:64], "title": step.title[:120],
+                             "status": _TASK_STATUS[step.state]}
+    if step.detail:
+        chunk["details"] = step.detail[:200]
+    return chunk
 
 
 def _failure(method: str, exc: SlackApiError) -> WriteFailed:
@@ -75,6 +98,7 @@ class SlackOutlet:
     stream_max_age: float = 270.0
     native_streaming: bool = True
     streaming_refused: set[str] = field(default_factory=set)  # team ids
+    session: aiohttp.ClientSession | None = None  # file uploads (None: files are declined)
 
 
 class SlackSurface(ReplySurface):
@@ -84,6 +108,8 @@ class SlackSurface(ReplySurface):
         self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=outlet.edit_interval,
                                     measure=utf16_len)
         self._status = ""
+        self._streams: dict[int, SlackStream] = {}  # each turn's current native stream
+        self._finished: set[int] = set()  # turns whose answer is written: no late steps
 
     @property
     def api(self) -> SlackApi:
@@ -91,6 +117,13 @@ class SlackSurface(ReplySurface):
 
     async def post(self, text: str, write: Write, *, acquired: bool = False) -> MessageRef:
         t = self.thread
+        stream = self._streams.get(write.turn_id) if write.turn_id else None
+        if stream is not None and not stream.used and stream.ts and not stream.ended:
+            # The turn's steps opened a stream and no text followed: the answer ends in it.
+            stream.used = True
+            return await stream.close(text, write)
+        if write.final and write.turn_id:
+            self.finished(write.turn_id)
         try:
             resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel, thread_ts=t.thread_ts,
                                        priority=Priority.TEXT, acquired=acquired,
@@ -138,11 +171,56 @@ class SlackSurface(ReplySurface):
         except (SlackApiError, RateLimited) as exc:
             log.info("setStatus failed in %s: %s", t.channel, exc)
 
-    async def open_stream(self, turn_id: int) -> NativeStream | None:
-        t = self.thread
-        if not self.rt.native_streaming or t.team in self.rt.streaming_refused:
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
+        t, session = self.thread, self.rt.session
+        if session is None:
             return None
-        return SlackStream(self, turn_id)
+        try:
+            upload = await self.api.call_retrying(t.team, "files.getUploadURLExternal", filename=name,
+                                                  length=len(data), priority=Priority.TEXT)
+            async with session.post(upload["upload_url"], data=data,
+                                    timeout=aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT)) as resp:
+                if resp.status != 200:
+                    raise WriteFailed(f"file upload: HTTP {resp.status}")
+            await self.api.call_retrying(t.team, "files.completeUploadExternal", channel_id=t.channel,
+                                         thread_ts=t.thread_ts, initial_comment=caption or None,
+                                         files=[{"id": upload["file_id"], "title": name}], priority=Priority.TEXT)
+        except SlackApiError as exc:
+            raise _failure("file upload", exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WriteFailed(f"file upload: {exc}") from exc
+        return MessageRef(str(upload["file_id"]))
+
+    def _streams_allowed(self) -> bool:
+        return self.rt.native_streaming and self.thread.team not in self.rt.streaming_refused
+
+    async def open_stream(self, turn_id: int) -> NativeStream | None:
+        if not self._streams_allowed():
+            return None
+        stream = self._streams.get(turn_id)
+        if stream is None or stream.used or stream.ended:  # else: started by the turn's steps
+            stream = self._streams[turn_id] = SlackStream(self, turn_id)
+        stream.used = True
+        return stream
+
+    async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
+        """task_update chunks in the turn's native stream (started here if the answer has
+        none yet); False, for the status line, where there is no stream to draw in."""
+        if turn_id in self._finished:
+            return True  # a late update after the answer was written: nothing more to show
+        if not self._streams_allowed():
+            return False
+        stream = self._streams.get(turn_id)
+        if stream is None or stream.ended:
+            stream = self._streams[turn_id] = SlackStream(self, turn_id)
+        return await stream.show_tasks(steps)
+
+    def finished(self, turn_id: int) -> None:
+        self._finished.add(turn_id)
+
+    @property
+    def finished_turns(self) -> set[int]:
+        return self._finished
 
 
 class SlackStream:
@@ -158,6 +236,10 @@ class SlackStream:
         self.appended = ""  # what Slack holds
         self.claimed = ""  # what the core believes is shown (an update may have been skipped)
         self.posted: MessageRef | None = None  # the message was created by a post, not a stream
+        self.used = False  # the core's writer took it (steps may start a stream before that)
+        self.ended = False
+        self._tasks_sent: dict[str, dict[str, Any]] = {}  # task id → the chunk Slack shows
+        self._tasks_due: dict[str, dict[str, Any]] = {}  # task id → a newer chunk not yet sent
 
     @property
     def ref(self) -> MessageRef | None:
@@ -177,21 +259,85 @@ class SlackStream:
             self.posted = await self.surface.post(text, Write(self.turn_id), acquired=True)
             self.ts, self.appended = self.posted.id, text
             return
-        kwargs = {"channel": t.channel, "thread_ts": t.thread_ts, "markdown_text": text}
-        if t.user and not t.is_dm:
-            kwargs.update(recipient_user_id=t.user, recipient_team_id=t.user_team or t.team)
+        kwargs = {**self._where(), "markdown_text": text}
         try:
             resp = await api.call(t.team, "chat.startStream", priority=Priority.TEXT, acquired=True, **kwargs)
         except SlackApiError as exc:
-            code = error_code(exc)
-            if code in _CHANNEL_GONE:
-                raise _failure("chat.startStream", exc) from exc
-            if code not in _LOCAL_STREAM_ERRORS:
-                log.warning("native streaming refused in workspace %s (%s); using chat.update", t.team, code)
-                self.surface.rt.streaming_refused.add(t.team)
-            raise StreamUnavailable(f"chat.startStream: {code}") from exc
+            self._refused(exc)
+            raise StreamUnavailable(f"chat.startStream: {error_code(exc)}") from exc
         self.ts = str(resp["ts"])
         self.appended = text
+
+    def _where(self) -> dict[str, Any]:
+        t = self._t
+        kwargs: dict[str, Any] = {"channel": t.channel, "thread_ts": t.thread_ts}
+        if t.user and not t.is_dm:
+            kwargs.update(recipient_user_id=t.user, recipient_team_id=t.user_team or t.team)
+        return kwargs
+
+    def _refused(self, exc: SlackApiError) -> None:
+        """startStream failed: a channel gone raises; a workspace without streams is remembered."""
+        t, code = self._t, error_code(exc)
+        self.ended = True
+        if code in _CHANNEL_GONE:
+            raise _failure("chat.startStream", exc) from exc
+        if code not in _LOCAL_STREAM_ERRORS:
+            log.warning("native streaming refused in workspace %s (%s); using chat.update", t.team, code)
+            self.surface.rt.streaming_refused.add(t.team)
+
+    # --- tool steps as task_update chunks ---
+    async def show_tasks(self, steps: Sequence[Step]) -> bool:
+        for step in steps:
+            chunk = task_chunk(step)
+            if self._tasks_sent.get(chunk["id"]) != chunk:
+                self._tasks_due[chunk["id"]] = chunk
+        if self.posted is not None or self.ended:
+            return False
+        if not self._tasks_due:
+            return True
+        t, api = self._t, self.surface.api
+        due = list(self._tasks_due.values())
+        try:
+            if self.ts is None:  # the answer has no message yet: the steps start its stream
+                resp = await api.call(t.team, "chat.startStream", priority=Priority.COSMETIC,
+                                      task_display_mode="timeline", chunks=due, **self._where())
+                self.ts = str(resp["ts"])
+                if self.turn_id in self.surface.finished_turns and not self.used:
+                    # The answer was written meanwhile, elsewhere: end this stream at once.
+                    self.ended = True
+                    await api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts)
+                    return True
+            elif api.has_room(t.team, "chat.appendStream"):
+                await api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts, chunks=due,
+                               priority=Priority.COSMETIC)
+            else:
+                return True  # they go with the next append or the stop
+        except Dropped:
+            return self.ts is not None  # no spare capacity: a stream shows them later; else the status line
+        except RateLimited:
+            return self.ts is not None
+        except SlackApiError as exc:
+            if self.ts is None:
+                self._refused(exc)
+                return False
+            log.info("slack: task update refused in %s: %s", t.channel, error_code(exc))
+            return True
+        self._sent(due)
+        return True
+
+    def _sent(self, chunks: list[dict[str, Any]]) -> None:
+        for chunk in chunks:
+            self._tasks_sent[chunk["id"]] = chunk
+            if self._tasks_due.get(chunk["id"]) == chunk:
+                del self._tasks_due[chunk["id"]]
+
+    def _with_tasks(self, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A stream call's content: the text alone, or (with task updates due) all as chunks."""
+        due = list(self._tasks_due.values())
+        if not due:
+            return ({"markdown_text": text} if text else {}), []
+        text_chunk = [{"type": "markdown_text", "text": text}] if text else []
+        return {"chunks": [*due, *text_chunk]}, due
 
     async def update(self, text: str) -> None:
         if self.ts is None:
@@ -205,15 +351,18 @@ class SlackStream:
         delta = text[len(self.appended):] if text.startswith(self.appended) else None
         if delta is None:
             raise StreamUnavailable("stream text is append-only")
-        if delta and self.surface.api.has_room(self._t.team, "chat.appendStream"):
-            await self._append(delta, text)
+        first = not self.appended  # the stream was started by tool steps: this is the first text
+        if delta and (first or self.surface.api.has_room(self._t.team, "chat.appendStream")):
+            await self._append(delta, text, Priority.TEXT if first else Priority.EDIT)
         self.claimed = text
 
-    async def _append(self, delta: str, text: str) -> None:
+    async def _append(self, delta: str, text: str, priority: Priority = Priority.EDIT) -> None:
         t = self._t
+        content, tasks = self._with_tasks(delta)
         try:
             await self.surface.api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts,
-                                        markdown_text=delta, priority=Priority.EDIT)
+                                        priority=priority, **content)
+            self._sent(tasks)
         except SlackApiError as exc:
             if error_code(exc) in _CHANNEL_GONE:
                 raise _failure("chat.appendStream", exc) from exc
@@ -241,6 +390,9 @@ class SlackStream:
 
     async def close(self, text: str, write: Write) -> MessageRef:
         t, api = self._t, self.surface.api
+        self.ended = True
+        if write.final:
+            self.surface.finished(self.turn_id)
         if self.ts is None:  # nothing streamed yet: one plain post is cheaper than start+stop
             return await self.surface.post(text, write)
         if self.posted is not None:
@@ -248,10 +400,12 @@ class SlackStream:
         blocks = controls.blocks(write.controls)
         # The final text rewrites the start (rare): stop, then replace it whole.
         rewrites = not text.startswith(self.appended)
-        tail = {} if rewrites or text == self.appended else {"markdown_text": text[len(self.appended):]}
+        # Task updates still due (their final states) go with the stop.
+        tail, tasks = self._with_tasks("" if rewrites or text == self.appended else text[len(self.appended):])
         try:
             await api.call(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
                            blocks=blocks or None, priority=Priority.FINAL, **tail)
+            self._sent(tasks)
         except SlackApiError as exc:
             code = error_code(exc)
             if code not in ("message_not_in_streaming_state", "msg_too_long"):

@@ -15,13 +15,14 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # Bot API: bots download at most 20 MB
 
-# Documents the core can read (issue 5: .txt, .md, .pdf, .docx).
+# Documents the core can read (issue 5: .txt, .md, .pdf, .docx; issue 17: .json, Character Cards).
 DOCUMENT_TYPES = {
     "text/plain": ".txt", "text/markdown": ".md", "text/x-markdown": ".md",
     "application/pdf": ".pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/json": ".json",
 }
-DOCUMENT_SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".docx"}
+DOCUMENT_SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".docx", ".json"}
 
 _UNSUPPORTED = {
     "voice": "a voice message", "audio": "an audio file", "video": "a video",

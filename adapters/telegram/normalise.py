@@ -141,9 +141,12 @@ def normalise(
     notes: list[str] | None = None,
 ) -> IncomingMessage:
     replied = message.reply_to_message
-    reply_to = None
+    reply_to, quoted = None, ""
     if replied is not None and replied.forum_topic_created is None:
         reply_to = str(replied.message_id)
+        # The part the user quoted, else the whole replied-to text or caption.
+        quote = message.quote.text if message.quote is not None and isinstance(message.quote.text, str) else ""
+        quoted = quote or body_of(replied)[0]
     return IncomingMessage(
         key=conversation_key(me, message),
         author=sender_of(message),
@@ -153,5 +156,6 @@ def normalise(
         addressed=is_addressed(me, message),
         group=not is_private(message),
         reply_to=reply_to,
+        quoted=quoted,
         notes=notes or [],
     )

@@ -1,10 +1,16 @@
 """Where one answer is written in Telegram: a chat, its forum topic, the message asked.
 
 ``TelegramSurface`` is the core's ReplySurface (send, then edit); in private chats it
-offers a ``DraftStream`` (sendMessageDraft) that ends with a normal message. Every call
+offers a ``DraftStream`` (sendMessageDraft) that ends with a normal message; files (an
+exported card) go out with sendDocument. Every call
 goes through the bot's shared budgets (``calls.call``) with its priority: a message's
 first text first, final writes next, then edits and drafts; the typing action is cosmetic
 (only spare capacity, dropped otherwise, never retried).
+
+Tool progress (``show_steps``) is a line under the answer: in the draft of a private chat
+(cosmetic, like the typing action), or in the answer's message elsewhere (a message holding
+only the line is posted when the answer has none yet, and the answer's first text then takes
+it over; such a write only takes a slot that is free at once). The final write drops the line.
 """
 from __future__ import annotations
 
@@ -13,11 +19,11 @@ import itertools
 import json
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from telegram import Bot
+from telegram import Bot, InputFile, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.warnings import PTBUserWarning
@@ -32,9 +38,12 @@ from bot.platform import (
     Priority,
     RateLimited,
     ReplySurface,
+    Step,
     StreamUnavailable,
     SurfaceLimits,
     Write,
+    WriteFailed,
+    steps_line,
     utf16_len,
 )
 
@@ -43,6 +52,7 @@ log = logging.getLogger(__name__)
 # The core cuts pages by the Markdown source; rendering changes the length a little
 # (headings gain an emoji), so leave room below Telegram's 4096 and split again if needed.
 PAGE_UNITS = 4000
+CAPTION_LIMIT = 1024  # a document's caption, in characters
 
 _draft_ids = itertools.count(1)
 T = TypeVar("T")
@@ -82,18 +92,32 @@ class TelegramSurface(ReplySurface):
         self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=interval, measure=utf16_len)
         self._shown: dict[int, tuple] = {}  # message id -> (text, entities, markup) it shows
         self._typing: asyncio.Task | None = None
+        # Tool steps, per turn: the line, the turn's draft, the answer's message and its text
+        # (to redraw the line under it), a message posted for the line alone, finished turns.
+        self._lines: dict[int, str] = {}
+        self._drafts: dict[int, DraftStream] = {}
+        self._answers: dict[int, tuple[MessageRef, str]] = {}
+        self._line_only: dict[int, MessageRef] = {}
+        self._finished: set[int] = set()
 
     # ---- ReplySurface ------------------------------------------------------------------
     async def post(self, text: str, write: Write) -> MessageRef:
-        pages = self._render(text, write)
+        waiting = self._line_only.pop(write.turn_id, None) if write.turn_id else None
+        if waiting is not None:  # the turn's steps posted a message: the answer takes it over
+            return await self.edit(waiting, text, write)
+        self._note(write, None, text)
+        pages = self._render(self._with_line(text, write), write)
         ids: list[str] = []
         for i, page in enumerate(pages):
             markup = keyboards.markup_json(write.controls) if i == len(pages) - 1 else None
             ids.append(str(await self._send(page, markup, Priority.TEXT)))
-        return MessageRef(ids[0], tuple(ids[1:]))
+        ref = MessageRef(ids[0], tuple(ids[1:]))
+        self._note(write, ref, text)
+        return ref
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
-        pages = self._render(text, write)
+        self._note(write, ref, text)
+        pages = self._render(self._with_line(text, write), write)
         ids = list(ref.ids)
         priority = Priority.FINAL if write.final else Priority.EDIT
         for i, page in enumerate(pages):
@@ -102,7 +126,9 @@ class TelegramSurface(ReplySurface):
                 await self._edit(int(ids[i]), page, markup, priority)
             else:
                 ids.append(str(await self._send(page, markup, Priority.TEXT)))
-        return MessageRef(ids[0], tuple(ids[1:]))
+        ref = MessageRef(ids[0], tuple(ids[1:]))
+        self._note(write, ref, text)
+        return ref
 
     async def set_status(self, status: str) -> None:
         if status:
@@ -112,11 +138,87 @@ class TelegramSurface(ReplySurface):
             self._typing.cancel()
             self._typing = None
 
-    async def open_stream(self, turn_id: int) -> NativeStream | None:
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
+        place = self.place
+        reply = ReplyParameters(place.reply_to, allow_sending_without_reply=True) if place.reply_to else None
+        try:
+            message = await call(self._budget(), self.budgets.bot, lambda: self.bot.send_document(
+                place.chat_id, InputFile(data, filename=name), caption=caption[:CAPTION_LIMIT] or None,
+                message_thread_id=place.thread_id, reply_parameters=reply), "sendDocument", Priority.TEXT)
+        except BadRequest as exc:  # too big, a type refused…: the caller shows the content as text
+            raise WriteFailed(f"sendDocument: {exc.message}") from exc
+        assert message is not None
+        return MessageRef(str(message.message_id))
+
+    def _drafts_allowed(self) -> bool:
         channel = self.channel
-        if not (channel.drafts and self.place.private) or self.place.chat_id in channel.drafts_refused:
+        return channel.drafts and self.place.private and self.place.chat_id not in channel.drafts_refused
+
+    async def open_stream(self, turn_id: int) -> NativeStream | None:
+        if not self._drafts_allowed():
             return None
-        return DraftStream(self, turn_id)
+        stream = self._drafts.get(turn_id)
+        if stream is None or stream.used:  # else: the turn's steps already show a draft
+            stream = self._drafts[turn_id] = DraftStream(self, turn_id)
+        stream.used = True
+        return stream
+
+    # ---- tool steps: a line under the answer -------------------------------------------
+    async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
+        if turn_id in self._finished:
+            return True
+        line = steps_line(steps)
+        if self._lines.get(turn_id) == line:
+            return True
+        self._lines[turn_id] = line
+        try:
+            if self._drafts_allowed():
+                stream = self._drafts.get(turn_id)
+                if stream is None:
+                    stream = self._drafts[turn_id] = DraftStream(self, turn_id)
+                return await stream.redraw()
+            # A chat's messages allow about one write a second, so there is never spare capacity
+            # for a cosmetic call: the line takes a slot only when one is free now (never a
+            # wait) and at the edit's priority, below every text and final write. While a tool
+            # runs the model writes nothing, so no answer text is waiting for that slot.
+            if not (self._budget().has_room() and self.budgets.bot.has_room()):
+                return True  # the answer's next write carries the line
+            answer = self._answers.get(turn_id)
+            if answer is not None:
+                message_id = int(answer[0].id)
+                markup = self._shown.get(message_id, (None, None, None))[2]  # keep its Stop button
+                await self._edit(message_id, render.plain(self._join(answer[1], line)), markup, Priority.EDIT)
+            elif (waiting := self._line_only.get(turn_id)) is not None:
+                await self._edit(int(waiting.id), render.plain(line), None, Priority.EDIT)
+            else:
+                self._line_only[turn_id] = MessageRef(str(await self._send(render.plain(line), None,
+                                                                             Priority.EDIT)))
+        except (Dropped, RateLimited):
+            pass  # no room now: the next step, or the answer's next write, carries the line
+        except TelegramError as exc:
+            log.info("telegram: tool steps not shown: %s", exc)
+        return True
+
+    @staticmethod
+    def _join(text: str, line: str) -> str:
+        return f"{text.rstrip()}\n\n{line}" if text.strip() else line
+
+    def _with_line(self, text: str, write: Write) -> str:
+        """Non-final writes of a turn carry its steps line; the final write drops it."""
+        line = self._lines.get(write.turn_id, "") if write.turn_id and not write.final else ""
+        return self._join(text, line) if line else text
+
+    def _note(self, write: Write, ref: MessageRef | None, text: str) -> None:
+        if not write.turn_id:
+            return
+        if write.final:
+            self._finished.add(write.turn_id)
+            self._lines.pop(write.turn_id, None)
+            self._answers.pop(write.turn_id, None)
+        elif ref is not None and write.turn_id not in self._answers:
+            self._answers[write.turn_id] = (ref, text)
+        elif ref is not None and self._answers[write.turn_id][0].id == ref.id:
+            self._answers[write.turn_id] = (ref, text)
 
     # ---- helpers -----------------------------------------------------------------------
     @staticmethod
@@ -209,20 +311,43 @@ class DraftStream:
         self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=pacing.draft, measure=utf16_len)
         self._shown = False
         self._message: MessageRef | None = None  # set once drafts were refused mid-answer
+        self.used = False  # the core's writer took it (tool steps may show a draft before that)
+        self._text = ""  # the answer text the draft shows (its steps line is added to it)
 
     @property
     def ref(self) -> MessageRef | None:
         return self._message  # a draft leaves no message of its own
 
+    async def redraw(self) -> bool:
+        """Show the turn's steps line under the text (cosmetic); False if drafts are refused."""
+        if self._message is not None:
+            return True  # the answer continues as a message: its next edit carries the line
+        surface, place = self.surface, self.surface.place
+        shown = surface._with_line(self._text, Write(self.turn_id))  # noqa: SLF001 - its own surface
+        try:
+            await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
+                       lambda: surface.bot.send_message_draft(place.chat_id, self.draft_id,
+                                                              render.plain(shown).text,
+                                                              message_thread_id=place.thread_id),
+                       "sendMessageDraft", Priority.COSMETIC)
+        except BadRequest as exc:
+            log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
+            surface.channel.drafts_refused.add(place.chat_id)
+            return self._shown
+        self._shown = True
+        return True
+
     async def update(self, text: str) -> None:
+        self._text = text
         if self._message is not None:
             self._message = await self.surface.edit(self._message, text, Write(self.turn_id))
             return
         surface, place = self.surface, self.surface.place
+        shown = surface._with_line(text, Write(self.turn_id))  # noqa: SLF001 - its own surface
         try:
             await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
                        lambda: surface.bot.send_message_draft(
-                           place.chat_id, self.draft_id, render.plain(text).text,
+                           place.chat_id, self.draft_id, render.plain(shown).text,
                            message_thread_id=place.thread_id), "sendMessageDraft",
                        Priority.EDIT if self._shown else Priority.TEXT)
         except BadRequest as exc:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 class _AdminApp:
     def __init__(self, settings: Settings, db: Database, health: HealthProvider | None,
-                 access: Access | None) -> None:
-        self._args: tuple[Any, ...] = (settings, db, health, access)
+                 access: Access | None, mcp: Any = None) -> None:
+        self._args: tuple[Any, ...] = (settings, db, health, access, mcp)
         self._app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,6 +35,7 @@ class _AdminApp:
 
 
 def create_admin_app(settings: Settings, db: Database, health: HealthProvider | None = None,
-                     access: Access | None = None) -> ASGIApp:
-    """``access``: the core's own (``ChatService.ops.access``), so a block applies at once."""
-    return _AdminApp(settings, db, health, access)
+                     access: Access | None = None, mcp: Any = None) -> ASGIApp:
+    """``access``: the core's own (``ChatService.ops.access``), so a block applies at once;
+    ``mcp``: the running MCP hub (the Tools section shows its live servers)."""
+    return _AdminApp(settings, db, health, access, mcp)

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,9 @@ from starlette.templating import Jinja2Templates
 
 from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
+from bot.admin.brands import BrandPages
+from bot.admin.characters import CharacterPages
+from bot.admin.mcp_page import McpPage
 from bot.admin.status import DbHealth, HealthProvider
 from bot.config import Settings
 from bot.copywriting.styles import STYLES, resolve_style
@@ -52,8 +56,9 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 class AdminPage:
     def __init__(self, settings: Settings, db: Database, health: HealthProvider | None = None,
-                 access: Access | None = None) -> None:
+                 access: Access | None = None, mcp: Any = None) -> None:
         self.settings = settings
+        self.mcp = mcp  # the running bot.mcp.hub.McpHub, if any (the Tools section)
         self.db = db
         self.store = UsageStore(db)
         self.auth = AdminAuth(settings, db)
@@ -131,6 +136,9 @@ class AdminPage:
             Route("/block", self.page(self.block), methods=["POST"]),
             Route("/health", self.page(self.health_page), name="health"),
             Route("/styles", self.page(self.styles), name="styles"),
+            *CharacterPages(self, PREFIX).routes(),
+            *BrandPages(self, PREFIX).routes(),
+            *McpPage(self, self.mcp, PREFIX).routes(),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
 
@@ -341,5 +349,5 @@ class AdminPage:
 
 
 def create_admin_site(settings: Settings, db: Database, health: HealthProvider | None = None,
-                      access: Access | None = None) -> Starlette:
-    return Starlette(routes=AdminPage(settings, db, health, access).routes())
+                      access: Access | None = None, mcp: Any = None) -> Starlette:
+    return Starlette(routes=AdminPage(settings, db, health, access, mcp).routes())

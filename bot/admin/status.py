@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.platform.base import Health
-from bot.platform.registry import plugins
+from bot.platform.discovery import plugins
 from bot.store.db import Database
 from bot.store.usage import UsageStore
 

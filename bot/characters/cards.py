@@ -226,6 +226,11 @@ def _spec_of(obj: Any) -> Spec | None:
 # --- mapping a card to a Character ---
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A card's JSON object, or {} where the card has something else (or nothing)."""
+    return value if isinstance(value, dict) else {}
+
+
 def card_to_character(obj: dict[str, Any], notes: list[str] | None = None) -> tuple[Character, Spec]:
     """Map a card object (any spec) to our fields. Unchecked: ``fit`` and ``check`` follow."""
     notes = notes if notes is not None else []
@@ -247,8 +252,8 @@ def card_to_character(obj: dict[str, Any], notes: list[str] | None = None) -> tu
         raise CardError("The card has no name.")
     if name != clean_text(data.get("name")):
         notes.append(f"the name became “{name}” (commas, colons and line breaks are not allowed in names)")
-    extensions = data.get("extensions") if isinstance(data.get("extensions"), dict) else {}
-    ours = extensions.get(EXTENSION_KEY) if isinstance(extensions.get(EXTENSION_KEY), dict) else {}
+    extensions = _mapping(data.get("extensions"))
+    ours = _mapping(extensions.get(EXTENSION_KEY))
     extras = {k: v for k, v in extensions.items() if k != EXTENSION_KEY}
     speech = _speech_from(ours.get("speech"))
     boundaries = clean_list(ours.get("boundaries"))
@@ -334,7 +339,7 @@ def _lore_from_book(book: Any) -> tuple[tuple[LoreEntry, ...], int]:
     for x in entries:
         if not isinstance(x, dict):
             continue
-        ext = x.get("extensions") if isinstance(x.get("extensions"), dict) else {}
+        ext = _mapping(x.get("extensions"))
         lore.append(LoreEntry(
             keys=clean_list(x.get("keys") if "keys" in x else x.get("key"), split=True),
             content=clean_text(x.get("content")),

@@ -17,6 +17,7 @@ from bot.characters.model import (
     CardLimits,
     Character,
     CharacterError,
+    Dialogue,
     ExampleLine,
     SpeechStyle,
     clean_list,
@@ -156,7 +157,7 @@ def _examples(raw: Any, name: str) -> tuple[tuple[ExampleLine, ...], ...]:
         return ()
     if raw and all(isinstance(x, dict) for x in raw):
         raw = [raw]  # one dialogue without the outer list
-    dialogues = []
+    dialogues: list[Dialogue] = []
     for d in raw:
         if isinstance(d, str):
             dialogues += parse_examples(d, name)

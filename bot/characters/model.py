@@ -436,7 +436,7 @@ def fit(character: Character, limits: CardLimits = DEFAULT_LIMITS) -> tuple[Char
     skipped = 0
     # Higher priority first, then the card's own order; the kept ones stay in card order.
     ranked = sorted(range(len(character.lore)), key=lambda i: (-character.lore[i].priority, i))
-    keep = set()
+    keep: set[int] = set()
     for i in ranked:
         entry = character.lore[i]
         cost = estimate_tokens(entry.content)
@@ -497,13 +497,16 @@ def edit(character: Character, field_name: str, value: str, limits: CardLimits =
     if target == "name":
         updated = replace(character, name=normalize_name(text))
     elif target in ("vocabulary", "punctuation", "emoji"):
-        updated = replace(character, speech=replace(character.speech, **{target: text}))
+        style: dict[str, Any] = {target: text}  # a field named at run time
+        updated = replace(character, speech=replace(character.speech, **style))
     elif target == "catchphrases":
         updated = replace(character, speech=replace(character.speech, catchphrases=lines))
     elif target in ("boundaries", "alternate_greetings", "tags"):
-        updated = replace(character, **{target: lines})
+        listed: dict[str, Any] = {target: lines}
+        updated = replace(character, **listed)
     elif target == "examples":
         updated = replace(character, examples=parse_examples(text, character.name))
     else:
-        updated = replace(character, **{target: text})
+        field_text: dict[str, Any] = {target: text}
+        updated = replace(character, **field_text)
     return check(updated, limits)

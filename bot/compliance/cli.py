@@ -1,12 +1,15 @@
-"""``bot check [FILE|-] [--style ID] [--brand FILE] [--format text|json]``: lint a draft.
+"""``bot check [FILE|-] [--style ID] [--brand FILE|CHAT] [--format text|json]``: lint a draft.
 
 Exit status: 0 clean, 1 something found (must-fix or review), 2 bad usage or unreadable input.
+``bot check`` (``bot.process.cli``) passes ``find_brand`` (a chat's stored profile by its key)
+and ``rules_dir`` (``BOT_COMPLIANCE_RULES_DIR``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.compliance.brand import BrandError, BrandProfile, load_brand
@@ -34,9 +37,11 @@ def _parser() -> _Parser:
         "claims, urgency, price claims), a platform's rules and a brand profile. A lint, not legal advice."))
     parser.add_argument("file", nargs="?", default="-", help="the text to check (default: - for standard input)")
     parser.add_argument("--style", help="copy style id whose platform rules apply (xiaohongshu, douyin, …)")
-    parser.add_argument("--brand", help="brand profile, .json or .toml (never-use words, prices, specifications)")
+    parser.add_argument("--brand", help="brand profile (never-use words, prices, specifications): a .json or .toml "
+                                        "file, or a chat's stored profile by its key, platform:workspace:chat")
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--rules-dir", help="a directory of extra rule files (*.toml): an operator's own lists")
+    parser.add_argument("--rules-dir", help="a directory of extra rule files (*.toml): an operator's own lists "
+                                            "(default: BOT_COMPLIANCE_RULES_DIR)")
     return parser
 
 
@@ -90,7 +95,20 @@ def _json_report(text: str, findings: list[Finding]) -> str:
     return json.dumps(out, ensure_ascii=False, indent=2)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _brand(name: str | None, find_brand: Callable[[str], BrandProfile | None] | None) -> BrandProfile | None:
+    """A profile file, or (when no such file exists) a chat's stored profile by its key."""
+    if not name:
+        return None
+    if find_brand is None or Path(name).exists():
+        return load_brand(name)
+    found = find_brand(name)
+    if found is None:
+        raise BrandError(f"{name}: no such file, and no chat with that key has a brand profile")
+    return found
+
+
+def main(argv: list[str] | None = None, *, find_brand: Callable[[str], BrandProfile | None] | None = None,
+         rules_dir: str = "") -> int:
     try:
         args = _parser().parse_args(argv)
     except _UsageError:
@@ -99,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return CLEAN if exc.code in (0, None) else USAGE
     try:
         style = _style_id(args.style)
-        brand: BrandProfile | None = load_brand(args.brand) if args.brand else None
-        rules: RuleSet = load_rules(args.rules_dir) if args.rules_dir else default_rules()
+        brand = _brand(args.brand, find_brand)
+        extra = args.rules_dir or rules_dir
+        rules: RuleSet = load_rules(extra) if extra else default_rules()
         text = _read(args.file)
     except (ValueError, OSError) as exc:  # BrandError, RulesError, UnicodeDecodeError are ValueErrors
         kind = ("brand profile" if isinstance(exc, BrandError) else "rules" if isinstance(exc, RulesError)

@@ -97,7 +97,7 @@ class Folded:
     tight: View
 
 
-class _LightTable(dict):  # type: ignore[type-arg]
+class _LightTable(dict[int, str]):
     """``str.translate`` table that fills itself: code point → light form (see fold_char)."""
 
     def __missing__(self, code: int) -> str:

@@ -202,7 +202,7 @@ def _enum(kind: type[Enum], value: Any, where: str, key: str) -> Any:
     try:
         return kind(value)
     except ValueError:
-        allowed = ", ".join(str(m.value) for m in kind)  # type: ignore[attr-defined]
+        allowed = ", ".join(str(m.value) for m in kind)
         raise RulesError(f"{where}: {key} = {value!r} is not one of: {allowed}") from None
 
 
@@ -315,3 +315,10 @@ def load_rules(extra_dir: str | Path | None = None) -> RuleSet:
 def default_rules() -> RuleSet:
     """The built-in rules, loaded and compiled once."""
     return load_rules()
+
+
+@functools.cache
+def rules_for(extra_dir: str = "") -> RuleSet:
+    """The built-in rules plus an operator's directory (``BOT_COMPLIANCE_RULES_DIR``), loaded
+    and compiled once per process and directory ("" = the built-in rules only)."""
+    return load_rules(extra_dir) if extra_dir else default_rules()

@@ -1,4 +1,5 @@
-"""Ask the model for N variants, validate them, repair once, fix broken limits once.
+"""Ask the model for N variants, validate them, repair once, fix broken limits once, and
+repair compliance once.
 
 1. The request carries ``response_format`` (when the model supports structured output) and
    the same format in words at the end of the newest user message (some M2 versions ignore
@@ -7,10 +8,17 @@
    validated). Unusable → one corrective retry quoting the problems.
 3. Variants that break the style's limits (counted in code) go back once, only those, to be
    fixed. A fix is kept when it breaks fewer limits than the original.
-4. Whatever still breaks a limit is shown with a note; if no usable variant came back at all,
-   ``CopyResult.ok`` is False and ``markdown`` is a clear sentence, never raw JSON.
+4. With a ``Checker`` (``review.py``), every variant is checked against advertising law, the
+   platform's rules and the brand; the flagged ones go back once, only those, with their flagged
+   phrases quoted, to be rewritten. A rewrite is kept when it has fewer findings (must-fix first)
+   and breaks no more limits; then every variant is checked again.
+5. Whatever still breaks a limit is shown with a note, and every variant with its compliance
+   verdict (a variant with a must-fix finding is marked as failed); if no usable variant came
+   back at all, ``CopyResult.ok`` is False and ``markdown`` is a clear sentence, never raw JSON.
 
-Gateway failures (``GatewayError``) are not caught: the core reports them like any turn's.
+Gateway failures (``GatewayError``) are not caught: the core reports them like any turn's —
+except in the compliance repair round, whose failure leaves the variants as they were, shown
+with their findings (the answer is not lost for want of a rewrite).
 """
 from __future__ import annotations
 
@@ -23,10 +31,12 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.copywriting.constraints import check_variant, check_variants
 from bot.copywriting.render import render_variants, variant_label
+from bot.copywriting.review import Checker, Verdict, better, repair_prompt, verdict_lines
 from bot.copywriting.schema import format_instruction, response_format
 from bot.copywriting.structured import Parsed, parse_variants, strip_reasoning
 from bot.copywriting.styles import Style
 from bot.copywriting.variants import Variant
+from bot.gateway.errors import GatewayError
 from bot.gateway.events import ChatRequest, Usage
 
 log = logging.getLogger(__name__)
@@ -47,8 +57,9 @@ class CopyResult:
     variants: list[Variant]
     markdown: str  # what the user sees: rendered variants (+ notes), or the failure sentence
     notes: dict[int, list[str]] = field(default_factory=dict)  # limits still broken, by number
+    verdicts: dict[int, Verdict] = field(default_factory=dict)  # compliance, by number (when checked)
     message: str = ""  # a problem worth telling the user ("" when all went well)
-    calls: int = 0  # model calls made (1 to 3)
+    calls: int = 0  # model calls made (1 to 4)
     usage: Usage = field(default_factory=Usage)  # summed over the calls
     reasoning: str = ""  # the model's thinking (store it, don't show it)
     finish_reason: str = ""
@@ -146,10 +157,12 @@ async def write_variants(
     *,
     progress: Progress | None = None,
     max_tokens: int | None = None,
+    checker: Checker | None = None,
 ) -> CopyResult:
     """Ask for ``n`` variants of ``style`` (default ``settings.copy_variants``) after the prompt
     ``messages`` (system prompt with the style, history, the brief as the last user message).
-    ``progress`` (optional) gets short status lines before a retry or a fix round."""
+    ``progress`` (optional) gets short status lines before a retry or a fix round; ``checker``
+    (optional) checks compliance and drives the repair round."""
     wanted = n or (getattr(settings, "copy_variants", None) or 3)
     structured = bool(getattr(settings, "structured_output", True))
     calls = _Calls(gateway, style, structured, max_tokens)
@@ -191,10 +204,48 @@ async def write_variants(
                 variants[number - 1] = new
         violations = check_variants(variants, style)
 
+    verdicts: dict[int, Verdict] = {}
+    if checker is not None:
+        verdicts = await _comply(calls, convo, variants, style, checker, progress)
+        violations = check_variants(variants, style)
+
     message = _short_text(style, len(variants), wanted) if len(variants) < wanted else ""
-    markdown = render_variants(variants, style, violations)
+    shown = {n: (verdict_lines(v, style.language), v.failed) for n, v in verdicts.items()}
+    markdown = render_variants(variants, style, violations, verdicts=shown)
     if message:
         markdown += f"\n\n_{message}_"
-    return CopyResult(True, variants, markdown, notes=violations, message=message, calls=calls.count,
+    return CopyResult(True, variants, markdown, notes=violations, verdicts=verdicts, message=message,
+                      calls=calls.count,
                       usage=calls.usage, reasoning="\n\n".join(calls.reasoning),
                       finish_reason=calls.finish_reason, texts=calls.texts)
+
+
+async def _comply(calls: _Calls, convo: list[dict[str, Any]], variants: list[Variant], style: Style,
+                  checker: Checker, progress: Progress | None) -> dict[int, Verdict]:
+    """Check every variant; send the flagged ones back once with their phrases quoted; keep a
+    rewrite that is better and breaks no more limits. ``variants`` is updated in place."""
+    found = {number: checker.findings(v) for number, v in enumerate(variants, 1)}
+    flagged = {number: f for number, f in found.items() if f}
+    repaired: dict[int, int] = {}
+    if flagged:
+        log.info("copy: %d variant(s) flagged by the compliance check; asking for a rewrite", len(flagged))
+        if progress:
+            await progress("合规修改中…" if style.language == "zh" else "fixing compliance…")
+        answer = json.dumps({"variants": [v.to_dict() for v in variants]}, ensure_ascii=False)
+        fix = convo + [{"role": "assistant", "content": answer},
+                       {"role": "user", "content": repair_prompt(style, flagged)}]
+        try:
+            fixed = await calls.ask(fix, len(flagged))
+        except GatewayError as exc:
+            log.warning("copy: the compliance repair call failed (%s); showing the findings", exc.log_message)
+            fixed = Parsed()
+        numbers = list(flagged)
+        for position, new in zip(fixed.positions, fixed.variants):
+            number = numbers[position - 1]
+            now = checker.findings(new)
+            old = variants[number - 1]
+            if better(now, found[number]) and len(check_variant(new, style)) <= len(check_variant(old, style)):
+                repaired[number] = max(1, len(found[number]) - len(now))
+                variants[number - 1] = new
+                found[number] = now
+    return {number: Verdict(found[number], repaired.get(number, 0)) for number in found}

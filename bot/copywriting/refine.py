@@ -3,16 +3,23 @@
 The core appends ``refine_message(...)`` as a user message after the conversation (the
 chosen variant is quoted in it, so the model has it in context even if history was
 trimmed) and calls ``flow.write_variants(..., n=1)`` (``REFINE_VARIANTS``) with the same style.
+"Fix compliance" (``COMPLY``) is offered on variants the compliance check flagged; its message
+quotes the flagged phrases (``review.comply_instruction``).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 
+from bot.compliance.findings import Finding
+from bot.copywriting.review import comply_instruction
 from bot.copywriting.styles import Constraints, Style
 from bot.copywriting.variants import Variant
 
-ACTIONS = ("shorter", "longer", "playful", "formal", "translate", "regenerate")
+ACTIONS = ("shorter", "longer", "playful", "formal", "translate", "regenerate")  # offered on every variant
+COMPLY = "comply"  # offered on a variant with compliance findings
+ALL_ACTIONS = (*ACTIONS, COMPLY)
 REFINE_VARIANTS = 1  # a refinement answers with one revised variant
 
 LABELS: dict[str, tuple[str, str]] = {  # action -> (Chinese, English) button label
@@ -22,6 +29,7 @@ LABELS: dict[str, tuple[str, str]] = {  # action -> (Chinese, English) button la
     "formal": ("更正式", "More formal"),
     "translate": ("翻译", "Translate"),
     "regenerate": ("换一版", "Regenerate"),
+    COMPLY: ("合规修改", "Fix compliance"),
 }
 
 _INSTRUCTIONS = {
@@ -61,11 +69,15 @@ def target_language(variant: Variant) -> str:
     return "en" if cjk * 3 >= max(1, len(text)) * 0.5 else "zh"
 
 
-def refine_message(action: str, variant: Variant, style: Style, number: int) -> str:
-    """The user-message text asking the model to refine variant ``number``."""
-    if action not in ACTIONS:
-        raise UnknownAction(f"unknown refinement {action!r}; use one of {', '.join(ACTIONS)}")
-    if action == "translate":
+def refine_message(action: str, variant: Variant, style: Style, number: int,
+                   findings: Sequence[Finding] = ()) -> str:
+    """The user-message text asking the model to refine variant ``number`` (``findings``: what
+    the compliance check flagged in it, for ``COMPLY``)."""
+    if action not in ALL_ACTIONS:
+        raise UnknownAction(f"unknown refinement {action!r}; use one of {', '.join(ALL_ACTIONS)}")
+    if action == COMPLY:
+        what = comply_instruction(findings)
+    elif action == "translate":
         lang = target_language(variant)
         what = ("Translate it into natural, idiomatic English for the same platform (adapt, don't "
                 "translate word by word; hashtags in English)." if lang == "en" else

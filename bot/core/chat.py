@@ -8,14 +8,16 @@ from bot.core.kinds import TurnContext
 from bot.core.turns import TurnKind
 from bot.gateway.events import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 from bot.store.repo import ConversationRow, NewPart, Store
+from bot.tools.context import CallContext, Where
+from bot.tools.registry import ToolRegistry
 
 
 class ChatKind:
     kind = TurnKind.CHAT
 
-    def __init__(self, store: Store, tools: Any) -> None:
+    def __init__(self, store: Store, tools: ToolRegistry | None) -> None:
         self.store = store
-        self.tools = tools  # a bot.tools registry, or None
+        self.tools = tools  # None: tools are off
 
     def takes_plain_messages(self, conversation: ConversationRow) -> bool:
         return True
@@ -25,15 +27,27 @@ class ChatKind:
 
     async def produce(self, turn: TurnContext) -> None:
         settings = turn.settings
-        tools = self.tools.definitions() if (self.tools is not None and settings.tools) else None
+        registry = None
+        if self.tools is not None and settings.tools:
+            # Tools from outside (MCP servers) depend on who asks and where: bound per turn.
+            registry = self.tools.for_turn(self.call_context(turn))
+        tools = registry.definitions() if registry is not None else None
         for step in range(settings.tool_chain_limit + 1):
             calls, step_text, step_reasoning = await self._stream_once(
                 turn, tools if step < settings.tool_chain_limit else None)
             if not calls:
                 return
-            await self._run_tools(turn, calls, step_text, step_reasoning)
+            await self._run_tools(turn, registry, calls, step_text, step_reasoning)
 
-    async def _stream_once(self, turn: TurnContext, tools: list[dict] | None) -> tuple[list[ToolCall], str, str]:
+    @staticmethod
+    def call_context(turn: TurnContext) -> CallContext:
+        conv = turn.conversation
+        key = conv.key
+        return CallContext(Where(key.platform, key.workspace, key.chat, conv.shared), turn.asker, conv.id,
+                           turn.turn_id, turn.writer.surface)
+
+    async def _stream_once(self, turn: TurnContext,
+                           tools: list[dict[str, Any]] | None) -> tuple[list[ToolCall], str, str]:
         """One model call. Returns its tool calls and, for them, its text and reasoning."""
         calls: list[ToolCall] = []
         text_parts: list[str] = []
@@ -61,16 +75,16 @@ class ChatKind:
                 turn.finish_reason = event.reason
         return calls, "".join(text_parts), "".join(reasoning_parts)
 
-    async def _run_tools(self, turn: TurnContext, calls: list[ToolCall], step_text: str,
+    async def _run_tools(self, turn: TurnContext, registry: Any, calls: list[ToolCall], step_text: str,
                          step_reasoning: str) -> None:
         call_dicts = [{"id": c.id, "type": "function",
                        "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
         # MiniMax wants the whole assistant message back, reasoning included (interleaved thinking).
         content = f"<think>{step_reasoning}</think>\n\n{step_text}" if step_reasoning else step_text
         turn.messages.append({"role": "assistant", "content": content, "tool_calls": call_dicts})
-        names = ", ".join(dict.fromkeys(c.name for c in calls))
-        await turn.status(f"using {names}…")
-        results = await self.tools.run_calls(calls, timeout=turn.settings.tool_timeout, progress=turn.status)
+        # Each call is shown while it runs and when it ends or fails (the surface's steps,
+        # or the status line); after the round the steps stay until the answer's text comes.
+        results = await registry.run_calls(calls, timeout=turn.settings.tool_timeout, steps=turn.show_steps)
         for call, result in zip(calls, results):
             turn.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
         assistant_parts = ([NewPart("reasoning", text=step_reasoning)] if step_reasoning else []) + \
@@ -81,4 +95,3 @@ class ChatKind:
         await self.store.add_tool_messages(turn.conversation.id, turn.turn_id, assistant_parts, result_parts)
         if step_text and not turn.writer.text.endswith("\n"):
             turn.writer.feed("\n\n")
-        await turn.status(texts.THINKING)

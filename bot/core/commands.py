@@ -11,6 +11,7 @@ import difflib
 
 from bot.core.kinds import Command, CommandCall
 from bot.platform.inbox import CommandInfo
+from bot.platform.messages import ConversationKey
 
 
 def parse_command(text: str) -> tuple[str, str]:
@@ -66,6 +67,18 @@ class Commands:
         lines = [f"/{c.name}{f' {c.usage}' if c.usage else ''} — {c.summary}" for c in self.infos
                  if c.name != "start"]
         return "\n\n".join(filter(None, (intro, "Commands:\n" + "\n".join(lines), outro)))
+
+    async def complete(self, key: ConversationKey, name: str, args: str) -> list[str]:
+        """Words completing the last word of ``args`` (typed after ``/name``): what the
+        command's completer offers at that place, starting with what is typed (any case)."""
+        command = self._commands.get(name)
+        if command is None or command.complete is None:
+            return []
+        words = args.split()
+        typed = "" if not args or args[-1].isspace() else words.pop()
+        offered = await command.complete(key, words)
+        folded = typed.casefold()
+        return [w for w in dict.fromkeys(offered) if w.casefold().startswith(folded) and w != typed]
 
     async def run(self, call: CommandCall) -> None:
         await self._commands[call.name].handler(call)

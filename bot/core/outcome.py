@@ -22,6 +22,7 @@ class StopReason(Enum):
 
 
 GONE_ERROR = "the chat no longer takes the bot's messages (removed from it, or blocked)"
+SHUTDOWN_ERROR = "the process shut down"  # stored with a turn its process ended at shutdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ def failed(exc: BaseException, turn_id: int, *, has_text: bool, stopped: StopRea
     """The outcome of a turn whose production raised ``exc`` (re-raised if it is not ours)."""
     if isinstance(exc, asyncio.CancelledError):
         if stopped is StopReason.SHUTDOWN:  # the process ended it after its shutdown grace
-            return Outcome(TurnState.INTERRUPTED, texts.SHUTDOWN_MARKER, error="the process shut down")
+            return Outcome(TurnState.INTERRUPTED, texts.SHUTDOWN_MARKER, error=SHUTDOWN_ERROR)
         if stopped is None:
             raise exc
         if stopped is StopReason.GONE:

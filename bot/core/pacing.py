@@ -18,12 +18,14 @@ from collections.abc import Awaitable, Callable
 from bot.platform.controls import Controls
 from bot.platform.split import FENCE_RESERVE, split_markdown, split_point
 from bot.platform.surface import (
+    Ending,
     MessageRef,
     NativeStream,
     RateLimited,
     ReplySurface,
     StreamUnavailable,
     SurfaceGone,
+    SurfaceLimits,
     Write,
     WriteFailed,
 )
@@ -75,7 +77,7 @@ class AnswerWriter:
         self._closed = asyncio.Event()
         self._closing = False
         self._last_write = 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.gone = False  # the place stopped taking our messages: write nothing more
         self._on_gone = on_gone
 
@@ -157,7 +159,7 @@ class AnswerWriter:
             pass
         self._wake.set()
 
-    def _limits(self, page: _Page):  # noqa: ANN202
+    def _limits(self, page: _Page) -> SurfaceLimits:
         return page.stream.limits if page.stream is not None else self.surface.limits
 
     async def _show_current(self) -> None:
@@ -220,9 +222,9 @@ class AnswerWriter:
 
     # --- finishing ---
     async def finish(self, final_text: str | None = None, *, reasoning: str = "",
-                     notice: bool = False, controls: Controls = ()) -> list[str]:
-        """Stop streaming and write the whole answer in its final form; ``controls`` go on
-        its last page. Returns refs."""
+                     notice: bool = False, controls: Controls = (), ending: Ending | None = None) -> list[str]:
+        """Stop streaming and write the whole answer in its final form; ``controls`` and
+        ``ending`` go on its last page. Returns refs."""
         if final_text is not None:
             self._chunks, self._joined = [], final_text
         self._closing = True
@@ -242,7 +244,7 @@ class AnswerWriter:
             # answer's buttons instead of posting an empty one.
             self._pages.pop()
             previous = self._pages[-1]
-            await self._final_write(previous, previous.sent, notice=notice, controls=controls)
+            await self._final_write(previous, previous.sent, notice=notice, controls=controls, ending=ending)
             return self.refs
         limits = self._limits(tail_page)
         pieces = split_markdown(body, limits.max_chars, limits.measure) if body else [""]
@@ -252,8 +254,8 @@ class AnswerWriter:
             if not piece.strip() and not last:
                 continue
             first = len(self._pages) == 1 and i == 0
-            await self._final_write(page, piece or "…", notice=notice,
-                                    reasoning=reasoning if first else "", controls=controls if last else ())
+            await self._final_write(page, piece or "…", notice=notice, reasoning=reasoning if first else "",
+                                    controls=controls if last else (), ending=ending if last else None)
         return self.refs
 
     def _new_page(self) -> _Page:
@@ -261,9 +263,10 @@ class AnswerWriter:
         self._pages.append(page)
         return page
 
-    async def _final_write(self, page: _Page, body: str, *, notice: bool = False,
-                           reasoning: str = "", controls: Controls = ()) -> None:
-        write = Write(self.turn_id, final=True, notice=notice, reasoning=reasoning, controls=controls)
+    async def _final_write(self, page: _Page, body: str, *, notice: bool = False, reasoning: str = "",
+                           controls: Controls = (), ending: Ending | None = None) -> None:
+        write = Write(self.turn_id, final=True, notice=notice, reasoning=reasoning, controls=controls,
+                      ending=ending)
         for attempt in range(FINAL_ATTEMPTS):
             if self.gone:
                 return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, estimate_tokens
 from bot.store.repo import StoredMessage
@@ -20,13 +21,13 @@ TRIM_LOW_WATER = 0.5  # after a trim the history uses at most this share of the 
 
 @dataclass(slots=True)
 class Prompt:
-    messages: list[dict]
+    messages: list[dict[str, Any]]
     estimated_tokens: int  # corrected by the conversation's usage ratio
     new_history_start: int | None = None  # set when this prompt trimmed old history
     images_dropped: int = 0
 
 
-def _image_block(mime: str, data: bytes) -> dict:
+def _image_block(mime: str, data: bytes) -> dict[str, Any]:
     url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     return {"type": "image_url", "image_url": {"url": url}}
 
@@ -109,12 +110,12 @@ def build_prompt(
 
     kept = _ordered(history[start:])
     last_user = max((i for i, m in enumerate(kept) if m.role == "user"), default=-1)
-    messages: list[dict] = [{"role": "system", "content": system}] if system else []
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     dropped = 0
     for i, msg in enumerate(kept):
         if msg.role == "user":
             text = _user_text(msg, group)
-            blocks: list[dict] = []
+            blocks: list[dict[str, Any]] = []
             for part in msg.parts:
                 if part.kind != "image":
                     continue
@@ -125,7 +126,7 @@ def build_prompt(
                     text += "\n[an image was attached here earlier; it is no longer shown]" if vision \
                         else "\n[an image was attached, but image input is turned off]"
             if blocks:
-                content: str | list[dict] = [{"type": "text", "text": text or "(image)"}, *blocks]
+                content: str | list[dict[str, Any]] = [{"type": "text", "text": text or "(image)"}, *blocks]
             else:
                 content = text
             # Consecutive user messages (several people, or messages queued mid-answer)
@@ -143,7 +144,7 @@ def build_prompt(
                 reasoning = "".join(p.text or "" for p in msg.parts if p.kind == "reasoning")
                 if reasoning:
                     text = f"<think>{reasoning}</think>\n\n{text}"
-            entry: dict = {"role": "assistant", "content": text}
+            entry: dict[str, Any] = {"role": "assistant", "content": text}
             if calls:
                 entry["tool_calls"] = calls
             if not text and not calls:
@@ -157,7 +158,7 @@ def build_prompt(
     return Prompt(messages, int(total * ratio), new_start, dropped)
 
 
-def with_additions(messages: list[dict], examples: list[dict], newest: str) -> list[dict]:
+def with_additions(messages: list[dict[str, Any]], examples: list[dict[str, Any]], newest: str) -> list[dict[str, Any]]:
     """``messages`` with few-shot ``examples`` right after the system prompt (they are part of
     the stable prefix) and ``newest`` appended to the last user message (volatile: it never
     enters the prefix of a later turn)."""
@@ -170,15 +171,17 @@ def with_additions(messages: list[dict], examples: list[dict], newest: str) -> l
     return out
 
 
-def cost_of(messages: list[dict]) -> int:
+def cost_of(messages: list[dict[str, Any]]) -> int:
     """The estimated tokens of extra messages (kept out of the history's budget)."""
     return sum(estimate_tokens(json.dumps(m, ensure_ascii=False)) + MESSAGE_OVERHEAD for m in messages)
 
 
-def _merge(first: str | list[dict], second: str | list[dict]) -> list[dict] | str:
+def _merge(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]) -> list[dict[str, Any]] | str:
     if isinstance(first, str) and isinstance(second, str):
         return f"{first}\n\n{second}"
-    as_blocks = lambda c: [{"type": "text", "text": c}] if isinstance(c, str) else c  # noqa: E731
+    def as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
     return as_blocks(first) + as_blocks(second)
 
 

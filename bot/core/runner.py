@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot.core.outcome import GONE_ERROR, Outcome, StopReason, failed, finished
 from bot.core.pacing import AnswerWriter
 from bot.core.turns import TurnState
 from bot.platform.controls import answer_controls, streaming_controls
-from bot.platform.surface import ReplySurface
+from bot.platform.surface import Ending, ReplySurface, Step
 from bot.process import metrics
 from bot.store.repo import ConversationRow, FinishedTurn, NewPart, Store
 from bot.usage.meter import MeteredGateway
@@ -31,7 +32,7 @@ class ActiveTurn:
 
     turn_id: int
     conversation_id: int
-    task: asyncio.Task | None = None  # the model call; Stop cancels it
+    task: asyncio.Task[None] | None = None  # the model call; Stop cancels it
     stopped: StopReason | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)  # written and stored
 
@@ -58,6 +59,7 @@ class TurnPlan:
     messages: list[dict[str, Any]]
     estimated_tokens: int
     answered_seqs: list[int]
+    asker: str = ""  # the author of the newest message answered
 
 
 class TurnRunner:
@@ -69,7 +71,7 @@ class TurnRunner:
         self.store = store
         self.kinds = kinds
         self.message_id: int | None = None
-        self._waiting: asyncio.Task | None = None  # the "waiting for the model" status call
+        self._waiting: asyncio.Task[None] | None = None  # the "waiting for the model" status call
         self._last_checkpoint = 0.0
         self._saved_pages: list[str] = []
         self.writer = AnswerWriter(plan.surface, plan.turn_id, on_write=self._checkpoint,
@@ -78,7 +80,8 @@ class TurnRunner:
         self.turn = TurnContext(
             turn_id=plan.turn_id, kind=plan.kind, extra=plan.extra, conversation=plan.conversation,
             messages=plan.messages, settings=settings, gateway=gateway, writer=self.writer,
-            show_status=self._show_status, produce_as=self._produce)
+            show_status=self._show_status, produce_as=self._produce, asker=plan.asker,
+            draw_steps=self._draw_steps)
 
     async def run(self) -> None:
         turn, active = self.turn, self.active
@@ -97,6 +100,7 @@ class TurnRunner:
             if self._waiting is not None:
                 await asyncio.gather(self._waiting, return_exceptions=True)
             active.task = None
+            turn.end_steps()
             await turn.status("")  # cleared beside the final write, not before it
         await self._finish(outcome)
         await turn.status_settled()
@@ -115,6 +119,13 @@ class TurnRunner:
             await self.plan.surface.set_status(text)
         except Exception:
             log.warning("turn %s: set_status failed", self.plan.turn_id, exc_info=True)
+
+    async def _draw_steps(self, steps: Sequence[Step]) -> bool:
+        try:
+            return await self.plan.surface.show_steps(self.plan.turn_id, steps)
+        except Exception:
+            log.warning("turn %s: show_steps failed", self.plan.turn_id, exc_info=True)
+            return False
 
     async def _checkpoint(self, text: str, pages: list[str]) -> None:
         """Save the answer: created at its first write, then at most once per interval.
@@ -158,7 +169,8 @@ class TurnRunner:
         own = tuple(turn.controls) if outcome.state is TurnState.DONE else ()
         controls = () if notice_only else (*own, *answer_controls(plan.turn_id))
         pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
-                                         notice=notice_only, controls=controls)
+                                         notice=notice_only, controls=controls,
+                                         ending=_ending(outcome.state, notice_only))
         parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + turn.parts
         await self._save(FinishedTurn(
             turn_id=plan.turn_id, conversation_id=plan.conversation.id, message_id=self.message_id,
@@ -190,3 +202,10 @@ class TurnRunner:
                     raise
                 log.warning("turn %s: saving the answer failed, retrying", done.turn_id, exc_info=True)
                 await asyncio.sleep(0.2 * 2 ** attempt)
+
+
+def _ending(state: TurnState, notice_only: bool) -> Ending:
+    """What the surface is told of the turn's end (an empty answer is no answer)."""
+    if state is TurnState.DONE and not notice_only:
+        return Ending.ANSWERED
+    return Ending.STOPPED if state is TurnState.STOPPED else Ending.FAILED

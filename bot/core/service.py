@@ -1,5 +1,5 @@
 """The conversation core: the owner of every turn. Adapters reach it through their
-``Inbox`` (``bot.core.inbox``), never directly.
+``Inbox`` (``bot.core.intake``), never directly.
 
 A message is stored first, in arrival order (``bot.core.order``); a conversation's worker
 then answers its waiting messages one turn at a time, in sequence order (plain messages
@@ -15,12 +15,22 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import documents
 from bot.config import Settings
 from bot.core import texts
 from bot.core.chat import ChatKind
 from bot.core.commands import Commands, looks_like_command, parse_command
-from bot.core.kinds import Command, CommandCall, Extension, PressHandler, PromptHook, TurnKindHandler
+from bot.core.kinds import (
+    AddressHook,
+    AttachmentCall,
+    AttachmentHook,
+    Command,
+    CommandCall,
+    Extension,
+    PressHandler,
+    PromptHook,
+    RecoveryHook,
+    TurnKindHandler,
+)
 from bot.core.order import ArrivalOrder, Ticket
 from bot.core.outcome import StopReason
 from bot.core.pacing import AnswerWriter
@@ -29,13 +39,14 @@ from bot.core.repair import repair
 from bot.core.runner import ActiveTurn, TurnPlan, TurnRunner
 from bot.core.tokens import estimate_tokens
 from bot.core.turns import TurnKind, TurnRequest, TurnState
+from bot.documents.incoming import READ_IN_PARTS, take_in
 from bot.gateway.client import GatewayClient
 from bot.images import ImageRejected, prepare_image
 from bot.platform.base import ADMITTED, Admission
 from bot.platform.controls import Action, Click, ControlKind, Press
 from bot.platform.inbox import Ack, CommandInfo, Surfaces
 from bot.platform.messages import ConversationKey, IncomingMessage
-from bot.platform.surface import ReplySurface
+from bot.platform.surface import Ending, ReplySurface
 from bot.process import logformat
 from bot.store.coordinator import LocalCoordinator, PgCoordinator
 from bot.store.repo import ConversationRow, NewPart, PendingMessage, RecoveredAnswer, Store
@@ -66,6 +77,9 @@ class ChatService:
         self.kinds: dict[str, TurnKindHandler] = {TurnKind.CHAT: ChatKind(store, tools)}
         self.presses: dict[str, PressHandler] = {}
         self.prompt_hooks: list[PromptHook] = []  # features' additions to every turn's prompt
+        self.recovery_hooks: list[RecoveryHook] = []  # features taking up a stopped process's work
+        self.attachment_hooks: list[AttachmentHook] = []  # features that take a file before it is stored
+        self.address_hooks: list[AddressHook] = []  # features that say a group message is for the bot
         self.commands = Commands()
         for command in (
             Command(CommandInfo("start", "What this bot does"), self._help),
@@ -76,16 +90,16 @@ class ChatService:
         ):
             self.commands.register(command)
         self._order = ArrivalOrder()
-        self._workers: dict[int, asyncio.Task] = {}  # conversation id → its worker
+        self._workers: dict[int, asyncio.Task[None]] = {}  # conversation id → its worker
         self._wakeups: dict[int, int] = {}  # bumped whenever a conversation gets a message
         self._active: dict[int, ActiveTurn] = {}  # conversation id → the turn it streams
         self._surfaces: dict[tuple[int, int], ReplySurface] = {}  # (conversation, seq) → where it was asked
         self._latest: dict[ConversationKey, int] = {}  # a key's current conversation id
         self._platforms: dict[str, Surfaces] = {}
         self._recovered: list[RecoveredAnswer] = []
-        self._background: set[asyncio.Task] = set()  # the core's own: repairs, the sweep's answers
-        self._intake: set[asyncio.Task] = set()  # every event an adapter handed in, until handled
-        self._sweeper: asyncio.Task | None = None  # several processes: the periodic sweep
+        self._background: set[asyncio.Task[Any]] = set()  # the core's own: repairs, the sweep's answers
+        self._intake: set[asyncio.Task[Any]] = set()  # every event an adapter handed in, until handled
+        self._sweeper: asyncio.Task[None] | None = None  # several processes: the periodic sweep
         self._closing = False  # shutting down: no new turns start in this process
 
     @property
@@ -107,6 +121,9 @@ class ChatService:
             self.commands.register(command)
         self.presses.update(extension.presses)
         self.prompt_hooks.extend(extension.prompt)
+        self.recovery_hooks.extend(extension.recovered)
+        self.attachment_hooks.extend(extension.attachments)
+        self.address_hooks.extend(extension.addressing)
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -120,6 +137,7 @@ class ChatService:
         self._recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if self._recovered:
             log.warning("finalised %d answer(s) interrupted by a restart", len(self._recovered))
+        await self._take_up(self._recovered)
         if self.coordinator.distributed:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweep")
 
@@ -162,12 +180,22 @@ class ChatService:
         recovered = await self.store.recover_streaming(texts.RESTART_MARKER)
         if recovered:
             log.warning("finalised %d answer(s) a stopped process left", len(recovered))
+        await self._take_up(recovered)
         for name, platform in self._platforms.items():
             theirs = [r for r in recovered if r.key.platform == name]
             if theirs:
                 await self._repair(platform, theirs)
         self._recovered.extend(r for r in recovered if r.key.platform not in self._platforms)
         await self._answer_waiting()
+
+    async def _take_up(self, recovered: list[RecoveredAnswer]) -> None:
+        """Features take up the work of turns a stopped process left (before the waiting
+        conversations are answered, so what they queue again is answered with them)."""
+        for hook in self.recovery_hooks:
+            try:
+                await hook(recovered, self)
+            except Exception:
+                log.exception("taking up the work of interrupted turns failed")
 
     async def _answer_waiting(self) -> None:
         for conversation_id in await self.store.waiting_conversations(list(self._platforms)):
@@ -207,7 +235,7 @@ class ChatService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def track(self, work: Any, *, name: str) -> asyncio.Task:
+    def track(self, work: Any, *, name: str) -> asyncio.Task[Any]:
         """Run an adapter's event (or follow-up work) as a task the core waits for at
         shutdown and in ``drain``; what fails is logged, never lost silently."""
         task = asyncio.create_task(work, name=name)
@@ -215,7 +243,7 @@ class ChatService:
         task.add_done_callback(self._intake_done)
         return task
 
-    def _intake_done(self, task: asyncio.Task) -> None:
+    def _intake_done(self, task: asyncio.Task[Any]) -> None:
         self._intake.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("%s failed", task.get_name(), exc_info=exc)
@@ -269,7 +297,7 @@ class ChatService:
         bot, answer it. Returns once the conversation has nothing left to answer."""
         accepted = await ticket.turn(lambda: self._accept(msg, surface))
         if accepted.unknown:
-            await self.notify(surface, self.commands.unknown_text(accepted.unknown))
+            await self.notify(surface, self.commands.unknown_text(accepted.unknown), ending=Ending.FAILED)
         elif accepted.command is not None:
             await self.commands.run(CommandCall(*accepted.command, msg, surface, self))
         elif accepted.stored is not None and msg.addressed:
@@ -296,7 +324,34 @@ class ChatService:
             return _Accepted(busy, command=(name, args))  # run once the line moves on
         if name and msg.addressed and looks_like_command(name) and not msg.attachments:
             return _Accepted(busy, unknown=name)  # a typo is not a question for the model
-        return _Accepted(busy, stored=await self._store(msg, None))
+        claimed = bool(msg.addressed and msg.attachments and self.attachment_hooks) and await self._claim(msg, surface)
+        if claimed and not msg.text.strip() and not msg.attachments:
+            return _Accepted(busy, ran=True)  # the feature answered; nothing left to store
+        request = None
+        if msg.group and not name and not claimed:
+            for hook in self.address_hooks:
+                if (addressed := await hook(msg)) is not None:
+                    msg.addressed, request = True, addressed.request
+                    break
+        return _Accepted(busy, stored=await self._store(msg, request))
+
+    async def _claim(self, msg: IncomingMessage, surface: ReplySurface) -> bool:
+        """Offer each file to the features; what one takes leaves the message. When files
+        were taken and none is left, what remains (a caption) is kept as context only: the
+        feature's reply answers the message."""
+        kept = []
+        for attachment in msg.attachments:
+            call = AttachmentCall(msg, attachment, surface, self)
+            for hook in self.attachment_hooks:
+                if await hook(call):
+                    break
+            else:
+                kept.append(attachment)
+        if len(kept) == len(msg.attachments):
+            return False
+        msg.attachments = kept
+        msg.addressed = bool(kept)
+        return True
 
     async def record(self, msg: IncomingMessage) -> None:
         """Store an earlier message as context, now (what a thread said before the bot was
@@ -338,10 +393,13 @@ class ChatService:
                 continue
             parts.append(NewPart("image", blob=img.data, mime=img.mime,
                                  data={"filename": att.filename, "width": img.width, "height": img.height}))
-        for att in msg.documents:
-            doc_parts, doc_notices = await documents.to_parts(att, self.settings)
-            parts.extend(doc_parts)
-            notices.extend(doc_notices)
+        if msg.documents:  # too long for one prompt: a turn that reads them in parts (bot.longdocs)
+            may_split = request is None and msg.addressed and READ_IN_PARTS in self.kinds
+            arrived = await take_in(msg.documents, self.settings, may_split=may_split)
+            parts.extend(arrived.parts)
+            notices.extend(arrived.notices)
+            if arrived.in_parts:
+                request = TurnRequest(READ_IN_PARTS)
         if not parts:
             parts.append(NewPart("text", text=""))
         _, seq = await self.store.add_message(
@@ -351,9 +409,10 @@ class ChatService:
         self._latest[msg.key] = conv.id
         return conv, seq, notices
 
-    async def notify(self, surface: ReplySurface, text: str) -> None:
-        """A short message in the bot's own voice (errors, refusals, command replies)."""
-        await AnswerWriter(surface, 0, native=False).finish(text, notice=True)
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
+        """A short message in the bot's own voice (errors, refusals, command replies);
+        ``ending``: the message it answers ends here (refused, failed)."""
+        await AnswerWriter(surface, 0, native=False).finish(text, notice=True, ending=ending)
 
     # --- the conversation's worker: one turn at a time, in sequence order ---
     def _queue(self, conv: ConversationRow, seq: int, surface: ReplySurface) -> None:
@@ -432,7 +491,7 @@ class ChatService:
             except Exception:
                 log.exception("conversation %s: a turn failed before it could start", conversation_id)
                 await self.store.set_message_status([m.id for m in batch], "answered")
-                await self.notify(surface, texts.INTERNAL_ERROR)
+                await self.notify(surface, texts.INTERNAL_ERROR, ending=Ending.FAILED)
             if (len(batch) == len(pending) and self._wakeups.get(conversation_id, 0) == seen
                     and not self.coordinator.distributed):
                 return True  # one process: the turn took everything that waited, and nothing came in
@@ -464,7 +523,7 @@ class ChatService:
         refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
         if refusal is not None:  # a reached quota: nothing goes to the model
             await self.store.set_message_status([m.id for m in batch], "refused")
-            await self.notify(surface, refusal.text)
+            await self.notify(surface, refusal.text, ending=Ending.REFUSED)
             return
         request = self._kind_for(conv, batch[-1].request)
         request_seq = batch[-1].seq
@@ -497,7 +556,7 @@ class ChatService:
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
         logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
-                        prompt.estimated_tokens, [m.seq for m in batch])
+                        prompt.estimated_tokens, [m.seq for m in batch], asker)
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
@@ -594,6 +653,8 @@ class ChatService:
             return Ack(await self._regenerate(press.turn_id, surface))
         handler = self.presses.get(press.kind)
         text = await handler(action, surface, self) if handler is not None else None
+        if isinstance(text, Ack):  # a handler that says whom its answer is for
+            return text
         return Ack(text if text is not None else texts.STALE_CONTROL)
 
     async def _regenerate(self, turn_id: int, surface: ReplySurface) -> str:

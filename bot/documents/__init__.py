@@ -26,7 +26,7 @@ from bot.documents.text import decode_text
 
 __all__ = [
     "Document", "DocumentText", "DocumentUnreadable", "Location", "Section", "decode_text", "document_budget",
-    "extract_text", "kind_of", "read", "read_document", "to_parts",
+    "document_parts", "extract_text", "kind_of", "read", "read_document", "sentence", "to_parts", "unreadable",
 ]
 
 log = logging.getLogger(__name__)
@@ -198,27 +198,41 @@ async def to_parts(att: Any, settings: Settings, budget_tokens: int | None = Non
     model (at most ``max_images``, when vision is on); what was left out is stated at the
     top of the text and in the notices. Unreadable: a ``note`` part and one notice sentence.
     """
-    from bot.store.repo import NewPart
-
     budget = budget_tokens if budget_tokens is not None else document_budget(settings)
-    name = att.filename or "document"
     vision = bool(getattr(settings, "vision", True))
     try:
         doc = await read_document(att.data, att.mime, att.filename, budget,
                                   page_images=int(getattr(settings, "max_images", 0)), vision=vision)
     except DocumentUnreadable as exc:
-        return [NewPart("note", text=f"document {name} not read: {exc}")], [_sentence(str(exc))]
+        return unreadable(att, exc)
+    return document_parts(att, doc), [sentence(n) for n in doc.notes]
+
+
+def unreadable(att: Any, exc: DocumentUnreadable) -> tuple[list[Any], list[str]]:
+    """A ``note`` part saying why a file was not read, and the sentence for the user."""
+    from bot.store.repo import NewPart
+
+    name = att.filename or "document"
+    return [NewPart("note", text=f"document {name} not read: {exc}")], [sentence(str(exc))]
+
+
+def document_parts(att: Any, doc: DocumentText, **data: Any) -> list[Any]:
+    """The ``document`` part of ``doc`` (``data`` added to its data), then its page images."""
+    from bot.store.repo import NewPart
+
+    name = att.filename or "document"
     scanned = doc.document.scanned if doc.document is not None else []
-    data = {"filename": name, "mime": att.mime, "kind": doc.kind, "unit": doc.unit, "read": doc.read,
-            "total": doc.total, "truncated": doc.truncated, "tokens": doc.tokens, "scanned": scanned,
-            "imaged": [image.page for image in doc.images]}
-    parts = [NewPart("document", text=doc.text, data=data)]
+    described = {"filename": name, "mime": att.mime, "kind": doc.kind, "unit": doc.unit, "read": doc.read,
+                 "total": doc.total, "truncated": doc.truncated, "tokens": doc.tokens, "scanned": scanned,
+                 "imaged": [image.page for image in doc.images], **data}
+    parts = [NewPart("document", text=doc.text, data=described)]
     for image in doc.images:
         parts.append(NewPart("image", blob=image.data, mime=image.mime,
                              data={"filename": f"{name} (page {image.page})", "page": image.page, "document": name,
                                    "width": image.width, "height": image.height}))
-    return parts, [_sentence(n) for n in doc.notes]
+    return parts
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """A note as a sentence for the user: capitalised, with a full stop."""
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "。")) else ".")

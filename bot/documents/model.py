@@ -78,6 +78,9 @@ class Document:
     total: int  # units in the file (pages, slides, sheets, chapters, paragraphs, lines)
     notes: list[str] = field(default_factory=list)  # for the user: what was skipped and why
     scanned: list[int] = field(default_factory=list)  # PDF pages with no text layer but with content
+    # A PDF's bookmarks at the level that names its chapters: (first page, title), in page order.
+    # Where a part of a long document had better end (bot.longdocs.plan) and what it covers.
+    outline: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def pages(self) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.documents.archive import label
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.model import Document, DocumentUnreadable, Location, Section, TextSource
 from bot.documents.textnorm import normalise
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def read_pdf(data: bytes, filename: str, stop_tokens: int | None = None) -> Docu
     with PDFIUM:
         doc = _open(data, filename)
         total = len(doc)  # type: ignore[arg-type]
+        outline = _outline(doc, total)
     try:
         if total == 0:
             raise DocumentUnreadable(f"{name} has no pages")
@@ -125,7 +126,7 @@ def read_pdf(data: bytes, filename: str, stop_tokens: int | None = None) -> Docu
             text = normalise(raw_text).strip()
             if needs_eyes:
                 scanned.append(index + 1)
-            source = "none" if needs_eyes and not text else "text"
+            source: TextSource = "none" if needs_eyes and not text else "text"
             sections.append(Section(Location("page", index + 1), text, source))
             used += estimate_tokens(text) if stop_tokens is not None else 0
     finally:
@@ -138,7 +139,27 @@ def read_pdf(data: bytes, filename: str, stop_tokens: int | None = None) -> Docu
         notes.append(f"{bad} page(s) of {name} could not be read and were skipped")
     if not scanned and not any(s.text for s in sections):
         raise DocumentUnreadable(f"{name} has no text layer and its pages look blank")
-    return Document(filename, "pdf", "page", sections, total, notes, scanned)
+    return Document(filename, "pdf", "page", sections, total, notes, scanned, outline)
+
+
+def _outline(doc: object, total: int) -> list[tuple[int, str]]:
+    """(first page, title) of the bookmarks at the shallowest level with two or more of them
+    (a single top bookmark is usually the title), in page order. Call holding ``PDFIUM``."""
+    levels: dict[int, list[tuple[int, str]]] = {}
+    try:
+        for mark in doc.get_toc(max_depth=3):  # type: ignore[attr-defined]
+            dest = mark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            if index is not None and 0 <= index < total:
+                levels.setdefault(mark.level, []).append((index + 1, normalise(mark.get_title() or "").strip()))
+    except Exception as exc:  # noqa: BLE001 - a broken outline must not lose the text
+        log.info("pdf outline unreadable: %s", exc)
+        return []
+    for level in sorted(levels):
+        marks = sorted(set(levels[level]))
+        if len(marks) >= 2:
+            return marks
+    return []
 
 
 def _render(doc: object, index: int, max_side: int) -> PageImage:

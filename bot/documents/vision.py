@@ -45,6 +45,7 @@ class Gateway(Protocol):
 
 
 Progress = Callable[[int, int], Awaitable[None] | None]
+Pages = Callable[[dict[int, str]], Awaitable[None]]  # a batch's transcriptions, as soon as they come
 
 
 @dataclass(slots=True)
@@ -107,14 +108,15 @@ def _request(images: list[Any], filename: str) -> ChatRequest:
 
 async def transcribe_pages(gateway: Gateway, data: bytes, pages: Sequence[int], *, filename: str = "",
                            batch_pages: int = BATCH_PAGES, page_cap: int = PAGE_CAP, concurrency: int = 1,
-                           progress: Progress | None = None) -> Transcription:
+                           progress: Progress | None = None, on_pages: Pages | None = None) -> Transcription:
     """Transcribe the given 1-based PDF pages (usually ``Document.scanned``).
 
     At most ``page_cap`` pages are asked for, ``batch_pages`` images per request, at most
     ``concurrency`` requests at a time. ``progress(done, total)`` is called after each batch
     (``total`` is the pages asked for). A page missing from a batch's answer is asked once
     more on its own. A batch the gateway refuses marks its pages failed; when the model
-    cannot take images at all, the remaining batches are not sent.
+    cannot take images at all, the remaining batches are not sent. ``on_pages`` gets each
+    batch's transcriptions as they come (a caller keeping them loses none to a restart).
     """
     from bot.documents.pdf import render_pages
 
@@ -159,11 +161,11 @@ async def transcribe_pages(gateway: Gateway, data: bytes, pages: Sequence[int], 
                 result.error = exc.user_message
                 result.failed.extend(batch)
                 texts = {}
-            for page in batch:
-                if page in texts:
-                    result.texts[page] = normalise(texts[page])
-                elif page not in result.failed:
-                    result.failed.append(page)
+            got = {page: normalise(texts[page]) for page in batch if page in texts}
+            result.texts.update(got)
+            result.failed.extend(page for page in batch if page not in got and page not in result.failed)
+            if on_pages is not None and got:
+                await on_pages(got)
             done += len(batch)
             if progress is not None:
                 waiting = progress(done, len(asked))

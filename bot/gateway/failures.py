@@ -117,6 +117,8 @@ def base_resp_code(data: object) -> tuple[int, str] | None:
     if not isinstance(base, dict):
         return None
     code = base.get("status_code")
+    if code is None:
+        return None
     try:
         code = int(code)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float

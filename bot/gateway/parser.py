@@ -141,7 +141,7 @@ class StreamParser:
 
     def whole(self, body: dict[str, Any]) -> list[StreamEvent]:
         """A non-streamed completion body (``choices[].message``); errors raise at once."""
-        self._out = out = []
+        out = self._out = []
         self._odd = self._applied = False
         if self.chunk(body) and (self._applied or not self._odd):
             self.usable += 1

@@ -33,26 +33,31 @@ from bot.platform.messages import Attachment, Author, ConversationKey, IncomingM
 from bot.platform.request_body import BodyProblem, read_capped
 from bot.platform.split import split_markdown, split_point
 from bot.platform.surface import (
+    Ending,
     MessageRef,
     NativeStream,
     ReplySurface,
+    Step,
+    StepState,
     StreamUnavailable,
     SurfaceGone,
     SurfaceLimits,
     Write,
     WriteFailed,
+    steps_line,
     utf16_len,
 )
 from bot.ratelimits.budgets import Budget, BudgetMap, Dropped, Priority, acquire_first, guarded
 from bot.ratelimits.counters import Counters, Window
-from bot.ratelimits.errors import RateLimited
+from bot.ratelimits.rate_limited import RateLimited
 
 __all__ = [
     "ADMITTED", "Ack", "Acknowledge", "Admission", "Arrival", "Attachment", "Author", "BodyProblem", "Budget",
     "BudgetMap", "Build", "Button", "Choice", "Click", "CommandInfo", "ControlKind", "Controls", "ConversationKey",
-    "Counters", "Dropped", "Gate", "Health", "Inbox", "IncomingMessage", "Membership", "MessageRef", "Moved",
+    "Counters", "Dropped", "Ending", "Gate", "Health", "Inbox", "IncomingMessage", "Membership", "MessageRef", "Moved",
     "NativeStream", "Platform", "PlatformPlugin", "PlatformSettings", "Press", "Priority", "RateLimited",
-    "ReplySurface", "Row", "StreamUnavailable", "SurfaceGone", "SurfaceLimits", "Surfaces", "Window", "Write",
+    "ReplySurface", "Row", "Step", "StepState",
+    "StreamUnavailable", "SurfaceGone", "SurfaceLimits", "Surfaces", "Window", "Write",
     "WriteFailed", "acquire_first", "guarded", "id_set", "read_capped", "split_markdown", "split_point",
-    "stop_press", "utf16_len",
+    "steps_line", "stop_press", "utf16_len",
 ]

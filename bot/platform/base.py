@@ -20,7 +20,7 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,7 +74,7 @@ class PlatformSettings(BaseSettings):
         return secret_values(self)
 
     @classmethod
-    def load(cls, **values: object) -> PlatformSettings:
+    def load(cls, **values: object) -> Self:
         """Read and validate; ``SettingsError`` with one line per problem."""
         try:
             settings = cls(**values)  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from bot.platform.controls import Click
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
-from bot.platform.surface import ReplySurface
+from bot.platform.surface import Ending, ReplySurface
 from bot.ratelimits.counters import Counters
 
 
@@ -101,6 +101,10 @@ class Inbox(Protocol):
         """What to tell someone who used a command nobody registered (the closest known
         ones), for platforms that answer commands before they become messages."""
 
+    async def complete(self, key: ConversationKey, command: str, args: str) -> list[str]:
+        """Words that complete the last word of ``args`` typed after ``/command`` in
+        ``key``'s conversation (style ids, character names): for a terminal's completion."""
+
     def receive(self, arrival: Arrival, build: Build) -> asyncio.Task[None]: ...
 
     def click(self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None = None, *,
@@ -114,8 +118,9 @@ class Inbox(Protocol):
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """An adapter's own follow-up work (a title, suggested prompts), tracked like events."""
 
-    async def notify(self, surface: ReplySurface, text: str) -> None:
-        """A short message in the bot's own voice (a file it cannot read, a refusal)."""
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
+        """A short message in the bot's own voice (a file it cannot read, a refusal);
+        ``ending``: the message it answers ends here (refused, failed)."""
 
     async def known(self, key: ConversationKey) -> bool:
         """Whether the bot already has a conversation under ``key`` (joined a thread)."""

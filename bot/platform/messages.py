@@ -51,6 +51,9 @@ class IncomingMessage:
     addressed: bool = True  # the bot was addressed (private chat, mention, reply, command)
     group: bool = False  # several people share the conversation: prefix their names
     reply_to: str | None = None  # platform id of the message this one replies to
+    # The text of the message this one replies to (or the part of it the user quoted), where
+    # the platform hands it over: what "/check" or "/brand set" sent as a reply works on.
+    quoted: str = ""
     # Problems the adapter met while normalising (file too big, unsupported type…),
     # worded for the user; the core stores them with the message and tells the model.
     notes: list[str] = field(default_factory=list)

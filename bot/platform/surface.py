@@ -3,17 +3,21 @@
 Modelled on vercel/chat: ``post`` / ``edit`` / ``set_status`` are required. Optional
 abilities are declared here with a default that declines: ``open_stream`` (a platform's
 native streaming: Slack streams, Telegram drafts) returns None unless the surface has
-one, and the core's own post-and-edit loop (``bot.core.pacing``) streams instead.
+one, and the core's own post-and-edit loop (``bot.core.pacing``) streams instead;
+``send_file`` (an exported card) returns None unless the surface can post a file, and
+the caller shows the content as text instead. ``show_steps`` (tool calls shown while they
+run) declines too: the core then puts ``steps_line(steps)`` on the status line instead.
 Surfaces subclass ``ReplySurface`` so they inherit those defaults.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from enum import StrEnum
+from typing import Literal, Protocol
 
 from bot.platform.controls import Controls
-from bot.ratelimits.errors import RateLimited  # noqa: F401 - surfaces raise it: named here for them
+from bot.ratelimits.rate_limited import RateLimited as RateLimited  # surfaces raise it: re-exported for them
 
 
 class StreamUnavailable(Exception):
@@ -56,6 +60,17 @@ class MessageRef:
         return (self.id, *self.more)
 
 
+class Ending(StrEnum):
+    """How an exchange ended, carried by the write that ends it (a turn's final write, or
+    the notice that refuses or rejects a message), for surfaces that report it: the
+    terminal's exit status. Other writes carry None."""
+
+    ANSWERED = "answered"  # the model's answer was written in full
+    STOPPED = "stopped"  # the user stopped it
+    FAILED = "failed"  # no whole answer: the gateway or the bot failed, or an unknown command
+    REFUSED = "refused"  # not answered on purpose: a quota was reached, the user is not allowed
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """How a write should look.
@@ -73,6 +88,55 @@ class Write:
     # collapsed above it (Telegram: an expandable blockquote). Empty otherwise.
     reasoning: str = ""
     controls: Controls = field(default=())
+    ending: Ending | None = None  # on the write that ends an exchange: how it ended
+
+
+StepState = Literal["pending", "running", "done", "error"]
+_STEP_MARK: dict[str, str] = {"pending": "⏸", "running": "⏳", "done": "✓", "error": "✗"}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing the bot does on the way to an answer (a tool call), as users see it.
+
+    ``id`` is stable for the step's life (the tool call's id); ``title`` names it for people
+    ("cms · search"); ``state`` moves pending (waiting, e.g. for an admin's approval) →
+    running → done | error; ``detail`` is one short line (why it waits, how it failed,
+    how long it took). Steps are cosmetic: a surface may drop any update but the last."""
+
+    id: str
+    title: str
+    state: StepState
+    detail: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "error")
+
+    @property
+    def mark(self) -> str:
+        return _STEP_MARK[self.state]
+
+
+def steps_line(steps: Sequence[Step], *, limit: int = 3) -> str:
+    """The steps as one status line: "🔧 cms · search ✓ · drive · find ⏳ (1/2 done)".
+    Failed steps say so; at most ``limit`` steps are named (the latest), the rest counted."""
+    if not steps:
+        return ""
+    shown = list(steps)[-limit:]
+    parts = []
+    for step in shown:
+        part = f"{step.title} {step.mark}"
+        if step.state == "error" and step.detail:
+            part += f" ({step.detail[:60]})"
+        elif step.state == "pending" and step.detail:
+            part += f" ({step.detail[:60]})"
+        parts.append(part)
+    line = "🔧 " + " · ".join(parts)
+    done = sum(1 for s in steps if s.finished)
+    if len(steps) > 1:
+        line += f" ({done}/{len(steps)} done)"
+    return line
 
 
 class NativeStream(Protocol):
@@ -107,3 +171,21 @@ class ReplySurface(Protocol):
     async def open_stream(self, turn_id: int) -> NativeStream | None:
         """A native stream for one page of an answer, or None to use post-and-edit."""
         return None
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef | None:
+        """Post ``data`` as a file called ``name`` with a short plain-text ``caption``; None
+        when this surface can't post files (the caller falls back to text)."""
+        return None
+
+    async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
+        """Show the tool calls of answer ``turn_id`` so far (every step of the turn, in
+        order, each in its latest state); True when the platform drew them, False to have
+        the core put ``steps_line(steps)`` on the status line instead (the default).
+
+        Optional and cosmetic: called from a task of its own with the newest steps only
+        (updates in between collapse); it must never hold up or take the budget of answer
+        text (use the cosmetic priority, drop what has no room: the next call repeats the
+        whole state). Slack draws task_update chunks in the answer's native stream, Telegram
+        a line under the draft or message, the terminal a line per change; a card platform
+        would draw one element per step."""
+        return False

@@ -31,12 +31,12 @@ class ContextFilter(logging.Filter):
     """Stamps each record with the ids bound in the logging task's context."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "conversation_id"):
-            record.conversation_id = conversation_id.get()
-        if not hasattr(record, "turn_id"):
-            record.turn_id = turn_id.get()
-        ids = [f"{name}={value}" for name, value in (("conversation", record.conversation_id),
-                                                     ("turn", record.turn_id)) if value is not None]
+        # A record's extra fields live in its __dict__ (LogRecord declares none of them).
+        fields = record.__dict__
+        fields.setdefault("conversation_id", conversation_id.get())
+        fields.setdefault("turn_id", turn_id.get())
+        ids = [f"{name}={value}" for name, value in (("conversation", fields["conversation_id"]),
+                                                     ("turn", fields["turn_id"])) if value is not None]
         record.ids = f" [{' '.join(ids)}]" if ids else ""
         return True
 

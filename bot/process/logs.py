@@ -3,8 +3,10 @@ and of anything shaped like a bearer token or a bot token in a URL."""
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
+from pathlib import Path
 
 from bot.process import logformat
 
@@ -42,9 +44,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: list[str], log_format: str = "text", quiet: tuple[str, ...] = ()) -> None:
-    """``quiet``: more loggers (platform SDKs) to keep at WARNING unless debugging."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(level: str, secrets: list[str], log_format: str = "text", quiet: tuple[str, ...] = (),
+                  file: Path | None = None) -> None:
+    """``quiet``: more loggers (platform SDKs) to keep at WARNING unless debugging;
+    ``file``: log there (rotated, the user's alone) instead of to stderr (an interactive
+    terminal keeps its log apart from the conversation)."""
+    handler: logging.Handler
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.handlers.RotatingFileHandler(file, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+        file.chmod(0o600)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logformat.formatter(log_format))  # LOG_FORMAT: text or json (bot.process.logformat)
     handler.addFilter(logformat.ContextFilter())
     handler.addFilter(RedactingFilter(secrets))

@@ -14,7 +14,7 @@ from bot.admin.app import create_admin_app
 from bot.admin.status import RunnerHealth
 from bot.config import Settings
 from bot.platform.base import Platform
-from bot.platform.registry import Configured
+from bot.platform.discovery import Configured, plugins
 from bot.process import health, metrics
 from bot.process.runtime import Runtime, build_runtime
 from bot.process.webapp import create_app
@@ -48,8 +48,7 @@ class Host:
             self.adapters.append(runtime.adapter(chosen.plugin.load(), chosen.settings))
             log.info("platform enabled: %s", chosen.plugin.name)
         if not self.adapters:
-            log.warning("no platform is configured: serving /healthz, /readyz, /metrics and /admin only; "
-                        "set a platform's credentials (docs/configuration.md) or try `bot chat`")
+            log.warning("%s", no_platform_message(settings))
         service = runtime.service
         names = [a.name for a in self.adapters]
         self.readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url),
@@ -60,7 +59,7 @@ class Host:
                   *(route for adapter in self.adapters for route in adapter.routes())]
         # What the admin page shows: live, as /readyz reads it.
         self.status = RunnerHealth(runtime.db, {a.name: a.health for a in self.adapters})
-        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access)
+        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access, mcp=runtime.mcp)
                  if settings.admin_page else None)
         self.app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), self.readiness)
 
@@ -99,6 +98,17 @@ class Host:
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None
+
+
+def no_platform_message(settings: Settings) -> str:
+    """What `bot run` says when no platform is configured: what it serves anyway, and how
+    to configure one (each installed platform's settings prefix, from its plug-in)."""
+    served = ["/healthz", "/readyz", "/metrics", *(["/admin"] if settings.admin_page else [])]
+    choices = ", ".join(f"{p.title} ({p.settings.model_config.get('env_prefix', '')}*)"
+                        for p in plugins().values() if p.served_by_run)
+    return (f"no platform is configured, so no chat is answered; serving {', '.join(served[:-1])} and "
+            f"{served[-1]} on {settings.host}:{settings.port}. Set one platform's settings ({choices}) and "
+            "start again; `bot chat` talks to the bot in this terminal.")
 
 
 async def run(settings: Settings, platforms: list[Configured]) -> None:

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from bot.process import metrics
 from bot.ratelimits.counters import Counter, Counters, LocalCounters, Window
-from bot.ratelimits.errors import RateLimited
+from bot.ratelimits.rate_limited import RateLimited
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -4,6 +4,10 @@ deleted, and the one a conversation speaks as. Each method is one short transact
 Where a character lives: a chat (a private chat or a group: ``chat`` set) or a whole
 workspace (``chat`` empty). A chat can use its own and its workspace's; where both have the
 same name, the chat's wins.
+
+A card waiting for its one-tap confirmation (a draft the model wrote, a card sent as a file)
+is a part of the bot's message that offered it (``OFFER_PART``): durable, in the
+conversation it belongs to, and gone with it.
 """
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from bot.characters.model import Character, CharacterError, name_key, prompt_tokens
 from bot.platform.messages import ConversationKey
 from bot.store.db import Database
-from bot.store.models import CharacterRecord, Conversation, utcnow
+from bot.store.models import Attachment, CharacterRecord, Conversation, Message, Part, utcnow
 
 _CH, _C = CharacterRecord.__table__, Conversation.__table__
+_M, _P, _A = Message.__table__, Part.__table__, Attachment.__table__
+OFFER_PART = "char_offer"  # a message part: {"card": Character.to_dict(), "by": user id, …}, avatar as its blob
 _LISTED = (_CH.c.id, _CH.c.platform, _CH.c.workspace, _CH.c.chat, _CH.c.scope, _CH.c.owner, _CH.c.card,
            _CH.c.prompt_tokens, _CH.c.revision, _CH.c.created_at, _CH.c.updated_at,
            _CH.c.avatar.is_not(None).label("has_avatar"))  # never the avatar itself
@@ -40,6 +46,16 @@ class NameTaken(CharacterError):
 class StaleEdit(CharacterError):
     def __init__(self, name: str) -> None:
         super().__init__(f"“{name}” was changed by someone else in the meantime; look at it again and retry.")
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A card offered for saving: where, what, and its picture."""
+
+    message_id: int
+    key: ConversationKey  # the conversation the offer was made in
+    data: dict[str, Any]
+    avatar: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +191,45 @@ class CharacterStore:
             query = query.where(_CH.c.platform == platform)
         async with self.db.read() as conn:
             return [_saved(row) for row in (await conn.execute(query)).all()]
+
+    async def set_scope(self, character_id: int, scope: Scope, chat: str) -> SavedCharacter:
+        """Move a character to a chat (``chat``) or to its whole workspace (``Scope.WORKSPACE``)."""
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(update(_CH).where(_CH.c.id == character_id).values(
+                    scope=scope.value, chat="" if scope is Scope.WORKSPACE else chat, revision=_CH.c.revision + 1,
+                    updated_at=utcnow()))
+        except IntegrityError:
+            saved = await self.get(character_id)
+            raise NameTaken(saved.name if saved else "?") from None
+        saved = await self.get(character_id)
+        if saved is None:
+            raise CharacterError("That character no longer exists.")
+        return saved
+
+    # --- offers waiting for a confirmation, and what a turn asked for ---
+    async def offer(self, message_id: int) -> Offer | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(
+                select(_P.c.data, _A.c.data.label("avatar"), _C.c.platform, _C.c.workspace, _C.c.chat, _C.c.thread)
+                .select_from(_P.join(_M, _M.c.id == _P.c.message_id).join(_C, _C.c.id == _M.c.conversation_id)
+                             .outerjoin(_A, _A.c.id == _P.c.attachment_id))
+                .where(_P.c.message_id == message_id, _P.c.kind == OFFER_PART).limit(1))).first()
+        if row is None or not isinstance(row.data, dict):
+            return None
+        return Offer(message_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread), row.data,
+                     row.avatar)
+
+    async def latest_offer(self, conversation_id: int) -> int | None:
+        """The newest offer's message in a conversation (``/character save`` where nothing can be tapped)."""
+        async with self.db.read() as conn:
+            return (await conn.execute(
+                select(_M.c.id).select_from(_M.join(_P, _P.c.message_id == _M.c.id))
+                .where(_M.c.conversation_id == conversation_id, _P.c.kind == OFFER_PART)
+                .order_by(_M.c.seq.desc()).limit(1))).scalar()
+
+    async def request_of(self, conversation_id: int, seq: int) -> dict[str, Any] | None:
+        """The request a user message carries (``messages.request``), if any."""
+        async with self.db.read() as conn:
+            return (await conn.execute(select(_M.c.request).where(
+                _M.c.conversation_id == conversation_id, _M.c.seq == seq, _M.c.role == "user"))).scalar()

@@ -42,7 +42,7 @@ class LocalCoordinator:
     distributed = False
 
     def __init__(self) -> None:
-        self.on_stop: Callable[[int], None] = lambda _turn_id: None
+        self.on_stop: Callable[[int], object] = lambda _turn_id: None
 
     async def start(self) -> None:
         return None
@@ -69,7 +69,7 @@ class PgCoordinator:
     def __init__(self, dsn: str, *, health_interval: float = HEALTH_INTERVAL) -> None:
         self.dsn = dsn
         self.health_interval = health_interval
-        self.on_stop: Callable[[int], None] = lambda _turn_id: None
+        self.on_stop: Callable[[int], object] = lambda _turn_id: None
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the connection
         self._held: set[int] = set()
@@ -122,8 +122,8 @@ class PgCoordinator:
     async def signal_stop(self, turn_id: int) -> None:
         await self._fetch("SELECT pg_notify($1, $2)", CHANNEL, f"stop:{turn_id}")
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        kind, _, value = payload.partition(":")
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        kind, _, value = str(payload).partition(":")
         if kind == "stop" and value.isdigit():
             self.on_stop(int(value))
 

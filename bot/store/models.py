@@ -3,6 +3,7 @@ tokens, timings) is kept apart from the message content, as simonw/llm does."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -35,6 +37,9 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here maps one Table (SQLAlchemy types the attribute as the wider FromClause);
+    # the stores build Core statements on it.
+    __table__: ClassVar[Table]
 
 
 class Conversation(Base):
@@ -271,3 +276,122 @@ class CharacterRecord(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every edit
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- long documents (issue 21) ---
+
+
+class DocumentJob(Base):
+    """The reading of a message's documents in parts: what was asked, the plan, the estimate,
+    and where it stands. One per message (``request_seq``: the user message holding them).
+
+    States: ``new``, ``asking`` (the estimate was shown, waiting for the go-ahead), ``running``,
+    ``done``, ``cancelled``, ``refused`` (more than the quota left)."""
+
+    __tablename__ = "document_jobs"
+    __table_args__ = (UniqueConstraint("conversation_id", "request_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    request_seq: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # bot.longdocs.plan.Plan.to_dict()
+    estimate_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimate_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the turn working on it last
+    progress: Mapped[list | None] = mapped_column(JSON, nullable=True)  # platform ids of the progress message
+    approved_by: Mapped[str] = mapped_column(String(128), default="")
+    resumes: Mapped[int] = mapped_column(Integer, default=0)  # restarts it was taken up again after
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DocumentResult(Base):
+    """What a job has paid for so far, kept so nothing is paid twice (a restart, a follow-up,
+    Regenerate): a part's notes (``kind`` "part", ``number`` the part) or a scanned page's
+    transcription (``kind`` "page", ``number`` the page), of the job's ``document``-th file."""
+
+    __tablename__ = "document_results"
+    __table_args__ = (UniqueConstraint("job_id", "kind", "document", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("document_jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    document: Mapped[int] = mapped_column(Integer, default=0)
+    number: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+# --- brand profiles (issue 18) ---
+
+
+class BrandRecord(Base):
+    """A chat's brand profile: one per group, channel or private chat, shared by every thread
+    and topic in it. ``profile`` is ``bot.compliance.brand.BrandProfile.to_dict()``; ``name``
+    repeats its brand name for lists."""
+
+    __tablename__ = "brands"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "chat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    profile: Mapped[dict] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
+    updated_by: Mapped[str] = mapped_column(String(160), default="")  # "platform:user id" or "admin page"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ToolCallRecord(Base):
+    """Every call of a tool from an MCP server (issue 19): who, where, what, how it ended.
+
+    ``arguments`` holds the call's arguments with values that look like secrets replaced
+    (``bot.mcp.redact``), cut to 2,000 characters. A call that needs an admin's approval is
+    written first (its id is the approval's) and completed when it ends; ``decision`` is set
+    once, by whichever process takes the click."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (Index("ix_tool_calls_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    server: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(128))
+    arguments: Mapped[str] = mapped_column(Text, default="")
+    # running, ok, error, timeout, crashed, unavailable, denied, unanswered, no_admin, limit
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)  # approved / denied
+    decided_by: Mapped[str] = mapped_column(String(160), default="")
+
+
+class ToolAccessRule(Base):
+    """The admin page's choice of which chats may use an MCP server; beats the config file.
+
+    Each field is a value or ``*``; ``chat`` may also be ``@groups`` or ``@private`` (every
+    group, every private chat). The most specific matching rule decides."""
+
+    __tablename__ = "tool_access_rules"
+    __table_args__ = (UniqueConstraint("server", "platform", "workspace", "chat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(32), default="*")
+    workspace: Mapped[str] = mapped_column(String(64), default="*")
+    chat: Mapped[str] = mapped_column(String(128), default="*")
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    set_by: Mapped[str] = mapped_column(String(160), default="")
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

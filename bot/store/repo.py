@@ -173,7 +173,8 @@ class Store:
         async with self.db.read() as conn:
             row = (await conn.execute(query, params)).first()
         if row is None and create:
-            await self._insert_conversation(key, 0, shared=shared)
+            # A new thread of a chat starts speaking as the chat's character (issue 17).
+            await self._insert_conversation(key, 0, shared=shared, character_id=await self._chat_character(key))
             async with self.db.read() as conn:
                 row = (await conn.execute(query, params)).first()
         if row is None:
@@ -183,6 +184,14 @@ class Store:
                 await conn.execute(update(Conversation).where(Conversation.id == row.id).values(shared=True))
         return ConversationRow(row.id, key, row.epoch, row.history_start, row.token_ratio, row.style,
                                bool(row.shared) or shared, row.left_at is not None, row.character_id)
+
+    async def _chat_character(self, key: ConversationKey) -> int | None:
+        """The character of ``key``'s chat as a whole (its thread "" conversation), for a new thread."""
+        if not key.thread:
+            return None
+        async with self.db.read() as conn:
+            return (await conn.execute(_SELECT_CONVERSATION.with_only_columns(_C.c.character_id), {
+                "platform": key.platform, "workspace": key.workspace, "chat": key.chat, "thread": ""})).scalar()
 
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         async with self.db.read() as conn:
@@ -475,7 +484,7 @@ class Store:
                 func.coalesce(func.sum(Turn.completion_tokens), 0),
                 func.coalesce(func.sum(Turn.cached_tokens), 0),
             ).where(Turn.conversation_id == conversation_id))).one()
-        return UsageSummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        return UsageSummary(int(row[0]), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
 
     # --- recovery after a crash ---
     async def recover_streaming(self, marker: str) -> list[RecoveredAnswer]:
@@ -485,9 +494,9 @@ class Store:
         other processes may be streaming right now: only turns whose owner no longer holds
         its liveness lock are taken (checked twice, outside the write transaction)."""
         async with self.db.read() as conn:
-            owners = set((await conn.execute(
+            owners = {owner for owner in (await conn.execute(
                 select(Turn.owner).where(Turn.status == str(TurnState.STREAMING), Turn.owner.is_not(None)).distinct()
-            )).scalars())
+            )).scalars() if owner is not None}
         dead_owners = await self.db.dead_owners(owners)
         async with self.db.write() as conn:
             rows = (await conn.execute(

@@ -402,11 +402,11 @@ class UsageStore:
                 costs = {r[0]: r for r in (await conn.execute(select(
                     Turn.conversation_id, func.count(Turn.id), func.coalesce(func.sum(Turn.cost), 0.0))
                     .where(Turn.conversation_id.in_(ids)).group_by(Turn.conversation_id))).all()}
-                people = {}
-                for r in (await conn.execute(select(Message.conversation_id, Message.author_name)
-                                             .where(Message.conversation_id.in_(ids), Message.role == "user")
-                                             .distinct())).all():
-                    people.setdefault(r[0], []).append(r[1])
+                people: dict[int, list[str | None]] = {}
+                for who in (await conn.execute(select(Message.conversation_id, Message.author_name)
+                                               .where(Message.conversation_id.in_(ids), Message.role == "user")
+                                               .distinct())).all():
+                    people.setdefault(who[0], []).append(who[1])
         out = []
         for c in convs:
             s = stats.get(c.id)
@@ -414,7 +414,7 @@ class UsageStore:
             out.append(dict(id=c.id, platform=c.platform, workspace=c.workspace, chat=c.chat, thread=c.thread,
                             epoch=c.epoch, style=c.style, created_at=c.created_at,
                             messages=int(s[1]) if s else 0, last_at=s[2] if s else None,
-                            turns=int(t[1]) if t else 0, cost=float(t[2]) if t else 0.0,
+                            turns=int(t[1]) if t else 0, cost=float(t[2] or 0.0) if t else 0.0,
                             people=sorted(p for p in people.get(c.id, []) if p)))
         return out
 

@@ -8,13 +8,18 @@ run concurrently; results come back in the order of the calls.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Protocol
+
+from bot.platform.surface import Step, StepState
+from bot.tools.context import CallContext
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +27,20 @@ ENTRY_POINT_GROUP = "chatbot.tools"
 MAX_RESULT_CHARS = 20_000  # a tool result beyond this is cut (it costs context on every later turn)
 
 Progress = Callable[[str], Awaitable[None]]
+StepsReport = Callable[[Sequence[Step]], Awaitable[None]]
+
+# The running call's way to say what it waits for (an admin's approval): set by run_calls
+# around each call, used by the tool itself through ``report_step``.
+_STEP: contextvars.ContextVar[Callable[[StepState, str], None] | None] = contextvars.ContextVar(
+    "tool_step", default=None)
+
+
+def report_step(state: StepState, detail: str = "") -> None:
+    """From inside a tool: show its step as ``state`` with ``detail`` (e.g. pending,
+    "waiting for an admin's approval"). Does nothing outside ``run_calls``."""
+    update = _STEP.get()
+    if update is not None:
+        update(state, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +60,13 @@ class Tool:
         # No "strict" key: the gateway rejects it.
         return {"type": "function",
                 "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+
+
+class ToolSource(Protocol):
+    """Tools that depend on who asks and where (MCP servers): asked once per turn."""
+
+    def tools_for(self, context: CallContext) -> Sequence[Tool]:
+        """The tools this turn may offer the model, bound to ``context``."""
 
 
 class ToolError(Exception):
@@ -100,8 +126,24 @@ def _to_text(value: Any) -> str:
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
         for tool in tools:
             self.add(tool)
+
+    def add_source(self, source: ToolSource) -> None:
+        """Tools that depend on who asks and where (MCP servers), added per turn by ``for_turn``."""
+        self._sources.append(source)
+
+    def for_turn(self, context: CallContext) -> ToolRegistry:
+        """The tools one turn may use: these, plus what each source permits in ``context``
+        (a source's tool never replaces one of these)."""
+        if not self._sources:
+            return self
+        turn = ToolRegistry(self._tools.values())
+        for source in self._sources:
+            for tool in source.tools_for(context):
+                turn.add(tool)
+        return turn
 
     def add(self, tool: Tool) -> None:
         if tool.name in self._tools:
@@ -157,13 +199,17 @@ class ToolRegistry:
             log.exception("tool %s failed", name)
             return f"Error: the tool {name} failed ({type(exc).__name__}: {exc})."
 
-    async def run_calls(self, calls: Sequence[Any], timeout: float, progress: Progress | None = None) -> list[str]:
+    async def run_calls(self, calls: Sequence[Any], timeout: float, progress: Progress | None = None,
+                        steps: StepsReport | None = None) -> list[str]:
         """Run a turn's tool calls (objects with ``name`` and ``arguments``, like
         ``bot.gateway.events.ToolCall``) concurrently. Returns one result text per call, in
         the order of ``calls``. ``progress`` gets a short line as calls start and finish;
-        the caller clears the status afterwards."""
+        the caller clears the status afterwards. ``steps`` gets every call as a ``Step``
+        (id = the call's id) each time one starts, waits, ends or fails."""
         if not calls:
             return []
+        if steps is not None:
+            return await self._run_with_steps(calls, timeout, steps)
         pending = [self._label(c.name) for c in calls]
         done = 0
 
@@ -190,6 +236,41 @@ class ToolRegistry:
         await report()
         return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(calls))))
 
+    async def _run_with_steps(self, calls: Sequence[Any], timeout: float, report: StepsReport) -> list[str]:
+        board = [Step(str(c.id or i), self._label(c.name), "running") for i, c in enumerate(calls)]
+        redraws: set[asyncio.Task] = set()  # kept until done (a task nobody holds may vanish)
+
+        async def show() -> None:
+            try:
+                await report(tuple(board))
+            except Exception:
+                log.debug("steps callback failed", exc_info=True)
+
+        async def one(index: int, call: Any) -> str:
+            def update(state: StepState, detail: str) -> None:
+                board[index] = replace(board[index], state=state, detail=detail)
+                task = asyncio.get_running_loop().create_task(show())
+                redraws.add(task)
+                task.add_done_callback(redraws.discard)
+
+            _STEP.set(update)  # this task's own context: each call sees only its step
+            started = time.monotonic()
+            result = await self.run_call(call.name, call.arguments, timeout)
+            failed = result.startswith("Error:")
+            detail = _short_error(result) if failed else f"{time.monotonic() - started:.1f} s"
+            board[index] = replace(board[index], state="error" if failed else "done", detail=detail)
+            await show()
+            return result
+
+        await show()
+        return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(calls))))
+
     def _label(self, name: str) -> str:
         tool = self._tools.get(name)
         return (tool.label or tool.name) if tool else name
+
+
+def _short_error(result: str) -> str:
+    """A failed call's result as one short line for people ("did not finish within 5 seconds")."""
+    text = result.removeprefix("Error:").strip().splitlines()[0] if result.strip() != "Error:" else "failed"
+    return text[:80].rstrip(".")

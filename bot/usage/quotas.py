@@ -83,6 +83,20 @@ class QuotaStatus:
         return max(shares) if shares else None
 
 
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """What is left before the nearest limit, per unit (None: no limit in that unit), and
+    the limit it is left of (for telling the user which one)."""
+
+    tokens: int | None = None
+    cost: float | None = None
+    tokens_of: QuotaStatus | None = None
+    cost_of: QuotaStatus | None = None
+
+    def allows(self, tokens: int, cost: float) -> bool:
+        return (self.tokens is None or tokens <= self.tokens) and (self.cost is None or cost <= self.cost)
+
+
 class Quotas:
     def __init__(self, settings: Settings, db: Database, admins: Admins | None = None) -> None:
         self.settings = settings
@@ -159,6 +173,29 @@ class Quotas:
             return None
         order = [Scope.USER, Scope.CONVERSATION, Scope.GLOBAL]
         return max(hits, key=lambda h: (h.resets_at, -order.index(h.scope)))
+
+    async def headroom(self, conversation_id: int | None, platform: str, user_id: str,
+                       now: datetime | None = None) -> Headroom:
+        """What ``user_id`` may still spend in this conversation before any limit (admins:
+        no limit), so work that costs many calls can be sized or refused before it starts."""
+        if (platform, user_id) in self.admins:
+            return Headroom()
+        budgets = await self.budgets(subjects(conversation_id, platform, user_id))
+        if all(budget.unlimited for budget, _ in budgets.values()):
+            return Headroom()
+        tokens: tuple[int, QuotaStatus] | None = None
+        cost: tuple[float, QuotaStatus] | None = None
+        for st in await self.status(conversation_id, platform, user_id, now, budgets=budgets):
+            if st.budget.tokens is not None:
+                left = max(0, st.budget.tokens - st.used.tokens)
+                if tokens is None or left < tokens[0]:
+                    tokens = (left, st)
+            if st.budget.cost is not None:
+                spare = max(0.0, st.budget.cost - st.used.cost)
+                if cost is None or spare < cost[0]:
+                    cost = (spare, st)
+        return Headroom(tokens[0] if tokens else None, cost[0] if cost else None,
+                        tokens[1] if tokens else None, cost[1] if cost else None)
 
     def _refusal(self, st: QuotaStatus, unit: str, used: float, limit: float, local: datetime) -> QuotaRefusal:
         amount = (f"{int(limit):,} tokens" if unit == "tokens" else self.prices.money(limit))

@@ -5,7 +5,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, SupportsFloat
 
 from bot.config import Settings
 from bot.store.db import Database
@@ -78,14 +78,18 @@ def default_range(settings: Settings, days: int) -> tuple[date, date]:
     return today - timedelta(days=max(1, days) - 1), today
 
 
+COST_DECIMALS = 4  # cost is shown to this many decimals in every format
+
+
 def render_rows(rows: list[dict], fmt: Format, currency: str) -> str:
-    if fmt == "json":
-        return json.dumps({"currency": currency, "rows": rows}, indent=2, ensure_ascii=False)
+    if fmt == "json":  # a number, rounded as the table and CSV show it
+        rounded = [{**r, "cost": round(float(r["cost"] or 0), COST_DECIMALS)} for r in rows]
+        return json.dumps({"currency": currency, "rows": rounded}, indent=2, ensure_ascii=False)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**r, "cost": _cell(r["cost"], "cost")} for r in rows)
         return out.getvalue()
     header = [c if c != "cost" else f"cost ({currency})" for c in COLUMNS]
     body = [[_cell(r[c], c) for c in COLUMNS] for r in rows]
@@ -106,8 +110,8 @@ def render_rows(rows: list[dict], fmt: Format, currency: str) -> str:
 def _cell(value: object, column: str) -> str:
     if value is None:
         return ""
-    if column == "cost":
-        return f"{float(value):.4f}"
+    if column == "cost" and isinstance(value, SupportsFloat):
+        return f"{float(value):.{COST_DECIMALS}f}"
     if isinstance(value, int) and column != "conversation":
         return f"{value:,}"
     return str(value)

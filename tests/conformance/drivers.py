@@ -16,7 +16,7 @@ import httpx
 
 from bot.config import Settings
 from bot.platform.base import Platform
-from bot.platform.registry import Configured, plugins
+from bot.platform.discovery import Configured, plugins
 from bot.process.serve import Host
 from tests.fakes.gateway import FakeGateway
 from tests.platforms import platform_settings

@@ -155,7 +155,8 @@ class _Chunks:
         self.post = b'},"finish_reason":null}]}\n\n'
 
     def content(self, piece: str, first: bool) -> bytes:
-        return (self.content_first_pre if first else self.content_pre) + _dumps(piece, ensure_ascii=False).encode() + self.post
+        pre = self.content_first_pre if first else self.content_pre
+        return pre + _dumps(piece, ensure_ascii=False).encode() + self.post
 
     def reasoning_content(self, piece: str) -> bytes:
         return self.rc_pre + _dumps(piece, ensure_ascii=False).encode() + self.post

@@ -6,8 +6,10 @@ the streaming state machine (startStream → appendStream → stopStream, expiry
 ``stream_ttl`` with ``message_not_in_streaming_state``, ``msg_too_long`` past 12,000
 characters), enforces per-method tier limits per workspace and the per-channel posting
 limit with 429 + ``Retry-After``, serves files (and Slack's HTML login page for a wrong
-token), and offers a Socket Mode WebSocket endpoint that pushes event envelopes and
-collects acks. Every call is recorded with a timestamp.
+token), takes uploads the way Slack does since files.upload was retired
+(files.getUploadURLExternal → the bytes POSTed to the URL it gave → files.completeUploadExternal
+sharing the file in a channel or thread), and offers a Socket Mode WebSocket endpoint that
+pushes event envelopes and collects acks. Every call is recorded with a timestamp.
 
 Limits are sliding windows (at most N calls in any ``window`` seconds) — stricter than
 Slack's documented "per minute, bursts allowed", so a client that passes here passes there.
@@ -49,6 +51,8 @@ REAL_TIER_LIMITS: dict[str, int] = {
     "conversations.replies": 50,  # Tier 3
     "chat.appendStream": 100,  # Tier 4
     "files.info": 100,  # Tier 4
+    "files.getUploadURLExternal": 100,  # Tier 4
+    "files.completeUploadExternal": 100,  # Tier 4
     "assistant.threads.setSuggestedPrompts": 100,
     "assistant.threads.setTitle": 100,
     "assistant.threads.setStatus": 600,  # "special"; generous
@@ -136,6 +140,18 @@ class FakeMessage:
     recipient_user_id: str | None = None
     files: list[dict] = field(default_factory=list)
     edits: int = 0
+    # Native streams: every non-text chunk (task_update, plan_update, blocks) in the order it
+    # came, and the display mode startStream asked for.
+    chunks: list[dict] = field(default_factory=list)
+    task_display_mode: str | None = None
+
+    def tasks(self) -> dict[str, dict]:
+        """Each task's latest state, as the timeline shows it (task_update chunks by id)."""
+        latest: dict[str, dict] = {}
+        for chunk in self.chunks:
+            if chunk.get("type") == "task_update":
+                latest[chunk["id"]] = {**latest.get(chunk["id"], {}), **chunk}
+        return latest
 
     @property
     def button_ids(self) -> list[str]:
@@ -214,6 +230,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self.files: dict[str, FakeFile] = {}
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> {"filename", "length", "data"} until completed
         self.status: dict[tuple[str, str], str] = {}
         self.status_history: list[tuple[str, str, str]] = []
         self.titles: dict[tuple[str, str], str] = {}
@@ -236,6 +253,7 @@ class FakeSlack:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/files-pri/{file_id}/{name}", self._download)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -455,6 +473,23 @@ class FakeSlack:
             return web.Response(status=404, text="not found")
         return web.Response(body=f.data, content_type=f.mimetype)
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step 2 of an upload: the file's bytes, as the raw body (what slack-sdk sends) or a
+        multipart form's ``file`` field."""
+        fid = request.match_info["file_id"]
+        self.calls.append(Call("files.upload_url", {"file": fid}, time.monotonic()))
+        pending = self.uploads.get(fid)
+        if pending is None:
+            return web.Response(status=404, text="upload not found")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            field_ = form.get("file") or form.get("filename")
+            data = field_.file.read() if hasattr(field_, "file") else str(field_ or "").encode()
+        else:
+            data = await request.read()
+        pending["data"] = data
+        return web.Response(text=f"OK - {len(data)}")
+
     # --- the Web API ---
     async def _args(self, request: web.Request) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.query)
@@ -463,7 +498,7 @@ class FakeSlack:
                 args.update(await request.json())
             else:
                 args.update(dict(await request.post()))
-        for key in ("blocks", "chunks", "prompts", "metadata", "attachments"):
+        for key in ("blocks", "chunks", "prompts", "metadata", "attachments", "files"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         return args
@@ -586,6 +621,24 @@ class FakeSlack:
                 text += chunk.get("text", "")
         return text
 
+    @staticmethod
+    def _other_chunks(args: dict) -> list[dict] | str:
+        """The non-text chunks of a stream call, checked as slack_sdk 3.48's chunk models
+        describe them; an error code for a malformed one."""
+        out = []
+        for chunk in args.get("chunks") or []:
+            kind = chunk.get("type")
+            if kind == "markdown_text":
+                continue
+            if kind == "task_update":
+                if not chunk.get("id") or not chunk.get("title") or \
+                        chunk.get("status") not in ("pending", "in_progress", "complete", "error"):
+                    return "invalid_chunks"
+            elif kind not in ("plan_update", "blocks"):
+                return "invalid_chunks"
+            out.append(dict(chunk))
+        return out
+
     def _expire(self, msg: FakeMessage) -> None:
         if msg.streaming and time.monotonic() - msg.stream_started > self.stream_ttl:
             msg.streaming, msg.stream_expired = False, True
@@ -601,10 +654,16 @@ class FakeSlack:
         text = self._stream_text(args)
         if utf16_len(text) > STREAM_MAX_CHARS:
             return "msg_too_long"
+        chunks = self._other_chunks(args)
+        if isinstance(chunks, str):
+            return chunks
+        if args.get("task_display_mode") not in (None, "timeline", "plan"):
+            return "invalid_arguments"
         ts = self.new_ts()
         self.messages[(channel, ts)] = FakeMessage(
             channel, ts, BOT_USER_ID, text, thread_ts=thread_ts, bot=True, streaming=True,
-            stream_started=time.monotonic(), recipient_user_id=args.get("recipient_user_id"))
+            stream_started=time.monotonic(), recipient_user_id=args.get("recipient_user_id"),
+            chunks=chunks, task_display_mode=args.get("task_display_mode"))
         self._bot_posted(channel, thread_ts)
         return {"channel": channel, "ts": ts}
 
@@ -622,11 +681,15 @@ class FakeSlack:
         if isinstance(msg, str):
             return msg
         text = self._stream_text(args)
-        if not text:
+        chunks = self._other_chunks(args)
+        if isinstance(chunks, str):
+            return chunks
+        if not text and not chunks:
             return "no_text"
         if utf16_len(msg.text + text) > STREAM_MAX_CHARS:
             return "msg_too_long"
         msg.text += text
+        msg.chunks.extend(chunks)
         return {"channel": msg.channel, "ts": msg.ts}
 
     def _m_chat_stopStream(self, args: dict) -> dict | str:
@@ -638,6 +701,10 @@ class FakeSlack:
             return "msg_too_long"
         if invalid_blocks(args.get("blocks") or []):
             return "invalid_blocks"
+        chunks = self._other_chunks(args)
+        if isinstance(chunks, str):
+            return chunks
+        msg.chunks.extend(chunks)
         msg.text += text
         msg.blocks = list(args.get("blocks") or [])
         msg.streaming = False
@@ -681,6 +748,46 @@ class FakeSlack:
         if f is None:
             return "file_not_found"
         return {"file": self._file_object(f)}
+
+    def _m_files_getUploadURLExternal(self, args: dict) -> dict | str:
+        name, length = args.get("filename"), str(args.get("length", ""))
+        if not name or not length.isdigit() or int(length) <= 0:
+            return "invalid_arguments"
+        fid = f"F{len(self.files) + len(self.uploads) + 1:08d}"
+        self.uploads[fid] = {"filename": name, "length": int(length), "data": None}
+        return {"upload_url": f"http://127.0.0.1:{self.port}/upload/v1/{fid}", "file_id": fid}
+
+    def _m_files_completeUploadExternal(self, args: dict) -> dict | str:
+        files = args.get("files")
+        if not isinstance(files, list) or not files:
+            return "invalid_arguments"
+        channel, thread_ts = args.get("channel_id"), args.get("thread_ts")
+        if channel in self.channels_without_bot:
+            return "not_in_channel"
+        done = []
+        for item in files:
+            pending = self.uploads.get(item.get("id", "")) if isinstance(item, dict) else None
+            if pending is None:
+                return "file_not_found"
+            if pending["data"] is None or len(pending["data"]) != pending["length"]:
+                return "file_upload_not_completed"
+            done.append((item, pending))
+        shared = []
+        for item, pending in done:
+            name = pending["filename"]
+            mime = "image/png" if name.endswith(".png") else "application/json" if name.endswith(".json") \
+                else "application/octet-stream"
+            fid = item["id"]
+            del self.uploads[fid]
+            self.files[fid] = FakeFile(fid, name, mime, pending["data"], len(pending["data"]))
+            shared.append({**self._file_object(self.files[fid]), "title": item.get("title") or name})
+        if channel:
+            ts = self.new_ts()
+            self.messages[(channel, ts)] = FakeMessage(channel, ts, BOT_USER_ID, args.get("initial_comment") or "",
+                                                       thread_ts=thread_ts, bot=True,
+                                                       files=[{"id": f["id"]} for f in shared])
+            self._bot_posted(channel, thread_ts)
+        return {"files": [{"id": f["id"], "title": f["title"]} for f in shared]}
 
     def _m_users_info(self, args: dict) -> dict | str:
         uid = args.get("user", "")

@@ -1,8 +1,9 @@
 """A protocol-faithful fake of the Telegram Bot API on 127.0.0.1 (aiohttp.web, port 0).
 
 It answers what python-telegram-bot calls (getMe, getUpdates with real long polling,
-sendMessage, editMessageText, sendMessageDraft, sendChatAction, getFile and file
-downloads, set/deleteWebhook, setMyCommands, answerCallbackQuery, …), validates like
+sendMessage, editMessageText, sendMessageDraft, sendChatAction, sendDocument (multipart
+upload; the file can be downloaded and sent back by a user), getFile and file downloads,
+set/deleteWebhook, setMyCommands, answerCallbackQuery, …), validates like
 Telegram (text length after entity parsing in UTF-16 units, entity bounds, "message is
 not modified", "can't parse entities" for broken parse_mode text), enforces the flood
 limits with 429 + ``parameters.retry_after``, and records every call with its time so a
@@ -25,6 +26,8 @@ from typing import Any
 from aiohttp import web
 
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+UPLOAD_LIMIT = 50 * 1024 * 1024  # what a bot may upload
 FILE_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 # Calls that put or change a message in a chat: they count against the chat and group limits.
@@ -127,6 +130,7 @@ class StoredMessage:
     reply_to: int | None = None
     edits: int = 0
     raw: dict = field(default_factory=dict)
+    document: dict | None = None  # a sent file: {"file_id", "file_name", "mime_type", "file_size", …}
 
 
 class TelegramError(Exception):
@@ -167,6 +171,9 @@ class FakeTelegram:
         self._next_update_id = 1000
         self._next_file = 1
         self._updates: list[dict] = []
+        self.pushed: list[int] = []  # ids of the updates queued for getUpdates, ever
+        # Ids of the updates the bot under test began to handle (tests.telegram_harness.watch).
+        self.handled: set[int] = set()
         self._updates_changed = asyncio.Condition()
         self._poll_generation = 0  # getUpdates calls so far (the newest one wins)
         self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
@@ -262,6 +269,7 @@ class FakeTelegram:
     def push_update(self, update: dict) -> dict:
         update = self.numbered(update)
         self._updates.append(update)
+        self.pushed.append(update["update_id"])
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
@@ -565,7 +573,8 @@ class FakeTelegram:
 
     async def _m_answerCallbackQuery(self, params: dict) -> bool:
         if not params.get("callback_query_id"):
-            raise TelegramError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise TelegramError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         text = params.get("text")
         if text is not None and len(text) > 200:
             raise TelegramError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -623,6 +632,37 @@ class FakeTelegram:
         markup = self._markup(params)
         mid = self._take_message_id(chat["id"])
         stored = StoredMessage(mid, chat["id"], True, text, entities, markup, thread_id, reply_to)
+        self.messages[chat["id"]][mid] = stored
+        return self._message_json(stored)
+
+    async def _m_sendDocument(self, params: dict) -> dict:
+        chat = self._chat(params)
+        upload = params.get("document")
+        if isinstance(upload, str) and upload in self.files:  # a file_id sent again
+            data, _size, path = self.files[upload]
+            name, mime = path.rsplit("/", 1)[-1], "application/octet-stream"
+        elif hasattr(upload, "file"):  # multipart: an aiohttp FileField
+            data, name = upload.file.read(), upload.filename or "document"
+            mime = upload.content_type or "application/octet-stream"
+        else:
+            raise TelegramError(400, "Bad Request: there is no document in the request")
+        if not data:
+            raise TelegramError(400, "Bad Request: file must be non-empty")
+        if len(data) > UPLOAD_LIMIT:
+            raise TelegramError(413, "Request Entity Too Large")
+        caption = params.get("caption") or ""
+        if utf16_len(caption) > CAPTION_LIMIT:
+            raise TelegramError(400, "Bad Request: message caption is too long")
+        file_id = self.add_file(data, suffix=name.rsplit(".", 1)[-1] if "." in name else "bin")
+        document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": name, "mime_type": mime,
+                    "file_size": len(data)}
+        thread_id = params.get("message_thread_id")
+        reply_to = (params.get("reply_parameters") or {}).get("message_id")
+        if reply_to not in self.messages[chat["id"]]:
+            reply_to = None
+        mid = self._take_message_id(chat["id"])
+        stored = StoredMessage(mid, chat["id"], True, caption, [], self._markup(params), thread_id, reply_to,
+                               document=document)
         self.messages[chat["id"]][mid] = stored
         return self._message_json(stored)
 
@@ -712,6 +752,11 @@ class FakeTelegram:
             "message_id": m.message_id, "date": int(time.time()), "chat": chat,
             "from": self.bot_user, "text": m.text,
         }
+        if m.document is not None:
+            del out["text"]
+            out["document"] = m.document
+            if m.text:
+                out["caption"] = m.text
         if m.entities:
             out["entities"] = m.entities
         if m.reply_markup:
@@ -802,7 +847,8 @@ def _parse_html(text: str) -> tuple[str, list[dict]]:
                 raise TelegramError(400, "Bad Request: can't parse entities: unexpected character")
             out.append(token.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"))
     if stack:
-        raise TelegramError(400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
+        raise TelegramError(400, "Bad Request: can't parse entities: "
+                                 f"can't find end tag corresponding to start tag \"{stack[-1]}\"")
     return "".join(out), []
 
 

@@ -12,12 +12,13 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from bot.core.order import Ticket
 from bot.core.service import ChatService
 from bot.platform.base import Admission
 from bot.platform.controls import Click
 from bot.platform.inbox import Acknowledge, Arrival, Build, CommandInfo, Membership, Moved, Surfaces
 from bot.platform.messages import ConversationKey, IncomingMessage
-from bot.platform.surface import ReplySurface
+from bot.platform.surface import Ending, ReplySurface
 from bot.ratelimits.counters import Counters, counters_for
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,16 @@ class PlatformInbox:
     def unknown_command(self, name: str) -> str:
         return self._service.commands.unknown_text(name.lstrip("/"))
 
+    async def complete(self, key: ConversationKey, command: str, args: str) -> list[str]:
+        return await self._service.commands.complete(key, command.lstrip("/").lower(), args)
+
     # --- events ---
     def receive(self, arrival: Arrival, build: Build) -> asyncio.Task[None]:
         ticket = self._service.arrive(arrival.key)  # before any await: arrival order
         return self._service.track(self._receive(arrival, build, ticket),
                                    name=f"{self._platform} event {arrival.event_id or arrival.key}")
 
-    async def _receive(self, arrival: Arrival, build: Build, ticket: Any) -> None:
+    async def _receive(self, arrival: Arrival, build: Build, ticket: Ticket | None) -> None:
         service = self._service
         try:
             if arrival.event_id and not await service.claim_event(self._platform, arrival.event_id):
@@ -71,16 +75,18 @@ class PlatformInbox:
                 log.info("%s: not answering %s in %s: %s", self._platform, arrival.sender.id, key.chat,
                          decision.reason or decision.verdict)
                 if decision.text:
-                    await self.notify(arrival.surface, decision.text)
+                    await self.notify(arrival.surface, decision.text, ending=Ending.REFUSED)
                 return
             built = await build()
             if built is None:
                 return
             msg, surface = (built.message, built.surface) if isinstance(built, Moved) else (built, arrival.surface)
             if msg.key != key:  # answered elsewhere: its place in line is the new conversation's
+                assert ticket is not None
                 ticket.drop()
                 ticket = service.arrive(msg.key)
             handed, ticket = ticket, None
+            assert handed is not None
             await service.take_in(msg, surface, handed)
         finally:
             if ticket is not None:
@@ -117,9 +123,9 @@ class PlatformInbox:
         return self._service.track(work, name=f"{self._platform} {name}")
 
     # --- asked from inside an event ---
-    async def notify(self, surface: ReplySurface, text: str) -> None:
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
         try:
-            await self._service.notify(surface, text)
+            await self._service.notify(surface, text, ending=ending)
         except Exception:
             log.warning("%s: could not send a notice", self._platform, exc_info=True)
 
