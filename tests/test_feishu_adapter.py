@@ -653,7 +653,7 @@ async def test_refused_credentials_keep_the_process_up_and_unready(make_settings
         await runtime.close()
 
 
-async def test_a_tool_at_work_shows_on_the_card_and_is_gone_at_the_end(feishu: Harness) -> None:
+async def test_tools_at_work_show_on_the_card_one_line_each_and_are_gone_at_the_end(feishu: Harness) -> None:
     from bot.tools import Tool
     from tests.fakes.gateway import FakeToolCall
 
@@ -665,18 +665,46 @@ async def test_a_tool_at_work_shows_on_the_card_and_is_gone_at_the_end(feishu: H
         return "12 亿元"
 
     feishu.runtime.service.tools.add(Tool("market_size", "Looks up the tea market's size.",
-                                          {"type": "object", "properties": {}}, market_size))
+                                          {"type": "object", "properties": {}}, market_size, label="market size"))
     gateway.script(Answer(text="先查一下。", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {})]),
                    Answer(text="市场规模约 12 亿元。", reasoning="done"))
     alice = fake.user("Alice")
     chat = fake.p2p_chat(alice)
     await feishu.send(fake.events.text(chat, alice, "茶饮市场多大？")[1])
     message = await eventually(lambda: next(iter(fake.bot_messages(chat.chat_id)), None))
-    await eventually(lambda: "using market_size" in message.text)  # the card says which tool is at work
+    await eventually(lambda: "🔧 market size ⏳" in message.text)  # the card shows the tool at work
     looked_up.set()
     await feishu.settle()
-    assert answer_text(message) == "先查一下。\n\n市场规模约 12 亿元。" and "using" not in message.text  # gone
+    assert any("🔧 market size ✓" in u.text for u in message.card.updates)  # and that it ended well
+    assert answer_text(message) == "先查一下。\n\n市场规模约 12 亿元。" and "🔧" not in message.text  # gone at the end
     assert fake.cards_left_generating() == [] and [u.code for u in message.card.updates if u.code] == []
+
+
+async def test_a_tool_called_before_any_text_opens_the_card(feishu: Harness) -> None:
+    from bot.tools import Tool
+    from tests.fakes.gateway import FakeToolCall
+
+    fake, gateway = feishu.fake, feishu.gateway
+    looked_up = asyncio.Event()
+
+    async def market_size() -> str:
+        await looked_up.wait()
+        return "12 亿元"
+
+    feishu.runtime.service.tools.add(Tool("market_size", "Looks up the tea market's size.",
+                                          {"type": "object", "properties": {}}, market_size, label="market size"))
+    gateway.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {})]),
+                   Answer(text="约 12 亿元。", reasoning="done"))
+    alice = fake.user("Alice")
+    group = fake.group_chat("市场部")
+    await feishu.send(fake.events.text(group, alice, "@_user_1 茶饮市场多大？", mentions=[fake.bot])[1])
+    message = await eventually(lambda: next((m for m in fake.bot_messages(group.chat_id)
+                                             if "🔧 market size ⏳" in m.text), None))
+    assert Press.decode(presses(message)[0]).kind == "stop"  # stoppable while the tool runs
+    looked_up.set()
+    await feishu.settle()
+    assert [answer_text(m) for m in fake.bot_messages(group.chat_id)] == ["约 12 亿元。"]  # one card, reused
+    assert fake.cards_left_generating() == []
 
 
 async def test_group_threads_give_each_mention_a_thread_of_its_own(make_settings, fake_gateway,

@@ -3,8 +3,6 @@ point, the long connection opens, /readyz waits for it, a message is answered, S
 cleanly, and the app secret never reaches the log."""
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -24,13 +22,13 @@ async def test_bot_run_starts_feishu_when_it_is_configured(fake_gateway, databas
                       FEISHU_APP_ID=fake.app_id, FEISHU_APP_SECRET=fake.app_secret, FEISHU_DOMAIN=fake.base_url)
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
-            health = await wait_healthz(port, attempts=600)
+            health = await wait_healthz(port, timeout=60)
             assert health["platforms"] == ["feishu"]
             async with httpx.AsyncClient() as client:
-                deadline = time.monotonic() + 60
-                while (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code != 200:
-                    assert time.monotonic() < deadline, "never ready"
-                    await asyncio.sleep(0.1)
+                async def ready() -> bool:  # once the bot knows who it is and the connection is open
+                    return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+
+                await eventually(ready, 60, every=0.1, what="/readyz 200")
             assert len(fake.ws.live) == 1
             alice = fake.user("Alice")
             chat = fake.p2p_chat(alice)

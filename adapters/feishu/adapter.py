@@ -15,7 +15,7 @@ import random
 import sys
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -195,13 +195,12 @@ class FeishuAdapter(Platform):
     def _on_event(self, event: dict) -> Awaitable[dict | None] | None:
         """Called for every event as it is read (no await before the hand-in); returns what the
         acknowledgement must carry, when it carries anything (a card callback's toast)."""
-        header = event.get("header") if isinstance(event.get("header"), dict) else {}
-        kind = header.get("event_type") or (event.get("event") or {}).get("type")
+        header, body = _dict(event.get("header")), _dict(event.get("event"))
+        kind = header.get("event_type") or body.get("type")
         if _stale(header):
             log.info("feishu: dropped %s event %s from %s (older than 30 minutes)", kind, header.get("event_id"),
                      header.get("create_time"))
             return None
-        body = event.get("event") if isinstance(event.get("event"), dict) else {}
         tenant = str(header.get("tenant_key") or body.get("tenant_key") or "")
         if kind == "im.message.receive_v1":
             self._on_message(tenant, body)
@@ -294,9 +293,7 @@ class FeishuAdapter(Platform):
 
     # --- clicks ---
     def _on_card_action(self, tenant: str, header: dict, body: dict) -> Awaitable[dict | None] | None:
-        action = body.get("action") if isinstance(body.get("action"), dict) else {}
-        context = body.get("context") if isinstance(body.get("context"), dict) else {}
-        operator = body.get("operator") if isinstance(body.get("operator"), dict) else {}
+        action, context, operator = _dict(body.get("action")), _dict(body.get("context")), _dict(body.get("operator"))
         pressed = cards.pressed(action)
         chat_id = context.get("open_chat_id")
         user = operator.get("open_id")
@@ -323,6 +320,11 @@ async def _toast(answered: asyncio.Future[Ack], task: asyncio.Task, wait: float)
     if answered.done() and not answered.cancelled():
         return cards.toast(answered.result().text)
     return None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (events are read defensively)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _stale(header: dict) -> bool:

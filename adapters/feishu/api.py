@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -185,7 +186,7 @@ class FeishuApi:
         for attempt in range(2):
             token = await self.token.get()
             try:
-                response = await guarded((app, *scope), lambda t=token: self._run(method, request, t),
+                response = await guarded((app, *scope), partial(self._run, method, request, token),
                                          retry_after=self._retry_after, name=f"feishu {api}", method=api,
                                          priority=priority, pause=())
                 return getattr(response, "data", None)
@@ -279,10 +280,10 @@ class FeishuApi:
         await self.call("cardkit.card.settings", self.client.cardkit.v1.card.settings, request,
                         scope=(self.budgets.card(card_id),), priority=priority)
 
-    async def add_elements(self, card_id: str, elements: list[dict], after: str, sequence: int, *,
+    async def add_elements(self, card_id: str, elements: list[dict], before: str, sequence: int, *,
                            priority: Priority = Priority.COSMETIC) -> None:
         request = CreateCardElementRequest.builder().card_id(card_id).request_body(
-            CreateCardElementRequestBody.builder().type("insert_after").target_element_id(after)
+            CreateCardElementRequestBody.builder().type("insert_before").target_element_id(before)
             .elements(_json(elements)).sequence(sequence).build()).build()
         await self.call("cardkit.card_element.create", self.client.cardkit.v1.card_element.create, request,
                         scope=(self.budgets.card(card_id),), priority=priority)

@@ -1,10 +1,10 @@
 """What the bot's Feishu messages look like: card JSON 2.0, its controls, and a click read back.
 
-Every answer is a card: its text in one Markdown component (``answer``), a status line while
-the model thinks or uses a tool (``status``), and the core's controls below as buttons (a
-copy variant's refinements as a select). A control's value carries its ``Press`` encoding
-and where the card sits (its conversation's thread, the message it answers), so a click is
-routed without a look-up. Reasoning is never drawn.
+Every answer is a card: its text in one Markdown component (``answer``), the tool calls at work
+(``steps``, one line each) and a status line while the model thinks (``status``), and the
+core's controls below as buttons (a copy variant's refinements as a select). A control's value
+carries its ``Press`` encoding and where the card sits (its conversation's thread, the message
+it answers), so a click is routed without a look-up. Reasoning is never drawn.
 
 Sizes: Feishu refuses a card over 30 KB; ``measure`` counts what the answer adds to the
 card's JSON (UTF-8 bytes, escapes included), and ``FEISHU_CARD_TEXT_BYTES`` keeps the text
@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.platform import Button, Choice, Controls, Press
+from bot.platform import Button, Choice, Controls, Press, Step
 
 ANSWER = "answer"  # element_id of the answer's Markdown
 STATUS = "status"  # element_id of the status line
+STEPS = "steps"  # element_id of the tool calls at work (one line each)
+CONTROLS = "controls"  # element_id of the row of buttons (lines are inserted before it)
 # The typewriter: Feishu prints what a push adds a few characters at a time; its default
 # (one character every 70 ms) falls far behind a model writing 40 tokens a second.
 STREAMING_CONFIG = {"print_frequency_ms": {"default": 30}, "print_step": {"default": 3}, "print_strategy": "fast"}
@@ -55,6 +58,22 @@ def status_line(status: str) -> str:
     return f"⏳ _{status}_"
 
 
+def steps_lines(steps: Sequence[Step]) -> str:
+    """One line per tool call, in order: "🔧 market size ✓", "🔧 cms · search ✗ (timed out)"."""
+    lines = []
+    for step in steps:
+        line = f"🔧 {step.title} {step.mark}"
+        if step.detail and step.state in ("pending", "error"):
+            line += f" ({step.detail[:80]})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def line(element_id: str, content: str) -> dict[str, Any]:
+    """A status or steps line: small Markdown under the answer."""
+    return markdown(content, element_id, notation=True)
+
+
 def markdown(content: str, element_id: str, *, notation: bool = False) -> dict[str, Any]:
     element: dict[str, Any] = {"tag": "markdown", "element_id": element_id, "content": content}
     if notation:
@@ -63,23 +82,22 @@ def markdown(content: str, element_id: str, *, notation: bool = False) -> dict[s
 
 
 def card(text: str | None, *, controls: Controls = (), where: Where = Where(), streaming: bool = False,
-         status: str = "", preview: str | None = None) -> dict[str, Any]:
-    """A whole card: ``text`` (None: no answer yet), a status line, the controls."""
+         status: str = "", steps: str = "", preview: str | None = None) -> dict[str, Any]:
+    """A whole card: ``text`` (None: no answer yet), the tool calls at work, a status line,
+    the controls."""
     elements: list[dict[str, Any]] = []
     if text is not None:
         elements.append(markdown(text, ANSWER))
+    if steps:
+        elements.append(line(STEPS, steps))
     if status:
-        elements.append(markdown(status_line(status), STATUS, notation=True))
+        elements.append(line(STATUS, status_line(status)))
     elements += draw(controls, where)
     config: dict[str, Any] = {"update_multi": True, "streaming_mode": streaming,
                               "summary": {"content": preview if preview is not None else summary(text or status)}}
     if streaming:
         config["streaming_config"] = STREAMING_CONFIG
     return {"schema": "2.0", "config": config, "body": {"elements": elements}}
-
-
-def status_element(status: str) -> dict[str, Any]:
-    return markdown(status_line(status), STATUS, notation=True)
 
 
 # --- controls ---
@@ -117,7 +135,8 @@ def draw(controls: Controls, where: Where) -> list[dict[str, Any]]:
     elements: list[dict[str, Any]] = [select(row, where) for row in controls if isinstance(row, Choice)]
     buttons = [button(b, where) for row in controls if not isinstance(row, Choice) for b in row]
     if buttons:
-        elements.append({"tag": "column_set", "flex_mode": "flow", "horizontal_spacing": "small",
+        elements.append({"tag": "column_set", "element_id": CONTROLS, "flex_mode": "flow",
+                         "horizontal_spacing": "small",
                          "columns": [{"tag": "column", "width": "auto", "elements": [b]} for b in buttons]})
     return elements
 

@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -321,7 +321,7 @@ class LongConnection:
 
 
 def _handshake_failure(exc: aiohttp.WSServerHandshakeError) -> Exception:
-    headers = exc.headers or {}
+    headers: Mapping[str, str] = exc.headers or {}
     status = headers.get(HEADER_HANDSHAKE_STATUS)
     message = headers.get(HEADER_HANDSHAKE_MSG) or f"HTTP {exc.status}"
     try:

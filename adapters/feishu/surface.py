@@ -21,6 +21,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from adapters.feishu import cards
@@ -33,6 +34,7 @@ from bot.platform import (
     Priority,
     RateLimited,
     ReplySurface,
+    Step,
     StreamUnavailable,
     SurfaceGone,
     SurfaceLimits,
@@ -66,7 +68,7 @@ class CardState:
     created: float = field(default_factory=time.time)  # wall clock: survives a restart in the ref
     last: int = 0
     streaming: bool = True
-    status_shown: bool = False
+    lines: set[str] = field(default_factory=set)  # the status / steps lines the card shows now
     inherited: bool = False  # known from a stored ref: another process (or a restart) wrote it last
     ended: bool = False  # Feishu ended its streaming (300309 / 200850)
     rate: float = TICKS  # sequence ticks a (real) second: TICKS / PLATFORM_TIME_SCALE
@@ -245,7 +247,8 @@ class FeishuSurface(ReplySurface):
                     await self.api.card_settings(card.card_id, settings, card.next(), priority=priority)
             except FeishuError as exc:
                 raise failure("card update", exc) from exc
-            card.streaming, card.status_shown, card.ended, card.inherited = streaming, False, False, False
+            card.streaming, card.ended, card.inherited = streaming, False, False
+            card.lines.clear()
 
     @staticmethod
     def stop_controls(turn_id: int) -> tuple[tuple[Button, ...], ...]:
@@ -267,8 +270,9 @@ class FeishuSurface(ReplySurface):
             stream = self.stream
             if stream is not None and stream.card is not None:
                 await stream.show_status(status)
-            elif self.pending is not None and self.pending.card is not None:
-                await self._pending_status(self.pending.card, status)
+            elif self.pending is not None and self.pending.card is not None and status:
+                # "" once the first words come: they replace the whole card anyway.
+                await self.show_line(self.pending.card, cards.STATUS, cards.status_line(status))
         except (Dropped, RateLimited, WriteFailed, StreamUnavailable, FeishuError) as exc:
             log.debug("feishu: status not shown in %s: %s", self.place.chat_id, exc)
 
@@ -287,24 +291,55 @@ class FeishuSurface(ReplySurface):
         return self.stream
 
     # --- the thinking card ---
-    async def _open_pending(self, status: str) -> Pending | None:
-        body = cards.card(None, status=status, streaming=self.outlet.streams, controls=self.stop_controls(0),
-                          where=self.place.where)
+    async def _open_pending(self, status: str, *, steps: str = "") -> Pending | None:
+        body = cards.card(None, status=status, steps=steps, streaming=self.outlet.streams,
+                          controls=self.stop_controls(0), where=self.place.where)
         if not self.outlet.streams:
             return Pending(await self.send(body), None)
         card = await self.create_card(body)
         if card is None:
             return None
         card.message_id = await self.send(cards.entity(card.card_id))
+        card.lines = {element for element, shown in ((cards.STATUS, status), (cards.STEPS, steps)) if shown}
         self.outlet.remember(card)
         return Pending(card.message_id, card)
 
-    async def _pending_status(self, card: CardState, status: str) -> None:
-        if not status or not card.streaming:
-            return  # the first text replaces the status
+    async def show_line(self, card: CardState, element_id: str, content: str) -> None:
+        """Show, change or (with "") remove a status or steps line on a streaming card, just
+        above its buttons. Cosmetic: dropped without spare capacity."""
+        if not card.streaming:
+            return
         async with card.lock:
-            await self.api.card_content(card.card_id, cards.STATUS, cards.status_line(status), card.next(),
-                                        priority=Priority.COSMETIC)
+            if content and element_id not in card.lines:
+                await self.api.add_elements(card.card_id, [cards.line(element_id, content)], cards.CONTROLS,
+                                            card.next())
+                card.lines.add(element_id)
+            elif content:
+                await self.api.card_content(card.card_id, element_id, content, card.next(),
+                                            priority=Priority.COSMETIC)
+            elif element_id in card.lines:
+                await self.api.delete_element(card.card_id, element_id, card.next())
+                card.lines.discard(element_id)
+
+    async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
+        """The tool calls at work, one line each on the answer's card (opened for them when
+        the model calls a tool before writing). Cosmetic; the final card leaves them out."""
+        if not self.outlet.streams:
+            return False  # a card message: the core puts them on the status line
+        content = cards.steps_lines(steps)
+        try:
+            if content and self.pending is None and (self.stream is None or self.stream.card is None):
+                async with self.opening:
+                    if self.pending is None and (self.stream is None or self.stream.card is None):
+                        self.pending = await self._open_pending(self._status, steps=content)
+                        return True
+            card = self.stream.card if self.stream is not None and self.stream.card is not None else \
+                self.pending.card if self.pending is not None else None
+            if card is not None:
+                await self.show_line(card, cards.STEPS, content)
+        except (Dropped, RateLimited, WriteFailed, StreamUnavailable, FeishuError) as exc:
+            log.debug("feishu: tool steps not shown in %s: %s", self.place.chat_id, exc)
+        return True
 
     async def take_pending(self) -> Pending | None:
         async with self.opening:
@@ -370,12 +405,13 @@ class CardStream:
                     card.streaming = True
             else:
                 surface.pending = pending  # a card message (no CardKit): post() takes it over
-                card = await surface.create_card(self._body(text, status=status))
-                if card is None:
+                created = await surface.create_card(self._body(text, status=status))
+                if created is None:
                     raise StreamUnavailable("CardKit refused")
+                card = created
                 card.message_id = await surface.send(cards.entity(card.card_id))
                 surface.outlet.remember(card)
-            card.status_shown = bool(status)
+            card.lines = {cards.STATUS} if status else set()
             self.card = card
         self.shown = self.claimed = text
 
@@ -416,20 +452,9 @@ class CardStream:
             card.streaming = False
 
     async def show_status(self, status: str) -> None:
-        """A status line under the text (a tool at work); cosmetic."""
-        card = self.card
-        if card is None or not card.streaming:
-            return
-        async with card.lock:
-            if status and not card.status_shown:
-                await self.api.add_elements(card.card_id, [cards.status_element(status)], cards.ANSWER, card.next())
-                card.status_shown = True
-            elif status:
-                await self.api.card_content(card.card_id, cards.STATUS, cards.status_line(status), card.next(),
-                                            priority=Priority.COSMETIC)
-            elif card.status_shown:
-                await self.api.delete_element(card.card_id, cards.STATUS, card.next())
-                card.status_shown = False
+        """A status line under the text (the model thinking again after a tool); cosmetic."""
+        if self.card is not None:
+            await self.surface.show_line(self.card, cards.STATUS, cards.status_line(status) if status else "")
 
     async def close(self, text: str, write: Write) -> MessageRef:
         if self.card is None:  # nothing streamed: one message, no card entity

@@ -74,7 +74,8 @@ class CallbackEndpoint:
         if self._cipher is not None and not verification and not self._signed(request, body):
             log.warning("feishu: callback with a missing or wrong signature refused")
             return PlainTextResponse("invalid signature", status_code=401)
-        header = event.get("header") if isinstance(event.get("header"), dict) else {}
+        header = event.get("header")
+        header = header if isinstance(header, dict) else {}
         token = event.get("token") if "token" in event else header.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token.encode()):
             log.warning("feishu: callback with a wrong verification token refused")
