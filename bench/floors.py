@@ -40,6 +40,9 @@ SLACK_START_STREAM = Limit(20, 60.0)  # chat.startStream / chat.stopStream: Tier
 SLACK_UPDATE = Limit(50, 60.0)  # chat.update: Tier 3
 SLACK_APPEND = Limit(100, 60.0)  # chat.appendStream: Tier 4
 SLACK_POST = Limit(1, 1.0)  # chat.postMessage: ~1 a second per channel
+# Feishu Open API (open.feishu.cn, each API's page): per API per app, and per chat for sends.
+FEISHU_API = Limit(50, 1.0)  # also 1,000 a minute
+FEISHU_CHAT = Limit(5, 1.0)  # send + reply per private chat and per group
 
 
 def telegram_first_writes(conversations: int, bot: Limit = TG_BOT) -> list[float]:
@@ -49,6 +52,15 @@ def telegram_first_writes(conversations: int, bot: Limit = TG_BOT) -> list[float
     Each chat needs one write, so the per-chat, per-group and draft limits (≥ 1 call each)
     never bind; only the bot-wide limit does: the k-th write lands at ``bot.slot(k)``."""
     return [bot.slot(k) for k in range(conversations)]
+
+
+def feishu_first_writes(conversations: int, api: Limit = FEISHU_API) -> list[float]:
+    """Floors of ``conversations`` Feishu chats whose answers' first text is due at once.
+
+    Each chat needs one write that shows text — the update of the card opened while the model
+    thought, or the reply carrying a new card — through one API's per-app limit (50 a
+    second); the per-chat limit (5 a second) never binds for one write per chat."""
+    return [api.slot(k) for k in range(conversations)]
 
 
 def staggered_first_writes(due: Sequence[float], limit: Limit = TG_BOT) -> list[float]:

@@ -1,7 +1,7 @@
 """The service benchmark: ``python -m bench.service [--scenario NAME ...] [--quick] [--processes 1,2,4]``.
 
 Drives `python -m bot run` as real processes against the fake gateway, the fake Telegram Bot
-API and the fake Slack Web API (``tests/fakes``, real limits, ``PLATFORM_TIME_SCALE=1``),
+API, the fake Slack Web API and the fake Feishu (``tests/fakes``, real limits, ``PLATFORM_TIME_SCALE=1``),
 which run in this process. Per scenario it prints the added latency (the gateway wrote an
 answer's first visible token → the first platform write showing answer text arrived) beside
 the floor the platforms' documented limits allow (``bench.floors``), 429s by method, the bot
@@ -44,7 +44,8 @@ def _limited(counts: dict[str, int]) -> str:
 
 SHORT = {"sendMessageDraft": "draft", "sendMessage": "send", "editMessageText": "edit",
          "chat.postMessage": "post", "chat.update": "update", "chat.startStream": "startStream",
-         "chat.appendStream": "append", "chat.stopStream": "stopStream"}
+         "chat.appendStream": "append", "chat.stopStream": "stopStream", "cardkit.card.update": "card update",
+         "cardkit.card_element.content": "card push", "im.message.reply": "reply", "im.message.create": "send"}
 
 
 def _via(methods: dict[str, int]) -> str:

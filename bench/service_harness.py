@@ -1,8 +1,9 @@
-"""What the service benchmark runs against: the three fakes in this process, and `bot run`
+"""What the service benchmark runs against: the fakes in this process, and `bot run`
 processes configured to talk to them.
 
-The fake gateway, the fake Telegram Bot API and the fake Slack Web API (``tests/fakes``,
-their real limits on) serve on 127.0.0.1 in the benchmark's own event loop, so the moment
+The fake gateway, the fake Telegram Bot API, the fake Slack Web API and the fake Feishu Open
+Platform (``tests/fakes``, their real limits on; Feishu's events pushed over its long
+connection) serve on 127.0.0.1 in the benchmark's own event loop, so the moment
 the gateway wrote an answer's first visible token and the moment a platform write arrived
 are both ``time.monotonic()`` of one process. Each `bot run` is a child process with
 ``PLATFORM_TIME_SCALE=1``; its CPU and peak RSS are read from /proc.
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 
 from bench.answers import answer_text
+from tests.fakes.feishu_api import FakeFeishu
 from tests.fakes.gateway import Answer, FakeGateway, echo_answer, last_user_text
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
@@ -36,6 +38,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TG_WRITES = {"sendMessageDraft", "sendMessage", "editMessageText"}
 SLACK_WRITES = {"chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream"}
+FEISHU_SENDS = {"im.message.create", "im.message.reply"}
+FEISHU_WRITES = FEISHU_SENDS | {"im.message.patch", "cardkit.card.update", "cardkit.card_element.content",
+                                "cardkit.card.settings"}
 # Logged at every start by slack-bolt when given a client (the adapter passes both on purpose).
 BENIGN = ("As you gave `client` as well, `token` will be unused",)
 _TAG = re.compile(r"\bbench (\S+) think=(\d+) tokens=(\d+) rate=([\d.]+) ttft=([\d.]+)")
@@ -93,8 +98,8 @@ WARM = Shape(think=3, tokens=8, rate=0.0, ttft=0.0)
 @dataclass
 class Turn:
     tag: str
-    platform: str  # "telegram" or "slack"
-    where: Any  # Telegram chat id, or Slack (channel, thread_ts)
+    platform: str  # "telegram", "slack" or "feishu"
+    where: Any  # Telegram chat id, Slack (channel, thread_ts), Feishu chat id
     shape: Shape
     sent: float = 0.0
     visible: float | None = None  # the gateway wrote the first visible token
@@ -112,14 +117,16 @@ class Turn:
 
 
 class Fakes:
-    """The three fakes, fresh for each scenario, and what they saw of each turn."""
+    """The fakes, fresh for each scenario, and what they saw of each turn."""
 
     def __init__(self) -> None:
         self.gateway = FakeGateway(api_key=API_KEY, record=False)
         self.tg = FakeTelegram()
         self.slack = FakeSlack()
+        self.feishu = FakeFeishu()
         self.turns: dict[str, Turn] = {}
-        self._tg_seen = self._slack_seen = 0
+        self._tg_seen = self._slack_seen = self._feishu_seen = 0
+        self._card_chats: dict[str, str] = {}  # Feishu card id -> the chat its message is in
         self.gateway.default = self._answer
         self.gateway.on_timing = self._timing
 
@@ -127,12 +134,14 @@ class Fakes:
         await self.gateway.start()
         await self.tg.start()
         await self.slack.start()
+        await self.feishu.start()
         return self
 
     async def stop(self) -> None:
         await self.gateway.stop()
         await self.tg.stop()
         await self.slack.close()
+        await self.feishu.stop()
 
     @staticmethod
     def _answer(body: dict) -> Answer:
@@ -173,6 +182,39 @@ class Fakes:
             self._slack_seen += 1
             if s.ok and s.method in SLACK_WRITES:
                 yield "slack", self._slack_thread(s.args), s.at, s.method, json.dumps(s.args, ensure_ascii=False)
+        fcalls = self.feishu.calls
+        while self._feishu_seen < len(fcalls) and fcalls[self._feishu_seen].at < before:
+            f = fcalls[self._feishu_seen]
+            self._feishu_seen += 1
+            if f.status == 200 and f.api in FEISHU_WRITES:
+                found = self._feishu_write(f)
+                if found is not None:
+                    yield "feishu", found[0], f.at, f.api, found[1]
+
+    def _feishu_write(self, call: Any) -> tuple[str, str] | None:
+        """(chat, what the write made the message show) of an accepted Feishu write. A card
+        message shows its card as it read when the message was sent; a card operation shows
+        what it sent."""
+        body = call.body or {}
+        if call.api in FEISHU_SENDS:
+            if call.api == "im.message.create":
+                chat = str(body.get("receive_id", ""))
+            else:
+                asked = self.feishu.messages.get(call.path.rstrip("/").split("/")[-2])
+                chat = asked.chat_id if asked is not None else ""
+            content = json.loads(body.get("content") or "{}")
+            if content.get("type") == "card":
+                card_id = str(content.get("data", {}).get("card_id"))
+                self._card_chats[card_id] = chat
+                card = self.feishu.cards.get(card_id)
+                return chat, card.text_at(call.at) if card is not None else ""
+            return chat, json.dumps(content, ensure_ascii=False)
+        if call.api == "im.message.patch":
+            message = self.feishu.messages.get(call.path.rstrip("/").split("/")[-1])
+            return (message.chat_id, json.dumps(body, ensure_ascii=False)) if message is not None else None
+        card_id = call.path.split("/cards/")[1].split("/")[0]
+        chat = self._card_chats.get(card_id)
+        return (chat, json.dumps(body, ensure_ascii=False)) if chat is not None else None
 
     def settle(self, lag: float = 0.1) -> None:
         """Find each turn's first answer-bearing write and its final write, looking at the
@@ -199,12 +241,14 @@ class Fakes:
         for s in self.slack.calls:
             if s.status == 429:
                 out[f"slack:{s.method}"] = out.get(f"slack:{s.method}", 0) + 1
+        for f in self.feishu.rate_limited:  # 429 (99991400) and 230020 (a chat's or card's own limit)
+            out[f"feishu:{f.api}"] = out.get(f"feishu:{f.api}", 0) + 1
         return out
 
 
 # --- bot processes ---------------------------------------------------------------------------
 
-def bot_settings(fakes: Fakes, database_url: str, *, telegram: bool, slack: bool,
+def bot_settings(fakes: Fakes, database_url: str, *, telegram: bool, slack: bool, feishu: bool = False,
                  **extra: str) -> dict[str, str]:
     env = dict(BYTESPIKE_API_KEY=API_KEY, BYTESPIKE_BASE_URL=fakes.gateway.base_url, DATABASE_URL=database_url,
                HOST="127.0.0.1", PLATFORM_TIME_SCALE="1", LOG_LEVEL="WARNING", BOT_ADMIN_PAGE="false")
@@ -214,6 +258,9 @@ def bot_settings(fakes: Fakes, database_url: str, *, telegram: bool, slack: bool
                    TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET)
     if slack:
         env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fakes.slack.api_url)
+    if feishu:
+        env.update(FEISHU_APP_ID=fakes.feishu.app_id, FEISHU_APP_SECRET=fakes.feishu.app_secret,
+                   FEISHU_DOMAIN=fakes.feishu.base_url)
     env.update(extra)
     return env
 
@@ -353,6 +400,19 @@ class Deliver:
         body = json.dumps(envelope).encode()
         turn.sent = time.monotonic()
         await self._post(f"http://127.0.0.1:{self._bot().port}/slack/events", body, self.fakes.slack.signed(body))
+        return turn
+
+    async def feishu_mention(self, tag: str, group: Any, member: Any, shape: Shape) -> Turn:
+        """A group member @s the bot; Feishu pushes the event over one of the bots' long
+        connections (Feishu is the load balancer here) and waits for its ack."""
+        fs = self.fakes.feishu
+        _, event = fs.events.text(group, member, f"@_user_1 {shape.message(tag)}", mentions=[fs.bot])
+        turn = Turn(tag, "feishu", group.chat_id, shape)
+        self.fakes.turns[tag] = turn
+        turn.sent = time.monotonic()
+        delivery = await fs.push_event(event)
+        if not delivery.acked:
+            raise RuntimeError(f"feishu: event {tag} never acknowledged")
         return turn
 
 

@@ -117,6 +117,18 @@ def _slack(threads: int | None, channels: int | None, *, streams: bool) -> Drive
     return drive
 
 
+def _feishu_groups(count: int) -> Drive:
+    async def drive(ctx: Context) -> list[float]:
+        fs = ctx.fakes.feishu
+        groups = [fs.group_chat(f"团队{i}") for i in range(count)]
+        members = [fs.user(f"member{i}") for i in range(count)]
+        turns = await asyncio.gather(*(ctx.deliver.feishu_mention(f"fs{count}-{i}", g, m, ctx.plan.answer)
+                                       for i, (g, m) in enumerate(zip(groups, members))))
+        ctx.turns.extend(turns)
+        return fl.feishu_first_writes(count)
+    return drive
+
+
 async def offered_load(ctx: Context) -> list[float]:
     """Fixed offered load: a new conversation every 1/rate seconds (every n-th a group, the
     rest private chats), whatever the bot does."""
@@ -149,6 +161,7 @@ class Scenario:
     drive: Drive
     telegram: bool = False
     slack: bool = False
+    feishu: bool = False
     env: tuple[tuple[str, str], ...] = ()
 
 
@@ -162,6 +175,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              slack=True, env=(("SLACK_NATIVE_STREAMING", "false"),)),
     Scenario("slack-threads-50", "threads mentioned at once in one workspace, native streams",
              _slack(None, None, streams=True), slack=True),
+    Scenario("feishu-groups-20", "20 Feishu groups mentioning the bot at once, CardKit streaming cards",
+             _feishu_groups(20), feishu=True),
 )}
 LOAD = Scenario("processes", "Telegram webhooks, fixed offered load", offered_load, telegram=True)
 
@@ -187,6 +202,9 @@ async def _warm_up(ctx: Context, bots: list[BotProcess], scenario: Scenario) -> 
             user = ctx.deliver.telegram_private(90_000 + i)
             turn = Turn(f"warm-{i}", "telegram", 90_000 + i, WARM)
             await ctx.deliver.telegram(turn, user, mention=False)
+        elif scenario.feishu:
+            fs = ctx.fakes.feishu
+            turn = await ctx.deliver.feishu_mention(f"warm-{i}", fs.group_chat(f"warm{i}"), fs.user(f"warm{i}"), WARM)
         else:
             turn = await ctx.deliver.slack_mention(f"warm-{i}", "C0WARM0001", WARM)
         warm.append(turn)
@@ -209,7 +227,8 @@ async def run(scenario: Scenario, plan: Plan, *, processes: int = 1, postgres: b
     bots: list[BotProcess] = []
     deliver = None
     try:
-        settings = bot_settings(fakes, url, telegram=scenario.telegram, slack=scenario.slack, **dict(scenario.env))
+        settings = bot_settings(fakes, url, telegram=scenario.telegram, slack=scenario.slack, feishu=scenario.feishu,
+                                **dict(scenario.env))
         if redis_url:
             settings["REDIS_URL"] = redis_url
         bots = [BotProcess(settings, workdir) for _ in range(processes)]

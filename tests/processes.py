@@ -13,7 +13,7 @@ import httpx
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("BYTESPIKE_", "BOT_", "TELEGRAM_", "SLACK_", "DATABASE_URL", "REDIS_URL", "PORT", "HOST")
+OURS = ("BYTESPIKE_", "BOT_", "TELEGRAM_", "SLACK_", "FEISHU_", "DATABASE_URL", "REDIS_URL", "PORT", "HOST")
 
 
 def free_port() -> int:

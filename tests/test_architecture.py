@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "adapters")
-PLATFORM_SDKS = ("telegram", "slack_bolt", "slack_sdk", "telegramify_markdown", "aiohttp")
+PLATFORM_SDKS = ("telegram", "slack_bolt", "slack_sdk", "telegramify_markdown", "aiohttp", "lark_oapi")
 COMPOSITION_ROOT = ("cli.py",)  # `bot chat` starts the console adapter
 
 

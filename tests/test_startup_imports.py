@@ -1,8 +1,10 @@
 """`bot run` keeps rarely used heavy modules out of memory until first use (peak RSS)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 
 LAZY = ("PIL", "json_repair", "redis")  # images, copywriting's JSON repair, REDIS_URL only
 
@@ -12,6 +14,21 @@ def test_start_does_not_load_rarely_used_modules() -> None:
             f"print(','.join(m for m in {LAZY!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def test_feishu_sdk_loads_only_when_feishu_is_configured() -> None:
+    """lark-oapi takes seconds and ~160 MB to import: reading Feishu's settings (every `bot run`
+    does) must not load it; only its adapter, started when FEISHU_APP_ID is set, does."""
+    code = ("import sys, bot.process.serve\n"
+            "from importlib.metadata import entry_points\n"
+            "for entry in entry_points(group='chatbot.platforms'):\n"
+            "    plugin = entry.load()\n"
+            "    assert not plugin.settings.load().configured(), plugin.name\n"
+            "print('feishu' in {e.name for e in entry_points(group='chatbot.platforms')}, 'lark_oapi' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEISHU_")}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                            cwd=tempfile.gettempdir()).stdout.strip()
+    assert loaded == "True False"
 
 
 def test_lazy_modules_still_load_on_use() -> None:

@@ -346,4 +346,101 @@ class ConsoleDriver(Driver):
         self.console.click(self._key(), Author(user, user), data)
 
 
-DRIVERS: dict[str, type[Driver]] = {d.name: d for d in (TelegramDriver, SlackDriver, ConsoleDriver)}
+class FeishuDriver(Driver):
+    """A group whose members @ the bot; events over the long connection (the SDK's frames,
+    acknowledged as Feishu expects, pushed again as Feishu does); answers are CardKit cards
+    streamed and closed, with buttons whose clicks come back as ``card.action.trigger``."""
+
+    name = "feishu"
+
+    async def open_fake(self) -> None:
+        from tests.fakes.feishu_api import FakeFeishu
+
+        self.fake = await FakeFeishu(time_scale=SCALE).start()
+        self.users = {ALICE: self.fake.user("Alice"), MALLORY: self.fake.user("Mallory")}
+        self.group = self.fake.group_chat("Marketing")
+
+    async def close_fake(self) -> None:
+        await self.fake.stop()
+
+    def platform_values(self) -> dict[str, Any]:
+        return dict(FEISHU_APP_ID=self.fake.app_id, FEISHU_APP_SECRET=self.fake.app_secret,
+                    FEISHU_DOMAIN=self.fake.base_url)
+
+    def allowlist(self, user: str) -> dict[str, Any]:
+        return dict(FEISHU_ALLOWED_USERS=self.users[user].open_id)
+
+    async def start(self, **kw: Any) -> None:
+        await super().start(**kw)
+        await self.fake.ws.wait_connected()
+
+    async def send(self, text: str, *, user: str = ALICE, image: bytes | None = None) -> Any:
+        who, events = self.users[user], self.fake.events
+        if image is None:
+            _, event = events.text(self.group, who, f"@_user_1 {text}", mentions=[self.fake.bot])
+        else:
+            _, event = events.post(self.group, who, [f" {text}"], images=[image], mentions=[self.fake.bot])
+        delivery = await self.fake.push_event(event)
+        assert delivery.acked, delivery
+        return event
+
+    async def redeliver(self, sent: Any) -> None:
+        assert (await self.fake.push_event(sent)).acked  # the same event, its ids included
+
+    def _answers(self) -> list[tuple[Any, str]]:
+        """The bot's messages that show answer text, with that text (a card that only says the
+        model is thinking shows none yet)."""
+        from tests.fakes.feishu_cards import walk_elements
+
+        shown = []
+        for message in self.fake.bot_messages(self.group.chat_id):
+            card = message.card_json
+            if card is None:
+                text = message.text
+            else:
+                answer = next((e for e in walk_elements(card.get("body", {})) if e.get("element_id") == "answer"),
+                              None)
+                text = answer.get("content", "") if answer else ""
+            if text:
+                shown.append((message, text))
+        return shown
+
+    def transcript(self) -> list[str]:
+        return [text for _, text in self._answers()]
+
+    @staticmethod
+    def _data(message: Any) -> list[tuple[str, dict, str | None]]:
+        """(control data, the callback value, the option chosen) for every control on ``message``."""
+        from tests.fakes.feishu_cards import controls
+
+        found = []
+        for control in controls(message.card_json or {}):
+            value = control["value"] or {}
+            if control["options"]:
+                found += [(option, value, option) for option in control["options"]]
+            elif value.get("p"):
+                found.append((value["p"], value, None))
+        return found
+
+    def controls(self) -> list[str]:
+        for message, _ in reversed(self._answers()):
+            if data := [d for d, _, _ in self._data(message)]:
+                return data
+        return []
+
+    async def click(self, data: str, *, user: str = ALICE) -> None:
+        for message, _ in reversed(self._answers()):
+            found = next(((value, option) for d, value, option in self._data(message) if d == data), None)
+            if found is not None:
+                value, option = found
+                event = self.fake.events.card_action(message, self.users[user], value,
+                                                     tag="select_static" if option else "button", option=option)
+                assert (await self.fake.push_event(event)).acked
+                return
+        raise AssertionError(f"no control {data!r} on the bot's messages")
+
+    def downloads(self) -> int:
+        return len(self.fake.calls_to("im.message_resource.get"))
+
+
+DRIVERS: dict[str, type[Driver]] = {d.name: d for d in (TelegramDriver, SlackDriver, ConsoleDriver, FeishuDriver)}

@@ -158,6 +158,8 @@ class FakeFeishu:
         self.verification_token, self.encrypt_key = verification_token, encrypt_key
         self.tenant_key = secrets.token_hex(8)
         self.bot = FakeUser("Copy Helper", self.new_key("ou"), "", self.new_key("on"), is_bot=True)
+        self.contacts_readable = True  # the app holds contact:user.base:readonly
+        self.cardkit_granted = True  # the app holds cardkit:card:write
         self.calls: list[Call] = []
         self.users: dict[str, FakeUser] = {}
         self.chats: dict[str, FakeChat] = {}
@@ -190,6 +192,8 @@ class FakeFeishu:
             ("GET", f"{im}/messages/{{message_id}}/resources/{{file_key}}", "im.message_resource.get",
              self._resource, True),
             ("GET", f"{im}/chats/{{chat_id}}", "im.chat.get", self._chat, True),
+            ("GET", "/open-apis/bot/v3/info", "bot.info", self._bot_info, True),
+            ("GET", "/open-apis/contact/v3/users/{user_id}", "contact.user.get", self._contact_user, True),
             ("POST", kit, "cardkit.card.create", self._create_card, True),
             ("PUT", f"{kit}/{{card_id}}", "cardkit.card.update", self._card_op("update"), True),
             ("PATCH", f"{kit}/{{card_id}}/settings", "cardkit.card.settings", self._card_op("settings"), True),
@@ -343,6 +347,8 @@ class FakeFeishu:
                 status = exc.status if isinstance(exc, ApiError) else 400
                 headers = exc.headers if isinstance(exc, ApiError) else {}
                 call.status, call.code, call.msg = status, exc.code, exc.msg
+                if "x-ogw-ratelimit-reset" in headers:
+                    call.reset = float(headers["x-ogw-ratelimit-reset"])
                 payload = {"code": exc.code, "msg": exc.msg, "error": {
                     "log_id": log_id, "troubleshooter": f"排查建议查看: https://open.feishu.cn/search?q={log_id}"}}
                 return web.json_response(payload, status=status, headers={"X-Tt-Logid": log_id, **headers})
@@ -565,14 +571,35 @@ class FakeFeishu:
                 "group_message_type": "thread" if chat.mode == "topic" else "chat", "external": False,
                 "tenant_key": self.tenant_key, "user_count": "2", "bot_count": "1"}
 
+    # --- the bot, people ---
+    async def _bot_info(self, request: web.Request, body: Any) -> dict:
+        """Its payload sits beside ``code``, not under ``data`` (as Feishu answers it)."""
+        return {"code": 0, "msg": "ok", "bot": {"activate_status": 2, "app_name": self.bot.name, "avatar_url": "",
+                                                "ip_white_list": [], "open_id": self.bot.open_id}}
+
+    async def _contact_user(self, request: web.Request, body: Any) -> Any:
+        if request.query.get("user_id_type", "open_id") != "open_id":
+            raise ApiError(400, 99992402, "field validation failed: user_id_type")
+        if not self.contacts_readable:
+            raise ApiError(400, 41050, "no user authority error")
+        user = self.users.get(request.match_info["user_id"])
+        if user is None:
+            raise ApiError(400, 41050, "no user authority error")
+        return {"user": {"open_id": user.open_id, "union_id": user.union_id, "user_id": user.user_id,
+                         "name": user.name, "en_name": user.name}}
+
     # --- CardKit v1 ---
     async def _create_card(self, request: web.Request, body: Any) -> Any:
         body = body or {}
+        if not self.cardkit_granted:
+            raise ApiError(400, 99991672, "Access denied. One of the following scopes is required: "
+                                          "[cardkit:card:write].")
         if body.get("type") != "card_json":
             raise ApiError(400, 10002, "Your request contains an invalid request parameter: type.")
         data = validate_card(body.get("data"))
         card = FakeCard(str(next(self._card_ids)), data, time.monotonic(), self.streaming)
         card.updates.append(_update("create", card))
+        card.updates[-1].text = card.text
         self.cards[card.card_id] = card
         return {"card_id": card.card_id}
 
@@ -599,6 +626,7 @@ class FakeFeishu:
                 record.code = exc.code
                 raise
             finally:
+                record.text = card.text
                 card.updates.append(record)
             return None
 

@@ -84,6 +84,8 @@ class CardUpdate:
     element_id: str | None = None
     content: str | None = None
     code: int = 0
+    text: str = ""  # what the card reads after the operation
+
 
 
 def walk_elements(node: Any) -> Iterator[dict]:
@@ -96,6 +98,40 @@ def walk_elements(node: Any) -> Iterator[dict]:
     elif isinstance(node, list):
         for item in node:
             yield from walk_elements(item)
+
+
+# Components a reader clicks rather than reads: their labels are not the message's text.
+INTERACTIVE_TAGS = frozenset({"button", "select_static", "multi_select_static", "overflow", "input", "date_picker",
+                              "picker_time", "picker_datetime", "select_person", "multi_select_person", "checker",
+                              "select_img"})
+
+
+def readable(node: Any) -> list[str]:
+    """The Markdown and plain-text contents a reader reads, in order (controls' labels left out)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("tag") in INTERACTIVE_TAGS:
+            return found
+        if node.get("tag") in STREAMABLE_TAGS and isinstance(node.get("content"), str):
+            found.append(node["content"])
+        for value in node.values():
+            found += readable(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += readable(item)
+    return found
+
+
+def controls(node: Any) -> list[dict]:
+    """Every interactive component: its tag, its callback value, its options' values (a select)."""
+    found = []
+    for element in walk_elements(node):
+        if element.get("tag") in INTERACTIVE_TAGS:
+            value = next((b.get("value") for b in element.get("behaviors") or () if b.get("type") == "callback"),
+                         element.get("value"))
+            found.append({"tag": element["tag"], "value": value,
+                          "options": [o.get("value") for o in element.get("options") or ()]})
+    return found
 
 
 def card_size(data: dict) -> int:
@@ -165,10 +201,13 @@ class FakeCard:
 
     @property
     def text(self) -> str:
-        """The text a reader sees: markdown and plain_text contents of the body, in order."""
-        parts = [e.get("content", "") for e in walk_elements(self.data.get("body", {}))
-                 if e.get("tag") in STREAMABLE_TAGS and isinstance(e.get("content"), str)]
-        return "\n".join(p for p in parts if p)
+        """The text a reader sees: markdown and plain_text contents of the body, in order (the
+        labels of buttons and selects are not read as text)."""
+        return "\n".join(p for p in readable(self.data.get("body", {})) if p)
+
+    def text_at(self, at: float) -> str:
+        """What the card read at ``at`` (monotonic): after the last operation before then."""
+        return next((u.text for u in reversed(self.updates) if u.at <= at and not u.code), "")
 
     def generating(self, now: float) -> bool:
         """Still "生成中" in the chat list: streaming never closed by the bot (an automatic

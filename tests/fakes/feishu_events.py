@@ -204,11 +204,14 @@ class EventFactory:
                 "i18n_names": {"zh_cn": chat.name, "en_us": chat.name}}
 
     def card_action(self, message: FakeMessage, operator: FakeUser, value: dict, *, tag: str = "button",
-                    name: str | None = None) -> dict:
-        """``card.action.trigger``: someone pressed a button (``value`` = the button's value)."""
+                    name: str | None = None, option: str | None = None) -> dict:
+        """``card.action.trigger``: someone pressed a button (``value`` = the button's value) or
+        chose ``option`` in a select (``tag`` "select_static")."""
         action: dict[str, Any] = {"value": value, "tag": tag}
         if name:
             action["name"] = name
+        if option is not None:
+            action["option"] = option
         event = {"operator": {"tenant_key": self.fake.tenant_key, **operator.ids()},
                  "token": f"c-{secrets.token_hex(20)}", "action": action, "host": "im_message",
                  "delivery_type": "url_callback",

@@ -7,7 +7,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tests.fakes.feishu_cards import FakeCard, walk_elements
+from tests.fakes.feishu_cards import FakeCard, readable
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,15 @@ class FakeMessage:
             locale = next(iter(post.values()), {}) if "content" not in post else post
             return "\n".join("".join(n.get("text", "") for n in line) for line in locale.get("content", []))
         if self.msg_type == "interactive":
-            return "\n".join(e["content"] for e in walk_elements(body.get("body", body))
-                             if e.get("tag") in ("markdown", "plain_text") and isinstance(e.get("content"), str))
+            return "\n".join(p for p in readable(body.get("body", body)) if p)
         return ""
+
+    @property
+    def card_json(self) -> dict | None:
+        """The card this message shows now: a CardKit entity's current JSON, or the inline card."""
+        if self.card is not None:
+            return self.card.data
+        return self.body if self.msg_type == "interactive" else None
 
 
 @dataclass
@@ -107,6 +113,7 @@ class Call:
     code: int = 0
     msg: str = "success"
     deduplicated: bool = False  # answered from an earlier call with the same uuid
+    reset: float | None = None  # a 429's x-ogw-ratelimit-reset (seconds)
 
 
 class ApiError(Exception):
