@@ -90,6 +90,7 @@ class ChatService:
         ):
             self.commands.register(command)
         self._order = ArrivalOrder()
+        self._reply_order = ArrivalOrder()  # replies outside the worker, in arrival order
         self._workers: dict[int, asyncio.Task[None]] = {}  # conversation id → its worker
         self._wakeups: dict[int, int] = {}  # bumped whenever a conversation gets a message
         self._active: dict[int, ActiveTurn] = {}  # conversation id → the turn it streams
@@ -296,17 +297,28 @@ class ChatService:
         """Store ``msg`` in arrival order (its ``ticket``) and, when it is addressed to the
         bot, answer it. Returns once the conversation has nothing left to answer."""
         accepted = await ticket.turn(lambda: self._accept(msg, surface))
+        # Replies that do not wait for the worker (a command's, a notice) go out in the order
+        # their messages arrived too: the place is taken before any await.
+        reply = self._reply_order.ticket(msg.key)
         if accepted.unknown:
-            await self.notify(surface, self.commands.unknown_text(accepted.unknown), ending=Ending.FAILED)
+            text = self.commands.unknown_text(accepted.unknown)
+            await reply.turn(lambda: self.notify(surface, text, ending=Ending.FAILED))
         elif accepted.command is not None:
-            await self.commands.run(CommandCall(*accepted.command, msg, surface, self))
+            call = CommandCall(*accepted.command, msg, surface, self)
+            await reply.turn(lambda: self.commands.run(call))
         elif accepted.stored is not None and msg.addressed:
             conv, seq, notices = accepted.stored
-            for notice in notices:
-                await self.notify(surface, notice)
+
+            async def tell() -> None:
+                for notice in notices:
+                    await self.notify(surface, notice)
+
+            await reply.turn(tell)
             self._queue(conv, seq, surface)
-        elif not accepted.ran:
-            return  # context for later turns: nothing to wait for
+        else:
+            reply.drop()
+            if not accepted.ran:
+                return  # context for later turns: nothing to wait for
         if not accepted.busy:
             await self._settled(msg.key)
 
