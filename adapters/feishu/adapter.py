@@ -38,6 +38,7 @@ from bot.platform import (
     Inbox,
     IncomingMessage,
     Membership,
+    Notice,
     Platform,
     RateLimited,
 )
@@ -235,13 +236,14 @@ class FeishuAdapter(Platform):
             place = Place(message.chat_id, message.message_id, False, message.thread)
         return FeishuSurface(self.outlet, place)
 
-    async def _build(self, message: Received, key: ConversationKey, surface: FeishuSurface) -> IncomingMessage | None:
+    async def _build(self, message: Received, key: ConversationKey,
+                     surface: FeishuSurface) -> IncomingMessage | Notice | None:
         """After access was granted: the files, the author's name."""
         attachments, notes = await self._fetch(message)
         notes = [*message.notes, *notes]
         if not message.text and not attachments:
             if notes and message.addressed:
-                await self.inbox.notify(surface, " ".join(dict.fromkeys(notes)))
+                return Notice(" ".join(dict.fromkeys(notes)))  # said in line, after earlier answers
             return None
         return IncomingMessage(
             key=key, author=Author(message.sender, await self._name(message.sender)), text=message.text,

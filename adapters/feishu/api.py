@@ -183,21 +183,20 @@ class FeishuApi:
         """One typed SDK call within budget; the response's ``data``. Raises ``FeishuError``,
         ``RateLimited`` (the right budget already paused) or ``Dropped`` (cosmetic, no room)."""
         app = self.budgets.api(api)
+
+        def limited(exc: Exception) -> Sequence[Budget]:
+            """The budget Feishu's answer speaks of holds back: the API's app-wide windows
+            for a 429, the chat's or the card's own for 230020."""
+            app_wide = isinstance(exc, FeishuError) and exc.app_wide
+            return (app,) if app_wide or not scope else scope
+
         for attempt in range(2):
             token = await self.token.get()
             try:
                 response = await guarded((app, *scope), partial(self._run, method, request, token),
                                          retry_after=self._retry_after, name=f"feishu {api}", method=api,
-                                         priority=priority, pause=())
+                                         priority=priority, pause=limited)
                 return getattr(response, "data", None)
-            except RateLimited as exc:
-                # The budget Feishu's answer speaks of holds back: the API's app-wide windows
-                # for a 429, the chat's or the card's own for 230020.
-                cause = exc.__cause__
-                app_wide = isinstance(cause, FeishuError) and cause.app_wide
-                for budget in (app,) if app_wide or not scope else scope:
-                    budget.pause(exc.retry_after)
-                raise
             except FeishuError as exc:
                 if exc.code in TOKEN_REFUSED and attempt == 0:
                     self.token.forget(token)  # renewed on the next try

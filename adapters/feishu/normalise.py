@@ -14,14 +14,8 @@ import mimetypes
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-# What the core reads as documents (PDF, Office, EPUB, spreadsheets, text): anything else is
-# not downloaded at all.
-DOCUMENT_SUFFIXES = frozenset({
-    ".pdf", ".docx", ".pptx", ".xlsx", ".xlsm", ".epub", ".csv", ".tsv", ".txt", ".md", ".markdown", ".json",
-    ".jsonl", ".yaml", ".yml", ".xml", ".html", ".htm", ".log", ".rst", ".ini", ".toml", ".srt", ".vtt", ".tex",
-    ".py", ".js", ".ts", ".sql"})
-WHAT_I_READ = "PDF, Word, PowerPoint, Excel, CSV, EPUB and text files"
+from bot.platform import WHAT_I_READ, readable
+
 UNSUPPORTED = {
     "sticker": "a sticker", "audio": "a voice message", "media": "a video",
     "merge_forward": "merged forwarded messages",
@@ -204,9 +198,6 @@ def received(event: dict, tenant: str, me: Identity, *, group_threads: bool = Fa
 def document(key: str, name: str) -> FileRef | None:
     """A file worth downloading: an image, or a document the core reads."""
     mime = (mimetypes.guess_type(name)[0] or "").lower()
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if mime in IMAGE_TYPES:
-        return FileRef(key, "file", name, mime)
-    if suffix in DOCUMENT_SUFFIXES:
-        return FileRef(key, "file", name, mime or "application/octet-stream")
-    return None
+    if readable(mime, name) is None:  # anything the bot cannot use is not downloaded at all
+        return None
+    return FileRef(key, "file", name, mime or "application/octet-stream")

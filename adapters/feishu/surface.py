@@ -28,6 +28,7 @@ from adapters.feishu import cards
 from adapters.feishu.api import FeishuApi, FeishuError
 from bot.platform import (
     Button,
+    Controls,
     Dropped,
     MessageRef,
     NativeStream,
@@ -237,8 +238,7 @@ class FeishuSurface(ReplySurface):
         # card another process left) still reads "生成中…" in the chat list until the bot turns
         # streaming off: it is turned on with the new content, then off.
         uncertain = not streaming and (card.ended or card.inherited)
-        body = cards.card(text, controls=write.controls if write.final else self.stop_controls(write.turn_id),
-                          where=self.place.where, streaming=streaming or uncertain)
+        body = cards.card(text, controls=write.controls, where=self.place.where, streaming=streaming or uncertain)
         async with card.lock:
             try:
                 await self.api.update_card(card.card_id, body, card.next(), priority=priority)
@@ -381,11 +381,11 @@ class CardStream:
     def api(self) -> FeishuApi:
         return self.surface.api
 
-    def _body(self, text: str, *, status: str = "") -> dict:
-        return cards.card(text, controls=self.surface.stop_controls(self.turn_id), where=self.surface.place.where,
-                          streaming=True, status=status, preview="…")
+    def _body(self, text: str, controls: Controls, *, status: str = "") -> dict:
+        return cards.card(text, controls=controls, where=self.surface.place.where, streaming=True, status=status,
+                          preview="…")
 
-    async def _open(self, text: str) -> None:
+    async def _open(self, text: str, controls: Controls) -> None:
         """The first words: on the card opened while the model thought, else on a new card."""
         surface = self.surface
         async with surface.opening:
@@ -395,7 +395,8 @@ class CardStream:
                 card = pending.card
                 async with card.lock:
                     try:
-                        await self.api.update_card(card.card_id, self._body(text, status=status), card.next(),
+                        await self.api.update_card(card.card_id, self._body(text, controls, status=status),
+                                                   card.next(),
                                                    priority=Priority.TEXT)
                     except FeishuError as exc:
                         surface.pending = pending  # post() takes it over
@@ -405,7 +406,7 @@ class CardStream:
                     card.streaming = True
             else:
                 surface.pending = pending  # a card message (no CardKit): post() takes it over
-                created = await surface.create_card(self._body(text, status=status))
+                created = await surface.create_card(self._body(text, controls, status=status))
                 if created is None:
                     raise StreamUnavailable("CardKit refused")
                 card = created
@@ -415,9 +416,9 @@ class CardStream:
             self.card = card
         self.shown = self.claimed = text
 
-    async def update(self, text: str) -> None:
+    async def update(self, text: str, write: Write) -> None:
         if self.card is None:
-            await self._open(text)
+            await self._open(text, write.controls)  # the core's controls (Stop) on the card
             return
         card = self.card
         if text == self.shown or not card.streaming or \

@@ -12,19 +12,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackApi, error_code
-from bot.platform import Attachment, RateLimited
+from bot.platform import Attachment, FileKind, RateLimited, readable
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 IMAGE_MAX = 10 * MB  # the gateway takes images up to 10 MB
-DOCUMENT_TYPES = {
-    "text/plain", "text/markdown", "text/x-markdown", "text/csv", "application/pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/json",  # Character Cards (issue 17), and JSON read as text
-}
-DOCUMENT_EXTENSIONS = {"txt", "md", "markdown", "csv", "pdf", "docx", "json"}
 DOCUMENT_MAX = 20 * MB
 
 
@@ -32,14 +25,9 @@ class FileProblem(Exception):
     """Worded for the user."""
 
 
-def _kind(info: dict) -> str | None:
-    mime = (info.get("mimetype") or "").lower()
-    if mime in IMAGE_TYPES:
-        return "image"
-    ext = (info.get("name") or "").rsplit(".", 1)[-1].lower()
-    if mime in DOCUMENT_TYPES or ext in DOCUMENT_EXTENSIONS:
-        return "document"
-    return None
+def _kind(info: dict) -> FileKind | None:
+    """Only what the bot can use is downloaded."""
+    return readable(info.get("mimetype") or "", info.get("name") or "")
 
 
 class FileFetcher:

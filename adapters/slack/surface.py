@@ -339,7 +339,7 @@ class SlackStream:
         text_chunk = [{"type": "markdown_text", "text": text}] if text else []
         return {"chunks": [*due, *text_chunk]}, due
 
-    async def update(self, text: str) -> None:
+    async def update(self, text: str, write: Write) -> None:  # a stream carries no buttons (Stop: the shortcut)
         if self.ts is None:
             await self._start(text)
             self.claimed = text

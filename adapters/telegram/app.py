@@ -47,6 +47,7 @@ from bot.platform import (
     Inbox,
     IncomingMessage,
     Membership,
+    Notice,
     Platform,
     Priority,
     RateLimited,
@@ -227,14 +228,14 @@ class TelegramAdapter(Platform):
                           addressed=is_addressed(me, message))
         self.inbox.receive(arrival, lambda: self._build(message))
 
-    async def _build(self, message: Message) -> IncomingMessage | None:
+    async def _build(self, message: Message) -> IncomingMessage | Notice | None:
         """After access was granted: gather an album, download its files."""
         items = await self.albums.gather(message) if message.media_group_id else [message]
         if items is None:
             return None  # a later item of an album: its first item's event takes it
         return await self._prepare(items)
 
-    async def _prepare(self, items: list[Message]) -> IncomingMessage | None:
+    async def _prepare(self, items: list[Message]) -> IncomingMessage | Notice | None:
         me = self.me
         assert me is not None
         lead = next((m for m in items if m.text or m.caption), items[0])
@@ -245,10 +246,9 @@ class TelegramAdapter(Platform):
             item_refs, item_notes = media.files_of(item)
             refs.extend(item_refs)
             notes.extend(item_notes)
-        surface = self.surface(lead)
         if not text and not refs:
-            if notes and addressed:
-                await self.inbox.notify(surface, " ".join(dict.fromkeys(notes)))
+            if notes and addressed:  # said in line, after the answers to earlier messages
+                return Notice(" ".join(dict.fromkeys(notes)))
             return None  # service messages, or unsupported content nobody asked about
         attachments: list[Attachment] = []
         for result in await asyncio.gather(*(media.download(self.bot, r) for r in refs)):
@@ -257,9 +257,7 @@ class TelegramAdapter(Platform):
             else:
                 attachments.append(result)
         if not text and not attachments:
-            if addressed:
-                await self.inbox.notify(surface, " ".join(dict.fromkeys(notes)))
-            return None
+            return Notice(" ".join(dict.fromkeys(notes))) if addressed else None
         msg = normalise(me, lead, text=text, attachments=attachments, notes=list(dict.fromkeys(notes)))
         msg.addressed = addressed
         return msg

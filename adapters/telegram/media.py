@@ -9,20 +9,11 @@ from dataclasses import dataclass
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
-from bot.platform import Attachment
+from bot.platform import WHAT_I_READ, Attachment, readable
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # Bot API: bots download at most 20 MB
-
-# Documents the core can read (issue 5: .txt, .md, .pdf, .docx; issue 17: .json, Character Cards).
-DOCUMENT_TYPES = {
-    "text/plain": ".txt", "text/markdown": ".md", "text/x-markdown": ".md",
-    "application/pdf": ".pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/json": ".json",
-}
-DOCUMENT_SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".docx", ".json"}
 
 _UNSUPPORTED = {
     "voice": "a voice message", "audio": "an audio file", "video": "a video",
@@ -49,13 +40,12 @@ def files_of(message: Message) -> tuple[list[FileRef], list[str]]:
     if doc is not None:
         name = doc.file_name or "document"
         mime = (doc.mime_type or mimetypes.guess_type(name)[0] or "").lower()
-        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if mime.startswith("image/") or mime in DOCUMENT_TYPES or suffix in DOCUMENT_SUFFIXES:
+        if readable(mime, name) is not None:  # only what the bot can use is downloaded
             if not mime or mime == "application/octet-stream":
                 mime = mimetypes.guess_type(name)[0] or "text/plain"
             return [FileRef(doc.file_id, doc.file_size, mime, name)], []
         return [], [f"I can't read the file “{name}” ({mime or 'unknown type'}): send an image, "
-                    "or a .txt, .md, .pdf or .docx document."]
+                    f"or a document ({WHAT_I_READ})."]
     for attr, what in _UNSUPPORTED.items():
         if getattr(message, attr, None):
             return [], [f"I can't handle {what}: send text, an image or a document."]

@@ -337,7 +337,7 @@ class DraftStream:
         self._shown = True
         return True
 
-    async def update(self, text: str) -> None:
+    async def update(self, text: str, write: Write) -> None:  # a draft carries no buttons
         self._text = text
         if self._message is not None:
             self._message = await self.surface.edit(self._message, text, Write(self.turn_id))

@@ -16,7 +16,7 @@ from bot.core.order import Ticket
 from bot.core.service import ChatService
 from bot.platform.base import Admission
 from bot.platform.controls import Click
-from bot.platform.inbox import Acknowledge, Arrival, Build, CommandInfo, Membership, Moved, Surfaces
+from bot.platform.inbox import Acknowledge, Arrival, Build, CommandInfo, Membership, Moved, Notice, Surfaces
 from bot.platform.messages import ConversationKey, IncomingMessage
 from bot.platform.surface import Ending, ReplySurface
 from bot.ratelimits.counters import Counters, counters_for
@@ -79,6 +79,11 @@ class PlatformInbox:
                 return
             built = await build()
             if built is None:
+                return
+            if isinstance(built, Notice):
+                handed, ticket = ticket, None
+                assert handed is not None
+                await service.say_in_line(key, handed, arrival.surface, built.text)
                 return
             msg, surface = (built.message, built.surface) if isinstance(built, Moved) else (built, arrival.surface)
             if msg.key != key:  # answered elsewhere: its place in line is the new conversation's

@@ -186,7 +186,7 @@ class AnswerWriter:
     async def _write(self, page: _Page, body: str, write: Write) -> None:
         if page.stream is not None:
             try:
-                await page.stream.update(body) if not write.final else None
+                await page.stream.update(body, write) if not write.final else None
                 if write.final:
                     page.ref = await page.stream.close(body, write)
                     page.stream = None

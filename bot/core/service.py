@@ -322,6 +322,15 @@ class ChatService:
         if not accepted.busy:
             await self._settled(msg.key)
 
+    async def say_in_line(self, key: ConversationKey, ticket: Ticket, surface: ReplySurface, text: str) -> None:
+        """A notice for an event that stores nothing, said in the order the events arrived."""
+        async def nothing() -> None:
+            return None
+
+        await ticket.turn(nothing)
+        reply = self._reply_order.ticket(key)
+        await reply.turn(lambda: self.notify(surface, text))
+
     async def _accept(self, msg: IncomingMessage, surface: ReplySurface) -> _Accepted:
         """What must happen in arrival order: storing the message, or running a command
         that changes what later messages mean."""

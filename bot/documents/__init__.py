@@ -23,6 +23,14 @@ from bot.documents.archive import label
 from bot.documents.budget import DocumentText, within
 from bot.documents.model import Document, DocumentKind, DocumentUnreadable, Location, Section, ranges
 from bot.documents.text import decode_text
+from bot.platform.files import (
+    DOCUMENT_EXTENSIONS,
+    DOCUMENT_MIMES,
+    OLD_OFFICE_EXTENSIONS,
+    TEXT_EXTENSIONS,
+    TEXT_MIMES,
+    WHAT_I_READ,
+)
 
 __all__ = [
     "Document", "DocumentText", "DocumentUnreadable", "Location", "Section", "decode_text", "document_budget",
@@ -34,30 +42,11 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 50 * 1024 * 1024  # adapters cap downloads lower; this guards the parsers
 DOCUMENT_SHARE = 0.6  # of the window left after the answer, one document may use this much
 
+# Which files are read (shared with the adapters, which download only these).
 PDF_MIME = "application/pdf"
-OOXML = "application/vnd.openxmlformats-officedocument."
-MIMES: dict[str, DocumentKind] = {
-    PDF_MIME: "pdf",
-    OOXML + "wordprocessingml.document": "docx",
-    OOXML + "presentationml.presentation": "pptx",
-    OOXML + "spreadsheetml.sheet": "xlsx",
-    "application/epub+zip": "epub",
-    "text/csv": "csv",
-    "text/tab-separated-values": "csv",
-}
-EXTENSIONS: dict[str, DocumentKind] = {
-    ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".epub": "epub",
-    ".csv": "csv", ".tsv": "csv",
-}
-TEXT_EXTENSIONS = {
-    ".txt", ".md", ".markdown", ".json", ".jsonl", ".yaml", ".yml", ".xml", ".html",
-    ".htm", ".log", ".rst", ".ini", ".toml", ".srt", ".vtt", ".tex", ".py", ".js", ".ts", ".sql",
-}
-TEXT_MIMES = {"application/json", "application/xml", "application/x-yaml", "application/yaml",
-              "application/x-subrip", "application/javascript", "application/sql", "application/x-tex"}
-OLD_OFFICE_EXT = {".doc": "Word 97–2003 (.doc)", ".ppt": "PowerPoint 97–2003 (.ppt)",
-                  ".xls": "Excel 97–2003 (.xls)"}
-WHAT_I_READ = ".pdf, .docx, .pptx, .xlsx, .csv, .epub, .txt, .md and other text files"
+MIMES = DOCUMENT_MIMES
+EXTENSIONS = DOCUMENT_EXTENSIONS
+OLD_OFFICE_EXT = OLD_OFFICE_EXTENSIONS
 
 
 def document_budget(settings: Settings) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-DocumentKind = Literal["pdf", "docx", "pptx", "xlsx", "csv", "epub", "text"]
+from bot.platform.files import DocumentKind as DocumentKind  # the one list of what is read
+
 LocationKind = Literal["page", "slide", "sheet", "chapter", "section", "paragraphs", "lines"]
 # Where a section's text came from: the file's text layer, the model's vision (a scanned
 # page transcribed), or nowhere yet (a scanned page not transcribed: ``Document.scanned``).

@@ -18,6 +18,7 @@ from bot.platform.controls import (
     Row,
     stop_press,
 )
+from bot.platform.files import WHAT_I_READ, FileKind, readable
 from bot.platform.inbox import (
     Ack,
     Acknowledge,
@@ -27,6 +28,7 @@ from bot.platform.inbox import (
     Inbox,
     Membership,
     Moved,
+    Notice,
     Surfaces,
 )
 from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
@@ -52,12 +54,12 @@ from bot.ratelimits.counters import Counters, Window
 from bot.ratelimits.rate_limited import RateLimited
 
 __all__ = [
-    "ADMITTED", "Ack", "Acknowledge", "Admission", "Arrival", "Attachment", "Author", "BodyProblem", "Budget",
-    "BudgetMap", "Build", "Button", "Choice", "Click", "CommandInfo", "ControlKind", "Controls", "ConversationKey",
-    "Counters", "Dropped", "Ending", "Gate", "Health", "Inbox", "IncomingMessage", "Membership", "MessageRef", "Moved",
-    "NativeStream", "Platform", "PlatformPlugin", "PlatformSettings", "Press", "Priority", "RateLimited",
-    "ReplySurface", "Row", "Step", "StepState",
-    "StreamUnavailable", "SurfaceGone", "SurfaceLimits", "Surfaces", "Window", "Write",
-    "WriteFailed", "acquire_first", "guarded", "id_set", "read_capped", "split_markdown", "split_point",
-    "steps_line", "stop_press", "utf16_len",
+    "Ack", "Acknowledge", "acquire_first", "Admission", "ADMITTED", "Arrival", "Attachment", "Author",
+    "BodyProblem", "Budget", "BudgetMap", "Build", "Button", "Choice", "Click", "CommandInfo", "ControlKind",
+    "Controls", "ConversationKey", "Counters", "Dropped", "Ending", "FileKind", "Gate", "guarded", "Health",
+    "id_set", "Inbox", "IncomingMessage", "Membership", "MessageRef", "Moved", "Notice", "NativeStream", "Platform",
+    "PlatformPlugin", "PlatformSettings", "Press", "Priority", "RateLimited", "read_capped", "readable",
+    "ReplySurface", "Row", "split_markdown", "split_point", "Step", "steps_line", "StepState", "stop_press",
+    "StreamUnavailable", "SurfaceGone", "SurfaceLimits", "Surfaces", "utf16_len", "WHAT_I_READ", "Window", "Write",
+    "WriteFailed",
 ]

@@ -6,8 +6,9 @@ name and allowlist). An adapter acknowledges a platform event, then hands it in 
 - a message: ``receive(arrival, build)``. The inbox takes the conversation's place in line
   before anything awaits (so messages are stored in the order they arrived), dedupes the
   delivery durably, decides access (allowlist, blocked users) *before* ``build`` runs, then
-  runs ``build`` — which may download files, and returns the ``IncomingMessage`` or None
-  (nothing to answer) — stores it and answers it. Commands enter the same way.
+  runs ``build`` — which may download files, and returns the ``IncomingMessage``, a ``Notice``
+  (only a word from the bot) or None (nothing to answer) — stores it and answers it. Commands
+  enter the same way.
 - a click on a control: ``click(click, surface, acknowledge)``;
 - the bot joined or left a chat: ``membership(...)``.
 Each returns the task it started; the core tracks every task (``spawn`` for an adapter's
@@ -48,7 +49,16 @@ class Moved:
     surface: ReplySurface
 
 
-Build = Callable[[], Awaitable[IncomingMessage | Moved | None]]
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What ``build`` returns when the event gets only a word from the bot (a sticker, a file
+    it cannot read): said when the event's turn in line comes, so notices and answers keep
+    the order the events arrived in."""
+
+    text: str
+
+
+Build = Callable[[], Awaitable[IncomingMessage | Moved | Notice | None]]
 
 
 @dataclass(frozen=True, slots=True)

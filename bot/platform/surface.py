@@ -148,8 +148,9 @@ class NativeStream(Protocol):
     def ref(self) -> MessageRef | None:
         """The message the stream is writing, once the platform made one (drafts never do)."""
 
-    async def update(self, text: str) -> None:
-        """Show ``text``: the full text of this stream so far (append-only)."""
+    async def update(self, text: str, write: Write) -> None:
+        """Show ``text``: the full text of this stream so far (append-only). ``write`` is how
+        the core wants it shown (its controls: Stop while the answer streams)."""
 
     async def close(self, text: str, write: Write) -> MessageRef:
         """End the stream with ``text`` as its final, formatted content."""

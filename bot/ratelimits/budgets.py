@@ -272,12 +272,14 @@ def _log_failure(task: asyncio.Task) -> None:
 
 async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]], *,
                   retry_after: Callable[[Exception], float | None], name: str,
-                  pause: Sequence[Budget] | None = None, method: str | None = None,
+                  pause: Sequence[Budget] | Callable[[Exception], Sequence[Budget]] | None = None,
+                  method: str | None = None,
                   priority: Priority = Priority.EDIT, acquired: bool = False) -> T:
     """Every platform call goes through here: acquire ``budgets`` (a cosmetic call only
     their spare capacity, else ``Dropped``), make the call, and when the platform says 429
     (``retry_after`` reads its wait from the exception, None for any other error) pause
-    ``pause`` (default: all of ``budgets``) for exactly that long and raise
+    ``pause`` (default: all of ``budgets``; or, when which limit was hit is only known from
+    the answer, a function of the exception naming the budgets) for exactly that long and raise
     ``RateLimited``, so every caller of those budgets holds back, not just this one.
     ``method`` (the API method) labels the call's metrics when ``name`` does not say it;
     ``acquired``: the caller already holds the slots (``acquire_first``)."""
@@ -301,7 +303,7 @@ async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]]
         wait = retry_after(exc)
         if wait is None:
             raise
-        paused = budgets if pause is None else pause
+        paused = budgets if pause is None else pause(exc) if callable(pause) else pause
         for budget in paused:
             budget.pause(wait)
         metrics.platform_rate_limited(name, method)
