@@ -101,6 +101,7 @@ async def test_a_blocked_user_gets_one_polite_refusal(rt, fake_gateway) -> None:
     await rt.handle(slack_msg("hello??", "U2"), surface)
     await rt.handle(slack_msg("/usage", "U2"), surface)
     assert surface.texts == [BLOCKED_TEXT]
+    assert [w.audience for w in surface.writes] == ["U2"]  # for the refused person alone
     assert fake_gateway.served == 0 and await count_messages(rt) == 0
     await rt.service.ops.access.unblock("slack", "U2")
     fake_gateway.script(Answer(text="welcome back"))

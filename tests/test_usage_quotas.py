@@ -150,6 +150,9 @@ async def test_a_reached_daily_quota_refuses_before_the_model(rt, fake_gateway) 
     refusal = surface.texts[-1]
     assert "You have reached your daily limit of 1,000 tokens" in refusal
     assert "resets at 00:00 UTC" in refusal and "Your message is saved" in refusal
+    # The refusal is meant for its asker alone (an ephemeral message in a group, where the platform has them);
+    # the answer before it was for everyone.
+    assert [w.audience for w in surface.writes] == [""] * (len(surface.writes) - 1) + ["42"]
     stored = await table(rt, Message, Message.role == "user")
     assert [(m.status) for m in stored] == ["answered", "refused"]
     # Someone else in the same place still gets answers: the limit is per user.

@@ -75,7 +75,7 @@ class PlatformInbox:
                 log.info("%s: not answering %s in %s: %s", self._platform, arrival.sender.id, key.chat,
                          decision.reason or decision.verdict)
                 if decision.text:
-                    await self.notify(arrival.surface, decision.text, ending=Ending.REFUSED)
+                    await self.notify(arrival.surface, decision.text, ending=Ending.REFUSED, to=arrival.sender.id)
                 return
             built = await build()
             if built is None:
@@ -128,9 +128,9 @@ class PlatformInbox:
         return self._service.track(work, name=f"{self._platform} {name}")
 
     # --- asked from inside an event ---
-    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None, to: str = "") -> None:
         try:
-            await self._service.notify(surface, text, ending=ending)
+            await self._service.notify(surface, text, ending=ending, to=to)
         except Exception:
             log.warning("%s: could not send a notice", self._platform, exc_info=True)
 

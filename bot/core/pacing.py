@@ -222,9 +222,10 @@ class AnswerWriter:
 
     # --- finishing ---
     async def finish(self, final_text: str | None = None, *, reasoning: str = "",
-                     notice: bool = False, controls: Controls = (), ending: Ending | None = None) -> list[str]:
+                     notice: bool = False, controls: Controls = (), ending: Ending | None = None,
+                     audience: str = "") -> list[str]:
         """Stop streaming and write the whole answer in its final form; ``controls`` and
-        ``ending`` go on its last page. Returns refs."""
+        ``ending`` go on its last page; ``audience``: the one person a notice is for. Returns refs."""
         if final_text is not None:
             self._chunks, self._joined = [], final_text
         self._closing = True
@@ -244,7 +245,8 @@ class AnswerWriter:
             # answer's buttons instead of posting an empty one.
             self._pages.pop()
             previous = self._pages[-1]
-            await self._final_write(previous, previous.sent, notice=notice, controls=controls, ending=ending)
+            await self._final_write(previous, previous.sent, notice=notice, controls=controls, ending=ending,
+                                    audience=audience)
             return self.refs
         limits = self._limits(tail_page)
         pieces = split_markdown(body, limits.max_chars, limits.measure) if body else [""]
@@ -255,7 +257,8 @@ class AnswerWriter:
                 continue
             first = len(self._pages) == 1 and i == 0
             await self._final_write(page, piece or "…", notice=notice, reasoning=reasoning if first else "",
-                                    controls=controls if last else (), ending=ending if last else None)
+                                    controls=controls if last else (), ending=ending if last else None,
+                                    audience=audience)
         return self.refs
 
     def _new_page(self) -> _Page:
@@ -264,9 +267,9 @@ class AnswerWriter:
         return page
 
     async def _final_write(self, page: _Page, body: str, *, notice: bool = False, reasoning: str = "",
-                           controls: Controls = (), ending: Ending | None = None) -> None:
+                           controls: Controls = (), ending: Ending | None = None, audience: str = "") -> None:
         write = Write(self.turn_id, final=True, notice=notice, reasoning=reasoning, controls=controls,
-                      ending=ending)
+                      ending=ending, audience=audience)
         for attempt in range(FINAL_ATTEMPTS):
             if self.gone:
                 return

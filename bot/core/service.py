@@ -289,7 +289,7 @@ class ChatService:
         if not decision.allowed:
             ticket.drop()
             if decision.text:
-                await self.notify(surface, decision.text)
+                await self.notify(surface, decision.text, to=msg.author.id)
             return
         await self.take_in(msg, surface, ticket)
 
@@ -302,7 +302,7 @@ class ChatService:
         reply = self._reply_order.ticket(msg.key)
         if accepted.unknown:
             text = self.commands.unknown_text(accepted.unknown)
-            await reply.turn(lambda: self.notify(surface, text, ending=Ending.FAILED))
+            await reply.turn(lambda: self.notify(surface, text, ending=Ending.FAILED, to=msg.author.id))
         elif accepted.command is not None:
             call = CommandCall(*accepted.command, msg, surface, self)
             await reply.turn(lambda: self.commands.run(call))
@@ -430,10 +430,11 @@ class ChatService:
         self._latest[msg.key] = conv.id
         return conv, seq, notices
 
-    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None, to: str = "") -> None:
         """A short message in the bot's own voice (errors, refusals, command replies);
-        ``ending``: the message it answers ends here (refused, failed)."""
-        await AnswerWriter(surface, 0, native=False).finish(text, notice=True, ending=ending)
+        ``ending``: the message it answers ends here (refused, failed); ``to``: the one
+        person it is meant for (shown to them alone where the platform can)."""
+        await AnswerWriter(surface, 0, native=False).finish(text, notice=True, ending=ending, audience=to)
 
     # --- the conversation's worker: one turn at a time, in sequence order ---
     def _queue(self, conv: ConversationRow, seq: int, surface: ReplySurface) -> None:
@@ -544,7 +545,7 @@ class ChatService:
         refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
         if refusal is not None:  # a reached quota: nothing goes to the model
             await self.store.set_message_status([m.id for m in batch], "refused")
-            await self.notify(surface, refusal.text, ending=Ending.REFUSED)
+            await self.notify(surface, refusal.text, ending=Ending.REFUSED, to=asker)
             return
         request = self._kind_for(conv, batch[-1].request)
         request_seq = batch[-1].seq
@@ -703,7 +704,7 @@ class ChatService:
 
     # --- the core's own commands ---
     async def _help(self, call: CommandCall) -> None:
-        await self.notify(call.surface, self.commands.help_text(texts.HELP_INTRO))
+        await self.notify(call.surface, self.commands.help_text(texts.HELP_INTRO), to=call.msg.author.id)
 
     async def _new(self, call: CommandCall) -> None:
         await self.store.new_epoch(call.msg.key)
@@ -714,11 +715,12 @@ class ChatService:
         msg = call.msg
         conv = await self.store.conversation(msg.key, shared=msg.group)
         await self.notify(call.surface, await self.ops.usage_text(
-            conv.id if conv else None, msg.key.platform, msg.author.id, all_users=call.args.strip().lower() == "all"))
+            conv.id if conv else None, msg.key.platform, msg.author.id, all_users=call.args.strip().lower() == "all"),
+            to=msg.author.id)
 
     async def _stop_command(self, call: CommandCall) -> None:
         if not await self.stop_conversation(call.msg.key):
-            await self.notify(call.surface, texts.NOTHING_TO_STOP)
+            await self.notify(call.surface, texts.NOTHING_TO_STOP, to=call.msg.author.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,9 +128,10 @@ class Inbox(Protocol):
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """An adapter's own follow-up work (a title, suggested prompts), tracked like events."""
 
-    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None) -> None:
+    async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None, to: str = "") -> None:
         """A short message in the bot's own voice (a file it cannot read, a refusal);
-        ``ending``: the message it answers ends here (refused, failed)."""
+        ``ending``: the message it answers ends here (refused, failed); ``to``: the one person
+        it is meant for (``Write.audience``)."""
 
     async def known(self, key: ConversationKey) -> bool:
         """Whether the bot already has a conversation under ``key`` (joined a thread)."""

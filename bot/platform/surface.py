@@ -89,6 +89,11 @@ class Write:
     reasoning: str = ""
     controls: Controls = field(default=())
     ending: Ending | None = None  # on the write that ends an exchange: how it ended
+    # The one person a notice is meant for (a refusal, a reached quota, a personal command
+    # reply), by platform user id. A surface that can show a message to one person alone in
+    # a shared chat does (Telegram's ephemeral messages, Slack's chat.postEphemeral); the rest,
+    # and private chats, post it as usual. "": everyone in the conversation.
+    audience: str = ""
 
 
 StepState = Literal["pending", "running", "done", "error"]
