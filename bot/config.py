@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     @classmethod
     def _mcp_config(cls, value: str) -> str:
         if value:
-            from bot.mcp.config import load_config
+            from bot.mcp.servers_config import load_config
 
             load_config(value)  # raises ConfigError (a ValueError) naming every problem
         return value
@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         """Every secret value, so the log filter can mask them (MCP servers' env and headers too)."""
         values = secret_values(self)
         if self.mcp_config:
-            from bot.mcp.config import load_config
+            from bot.mcp.servers_config import load_config
 
             values += load_config(self.mcp_config).secrets()
         return values

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from bot.copywriting.extension import refine_controls
+from bot.copywriting.copy_extension import refine_controls
 from bot.platform.controls import Choice, Controls, answer_controls
 from bot.platform.surface import MessageRef, RateLimited, ReplySurface, SurfaceLimits, Write
 

@@ -12,7 +12,7 @@ import pytest
 from bot.admin.auth import AdminAuth
 from bot.characters.cards import read_card
 from bot.platform.messages import ConversationKey
-from bot.store.characters import CharacterStore, Scope
+from bot.store.characters import CharacterScope, CharacterStore
 from bot.store.db import Database
 from bot.store.repo import Store
 from tests.test_admin_http import PASSWORD, client_for, hidden, login
@@ -30,7 +30,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 async def test_characters_are_listed_edited_and_deleted(settings, db) -> None:
     store = CharacterStore(db)
-    mochi = await store.create(GROUP, Scope.GROUP, "42", replace(MOCHI, identity="<b>A mascot</b>"))
+    mochi = await store.create(GROUP, CharacterScope.GROUP, "42", replace(MOCHI, identity="<b>A mascot</b>"))
     conv = await Store(db).conversation(GROUP, shared=True)
     await store.set_active(conv.id, mochi.id)
     await AdminAuth(settings, db).set_password(PASSWORD)

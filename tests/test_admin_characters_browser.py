@@ -15,7 +15,7 @@ from bot.admin.auth import AdminAuth
 from bot.platform.messages import ConversationKey
 from bot.process.runtime import build_runtime
 from bot.process.webapp import create_app
-from bot.store.characters import CharacterStore, Scope
+from bot.store.characters import CharacterScope, CharacterStore
 from tests.polling import eventually
 from tests.processes import free_port
 from tests.test_admin_browser import ARGS, CHROMIUM, PASSWORD
@@ -31,8 +31,8 @@ async def site(make_settings):
     rt = await build_runtime(settings, migrate=False)
     await AdminAuth(settings, rt.db).set_password(PASSWORD)
     store = CharacterStore(rt.db)
-    mochi = await store.create(GROUP, Scope.GROUP, "42", MOCHI)
-    await store.create(GROUP, Scope.GROUP, "43", replace(MOCHI, name="Captain Bao", nickname="",
+    mochi = await store.create(GROUP, CharacterScope.GROUP, "42", MOCHI)
+    await store.create(GROUP, CharacterScope.GROUP, "43", replace(MOCHI, name="Captain Bao", nickname="",
                                                          identity="The steamed-bun pirate captain"))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app([], admin=create_admin_app(settings, rt.db)), host="127.0.0.1",

@@ -152,3 +152,22 @@ def _is_docstring(node: ast.Constant, tree: ast.Module) -> bool:
             if isinstance(first, ast.Expr) and first.value is node:
                 return True
     return False
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted({name for name in names if names.count(name) > 1})
+
+
+def test_no_two_modules_or_classes_of_the_bot_share_a_name() -> None:
+    """A name says which module or class it is: ``runner.py`` beside ``core/runner.py`` or two
+    ``Budget`` classes made readers (and imports) guess. Package markers (``__init__``,
+    ``__main__``) are the only repeats."""
+    paths = [p for p in (ROOT / "bot").rglob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    assert _duplicates([p.stem for p in paths]) == []
+    classes = [node.name for p in paths for node in ast.walk(ast.parse(p.read_text()))
+               if isinstance(node, ast.ClassDef)]
+    assert _duplicates(classes) == []
+
+
+def test_the_duplicate_finder_finds_a_duplicate() -> None:
+    assert _duplicates(["Budget", "Inbox", "Budget"]) == ["Budget"]

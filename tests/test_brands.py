@@ -14,11 +14,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bot.brands.draft import SYSTEM
-from bot.brands.extension import BRAND_PRESS, SAVE
+from bot.brands.brand_extension import BRAND_PRESS, SAVE
 from bot.brands.profile import apply_edit, prompt_section
+from bot.brands.profile_draft import SYSTEM
 from bot.compliance.brand import BrandError, BrandProfile, Money, Product, Spec
-from bot.copywriting.extension import COPY_PART, REFINE_PRESS
+from bot.copywriting.copy_extension import COPY_PART, REFINE_PRESS
 from bot.copywriting.refine import ACTIONS, COMPLY
 from bot.core.turns import TurnState
 from bot.platform.controls import Action, Button, Choice, Press

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from adapters.console.chat import ConsoleAdapter, run_chat
 from adapters.console.settings import ConsoleSettings
-from bot.brands.draft import parse_profile
+from bot.brands.profile_draft import parse_profile
 from bot.platform.messages import ConversationKey
 from bot.process.runtime import build_runtime
 from bot.store.brands import BrandStore

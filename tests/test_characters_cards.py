@@ -23,7 +23,7 @@ from bot.characters.cards import (
     read_card,
     to_card_v2,
 )
-from bot.characters.model import (
+from bot.characters.character import (
     CardLimits,
     Character,
     CharacterInvalid,

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from bot.characters.cards import export_json, read_card, to_card_v2
-from bot.characters.feature import voice_for_task
+from bot.characters.character_feature import voice_for_task
 from bot.characters.offers import PRESS
-from bot.characters.prompt import EXAMPLE_MARK, render
+from bot.characters.voice_prompt import EXAMPLE_MARK, render
 from bot.platform.controls import Button, Click, Press
 from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.characters.draft import (
+from bot.characters.card_draft import (
     DraftResult,
     draft_messages,
     draft_schema,
@@ -15,8 +15,8 @@ from bot.characters.draft import (
     response_format,
     retry_instruction,
 )
-from bot.characters.model import CardLimits, CharacterError, ExampleLine
-from bot.characters.prompt import render
+from bot.characters.character import CardLimits, CharacterError, ExampleLine
+from bot.characters.voice_prompt import render
 
 DRAFT = {
     "identity": "山茶记的熊猫吉祥物，粉丝群里的开心果",

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.characters.model import (
+from bot.characters.character import (
     CardLimits,
     CharacterError,
     CharacterInvalid,

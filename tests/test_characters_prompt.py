@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 
 from bot.characters.cards import read_card
-from bot.characters.model import Character, ExampleLine, LoreEntry
-from bot.characters.prompt import (
+from bot.characters.character import Character, ExampleLine, LoreEntry
+from bot.characters.voice_prompt import (
     DEFAULT_POST_HISTORY,
     EXAMPLE_MARK,
     apply,
@@ -24,7 +24,7 @@ from bot.characters.prompt import (
 from bot.core.prompt import build_prompt
 from bot.core.service import DEFAULT_SYSTEM_PROMPT
 from bot.platform.messages import ConversationKey
-from bot.store.characters import CharacterStore, Scope
+from bot.store.characters import CharacterScope, CharacterStore
 from bot.store.db import Database
 from bot.store.repo import NewPart, Store
 from tests.test_characters_cards import MOCHI, raw
@@ -57,7 +57,7 @@ def prefix(messages: list[dict], n_examples: int) -> str:
 async def test_a_50_turn_conversation_sends_the_card_at_the_same_bytes_every_turn(db: Database) -> None:
     store, chars = Store(db), CharacterStore(db)
     conv = await store.conversation(KEY, shared=True)
-    saved = await chars.create(KEY, Scope.GROUP, "7", zh())
+    saved = await chars.create(KEY, CharacterScope.GROUP, "7", zh())
     await chars.set_active(conv.id, saved.id)
     prefixes, previous = set(), None
     for turn in range(50):
@@ -91,7 +91,7 @@ async def test_a_50_turn_conversation_sends_the_card_at_the_same_bytes_every_tur
 
 async def test_the_prefix_changes_when_the_card_is_edited_and_only_then(db: Database) -> None:
     chars = CharacterStore(db)
-    saved = await chars.create(KEY, Scope.GROUP, "7", MOCHI)
+    saved = await chars.create(KEY, CharacterScope.GROUP, "7", MOCHI)
 
     async def current() -> str:
         loaded = await chars.get(saved.id)

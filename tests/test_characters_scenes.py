@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.characters.model import CharacterError
+from bot.characters.character import CharacterError
 from bot.characters.scenes import (
     Scene,
     SceneLine,

@@ -11,9 +11,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.characters.model import Character, CharacterError, prompt_tokens
+from bot.characters.character import Character, CharacterError, prompt_tokens
 from bot.platform.messages import ConversationKey
-from bot.store.characters import CharacterStore, NameTaken, Scope, StaleEdit
+from bot.store.characters import CharacterScope, CharacterStore, NameTaken, StaleEdit
 from bot.store.db import Database
 from bot.store.migrate import downgrade, upgrade
 from bot.store.models import Conversation, Message
@@ -42,34 +42,34 @@ def named(name: str, **changes: object) -> Character:
 
 async def test_a_chat_uses_its_own_and_its_workspaces_characters(db: Database) -> None:
     store = CharacterStore(db)
-    await store.create(GROUP, Scope.GROUP, "7", named("Mochi"))
-    await store.create(GROUP, Scope.WORKSPACE, "1", named("Captain Bao"))
-    await store.create(OTHER_GROUP, Scope.GROUP, "8", named("Pip"))
-    await store.create(DM, Scope.CHAT, "42", named("Zed"))
-    await store.create(SLACK, Scope.WORKSPACE, "U1", named("Slacky"))
+    await store.create(GROUP, CharacterScope.GROUP, "7", named("Mochi"))
+    await store.create(GROUP, CharacterScope.WORKSPACE, "1", named("Captain Bao"))
+    await store.create(OTHER_GROUP, CharacterScope.GROUP, "8", named("Pip"))
+    await store.create(DM, CharacterScope.CHAT, "42", named("Zed"))
+    await store.create(SLACK, CharacterScope.WORKSPACE, "U1", named("Slacky"))
     assert [s.name for s in await store.usable(GROUP)] == ["Mochi", "Captain Bao"]  # the chat's first
     assert [s.name for s in await store.usable(OTHER_GROUP)] == ["Pip", "Captain Bao"]
     assert [s.name for s in await store.usable(DM)] == ["Zed", "Captain Bao"]
     assert [s.name for s in await store.usable(SLACK)] == ["Slacky"]
     saved = (await store.usable(GROUP))[0]
-    assert (saved.scope, saved.owner, saved.chat, saved.revision) == (Scope.GROUP, "7", GROUP.chat, 1)
+    assert (saved.scope, saved.owner, saved.chat, saved.revision) == (CharacterScope.GROUP, "7", GROUP.chat, 1)
     assert saved.character == named("Mochi") and saved.prompt_tokens == prompt_tokens(MOCHI)
     bao = await store.find(OTHER_GROUP, "captain bao")
-    assert bao is not None and (bao.scope, bao.chat) == (Scope.WORKSPACE, "")
+    assert bao is not None and (bao.scope, bao.chat) == (CharacterScope.WORKSPACE, "")
 
 
 async def test_names_are_unique_per_place_whatever_their_case(db: Database) -> None:
     store = CharacterStore(db)
-    await store.create(GROUP, Scope.GROUP, "7", named("Mochi"))
+    await store.create(GROUP, CharacterScope.GROUP, "7", named("Mochi"))
     for clash in ("mochi", "MOCHI", "Ｍｏｃｈｉ"):  # full-width letters too (NFKC)
         with pytest.raises(NameTaken, match="already a character called"):
-            await store.create(GROUP, Scope.GROUP, "9", named(clash))
-    await store.create(OTHER_GROUP, Scope.GROUP, "9", named("mochi"))  # another chat: fine
+            await store.create(GROUP, CharacterScope.GROUP, "9", named(clash))
+    await store.create(OTHER_GROUP, CharacterScope.GROUP, "9", named("mochi"))  # another chat: fine
     # A workspace character of the same name is shadowed in the chat that has its own.
-    await store.create(GROUP, Scope.WORKSPACE, "1", named("MOCHI", identity="the workspace one"))
+    await store.create(GROUP, CharacterScope.WORKSPACE, "1", named("MOCHI", identity="the workspace one"))
     assert [s.character.identity for s in await store.usable(GROUP)] == [MOCHI.identity]
     found = await store.find(GROUP, "Mochi")
-    assert found is not None and found.scope is Scope.GROUP
+    assert found is not None and found.scope is CharacterScope.GROUP
     found = await store.find(DM, "Mochi")
     assert found is not None and found.character.identity == "the workspace one"
     assert await store.find(DM, "nobody") is None
@@ -77,8 +77,8 @@ async def test_names_are_unique_per_place_whatever_their_case(db: Database) -> N
 
 async def test_edits_bump_the_revision_and_never_overwrite_each_other(db: Database) -> None:
     store = CharacterStore(db)
-    saved = await store.create(GROUP, Scope.GROUP, "7", named("Mochi"))
-    await store.create(GROUP, Scope.GROUP, "7", named("Bao"))
+    saved = await store.create(GROUP, CharacterScope.GROUP, "7", named("Mochi"))
+    await store.create(GROUP, CharacterScope.GROUP, "7", named("Bao"))
     edited = await store.update(saved.id, replace(saved.character, personality="grumpy"), revision=1)
     assert (edited.revision, edited.character.personality) == (2, "grumpy")
     assert edited.updated_at >= saved.updated_at
@@ -96,7 +96,8 @@ async def test_edits_bump_the_revision_and_never_overwrite_each_other(db: Databa
 
 async def test_concurrent_creates_of_one_name_leave_exactly_one(db: Database) -> None:
     store = CharacterStore(db)
-    results = await asyncio.gather(*(store.create(GROUP, Scope.GROUP, str(i), named("Mochi" if i % 2 else "MOCHI"))
+    results = await asyncio.gather(*(store.create(GROUP, CharacterScope.GROUP, str(i),
+                                                  named("Mochi" if i % 2 else "MOCHI"))
                                      for i in range(8)), return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, NameTaken) for r in results if isinstance(r, Exception))
@@ -107,7 +108,7 @@ async def test_the_active_character_survives_new_and_goes_with_off_or_delete(db:
     store, chars = Store(db), CharacterStore(db)
     conv = await store.conversation(GROUP, shared=True)
     assert conv is not None and conv.character_id is None
-    mochi = await chars.create(GROUP, Scope.GROUP, "7", named("Mochi"))
+    mochi = await chars.create(GROUP, CharacterScope.GROUP, "7", named("Mochi"))
     await chars.set_active(conv.id, mochi.id)
     assert (await store.conversation(GROUP)).character_id == mochi.id  # type: ignore[union-attr]
     renewed = await store.new_epoch(GROUP)  # /new
@@ -129,8 +130,8 @@ async def test_the_active_character_survives_new_and_goes_with_off_or_delete(db:
 async def test_the_avatar_is_stored_apart_from_listings(db: Database) -> None:
     chars = CharacterStore(db)
     picture = b"\x89PNG fake avatar bytes"
-    saved = await chars.create(GROUP, Scope.GROUP, "7", named("Mochi"), avatar=picture)
-    plain = await chars.create(GROUP, Scope.GROUP, "7", named("Bao"))
+    saved = await chars.create(GROUP, CharacterScope.GROUP, "7", named("Mochi"), avatar=picture)
+    plain = await chars.create(GROUP, CharacterScope.GROUP, "7", named("Bao"))
     assert saved.has_avatar and not plain.has_avatar
     assert await chars.avatar(saved.id) == picture and await chars.avatar(plain.id) is None
     await chars.update(saved.id, replace(saved.character, personality="x"))  # keeps the picture
@@ -145,7 +146,7 @@ async def test_a_large_chinese_card_round_trips_through_the_json_column(db: Data
 
     character = read_card(raw("mascot_zh_v3.json")).character
     chars = CharacterStore(db)
-    saved = await chars.create(GROUP, Scope.WORKSPACE, "1", character)
+    saved = await chars.create(GROUP, CharacterScope.WORKSPACE, "1", character)
     loaded = await chars.get(saved.id)
     assert loaded is not None and loaded.character == character
 

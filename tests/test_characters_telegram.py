@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from bot.characters.cards import read_card
-from bot.characters.model import Character
+from bot.characters.character import Character
 from bot.store.characters import CharacterStore
 from tests import pngs
 from tests.fakes.gateway import Answer

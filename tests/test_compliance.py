@@ -26,7 +26,7 @@ from bot.compliance import (
     load_brand,
     load_rules,
 )
-from bot.compliance.cli import main
+from bot.compliance.check_cli import main
 from bot.compliance.fold import fold, fold_char, fold_word
 
 CORPUS = Path(__file__).parent / "corpus" / "compliance.jsonl"

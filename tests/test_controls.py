@@ -6,7 +6,7 @@ import pytest
 
 from adapters.slack import controls as slack_controls
 from adapters.telegram import keyboards
-from bot.copywriting.extension import REFINE_PRESS
+from bot.copywriting.copy_extension import REFINE_PRESS
 from bot.copywriting.refine import ACTIONS
 from bot.core import texts
 from bot.platform.controls import Button, Choice, Click, ControlKind, Press, answer_controls, streaming_controls

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.copywriting.extension import REFINE_PRESS
+from bot.copywriting.copy_extension import REFINE_PRESS
 from bot.core.service import ChatService
 from bot.platform.controls import Action, Press
 from bot.platform.messages import Attachment, Author, ConversationKey, IncomingMessage

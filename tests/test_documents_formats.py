@@ -14,7 +14,7 @@ from pptx import Presentation
 from pptx.util import Inches
 
 from bot.documents import extract_text, read, to_parts
-from bot.documents.model import Location
+from bot.documents.document import Location
 from bot.platform.messages import Attachment
 
 BIG = 100_000

@@ -2,7 +2,7 @@
 locations make the Sources line."""
 from __future__ import annotations
 
-from bot.documents.model import Document, Location, Section
+from bot.documents.document import Document, Location, Section
 from bot.longdocs.citations import cited, sources_line
 from bot.longdocs.plan import Plan, part_text, plan_parts, section_costs, span
 

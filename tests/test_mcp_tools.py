@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.mcp.records import Rule
+from bot.mcp.records import ServerRule
 from bot.mcp.untrusted import SYSTEM_NOTE
 from bot.platform.controls import Click
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
@@ -278,8 +278,8 @@ async def test_a_group_where_the_server_is_off_is_not_offered_its_tools(mcp_runt
     await runtime.service.handle(say("hi"), surface)
     assert "cms__search" in offered(fake_gateway, 1)  # on in private chats
     # The admin page's rule wins over the config: cms on in this group, analytics off everywhere.
-    await runtime.mcp.records.set_rule(Rule("cms", chat="team-room", allowed=True, set_by="admin page"))
-    await runtime.mcp.records.set_rule(Rule("analytics", allowed=False, set_by="admin page"))
+    await runtime.mcp.records.set_rule(ServerRule("cms", chat="team-room", allowed=True, set_by="admin page"))
+    await runtime.mcp.records.set_rule(ServerRule("analytics", allowed=False, set_by="admin page"))
     await runtime.mcp.policy.load()
     await runtime.service.handle(say("again", key=GROUP), surface)
     names = offered(fake_gateway, 2)

@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.mcp.approval import Approvals
-from bot.mcp.config import ConfigError, parse_config
 from bot.mcp.connection import RemoteTool
 from bot.mcp.names import is_valid, model_name
 from bot.mcp.policy import decide
-from bot.mcp.records import NewCall, Rule, ToolRecords
+from bot.mcp.records import NewCall, ServerRule, ToolRecords
 from bot.mcp.redact import REDACTED, looks_secret, redacted_json
+from bot.mcp.servers_config import ConfigError, parse_config
 from bot.mcp.untrusted import strip_hidden, wrap
 from bot.store.db import Database
 from bot.tools.context import CallContext, Where
@@ -81,8 +81,8 @@ def test_a_server_is_off_in_groups_unless_the_config_or_an_admin_says_otherwise(
     assert decide([], _server(groups=["C1"]), group)[0] and not decide([], _server(groups=["C2"]), group)[0]
     assert not decide([], _server(platforms=["telegram"]), private)[0]
     assert not decide([], _server(workspaces=["T2"]), private)[0]
-    rules = [Rule("*", allowed=False), Rule("cms", chat="@groups", allowed=True),
-             Rule("cms", "slack", "T1", "C1", allowed=False)]
+    rules = [ServerRule("*", allowed=False), ServerRule("cms", chat="@groups", allowed=True),
+             ServerRule("cms", "slack", "T1", "C1", allowed=False)]
     assert not decide(rules, _server(), private)[0]  # "every server off" beats the config
     assert decide(rules, _server(), Where("slack", "T1", "C9", True))[0]  # every group, for cms
     assert not decide(rules, _server(), group)[0]  # but not this channel

@@ -9,7 +9,7 @@ import pytest
 from adapters.slack import commands, controls, render
 from adapters.slack.budgets import TIERS, SlackBudgets
 from adapters.slack.normalise import BotIdentity, route_mention, route_message, strip_mention
-from bot.copywriting.extension import REFINE_PRESS
+from bot.copywriting.copy_extension import REFINE_PRESS
 from bot.copywriting.refine import ACTIONS, label, language_of
 from bot.platform.controls import ControlKind, Press, answer_controls, streaming_controls
 from bot.platform.surface import Write, utf16_len
@@ -135,9 +135,9 @@ def test_manifests_subscribe_to_what_the_adapter_handles():
     assert {"chat:write", "files:read", "files:write", "app_mentions:read", "im:history", "channels:history"} <= scopes
     assert socket["features"]["shortcuts"][0]["callback_id"] == render.STOP_SHORTCUT
     # Slack delivers the commands the manifest lists: each is one the core registered.
-    from bot.brands.extension import brands_extension
-    from bot.characters.extension import COMMANDS as CHARACTER_COMMANDS
-    from bot.copywriting.extension import COPYWRITING
+    from bot.brands.brand_extension import brands_extension
+    from bot.characters.character_extension import COMMANDS as CHARACTER_COMMANDS
+    from bot.copywriting.copy_extension import COPYWRITING
     extensions = (COPYWRITING, brands_extension(None))  # type: ignore[arg-type]
     registered = {f"/{c.info.name}" for e in extensions for c in e.commands}
     registered |= {f"/{c.name}" for c in CHARACTER_COMMANDS}

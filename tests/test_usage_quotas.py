@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import SettingsError, load_settings
-from bot.copywriting.extension import REFINE_PRESS
+from bot.copywriting.copy_extension import REFINE_PRESS
 from bot.platform.controls import Action, Press
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime

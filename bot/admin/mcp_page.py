@@ -17,9 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.admin.auth import Session
-from bot.mcp.config import ServerConfig, load_config
 from bot.mcp.policy import ANY, GROUPS, PRIVATE
-from bot.mcp.records import Rule, ToolRecords
+from bot.mcp.records import ServerRule, ToolRecords
+from bot.mcp.servers_config import ServerConfig, load_config
 from bot.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class McpPage:
             await self.records.remove_rule(server, platform, workspace, chat)
             text = f"Rule for {server} in {platform}/{workspace}/{chat} removed."
         elif action in ("allow", "deny"):
-            await self.records.set_rule(Rule(server, platform, workspace, chat, action == "allow", "admin page"))
+            await self.records.set_rule(ServerRule(server, platform, workspace, chat, action == "allow", "admin page"))
             text = f"{server} is {'allowed' if action == 'allow' else 'off'} in {platform}/{workspace}/{chat}."
         else:
             return self._back("Choose allow, deny or remove.")

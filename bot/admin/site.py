@@ -24,8 +24,8 @@ from starlette.templating import Jinja2Templates
 
 from bot.admin import charts
 from bot.admin.auth import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth, Session
-from bot.admin.brands import BrandPages
-from bot.admin.characters import CharacterPages
+from bot.admin.brands_page import BrandPages
+from bot.admin.characters_page import CharacterPages
 from bot.admin.mcp_page import McpPage
 from bot.admin.status import DbHealth, HealthProvider
 from bot.config import Settings

@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.characters.model import (
+from bot.characters.character import (
     DEFAULT_LIMITS,
     CardLimits,
     Character,

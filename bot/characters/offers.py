@@ -13,8 +13,8 @@ import logging
 from typing import Any, Literal
 
 from bot.characters.cards import looks_like_card, read_card
-from bot.characters.feature import CharacterFeature, Where
-from bot.characters.model import Character, CharacterError, check, prompt_tokens
+from bot.characters.character import Character, CharacterError, check, prompt_tokens
+from bot.characters.character_feature import CharacterChat, CharacterFeature
 from bot.characters.show import SCOPE_LABELS, card_markdown
 from bot.core.kinds import AttachmentCall, Core
 from bot.core.pacing import AnswerWriter
@@ -109,7 +109,7 @@ class Offers:
             return None
         return await self.save(core, offer, action.user, surface, use=args[1] == "use")
 
-    async def save_latest(self, core: Core, where: Where, user: Author, surface: ReplySurface) -> None:
+    async def save_latest(self, core: Core, where: CharacterChat, user: Author, surface: ReplySurface) -> None:
         """``/character save``: the newest offer of this conversation."""
         conv = await core.store.conversation(where.key, create=False)
         message_id = await self.feature.characters.latest_offer(conv.id) if conv is not None else None
@@ -135,7 +135,7 @@ class Offers:
             await core.notify(surface, f"That card can't be saved: {exc}")
             return "Can't save it."
         conv = await core.store.conversation(offer.key, create=False)
-        where = Where(offer.key, bool(conv and conv.shared))
+        where = CharacterChat(offer.key, bool(conv and conv.shared))
         existing = await feature.characters.find(offer.key, character.name)
         if existing is not None and existing.character == character:
             saved = existing

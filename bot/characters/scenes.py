@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.characters.model import Character, CharacterError, name_key, normalize_name
-from bot.characters.prompt import character_sheet, defuse, substitute, user_label_for
+from bot.characters.character import Character, CharacterError, name_key, normalize_name
+from bot.characters.voice_prompt import character_sheet, defuse, substitute, user_label_for
 from bot.copywriting.structured import extract_json, strip_reasoning
 
 MAX_CAST = 6

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.characters.model import Character, name_key
+from bot.characters.character import Character, name_key
 
 SCOPE_LABELS = {"workspace": "everywhere here", "group": "this group", "chat": "this chat"}
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.copywriting.constraints import check_variant, check_variants
 from bot.copywriting.render import render_variants, variant_label
-from bot.copywriting.review import Checker, Verdict, better, repair_prompt, verdict_lines
+from bot.copywriting.review import Checker, ReviewVerdict, better, repair_prompt, verdict_lines
 from bot.copywriting.schema import format_instruction, response_format
 from bot.copywriting.structured import Parsed, parse_variants, strip_reasoning
 from bot.copywriting.styles import Style
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 MAX_QUOTED_ANSWER = 6_000  # characters of a broken answer echoed back in the retry
 
 
-class Gateway(Protocol):
+class CopyGateway(Protocol):
     async def complete(self, request: ChatRequest) -> Any: ...
 
 
@@ -57,7 +57,7 @@ class CopyResult:
     variants: list[Variant]
     markdown: str  # what the user sees: rendered variants (+ notes), or the failure sentence
     notes: dict[int, list[str]] = field(default_factory=dict)  # limits still broken, by number
-    verdicts: dict[int, Verdict] = field(default_factory=dict)  # compliance, by number (when checked)
+    verdicts: dict[int, ReviewVerdict] = field(default_factory=dict)  # compliance, by number (when checked)
     message: str = ""  # a problem worth telling the user ("" when all went well)
     calls: int = 0  # model calls made (1 to 4)
     usage: Usage = field(default_factory=Usage)  # summed over the calls
@@ -99,7 +99,7 @@ def _short_text(style: Style, got: int, wanted: int) -> str:
 
 
 class _Calls:
-    def __init__(self, gateway: Gateway, style: Style, structured: bool, max_tokens: int | None) -> None:
+    def __init__(self, gateway: CopyGateway, style: Style, structured: bool, max_tokens: int | None) -> None:
         self.gateway, self.style, self.structured, self.max_tokens = gateway, style, structured, max_tokens
         self.count = 0
         self.usage = Usage()
@@ -149,7 +149,7 @@ def _fix_prompt(style: Style, violations: dict[int, list[str]]) -> str:
 
 
 async def write_variants(
-    gateway: Gateway,
+    gateway: CopyGateway,
     messages: list[dict[str, Any]],
     style: Style,
     n: int | None = None,
@@ -204,7 +204,7 @@ async def write_variants(
                 variants[number - 1] = new
         violations = check_variants(variants, style)
 
-    verdicts: dict[int, Verdict] = {}
+    verdicts: dict[int, ReviewVerdict] = {}
     if checker is not None:
         verdicts = await _comply(calls, convo, variants, style, checker, progress)
         violations = check_variants(variants, style)
@@ -221,7 +221,7 @@ async def write_variants(
 
 
 async def _comply(calls: _Calls, convo: list[dict[str, Any]], variants: list[Variant], style: Style,
-                  checker: Checker, progress: Progress | None) -> dict[int, Verdict]:
+                  checker: Checker, progress: Progress | None) -> dict[int, ReviewVerdict]:
     """Check every variant; send the flagged ones back once with their phrases quoted; keep a
     rewrite that is better and breaks no more limits. ``variants`` is updated in place."""
     found = {number: checker.findings(v) for number, v in enumerate(variants, 1)}
@@ -248,4 +248,4 @@ async def _comply(calls: _Calls, convo: list[dict[str, Any]], variants: list[Var
                 repaired[number] = max(1, len(found[number]) - len(now))
                 variants[number - 1] = new
                 found[number] = now
-    return {number: Verdict(found[number], repaired.get(number, 0)) for number in found}
+    return {number: ReviewVerdict(found[number], repaired.get(number, 0)) for number in found}

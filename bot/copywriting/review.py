@@ -63,7 +63,7 @@ def better(new: Sequence[Finding], old: Sequence[Finding]) -> bool:
 
 
 @dataclass(slots=True)
-class Verdict:
+class ReviewVerdict:
     """A variant's compliance as shown: what is still found, and how many phrases the automatic
     repair round rewrote."""
 
@@ -80,7 +80,7 @@ class Verdict:
                 "failed": self.failed}
 
 
-def verdict_lines(verdict: Verdict, language: str) -> list[str]:
+def verdict_lines(verdict: ReviewVerdict, language: str) -> list[str]:
     """What stands under a variant: one verdict line, then each finding (compact)."""
     zh = language == "zh"
     fixed = ((f"（已自动改写 {verdict.repaired} 处）" if zh else f" ({verdict.repaired} rewritten automatically)")

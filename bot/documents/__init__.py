@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.core.tokens import estimate_tokens
 from bot.documents.archive import label
 from bot.documents.budget import DocumentText, within
-from bot.documents.model import Document, DocumentKind, DocumentUnreadable, Location, Section, ranges
+from bot.documents.document import Document, DocumentKind, DocumentUnreadable, Location, Section, ranges
 from bot.documents.text import decode_text
 from bot.platform.files import (
     DOCUMENT_EXTENSIONS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from bot.documents.model import DocumentUnreadable
+from bot.documents.document import DocumentUnreadable
 
 MAX_MEMBERS = 20_000
 MAX_UNCOMPRESSED = 400 * 1024 * 1024  # all members together

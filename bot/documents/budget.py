@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.core.tokens import estimate_tokens
-from bot.documents.model import Document, Section
+from bot.documents.document import Document, Section
 
 ORDERED = {"page", "slide", "chapter"}
 _SEPARATOR = {"paragraph": "\n\n", "line": "\n"}

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bot.documents.archive import label, open_zip
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.document import Document, DocumentUnreadable, Location, Section
 from bot.documents.textnorm import normalise
 
 SECTION_CHARS = 6_000  # a run of paragraphs without headings is cut about this long

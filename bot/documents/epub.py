@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urldefrag
 
 from bot.documents.archive import label, open_zip
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.document import Document, DocumentUnreadable, Location, Section
 from bot.documents.textnorm import normalise
 
 MAX_CHAPTERS = 5_000

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.documents.archive import label
-from bot.documents.model import Document, DocumentUnreadable, Location, Section, TextSource
+from bot.documents.document import Document, DocumentUnreadable, Location, Section, TextSource
 from bot.documents.textnorm import normalise
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bot.documents.archive import label, open_zip
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.document import Document, DocumentUnreadable, Location, Section
 from bot.documents.textnorm import normalise
 
 MAX_SLIDES = 2_000

@@ -21,7 +21,7 @@ from pathlib import PurePath
 from typing import Any
 
 from bot.documents.archive import label, open_zip
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.document import Document, DocumentUnreadable, Location, Section
 from bot.documents.text import encoding_of
 from bot.documents.textnorm import normalise
 

@@ -7,7 +7,7 @@ import re
 from pathlib import PurePath
 
 from bot.documents.archive import label
-from bot.documents.model import Document, DocumentUnreadable, Location, Section
+from bot.documents.document import Document, DocumentUnreadable, Location, Section
 from bot.documents.textnorm import normalise
 
 SECTION_CHARS = 6_000

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.documents.archive import label
-from bot.documents.model import ranges
+from bot.documents.document import ranges
 from bot.documents.textnorm import normalise
 from bot.gateway.errors import CapabilityError, GatewayError
 from bot.gateway.events import ChatRequest
@@ -40,7 +40,7 @@ _MARKER = re.compile(r"^[ \t]*(?:=+|#+)?[ \t]*(?:page|ç¬¬)[ \t]*(\d+)[ \t]*(?:é¡
                      re.IGNORECASE | re.MULTILINE)
 
 
-class Gateway(Protocol):
+class VisionGateway(Protocol):
     async def complete(self, request: ChatRequest) -> Any: ...
 
 
@@ -106,7 +106,7 @@ def _request(images: list[Any], filename: str) -> ChatRequest:
                        max_tokens=min(MAX_TOKENS, TOKENS_PER_PAGE * len(images)))
 
 
-async def transcribe_pages(gateway: Gateway, data: bytes, pages: Sequence[int], *, filename: str = "",
+async def transcribe_pages(gateway: VisionGateway, data: bytes, pages: Sequence[int], *, filename: str = "",
                            batch_pages: int = BATCH_PAGES, page_cap: int = PAGE_CAP, concurrency: int = 1,
                            progress: Progress | None = None, on_pages: Pages | None = None) -> Transcription:
     """Transcribe the given 1-based PDF pages (usually ``Document.scanned``).

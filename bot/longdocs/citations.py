@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.documents.model import Document, ranges
+from bot.documents.document import Document, ranges
 from bot.longdocs.wording import Language, pick
 
 _BRACKETS = re.compile(r"[\[【]([^\[\]【】\n]{1,160})[\]】]")

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 
 from bot.core.tokens import estimate_tokens
 from bot.documents.budget import cut_to_tokens, marked
-from bot.documents.model import Document, Location
+from bot.documents.document import Document, Location
 from bot.longdocs.wording import Language
 
 CHAPTER_REACH = 0.4  # a part may end this share of its target early, to end where a chapter begins
 
 
 @dataclass(frozen=True, slots=True)
-class Part:
+class PlanPart:
     number: int  # 1-based, across the job
     document: int  # the job's n-th document (0-based)
     first: int  # index of its first section
@@ -33,7 +33,7 @@ class Part:
 
 @dataclass(slots=True)
 class Plan:
-    parts: list[Part]
+    parts: list[PlanPart]
     part_tokens: int  # the size it was cut for
 
     def to_dict(self) -> dict:
@@ -43,7 +43,7 @@ class Plan:
     def from_dict(cls, data: dict | None) -> Plan | None:
         if not data or not data.get("parts"):
             return None
-        return cls([Part(**p) for p in data["parts"]], int(data.get("part_tokens") or 0))
+        return cls([PlanPart(**p) for p in data["parts"]], int(data.get("part_tokens") or 0))
 
     def fits(self, docs: list[Document]) -> bool:
         """Whether a stored plan still describes ``docs`` (the same sections)."""
@@ -56,10 +56,10 @@ def section_costs(doc: Document) -> list[int]:
 
 
 def plan_parts(docs: list[Document], part_tokens: int) -> Plan:
-    parts: list[Part] = []
+    parts: list[PlanPart] = []
     for index, doc in enumerate(docs):
         for first, last, tokens, piece, pieces in _cut(doc, part_tokens):
-            parts.append(Part(len(parts) + 1, index, first, last, tokens, piece, pieces))
+            parts.append(PlanPart(len(parts) + 1, index, first, last, tokens, piece, pieces))
     return Plan(parts, part_tokens)
 
 
@@ -115,7 +115,7 @@ def _chapter_end(starts: set[int], costs: list[int], start: int, end: int, targe
     return best
 
 
-def part_text(doc: Document, part: Part) -> str:
+def part_text(doc: Document, part: PlanPart) -> str:
     """The part's text, each section under its location line ("--- page 12 ---")."""
     if part.pieces:
         whole = marked(doc.sections[part.first], {})
@@ -176,7 +176,7 @@ def location_words(location: Location, language: Language) -> str:
     return location.label
 
 
-def span(doc: Document, part: Part, language: Language = "en") -> str:
+def span(doc: Document, part: PlanPart, language: Language = "en") -> str:
     """What a part covers: "pages 57–110", "第 3–5 章", "slides 1–20", "chapter 4 “市场” (piece 2 of 3)"."""
     first, last = doc.sections[part.first].location, doc.sections[part.last].location
     if part.pieces:
@@ -196,7 +196,7 @@ def span(doc: Document, part: Part, language: Language = "en") -> str:
     return location_words(first, language) + joiner + location_words(last, language)
 
 
-def chapters_within(doc: Document, part: Part) -> list[str]:
+def chapters_within(doc: Document, part: PlanPart) -> list[str]:
     """Titles of the bookmarked chapters that begin inside a part of a PDF."""
     if doc.unit != "page" or not doc.outline:
         return []

@@ -35,13 +35,13 @@ from bot.core.tokens import MESSAGE_OVERHEAD, estimate_tokens
 from bot.core.turns import TurnKind
 from bot.documents import Document, DocumentUnreadable, document_budget, read
 from bot.documents.budget import marked
+from bot.documents.document import ranges
 from bot.documents.incoming import READ_IN_PARTS
-from bot.documents.model import ranges
 from bot.documents.vision import transcribe_pages
 from bot.longdocs import wording
 from bot.longdocs.citations import cited, sources_line
 from bot.longdocs.estimate import VISION_PAGE_TEXT, Estimate, estimate
-from bot.longdocs.plan import Part, Plan, chapters_within, part_text, plan_parts, section_costs, span
+from bot.longdocs.plan import Plan, PlanPart, chapters_within, part_text, plan_parts, section_costs, span
 from bot.longdocs.progress import EVERY, ProgressNote
 from bot.longdocs.summarise import PartCall, PartNotes, read_parts
 from bot.longdocs.wording import Language, pick
@@ -430,7 +430,7 @@ class Reading:
                 kept[part.number] = result
         return kept
 
-    def _call(self, job: Job, files: Files, plan: Plan, part: Part, notes_tokens: int) -> PartCall:
+    def _call(self, job: Job, files: Files, plan: Plan, part: PlanPart, notes_tokens: int) -> PartCall:
         doc = files.docs[part.document]
         where = span(doc, part)
         chapters = chapters_within(doc, part)
@@ -461,7 +461,7 @@ class Reading:
         return "\n\n".join(lines)
 
     async def _answer(self, files: Files, scans: Scans, *, fallback: str,
-                      failed: list[tuple[Part, str]]) -> None:
+                      failed: list[tuple[PlanPart, str]]) -> None:
         """The core's chat kind writes the answer from the prompt as rewritten; then the
         Sources line and what was not read."""
         turn = self.turn
@@ -542,7 +542,7 @@ def _runs(pages: list[int], language: Language) -> str:
 def _whole(doc: Document, parts: int, language: Language) -> str:
     """What was read of a document, for a Sources line when the answer cited nothing."""
     first, last = doc.sections[0].location, doc.sections[-1].location
-    where = span(doc, Part(0, 0, 0, len(doc.sections) - 1, 0), language) if first.kind == last.kind else \
+    where = span(doc, PlanPart(0, 0, 0, len(doc.sections) - 1, 0), language) if first.kind == last.kind else \
         wording.amount(doc.total, doc.unit, language)
     return pick(language, f"《{doc.filename}》{where}（分 {parts} 部分读完）",
                 f"{doc.filename} — {where}, read in {parts} parts")

@@ -57,7 +57,7 @@ class Failed:
 
 
 @dataclass(slots=True)
-class Outcome:
+class SummaryOutcome:
     notes: list[PartNotes] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
 
@@ -85,11 +85,11 @@ class Limiter:
 
 
 async def read_parts(gateway: Any, calls: Sequence[PartCall], *, concurrency: int,
-                     on_notes: Callable[[PartNotes], Awaitable[None]], pause: float = PAUSE) -> Outcome:
+                     on_notes: Callable[[PartNotes], Awaitable[None]], pause: float = PAUSE) -> SummaryOutcome:
     """Ask for every part's notes; returns what came and what could not be had. Raises the
     ``GatewayError`` that no part could get past (the key was refused, the balance ran out)."""
     limiter = Limiter(concurrency)
-    outcome = Outcome()
+    outcome = SummaryOutcome()
     fatal: list[GatewayError] = []
 
     async def one(call: PartCall) -> None:

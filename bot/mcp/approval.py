@@ -38,7 +38,7 @@ Outcome = Literal["approved", "denied", "unanswered", "no_admin", "unavailable"]
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ApprovalVerdict:
     outcome: Outcome
     by: str = ""
 
@@ -70,13 +70,13 @@ class Approvals:
         self._events: dict[int, asyncio.Event] = {}
 
     async def ask(self, call_id: int, context: CallContext, tool: RemoteTool, shown_arguments: str, *,
-                  forced: bool = False) -> Verdict:
+                  forced: bool = False) -> ApprovalVerdict:
         where = context.where
         surface = context.surface
         if surface is None:
-            return Verdict("unavailable")
+            return ApprovalVerdict("unavailable")
         if not where.group and (where.platform, context.user_id) not in self.admins:
-            return Verdict("no_admin")
+            return ApprovalVerdict("no_admin")
         report_step("pending", "waiting for an admin's approval")
         event = self._events[call_id] = asyncio.Event()
         text = (f"🔐 **Approval needed**: the assistant wants to run **{tool.label}** with\n"
@@ -90,27 +90,27 @@ class Approvals:
             verdict = await self._wait(call_id, event)
         except Exception:
             log.exception("mcp: asking for an approval failed")
-            verdict = Verdict("unavailable")
+            verdict = ApprovalVerdict("unavailable")
         finally:
             self._events.pop(call_id, None)
         if ref is not None:
             await self._settle(surface, ref, text, verdict)
         return verdict
 
-    async def _wait(self, call_id: int, event: asyncio.Event) -> Verdict:
+    async def _wait(self, call_id: int, event: asyncio.Event) -> ApprovalVerdict:
         deadline = time.monotonic() + self.timeout
         while (left := deadline - time.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(self.poll, left))
             decision, by = await self.records.decision(call_id)
             if decision is not None:
-                return Verdict("approved" if decision == "approved" else "denied", by)
+                return ApprovalVerdict("approved" if decision == "approved" else "denied", by)
         if await self.records.close_undecided(call_id, "expired"):
-            return Verdict("unanswered")
+            return ApprovalVerdict("unanswered")
         decision, by = await self.records.decision(call_id)  # a tap landed at the last moment
-        return Verdict("approved" if decision == "approved" else "denied", by)
+        return ApprovalVerdict("approved" if decision == "approved" else "denied", by)
 
-    async def _settle(self, surface: ReplySurface, ref: MessageRef, text: str, verdict: Verdict) -> None:
+    async def _settle(self, surface: ReplySurface, ref: MessageRef, text: str, verdict: ApprovalVerdict) -> None:
         """The request's message shows how it ended, without its buttons."""
         ending = {"approved": f"✅ Approved by {verdict.by}.", "denied": f"✖ Denied by {verdict.by}.",
                   "unanswered": f"⌛ No answer in {_duration(self.timeout)}: not run.",

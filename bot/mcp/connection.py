@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from bot.mcp.config import ServerConfig
 from bot.mcp.names import model_name
+from bot.mcp.servers_config import ServerConfig
 from bot.mcp.untrusted import strip_hidden
 from bot.tools.registry import ToolError
 

@@ -26,11 +26,11 @@ from typing import Any
 from bot.config import Settings
 from bot.core.kinds import Extension, PressHandler, PromptAddition
 from bot.mcp.approval import PRESS_KIND, Approvals
-from bot.mcp.config import Confirm, McpConfig, ServerConfig, load_config
 from bot.mcp.connection import CallFailed, McpServer, RemoteTool
 from bot.mcp.policy import AccessPolicy
 from bot.mcp.records import NewCall, ToolRecords
 from bot.mcp.redact import redacted_json
+from bot.mcp.servers_config import Confirm, McpConfig, ServerConfig, load_config
 from bot.mcp.untrusted import SYSTEM_NOTE, strip_hidden, wrap
 from bot.store.db import Database
 from bot.store.repo import ConversationRow, StoredMessage

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from bot.config import Settings
-from bot.mcp.config import ServerConfig, load_config
 from bot.mcp.connection import McpServer
+from bot.mcp.servers_config import ServerConfig, load_config
 
 
 def _chats(config: ServerConfig) -> str:

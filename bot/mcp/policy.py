@@ -13,8 +13,8 @@ import asyncio
 import logging
 import time
 
-from bot.mcp.config import ServerConfig
-from bot.mcp.records import Rule, ToolRecords
+from bot.mcp.records import ServerRule, ToolRecords
+from bot.mcp.servers_config import ServerConfig
 from bot.tools.context import Where
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ TTL = 5.0
 GROUPS, PRIVATE, ANY = "@groups", "@private", "*"
 
 
-def _matches(rule: Rule, server: str, where: Where) -> bool:
+def _matches(rule: ServerRule, server: str, where: Where) -> bool:
     if rule.server not in (ANY, server) or rule.platform not in (ANY, where.platform):
         return False
     if rule.workspace not in (ANY, where.workspace):
@@ -32,12 +32,12 @@ def _matches(rule: Rule, server: str, where: Where) -> bool:
     return rule.chat == (GROUPS if where.group else PRIVATE)
 
 
-def _specificity(rule: Rule) -> tuple[int, int, int, int]:
+def _specificity(rule: ServerRule) -> tuple[int, int, int, int]:
     chat = 0 if rule.chat == ANY else 1 if rule.chat in (GROUPS, PRIVATE) else 2
     return (chat, rule.workspace != ANY, rule.platform != ANY, rule.server != ANY)
 
 
-def decide(rules: list[Rule], config: ServerConfig, where: Where) -> tuple[bool, str]:
+def decide(rules: list[ServerRule], config: ServerConfig, where: Where) -> tuple[bool, str]:
     """Whether ``config``'s server may be used in ``where``, and what decided it."""
     matching = [r for r in rules if _matches(r, config.name, where)]
     if matching:
@@ -49,7 +49,7 @@ def decide(rules: list[Rule], config: ServerConfig, where: Where) -> tuple[bool,
 class AccessPolicy:
     def __init__(self, records: ToolRecords | None) -> None:
         self.records = records
-        self._rules: list[Rule] = []
+        self._rules: list[ServerRule] = []
         self._loaded = 0.0
         self._refresh: asyncio.Task | None = None
 
@@ -63,7 +63,7 @@ class AccessPolicy:
             log.warning("mcp: reading the access rules failed; keeping the last ones", exc_info=True)
 
     @property
-    def rules(self) -> list[Rule]:
+    def rules(self) -> list[ServerRule]:
         if self.records is not None and time.monotonic() - self._loaded > TTL and \
                 (self._refresh is None or self._refresh.done()):
             self._refresh = asyncio.get_running_loop().create_task(self.load())

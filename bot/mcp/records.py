@@ -31,7 +31,7 @@ class NewCall:
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class ServerRule:
     server: str
     platform: str = "*"
     workspace: str = "*"
@@ -100,13 +100,14 @@ class ToolRecords:
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
     # --- access rules ---
-    async def rules(self) -> list[Rule]:
+    async def rules(self) -> list[ServerRule]:
         async with self.db.read() as conn:
             rows = (await conn.execute(select(_RULES).order_by(_RULES.c.server, _RULES.c.platform,
                                                                _RULES.c.workspace, _RULES.c.chat))).all()
-        return [Rule(r.server, r.platform, r.workspace, r.chat, bool(r.allowed), r.set_by, r.set_at) for r in rows]
+        return [ServerRule(r.server, r.platform, r.workspace, r.chat, bool(r.allowed), r.set_by, r.set_at)
+                for r in rows]
 
-    async def set_rule(self, rule: Rule) -> None:
+    async def set_rule(self, rule: ServerRule) -> None:
         values = dict(server=rule.server, platform=rule.platform, workspace=rule.workspace, chat=rule.chat,
                       allowed=rule.allowed, set_by=rule.set_by, set_at=utcnow())
         stmt = (sqlite_insert if self.db.sqlite else pg_insert)(_RULES).values(**values)

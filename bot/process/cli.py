@@ -208,11 +208,11 @@ def _print_help(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_check(argv: list[str]) -> int:
-    """``bot check``: ``bot.compliance.cli`` with the operator's rules and stored brand profiles."""
+    """``bot check``: ``bot.compliance.check_cli`` with the operator's rules and stored brand profiles."""
     settings = _settings(False)
     setup_logging("WARNING", settings.secrets())
     from bot.compliance.brand import BrandError, BrandProfile
-    from bot.compliance.cli import main as check_main
+    from bot.compliance.check_cli import main as check_main
 
     def find_brand(key: str) -> BrandProfile | None:
         from pathlib import Path

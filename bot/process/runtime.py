@@ -6,15 +6,15 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from bot.brands.extension import brands_extension
-from bot.characters.extension import characters_extension
+from bot.brands.brand_extension import brands_extension
+from bot.characters.character_extension import characters_extension
 from bot.compliance.rules import rules_for
 from bot.config import Settings
-from bot.copywriting.extension import copywriting_extension
+from bot.copywriting.copy_extension import copywriting_extension
 from bot.core.intake import PlatformInbox
 from bot.core.service import ChatService
 from bot.gateway.client import GatewayClient
-from bot.longdocs.feature import long_documents
+from bot.longdocs.reading_feature import long_documents
 from bot.platform.base import Platform, PlatformSettings
 from bot.store.brands import BrandStore
 from bot.store.coordinator import coordinator_for

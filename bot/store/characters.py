@@ -19,20 +19,20 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.characters.model import Character, CharacterError, name_key, prompt_tokens
+from bot.characters.character import Character, CharacterError, name_key, prompt_tokens
 from bot.platform.messages import ConversationKey
 from bot.store.db import Database
-from bot.store.models import Attachment, CharacterRecord, Conversation, Message, Part, utcnow
+from bot.store.models import AttachmentRecord, CharacterRecord, Conversation, Message, Part, utcnow
 
 _CH, _C = CharacterRecord.__table__, Conversation.__table__
-_M, _P, _A = Message.__table__, Part.__table__, Attachment.__table__
+_M, _P, _A = Message.__table__, Part.__table__, AttachmentRecord.__table__
 OFFER_PART = "char_offer"  # a message part: {"card": Character.to_dict(), "by": user id, …}, avatar as its blob
 _LISTED = (_CH.c.id, _CH.c.platform, _CH.c.workspace, _CH.c.chat, _CH.c.scope, _CH.c.owner, _CH.c.card,
            _CH.c.prompt_tokens, _CH.c.revision, _CH.c.created_at, _CH.c.updated_at,
            _CH.c.avatar.is_not(None).label("has_avatar"))  # never the avatar itself
 
 
-class Scope(StrEnum):
+class CharacterScope(StrEnum):
     WORKSPACE = "workspace"  # every chat of the workspace
     GROUP = "group"  # one group chat (or channel)
     CHAT = "chat"  # one private chat
@@ -64,7 +64,7 @@ class SavedCharacter:
     platform: str
     workspace: str
     chat: str  # "" for a workspace-wide character
-    scope: Scope
+    scope: CharacterScope
     owner: str  # platform user id of whoever created it
     character: Character
     prompt_tokens: int
@@ -79,7 +79,7 @@ class SavedCharacter:
 
 
 def _saved(row: Any) -> SavedCharacter:
-    return SavedCharacter(row.id, row.platform, row.workspace, row.chat, Scope(row.scope), row.owner,
+    return SavedCharacter(row.id, row.platform, row.workspace, row.chat, CharacterScope(row.scope), row.owner,
                           Character.from_dict(row.card), row.prompt_tokens, row.revision, bool(row.has_avatar),
                           row.created_at, row.updated_at)
 
@@ -120,13 +120,13 @@ class CharacterStore:
         async with self.db.read() as conn:
             return (await conn.execute(select(_CH.c.avatar).where(_CH.c.id == character_id))).scalar()
 
-    async def create(self, key: ConversationKey, scope: Scope, owner: str, character: Character, *,
+    async def create(self, key: ConversationKey, scope: CharacterScope, owner: str, character: Character, *,
                      avatar: bytes | None = None) -> SavedCharacter:
         """Store a (checked) character in ``key``'s chat, or its workspace for
         ``Scope.WORKSPACE``. ``NameTaken`` when the name is used there already."""
         now = utcnow()
         values = dict(platform=key.platform, workspace=key.workspace,
-                      chat="" if scope is Scope.WORKSPACE else key.chat, scope=scope.value, owner=owner,
+                      chat="" if scope is CharacterScope.WORKSPACE else key.chat, scope=scope.value, owner=owner,
                       name=character.name, name_key=character.key, card=character.to_dict(),
                       prompt_tokens=prompt_tokens(character), avatar=avatar, revision=1, created_at=now,
                       updated_at=now)
@@ -192,12 +192,13 @@ class CharacterStore:
         async with self.db.read() as conn:
             return [_saved(row) for row in (await conn.execute(query)).all()]
 
-    async def set_scope(self, character_id: int, scope: Scope, chat: str) -> SavedCharacter:
+    async def set_scope(self, character_id: int, scope: CharacterScope, chat: str) -> SavedCharacter:
         """Move a character to a chat (``chat``) or to its whole workspace (``Scope.WORKSPACE``)."""
         try:
             async with self.db.write() as conn:
                 await conn.execute(update(_CH).where(_CH.c.id == character_id).values(
-                    scope=scope.value, chat="" if scope is Scope.WORKSPACE else chat, revision=_CH.c.revision + 1,
+                    scope=scope.value, chat="" if scope is CharacterScope.WORKSPACE else chat,
+                    revision=_CH.c.revision + 1,
                     updated_at=utcnow()))
         except IntegrityError:
             saved = await self.get(character_id)

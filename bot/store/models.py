@@ -66,7 +66,7 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Attachment(Base):
+class AttachmentRecord(Base):
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -270,7 +270,7 @@ class CharacterRecord(Base):
     owner: Mapped[str] = mapped_column(String(128), default="")  # platform user id
     name: Mapped[str] = mapped_column(String(64))
     name_key: Mapped[str] = mapped_column(String(64))
-    card: Mapped[dict] = mapped_column(JSON)  # bot.characters.model.Character.to_dict()
+    card: Mapped[dict] = mapped_column(JSON)  # bot.characters.character.Character.to_dict()
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)  # what it adds to every prompt
     avatar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # a small PNG, for export
     revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every edit

@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core.turns import MessageStatus, Role, TurnKind, TurnRecord, TurnRequest, TurnState, TurnUsage
 from bot.platform.messages import ConversationKey
 from bot.store.db import Database
-from bot.store.models import Attachment, Conversation, InboundEvent, Message, Part, Turn, utcnow
+from bot.store.models import AttachmentRecord, Conversation, InboundEvent, Message, Part, Turn, utcnow
 
 # The statements of every turn, built once (Core, on the tables: no ORM layer). SQLAlchemy
 # memoises a statement object's cache key, so executing the same object with new parameters
 # skips building and cache-keying it again, which cost more CPU than the database did.
 _C, _M, _P, _T, _A = (Conversation.__table__, Message.__table__, Part.__table__, Turn.__table__,
-                      Attachment.__table__)
+                      AttachmentRecord.__table__)
 _CONVERSATION_COLS = (_C.c.id, _C.c.epoch, _C.c.history_start, _C.c.token_ratio, _C.c.style, _C.c.shared,
                       _C.c.left_at, _C.c.character_id)
 _SELECT_CONVERSATION = select(*_CONVERSATION_COLS).where(
@@ -286,10 +286,10 @@ class Store:
     async def _attachment(self, conn: AsyncConnection, blob: bytes, mime: str) -> int:
         digest = hashlib.sha256(blob).hexdigest()
         dialect_insert = sqlite_insert if self.db.sqlite else pg_insert
-        await conn.execute(dialect_insert(Attachment).values(
+        await conn.execute(dialect_insert(AttachmentRecord).values(
             sha256=digest, mime=mime, size=len(blob), data=blob, created_at=utcnow()
         ).on_conflict_do_nothing())
-        return (await conn.execute(select(Attachment.id).where(Attachment.sha256 == digest))).scalar_one()
+        return (await conn.execute(select(AttachmentRecord.id).where(AttachmentRecord.sha256 == digest))).scalar_one()
 
     async def set_message_status(self, message_ids: list[int], status: MessageStatus) -> None:
         if not message_ids:
@@ -325,8 +325,8 @@ class Store:
         if not attachment_ids:
             return {}
         async with self.db.read() as conn:
-            rows = await conn.execute(select(Attachment.id, Attachment.data)
-                                      .where(Attachment.id.in_(attachment_ids)))
+            rows = await conn.execute(select(AttachmentRecord.id, AttachmentRecord.data)
+                                      .where(AttachmentRecord.id.in_(attachment_ids)))
             return {r.id: r.data for r in rows}
 
     # --- turns ---

@@ -37,7 +37,7 @@ class StreamingGateway(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class CallContext:
+class MeterContext:
     """Whose call this is. ``user_id`` is the platform id of the person the turn answers."""
 
     turn_id: int | None
@@ -56,13 +56,13 @@ class Meter:
 
     def for_turn(self, gateway: StreamingGateway, turn_id: int | None, conversation_id: int | None,
                  platform: str, user_id: str, kind: CallKind = "chat") -> MeteredGateway:
-        return MeteredGateway(gateway, self, CallContext(turn_id, conversation_id, platform, user_id, kind))
+        return MeteredGateway(gateway, self, MeterContext(turn_id, conversation_id, platform, user_id, kind))
 
     async def author_of(self, conversation_id: int, seq: int) -> str:
         """The user a turn is charged to: the author of the newest message it answers."""
         return await self.store.author_of(conversation_id, seq)
 
-    async def record(self, ctx: CallContext, usage: Usage | None, *, ttft_ms: int | None, duration_ms: int,
+    async def record(self, ctx: MeterContext, usage: Usage | None, *, ttft_ms: int | None, duration_ms: int,
                      outcome: CallOutcome = "ok", error_kind: str | None = None, error: str | None = None) -> float:
         """Store one call and charge its tokens and cost to the quota counters. Returns the cost.
 
@@ -83,7 +83,7 @@ class Meter:
 class MeteredGateway:
     """A gateway for one turn that records each call it makes."""
 
-    def __init__(self, inner: StreamingGateway, meter: Meter, ctx: CallContext) -> None:
+    def __init__(self, inner: StreamingGateway, meter: Meter, ctx: MeterContext) -> None:
         self.inner = inner
         self.meter = meter
         self.ctx = ctx

@@ -22,8 +22,8 @@ from enum import StrEnum
 from typing import Any
 
 from bot import documents
-from bot.brands.draft import INSTRUCTION, SYSTEM, Drafted, parse_profile, response_format, retry_instruction
 from bot.brands.profile import EDIT_USAGE, apply_edit, language_of, markdown, prompt_section
+from bot.brands.profile_draft import INSTRUCTION, SYSTEM, Drafted, parse_profile, response_format, retry_instruction
 from bot.compliance.brand import BrandError, BrandProfile
 from bot.compliance.engine import check
 from bot.compliance.report import check_report, finding_line

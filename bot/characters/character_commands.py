@@ -13,17 +13,17 @@ import logging
 import re
 
 from bot.characters import show
+from bot.characters.card_draft import parse_new_args
 from bot.characters.cards import export_filename, export_json, export_png
-from bot.characters.draft import parse_new_args
-from bot.characters.feature import DRAFT_KIND, SCENE_KIND, CharacterFeature, Where
-from bot.characters.model import EDITABLE, CharacterError, edit
+from bot.characters.character import EDITABLE, CharacterError, edit
+from bot.characters.character_feature import DRAFT_KIND, SCENE_KIND, CharacterChat, CharacterFeature
 from bot.characters.offers import Offers
 from bot.characters.scenes import parse_scene_args
 from bot.core.kinds import CommandCall, Core
 from bot.core.turns import TurnRequest
 from bot.platform.messages import IncomingMessage
 from bot.platform.surface import RateLimited, WriteFailed
-from bot.store.characters import NameTaken, SavedCharacter, Scope
+from bot.store.characters import CharacterScope, NameTaken, SavedCharacter
 
 log = logging.getLogger(__name__)
 USAGE = ("`/character` lists the characters here · `/character use NAME` · `/character off` · "
@@ -59,7 +59,7 @@ class CharacterCommands:
             head, _, more = head.partition("\n")
             rest = f"{more} {rest}".strip()
         sub = ALIASES.get(head.lower())
-        where = Where(call.msg.key, call.msg.group)
+        where = CharacterChat(call.msg.key, call.msg.group)
         if sub is None:
             await call.core.notify(call.surface, f"I don't know “{head}” for /character. {USAGE}")
             return
@@ -70,17 +70,17 @@ class CharacterCommands:
             await call.core.notify(call.surface, str(exc))
 
     # --- subcommands ---
-    async def _help(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _help(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         await call.core.notify(call.surface, USAGE)
 
-    async def _list(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _list(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         saved = await self.characters.usable(where.key)
         active = await self._active(call.core, where)
         text = show.list_markdown([(s.character, s.scope.value) for s in saved],
                                   active=active.name if active is not None else None)
         await call.core.notify(call.surface, f"{text}\n\n{USAGE}" if saved else text)
 
-    async def _use(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _use(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         core = call.core
         if not rest:
             raise CharacterError("Which one? `/character use NAME` (`/character` lists them).")
@@ -93,7 +93,7 @@ class CharacterCommands:
         await self._check_switch(core, conv, call)
         await self.feature.take_up(core, where, saved, call.msg.author, call.surface)
 
-    async def _off(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _off(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         core = call.core
         conv = await core.store.conversation(where.key, shared=where.group)
         assert conv is not None
@@ -103,7 +103,7 @@ class CharacterCommands:
         await self._check_switch(core, conv, call)
         await self.feature.take_up(core, where, None, call.msg.author, call.surface)
 
-    async def _new(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _new(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         name, line = parse_new_args(rest)
         existing = await self.characters.find(where.key, name)
         if existing is not None:
@@ -115,7 +115,7 @@ class CharacterCommands:
                                                addressed=True, group=msg.group, reply_to=msg.reply_to),
                                call.surface, request)
 
-    async def _show(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _show(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         saved = await self._named_or_active(call.core, where, rest)
         facts = [show.SCOPE_LABELS[saved.scope.value], f"about {saved.prompt_tokens:,} tokens in every prompt"]
         if saved.owner == call.msg.author.id:
@@ -123,7 +123,7 @@ class CharacterCommands:
         text = show.card_markdown(saved.character) + "\n\n_" + " · ".join(facts) + "_"
         await call.core.notify(call.surface, text)
 
-    async def _edit(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _edit(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         core = call.core
         match = re.match(r"(?P<head>[^:：]+)[:：](?P<text>.*)", rest, re.DOTALL)
         if match is None:
@@ -145,7 +145,7 @@ class CharacterCommands:
         await core.notify(call.surface, f"Updated {result.name}'s {field.replace('_', ' ')} "
                                         f"(about {result.prompt_tokens:,} tokens in every prompt now).")
 
-    async def _delete(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _delete(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         if not rest:
             raise CharacterError("Which one? `/character delete NAME`.")
         saved = await self._named(where, rest)
@@ -155,7 +155,7 @@ class CharacterCommands:
         await call.core.notify(call.surface, f"Deleted **{saved.name}**. Chats that spoke as {saved.name} are back to "
                                              "the plain assistant.")
 
-    async def _export(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _export(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         words = rest.split()
         fmt = words.pop().lower() if words and words[-1].lower() in FORMATS else "json"
         saved = await self._named_or_active(call.core, where, " ".join(words))
@@ -178,15 +178,15 @@ class CharacterCommands:
                                                  f"text (V2 JSON): save it as `{stem}.json` to import it elsewhere."
                                                  f"\n\n```json\n{text}\n```")
 
-    async def _save(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _save(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         await self.offers.save_latest(call.core, where, call.msg.author, call.surface)
 
-    async def _share(self, call: CommandCall, where: Where, rest: str) -> None:
+    async def _share(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         core = call.core
         if not core.ops.access.is_admin(where.key.platform, call.msg.author.id):
             raise CharacterError("Only an admin can share a character with every chat here.")
         saved = await self._named_or_active(core, where, rest)
-        shared = await self.characters.set_scope(saved.id, Scope.WORKSPACE, where.key.chat)
+        shared = await self.characters.set_scope(saved.id, CharacterScope.WORKSPACE, where.key.chat)
         self.feature.changed()
         await core.notify(call.surface, f"**{shared.name}** can now be used in every chat of this workspace.")
 
@@ -204,20 +204,20 @@ class CharacterCommands:
             call.surface, TurnRequest(SCENE_KIND, {"names": list(asked.names), "situation": asked.situation}))
 
     # --- helpers ---
-    async def _active(self, core: Core, where: Where) -> SavedCharacter | None:
+    async def _active(self, core: Core, where: CharacterChat) -> SavedCharacter | None:
         conv = await core.store.conversation(where.key, create=False)
         if conv is None or conv.character_id is None:
             return None
         return await self.characters.get(conv.character_id)
 
-    async def _named(self, where: Where, name: str) -> SavedCharacter:
+    async def _named(self, where: CharacterChat, name: str) -> SavedCharacter:
         saved = await self.characters.find(where.key, name.strip())
         if saved is None:
             known = ", ".join(s.name for s in await self.characters.usable(where.key)) or "none yet"
             raise CharacterError(f"There is no character called “{name.strip()}” here. Characters here: {known}.")
         return saved
 
-    async def _named_or_active(self, core: Core, where: Where, name: str) -> SavedCharacter:
+    async def _named_or_active(self, core: Core, where: CharacterChat, name: str) -> SavedCharacter:
         if name.strip():
             return await self._named(where, name)
         active = await self._active(core, where)
@@ -225,7 +225,8 @@ class CharacterCommands:
             raise CharacterError("Name the character (no character is speaking here): `/character` lists them.")
         return active
 
-    def _check_owner(self, core: Core, where: Where, call: CommandCall, saved: SavedCharacter, what: str) -> None:
+    def _check_owner(self, core: Core, where: CharacterChat, call: CommandCall, saved: SavedCharacter,
+                     what: str) -> None:
         if not self.feature.may_change(core, where.key, call.msg.author.id, saved):
             raise CharacterError(f"Only {saved.name}'s owner (whoever created it) or an admin can {what} it.")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.characters.model import (
+from bot.characters.character import (
     DEFAULT_LIMITS,
     CardLimits,
     Character,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.characters import draft, scenes
-from bot.characters.feature import DRAFT_KIND, SCENE_KIND, CharacterFeature
+from bot.characters import card_draft, scenes
+from bot.characters.character_feature import DRAFT_KIND, SCENE_KIND, CharacterFeature
 from bot.characters.offers import offer_controls, offer_data, offer_markdown
 from bot.copywriting.structured import strip_reasoning
 from bot.core.kinds import TurnContext
@@ -60,15 +60,15 @@ class DraftKind:
         by = Author(str(turn.extra.get("by", "")), str(turn.extra.get("by_name", "")))
         await turn.status(f"drafting {name}…")
         structured = turn.settings.structured_output
-        messages = draft.draft_messages(name, line, base_system=turn.settings.system_prompt)
-        fmt = draft.response_format() if structured else None
+        messages = card_draft.draft_messages(name, line, base_system=turn.settings.system_prompt)
+        fmt = card_draft.response_format() if structured else None
         answer = await _ask(turn, messages, fmt)
-        result = draft.parse_draft(answer, name, limits=self.feature.limits, creator=by.name)
+        result = card_draft.parse_draft(answer, name, limits=self.feature.limits, creator=by.name)
         if not result.ok:
             log.info("characters: unusable draft (%d problem(s)); retrying once", len(result.problems))
             await turn.status("drafting again…")
-            answer = await _ask(turn, _retry(messages, answer, draft.retry_instruction(result.problems)), fmt)
-            result = draft.parse_draft(answer, name, limits=self.feature.limits, creator=by.name)
+            answer = await _ask(turn, _retry(messages, answer, card_draft.retry_instruction(result.problems)), fmt)
+            result = card_draft.parse_draft(answer, name, limits=self.feature.limits, creator=by.name)
         if not result.ok or result.character is None:
             turn.feed(result.reason)
             return

@@ -6,10 +6,10 @@ Built per runtime (``characters_extension(store)``): the hooks read the database
 """
 from __future__ import annotations
 
-from bot.characters.commands import CharacterCommands
-from bot.characters.feature import CharacterFeature
+from bot.characters.character_commands import CharacterCommands
+from bot.characters.character_feature import CharacterFeature
+from bot.characters.character_turns import DraftKind, SceneKind
 from bot.characters.offers import PRESS, Offers
-from bot.characters.turns import DraftKind, SceneKind
 from bot.core.kinds import Command, Extension
 from bot.platform.inbox import CommandInfo
 from bot.store.repo import Store

@@ -18,15 +18,15 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from bot.characters import prompt, show
-from bot.characters.model import DEFAULT_LIMITS, CardLimits
-from bot.characters.prompt import CharacterPrompt
+from bot.characters import show, voice_prompt
+from bot.characters.character import DEFAULT_LIMITS, CardLimits
+from bot.characters.voice_prompt import CharacterPrompt
 from bot.core.kinds import Addressed, Core, PromptAddition
 from bot.core.pacing import AnswerWriter
 from bot.core.turns import TurnKind, TurnRequest
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.platform.surface import ReplySurface
-from bot.store.characters import CharacterStore, SavedCharacter, Scope
+from bot.store.characters import CharacterScope, CharacterStore, SavedCharacter
 from bot.store.repo import ConversationRow, NewPart, Store, StoredMessage
 
 DRAFT_KIND = "chardraft"  # a turn: the model drafts a card (/character new)
@@ -43,7 +43,7 @@ def voice_for_task(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Where:
+class CharacterChat:
     """A chat as characters see it: its key, and whether several people share it."""
 
     key: ConversationKey
@@ -55,8 +55,8 @@ class Where:
         return ConversationKey(self.key.platform, self.key.workspace, self.key.chat, "")
 
     @property
-    def scope(self) -> Scope:
-        return Scope.GROUP if self.group else Scope.CHAT
+    def scope(self) -> CharacterScope:
+        return CharacterScope.GROUP if self.group else CharacterScope.CHAT
 
 
 class CharacterFeature:
@@ -74,7 +74,7 @@ class CharacterFeature:
         key = (saved.id, saved.revision)
         rendered = self._renders.get(key)
         if rendered is None:
-            rendered = self._renders[key] = prompt.render(saved.character)
+            rendered = self._renders[key] = voice_prompt.render(saved.character)
             while len(self._renders) > RENDERS_KEPT:
                 self._renders.popitem(last=False)
         else:
@@ -96,7 +96,7 @@ class CharacterFeature:
         return active if active is not None and active.owner != user_id else None
 
     # --- taking a character up (/character use, "Save & use") ---
-    async def take_up(self, core: Core, where: Where, saved: SavedCharacter | None, author: Author,
+    async def take_up(self, core: Core, where: CharacterChat, saved: SavedCharacter | None, author: Author,
                       surface: ReplySurface) -> None:
         """Make the conversation (and the chat's new threads) speak as ``saved`` (None: as
         nobody), and show the first message."""
@@ -176,7 +176,7 @@ class CharacterFeature:
         rendered = self.render(saved)
         character = saved.character
         recent = [m.text for m in history if m.role in ("user", "assistant") and m.text]
-        lore = prompt.lore_text(character, prompt.triggered_lore(character, recent), rendered.user_label)
+        lore = voice_prompt.lore_text(character, voice_prompt.triggered_lore(character, recent), rendered.user_label)
         reminder = f"[{rendered.post_history}]" if kind == TurnKind.CHAT else voice_for_task(rendered.name)
         return PromptAddition(system=rendered.system_block, examples=rendered.examples,
                               newest="\n\n".join(t for t in (lore, reminder) if t))

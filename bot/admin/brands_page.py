@@ -33,7 +33,7 @@ _SPEC = re.compile(r"\s*([^:：=]+?)\s*[:：=]\s*(\S.*?)\s*$")
 Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
-class Site(Protocol):
+class BrandSite(Protocol):
     """What these pages use of the admin site (``bot.admin.site.AdminPage``)."""
 
     db: Database
@@ -113,7 +113,7 @@ def _items(text: str) -> list[str]:
 
 
 class BrandPages:
-    def __init__(self, site: Site, prefix: str) -> None:
+    def __init__(self, site: BrandSite, prefix: str) -> None:
         self.page = site
         self.prefix = prefix
         self.brands = BrandStore(site.db)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.characters.model import Character, Dialogue, LoreEntry
+from bot.characters.character import Character, Dialogue, LoreEntry
 from bot.core.tokens import MESSAGE_OVERHEAD, estimate_tokens
 
 LORE_TURN_TOKENS = 1_200  # lore added to one turn, at most

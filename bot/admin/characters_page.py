@@ -14,14 +14,14 @@ from starlette.routing import Route
 
 from bot.admin.auth import Session
 from bot.characters.cards import export_filename, export_json
-from bot.characters.model import DEFAULT_LIMITS, CardLimits, Character, CharacterError, check, edit, format_examples
+from bot.characters.character import DEFAULT_LIMITS, CardLimits, Character, CharacterError, check, edit, format_examples
 from bot.store.characters import CharacterStore, SavedCharacter
 from bot.store.db import Database
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
-class Site(Protocol):
+class CharacterSite(Protocol):
     """What these pages use of the admin page (``bot.admin.site.AdminPage``)."""
 
     db: Database
@@ -71,7 +71,7 @@ def edited(character: Character, submitted: dict[str, str], limits: CardLimits) 
 
 
 class CharacterPages:
-    def __init__(self, page: Site, prefix: str, limits: CardLimits = DEFAULT_LIMITS) -> None:
+    def __init__(self, page: CharacterSite, prefix: str, limits: CardLimits = DEFAULT_LIMITS) -> None:
         self.page = page
         self.prefix = prefix
         self.limits = limits
