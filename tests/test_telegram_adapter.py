@@ -399,7 +399,8 @@ def _update(tg: FakeTelegram, chat_id: int, user: dict, text: str) -> dict:
 async def test_webhook_rejects_a_wrong_secret_and_handles_a_duplicate_once(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
     assert tg.webhook == {"url": WEBHOOK_URL, "secret_token": SECRET,
-                          "allowed_updates": ["message", "callback_query", "my_chat_member"]}
+                          "allowed_updates": ["message", "callback_query", "my_chat_member", "guest_message",
+                                              "stopped_message_generation"]}
     assert not tg.calls_to("getUpdates"), "webhook mode does not poll"
     app = create_app(bot.adapter.routes())
     update = _update(tg, ALICE["id"], ALICE, "hello over webhook")

@@ -4,7 +4,10 @@ the core and back.
 Long polling by default; with TELEGRAM_WEBHOOK_URL the updates arrive on a route of the
 project's ASGI app instead. Every update is handed to the inbox the moment it arrives
 (its place in line, durable dedupe on the update id, access before any download), as a
-message, a click or a membership change.
+message, a click or a membership change. Two kinds of update PTB 22.8 reads only partly come
+in the same way: a user's stop on a streamed draft (``stops``: a click on the turn's Stop)
+and a guest query from a chat the bot has not joined (``guest``: a message in a
+conversation of its own, answered once).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from telegram import BotCommand, CallbackQuery, ChatMemberUpdated, Message, Upda
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
-from adapters.telegram import media
+from adapters.telegram import guest, media, stops
 from adapters.telegram.albums import AlbumGatherer
 from adapters.telegram.budgets import Budgets, Pacing
 from adapters.telegram.calls import retry_seconds
@@ -35,12 +38,13 @@ from adapters.telegram.normalise import (
 )
 from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.surface import Place, TelegramOutlet, TelegramSurface
-from adapters.telegram.updates import parse_update, tolerant_bot
+from adapters.telegram.updates import extra_of, parse_update, tolerant_bot
 from adapters.telegram.webhook import path_of, webhook_route
 from bot.platform import (
     Ack,
     Arrival,
     Attachment,
+    Author,
     Click,
     ConversationKey,
     Health,
@@ -52,12 +56,13 @@ from bot.platform import (
     Priority,
     RateLimited,
     guarded,
+    stop_press,
 )
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", guest.GUEST_UPDATE, stops.STOPPED_UPDATE]
 GONE_STATUSES = {"left", "kicked"}  # ChatMember statuses that mean the bot is out of the chat
 MAX_MENU = 100  # setMyCommands takes at most 100 commands
 
@@ -173,10 +178,13 @@ class TelegramAdapter(Platform):
         await self.application.shutdown()
 
     # ---- Platform (for the core) -------------------------------------------------------
-    def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> TelegramSurface | None:
+    def surface_for(self, key: ConversationKey, *, reply_to: str = "",
+                    user: str = "") -> TelegramSurface | guest.GuestSurface | None:
         if self.me is None or key.platform != PLATFORM or key.workspace != str(self.me.id):
             return None
         chat_id = int(key.chat)
+        if (query := guest.query_of(key)) is not None:  # an answer left unwritten: the query may still take it
+            return guest.GuestSurface(self.bot, self.budgets, chat_id, query)
         private = chat_id > 0
         asked = int(reply_to) if reply_to.isdigit() and not private else None
         return TelegramSurface(self.channel, Place(chat_id, int(key.thread) if key.thread else None, asked, private))
@@ -213,6 +221,10 @@ class TelegramAdapter(Platform):
             self._on_callback(update.callback_query, event_id)
         elif update.my_chat_member is not None:
             self._on_membership(update.my_chat_member, event_id)
+        elif update.guest_message is not None:
+            self._on_guest(update.guest_message, event_id)
+        elif (stopped := extra_of(update, stops.STOPPED_UPDATE)) is not None:
+            self._on_draft_stopped(stopped, event_id)
 
     # ---- messages ----------------------------------------------------------------------
     def _on_message(self, message: Message, event_id: str) -> None:
@@ -262,7 +274,44 @@ class TelegramAdapter(Platform):
         msg.addressed = addressed
         return msg
 
+    # ---- guest queries -----------------------------------------------------------------
+    def _on_guest(self, message: Message, event_id: str) -> None:
+        """A guest query: through the door like a message, in a conversation of its own."""
+        me = self.me
+        assert me is not None
+        problem = guest.problem_of(message)
+        if problem is not None:
+            log.warning("telegram: dropped a guest message: %s", problem)
+            return
+        assert message.guest_query_id is not None
+        key = guest.guest_key(me, message)
+        surface = guest.GuestSurface(self.bot, self.budgets, message.chat.id, message.guest_query_id)
+        self.inbox.receive(Arrival(key, event_id, sender_of(message), surface), lambda: self._build_guest(message, key))
+
+    async def _build_guest(self, message: Message, key: ConversationKey) -> IncomingMessage | Notice | None:
+        built = await self._prepare([message])  # its files too; a guest query is never part of an album
+        if isinstance(built, IncomingMessage):
+            built.key, built.addressed, built.reply_to = key, True, None  # nothing in the chat is ours to reply to
+        return built
+
     # ---- controls ----------------------------------------------------------------------
+    def _on_draft_stopped(self, data: object, event_id: str) -> None:
+        """The user tapped stop on a draft: the Stop button's click, for the turn the draft names.
+        A stop for a turn that has ended is acknowledged by the core and changes nothing."""
+        me = self.me
+        assert me is not None
+        stopped = stops.parse_stopped(data)
+        if stopped is None or not stopped.turn_id:
+            log.warning("telegram: dropped a %s update that names no draft of ours", stops.STOPPED_UPDATE)
+            return
+        thread = "" if stopped.thread_id is None else str(stopped.thread_id)
+        key = ConversationKey(PLATFORM, str(me.id), str(stopped.chat_id), thread)
+        surface = self.surface_for(key)
+        assert surface is not None
+        # Drafts exist only in private chats, where the chat is the user.
+        click = Click(stop_press(stopped.turn_id).encode(), Author(str(stopped.chat_id), stopped.chat_name), key)
+        self.inbox.click(click, surface, event_id=event_id)
+
     def _on_callback(self, query: CallbackQuery, event_id: str) -> None:
         me = self.me
         assert me is not None

@@ -15,7 +15,6 @@ it over; such a write only takes a slot that is free at once). The final write d
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import warnings
@@ -31,6 +30,7 @@ from telegram.warnings import PTBUserWarning
 from adapters.telegram import keyboards, render
 from adapters.telegram.budgets import Budgets
 from adapters.telegram.calls import call, is_entity_error
+from adapters.telegram.stops import DraftStops, draft_id_for, send_draft
 from bot.platform import (
     Dropped,
     MessageRef,
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 PAGE_UNITS = 4000
 CAPTION_LIMIT = 1024  # a document's caption, in characters
 
-_draft_ids = itertools.count(1)
 T = TypeVar("T")
 
 # Sends and edits go through Bot.do_api_request, which answers the API's own JSON: Bot.send_message
@@ -80,6 +79,7 @@ class TelegramOutlet:
     budgets: Budgets
     drafts: bool  # TELEGRAM_DRAFTS
     drafts_refused: set[int] = field(default_factory=set)  # chats that refused a draft
+    stops: DraftStops = field(default_factory=DraftStops)  # drafts carry a stop button
 
 
 class TelegramSurface(ReplySurface):
@@ -306,7 +306,7 @@ class DraftStream:
     def __init__(self, surface: TelegramSurface, turn_id: int) -> None:
         self.surface = surface
         self.turn_id = turn_id
-        self.draft_id = next(_draft_ids)
+        self.draft_id = draft_id_for(turn_id)  # names the turn a user's stop ends
         pacing = surface.budgets.pacing
         self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=pacing.draft, measure=utf16_len)
         self._shown = False
@@ -326,9 +326,8 @@ class DraftStream:
         shown = surface._with_line(self._text, Write(self.turn_id))  # noqa: SLF001 - its own surface
         try:
             await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
-                       lambda: surface.bot.send_message_draft(place.chat_id, self.draft_id,
-                                                              render.plain(shown).text,
-                                                              message_thread_id=place.thread_id),
+                       lambda: send_draft(surface.bot, surface.channel.stops, place.chat_id, self.draft_id,
+                                          render.plain(shown).text, place.thread_id),
                        "sendMessageDraft", Priority.COSMETIC)
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
@@ -346,9 +345,8 @@ class DraftStream:
         shown = surface._with_line(text, Write(self.turn_id))  # noqa: SLF001 - its own surface
         try:
             await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
-                       lambda: surface.bot.send_message_draft(
-                           place.chat_id, self.draft_id, render.plain(shown).text,
-                           message_thread_id=place.thread_id), "sendMessageDraft",
+                       lambda: send_draft(surface.bot, surface.channel.stops, place.chat_id, self.draft_id,
+                                          render.plain(shown).text, place.thread_id), "sendMessageDraft",
                        Priority.EDIT if self._shown else Priority.TEXT)
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)

@@ -60,6 +60,12 @@ def parse_update(data: object, bot: Bot) -> Update | None:
     return update
 
 
+def extra_of(update: Update, name: str) -> object | None:
+    """A top-level field of a raw update that PTB does not know (newer than its Bot API),
+    as Telegram sent it: PTB keeps such fields in ``api_kwargs``."""
+    return update.api_kwargs.get(name)
+
+
 class TolerantBot(ExtBot):
     """An ExtBot whose ``get_updates`` parses each update on its own (see module docstring)."""
 

@@ -182,6 +182,7 @@ class FakeTelegram:
         self.kicked: set[int] = set()  # chats the bot was removed from: writes there get 403
         self._runner: web.AppRunner | None = None
         self.api_url = ""
+        self._init_guests_and_stops()
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> FakeTelegram:
@@ -609,6 +610,8 @@ class FakeTelegram:
             raise TelegramError(400, "Bad Request: draft_id must be non-zero")
         text = params.get("text") or ""
         self._validate_text(text, params, allow_empty=True)
+        if not self._draft_stop(chat, params):
+            return True
         self.drafts[(chat["id"], params["draft_id"])] = text
         return True
 
@@ -698,6 +701,89 @@ class FakeTelegram:
             raise TelegramError(400, "Bad Request: message to delete not found")
         return True
 
+    # ---- a user's stop on a draft (Bot API 10.3) and guest mode (10.0) ----------------
+    # Documented: sendMessageDraft's can_stop ("show the user a button to stop further drafts")
+    # and keep_on_stop ("keep the draft in the chat when the button is pressed"); the update
+    # stopped_message_generation = MessageGenerationStopped {chat, message_thread_id?, draft_id},
+    # sent for drafts sent with can_stop. Guest mode: Update.guest_message is a Message with
+    # guest_query_id; answerGuestQuery(guest_query_id, result: InlineQueryResult) posts the
+    # result into that chat and returns SentGuestMessage {inline_message_id}.
+    # Assumed (not documented): a Telegram without 10.3 refuses can_stop with a 400 (a real
+    # one may ignore it); drafts of a stopped draft id are accepted and change nothing; a query
+    # is answered once, and a second answer or an unknown id gets the 400 answerInlineQuery
+    # gives; only "article" results with text content are modelled; the chat of a guest query
+    # is one the bot never joined, so the bot cannot sendMessage there.
+    def _init_guests_and_stops(self) -> None:
+        self.can_stop_supported = True  # False: a Bot API older than 10.3
+        self.stoppable: dict[tuple[int, int], bool] = {}  # (chat, draft_id) -> keep_on_stop
+        self.stopped_drafts: set[tuple[int, int]] = set()
+        self.guest_queries: dict[str, int] = {}  # guest_query_id -> chat id, until answered
+        self.guest_answers: dict[str, GuestAnswer] = {}
+        self._next_guest = 1
+
+    def _draft_stop(self, chat: dict, params: dict) -> bool:
+        """can_stop / keep_on_stop of a draft; False when the draft was stopped already."""
+        can_stop = _flag(params.get("can_stop"))
+        if (can_stop or "keep_on_stop" in params) and not self.can_stop_supported:
+            raise TelegramError(400, "Bad Request: unknown parameter can_stop")
+        key = (chat["id"], params["draft_id"])
+        if key in self.stopped_drafts:
+            return False
+        if can_stop:
+            self.stoppable[key] = _flag(params.get("keep_on_stop"))
+        return True
+
+    def stop_draft(self, chat_id: int, draft_id: int | None = None, *, thread_id: int | None = None) -> dict:
+        """The user taps stop on a draft (the latest stoppable one of the chat by default):
+        the draft stops changing (and goes, without keep_on_stop) and the update is queued."""
+        if draft_id is None:
+            draft_id = [d for (c, d) in self.stoppable if c == chat_id][-1]
+        key = (chat_id, draft_id)
+        self.stopped_drafts.add(key)
+        if not self.stoppable.get(key, False):
+            self.drafts.pop(key, None)
+        stopped: dict[str, Any] = {"chat": self.chats[chat_id], "draft_id": draft_id}
+        if thread_id is not None:
+            stopped["message_thread_id"] = thread_id
+        return self.push_update({"stopped_message_generation": stopped})
+
+    def guest_message(self, chat_id: int, user: dict, text: str, **kw: Any) -> dict:
+        """A user summons the bot in ``chat_id`` (one it has not joined): the message of a
+        ``guest_message`` update, its query open for an answer (not queued)."""
+        query_id = f"gq{self._next_guest}"
+        self._next_guest += 1
+        message = self.new_message(chat_id, user, text, extra={"guest_query_id": query_id, **kw.pop("extra", {})},
+                                   **kw)
+        self.guest_queries[query_id] = chat_id
+        return message
+
+    def guest_query(self, chat_id: int, user: dict, text: str, **kw: Any) -> dict:
+        """``guest_message`` queued for getUpdates."""
+        message = self.guest_message(chat_id, user, text, **kw)
+        self.push_update({"guest_message": message})
+        return message
+
+    async def _m_answerGuestQuery(self, params: dict) -> dict:
+        query_id = params.get("guest_query_id")
+        if not isinstance(query_id, str) or query_id not in self.guest_queries:
+            raise TelegramError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        result = params.get("result")
+        if isinstance(result, str):
+            try:
+                result = json.loads(result)
+            except ValueError:
+                result = None
+        if not isinstance(result, dict) or result.get("type") != "article" or not result.get("id") \
+                or not result.get("title") or not isinstance(result.get("input_message_content"), dict):
+            raise TelegramError(400, "Bad Request: RESULT_INVALID")
+        content = result["input_message_content"]
+        text, entities = self._validate_text(content.get("message_text") or "", content)
+        chat_id = self.guest_queries.pop(query_id)
+        inline_id = f"guest-{query_id}"
+        self.guest_answers[query_id] = GuestAnswer(chat_id, text, entities, result.get("reply_markup"), inline_id)
+        return {"inline_message_id": inline_id}
+
     # ---- helpers ---------------------------------------------------------------------
     def _chat(self, params: dict) -> dict:
         chat = self.chats.get(params.get("chat_id"))  # type: ignore[arg-type]
@@ -772,6 +858,21 @@ class FakeTelegram:
         if edited:
             out["edit_date"] = int(time.time())
         return out
+
+
+@dataclass
+class GuestAnswer:
+    """What answerGuestQuery posted into a guest chat."""
+
+    chat_id: int
+    text: str
+    entities: list[dict]
+    reply_markup: dict | None
+    inline_message_id: str
+
+
+def _flag(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
 def _error(status: int, description: str, retry_after: float | None = None) -> web.Response:
