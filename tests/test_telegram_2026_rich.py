@@ -101,6 +101,18 @@ async def test_a_structured_private_answer_streams_a_rich_draft_and_ends_rich(st
     assert drafts, "the structured answer streamed as a rich draft"
 
 
+async def test_without_rich_drafts_a_private_answer_streams_plain_drafts(start_bot, tg, fake_gateway) -> None:
+    answer = "## Plan\n\n" + "\n".join(f"- step {i}: brew the tea" for i in range(1, 20))
+    fake_gateway.script(Answer(text=answer, reasoning=THINK, chunk_size=30, chunk_delay=0.02))
+    await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, "how do I brew it?")
+
+    [final] = await answered(tg, ALICE["id"])
+    assert final.rich is None and "step 19: brew the tea" in final.text and final.entities
+    assert len([c for c in tg.calls_to("sendMessageDraft", ALICE["id"]) if c.ok]) >= 2, "plain drafts as before"
+    assert len(rich_tries(tg)) == 1
+
+
 async def test_a_long_structured_private_answer_is_one_rich_message_not_pages_of_4096(
         start_bot, tg, fake_gateway) -> None:
     tg.rich_messages = True
@@ -184,6 +196,20 @@ async def test_a_bot_refused_ephemeral_messages_replies_in_the_chat_and_stops_as
     await bot.settle()
     assert replies[0].reply_to == second["message_id"]
     assert tg.ephemerals == [] and len(ephemeral_tries(tg)) == 1, "asked once, then normal replies"
+
+
+async def test_a_server_that_ignores_ephemeral_parameters_is_not_asked_again(start_bot, tg, fake_gateway,
+                                                                            caplog) -> None:
+    # tg.ephemeral stays "ignored": a server before Bot API 10.2 sends such a message to everyone.
+    bot = await start_bot()
+    with caplog.at_level(logging.INFO, logger="adapters.telegram"):
+        command(tg, GROUP, BOB, f"/help@{tg.username}")
+        await eventually(lambda: tg.bot_messages(GROUP))
+        command(tg, GROUP, ALICE, f"/help@{tg.username}")
+        await eventually(lambda: tg.bot_messages(GROUP)[1:])
+        await bot.settle()
+    assert len(ephemeral_tries(tg)) == 1
+    assert len([r for r in caplog.records if "ephemeral messages are not available" in r.getMessage()]) == 1
 
 
 async def test_a_help_reply_in_a_group_goes_to_its_asker_alone(start_bot, tg, fake_gateway) -> None:

@@ -449,6 +449,7 @@ class DraftStream:
         self.surface = surface
         self.turn_id = turn_id
         self.draft_id = next(_draft_ids)
+        self._rich = True  # False once Telegram refused one of this stream's rich drafts
         self.limits = self._limits()
         self._shown = False
         self._message: MessageRef | None = None  # set once drafts were refused mid-answer
@@ -461,7 +462,7 @@ class DraftStream:
 
     def _limits(self) -> SurfaceLimits:
         capability = self.surface.channel.caps.rich
-        size = rich.RICH_PAGE if capability.state is rich.Support.YES else PAGE_UNITS
+        size = rich.RICH_PAGE if self._rich and capability.state is rich.Support.YES else PAGE_UNITS
         return SurfaceLimits(max_chars=size, edit_interval=self.surface.budgets.pacing.draft, measure=utf16_len)
 
     async def _draw(self, shown: str, priority: Priority) -> None:
@@ -470,7 +471,7 @@ class DraftStream:
         surface, place = self.surface, self.surface.place
         capability = surface.channel.caps.rich
         found = rich.shape(shown)
-        if capability.usable and found.fits and (found.structured or utf16_len(shown) > PAGE_UNITS):
+        if self._rich and capability.usable and found.fits and (found.structured or utf16_len(shown) > PAGE_UNITS):
             params: dict = {"chat_id": place.chat_id, "draft_id": self.draft_id,
                             "rich_message": rich.input_rich(shown)}
             if place.thread_id is not None:
@@ -482,7 +483,8 @@ class DraftStream:
             except EndPointNotFound as exc:
                 capability.refused(exc.message)
             except BadRequest as exc:  # half-written Markdown, or drafts refused: the plain draft says
-                log.info("telegram: rich draft refused (%s); drawing it plain", exc.message)
+                log.info("telegram: rich draft refused (%s); this answer streams plain", exc.message)
+                self._rich = False
             else:
                 capability.worked()
                 self.limits = self._limits()
