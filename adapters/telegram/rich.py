@@ -100,7 +100,7 @@ class Shape:
     fits: bool  # within every documented rich message limit
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=16)  # a final write asks twice; a draft's growing text is new each time
 def shape(markdown: str) -> Shape:
     """What the answer's Markdown holds, by a real Markdown parser (a "#" inside code or a
     "1." inside a sentence is no structure)."""
