@@ -133,6 +133,26 @@ async def test_a_long_structured_private_answer_is_one_rich_message_not_pages_of
     assert len(tg.bot_messages(ALICE["id"])) == 2
 
 
+async def test_an_answer_over_a_rich_message_s_limit_continues_in_a_second_one(start_bot, tg, fake_gateway) -> None:
+    tg.rich_messages = True
+    fake_gateway.script(Answer(text="# Warm-up\n\n- one\n- two", reasoning=THINK))
+    await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, "warm up")
+    await answered(tg, ALICE["id"])
+
+    sections = [f"## Part {i}\n\n" + f"Tieguanyin batch {i} is rolled, roasted and rested. " * 12 for i in range(1, 71)]
+    huge = "\n\n".join(s.strip() for s in sections)
+    assert 40_000 < len(huge) < 60_000
+    fake_gateway.script(Answer(text=huge, reasoning=THINK, chunk_size=4000, chunk_delay=0.01))
+    tg.send_user_message(ALICE["id"], ALICE, "all the batches")
+    await answered(tg, ALICE["id"], 2)
+
+    pages = [m for m in tg.bot_messages(ALICE["id"])[1:] if m.rich is not None]
+    assert len(pages) == 2 and all(len(m.text) <= 32_768 for m in pages), [len(m.text) for m in pages]
+    assert "Part 1\n" in pages[0].text and "Part 70\n" in pages[1].text
+    assert "".join(m.text for m in pages).replace("\n", "") == huge.replace("\n", "")
+
+
 async def test_copy_variants_arrive_as_one_rich_message_with_their_buttons(start_bot, tg, fake_gateway) -> None:
     tg.rich_messages = True
     await start_bot()
