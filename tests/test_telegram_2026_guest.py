@@ -189,3 +189,20 @@ async def test_over_a_webhook_guest_and_stop_updates_are_acknowledged_and_handle
     [answer] = tg.guest_answers.values()
     assert answer.text == "Webhook guest answer."
     assert len(tg.calls_to("answerGuestQuery")) == 1 and fake_gateway.served == 1
+
+
+async def test_a_structured_answer_streaming_as_a_rich_draft_keeps_the_stop_button(start_bot, tg, fake_gateway) -> None:
+    tg.rich_messages = True
+    long_plan = "## Plan\n\n" + "\n".join(f"- step {i}: brew the tea for {i} minutes" for i in range(1, 3000))
+    fake_gateway.script(Answer(text=long_plan, reasoning=THINK, chunk_size=40, chunk_delay=0.01))
+    bot = await start_bot()
+    tg.send_user_message(ALICE["id"], ALICE, "plan it all")
+    [draft, *_] = await eventually(lambda: [c for c in tg.calls_to("sendRichMessageDraft", ALICE["id"]) if c.ok])
+    assert str(draft.params.get("can_stop")).lower() == "true", "a rich draft offers the stop button too"
+    tg.stop_draft(ALICE["id"], draft.params["draft_id"])
+    await eventually(lambda: fake_gateway.active == 0, timeout=5)
+    [final] = await answered(tg, ALICE["id"])
+    turn_id = turn_of(final)
+    await bot.service.wait_turn(turn_id)
+    turn = await bot.service.store.turn(turn_id)
+    assert turn is not None and turn.state is TurnState.STOPPED

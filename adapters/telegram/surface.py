@@ -7,6 +7,15 @@ goes through the bot's shared budgets (``calls.call``) with its priority: a mess
 first text first, final writes next, then edits and drafts; the typing action is cosmetic
 (only spare capacity, dropped otherwise, never retried).
 
+Rich messages (Bot API 10.1, ``rich``): a final write whose Markdown has headings, tables,
+lists or code, copy variants with their buttons, or an answer longer than a formatted message
+allows goes out as one rich message (``sendRichMessage``, or ``rich_message`` on the edit of the
+message that streamed); a private chat's draft streams as a rich draft once the text has such
+structure, and a bot whose rich drafts work lets a draft's page grow to a rich message's size.
+Streaming edits stay plain. Ephemeral messages (10.2/10.3): a notice meant for one person
+(``Write.audience``) in a group is shown to that person alone. Each feature falls back to
+today's rendering when Telegram refuses it, and a bot that lacks one stops asking for it.
+
 Tool progress (``show_steps``) is a line under the answer: in the draft of a private chat
 (cosmetic, like the typing action), or in the answer's message elsewhere (a message holding
 only the line is posted when the answer has none yet, and the answer's first text then takes
@@ -24,14 +33,16 @@ from typing import TypeVar
 
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, EndPointNotFound, TelegramError
 from telegram.warnings import PTBUserWarning
 
-from adapters.telegram import keyboards, render
+from adapters.telegram import keyboards, render, rich
 from adapters.telegram.budgets import Budgets
 from adapters.telegram.calls import call, is_entity_error
-from adapters.telegram.stops import DraftStops, draft_id_for, send_draft
+from adapters.telegram.stops import STOP_KWARGS, DraftStops, draft_id_for, send_draft
 from bot.platform import (
+    Choice,
+    Controls,
     Dropped,
     MessageRef,
     NativeStream,
@@ -53,6 +64,8 @@ log = logging.getLogger(__name__)
 # (headings gain an emoji), so leave room below Telegram's 4096 and split again if needed.
 PAGE_UNITS = 4000
 CAPTION_LIMIT = 1024  # a document's caption, in characters
+EPHEMERAL = "e"  # an ephemeral message's ref: its ephemeral_message_id behind this mark
+_RICH = "rich"  # marks what a rich message shows, in TelegramSurface._shown
 
 T = TypeVar("T")
 
@@ -80,6 +93,7 @@ class TelegramOutlet:
     drafts: bool  # TELEGRAM_DRAFTS
     drafts_refused: set[int] = field(default_factory=set)  # chats that refused a draft
     stops: DraftStops = field(default_factory=DraftStops)  # drafts carry a stop button
+    caps: rich.Capabilities = field(default_factory=rich.Capabilities)  # rich and ephemeral messages
 
 
 class TelegramSurface(ReplySurface):
@@ -106,17 +120,27 @@ class TelegramSurface(ReplySurface):
         if waiting is not None:  # the turn's steps posted a message: the answer takes it over
             return await self.edit(waiting, text, write)
         self._note(write, None, text)
+        if self._rich_wanted(text, write) and (sent := await self._post_rich(text, write)) is not None:
+            self._note(write, sent, text)
+            return sent
         pages = self._render(self._with_line(text, write), write)
+        audience = self._audience(write)
         ids: list[str] = []
         for i, page in enumerate(pages):
             markup = keyboards.markup_json(write.controls) if i == len(pages) - 1 else None
-            ids.append(str(await self._send(page, markup, Priority.TEXT)))
+            ids.append(await self._send(page, markup, Priority.TEXT, audience))
         ref = MessageRef(ids[0], tuple(ids[1:]))
         self._note(write, ref, text)
         return ref
 
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
+        if ref.id.startswith(EPHEMERAL):  # edited by methods of its own, and only ever a notice: write anew
+            return await self.post(text, write)
         self._note(write, ref, text)
+        if self._rich_wanted(text, write) and await self._edit_rich(ref, text, write):
+            ref = MessageRef(ref.id)
+            self._note(write, ref, text)
+            return ref
         pages = self._render(self._with_line(text, write), write)
         ids = list(ref.ids)
         priority = Priority.FINAL if write.final else Priority.EDIT
@@ -125,7 +149,7 @@ class TelegramSurface(ReplySurface):
             if i < len(ids):
                 await self._edit(int(ids[i]), page, markup, priority)
             else:
-                ids.append(str(await self._send(page, markup, Priority.TEXT)))
+                ids.append(await self._send(page, markup, Priority.TEXT))
         ref = MessageRef(ids[0], tuple(ids[1:]))
         self._note(write, ref, text)
         return ref
@@ -191,8 +215,7 @@ class TelegramSurface(ReplySurface):
             elif (waiting := self._line_only.get(turn_id)) is not None:
                 await self._edit(int(waiting.id), render.plain(line), None, Priority.EDIT)
             else:
-                self._line_only[turn_id] = MessageRef(str(await self._send(render.plain(line), None,
-                                                                             Priority.EDIT)))
+                self._line_only[turn_id] = MessageRef(await self._send(render.plain(line), None, Priority.EDIT))
         except (Dropped, RateLimited):
             pass  # no room now: the next step, or the answer's next write, carries the line
         except TelegramError as exc:
@@ -253,7 +276,9 @@ class TelegramSurface(ReplySurface):
             params = {**params, "entities": entities}
         return self.bot.do_api_request(method, api_kwargs=params)
 
-    async def _send(self, page: render.Rendered, markup: str | None, priority: Priority) -> int:
+    async def _send(self, page: render.Rendered, markup: str | None, priority: Priority,
+                    audience: int | None = None) -> str:
+        """One message; shown to ``audience`` alone when that user is given and the bot can."""
         place = self.place
         params: dict = {"chat_id": place.chat_id, "text": page.text}
         if place.thread_id is not None:
@@ -262,12 +287,120 @@ class TelegramSurface(ReplySurface):
             params["reply_parameters"] = reply
         if markup is not None:
             params["reply_markup"] = markup
+        if audience is not None and self.channel.caps.ephemeral.usable:
+            if (sent := await self._send_ephemeral(page, params, priority, audience)) is not None:
+                return sent
         message = await self._with_entities(page, lambda entities: self._api("sendMessage", params, entities),
                                             "sendMessage", priority)
         assert isinstance(message, dict)
         message_id = int(message["message_id"])
         self._shown[message_id] = (page.text, page.entities, markup)
-        return message_id
+        return str(message_id)
+
+    async def _send_ephemeral(self, page: render.Rendered, params: dict, priority: Priority,
+                              audience: int) -> str | None:
+        """``params`` sent as an ephemeral message to ``audience``; None when Telegram refused it."""
+        capability = self.channel.caps.ephemeral
+        asked = {**params, "ephemeral_message_parameters": rich.ephemeral_to(audience)}
+        try:
+            message = await self._with_entities(page, lambda entities: self._api("sendMessage", asked, entities),
+                                                "sendMessage", priority)
+        except BadRequest as exc:
+            if rich.is_unsupported(exc):
+                capability.refused(exc.message)
+            else:  # this chat or this user: the next notice may still go to its reader alone
+                log.info("telegram: ephemeral message refused (%s); replying in the chat", exc.message)
+            return None
+        assert isinstance(message, dict)
+        if "ephemeral_message_id" not in message:
+            # A server older than 10.2 ignores the parameter: the notice went out as a normal message.
+            capability.refused("sent as a normal message")
+            message_id = int(message["message_id"])
+            self._shown[message_id] = (page.text, page.entities, params.get("reply_markup"))
+            return str(message_id)
+        capability.worked()
+        return f"{EPHEMERAL}{message['ephemeral_message_id']}"
+
+    # ---- rich messages -------------------------------------------------------------------
+    def _rich_wanted(self, text: str, write: Write) -> bool:
+        """A final answer that a rich message shows better: structure, copy variants (a choice
+        among them), or more text than a formatted message takes. Notices stay short messages;
+        shown reasoning keeps its expandable quote, which rich Markdown has no documented form for."""
+        if not write.final or write.notice or write.reasoning or not self.channel.caps.rich.usable:
+            return False
+        found = rich.shape(text)
+        return found.fits and (found.structured or _has_choice(write.controls) or utf16_len(text) > PAGE_UNITS)
+
+    def _rich_refused(self, exc: TelegramError) -> None:
+        if rich.is_unsupported(exc):
+            self.channel.caps.rich.refused(exc.message)
+        else:  # this answer (its Markdown, its size): the next one is tried again
+            log.info("telegram: rich message refused (%s); sending a formatted message", exc.message)
+
+    async def _post_rich(self, text: str, write: Write) -> MessageRef | None:
+        place = self.place
+        markup = keyboards.markup_json(write.controls)
+        params: dict = {"chat_id": place.chat_id, "rich_message": rich.input_rich(text)}
+        if place.thread_id is not None:
+            params["message_thread_id"] = place.thread_id
+        if (reply := self._reply()) is not None:
+            params["reply_parameters"] = reply
+        if markup is not None:
+            params["reply_markup"] = markup
+        try:
+            message = await call(self._budget(), self.budgets.bot,
+                                 lambda: self.bot.do_api_request("sendRichMessage", api_kwargs=params),
+                                 "sendRichMessage", Priority.TEXT)
+        except (BadRequest, EndPointNotFound) as exc:
+            self._rich_refused(exc)
+            return None
+        assert isinstance(message, dict)
+        self.channel.caps.rich.worked()
+        message_id = int(message["message_id"])
+        self._shown[message_id] = (_RICH, text, markup)
+        return MessageRef(str(message_id))
+
+    async def _edit_rich(self, ref: MessageRef, text: str, write: Write) -> bool:
+        """The streamed message becomes the rich answer; messages the plain text needed besides
+        it are deleted (the rich message holds it all). False when Telegram refused it."""
+        message_id = int(ref.id)
+        markup = keyboards.markup_json(write.controls)
+        shown = (_RICH, text, markup)
+        if self._shown.get(message_id) != shown:
+            params: dict = {"chat_id": self.place.chat_id, "message_id": message_id,
+                            "rich_message": rich.input_rich(text)}
+            if markup is not None:
+                params["reply_markup"] = markup
+            try:
+                await call(self._budget(), self.budgets.bot,
+                           lambda: self.bot.do_api_request("editMessageText", api_kwargs=params),
+                           "editMessageText", Priority.FINAL)
+            except (BadRequest, EndPointNotFound) as exc:
+                if "text is empty" in str(exc).lower():  # a server before 10.1 ignores rich_message
+                    self.channel.caps.rich.refused(str(exc))
+                else:
+                    self._rich_refused(exc)
+                return False
+            self.channel.caps.rich.worked()
+            self._shown[message_id] = shown
+        for extra in ref.more:
+            await self._delete(int(extra))
+        return True
+
+    async def _delete(self, message_id: int) -> None:
+        try:
+            await call(self._budget(), self.budgets.bot,
+                       lambda: self.bot.delete_message(self.place.chat_id, message_id), "deleteMessage",
+                       Priority.FINAL)
+        except (TelegramError, WriteFailed) as exc:  # it stays, showing the start of the same answer
+            log.info("telegram: could not delete message %s: %s", message_id, exc)
+        self._shown.pop(message_id, None)
+
+    def _audience(self, write: Write) -> int | None:
+        """The user a notice is for, in a shared chat (a private chat's notices are private anyway)."""
+        if self.place.private or not write.audience.isdigit():
+            return None
+        return int(write.audience)
 
     async def _edit(self, message_id: int, page: render.Rendered, markup: str | None, priority: Priority) -> None:
         shown = (page.text, page.entities, markup)
@@ -295,20 +428,29 @@ class TelegramSurface(ReplySurface):
             await asyncio.sleep(self.budgets.pacing.typing_refresh)
 
 
+def _has_choice(controls: Controls) -> bool:
+    """The controls offer a choice among numbered options: copy variants and their refinements."""
+    return any(isinstance(row, Choice) for row in controls)
+
+
 class DraftStream:
     """A private chat's answer streamed as a draft, finished with a normal message.
 
-    If Telegram refuses drafts before anything was shown the core falls back to
-    send-and-edit (StreamUnavailable); if it refuses later, the stream itself carries on
-    as a sent message that it edits, so nothing shown is lost.
+    Text with structure streams as a rich draft (``sendRichMessageDraft``) where the bot has
+    them, and the answer ends as one rich message; once rich drafts worked, a draft's page may
+    grow to a rich message's size instead of a formatted message's.
+
+    If Telegram refuses drafts before anything was shown the core falls back to send-and-edit
+    (StreamUnavailable); if it refuses later, the stream itself carries on as a sent message
+    that it edits, so nothing shown is lost.
     """
 
     def __init__(self, surface: TelegramSurface, turn_id: int) -> None:
         self.surface = surface
         self.turn_id = turn_id
         self.draft_id = draft_id_for(turn_id)  # names the turn a user's stop ends
-        pacing = surface.budgets.pacing
-        self.limits = SurfaceLimits(max_chars=PAGE_UNITS, edit_interval=pacing.draft, measure=utf16_len)
+        self._rich = True  # False once Telegram refused one of this stream's rich drafts
+        self.limits = self._limits()
         self._shown = False
         self._message: MessageRef | None = None  # set once drafts were refused mid-answer
         self.used = False  # the core's writer took it (tool steps may show a draft before that)
@@ -318,6 +460,43 @@ class DraftStream:
     def ref(self) -> MessageRef | None:
         return self._message  # a draft leaves no message of its own
 
+    def _limits(self) -> SurfaceLimits:
+        capability = self.surface.channel.caps.rich
+        size = rich.RICH_PAGE if self._rich and capability.state is rich.Support.YES else PAGE_UNITS
+        return SurfaceLimits(max_chars=size, edit_interval=self.surface.budgets.pacing.draft, measure=utf16_len)
+
+    async def _draw(self, shown: str, priority: Priority) -> None:
+        """One draft: rich when the text has structure (or outgrew a formatted message) and the
+        bot has rich drafts, else plain. Raises what a plain draft's refusal raises."""
+        surface, place = self.surface, self.surface.place
+        capability = surface.channel.caps.rich
+        found = rich.shape(shown)
+        if self._rich and capability.usable and found.fits and (found.structured or utf16_len(shown) > PAGE_UNITS):
+            params: dict = {"chat_id": place.chat_id, "draft_id": self.draft_id,
+                            "rich_message": rich.input_rich(shown)}
+            if surface.channel.stops.supported:  # the user's stop button, as on plain drafts
+                params.update(STOP_KWARGS)
+            if place.thread_id is not None:
+                params["message_thread_id"] = place.thread_id
+            try:
+                await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
+                           lambda: surface.bot.do_api_request("sendRichMessageDraft", api_kwargs=params),
+                           "sendRichMessageDraft", priority)
+            except EndPointNotFound as exc:
+                capability.refused(exc.message)
+            except BadRequest as exc:  # half-written Markdown, or drafts refused: the plain draft says
+                log.info("telegram: rich draft refused (%s); this answer streams plain", exc.message)
+                self._rich = False
+            else:
+                capability.worked()
+                self.limits = self._limits()
+                return
+            self.limits = self._limits()
+        await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
+                   lambda: send_draft(surface.bot, surface.channel.stops, place.chat_id, self.draft_id,
+                                      render.plain(shown).text, place.thread_id),
+                   "sendMessageDraft", priority)
+
     async def redraw(self) -> bool:
         """Show the turn's steps line under the text (cosmetic); False if drafts are refused."""
         if self._message is not None:
@@ -325,10 +504,7 @@ class DraftStream:
         surface, place = self.surface, self.surface.place
         shown = surface._with_line(self._text, Write(self.turn_id))  # noqa: SLF001 - its own surface
         try:
-            await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
-                       lambda: send_draft(surface.bot, surface.channel.stops, place.chat_id, self.draft_id,
-                                          render.plain(shown).text, place.thread_id),
-                       "sendMessageDraft", Priority.COSMETIC)
+            await self._draw(shown, Priority.COSMETIC)
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
             surface.channel.drafts_refused.add(place.chat_id)
@@ -344,10 +520,7 @@ class DraftStream:
         surface, place = self.surface, self.surface.place
         shown = surface._with_line(text, Write(self.turn_id))  # noqa: SLF001 - its own surface
         try:
-            await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
-                       lambda: send_draft(surface.bot, surface.channel.stops, place.chat_id, self.draft_id,
-                                          render.plain(shown).text, place.thread_id), "sendMessageDraft",
-                       Priority.EDIT if self._shown else Priority.TEXT)
+            await self._draw(shown, Priority.EDIT if self._shown else Priority.TEXT)
         except BadRequest as exc:
             log.info("telegram: drafts refused in chat %s: %s", place.chat_id, exc.message)
             surface.channel.drafts_refused.add(place.chat_id)

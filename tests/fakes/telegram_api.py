@@ -9,6 +9,10 @@ not modified", "can't parse entities" for broken parse_mode text), enforces the 
 limits with 429 + ``parameters.retry_after``, and records every call with its time so a
 test can check that no limit was broken.
 
+Bot API 10.1–10.3 (rich and ephemeral messages; see "rich and ephemeral messages" below): off
+by default, as on a server of Bot API 10.0 (what python-telegram-bot 22.8 knows), so a test
+turns them on (``rich_messages``, ``ephemeral``).
+
 Tests push updates with the helpers (``private_message``, ``group_message``,
 ``press_button``…) and read what the bot wrote from ``chats``/``calls``.
 """
@@ -21,11 +25,12 @@ import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 TEXT_LIMIT = 4096
+RICH_TEXT_LIMIT = 32_768  # characters of text in a rich message ("Rich Message Limits")
 CAPTION_LIMIT = 1024
 UPLOAD_LIMIT = 50 * 1024 * 1024  # what a bot may upload
 FILE_DOWNLOAD_LIMIT = 20 * 1024 * 1024
@@ -33,10 +38,10 @@ FILE_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 # Calls that put or change a message in a chat: they count against the chat and group limits.
 WRITE_METHODS = {
     "sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendDocument",
-    "deleteMessage", "copyMessage", "forwardMessage",
+    "deleteMessage", "copyMessage", "forwardMessage", "sendRichMessage",
 }
 # Calls that share the per-chat draft budget.
-DRAFT_METHODS = {"sendMessageDraft", "sendChatAction"}
+DRAFT_METHODS = {"sendMessageDraft", "sendChatAction", "sendRichMessageDraft"}
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -53,7 +58,7 @@ _BOOL_FIELDS = {
 }
 _JSON_FIELDS = {
     "entities", "caption_entities", "reply_markup", "reply_parameters", "allowed_updates",
-    "commands", "link_preview_options", "scope",
+    "commands", "link_preview_options", "scope", "rich_message", "ephemeral_message_parameters",
 }
 
 
@@ -131,6 +136,33 @@ class StoredMessage:
     edits: int = 0
     raw: dict = field(default_factory=dict)
     document: dict | None = None  # a sent file: {"file_id", "file_name", "mime_type", "file_size", …}
+    rich: dict | None = None  # a rich message: the InputRichMessage it was sent with (``text`` is its source)
+
+
+EphemeralMode = Literal["ignored", "yes", "refused"]  # ignored: a server before Bot API 10.2
+
+
+@dataclass
+class Ephemeral:
+    """An ephemeral message: in the chat, shown to ``receiver`` alone."""
+
+    ephemeral_message_id: int
+    chat_id: int
+    receiver: int
+    text: str
+    entities: list[dict]
+    reply_markup: dict | None
+    thread_id: int | None
+    reply_to: int | None
+    rich: dict | None = None
+
+
+def _rich_source(rich: dict) -> str:
+    return rich.get("markdown") or rich.get("html") or json.dumps(rich.get("blocks"), ensure_ascii=False)
+
+
+def _rich_received(rich: dict) -> dict:
+    return {"blocks": [{"type": "paragraph", "text": _rich_source(rich)}]}
 
 
 class TelegramError(Exception):
@@ -180,6 +212,9 @@ class FakeTelegram:
         self._penalty_until: dict[tuple, float] = {}
         self._injected: list[Injected] = []
         self.kicked: set[int] = set()  # chats the bot was removed from: writes there get 403
+        self.rich_messages = False  # Bot API 10.1: sendRichMessage, rich drafts, rich_message on edits
+        self.ephemeral: EphemeralMode = "ignored"
+        self.ephemerals: list[Ephemeral] = []  # ephemeral messages sent, each seen by its receiver alone
         self._runner: web.AppRunner | None = None
         self.api_url = ""
         self._init_guests_and_stops()
@@ -617,6 +652,8 @@ class FakeTelegram:
 
     async def _m_sendMessage(self, params: dict) -> dict:
         chat = self._chat(params)
+        if params.get("ephemeral_message_parameters") is not None and self.ephemeral != "ignored":
+            return self._send_ephemeral(chat, params)
         text = params.get("text")
         if text is None:
             raise TelegramError(400, "Bad Request: message text is empty")
@@ -671,6 +708,8 @@ class FakeTelegram:
 
     async def _m_editMessageText(self, params: dict) -> dict:
         chat = self._chat(params)
+        if params.get("rich_message") is not None and self.rich_messages:
+            return self._edit_rich(chat, params)
         stored = self.messages[chat["id"]].get(params.get("message_id"))  # type: ignore[arg-type]
         if stored is None:
             raise TelegramError(400, "Bad Request: message to edit not found")
@@ -784,6 +823,114 @@ class FakeTelegram:
         self.guest_answers[query_id] = GuestAnswer(chat_id, text, entities, result.get("reply_markup"), inline_id)
         return {"inline_message_id": inline_id}
 
+    # ---- rich and ephemeral messages (Bot API 10.1–10.3) -------------------------------
+    # Documented (core.telegram.org/bots/api, api-changelog): sendRichMessage(chat_id,
+    # rich_message: InputRichMessage, message_thread_id, reply_parameters, reply_markup,
+    # ephemeral_message_parameters) → Message with ``rich_message``; editMessageText takes
+    # ``rich_message`` instead of ``text``; sendRichMessageDraft(chat_id, draft_id, rich_message,
+    # message_thread_id) → True, private chats only; InputRichMessage holds exactly one of html,
+    # markdown or blocks; Rich Message Limits: 32,768 characters of text. Ephemeral messages
+    # (10.2; EphemeralMessageParameters {receiver_user_id, callback_query_id?,
+    # replace_callback_query_message?} since 10.3) on sendMessage and sendRichMessage; the sent
+    # Message carries ``ephemeral_message_id`` and ``receiver_user``.
+    # Assumed (not documented): the wording of every refusal below; that ephemeral messages are
+    # refused in private chats; the received RichMessage's blocks (one paragraph holding the
+    # source here: nothing of the bot reads them); message_id 0 on an ephemeral message; that rich
+    # drafts share the draft budget. A server without these features answers 404 for the methods
+    # and ignores parameters it does not know, as Telegram does (``ephemeral = "ignored"``).
+    async def _m_sendRichMessage(self, params: dict) -> dict:
+        if not self.rich_messages:
+            raise TelegramError(404, "Not Found")
+        chat = self._chat(params)
+        rich = self._rich_content(params)
+        if params.get("ephemeral_message_parameters") is not None and self.ephemeral != "ignored":
+            return self._send_ephemeral(chat, params, rich=rich)
+        thread_id = params.get("message_thread_id")
+        if thread_id is not None and not chat.get("is_forum") and chat["type"] != "private":
+            raise TelegramError(400, "Bad Request: message thread not found")
+        reply_to = self._reply_target(chat["id"], params)
+        mid = self._take_message_id(chat["id"])
+        stored = StoredMessage(mid, chat["id"], True, _rich_source(rich), [], self._markup(params), thread_id,
+                               reply_to, rich=rich)
+        self.messages[chat["id"]][mid] = stored
+        return self._message_json(stored)
+
+    async def _m_sendRichMessageDraft(self, params: dict) -> bool:
+        if not self.rich_messages:
+            raise TelegramError(404, "Not Found")
+        chat = self._chat(params)
+        if chat["type"] != "private":
+            raise TelegramError(400, "Bad Request: TEXTDRAFT_PEER_INVALID")
+        if not self.drafts_allowed:
+            raise TelegramError(400, "Bad Request: method is not available for this bot")
+        if not params.get("draft_id"):
+            raise TelegramError(400, "Bad Request: draft_id must be non-zero")
+        if not self._draft_stop(chat, params):  # a stopped draft changes no more
+            return True
+        self.drafts[(chat["id"], params["draft_id"])] = _rich_source(self._rich_content(params))
+        return True
+
+    def _edit_rich(self, chat: dict, params: dict) -> dict:
+        stored = self.messages[chat["id"]].get(params.get("message_id"))  # type: ignore[arg-type]
+        if stored is None:
+            raise TelegramError(400, "Bad Request: message to edit not found")
+        if not stored.from_bot:
+            raise TelegramError(400, "Bad Request: message can't be edited")
+        rich = self._rich_content(params)
+        markup = self._markup(params)
+        if rich == stored.rich and markup == stored.reply_markup:
+            raise TelegramError(400, NOT_MODIFIED)
+        stored.text, stored.entities, stored.rich, stored.reply_markup = _rich_source(rich), [], rich, markup
+        stored.edits += 1
+        return self._message_json(stored, edited=True)
+
+    def _send_ephemeral(self, chat: dict, params: dict, *, rich: dict | None = None) -> dict:
+        if self.ephemeral == "refused":
+            raise TelegramError(400, "Bad Request: ephemeral messages are not available for this bot")
+        wanted = params.get("ephemeral_message_parameters")
+        receiver = wanted.get("receiver_user_id") if isinstance(wanted, dict) else None
+        if not isinstance(receiver, int):
+            raise TelegramError(400, "Bad Request: receiver_user_id must be specified")
+        if chat["type"] == "private":
+            raise TelegramError(400, "Bad Request: ephemeral messages can't be sent to private chats")
+        if rich is None:
+            text, entities = self._validate_text(params.get("text") or "", params)
+        else:
+            text, entities = _rich_source(rich), []
+        sent = Ephemeral(len(self.ephemerals) + 1, chat["id"], receiver, text, entities, self._markup(params),
+                         params.get("message_thread_id"), self._reply_target(chat["id"], params), rich)
+        self.ephemerals.append(sent)
+        out: dict[str, Any] = {"message_id": 0, "ephemeral_message_id": sent.ephemeral_message_id,
+                               "date": int(time.time()), "chat": chat, "from": self.bot_user,
+                               "receiver_user": {"id": receiver, "is_bot": False, "first_name": "User"}}
+        if rich is None:
+            out["text"] = text
+        else:
+            out["rich_message"] = _rich_received(rich)
+        return out
+
+    def _rich_content(self, params: dict) -> dict:
+        rich = params.get("rich_message")
+        if not isinstance(rich, dict):
+            raise TelegramError(400, "Bad Request: can't parse rich_message JSON object")
+        given = [key for key in ("html", "markdown", "blocks") if rich.get(key)]
+        if len(given) != 1:
+            raise TelegramError(400, "Bad Request: exactly one of html, markdown or blocks must be specified")
+        if len(_rich_source(rich)) > RICH_TEXT_LIMIT:
+            raise TelegramError(400, "Bad Request: rich message text is too long")
+        return rich
+
+    def _reply_target(self, chat_id: int, params: dict) -> int | None:
+        reply_to = (params.get("reply_parameters") or {}).get("message_id")
+        if reply_to is None or reply_to in self.messages[chat_id]:
+            return reply_to
+        if not (params.get("reply_parameters") or {}).get("allow_sending_without_reply"):
+            raise TelegramError(400, "Bad Request: message to be replied not found")
+        return None
+
+    def ephemerals_for(self, chat_id: int, user_id: int) -> list[Ephemeral]:
+        return [e for e in self.ephemerals if e.chat_id == chat_id and e.receiver == user_id]
+
     # ---- helpers ---------------------------------------------------------------------
     def _chat(self, params: dict) -> dict:
         chat = self.chats.get(params.get("chat_id"))  # type: ignore[arg-type]
@@ -845,6 +992,8 @@ class FakeTelegram:
                 out["caption"] = m.text
         if m.entities:
             out["entities"] = m.entities
+        if m.rich is not None:
+            out["rich_message"] = _rich_received(m.rich)
         if m.reply_markup:
             out["reply_markup"] = m.reply_markup
         if m.thread_id is not None:
