@@ -7,6 +7,7 @@ suggested prompts only where Slack takes them, and notices shown to their one pe
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from adapters.slack import controls
@@ -97,11 +98,12 @@ async def _slow_stream_harness(make_settings, fake_gateway) -> tuple[Harness, Fa
     return await _harness(make_settings, fake_gateway, fake, SLACK_STREAM_MAX_AGE=600), fake
 
 
-async def _outlive(h: Harness, fake: FakeSlack, answer: str, pause_after: int) -> tuple[str, FakeMessage]:
+async def _outlive(h: Harness, fake: FakeSlack, answer: str, pause_after: int,
+                   chunk_delay: float = 0.0) -> tuple[str, FakeMessage]:
     """Ask; let the answer start streaming, stall until Slack expired its stream, then finish."""
     release = asyncio.Event()
-    h.gateway.script(Answer(text=answer, reasoning=THOUGHT, chunk_size=40, pause_after=pause_after,
-                            wait_for=release))
+    h.gateway.script(Answer(text=answer, reasoning=THOUGHT, chunk_size=40, chunk_delay=chunk_delay,
+                            pause_after=pause_after, wait_for=release))
     ts, env = fake.user_message(DM, "write it slowly")
     await h.send(env)
     stream = await eventually(lambda: next((m for m in fake.bot_replies(DM, ts) if m.streaming and m.text), None),
@@ -117,13 +119,15 @@ async def test_an_answer_that_outlives_its_stream_is_finished_in_the_same_messag
     h, fake = await _slow_stream_harness(make_settings, fake_gateway)
     try:
         answer = "The first part arrives quickly. " * 8 + "Then, after a long wait, the rest of it. " * 8
-        ts, stream = await _outlive(h, fake, answer.strip(), pause_after=6)
+        ts, stream = await _outlive(h, fake, answer.strip(), pause_after=6, chunk_delay=0.02)
         assert any(c.error == "message_not_in_streaming_state" for c in fake.calls)
         [reply] = fake.bot_replies(DM, ts)  # not a second message
         assert reply.ts == stream.ts and not reply.streaming
         assert reply.text == answer.strip()
         assert controls.REGENERATE in reply.button_ids  # the finished answer's buttons
-        assert any(c.method == "chat.update" and c.ok and c.args.get("ts") == stream.ts for c in fake.calls)
+        updates = [c for c in fake.calls if c.method == "chat.update" and c.ok and c.args.get("ts") == stream.ts]
+        # While the rest was written the message carried Stop, as any answer written with chat.update.
+        assert any(controls.STOP in json.dumps(c.args.get("blocks")) for c in updates[:-1])
         assert not fake.calls_to("chat.postMessage")
     finally:
         await _close(h)

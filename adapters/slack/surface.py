@@ -415,8 +415,8 @@ class SlackStream:
             return
         if self.posted is None and time.monotonic() - self.opened > self.max_age:
             await self._to_message(stop=True)  # before Slack expires it
-        if self.posted is not None:  # created by a post, or an old stream: edited like a post
-            self.posted = await self.surface.edit(self.posted, text, Write(self.turn_id))
+        if self.posted is not None:  # created by a post, or an old stream: edited like a post,
+            self.posted = await self.surface.edit(self.posted, text, write)  # its Stop button too
             self.claimed = text
             return
         delta = text[len(self.appended):] if text.startswith(self.appended) else None
@@ -424,10 +424,10 @@ class SlackStream:
             raise StreamUnavailable("stream text is append-only")
         first = not self.appended  # the stream was started by tool steps: this is the first text
         if delta and (first or self.surface.api.has_room(self._t.team, "chat.appendStream")):
-            await self._append(delta, text, Priority.TEXT if first else Priority.EDIT)
+            await self._append(delta, text, write, Priority.TEXT if first else Priority.EDIT)
         self.claimed = text
 
-    async def _append(self, delta: str, text: str, priority: Priority = Priority.EDIT) -> None:
+    async def _append(self, delta: str, text: str, write: Write, priority: Priority = Priority.EDIT) -> None:
         t = self._t
         content, tasks = self._with_tasks(delta)
         try:
@@ -439,8 +439,7 @@ class SlackStream:
                 raise _failure("chat.appendStream", exc) from exc
             if error_code(exc) == EXPIRED:  # Slack ended it (~5 min): the message goes on as a post
                 await self._to_message(stop=False)
-                self.posted = await self.surface.edit(self.posted or MessageRef(str(self.ts)), text,
-                                                      Write(self.turn_id))
+                self.posted = await self.surface.edit(self.posted or MessageRef(str(self.ts)), text, write)
                 return
             # Over length: the message keeps what the core last saw, and the core continues
             # in a new message.
