@@ -75,7 +75,10 @@ async def test_a_channel_outside_the_allowlist_gets_one_refusal(make_settings, f
         await s.send(env)
         second, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello again", mention=True)
         await s.send(env)
-        assert [m.text for m in fake_slack.bot_replies(CHANNEL, first)] == [NOT_ALLOWED_TEXT]
+        # The refusal is for the asker alone (ephemeral, in the thread), and said once.
+        assert fake_slack.bot_replies(CHANNEL, first) == []
+        assert [(e.text, e.thread_ts) for e in fake_slack.ephemerals_for("U0ALICE01", CHANNEL)] == \
+            [(NOT_ALLOWED_TEXT, first)]
         assert fake_slack.bot_replies(CHANNEL, second) == []
         assert fake_gateway.served == 0
     finally:

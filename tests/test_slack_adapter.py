@@ -319,7 +319,7 @@ async def test_a_20000_character_answer_is_split_without_breaking_code(slack_wit
     assert controls.REGENERATE in replies[-1].button_ids and controls.REGENERATE not in replies[0].button_ids
 
 
-async def test_an_expiring_stream_continues_in_a_new_message(slack_with):
+async def test_an_expired_stream_is_finished_in_its_own_message(slack_with):
     slack = await slack_with(SLACK_STREAM_MAX_AGE=600)  # let Slack expire it: the adapter must cope
     fake = slack.fake
     fake.stream_ttl = 0.4
@@ -329,15 +329,14 @@ async def test_an_expiring_stream_continues_in_a_new_message(slack_with):
     await slack.send(env)
     await slack.settle()
     assert any(c.error == "message_not_in_streaming_state" for c in fake.calls)
-    replies = fake.bot_replies(DM, ts)
-    assert len(replies) >= 2
-    # The cut falls where the stream expired, even mid-word; nothing is lost or repeated.
-    assert "".join(r.text for r in replies) == answer
-    assert not any(r.streaming for r in replies)
+    # The stream's own message goes on with chat.update: one message, nothing lost or repeated.
+    [reply] = fake.bot_replies(DM, ts)
+    assert reply.text == answer and not reply.streaming
+    assert controls.REGENERATE in reply.button_ids
 
 
-async def test_streams_are_rolled_over_before_they_expire(slack_with):
-    slack = await slack_with(SLACK_STREAM_MAX_AGE=0.3)
+async def test_an_old_stream_is_stopped_before_it_expires_and_goes_on_in_its_message(slack_with):
+    slack = await slack_with(SLACK_STREAM_MAX_AGE=6)  # Slack seconds: 0.3 s at this time scale
     fake = slack.fake
     fake.stream_ttl = 1.0
     answer = " ".join(f"word{i}" for i in range(120))
@@ -346,10 +345,9 @@ async def test_streams_are_rolled_over_before_they_expire(slack_with):
     await slack.send(env)
     await slack.settle()
     assert not any(c.error == "message_not_in_streaming_state" for c in fake.calls)
-    replies = fake.bot_replies(DM, ts)
-    assert len(replies) >= 2
-    # (The core may leave a closing "…" page when a rollover falls on the very end.)
-    assert "".join(r.text for r in replies).removesuffix("…") == answer
+    [reply] = fake.bot_replies(DM, ts)
+    assert reply.text == answer and not reply.streaming
+    assert any(c.method == "chat.update" and c.args.get("ts") == reply.ts for c in fake.calls)
 
 
 async def test_refused_native_streaming_falls_back_and_is_remembered(slack: Harness):

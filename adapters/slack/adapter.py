@@ -72,7 +72,7 @@ class SlackAdapter(Platform):
         second = inbox.time_scale  # one of Slack's seconds, in ours
         self.budgets = SlackBudgets(60.0 * second, inbox.counters(self._token))
         self._outlet_for = partial(SlackOutlet, edit_interval=1.5 * second, stream_interval=1.0 * second,
-                                   stream_max_age=settings.stream_max_age,
+                                   stream_max_age=settings.stream_max_age * second,
                                    native_streaming=settings.native_streaming)
         self.me: BotIdentity | None = None
         self.app: AsyncApp | None = None

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from adapters.slack.render import preview
 from bot.platform import ConversationKey
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -115,5 +114,24 @@ def route_message(event: dict, team: str, me: BotIdentity) -> Route | None:
     return _route(event, team, me, thread, group=True, mode="context" if named else "joined")
 
 
-def title_for(text: str, limit: int = 60) -> str:
-    return preview(_MENTION.sub("", text or ""), limit)
+_LINK = re.compile(r"<(?:#[CG][A-Z0-9]+\|([^>]*)|(?:https?|mailto):[^>|]*\|([^>]*)|((?:https?|mailto):[^>]*))>")
+_FORMATTING = re.compile(r"[*_~`]+|^[>#\s]+")
+_WIDE = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]")  # CJK: each character about two wide
+
+
+def title_for(text: str, limit: int = 40) -> str:
+    """A thread's title from its first message, as a list of conversations shows it: the first
+    line that says something, Slack's markup reduced to what it shows (a link's label, a
+    channel's name), cut at a word where there are words (Chinese has none), "" for nothing."""
+    plain = _MENTION.sub("", text or "")
+    plain = _LINK.sub(lambda m: f"#{m[1]}" if m[1] else m[2] or m[3] or "", plain)
+    line = next((ln for ln in (_FORMATTING.sub("", raw).strip() for raw in plain.splitlines()) if ln), "")
+    flat = " ".join(line.split())
+    if len(_WIDE.findall(flat)) > len(flat) // 2:
+        limit //= 2
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut and flat[limit - 1] != " ":
+        cut = cut[: cut.rfind(" ")] if cut.rfind(" ") > limit // 2 else cut
+    return cut.rstrip(" ,.;:，。；：") + "…"

@@ -15,7 +15,9 @@ class SlackSettings(PlatformSettings):
     app_token: SecretStr | None = None  # Socket Mode
     signing_secret: SecretStr | None = None  # the HTTP Events API
     api_url: str = "https://slack.com/api/"
-    stream_max_age: float = Field(270.0, gt=0)  # streams expire after ~300 s: roll over before
+    # Streams expire after ~300 s: an answer still writing by then stops its stream and goes on
+    # with chat.update in the same message.
+    stream_max_age: float = Field(270.0, gt=0)
     native_streaming: bool = True
     # Allowlists (comma-separated ids; empty: everyone). Workspaces outside are ignored;
     # people or channels outside get one polite refusal.

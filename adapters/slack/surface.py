@@ -15,11 +15,24 @@ Tool progress (``show_steps``) goes into the answer's native stream as ``task_up
 chunks, a timeline above the answer's text: the steps may start the stream (cosmetic: only
 with spare startStream capacity) and the answer then continues in it. Updates without room
 are kept and ride along with the next text append or the stopStream. Without a native
-stream the core shows the steps on the status line (assistant.threads.setStatus).
+stream the core shows the steps on the status line (assistant.threads.setStatus). A turn
+whose first steps come several at once (tools called together) is drawn as a plan
+(``task_display_mode`` plan, a ``plan_update`` title that counts them off) instead.
+
+A native stream lives about five minutes on Slack's side. An answer still writing after
+``stream_max_age`` stops its stream and goes on with chat.update in the same message; one
+that Slack expired first (``message_not_in_streaming_state``) does the same, so a slow answer
+stays one message with its buttons; only text past one message's length continues in new
+ones (the core's pages).
+
+A notice meant for one person (``Write.audience``: a refusal, a reached quota, /help) is
+shown to that person alone with chat.postEphemeral in a channel or its thread, and posted
+as usual when Slack refuses that (the person left the channel) or in a DM.
 """
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +71,9 @@ _GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archive
          "invalid_blocks", "no_text"}
 # A step's state as a task_update status (slack_sdk 3.48 TaskUpdateChunk).
 _TASK_STATUS = {"pending": "pending", "running": "in_progress", "done": "complete", "error": "error"}
+EXPIRED = "message_not_in_streaming_state"
+EPHEMERAL = "ephemeral:"  # a MessageRef id prefix: a message only one person sees (not editable)
+PLAN_FROM = 2  # steps known at once that make a plan rather than a timeline
 
 
 def task_chunk(step: Step) -> dict[str, Any]:
@@ -66,6 +82,15 @@ def task_chunk(step: Step) -> dict[str, Any]:
     if step.detail:
         chunk["details"] = step.detail[:200]
     return chunk
+
+
+def plan_title(steps: Sequence[Step]) -> str:
+    """The plan's heading, counting its steps off as they finish."""
+    done = sum(1 for s in steps if s.finished)
+    failed = sum(1 for s in steps if s.state == "error")
+    if done < len(steps):
+        return f"Working through {len(steps)} steps ({done} done)"
+    return f"{len(steps)} steps done" + (f", {failed} failed" if failed else "")
 
 
 def _failure(method: str, exc: SlackApiError) -> WriteFailed:
@@ -117,6 +142,10 @@ class SlackSurface(ReplySurface):
 
     async def post(self, text: str, write: Write, *, acquired: bool = False) -> MessageRef:
         t = self.thread
+        if write.audience and not t.is_dm and not acquired:
+            shown = await self._ephemeral(text, write)
+            if shown is not None:
+                return shown
         stream = self._streams.get(write.turn_id) if write.turn_id else None
         if stream is not None and not stream.used and stream.ts and not stream.ended:
             # The turn's steps opened a stream and no text followed: the answer ends in it.
@@ -132,8 +161,25 @@ class SlackSurface(ReplySurface):
             raise _failure("chat.postMessage", exc) from exc
         return MessageRef(str(resp["ts"]))
 
+    async def _ephemeral(self, text: str, write: Write) -> MessageRef | None:
+        """Show ``text`` to ``write.audience`` alone, in this thread; None when Slack refuses
+        (not a member of the channel, say): the caller posts it for everyone instead."""
+        t = self.thread
+        try:
+            resp = await self.api.call(t.team, "chat.postEphemeral", channel=t.channel, user=write.audience,
+                                       thread_ts=t.thread_ts, priority=Priority.TEXT,
+                                       **render.payload(text, write).kwargs())
+        except SlackApiError as exc:
+            if error_code(exc) in _CHANNEL_GONE:
+                raise _failure("chat.postEphemeral", exc) from exc
+            log.info("slack: ephemeral notice refused in %s (%s); posting it", t.channel, error_code(exc))
+            return None
+        return MessageRef(EPHEMERAL + str(resp.get("message_ts") or ""))
+
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
         t = self.thread
+        if ref.id.startswith(EPHEMERAL):  # Slack can't edit an ephemeral message: show it anew
+            return await self.post(text, write)
         if not write.final and not self.api.has_room(t.team, "chat.update"):
             return ref  # progress only: the next write carries everything
         content = render.payload(text, write).kwargs()
@@ -230,8 +276,11 @@ class SlackStream:
         self.surface = surface
         self.turn_id = turn_id
         rt = surface.rt
+        # No max_age for the core: an old stream goes on as a message (``_to_message``).
         self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=rt.stream_interval,
-                                    measure=utf16_len, max_age=rt.stream_max_age)
+                                    measure=utf16_len)
+        self.max_age = rt.stream_max_age
+        self.opened = 0.0  # when Slack started the stream (monotonic)
         self.ts: str | None = None
         self.appended = ""  # what Slack holds
         self.claimed = ""  # what the core believes is shown (an update may have been skipped)
@@ -240,6 +289,9 @@ class SlackStream:
         self.ended = False
         self._tasks_sent: dict[str, dict[str, Any]] = {}  # task id → the chunk Slack shows
         self._tasks_due: dict[str, dict[str, Any]] = {}  # task id → a newer chunk not yet sent
+        self.plan = False  # drawn as a plan (task_display_mode plan) rather than a timeline
+        self._plan_sent = ""  # the plan title Slack shows
+        self._plan_due = ""  # a newer one not yet sent
 
     @property
     def ref(self) -> MessageRef | None:
@@ -266,6 +318,7 @@ class SlackStream:
             self._refused(exc)
             raise StreamUnavailable(f"chat.startStream: {error_code(exc)}") from exc
         self.ts = str(resp["ts"])
+        self.opened = time.monotonic()
         self.appended = text
 
     def _where(self) -> dict[str, Any]:
@@ -291,17 +344,24 @@ class SlackStream:
             chunk = task_chunk(step)
             if self._tasks_sent.get(chunk["id"]) != chunk:
                 self._tasks_due[chunk["id"]] = chunk
+        if self.ts is None and len(steps) >= PLAN_FROM:
+            self.plan = True  # several steps known from the start: a plan to tick off
+        if self.plan:
+            title = plan_title(steps)
+            self._plan_due = title if title != self._plan_sent else ""
         if self.posted is not None or self.ended:
             return False
-        if not self._tasks_due:
+        if not self._tasks_due and not self._plan_due:
             return True
         t, api = self._t, self.surface.api
-        due = list(self._tasks_due.values())
+        due = self._due_chunks()
         try:
             if self.ts is None:  # the answer has no message yet: the steps start its stream
                 resp = await api.call(t.team, "chat.startStream", priority=Priority.COSMETIC,
-                                      task_display_mode="timeline", chunks=due, **self._where())
+                                      task_display_mode="plan" if self.plan else "timeline", chunks=due,
+                                      **self._where())
                 self.ts = str(resp["ts"])
+                self.opened = time.monotonic()
                 if self.turn_id in self.surface.finished_turns and not self.used:
                     # The answer was written meanwhile, elsewhere: end this stream at once.
                     self.ended = True
@@ -321,19 +381,28 @@ class SlackStream:
                 self._refused(exc)
                 return False
             log.info("slack: task update refused in %s: %s", t.channel, error_code(exc))
-            return True
+            return error_code(exc) != EXPIRED  # expired: the steps go to the status line
         self._sent(due)
         return True
 
+    def _due_chunks(self) -> list[dict[str, Any]]:
+        plan = [{"type": "plan_update", "title": self._plan_due}] if self._plan_due else []
+        return [*plan, *self._tasks_due.values()]
+
     def _sent(self, chunks: list[dict[str, Any]]) -> None:
         for chunk in chunks:
+            if chunk["type"] == "plan_update":
+                self._plan_sent = chunk["title"]
+                if self._plan_due == chunk["title"]:
+                    self._plan_due = ""
+                continue
             self._tasks_sent[chunk["id"]] = chunk
             if self._tasks_due.get(chunk["id"]) == chunk:
                 del self._tasks_due[chunk["id"]]
 
     def _with_tasks(self, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """A stream call's content: the text alone, or (with task updates due) all as chunks."""
-        due = list(self._tasks_due.values())
+        due = self._due_chunks()
         if not due:
             return ({"markdown_text": text} if text else {}), []
         text_chunk = [{"type": "markdown_text", "text": text}] if text else []
@@ -344,8 +413,10 @@ class SlackStream:
             await self._start(text)
             self.claimed = text
             return
-        if self.posted is not None:  # created by a post: edited like one
-            self.posted = await self.surface.edit(self.posted, text, Write(self.turn_id))
+        if self.posted is None and time.monotonic() - self.opened > self.max_age:
+            await self._to_message(stop=True)  # before Slack expires it
+        if self.posted is not None:  # created by a post, or an old stream: edited like a post,
+            self.posted = await self.surface.edit(self.posted, text, write)  # its Stop button too
             self.claimed = text
             return
         delta = text[len(self.appended):] if text.startswith(self.appended) else None
@@ -353,10 +424,10 @@ class SlackStream:
             raise StreamUnavailable("stream text is append-only")
         first = not self.appended  # the stream was started by tool steps: this is the first text
         if delta and (first or self.surface.api.has_room(self._t.team, "chat.appendStream")):
-            await self._append(delta, text, Priority.TEXT if first else Priority.EDIT)
+            await self._append(delta, text, write, Priority.TEXT if first else Priority.EDIT)
         self.claimed = text
 
-    async def _append(self, delta: str, text: str, priority: Priority = Priority.EDIT) -> None:
+    async def _append(self, delta: str, text: str, write: Write, priority: Priority = Priority.EDIT) -> None:
         t = self._t
         content, tasks = self._with_tasks(delta)
         try:
@@ -366,11 +437,31 @@ class SlackStream:
         except SlackApiError as exc:
             if error_code(exc) in _CHANNEL_GONE:
                 raise _failure("chat.appendStream", exc) from exc
-            # Expired (~5 min) or over length: the message keeps what the core last saw, and
-            # the core continues in a new message.
+            if error_code(exc) == EXPIRED:  # Slack ended it (~5 min): the message goes on as a post
+                await self._to_message(stop=False)
+                self.posted = await self.surface.edit(self.posted or MessageRef(str(self.ts)), text, write)
+                return
+            # Over length: the message keeps what the core last saw, and the core continues
+            # in a new message.
             await self._settle(self.claimed)
             raise StreamUnavailable(f"chat.appendStream: {error_code(exc)}") from exc
         self.appended += delta
+
+    async def _to_message(self, *, stop: bool) -> None:
+        """The stream's message goes on as an ordinary one, written with chat.update (the whole
+        text each time, its buttons at the end). ``stop``: end the stream first (Slack has not)."""
+        t = self._t
+        if stop:
+            content, tasks = self._with_tasks("")  # steps' last states go with the stop
+            try:
+                await self.surface.api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
+                                                     priority=Priority.EDIT, **content)
+                self._sent(tasks)
+            except SlackApiError as exc:
+                log.info("slack: stopping an old stream in %s: %s", t.channel, error_code(exc))
+        log.info("slack: the stream in %s %s; going on with chat.update", t.channel,
+                 "is old" if stop else "expired")
+        self.posted = MessageRef(str(self.ts))
 
     async def _settle(self, text: str) -> None:
         """Make an ended stream's message show ``text`` (it may lack skipped appends)."""

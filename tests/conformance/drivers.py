@@ -257,7 +257,9 @@ class SlackDriver(Driver):
         return self.fake.bot_replies(self.CHANNEL, self.thread) if self.thread else []
 
     def transcript(self) -> list[str]:
-        return [m.text for m in self._replies()]
+        # Notices meant for one person come as ephemeral messages in the thread: they read too.
+        ephemeral = [e for e in self.fake.ephemerals if self.thread and e.thread_ts == self.thread]
+        return [m.text for m in sorted([*self._replies(), *ephemeral], key=lambda m: float(m.ts))]
 
     def controls(self) -> list[str]:
         for message in reversed(self._replies()):

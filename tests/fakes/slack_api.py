@@ -14,6 +14,13 @@ pushes event envelopes and collects acks. Every call is recorded with a timestam
 Limits are sliding windows (at most N calls in any ``window`` seconds) — stricter than
 Slack's documented "per minute, bursts allowed", so a client that passes here passes there.
 Tests shrink ``window`` (and ``post_interval``) to keep the suite fast.
+
+A stream's lifetime is Slack's ~5 minutes shrunk with the windows (``window`` / 60, the
+harness's PLATFORM_TIME_SCALE) unless a test sets ``stream_ttl``. ``chat.postEphemeral``
+shows a message to one member of the channel (``user_not_in_channel`` for anyone else),
+kept apart from the channel's history in ``ephemerals``. Suggested prompts and titles exist
+only in the app's DM (its assistant / agent view): elsewhere Slack answers the documented
+``channel_not_found`` / ``invalid_thread_ts`` ("Thread not found").
 """
 from __future__ import annotations
 
@@ -145,6 +152,12 @@ class FakeMessage:
     chunks: list[dict] = field(default_factory=list)
     task_display_mode: str | None = None
 
+    @property
+    def plan_title(self) -> str | None:
+        """The plan's title as shown: the latest plan_update chunk's."""
+        titles = [c["title"] for c in self.chunks if c.get("type") == "plan_update"]
+        return titles[-1] if titles else None
+
     def tasks(self) -> dict[str, dict]:
         """Each task's latest state, as the timeline shows it (task_update chunks by id)."""
         latest: dict[str, dict] = {}
@@ -175,6 +188,19 @@ class FakeMessage:
                     if element.get("action_id", "").startswith(prefix):
                         return element
         raise KeyError(prefix)
+
+
+@dataclass
+class FakeEphemeral:
+    """A message only ``user`` sees (chat.postEphemeral): not part of the channel's history,
+    never editable, gone when the client reloads."""
+
+    channel: str
+    user: str
+    ts: str
+    text: str
+    blocks: list[dict] = field(default_factory=list)
+    thread_ts: str | None = None
 
 
 @dataclass
@@ -212,7 +238,7 @@ class FakeSlack:
         post_interval: float = 1.0,
         post_burst: int = 3,
         tier_limits: dict[str, int] | None = None,
-        stream_ttl: float = 300.0,
+        stream_ttl: float | None = None,
         streaming_error: str | None = None,
         status_clears_on_reply: bool = True,
         signing_secret: str = SIGNING_SECRET,
@@ -221,7 +247,9 @@ class FakeSlack:
         self.post_interval = post_interval
         self.post_burst = post_burst
         self.tier_limits = dict(REAL_TIER_LIMITS if tier_limits is None else tier_limits)
-        self.stream_ttl = stream_ttl
+        # Slack's ~300 s stream lifetime, scaled like the rate windows (PLATFORM_TIME_SCALE =
+        # window / 60 in the harness) unless a test gives its own.
+        self.stream_ttl = 300.0 * window / 60.0 if stream_ttl is None else stream_ttl
         self.streaming_error = streaming_error  # e.g. "feature_not_enabled": refuse startStream
         self.status_clears_on_reply = status_clears_on_reply
         self.signing_secret = signing_secret
@@ -237,6 +265,13 @@ class FakeSlack:
         self.suggested_prompts: dict[tuple[str, str], list[dict]] = {}
         self.users = {"U0ALICE01": "alice", "U0BOB0001": "bob", "U0CAROL01": "carol"}
         self.channels_without_bot: set[str] = set()  # chat.postMessage there: not_in_channel
+        # Members per channel for chat.postEphemeral; a channel not listed has every known user.
+        self.members: dict[str, set[str]] = {}
+        self.ephemerals: list[FakeEphemeral] = []
+        self.missing_scopes: set[str] = set()  # methods the app's token lacks the scope for
+        # Legacy assistant-view threads (assistant_thread_started): where a thread_ts may be given
+        # to setSuggestedPrompts / setTitle.
+        self.assistant_threads: set[tuple[str, str]] = set()
         self.responses: list[dict] = []  # what was posted to response_urls
         self.socket_acks: dict[str, asyncio.Future] = {}
         self.socket_connections = 0
@@ -340,7 +375,23 @@ class FakeSlack:
         return self.envelope({"type": "channel_left", "channel": channel, "actor_id": "U0ALICE01",
                               "event_ts": self.new_ts()})
 
+    def assistant_thread_started(self, channel: str, *, user: str = "U0ALICE01",
+                                 context_channel: str | None = None) -> tuple[str, dict]:
+        """The user opens a new thread in the app's assistant view: (thread_ts, its envelope)."""
+        ts = self.new_ts()
+        self.assistant_threads.add((channel, ts))
+        thread: dict[str, Any] = {"user_id": user, "channel_id": channel, "thread_ts": ts, "context": {}}
+        if context_channel:
+            thread["context"] = {"channel_id": context_channel, "team_id": TEAM_ID}
+        return ts, self.envelope({"type": "assistant_thread_started", "event_ts": ts, "assistant_thread": thread})
+
+    def ephemerals_for(self, user: str, channel: str | None = None) -> list[FakeEphemeral]:
+        return [e for e in self.ephemerals if e.user == user and (channel is None or e.channel == channel)]
+
     def envelope(self, event: dict, *, event_id: str | None = None) -> dict:
+        thread = event.get("assistant_thread") or {}
+        if event.get("type") == "assistant_thread_started" and thread.get("channel_id") and thread.get("thread_ts"):
+            self.assistant_threads.add((thread["channel_id"], thread["thread_ts"]))
         return {
             "token": "legacy-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID,
             "event": event, "type": "event_callback",
@@ -525,6 +576,8 @@ class FakeSlack:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return self._fail(call, "unknown_method")
+        if method in self.missing_scopes:
+            return self._fail(call, "missing_scope")
         if method.startswith("chat.") and args.get("channel") in self.channels_without_bot:
             return self._fail(call, "not_in_channel")  # removed from the channel: no writes at all
         result = handler(args)
@@ -634,7 +687,10 @@ class FakeSlack:
                 if not chunk.get("id") or not chunk.get("title") or \
                         chunk.get("status") not in ("pending", "in_progress", "complete", "error"):
                     return "invalid_chunks"
-            elif kind not in ("plan_update", "blocks"):
+            elif kind == "plan_update":
+                if not chunk.get("title"):
+                    return "invalid_chunks"
+            elif kind != "blocks":
                 return "invalid_chunks"
             out.append(dict(chunk))
         return out
@@ -718,14 +774,36 @@ class FakeSlack:
         self.status_history.append((key[0], key[1], args.get("status", "")))
         return {}
 
+    def _assistant_place(self, args: dict, *, thread_required: bool) -> str | None:
+        """Why Slack refuses an assistant.threads.* call here, or None: these live only in the
+        app's DM with a user (its assistant / agent view); in a channel the id is no assistant
+        channel (``channel_not_found``), and a thread_ts must be an assistant thread or a
+        message in that DM (``invalid_thread_ts``, "Thread not found")."""
+        channel, thread_ts = args.get("channel_id"), args.get("thread_ts")
+        if not channel or not str(channel).startswith("D"):
+            return "channel_not_found"
+        if not thread_ts:
+            return "invalid_thread_ts" if thread_required else None
+        if (channel, thread_ts) in self.assistant_threads or (channel, thread_ts) in self.messages:
+            return None
+        return "invalid_thread_ts"
+
     def _m_assistant_threads_setSuggestedPrompts(self, args: dict) -> dict | str:
         prompts = args.get("prompts") or []
         if not prompts or len(prompts) > 4:
             return "invalid_arguments"
+        refused = self._assistant_place(args, thread_required=False)  # the agent view: no thread_ts
+        if refused:
+            return refused
         self.suggested_prompts[(args.get("channel_id"), args.get("thread_ts"))] = prompts
         return {}
 
     def _m_assistant_threads_setTitle(self, args: dict) -> dict | str:
+        refused = self._assistant_place(args, thread_required=True)
+        if refused:
+            return refused
+        if not args.get("title"):
+            return "invalid_arguments"
         self.titles[(args.get("channel_id"), args.get("thread_ts"))] = args.get("title", "")
         return {}
 
@@ -798,7 +876,23 @@ class FakeSlack:
                          "profile": {"display_name": name.title(), "real_name": name.title()}}}
 
     def _m_chat_postEphemeral(self, args: dict) -> dict | str:
-        return {"message_ts": self.new_ts()}
+        """Shown to ``user`` alone, in the channel or (with thread_ts) the thread; Slack refuses
+        a user who is not a member of the channel (``user_not_in_channel``)."""
+        channel, user = args.get("channel"), args.get("user")
+        if not channel:
+            return "channel_not_found"
+        if not user or user not in self.users:
+            return "user_not_found"
+        if channel in self.channels_without_bot:
+            return "not_in_channel"
+        if user not in self.members.get(channel, set(self.users)):
+            return "user_not_in_channel"
+        content = self._content(args)
+        if isinstance(content, str):
+            return content
+        ts = self.new_ts()
+        self.ephemerals.append(FakeEphemeral(channel, user, ts, content[0], content[1], args.get("thread_ts")))
+        return {"message_ts": ts}
 
     def _m_response_url(self, args: dict) -> dict:
         self.responses.append(args)
