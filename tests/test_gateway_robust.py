@@ -164,7 +164,7 @@ async def test_silent_gateway_gives_up_within_the_answer_start_bound(gw, fast):
         with pytest.raises(GatewayError) as info:
             await client.complete(ASK)
         waited = time.monotonic() - started
-    assert 0.35 <= waited < 2.0
+    assert 0.35 <= waited < 10.0  # the bound, not (retries + 1) × the 30 s read timeout
     err = info.value
     assert err.kind == "timeout" and err.user_message == failures.USER_NO_START
     assert "did not start answering in time" in err.user_message and "try again" in err.user_message
@@ -177,7 +177,7 @@ async def test_headers_then_silence_is_bounded_too(gw):
         started = time.monotonic()
         with pytest.raises(GatewayError) as info:
             await client.complete(ASK)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0  # the bound, not the 30 s read timeout
     assert info.value.user_message == failures.USER_NO_START
 
 
