@@ -168,6 +168,9 @@ class TelegramDriver(Driver):
         entities = [self.tg.mention_entity(ask)]
         if image is None:
             message = self.tg.new_message(self.GROUP, self.USERS[user], ask, entities=entities)
+        elif not text:  # a photo with no caption (so no mention either)
+            message = self.tg.new_message(self.GROUP, self.USERS[user], None, extra={
+                "photo": self.tg.photo_sizes(image)})
         else:
             message = self.tg.new_message(self.GROUP, self.USERS[user], None, extra={
                 "photo": self.tg.photo_sizes(image), "caption": ask, "caption_entities": entities})
@@ -244,8 +247,10 @@ class SlackDriver(Driver):
 
         files = [self.fake.add_file("photo.png", "image/png", image)] if image is not None else None
         # Every message mentions the bot: the first opens the thread, the others are in it.
-        ts, envelope = self.fake.user_message(self.CHANNEL, f"<@{BOT_USER_ID}> {text}", user=self.USERS[user],
-                                              mention=True, files=files, thread_ts=self.thread)
+        mention = bool(text) or self.thread is None  # a file alone in the thread mentions nobody
+        ts, envelope = self.fake.user_message(self.CHANNEL, f"<@{BOT_USER_ID}> {text}" if mention else text,
+                                              user=self.USERS[user], mention=mention, files=files,
+                                              thread_ts=self.thread)
         self.thread = self.thread or ts
         await self._post(json.dumps(envelope).encode(), "application/json")
         return envelope
