@@ -40,6 +40,7 @@ class Slot:
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # stored, joined or dropped
     stored: Stored | None = None
     joined: bool = False  # it joined the message before it (not a row of its own)
+    passed: bool = False  # no message after all (a redelivery): the burst goes on past it
 
     def settle(self, stored: Stored | None = None) -> None:
         """This message was stored in (or joined) ``stored``; None: it was dropped."""
@@ -47,6 +48,25 @@ class Slot:
             self.stored = stored
             self.previous = None  # a long burst must not keep every earlier slot alive
             self.settled.set()
+
+    def pass_over(self, bursts: Bursts) -> None:
+        """This arrival was no message (a redelivery): the burst goes on as if it never
+        came — it is taken out of the chain between the message before it and the one after."""
+        before, self.passed = self.previous, True
+        if before is not None:
+            loop = asyncio.get_running_loop()
+            before.next = loop.create_future()
+            if not self.next.done():  # nothing came after it yet
+                if bursts.forget(self):
+                    bursts.reopen(before)
+                else:
+                    before.end()
+            elif (after := self.next.result()) is not None and after.at <= before.deadline:
+                after.previous = before
+                before.next.set_result(after)
+            else:
+                before.end()
+        self.settle()  # last: a worker waiting on this slot wakes to the relinked chain
 
     def end(self) -> None:
         """Nobody joins this message any more."""
@@ -93,6 +113,20 @@ class Bursts:
         # Forget the slot once nobody can join it (no slot outlives its window for long).
         asyncio.get_running_loop().call_later(self.window, self._expire, slot)
         return slot
+
+    def forget(self, slot: Slot) -> bool:
+        """Drop ``slot`` as its conversation's latest arrival (False: a later one came)."""
+        if self._last.get(slot.key) is not slot:
+            return False
+        del self._last[slot.key]
+        return True
+
+    def reopen(self, slot: Slot) -> None:
+        """``slot`` is its conversation's latest arrival again (the one after it passed over)."""
+        if slot.key not in self._last and self.clock() <= slot.deadline:
+            self._last[slot.key] = slot
+        else:
+            slot.end()
 
     def _expire(self, slot: Slot) -> None:
         slot.end()

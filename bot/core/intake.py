@@ -71,6 +71,8 @@ class PlatformInbox:
         try:
             if arrival.event_id and not await service.claim_event(self._platform, arrival.event_id):
                 log.info("%s: event %s already handled", self._platform, arrival.event_id)
+                if burst is not None:
+                    burst.pass_over(service.bursts)  # a redelivery ends no burst
                 return
             key = arrival.key
             decision = await service.decide(key, arrival.sender.id, addressed=arrival.addressed,

@@ -616,6 +616,8 @@ class ChatService:
             follower = await slot.follower(self.bursts.clock)
             came = came or follower is not None
             # Files after files: the row still has no text; wait for the next one's follower.
+            if follower is not None and follower.passed:
+                continue  # a redelivery: the same slot waits on for a real follower
             slot = follower if follower is not None and follower.stored is not None \
                 and follower.stored.files_only else None
         return came
