@@ -107,6 +107,7 @@ class ChatService:
         self._held: dict[tuple[int, int], Slot] = {}  # (conversation, seq) of a files-only message → its slot
         self._answering: dict[int, _Answering] = {}  # conversation id → the batch its worker answers
         self._joining: dict[int, asyncio.Event] = {}  # conversation id → a burst joining a stored message
+        self._holding: set[int] = set()  # conversations whose worker here waits for a burst's follower
 
     @property
     def gateway(self) -> GatewayClient:
@@ -454,6 +455,9 @@ class ChatService:
         # Checked and marked with no await between: the worker waits for a join before it
         # reads a batch's history, and a turn already reading it gives way (or the join is off).
         answering = self._answering.get(conv.id)
+        if self.coordinator.distributed and before.addressed and answering is None \
+                and conv.id not in self._holding and (conv.id, before.seq) not in self._held:
+            return None  # a waiting message this process does not answer: another may be reading it
         if answering is not None and before.seq in answering.seqs:
             if answering.active is not None and not answering.active.give_way():
                 return None  # its answer shows already: this message is a turn of its own
@@ -538,6 +542,8 @@ class ChatService:
                     # Another process answers this conversation, our message included.
                     for spot in [k for k in self._surfaces if k[0] == conversation_id]:
                         del self._surfaces[spot]
+                    for spot in [k for k in self._held if k[0] == conversation_id]:
+                        del self._held[spot]
                     return
                 try:
                     drained = await self._answer_pending(conversation_id)
@@ -574,6 +580,8 @@ class ChatService:
             if conv.left:  # removed from the chat: nothing more is sent there
                 log.info("conversation %s: the bot left the chat; %d message(s) stay unanswered",
                          conversation_id, len(pending))
+                for spot in [k for k in self._held if k[0] == conversation_id]:
+                    del self._held[spot]
                 await self.store.set_message_status([m.id for m in pending], "context")
                 return True
             batch = _next_batch(pending)
@@ -612,14 +620,18 @@ class ChatService:
             return False
         slot: Slot | None = slots[-1]
         came = False
-        while slot is not None:
-            follower = await slot.follower(self.bursts.clock)
-            came = came or follower is not None
-            # Files after files: the row still has no text; wait for the next one's follower.
-            if follower is not None and follower.passed:
-                continue  # a redelivery: the same slot waits on for a real follower
-            slot = follower if follower is not None and follower.stored is not None \
-                and follower.stored.files_only else None
+        self._holding.add(conversation_id)
+        try:
+            while slot is not None:
+                follower = await slot.follower(self.bursts.clock)
+                came = came or follower is not None
+                if follower is not None and follower.passed:
+                    continue  # a redelivery: the same slot waits on for a real follower
+                # Files after files: the row still has no text; wait for the next one's follower.
+                slot = follower if follower is not None and follower.stored is not None \
+                    and follower.stored.files_only else None
+        finally:
+            self._holding.discard(conversation_id)
         return came
 
     @staticmethod
