@@ -81,10 +81,12 @@ def user_blocks(body: dict) -> list[str]:
 
 async def test_a_photo_then_its_question_are_one_stored_message_and_one_turn(runtime, fake_gateway) -> None:
     chat = Chat(runtime)
+    started = time.monotonic()
     photo = chat.send(image=PNG)
     question = chat.send("what is in this picture?")
     await asyncio.gather(photo, question)
     await runtime.service.drain()
+    assert time.monotonic() - started < WINDOW / 2  # answered once the question came, not at the window's end
     [request] = fake_gateway.requests
     assert user_blocks(request.body) == ["what is in this picture?", "image_url"]
     assert chat.surface.texts == ["echo: what is in this picture?"]
