@@ -181,3 +181,19 @@ async def test_a_text_alone_is_answered_at_once_and_a_photo_alone_after_the_wind
     assert photo_took >= WINDOW * 0.9  # it waited for a question that never came, then was answered
     assert last_user_text(fake_gateway.last.body) == "(image)"
     assert len(chat.surface.texts) == 2
+
+
+async def test_a_telegram_album_then_its_question_are_one_turn(start_bot, tg, fake_gateway) -> None:
+    """The adapter merges the album (its later items' events build nothing); the burst is on top."""
+    from tests.telegram_harness import ALICE as TG_ALICE
+    from tests.telegram_harness import answered
+
+    bot = await start_bot()
+    for _ in range(2):
+        tg.send_user_message(TG_ALICE["id"], TG_ALICE, None,
+                             extra={"photo": tg.photo_sizes(PNG), "media_group_id": "album-1"})
+    tg.send_user_message(TG_ALICE["id"], TG_ALICE, "which of these two is sharper?")
+    await answered(tg, TG_ALICE["id"])
+    await bot.settle()
+    [request] = fake_gateway.requests
+    assert user_blocks(request.body) == ["which of these two is sharper?", "image_url", "image_url"]

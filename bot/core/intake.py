@@ -85,6 +85,8 @@ class PlatformInbox:
                 return
             built = await build()
             if built is None:
+                if burst is not None:
+                    burst.pass_over(service.bursts)  # no message (a later item of an album): no end either
                 return
             if isinstance(built, Notice):
                 handed, ticket = ticket, None
