@@ -422,10 +422,8 @@ class ChatService:
             await self.store.mark_left(msg.key.platform, msg.key.workspace, msg.key.chat, False)
         parts, notices, request = await self._parts(msg, request)
         files_only = bool(msg.attachments) and not msg.text.strip()
-        if burst is not None and request is None and (joined := await self._join(conv, msg, parts, burst)):
+        if burst is not None and request is None and (joined := await self._join(conv, msg, parts, burst, surface)):
             burst.joined = True
-            if surface is not None:  # the answer goes where the newest message was asked
-                self._surfaces[(conv.id, joined.seq)] = surface
             burst.settle(joined)
             msg.addressed = joined.addressed
             return conv, joined.seq, notices
@@ -443,7 +441,7 @@ class ChatService:
         return conv, seq, notices
 
     async def _join(self, conv: ConversationRow, msg: IncomingMessage, parts: list[NewPart],
-                    burst: Slot) -> Stored | None:
+                    burst: Slot, surface: ReplySurface | None) -> Stored | None:
         """Join ``msg`` to the same author's message just before it (a burst): files without
         text and a text, in either order, while that message waits for its answer or its
         answer shows nothing yet (the turn then gives way and asks again, with both)."""
@@ -462,6 +460,9 @@ class ChatService:
             if answering.active is not None and not answering.active.give_way():
                 return None  # its answer shows already: this message is a turn of its own
             answering.set_aside = True
+            # Asked again where the turn set aside was writing (a card it opened for its
+            # status, e.g., is filled by the new answer rather than left behind).
+            surface = answering.surface or surface
         joining = self._joining[conv.id] = asyncio.Event()
         try:
             tagged = [NewPart(p.kind, p.text, {**(p.data or {}), "message_id": msg.message_id}, p.blob, p.mime)
@@ -473,6 +474,8 @@ class ChatService:
             if self._joining.get(conv.id) is joining:
                 del self._joining[conv.id]
         log.info("conversation %s: a message joined message %s (a burst)", conv.id, before.seq)
+        if surface is not None:  # the answer goes where the newest message was asked
+            self._surfaces[(conv.id, before.seq)] = surface
         self._latest[msg.key] = conv.id
         return Stored(conv.id, before.message_id, before.seq, before.files_only and files_only,
                       before.addressed or msg.addressed)
@@ -591,7 +594,7 @@ class ChatService:
                 await joining.wait()
             answering = self._answering[conversation_id] = _Answering([m.seq for m in batch])
             try:
-                surface = self._surface_for(conv, batch)
+                surface = answering.surface = self._surface_for(conv, batch)
                 if surface is None:
                     log.error("conversation %s: no %s surface to answer on; its messages wait",
                               conversation_id, conv.key.platform)
@@ -854,6 +857,7 @@ class _Answering:
 
     seqs: list[int]
     active: ActiveTurn | None = None  # once its turn opened
+    surface: ReplySurface | None = None  # where it answers
     set_aside: bool = False  # files joined its question: asked again, with them
 
 

@@ -106,6 +106,10 @@ class Driver(ABC):
     def transcript(self) -> list[str]:
         """The bot's messages in the conversation as they read now, in order."""
 
+    def messages(self) -> int:
+        """How many messages the bot has in the conversation (an empty or status-only one too)."""
+        return len(self.transcript())
+
     @abstractmethod
     def controls(self) -> list[str]:
         """The control data on the bot's newest message that has any."""
@@ -412,6 +416,9 @@ class FeishuDriver(Driver):
 
     def transcript(self) -> list[str]:
         return [text for _, text in self._answers()]
+
+    def messages(self) -> int:
+        return len(self.fake.bot_messages(self.group.chat_id))
 
     @staticmethod
     def _data(message: Any) -> list[tuple[str, dict, str | None]]:

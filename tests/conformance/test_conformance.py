@@ -218,7 +218,8 @@ async def test_an_image_then_its_question_are_one_turn(platform: Driver, fake_ga
 async def test_a_question_then_its_image_are_one_turn(platform: Driver, fake_gateway: FakeGateway) -> None:
     await opened(platform, fake_gateway)
     gate = asyncio.Event()  # the first answer shows nothing before the image comes
-    fake_gateway.script(Answer(text="about the text alone", wait_for=gate))
+    fake_gateway.script(Answer(text="about the text alone", reasoning=THINK, reasoning_style="reasoning_content",
+                               chunk_size=8, pause_after=3, wait_for=gate))  # it thinks, then waits
     await platform.send("describe this photo")
     await fake_gateway.wait_for_requests(2)  # the opening's and this one's
     await platform.send("", image=PNG)
@@ -227,6 +228,7 @@ async def test_a_question_then_its_image_are_one_turn(platform: Driver, fake_gat
     # The question is asked again with the image; what the user reads answers both.
     assert user_contents(fake_gateway.last.body)[-1] == ["text: describe this photo", "image"]
     assert platform.transcript()[1:] == ["echo: describe this photo"]
+    assert platform.messages() == 2  # no "thinking" message of the set-aside turn left behind
     [(_, kinds)] = await user_rows(platform)
     assert kinds == ["text", "image"]
     states = [row.status for row in await platform.rows(select(Turn.status).order_by(Turn.id))][1:]
