@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # conversations nobody is answering.
     sweep_interval: float = Field(3.0, alias="BOT_SWEEP_INTERVAL", gt=0)
     timezone: str = Field("UTC", alias="BOT_TIMEZONE")
+    # Seconds within which a file sent without text and the same person's text (either order)
+    # are answered as one turn (docs/platform-features.md); 0 turns merging off.
+    burst_window: float = Field(2.0, alias="BOT_BURST_WINDOW", ge=0)
 
     # --- copywriting and tools ---
     copy_variants: int = Field(3, alias="BOT_COPY_VARIANTS", ge=1, le=10)

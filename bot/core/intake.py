@@ -3,7 +3,9 @@ for one platform, so every adapter takes events in the same order:
 
 place in line (before any await) → durable dedupe → access (admins, the platform's
 allowlist, blocked users) → ``build`` (downloads happen only now) → stored in line →
-answered; every step in a task the core tracks, what fails logged.
+answered; every step in a task the core tracks, what fails logged. With its place in line
+each message takes its place in a burst (``bot.core.bursts``): a file without text and the
+same person's text right after it (or before it) become one stored message, one turn.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from bot.core.bursts import Slot
 from bot.core.order import Ticket
 from bot.core.service import ChatService
 from bot.platform.base import Admission
@@ -59,14 +62,17 @@ class PlatformInbox:
     # --- events ---
     def receive(self, arrival: Arrival, build: Build) -> asyncio.Task[None]:
         ticket = self._service.arrive(arrival.key)  # before any await: arrival order
-        return self._service.track(self._receive(arrival, build, ticket),
+        burst = self._service.arrive_burst(arrival.key, arrival.sender.id)
+        return self._service.track(self._receive(arrival, build, ticket, burst),
                                    name=f"{self._platform} event {arrival.event_id or arrival.key}")
 
-    async def _receive(self, arrival: Arrival, build: Build, ticket: Ticket | None) -> None:
+    async def _receive(self, arrival: Arrival, build: Build, ticket: Ticket | None, burst: Slot | None) -> None:
         service = self._service
         try:
             if arrival.event_id and not await service.claim_event(self._platform, arrival.event_id):
                 log.info("%s: event %s already handled", self._platform, arrival.event_id)
+                if burst is not None:
+                    burst.pass_over(service.bursts)  # a redelivery ends no burst
                 return
             key = arrival.key
             decision = await service.decide(key, arrival.sender.id, addressed=arrival.addressed,
@@ -79,6 +85,8 @@ class PlatformInbox:
                 return
             built = await build()
             if built is None:
+                if burst is not None:
+                    burst.pass_over(service.bursts)  # no message (a later item of an album): no end either
                 return
             if isinstance(built, Notice):
                 handed, ticket = ticket, None
@@ -90,10 +98,15 @@ class PlatformInbox:
                 assert ticket is not None
                 ticket.drop()
                 ticket = service.arrive(msg.key)
+                if burst is not None:
+                    burst.settle()
+                    burst = None  # nobody joins a message answered elsewhere
             handed, ticket = ticket, None
             assert handed is not None
-            await service.take_in(msg, surface, handed)
+            await service.take_in(msg, surface, handed, burst)
         finally:
+            if burst is not None:
+                burst.settle()  # dropped (a redelivery, refused, nothing built): nobody joins it
             if ticket is not None:
                 ticket.drop()
 

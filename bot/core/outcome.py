@@ -19,6 +19,7 @@ class StopReason(Enum):
     USER = "user"  # Stop was pressed
     GONE = "gone"  # the chat stopped taking the bot's messages (removed, blocked)
     SHUTDOWN = "shutdown"  # the process is stopping and its grace ran out
+    MERGED = "merged"  # the question grew (a burst: files joined it) before any answer showed
 
 
 GONE_ERROR = "the chat no longer takes the bot's messages (removed from it, or blocked)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,15 @@ class ActiveTurn:
     task: asyncio.Task[None] | None = None  # the model call; Stop cancels it
     stopped: StopReason | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)  # written and stored
+    shown: Callable[[], bool] = lambda: False  # anything of the answer (text, a tool step) is visible
+
+    def give_way(self) -> bool:
+        """Stop so the question is asked again with what joined it (a burst), but only while
+        the user has seen nothing of the answer: a status line is fine to lose, text is not."""
+        if self.stopped is not None or self.shown():
+            return False
+        self.stop(StopReason.MERGED)
+        return True
 
     def stop(self, reason: StopReason = StopReason.USER) -> None:
         self.stopped = self.stopped or reason
@@ -82,6 +91,7 @@ class TurnRunner:
             messages=plan.messages, settings=settings, gateway=gateway, writer=self.writer,
             show_status=self._show_status, produce_as=self._produce, asker=plan.asker,
             draw_steps=self._draw_steps)
+        active.shown = lambda: self.writer.has_text or bool(self.turn.steps)
 
     async def run(self) -> None:
         turn, active = self.turn, self.active
@@ -91,6 +101,8 @@ class TurnRunner:
             self.settings.slow_start_status, self._say_waiting)
         try:
             active.task = asyncio.ensure_future(self._produce(turn.kind))
+            if active.stopped is not None:  # stopped before it began (a burst grew the question)
+                active.task.cancel()
             await active.task
             outcome = finished(turn.finish_reason)
         except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the user gets an answer whatever broke
@@ -102,6 +114,10 @@ class TurnRunner:
             active.task = None
             turn.end_steps()
             await turn.status("")  # cleared beside the final write, not before it
+        if active.stopped is StopReason.MERGED:
+            await self._set_aside()
+            await turn.status_settled()
+            return
         await self._finish(outcome)
         await turn.status_settled()
 
@@ -179,6 +195,16 @@ class TurnRunner:
             ttft_ms=int(turn.ttft * 1000) if turn.ttft is not None else None,
             duration_ms=int((time.monotonic() - turn.started) * 1000), error=outcome.error,
             answered_seqs=plan.answered_seqs, token_ratio=self._token_ratio()))
+
+    async def _set_aside(self) -> None:
+        """A turn stopped for a merge wrote nothing: it is stored as stopped with no answer,
+        its question stays waiting (answered again, with what joined it), its usage kept."""
+        plan, turn = self.plan, self.turn
+        await self._save(FinishedTurn(
+            turn_id=plan.turn_id, conversation_id=plan.conversation.id, message_id=None, seq=plan.answer_seq,
+            text="", extra_parts=[], pages=[], state=TurnState.STOPPED, finish_reason=None, usage=turn.usage,
+            ttft_ms=None, duration_ms=int((time.monotonic() - turn.started) * 1000),
+            error="set aside: the question grew before any answer showed", answered_seqs=[], token_ratio=None))
 
     def _token_ratio(self) -> float | None:
         """The conversation's usage/estimate ratio, kept conservative: it follows usage up

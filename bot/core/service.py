@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.core import texts
+from bot.core.bursts import Bursts, Slot, Stored
 from bot.core.chat import ChatKind
 from bot.core.commands import Commands, looks_like_command, parse_command
 from bot.core.kinds import (
@@ -102,6 +103,11 @@ class ChatService:
         self._intake: set[asyncio.Task[Any]] = set()  # every event an adapter handed in, until handled
         self._sweeper: asyncio.Task[None] | None = None  # several processes: the periodic sweep
         self._closing = False  # shutting down: no new turns start in this process
+        self.bursts = Bursts(settings.burst_window)
+        self._held: dict[tuple[int, int], Slot] = {}  # (conversation, seq) of a files-only message → its slot
+        self._answering: dict[int, _Answering] = {}  # conversation id → the batch its worker answers
+        self._joining: dict[int, asyncio.Event] = {}  # conversation id → a burst joining a stored message
+        self._holding: set[int] = set()  # conversations whose worker here waits for a burst's follower
 
     @property
     def gateway(self) -> GatewayClient:
@@ -275,6 +281,11 @@ class ChatService:
         """A message for ``key`` arrived: its place in line, taken before anything slow."""
         return self._order.ticket(key)
 
+    def arrive_burst(self, key: ConversationKey, author: str) -> Slot | None:
+        """A message for ``key`` from ``author`` arrived: its place in a burst (taken before
+        any await, like the ticket); None when bursts are off."""
+        return self.bursts.arrive(key, author) if self.settings.burst_window > 0 else None
+
     async def decide(self, key: ConversationKey, user_id: str, *, addressed: bool = True,
                      admission: Admission = ADMITTED) -> Decision:
         """Admins, the platform's allowlist (``admission``) and blocked users."""
@@ -285,18 +296,27 @@ class ChatService:
         """Decide access, then take ``msg`` in (the path of core tests and ``bot chat``'s
         one-shot runs; adapters go through their inbox, which decides before downloading)."""
         ticket = self.arrive(msg.key)
+        burst = self.arrive_burst(msg.key, msg.author.id)
         decision = await self.decide(msg.key, msg.author.id, addressed=msg.addressed)
         if not decision.allowed:
+            if burst is not None:
+                burst.settle()
             ticket.drop()
             if decision.text:
                 await self.notify(surface, decision.text, to=msg.author.id)
             return
-        await self.take_in(msg, surface, ticket)
+        await self.take_in(msg, surface, ticket, burst)
 
-    async def take_in(self, msg: IncomingMessage, surface: ReplySurface, ticket: Ticket) -> None:
+    async def take_in(self, msg: IncomingMessage, surface: ReplySurface, ticket: Ticket,
+                      burst: Slot | None = None) -> None:
         """Store ``msg`` in arrival order (its ``ticket``) and, when it is addressed to the
-        bot, answer it. Returns once the conversation has nothing left to answer."""
-        accepted = await ticket.turn(lambda: self._accept(msg, surface))
+        bot, answer it. Returns once the conversation has nothing left to answer. ``burst``:
+        its place in a burst (the same author's file and text answered as one turn)."""
+        try:
+            accepted = await ticket.turn(lambda: self._accept(msg, surface, burst))
+        finally:
+            if burst is not None:
+                burst.settle()  # not stored (a command, a feature took it): nobody joins it
         # Replies that do not wait for the worker (a command's, a notice) go out in the order
         # their messages arrived too: the place is taken before any await.
         reply = self._reply_order.ticket(msg.key)
@@ -314,7 +334,10 @@ class ChatService:
                     await self.notify(surface, notice)
 
             await reply.turn(tell)
-            self._queue(conv, seq, surface)
+            if accepted.joined:
+                self._kick(conv.id)
+            else:
+                self._queue(conv, seq, surface)
         else:
             reply.drop()
             if not accepted.ran:
@@ -331,7 +354,7 @@ class ChatService:
         reply = self._reply_order.ticket(key)
         await reply.turn(lambda: self.notify(surface, text))
 
-    async def _accept(self, msg: IncomingMessage, surface: ReplySurface) -> _Accepted:
+    async def _accept(self, msg: IncomingMessage, surface: ReplySurface, burst: Slot | None = None) -> _Accepted:
         """What must happen in arrival order: storing the message, or running a command
         that changes what later messages mean."""
         # Answered by this call when no answer runs in the conversation; otherwise the
@@ -354,7 +377,8 @@ class ChatService:
                 if (addressed := await hook(msg)) is not None:
                     msg.addressed, request = True, addressed.request
                     break
-        return _Accepted(busy, stored=await self._store(msg, request))
+        stored = await self._store(msg, request, burst, surface)
+        return _Accepted(busy, stored=stored, joined=burst is not None and burst.joined)
 
     async def _claim(self, msg: IncomingMessage, surface: ReplySurface) -> bool:
         """Offer each file to the features; what one takes leaves the message. When files
@@ -387,14 +411,79 @@ class ChatService:
             await self.notify(surface, notice)
         self._queue(conv, seq, surface)
 
-    async def _store(self, msg: IncomingMessage,
-                     request: TurnRequest | None) -> tuple[ConversationRow, int, list[str]]:
-        """Store the message before anything else can fail. Returns its conversation, its
-        sequence number and notices for the user."""
+    async def _store(self, msg: IncomingMessage, request: TurnRequest | None, burst: Slot | None = None,
+                     surface: ReplySurface | None = None) -> tuple[ConversationRow, int, list[str]]:
+        """Store the message before anything else can fail (or, in a burst, join it to the
+        same author's message just before). Returns its conversation, the sequence number
+        of the row it is in and notices for the user."""
         conv = await self.store.conversation(msg.key, shared=msg.group)
         assert conv is not None
         if conv.left:  # a message from the chat means the bot is in it again
             await self.store.mark_left(msg.key.platform, msg.key.workspace, msg.key.chat, False)
+        parts, notices, request = await self._parts(msg, request)
+        files_only = bool(msg.attachments) and not msg.text.strip()
+        if burst is not None and request is None and (joined := await self._join(conv, msg, parts, burst, surface)):
+            burst.joined = True
+            burst.settle(joined)
+            msg.addressed = joined.addressed
+            return conv, joined.seq, notices
+        if not parts:
+            parts.append(NewPart("text", text=""))
+        message_id, seq = await self.store.add_message(
+            conv.id, "user", parts, status="pending" if msg.addressed else "context",
+            author_id=msg.author.id, author_name=msg.author.name, platform_message_id=msg.message_id,
+            request=request)
+        self._latest[msg.key] = conv.id
+        if burst is not None:
+            burst.settle(Stored(conv.id, message_id, seq, files_only, msg.addressed) if request is None else None)
+            if files_only and msg.addressed and request is None:
+                self._held[(conv.id, seq)] = burst  # its worker waits for the same author's follower
+        return conv, seq, notices
+
+    async def _join(self, conv: ConversationRow, msg: IncomingMessage, parts: list[NewPart],
+                    burst: Slot, surface: ReplySurface | None) -> Stored | None:
+        """Join ``msg`` to the same author's message just before it (a burst): files without
+        text and a text, in either order, while that message waits for its answer or its
+        answer shows nothing yet (the turn then gives way and asks again, with both)."""
+        before = burst.previous.stored if burst.previous is not None else None
+        files_only = bool(msg.attachments) and not msg.text.strip()
+        if before is None or before.conversation_id != conv.id or not (before.files_only or files_only) \
+                or not (before.addressed or msg.addressed):
+            return None
+        # Checked and marked with no await between: the worker waits for a join before it
+        # reads a batch's history, and a turn already reading it gives way (or the join is off).
+        answering = self._answering.get(conv.id)
+        if self.coordinator.distributed and before.addressed and answering is None \
+                and conv.id not in self._holding and (conv.id, before.seq) not in self._held:
+            return None  # a waiting message this process does not answer: another may be reading it
+        if answering is not None and before.seq in answering.seqs:
+            if answering.active is not None and not answering.active.give_way():
+                return None  # its answer shows already: this message is a turn of its own
+            answering.set_aside = True
+            # Asked again where the turn set aside was writing (a card it opened for its
+            # status, e.g., is filled by the new answer rather than left behind).
+            surface = answering.surface or surface
+        joining = self._joining[conv.id] = asyncio.Event()
+        try:
+            tagged = [NewPart(p.kind, p.text, {**(p.data or {}), "message_id": msg.message_id}, p.blob, p.mime)
+                      if msg.message_id else p for p in parts]
+            if not await self.store.join_message(before.message_id, tagged, pending=before.addressed or msg.addressed):
+                return None
+        finally:
+            joining.set()
+            if self._joining.get(conv.id) is joining:
+                del self._joining[conv.id]
+        log.info("conversation %s: a message joined message %s (a burst)", conv.id, before.seq)
+        if surface is not None:  # the answer goes where the newest message was asked
+            self._surfaces[(conv.id, before.seq)] = surface
+        self._latest[msg.key] = conv.id
+        return Stored(conv.id, before.message_id, before.seq, before.files_only and files_only,
+                      before.addressed or msg.addressed)
+
+    async def _parts(self, msg: IncomingMessage, request: TurnRequest | None
+                     ) -> tuple[list[NewPart], list[str], TurnRequest | None]:
+        """The stored parts of ``msg``, notices for the user, and the request (documents too
+        long for one prompt make it a turn that reads them in parts)."""
         parts: list[NewPart] = []
         notices: list[str] = []
         if msg.text.strip():
@@ -421,14 +510,7 @@ class ChatService:
             notices.extend(arrived.notices)
             if arrived.in_parts:
                 request = TurnRequest(READ_IN_PARTS)
-        if not parts:
-            parts.append(NewPart("text", text=""))
-        _, seq = await self.store.add_message(
-            conv.id, "user", parts, status="pending" if msg.addressed else "context",
-            author_id=msg.author.id, author_name=msg.author.name, platform_message_id=msg.message_id,
-            request=request)
-        self._latest[msg.key] = conv.id
-        return conv, seq, notices
+        return parts, notices, request
 
     async def notify(self, surface: ReplySurface, text: str, *, ending: Ending | None = None, to: str = "") -> None:
         """A short message in the bot's own voice (errors, refusals, command replies);
@@ -464,6 +546,8 @@ class ChatService:
                     # Another process answers this conversation, our message included.
                     for spot in [k for k in self._surfaces if k[0] == conversation_id]:
                         del self._surfaces[spot]
+                    for spot in [k for k in self._held if k[0] == conversation_id]:
+                        del self._held[spot]
                     return
                 try:
                     drained = await self._answer_pending(conversation_id)
@@ -500,24 +584,63 @@ class ChatService:
             if conv.left:  # removed from the chat: nothing more is sent there
                 log.info("conversation %s: the bot left the chat; %d message(s) stay unanswered",
                          conversation_id, len(pending))
+                for spot in [k for k in self._held if k[0] == conversation_id]:
+                    del self._held[spot]
                 await self.store.set_message_status([m.id for m in pending], "context")
                 return True
             batch = _next_batch(pending)
-            surface = self._surface_for(conv, batch)
-            if surface is None:
-                log.error("conversation %s: no %s surface to answer on; its messages wait",
-                          conversation_id, conv.key.platform)
-                return False
+            if await self._hold(conversation_id, batch):
+                continue  # the same author's follower came (and may have joined): look again
+            while (joining := self._joining.get(conversation_id)) is not None:
+                await joining.wait()
+            answering = self._answering[conversation_id] = _Answering([m.seq for m in batch])
             try:
-                await self._run_turn(conv, batch, surface)
-            except Exception:
-                log.exception("conversation %s: a turn failed before it could start", conversation_id)
-                await self.store.set_message_status([m.id for m in batch], "answered")
-                await self.notify(surface, texts.INTERNAL_ERROR, ending=Ending.FAILED)
+                surface = answering.surface = self._surface_for(conv, batch)
+                if surface is None:
+                    log.error("conversation %s: no %s surface to answer on; its messages wait",
+                              conversation_id, conv.key.platform)
+                    return False
+                try:
+                    await self._run_turn(conv, batch, surface, answering)
+                except Exception:
+                    log.exception("conversation %s: a turn failed before it could start", conversation_id)
+                    await self.store.set_message_status([m.id for m in batch], "answered")
+                    await self.notify(surface, texts.INTERNAL_ERROR, ending=Ending.FAILED)
+            finally:
+                del self._answering[conversation_id]
+            if answering.set_aside:
+                continue  # files joined the question: it is asked again, with them
             if (len(batch) == len(pending) and self._wakeups.get(conversation_id, 0) == seen
                     and not self.coordinator.distributed):
                 return True  # one process: the turn took everything that waited, and nothing came in
         return False  # shutting down: what waits is left to another process (or the next start)
+
+    async def _hold(self, conversation_id: int, batch: list[PendingMessage]) -> bool:
+        """A burst: when the newest message of the batch is files without text, wait (up to
+        the window from its arrival) for the same author's next message to be stored —
+        it joins this one. True when one came (the batch is read again)."""
+        slots = [held for m in batch if (held := self._held.pop((conversation_id, m.seq), None)) is not None]
+        if not slots or self._held_seq(slots[-1]) != batch[-1].seq or self._closing:
+            return False
+        slot: Slot | None = slots[-1]
+        came = False
+        self._holding.add(conversation_id)
+        try:
+            while slot is not None:
+                follower = await slot.follower(self.bursts.clock)
+                came = came or follower is not None
+                if follower is not None and follower.passed:
+                    continue  # a redelivery: the same slot waits on for a real follower
+                # Files after files: the row still has no text; wait for the next one's follower.
+                slot = follower if follower is not None and follower.stored is not None \
+                    and follower.stored.files_only else None
+        finally:
+            self._holding.discard(conversation_id)
+        return came
+
+    @staticmethod
+    def _held_seq(slot: Slot) -> int:
+        return slot.stored.seq if slot.stored is not None else -1
 
     def _surface_for(self, conv: ConversationRow, batch: list[PendingMessage]) -> ReplySurface | None:
         """Where the newest message of the batch was asked; failing that (another process
@@ -540,7 +663,8 @@ class ChatService:
                 return TurnRequest(handler.kind)
         return TurnRequest(TurnKind.CHAT)
 
-    async def _run_turn(self, conv: ConversationRow, batch: list[PendingMessage], surface: ReplySurface) -> None:
+    async def _run_turn(self, conv: ConversationRow, batch: list[PendingMessage], surface: ReplySurface,
+                        answering: _Answering | None = None) -> None:
         asker = batch[-1].author_id
         refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
         if refusal is not None:  # a reached quota: nothing goes to the model
@@ -574,12 +698,18 @@ class ChatService:
                                    "top_p": settings.top_p}
         if request.kind != TurnKind.CHAT or request.extra:
             options["request"] = request.to_json()  # so Regenerate can redo it the same way
+        if answering is not None and answering.set_aside:
+            return  # files joined the question while its prompt was built: nothing started yet
         turn_id, answer_seq = await self.store.start_turn(
             conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
         logformat.bind_turn(turn_id)
         plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
                         prompt.estimated_tokens, [m.seq for m in batch], asker)
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
+        if answering is not None:
+            answering.active = active
+            if answering.set_aside:  # joined while the turn was opened: it gives way at once
+                active.stop(StopReason.MERGED)
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
             gateway = self.ops.meter.for_turn(self._gateway, turn_id, conv.id, conv.key.platform, asker,
@@ -723,6 +853,16 @@ class ChatService:
             await self.notify(call.surface, texts.NOTHING_TO_STOP, to=call.msg.author.id)
 
 
+@dataclass(slots=True)
+class _Answering:
+    """The batch a conversation's worker answers now (what a burst's files may join)."""
+
+    seqs: list[int]
+    active: ActiveTurn | None = None  # once its turn opened
+    surface: ReplySurface | None = None  # where it answers
+    set_aside: bool = False  # files joined its question: asked again, with them
+
+
 @dataclass(frozen=True, slots=True)
 class _Accepted:
     busy: bool  # an answer was running in the conversation when the message arrived
@@ -730,6 +870,7 @@ class _Accepted:
     unknown: str = ""  # a command nobody registered: told so, never sent to the model
     stored: tuple[ConversationRow, int, list[str]] | None = None  # conversation, seq, notices
     ran: bool = False  # a command already run in line (it may have queued a turn: wait for it)
+    joined: bool = False  # a burst: the message joined the one before (already queued there)
 
 
 def _next_batch(pending: list[PendingMessage]) -> list[PendingMessage]:

@@ -280,6 +280,30 @@ class Store:
                 await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
         return message_id, seq
 
+    async def join_message(self, message_id: int, parts: list[NewPart], *, pending: bool) -> bool:
+        """A burst: ``parts`` (a later message of the same author) join an unanswered user
+        message, after its own parts; ``pending``: it now waits for an answer. False (and
+        nothing changed) when the message was answered meanwhile."""
+        async with self.db.write() as conn:
+            status = "pending" if pending else "context"
+            joined = await conn.execute(update(Message).where(
+                Message.id == message_id, Message.role == "user", Message.status.in_(["pending", "context"]))
+                .values(status=status))
+            if not joined.rowcount:
+                return False
+            start = (await conn.execute(select(func.coalesce(func.max(Part.idx), -1))
+                                        .where(Part.message_id == message_id))).scalar_one() + 1
+            rows = []
+            for idx, part in enumerate(parts, start):
+                attachment_id = None
+                if part.blob is not None:
+                    attachment_id = await self._attachment(conn, part.blob, part.mime or "")
+                rows.append(dict(message_id=message_id, idx=idx, kind=part.kind, text=part.text,
+                                 data=part.data, attachment_id=attachment_id))
+            if rows:
+                await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
+        return True
+
     async def _next_seq(self, conn: AsyncConnection, conversation_id: int) -> int:
         return (await conn.execute(_NEXT_SEQ, {"cid": conversation_id})).scalar_one()
 

@@ -106,6 +106,10 @@ class Driver(ABC):
     def transcript(self) -> list[str]:
         """The bot's messages in the conversation as they read now, in order."""
 
+    def messages(self) -> int:
+        """How many messages the bot has in the conversation (an empty or status-only one too)."""
+        return len(self.transcript())
+
     @abstractmethod
     def controls(self) -> list[str]:
         """The control data on the bot's newest message that has any."""
@@ -168,6 +172,9 @@ class TelegramDriver(Driver):
         entities = [self.tg.mention_entity(ask)]
         if image is None:
             message = self.tg.new_message(self.GROUP, self.USERS[user], ask, entities=entities)
+        elif not text:  # a photo with no caption (so no mention either)
+            message = self.tg.new_message(self.GROUP, self.USERS[user], None, extra={
+                "photo": self.tg.photo_sizes(image)})
         else:
             message = self.tg.new_message(self.GROUP, self.USERS[user], None, extra={
                 "photo": self.tg.photo_sizes(image), "caption": ask, "caption_entities": entities})
@@ -244,8 +251,10 @@ class SlackDriver(Driver):
 
         files = [self.fake.add_file("photo.png", "image/png", image)] if image is not None else None
         # Every message mentions the bot: the first opens the thread, the others are in it.
-        ts, envelope = self.fake.user_message(self.CHANNEL, f"<@{BOT_USER_ID}> {text}", user=self.USERS[user],
-                                              mention=True, files=files, thread_ts=self.thread)
+        mention = bool(text) or self.thread is None  # a file alone in the thread mentions nobody
+        ts, envelope = self.fake.user_message(self.CHANNEL, f"<@{BOT_USER_ID}> {text}" if mention else text,
+                                              user=self.USERS[user], mention=mention, files=files,
+                                              thread_ts=self.thread)
         self.thread = self.thread or ts
         await self._post(json.dumps(envelope).encode(), "application/json")
         return envelope
@@ -409,6 +418,9 @@ class FeishuDriver(Driver):
 
     def transcript(self) -> list[str]:
         return [text for _, text in self._answers()]
+
+    def messages(self) -> int:
+        return len(self.fake.bot_messages(self.group.chat_id))
 
     @staticmethod
     def _data(message: Any) -> list[tuple[str, dict, str | None]]:

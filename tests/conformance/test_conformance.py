@@ -5,10 +5,12 @@ A message is answered; the same event delivered again is answered once; an image
 the model; Stop and Regenerate work; a sender outside the allowlist gets one polite refusal
 and nothing is downloaded or stored; a second message waits for the first answer; SIGTERM
 mid-answer finalises the answer and loses nothing; a command runs, an unknown one is told
-so and never reaches the model.
+so and never reaches the model; a photo without a caption and its question (either order,
+within ``BOT_BURST_WINDOW``, from the same person) are one turn.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -165,3 +167,92 @@ async def test_a_command_runs_and_an_unknown_one_never_reaches_the_model(platfor
     assert "/new" in help_text
     assert "/stlye" in unknown and "/style" in unknown  # the closest known one
     assert fake_gateway.requests == []
+
+
+def user_contents(body: dict) -> list[list[str]]:
+    """Each user message of a request as its blocks ("image", "text: …"; in the order the
+    prompt puts them, text first)."""
+    shown = []
+    for message in body["messages"]:
+        if message.get("role") != "user":
+            continue
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        texts = [re.sub(r"^\[[^\]]+\] ", "", b["text"]).strip() for b in blocks if b["type"] == "text"]
+        # A message with no text shows as "(image)" (or a group's bare "[name]"): no text of the user's.
+        shown.append([f"text: {t}" for t in texts if t not in ("", "(image)")] +
+                     ["image" for b in blocks if b["type"] != "text"])
+    return shown
+
+
+async def user_rows(platform: Driver) -> list[tuple[str, list[str]]]:
+    """Stored user messages after the opening one, as (author, the kinds of their parts)."""
+    from bot.store.models import Part
+
+    rows = await platform.rows(select(Message.id, Message.author_id).where(Message.role == "user")
+                               .order_by(Message.seq))
+    parts = await platform.rows(select(Part.message_id, Part.kind).order_by(Part.message_id, Part.idx))
+    return [(row.author_id, [p.kind for p in parts if p.message_id == row.id]) for row in rows][1:]
+
+
+async def opened(platform: Driver, fake_gateway: FakeGateway, **core: object) -> None:
+    """The bot started and the conversation opened (a thread the bot is in, on Slack)."""
+    await platform.start(**core)  # type: ignore[arg-type]
+    await platform.send("hello")
+    await platform.settle()
+    fake_gateway.requests.clear()
+
+
+async def test_an_image_then_its_question_are_one_turn(platform: Driver, fake_gateway: FakeGateway) -> None:
+    await opened(platform, fake_gateway)
+    await platform.send("", image=PNG)  # a photo with no caption…
+    await platform.send("what is in this picture?")  # …and the question a moment later
+    await platform.settle()
+    [request] = fake_gateway.requests  # not "what should I do with this image?" first
+    assert user_contents(request.body)[-1] == ["text: what is in this picture?", "image"]
+    assert platform.transcript()[1:] == ["echo: what is in this picture?"]
+    [(_, kinds)] = await user_rows(platform)  # one stored message holding both
+    assert kinds == ["image", "text"]
+
+
+async def test_a_question_then_its_image_are_one_turn(platform: Driver, fake_gateway: FakeGateway) -> None:
+    await opened(platform, fake_gateway)
+    gate = asyncio.Event()  # the first answer shows nothing before the image comes
+    fake_gateway.script(Answer(text="about the text alone", reasoning=THINK, reasoning_style="reasoning_content",
+                               chunk_size=8, pause_after=3, wait_for=gate))  # it thinks, then waits
+    await platform.send("describe this photo")
+    await fake_gateway.wait_for_requests(2)  # the opening's and this one's
+    await platform.send("", image=PNG)
+    await platform.settle()
+    gate.set()
+    # The question is asked again with the image; what the user reads answers both.
+    assert user_contents(fake_gateway.last.body)[-1] == ["text: describe this photo", "image"]
+    assert platform.transcript()[1:] == ["echo: describe this photo"]
+    assert platform.messages() == 2  # no "thinking" message of the set-aside turn left behind
+    [(_, kinds)] = await user_rows(platform)
+    assert kinds == ["text", "image"]
+    states = [row.status for row in await platform.rows(select(Turn.status).order_by(Turn.id))][1:]
+    assert states == ["stopped", "complete"]  # the first, set aside unseen, is kept with its usage
+
+
+async def test_an_image_then_text_after_the_window_are_two_turns(platform: Driver,
+                                                                fake_gateway: FakeGateway) -> None:
+    await opened(platform, fake_gateway, BOT_BURST_WINDOW=0.3)
+    await platform.send("", image=PNG)
+    assert platform.host is not None and platform.host.runtime is not None
+    bursts = platform.host.runtime.service.bursts
+    await platform.until(lambda: bursts.open == 0)  # the window passed
+    await platform.send("what is in this picture?")
+    await platform.settle()
+    # Two messages: a private chat answers the image alone, a group keeps it as context.
+    assert [kinds for _, kinds in await user_rows(platform)] == [["image"], ["text"]]
+
+
+async def test_someone_elses_text_after_an_image_is_not_merged(platform: Driver,
+                                                               fake_gateway: FakeGateway) -> None:
+    await opened(platform, fake_gateway)
+    await platform.send("", image=PNG)
+    await platform.send("what is in this picture?", user=MALLORY)
+    await platform.settle()
+    rows = await user_rows(platform)
+    assert [kinds for _, kinds in rows] == [["image"], ["text"]] and rows[0][0] != rows[1][0]
