@@ -225,3 +225,25 @@ async def test_fifty_threads_against_a_slack_that_takes_whole_bursts(make_settin
     floor50, floor99 = _floors(LimitMode.WINDOWS)
     assert p50 <= 1.1 * floor50, (p50, floor50)
     assert p99 <= 1.1 * floor99, (p99, floor99)
+
+
+async def test_a_429_in_a_telegram_group_spreads_that_group_s_minute() -> None:
+    from adapters.telegram.budgets import Budgets, Pacing
+
+    budgets = Budgets(Pacing(scale=0.1))
+    group, other = budgets.messages(-100, group=True), budgets.messages(-200, group=True)
+    assert group.burst == 20  # Telegram's limits are used whole until Telegram says otherwise
+    group.pause(0.01, await group.acquire(Priority.TEXT))
+    assert group.burst == 10  # halved: ten at once, then one every 3 of Telegram's seconds
+    assert "20/6s, 10/3s" in repr(group)  # the minute's 20 kept, spread
+    assert other.burst == 20 and budgets.bot.burst == 30
+
+
+async def test_the_learned_burst_is_a_metric_without_ids() -> None:
+    from bot.process import metrics
+
+    budget = Budget([Window(50, 60.0)], name="slack:chat.update:T0SECRET1", burst=8)
+    budget.pause(0.01, await budget.acquire(Priority.TEXT))
+    text = metrics.render().decode()
+    assert 'bot_platform_burst{method="chat.update",platform="slack"} 4.0' in text
+    assert "T0SECRET1" not in text

@@ -180,6 +180,7 @@ class Budget:
         self._quiet_since = time.monotonic()
         if self.burst != was:
             log.info("%s: 429, burst %d -> %d calls (%s)", self.name, was, self.burst, self._describe())
+            metrics.platform_burst(self.name, self.burst)
             self._apply()
 
     def succeeded(self, ticket: int) -> None:
@@ -202,6 +203,7 @@ class Budget:
         self._grown_at = self._granted
         self._probed = False
         log.info("%s: no 429 under pressure, burst %d -> %d calls", self.name, self._good, self.burst)
+        metrics.platform_burst(self.name, self.burst)
         self._apply()
         return True
 
