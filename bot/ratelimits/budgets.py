@@ -44,7 +44,8 @@ With Redis-shared counters every window, the burst's too, is checked against the
 log of calls. The learned ``b`` itself lives in each process: a 429 one process draws pauses the
 budget in Redis, and another process that finds a pause it did not take shrinks its own burst
 as if it had drawn the 429 (no extra round trip: the pause is read before a call anyway).
-Growth stays per process (each probes with its own calls).
+Growth stays per process (each probes with its own calls). A budget forgotten once idle (no
+call of its own in its longest window) forgets its burst too: made again, it starts over.
 """
 from __future__ import annotations
 
@@ -331,8 +332,7 @@ class Budget:
         longest = max(w.seconds for w in self.windows)
         return not self._waiters and self.paused_for == 0 and \
             (not self._recent or now - self._recent[-1] > longest) and \
-            (self._pump is None or self._pump.done()) and (not self.adaptive or self.windows == self._ceiling) and \
-            (self.burst >= self.start_burst or time.monotonic() - self._quiet_since >= longest)
+            (self._pump is None or self._pump.done()) and (not self.adaptive or self.windows == self._ceiling)
 
     def __repr__(self) -> str:
         return f"Budget({self.name!r}, {self._describe()})"
