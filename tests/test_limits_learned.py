@@ -247,3 +247,24 @@ async def test_the_learned_burst_is_a_metric_without_ids() -> None:
     text = metrics.render().decode()
     assert 'bot_platform_burst{method="chat.update",platform="slack"} 4.0' in text
     assert "T0SECRET1" not in text
+
+
+async def test_the_fake_telegram_s_buckets_hold_a_sixth_of_each_window() -> None:
+    """The fake Telegram's second limit mode: six sends to six chats at once fit Telegram's
+    30 a second bot-wide, but not a bucket holding five of them."""
+    from dataclasses import replace
+
+    import httpx
+
+    from tests.fakes.telegram_api import FakeLimits, FakeTelegram
+
+    for buckets, expected in ((False, [200] * 6), (True, [200] * 5 + [429])):
+        # Ten times Telegram's windows: a token refills in a third of a second, well past six sends.
+        async with FakeTelegram(limits=replace(FakeLimits(), buckets=buckets).scaled(10)) as tg:
+            for i in range(6):
+                tg.add_chat(7000 + i, "private", user={"first_name": f"U{i}"})
+            async with httpx.AsyncClient() as http:
+                answers = [(await http.post(f"{tg.api_url}/bot{tg.token}/sendMessage",
+                                            json={"chat_id": 7000 + i, "text": "hi"})).status_code
+                           for i in range(6)]
+        assert answers == expected, buckets
