@@ -57,7 +57,7 @@ PLATFORM_DROPPED = Counter("bot_platform_dropped", "Cosmetic platform calls (typ
                            ["platform", "method"], registry=REGISTRY)
 PLATFORM_BURST = Gauge("bot_platform_burst", "The burst a platform budget last learned (calls that may go at "
                        "once; set when a 429 shrinks it or pressure grows it), by platform and budget "
-                       "(Slack: the method; Telegram: bot, chat, group, draft).",
+                       "(an API method, or a scope such as bot, chat, group).",
                        ["platform", "method"], registry=REGISTRY)
 GATEWAY_ERRORS = Counter("bot_gateway_errors", "Gateway calls that failed a turn, by error kind.",
                          ["kind"], registry=REGISTRY)
