@@ -10,12 +10,19 @@ A limit "at most ``count`` calls in any ``seconds``" (a sliding window, which is
 Telegram and Slack document and what ``tests/fakes`` enforce) lets the k-th call (0-based)
 of a burst go at ``(k // count) × seconds`` at the earliest: ``count`` at once, the next
 ``count`` one window later. For a per-second limit this is about k/30 s (Telegram's 30/s).
+
+A platform may tolerate smaller bursts than a window's calls (Slack documents "20+ per minute
+… occasional bursts", not how large). The fakes' second limit mode is a token bucket that
+refills at the documented rate but holds only ``burst`` calls: its k-th call goes at
+``max(0, k - burst + 1) × seconds / count``; ``slack_first_writes(..., start_stream=
+SLACK_START_STREAM_BURSTY)`` is the floor against that Slack.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,24 @@ class Limit:
         return (k // self.count) * self.seconds
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A token bucket: ``count`` calls every ``seconds`` at most, no more than ``burst`` at
+    once (full at first)."""
+
+    count: int
+    seconds: float
+    burst: int
+
+    def slot(self, k: int) -> float:
+        """Seconds after a burst starts at which its k-th call (0-based) may land, at the earliest."""
+        return max(0, k - self.burst + 1) * self.seconds / self.count
+
+
+class Slots(Protocol):
+    def slot(self, k: int) -> float: ...
+
+
 # Telegram Bot API (core.telegram.org/bots/faq, and Bot API 9.3 for drafts).
 TG_BOT = Limit(30, 1.0)  # ~30 calls a second, bot-wide
 TG_CHAT = Limit(1, 1.0)  # 1 message a second per chat
@@ -40,6 +65,8 @@ SLACK_START_STREAM = Limit(20, 60.0)  # chat.startStream / chat.stopStream: Tier
 SLACK_UPDATE = Limit(50, 60.0)  # chat.update: Tier 3
 SLACK_APPEND = Limit(100, 60.0)  # chat.appendStream: Tier 4
 SLACK_POST = Limit(1, 1.0)  # chat.postMessage: ~1 a second per channel
+# A Slack whose bursts are a sixth of a minute (tests/fakes/slack_api.py, LimitMode.BUCKETS).
+SLACK_START_STREAM_BURSTY = Bucket(20, 60.0, 20 // 6)
 # Feishu Open API (open.feishu.cn, each API's page): per API per app, and per chat for sends.
 FEISHU_API = Limit(50, 1.0)  # also 1,000 a minute
 FEISHU_CHAT = Limit(5, 1.0)  # send + reply per private chat and per group
@@ -81,7 +108,7 @@ def staggered_first_writes(due: Sequence[float], limit: Limit = TG_BOT) -> list[
 
 
 def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = True, posts: bool = True,
-                       start_stream: Limit = SLACK_START_STREAM, post: Limit = SLACK_POST,
+                       start_stream: Slots = SLACK_START_STREAM, post: Limit = SLACK_POST,
                        streams_used: int = 0) -> list[float]:
     """Floors of Slack threads in one workspace whose first answer-bearing writes are all due
     at once. ``threads_per_channel[c]`` threads sit in channel c.
@@ -94,6 +121,8 @@ def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = Tr
     ``streams_used``: startStream calls already made in the current window (a warm-up
     answer's), which the burst cannot have; they free a window later (counted as a whole
     window: the floor errs on the high side by the seconds since they were made).
+    ``start_stream`` may be a ``Bucket`` (a Slack with smaller bursts), ``streams_used`` then
+    being tokens spent.
     Returns one floor per thread, in no particular order."""
     if not (streams or posts):
         raise ValueError("a thread needs a way to write: streams, posts or both")

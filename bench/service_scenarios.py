@@ -27,6 +27,7 @@ from bench.service_harness import (
     bot_settings,
     wait_final,
 )
+from tests.fakes.slack_api import LimitMode
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def _tg_groups(count: int) -> Drive:
     return drive
 
 
-def _slack(threads: int | None, channels: int | None, *, streams: bool) -> Drive:
+def _slack(threads: int | None, channels: int | None, *, streams: bool,
+           start_stream: fl.Slots = fl.SLACK_START_STREAM) -> Drive:
     async def drive(ctx: Context) -> list[float]:
         n = ctx.plan.slack_threads if threads is None else threads
         c = ctx.plan.slack_channels if channels is None else channels
@@ -113,7 +115,7 @@ def _slack(threads: int | None, channels: int | None, *, streams: bool) -> Drive
         layout = [len(range(k, n, c)) for k in range(c)]
         # The warm-up answer's startStream (a minute's window is not over yet) is one the burst lacks.
         used = sum(1 for call in ctx.fakes.slack.calls if call.method == "chat.startStream" and call.ok)
-        return fl.slack_first_writes(layout, streams=streams, streams_used=used)
+        return fl.slack_first_writes(layout, streams=streams, streams_used=used, start_stream=start_stream)
     return drive
 
 
@@ -163,6 +165,7 @@ class Scenario:
     slack: bool = False
     feishu: bool = False
     env: tuple[tuple[str, str], ...] = ()
+    slack_limits: LimitMode = LimitMode.WINDOWS  # the fake Slack's limit mode
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
@@ -175,6 +178,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              slack=True, env=(("SLACK_NATIVE_STREAMING", "false"),)),
     Scenario("slack-threads-50", "threads mentioned at once in one workspace, native streams",
              _slack(None, None, streams=True), slack=True),
+    Scenario("slack-threads-50-bursty", "the same threads against a Slack whose buckets hold a sixth of a "
+             "minute (Tier 2: 3 calls at once, one every 3 s)",
+             _slack(None, None, streams=True, start_stream=fl.SLACK_START_STREAM_BURSTY), slack=True,
+             slack_limits=LimitMode.BUCKETS),
     Scenario("feishu-groups-20", "20 Feishu groups mentioning the bot at once, CardKit streaming cards",
              _feishu_groups(20), feishu=True),
 )}
@@ -224,6 +231,7 @@ async def run(scenario: Scenario, plan: Plan, *, processes: int = 1, postgres: b
     else:
         url = f"sqlite+aiosqlite:///{workdir}/bot.db"
     fakes = await Fakes().start()
+    fakes.slack.limits = scenario.slack_limits
     bots: list[BotProcess] = []
     deliver = None
     try:

@@ -113,3 +113,22 @@ def test_slack_floor_counts_the_startstreams_a_warm_up_already_spent():
     fresh, warmed = sorted(slack_first_writes([10] * 5)), sorted(slack_first_writes([10] * 5, streams_used=1))
     assert fresh.count(0.0) == 25 and warmed.count(0.0) == 24  # 20 (or 19) starts + 5 posts at once
     assert warmed[24] == 1.0
+
+
+def test_a_token_bucket_lets_its_burst_go_at_once_then_one_per_refill():
+    from bench.floors import SLACK_START_STREAM_BURSTY, Bucket
+
+    assert [Bucket(20, 60.0, 3).slot(k) for k in range(6)] == [0.0, 0.0, 0.0, 3.0, 6.0, 9.0]
+    assert SLACK_START_STREAM_BURSTY == Bucket(20, 60.0, 3)
+
+
+def test_50_slack_threads_against_a_slack_with_small_bursts():
+    from bench.floors import SLACK_START_STREAM_BURSTY
+
+    bursty = sorted(slack_first_writes([10] * 5, start_stream=SLACK_START_STREAM_BURSTY))
+    assert len(bursty) == 50
+    # At 0: three starts and five posts; then five posts a second and a start every 3 s.
+    assert bursty[:8] == [0.0] * 8 and bursty[8:13] == [1.0] * 5
+    assert floor_p50_p99(bursty) == (4.0, 8.0)  # against (0.0, 5.0) for whole-minute bursts
+    # One channel: posts carry most threads.
+    assert floor_p50_p99(slack_first_writes([50], start_stream=SLACK_START_STREAM_BURSTY)) == (16.0, 35.0)

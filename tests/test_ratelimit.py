@@ -210,6 +210,30 @@ async def test_two_hundred_budgets_taken_at_once_stay_counted_in_redis(redis_cou
     assert await here.redis.exists(*[here.prefix + f"chat:{i}" for i in range(200)]) == 200
 
 
+async def test_a_429_in_one_process_shrinks_the_other_s_burst(redis_counters) -> None:
+    """The learned burst (bot.ratelimits.budgets) is per process, but a 429 pauses the budget in
+    Redis and a process that finds a pause it did not take shrinks its burst as if it had drawn
+    the 429."""
+    here, there = redis_counters
+    mine = Budget([Window(20, 6.0)], name="slack:chat.update:T9", counters=here, burst=8)
+    theirs = Budget([Window(20, 6.0)], name="slack:chat.update:T9", counters=there, burst=8)
+    await theirs.acquire(Priority.TEXT)
+
+    async def refused() -> None:
+        raise Refused(0.3)
+
+    with pytest.raises(RateLimited):
+        await guarded([mine], refused, retry_after=retry, name="t")
+    assert mine.burst == 4
+
+    async def shared() -> bool:
+        return await there.paused_for("slack:chat.update:T9") > 0.1
+
+    await eventually(shared, 2)
+    await theirs.acquire(Priority.TEXT)  # waits out the shared pause, and learns from it
+    assert theirs.burst == 4
+
+
 class LateBucket(InMemoryBucket):
     """A shared log whose first verdict comes back late (a busy loop, a queue for a connection)."""
 

@@ -4,6 +4,11 @@ The budgets are the limits themselves, as sliding windows: ~30 requests a second
 whole bot, one message or edit a second in a chat, 20 a minute in a group, and drafts with
 chat actions 20 per 5 s and 40 per 30 s in a chat. How often one answer edits its message
 (``Pacing``) is a separate, slower choice, so a new answer's first text finds room at once.
+
+Telegram's windows are seconds long (the group's minute excepted) and its limits are used
+whole from the start; a 429 on a chat's sends, a group's or a chat's drafts shrinks that
+budget's burst (``bot.ratelimits.budgets``: calls then spread over its longest window), and
+pressure after a quiet window probes it back up.
 """
 from __future__ import annotations
 

@@ -55,6 +55,10 @@ PLATFORM_429S = Counter("bot_platform_rate_limited", "Platform API calls answere
 PLATFORM_DROPPED = Counter("bot_platform_dropped", "Cosmetic platform calls (typing, status) not made "
                            "for want of spare capacity, by platform and method.",
                            ["platform", "method"], registry=REGISTRY)
+PLATFORM_BURST = Gauge("bot_platform_burst", "The burst a platform budget last learned (calls that may go at "
+                       "once; set when a 429 shrinks it or pressure grows it), by platform and budget "
+                       "(an API method, or a scope such as bot, chat, group).",
+                       ["platform", "method"], registry=REGISTRY)
 GATEWAY_ERRORS = Counter("bot_gateway_errors", "Gateway calls that failed a turn, by error kind.",
                          ["kind"], registry=REGISTRY)
 TOKENS = Counter("bot_tokens", "Model tokens: prompt (in), completion (out), prompt tokens served from "
@@ -99,6 +103,11 @@ def platform_rate_limited(name: str, method: str | None = None) -> None:
 def platform_dropped(name: str, method: str | None = None) -> None:
     platform, method = call_labels(name, method)
     PLATFORM_DROPPED.labels(platform=platform, method=method).inc()
+
+
+def platform_burst(name: str, burst: int) -> None:
+    platform, method = call_labels(name)
+    PLATFORM_BURST.labels(platform=platform, method=method).set(burst)
 
 
 # --- the gateway, for readiness as well as for the counter ---

@@ -12,13 +12,49 @@ is waiting and the windows have room to spare beyond them, and are dropped other
 
 ``guarded`` is the one call path both adapters use. Tests shrink every platform window
 with the single setting ``PLATFORM_TIME_SCALE``.
+
+Limits learned from the platform. A documented "N per minute" says nothing of how many of
+the N may go at once, and a platform that tolerates smaller bursts answers a minute's
+allowance spent at once with 429s (Slack: "20+ per minute … occasional bursts"). So each
+budget keeps its documented windows as the rate ceiling and adds a burst window: at most
+``b`` calls in ``b`` × (seconds / count) of its longest window — the same rate, spread out.
+``b`` is learned, per budget (a workspace's method, a chat):
+
+- it starts where the platform's adapter says (Slack: a sixth of the minute; Telegram, whose
+  windows are a second long: the whole window);
+- a 429 shrinks it: a probe above the last burst that drew none goes back to that one; after
+  fewer calls than the burst went through since the last pause, to that many (what the
+  platform took); otherwise it halves (at least 1). A 429 on a call made before that shrink
+  teaches nothing more;
+- under pressure (callers waiting on the burst window) and no sooner than one longest window
+  after the last 429, a call that went through grows it by one, at most once per round trip
+  (the call must have been granted after the last growth), up to the window's whole count.
+
+Why not grow by time alone: a burst grown during quiet is untested, and the first busy
+moment would spend it all at once, each call beyond the platform's bucket a 429 (Slack's
+Tier 2 at 20 against a bucket of 3: 17 of them). Probing one call per round trip costs at most
+one 429 per pressed budget per quiet window: against a Slack whose buckets hold a sixth of a
+minute, a handful for fifty threads at once; against one that takes whole-minute bursts, the
+burst reaches the full count within a few round trips, and the floor the documented limits
+allow is met. A token bucket would match a bucket-shaped platform more closely than a
+sliding burst window, but it would need counters of another kind in Redis too; the burst
+window is one more pyrate-limiter window and costs nothing new.
+
+With Redis-shared counters every window, the burst's too, is checked against the one shared
+log of calls. The learned ``b`` itself lives in each process: a 429 one process draws pauses the
+budget in Redis, and another process that finds a pause it did not take shrinks its own burst
+as if it had drawn the 429 (no extra round trip: the pause is read before a call anyway).
+Growth stays per process (each probes with its own calls). A budget forgotten once idle (no
+call of its own in its longest window) forgets its burst too: made again, it starts over.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +67,7 @@ from bot.ratelimits.rate_limited import RateLimited
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SHARED_PAUSE_SLACK = 0.05  # seconds a shared pause may outlast ours and still be our own 429's
 
 
 class Priority(IntEnum):
@@ -46,7 +83,7 @@ class Dropped(Exception):
 
 class Budget:
     def __init__(self, windows: Sequence[Window], *, name: str = "", counters: Counters | None = None,
-                 adaptive: bool = False) -> None:
+                 adaptive: bool = False, burst: int | None = None) -> None:
         self.name = name
         self.windows = tuple(windows)
         self.counters = counters or LocalCounters()
@@ -59,19 +96,35 @@ class Budget:
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._seq = itertools.count()
         self._pump: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None  # set when a larger burst lets the pump try again
         self._paused_until = 0.0  # this process's view; the counters hold the shared one
         # This process's recent admits, to judge spare capacity without a round trip.
         self._recent: deque[float] = deque(maxlen=max(w.count for w in self.windows))
         self._longest = max(w.seconds for w in self.windows)  # adapting changes counts, never seconds
+        # The burst learned from the platform (see the module docstring): what a 429 shrinks
+        # and pressure after quiet probes upwards, never past the longest window's count.
+        self.start_burst = self._full() if burst is None else max(1, min(burst, self._full()))
+        self.burst = self.start_burst
+        self._good = self.burst  # the largest burst no 429 has answered yet
+        self._granted = 0  # slots handed out: a call's ticket is its slot's number
+        self._grown_at = 0  # the ticket of the last slot handed out when the burst last grew
+        self._shrunk_at = -1  # ... when it last shrank: a 429 on an earlier slot teaches nothing new
+        self._quiet_since = -math.inf  # the last 429 that shrank it (monotonic)
+        self._run_ok = 0  # calls that went through since the last pause
+        self._probed = False  # a call granted since the last growth went through
 
     # --- pauses (a 429's Retry-After) ---
-    def pause(self, seconds: float) -> None:
-        """Hold every caller back for ``seconds`` (a 429's retry_after), in every process."""
+    def pause(self, seconds: float, ticket: int | None = None) -> None:
+        """Hold every caller back for ``seconds`` (a 429's retry_after), in every process, and
+        shrink the burst: ``ticket`` is the 429'd call's slot (``acquire``'s answer; default:
+        the last slot handed out)."""
         self._paused_until = max(self._paused_until, time.monotonic() + max(0.0, seconds))
         task = asyncio.get_running_loop().create_task(self.counters.pause(self.name, seconds))
         task.add_done_callback(_log_failure)
         if self.adaptive:
             self._shrink()
+        self._learn_429(self._granted if ticket is None else ticket)
+        self._run_ok = 0
 
     @property
     def paused_for(self) -> float:
@@ -79,7 +132,12 @@ class Budget:
 
     async def _pause_left(self) -> float:
         if self.counters.shared:
-            return max(self.paused_for, await self.counters.paused_for(self.name))
+            shared = await self.counters.paused_for(self.name)
+            if shared > self.paused_for + SHARED_PAUSE_SLACK:
+                # A pause this process did not take: another one drew a 429 on this budget.
+                self._paused_until = time.monotonic() + shared
+                self._learn_429(self._granted)
+            return max(self.paused_for, shared)
         return self.paused_for
 
     # --- adaptive limits ---
@@ -87,8 +145,7 @@ class Budget:
         self._last_429 = time.monotonic()
         self.windows = tuple(Window(max(1, w.count // 2), w.seconds) for w in self.windows)
         log.info("%s: 429 on a limit nobody documents; now %s", self.name, self._describe())
-        if self._counter is not None:
-            self._counter.set_windows(self.windows)
+        self._apply()
 
     def _creep(self) -> None:
         if not self.adaptive or self.windows == self._ceiling:
@@ -99,19 +156,80 @@ class Budget:
         self._last_429 = time.monotonic()  # one step per quiet window
         self.windows = tuple(Window(min(c.count, w.count + 1), w.seconds)
                              for w, c in zip(self.windows, self._ceiling, strict=True))
-        assert self._counter is not None
-        self._counter.set_windows(self.windows)
+        self._apply()
 
     def _describe(self) -> str:
-        return ", ".join(f"{w.count}/{w.seconds:g}s" for w in self.windows)
+        return ", ".join(f"{w.count}/{w.seconds:g}s" for w in self._limits())
+
+    # --- the burst learned from the platform ---
+    def _full(self) -> int:
+        return max(self.windows, key=lambda w: w.seconds).count
+
+    def _learn_429(self, ticket: int) -> None:
+        if ticket <= self._shrunk_at:
+            return  # sent before the last shrink: that one already answered for it
+        was = self.burst
+        if ticket > self._grown_at and self.burst > self._good:
+            self.burst = self._good  # a probe above the last burst that drew no 429 failed
+        elif 0 < self._run_ok < self.burst:
+            self.burst = self._run_ok  # the platform took this many since the last pause, then refused
+        else:
+            self.burst = max(1, self.burst // 2)  # stricter than it was (or shared with others)
+        self._good = self.burst
+        self._shrunk_at = self._granted
+        self._probed = False
+        self._quiet_since = time.monotonic()
+        if self.burst != was:
+            log.info("%s: 429, burst %d -> %d calls (%s)", self.name, was, self.burst, self._describe())
+            metrics.platform_burst(self.name, self.burst)
+            self._apply()
+
+    def succeeded(self, ticket: int) -> None:
+        """The call on slot ``ticket`` went through."""
+        self._run_ok += 1
+        if ticket > self._grown_at:
+            self._probed = True  # a slot beyond the last growth went through: the burst held
+        self._grow()
+
+    def _grow(self) -> bool:
+        """Under pressure (callers waiting on the burst), after a quiet window since the last 429,
+        and once a slot granted since the last growth went through (at most one step a round
+        trip), the burst grows by one call, up to the longest window's count."""
+        if not self._probed or not self._waiters or self.burst >= self._full():
+            return False
+        if time.monotonic() - self._quiet_since < self._longest:
+            return False
+        self._good = self.burst
+        self.burst += 1
+        self._grown_at = self._granted
+        self._probed = False
+        log.info("%s: no 429 under pressure, burst %d -> %d calls", self.name, self._good, self.burst)
+        metrics.platform_burst(self.name, self.burst)
+        self._apply()
+        return True
+
+    def _apply(self) -> None:
+        self.burst = min(self.burst, self._full())  # an adaptive limit may have shrunk below it
+        if self._counter is not None:
+            self._counter.set_windows(self.windows, self.burst)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _limits(self) -> tuple[Window, ...]:
+        """The windows this process judges room by: the platform's, and the burst's."""
+        longest = max(self.windows, key=lambda w: w.seconds)
+        if self.burst >= longest.count:
+            return self.windows
+        return (*self.windows, Window(self.burst, self.burst * longest.seconds / longest.count))
 
     # --- taking a slot ---
     async def _take(self) -> float:
         counter = self._counter
         if counter is None:
-            counter = self._counter = await self.counters.counter(self.name, self.windows)
+            counter = self._counter = await self.counters.counter(self.name, self.windows, self.burst)
         wait = counter.take_now() if counter.sync else await counter.take()
         if wait == 0:
+            self._granted += 1
             self._recent.append(time.monotonic())
             if self.adaptive:
                 self._creep()
@@ -128,7 +246,7 @@ class Budget:
         # newest back (checked before every cosmetic call and skippable write).
         while recent and now - recent[0] >= self._longest:
             recent.popleft()
-        for window in self.windows:
+        for window in self._limits():
             if window.seconds >= self._longest:
                 used = len(recent)
             else:
@@ -155,18 +273,24 @@ class Budget:
             return False
         return await self._take() == 0
 
-    async def acquire(self, priority: Priority = Priority.EDIT) -> None:
-        """Wait for a slot, served by priority and then in arrival order."""
+    @property
+    def granted(self) -> int:
+        """The ticket of the last slot handed out."""
+        return self._granted
+
+    async def acquire(self, priority: Priority = Priority.EDIT) -> int:
+        """Wait for a slot, served by priority and then in arrival order; returns its ticket
+        (for ``succeeded`` and ``pause``)."""
         if not self._waiters:
             # The usual case, a slot free at once: no pause lookup to await without shared counters.
             paused = await self._pause_left() if self.counters.shared else self.paused_for
             if paused == 0 and await self._take() == 0:
-                return
-        future = asyncio.get_running_loop().create_future()
+                return self._granted
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (int(priority), next(self._seq), future))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.get_running_loop().create_task(self._serve(), name=f"budget {self.name}")
-        await future
+        return await future
 
     async def _serve(self) -> None:
         """Hand out slots to the waiters, best first, as the windows free them."""
@@ -185,13 +309,22 @@ class Budget:
                     future.set_exception(exc)
                 continue
             if wait > 0:
-                await asyncio.sleep(wait)
+                if not self._grow():
+                    await self._sleep(wait)
                 continue
             while self._waiters:
                 _, _, future = heapq.heappop(self._waiters)
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(self._granted)
                     break
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until a window frees a slot, or the burst grows."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     def idle(self, now: float) -> bool:
         """Nothing waits, nothing is paused, and no call of ours is inside any window: the
@@ -212,8 +345,8 @@ class BudgetMap:
     SWEEP_EVERY = 1024  # new budgets between two sweeps of idle ones
 
     def __init__(self, windows: Sequence[Window], *, name: str = "", counters: Counters | None = None,
-                 adaptive: bool = False) -> None:
-        self.windows, self.name, self.adaptive = tuple(windows), name, adaptive
+                 adaptive: bool = False, burst: int | None = None) -> None:
+        self.windows, self.name, self.adaptive, self.burst = tuple(windows), name, adaptive, burst
         self.counters = counters or LocalCounters()
         self._budgets: dict[object, Budget] = {}
         self._created = 0
@@ -225,7 +358,7 @@ class BudgetMap:
             if self._created % self.SWEEP_EVERY == 0:
                 self.sweep()
             budget = self._budgets[key] = Budget(self.windows, name=f"{self.name}:{key}",
-                                                 counters=self.counters, adaptive=self.adaptive)
+                                                 counters=self.counters, adaptive=self.adaptive, burst=self.burst)
         return budget
 
     def sweep(self) -> int:
@@ -284,31 +417,36 @@ async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]]
     ``method`` (the API method) labels the call's metrics when ``name`` does not say it;
     ``acquired``: the caller already holds the slots (``acquire_first``)."""
     if acquired:
-        pass
+        tickets = [budget.granted for budget in budgets]
     elif priority is Priority.COSMETIC:
         if not all(budget.has_spare() for budget in budgets):
             metrics.platform_dropped(name, method)
             raise Dropped(name)
+        tickets = []
         for budget in budgets:
             if not await budget.try_acquire():
                 metrics.platform_dropped(name, method)
                 raise Dropped(name)
+            tickets.append(budget.granted)
     else:
-        for budget in budgets:
-            await budget.acquire(priority)
+        tickets = [await budget.acquire(priority) for budget in budgets]
     metrics.platform_call(name, method)
     try:
-        return await request()
+        result = await request()
     except Exception as exc:
         wait = retry_after(exc)
         if wait is None:
             raise
         paused = budgets if pause is None else pause(exc) if callable(pause) else pause
+        ticket_of = {id(budget): ticket for budget, ticket in zip(budgets, tickets, strict=True)}
         for budget in paused:
-            budget.pause(wait)
+            budget.pause(wait, ticket_of.get(id(budget)))
         metrics.platform_rate_limited(name, method)
         if paused:
             log.warning("%s: 429, pausing it for %.2fs", name, wait)
         else:
             log.warning("%s: 429 on %s (retry after %.2fs), not retried", name, method, wait)
         raise RateLimited(wait, name) from exc
+    for budget, ticket in zip(budgets, tickets, strict=True):
+        budget.succeeded(ticket)
+    return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import SecretStr
 from pyrate_limiter import InMemoryBucket, Rate, RateItem, RedisBucket
 from pyrate_limiter.abstracts import AbstractBucket
+from pyrate_limiter.utils import validate_rate_list
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -46,6 +48,30 @@ class Window:
 
     def rate(self) -> Rate:
         return Rate(self.count, max(1, round((self.seconds + JITTER) * 1000)))
+
+
+def rates_for(windows: Sequence[Window], burst: int | None = None) -> list[Rate]:
+    """The windows as pyrate-limiter rates, plus a burst window when ``burst`` is below the
+    longest window's count: at most ``burst`` calls in ``burst`` × (seconds / count), so calls
+    are spread over the window at its rate instead of all going at once.
+
+    Each window is held ``JITTER`` longer than the platform's; the burst window too, and the
+    longest window then lengthens to the burst window's density (pyrate-limiter wants longer
+    windows no denser than shorter ones): ~1 % of a minute's rate for Slack's bursts. A shorter
+    window the burst window already implies is left out (the list must grow in count too)."""
+    rates = sorted((w.rate() for w in windows), key=lambda r: r.interval)
+    longest = max(windows, key=lambda w: w.seconds)
+    if burst is None or burst >= longest.count:
+        return rates
+    b = max(1, burst)
+    burst_ms = max(1, round((b * longest.seconds / longest.count + JITTER) * 1000))
+    ceiling = Rate(longest.count, max(rates[-1].interval, math.ceil(longest.count * burst_ms / b)))
+    shorter = [r for r in rates[:-1] if b * math.ceil(r.interval / burst_ms) > r.limit]
+    out = sorted([*shorter, Rate(b, burst_ms), ceiling], key=lambda r: r.interval)
+    if validate_rate_list(out):
+        return out
+    log.debug("no burst window %s fits %s", b, rates)  # a shape no platform of ours has
+    return rates
 
 
 def now_ms() -> int:
@@ -104,8 +130,8 @@ class Counter:
         # No wait known (a bucket that records none): try again after a small share of a window.
         return max(0.001, (wait_ms if wait_ms is not None and wait_ms >= 0 else 50) / 1000)
 
-    def set_windows(self, windows: Sequence[Window]) -> None:
-        self.bucket.rates = [w.rate() for w in windows]
+    def set_windows(self, windows: Sequence[Window], burst: int | None = None) -> None:
+        self.bucket.rates = rates_for(windows, burst)
 
 
 class SharedCounter(Counter):
@@ -114,10 +140,10 @@ class SharedCounter(Counter):
 
     sync = False
 
-    def __init__(self, counters: RedisCounters, name: str, windows: Sequence[Window]) -> None:
-        super().__init__(InMemoryBucket([w.rate() for w in windows]), name)
+    def __init__(self, counters: RedisCounters, name: str, windows: Sequence[Window], burst: int | None = None) -> None:
+        super().__init__(InMemoryBucket(rates_for(windows, burst)), name)
         self.counters = counters
-        self.windows = tuple(windows)
+        self.rates = rates_for(windows, burst)
         self.remote: RedisBucket | None = None
 
     async def take(self) -> float:
@@ -125,24 +151,24 @@ class SharedCounter(Counter):
             return await self._take_from(self.bucket)
         try:
             if self.remote is None:
-                self.remote = await RedisBucket.init([w.rate() for w in self.windows], self.counters.redis,
+                self.remote = await RedisBucket.init(list(self.rates), self.counters.redis,
                                                      self.counters.prefix + self.name)
             return await self._take_from(self.remote)
         except self.counters.down as exc:
             self.counters.unreachable(exc)
             return await self._take_from(self.bucket)
 
-    def set_windows(self, windows: Sequence[Window]) -> None:
-        self.windows = tuple(windows)
-        super().set_windows(windows)
+    def set_windows(self, windows: Sequence[Window], burst: int | None = None) -> None:
+        super().set_windows(windows, burst)
+        self.rates = rates_for(windows, burst)
         if self.remote is not None:
-            self.remote.rates = [w.rate() for w in windows]
+            self.remote.rates = list(self.rates)
 
 
 class Counters(Protocol):
     shared: bool
 
-    async def counter(self, name: str, windows: Sequence[Window]) -> Counter: ...
+    async def counter(self, name: str, windows: Sequence[Window], burst: int | None = None) -> Counter: ...
 
     async def pause(self, name: str, seconds: float) -> None:
         """Hold every caller of ``name`` back for ``seconds``."""
@@ -158,8 +184,8 @@ class LocalCounters:
     def __init__(self) -> None:
         self._paused: dict[str, float] = {}
 
-    async def counter(self, name: str, windows: Sequence[Window]) -> Counter:
-        return Counter(InMemoryBucket([w.rate() for w in windows]), name)
+    async def counter(self, name: str, windows: Sequence[Window], burst: int | None = None) -> Counter:
+        return Counter(InMemoryBucket(rates_for(windows, burst)), name)
 
     async def pause(self, name: str, seconds: float) -> None:
         until = time.monotonic() + max(0.0, seconds)
@@ -204,8 +230,8 @@ class RedisCounters:
             log.warning("Redis unreachable (%s): platform budgets are counted in this process until it is back",
                         type(exc).__name__)
 
-    async def counter(self, name: str, windows: Sequence[Window]) -> Counter:
-        return SharedCounter(self, name, windows)
+    async def counter(self, name: str, windows: Sequence[Window], burst: int | None = None) -> Counter:
+        return SharedCounter(self, name, windows, burst)
 
     async def pause(self, name: str, seconds: float) -> None:
         if not self.reachable():

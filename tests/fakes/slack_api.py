@@ -11,9 +11,12 @@ token), takes uploads the way Slack does since files.upload was retired
 sharing the file in a channel or thread), and offers a Socket Mode WebSocket endpoint that
 pushes event envelopes and collects acks. Every call is recorded with a timestamp.
 
-Limits are sliding windows (at most N calls in any ``window`` seconds) — stricter than
-Slack's documented "per minute, bursts allowed", so a client that passes here passes there.
-Tests shrink ``window`` (and ``post_interval``) to keep the suite fast.
+Limits are sliding windows (at most N calls in any ``window`` seconds) by default — a whole
+minute's calls may go at once. ``limits=LimitMode.BUCKETS`` makes them token buckets that refill
+at the documented rate but hold only a sixth of a minute's calls (Tier 2: 20 a minute, 3 at
+once), per method and workspace: a Slack that tolerates smaller bursts than a minute's
+allowance, which Slack's "occasional bursts" leaves possible. The per-channel post limit is the
+same in both modes. Tests shrink ``window`` (and ``post_interval``) to keep the suite fast.
 
 A stream's lifetime is Slack's ~5 minutes shrunk with the windows (``window`` / 60, the
 harness's PLATFORM_TIME_SCALE) unless a test sets ``stream_ttl``. ``chat.postEphemeral``
@@ -34,6 +37,7 @@ import time
 import urllib.parse
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -57,6 +61,7 @@ REAL_TIER_LIMITS: dict[str, int] = {
     "chat.update": 50,  # Tier 3
     "conversations.replies": 50,  # Tier 3
     "chat.appendStream": 100,  # Tier 4
+    "chat.postEphemeral": 100,  # Tier 4
     "files.info": 100,  # Tier 4
     "files.getUploadURLExternal": 100,  # Tier 4
     "files.completeUploadExternal": 100,  # Tier 4
@@ -213,6 +218,34 @@ class FakeFile:
     connect_stub: bool = False  # events carry only {"id", "file_access": "check_file_info"}
 
 
+class LimitMode(Enum):
+    WINDOWS = "windows"  # at most a minute's calls in any minute, all at once if the client likes
+    BUCKETS = "buckets"  # refill at the minute's rate, at most BURST_SHARE-th of it at once
+
+
+BURST_SHARE = 6
+
+
+class TokenBuckets:
+    """Token buckets per key: ``limit`` tokens a ``window`` seconds, at most ``limit //
+    BURST_SHARE`` (at least 1) held; full at first."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[Any, tuple[float, float]] = {}  # key -> (tokens, when counted)
+
+    def check(self, key: Any, limit: int, window: float, now: float) -> float:
+        """0 if the call may go now (and spends a token), else the seconds until it may."""
+        size = max(1, limit // BURST_SHARE)
+        rate = limit / window
+        tokens, then = self._tokens.get(key, (float(size), now))
+        tokens = min(float(size), tokens + (now - then) * rate)
+        if tokens < 1.0:
+            self._tokens[key] = (tokens, now)
+            return (1.0 - tokens) / rate
+        self._tokens[key] = (tokens - 1.0, now)
+        return 0.0
+
+
 class SlackRateLimiter:
     """Sliding-window limits: at most ``limit`` calls in any ``window`` seconds per key."""
 
@@ -242,8 +275,10 @@ class FakeSlack:
         streaming_error: str | None = None,
         status_clears_on_reply: bool = True,
         signing_secret: str = SIGNING_SECRET,
+        limits: LimitMode = LimitMode.WINDOWS,
     ) -> None:
         self.window = window
+        self.limits = limits  # may be switched before the first call
         self.post_interval = post_interval
         self.post_burst = post_burst
         self.tier_limits = dict(REAL_TIER_LIMITS if tier_limits is None else tier_limits)
@@ -276,6 +311,7 @@ class FakeSlack:
         self.socket_acks: dict[str, asyncio.Future] = {}
         self.socket_connections = 0
         self._limiter = SlackRateLimiter()
+        self._buckets = TokenBuckets()
         self._ts_counter = itertools.count(1)
         self._event_counter = itertools.count(1)
         self._ws: web.WebSocketResponse | None = None
@@ -595,6 +631,8 @@ class FakeSlack:
         if method == "chat.postMessage":
             wait = self._limiter.check(("post", args.get("channel")), self.post_burst,
                                        self.post_burst * self.post_interval, now)
+        elif limit is not None and self.limits is LimitMode.BUCKETS:
+            wait = self._buckets.check((method, TEAM_ID), limit, self.window, now)
         elif limit is not None:
             wait = self._limiter.check((method, TEAM_ID), limit, self.window, now)
         return wait

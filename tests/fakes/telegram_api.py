@@ -81,6 +81,9 @@ class FakeLimits:
     global_: Window = Window(30, 1.0)  # ~30 per second for the whole bot
     draft: tuple[Window, ...] = (Window(20, 5.0), Window(40, 30.0))  # per chat
     integer_retry_after: bool = True  # Telegram sends whole seconds
+    # Token buckets instead of sliding windows: each window's count refills over its seconds,
+    # but a bucket holds only a sixth of it (at least 1): a Telegram with smaller bursts.
+    buckets: bool = False
 
     def scaled(self, factor: float) -> FakeLimits:
         """The same counts in windows ``factor`` times as long (tests shrink time)."""
@@ -210,6 +213,7 @@ class FakeTelegram:
         self._poll_generation = 0  # getUpdates calls so far (the newest one wins)
         self._accepted: dict[tuple, deque[float]] = defaultdict(deque)
         self._penalty_until: dict[tuple, float] = {}
+        self._tokens: dict[tuple, tuple[float, float]] = {}  # scope -> (tokens, when counted): buckets
         self._injected: list[Injected] = []
         self.kicked: set[int] = set()  # chats the bot was removed from: writes there get 403
         self.rich_messages = False  # Bot API 10.1: sendRichMessage, rich drafts, rich_message on edits
@@ -439,6 +443,12 @@ class FakeTelegram:
             return float(max(1, math.ceil(seconds)))
         return max(0.01, math.ceil(seconds * 100) / 100)
 
+    def _bucket(self, scope: tuple, window: Window, now: float) -> float:
+        """Tokens in ``scope``'s bucket now (``FakeLimits.buckets``)."""
+        size = max(1, window.count // 6)
+        tokens, then = self._tokens.get(scope, (float(size), now))
+        return min(float(size), tokens + (now - then) * window.count / window.seconds)
+
     def _check_limits(self, method: str, params: dict, now: float) -> None:
         scopes = self._scopes_of(method, params)
         wait = 0.0
@@ -446,6 +456,11 @@ class FakeTelegram:
             until = self._penalty_until.get(scope, 0.0)
             if until > now:
                 wait = max(wait, until - now)
+                continue
+            if self.limits.buckets:
+                tokens = self._bucket(scope, window, now)
+                if tokens < 1.0:
+                    wait = max(wait, (1.0 - tokens) * window.seconds / window.count)
                 continue
             q = self._accepted[scope]
             while q and q[0] <= now - window.seconds:
@@ -459,7 +474,9 @@ class FakeTelegram:
                 if scope[0] != "global":
                     self._penalty_until[scope] = max(self._penalty_until.get(scope, 0.0), now + retry)
             raise TelegramError(429, f"Too Many Requests: retry after {retry:g}", retry)
-        for scope, _ in scopes:
+        for scope, window in scopes:
+            if self.limits.buckets:
+                self._tokens[scope] = (self._bucket(scope, window, now) - 1.0, now)
             self._accepted[scope].append(now)
 
     def _take_injected(self, method: str, params: dict, now: float) -> None:
