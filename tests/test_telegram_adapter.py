@@ -280,6 +280,28 @@ async def test_forum_topics_are_separate_shared_conversations(start_bot, tg, fak
     assert "tea" in user_prompt(fake_gateway.last.body)
 
 
+async def test_a_group_photo_captioned_with_the_mention_alone_waits_for_the_question(
+        start_bot, tg, fake_gateway) -> None:
+    """"@bot" under a photo addresses it and says nothing more: the question that follows is
+    its text (a burst), not a second turn after an answer to "@bot"."""
+    fake_gateway.script(Answer(text="A red square.", reasoning=THINK))
+    bot = await start_bot()
+    buf = BytesIO()
+    from PIL import Image
+    Image.new("RGB", (32, 32), "red").save(buf, "JPEG")
+    caption = f"@{tg.username}"
+    tg.send_user_message(GROUP, BOB, None, extra={"photo": tg.photo_sizes(buf.getvalue()), "caption": caption,
+                                                  "caption_entities": [tg.mention_entity(caption)]})
+    question = f"@{tg.username} what is this?"
+    tg.send_user_message(GROUP, BOB, question, entities=[tg.mention_entity(question)])
+    await answered(tg, GROUP)
+    await bot.settle()
+    assert len(fake_gateway.requests) == 1, "one turn for the photo and its question"
+    body = fake_gateway.last.body
+    assert "image_url" in json.dumps(body) and "what is this?" in user_prompt(body)
+    assert f"@{tg.username}" not in user_prompt(body).replace(question, "")
+
+
 async def test_album_of_three_photos_is_one_message(start_bot, tg, fake_gateway) -> None:
     from io import BytesIO
 

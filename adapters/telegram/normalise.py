@@ -129,7 +129,11 @@ def clean_text(me: BotIdentity, message: Message) -> str:
         head, *rest = text.strip().split(maxsplit=1)
         return " ".join([head.split("@")[0], *rest]).strip()
     stripped = re.sub(rf"^\s*{re.escape(me.mention)}\b[\s,:，：]*", "", text, flags=re.IGNORECASE)
-    return stripped.strip() if stripped.strip() else text.strip()
+    if stripped.strip() or message.caption is None:
+        return stripped.strip() or text.strip()
+    # A photo or file captioned with the mention alone is a file without text: it can wait
+    # for the question that follows it (a burst), like an uncaptioned one.
+    return ""
 
 
 def normalise(
