@@ -551,3 +551,30 @@ def test_the_platform_is_configured_only_with_a_bot_token() -> None:
 def test_fake_message_helpers():
     msg = FakeMessage("C1", "1.1", "U1", blocks=controls.blocks(answer_controls(7)))
     assert msg.button(controls.REGENERATE)["value"] == "regen:7"
+
+
+async def test_a_message_in_a_new_thread_does_not_store_the_thread_s_first_message_twice(
+        make_settings, fake_gateway, fake_slack) -> None:
+    """The first message opens the thread and is slow to build (its file downloads); the
+    second, in its thread, reads the thread meanwhile and sees the first, not stored yet. The
+    first is stored once (its own event supersedes the context copy), before the second."""
+    fake_gateway.script(Answer(text="Nice photo.", reasoning=THOUGHT))
+    h = await _harness(make_settings, fake_gateway, fake_slack)
+    try:
+        fake_slack.download_delay = 0.5
+        photo = fake_slack.add_file("menu.png", "image/png", PNG)
+        first, opening = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> our new menu", mention=True,
+                                                 files=[photo])
+        _, follow_up = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> make it shorter", mention=True,
+                                               thread_ts=first)
+        assert (await h.send(opening)).status_code == 200
+        assert (await h.send(follow_up)).status_code == 200
+        await eventually(lambda: [c for c in fake_slack.calls if c.method == "conversations.replies"])
+        await h.settle()
+        async with h.runtime.db.read() as conn:
+            stored = (await conn.execute(select(Message.platform_message_id, Message.status)
+                                         .where(Message.role == "user").order_by(Message.seq))).all()
+        assert [row.platform_message_id for row in stored] == [first, follow_up["event"]["ts"]]
+        assert {row.status for row in stored} == {"answered"}
+    finally:
+        await _close(h)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ from bot.usage.access import Decision
 from bot.usage.operators import Operators
 
 log = logging.getLogger(__name__)
+CONTEXT_COPIES_KEPT = 1024  # recent thread-context records whose own event may follow
 SHUTDOWN_FINISH = 10.0  # seconds interrupted answers get for their final write and save
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -97,6 +99,8 @@ class ChatService:
         self._active: dict[int, ActiveTurn] = {}  # conversation id → the turn it streams
         self._surfaces: dict[tuple[int, int], ReplySurface] = {}  # (conversation, seq) → where it was asked
         self._latest: dict[ConversationKey, int] = {}  # a key's current conversation id
+        # Messages recorded as thread context whose own event may still come (``record``).
+        self._context_copies: OrderedDict[tuple[ConversationKey, str], None] = OrderedDict()
         self._platforms: dict[str, Surfaces] = {}
         self._recovered: list[RecoveredAnswer] = []
         self._background: set[asyncio.Task[Any]] = set()  # the core's own: repairs, the sweep's answers
@@ -400,8 +404,19 @@ class ChatService:
 
     async def record(self, msg: IncomingMessage) -> None:
         """Store an earlier message as context, now (what a thread said before the bot was
-        called into it: it precedes the message being handled, whose turn in line is held)."""
+        called into it: it precedes the message being handled, whose turn in line is held).
+
+        Two messages in a new thread race: the second's build may read the thread before the
+        first is stored, and record it here. A message stored already is not recorded again;
+        one recorded first is remembered, and its own event replaces the copy when stored."""
+        conv = await self.store.conversation(msg.key, shared=msg.group)
+        if msg.message_id and conv is not None and await self.store.has_user_message(conv.id, msg.message_id):
+            return
         await self._store(msg, None)
+        if msg.message_id:
+            self._context_copies[msg.key, msg.message_id] = None
+            while len(self._context_copies) > CONTEXT_COPIES_KEPT:
+                self._context_copies.popitem(last=False)
 
     async def submit(self, msg: IncomingMessage, surface: ReplySurface,
                      request: TurnRequest | None = None) -> None:
@@ -429,6 +444,9 @@ class ChatService:
             return conv, joined.seq, notices
         if not parts:
             parts.append(NewPart("text", text=""))
+        if msg.addressed and (msg.key, msg.message_id) in self._context_copies:
+            del self._context_copies[msg.key, msg.message_id]
+            await self.store.drop_context_copy(conv.id, msg.message_id)  # its own event supersedes the copy
         message_id, seq = await self.store.add_message(
             conv.id, "user", parts, status="pending" if msg.addressed else "context",
             author_id=msg.author.id, author_name=msg.author.name, platform_message_id=msg.message_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -279,6 +279,25 @@ class Store:
             if rows:
                 await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
         return message_id, seq
+
+    async def has_user_message(self, conversation_id: int, platform_message_id: str) -> bool:
+        """Whether the platform's message ``platform_message_id`` is stored in the conversation."""
+        async with self.db.read() as conn:
+            found = await conn.execute(select(Message.id).where(
+                Message.conversation_id == conversation_id, Message.role == "user",
+                Message.platform_message_id == platform_message_id).limit(1))
+            return found.first() is not None
+
+    async def drop_context_copy(self, conversation_id: int, platform_message_id: str) -> int:
+        """Delete the context copy of a user message (and its parts); returns how many."""
+        async with self.db.write() as conn:
+            ids = (await conn.execute(select(Message.id).where(
+                Message.conversation_id == conversation_id, Message.role == "user", Message.status == "context",
+                Message.platform_message_id == platform_message_id))).scalars().all()
+            if ids:
+                await conn.execute(delete(Part).where(Part.message_id.in_(ids)))
+                await conn.execute(delete(Message).where(Message.id.in_(ids)))
+            return len(ids)
 
     async def join_message(self, message_id: int, parts: list[NewPart], *, pending: bool) -> bool:
         """A burst: ``parts`` (a later message of the same author) join an unanswered user

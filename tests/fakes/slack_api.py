@@ -303,6 +303,7 @@ class FakeSlack:
         # Members per channel for chat.postEphemeral; a channel not listed has every known user.
         self.members: dict[str, set[str]] = {}
         self.ephemerals: list[FakeEphemeral] = []
+        self.download_delay = 0.0  # seconds a file download takes (a slow upload to fetch)
         self.missing_scopes: set[str] = set()  # methods the app's token lacks the scope for
         # Legacy assistant-view threads (assistant_thread_started): where a thread_ts may be given
         # to setSuggestedPrompts / setTitle.
@@ -552,6 +553,7 @@ class FakeSlack:
     # --- files ---
     async def _download(self, request: web.Request) -> web.StreamResponse:
         self.calls.append(Call("files.download", dict(request.match_info), time.monotonic()))
+        await asyncio.sleep(self.download_delay)
         if request.headers.get("Authorization") != f"Bearer {self.download_token}":
             return web.Response(body=LOGIN_PAGE, content_type="text/html")
         fid = request.match_info["file_id"].split("-", 1)[-1]
