@@ -272,12 +272,13 @@ class BotProcess:
     port: int = field(default_factory=free_port)
     proc: asyncio.subprocess.Process | None = None
     log: Path | None = None
+    argv: tuple[str, ...] = ("-m", "bot", "run")  # after the interpreter (a memory probe may wrap it)
 
     async def start(self) -> BotProcess:
         self.log = self.workdir / f"bot-{self.port}.log"
         with open(self.log, "wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=self.workdir,
+                sys.executable, *self.argv, cwd=self.workdir,
                 env=bot_env(**self.settings, PORT=str(self.port)),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
         return self

@@ -1,7 +1,8 @@
 """The soak benchmark: ``python -m bench.soak --minutes 60`` (``--minutes 2`` for a smoke run).
 
 One `bot run` process with Telegram (webhook) and Slack (HTTP events) both configured, on a
-fresh PostgreSQL database, against the fake gateway, the fake Telegram Bot API and the fake
+fresh PostgreSQL database (migrated first by `bot migrate`, as the Procfile's release phase
+does), against the fake gateway, the fake Telegram Bot API and the fake
 Slack Web API of ``tests/fakes`` (real limits), for the given minutes of mixed traffic
 (``bench.soak_traffic``) at a steady modest rate with periodic bursts. Every few seconds it
 samples the process (``bench.soak_watch``); at the end it checks that nothing was lost and
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -87,13 +89,34 @@ class Database:
             return {status: int(n) for status, n in conn.execute(query)}
 
 
-async def _start(stack: AsyncExitStack, db_kind: str, fakes: Fakes) -> tuple[BotProcess, Database]:
+async def _start(stack: AsyncExitStack, db_kind: str, fakes: Fakes,
+                 probe: Path | None = None) -> tuple[BotProcess, Database]:
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-soak-")))
     db = await stack.enter_async_context(Database(db_kind, workdir))
-    bot = BotProcess(bot_settings(fakes, db.url, telegram=True, slack=True), workdir)
+    settings = bot_settings(fakes, db.url, telegram=True, slack=True)
+    # Migrated first, as the Procfile's release phase does: `bot run` then finds the database at
+    # its head and never imports Alembic (~8 MB), as in production.
+    migrate = await BotProcess(settings, workdir, argv=("-m", "bot", "migrate")).start()
+    assert migrate.proc is not None
+    if await migrate.proc.wait() != 0:
+        raise RuntimeError(f"bot migrate failed: {migrate.log_tail()}")
+    if probe is not None:
+        probe.mkdir(parents=True, exist_ok=True)
+        bot = BotProcess({**settings, "PROBE_OUT": str(probe)}, workdir, argv=("-m", "bench.memory_probe"))
+    else:
+        bot = BotProcess(settings, workdir)
     stack.push_async_callback(bot.stop)
     await (await bot.start()).ready()
     return bot, db
+
+
+def _snapshots(bot: BotProcess, probe: Path | None) -> Callable[[], Awaitable[None]]:
+    """With ``--probe``: ask the bot (under ``bench.memory_probe``) for a tracemalloc snapshot."""
+    async def snapshot() -> None:
+        if probe is not None and bot.proc is not None:
+            bot.proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(2)
+    return snapshot
 
 
 async def _idle(sampler: Sampler, phase: str, seconds: float) -> None:
@@ -101,28 +124,34 @@ async def _idle(sampler: Sampler, phase: str, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace) -> dict[str, Any]:
+async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, rest: float = 15.0,
+               probe: Path | None = None) -> dict[str, Any]:
     seconds = minutes * 60
     async with AsyncExitStack() as stack:
         fakes = await Fakes().start()
         stack.push_async_callback(fakes.stop)
         fakes.gateway.default = soak_answer
-        bot, db = await _start(stack, db_kind, fakes)
+        bot, db = await _start(stack, db_kind, fakes, probe)
         assert bot.proc is not None
         deliver = Deliver(fakes, [bot])
         stack.push_async_callback(deliver.close)
         traffic = Traffic(fakes, deliver)
+        snapshot = _snapshots(bot, probe)
         sampler = Sampler(bot.proc.pid, bot.port, interval=interval, pg_count=db.pg_count)
         stack.push_async_callback(sampler.stop)
         sampler.start()
         # One conversation per platform first: imports, connections, the first SQL.
         await asyncio.gather(traffic.tg_private(), traffic.slack_thread())
-        await _idle(sampler, "idle-start", max(10.0, 3 * interval))
+        await _idle(sampler, "idle-start", max(rest, 3 * interval))
 
         _say(f"soak: {minutes:g} min of traffic …")
+        await snapshot()  # 1: at rest after one answer per platform
         sampler.phase, sampler.t0 = "load", time.monotonic()
         cpu0, started = bot.cpu_seconds(), time.monotonic()
+        if probe is not None:  # 2 and 3: at a third and at the end of the load
+            asyncio.get_running_loop().call_later(seconds / 3, lambda: asyncio.ensure_future(snapshot()))
         running = await offer(traffic, seconds, pace)
+        await snapshot()
         sampler.phase = "drain"
         done, pending = await asyncio.wait(running, timeout=600) if running else (set(), set())
         for task in pending:
@@ -130,7 +159,8 @@ async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace) -> 
         crashed = [repr(t.exception()) for t in done if not t.cancelled() and t.exception() is not None]
         cpu = bot.cpu_seconds() - cpu0
         elapsed = time.monotonic() - started
-        await _idle(sampler, "idle-end", max(15.0, 3 * interval))
+        await _idle(sampler, "idle-end", max(rest, 3 * interval))
+        await snapshot()  # 4: at rest after the traffic
         verdict = verify(traffic)
         states = await db.turn_states()
         vm_hwm = bot.peak_rss()
@@ -298,7 +328,8 @@ async def _main(args: argparse.Namespace) -> tuple[dict | None, dict | None]:
     if args.minutes > 0:
         pace = Pace(gap=args.gap, burst_every=args.burst_every or max(30.0, args.minutes * 60 / 12),
                     burst=args.burst)
-        result = await soak(args.minutes, interval=args.interval, db_kind=db_kind, pace=pace)
+        result = await soak(args.minutes, interval=args.interval, db_kind=db_kind, pace=pace, rest=args.rest,
+                            probe=Path(args.probe) if args.probe else None)
         _say(markdown(result, None))
     if args.streams > 0:
         _say(f"streams: {args.streams} at once …")
@@ -311,6 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="minutes of mixed traffic (0: skip the soak)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
+    parser.add_argument("--rest", type=float, default=15.0,
+                        help="seconds sampled at rest before and after the traffic")
     parser.add_argument("--gap", type=float, default=1.6, help="seconds between new conversations")
     parser.add_argument("--burst", type=int, default=12, help="conversations started at once in a burst")
     parser.add_argument("--burst-every", type=float, default=None,
@@ -318,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--streams", type=int, default=100, help="the peak phase's streams at once (0: skip)")
     parser.add_argument("--stream-tokens", type=int, default=LONG.tokens, help="the peak phase's answer length")
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--probe", help="run the soak's bot under bench.memory_probe, snapshots to this folder")
     parser.add_argument("--json", help="write every figure (and the samples) to this file")
     parser.add_argument("--markdown", help="write the report to this file as well")
     args = parser.parse_args(argv)
