@@ -125,7 +125,7 @@ async def _idle(sampler: Sampler, phase: str, seconds: float) -> None:
 
 
 async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, rest: float = 15.0,
-               probe: Path | None = None) -> dict[str, Any]:
+               probe: Path | None = None, live: Path | None = None) -> dict[str, Any]:
     seconds = minutes * 60
     async with AsyncExitStack() as stack:
         fakes = await Fakes().start()
@@ -137,7 +137,7 @@ async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, res
         stack.push_async_callback(deliver.close)
         traffic = Traffic(fakes, deliver)
         snapshot = _snapshots(bot, probe)
-        sampler = Sampler(bot.proc.pid, bot.port, interval=interval, pg_count=db.pg_count)
+        sampler = Sampler(bot.proc.pid, bot.port, interval=interval, pg_count=db.pg_count, live=live)
         stack.push_async_callback(sampler.stop)
         sampler.start()
         # One conversation per platform first: imports, connections, the first SQL.
@@ -329,7 +329,8 @@ async def _main(args: argparse.Namespace) -> tuple[dict | None, dict | None]:
         pace = Pace(gap=args.gap, burst_every=args.burst_every or max(30.0, args.minutes * 60 / 12),
                     burst=args.burst)
         result = await soak(args.minutes, interval=args.interval, db_kind=db_kind, pace=pace, rest=args.rest,
-                            probe=Path(args.probe) if args.probe else None)
+                            probe=Path(args.probe) if args.probe else None,
+                            live=Path(args.samples) if args.samples else None)
         _say(markdown(result, None))
     if args.streams > 0:
         _say(f"streams: {args.streams} at once …")
@@ -352,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stream-tokens", type=int, default=LONG.tokens, help="the peak phase's answer length")
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--probe", help="run the soak's bot under bench.memory_probe, snapshots to this folder")
+    parser.add_argument("--samples", help="append each sample to this file as a JSON line, as it is taken")
     parser.add_argument("--json", help="write every figure (and the samples) to this file")
     parser.add_argument("--markdown", help="write the report to this file as well")
     args = parser.parse_args(argv)

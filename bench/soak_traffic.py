@@ -174,7 +174,7 @@ class Traffic:
         await self._tg_post({"message": message})
         return tag
 
-    async def tg_command(self, place: Place, user: dict) -> None:
+    async def tg_command(self, place: Place, user: dict) -> str:
         tg = self.fakes.tg
         command = self.rng.choice(("/help", "/usage", "/new"))
         before = len(self.tg_messages(place.where))
@@ -184,6 +184,7 @@ class Traffic:
         await self._tg_post({"message": message})
         if await until(lambda: len(self.tg_messages(place.where)) > before) is None:
             self.ledger.timeouts.append(f"{command} on telegram {place.where}")
+        return command
 
     async def tg_regenerate(self, place: Place, user: dict, tag: str) -> None:
         finals = self.finals(place, tag)
@@ -225,7 +226,8 @@ class Traffic:
                 await self._think()
             roll = self.rng.random()
             if i and roll < 0.15:
-                await self.tg_command(place, user)
+                if await self.tg_command(place, user) == "/new":
+                    last = None  # a fresh start: the earlier answers are nothing to regenerate
             elif last and roll < 0.3:
                 await self.tg_regenerate(place, user, last)
             else:
@@ -279,7 +281,7 @@ class Traffic:
         await self._wait_answers(place, tag, "message")
         return place, tag
 
-    async def slack_command(self, place: Place, user: str) -> None:
+    async def slack_command(self, place: Place, user: str) -> str:
         command = self.rng.choice(("/help", "/usage", "/new"))
         before = len(self.slack_messages(place.where))
         _, envelope = self.fakes.slack.user_message(place.where[0], f"<@{BOT_USER_ID}> {command}", user=user,
@@ -289,6 +291,7 @@ class Traffic:
         await self._slack_post(envelope)
         if await until(lambda: len(self.slack_messages(place.where)) > before) is None:
             self.ledger.timeouts.append(f"{command} on slack {place.where}")
+        return command
 
     async def slack_regenerate(self, place: Place, user: str, tag: str) -> None:
         finals = self.finals(place, tag)
@@ -303,13 +306,15 @@ class Traffic:
     async def slack_thread(self) -> None:
         channel = self.rng.choice(self.channels)
         user = f"U0SOAK{self.rng.randrange(50):03d}"
-        place, last = await self.slack_ask(None, channel, user, with_file=self.rng.random() < 0.15)
+        place, tag = await self.slack_ask(None, channel, user, with_file=self.rng.random() < 0.15)
+        last: str | None = tag
         for _ in range(self.rng.randint(0, 2)):
             await self._think()
             roll = self.rng.random()
             if roll < 0.15:
-                await self.slack_command(place, user)
-            elif roll < 0.3:
+                if await self.slack_command(place, user) == "/new":
+                    last = None
+            elif last and roll < 0.3:
                 await self.slack_regenerate(place, user, last)
             else:
                 place, last = await self.slack_ask(place, channel, user, with_file=roll > 0.85)
@@ -397,8 +402,9 @@ def verify(traffic: Traffic) -> Verdict:
         v.command_replies_expected += place.command_replies
         v.command_replies_found += min(others, place.command_replies)
         if others > place.command_replies:
+            said = [m.text[:60] for m in shown if not any(tag in m.text for tag in place.answers)]
             v.extra.append(f"{place.platform} {place.where}: {others} untagged messages, "
-                           f"{place.command_replies} commands")
+                           f"{place.command_replies} commands: {said}")
         elif others < place.command_replies:
             v.missing.append(f"{place.platform} {place.where}: {others}/{place.command_replies} command replies")
     return v

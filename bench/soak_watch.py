@@ -10,6 +10,7 @@ samples, and a least-squares slope over everything after the warm-up.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import time
@@ -86,8 +87,9 @@ class Sampler:
     """Samples one process every ``interval`` seconds until stopped."""
 
     def __init__(self, pid: int, port: int, *, interval: float,
-                 pg_count: Callable[[], Awaitable[int]] | None) -> None:
+                 pg_count: Callable[[], Awaitable[int]] | None, live: Path | None = None) -> None:
         self.pid, self.port, self.interval, self.pg_count = pid, port, interval, pg_count
+        self.live = live  # every sample appended here as a JSON line, as it is taken
         self.samples: list[Sample] = []
         self.phase = "idle-start"
         self.t0 = time.monotonic()
@@ -107,6 +109,9 @@ class Sampler:
         s = Sample(round(time.monotonic() - self.t0, 2), tree_rss(self.pid), open_fds(self.pid), pg, tasks,
                    streams, self.phase)
         self.samples.append(s)
+        if self.live is not None:
+            with self.live.open("a") as f:
+                f.write(json.dumps(asdict(s)) + "\n")
         return s
 
     def start(self) -> None:
