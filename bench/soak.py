@@ -90,10 +90,10 @@ class Database:
 
 
 async def _start(stack: AsyncExitStack, db_kind: str, fakes: Fakes,
-                 probe: Path | None = None) -> tuple[BotProcess, Database]:
+                 probe: Path | None = None, env: dict[str, str] | None = None) -> tuple[BotProcess, Database]:
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-soak-")))
     db = await stack.enter_async_context(Database(db_kind, workdir))
-    settings = bot_settings(fakes, db.url, telegram=True, slack=True)
+    settings = bot_settings(fakes, db.url, telegram=True, slack=True, **(env or {}))
     # Migrated first, as the Procfile's release phase does: `bot run` then finds the database at
     # its head and never imports Alembic (~8 MB), as in production.
     migrate = await BotProcess(settings, workdir, argv=("-m", "bot", "migrate")).start()
@@ -125,13 +125,14 @@ async def _idle(sampler: Sampler, phase: str, seconds: float) -> None:
 
 
 async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, rest: float = 15.0,
-               probe: Path | None = None, live: Path | None = None) -> dict[str, Any]:
+               probe: Path | None = None, live: Path | None = None,
+               env: dict[str, str] | None = None) -> dict[str, Any]:
     seconds = minutes * 60
     async with AsyncExitStack() as stack:
         fakes = await Fakes().start()
         stack.push_async_callback(fakes.stop)
         fakes.gateway.default = soak_answer
-        bot, db = await _start(stack, db_kind, fakes, probe)
+        bot, db = await _start(stack, db_kind, fakes, probe, env)
         assert bot.proc is not None
         deliver = Deliver(fakes, [bot])
         stack.push_async_callback(deliver.close)
@@ -330,7 +331,8 @@ async def _main(args: argparse.Namespace) -> tuple[dict | None, dict | None]:
                     burst=args.burst)
         result = await soak(args.minutes, interval=args.interval, db_kind=db_kind, pace=pace, rest=args.rest,
                             probe=Path(args.probe) if args.probe else None,
-                            live=Path(args.samples) if args.samples else None)
+                            live=Path(args.samples) if args.samples else None,
+                            env=dict(kv.split("=", 1) for kv in args.bot_env))
         _say(markdown(result, None))
     if args.streams > 0:
         _say(f"streams: {args.streams} at once …")
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--probe", help="run the soak's bot under bench.memory_probe, snapshots to this folder")
     parser.add_argument("--samples", help="append each sample to this file as a JSON line, as it is taken")
+    parser.add_argument("--bot-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="one more environment variable for the soak's bot (an allocator setting, say)")
     parser.add_argument("--json", help="write every figure (and the samples) to this file")
     parser.add_argument("--markdown", help="write the report to this file as well")
     args = parser.parse_args(argv)
