@@ -34,7 +34,7 @@ def test_a_short_soak_answers_every_message_once_and_reports_every_target(tmp_pa
     assert sum(soak["turn_states"].values()) == verdict["answers_expected"], soak["turn_states"]
     assert {s["phase"] for s in soak["samples"]} >= {"idle-start", "load", "idle-end"}
     assert all(s["tasks"] and s["rss"] > 10 * 2**20 and s["fds"] > 0 for s in soak["samples"])
-    assert peak["finished"] == peak["exact"] == 4 and peak["peak_rss_mb"] > 10, peak
+    assert peak["finished"] == 4 and peak["most_streams_at_once"] >= 2 and peak["peak_rss_mb"] > 10, peak
 
 
 def _samples(values: list[float], phase: str = "load") -> list[Sample]:
