@@ -111,12 +111,19 @@ async def _start(stack: AsyncExitStack, db_kind: str, fakes: Fakes,
 
 
 def _snapshots(bot: BotProcess, probe: Path | None) -> Callable[[], Awaitable[None]]:
-    """With ``--probe``: ask the bot (under ``bench.memory_probe``) for a tracemalloc snapshot."""
+    """With ``--probe``: ask the bot (under ``bench.memory_probe``) for its figures (and a
+    tracemalloc snapshot unless PROBE_FRAMES=0)."""
     async def snapshot() -> None:
         if probe is not None and bot.proc is not None:
             bot.proc.send_signal(signal.SIGUSR1)
             await asyncio.sleep(2)
     return snapshot
+
+
+async def _every(seconds: float, times: int, call: Callable[[], Awaitable[None]]) -> None:
+    for _ in range(times):
+        await asyncio.sleep(seconds)
+        await call()
 
 
 async def _idle(sampler: Sampler, phase: str, seconds: float) -> None:
@@ -149,9 +156,11 @@ async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, res
         await snapshot()  # 1: at rest after one answer per platform
         sampler.phase, sampler.t0 = "load", time.monotonic()
         cpu0, started = bot.cpu_seconds(), time.monotonic()
-        if probe is not None:  # 2 and 3: at a third and at the end of the load
-            asyncio.get_running_loop().call_later(seconds / 3, lambda: asyncio.ensure_future(snapshot()))
+        # With --probe: ten more during the load, the last at its end.
+        every = asyncio.create_task(_every(seconds / 10, 9, snapshot)) if probe is not None else None
         running = await offer(traffic, seconds, pace)
+        if every is not None:
+            every.cancel()
         await snapshot()
         sampler.phase = "drain"
         done, pending = await asyncio.wait(running, timeout=600) if running else (set(), set())
