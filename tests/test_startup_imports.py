@@ -68,3 +68,13 @@ def test_run_refuses_the_extras_its_libraries_would_load_for_nothing() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                           cwd=tempfile.gettempdir())
     assert done.stdout.split("\n")[:2] == ["", "/a"], done.stdout
+
+
+def test_run_pins_glibc_malloc_thresholds() -> None:
+    """glibc raises its mmap and trim thresholds after the first big free, and then keeps
+    freed heap space: pinned at start, the heap stops creeping up (the soak, docs/benchmarks.md)."""
+    from bot.lean import steady_malloc
+
+    if not os.path.exists("/lib/x86_64-linux-gnu/libc.so.6") and not os.path.exists("/usr/lib/libc.so.6"):
+        return  # not glibc: nothing to pin
+    assert steady_malloc() is True
