@@ -272,12 +272,13 @@ class BotProcess:
     port: int = field(default_factory=free_port)
     proc: asyncio.subprocess.Process | None = None
     log: Path | None = None
+    argv: tuple[str, ...] = ("-m", "bot", "run")  # after the interpreter (a memory probe may wrap it)
 
     async def start(self) -> BotProcess:
         self.log = self.workdir / f"bot-{self.port}.log"
         with open(self.log, "wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=self.workdir,
+                sys.executable, *self.argv, cwd=self.workdir,
                 env=bot_env(**self.settings, PORT=str(self.port)),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
         return self
@@ -366,6 +367,17 @@ class Deliver:
             await asyncio.sleep(0.1)
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    async def post_telegram(self, update: dict) -> None:
+        """One Telegram update (a message, a button press) to the next process's webhook."""
+        await self._post(f"http://127.0.0.1:{self._bot().port}/telegram/webhook", json.dumps(update).encode(),
+                         {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"})
+
+    async def post_slack(self, body: bytes, *, form: bool = False) -> None:
+        """One signed Slack request: an Events API envelope, or (``form``) an interactivity payload."""
+        kind = "application/x-www-form-urlencoded" if form else "application/json"
+        await self._post(f"http://127.0.0.1:{self._bot().port}/slack/events", body,
+                         self.fakes.slack.signed(body, content_type=kind))
 
     def telegram_private(self, user_id: int) -> dict:
         user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}

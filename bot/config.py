@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -219,7 +219,9 @@ class Settings(BaseSettings):
 
     @field_validator("admin_login_rate")
     @classmethod
-    def _rate_syntax(cls, value: str) -> str:
+    def _rate_syntax(cls, value: str, info: ValidationInfo) -> str:
+        if not info.data.get("admin_page", True):
+            return value  # only the admin page reads it: without the page, limits (~2 MB) stays unloaded
         from limits import parse
 
         try:

@@ -394,3 +394,15 @@ async def test_a_gateway_that_never_answers_is_said_early_and_ends_in_bounded_ti
         assert turn.status == "error"
     finally:
         await rt.close()
+
+
+def test_streamed_pieces_are_kept_joined_not_one_by_one() -> None:
+    """An answer's pieces (a token each) are joined as they stream: the text is kept whole,
+    at about its own size, not as thousands of tiny strings (issue 20, peak RSS)."""
+    from bot.core.chat import KEEP_JOINED, _keep
+
+    parts: list[str] = []
+    for i in range(1000):
+        _keep(parts, f"{i},")
+    assert "".join(parts) == "".join(f"{i}," for i in range(1000))
+    assert len(parts) < KEEP_JOINED

@@ -289,3 +289,14 @@ async def test_idle_budgets_are_forgotten_and_busy_ones_kept():
     assert chats.sweep() == 2 and len(chats) == 1  # "old" and "new" forgotten
     await asyncio.wait_for(waiter, 1)
     assert chats["busy"] is busy
+
+
+async def test_a_bot_meeting_new_chats_all_day_keeps_few_budgets():
+    """Each chat gets its budgets on first use; those of chats gone quiet are forgotten as new
+    ones come (the soak: thousands of chats over an hour, memory flat)."""
+    chats = BudgetMap([Window(1, 0.01)], name="chat")
+    for chat in range(1000):
+        await chats[chat].acquire(Priority.TEXT)
+        if chat % 50 == 0:
+            await asyncio.sleep(0.02)  # the behaviour under test: earlier chats' windows pass
+    assert len(chats) <= 128, len(chats)

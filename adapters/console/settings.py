@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import platformdirs
 from pydantic_settings import SettingsConfigDict
 
 from bot.platform import ADMITTED, Admission, Gate, PlatformSettings, id_set
@@ -35,10 +34,14 @@ class ConsoleSettings(PlatformSettings):
         return ADMITTED
 
     def history_path(self) -> Path | None:
+        import platformdirs  # here: `bot run` reads these settings too, and never needs it
+
         if self.history_file.strip().lower() == "off":
             return None
         return Path(self.history_file).expanduser() if self.history_file else \
             platformdirs.user_data_path(APP) / "chat_history"
 
     def log_path(self) -> Path:
+        import platformdirs
+
         return Path(self.log_file).expanduser() if self.log_file else platformdirs.user_state_path(APP) / "chat.log"

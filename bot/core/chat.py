@@ -60,11 +60,11 @@ class ChatKind:
                     await turn.status("")
                 if not text_parts and not writer.has_text and not event.text.strip():
                     continue
-                text_parts.append(event.text)
+                _keep(text_parts, event.text)
                 writer.feed(event.text)
             elif isinstance(event, ReasoningDelta):
-                reasoning_parts.append(event.text)
-                turn.reasoning.append(event.text)
+                _keep(reasoning_parts, event.text)
+                _keep(turn.reasoning, event.text)
                 if not text_parts and not turn.status_shown:
                     await turn.status(texts.THINKING)
             elif isinstance(event, ToolCall):
@@ -95,3 +95,15 @@ class ChatKind:
         await self.store.add_tool_messages(turn.conversation.id, turn.turn_id, assistant_parts, result_parts)
         if step_text and not turn.writer.text.endswith("\n"):
             turn.writer.feed("\n\n")
+
+
+KEEP_JOINED = 64  # pieces: then joined into one
+
+
+def _keep(parts: list[str], text: str) -> None:
+    """Append a streamed piece, joining the list into one string every ``KEEP_JOINED``. A
+    piece is a token or so: kept one by one, an answer's pieces cost ~15 times its text
+    (a str object each), ~60 KB per streaming 800-token answer."""
+    parts.append(text)
+    if len(parts) >= KEEP_JOINED:
+        parts[:] = ["".join(parts)]

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config import SettingsError, problem_lines, secret_values
+from bot.lean import refused
 from bot.platform.inbox import Inbox
 from bot.platform.messages import ConversationKey
 from bot.platform.surface import ReplySurface
@@ -144,9 +145,13 @@ class PlatformPlugin:
     served_by_run: bool = True  # False: started by another command (the console, by `bot chat`)
     # Loggers of the platform's SDK that are chatty at INFO (and may log URLs with tokens).
     quiet_loggers: tuple[str, ...] = ()
+    # Optional extras the SDK imports when installed and the adapter never uses: refused while
+    # the adapter loads (``bot.lean``), so they cost no memory.
+    unused_imports: tuple[str, ...] = ()
 
     def load(self) -> type[Platform]:
         module, _, attribute = self.adapter.partition(":")
-        adapter = getattr(importlib.import_module(module), attribute)
+        with refused(*self.unused_imports):
+            adapter = getattr(importlib.import_module(module), attribute)
         assert isinstance(adapter, type) and issubclass(adapter, Platform), self.adapter
         return adapter

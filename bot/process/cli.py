@@ -31,6 +31,12 @@ def _settings(require_api_key: bool) -> Settings:
 
 
 def _cmd_run(_args: argparse.Namespace) -> None:
+    from bot.lean import refuse, steady_malloc
+
+    # The terminal's renderer (`bot chat`): httpx imports its command-line client whenever rich
+    # and pygments are installed (~3.4 MB resident), and a server draws nothing in a terminal.
+    refuse("rich", "pygments")
+    steady_malloc()
     from bot.platform.discovery import configured
 
     platforms, problems = configured()

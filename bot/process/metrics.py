@@ -8,6 +8,7 @@ of the core's, so anything may call it.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -66,6 +67,8 @@ TOKENS = Counter("bot_tokens", "Model tokens: prompt (in), completion (out), pro
 QUEUE_DEPTH = Gauge("bot_queue_depth", "User messages this process has queued and not yet started answering.",
                     registry=REGISTRY)
 ACTIVE_STREAMS = Gauge("bot_active_streams", "Answers this process is producing right now.", registry=REGISTRY)
+ASYNCIO_TASKS = Gauge("bot_asyncio_tasks", "Tasks alive on the service's event loop (a leak shows as growth "
+                      "while the load stays the same).", registry=REGISTRY)
 
 # How a turn can end (the final ``TurnState`` values; a test keeps them equal). Metrics sit
 # below the core and the rate limits, which report to them: they import neither.
@@ -166,9 +169,11 @@ def answer_shown(started: float, ttft: float | None) -> None:
 
 
 def watch(*, queue_depth: Callable[[], float], active_streams: Callable[[], float]) -> None:
-    """Read the two gauges from the running service at scrape time."""
+    """Read the gauges from the running service at scrape time (called on its event loop)."""
     QUEUE_DEPTH.set_function(queue_depth)
     ACTIVE_STREAMS.set_function(active_streams)
+    loop = asyncio.get_running_loop()
+    ASYNCIO_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
 
 
 def render() -> bytes:
