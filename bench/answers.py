@@ -4,13 +4,30 @@ A benchmark message carries its answer's shape in its own text ("bench tokens=â€
 so one fake-gateway process serves every scenario and each answer is known in advance
 (the benchmark checks that every conversation ends showing exactly it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
-WORDS = ("alpha", "beta", "gamma", "delta", "stream", "token", "answer", "thread",
-         "model", "gateway", "surface", "pacing", "chat", "edit", "flush", "store")
+WORDS = (
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "stream",
+    "token",
+    "answer",
+    "thread",
+    "model",
+    "gateway",
+    "surface",
+    "pacing",
+    "chat",
+    "edit",
+    "flush",
+    "store",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,17 +40,24 @@ class AnswerShape:
     tag: str = ""  # makes every message unique
 
     def message(self) -> str:
-        return (f"bench {self.tag} tokens={self.tokens} rate={self.rate} ttft={self.ttft} "
-                f"chunk={self.chunk_chars} think={self.think_tokens}")
+        return (
+            f"bench {self.tag} tokens={self.tokens} rate={self.rate} ttft={self.ttft} "
+            f"chunk={self.chunk_chars} think={self.think_tokens}"
+        )
 
     @classmethod
     def parse(cls, text: str) -> AnswerShape | None:
         if not text.startswith("bench "):
             return None
         fields = dict(item.split("=", 1) for item in text.split()[2:] if "=" in item)
-        return cls(tokens=int(fields["tokens"]), rate=float(fields["rate"]), ttft=float(fields["ttft"]),
-                   chunk_chars=int(fields["chunk"]), think_tokens=int(fields["think"]),
-                   tag=text.split()[1])
+        return cls(
+            tokens=int(fields["tokens"]),
+            rate=float(fields["rate"]),
+            ttft=float(fields["ttft"]),
+            chunk_chars=int(fields["chunk"]),
+            think_tokens=int(fields["think"]),
+            tag=text.split()[1],
+        )
 
     @property
     def text(self) -> str:

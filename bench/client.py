@@ -6,6 +6,7 @@ streamed tokens per CPU-second of this process, for the fast transport and for s
 httpx. The core benchmark (``bench.run``) measures whole turns; this one isolates the part
 the gateway package owns.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ async def measure(base_url: str, shape: AnswerShape, streams: int, rounds: int, 
 
     settings = Settings(BYTESPIKE_API_KEY=API_KEY, BYTESPIKE_BASE_URL=base_url, _env_file=None)  # type: ignore[call-arg]
     async with GatewayClient(settings, fast_transport=fast) as client:
+
         async def one(tag: str) -> str:
             ask = replace(shape, tag=tag)
             request = ChatRequest(messages=[{"role": "user", "content": ask.message()}])
@@ -57,12 +59,16 @@ async def _main(args: argparse.Namespace) -> None:
     shape = AnswerShape(tokens=args.tokens, think_tokens=args.think, rate=args.rate, ttft=0.0)
     gateway = GatewayProcess().start()
     try:
-        print(f"{args.streams} streams × {args.rounds} rounds, {shape.chunks} chunks each "
-              f"({args.tokens} text + {args.think} reasoning), {args.rate or 'unpaced'} chunks/s")
+        print(
+            f"{args.streams} streams × {args.rounds} rounds, {shape.chunks} chunks each "
+            f"({args.tokens} text + {args.think} reasoning), {args.rate or 'unpaced'} chunks/s"
+        )
         for fast in (True, False):
             res = await measure(gateway.base_url, shape, args.streams, args.rounds, fast)
-            print(f"  {res.transport:12} {res.tokens_per_cpu_second:>10,.0f} tokens / CPU s "
-                  f"({res.tokens:,} tokens, {res.cpu:.2f} s CPU, {res.wall:.2f} s wall)")
+            print(
+                f"  {res.transport:12} {res.tokens_per_cpu_second:>10,.0f} tokens / CPU s "
+                f"({res.tokens:,} tokens, {res.cpu:.2f} s CPU, {res.wall:.2f} s wall)"
+            )
     finally:
         gateway.stop()
 

@@ -5,6 +5,7 @@ with the style's platform rules and a brand profile, rules loaded and warm; the 
 the median of repeated checks (target: well under 10 ms, so a three-variant answer adds
 little). Timing lives here, not in the unit tests: a loaded machine must not fail a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,13 @@ def measure(repeats: int = 50) -> dict[str, float]:
         started = time.perf_counter()
         findings = check(text, style="xiaohongshu", brand=brand)
         times.append(time.perf_counter() - started)
-    return {"chars": len(text), "findings": len(findings), "first_ms": round(first * 1e3, 1),
-            "median_ms": round(statistics.median(times) * 1e3, 2),
-            "p90_ms": round(sorted(times)[int(0.9 * repeats)] * 1e3, 2)}
+    return {
+        "chars": len(text),
+        "findings": len(findings),
+        "first_ms": round(first * 1e3, 1),
+        "median_ms": round(statistics.median(times) * 1e3, 2),
+        "p90_ms": round(sorted(times)[int(0.9 * repeats)] * 1e3, 2),
+    }
 
 
 def main() -> None:

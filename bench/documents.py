@@ -21,6 +21,7 @@ what importing had already reached).
 
     python -m bench.documents [--pages 1000] [--producer chromium|reportlab] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,15 +92,31 @@ def page_lines(number: int) -> list[str]:
 
 
 def chromium_pdf(pages: int, target: Path) -> None:
-    body = "".join("<section>" + "".join(f"<p>{html.escape(line)}</p>" for line in page_lines(n)) + "</section>"
-                   for n in range(1, pages + 1))
+    body = "".join(
+        "<section>" + "".join(f"<p>{html.escape(line)}</p>" for line in page_lines(n)) + "</section>"
+        for n in range(1, pages + 1)
+    )
     page = target.with_suffix(".html")
-    page.write_text("<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><style>"
-                    "body{font-family:'Noto Sans CJK SC';font-size:13px;margin:0}p{margin:0 0 4px}"
-                    "section{page-break-after:always}</style></head><body>" + body + "</body></html>")
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-                    f"--user-data-dir={target.parent / 'chromium-profile'}", f"--print-to-pdf={target}",
-                    page.as_uri()], check=True, capture_output=True, timeout=1800)
+    page.write_text(
+        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><style>"
+        "body{font-family:'Noto Sans CJK SC';font-size:13px;margin:0}p{margin:0 0 4px}"
+        "section{page-break-after:always}</style></head><body>" + body + "</body></html>"
+    )
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={target.parent / 'chromium-profile'}",
+            f"--print-to-pdf={target}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
 
 
 def reportlab_pdf(pages: int, target: Path, *, chapter_pages: int = 0) -> None:
@@ -139,14 +156,22 @@ async def answer_in_parts(data: bytes) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeGateway(record=False) as gateway:
             gateway.default = DocumentModel()
-            settings = Settings(_env_file=None, BYTESPIKE_API_KEY=gateway.api_key,  # type: ignore[call-arg]
-                                BYTESPIKE_BASE_URL=gateway.base_url, DATABASE_URL=f"sqlite:///{tmp}/bench.db",
-                                BOT_DOC_CONFIRM_ABOVE="")
+            settings = Settings(
+                _env_file=None,
+                BYTESPIKE_API_KEY=gateway.api_key,  # type: ignore[call-arg]
+                BYTESPIKE_BASE_URL=gateway.base_url,
+                DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+                BOT_DOC_CONFIRM_ABOVE="",
+            )
             runtime = await build_runtime(settings)
             try:
-                message = IncomingMessage(ConversationKey("console", "local", "bench"), Author("analyst", "Analyst"),
-                                          "这份报告对我们的新品定价有什么启示？", message_id="bench",
-                                          attachments=[Attachment(data, "application/pdf", "report.pdf")])
+                message = IncomingMessage(
+                    ConversationKey("console", "local", "bench"),
+                    Author("analyst", "Analyst"),
+                    "这份报告对我们的新品定价有什么启示？",
+                    message_id="bench",
+                    attachments=[Attachment(data, "application/pdf", "report.pdf")],
+                )
                 surface = RecordingSurface()
                 started = time.perf_counter()
                 await runtime.service.handle(message, surface)
@@ -154,21 +179,34 @@ async def answer_in_parts(data: bytes) -> dict:
                 async with runtime.db.read() as conn:
                     parts = (await conn.execute(select(func.count()).select_from(DocumentResult))).scalar_one()
                     estimated = (await conn.execute(select(DocumentJob.estimate_tokens))).scalar() or 0
-                    calls, prompt, completion = (await conn.execute(select(
-                        func.count(), func.sum(GatewayCall.prompt_tokens),
-                        func.sum(GatewayCall.completion_tokens)))).one()
+                    calls, prompt, completion = (
+                        await conn.execute(
+                            select(
+                                func.count(),
+                                func.sum(GatewayCall.prompt_tokens),
+                                func.sum(GatewayCall.completion_tokens),
+                            )
+                        )
+                    ).one()
             finally:
                 await runtime.close()
     assert surface.texts, "the question was answered"
     # Tokens: the bot's own (conservative) estimate, and what the fake gateway reported (it
     # counts 3 characters a token, so a CJK prompt reads low next to a real tokenizer).
-    return {"parts": parts, "calls": calls, "estimated_tokens": estimated, "reported_prompt_tokens": int(prompt or 0),
-            "reported_completion_tokens": int(completion or 0), "wall_s": round(seconds, 2)}
+    return {
+        "parts": parts,
+        "calls": calls,
+        "estimated_tokens": estimated,
+        "reported_prompt_tokens": int(prompt or 0),
+        "reported_completion_tokens": int(completion or 0),
+        "wall_s": round(seconds, 2),
+    }
 
 
 def measure(step: str, path: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, step, str(path)], cwd=ROOT, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, step, str(path)], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

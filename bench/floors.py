@@ -17,6 +17,7 @@ refills at the documented rate but holds only ``burst`` calls: its k-th call goe
 ``max(0, k - burst + 1) × seconds / count``; ``slack_first_writes(..., start_stream=
 SLACK_START_STREAM_BURSTY)`` is the floor against that Slack.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,9 +108,15 @@ def staggered_first_writes(due: Sequence[float], limit: Limit = TG_BOT) -> list[
     return out
 
 
-def slack_first_writes(threads_per_channel: Sequence[int], *, streams: bool = True, posts: bool = True,
-                       start_stream: Slots = SLACK_START_STREAM, post: Limit = SLACK_POST,
-                       streams_used: int = 0) -> list[float]:
+def slack_first_writes(
+    threads_per_channel: Sequence[int],
+    *,
+    streams: bool = True,
+    posts: bool = True,
+    start_stream: Slots = SLACK_START_STREAM,
+    post: Limit = SLACK_POST,
+    streams_used: int = 0,
+) -> list[float]:
     """Floors of Slack threads in one workspace whose first answer-bearing writes are all due
     at once. ``threads_per_channel[c]`` threads sit in channel c.
 

@@ -4,6 +4,7 @@
 answers each benchmark message with the shape written in it (``bench.answers``).
 ``GatewayProcess`` starts it from the benchmark and reads its CPU time from /proc.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,10 +26,15 @@ def _answer(body: dict[str, Any]):
     shape = AnswerShape.parse(last_user_text(body))
     if shape is None:
         return echo_answer(body)
-    return Answer(text=shape.text, reasoning=shape.reasoning, reasoning_style="inline",
-                  chunk_size=shape.chunk_chars, first_token_delay=shape.ttft,
-                  chunk_delay=1.0 / shape.rate if shape.rate else 0.0,
-                  completion_tokens=shape.chunks)
+    return Answer(
+        text=shape.text,
+        reasoning=shape.reasoning,
+        reasoning_style="inline",
+        chunk_size=shape.chunk_chars,
+        first_token_delay=shape.ttft,
+        chunk_delay=1.0 / shape.rate if shape.rate else 0.0,
+        completion_tokens=shape.chunks,
+    )
 
 
 async def _serve() -> None:
@@ -51,8 +57,8 @@ class GatewayProcess:
 
     def start(self) -> GatewayProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.gateway"], cwd=ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "bench.gateway"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line.startswith("http://127.0.0.1:"):

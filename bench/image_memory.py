@@ -5,6 +5,7 @@ after importing the module and after preparing the image, so the figures are the
 
     python -m bench.image_memory
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,7 @@ def big_jpeg(width: int, height: int) -> bytes:
 
 
 def measure(path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True, cwd=ROOT)
     figures = json.loads(out.stdout)
     figures["cost_mb"] = round((figures["after_kb"] - figures["before_kb"]) / 1024, 1)
     figures["peak_mb"] = round(figures["after_kb"] / 1024, 1)
@@ -90,8 +90,10 @@ def main() -> None:
         for i, name in enumerate(CASES):
             path = Path(folder) / f"{i}.img"
             m = measure(path)
-            print(f"{name:20} file {path.stat().st_size // 1024:6} KB  peak RSS {m['peak_mb']:7} MB  "
-                  f"(+{m['cost_mb']} MB for the image)  {m['result']}")
+            print(
+                f"{name:20} file {path.stat().st_size // 1024:6} KB  peak RSS {m['peak_mb']:7} MB  "
+                f"(+{m['cost_mb']} MB for the image)  {m['result']}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Many conversations at once through the real core: figures for one load level."""
+
 from __future__ import annotations
 
 import asyncio
@@ -83,8 +84,16 @@ class Driver:
         self.counter = counter
         self._msg = 0
 
-    async def run(self, keys: list[ConversationKey], turns: int, shape: AnswerShape, *,
-                  ramp: float = 0.0, sample_rss: bool = False, trace: bool = False) -> LoadResult:
+    async def run(
+        self,
+        keys: list[ConversationKey],
+        turns: int,
+        shape: AnswerShape,
+        *,
+        ramp: float = 0.0,
+        sample_rss: bool = False,
+        trace: bool = False,
+    ) -> LoadResult:
         """Each conversation sends ``turns`` messages, the next once the previous is answered;
         conversations start spread evenly over ``ramp`` seconds."""
         probes: list[Probe] = []
@@ -99,8 +108,9 @@ class Driver:
                 probe = Probe(expected=ask.text)
                 probes.append(probe)
                 CURRENT.set(probe)
-                msg = IncomingMessage(key=key, author=Author("u1", "Bench User"), text=ask.message(),
-                                      message_id=f"m{self._msg}")
+                msg = IncomingMessage(
+                    key=key, author=Author("u1", "Bench User"), text=ask.message(), message_id=f"m{self._msg}"
+                )
                 await service.handle(msg, BenchSurface(probe))
 
         self.counter.reset()
@@ -117,8 +127,7 @@ class Driver:
         cpu0 = time.process_time()
         t0 = now()
         try:
-            results = await asyncio.gather(*(converse(i, k) for i, k in enumerate(keys)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(converse(i, k) for i, k in enumerate(keys)), return_exceptions=True)
         finally:
             wall = now() - t0
             cpu = time.process_time() - cpu0
@@ -133,10 +142,20 @@ class Driver:
         errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
         tokens = sum(shape.chunks for p in probes if p.final_at is not None)
         return LoadResult(
-            conversations=len(keys), turns=len(probes), probes=probes, tokens=tokens, cpu=cpu,
-            gateway_cpu=gateway_cpu, wall=wall, statements=statements,
-            peak_streams=self.counter.peak, rss_base=rss_base,
-            rss_peak=sampler.peak if sampler else 0, traced_peak=traced_peak, errors=errors)
+            conversations=len(keys),
+            turns=len(probes),
+            probes=probes,
+            tokens=tokens,
+            cpu=cpu,
+            gateway_cpu=gateway_cpu,
+            wall=wall,
+            statements=statements,
+            peak_streams=self.counter.peak,
+            rss_base=rss_base,
+            rss_peak=sampler.peak if sampler else 0,
+            traced_peak=traced_peak,
+            errors=errors,
+        )
 
 
 def keys(prefix: str, count: int) -> list[ConversationKey]:

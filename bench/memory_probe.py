@@ -6,6 +6,7 @@ and module list (``statusN.txt``) to ``$PROBE_OUT``. Compare two snapshots with
 ``python -m bench.memory_probe DIR/snap2.tm DIR/snap3.tm``. tracemalloc roughly doubles what
 Python allocates and sees nothing of C libraries' own memory: use it for differences only.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -21,9 +22,21 @@ FIGURES = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _malloc() -> str:
@@ -36,8 +49,10 @@ def _malloc() -> str:
     except (OSError, AttributeError):
         return ""
     info = libc.mallinfo2()
-    return "".join(f"malloc {name}: {getattr(info, name) // 1024} kB\n"
-                   for name in ("arena", "uordblks", "fordblks", "hblkhd", "keepcost"))
+    return "".join(
+        f"malloc {name}: {getattr(info, name) // 1024} kB\n"
+        for name in ("arena", "uordblks", "fordblks", "hblkhd", "keepcost")
+    )
 
 
 def _status() -> str:
@@ -56,8 +71,10 @@ def _dumper(out: Path):  # type: ignore[no-untyped-def]
             traced = f"traced: {tracemalloc.get_traced_memory()[0] // 1024} kB\n"
         else:
             traced = ""
-        (out / f"status{count}.txt").write_text(_status() + traced + f"modules {len(sys.modules)}\n"
-                                                + "\n".join(sorted(sys.modules)) + "\n")
+        (out / f"status{count}.txt").write_text(
+            _status() + traced + f"modules {len(sys.modules)}\n" + "\n".join(sorted(sys.modules)) + "\n"
+        )
+
     return dump
 
 

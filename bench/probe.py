@@ -6,6 +6,7 @@ the first visible ``TextDelta`` handed to the core is stamped on the probe of th
 conversation whose task is iterating (a context variable, set per conversation), and
 ``BenchSurface`` stamps its own writes.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -62,8 +63,7 @@ def instrument(gateway: object, counter: StreamCounter) -> None:
         counter.peak = max(counter.peak, counter.active)
         try:
             async for event in original(request):
-                if probe is not None and probe.first_delta is None and \
-                        type(event) is TextDelta and event.text.strip():
+                if probe is not None and probe.first_delta is None and type(event) is TextDelta and event.text.strip():
                     probe.first_delta = now()
                 yield event
         finally:

@@ -1,4 +1,5 @@
 """Prompt assembly for a long thread: 2,000 messages filling ~95 % of the token budget."""
+
 from __future__ import annotations
 
 import random
@@ -14,9 +15,30 @@ from bot.process.runtime import Runtime
 from bot.store.repo import NewPart, StoredMessage, StoredPart
 
 FILL = 0.95  # share of the budget the thread uses: near it, without triggering a trim
-VOCAB = ("the", "stream", "answer", "latency", "budget", "thread", "message", "tokens", "cache",
-         "prefix", "model", "gateway", "pacing", "edit", "surface", "database", "turn", "flush",
-         "我们", "模型", "回答", "上下文")
+VOCAB = (
+    "the",
+    "stream",
+    "answer",
+    "latency",
+    "budget",
+    "thread",
+    "message",
+    "tokens",
+    "cache",
+    "prefix",
+    "model",
+    "gateway",
+    "pacing",
+    "edit",
+    "surface",
+    "database",
+    "turn",
+    "flush",
+    "我们",
+    "模型",
+    "回答",
+    "上下文",
+)
 
 
 def _text(rng: random.Random, tokens: int) -> str:
@@ -40,11 +62,18 @@ def thread_texts(count: int, budget_tokens: int, seed: int = 7) -> list[tuple[st
 
 
 def stored(texts: list[tuple[str, str]]) -> list[StoredMessage]:
-    return [StoredMessage(id=i + 1, seq=i + 1, role=role, author_name="Bench User" if role == "user" else "",
-                          status="answered" if role == "user" else "complete",
-                          turn_id=(i // 2) + 1 if role == "assistant" else None,
-                          parts=[StoredPart("text", text)])
-            for i, (role, text) in enumerate(texts)]
+    return [
+        StoredMessage(
+            id=i + 1,
+            seq=i + 1,
+            role=role,
+            author_name="Bench User" if role == "user" else "",
+            status="answered" if role == "user" else "complete",
+            turn_id=(i // 2) + 1 if role == "assistant" else None,
+            parts=[StoredPart("text", text)],
+        )
+        for i, (role, text) in enumerate(texts)
+    ]
 
 
 @dataclass
@@ -69,8 +98,9 @@ async def measure(rt: Runtime, count: int, repeats: int) -> PromptResult:
     history = stored(texts)
 
     def build(h: list[StoredMessage]):
-        return build_prompt(DEFAULT_SYSTEM_PROMPT, h, {}, budget_tokens=budget,
-                            max_images=settings.max_images, vision=settings.vision)
+        return build_prompt(
+            DEFAULT_SYSTEM_PROMPT, h, {}, budget_tokens=budget, max_images=settings.max_images, vision=settings.vision
+        )
 
     prompt = build(history)
     build_times = []
@@ -84,8 +114,9 @@ async def measure(rt: Runtime, count: int, repeats: int) -> PromptResult:
     conv = await store.conversation(ConversationKey("bench", "local", f"long-thread-{count}"))
     assert conv is not None
     for role, text in texts:
-        await store.add_message(conv.id, role, [NewPart("text", text=text)],
-                                status="answered" if role == "user" else "complete")
+        await store.add_message(
+            conv.id, role, [NewPart("text", text=text)], status="answered" if role == "user" else "complete"
+        )
     load_times = []
     loaded = []
     for _ in range(max(3, repeats // 4)):
@@ -96,9 +127,15 @@ async def measure(rt: Runtime, count: int, repeats: int) -> PromptResult:
     t0 = time.perf_counter()
     build(loaded)
     build_times.append(time.perf_counter() - t0)
-    return PromptResult(messages=count, estimated_tokens=prompt.estimated_tokens, budget_tokens=budget,
-                        trimmed=prompt.new_history_start is not None, build_ms=_ms(build_times),
-                        load_ms=_ms(load_times), loaded_messages=len(loaded))
+    return PromptResult(
+        messages=count,
+        estimated_tokens=prompt.estimated_tokens,
+        budget_tokens=budget,
+        trimmed=prompt.new_history_start is not None,
+        build_ms=_ms(build_times),
+        load_ms=_ms(load_times),
+        loaded_messages=len(loaded),
+    )
 
 
 def median(samples: list[float]) -> float:

@@ -1,4 +1,5 @@
 """Figures → the printed table, each beside its target (issue #2, section 6)."""
+
 from __future__ import annotations
 
 import math
@@ -26,13 +27,25 @@ def percentile(samples: list[float], p: float) -> float:
 def level_summary(res: LoadResult, ramp: float) -> dict:
     lat_ms = [x * 1000 for x in res.latencies]
     return dict(
-        conversations=res.conversations, turns=res.turns, ramp=ramp, samples=len(lat_ms),
-        p50_ms=percentile(lat_ms, 50), p99_ms=percentile(lat_ms, 99), max_ms=max(lat_ms, default=math.nan),
-        tokens=res.tokens, cpu=res.cpu, gateway_cpu=res.gateway_cpu, wall=res.wall,
-        tokens_per_cpu_s=res.tokens_per_cpu_second, peak_streams=res.peak_streams,
-        rss_base=res.rss_base, rss_peak=res.rss_peak,
+        conversations=res.conversations,
+        turns=res.turns,
+        ramp=ramp,
+        samples=len(lat_ms),
+        p50_ms=percentile(lat_ms, 50),
+        p99_ms=percentile(lat_ms, 99),
+        max_ms=max(lat_ms, default=math.nan),
+        tokens=res.tokens,
+        cpu=res.cpu,
+        gateway_cpu=res.gateway_cpu,
+        wall=res.wall,
+        tokens_per_cpu_s=res.tokens_per_cpu_second,
+        peak_streams=res.peak_streams,
+        rss_base=res.rss_base,
+        rss_peak=res.rss_peak,
         rss_per_conversation=(res.rss_peak - res.rss_base) / res.conversations if res.rss_peak else None,
-        exact=res.exact, statements=res.statements, errors=res.errors[:5],
+        exact=res.exact,
+        statements=res.statements,
+        errors=res.errors[:5],
     )
 
 
@@ -93,28 +106,45 @@ def table(results: list[dict], *, quick: bool = False) -> str:
         is_target = level is _target_level(levels0)
         lv = [r["levels"][i] for r in results]
         if is_target:
-            t.row(f"{label}: p50", f"≤ {TARGET_LATENCY_P50_MS:g} ms",
-                  [(f"{x['p50_ms']:.2f} ms", x["p50_ms"] <= TARGET_LATENCY_P50_MS) for x in lv])
-            t.row(f"{label}: p99", f"≤ {TARGET_LATENCY_P99_MS:g} ms",
-                  [(f"{x['p99_ms']:.2f} ms", x["p99_ms"] <= TARGET_LATENCY_P99_MS) for x in lv])
+            t.row(
+                f"{label}: p50",
+                f"≤ {TARGET_LATENCY_P50_MS:g} ms",
+                [(f"{x['p50_ms']:.2f} ms", x["p50_ms"] <= TARGET_LATENCY_P50_MS) for x in lv],
+            )
+            t.row(
+                f"{label}: p99",
+                f"≤ {TARGET_LATENCY_P99_MS:g} ms",
+                [(f"{x['p99_ms']:.2f} ms", x["p99_ms"] <= TARGET_LATENCY_P99_MS) for x in lv],
+            )
         else:
-            t.row(f"{label}: p50 / p99", "",
-                  [(f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} ms", None) for x in lv])
-        t.row("    (max; peak streams at once)", "",
-              [(f"{x['max_ms']:.1f} ms; {x['peak_streams']:,}", None) for x in lv])
+            t.row(f"{label}: p50 / p99", "", [(f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} ms", None) for x in lv])
+        t.row(
+            "    (max; peak streams at once)", "", [(f"{x['max_ms']:.1f} ms; {x['peak_streams']:,}", None) for x in lv]
+        )
 
     t.section("Streamed tokens per CPU-second of the bot process (whole turns: HTTP, SSE, core, store)")
     for i, level in enumerate(levels0):
         lv = [r["levels"][i] for r in results]
         is_target = level is _target_level(levels0)
-        t.row(f"{level['conversations']:,} conversation(s): tokens / CPU s",
-              f"≥ {TARGET_TOKENS_PER_CPU_S:,}" if is_target else "",
-              [(f"{x['tokens_per_cpu_s']:,.0f}",
-                x["tokens_per_cpu_s"] >= TARGET_TOKENS_PER_CPU_S if is_target else None) for x in lv])
-    t.row("    bot CPU s / tokens (largest level)", "",
-          [(f"{r['levels'][-1]['cpu']:.1f} / {r['levels'][-1]['tokens']:,}", None) for r in results])
-    t.row("    fake gateway CPU s (own process)", "",
-          [(f"{r['levels'][-1]['gateway_cpu']:.1f}", None) for r in results])
+        t.row(
+            f"{level['conversations']:,} conversation(s): tokens / CPU s",
+            f"≥ {TARGET_TOKENS_PER_CPU_S:,}" if is_target else "",
+            [
+                (
+                    f"{x['tokens_per_cpu_s']:,.0f}",
+                    x["tokens_per_cpu_s"] >= TARGET_TOKENS_PER_CPU_S if is_target else None,
+                )
+                for x in lv
+            ],
+        )
+    t.row(
+        "    bot CPU s / tokens (largest level)",
+        "",
+        [(f"{r['levels'][-1]['cpu']:.1f} / {r['levels'][-1]['tokens']:,}", None) for r in results],
+    )
+    t.row(
+        "    fake gateway CPU s (own process)", "", [(f"{r['levels'][-1]['gateway_cpu']:.1f}", None) for r in results]
+    )
     marginal = []
     for r in results:
         s, l_ = r["sql"]["short"], r["sql"]["long"]
@@ -126,34 +156,72 @@ def table(results: list[dict], *, quick: bool = False) -> str:
 
     big = levels0[-1]["conversations"]
     t.section(f"Peak memory per active conversation ({big:,} at once)")
-    t.row(f"RSS (peak during − before) / {big:,}", f"≤ {TARGET_BYTES_PER_CONVERSATION // 1024} KB",
-          [(_kb(r["levels"][-1]["rss_per_conversation"]),
-            r["levels"][-1]["rss_per_conversation"] is not None
-            and r["levels"][-1]["rss_per_conversation"] <= TARGET_BYTES_PER_CONVERSATION) for r in results])
+    t.row(
+        f"RSS (peak during − before) / {big:,}",
+        f"≤ {TARGET_BYTES_PER_CONVERSATION // 1024} KB",
+        [
+            (
+                _kb(r["levels"][-1]["rss_per_conversation"]),
+                r["levels"][-1]["rss_per_conversation"] is not None
+                and r["levels"][-1]["rss_per_conversation"] <= TARGET_BYTES_PER_CONVERSATION,
+            )
+            for r in results
+        ],
+    )
     if "traced" in first:
         tr = first["traced"]
-        t.row(f"tracemalloc peak / {tr['conversations']:,} (own pass; Python objects)", "",
-              [(f"{_kb(r['traced']['per_conversation'])}; {r['traced']['peak_streams']:,} at once", None)
-               for r in results])
+        t.row(
+            f"tracemalloc peak / {tr['conversations']:,} (own pass; Python objects)",
+            "",
+            [
+                (f"{_kb(r['traced']['per_conversation'])}; {r['traced']['peak_streams']:,} at once", None)
+                for r in results
+            ],
+        )
 
     s0 = first["sql"]
-    t.section(f"SQL statements per turn (checkpoint every {first['checkpoint_interval']:g} s; "
-              f"both answers stream {s0['short']['seconds']:g} s)")
-    t.row(f"short answer ({s0['short']['tokens']:,} tokens)", "",
-          [(f"{r['sql']['short']['statements']:.1f}", None) for r in results])
-    t.row(f"long answer ({s0['long']['tokens']:,} tokens)", "= short",
-          [(f"{r['sql']['long']['statements']:.1f}",
-            r["sql"]["long"]["statements"] == r["sql"]["short"]["statements"]) for r in results])
+    t.section(
+        f"SQL statements per turn (checkpoint every {first['checkpoint_interval']:g} s; "
+        f"both answers stream {s0['short']['seconds']:g} s)"
+    )
+    t.row(
+        f"short answer ({s0['short']['tokens']:,} tokens)",
+        "",
+        [(f"{r['sql']['short']['statements']:.1f}", None) for r in results],
+    )
+    t.row(
+        f"long answer ({s0['long']['tokens']:,} tokens)",
+        "= short",
+        [
+            (f"{r['sql']['long']['statements']:.1f}", r["sql"]["long"]["statements"] == r["sql"]["short"]["statements"])
+            for r in results
+        ],
+    )
 
     p0 = first["prompt"]
-    t.section(f"Prompt assembly: {p0['messages']:,} messages, ~{p0['estimated_tokens']:,} of "
-              f"{p0['budget_tokens']:,} budget tokens{' (TRIMMED)' if p0['trimmed'] else ''}")
-    t.row("build_prompt: median (max)", f"< {TARGET_PROMPT_MS:g} ms",
-          [(f"{_median(r['prompt']['build_ms']):.2f} ({max(r['prompt']['build_ms']):.2f}) ms",
-            _median(r["prompt"]["build_ms"]) < TARGET_PROMPT_MS) for r in results])
-    t.row("loading the thread from the store: median", "",
-          [(f"{_median(r['prompt']['load_ms']):.1f} ms ({r['prompt']['loaded_messages']:,} msgs)", None)
-           for r in results])
+    t.section(
+        f"Prompt assembly: {p0['messages']:,} messages, ~{p0['estimated_tokens']:,} of "
+        f"{p0['budget_tokens']:,} budget tokens{' (TRIMMED)' if p0['trimmed'] else ''}"
+    )
+    t.row(
+        "build_prompt: median (max)",
+        f"< {TARGET_PROMPT_MS:g} ms",
+        [
+            (
+                f"{_median(r['prompt']['build_ms']):.2f} ({max(r['prompt']['build_ms']):.2f}) ms",
+                _median(r["prompt"]["build_ms"]) < TARGET_PROMPT_MS,
+            )
+            for r in results
+        ],
+    )
+    t.row(
+        "loading the thread from the store: median",
+        "",
+        [
+            (f"{_median(r['prompt']['load_ms']):.1f} ms ({r['prompt']['loaded_messages']:,} msgs)", None)
+            for r in results
+        ],
+    )
 
     t.section("Correctness")
     totals = []

@@ -6,6 +6,7 @@ against the fake gateway in a separate process, and prints the figures of issue 
 their targets. Each database is measured in its own worker process, so one run's memory
 and CPU do not leak into the other's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,17 +61,25 @@ FULL = Plan(
     answer=AnswerShape(tokens=250, think_tokens=150, rate=40.0, ttft=0.5),
     levels=(Level(1, 5, 0.0), Level(100, 3, 8.0), Level(1000, 1, 8.0, ttft=20.0)),
     trace_conversations=200,
-    sql_conversations=10, sql_seconds=3.0, short_tokens=60, long_tokens=3000,
+    sql_conversations=10,
+    sql_seconds=3.0,
+    short_tokens=60,
+    long_tokens=3000,
     checkpoint_interval=2.0,  # the production default
-    prompt_messages=2000, prompt_repeats=20,
+    prompt_messages=2000,
+    prompt_repeats=20,
 )
 QUICK = Plan(
     answer=AnswerShape(tokens=20, think_tokens=10, rate=200.0, ttft=0.05),
     levels=(Level(1, 3, 0.0), Level(10, 2, 0.1), Level(50, 1, 0.1, ttft=0.5)),
     trace_conversations=20,
-    sql_conversations=3, sql_seconds=0.6, short_tokens=30, long_tokens=300,
+    sql_conversations=3,
+    sql_seconds=0.6,
+    short_tokens=30,
+    long_tokens=300,
     checkpoint_interval=0.4,
-    prompt_messages=300, prompt_repeats=5,
+    prompt_messages=300,
+    prompt_repeats=5,
 )
 
 
@@ -82,6 +91,7 @@ def _paced(tokens: int, seconds: float) -> AnswerShape:
 
 
 # --- the worker: one database ------------------------------------------------------------
+
 
 class _Problems(logging.Handler):
     """Counts the bot's warnings and errors: a clean run has none."""
@@ -122,8 +132,13 @@ async def _measure(db: str, plan: Plan) -> dict:
     gateway = GatewayProcess().start()
     out: dict = {"db": db, "levels": []}
     try:
-        settings = Settings(_env_file=None, BYTESPIKE_API_KEY=API_KEY, BYTESPIKE_BASE_URL=gateway.base_url,
-                            DATABASE_URL=url, BOT_CHECKPOINT_INTERVAL=plan.checkpoint_interval)
+        settings = Settings(
+            _env_file=None,
+            BYTESPIKE_API_KEY=API_KEY,
+            BYTESPIKE_BASE_URL=gateway.base_url,
+            DATABASE_URL=url,
+            BOT_CHECKPOINT_INTERVAL=plan.checkpoint_interval,
+        )
         rt = await build_runtime(settings)
         counter = StreamCounter()
         instrument(rt.gateway, counter)
@@ -136,10 +151,17 @@ async def _measure(db: str, plan: Plan) -> dict:
             for level in plan.levels:
                 _say(f"[{db}] {level.conversations} conversation(s) × {level.turns} turn(s)…")
                 shape = plan.answer if level.ttft is None else replace(plan.answer, ttft=level.ttft)
-                res = await driver.run(keys(f"c{level.conversations}-", level.conversations), level.turns,
-                                       shape, ramp=level.ramp, sample_rss=level is largest)
-                _say(f"[{db}]   {res.wall:.1f} s wall, {res.cpu:.1f} s CPU, {res.exact}/{res.turns} exact, "
-                     f"{res.peak_streams} streams at once")
+                res = await driver.run(
+                    keys(f"c{level.conversations}-", level.conversations),
+                    level.turns,
+                    shape,
+                    ramp=level.ramp,
+                    sample_rss=level is largest,
+                )
+                _say(
+                    f"[{db}]   {res.wall:.1f} s wall, {res.cpu:.1f} s CPU, {res.exact}/{res.turns} exact, "
+                    f"{res.peak_streams} streams at once"
+                )
                 summary = report.level_summary(res, level.ramp)
                 summary["ttft"] = shape.ttft
                 out["levels"].append(summary)
@@ -150,9 +172,13 @@ async def _measure(db: str, plan: Plan) -> dict:
                 shape = plan.answer if largest.ttft is None else replace(plan.answer, ttft=largest.ttft)
                 res = await driver.run(keys("trace-", n), 1, shape, ramp=largest.ramp, trace=True)
                 _say(f"[{db}]   {res.wall:.1f} s wall, {res.peak_streams} streams at once")
-                out["traced"] = dict(conversations=n, per_conversation=(res.traced_peak or 0) / n,
-                                     peak_streams=res.peak_streams, exact=[res.exact, res.turns],
-                                     errors=res.errors[:5])
+                out["traced"] = dict(
+                    conversations=n,
+                    per_conversation=(res.traced_peak or 0) / n,
+                    peak_streams=res.peak_streams,
+                    exact=[res.exact, res.turns],
+                    errors=res.errors[:5],
+                )
 
             _say(f"[{db}] SQL statements per turn…")
             sql_keys = keys("sql-", plan.sql_conversations)
@@ -161,9 +187,13 @@ async def _measure(db: str, plan: Plan) -> dict:
             for label, tokens in (("short", plan.short_tokens), ("long", plan.long_tokens)):
                 shape = _paced(tokens, plan.sql_seconds)
                 res = await driver.run(sql_keys, 1, shape)
-                sql[label] = dict(tokens=shape.chunks, statements=res.statements / res.turns,
-                                  cpu_per_turn=res.cpu / res.turns, exact=[res.exact, res.turns],
-                                  seconds=plan.sql_seconds)
+                sql[label] = dict(
+                    tokens=shape.chunks,
+                    statements=res.statements / res.turns,
+                    cpu_per_turn=res.cpu / res.turns,
+                    exact=[res.exact, res.turns],
+                    seconds=plan.sql_seconds,
+                )
             out["sql"] = sql
 
             _say(f"[{db}] prompt assembly, {plan.prompt_messages} messages…")
@@ -183,6 +213,7 @@ async def _measure(db: str, plan: Plan) -> dict:
 
 
 # --- the parent: workers, then the table --------------------------------------------------
+
 
 def _run_worker(db: str, quick: bool) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:

@@ -1,4 +1,5 @@
 """Scratch PostgreSQL databases for one benchmark run: created fresh, dropped after."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,11 @@ import uuid
 
 import asyncpg
 
-PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_DATABASE_URL") or \
-    "postgresql://postgres@127.0.0.1:5432/test"
+PG_ADMIN_URL = (
+    os.environ.get("BENCH_POSTGRES_URL")
+    or os.environ.get("TEST_DATABASE_URL")
+    or "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def admin_url(url: str = PG_ADMIN_URL) -> str:

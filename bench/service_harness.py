@@ -8,6 +8,7 @@ the gateway wrote an answer's first visible token and the moment a platform writ
 are both ``time.monotonic()`` of one process. Each `bot run` is a child process with
 ``PLATFORM_TIME_SCALE=1``; its CPU and peak RSS are read from /proc.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TG_WRITES = {"sendMessageDraft", "sendMessage", "editMessageText"}
 SLACK_WRITES = {"chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream"}
 FEISHU_SENDS = {"im.message.create", "im.message.reply"}
-FEISHU_WRITES = FEISHU_SENDS | {"im.message.patch", "cardkit.card.update", "cardkit.card_element.content",
-                                "cardkit.card.settings"}
+FEISHU_WRITES = FEISHU_SENDS | {
+    "im.message.patch",
+    "cardkit.card.update",
+    "cardkit.card_element.content",
+    "cardkit.card.settings",
+}
 # Logged at every start by slack-bolt when given a client (the adapter passes both on purpose).
 BENIGN = ("As you gave `client` as well, `token` will be unused",)
 _TAG = re.compile(r"\bbench (\S+) think=(\d+) tokens=(\d+) rate=([\d.]+) ttft=([\d.]+)")
@@ -87,9 +92,15 @@ class Shape:
         return self.text[:CHUNK]
 
     def answer(self) -> Answer:
-        return Answer(text=self.text, reasoning=self.reasoning, reasoning_style="inline", chunk_size=CHUNK,
-                      first_token_delay=self.ttft, chunk_delay=1.0 / self.rate if self.rate else 0.0,
-                      completion_tokens=self.chunks)
+        return Answer(
+            text=self.text,
+            reasoning=self.reasoning,
+            reasoning_style="inline",
+            chunk_size=CHUNK,
+            first_token_delay=self.ttft,
+            chunk_delay=1.0 / self.rate if self.rate else 0.0,
+            completion_tokens=self.chunks,
+        )
 
 
 WARM = Shape(think=3, tokens=8, rate=0.0, ttft=0.0)
@@ -248,19 +259,34 @@ class Fakes:
 
 # --- bot processes ---------------------------------------------------------------------------
 
-def bot_settings(fakes: Fakes, database_url: str, *, telegram: bool, slack: bool, feishu: bool = False,
-                 **extra: str) -> dict[str, str]:
-    env = dict(BYTESPIKE_API_KEY=API_KEY, BYTESPIKE_BASE_URL=fakes.gateway.base_url, DATABASE_URL=database_url,
-               HOST="127.0.0.1", PLATFORM_TIME_SCALE="1", LOG_LEVEL="WARNING", BOT_ADMIN_PAGE="false")
+
+def bot_settings(
+    fakes: Fakes, database_url: str, *, telegram: bool, slack: bool, feishu: bool = False, **extra: str
+) -> dict[str, str]:
+    env = dict(
+        BYTESPIKE_API_KEY=API_KEY,
+        BYTESPIKE_BASE_URL=fakes.gateway.base_url,
+        DATABASE_URL=database_url,
+        HOST="127.0.0.1",
+        PLATFORM_TIME_SCALE="1",
+        LOG_LEVEL="WARNING",
+        BOT_ADMIN_PAGE="false",
+    )
     if telegram:
-        env.update(TELEGRAM_BOT_TOKEN=fakes.tg.token, TELEGRAM_API_URL=fakes.tg.api_url,
-                   TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
-                   TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        env.update(
+            TELEGRAM_BOT_TOKEN=fakes.tg.token,
+            TELEGRAM_API_URL=fakes.tg.api_url,
+            TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+            TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        )
     if slack:
         env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fakes.slack.api_url)
     if feishu:
-        env.update(FEISHU_APP_ID=fakes.feishu.app_id, FEISHU_APP_SECRET=fakes.feishu.app_secret,
-                   FEISHU_DOMAIN=fakes.feishu.base_url)
+        env.update(
+            FEISHU_APP_ID=fakes.feishu.app_id,
+            FEISHU_APP_SECRET=fakes.feishu.app_secret,
+            FEISHU_DOMAIN=fakes.feishu.base_url,
+        )
     env.update(extra)
     return env
 
@@ -278,9 +304,14 @@ class BotProcess:
         self.log = self.workdir / f"bot-{self.port}.log"
         with open(self.log, "wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, *self.argv, cwd=self.workdir,
+                sys.executable,
+                *self.argv,
+                cwd=self.workdir,
                 env=bot_env(**self.settings, PORT=str(self.port)),
-                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
         return self
 
     async def ready(self, timeout: float = 60.0) -> None:
@@ -325,8 +356,11 @@ class BotProcess:
         """Warnings, errors and tracebacks the process logged (LOG_LEVEL=WARNING)."""
         if not self.log or not self.log.exists():
             return []
-        return [line for line in self.log.read_text(errors="replace").splitlines()
-                if line.strip() and not line.startswith(" ") and not any(b in line for b in BENIGN)]
+        return [
+            line
+            for line in self.log.read_text(errors="replace").splitlines()
+            if line.strip() and not line.startswith(" ") and not any(b in line for b in BENIGN)
+        ]
 
     async def stop(self) -> None:
         if self.proc is None or self.proc.returncode is not None:
@@ -340,6 +374,7 @@ class BotProcess:
 
 
 # --- delivering messages ----------------------------------------------------------------------
+
 
 class Deliver:
     """Posts Telegram updates (webhook) and Slack events (HTTP, signed) to the bot processes,
@@ -370,14 +405,18 @@ class Deliver:
 
     async def post_telegram(self, update: dict) -> None:
         """One Telegram update (a message, a button press) to the next process's webhook."""
-        await self._post(f"http://127.0.0.1:{self._bot().port}/telegram/webhook", json.dumps(update).encode(),
-                         {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"})
+        await self._post(
+            f"http://127.0.0.1:{self._bot().port}/telegram/webhook",
+            json.dumps(update).encode(),
+            {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"},
+        )
 
     async def post_slack(self, body: bytes, *, form: bool = False) -> None:
         """One signed Slack request: an Events API envelope, or (``form``) an interactivity payload."""
         kind = "application/x-www-form-urlencoded" if form else "application/json"
-        await self._post(f"http://127.0.0.1:{self._bot().port}/slack/events", body,
-                         self.fakes.slack.signed(body, content_type=kind))
+        await self._post(
+            f"http://127.0.0.1:{self._bot().port}/slack/events", body, self.fakes.slack.signed(body, content_type=kind)
+        )
 
     def telegram_private(self, user_id: int) -> dict:
         user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
@@ -397,16 +436,17 @@ class Deliver:
             text = f"@{tg.username} {text}"
             entities = [tg.mention_entity(text)]
         self._update_id += 1
-        update = {"update_id": self._update_id,
-                  "message": tg.new_message(turn.where, user, text, entities=entities)}
+        update = {"update_id": self._update_id, "message": tg.new_message(turn.where, user, text, entities=entities)}
         self.fakes.turns[turn.tag] = turn
         turn.sent = time.monotonic()
-        await self._post(f"http://127.0.0.1:{self._bot().port}/telegram/webhook", json.dumps(update).encode(),
-                         {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"})
+        await self._post(
+            f"http://127.0.0.1:{self._bot().port}/telegram/webhook",
+            json.dumps(update).encode(),
+            {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"},
+        )
 
     async def slack_mention(self, tag: str, channel: str, shape: Shape) -> Turn:
-        ts, envelope = self.fakes.slack.user_message(channel, f"<@{BOT_USER_ID}> {shape.message(tag)}",
-                                                     mention=True)
+        ts, envelope = self.fakes.slack.user_message(channel, f"<@{BOT_USER_ID}> {shape.message(tag)}", mention=True)
         turn = Turn(tag, "slack", (channel, ts), shape)
         self.fakes.turns[tag] = turn
         body = json.dumps(envelope).encode()
@@ -438,5 +478,3 @@ async def wait_final(fakes: Fakes, turns: list[Turn], timeout: float, poll: floa
             return True
         if time.monotonic() > deadline:
             return False
-
-

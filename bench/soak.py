@@ -11,6 +11,7 @@ Then (``--streams``, default 100) a second, fresh process streams long answers i
 many Telegram private chats and Slack threads at once, for its peak RSS. See
 docs/benchmarks.md, "Soak".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,6 +75,7 @@ class Database:
 
         async def count() -> int:
             return int(await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name))
+
         return count
 
     async def turn_states(self) -> dict[str, int]:
@@ -89,8 +91,9 @@ class Database:
             return {status: int(n) for status, n in conn.execute(query)}
 
 
-async def _start(stack: AsyncExitStack, db_kind: str, fakes: Fakes,
-                 probe: Path | None = None, env: dict[str, str] | None = None) -> tuple[BotProcess, Database]:
+async def _start(
+    stack: AsyncExitStack, db_kind: str, fakes: Fakes, probe: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[BotProcess, Database]:
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-soak-")))
     db = await stack.enter_async_context(Database(db_kind, workdir))
     settings = bot_settings(fakes, db.url, telegram=True, slack=True, **(env or {}))
@@ -113,10 +116,12 @@ async def _start(stack: AsyncExitStack, db_kind: str, fakes: Fakes,
 def _snapshots(bot: BotProcess, probe: Path | None) -> Callable[[], Awaitable[None]]:
     """With ``--probe``: ask the bot (under ``bench.memory_probe``) for its figures (and a
     tracemalloc snapshot unless PROBE_FRAMES=0)."""
+
     async def snapshot() -> None:
         if probe is not None and bot.proc is not None:
             bot.proc.send_signal(signal.SIGUSR1)
             await asyncio.sleep(2)
+
     return snapshot
 
 
@@ -131,9 +136,17 @@ async def _idle(sampler: Sampler, phase: str, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, rest: float = 15.0,
-               probe: Path | None = None, live: Path | None = None,
-               env: dict[str, str] | None = None) -> dict[str, Any]:
+async def soak(
+    minutes: float,
+    *,
+    interval: float,
+    db_kind: str,
+    pace: Pace,
+    rest: float = 15.0,
+    probe: Path | None = None,
+    live: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     seconds = minutes * 60
     async with AsyncExitStack() as stack:
         fakes = await Fakes().start()
@@ -178,15 +191,28 @@ async def soak(minutes: float, *, interval: float, db_kind: str, pace: Pace, res
         problems = bot.problems()
     ledger = traffic.ledger
     return dict(
-        minutes=minutes, database=db_kind, interval=interval, pace=asdict(pace), load_seconds=round(elapsed, 1),
-        cpu_seconds=round(cpu, 1), conversations=len(ledger.places), steps=ledger.sent,
-        stopped=ledger.stopped, late_stops=ledger.late_stops, timeouts=ledger.timeouts[:20],
-        timeouts_count=len(ledger.timeouts), crashed=crashed[:5], unfinished_tasks=len(pending),
+        minutes=minutes,
+        database=db_kind,
+        interval=interval,
+        pace=asdict(pace),
+        load_seconds=round(elapsed, 1),
+        cpu_seconds=round(cpu, 1),
+        conversations=len(ledger.places),
+        steps=ledger.sent,
+        stopped=ledger.stopped,
+        late_stops=ledger.late_stops,
+        timeouts=ledger.timeouts[:20],
+        timeouts_count=len(ledger.timeouts),
+        crashed=crashed[:5],
+        unfinished_tasks=len(pending),
         verdict=asdict(verdict) | {k: getattr(verdict, k)[:20] for k in ("missing", "extra", "unfinished")},
         counts=dict(missing=len(verdict.missing), extra=len(verdict.extra), unfinished=len(verdict.unfinished)),
-        turn_states=states, peak_rss_mb=round(vm_hwm / MB, 1),
+        turn_states=states,
+        peak_rss_mb=round(vm_hwm / MB, 1),
         trends={k: asdict(v) for k, v in trends(sampler.samples, seconds).items()},
-        problems=len(problems), first_problems=problems[:5], samples=samples_json(sampler.samples),
+        problems=len(problems),
+        first_problems=problems[:5],
+        samples=samples_json(sampler.samples),
     )
 
 
@@ -213,8 +239,9 @@ async def streams(count: int, *, db_kind: str, shape: Shape = LONG, timeout: flo
         sampler.start()
         tg_n = count // 2
         turns = [Turn(f"st-{i}", "telegram", 31_000 + i, shape) for i in range(tg_n)]
-        sends: list[Awaitable[Any]] = [deliver.telegram(t, deliver.telegram_private(t.where), mention=False)
-                                       for t in turns]
+        sends: list[Awaitable[Any]] = [
+            deliver.telegram(t, deliver.telegram_private(t.where), mention=False) for t in turns
+        ]
         slack = [deliver.slack_mention(f"ss-{i}", f"C0PEAK{i % 5:03d}", shape) for i in range(count - tg_n)]
         started = time.monotonic()
         sent = await asyncio.gather(*sends, *slack)
@@ -225,17 +252,25 @@ async def streams(count: int, *, db_kind: str, shape: Shape = LONG, timeout: flo
         hwm = bot.peak_rss()
         problems = bot.problems()
     return dict(
-        streams=count, database=db_kind, answer=dict(think=shape.think, tokens=shape.tokens, rate=shape.rate),
-        finished=sum(t.final is not None for t in turns), exact=sum(t.exact for t in turns), all_finished=finished,
-        rss_before_mb=round(before / MB, 1), peak_rss_mb=round(hwm / MB, 1),
+        streams=count,
+        database=db_kind,
+        answer=dict(think=shape.think, tokens=shape.tokens, rate=shape.rate),
+        finished=sum(t.final is not None for t in turns),
+        exact=sum(t.exact for t in turns),
+        all_finished=finished,
+        rss_before_mb=round(before / MB, 1),
+        peak_rss_mb=round(hwm / MB, 1),
         peak_sampled_rss_mb=round(max((s.rss for s in sampler.samples), default=0) / MB, 1),
         most_streams_at_once=max((s.streams or 0 for s in sampler.samples), default=0),
-        load_seconds=round(elapsed, 1), rate_limited=fakes.rate_limited(), problems=len(problems),
+        load_seconds=round(elapsed, 1),
+        rate_limited=fakes.rate_limited(),
+        problems=len(problems),
         first_problems=problems[:5],
     )
 
 
 # --- the report ----------------------------------------------------------------------------------
+
 
 def _f(x: float | None, fmt: str = "{:.1f}") -> str:
     return "—" if x is None else fmt.format(x)
@@ -251,42 +286,74 @@ def judge(result: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     v, c = result["verdict"], result["counts"]
     states = result["turn_states"]
     lost = c["missing"] + c["extra"] + c["unfinished"] + result["timeouts_count"] + len(result["crashed"])
-    rows.append(("every message answered exactly once (finished answers on the fakes)", "all",
-                 f"{v['answers_found']}/{v['answers_expected']} answers, "
-                 f"{v['command_replies_found']}/{v['command_replies_expected']} command replies; "
-                 f"missing {c['missing']}, extra {c['extra']}, unfinished {c['unfinished']}, "
-                 f"step timeouts {result['timeouts_count']}", lost == 0 and result["unfinished_tasks"] == 0))
+    rows.append(
+        (
+            "every message answered exactly once (finished answers on the fakes)",
+            "all",
+            f"{v['answers_found']}/{v['answers_expected']} answers, "
+            f"{v['command_replies_found']}/{v['command_replies_expected']} command replies; "
+            f"missing {c['missing']}, extra {c['extra']}, unfinished {c['unfinished']}, "
+            f"step timeouts {result['timeouts_count']}",
+            lost == 0 and result["unfinished_tasks"] == 0,
+        )
+    )
     stored = sum(states.values())
     others = {k: n for k, n in states.items() if k not in ("complete", "stopped")}
-    rows.append(("stored turns agree", "= answers; stopped = shown stopped",
-                 f"{stored} turns ({', '.join(f'{k} {n}' for k, n in sorted(states.items()))}); "
-                 f"{v['stopped_shown']} shown stopped",
-                 stored == v["answers_expected"] and not others and states.get("stopped", 0) == v["stopped_shown"]))
+    rows.append(
+        (
+            "stored turns agree",
+            "= answers; stopped = shown stopped",
+            f"{stored} turns ({', '.join(f'{k} {n}' for k, n in sorted(states.items()))}); "
+            f"{v['stopped_shown']} shown stopped",
+            stored == v["answers_expected"] and not others and states.get("stopped", 0) == v["stopped_shown"],
+        )
+    )
     t = {k: Trend(**x) for k, x in result["trends"].items()}
     rss = t["rss_mb"]
-    rows.append(("RSS growth after warm-up (median of last window − median of first)", f"≤ {RSS_GROWTH_MB:g} MB",
-                 f"{_f(rss.growth, '{:+.2f}')} MB ({_f(rss.early)} → {_f(rss.late)})",
-                 rss.growth is not None and rss.growth <= RSS_GROWTH_MB))
+    rows.append(
+        (
+            "RSS growth after warm-up (median of last window − median of first)",
+            f"≤ {RSS_GROWTH_MB:g} MB",
+            f"{_f(rss.growth, '{:+.2f}')} MB ({_f(rss.early)} → {_f(rss.late)})",
+            rss.growth is not None and rss.growth <= RSS_GROWTH_MB,
+        )
+    )
     short = result["minutes"] < 20
-    rows.append(("RSS slope after warm-up (least squares)", f"≤ {RSS_GROWTH_MB:g} MB/h" + (" (info: short run)"
-                                                                                           if short else ""),
-                 f"{_f(rss.slope_per_hour, '{:+.2f}')} MB/h",
-                 short or (rss.slope_per_hour is not None and rss.slope_per_hour <= RSS_GROWTH_MB)))
+    rows.append(
+        (
+            "RSS slope after warm-up (least squares)",
+            f"≤ {RSS_GROWTH_MB:g} MB/h" + (" (info: short run)" if short else ""),
+            f"{_f(rss.slope_per_hour, '{:+.2f}')} MB/h",
+            short or (rss.slope_per_hour is not None and rss.slope_per_hour <= RSS_GROWTH_MB),
+        )
+    )
     # Under load these follow the number of answers in flight, so the verdict is taken at rest:
     # once every answer finished, the tasks are back to what they were before the traffic, and
     # the descriptors and connections within what the pools held just after the warm-up.
-    for key, label, tol in (("asyncio_tasks", "asyncio tasks", 2), ("fds", "open file descriptors", 2),
-                            ("pg_connections", "PostgreSQL connections", 0)):
+    for key, label, tol in (
+        ("asyncio_tasks", "asyncio tasks", 2),
+        ("fds", "open file descriptors", 2),
+        ("pg_connections", "PostgreSQL connections", 0),
+    ):
         tr = t[key]
         if tr.idle_end is None or tr.idle_start is None or tr.early_peak is None:
             rows.append((f"{label}: no leak", "—", "not measured", True))
             continue
-        base, what = (tr.idle_start, "at rest before the traffic") if key == "asyncio_tasks" else \
-            (tr.early_peak, "the most just after the warm-up")
-        rows.append((f"{label} at rest after the traffic, against {what}", f"≤ +{tol}",
-                     f"{_f(tr.idle_end, '{:g}')} vs {_f(base, '{:g}')} (under load: median "
-                     f"{_f(tr.early, '{:g}')} early, {_f(tr.late, '{:g}')} late, peak {_f(tr.peak, '{:g}')}; "
-                     f"before the traffic {_f(tr.idle_start, '{:g}')})", tr.idle_end - base <= tol))
+        base, what = (
+            (tr.idle_start, "at rest before the traffic")
+            if key == "asyncio_tasks"
+            else (tr.early_peak, "the most just after the warm-up")
+        )
+        rows.append(
+            (
+                f"{label} at rest after the traffic, against {what}",
+                f"≤ +{tol}",
+                f"{_f(tr.idle_end, '{:g}')} vs {_f(base, '{:g}')} (under load: median "
+                f"{_f(tr.early, '{:g}')} early, {_f(tr.late, '{:g}')} late, peak {_f(tr.peak, '{:g}')}; "
+                f"before the traffic {_f(tr.idle_start, '{:g}')})",
+                tr.idle_end - base <= tol,
+            )
+        )
     return rows
 
 
@@ -295,12 +362,17 @@ def markdown(result: dict[str, Any] | None, peak: dict[str, Any] | None) -> str:
     if result:
         r = result
         steps = ", ".join(f"{k} {n}" for k, n in sorted(r["steps"].items()))
-        out += [f"## Soak: {r['minutes']:g} min, Telegram + Slack, {r['database']}", "",
-                f"{r['conversations']} conversations ({steps}); {r['stopped']} answers stopped "
-                f"({r['late_stops']} Stops came after the end); load {r['load_seconds']} s, "
-                f"{r['cpu_seconds']} CPU s; VmHWM {r['peak_rss_mb']} MB; "
-                f"{r['problems']} warnings/errors logged.", "",
-                "| target | limit | measured | verdict |", "|---|---|---|---|"]
+        out += [
+            f"## Soak: {r['minutes']:g} min, Telegram + Slack, {r['database']}",
+            "",
+            f"{r['conversations']} conversations ({steps}); {r['stopped']} answers stopped "
+            f"({r['late_stops']} Stops came after the end); load {r['load_seconds']} s, "
+            f"{r['cpu_seconds']} CPU s; VmHWM {r['peak_rss_mb']} MB; "
+            f"{r['problems']} warnings/errors logged.",
+            "",
+            "| target | limit | measured | verdict |",
+            "|---|---|---|---|",
+        ]
         out += [f"| {what} | {target} | {got} | {_ok(ok)} |" for what, target, got, ok in judge(r)]
         if r["first_problems"]:
             out += ["", "First logged problems: " + "; ".join(p[:160] for p in r["first_problems"][:3])]
@@ -313,14 +385,19 @@ def markdown(result: dict[str, Any] | None, peak: dict[str, Any] | None) -> str:
             out += ["", "conversation scripts that crashed: " + "; ".join(r["crashed"])]
     if peak:
         p = peak
-        out += ["", f"## {p['streams']} streams at once, Telegram + Slack configured, {p['database']}", "",
-                "| target | limit | measured | verdict |", "|---|---|---|---|",
-                f"| peak RSS (VmHWM) | ≤ {PEAK_RSS_MB:g} MB | {p['peak_rss_mb']} MB (before the load "
-                f"{p['rss_before_mb']} MB; most streams at once {p['most_streams_at_once']}) | "
-                f"{_ok(p['peak_rss_mb'] <= PEAK_RSS_MB)} |",
-                f"| answers finished, ending as sent | {p['streams']} | {p['finished']} finished, {p['exact']} exact, "
-                f"{p['load_seconds']} s; 429s {sum(p['rate_limited'].values())} | "
-                f"{_ok(p['finished'] == p['exact'] == p['streams'])} |"]
+        out += [
+            "",
+            f"## {p['streams']} streams at once, Telegram + Slack configured, {p['database']}",
+            "",
+            "| target | limit | measured | verdict |",
+            "|---|---|---|---|",
+            f"| peak RSS (VmHWM) | ≤ {PEAK_RSS_MB:g} MB | {p['peak_rss_mb']} MB (before the load "
+            f"{p['rss_before_mb']} MB; most streams at once {p['most_streams_at_once']}) | "
+            f"{_ok(p['peak_rss_mb'] <= PEAK_RSS_MB)} |",
+            f"| answers finished, ending as sent | {p['streams']} | {p['finished']} finished, {p['exact']} exact, "
+            f"{p['load_seconds']} s; 429s {sum(p['rate_limited'].values())} | "
+            f"{_ok(p['finished'] == p['exact'] == p['streams'])} |",
+        ]
     return "\n".join(out)
 
 
@@ -336,17 +413,23 @@ async def _main(args: argparse.Namespace) -> tuple[dict | None, dict | None]:
         db_kind = "sqlite"
     result = peak = None
     if args.minutes > 0:
-        pace = Pace(gap=args.gap, burst_every=args.burst_every or max(30.0, args.minutes * 60 / 12),
-                    burst=args.burst)
-        result = await soak(args.minutes, interval=args.interval, db_kind=db_kind, pace=pace, rest=args.rest,
-                            probe=Path(args.probe) if args.probe else None,
-                            live=Path(args.samples) if args.samples else None,
-                            env=dict(kv.split("=", 1) for kv in args.bot_env))
+        pace = Pace(gap=args.gap, burst_every=args.burst_every or max(30.0, args.minutes * 60 / 12), burst=args.burst)
+        result = await soak(
+            args.minutes,
+            interval=args.interval,
+            db_kind=db_kind,
+            pace=pace,
+            rest=args.rest,
+            probe=Path(args.probe) if args.probe else None,
+            live=Path(args.samples) if args.samples else None,
+            env=dict(kv.split("=", 1) for kv in args.bot_env),
+        )
         _say(markdown(result, None))
     if args.streams > 0:
         _say(f"streams: {args.streams} at once …")
-        peak = await streams(args.streams, db_kind=db_kind,
-                             shape=Shape(think=150, tokens=args.stream_tokens, rate=40.0, ttft=0.5))
+        peak = await streams(
+            args.streams, db_kind=db_kind, shape=Shape(think=150, tokens=args.stream_tokens, rate=40.0, ttft=0.5)
+        )
     return result, peak
 
 
@@ -354,19 +437,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="minutes of mixed traffic (0: skip the soak)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
-    parser.add_argument("--rest", type=float, default=15.0,
-                        help="seconds sampled at rest before and after the traffic")
+    parser.add_argument("--rest", type=float, default=15.0, help="seconds sampled at rest before and after the traffic")
     parser.add_argument("--gap", type=float, default=1.6, help="seconds between new conversations")
     parser.add_argument("--burst", type=int, default=12, help="conversations started at once in a burst")
-    parser.add_argument("--burst-every", type=float, default=None,
-                        help="seconds between bursts (default: a twelfth of the run, at least 30)")
+    parser.add_argument(
+        "--burst-every",
+        type=float,
+        default=None,
+        help="seconds between bursts (default: a twelfth of the run, at least 30)",
+    )
     parser.add_argument("--streams", type=int, default=100, help="the peak phase's streams at once (0: skip)")
     parser.add_argument("--stream-tokens", type=int, default=LONG.tokens, help="the peak phase's answer length")
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--probe", help="run the soak's bot under bench.memory_probe, snapshots to this folder")
     parser.add_argument("--samples", help="append each sample to this file as a JSON line, as it is taken")
-    parser.add_argument("--bot-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="one more environment variable for the soak's bot (an allocator setting, say)")
+    parser.add_argument(
+        "--bot-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one more environment variable for the soak's bot (an allocator setting, say)",
+    )
     parser.add_argument("--json", help="write every figure (and the samples) to this file")
     parser.add_argument("--markdown", help="write the report to this file as well")
     args = parser.parse_args(argv)

@@ -8,6 +8,7 @@ streams, a Regenerate on a finished answer. A step waits for what the user would
 message's tag, so at the end each tag's finished answers on the fake platforms can be
 counted: exactly one per message, plus one per Regenerate.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,9 +44,15 @@ def soak_answer(body: dict) -> Answer:
     if found is None:
         return Answer(text="ok", reasoning="Short.")
     tag, tokens = found.group(1), int(found.group(2))
-    return Answer(text=f"{tag}: " + answer_text(tokens * CHUNK), reasoning="Thinking it over.",
-                  reasoning_style="inline", chunk_size=CHUNK, first_token_delay=0.3, chunk_delay=1.0 / RATE,
-                  completion_tokens=tokens)
+    return Answer(
+        text=f"{tag}: " + answer_text(tokens * CHUNK),
+        reasoning="Thinking it over.",
+        reasoning_style="inline",
+        chunk_size=CHUNK,
+        first_token_delay=0.3,
+        chunk_delay=1.0 / RATE,
+        completion_tokens=tokens,
+    )
 
 
 @dataclass
@@ -89,6 +96,7 @@ async def until(check: Callable[[], Any], timeout: float = STEP_TIMEOUT, poll: f
 
 
 # --- what the platforms show ---------------------------------------------------------------
+
 
 def _tg_buttons(m: StoredMessage) -> list[str]:
     markup = m.reply_markup or {}
@@ -145,7 +153,7 @@ class Traffic:
 
     async def _wait_answers(self, place: Place, tag: str, step: str) -> list[Any] | None:
         want = place.answers[tag]
-        found = await until(lambda: (f if len(f := self.finals(place, tag)) >= want else None))
+        found = await until(lambda: f if len(f := self.finals(place, tag)) >= want else None)
         if found is None:
             self.ledger.timeouts.append(f"{step} {tag} on {place.platform} {place.where}")
         return found
@@ -154,8 +162,9 @@ class Traffic:
         await asyncio.sleep(self.rng.uniform(0.5, 3.0))
 
     # --- Telegram ---
-    async def tg_ask(self, place: Place, user: dict, *, mention: bool, photo: bool = False,
-                     tokens: int | None = None) -> str:
+    async def tg_ask(
+        self, place: Place, user: dict, *, mention: bool, photo: bool = False, tokens: int | None = None
+    ) -> str:
         tg = self.fakes.tg
         tag = self.ledger.tag("telegram")
         text = f"soak {tag} tokens={tokens or self._tokens()}"
@@ -165,9 +174,16 @@ class Traffic:
             entities = [tg.mention_entity(text)]
         place.answers[tag] = 1
         if photo:
-            message = tg.new_message(place.where, user, None,
-                                     extra={"photo": tg.photo_sizes(PHOTO), "caption": text,
-                                            **({"caption_entities": entities} if entities else {})})
+            message = tg.new_message(
+                place.where,
+                user,
+                None,
+                extra={
+                    "photo": tg.photo_sizes(PHOTO),
+                    "caption": text,
+                    **({"caption_entities": entities} if entities else {}),
+                },
+            )
         else:
             message = tg.new_message(place.where, user, text, entities=entities)
         self.ledger.count("tg photo" if photo else "tg message")
@@ -199,8 +215,9 @@ class Traffic:
 
     async def tg_stop(self, place: Place, user: dict, member: dict) -> None:
         tag = await self.tg_ask(place, user, mention=True, tokens=STOP_TOKENS)
-        streaming = await until(lambda: next((m for m in self.tg_messages(place.where, tag) if _tg_streaming(m)),
-                                             None), timeout=60)
+        streaming = await until(
+            lambda: next((m for m in self.tg_messages(place.where, tag) if _tg_streaming(m)), None), timeout=60
+        )
         if streaming is not None:
             await asyncio.sleep(self.rng.uniform(0.5, 2.0))
             stop = next((b for b in _tg_buttons(streaming) if b.startswith("stop:")), None)
@@ -238,8 +255,9 @@ class Traffic:
         self._chats += 1
         chat = -1_007_000_000 - self._chats
         self.deliver.telegram_group(chat)
-        people = [{"id": 8_000_000 + 2 * self._chats + k, "is_bot": False, "first_name": f"Member{k}"}
-                  for k in range(2)]
+        people = [
+            {"id": 8_000_000 + 2 * self._chats + k, "is_bot": False, "first_name": f"Member{k}"} for k in range(2)
+        ]
         place = Place("telegram", chat)
         self.ledger.places.append(place)
         last: str | None = None
@@ -270,8 +288,9 @@ class Traffic:
         tag = self.ledger.tag("slack")
         text = f"<@{BOT_USER_ID}> soak {tag} tokens={self._tokens()}"
         files = [self._slack_file()] if with_file else None
-        ts, envelope = slack.user_message(channel, text, user=user, mention=True, files=files,
-                                          thread_ts=place.where[1] if place else None)
+        ts, envelope = slack.user_message(
+            channel, text, user=user, mention=True, files=files, thread_ts=place.where[1] if place else None
+        )
         if place is None:
             place = Place("slack", (channel, ts))
             self.ledger.places.append(place)
@@ -284,8 +303,9 @@ class Traffic:
     async def slack_command(self, place: Place, user: str) -> str:
         command = self.rng.choice(("/help", "/usage", "/new"))
         before = len(self.slack_messages(place.where))
-        _, envelope = self.fakes.slack.user_message(place.where[0], f"<@{BOT_USER_ID}> {command}", user=user,
-                                                    mention=True, thread_ts=place.where[1])
+        _, envelope = self.fakes.slack.user_message(
+            place.where[0], f"<@{BOT_USER_ID}> {command}", user=user, mention=True, thread_ts=place.where[1]
+        )
         place.command_replies += 1
         self.ledger.count(f"slack {command}")
         await self._slack_post(envelope)
@@ -403,8 +423,9 @@ def verify(traffic: Traffic) -> Verdict:
         v.command_replies_found += min(others, place.command_replies)
         if others > place.command_replies:
             said = [m.text[:60] for m in shown if not any(tag in m.text for tag in place.answers)]
-            v.extra.append(f"{place.platform} {place.where}: {others} untagged messages, "
-                           f"{place.command_replies} commands: {said}")
+            v.extra.append(
+                f"{place.platform} {place.where}: {others} untagged messages, {place.command_replies} commands: {said}"
+            )
         elif others < place.command_replies:
             v.missing.append(f"{place.platform} {place.where}: {others}/{place.command_replies} command replies")
     return v

@@ -7,6 +7,7 @@ descriptors (both from /proc), the PostgreSQL connections to its database
 The judgement is robust to a noisy machine: medians of whole windows, not single
 samples, and a least-squares slope over everything after the warm-up.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -86,8 +87,15 @@ def parse_gauges(text: str, names: tuple[str, ...]) -> dict[str, float]:
 class Sampler:
     """Samples one process every ``interval`` seconds until stopped."""
 
-    def __init__(self, pid: int, port: int, *, interval: float,
-                 pg_count: Callable[[], Awaitable[int]] | None, live: Path | None = None) -> None:
+    def __init__(
+        self,
+        pid: int,
+        port: int,
+        *,
+        interval: float,
+        pg_count: Callable[[], Awaitable[int]] | None,
+        live: Path | None = None,
+    ) -> None:
         self.pid, self.port, self.interval, self.pg_count = pid, port, interval, pg_count
         self.live = live  # every sample appended here as a JSON line, as it is taken
         self.samples: list[Sample] = []
@@ -106,8 +114,9 @@ class Sampler:
         except httpx.HTTPError:
             pass
         pg = await self.pg_count() if self.pg_count else None
-        s = Sample(round(time.monotonic() - self.t0, 2), tree_rss(self.pid), open_fds(self.pid), pg, tasks,
-                   streams, self.phase)
+        s = Sample(
+            round(time.monotonic() - self.t0, 2), tree_rss(self.pid), open_fds(self.pid), pg, tasks, streams, self.phase
+        )
         self.samples.append(s)
         if self.live is not None:
             with self.live.open("a") as f:
@@ -134,6 +143,7 @@ class Sampler:
 
 
 # --- the judgement -----------------------------------------------------------------------------
+
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of (seconds, value), per hour."""
@@ -175,8 +185,7 @@ class Trend:
     idle_end: float | None  # median once the traffic ended and every answer finished
 
 
-def trend(samples: list[Sample], value: Callable[[Sample], float | None], windows: Windows,
-          duration: float) -> Trend:
+def trend(samples: list[Sample], value: Callable[[Sample], float | None], windows: Windows, duration: float) -> Trend:
     load = [(s.at, v) for s in samples if s.phase == "load" and (v := value(s)) is not None]
     after = [(t, v) for t, v in load if t >= windows.warmup]
     early = [v for t, v in after if t < windows.warmup + windows.window]
@@ -186,11 +195,17 @@ def trend(samples: list[Sample], value: Callable[[Sample], float | None], window
         return statistics.median(xs) if xs else None
 
     e, la = med(early), med(late)
-    idle = {p: [v for s in samples if s.phase == p and (v := value(s)) is not None]
-            for p in ("idle-start", "idle-end")}
-    return Trend(e, la, None if e is None or la is None else la - e, slope_per_hour(after),
-                 max((v for _, v in load), default=None), max(early, default=None), med(idle["idle-start"]),
-                 med(idle["idle-end"]))
+    idle = {p: [v for s in samples if s.phase == p and (v := value(s)) is not None] for p in ("idle-start", "idle-end")}
+    return Trend(
+        e,
+        la,
+        None if e is None or la is None else la - e,
+        slope_per_hour(after),
+        max((v for _, v in load), default=None),
+        max(early, default=None),
+        med(idle["idle-start"]),
+        med(idle["idle-end"]),
+    )
 
 
 def trends(samples: list[Sample], duration: float) -> dict[str, Trend]:

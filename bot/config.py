@@ -3,6 +3,7 @@
 ``load_settings`` turns every problem into one readable line (``SettingsError.lines``)
 instead of a traceback. Secrets are ``SecretStr`` so they never print by accident.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -147,9 +148,9 @@ class Settings(BaseSettings):
         # Accept the URLs hosting platforms hand out and pick the async driver.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value[len(prefix):]
+                return "postgresql+asyncpg://" + value[len(prefix) :]
         if value.startswith("sqlite:///"):
-            return "sqlite+aiosqlite:///" + value[len("sqlite:///"):]
+            return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use a sqlite:/// or postgresql:// URL")
         return value
@@ -191,8 +192,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("quota_user_daily", "quota_user_monthly", "quota_conversation_daily",
-                     "quota_conversation_monthly", "quota_global_daily", "quota_global_monthly")
+    @field_validator(
+        "quota_user_daily",
+        "quota_user_monthly",
+        "quota_conversation_daily",
+        "quota_conversation_monthly",
+        "quota_global_daily",
+        "quota_global_monthly",
+    )
     @classmethod
     def _budget_syntax(cls, value: str) -> str:
         from bot.usage.allowance import parse_allowance
@@ -287,8 +294,9 @@ def problem_lines(model: type[BaseSettings], exc: ValidationError) -> list[str]:
         field_name = str(err["loc"][0]) if err["loc"] else ""
         name = env_name(model, field_name) if field_name else "settings"
         message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}: {message}" if _is_secret(model, field_name)
-                     else f"{name}: {message} (got {err.get('input')!r})")
+        lines.append(
+            f"{name}: {message}" if _is_secret(model, field_name) else f"{name}: {message} (got {err.get('input')!r})"
+        )
     return lines
 
 

@@ -4,6 +4,7 @@ The gateway takes JPEG/PNG/GIF/WEBP up to 10 MB as base64 data URLs. Anything el
 Pillow can read is converted; huge images are scaled down; unreadable ones are refused
 with a sentence the user can act on.
 """
+
 from __future__ import annotations
 
 import io
@@ -73,7 +74,8 @@ def _reencode(data: bytes, label: str) -> PreparedImage:
                 megapixels = DECODE_BUDGET // _bytes_per_pixel(img.mode) // 1_000_000
                 raise ImageRejected(
                     f"{label} is too large to process ({width}×{height} pixels); please send a smaller "
-                    f"version (up to about {megapixels} megapixels) or a JPEG")
+                    f"version (up to about {megapixels} megapixels) or a JPEG"
+                )
             # reducing_gap: shrink by whole factors first (cheap), then resample the small image.
             img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=REDUCING_GAP)
             has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)

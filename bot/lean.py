@@ -7,6 +7,7 @@ load them whether or not anything will call them. A finder at the front of ``sys
 that raises ImportError for those names (the import system's own way to refuse an import)
 makes the library take its fallback. Modules already imported are not affected.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -24,8 +25,9 @@ class Refuse(importlib.abc.MetaPathFinder):
     def __init__(self, roots: Sequence[str]) -> None:
         self.roots = frozenset(roots)
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if fullname.partition(".")[0] in self.roots:
             raise ModuleNotFoundError(f"{fullname} is not used in this process", name=fullname)
         return None

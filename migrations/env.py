@@ -1,4 +1,5 @@
 """Alembic environment: runs revisions on the async engine the bot itself uses."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """Shared fixtures: a fake gateway, a migrated database (SQLite, or PostgreSQL when
 TEST_DATABASE_URL is set), settings pointed at both, and a running ChatService."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,17 +30,31 @@ try:
         _hypothesis_settings.load_profile("ci")
 except ImportError:  # pragma: no cover - hypothesis is in the test extra
     pass
-TABLES = ["parts", "messages", "turns", "attachments", "inbound_events", "conversations",
-          # issue 11
-          "gateway_calls", "usage_counters", "quota_limits", "blocked_users", "admin_settings", "admin_sessions",
-          # issue 17
-          "characters",
-          # issue 18
-          "brands",
-          # issue 19
-          "tool_calls", "tool_access_rules",
-          # issue 21
-          "document_results", "document_jobs"]
+TABLES = [
+    "parts",
+    "messages",
+    "turns",
+    "attachments",
+    "inbound_events",
+    "conversations",
+    # issue 11
+    "gateway_calls",
+    "usage_counters",
+    "quota_limits",
+    "blocked_users",
+    "admin_settings",
+    "admin_sessions",
+    # issue 17
+    "characters",
+    # issue 18
+    "brands",
+    # issue 19
+    "tool_calls",
+    "tool_access_rules",
+    # issue 21
+    "document_results",
+    "document_jobs",
+]
 
 
 def _pg_admin_url(url: str) -> str:

@@ -1,5 +1,6 @@
 """Platforms in tests: an adapter built the way `bot run` builds it (its plug-in, its own
 settings, an inbox into a runtime's core), from env-style values (``TELEGRAM_BOT_TOKEN=…``)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,11 @@ def platform_settings(name: str, **values: Any) -> PlatformSettings:
     from the environment or a .env file."""
     model = plugins()[name].settings
     prefix = str(model.model_config.get("env_prefix", "")).upper()
-    own = {key[len(prefix):].lower(): value for key, value in values.items()
-           if key.upper().startswith(prefix) and key[len(prefix):].lower() in model.model_fields}
+    own = {
+        key[len(prefix) :].lower(): value
+        for key, value in values.items()
+        if key.upper().startswith(prefix) and key[len(prefix) :].lower() in model.model_fields
+    }
     return model.load(_env_file=None, **own)
 
 

@@ -1,5 +1,6 @@
 """PNG files built chunk by chunk, as the PNG spec lays them out: card chunks before or after
 the image data, tEXt / zTXt / iTXt, headers that claim any size, files cut short."""
+
 from __future__ import annotations
 
 import base64
@@ -32,8 +33,14 @@ def card_b64(card: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(card, ensure_ascii=False).encode("utf-8")).decode("ascii")
 
 
-def png(width: int = 4, height: int = 4, *, before: tuple[bytes, ...] = (), after: tuple[bytes, ...] = (),
-        idat: bytes | None = None) -> bytes:
+def png(
+    width: int = 4,
+    height: int = 4,
+    *,
+    before: tuple[bytes, ...] = (),
+    after: tuple[bytes, ...] = (),
+    idat: bytes | None = None,
+) -> bytes:
     """An 8-bit RGB image (grey pixels unless ``idat`` is given) with extra chunks before the
     image data (``before``, as Pillow writes them) or after it (``after``, as SillyTavern does)."""
     ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))

@@ -2,6 +2,7 @@
 
 Prefer an event when there is one (``await adapter.drain()``, ``service.drain()``, a fake's
 own wait); poll with ``eventually`` only for a state nothing announces."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-async def eventually(check: Callable[[], object | Awaitable[object]], timeout: float = 15.0, *,
-                     every: float = 0.02, what: str = "condition") -> Any:
+async def eventually(
+    check: Callable[[], object | Awaitable[object]],
+    timeout: float = 15.0,
+    *,
+    every: float = 0.02,
+    what: str = "condition",
+) -> Any:
     """``check()``'s first truthy value, polled every ``every`` seconds; fails after ``timeout``
     seconds saying ``what`` was awaited. ``check`` may be a coroutine function (a database read,
     a fake's async query)."""

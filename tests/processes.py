@@ -1,4 +1,5 @@
 """Running `bot` as a real process in tests: a clean environment and a wait for /healthz."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,16 @@ def bot_env(**settings: str) -> dict[str, str]:
 
 async def start_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def wait_healthz(port: int, timeout: float = 30.0) -> dict:

@@ -1,6 +1,7 @@
 """The Slack test harness, a pytest plugin (listed in conftest's ``pytest_plugins``): the fake
 Slack API with its rate windows shrunk, the running adapter behind an in-process HTTP client,
 and the fixtures the Slack tests share."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,9 +27,11 @@ THOUGHT = "Let me think about this."
 WINDOW = 3.0  # seconds standing in for Slack's minute
 CHANNEL = "C0GENERAL1"
 DM = "D0ALICE001"
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
-       b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
-       b"\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @dataclass
@@ -44,8 +47,9 @@ class Harness:
     def service(self):
         return self.runtime.service
 
-    async def send(self, envelope: dict, *, retry_num: int | None = None, secret: str | None = None,
-                   timestamp: int | None = None) -> httpx.Response:
+    async def send(
+        self, envelope: dict, *, retry_num: int | None = None, secret: str | None = None, timestamp: int | None = None
+    ) -> httpx.Response:
         body = json.dumps(envelope).encode()
         headers = self.fake.signed(body, retry_num=retry_num, secret=secret, timestamp=timestamp)
         return await self.http.post("/slack/events", content=body, headers=headers)
@@ -71,11 +75,15 @@ class Harness:
         return "".join(m.text for m in self.fake.bot_replies(channel, thread_ts))
 
 
-async def _harness(make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeSlack,
-                   **overrides: object) -> Harness:
-    values: dict[str, object] = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                                     SLACK_API_URL=fake.api_url,
-                                     PLATFORM_TIME_SCALE=fake.window / 60)
+async def _harness(
+    make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeSlack, **overrides: object
+) -> Harness:
+    values: dict[str, object] = dict(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url,
+        PLATFORM_TIME_SCALE=fake.window / 60,
+    )
     values.update(overrides)
     settings_values = dict(**values)
     settings = make_settings(**settings_values)
@@ -87,8 +95,9 @@ async def _harness(make_settings: Callable[..., Settings], gateway: FakeGateway,
     except BaseException:
         await runtime.close()  # a start refused (a revoked token) leaves nothing running
         raise
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
-                             base_url="http://testserver")
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(adapter.routes())), base_url="http://testserver"
+    )
     return Harness(fake, gateway, settings, runtime, adapter, http)
 
 

@@ -3,6 +3,7 @@
 It enforces what real platforms enforce (a length limit, no identical edit, no two writes
 to one message at once) and can answer 429 on demand, so tests see what a user would see.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,15 @@ class Shown:
 
 
 class RecordingSurface(ReplySurface):
-    def __init__(self, *, max_chars: int = 4096, interval: float = 0.0, measure=len,
-                 rate_limit_every: int = 0, retry_after: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        max_chars: int = 4096,
+        interval: float = 0.0,
+        measure=len,
+        rate_limit_every: int = 0,
+        retry_after: float = 0.05,
+    ) -> None:
         self.limits = SurfaceLimits(max_chars=max_chars, edit_interval=interval, measure=measure)
         self.messages: dict[str, Shown] = {}
         self.order: list[str] = []

@@ -5,6 +5,7 @@ waits and checks the Telegram tests share.
 Telegram's limit windows (in the fake) and the adapter's pacing are shrunk by the same factor,
 so the tests run fast while every limit still binds.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,13 @@ class Bot:
 
     def __init__(self, make_settings: Callable, tg: FakeTelegram, overrides: dict) -> None:
         # Telegram's real pacing, shrunk like the fake's windows (PLATFORM_TIME_SCALE).
-        self.values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, TELEGRAM_POLL_TIMEOUT=1,
-                           PLATFORM_TIME_SCALE=SCALE, **overrides)
+        self.values = dict(
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_POLL_TIMEOUT=1,
+            PLATFORM_TIME_SCALE=SCALE,
+            **overrides,
+        )
         self.settings = make_settings(**self.values)
         self.tg = tg
         self.runtime = None
@@ -97,6 +103,7 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
 def watch(tg: FakeTelegram, adapter: TelegramAdapter) -> None:
     """Note in ``tg.handled`` each update the adapter begins to handle: a handler group ahead
     of the adapter's own, run in the same step, before the update is handed to the inbox."""
+
     async def note(update: Update, _context: object) -> None:
         tg.handled.add(update.update_id)
 
@@ -113,9 +120,11 @@ async def settle(tg: FakeTelegram, adapter: TelegramAdapter, timeout: float = 15
 
 async def answered(tg: FakeTelegram, chat_id: int, count: int = 1, *, timeout: float = 10.0) -> list:
     """The bot's messages in a chat once ``count`` of them carry final buttons."""
+
     def done() -> list | None:
         finals = [m for m in tg.bot_messages(chat_id) if any(b.startswith("regen:") for b in _buttons(m))]
         return tg.bot_messages(chat_id) if len(finals) >= count else None
+
     return await eventually(done, timeout)
 
 

@@ -1,4 +1,5 @@
 """Admins, Slack and Telegram allowlists, blocked users: what a person writing to the bot sees."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,12 @@ from tests.fakes.gateway import Answer
 from tests.platforms import deliver, inbox_for, platform_settings
 from tests.surfaces import RecordingSurface
 
-SLACK = {"SLACK_ALLOWED_WORKSPACES": "T1", "SLACK_ALLOWED_CHANNELS": "C1", "SLACK_ALLOWED_USERS": "U1,U2",
-         "BOT_ADMINS": "slack:UADMIN, 99"}
+SLACK = {
+    "SLACK_ALLOWED_WORKSPACES": "T1",
+    "SLACK_ALLOWED_CHANNELS": "C1",
+    "SLACK_ALLOWED_USERS": "U1,U2",
+    "BOT_ADMINS": "slack:UADMIN, 99",
+}
 
 
 def test_admins_by_platform_or_bare_id() -> None:
@@ -85,8 +90,14 @@ async def rt(make_settings):
 
 
 def slack_msg(text: str, user: str, channel: str = "C1", addressed: bool = True) -> IncomingMessage:
-    return IncomingMessage(key=ConversationKey("slack", "T1", channel, "1.0"), author=Author(user, user),
-                           text=text, message_id=f"{user}-{text}", addressed=addressed, group=True)
+    return IncomingMessage(
+        key=ConversationKey("slack", "T1", channel, "1.0"),
+        author=Author(user, user),
+        text=text,
+        message_id=f"{user}-{text}",
+        addressed=addressed,
+        group=True,
+    )
 
 
 async def count_messages(rt) -> int:

@@ -1,6 +1,7 @@
 """Access on Slack end to end: real slack-bolt against the fake Slack API, the real core and
 the fake gateway. A person outside the allowlist, or blocked, is told politely — once — and
 nothing reaches the model, whether they write or press a button."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,12 +32,14 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 class Slack:
     def __init__(self, fake: FakeSlack, runtime, adapter) -> None:
         self.fake, self.runtime, self.adapter = fake, runtime, adapter
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
-                                      base_url="http://testserver")
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(adapter.routes())), base_url="http://testserver"
+        )
 
     async def post(self, body: bytes, content_type: str = "application/json") -> httpx.Response:
-        return await self.http.post("/slack/events", content=body,
-                                    headers=self.fake.signed(body, content_type=content_type))
+        return await self.http.post(
+            "/slack/events", content=body, headers=self.fake.signed(body, content_type=content_type)
+        )
 
     async def send(self, envelope: dict) -> None:
         assert (await self.post(json.dumps(envelope).encode())).status_code == 200
@@ -52,8 +55,13 @@ class Slack:
 
 
 async def start(make_settings, fake: FakeSlack, **overrides: str) -> Slack:
-    settings_values = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                             SLACK_API_URL=fake.api_url, PLATFORM_TIME_SCALE=str(fake.window / 60), **overrides)
+    settings_values = dict(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url,
+        PLATFORM_TIME_SCALE=str(fake.window / 60),
+        **overrides,
+    )
     settings = make_settings(**settings_values)
     runtime = await build_runtime(settings, migrate=False)
     adapter = connect(runtime, "slack", **settings_values)
@@ -77,8 +85,9 @@ async def test_a_channel_outside_the_allowlist_gets_one_refusal(make_settings, f
         await s.send(env)
         # The refusal is for the asker alone (ephemeral, in the thread), and said once.
         assert fake_slack.bot_replies(CHANNEL, first) == []
-        assert [(e.text, e.thread_ts) for e in fake_slack.ephemerals_for("U0ALICE01", CHANNEL)] == \
-            [(NOT_ALLOWED_TEXT, first)]
+        assert [(e.text, e.thread_ts) for e in fake_slack.ephemerals_for("U0ALICE01", CHANNEL)] == [
+            (NOT_ALLOWED_TEXT, first)
+        ]
         assert fake_slack.bot_replies(CHANNEL, second) == []
         assert fake_gateway.served == 0
     finally:

@@ -1,6 +1,7 @@
 """Brand profiles on the admin page in a real browser (issue 18): Debian's headless Chromium
 driven by Playwright against the real ASGI app, a database whose profile was saved from a chat,
 and the chat's next prompt showing what the page changed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,9 +30,22 @@ from tests.test_admin_browser import ARGS, CHROMIUM, PASSWORD
 pytestmark = pytest.mark.browser
 
 GROUP = ConversationKey("telegram", "bot1", "-100555")
-DRAFTED = {"name": "山茶集", "audience": "都市女性", "tone": "温和", "words_to_use": [], "words_never": ["便宜货"],
-           "products": [{"name": "山茶花精华", "aliases": ["精华液"], "selling_points": ["温和不刺激"],
-                         "price": "129元", "specs": [{"name": "容量", "value": "30ml"}]}]}
+DRAFTED = {
+    "name": "山茶集",
+    "audience": "都市女性",
+    "tone": "温和",
+    "words_to_use": [],
+    "words_never": ["便宜货"],
+    "products": [
+        {
+            "name": "山茶花精华",
+            "aliases": ["精华液"],
+            "selling_points": ["温和不刺激"],
+            "price": "129元",
+            "specs": [{"name": "容量", "value": "30ml"}],
+        }
+    ],
+}
 
 
 def said(text: str) -> IncomingMessage:
@@ -47,8 +61,9 @@ async def world(make_settings, fake_gateway):
     fake_gateway.script(Answer(text=json.dumps(DRAFTED, ensure_ascii=False)))
     surface = RecordingSurface()
     await rt.service.handle(said("/brand set 山茶集……"), surface)
-    await rt.service.act(Action(Press("brand", surface.writes[-1].turn_id, ("save",)), Author("42", "Alice"), GROUP),
-                         surface)
+    await rt.service.act(
+        Action(Press("brand", surface.writes[-1].turn_id, ("save",)), Author("42", "Alice"), GROUP), surface
+    )
     port = free_port()
     app = create_app([], admin=create_admin_app(settings, rt.db))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))

@@ -1,5 +1,6 @@
 """The admin page in a real browser: Debian's headless Chromium driven by Playwright, against
 the real ASGI app served by uvicorn and a database seeded through the real code paths."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,15 @@ from tests.surfaces import RecordingSurface
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "a browser-tested password"
 LLAMA = ConversationKey("telegram", "bot1", "555")
 
@@ -34,34 +42,75 @@ def llama_msg(text: str) -> IncomingMessage:
     return IncomingMessage(key=LLAMA, author=Author("42", "Alice Andes"), text=text, message_id=f"m-{text[:8]}")
 
 
-def seeded(day: str, turn: int, prompt: int, cached: int, completion: int, cost: float,
-           outcome: str = "ok", kind: str | None = None) -> CallRow:
-    return CallRow(turn_id=turn, conversation_id=None, platform="slack", user_id="U7", kind="chat", model="m",
-                   day=day, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost,
-                   ttft_ms=300, duration_ms=900, outcome=outcome, error_kind=kind,
-                   error="gateway said 429" if kind else None)
+def seeded(
+    day: str,
+    turn: int,
+    prompt: int,
+    cached: int,
+    completion: int,
+    cost: float,
+    outcome: str = "ok",
+    kind: str | None = None,
+) -> CallRow:
+    return CallRow(
+        turn_id=turn,
+        conversation_id=None,
+        platform="slack",
+        user_id="U7",
+        kind="chat",
+        model="m",
+        day=day,
+        prompt_tokens=prompt,
+        cached_tokens=cached,
+        completion_tokens=completion,
+        cost=cost,
+        ttft_ms=300,
+        duration_ms=900,
+        outcome=outcome,
+        error_kind=kind,
+        error="gateway said 429" if kind else None,
+    )
 
 
 @pytest.fixture
 async def world(make_settings, fake_gateway):
-    settings = make_settings(BOT_PRICE_INPUT="2", BOT_PRICE_CACHED_INPUT="0.5", BOT_PRICE_OUTPUT="8",
-                             BOT_TIMEZONE="UTC")
+    settings = make_settings(
+        BOT_PRICE_INPUT="2", BOT_PRICE_CACHED_INPUT="0.5", BOT_PRICE_OUTPUT="8", BOT_TIMEZONE="UTC"
+    )
     rt = await build_runtime(settings, migrate=False)
     await AdminAuth(settings, rt.db).set_password(PASSWORD)
     today = local_now("UTC").date()
     d2, d1 = (today - timedelta(days=2)).isoformat(), (today - timedelta(days=1)).isoformat()
     store = UsageStore(rt.db)
-    for call in (seeded(d2, 9001, 3000, 1000, 300, 0.0100), seeded(d2, 9002, 1000, 0, 200, 0.0023),
-                 seeded(d1, 9003, 2000, 1500, 250, 0.0045), seeded(d1, 9004, 0, 0, 0, 0.0, "error", "rate_limit")):
+    for call in (
+        seeded(d2, 9001, 3000, 1000, 300, 0.0100),
+        seeded(d2, 9002, 1000, 0, 200, 0.0023),
+        seeded(d1, 9003, 2000, 1500, 250, 0.0045),
+        seeded(d1, 9004, 0, 0, 0, 0.0, "error", "rate_limit"),
+    ):
         await store.record_call(call, [])
     # Today: a real conversation through the core (fake gateway), reasoning included.
-    fake_gateway.script(Answer(text="Llamas live in the Andes.", reasoning="The user asks about llamas.",
-                               reasoning_style="reasoning_content", prompt_tokens=1000, cached_tokens=0,
-                               completion_tokens=100))
+    fake_gateway.script(
+        Answer(
+            text="Llamas live in the Andes.",
+            reasoning="The user asks about llamas.",
+            reasoning_style="reasoning_content",
+            prompt_tokens=1000,
+            cached_tokens=0,
+            completion_tokens=100,
+        )
+    )
     await rt.service.handle(llama_msg("Tell me about llamas in the Andes"), RecordingSurface())
     fake_gateway.script(Answer(text="Budget noted.", prompt_tokens=10, completion_tokens=5))
-    await rt.service.handle(IncomingMessage(key=ConversationKey("slack", "T1", "C1", "1.0"), author=Author("U7", "Bob"),
-                                            text="quarterly budget please", message_id="s1"), RecordingSurface())
+    await rt.service.handle(
+        IncomingMessage(
+            key=ConversationKey("slack", "T1", "C1", "1.0"),
+            author=Author("U7", "Bob"),
+            text="quarterly budget please",
+            message_id="s1",
+        ),
+        RecordingSurface(),
+    )
     port = free_port()
     app = create_app([], admin=create_admin_app(settings, rt.db))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
@@ -148,8 +197,10 @@ async def test_operator_walkthrough(world, fake_gateway, tmp_path: Path) -> None
             surface = RecordingSurface()
             await world["rt"].service.handle(llama_msg("And alpacas?"), surface)
             assert fake_gateway.served == served
-            assert surface.texts == [surface.texts[0]] and \
-                "You have reached your daily limit of 500 tokens" in surface.texts[0]
+            assert (
+                surface.texts == [surface.texts[0]]
+                and "You have reached your daily limit of 500 tokens" in surface.texts[0]
+            )
             # Blocking from the top-users table.
             row = page.locator("#top-users tr", has_text="slack:U7")
             await row.locator("button[value=block]").click()

@@ -1,6 +1,7 @@
 """The admin page's characters over HTTP: listed, edited with the card's checks (a size cap, a
 stale revision), deleted, downloaded; behind the login and CSRF like every other form; card
 text escaped on the page."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,12 @@ async def test_characters_are_listed_edited_and_deleted(settings, db) -> None:
         assert f"{mochi.prompt_tokens:,}" in listing.text
         page = await client.get(f"/admin/characters/{mochi.id}")
         csrf, revision = hidden(page.text, "csrf"), hidden(page.text, "revision")
-        fields = {"name": "Mochi", "identity": "A sleepy rice-cake mascot", "catchphrases": "mochi-mochi~\nrise up!",
-                  "revision": revision}
+        fields = {
+            "name": "Mochi",
+            "identity": "A sleepy rice-cake mascot",
+            "catchphrases": "mochi-mochi~\nrise up!",
+            "revision": revision,
+        }
         # Without the CSRF token nothing changes.
         assert (await client.post(f"/admin/characters/{mochi.id}", data=fields)).status_code == 403
         done = await client.post(f"/admin/characters/{mochi.id}", data={**fields, "csrf": csrf})
@@ -57,8 +62,10 @@ async def test_characters_are_listed_edited_and_deleted(settings, db) -> None:
         stale = await client.post(f"/admin/characters/{mochi.id}", data={**fields, "identity": "x", "csrf": csrf})
         assert stale.status_code == 400 and "changed by someone else" in stale.text
         # Over a size cap: refused with the reason, the typed text kept in the form.
-        huge = await client.post(f"/admin/characters/{mochi.id}", data={
-            **fields, "revision": "2", "background": "word " * 20_000, "csrf": csrf})
+        huge = await client.post(
+            f"/admin/characters/{mochi.id}",
+            data={**fields, "revision": "2", "background": "word " * 20_000, "csrf": csrf},
+        )
         assert huge.status_code == 400 and "the background is about" in huge.text and "word word" in huge.text
         assert (await store.get(mochi.id)).revision == 2  # type: ignore[union-attr]
         # The card downloads as V2 JSON that reads back.

@@ -1,6 +1,7 @@
 """The admin page's characters in a real browser (Debian's headless Chromium via Playwright,
 the real ASGI app under uvicorn): find a character from the navigation, edit it through the
 form, see a refused edit explained, delete it; nothing wider than a phone's screen."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,11 +33,22 @@ async def site(make_settings):
     await AdminAuth(settings, rt.db).set_password(PASSWORD)
     store = CharacterStore(rt.db)
     mochi = await store.create(GROUP, CharacterScope.GROUP, "42", MOCHI)
-    await store.create(GROUP, CharacterScope.GROUP, "43", replace(MOCHI, name="Captain Bao", nickname="",
-                                                         identity="The steamed-bun pirate captain"))
+    await store.create(
+        GROUP,
+        CharacterScope.GROUP,
+        "43",
+        replace(MOCHI, name="Captain Bao", nickname="", identity="The steamed-bun pirate captain"),
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app([], admin=create_admin_app(settings, rt.db)), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app([], admin=create_admin_app(settings, rt.db)),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started)
     try:

@@ -1,4 +1,5 @@
 """The admin page over HTTP (no browser): login, sessions, CSRF, rate limits, cookies."""
+
 from __future__ import annotations
 
 import re
@@ -37,14 +38,23 @@ def hidden(html: str, name: str) -> str:
 
 async def login(client: httpx.AsyncClient, password: str = PASSWORD, **headers: str) -> httpx.Response:
     form = await client.get("/admin/login", headers=headers)
-    return await client.post("/admin/login", data={"csrf": hidden(form.text, "csrf"), "password": password,
-                                                   "next": "/admin/users"}, headers=headers)
+    return await client.post(
+        "/admin/login",
+        data={"csrf": hidden(form.text, "csrf"), "password": password, "next": "/admin/users"},
+        headers=headers,
+    )
 
 
 async def test_every_page_redirects_to_the_login_without_a_session(settings, db) -> None:
     async with client_for(settings, db) as client:
-        for path in ("/admin/", "/admin/conversations", "/admin/conversations/1", "/admin/users",
-                     "/admin/health", "/admin/styles"):
+        for path in (
+            "/admin/",
+            "/admin/conversations",
+            "/admin/conversations/1",
+            "/admin/users",
+            "/admin/health",
+            "/admin/styles",
+        ):
             response = await client.get(path)
             assert response.status_code == 303, path
             assert response.headers["location"].startswith("/admin/login?next=")
@@ -77,8 +87,9 @@ async def test_login_wrong_password_csrf_and_logout(settings, db) -> None:
         assert "Path=/admin" in cookie and "Secure" not in cookie  # plain HTTP, no trusted proxy
         page = await client.get("/admin/users")
         assert page.status_code == 200 and "Users &amp; quotas" in page.text
-        assert page.headers["x-frame-options"] == "DENY" and "script-src 'none'" in page.headers[
-            "content-security-policy"]
+        assert (
+            page.headers["x-frame-options"] == "DENY" and "script-src 'none'" in page.headers["content-security-policy"]
+        )
         csrf = hidden(page.text, "csrf")
         # A form without the session's CSRF token changes nothing.
         refused = await client.post("/admin/block", data={"user": "telegram:7", "action": "block"})
@@ -126,8 +137,10 @@ async def test_login_redirect_stays_on_the_admin_page(settings, db) -> None:
     await AdminAuth(settings, db).set_password(PASSWORD)
     async with client_for(settings, db) as client:
         form = await client.get("/admin/login")
-        response = await client.post("/admin/login", data={"csrf": hidden(form.text, "csrf"), "password": PASSWORD,
-                                                           "next": "https://evil.example/"})
+        response = await client.post(
+            "/admin/login",
+            data={"csrf": hidden(form.text, "csrf"), "password": PASSWORD, "next": "https://evil.example/"},
+        )
         assert response.headers["location"] == "/admin/"
 
 
@@ -137,8 +150,14 @@ async def test_stored_text_is_escaped_on_the_page(settings, db) -> None:
 
     store = Store(db)
     conv = await store.conversation(ConversationKey("telegram", "b", "1"))
-    await store.add_message(conv.id, "user", [NewPart("text", text="<script>alert(1)</script> hi")],
-                            status="pending", author_id="5", author_name="<b>Eve</b>")
+    await store.add_message(
+        conv.id,
+        "user",
+        [NewPart("text", text="<script>alert(1)</script> hi")],
+        status="pending",
+        author_id="5",
+        author_name="<b>Eve</b>",
+    )
     await AdminAuth(settings, db).set_password(PASSWORD)
     async with client_for(settings, db) as client:
         await login(client)

@@ -1,6 +1,7 @@
 """The shape of the code: no import cycles between our modules (function-level and
 TYPE_CHECKING imports count too), the core imports no platform SDK and names no platform,
 adapters never import each other and reach the bot only through ``bot.platform``."""
+
 from __future__ import annotations
 
 import ast
@@ -36,8 +37,7 @@ def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             # "from pkg import mod" imports pkg.mod when it is a module, else pkg itself.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                       for alias in node.names]
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
         else:
             continue
         for target in targets:
@@ -65,7 +65,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -113,8 +113,11 @@ def _bot_imports(path: Path) -> set[str]:
 def test_adapters_reach_the_bot_only_through_bot_platform() -> None:
     """One door: whatever an adapter needs is named in ``bot.platform`` (function-level and
     TYPE_CHECKING imports included)."""
-    stray = {str(path.relative_to(ROOT)): sorted(names - {"bot.platform"})
-             for path in (ROOT / "adapters").rglob("*.py") if (names := _bot_imports(path)) - {"bot.platform"}}
+    stray = {
+        str(path.relative_to(ROOT)): sorted(names - {"bot.platform"})
+        for path in (ROOT / "adapters").rglob("*.py")
+        if (names := _bot_imports(path)) - {"bot.platform"}
+    }
     assert stray == {}
 
 
@@ -138,8 +141,13 @@ def test_the_core_holds_no_platform_setting_or_name() -> None:
                 if PLATFORM_WORDS.search(node.value):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
             elif isinstance(node, ast.Name | ast.Attribute | ast.arg):
-                name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) \
+                name = (
+                    node.id
+                    if isinstance(node, ast.Name)
+                    else node.attr
+                    if isinstance(node, ast.Attribute)
                     else node.arg
+                )
                 if PLATFORM_WORDS.search(name):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
     assert offenders == []
@@ -164,8 +172,9 @@ def test_no_two_modules_or_classes_of_the_bot_share_a_name() -> None:
     ``__main__``) are the only repeats."""
     paths = [p for p in (ROOT / "bot").rglob("*.py") if p.name not in ("__init__.py", "__main__.py")]
     assert _duplicates([p.stem for p in paths]) == []
-    classes = [node.name for p in paths for node in ast.walk(ast.parse(p.read_text()))
-               if isinstance(node, ast.ClassDef)]
+    classes = [
+        node.name for p in paths for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.ClassDef)
+    ]
     assert _duplicates(classes) == []
 
 

@@ -1,4 +1,5 @@
 """bench/documents.py runs end to end on a small PDF and prints its figures (no timing checks)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_documents_benchmark_prints_its_figures() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.documents", "--producer", "reportlab", "--pages", "30"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=110)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.documents", "--producer", "reportlab", "--pages", "30"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0].startswith("reportlab: 30 pages")

@@ -1,4 +1,5 @@
 """The service benchmark's floors: what the platforms' documented limits allow, computed."""
+
 from __future__ import annotations
 
 import math
@@ -85,9 +86,12 @@ async def test_the_fake_gateway_reports_when_the_first_visible_text_went_out() -
         gw.on_timing = lambda body, event, at: seen.append((body["messages"][-1]["content"], event, at))
         gw.script(Answer(text="visible words", reasoning="hidden", chunk_size=4, chunk_delay=0.01))
         request = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "tag1"}]}
-        async with httpx.AsyncClient() as client, client.stream(
-                "POST", gw.base_url + "/v1/chat/completions", headers={"Authorization": "Bearer test-key"},
-                json=request) as response:
+        async with (
+            httpx.AsyncClient() as client,
+            client.stream(
+                "POST", gw.base_url + "/v1/chat/completions", headers={"Authorization": "Bearer test-key"}, json=request
+            ) as response,
+        ):
             body = b"".join([chunk async for chunk in response.aiter_bytes()])
     assert b"ords" in body
     assert [(text, event) for text, event, _ in seen] == [("tag1", "visible"), ("tag1", "done")]

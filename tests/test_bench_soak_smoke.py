@@ -1,5 +1,6 @@
 """The soak benchmark runs `bot run` with Telegram and Slack under mixed traffic and judges it
 (a very short run: the figures are for `python -m bench.soak --minutes 60`, not for the suite)."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,44 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_short_soak_answers_every_message_once_and_reports_every_target(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--minutes", "0.3", "--interval", "1", "--rest", "3", "--gap", "1",
-         "--burst", "4", "--streams", "4", "--stream-tokens", "40", "--db", "sqlite", "--json", str(out)],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=170,
+        [
+            sys.executable,
+            "-m",
+            "bench.soak",
+            "--minutes",
+            "0.3",
+            "--interval",
+            "1",
+            "--rest",
+            "3",
+            "--gap",
+            "1",
+            "--burst",
+            "4",
+            "--streams",
+            "4",
+            "--stream-tokens",
+            "40",
+            "--db",
+            "sqlite",
+            "--json",
+            str(out),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
     )
     assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: a target missed, said in the report
-    for row in ("every message answered exactly once", "stored turns agree", "RSS growth after warm-up",
-                "asyncio tasks at rest", "open file descriptors at rest", "peak RSS (VmHWM)"):
+    for row in (
+        "every message answered exactly once",
+        "stored turns agree",
+        "RSS growth after warm-up",
+        "asyncio tasks at rest",
+        "open file descriptors at rest",
+        "peak RSS (VmHWM)",
+    ):
         assert row in done.stdout, f"{row!r} missing from:\n{done.stdout}"
     figures = json.loads(out.read_text())
     soak, peak = figures["soak"], figures["streams"]
@@ -38,8 +70,10 @@ def test_a_short_soak_answers_every_message_once_and_reports_every_target(tmp_pa
 
 
 def _samples(values: list[float], phase: str = "load") -> list[Sample]:
-    return [Sample(at=float(i * 10), rss=int(v * 2**20), fds=10, pg=None, tasks=5, streams=0, phase=phase)
-            for i, v in enumerate(values)]
+    return [
+        Sample(at=float(i * 10), rss=int(v * 2**20), fds=10, pg=None, tasks=5, streams=0, phase=phase)
+        for i, v in enumerate(values)
+    ]
 
 
 def test_growth_is_the_late_median_minus_the_early_median_after_the_warm_up() -> None:

@@ -7,6 +7,7 @@ copywriting against the fake gateway; what the chat shows is recorded by ``Recor
 - Every variant is checked; one repair round rewrites only the flagged phrases; what stays bad
   is marked, never shown as clean; "fix compliance" is offered on flagged variants only.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,13 +35,38 @@ TOPIC = ConversationKey("telegram", "bot", "-1001", "7")  # another topic of the
 OTHER = ConversationKey("telegram", "bot", "-2002", "")
 ALICE, BOB = Author("alice", "Alice"), Author("bob", "Bob")
 
-DRAFTED = {"name": "山茶集", "audience": "25–35 岁的都市女性", "tone": "温和、真诚", "words_to_use": ["温和", "植萃"],
-           "words_never": ["便宜货", "平替"],
-           "products": [{"name": "山茶花精华", "aliases": ["精华液"], "selling_points": ["山茶花提取物", "温和不刺激"],
-                         "price": "129元", "specs": [{"name": "容量", "value": "30ml"}]}]}
-PROFILE = BrandProfile("山茶集", (Product("山茶花精华", ("山茶花提取物", "温和不刺激"), Money(Decimal("129")),
-                                         (Spec("容量", Decimal("30"), "ml"),), ("精华液",)),),
-                       "25–35 岁的都市女性", "温和、真诚", ("温和", "植萃"), ("便宜货", "平替"))
+DRAFTED = {
+    "name": "山茶集",
+    "audience": "25–35 岁的都市女性",
+    "tone": "温和、真诚",
+    "words_to_use": ["温和", "植萃"],
+    "words_never": ["便宜货", "平替"],
+    "products": [
+        {
+            "name": "山茶花精华",
+            "aliases": ["精华液"],
+            "selling_points": ["山茶花提取物", "温和不刺激"],
+            "price": "129元",
+            "specs": [{"name": "容量", "value": "30ml"}],
+        }
+    ],
+}
+PROFILE = BrandProfile(
+    "山茶集",
+    (
+        Product(
+            "山茶花精华",
+            ("山茶花提取物", "温和不刺激"),
+            Money(Decimal("129")),
+            (Spec("容量", Decimal("30"), "ml"),),
+            ("精华液",),
+        ),
+    ),
+    "25–35 岁的都市女性",
+    "温和、真诚",
+    ("温和", "植萃"),
+    ("便宜货", "平替"),
+)
 
 
 def say(text: str, author: Author = ALICE, key: ConversationKey = GROUP, **kw) -> IncomingMessage:
@@ -48,8 +74,15 @@ def say(text: str, author: Author = ALICE, key: ConversationKey = GROUP, **kw) -
 
 
 def variants(*bodies: str) -> str:
-    return json.dumps({"variants": [{"title": f"山茶花精华{i}", "body": body, "hashtags": ["山茶花", "护肤", "精华"]}
-                                    for i, body in enumerate(bodies, 1)]}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "variants": [
+                {"title": f"山茶花精华{i}", "body": body, "hashtags": ["山茶花", "护肤", "精华"]}
+                for i, body in enumerate(bodies, 1)
+            ]
+        },
+        ensure_ascii=False,
+    )
 
 
 def buttons(surface: RecordingSurface) -> list[Button]:
@@ -57,6 +90,7 @@ def buttons(surface: RecordingSurface) -> list[Button]:
 
 
 # --- /brand set → Save → the stored row ----------------------------------------------------------------
+
 
 async def test_brand_set_drafts_a_profile_and_save_stores_exactly_it(runtime, settings, fake_gateway) -> None:
     service, brands = runtime.service, BrandStore(runtime.db)
@@ -88,13 +122,29 @@ async def test_brand_set_drafts_a_profile_and_save_stores_exactly_it(runtime, se
         async with later.db.read() as conn:
             row = (await conn.execute(select(BrandRecord.__table__))).one()
         assert (row.platform, row.workspace, row.chat, row.name, row.revision, row.updated_by) == (
-            "telegram", "bot", "-1001", "山茶集", 1, "telegram:bob")
+            "telegram",
+            "bot",
+            "-1001",
+            "山茶集",
+            1,
+            "telegram:bob",
+        )
         assert row.profile == {
-            "name": "山茶集", "audience": "25–35 岁的都市女性", "tone": "温和、真诚", "words_to_use": ["温和", "植萃"],
+            "name": "山茶集",
+            "audience": "25–35 岁的都市女性",
+            "tone": "温和、真诚",
+            "words_to_use": ["温和", "植萃"],
             "words_never": ["便宜货", "平替"],
-            "products": [{"name": "山茶花精华", "aliases": ["精华液"], "selling_points": ["山茶花提取物", "温和不刺激"],
-                          "price": {"amount": "129", "currency": "CNY"},
-                          "specs": {"容量": {"value": "30", "unit": "ml"}}}]}
+            "products": [
+                {
+                    "name": "山茶花精华",
+                    "aliases": ["精华液"],
+                    "selling_points": ["山茶花提取物", "温和不刺激"],
+                    "price": {"amount": "129", "currency": "CNY"},
+                    "specs": {"容量": {"value": "30", "unit": "ml"}},
+                }
+            ],
+        }
         assert (await BrandStore(later.db).get(TOPIC)).profile == PROFILE, "every topic of the chat shares it"
         again = await later.service.act(Action(save.press, ALICE, GROUP), surface)
         assert again.text == "Already saved ✓"
@@ -103,9 +153,14 @@ async def test_brand_set_drafts_a_profile_and_save_stores_exactly_it(runtime, se
 
 
 async def test_an_unusable_draft_is_retried_once_then_explained_without_a_save_control(service, fake_gateway) -> None:
-    fake_gateway.script(Answer(text=json.dumps({**DRAFTED, "products": [{"name": "山茶花精华", "price": "very cheap"}]},
-                                               ensure_ascii=False)),
-                        Answer(text=json.dumps(DRAFTED, ensure_ascii=False)))
+    fake_gateway.script(
+        Answer(
+            text=json.dumps(
+                {**DRAFTED, "products": [{"name": "山茶花精华", "price": "very cheap"}]}, ensure_ascii=False
+            )
+        ),
+        Answer(text=json.dumps(DRAFTED, ensure_ascii=False)),
+    )
     surface = RecordingSurface()
     await service.handle(say("/brand set 山茶集……"), surface)
     retry = last_user_text(fake_gateway.last.body)
@@ -163,8 +218,13 @@ def test_edits_are_checked_like_any_profile() -> None:
     assert apply_edit(PROFILE, "product+: 山茶面霜").products[1].name == "山茶面霜"
     assert apply_edit(PROFILE, "product-: 精华液").products == ()
     assert apply_edit(PROFILE, "use: 温润、清透").words_to_use == ("温润", "清透")
-    for bad, reason in (("山茶花精华.价格: 很便宜", "is not a price"), ("面霜.价格: 99", "no product called “面霜”"),
-                        ("name:", "needs a name"), ("audience: " + "长" * 301, "at most 300"), ("tone", "Usage")):
+    for bad, reason in (
+        ("山茶花精华.价格: 很便宜", "is not a price"),
+        ("面霜.价格: 99", "no product called “面霜”"),
+        ("name:", "needs a name"),
+        ("audience: " + "长" * 301, "at most 300"),
+        ("tone", "Usage"),
+    ):
         try:
             apply_edit(PROFILE, bad)
         except BrandError as exc:
@@ -188,11 +248,15 @@ async def test_saving_names_the_revision_it_started_from(service) -> None:
 
 # --- the profile in the prompt ----------------------------------------------------------------------------
 
+
 async def test_the_profile_is_in_the_stable_prompt_of_every_copy_and_refinement(service, fake_gateway) -> None:
     await BrandStore(service.store.db).save(GROUP, PROFILE, by="telegram:alice")
     await service.handle(say("/style xiaohongshu"), RecordingSurface())
-    fake_gateway.script(Answer(text=variants("山茶花精华真的温和🌼，30ml 够用一个月。", "植萃配方，上脸很舒服🌿。",
-                                             "换季也能安心用✨。")))
+    fake_gateway.script(
+        Answer(
+            text=variants("山茶花精华真的温和🌼，30ml 够用一个月。", "植萃配方，上脸很舒服🌿。", "换季也能安心用✨。")
+        )
+    )
     first = RecordingSurface()
     await service.handle(say("/copy 写山茶花精华的种草笔记"), first)
     fake_gateway.script(Answer(text=variants("晚上用一点，第二天脸很软🌙。", "精华液质地清爽💧。", "适合通勤前用☀️。")))
@@ -214,18 +278,39 @@ async def test_the_profile_is_in_the_stable_prompt_of_every_copy_and_refinement(
 
 # --- the compliance check and its repair round ---------------------------------------------------------
 
+
 async def test_flagged_variants_are_repaired_once_and_what_stays_bad_is_marked(service, fake_gateway) -> None:
     await BrandStore(service.store.db).save(GROUP, PROFILE, by="telegram:alice")
     await service.handle(say("/style xiaohongshu"), RecordingSurface())
     fake_gateway.script(
-        Answer(text=variants("这是我用过最佳的精华🌼，温和又好吸收。", "山茶花精华上脸很舒服🌿，30ml 刚好一个月。",
-                             "全网最低价🔥，只要129元！")),
+        Answer(
+            text=variants(
+                "这是我用过最佳的精华🌼，温和又好吸收。",
+                "山茶花精华上脸很舒服🌿，30ml 刚好一个月。",
+                "全网最低价🔥，只要129元！",
+            )
+        ),
         # The repair: option 1 now clean; option 3 swaps one price claim for another (not better: kept as it was).
-        Answer(text=json.dumps({"variants": [
-            {"title": "山茶花精华1", "body": "这是我用过很出色的精华🌼，温和又好吸收。",
-             "hashtags": ["山茶花", "护肤", "精华"]},
-            {"title": "山茶花精华3", "body": "史上最低价🔥，只要129元！", "hashtags": ["山茶花", "护肤", "精华"]}]},
-            ensure_ascii=False)))
+        Answer(
+            text=json.dumps(
+                {
+                    "variants": [
+                        {
+                            "title": "山茶花精华1",
+                            "body": "这是我用过很出色的精华🌼，温和又好吸收。",
+                            "hashtags": ["山茶花", "护肤", "精华"],
+                        },
+                        {
+                            "title": "山茶花精华3",
+                            "body": "史上最低价🔥，只要129元！",
+                            "hashtags": ["山茶花", "护肤", "精华"],
+                        },
+                    ]
+                },
+                ensure_ascii=False,
+            )
+        ),
+    )
     surface = RecordingSurface()
     await service.handle(say("/copy 山茶花精华种草"), surface)
 
@@ -247,8 +332,7 @@ async def test_flagged_variants_are_repaired_once_and_what_stays_bad_is_marked(s
 
     # "Fix compliance" is offered where something is still found, first, and nowhere else.
     choices = [row for row in surface.writes[-1].controls if isinstance(row, Choice)]
-    assert [[b.press.args[1] for b in c.options] for c in choices] == [list(ACTIONS), list(ACTIONS),
-                                                                       [COMPLY, *ACTIONS]]
+    assert [[b.press.args[1] for b in c.options] for c in choices] == [list(ACTIONS), list(ACTIONS), [COMPLY, *ACTIONS]]
     assert choices[2].options[0].label == "合规修改"
     turn = await service.store.turn(surface.writes[-1].turn_id)
     stored = await service.store.part_data(turn.response_message_id, COPY_PART)
@@ -260,8 +344,9 @@ async def test_fix_compliance_quotes_the_flagged_phrases_and_its_answer_is_check
     await BrandStore(service.store.db).save(GROUP, PROFILE, by="telegram:alice")
     await service.handle(say("/style xiaohongshu"), RecordingSurface())
     bad = "平替也比不上它🔥，加vx：shancha88 领券"
-    fake_gateway.script(Answer(text=variants("山茶花精华上脸很舒服🌿。", bad, "换季也能安心用✨。")),
-                        Answer(text=variants(bad)))  # the repair round changed nothing
+    fake_gateway.script(
+        Answer(text=variants("山茶花精华上脸很舒服🌿。", bad, "换季也能安心用✨。")), Answer(text=variants(bad))
+    )  # the repair round changed nothing
     surface = RecordingSurface()
     await service.handle(say("/copy 写两版"), surface)
     assert "**方案 2** · **山茶花精华2** ⛔" in surface.texts[-1]
@@ -284,8 +369,10 @@ async def test_fix_compliance_quotes_the_flagged_phrases_and_its_answer_is_check
 
 async def test_a_failed_repair_call_still_shows_the_variants_with_their_findings(service, fake_gateway) -> None:
     await service.handle(say("/style xiaohongshu"), RecordingSurface())
-    fake_gateway.script(Answer(text=variants("最佳选择🌼，温和好用。", "上脸很舒服🌿。", "换季也能安心用✨。")),
-                        Answer(status=400, error_body={"error": {"message": "bad request"}}))
+    fake_gateway.script(
+        Answer(text=variants("最佳选择🌼，温和好用。", "上脸很舒服🌿。", "换季也能安心用✨。")),
+        Answer(status=400, error_body={"error": {"message": "bad request"}}),
+    )
     surface = RecordingSurface()
     await service.handle(say("/copy 山茶花精华"), surface)
     assert len(fake_gateway.requests) == 2
@@ -299,8 +386,10 @@ async def test_a_failed_repair_call_still_shows_the_variants_with_their_findings
 def test_the_operators_rules_directory_is_checked_when_settings_load(tmp_path) -> None:
     from bot.config import SettingsError, load_settings
 
-    for value, problem in ((str(tmp_path / "missing"), "not a directory"),
-                           (str(tmp_path), "broken.toml: not valid TOML")):
+    for value, problem in (
+        (str(tmp_path / "missing"), "not a directory"),
+        (str(tmp_path), "broken.toml: not valid TOML"),
+    ):
         if value == str(tmp_path):
             (tmp_path / "broken.toml").write_text("[[rules]\n", encoding="utf-8")
         try:

@@ -2,6 +2,7 @@
 fake Slack API, the real core and store, the fake gateway. ``/check`` as a slash command and as
 a mention in a thread, ``/brand set`` and its Save button, and "fix compliance" in a variant's
 refinement select."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from tests.slack_harness import CHANNEL, Harness
 from tests.test_slack_copywriting import anchors, refine_option
 
 BOB, CAROL = "U0BOB0001", "U0CAROL01"
-PROFILE = {"name": "山茶集", "audience": "", "tone": "温和", "words_to_use": [], "words_never": ["平替"],
-           "products": [{"name": "山茶花精华", "aliases": [], "selling_points": [], "price": "129元", "specs": []}]}
+PROFILE = {
+    "name": "山茶集",
+    "audience": "",
+    "tone": "温和",
+    "words_to_use": [],
+    "words_never": ["平替"],
+    "products": [{"name": "山茶花精华", "aliases": [], "selling_points": [], "price": "129元", "specs": []}],
+}
 
 
 def options(message: FakeMessage, variant: int) -> list[str]:
@@ -35,8 +42,9 @@ async def test_check_slash_command_and_mention_answer_in_a_thread(slack: Harness
     assert "「全网最低价」价格比较 → 「活动价」" in report.text and "「私信我」平台规则（请人工确认）" in report.text
 
     # In a thread, by mention: the text after "!check" is checked; nothing goes to the model.
-    ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> !check 这款面霜永久有效，绝对不过敏", user=BOB,
-                                    mention=True)
+    ts, mention = fake.user_message(
+        CHANNEL, f"<@{BOT_USER_ID}> !check 这款面霜永久有效，绝对不过敏", user=BOB, mention=True
+    )
     await slack.send(mention)
     await slack.settle()
     reply = fake.bot_replies(CHANNEL, ts)[-1]
@@ -46,8 +54,9 @@ async def test_check_slash_command_and_mention_answer_in_a_thread(slack: Harness
 
 async def test_brand_set_save_button_and_fix_compliance_select(slack: Harness) -> None:
     fake, gw = slack.fake, slack.gateway
-    ts, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> !brand set 山茶集，山茶花精华129元，禁用词平替",
-                                    mention=True)
+    ts, mention = fake.user_message(
+        CHANNEL, f"<@{BOT_USER_ID}> !brand set 山茶集，山茶花精华129元，禁用词平替", mention=True
+    )
     gw.script(Answer(text=json.dumps(PROFILE, ensure_ascii=False)))
     await slack.send(mention)
     await slack.settle()
@@ -64,17 +73,22 @@ async def test_brand_set_save_button_and_fix_compliance_select(slack: Harness) -
     # Copy in the thread: a never-use word the repair round does not remove is marked, with the action.
     await slack.send(fake.user_message(CHANNEL, "!style xiaohongshu", user=BOB, thread_ts=ts)[1])
     await slack.settle()
-    notes = [{"title": f"山茶{i}", "body": body, "hashtags": ["山茶花", "护肤", "精华"]}
-             for i, body in enumerate(("上脸很舒服🌿。", "大牌平替🔥，闭眼入。"), 1)]
-    gw.script(Answer(text=json.dumps({"variants": notes + [{**notes[0], "title": "山茶3"}]}, ensure_ascii=False)),
-              Answer(text=json.dumps({"variants": [notes[1]]}, ensure_ascii=False)))
+    notes = [
+        {"title": f"山茶{i}", "body": body, "hashtags": ["山茶花", "护肤", "精华"]}
+        for i, body in enumerate(("上脸很舒服🌿。", "大牌平替🔥，闭眼入。"), 1)
+    ]
+    gw.script(
+        Answer(text=json.dumps({"variants": notes + [{**notes[0], "title": "山茶3"}]}, ensure_ascii=False)),
+        Answer(text=json.dumps({"variants": [notes[1]]}, ensure_ascii=False)),
+    )
     await slack.send(fake.user_message(CHANNEL, "写山茶花精华", user=CAROL, thread_ts=ts)[1])
     await slack.settle()
     copy = fake.bot_replies(CHANNEL, ts)[-1]
     assert "⛔" in copy.text and "「平替」品牌禁用词" in copy.text
     assert options(copy, 1) == list(ACTIONS) and options(copy, 2) == [COMPLY, *ACTIONS]
-    gw.script(Answer(text=json.dumps({"variants": [{**notes[1], "body": "口碑好物🔥，换季放心用。"}]},
-                                     ensure_ascii=False)))
+    gw.script(
+        Answer(text=json.dumps({"variants": [{**notes[1], "body": "口碑好物🔥，换季放心用。"}]}, ensure_ascii=False))
+    )
     pick = fake.block_action(copy, "answer_refine_2", user=CAROL, option=refine_option(copy, 2, COMPLY))
     assert (await slack.click(pick)).status_code == 200
     await slack.settle()

@@ -2,6 +2,7 @@
 python-telegram-bot Application against the fake Bot API, the real core and store, the fake
 gateway. ``/brand set`` → the Save button → the stored profile; ``/check`` as a command and as a
 reply to someone's draft; the "fix compliance" button on a copy variant."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,22 @@ from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 from tests.polling import eventually
 from tests.telegram_harness import ALICE, BOB, CAROL, GROUP, _buttons, answered, no_limit_broken
 
-PROFILE = {"name": "山茶集", "audience": "25–35 岁的都市女性", "tone": "温和", "words_to_use": [],
-           "words_never": ["平替"],
-           "products": [{"name": "山茶花精华", "aliases": [], "selling_points": ["温和不刺激"], "price": "129元",
-                         "specs": [{"name": "容量", "value": "30ml"}]}]}
+PROFILE = {
+    "name": "山茶集",
+    "audience": "25–35 岁的都市女性",
+    "tone": "温和",
+    "words_to_use": [],
+    "words_never": ["平替"],
+    "products": [
+        {
+            "name": "山茶花精华",
+            "aliases": [],
+            "selling_points": ["温和不刺激"],
+            "price": "129元",
+            "specs": [{"name": "容量", "value": "30ml"}],
+        }
+    ],
+}
 
 
 def command(fake: FakeTelegram, chat_id: int, user: dict, text: str, **kw) -> dict:
@@ -34,8 +47,7 @@ def labels(message: StoredMessage) -> dict[str, str]:
     return {b["callback_data"]: b["text"] for row in markup.get("inline_keyboard", []) for b in row}
 
 
-async def test_brand_set_then_the_save_button_stores_the_profile_and_check_uses_it(
-        start_bot, tg, fake_gateway) -> None:
+async def test_brand_set_then_the_save_button_stores_the_profile_and_check_uses_it(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
     fake_gateway.script(Answer(text=json.dumps(PROFILE, ensure_ascii=False), reasoning="整理"))
     command(tg, GROUP, ALICE, f"/brand@{tg.username} set 山茶集：山茶花精华 30ml 129元，禁用词：平替")
@@ -56,12 +68,15 @@ async def test_brand_set_then_the_save_button_stores_the_profile_and_check_uses_
     # /check: the law, 小红书's rules and the brand's facts, without calling the model.
     calls = len(fake_gateway.requests)
     before = len(tg.bot_messages(GROUP))
-    command(tg, GROUP, CAROL, f"/check@{tg.username} xhs 山茶花精华全网最低价，只要99元！比平替还好用，"
-                              "加vx：shancha88")
+    command(tg, GROUP, CAROL, f"/check@{tg.username} xhs 山茶花精华全网最低价，只要99元！比平替还好用，加vx：shancha88")
     report = await reply_containing(tg, GROUP, "合规检查", before)
     assert "合规检查（小红书种草笔记 · 山茶集）：4 处须修改" in report.text
-    for phrase in ("「全网最低价」价格比较 → 「活动价」", "「99元」与品牌资料不符 → 「129元」", "「平替」品牌禁用词",
-                   "「vx：shancha88」平台规则 → 删除"):
+    for phrase in (
+        "「全网最低价」价格比较 → 「活动价」",
+        "「99元」与品牌资料不符 → 「129元」",
+        "「平替」品牌禁用词",
+        "「vx：shancha88」平台规则 → 删除",
+    ):
         assert phrase in report.text, phrase
     assert "不构成法律意见" in report.text
     assert len(fake_gateway.requests) == calls
@@ -87,23 +102,33 @@ async def test_the_fix_compliance_button_reworks_only_that_variant(start_bot, tg
     await start_bot()
     command(tg, GROUP, ALICE, f"/style@{tg.username} xiaohongshu")
     await reply_containing(tg, GROUP, "小红书")
-    notes = [{"title": f"桂花乌龙{i}", "body": body, "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]}
-             for i, body in enumerate(("桂花乌龙真的香🌼，冷泡热泡都好喝。", "全网最低价🔥，错过再等一年！",
-                                       "下午三点来一杯，整个人都醒了☕。"), 1)]
-    fake_gateway.script(Answer(text=json.dumps({"variants": notes}, ensure_ascii=False)),
-                        Answer(text=json.dumps({"variants": [notes[1]]}, ensure_ascii=False)))  # not repaired
+    notes = [
+        {"title": f"桂花乌龙{i}", "body": body, "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]}
+        for i, body in enumerate(
+            ("桂花乌龙真的香🌼，冷泡热泡都好喝。", "全网最低价🔥，错过再等一年！", "下午三点来一杯，整个人都醒了☕。"),
+            1,
+        )
+    ]
+    fake_gateway.script(
+        Answer(text=json.dumps({"variants": notes}, ensure_ascii=False)),
+        Answer(text=json.dumps({"variants": [notes[1]]}, ensure_ascii=False)),
+    )  # not repaired
     text = f"@{tg.username} 写桂花乌龙的种草笔记"
     tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
     copy = next(m for m in await answered(tg, GROUP) if any(b.startswith("refine:") for b in _buttons(m)))
     assert "方案 2 · 桂花乌龙2 ⛔" in copy.text and "「全网最低价」价格比较 → 「活动价」" in copy.text
     turn = _buttons(copy)[-3].split(":")[1]
     refine = [b for b in _buttons(copy) if b.startswith("refine:")]
-    assert refine == [f"refine:{turn}:{n}:{a}" for n, actions in ((1, ACTIONS), (2, (COMPLY, *ACTIONS)),
-                                                                 (3, ACTIONS)) for a in actions]
+    assert refine == [
+        f"refine:{turn}:{n}:{a}"
+        for n, actions in ((1, ACTIONS), (2, (COMPLY, *ACTIONS)), (3, ACTIONS))
+        for a in actions
+    ]
     assert labels(copy)[f"refine:{turn}:2:{COMPLY}"] == "2 · 合规修改"
 
-    fake_gateway.script(Answer(text=json.dumps({"variants": [{**notes[1], "body": "活动价🔥，这周入手正合适。"}]},
-                                               ensure_ascii=False)))
+    fake_gateway.script(
+        Answer(text=json.dumps({"variants": [{**notes[1], "body": "活动价🔥，这周入手正合适。"}]}, ensure_ascii=False))
+    )
     tg.press_button(GROUP, copy.message_id, CAROL, f"refine:{turn}:2:{COMPLY}")
     await answered(tg, GROUP, 2)
     refined = tg.bot_messages(GROUP)[-1]

@@ -2,6 +2,7 @@
 same person's text within ``BOT_BURST_WINDOW`` — in either order — are one stored user
 message and one answer. The core through the one door (``PlatformInbox``), as an adapter
 hands messages in, against the fake gateway; what is stored is asserted row by row."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,11 +42,17 @@ class Chat:
         self.surface = RecordingSurface()
         self.sent = 0
 
-    def send(self, text: str = "", *, image: bytes | None = None, author: Author = ALICE,
-             event_id: str = "") -> asyncio.Task[None]:
+    def send(
+        self, text: str = "", *, image: bytes | None = None, author: Author = ALICE, event_id: str = ""
+    ) -> asyncio.Task[None]:
         self.sent += 1
-        msg = IncomingMessage(KEY, author, text, message_id=f"m{self.sent}",
-                              attachments=[Attachment(image, "image/png", "photo.png")] if image else [])
+        msg = IncomingMessage(
+            KEY,
+            author,
+            text,
+            message_id=f"m{self.sent}",
+            attachments=[Attachment(image, "image/png", "photo.png")] if image else [],
+        )
 
         async def build() -> IncomingMessage:
             return msg
@@ -55,13 +62,34 @@ class Chat:
     async def rows(self) -> list[tuple[Any, ...]]:
         """Every stored message: (seq, role, status, author, platform id, its parts)."""
         async with self.runtime.db.read() as conn:
-            messages = (await conn.execute(select(
-                Message.id, Message.seq, Message.role, Message.status, Message.author_id,
-                Message.platform_message_id).order_by(Message.seq))).all()
-            parts = (await conn.execute(select(Part.message_id, Part.kind, Part.text, Part.data)
-                                        .order_by(Part.message_id, Part.idx))).all()
-        return [(m.seq, m.role, m.status, m.author_id, m.platform_message_id,
-                 [(p.kind, p.text, _short(p.data)) for p in parts if p.message_id == m.id]) for m in messages]
+            messages = (
+                await conn.execute(
+                    select(
+                        Message.id,
+                        Message.seq,
+                        Message.role,
+                        Message.status,
+                        Message.author_id,
+                        Message.platform_message_id,
+                    ).order_by(Message.seq)
+                )
+            ).all()
+            parts = (
+                await conn.execute(
+                    select(Part.message_id, Part.kind, Part.text, Part.data).order_by(Part.message_id, Part.idx)
+                )
+            ).all()
+        return [
+            (
+                m.seq,
+                m.role,
+                m.status,
+                m.author_id,
+                m.platform_message_id,
+                [(p.kind, p.text, _short(p.data)) for p in parts if p.message_id == m.id],
+            )
+            for m in messages
+        ]
 
     async def turns(self) -> list[str]:
         async with self.runtime.db.read() as conn:
@@ -91,11 +119,25 @@ async def test_a_photo_then_its_question_are_one_stored_message_and_one_turn(run
     assert user_blocks(request.body) == ["what is in this picture?", "image_url"]
     assert chat.surface.texts == ["echo: what is in this picture?"]
     assert await chat.rows() == [
-        (1, "user", "answered", "alice", "m1", [
-            ("image", None, {"filename": "photo.png"}),
-            ("text", "what is in this picture?", {"message_id": "m2"})]),  # both platform ids kept
-        (2, "assistant", "complete", "", "", [("text", "echo: what is in this picture?", None),
-                                              ("reasoning", "The user wrote something; echo it.", None)]),
+        (
+            1,
+            "user",
+            "answered",
+            "alice",
+            "m1",
+            [("image", None, {"filename": "photo.png"}), ("text", "what is in this picture?", {"message_id": "m2"})],
+        ),  # both platform ids kept
+        (
+            2,
+            "assistant",
+            "complete",
+            "",
+            "",
+            [
+                ("text", "echo: what is in this picture?", None),
+                ("reasoning", "The user wrote something; echo it.", None),
+            ],
+        ),
     ]
 
 
@@ -112,10 +154,22 @@ async def test_a_question_then_its_photo_ask_again_while_nothing_shows(runtime, 
     assert user_blocks(fake_gateway.last.body) == ["describe this photo", "image_url"]
     assert chat.surface.texts == ["echo: describe this photo"]  # the first answer never showed
     assert await chat.rows() == [
-        (1, "user", "answered", "alice", "m1", [
-            ("text", "describe this photo", None), ("image", None, {"filename": "photo.png", "message_id": "m2"})]),
-        (3, "assistant", "complete", "", "", [("text", "echo: describe this photo", None),
-                                              ("reasoning", "The user wrote something; echo it.", None)]),
+        (
+            1,
+            "user",
+            "answered",
+            "alice",
+            "m1",
+            [("text", "describe this photo", None), ("image", None, {"filename": "photo.png", "message_id": "m2"})],
+        ),
+        (
+            3,
+            "assistant",
+            "complete",
+            "",
+            "",
+            [("text", "echo: describe this photo", None), ("reasoning", "The user wrote something; echo it.", None)],
+        ),
     ]  # seq 2 was the set-aside answer's place: it wrote nothing
     assert await chat.turns() == ["stopped", "complete"]
 
@@ -131,8 +185,9 @@ async def test_a_photo_after_the_answer_shows_text_is_its_own_turn(runtime, fake
     await asyncio.gather(question, photo)
     await runtime.service.drain()
     assert chat.surface.texts[0] == "a first answer, in pieces"
-    assert [(seq, role, [k for k, _, _ in parts]) for seq, role, _, _, _, parts in await chat.rows()
-            if role == "user"] == [(1, "user", ["text"]), (3, "user", ["image"])]
+    assert [
+        (seq, role, [k for k, _, _ in parts]) for seq, role, _, _, _, parts in await chat.rows() if role == "user"
+    ] == [(1, "user", ["text"]), (3, "user", ["image"])]
     assert await chat.turns() == ["complete", "complete"]
 
 
@@ -145,7 +200,10 @@ async def test_photos_one_by_one_then_the_question_are_one_message(runtime, fake
     assert user_blocks(request.body) == ["which one is brighter?", "image_url", "image_url"]
     [(_, _, status, _, _, parts)] = [row for row in await chat.rows() if row[1] == "user"]
     assert status == "answered" and [(k, (d or {}).get("message_id")) for k, _, d in parts] == [
-        ("image", None), ("image", "m2"), ("text", "m3")]
+        ("image", None),
+        ("image", "m2"),
+        ("text", "m3"),
+    ]
 
 
 async def test_a_redelivered_photo_does_not_end_the_burst(runtime, fake_gateway) -> None:
@@ -190,8 +248,9 @@ async def test_a_telegram_album_then_its_question_are_one_turn(start_bot, tg, fa
 
     bot = await start_bot()
     for _ in range(2):
-        tg.send_user_message(TG_ALICE["id"], TG_ALICE, None,
-                             extra={"photo": tg.photo_sizes(PNG), "media_group_id": "album-1"})
+        tg.send_user_message(
+            TG_ALICE["id"], TG_ALICE, None, extra={"photo": tg.photo_sizes(PNG), "media_group_id": "album-1"}
+        )
     tg.send_user_message(TG_ALICE["id"], TG_ALICE, "which of these two is sharper?")
     await answered(tg, TG_ALICE["id"])
     await bot.settle()

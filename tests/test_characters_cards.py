@@ -1,5 +1,6 @@
 """Character Cards in and out: V1, V2 and V3 as JSON and PNG (real export shapes, written by
 hand from the specs), our V2 export round-tripping, and hostile files refused with a reason."""
+
 from __future__ import annotations
 
 import base64
@@ -49,20 +50,39 @@ def raw(name: str) -> bytes:
 
 
 MOCHI = Character(
-    name="Mochi", identity="A sleepy rice-cake mascot of Mochi Bakery", personality="lazy, warm, loves puns",
-    speech=SpeechStyle("soft, bakery words (knead, proof, rise)", ("mochi-mochi~", "let it rise!"),
-                       "tildes instead of full stops~", "🍡 once per message"),
+    name="Mochi",
+    identity="A sleepy rice-cake mascot of Mochi Bakery",
+    personality="lazy, warm, loves puns",
+    speech=SpeechStyle(
+        "soft, bakery words (knead, proof, rise)",
+        ("mochi-mochi~", "let it rise!"),
+        "tildes instead of full stops~",
+        "🍡 once per message",
+    ),
     background="Born in the proofing drawer of the first Mochi Bakery in 2019.",
-    scenario="The bakery's fan group.", boundaries=("never insults a fan", "never promises discounts"),
-    examples=((ExampleLine("user", "hi {{char}}"), ExampleLine("char", "hi {{user}}~ mochi-mochi~ 🍡")),
-              (ExampleLine("char", "*yawns*\nfive more minutes~"),)),
-    first_message="Mochi rolled out of the drawer~ 🍡", alternate_greetings=("Fresh out of the oven~",),
-    language="en", nickname="Mo", system_prompt="{{original}} Keep it short.",
-    post_history_instructions="Stay fluffy.", tags=("mascot", "bakery"), creator="bakery team",
-    creator_notes="for the fan group", character_version="2",
-    lore=(LoreEntry(keys=("red bean",), content="Red bean is Mochi's favourite filling.", insertion_order=5),
-          LoreEntry(keys=(), content="Mochi Bakery opened in 2019.", constant=True)),
-    lore_scan_depth=3, extras={"other_tool": {"x": 1}})
+    scenario="The bakery's fan group.",
+    boundaries=("never insults a fan", "never promises discounts"),
+    examples=(
+        (ExampleLine("user", "hi {{char}}"), ExampleLine("char", "hi {{user}}~ mochi-mochi~ 🍡")),
+        (ExampleLine("char", "*yawns*\nfive more minutes~"),),
+    ),
+    first_message="Mochi rolled out of the drawer~ 🍡",
+    alternate_greetings=("Fresh out of the oven~",),
+    language="en",
+    nickname="Mo",
+    system_prompt="{{original}} Keep it short.",
+    post_history_instructions="Stay fluffy.",
+    tags=("mascot", "bakery"),
+    creator="bakery team",
+    creator_notes="for the fan group",
+    character_version="2",
+    lore=(
+        LoreEntry(keys=("red bean",), content="Red bean is Mochi's favourite filling.", insertion_order=5),
+        LoreEntry(keys=(), content="Mochi Bakery opened in 2019.", constant=True),
+    ),
+    lore_scan_depth=3,
+    extras={"other_tool": {"x": 1}},
+)
 
 
 # --- real-format cards ---
@@ -78,10 +98,15 @@ def test_sillytavern_v2_json_maps_every_field() -> None:
     assert c.background.startswith("{{char}} sailed the Seven Steamers")
     # mes_example: <START>-separated dialogues, continuation lines kept, a dialogue opening with the character
     assert c.examples == (
-        (ExampleLine("user", "What's for dinner, Captain?"),
-         ExampleLine("char", "*lifts the lid with a flourish* Pork buns, me hearty! Fresh as a sea breeze.\n"
-                             "And twice as fluffy!")),
-        (ExampleLine("char", "*squints at the horizon* Storm's comin'. Batten the buns!"),))
+        (
+            ExampleLine("user", "What's for dinner, Captain?"),
+            ExampleLine(
+                "char",
+                "*lifts the lid with a flourish* Pork buns, me hearty! Fresh as a sea breeze.\nAnd twice as fluffy!",
+            ),
+        ),
+        (ExampleLine("char", "*squints at the horizon* Storm's comin'. Batten the buns!"),),
+    )
     assert c.system_prompt == "{{original}}\nWrite {{char}}'s actions between asterisks."
     assert c.post_history_instructions == "{{original}} Keep replies under 80 words."
     assert len(c.alternate_greetings) == 2 and c.tags == ("pirate", "food", "mascot")
@@ -99,8 +124,10 @@ def test_chinese_v3_card_with_lorebook_and_extensions() -> None:
     assert card.spec == "chara_card_v3"
     assert (c.name, c.nickname) == ("团团", "团子")
     assert c.identity.startswith("{{char}}是「山茶记」") and "雅安" in c.background
-    assert c.examples[1] == (ExampleLine("user", "你是机器人吗"),
-                             ExampleLine("char", "团团是山茶记的AI小熊猫哦～有啥想问的尽管说！🐼"))  # full-width colons
+    assert c.examples[1] == (
+        ExampleLine("user", "你是机器人吗"),
+        ExampleLine("char", "团团是山茶记的AI小熊猫哦～有啥想问的尽管说！🐼"),
+    )  # full-width colons
     assert card.notes == ("group-only greetings were not imported",)
     by_name = {e.name: e for e in c.lore}
     assert by_name["底线"].always_on and by_name["底线"].decorators == ("depth 0",)
@@ -116,16 +143,19 @@ def test_v1_flat_card_and_legacy_placeholders() -> None:
     assert card.spec == "v1"
     c = card.character
     assert c.first_message == "*flutters* A letter for {{user}}?"  # <USER> → {{user}}
-    assert c.examples == ((ExampleLine("user", "Who are you?"),
-                           ExampleLine("char", "*folds a wing* Pip, at your service.")),)
+    assert c.examples == (
+        (ExampleLine("user", "Who are you?"), ExampleLine("char", "*folds a wing* Pip, at your service.")),
+    )
     assert c.identity == "" and c.background == "Pip is a tiny paper crane who delivers letters."
 
 
 def test_png_with_both_chunks_prefers_v3_whatever_the_chunk_order() -> None:
     v3 = load("mascot_zh_v3.json")
     v2 = load("sillytavern_v2.json")
-    for after in ((pngs.text("chara", pngs.card_b64(v2)), pngs.text("ccv3", pngs.card_b64(v3))),
-                  (pngs.text("ccv3", pngs.card_b64(v3)), pngs.text("chara", pngs.card_b64(v2)))):
+    for after in (
+        (pngs.text("chara", pngs.card_b64(v2)), pngs.text("ccv3", pngs.card_b64(v3))),
+        (pngs.text("ccv3", pngs.card_b64(v3)), pngs.text("chara", pngs.card_b64(v2))),
+    ):
         card = read_card(pngs.png(after=after), "card.png")
         assert card.spec == "chara_card_v3" and card.character.name == "团团"
         assert card.avatar is not None and Image.open(io.BytesIO(card.avatar)).size == (4, 4)
@@ -194,8 +224,14 @@ def test_imported_real_cards_survive_our_export() -> None:
 
 
 def test_a_reimported_png_keeps_only_our_chunk() -> None:
-    card = read_card(pngs.png(after=(pngs.text("chara", pngs.card_b64(load("sillytavern_v2.json"))),
-                                     pngs.text("ccv3", pngs.card_b64(load("mascot_zh_v3.json"))))))
+    card = read_card(
+        pngs.png(
+            after=(
+                pngs.text("chara", pngs.card_b64(load("sillytavern_v2.json"))),
+                pngs.text("ccv3", pngs.card_b64(load("mascot_zh_v3.json"))),
+            )
+        )
+    )
     assert card.avatar is not None
     with Image.open(io.BytesIO(card.avatar)) as img:
         img.load()
@@ -205,8 +241,9 @@ def test_a_reimported_png_keeps_only_our_chunk() -> None:
         assert set(img.text) == {"chara"}
 
 
-_plain = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=":：<>{}\u2028\u2029"),
-                 max_size=40).map(clean_text)
+_plain = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=":：<>{}\u2028\u2029"), max_size=40
+).map(clean_text)
 _line = _plain.map(lambda t: " ".join(t.split()))
 _items = st.lists(_line.filter(bool), max_size=3, unique=True).map(tuple)
 
@@ -214,21 +251,50 @@ _items = st.lists(_line.filter(bool), max_size=3, unique=True).map(tuple)
 @st.composite
 def characters(draw: st.DrawFn) -> Character:
     name = draw(_line.map(normalize_name).filter(bool))
-    dialogues = draw(st.lists(st.lists(st.tuples(st.sampled_from(["user", "char"]), _plain.filter(bool)),
-                                       min_size=1, max_size=3), max_size=2))
-    lore = draw(st.lists(st.builds(LoreEntry, keys=_items.filter(bool), content=_plain.filter(
-        lambda t: bool(t) and not t.startswith("@@")), insertion_order=st.integers(0, 500),
-        priority=st.integers(0, 9), selective=st.booleans(), enabled=st.booleans(), name=_line), max_size=3))
+    dialogues = draw(
+        st.lists(
+            st.lists(st.tuples(st.sampled_from(["user", "char"]), _plain.filter(bool)), min_size=1, max_size=3),
+            max_size=2,
+        )
+    )
+    lore = draw(
+        st.lists(
+            st.builds(
+                LoreEntry,
+                keys=_items.filter(bool),
+                content=_plain.filter(lambda t: bool(t) and not t.startswith("@@")),
+                insertion_order=st.integers(0, 500),
+                priority=st.integers(0, 9),
+                selective=st.booleans(),
+                enabled=st.booleans(),
+                name=_line,
+            ),
+            max_size=3,
+        )
+    )
     return Character(
-        name=name, identity=draw(_line), personality=draw(_plain),
-        speech=SpeechStyle(draw(_plain), draw(_items), draw(_plain), draw(_plain)), background=draw(_plain),
-        scenario=draw(_plain), boundaries=draw(_items),
+        name=name,
+        identity=draw(_line),
+        personality=draw(_plain),
+        speech=SpeechStyle(draw(_plain), draw(_items), draw(_plain), draw(_plain)),
+        background=draw(_plain),
+        scenario=draw(_plain),
+        boundaries=draw(_items),
         examples=tuple(tuple(ExampleLine(s, t) for s, t in d) for d in dialogues),
-        first_message=draw(_plain), alternate_greetings=draw(_items), language=draw(_line)[:32],
-        nickname=draw(_line)[:64], system_prompt=draw(_plain), post_history_instructions=draw(_plain),
-        tags=draw(_items), creator=draw(_line), creator_notes=draw(_plain), character_version=draw(_line),
-        lore=tuple(lore), lore_scan_depth=draw(st.integers(1, 10)),
-        extras=draw(st.dictionaries(st.sampled_from(["a", "b", "fav"]), st.integers() | _line, max_size=2)))
+        first_message=draw(_plain),
+        alternate_greetings=draw(_items),
+        language=draw(_line)[:32],
+        nickname=draw(_line)[:64],
+        system_prompt=draw(_plain),
+        post_history_instructions=draw(_plain),
+        tags=draw(_items),
+        creator=draw(_line),
+        creator_notes=draw(_plain),
+        character_version=draw(_line),
+        lore=tuple(lore),
+        lore_scan_depth=draw(st.integers(1, 10)),
+        extras=draw(st.dictionaries(st.sampled_from(["a", "b", "fav"]), st.integers() | _line, max_size=2)),
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -241,16 +307,19 @@ def test_any_character_round_trips_through_storage_and_a_v2_card(character: Char
 # --- hostile files ---
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "empty"),
-    (b"\xff\xfe\x00garbage", "neither a PNG nor UTF-8 JSON"),
-    (b"[1, 2, 3]", "not a character card"),
-    (b'{"spec": "chara_card_v2", "data": {"name": "X", ', "not valid JSON"),
-    (b"{" * 100_000, "not valid JSON"),
-    (b'{"hello": "world"}', "not a character card"),
-    (b'{"spec": "chara_card_v2", "data": {"name": "  "}}', "has no name"),
-    (b"PK\x03\x04" + b"\0" * 100, "CHARX"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00garbage", "neither a PNG nor UTF-8 JSON"),
+        (b"[1, 2, 3]", "not a character card"),
+        (b'{"spec": "chara_card_v2", "data": {"name": "X", ', "not valid JSON"),
+        (b"{" * 100_000, "not valid JSON"),
+        (b'{"hello": "world"}', "not a character card"),
+        (b'{"spec": "chara_card_v2", "data": {"name": "  "}}', "has no name"),
+        (b"PK\x03\x04" + b"\0" * 100, "CHARX"),
+    ],
+)
 def test_unreadable_json_files_get_a_reason(data: bytes, reason: str) -> None:
     with pytest.raises(CardError, match=reason):
         read_card(data)
@@ -261,13 +330,16 @@ def test_deeply_nested_json_is_refused_not_crashing() -> None:
         read_card(b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
 
 
-@pytest.mark.parametrize(("chunks", "reason"), [
-    ((), "without a character card"),
-    ((pngs.text("chara", "%%%% not base64 %%%%"),), "not valid base64"),
-    ((pngs.text("chara", base64.b64encode(b"\xff\xfe\xfd").decode()),), "not UTF-8"),
-    ((pngs.text("chara", base64.b64encode(b'{"name": "X"').decode()),), "not valid JSON"),
-    ((pngs.text("ccv3", base64.b64encode(b'{"hello": 1}').decode()),), "holds no character card"),
-])
+@pytest.mark.parametrize(
+    ("chunks", "reason"),
+    [
+        ((), "without a character card"),
+        ((pngs.text("chara", "%%%% not base64 %%%%"),), "not valid base64"),
+        ((pngs.text("chara", base64.b64encode(b"\xff\xfe\xfd").decode()),), "not UTF-8"),
+        ((pngs.text("chara", base64.b64encode(b'{"name": "X"').decode()),), "not valid JSON"),
+        ((pngs.text("ccv3", base64.b64encode(b'{"hello": 1}').decode()),), "holds no character card"),
+    ],
+)
 def test_unreadable_png_cards_get_a_reason(chunks: tuple[bytes, ...], reason: str) -> None:
     with pytest.raises(CardError, match=reason):
         read_card(pngs.png(after=chunks), "x.png")
@@ -303,8 +375,15 @@ def _megabyte_card() -> dict:
     card = load("mascot_zh_v3.json")
     filler = "山茶记的每一片茶叶都来自高山茶园，经过十二道工序精心制作，" * 6
     card["data"]["character_book"]["entries"] = [
-        {"keys": [f"关键词{i}"], "content": f"条目{i}：{filler}", "enabled": True, "insertion_order": i,
-         "extensions": {"depth": 4}} for i in range(2_000)]
+        {
+            "keys": [f"关键词{i}"],
+            "content": f"条目{i}：{filler}",
+            "enabled": True,
+            "insertion_order": i,
+            "extensions": {"depth": 4},
+        }
+        for i in range(2_000)
+    ]
     card["data"]["extensions"]["big_blob"] = "x" * 200_000
     return card
 
@@ -332,8 +411,12 @@ def test_a_card_whose_voice_is_over_the_limits_is_refused_with_the_field_named()
 
 def test_nothing_in_a_card_reaches_the_bots_settings() -> None:
     card = load("sillytavern_v2.json")
-    card["data"]["extensions"]["chatbot"] = {"model": "other-model", "temperature": 0, "api_key": "sk-x",
-                                             "identity": "Bao"}
+    card["data"]["extensions"]["chatbot"] = {
+        "model": "other-model",
+        "temperature": 0,
+        "api_key": "sk-x",
+        "identity": "Bao",
+    }
     card["data"].update({"model": "other-model", "temperature": 0, "settings": {"BOT_SYSTEM_PROMPT": "pwned"}})
     card["settings"] = {"max_tokens": 1}
     c = read_card(json.dumps(card).encode()).character
@@ -364,6 +447,7 @@ def test_fit_keeps_the_highest_priority_lore_first() -> None:
     entries = [LoreEntry(keys=(f"k{i}",), content="word " * 500, priority=(i * 7) % 20) for i in range(20)]
     fitted, notes = fit(replace(MOCHI, lore=tuple(entries)), CardLimits(lore_tokens=5_000))
     kept = [e.priority for e in fitted.lore]
-    assert sorted(kept) == [15, 16, 17, 18, 19] and notes == ["kept 5 of 20 lore entries (about 4,170 tokens; "
-                                                               "empty, keyless or over-budget ones were left out)"]
+    assert sorted(kept) == [15, 16, 17, 18, 19] and notes == [
+        "kept 5 of 20 lore entries (about 4,170 tokens; empty, keyless or over-budget ones were left out)"
+    ]
     assert [e.keys for e in fitted.lore] == [e.keys for e in entries if e.priority >= 15]  # in card order

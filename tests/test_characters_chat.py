@@ -2,6 +2,7 @@
 against the fake gateway): importing a card with one tap, the voice in every prompt at the
 same bytes, /new keeping it, drafts, copy in the character's voice, names called in a group,
 permissions in a group, export without file support."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,9 @@ ALICE, BOB, CAROL, ADMIN = Author("1", "Alice"), Author("2", "Bob"), Author("3",
 
 @pytest.fixture
 async def rt(make_settings):
-    runtime = await build_runtime(make_settings(BOT_ADMINS="99", BOT_CONTEXT_TOKENS=6000, BOT_MAX_TOKENS=1000),
-                                  migrate=False)
+    runtime = await build_runtime(
+        make_settings(BOT_ADMINS="99", BOT_CONTEXT_TOKENS=6000, BOT_MAX_TOKENS=1000), migrate=False
+    )
     yield runtime
     await runtime.close()
 
@@ -42,13 +44,23 @@ class Chat:
         self.surface = RecordingSurface()
         self.n = 0
 
-    async def say(self, text: str, author: Author = ALICE, *, files: tuple[Attachment, ...] = (),
-                  addressed: bool = True) -> list[str]:
+    async def say(
+        self, text: str, author: Author = ALICE, *, files: tuple[Attachment, ...] = (), addressed: bool = True
+    ) -> list[str]:
         before = len(self.surface.order)
         self.n += 1
-        await self.rt.service.handle(IncomingMessage(
-            key=self.key, author=author, text=text, message_id=f"m{self.n}", attachments=list(files),
-            addressed=addressed, group=self.group), self.surface)
+        await self.rt.service.handle(
+            IncomingMessage(
+                key=self.key,
+                author=author,
+                text=text,
+                message_id=f"m{self.n}",
+                attachments=list(files),
+                addressed=addressed,
+                group=self.group,
+            ),
+            self.surface,
+        )
         await self.rt.service.drain()
         return self.surface.texts[before:]
 
@@ -79,6 +91,7 @@ def prefix(body: dict, n: int) -> str:
 
 # --- import, use, the voice ---------------------------------------------------------------
 
+
 async def test_a_card_file_is_offered_saved_with_one_tap_and_taken_up(rt, fake_gateway) -> None:
     chat = Chat(rt, DM)
     shown = await chat.say("", files=(card_file(),))
@@ -98,7 +111,7 @@ async def test_a_card_file_is_offered_saved_with_one_tap_and_taken_up(rt, fake_g
     messages = fake_gateway.last.body["messages"]
     rendered = render(saved.character)
     assert messages[0]["content"].endswith(rendered.system_block)
-    assert messages[1: 1 + len(rendered.examples)] == list(rendered.examples)
+    assert messages[1 : 1 + len(rendered.examples)] == list(rendered.examples)
     assert messages[1]["content"].startswith(EXAMPLE_MARK)
     assert messages[-2] == {"role": "assistant", "content": "嗨嗨～Alice！团团来啦🐼🍵 今天想喝点什么呀？"}
     assert messages[-1]["content"].startswith("新品是什么？") and rendered.post_history in messages[-1]["content"]
@@ -134,8 +147,10 @@ async def test_50_turns_carry_the_card_at_the_same_bytes_and_trimming_never_cuts
     # Between two trims, consecutive prompts share everything up to the newest message.
     same = sum(1 for a, b in zip(bodies, bodies[1:]) if b["messages"][: len(a["messages"]) - 1] == a["messages"][:-1])
     assert same >= 40, same
-    print(f"\n50 turns: one {stable:,}-byte prefix (system + {n_examples} example messages) on every turn; "
-          f"{same}/49 consecutive prompts extend the previous one")
+    print(
+        f"\n50 turns: one {stable:,}-byte prefix (system + {n_examples} example messages) on every turn; "
+        f"{same}/49 consecutive prompts extend the previous one"
+    )
 
 
 async def test_new_keeps_the_character_and_off_ends_it(rt, fake_gateway) -> None:
@@ -146,9 +161,10 @@ async def test_new_keeps_the_character_and_off_ends_it(rt, fake_gateway) -> None
     fake_gateway.script(Answer(text="mochi-mochi~ 🍡", reasoning="ok"))
     await chat.say("who are you?")
     first = fake_gateway.last.body["messages"]
-    assert "<character_sheet name=\"Mochi\">" in first[0]["content"], "the card survives /new"
-    assert [m["content"] for m in first if m["role"] != "system" and EXAMPLE_MARK not in m["content"]][-1] \
-        .startswith("who are you?")
+    assert '<character_sheet name="Mochi">' in first[0]["content"], "the card survives /new"
+    assert [m["content"] for m in first if m["role"] != "system" and EXAMPLE_MARK not in m["content"]][-1].startswith(
+        "who are you?"
+    )
     assert "Back to my own voice" in (await chat.say("/character off"))[0]
     await chat.say("and now?")
     assert "character_sheet" not in json.dumps(fake_gateway.last.body["messages"])
@@ -165,8 +181,9 @@ async def test_lore_goes_on_the_newest_message_only(rt, fake_gateway) -> None:
     await chat.say("ok")
     await chat.say("and the weather?")  # the lore's key is out of its scan depth (3 messages) now
     later = fake_gateway.last.body["messages"]
-    assert "Red bean is Mochi's favourite filling." not in json.dumps(later, ensure_ascii=False), \
+    assert "Red bean is Mochi's favourite filling." not in json.dumps(later, ensure_ascii=False), (
         "volatile lore never stays in history"
+    )
     assert {"role": "user", "content": "do you like red bean?"} in later
     assert "Mochi Bakery opened in 2019." in later[0]["content"], "always-on lore is in the prefix"
 
@@ -175,35 +192,44 @@ async def test_a_copy_request_is_written_in_the_characters_voice(rt, fake_gatewa
     chat = Chat(rt, DM)
     await chat.say("", files=(mochi_file(),))
     await chat.tap(chat.button("Save & use"))
-    variants = {"variants": [{"title": f"Rise & shine {i}~", "body": "Fresh mochi-mochi~ 🍡", "hashtags": ["mochi"]}
-                             for i in (1, 2, 3)]}
+    variants = {
+        "variants": [
+            {"title": f"Rise & shine {i}~", "body": "Fresh mochi-mochi~ 🍡", "hashtags": ["mochi"]} for i in (1, 2, 3)
+        ]
+    }
     fake_gateway.script(Answer(text=json.dumps(variants), reasoning="in voice"))
     shown = await chat.say("/copy a post for our new red bean mochi")
     body = fake_gateway.last.body
-    assert "<character_sheet name=\"Mochi\">" in body["messages"][0]["content"]
+    assert '<character_sheet name="Mochi">' in body["messages"][0]["content"]
     assert voice_for_task("Mochi") in body["messages"][-1]["content"]
     assert "Rise & shine 1~" in shown[-1]
 
 
 # --- drafts -----------------------------------------------------------------------------------
 
+
 def drafted(**overrides: object) -> str:
     card = {
-        "identity": "团团的表弟，山茶记的熊猫实习生", "personality": "害羞、认真",
+        "identity": "团团的表弟，山茶记的熊猫实习生",
+        "personality": "害羞、认真",
         "background": "刚来到山茶记的第一周。",
-        "scenario": "粉丝群", "speech_style": {"vocabulary": "口语", "catchphrases": ["嗯嗯！"], "punctuation": "～",
-                                                "emoji": "🐼"},
-        "boundaries": ["不承诺折扣"], "example_dialogue": [[{"speaker": "user", "text": "你好"},
-                                                          {"speaker": "char", "text": "你、你好～嗯嗯！🐼"}]],
-        "first_message": "大家好，我是圆圆～🐼", "language": "zh", "tags": ["吉祥物"]}
+        "scenario": "粉丝群",
+        "speech_style": {"vocabulary": "口语", "catchphrases": ["嗯嗯！"], "punctuation": "～", "emoji": "🐼"},
+        "boundaries": ["不承诺折扣"],
+        "example_dialogue": [[{"speaker": "user", "text": "你好"}, {"speaker": "char", "text": "你、你好～嗯嗯！🐼"}]],
+        "first_message": "大家好，我是圆圆～🐼",
+        "language": "zh",
+        "tags": ["吉祥物"],
+    }
     card.update(overrides)
     return json.dumps(card, ensure_ascii=False)
 
 
 async def test_character_new_drafts_a_card_retries_once_and_saves_on_a_tap(rt, fake_gateway) -> None:
     chat = Chat(rt, DM)
-    fake_gateway.script(Answer(text='{"identity": "half a card', reasoning="draft"),
-                        Answer(text=drafted(), reasoning="draft again"))
+    fake_gateway.script(
+        Answer(text='{"identity": "half a card', reasoning="draft"), Answer(text=drafted(), reasoning="draft again")
+    )
     shown = await chat.say("/character new 圆圆: 团团的表弟，害羞的熊猫实习生")
     first, retry = (r.body for r in fake_gateway.requests)
     assert first["response_format"]["json_schema"]["name"] == "character_card"
@@ -230,8 +256,9 @@ async def test_a_draft_counts_against_the_quota(rt, fake_gateway, make_settings)
     from bot.usage.periods import Period
     from bot.usage.quotas import Scope as QuotaScope
 
-    await rt.service.ops.quotas.set_limit(QuotaScope.USER, "console:1", Period.DAY, parse_allowance("10 tokens"),
-                                          by="test")
+    await rt.service.ops.quotas.set_limit(
+        QuotaScope.USER, "console:1", Period.DAY, parse_allowance("10 tokens"), by="test"
+    )
     chat = Chat(rt, DM)
     fake_gateway.script(Answer(text=drafted(), reasoning="draft", prompt_tokens=500, completion_tokens=400))
     await chat.say("/character new 圆圆: 团团的表弟")
@@ -241,6 +268,7 @@ async def test_a_draft_counts_against_the_quota(rt, fake_gateway, make_settings)
 
 
 # --- groups: names, permissions -------------------------------------------------------------
+
 
 async def setup_group(rt) -> tuple[Chat, object]:
     chat = Chat(rt, GROUP, group=True)
@@ -257,10 +285,10 @@ async def test_in_a_group_a_character_is_called_by_name(rt, fake_gateway) -> Non
     assert await chat.say("大家今天好", BOB, addressed=False) == [], "chatter stays chatter"
     assert fake_gateway.requests == []
     await chat.say("团团，门店几点开门？", BOB, addressed=False)
-    assert "<character_sheet name=\"团团\">" in fake_gateway.last.body["messages"][0]["content"]
+    assert '<character_sheet name="团团">' in fake_gateway.last.body["messages"][0]["content"]
     await chat.say("Mochi, what's your favourite filling?", CAROL, addressed=False)
     called = fake_gateway.last.body["messages"]
-    assert "<character_sheet name=\"Mochi\">" in called[0]["content"], "the one called answers, not the active one"
+    assert '<character_sheet name="Mochi">' in called[0]["content"], "the one called answers, not the active one"
     assert "团团" not in called[0]["content"]
     assert "[Carol] Mochi, what's your favourite filling?" in called[-1]["content"]
 
@@ -304,8 +332,7 @@ async def test_a_forged_press_for_another_chat_is_stale(rt, fake_gateway) -> Non
     ack = await rt.service.click(Click(offer.encode(), Author("m", "Mallory"), other.key), other.surface)
     assert ack.text == "This button no longer works."
     assert not await CharacterStore(rt.db).usable(DM) and not await CharacterStore(rt.db).usable(other.key)
-    bogus = await rt.service.click(Click(Press(PRESS, offer.turn_id, ("card", "x")).encode(), ALICE, DM),
-                                   chat.surface)
+    bogus = await rt.service.click(Click(Press(PRESS, offer.turn_id, ("card", "x")).encode(), ALICE, DM), chat.surface)
     assert bogus.text == "This button no longer works."
 
 
@@ -316,10 +343,11 @@ async def test_a_thread_started_later_speaks_as_the_chats_character(rt, fake_gat
     await first.tap(first.button("Save & use"))
     later = Chat(rt, ConversationKey("slack", "T1", "C1", "200.2"), group=True)
     await later.say("hello there")
-    assert "<character_sheet name=\"Mochi\">" in fake_gateway.last.body["messages"][0]["content"]
+    assert '<character_sheet name="Mochi">' in fake_gateway.last.body["messages"][0]["content"]
 
 
 # --- export, show, list --------------------------------------------------------------------------
+
 
 async def test_export_falls_back_to_a_code_block_where_files_cant_be_sent(rt, fake_gateway) -> None:
     chat = Chat(rt, DM)

@@ -1,6 +1,7 @@
 """Characters in the terminal (``bot chat``'s adapter on the real core): a card attached as a
 file and saved with ``/character save`` (nothing can be tapped here), a scene printed as a
 script, and ``/character export`` writing the card to a file whose path is printed."""
+
 from __future__ import annotations
 
 import io
@@ -22,13 +23,31 @@ async def test_import_scene_and_export_in_the_console(runtime, fake_gateway, tmp
     adapter = runtime.adapter(ConsoleAdapter, ConsoleSettings.load(_env_file=None, files_dir=str(exports)))
     assert isinstance(adapter, ConsoleAdapter)
     fake_gateway.script(
-        Answer(text=scene_answer([("团团", "船长！开业大吉～🐼", "鞠躬", ""),
-                                  ("Captain Bao", "Arr, fair winds to the new shop!", "raises a bun", ""),
-                                  ("narrator", "", "鞭炮声响起", "")], title="开业"), reasoning="scene"),
-        Answer(text="嗯嗯～团团在！🐼", reasoning="in voice"))
-    lines = [f"/attach {tmp_path / 'tuantuan.png'}", "our mascot", "/character save",
-             f"/attach {tmp_path / 'bao.json'}", "and a pirate", "/character save",
-             "/character use 团团", "/scene 团团, Captain Bao: 新店开业", "/character export 团团", "团团在吗"]
+        Answer(
+            text=scene_answer(
+                [
+                    ("团团", "船长！开业大吉～🐼", "鞠躬", ""),
+                    ("Captain Bao", "Arr, fair winds to the new shop!", "raises a bun", ""),
+                    ("narrator", "", "鞭炮声响起", ""),
+                ],
+                title="开业",
+            ),
+            reasoning="scene",
+        ),
+        Answer(text="嗯嗯～团团在！🐼", reasoning="in voice"),
+    )
+    lines = [
+        f"/attach {tmp_path / 'tuantuan.png'}",
+        "our mascot",
+        "/character save",
+        f"/attach {tmp_path / 'bao.json'}",
+        "and a pirate",
+        "/character save",
+        "/character use 团团",
+        "/scene 团团, Captain Bao: 新店开业",
+        "/character export 团团",
+        "团团在吗",
+    ]
     out = io.StringIO()
     await run_chat(adapter, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, user="tester")
     printed = out.getvalue()
@@ -46,5 +65,5 @@ async def test_import_scene_and_export_in_the_console(runtime, fake_gateway, tmp
     assert card.name == "团团" and json.loads(exported.read_text("utf-8"))["spec"] == "chara_card_v2"
     # Only the scene and the last line reached the model; the last one in 团团's voice.
     assert len(fake_gateway.requests) == 2
-    assert "<character_sheet name=\"团团\">" in fake_gateway.last.body["messages"][0]["content"]
+    assert '<character_sheet name="团团">' in fake_gateway.last.body["messages"][0]["content"]
     assert "嗯嗯～团团在！🐼" in printed

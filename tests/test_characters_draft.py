@@ -1,5 +1,6 @@
 """/character new NAME: one line — the model's JSON draft validated in code into a Character,
 or problems worded for one retry and a reason for the user."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,18 @@ from bot.characters.voice_prompt import render
 DRAFT = {
     "identity": "山茶记的熊猫吉祥物，粉丝群里的开心果",
     "personality": "元气、嘴甜、有点小迷糊",
-    "speech_style": {"vocabulary": "口语化，爱用叠词", "catchphrases": ["团团来啦", "冲鸭"],
-                     "punctuation": "句尾常用“～”", "emoji": "🐼🍵，每条一两个"},
+    "speech_style": {
+        "vocabulary": "口语化，爱用叠词",
+        "catchphrases": ["团团来啦", "冲鸭"],
+        "punctuation": "句尾常用“～”",
+        "emoji": "🐼🍵，每条一两个",
+    },
     "background": "出生在雅安茶园，最爱冻顶乌龙。",
     "scenario": "山茶记官方粉丝群。",
     "boundaries": ["不透露员工隐私", "不承诺退款金额"],
-    "example_dialogue": [[{"speaker": "user", "text": "新品是什么？"},
-                          {"speaker": "char", "text": "桂花乌龙奶盖～冲鸭！🐼"}]],
+    "example_dialogue": [
+        [{"speaker": "user", "text": "新品是什么？"}, {"speaker": "char", "text": "桂花乌龙奶盖～冲鸭！🐼"}]
+    ],
     "first_message": "嗨嗨～{{user}}！团团来啦🐼",
     "alternate_greetings": ["团团睡醒啦～"],
     "language": "zh",
@@ -44,8 +50,11 @@ def test_arguments() -> None:
 
 
 def test_a_good_draft_becomes_a_character_named_as_asked() -> None:
-    answer = "<think>mascot, brand-safe</think>\n```json\n" + json.dumps(
-        {**DRAFT, "name": "Someone Else"}, ensure_ascii=False) + "\n```"
+    answer = (
+        "<think>mascot, brand-safe</think>\n```json\n"
+        + json.dumps({**DRAFT, "name": "Someone Else"}, ensure_ascii=False)
+        + "\n```"
+    )
     result = parse_draft(answer, "团团", creator="7")
     assert result.ok, result.problems
     c = result.character
@@ -58,9 +67,14 @@ def test_a_good_draft_becomes_a_character_named_as_asked() -> None:
 
 def test_what_models_actually_send_is_accepted() -> None:
     sloppy = {
-        "Identity": "A pirate chef\nwho shouts", "traits": "loud", "voice": "sea slang, lots of 'arr'",
-        "backstory": "Sailed for years.", "setting": "the galley", "never": "never swears\nnever sells",
-        "examples": "<START>\n{{user}}: hungry\n{{char}}: Arr, eat!", "greeting": "Ahoy!",
+        "Identity": "A pirate chef\nwho shouts",
+        "traits": "loud",
+        "voice": "sea slang, lots of 'arr'",
+        "backstory": "Sailed for years.",
+        "setting": "the galley",
+        "never": "never swears\nnever sells",
+        "examples": "<START>\n{{user}}: hungry\n{{char}}: Arr, eat!",
+        "greeting": "Ahoy!",
     }
     result = parse_draft(json.dumps({"data": sloppy}) + ",,", "Bao")
     assert result.ok, result.problems
@@ -73,14 +87,17 @@ def test_what_models_actually_send_is_accepted() -> None:
     assert cut.ok and cut.character is not None and cut.character.alternate_greetings == ("团团睡醒啦～",)
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    ({"identity": ""}, "missing identity"),
-    ({"speech_style": {}}, "missing speech_style"),
-    ({"boundaries": []}, "missing boundaries"),
-    ({"example_dialogue": [[{"speaker": "user", "text": "hi"}]]}, "missing example_dialogue"),
-    ({"first_message": ""}, "missing first_message"),
-    ({"background": "茶" * 5_000}, "the background is about 5,001 tokens; at most 3,000"),
-])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"identity": ""}, "missing identity"),
+        ({"speech_style": {}}, "missing speech_style"),
+        ({"boundaries": []}, "missing boundaries"),
+        ({"example_dialogue": [[{"speaker": "user", "text": "hi"}]]}, "missing example_dialogue"),
+        ({"first_message": ""}, "missing first_message"),
+        ({"background": "茶" * 5_000}, "the background is about 5,001 tokens; at most 3,000"),
+    ],
+)
 def test_an_unusable_draft_says_why(change: dict, problem: str) -> None:
     result = parse_draft(json.dumps({**DRAFT, **change}, ensure_ascii=False), "团团")
     assert not result.ok and result.character is None and any(problem in p for p in result.problems)

@@ -1,5 +1,6 @@
 """The character model: text hygiene, names, example dialogue in the cards' text form, size
 caps with errors that name the field, and one-field edits."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -39,12 +40,14 @@ def test_names() -> None:
 
 
 def test_example_dialogue_text_form() -> None:
-    text = ("intro line before anyone speaks\n<START>\n{{user}}: hi\nMochi： *waves*\nstill waving\n\n"
-            "<start>\n<BOT>: solo")
+    text = (
+        "intro line before anyone speaks\n<START>\n{{user}}: hi\nMochi： *waves*\nstill waving\n\n<start>\n<BOT>: solo"
+    )
     assert parse_examples(text, "Mochi") == (
         (ExampleLine("char", "intro line before anyone speaks"),),
         (ExampleLine("user", "hi"), ExampleLine("char", "*waves*\nstill waving")),
-        (ExampleLine("char", "solo"),))
+        (ExampleLine("char", "solo"),),
+    )
     dialogues = parse_examples(text, "Mochi")
     assert parse_examples(format_examples(dialogues)) == dialogues
     assert parse_examples("") == () and parse_examples("<START>\n<START>") == ()
@@ -52,8 +55,9 @@ def test_example_dialogue_text_form() -> None:
 
 def test_sizes_are_checked_with_the_field_named() -> None:
     assert problems(MOCHI) == [] and check(MOCHI) is MOCHI
-    too_big = replace(MOCHI, background="bake " * 4_000, identity="one\ntwo",
-                      examples=((ExampleLine("char", "x" * 10_000),),))
+    too_big = replace(
+        MOCHI, background="bake " * 4_000, identity="one\ntwo", examples=((ExampleLine("char", "x" * 10_000),),)
+    )
     with pytest.raises(CharacterInvalid) as caught:
         check(too_big)
     found = caught.value.problems
@@ -64,7 +68,9 @@ def test_sizes_are_checked_with_the_field_named() -> None:
     assert str(caught.value).startswith("The character doesn't fit: ")
     small = CardLimits(field_tokens=10, prompt_tokens=100_000, examples_tokens=100_000)
     assert problems(replace(MOCHI, personality="word " * 40), small) == [
-        "the personality is about 67 tokens; at most 10", *problems(MOCHI, small)]
+        "the personality is about 67 tokens; at most 10",
+        *problems(MOCHI, small),
+    ]
     assert problems(replace(MOCHI, name="")) == ["it has no name"]
 
 
@@ -90,7 +96,8 @@ def test_editing_one_field() -> None:
     assert edit(MOCHI, "first message", "Hi~").first_message == "Hi~"
     assert edit(MOCHI, "post-history", "Short!").post_history_instructions == "Short!"
     assert edit(MOCHI, "examples", "<START>\n{{user}}: a\n{{char}}: b").examples == (
-        (ExampleLine("user", "a"), ExampleLine("char", "b")),)
+        (ExampleLine("user", "a"), ExampleLine("char", "b")),
+    )
     assert edit(MOCHI, "name", "Mochi: II").name == "Mochi II"
     with pytest.raises(CharacterError, match="There is no field “mood”. Fields: .*personality"):
         edit(MOCHI, "mood", "happy")

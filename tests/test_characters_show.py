@@ -1,5 +1,6 @@
 """What people see of characters: the list, a card, the greeting, and whom a group message
 addresses."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,8 +13,9 @@ from tests.test_characters_prompt import bao, zh
 def test_the_list_marks_the_active_character_and_where_each_lives() -> None:
     text = list_markdown([(MOCHI, "group"), (bao(), "workspace")], active="mochi")
     assert "- **Mochi** — A sleepy rice-cake mascot of Mochi Bakery _(this group)_ ✅" in text
-    assert text.endswith("- **Captain Bao** — Captain Bao is the steamed-bun pirate captain of the Golden Dumpling. "
-                         "_(everywhere here)_")
+    assert text.endswith(
+        "- **Captain Bao** — Captain Bao is the steamed-bun pirate captain of the Golden Dumpling. _(everywhere here)_"
+    )
     assert text.count("✅") == 1
     assert "/character new NAME" in list_markdown([])
 

@@ -3,6 +3,7 @@ core and store, the fake gateway. A PNG card shared in a DM is offered with butt
 imported after a click, exported back into a thread (files.getUploadURLExternal, the upload,
 files.completeUploadExternal) and imports again from that file; a scene in a channel thread
 is rendered as a script; ``/character use`` in a channel makes later threads speak as it."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,18 @@ def dm_key(thread: str) -> ConversationKey:
     return ConversationKey("slack", TEAM_ID, DM, thread)
 
 
-async def share(slack: Harness, channel: str, data: bytes, name: str, mime: str, *, text: str = "",
-                user: str = "U0ALICE01", thread_ts: str | None = None, mention: bool = False) -> str:
+async def share(
+    slack: Harness,
+    channel: str,
+    data: bytes,
+    name: str,
+    mime: str,
+    *,
+    text: str = "",
+    user: str = "U0ALICE01",
+    thread_ts: str | None = None,
+    mention: bool = False,
+) -> str:
     f = slack.fake.add_file(name, mime, data)
     ts, envelope = slack.fake.user_message(channel, text, files=[f], user=user, thread_ts=thread_ts, mention=mention)
     await slack.send(envelope)
@@ -55,8 +66,11 @@ async def test_a_png_card_shared_in_a_dm_is_imported_exported_and_imported_back(
     # /character export: an anchor in the DM, the file shared in its thread.
     await slack.command(fake.slash_command(DM, "/character", "export 团团"))
     await slack.settle()
-    uploads = [c.method for c in fake.calls if c.method.startswith("files.") and c.method not in ("files.info",
-                                                                                                 "files.download")]
+    uploads = [
+        c.method
+        for c in fake.calls
+        if c.method.startswith("files.") and c.method not in ("files.info", "files.download")
+    ]
     assert uploads == ["files.getUploadURLExternal", "files.upload_url", "files.completeUploadExternal"]
     complete = fake.calls_to("files.completeUploadExternal")[-1]
     assert complete.ok and complete.args["channel_id"] == DM and complete.args.get("thread_ts")
@@ -66,8 +80,16 @@ async def test_a_png_card_shared_in_a_dm_is_imported_exported_and_imported_back(
     assert json.loads(exported.data)["spec"] == "chara_card_v2"
 
     # Bob shares that file in the channel, mentioning the bot: offered, saved, the same character.
-    ts2 = await share(slack, CHANNEL, exported.data, "团团.json", "application/json", user=BOB,
-                      text=f"<@{BOT_USER_ID}> here's the mascot", mention=True)
+    ts2 = await share(
+        slack,
+        CHANNEL,
+        exported.data,
+        "团团.json",
+        "application/json",
+        user=BOB,
+        text=f"<@{BOT_USER_ID}> here's the mascot",
+        mention=True,
+    )
     [offer2] = fake.bot_replies(CHANNEL, ts2)
     assert "Import this character?" in offer2.text
     await click(slack, offer2, "answer_chr_card_save", user=BOB)
@@ -78,14 +100,21 @@ async def test_a_png_card_shared_in_a_dm_is_imported_exported_and_imported_back(
     assert fake.rate_limited == []
 
 
-async def test_use_in_a_channel_makes_later_threads_speak_as_the_character_and_scenes_render(
-        slack: Harness) -> None:
+async def test_use_in_a_channel_makes_later_threads_speak_as_the_character_and_scenes_render(slack: Harness) -> None:
     fake, gw = slack.fake, slack.gateway
-    ts = await share(slack, CHANNEL, raw("sillytavern_v2.json"), "bao.json", "application/json",
-                     text=f"<@{BOT_USER_ID}> import", mention=True)
+    ts = await share(
+        slack,
+        CHANNEL,
+        raw("sillytavern_v2.json"),
+        "bao.json",
+        "application/json",
+        text=f"<@{BOT_USER_ID}> import",
+        mention=True,
+    )
     await click(slack, fake.bot_replies(CHANNEL, ts)[0], "answer_chr_card_save")
-    ts = await share(slack, CHANNEL, png_card(), "tuantuan.png", "image/png", text=f"<@{BOT_USER_ID}> and this",
-                     mention=True)
+    ts = await share(
+        slack, CHANNEL, png_card(), "tuantuan.png", "image/png", text=f"<@{BOT_USER_ID}> and this", mention=True
+    )
     await click(slack, fake.bot_replies(CHANNEL, ts)[0], "answer_chr_card_save")
     await slack.command(fake.slash_command(CHANNEL, "/character", "use Captain Bao"))
     await slack.settle()
@@ -97,12 +126,18 @@ async def test_use_in_a_channel_makes_later_threads_speak_as_the_character_and_s
     ts3, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what's for lunch?", mention=True)
     await slack.send(mention)
     await slack.settle()
-    assert "<character_sheet name=\"Captain Bao\">" in gw.last.json["messages"][0]["content"]
+    assert '<character_sheet name="Captain Bao">' in gw.last.json["messages"][0]["content"]
     assert fake.bot_replies(CHANNEL, ts3)[-1].text == "Arr! Pork buns for all!"
 
     # A scene in that thread, with !scene (slash commands can't be typed in threads).
-    gw.script(Answer(text=scene_answer([("Captain Bao", "Ahoy, panda!", "waves his hat", ""),
-                                        ("团团", "船长好～🐼", "", "")], title="Lunch"), reasoning="scene"))
+    gw.script(
+        Answer(
+            text=scene_answer(
+                [("Captain Bao", "Ahoy, panda!", "waves his hat", ""), ("团团", "船长好～🐼", "", "")], title="Lunch"
+            ),
+            reasoning="scene",
+        )
+    )
     _, again = fake.user_message(CHANNEL, "!scene Captain Bao, 团团: lunch at the harbour", thread_ts=ts3)
     await slack.send(again)
     await slack.settle()

@@ -2,6 +2,7 @@
 names unique per place whatever their case, edits that don't overwrite each other, the
 active character kept across /new and cleared when deleted, and a migration that never
 touches messages."""
+
 from __future__ import annotations
 
 import asyncio
@@ -96,9 +97,10 @@ async def test_edits_bump_the_revision_and_never_overwrite_each_other(db: Databa
 
 async def test_concurrent_creates_of_one_name_leave_exactly_one(db: Database) -> None:
     store = CharacterStore(db)
-    results = await asyncio.gather(*(store.create(GROUP, CharacterScope.GROUP, str(i),
-                                                  named("Mochi" if i % 2 else "MOCHI"))
-                                     for i in range(8)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(store.create(GROUP, CharacterScope.GROUP, str(i), named("Mochi" if i % 2 else "MOCHI")) for i in range(8)),
+        return_exceptions=True,
+    )
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, NameTaken) for r in results if isinstance(r, Exception))
     assert len(await store.usable(GROUP)) == 1
@@ -158,9 +160,23 @@ def test_the_migration_adds_and_removes_characters_without_touching_messages(tmp
     async def seed() -> None:
         db = Database(url)
         async with db.write() as conn:
-            cid = (await conn.execute(insert(Conversation).values(
-                platform="console", workspace="local", chat="c", thread="", epoch=0, next_seq=1, history_start=0,
-                token_ratio=1.0, shared=False).returning(Conversation.id))).scalar_one()
+            cid = (
+                await conn.execute(
+                    insert(Conversation)
+                    .values(
+                        platform="console",
+                        workspace="local",
+                        chat="c",
+                        thread="",
+                        epoch=0,
+                        next_seq=1,
+                        history_start=0,
+                        token_ratio=1.0,
+                        shared=False,
+                    )
+                    .returning(Conversation.id)
+                )
+            ).scalar_one()
             await conn.execute(insert(Message).values(conversation_id=cid, seq=0, role="user", status="answered"))
         await db.dispose()
 

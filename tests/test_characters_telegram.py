@@ -6,6 +6,7 @@ with sendDocument (JSON and PNG) and imports again unchanged from that file; a s
 rendered as a script with Telegram entities (and timing cues in a short-video chat); in a
 group a character answers when called by name and a member who doesn't own it can't delete it.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,26 @@ CHARACTER, SCENE = FakeTelegram.command_entity("/character"), FakeTelegram.comma
 
 def png_card() -> bytes:
     """A real-format card PNG: the V3 card in ``ccv3`` and a V2 view of it in ``chara``, after the image."""
-    v2 = {"spec": "chara_card_v2", "spec_version": "2.0",
-          "data": {k: v for k, v in V3["data"].items() if k not in ("group_only_greetings", "assets", "nickname")}}
+    v2 = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {k: v for k, v in V3["data"].items() if k not in ("group_only_greetings", "assets", "nickname")},
+    }
     return pngs.png(16, 16, after=(pngs.text("chara", pngs.card_b64(v2)), pngs.text("ccv3", pngs.card_b64(V3))))
 
 
 def send_file(fake: FakeTelegram, chat_id: int, user: dict, data: bytes, name: str, mime: str) -> dict:
     """A file sent as a document (uncompressed); in a group, with a caption that mentions the bot."""
     file_id = fake.add_file(data, suffix=name.rsplit(".", 1)[-1])
-    extra: dict = {"document": {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": name,
-                                "mime_type": mime, "file_size": len(data)}}
+    extra: dict = {
+        "document": {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": name,
+            "mime_type": mime,
+            "file_size": len(data),
+        }
+    }
     if chat_id < 0:
         caption = f"@{fake.username} our mascot"
         extra.update(caption=caption, caption_entities=[fake.mention_entity(caption)])
@@ -121,9 +132,15 @@ def same(a: Character, b: Character) -> bool:
 
 
 def scene_answer(lines: list[tuple[str, str, str, str]], title: str = "新品发布") -> str:
-    return json.dumps({"title": title, "lines": [
-        {"speaker": s, "text": t, "direction": d, **({"timing": c} if c else {})} for s, t, d, c in lines]},
-        ensure_ascii=False)
+    return json.dumps(
+        {
+            "title": title,
+            "lines": [
+                {"speaker": s, "text": t, "direction": d, **({"timing": c} if c else {})} for s, t, d, c in lines
+            ],
+        },
+        ensure_ascii=False,
+    )
 
 
 async def save_two(bot, fake: FakeTelegram, chat_id: int) -> None:
@@ -142,27 +159,46 @@ async def test_a_scene_is_rendered_as_a_script_with_timing_in_a_video_chat(start
     bot = await start_bot()
     chat = ALICE["id"]
     await save_two(bot, tg, chat)
-    fake_gateway.script(Answer(text=scene_answer([
-        ("团团", "船长！新品桂花乌龙到啦～🐼", "举起奶茶", ""),
-        ("Captain Bao", "Arr, a brew worth sailin' for!", "sniffs the cup", ""),
-        ("narrator", "", "两人碰杯", "")]), reasoning=THINK))
+    fake_gateway.script(
+        Answer(
+            text=scene_answer(
+                [
+                    ("团团", "船长！新品桂花乌龙到啦～🐼", "举起奶茶", ""),
+                    ("Captain Bao", "Arr, a brew worth sailin' for!", "sniffs the cup", ""),
+                    ("narrator", "", "两人碰杯", ""),
+                ]
+            ),
+            reasoning=THINK,
+        )
+    )
     tg.send_user_message(chat, ALICE, "/scene 团团, Captain Bao: 新品上市", entities=[SCENE])
     script = (await bot_says(bot, tg, chat, 5))[4]
     assert fake_gateway.last.body["response_format"]["json_schema"]["name"] == "scene"
     assert "团团：船长！" not in script.text  # names are bold entities, directions italic
     assert "🎬 新品发布" in script.text and "Captain Bao：" in script.text and "（举起奶茶）" in script.text
-    bold = {script.text.encode("utf-16-le")[e["offset"] * 2:(e["offset"] + e["length"]) * 2].decode("utf-16-le")
-            for e in script.entities if e["type"] == "bold"}
+    bold = {
+        script.text.encode("utf-16-le")[e["offset"] * 2 : (e["offset"] + e["length"]) * 2].decode("utf-16-le")
+        for e in script.entities
+        if e["type"] == "bold"
+    }
     assert {"团团", "Captain Bao"} <= bold
     assert any(e["type"] == "italic" for e in script.entities)
 
     # In a chat whose style is a short-video script, every line carries its timing cue.
     tg.send_user_message(chat, ALICE, "/style douyin", entities=[FakeTelegram.command_entity("/style")])
     await bot_says(bot, tg, chat, 6)
-    fake_gateway.script(Answer(text=scene_answer([
-        ("团团", "3秒告诉你新品有多香！", "凑近镜头", "0-3s"),
-        ("Captain Bao", "Smell that, crew!", "", "3-8s"),
-        ("团团", "快来门店尝尝～", "挥手", "8-12s")]), reasoning=THINK))
+    fake_gateway.script(
+        Answer(
+            text=scene_answer(
+                [
+                    ("团团", "3秒告诉你新品有多香！", "凑近镜头", "0-3s"),
+                    ("Captain Bao", "Smell that, crew!", "", "3-8s"),
+                    ("团团", "快来门店尝尝～", "挥手", "8-12s"),
+                ]
+            ),
+            reasoning=THINK,
+        )
+    )
     tg.send_user_message(chat, ALICE, "/scene 团团, Captain Bao: 新品短视频", entities=[SCENE])
     timed = (await bot_says(bot, tg, chat, 7))[6]
     assert "seconds" in fake_gateway.last.body["messages"][-1]["content"]
@@ -178,7 +214,7 @@ async def test_in_a_group_a_called_character_answers_and_members_cant_delete_it(
     tg.send_user_message(GROUP, BOB, "团团，今天开门吗？")  # no mention, no reply: called by name
     answer = (await bot_says(bot, tg, GROUP, 5))[4]
     assert answer.text == "嗨～团团在呢！🐼" and answer.reply_to is not None
-    assert "<character_sheet name=\"团团\">" in fake_gateway.last.body["messages"][0]["content"]
+    assert '<character_sheet name="团团">' in fake_gateway.last.body["messages"][0]["content"]
     tg.send_user_message(GROUP, BOB, "/character delete 团团", entities=[FakeTelegram.command_entity("/character")])
     refused = (await bot_says(bot, tg, GROUP, 6))[5]
     assert "Only 团团's owner" in refused.text

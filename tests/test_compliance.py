@@ -1,6 +1,7 @@
 """The advertising-law and platform-rule checker: the corpus of real-style copy (claims, evasions,
 ordinary sentences, brand facts), folding that keeps exact spans, rule files, operators' lists,
 brand profiles and the ``bot check`` command."""
+
 from __future__ import annotations
 
 import io
@@ -47,6 +48,7 @@ def _expected(row: dict) -> list[tuple[str, str, int]]:
 
 # --- the corpus --------------------------------------------------------------------------------
 
+
 def test_the_corpus_is_big_enough_and_covers_every_kind() -> None:
     kinds = Counter(row["kind"] for row in ROWS)
     assert len(ROWS) >= 100
@@ -63,7 +65,7 @@ def test_corpus_sentence(row: dict) -> None:
     text = row["text"]
     findings = check(text, style=row["style"], brand=BRANDS.get(row["brand"]) if row["brand"] else None)
     for finding in findings:
-        assert text[finding.start:finding.end] == finding.phrase  # quotes exactly what was written
+        assert text[finding.start : finding.end] == finding.phrase  # quotes exactly what was written
     got = sorted(((f.rule, f.phrase, f.start) for f in findings), key=lambda e: (e[2], e[0]))
     assert got == _expected(row), text
 
@@ -85,6 +87,7 @@ def test_no_ordinary_sentence_is_flagged_in_any_style() -> None:
 
 # --- folding -----------------------------------------------------------------------------------
 
+
 def test_folding_sees_through_width_script_fillers_and_numerals() -> None:
     assert fold_word("ＮＯ．１") == "no1"
     assert fold_word("Top 1") == "top1"
@@ -102,7 +105,7 @@ def test_a_finding_maps_back_to_the_original_even_when_characters_are_dropped_or
     assert folded.light.text == "ml装的最佳no1"
     findings = check(text)
     assert [(f.phrase, f.rule) for f in findings] == [("最\ufe0f佳", "absolute.superlative"), ("№1", "absolute.first")]
-    assert text[findings[0].start:findings[0].end] == "最\ufe0f佳"
+    assert text[findings[0].start : findings[0].end] == "最\ufe0f佳"
 
 
 FILLERS = st.lists(st.sampled_from([" ", "*", "·", "\u200b", "~", "-", "🔥", "　", "_", "/"]), max_size=3).map("".join)
@@ -110,10 +113,15 @@ ORDINARY = [row["text"] for row in ROWS if row["kind"] == "ordinary" and row["st
 
 
 @settings(max_examples=150, deadline=None)
-@given(fillers=st.lists(FILLERS, min_size=4, max_size=4), before=st.sampled_from(ORDINARY),
-       after=st.sampled_from(ORDINARY), wide=st.booleans())
-def test_a_claim_split_by_fillers_is_found_with_its_exact_span(fillers: list[str], before: str, after: str,
-                                                               wide: bool) -> None:
+@given(
+    fillers=st.lists(FILLERS, min_size=4, max_size=4),
+    before=st.sampled_from(ORDINARY),
+    after=st.sampled_from(ORDINARY),
+    wide=st.booleans(),
+)
+def test_a_claim_split_by_fillers_is_found_with_its_exact_span(
+    fillers: list[str], before: str, after: str, wide: bool
+) -> None:
     word = "全网最低价"
     if wide:
         word = "全網最低價"
@@ -132,10 +140,11 @@ def test_folding_any_text_gives_ordered_origins_inside_it(text: str) -> None:
         assert list(view.origin) == sorted(view.origin)
         assert all(0 <= i < len(text) for i in view.origin)
     for finding in check(text, style="xiaohongshu"):
-        assert text[finding.start:finding.end] == finding.phrase and finding.start < finding.end
+        assert text[finding.start : finding.end] == finding.phrase and finding.start < finding.end
 
 
 # --- findings and rules ------------------------------------------------------------------------
+
 
 def test_findings_carry_category_severity_explanations_source_and_rewrite() -> None:
     by_phrase = {f.phrase: f for f in check("这是最好用的面霜，销量第一，加vx：abc12345", style="xiaohongshu")}
@@ -160,8 +169,10 @@ def test_platform_rules_apply_only_to_their_styles() -> None:
 
 def test_a_wider_review_finding_keeps_a_must_fix_inside_it() -> None:
     findings = check("比专柜最低价还便宜")
-    assert [(f.rule, f.phrase) for f in findings] == [("price.comparison", "比专柜最低价还便宜"),
-                                                      ("price.lowest", "最低价")]
+    assert [(f.rule, f.phrase) for f in findings] == [
+        ("price.comparison", "比专柜最低价还便宜"),
+        ("price.lowest", "最低价"),
+    ]
 
 
 def test_every_rule_file_names_its_source_and_date_and_its_words_are_live() -> None:
@@ -184,12 +195,15 @@ def test_every_rule_file_names_its_source_and_date_and_its_words_are_live() -> N
             assert live, (rule.id, phrase)
         for pattern in rule.patterns:  # patterns are written in folded (simplified, lower-case) form
             literal = re.sub(r"\\.", "", pattern)
-            assert all(fold_char(ch) == ch for ch in literal if unicodedata.category(ch).startswith("L")), \
-                (rule.id, pattern)
+            assert all(fold_char(ch) == ch for ch in literal if unicodedata.category(ch).startswith("L")), (
+                rule.id,
+                pattern,
+            )
 
 
 def test_operators_add_words_exceptions_and_switch_rules_off(tmp_path: Path) -> None:
-    (tmp_path / "house.toml").write_text('''
+    (tmp_path / "house.toml").write_text(
+        """
 exceptions = ["最佳拍档"]
 disable = ["guarantee.absolute-word"]
 
@@ -210,35 +224,54 @@ terms = ["竞品A"]
 rule = "absolute.first"
 terms = ["头牌"]
 allow = ["第一宝"]
-''', encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     rules = load_rules(tmp_path)
     text = "最佳拍档新品，比競品Ａ好用，绝对是头牌，第一宝出品，最佳选择"
     got = [(f.rule, f.phrase, f.category) for f in check(text, rules=rules)]
-    assert got == [("house.rivals", "競品Ａ", Category.CUSTOM), ("absolute.first", "头牌", Category.ABSOLUTE),
-                   ("absolute.superlative", "最佳", Category.ABSOLUTE)]
+    assert got == [
+        ("house.rivals", "競品Ａ", Category.CUSTOM),
+        ("absolute.first", "头牌", Category.ABSOLUTE),
+        ("absolute.superlative", "最佳", Category.ABSOLUTE),
+    ]
     assert check(text, rules=rules)[-1].start == text.rindex("最佳")
     assert "guarantee.absolute-word" in {f.rule for f in check(text)}  # only this operator's rules changed
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("[[rules]\n", "not valid TOML"),
-    ('[[rules]]\nid = "x"\nzh = "z"\nterms = ["a"]\n', "[source] table is required"),
-    ('[source]\ntitle = "t"\nreference = "r"\ncompiled = 2026-01-01\n[[rules]]\nid = "x"\ncategory = "nope"\n'
-     'zh = "z"\nterms = ["a"]\n', "'nope' is not one of"),
-    ('[source]\ntitle = "t"\nreference = "r"\ncompiled = 2026-01-01\n[[rules]]\nid = "absolute.first"\n'
-     'zh = "z"\nterms = ["a"]\n', "already defined"),
-    ('[source]\ntitle = "t"\nreference = "r"\ncompiled = 2026-01-01\n[[rules]]\nid = "x"\nzh = "z"\n'
-     "patterns = ['(']\n", "bad pattern"),
-    ('disable = ["no.such.rule"]\n', "unknown rules"),
-])
-def test_a_broken_operator_file_is_refused_with_its_name_and_problem(tmp_path: Path, content: str,
-                                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[[rules]\n", "not valid TOML"),
+        ('[[rules]]\nid = "x"\nzh = "z"\nterms = ["a"]\n', "[source] table is required"),
+        (
+            '[source]\ntitle = "t"\nreference = "r"\ncompiled = 2026-01-01\n[[rules]]\nid = "x"\ncategory = "nope"\n'
+            'zh = "z"\nterms = ["a"]\n',
+            "'nope' is not one of",
+        ),
+        (
+            '[source]\ntitle = "t"\nreference = "r"\ncompiled = 2026-01-01\n[[rules]]\nid = "absolute.first"\n'
+            'zh = "z"\nterms = ["a"]\n',
+            "already defined",
+        ),
+        (
+            '[source]\ntitle = "t"\nreference = "r"\ncompiled = 2026-01-01\n[[rules]]\nid = "x"\nzh = "z"\n'
+            "patterns = ['(']\n",
+            "bad pattern",
+        ),
+        ('disable = ["no.such.rule"]\n', "unknown rules"),
+    ],
+)
+def test_a_broken_operator_file_is_refused_with_its_name_and_problem(
+    tmp_path: Path, content: str, message: str
+) -> None:
     (tmp_path / "bad.toml").write_text(content, encoding="utf-8")
     with pytest.raises(RulesError, match=re.escape(message)):
         load_rules(tmp_path)
 
 
 # --- brand profiles ----------------------------------------------------------------------------
+
 
 def test_a_brand_profile_round_trips_and_reads_json_and_toml(tmp_path: Path) -> None:
     profile = BRANDS["nuanju"]
@@ -247,8 +280,11 @@ def test_a_brand_profile_round_trips_and_reads_json_and_toml(tmp_path: Path) -> 
     assert str(profile.products[1].specs[0]) == "容量 500ml"
     (tmp_path / "b.json").write_text(json.dumps(profile.to_dict(), ensure_ascii=False), encoding="utf-8")
     assert load_brand(tmp_path / "b.json") == profile
-    (tmp_path / "b.toml").write_text('name = "暖居"\nwords_never = ["爆款"]\n[[products]]\nname = "保温杯"\n'
-                                     'price = "89元"\nspecs = { "容量" = "350ml" }\n', encoding="utf-8")
+    (tmp_path / "b.toml").write_text(
+        'name = "暖居"\nwords_never = ["爆款"]\n[[products]]\nname = "保温杯"\n'
+        'price = "89元"\nspecs = { "容量" = "350ml" }\n',
+        encoding="utf-8",
+    )
     toml_profile = load_brand(tmp_path / "b.toml")
     assert toml_profile.products[0].price == profile.products[0].price
     assert toml_profile.products[0].spec("容量") == profile.products[0].spec("容量")
@@ -261,8 +297,12 @@ def test_a_brand_profile_round_trips_and_reads_json_and_toml(tmp_path: Path) -> 
 def test_brand_facts_and_names_change_what_is_found() -> None:
     brand = BRANDS["shanchaji"]
     price = check("山茶花精华到手价99元", brand=brand)[0]
-    assert (price.rule, price.phrase, price.category, price.suggestion) == ("brand.price", "99元",
-                                                                           Category.BRAND_FACT, "129元")
+    assert (price.rule, price.phrase, price.category, price.suggestion) == (
+        "brand.price",
+        "99元",
+        Category.BRAND_FACT,
+        "129元",
+    )
     assert "¥129" in price.explanation_zh
     assert check("山茶花精华到手价99元") == []  # without a profile there is nothing to contradict
     spec = check("山茶花精华容量50ml", brand=brand)[0]
@@ -277,8 +317,10 @@ def test_brand_facts_and_names_change_what_is_found() -> None:
 
 # --- the command line --------------------------------------------------------------------------
 
-def test_bot_check_reports_findings_with_line_and_column_and_exits_1(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_bot_check_reports_findings_with_line_and_column_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     draft = tmp_path / "draft.txt"
     draft.write_text("今天分享一款面霜\n真的是全网最低价，加vx：abc12345\n", encoding="utf-8")
     assert main([str(draft), "--style", "小红书"]) == 1  # a style's alias works too
@@ -290,8 +332,9 @@ def test_bot_check_reports_findings_with_line_and_column_and_exits_1(tmp_path: P
     assert "platform." not in capsys.readouterr().out
 
 
-def test_bot_check_reads_stdin_and_exits_0_when_clean(monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_bot_check_reads_stdin_and_exits_0_when_clean(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("第一次来这家店，最近常来。"))
     assert main(["-"]) == 0
     assert capsys.readouterr().out.strip() == "clean: nothing found"
@@ -302,21 +345,30 @@ def test_bot_check_reads_stdin_and_exits_0_when_clean(monkeypatch: pytest.Monkey
 
 def test_bot_check_json_lists_findings_with_positions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     brand = tmp_path / "brand.json"
-    brand.write_text(json.dumps(json.loads(BRANDS_FILE.read_text("utf-8"))["shanchaji"], ensure_ascii=False),
-                     encoding="utf-8")
+    brand.write_text(
+        json.dumps(json.loads(BRANDS_FILE.read_text("utf-8"))["shanchaji"], ensure_ascii=False), encoding="utf-8"
+    )
     draft = tmp_path / "d.txt"
     draft.write_text("山茶花精华到手价99元\n别买便宜货", encoding="utf-8")
     assert main([str(draft), "--brand", str(brand), "--format", "json"]) == 1
     found = json.loads(capsys.readouterr().out)
     assert [(f["rule"], f["phrase"], f["line"], f["column"], f["severity"]) for f in found] == [
-        ("brand.price", "99元", 1, 9, "must-fix"), ("brand.never", "便宜货", 2, 3, "must-fix")]
+        ("brand.price", "99元", 1, 9, "must-fix"),
+        ("brand.never", "便宜货", 2, 3, "must-fix"),
+    ]
     assert found[0]["category"] == "brand-fact" and found[0]["suggestion"] == "129元"
 
 
-@pytest.mark.parametrize("argv", [
-    ["--format", "xml"], ["--style", "no-such-style"], ["/no/such/file.txt"], ["--brand", "/no/such.json"],
-    ["--bogus"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--format", "xml"],
+        ["--style", "no-such-style"],
+        ["/no/such/file.txt"],
+        ["--brand", "/no/such.json"],
+        ["--bogus"],
+    ],
+)
 def test_bot_check_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err
@@ -335,6 +387,7 @@ def test_bot_check_bad_rules_dir_or_brand_exits_2(tmp_path: Path, capsys: pytest
 
 
 # --- speed: measured by bench/compliance.py (a figure, not a timed test) ---------------------
+
 
 def test_the_speed_benchmark_runs_and_reports_its_figures() -> None:
     from bench.compliance import measure

@@ -1,4 +1,5 @@
 """Configuration: one clear line per problem, never a traceback, secrets never shown."""
+
 from __future__ import annotations
 
 import os
@@ -10,17 +11,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("BYTESPIKE_", "BOT_", "TELEGRAM_", "SLACK_", "DATABASE_URL"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BYTESPIKE_", "BOT_", "TELEGRAM_", "SLACK_", "DATABASE_URL"))
+    }
     base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "bot", *args], env={**base, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env={**base, **env}, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_missing_and_invalid_settings_are_one_line_each(tmp_path: Path) -> None:
     # `bot run` reads the core's settings and every platform's, and reports every problem at once.
-    result = run_bot("run", env={"BOT_MAX_TOKENS": "lots", "DATABASE_URL": "mysql://x/y",
-                                 "TELEGRAM_WEBHOOK_SECRET": "bad secret!", "SLACK_MAX_BODY": "tiny"}, cwd=tmp_path)
+    result = run_bot(
+        "run",
+        env={
+            "BOT_MAX_TOKENS": "lots",
+            "DATABASE_URL": "mysql://x/y",
+            "TELEGRAM_WEBHOOK_SECRET": "bad secret!",
+            "SLACK_MAX_BODY": "tiny",
+        },
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line.strip() for line in result.stderr.splitlines()[1:]]
@@ -65,9 +78,15 @@ def test_logs_never_contain_secrets() -> None:
 
     from bot.process.logs import RedactingFilter
 
-    record = logging.LogRecord("x", logging.INFO, __file__, 1,
-                               "calling https://api.telegram.org/bot123456:ABCdef_ghi/getMe with %s",
-                               ("Bearer sk-live-1234567890",), None)
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "calling https://api.telegram.org/bot123456:ABCdef_ghi/getMe with %s",
+        ("Bearer sk-live-1234567890",),
+        None,
+    )
     RedactingFilter(["sk-live-1234567890"]).filter(record)
     text = record.getMessage()
     assert "ABCdef_ghi" not in text and "sk-live-1234567890" not in text

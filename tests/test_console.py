@@ -1,4 +1,5 @@
 """`bot chat`: a real subprocess talking to the fake gateway, piped like a user would."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,10 +18,10 @@ async def bot_chat(stdin: str, env: dict[str, str], cwd: Path) -> tuple[int, str
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_piped_chat_answers_each_line_hides_reasoning_and_remembers(fake_gateway, tmp_path: Path,
-                                                                         database_url: str) -> None:
-    env = {"BYTESPIKE_API_KEY": "test-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url,
-           "DATABASE_URL": database_url}
+async def test_piped_chat_answers_each_line_hides_reasoning_and_remembers(
+    fake_gateway, tmp_path: Path, database_url: str
+) -> None:
+    env = {"BYTESPIKE_API_KEY": "test-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url, "DATABASE_URL": database_url}
     fake_gateway.script(
         Answer(text="你好！我是你的助手。", reasoning="用户在打招呼，我要友好。", split_tags=True),
         Answer(text="Noted: your product is green tea.", reasoning="remember it", reasoning_style="inline_no_open"),
@@ -37,8 +38,7 @@ async def test_piped_chat_answers_each_line_hides_reasoning_and_remembers(fake_g
 
 
 async def test_failing_gateway_is_answered_clearly(fake_gateway, tmp_path: Path, database_url: str) -> None:
-    env = {"BYTESPIKE_API_KEY": "wrong-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url,
-           "DATABASE_URL": database_url}
+    env = {"BYTESPIKE_API_KEY": "wrong-key", "BYTESPIKE_BASE_URL": fake_gateway.base_url, "DATABASE_URL": database_url}
     code, out, err = await bot_chat("hello\n", env, tmp_path)
     assert code == 1  # a script can tell: the answer failed (docs/terminal.md lists the codes)
     assert "API key was rejected" in out
@@ -73,8 +73,7 @@ async def test_a_pdf_attached_in_the_console_is_summarised(runtime, fake_gateway
     pdf.write_bytes(make_pdf(["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent."]))
     fake_gateway.script(Answer(text="Revenue +12%, churn 3%.", reasoning="summarise"))
     out = io.StringIO()
-    await run_chat(console(runtime), stdin=io.StringIO(f"/attach {pdf}\nsummarise this report\n"), stdout=out,
-                   user="t")
+    await run_chat(console(runtime), stdin=io.StringIO(f"/attach {pdf}\nsummarise this report\n"), stdout=out, user="t")
     prompt = fake_gateway.requests[-1].body["messages"][-1]["content"]
     assert "Quarterly revenue grew 12 percent." in prompt and "Churn fell to 3 percent." in prompt
     assert "Revenue +12%, churn 3%." in out.getvalue()
@@ -108,8 +107,10 @@ def test_finished_blocks_reach_the_scrollback_and_what_waits_stays_live() -> Non
     assert "typed meanwhile  (queued" in display.live_text(20)
     display.show("1", "First paragraph.\n\nSecond paragraph.", Write(1, final=True, ending=Ending.ANSWERED))
     shown = out.getvalue()
-    at = [shown.index(s) for s in ("you› hi", "bot› First paragraph.", "Second paragraph.", "you› typed meanwhile",
-                                   "bot› A notice.")]
+    at = [
+        shown.index(s)
+        for s in ("you› hi", "bot› First paragraph.", "Second paragraph.", "you› typed meanwhile", "bot› A notice.")
+    ]
     assert at == sorted(at) and "(queued" not in shown
     assert display.live_text(20) == "" and not display.answering
 
@@ -138,8 +139,10 @@ async def test_a_file_the_bot_sends_is_saved_beside_and_its_path_said(runtime, t
     await surface.send_file("Mochi.json", b"[]", "application/json")
     assert (tmp_path / "out" / "Mochi.json").read_bytes() == b"{}"
     assert (tmp_path / "out" / "Mochi (2).json").read_bytes() == b"[]"
-    assert out.getvalue().splitlines() == [f"Mochi's card: saved to {tmp_path / 'out' / 'Mochi.json'}",
-                                           f"saved {tmp_path / 'out' / 'Mochi (2).json'}"]
+    assert out.getvalue().splitlines() == [
+        f"Mochi's card: saved to {tmp_path / 'out' / 'Mochi.json'}",
+        f"saved {tmp_path / 'out' / 'Mochi (2).json'}",
+    ]
 
 
 def test_markdown_keeps_line_breaks_and_angle_brackets_as_the_chats_do() -> None:

@@ -1,4 +1,5 @@
 """Copywriting through the core: styles shared by a group, variants, refinement, tools."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,13 +17,20 @@ GROUP = ConversationKey("telegram", "bot", "-1001", "")
 
 
 def say(text: str, author: str, **kw) -> IncomingMessage:
-    return IncomingMessage(key=GROUP, author=Author(author, author.title()), text=text, group=True,
-                           message_id=text[:8], **kw)
+    return IncomingMessage(
+        key=GROUP, author=Author(author, author.title()), text=text, group=True, message_id=text[:8], **kw
+    )
 
 
 def xhs(title: str, n: int = 3) -> str:
-    variants = [{"title": f"{title}{i}", "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
-                 "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]} for i in range(1, n + 1)]
+    variants = [
+        {
+            "title": f"{title}{i}",
+            "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
+            "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"],
+        }
+        for i in range(1, n + 1)
+    ]
     return json.dumps({"variants": variants}, ensure_ascii=False)
 
 
@@ -46,8 +54,13 @@ async def test_switching_style_keeps_the_history_prefix(service, fake_gateway) -
     await service.handle(say("hello", "alice"), RecordingSurface())
     first = fake_gateway.requests[-1].body["messages"]
     await service.handle(say("/style weibo", "alice"), RecordingSurface())
-    fake_gateway.script(Answer(text=json.dumps({"variants": [
-        {"body": f"第{i}条微博", "hashtags": ["茶"]} for i in range(3)]}, ensure_ascii=False)))
+    fake_gateway.script(
+        Answer(
+            text=json.dumps(
+                {"variants": [{"body": f"第{i}条微博", "hashtags": ["茶"]} for i in range(3)]}, ensure_ascii=False
+            )
+        )
+    )
     await service.handle(say("写条微博", "alice"), RecordingSurface())
     second = fake_gateway.requests[-1].body["messages"]
     assert second[1] == first[1]  # history after the system prompt is unchanged
@@ -94,10 +107,15 @@ async def test_constraint_violation_goes_back_to_the_model(service, fake_gateway
     await service.handle(say("/style xiaohongshu", "alice"), RecordingSurface())
     too_long = json.loads(xhs("标题"))
     too_long["variants"][0]["title"] = "这是一个远远超过二十个字的小红书标题真的太长了不行的"
-    fake_gateway.script(Answer(text=json.dumps(too_long, ensure_ascii=False)),
-                        Answer(text=json.dumps({"variants": [{"title": "改短的标题", "body": "正文🌼",
-                                                              "hashtags": ["a", "b", "c"]}]},
-                                               ensure_ascii=False)))
+    fake_gateway.script(
+        Answer(text=json.dumps(too_long, ensure_ascii=False)),
+        Answer(
+            text=json.dumps(
+                {"variants": [{"title": "改短的标题", "body": "正文🌼", "hashtags": ["a", "b", "c"]}]},
+                ensure_ascii=False,
+            )
+        ),
+    )
     surface = RecordingSurface()
     await service.handle(say("写", "alice"), surface)
     assert len(fake_gateway.requests) == 2
@@ -108,13 +126,24 @@ async def test_constraint_violation_goes_back_to_the_model(service, fake_gateway
 
 async def test_parallel_tool_calls_run_and_results_return_in_order(service, fake_gateway) -> None:
     fake_gateway.script(
-        Answer(text="", reasoning="need numbers", interleave_tool_calls=True, tool_calls=[
-            FakeToolCall("calculator", {"expression": "12*7"}, id="c1"),
-            FakeToolCall("text_stats", {"text": "秋天的第一杯奶茶 #奶茶"}, id="c2")]),
-        Answer(text="12×7 = 84, and the text has 9 characters.", reasoning="done"))
+        Answer(
+            text="",
+            reasoning="need numbers",
+            interleave_tool_calls=True,
+            tool_calls=[
+                FakeToolCall("calculator", {"expression": "12*7"}, id="c1"),
+                FakeToolCall("text_stats", {"text": "秋天的第一杯奶茶 #奶茶"}, id="c2"),
+            ],
+        ),
+        Answer(text="12×7 = 84, and the text has 9 characters.", reasoning="done"),
+    )
     surface = RecordingSurface()
-    await service.handle(IncomingMessage(key=ConversationKey("console", "local", "t"), author=Author("t", "T"),
-                                         text="compute and count"), surface)
+    await service.handle(
+        IncomingMessage(
+            key=ConversationKey("console", "local", "t"), author=Author("t", "T"), text="compute and count"
+        ),
+        surface,
+    )
     second = fake_gateway.requests[1].body["messages"]
     tool_msgs = [m for m in second if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_msgs] == ["c1", "c2"]
@@ -138,11 +167,14 @@ async def test_tool_timeout_is_returned_to_the_model(runtime, make_settings, fak
 
     tools = ToolRegistry([Tool("slow_lookup", "takes forever", {"type": "object", "properties": {}}, slow)])
     service = ChatService(make_settings(BOT_TOOL_TIMEOUT=0.2), runtime.store, runtime.gateway, tools=tools)
-    fake_gateway.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("slow_lookup", {}, id="s1")]),
-                        Answer(text="The lookup timed out, sorry.", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("slow_lookup", {}, id="s1")]),
+        Answer(text="The lookup timed out, sorry.", reasoning="ok"),
+    )
     surface = RecordingSurface()
-    await service.handle(IncomingMessage(key=ConversationKey("console", "local", "t"), author=Author("t", "T"),
-                                         text="look up"), surface)
+    await service.handle(
+        IncomingMessage(key=ConversationKey("console", "local", "t"), author=Author("t", "T"), text="look up"), surface
+    )
     tool_msg = next(m for m in fake_gateway.requests[1].body["messages"] if m["role"] == "tool")
     assert "did not finish within 0.2 seconds" in tool_msg["content"]
     assert surface.texts[-1] == "The lookup timed out, sorry."
@@ -161,8 +193,9 @@ async def test_product_photo_and_brief_reach_the_model_as_an_image(service, fake
     photo = Attachment(buf.getvalue(), "image/png", "tea.png")
     await service.handle(say("写一篇种草文案", "alice", attachments=[photo]), surface)
     content = fake_gateway.requests[-1].body["messages"][-1]["content"]
-    assert any(b.get("type") == "image_url" and b["image_url"]["url"].startswith("data:image/png;base64,")
-               for b in content)
+    assert any(
+        b.get("type") == "image_url" and b["image_url"]["url"].startswith("data:image/png;base64,") for b in content
+    )
     assert "这杯茶1" in surface.texts[-1]
 
 
@@ -173,12 +206,29 @@ async def test_console_refine_command_uses_the_latest_variants(service, fake_gat
         return IncomingMessage(key=key, author=Author("w", "W"), text=text)
 
     await service.handle(line("/style linkedin"), RecordingSurface())
-    fake_gateway.script(Answer(text=json.dumps({"variants": [
-        {"body": f"Post number {i} about our launch. #launch #saas #b2b", "hashtags": ["launch", "saas", "b2b"]}
-        for i in range(1, 4)]})))
+    fake_gateway.script(
+        Answer(
+            text=json.dumps(
+                {
+                    "variants": [
+                        {
+                            "body": f"Post number {i} about our launch. #launch #saas #b2b",
+                            "hashtags": ["launch", "saas", "b2b"],
+                        }
+                        for i in range(1, 4)
+                    ]
+                }
+            )
+        )
+    )
     await service.handle(line("announce our launch"), RecordingSurface())
-    fake_gateway.script(Answer(text=json.dumps({"variants": [
-        {"body": "A formal post. #launch #saas #b2b", "hashtags": ["launch", "saas", "b2b"]}]})))
+    fake_gateway.script(
+        Answer(
+            text=json.dumps(
+                {"variants": [{"body": "A formal post. #launch #saas #b2b", "hashtags": ["launch", "saas", "b2b"]}]}
+            )
+        )
+    )
     surface = RecordingSurface()
     await service.handle(line("/refine 3 formal"), surface)
     assert "Post number 3" in json.dumps(fake_gateway.requests[-1].body["messages"])
@@ -206,8 +256,9 @@ async def test_copy_without_a_style_still_writes_variants(service, fake_gateway)
     fake_gateway.script(Answer(text=json.dumps({"variants": [{"body": f"Launch copy {i}"} for i in range(1, 4)]})))
     surface = RecordingSurface()
     key = ConversationKey("console", "local", "nostyle")
-    await service.handle(IncomingMessage(key=key, author=Author("u", "U"), text="/copy a launch post for our app"),
-                         surface)
+    await service.handle(
+        IncomingMessage(key=key, author=Author("u", "U"), text="/copy a launch post for our app"), surface
+    )
     assert "response_format" in fake_gateway.requests[-1].body
     assert "Launch copy 3" in surface.texts[-1] and "{" not in surface.texts[-1]
     assert variants_of(surface.writes[-1]) == 3

@@ -1,5 +1,6 @@
 """write_variants end to end: the real gateway client against the fake gateway (a real HTTP
 server speaking SSE), scripted with valid, wrapped, broken and schema-ignoring answers."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,11 @@ BRIEF = {"role": "user", "content": "给一款清爽防晒霜写种草文案"}
 
 
 def variant(i: int, **kw: Any) -> dict[str, Any]:
-    v = {"title": f"防晒好物第{i}弹🌞", "body": f"第{i}个方案：清爽不油腻，通勤党必备☀️",
-         "hashtags": ["防晒", "夏日好物", "护肤"]}
+    v = {
+        "title": f"防晒好物第{i}弹🌞",
+        "body": f"第{i}个方案：清爽不油腻，通勤党必备☀️",
+        "hashtags": ["防晒", "夏日好物", "护肤"],
+    }
     v.update(kw)
     return v
 
@@ -37,8 +41,13 @@ async def gw():
 
 
 def settings_for(gw: FakeGateway, **overrides: object) -> Settings:
-    values: dict[str, object] = {"BYTESPIKE_API_KEY": gw.api_key, "BYTESPIKE_BASE_URL": gw.base_url,
-                                 "BOT_RETRY_BASE_DELAY": 0.001, "BOT_RETRY_MAX_DELAY": 0.01, "_env_file": None}
+    values: dict[str, object] = {
+        "BYTESPIKE_API_KEY": gw.api_key,
+        "BYTESPIKE_BASE_URL": gw.base_url,
+        "BOT_RETRY_BASE_DELAY": 0.001,
+        "BOT_RETRY_MAX_DELAY": 0.01,
+        "_env_file": None,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -91,8 +100,10 @@ async def test_broken_json_is_repaired_without_a_retry(gw: FakeGateway) -> None:
 
 
 async def test_answer_ignoring_the_schema_is_retried_once(gw: FakeGateway) -> None:
-    gw.script(Answer(text="当然可以！标题：防晒好物。正文：真的很好用。"),
-              Answer(text=answer_json(variant(1), variant(2), variant(3))))
+    gw.script(
+        Answer(text="当然可以！标题：防晒好物。正文：真的很好用。"),
+        Answer(text=answer_json(variant(1), variant(2), variant(3))),
+    )
     result = await run(gw)
     assert result.ok and result.calls == 2 and len(result.variants) == 3
     retry = gw.requests[1].body["messages"]
@@ -122,8 +133,10 @@ async def test_a_short_answer_after_the_retry_is_used_and_said(gw: FakeGateway) 
 
 async def test_constraint_violation_is_sent_back_and_fixed(gw: FakeGateway) -> None:
     long_title = "这是一个明显超过二十个字限制的小红书标题写得太长了🌞"
-    gw.script(Answer(text=answer_json(variant(1), variant(2, title=long_title), variant(3))),
-              Answer(text=answer_json(variant(9, title="短一点的标题🌞"))))
+    gw.script(
+        Answer(text=answer_json(variant(1), variant(2, title=long_title), variant(3))),
+        Answer(text=answer_json(variant(9, title="短一点的标题🌞"))),
+    )
     result = await run(gw)
     assert result.ok and result.calls == 2 and result.notes == {}
     assert [v.title for v in result.variants] == ["防晒好物第1弹🌞", "短一点的标题🌞", "防晒好物第3弹🌞"]
@@ -138,8 +151,10 @@ async def test_constraint_violation_is_sent_back_and_fixed(gw: FakeGateway) -> N
 
 async def test_violation_that_survives_the_fix_is_shown_with_a_note(gw: FakeGateway) -> None:
     long_title = "这是一个明显超过二十个字限制的小红书标题写得太长了🌞"
-    gw.script(Answer(text=answer_json(variant(1), variant(2), variant(3, title=long_title))),
-              Answer(text=answer_json(variant(3, title=long_title + "还更长了"))))
+    gw.script(
+        Answer(text=answer_json(variant(1), variant(2), variant(3, title=long_title))),
+        Answer(text=answer_json(variant(3, title=long_title + "还更长了"))),
+    )
     result = await run(gw)
     assert result.ok and result.calls == 2 and set(result.notes) == {3}
     assert long_title + "还更长了" not in result.markdown  # a worse "fix" is not taken

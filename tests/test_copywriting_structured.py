@@ -1,4 +1,5 @@
 """Parsing model answers into validated variants: reasoning, prose, fences, broken JSON."""
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,17 @@ V3 = {"title": "平价宝藏水乳💧", "body": "学生党闭眼入✨", "hasht
 GOOD = json.dumps({"variants": [V1, V2, V3]}, ensure_ascii=False)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("<think>plan</think>answer", "answer"),
-    ("<think>a</think>x<think>b</think>y", "xy"),
-    ("reasoning without opening tag</think>\n{\"a\": 1}", '{"a": 1}'),
-    ("visible<think>cut off mid-thought", "visible"),
-    ("<THINK>upper</THINK>ok", "ok"),
-    ("plain", "plain"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("<think>plan</think>answer", "answer"),
+        ("<think>a</think>x<think>b</think>y", "xy"),
+        ('reasoning without opening tag</think>\n{"a": 1}', '{"a": 1}'),
+        ("visible<think>cut off mid-thought", "visible"),
+        ("<THINK>upper</THINK>ok", "ok"),
+        ("plain", "plain"),
+    ],
+)
 def test_strip_reasoning(raw: str, expected: str) -> None:
     assert strip_reasoning(raw) == expected
 
@@ -83,14 +87,27 @@ def test_extra_variants_are_dropped_and_custom_titles_optional() -> None:
 
 
 def test_scripts_and_lists_normalise() -> None:
-    text = json.dumps({"variants": [{"title": "t", "hashtags": ["a", "b"], "script": [
-        {"时间": "0-3s", "画面": "特写", "口播": "别再乱买防晒了"}]}]}, ensure_ascii=False)
+    text = json.dumps(
+        {
+            "variants": [
+                {
+                    "title": "t",
+                    "hashtags": ["a", "b"],
+                    "script": [{"时间": "0-3s", "画面": "特写", "口播": "别再乱买防晒了"}],
+                }
+            ]
+        },
+        ensure_ascii=False,
+    )
     parsed = parse_variants(text, STYLES["douyin"], 1)
     assert parsed.ok
     seg = parsed.variants[0].segments[0]
     assert (seg.time, seg.visual, seg.voice) == ("0-3s", "特写", "别再乱买防晒了")
-    points = parse_variants('{"variants": [{"title": "t", "items": [{"point": "轻薄", "detail": "一抹化水"}]}]}',
-                            STYLES["selling-points"], 1)
+    points = parse_variants(
+        '{"variants": [{"title": "t", "items": [{"point": "轻薄", "detail": "一抹化水"}]}]}',
+        STYLES["selling-points"],
+        1,
+    )
     assert points.variants[0].items == ["轻薄：一抹化水"]
 
 

@@ -1,4 +1,5 @@
 """Styles, character counting, constraints, schema and rendering: pure units."""
+
 from __future__ import annotations
 
 import json
@@ -35,19 +36,23 @@ XHS = STYLES["xiaohongshu"]
 
 # --- counting ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("", 0),
-    ("hello", 5),
-    ("夏日防晒好物", 6),
-    ("👍🏽", 1),  # skin tone modifier
-    ("👨‍👩‍👧‍👦", 1),  # ZWJ family: 7 code points
-    ("🇨🇳🇺🇸", 2),  # two flags, four regional indicators
-    ("1️⃣", 1),  # keycap sequence
-    ("❤️", 1),  # variation selector
-    ("é", 1),  # e + combining acute
-    ("a\r\nb", 3),
-    ("防晒🌞SPF50+", 9),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", 0),
+        ("hello", 5),
+        ("夏日防晒好物", 6),
+        ("👍🏽", 1),  # skin tone modifier
+        ("👨‍👩‍👧‍👦", 1),  # ZWJ family: 7 code points
+        ("🇨🇳🇺🇸", 2),  # two flags, four regional indicators
+        ("1️⃣", 1),  # keycap sequence
+        ("❤️", 1),  # variation selector
+        ("é", 1),  # e + combining acute
+        ("a\r\nb", 3),
+        ("防晒🌞SPF50+", 9),
+    ],
+)
 def test_char_count_counts_what_users_see(text: str, expected: int) -> None:
     assert char_count(text) == expected
 
@@ -70,10 +75,21 @@ def test_hashtags_words_emoji_and_twitter_weight() -> None:
 
 # --- styles ----------------------------------------------------------------------------
 
+
 def test_builtin_library_covers_the_issue() -> None:
     ids = {s.id for s in BUILTIN}
-    assert {"xiaohongshu", "moments", "weibo", "douyin", "selling-points", "wechat-headlines",
-            "launch-post", "linkedin", "ad-headlines", "product-description"} <= ids
+    assert {
+        "xiaohongshu",
+        "moments",
+        "weibo",
+        "douyin",
+        "selling-points",
+        "wechat-headlines",
+        "launch-post",
+        "linkedin",
+        "ad-headlines",
+        "product-description",
+    } <= ids
     assert XHS.constraints.title_max == 20 and XHS.constraints.body_max == 1000
     assert XHS.constraints.hashtags_min >= 1 and XHS.constraints.emoji_min >= 1
     for style in BUILTIN:
@@ -106,12 +122,21 @@ def test_custom_style_round_trips_and_reads_a_length_limit() -> None:
     assert resolve_style(None) is None and resolve_style("  ") is None
 
 
-@pytest.mark.parametrize("args, action, style_id", [
-    ("", "list", None), ("list", "list", None), ("off", "clear", None),
-    ("关闭", "clear", None), ("weibo", "set", "weibo"), ("抖音", "set", "douyin"),
-    ("custom 写给程序员的冷幽默文案", "set", "custom"), ("自定义：温柔治愈系", "set", "custom"),
-    ("formal but warm newsletter intro for bakeries", "set", "custom"), ("nope", "list", None),
-])
+@pytest.mark.parametrize(
+    "args, action, style_id",
+    [
+        ("", "list", None),
+        ("list", "list", None),
+        ("off", "clear", None),
+        ("关闭", "clear", None),
+        ("weibo", "set", "weibo"),
+        ("抖音", "set", "douyin"),
+        ("custom 写给程序员的冷幽默文案", "set", "custom"),
+        ("自定义：温柔治愈系", "set", "custom"),
+        ("formal but warm newsletter intro for bakeries", "set", "custom"),
+        ("nope", "list", None),
+    ],
+)
 def test_style_command_arguments(args: str, action: str, style_id: str | None) -> None:
     choice = interpret_style_args(args)
     assert choice.action == action
@@ -129,6 +154,7 @@ def test_style_list_mentions_every_style() -> None:
 
 # --- schema ----------------------------------------------------------------------------
 
+
 def test_response_format_shape_has_no_strict_key() -> None:
     fmt = response_format(XHS, 3)
     assert fmt["type"] == "json_schema"
@@ -142,9 +168,11 @@ def test_response_format_shape_has_no_strict_key() -> None:
 
 # --- constraints -----------------------------------------------------------------------
 
+
 def good_xhs(**kw: object) -> Variant:
-    values = dict(title="夏日防晒好物分享🌞", body="姐妹们！这支防晒真的绝了☀️ 清爽不油腻。",
-                  hashtags=["防晒", "夏日好物", "护肤"])
+    values = dict(
+        title="夏日防晒好物分享🌞", body="姐妹们！这支防晒真的绝了☀️ 清爽不油腻。", hashtags=["防晒", "夏日好物", "护肤"]
+    )
     values.update(kw)
     return Variant(**values)  # type: ignore[arg-type]
 
@@ -182,12 +210,21 @@ def test_moments_refuses_hashtags_and_lists_check_items() -> None:
 
 def test_script_timing_cues_and_duration() -> None:
     douyin = STYLES["douyin"]
-    ok = Variant(title="三秒看懂防晒", hashtags=["防晒", "好物"], segments=[
-        Segment("0-3s", "特写", "别再乱买防晒了！"), Segment("3-15s", "上脸", "这支清爽不油。"),
-        Segment("15-30秒", "对比", "点左下角带走。")])
+    ok = Variant(
+        title="三秒看懂防晒",
+        hashtags=["防晒", "好物"],
+        segments=[
+            Segment("0-3s", "特写", "别再乱买防晒了！"),
+            Segment("3-15s", "上脸", "这支清爽不油。"),
+            Segment("15-30秒", "对比", "点左下角带走。"),
+        ],
+    )
     assert check_variant(ok, douyin) == []
-    bad = Variant(title="x", hashtags=["a", "b"], segments=[
-        Segment("开头", "特写", "嗨"), Segment("10-5s", "x", "y"), Segment("50-75s", "x", "y")])
+    bad = Variant(
+        title="x",
+        hashtags=["a", "b"],
+        segments=[Segment("开头", "特写", "嗨"), Segment("10-5s", "x", "y"), Segment("50-75s", "x", "y")],
+    )
     problems = check_variant(bad, douyin)
     assert any("time cue" in p for p in problems)
     assert any("does not follow" in p for p in problems)
@@ -196,6 +233,7 @@ def test_script_timing_cues_and_duration() -> None:
 
 
 # --- rendering -------------------------------------------------------------------------
+
 
 def test_render_is_numbered_markdown_not_json() -> None:
     text = render_variants([good_xhs(), good_xhs(title="第二个标题🌞")], XHS, {2: ["the title is too long"]})
@@ -209,14 +247,14 @@ def test_render_is_numbered_markdown_not_json() -> None:
 def test_render_weibo_tags_scripts_and_english_labels() -> None:
     weibo = render_variants([Variant(body="新品上线", hashtags=["新品"])], STYLES["weibo"])
     assert "#新品#" in weibo
-    script = render_variants([Variant(title="t", segments=[Segment("0-3s", "特写", "别再乱买了")])],
-                             STYLES["douyin"])
+    script = render_variants([Variant(title="t", segments=[Segment("0-3s", "特写", "别再乱买了")])], STYLES["douyin"])
     assert "**0-3s**" in script and "口播：别再乱买了" in script
     ads = render_variants([Variant(title="Benefit", items=["Save 2 Hours a Day"])], STYLES["ad-headlines"])
     assert "**Option 1** · **Benefit**" in ads and "- Save 2 Hours a Day" in ads
 
 
 # --- refinement ------------------------------------------------------------------------
+
 
 def test_refine_messages_quote_the_variant() -> None:
     v = good_xhs()

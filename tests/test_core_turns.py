@@ -1,4 +1,5 @@
 """The conversation core end to end: real store, real gateway client, fake gateway server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,7 @@ class OneChat:
 
 
 def msg(text: str, *, key: ConversationKey = KEY, author: str = "alice", **kw) -> IncomingMessage:
-    return IncomingMessage(key=key, author=Author(author, author.title()), text=text,
-                           message_id=f"m-{text[:10]}", **kw)
+    return IncomingMessage(key=key, author=Author(author, author.title()), text=text, message_id=f"m-{text[:10]}", **kw)
 
 
 async def rows(service, model, *where):
@@ -58,8 +58,7 @@ def user_texts(body: dict) -> list[str]:
 
 
 async def test_streamed_answer_hides_reasoning_and_is_stored(service, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="Hello **there**, how can I help?", reasoning="The user greets me.",
-                               chunk_size=3))
+    fake_gateway.script(Answer(text="Hello **there**, how can I help?", reasoning="The user greets me.", chunk_size=3))
     surface = RecordingSurface()
     await service.handle(msg("hi"), surface)
     assert surface.texts == ["Hello **there**, how can I help?"]
@@ -105,8 +104,7 @@ async def test_user_message_is_stored_before_a_failing_model_and_the_user_is_tol
 
 async def test_messages_sent_mid_answer_are_answered_next_together(service, fake_gateway) -> None:
     release = asyncio.Event()
-    fake_gateway.script(Answer(text="first answer", reasoning="hm", wait_for=release),
-                        Answer(text="second answer"))
+    fake_gateway.script(Answer(text="first answer", reasoning="hm", wait_for=release), Answer(text="second answer"))
     surface = RecordingSurface()
     first = asyncio.create_task(service.handle(msg("question one"), surface))
     await fake_gateway.wait_for_requests(1)
@@ -132,8 +130,14 @@ async def test_new_starts_a_fresh_thread(service, fake_gateway) -> None:
 
 
 async def test_stream_cut_mid_answer_keeps_the_partial_text(service, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="This is a long answer that will be cut somewhere in the middle.",
-                               chunk_size=5, cut_after=8, reasoning="Let me think."))
+    fake_gateway.script(
+        Answer(
+            text="This is a long answer that will be cut somewhere in the middle.",
+            chunk_size=5,
+            cut_after=8,
+            reasoning="Let me think.",
+        )
+    )
     surface = RecordingSurface()
     await service.handle(msg("tell me"), surface)
     shown = surface.transcript
@@ -191,8 +195,7 @@ async def test_restart_mid_answer_is_finalised_as_interrupted(settings, fake_gat
     task = asyncio.create_task(rt.service.handle(msg("long"), surface))
 
     async def forty_characters_saved() -> bool:  # what the repair below starts from
-        saved = await rows(rt.service, Part, Part.message_id.in_(
-            select(Message.id).where(Message.role == "assistant")))
+        saved = await rows(rt.service, Part, Part.message_id.in_(select(Message.id).where(Message.role == "assistant")))
         return any(len(part.text or "") >= 40 for (part,) in saved)
 
     await eventually(forty_characters_saved)
@@ -227,15 +230,17 @@ async def test_group_messages_carry_the_senders_name(service, fake_gateway) -> N
 
 async def test_corrupt_image_gets_a_clear_answer_and_the_text_is_answered(service, fake_gateway) -> None:
     surface = RecordingSurface()
-    await service.handle(msg("what is this?", attachments=[Attachment(b"not an image", "image/png", "x.png")]),
-                         surface)
+    await service.handle(msg("what is this?", attachments=[Attachment(b"not an image", "image/png", "x.png")]), surface)
     assert "couldn't use" in surface.texts[0] and "x.png" in surface.texts[0]
     assert len(fake_gateway.requests) == 1
 
 
 async def test_regenerate_replaces_the_answer_in_history_and_feedback_is_stored(service, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="first try", reasoning="a"), Answer(text="second try", reasoning="b"),
-                        Answer(text="next", reasoning="c"))
+    fake_gateway.script(
+        Answer(text="first try", reasoning="a"),
+        Answer(text="second try", reasoning="b"),
+        Answer(text="next", reasoning="c"),
+    )
     surface = RecordingSurface()
     await service.handle(msg("slogan please"), surface)
     turn_id = surface.writes[-1].turn_id
@@ -281,9 +286,10 @@ async def test_a_failing_checkpoint_never_blocks_the_chat_or_loses_the_answer(se
 @pytest.mark.skipif(not PG_URL, reason="postgres only: processes prove they are alive with advisory locks")
 async def test_a_starting_process_leaves_live_answers_alone_and_repairs_dead_ones(settings, fake_gateway) -> None:
     release = asyncio.Event()
-    fake_gateway.script(Answer(text="a live answer from process A", reasoning="r", chunk_size=4,
-                               wait_for=release, pause_after=9),
-                        Answer(text="this one dies with process C", reasoning="r", chunk_size=4, chunk_delay=0.02))
+    fake_gateway.script(
+        Answer(text="a live answer from process A", reasoning="r", chunk_size=4, wait_for=release, pause_after=9),
+        Answer(text="this one dies with process C", reasoning="r", chunk_size=4, chunk_delay=0.02),
+    )
     a = await build_runtime(settings, migrate=False)
     surface_a = RecordingSurface()
     task_a = asyncio.create_task(a.service.handle(msg("question for A"), surface_a))
@@ -349,8 +355,9 @@ async def test_an_answer_cut_by_the_length_limit_says_so(service, fake_gateway) 
 
 
 async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(settings, fake_gateway) -> None:
-    fake_gateway.script(Answer(text=" ".join(f"w{i:03d}" for i in range(400)), chunk_size=6, chunk_delay=0.005,
-                               reasoning="so"))
+    fake_gateway.script(
+        Answer(text=" ".join(f"w{i:03d}" for i in range(400)), chunk_size=6, chunk_delay=0.005, reasoning="so")
+    )
     rt = await build_runtime(settings, migrate=False)
     surface = RecordingSurface(max_chars=120)  # a long answer spreads over many messages
     task = asyncio.create_task(rt.service.handle(msg("long"), surface))
@@ -363,12 +370,12 @@ async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(s
     rt = await build_runtime(settings, migrate=False)
     try:
         [recovered] = rt.service.interrupted
-        assert recovered.pages[:len(before) - 1] == before[:-1]  # every page the answer had written
+        assert recovered.pages[: len(before) - 1] == before[:-1]  # every page the answer had written
         rt.service.attach("console", OneChat(surface))
         await rt.service.drain()
         repaired = surface.writes[writes_before:]
         assert all(w.final for w in repaired)
-        assert set(surface.order[:len(recovered.pages)]) == set(recovered.pages)
+        assert set(surface.order[: len(recovered.pages)]) == set(recovered.pages)
         for page in recovered.pages:  # each one rewritten in its final form
             assert surface.messages[page].final
         shown = " ".join(surface.messages[i].text for i in surface.order)
@@ -381,8 +388,9 @@ async def test_every_page_of_an_interrupted_answer_is_repaired_after_a_restart(s
 
 
 async def test_a_gateway_that_never_answers_is_said_early_and_ends_in_bounded_time(make_settings, fake_gateway) -> None:
-    rt = await build_runtime(make_settings(BOT_ANSWER_START_TIMEOUT=1.0, BOT_SLOW_START_STATUS=0.2,
-                                           BOT_READ_TIMEOUT=30), migrate=False)
+    rt = await build_runtime(
+        make_settings(BOT_ANSWER_START_TIMEOUT=1.0, BOT_SLOW_START_STATUS=0.2, BOT_READ_TIMEOUT=30), migrate=False
+    )
     try:
         fake_gateway.script(Answer(hang=True), Answer(hang=True), Answer(hang=True))
         surface = RecordingSurface()

@@ -1,5 +1,6 @@
 """Every setting the bot reads — the core's and every installed platform's — is documented
 in docs/configuration.md (a new setting without a row fails here)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Document text extraction: real PDF and DOCX files built in the test, encodings, budgets,
 and clear answers for what cannot be read."""
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,10 @@ def make_pdf(pages: list[str]) -> bytes:
     for i, text in enumerate(pages):
         escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
         stream = f"BT /F1 12 Tf 72 720 Td ({escaped}) Tj ET".encode() if text else b""
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                       f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
         objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -67,6 +70,7 @@ def make_docx(paragraphs: list[str], table: list[list[str]] | None = None, headi
 
 
 # --- PDF -------------------------------------------------------------------------------
+
 
 def test_pdf_pages_are_read_in_order() -> None:
     data = make_pdf([f"Quarterly report page {i}: revenue grew" for i in range(1, 6)])
@@ -120,11 +124,14 @@ def test_scanned_and_corrupt_pdfs() -> None:
 
 # --- DOCX ------------------------------------------------------------------------------
 
+
 def test_docx_paragraphs_headings_and_tables() -> None:
-    data = make_docx(["第一段：市场概况。", "第二段：竞品分析。"], [["产品", "价格"], ["防晒霜", "99元"]],
-                     heading="年度报告")
-    doc = extract_text(data, "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                       "报告.docx", BIG)
+    data = make_docx(
+        ["第一段：市场概况。", "第二段：竞品分析。"], [["产品", "价格"], ["防晒霜", "99元"]], heading="年度报告"
+    )
+    doc = extract_text(
+        data, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "报告.docx", BIG
+    )
     assert doc.kind == "docx" and not doc.truncated
     assert doc.text.splitlines()[0] == "# 年度报告"
     assert "第二段：竞品分析。" in doc.text and "| 防晒霜 | 99元 |" in doc.text
@@ -152,13 +159,16 @@ def test_corrupt_and_old_word_files() -> None:
 CHINESE = "这是一份关于夏季防晒市场的中文报告。\n第二行：消费者更关注清爽肤感。"
 
 
-@pytest.mark.parametrize("encoded", [
-    CHINESE.encode("utf-8"),
-    b"\xef\xbb\xbf" + CHINESE.encode("utf-8"),
-    CHINESE.encode("gb18030"),
-    CHINESE.encode("gbk"),
-    b"\xff\xfe" + CHINESE.encode("utf-16-le"),
-])
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        CHINESE.encode("utf-8"),
+        b"\xef\xbb\xbf" + CHINESE.encode("utf-8"),
+        CHINESE.encode("gb18030"),
+        CHINESE.encode("gbk"),
+        b"\xff\xfe" + CHINESE.encode("utf-16-le"),
+    ],
+)
 def test_chinese_text_files_in_common_encodings(encoded: bytes) -> None:
     doc = extract_text(encoded, "text/plain", "报告.txt", BIG)
     assert doc.text == CHINESE.replace("\r\n", "\n")
@@ -195,6 +205,7 @@ def test_decode_falls_back_with_a_note() -> None:
 
 # --- what the core calls -------------------------------------------------------------------
 
+
 async def test_to_parts_gives_a_document_part_and_notices() -> None:
     settings = SimpleNamespace(context_tokens=200_000, max_tokens=4096)
     assert document_budget(settings) == int((200_000 - 4096) * 0.6)
@@ -211,8 +222,10 @@ async def test_to_parts_gives_a_document_part_and_notices() -> None:
     bad = Attachment(b"\x00\x01", "application/zip", "archive.zip")
     parts, notices = await to_parts(bad, settings)
     assert parts[0].kind == "note" and "archive.zip" in parts[0].text
-    assert notices == ["I can't read files like “archive.zip” (application/zip); I read .pdf, .docx, .pptx, "
-                       ".xlsx, .csv, .epub, .txt, .md and other text files."]
+    assert notices == [
+        "I can't read files like “archive.zip” (application/zip); I read .pdf, .docx, .pptx, "
+        ".xlsx, .csv, .epub, .txt, .md and other text files."
+    ]
 
 
 async def test_reading_runs_off_the_event_loop() -> None:

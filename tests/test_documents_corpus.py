@@ -18,6 +18,7 @@ by character over non-whitespace (difflib ratio): it must be ≥ 99.5 %. The fig
 normalisation, and pypdf's for comparison, are printed (``pytest -s``). The producers' binaries
 and fonts are installed by .ci/run: a missing one fails the test, it is not skipped.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -79,16 +80,31 @@ def differences(extracted: str) -> list[tuple[str, str]]:
 
 # --- producers ----------------------------------------------------------------------------
 
+
 def chromium_pdf(tmp: Path, family: str) -> bytes:
     assert Path(CHROMIUM).exists(), "install Debian's chromium (.ci/run does)"
     body = "".join(f"<p>{html.escape(line)}</p>" for line in SOURCE.strip().split("\n"))
     page = tmp / f"{family.replace(' ', '_')}.html"
-    page.write_text(f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><style>body{{font-family:"
-                    f"'{family}';font-size:15px;line-height:1.8}}</style></head><body>{body}</body></html>")
+    page.write_text(
+        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><style>body{{font-family:"
+        f"'{family}';font-size:15px;line-height:1.8}}</style></head><body>{body}</body></html>"
+    )
     out = page.with_suffix(".pdf")
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-                    f"--user-data-dir={tmp / 'chromium-profile'}", f"--print-to-pdf={out}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={tmp / 'chromium-profile'}",
+            f"--print-to-pdf={out}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return out.read_bytes()
 
 
@@ -115,9 +131,21 @@ def libreoffice_pdfs(tmp: Path, fonts: dict[str, str]) -> dict[str, bytes]:
         path = tmp / f"lo_{key}.docx"
         path.write_bytes(word_docx(font))
         sources.append(str(path))
-    subprocess.run([binary, f"-env:UserInstallation={(tmp / 'lo-profile').as_uri()}", "--headless",
-                    "--convert-to", "pdf", "--outdir", str(tmp), *sources],
-                   check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            binary,
+            f"-env:UserInstallation={(tmp / 'lo-profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp),
+            *sources,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     return {key: (tmp / f"lo_{key}.pdf").read_bytes() for key in fonts}
 
 
@@ -186,6 +214,7 @@ def pdfium_raw_text(data: bytes) -> str:
 
 # --- the corpus -----------------------------------------------------------------------------
 
+
 def test_every_producer_reads_back_at_least_99_5_percent(corpus: dict[str, bytes]) -> None:
     rows = []
     failures = []
@@ -196,11 +225,18 @@ def test_every_producer_reads_back_at_least_99_5_percent(corpus: dict[str, bytes
         ours = "\n".join(s.text for s in doc.sections)
         raw = pdfium_raw_text(data)
         legacy = pypdf_text(data)
-        figures = (agreement(raw), agreement(ours), agreement(legacy), agreement(normalise(legacy)),
-                   agreement(unicodedata.normalize("NFKC", raw)))
-        rows.append(f"{producer:40} pdfium raw {figures[0]:.4f} normalised {figures[1]:.4f} | pypdf raw "
-                    f"{figures[2]:.4f} normalised {figures[3]:.4f} | plain NFKC {figures[4]:.4f} | "
-                    f"{seconds * 1000:.0f} ms")
+        figures = (
+            agreement(raw),
+            agreement(ours),
+            agreement(legacy),
+            agreement(normalise(legacy)),
+            agreement(unicodedata.normalize("NFKC", raw)),
+        )
+        rows.append(
+            f"{producer:40} pdfium raw {figures[0]:.4f} normalised {figures[1]:.4f} | pypdf raw "
+            f"{figures[2]:.4f} normalised {figures[3]:.4f} | plain NFKC {figures[4]:.4f} | "
+            f"{seconds * 1000:.0f} ms"
+        )
         if figures[1] < 0.995:
             failures.append(f"{producer}: {figures[1]:.4f} {differences(ours)[:10]}")
         assert doc.kind == "pdf" and doc.pages >= 1 and not doc.scanned
@@ -231,6 +267,7 @@ def test_plain_nfkc_would_change_what_the_author_wrote(corpus: dict[str, bytes])
 
 # --- the normaliser ---------------------------------------------------------------------------
 
+
 def test_compatibility_forms_become_unified_ideographs_and_ascii() -> None:
     assert normalise("⼀只好杯⼦能陪你⾛过四季，⽤久了") == "一只好杯子能陪你走过四季，用久了"
     assert normalise("⻅⾯会、⻓期、⻔店、⻛险") == "见面会、长期、门店、风险"  # radicals supplement (not NFKC)
@@ -240,9 +277,11 @@ def test_compatibility_forms_become_unified_ideographs_and_ascii() -> None:
 
 
 def test_what_the_author_meant_is_left_alone() -> None:
-    meant = ("，。！？：；（）「」『』【】《》〈〉、…—～·　＋－＝％＃＆＠"  # full-width punctuation, ideographic space
-             "①②⑩⑴㈠™®©℃℉°²³¹½¼¾㎡㎏№ｶﾞﬁ∶⁄"  # circled, symbols, super/subscripts, fractions, units, kana, ligature
-             "一二三四五六七八九十龟母见长门风户戶")  # ideographs, including those radicals look like
+    meant = (
+        "，。！？：；（）「」『』【】《》〈〉、…—～·　＋－＝％＃＆＠"  # full-width punctuation, ideographic space
+        "①②⑩⑴㈠™®©℃℉°²³¹½¼¾㎡㎏№ｶﾞﬁ∶⁄"  # circled, symbols, super/subscripts, fractions, units, kana, ligature
+        "一二三四五六七八九十龟母见长门风户戶"
+    )  # ideographs, including those radicals look like
     assert normalise(meant) == meant
     changed_by_nfkc = sum(1 for c in meant if unicodedata.normalize("NFKC", c) != c)
     assert changed_by_nfkc >= 35  # what plain NFKC would have rewritten here
@@ -254,4 +293,3 @@ def test_every_kangxi_radical_maps_to_a_unified_ideograph() -> None:
     assert len(fixed) == 214 and all(unicodedata.name(c).startswith("CJK UNIFIED IDEOGRAPH") for c in fixed)
     supplement = "".join(chr(cp) for cp in range(0x2E80, 0x2EF4) if unicodedata.name(chr(cp), ""))
     assert sum(1 for a, b in zip(supplement, normalise(supplement)) if a != b) == 114
-

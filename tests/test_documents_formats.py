@@ -1,5 +1,6 @@
 """Issue 21: .pptx, .xlsx, .csv, .epub, .docx and text files read into sections a user can
 cite, from files the tests write with the real libraries (python-pptx, openpyxl, zipfile)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,6 +24,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # --- PowerPoint ----------------------------------------------------------------------------
+
 
 def make_pptx(hidden_third: bool = False) -> bytes:
     deck = Presentation()
@@ -60,8 +62,12 @@ def test_pptx_slides_in_order_with_reading_order_tables_and_notes() -> None:
     first, second, third = doc.sections
     assert first.location == Location("slide", 1, "新品定价策略") and "2024 年夏季" in first.text
     assert first.notes == "开场：先讲结论，再讲数据。"
-    assert second.text.index("竞品价格") < second.text.index("左栏") < second.text.index("右栏") \
+    assert (
+        second.text.index("竞品价格")
+        < second.text.index("左栏")
+        < second.text.index("右栏")
         < second.text.index("| 品牌 | 价格 |")
+    )
     assert "| 乙 | 129 |" in second.text and second.notes == "强调：乙的价格高出 30%。"
     assert third.location.label == "slide 3 “建议”" and "首发赠试用装" in third.text
 
@@ -91,6 +97,7 @@ def test_long_deck_is_cut_at_a_slide() -> None:
 
 # --- Excel -----------------------------------------------------------------------------------
 
+
 def make_xlsx(rows: int) -> bytes:
     book = Workbook()
     sheet = book.active
@@ -98,8 +105,14 @@ def make_xlsx(rows: int) -> bytes:
     sheet.append(["城市", "销量", "单价", "日期"])
     cities = ["上海", "北京", "广州", "深圳"]
     for i in range(rows):
-        sheet.append([cities[i % 4] if i % 10 else "上海", i + 1, 99.5 if i % 2 else 0.1 + 0.2,
-                      dt.datetime(2024, 1, 1) + dt.timedelta(days=i % 366)])
+        sheet.append(
+            [
+                cities[i % 4] if i % 10 else "上海",
+                i + 1,
+                99.5 if i % 2 else 0.1 + 0.2,
+                dt.datetime(2024, 1, 1) + dt.timedelta(days=i % 366),
+            ]
+        )
     notes = book.create_sheet("说明")
     notes.append(["字段", "含义"])
     notes.append(["销量", "件数"])
@@ -141,25 +154,33 @@ def test_preview_rows_is_a_parameter() -> None:
 
 # --- CSV --------------------------------------------------------------------------------------
 
-CSV_TEXT = "城市,销量,备注\r\n上海,1200,\"旗舰店, 含线上\"\r\n北京,980,新店\r\n"
+CSV_TEXT = '城市,销量,备注\r\n上海,1200,"旗舰店, 含线上"\r\n北京,980,新店\r\n'
 
 
-@pytest.mark.parametrize("encoded", [
-    CSV_TEXT.encode("utf-8"),
-    b"\xef\xbb\xbf" + CSV_TEXT.encode("utf-8"),  # Excel's "CSV UTF-8"
-    CSV_TEXT.encode("gbk"),  # Excel's "CSV" on a Chinese Windows
-    CSV_TEXT.encode("gb18030"),
-], ids=["utf-8", "utf-8-sig", "gbk", "gb18030"])
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        CSV_TEXT.encode("utf-8"),
+        b"\xef\xbb\xbf" + CSV_TEXT.encode("utf-8"),  # Excel's "CSV UTF-8"
+        CSV_TEXT.encode("gbk"),  # Excel's "CSV" on a Chinese Windows
+        CSV_TEXT.encode("gb18030"),
+    ],
+    ids=["utf-8", "utf-8-sig", "gbk", "gb18030"],
+)
 def test_csv_in_the_encodings_chinese_excel_writes(encoded: bytes) -> None:
     doc = read(encoded, "text/csv", "门店.csv")
     assert (doc.kind, doc.unit) == ("csv", "sheet")
     assert doc.sections[0].text.splitlines() == [
-        "| 城市 | 销量 | 备注 |", "| --- | --- | --- |", "| 上海 | 1200 | 旗舰店, 含线上 |", "| 北京 | 980 | 新店 |"]
+        "| 城市 | 销量 | 备注 |",
+        "| --- | --- | --- |",
+        "| 上海 | 1200 | 旗舰店, 含线上 |",
+        "| 北京 | 980 | 新店 |",
+    ]
     assert doc.notes == []
 
 
 def test_semicolon_csv_and_tsv_and_numbers_in_text() -> None:
-    rows = "产品;价格\n" + "".join(f"款式{i};\"1,{i:03d}.5\"\n" for i in range(300))
+    rows = "产品;价格\n" + "".join(f'款式{i};"1,{i:03d}.5"\n' for i in range(300))
     doc = read(rows.encode(), "", "prices.csv")
     text = doc.sections[0].text
     assert text.startswith("| 产品 | 价格 |") and "| 款式0 | 1,000.5 |" in text
@@ -179,35 +200,50 @@ def make_epub(*, nav: bool = True, drm: bool = False) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
-        z.writestr("META-INF/container.xml", """<?xml version="1.0"?>
+        z.writestr(
+            "META-INF/container.xml",
+            """<?xml version="1.0"?>
 <container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
 <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>
-</container>""")
+</container>""",
+        )
         items = [("cover", "cover.xhtml"), ("c2", "text/ch2.xhtml"), ("c1", "text/ch1.xhtml")]
         manifest = "".join(f'<item id="{i}" href="{h}" media-type="application/xhtml+xml"/>' for i, h in items)
         manifest += '<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>'
         if nav:
             manifest += '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
         # Spine order is the reading order (c1 before c2), not the manifest's.
-        z.writestr("OEBPS/content.opf", f"""<?xml version="1.0"?>
+        z.writestr(
+            "OEBPS/content.opf",
+            f"""<?xml version="1.0"?>
 <package xmlns="http://www.idpf.org/2007/opf" version="3.0"><metadata/><manifest>{manifest}</manifest>
-<spine toc="ncx"><itemref idref="cover"/><itemref idref="c1"/><itemref idref="c2"/></spine></package>""")
+<spine toc="ncx"><itemref idref="cover"/><itemref idref="c1"/><itemref idref="c2"/></spine></package>""",
+        )
         z.writestr("OEBPS/cover.xhtml", '<html><body><img src="cover.jpg"/></body></html>')
         z.writestr("OEBPS/text/ch1.xhtml", CHAPTER.format(title="第一章 起源", body="很久以前，\n  有一座山。"))
         z.writestr("OEBPS/text/ch2.xhtml", CHAPTER.format(title="第二章 远行", body="他走了 3 天。"))
-        z.writestr("OEBPS/nav.xhtml", """<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">
+        z.writestr(
+            "OEBPS/nav.xhtml",
+            """<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">
 <body><nav epub:type="toc"><ol><li><a href="text/ch1.xhtml">起源（目录）</a></li>
-<li><a href="text/ch2.xhtml#start">远行（目录）</a></li></ol></nav></body></html>""")
-        z.writestr("OEBPS/toc.ncx", """<?xml version="1.0"?>
+<li><a href="text/ch2.xhtml#start">远行（目录）</a></li></ol></nav></body></html>""",
+        )
+        z.writestr(
+            "OEBPS/toc.ncx",
+            """<?xml version="1.0"?>
 <ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1"><navMap>
 <navPoint id="a"><navLabel><text>起源（NCX）</text></navLabel><content src="text/ch1.xhtml"/></navPoint>
 <navPoint id="b"><navLabel><text>远行（NCX）</text></navLabel><content src="text/ch2.xhtml"/></navPoint>
-</navMap></ncx>""")
+</navMap></ncx>""",
+        )
         if drm:
-            z.writestr("META-INF/encryption.xml", """<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container"
+            z.writestr(
+                "META-INF/encryption.xml",
+                """<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container"
  xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>
 <enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
-<enc:CipherData><enc:CipherReference URI="OEBPS/text/ch1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>""")
+<enc:CipherData><enc:CipherReference URI="OEBPS/text/ch1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>""",
+            )
     return buffer.getvalue()
 
 
@@ -228,6 +264,7 @@ def test_epub2_titles_come_from_the_ncx() -> None:
 
 # --- Word and text: sections for citing ---------------------------------------------------------
 
+
 def test_docx_sections_start_at_headings() -> None:
     document = docx.Document()
     document.add_paragraph("前言：本报告面向市场团队。")
@@ -238,8 +275,11 @@ def test_docx_sections_start_at_headings() -> None:
     buffer = io.BytesIO()
     document.save(buffer)
     doc = read(buffer.getvalue(), "", "r.docx")
-    assert [s.location.label for s in doc.sections] == ["paragraph 1", "section 2 “第一章 市场”",
-                                                        "section 3 “1.1 线上”"]
+    assert [s.location.label for s in doc.sections] == [
+        "paragraph 1",
+        "section 2 “第一章 市场”",
+        "section 3 “1.1 线上”",
+    ]
     assert doc.total == 5 and doc.sections[2].text == "## 1.1 线上\n\n线上占比六成。"
 
 

@@ -1,6 +1,7 @@
 """Issue 21: PDF pages without a text layer (scans) found, rendered within the gateway's image
 limits, shown to the model, and transcribed through its vision by the real gateway client
 against the fake gateway (tests/fakes/gateway.py), a few pages per request, with progress."""
+
 from __future__ import annotations
 
 import base64
@@ -92,14 +93,17 @@ async def test_to_parts_shows_scanned_pages_to_the_model_as_images(pdf: bytes) -
     assert parts[0].data["scanned"] == [2, 3, 4] and parts[0].data["imaged"] == [2, 3]
     assert "--- page 2: scanned, shown as image 1 ---" in parts[0].text
     assert "--- page 4: scanned, no text layer (not read) ---" in parts[0].text
-    assert notices == ["Pages 2–4 of “report.pdf” have no text layer (scanned); I'm reading pages 2–3 as images, "
-                       "page 4 was not read."]
+    assert notices == [
+        "Pages 2–4 of “report.pdf” have no text layer (scanned); I'm reading pages 2–3 as images, page 4 was not read."
+    ]
 
     off = SimpleNamespace(context_tokens=200_000, max_tokens=4096, vision=False, max_images=4)
     parts, notices = await to_parts(Attachment(pdf, "application/pdf", "report.pdf"), off)
     assert [p.kind for p in parts] == ["document"]
-    assert notices == ["Pages 2–4 of “report.pdf” are scanned images without a text layer, and image input is "
-                       "turned off, so I could not read them."]
+    assert notices == [
+        "Pages 2–4 of “report.pdf” are scanned images without a text layer, and image input is "
+        "turned off, so I could not read them."
+    ]
 
 
 def test_a_wholly_scanned_pdf_without_vision_says_so() -> None:
@@ -112,21 +116,26 @@ def test_a_wholly_scanned_pdf_without_vision_says_so() -> None:
 
 # --- transcription through the model's vision ---------------------------------------------------
 
+
 def pages_asked(body: dict) -> list[int]:
     blocks = body["messages"][-1]["content"]
-    return [int(m.group(1)) for b in blocks if b["type"] == "text" for m in [re.fullmatch(r"page (\d+):", b["text"])]
-            if m]
+    return [
+        int(m.group(1)) for b in blocks if b["type"] == "text" for m in [re.fullmatch(r"page (\d+):", b["text"])] if m
+    ]
 
 
 def transcribing(body: dict) -> Answer:
     """A model that follows the instructions: one marked transcription per page asked."""
-    return Answer(text="\n".join(f"=== page {n} ===\n第{n}页 扫描件\n建议定价一百零九元" for n in pages_asked(body)),
-                  reasoning="Transcribe each page.")
+    return Answer(
+        text="\n".join(f"=== page {n} ===\n第{n}页 扫描件\n建议定价一百零九元" for n in pages_asked(body)),
+        reasoning="Transcribe each page.",
+    )
 
 
 def client(gw: FakeGateway, **overrides: object) -> GatewayClient:
-    settings = Settings(_env_file=None, BYTESPIKE_API_KEY=gw.api_key, BYTESPIKE_BASE_URL=gw.base_url,
-                        **FAST, **overrides)  # type: ignore[arg-type]
+    settings = Settings(
+        _env_file=None, BYTESPIKE_API_KEY=gw.api_key, BYTESPIKE_BASE_URL=gw.base_url, **FAST, **overrides
+    )  # type: ignore[arg-type]
     return GatewayClient(settings)
 
 
@@ -139,8 +148,9 @@ async def test_scanned_pages_are_transcribed_a_few_at_a_time_with_progress(pdf: 
 
     doc = read(pdf, "application/pdf", "report.pdf")
     async with client(fake_gateway) as gateway:
-        result = await transcribe_pages(gateway, pdf, doc.scanned, filename="report.pdf", batch_pages=2,
-                                        progress=progress)
+        result = await transcribe_pages(
+            gateway, pdf, doc.scanned, filename="report.pdf", batch_pages=2, progress=progress
+        )
     assert result.read == [2, 3, 4] and result.failed == [] and result.skipped == []
     assert result.texts[3] == "第3页 扫描件\n建议定价一百零九元"
     assert seen == [(2, 3), (3, 3)] and result.requests == 2
@@ -156,19 +166,24 @@ async def test_scanned_pages_are_transcribed_a_few_at_a_time_with_progress(pdf: 
 
     doc.fill(result.texts)
     assert doc.scanned == [] and doc.section("page", 4).source == "vision"
-    assert result.notices() == ["pages 2–4 of “report.pdf” have no text layer (scanned); I read them from their "
-                                "images, so names and figures there may contain recognition errors"]
+    assert result.notices() == [
+        "pages 2–4 of “report.pdf” have no text layer (scanned); I read them from their "
+        "images, so names and figures there may contain recognition errors"
+    ]
 
 
 async def test_page_cap_and_a_page_the_model_skipped(pdf: bytes, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="=== page 2 ===\n第2页 扫描件"),  # page 3 left out of the batch's answer …
-                        Answer(text="第3页 扫描件"))  # … so it is asked alone (no marker needed)
+    fake_gateway.script(
+        Answer(text="=== page 2 ===\n第2页 扫描件"),  # page 3 left out of the batch's answer …
+        Answer(text="第3页 扫描件"),
+    )  # … so it is asked alone (no marker needed)
     async with client(fake_gateway) as gateway:
         result = await transcribe_pages(gateway, pdf, [2, 3, 4], filename="report.pdf", batch_pages=2, page_cap=2)
     assert result.texts == {2: "第2页 扫描件", 3: "第3页 扫描件"} and result.skipped == [4]
     assert [pages_asked(r.body) for r in fake_gateway.requests] == [[2, 3], [3]]
-    assert "scanned pages 4 of “report.pdf” were not read (the limit is 2 scanned pages per document)" \
-        in result.notices()
+    assert (
+        "scanned pages 4 of “report.pdf” were not read (the limit is 2 scanned pages per document)" in result.notices()
+    )
 
 
 async def test_a_refused_batch_fails_its_pages_and_the_rest_go_on(pdf: bytes, fake_gateway) -> None:
@@ -200,9 +215,13 @@ async def test_a_scanned_page_reaches_the_model_through_the_service(service, fak
     from tests.surfaces import RecordingSurface
 
     fake_gateway.script(Answer(text="第2页写的是扫描件。", reasoning="look at the page"))
-    message = IncomingMessage(key=ConversationKey("console", "local", "alice"), author=Author("alice", "Alice"),
-                              text="第 2 页写了什么？", message_id="m-scan",
-                              attachments=[Attachment(pdf, "application/pdf", "report.pdf")])
+    message = IncomingMessage(
+        key=ConversationKey("console", "local", "alice"),
+        author=Author("alice", "Alice"),
+        text="第 2 页写了什么？",
+        message_id="m-scan",
+        attachments=[Attachment(pdf, "application/pdf", "report.pdf")],
+    )
     surface = RecordingSurface()
     await service.handle(message, surface)
     user = fake_gateway.last.body["messages"][-1]
@@ -223,10 +242,10 @@ async def test_pdfs_read_and_rendered_in_parallel_threads(pdf: bytes) -> None:
     from bot.documents import read_document
 
     texts = [make_pdf([f"document {n} page {p}" for p in range(1, 40)]) for n in range(4)]
-    results = await asyncio.gather(*(read_document(data, "application/pdf", f"{n}.pdf", 100_000)
-                                     for n, data in enumerate(texts)),
-                                   *(read_document(pdf, "application/pdf", "scan.pdf", 100_000, page_images=3)
-                                     for _ in range(3)))
+    results = await asyncio.gather(
+        *(read_document(data, "application/pdf", f"{n}.pdf", 100_000) for n, data in enumerate(texts)),
+        *(read_document(pdf, "application/pdf", "scan.pdf", 100_000, page_images=3) for _ in range(3)),
+    )
     for n, result in enumerate(results[:4]):
         assert result.read == 39 and f"document {n} page 39" in result.text
     for result in results[4:]:

@@ -5,6 +5,7 @@ frames), the real ChatService and store, and the fake gateway.
 Every Feishu window and interval is shrunk by ``SCALE`` on both sides (``PLATFORM_TIME_SCALE``
 and the fake's ``time_scale``), so a second of Feishu's is 50 ms here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,9 +34,11 @@ from tests.polling import eventually
 
 SCALE = 0.05
 THOUGHT = "Let me weigh the brief: 桂花乌龙, young office workers."  # reasoning: never shown
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
-       b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
-       b"\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @dataclass
@@ -79,10 +82,15 @@ def value_of(message: FakeMessage, data: str) -> dict:
     return next(c["value"] for c in controls(message.card_json or {}) if (c["value"] or {}).get("p") == data)
 
 
-async def _harness(make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeFeishu,
-                   **overrides: object) -> Harness:
-    values: dict[str, object] = dict(FEISHU_APP_ID=fake.app_id, FEISHU_APP_SECRET=fake.app_secret,
-                                     FEISHU_DOMAIN=fake.base_url, PLATFORM_TIME_SCALE=SCALE)
+async def _harness(
+    make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeFeishu, **overrides: object
+) -> Harness:
+    values: dict[str, object] = dict(
+        FEISHU_APP_ID=fake.app_id,
+        FEISHU_APP_SECRET=fake.app_secret,
+        FEISHU_DOMAIN=fake.base_url,
+        PLATFORM_TIME_SCALE=SCALE,
+    )
     values.update(overrides)
     settings = make_settings(**values)
     runtime = await build_runtime(settings, migrate=False)
@@ -120,6 +128,7 @@ def everything_sent(fake: FakeFeishu) -> str:
 
 
 # ---- answers ------------------------------------------------------------------------------
+
 
 async def test_a_private_message_streams_into_a_card_that_is_closed(feishu: Harness) -> None:
     fake, gateway = feishu.fake, feishu.gateway
@@ -202,8 +211,7 @@ async def test_topic_groups_and_threads_are_answered_in_their_thread(feishu: Har
     start, event = fake.events.text(group, alice, "@_user_1 主聊天", mentions=[fake.bot])
     await feishu.send(event)
     await feishu.settle()
-    inside, event = fake.events.text(group, alice, "@_user_1 话题里", mentions=[fake.bot], parent=start,
-                                     in_thread=True)
+    inside, event = fake.events.text(group, alice, "@_user_1 话题里", mentions=[fake.bot], parent=start, in_thread=True)
     await feishu.send(event)
     await feishu.settle()
     threaded = fake.bot_messages(group.chat_id)[-1]
@@ -233,16 +241,22 @@ async def test_images_and_documents_reach_the_model_and_the_rest_is_answered_pol
     assert len(fake.calls_to("im.message_resource.get")) == 2
 
     asked = len(gateway.requests)
-    for _, event in (fake.events.sticker(chat, alice), fake.events.audio(chat, alice),
-                     fake.events.merge_forward(chat, alice),
-                     fake.events.file(chat, alice, b"MZ\x90", "setup.exe")):
+    for _, event in (
+        fake.events.sticker(chat, alice),
+        fake.events.audio(chat, alice),
+        fake.events.merge_forward(chat, alice),
+        fake.events.file(chat, alice, b"MZ\x90", "setup.exe"),
+    ):
         await feishu.send(event)
     await feishu.settle()
     assert len(gateway.requests) == asked  # none of them reached the model
     notes = feishu.answers(chat)[-4:]
-    assert sorted(n.split(".")[0] for n in notes) == ["I can't handle a sticker", "I can't handle a voice message",
-                                                       "I can't handle merged forwarded messages",
-                                                       "I can't read the file “setup"]
+    assert sorted(n.split(".")[0] for n in notes) == [
+        "I can't handle a sticker",
+        "I can't handle a voice message",
+        "I can't handle merged forwarded messages",
+        "I can't read the file “setup",
+    ]
     assert len(fake.calls_to("im.message_resource.get")) == 2  # nothing fetched for them
 
 
@@ -294,8 +308,10 @@ async def test_the_bot_added_to_and_removed_from_a_chat_is_recorded(feishu: Harn
 
 # ---- card limits ----------------------------------------------------------------------------
 
-async def test_a_long_answer_continues_on_a_new_card_before_the_size_limit(make_settings, fake_gateway,
-                                                                          fake: FakeFeishu) -> None:
+
+async def test_a_long_answer_continues_on_a_new_card_before_the_size_limit(
+    make_settings, fake_gateway, fake: FakeFeishu
+) -> None:
     h = await _harness(make_settings, fake_gateway, fake, FEISHU_CARD_TEXT_BYTES=2_000)
     try:
         answer = "".join(f"第{i}段：桂花乌龙，冷泡三分钟出香，办公室下午茶的新选择。\n\n" for i in range(60))
@@ -314,8 +330,9 @@ async def test_a_long_answer_continues_on_a_new_card_before_the_size_limit(make_
         await _close(h)
 
 
-async def test_a_card_rolls_over_before_feishus_ten_minute_streaming_limit(make_settings, fake_gateway,
-                                                                           fake: FakeFeishu) -> None:
+async def test_a_card_rolls_over_before_feishus_ten_minute_streaming_limit(
+    make_settings, fake_gateway, fake: FakeFeishu
+) -> None:
     # Feishu's 10 minutes shrunk to 2.4 s, and the adapter's limit (540 s of 600) with it.
     fake.streaming = StreamingRules(ttl=2.4)
     h = await _harness(make_settings, fake_gateway, fake, FEISHU_STREAM_MAX_AGE=540 * 2.4 / (600 * SCALE))
@@ -338,14 +355,16 @@ async def test_a_card_rolls_over_before_feishus_ten_minute_streaming_limit(make_
 
 
 async def test_a_card_whose_streaming_feishu_ended_is_settled_once_and_the_answer_goes_on(
-        make_settings, fake_gateway) -> None:
+    make_settings, fake_gateway
+) -> None:
     async with FakeFeishu(time_scale=SCALE, streaming_idle_ttl=4) as fake:  # idle 0.2 s: closed by Feishu
         h = await _harness(make_settings, fake_gateway, fake)
         try:
             gate = fake_gateway.hold()
             first, rest = "第一部分，先写到这里。", "第二部分，模型想了很久之后接着写完。"
-            fake_gateway.script(Answer(chunks=[f"<think>{THOUGHT}</think>\n\n", first, rest], pause_after=2,
-                                       wait_for=gate))
+            fake_gateway.script(
+                Answer(chunks=[f"<think>{THOUGHT}</think>\n\n", first, rest], pause_after=2, wait_for=gate)
+            )
             alice = fake.user("Alice")
             chat = fake.p2p_chat(alice)
             await h.send(fake.events.text(chat, alice, "慢慢写")[1])
@@ -368,8 +387,10 @@ async def test_where_cardkit_is_refused_the_answer_is_a_card_message_patched_in_
     fake, gateway = feishu.fake, feishu.gateway
     fake.cardkit_granted = False
     answer = "没有 CardKit 权限时，回答写在一张卡片消息里，原地更新。" * 6
-    gateway.script(Answer(text=answer, reasoning=THOUGHT, chunk_size=8, chunk_delay=0.01),
-                   Answer(text="第二个回答", reasoning=THOUGHT))
+    gateway.script(
+        Answer(text=answer, reasoning=THOUGHT, chunk_size=8, chunk_delay=0.01),
+        Answer(text="第二个回答", reasoning=THOUGHT),
+    )
     alice = fake.user("Alice")
     chat = fake.p2p_chat(alice)
     await feishu.send(fake.events.text(chat, alice, "写一段")[1])
@@ -413,6 +434,7 @@ async def test_a_card_left_streaming_by_a_dead_process_is_finished_by_the_next(f
 
 # ---- limits as budgets ----------------------------------------------------------------------
 
+
 async def test_a_429_waits_for_the_reset_feishu_names(make_settings, fake_gateway) -> None:
     # Feishu allows this app fewer calls than documented: the 429's reset header is what counts.
     async with FakeFeishu(time_scale=SCALE, limits=FeishuLimits(api_per_second=1)) as fake:
@@ -440,12 +462,15 @@ async def test_a_429_waits_for_the_reset_feishu_names(make_settings, fake_gatewa
 async def test_twenty_group_chats_answered_at_once_earn_no_429(make_settings, fake_gateway, fake: FakeFeishu) -> None:
     h = await _harness(make_settings, fake_gateway, fake)
     try:
-        fake_gateway.default = lambda body: Answer(text=f"{last_user_text(body)}：" + "好文案，" * 40,
-                                                   reasoning=THOUGHT, chunk_size=4, chunk_delay=0.002)
+        fake_gateway.default = lambda body: Answer(
+            text=f"{last_user_text(body)}：" + "好文案，" * 40, reasoning=THOUGHT, chunk_size=4, chunk_delay=0.002
+        )
         groups = [fake.group_chat(f"团队{i}") for i in range(20)]
         members = [fake.user(f"member{i}") for i in range(20)]
-        events = [fake.events.text(g, m, f"@_user_1 第{i}组", mentions=[fake.bot])[1]
-                  for i, (g, m) in enumerate(zip(groups, members))]
+        events = [
+            fake.events.text(g, m, f"@_user_1 第{i}组", mentions=[fake.bot])[1]
+            for i, (g, m) in enumerate(zip(groups, members))
+        ]
         await asyncio.gather(*(h.send(e) for e in events))
         await h.settle(60)
         for i, group in enumerate(groups):
@@ -478,17 +503,20 @@ async def test_a_chats_own_limit_230020_holds_that_chat_back(make_settings, fake
 
 # ---- controls -------------------------------------------------------------------------------
 
+
 async def test_buttons_stop_regenerate_and_feedback_answer_with_a_toast(feishu: Harness) -> None:
     fake, gateway = feishu.fake, feishu.gateway
     alice = fake.user("Alice")
     group = fake.group_chat("市场部")
     gate = gateway.hold()
-    gateway.script(Answer(chunks=[f"<think>{THOUGHT}</think>\n\n", *["慢慢写一段很长的回答。"] * 30], pause_after=8,
-                          wait_for=gate))
+    gateway.script(
+        Answer(chunks=[f"<think>{THOUGHT}</think>\n\n", *["慢慢写一段很长的回答。"] * 30], pause_after=8, wait_for=gate)
+    )
     asked, event = fake.events.text(group, alice, "@_user_1 写长文", mentions=[fake.bot])
     await feishu.send(event)
-    card_message = await eventually(lambda: next((m for m in fake.bot_messages(group.chat_id)
-                                                  if answer_text(m) and presses(m)), None))
+    card_message = await eventually(
+        lambda: next((m for m in fake.bot_messages(group.chat_id) if answer_text(m) and presses(m)), None)
+    )
     [stop] = presses(card_message)
     assert Press.decode(stop).kind == "stop"
     delivery = await feishu.send(fake.events.card_action(card_message, alice, value_of(card_message, stop)))
@@ -518,11 +546,18 @@ async def test_copy_variants_come_as_a_card_with_a_select_per_variant(feishu: Ha
     fake, gateway = feishu.fake, feishu.gateway
     alice = fake.user("Alice")
     group = fake.group_chat("市场部")
-    variants = [{"title": f"秋天的第一杯{i}", "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
-                 "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]} for i in (1, 2, 3)]
+    variants = [
+        {
+            "title": f"秋天的第一杯{i}",
+            "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
+            "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"],
+        }
+        for i in (1, 2, 3)
+    ]
     gateway.script(Answer(text=json.dumps({"variants": variants}, ensure_ascii=False), reasoning="写三版"))
-    await feishu.send(fake.events.text(group, alice, "@_user_1 /copy xiaohongshu 桂花乌龙种草笔记",
-                                       mentions=[fake.bot])[1])
+    await feishu.send(
+        fake.events.text(group, alice, "@_user_1 /copy xiaohongshu 桂花乌龙种草笔记", mentions=[fake.bot])[1]
+    )
     await feishu.settle()
     copy = fake.bot_messages(group.chat_id)[-1]
     shown = answer_text(copy)
@@ -532,8 +567,9 @@ async def test_copy_variants_come_as_a_card_with_a_select_per_variant(feishu: Ha
     option = next(o for o in selects[1]["options"] if Press.decode(o).args[:1] == ("2",))
     short = {"title": "短版", "body": "短版正文🌼，桂花乌龙真的香。", "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]}
     gateway.script(Answer(text=json.dumps({"variants": [short]}, ensure_ascii=False), reasoning="改"))
-    delivery = await feishu.send(fake.events.card_action(copy, alice, selects[1]["value"], tag="select_static",
-                                                         option=option))
+    delivery = await feishu.send(
+        fake.events.card_action(copy, alice, selects[1]["value"], tag="select_static", option=option)
+    )
     await feishu.settle()
     assert delivery.response and delivery.response["toast"]["content"]
     assert "秋天的第一杯2" in last_user_text(gateway.last.body)  # the chosen variant, for the model
@@ -551,11 +587,18 @@ async def _webhook(make_settings, fake_gateway, fake: FakeFeishu, **overrides: o
     from bot.process.webapp import create_app
     from tests.processes import free_port
 
-    h = await _harness(make_settings, fake_gateway, fake, FEISHU_CONNECTION="webhook",
-                       FEISHU_VERIFICATION_TOKEN=fake.verification_token, **overrides)
+    h = await _harness(
+        make_settings,
+        fake_gateway,
+        fake,
+        FEISHU_CONNECTION="webhook",
+        FEISHU_VERIFICATION_TOKEN=fake.verification_token,
+        **overrides,
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(h.adapter.routes()), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(h.adapter.routes()), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started)
     return h, f"http://127.0.0.1:{port}/feishu/events", server, serving
@@ -563,8 +606,7 @@ async def _webhook(make_settings, fake_gateway, fake: FakeFeishu, **overrides: o
 
 async def test_the_http_callback_checks_then_hands_in_and_answers_at_once(make_settings, fake_gateway) -> None:
     async with FakeFeishu(time_scale=SCALE, encrypt_key=ENCRYPT_KEY) as fake:
-        h, url, server, serving = await _webhook(make_settings, fake_gateway, fake,
-                                                 FEISHU_ENCRYPT_KEY=ENCRYPT_KEY)
+        h, url, server, serving = await _webhook(make_settings, fake_gateway, fake, FEISHU_ENCRYPT_KEY=ENCRYPT_KEY)
         try:
             assert fake.ws.connections == []  # no long connection in webhook mode
             challenge = fake.events.url_verification()
@@ -580,8 +622,9 @@ async def test_the_http_callback_checks_then_hands_in_and_answers_at_once(make_s
             assert h.answers(chat) == ["echo: 加密的消息"]
 
             forged = await fake.deliver_http(url, fake.events.text(chat, alice, "伪造")[1], signature_key="guess")
-            stolen = await fake.deliver_http(url, fake.events.text(chat, alice, "偷来的")[1],
-                                             verification_token="stolen")
+            stolen = await fake.deliver_http(
+                url, fake.events.text(chat, alice, "偷来的")[1], verification_token="stolen"
+            )
             plain = await fake.deliver_http(url, fake.events.text(chat, alice, "明文")[1], encrypt_key="")
             assert (forged.status, stolen.status, plain.status) == (401, 401, 400)  # refused, never a 500
             async with __import__("aiohttp").ClientSession() as session:
@@ -597,7 +640,8 @@ async def test_the_http_callback_checks_then_hands_in_and_answers_at_once(make_s
             up = next(p for p in presses(answer) if Press.decode(p).args == ("1",))
             clicked = await fake.deliver_http(url, fake.events.card_action(answer, alice, value_of(answer, up)))
             assert clicked.status == 200 and clicked.response_json() == {
-                "toast": {"type": "info", "content": texts.FEEDBACK_UP}}
+                "toast": {"type": "info", "content": texts.FEEDBACK_UP}
+            }
         finally:
             server.should_exit = True
             await serving
@@ -610,8 +654,9 @@ async def test_a_plain_callback_is_checked_by_its_token(make_settings, fake_gate
         alice = fake.user("Alice")
         chat = fake.p2p_chat(alice)
         assert (await fake.deliver_http(url, fake.events.text(chat, alice, "你好")[1])).status == 200
-        assert (await fake.deliver_http(url, fake.events.text(chat, alice, "冒充")[1],
-                                        verification_token="guess")).status == 401
+        assert (
+            await fake.deliver_http(url, fake.events.text(chat, alice, "冒充")[1], verification_token="guess")
+        ).status == 401
         assert (await fake.deliver_http(url, fake.events.url_verification(token="guess"))).status == 401
         await h.settle()
         assert h.answers(chat) == ["echo: 你好"]
@@ -638,10 +683,15 @@ async def test_the_long_connection_comes_back_after_a_drop_and_readyz_says_so(fe
     await eventually(lambda: fake.ws.live == [])
 
 
-async def test_refused_credentials_keep_the_process_up_and_unready(make_settings, fake_gateway,
-                                                                   fake: FakeFeishu) -> None:
-    values = dict(FEISHU_APP_ID=fake.app_id, FEISHU_APP_SECRET="rotated-in-the-console", FEISHU_DOMAIN=fake.base_url,
-                  PLATFORM_TIME_SCALE=SCALE)
+async def test_refused_credentials_keep_the_process_up_and_unready(
+    make_settings, fake_gateway, fake: FakeFeishu
+) -> None:
+    values = dict(
+        FEISHU_APP_ID=fake.app_id,
+        FEISHU_APP_SECRET="rotated-in-the-console",
+        FEISHU_DOMAIN=fake.base_url,
+        PLATFORM_TIME_SCALE=SCALE,
+    )
     runtime = await build_runtime(make_settings(**values), migrate=False)
     adapter = connect(runtime, "feishu", **values)
     await adapter.start()  # does not raise: the process serves its other platforms and /readyz
@@ -664,10 +714,19 @@ async def test_tools_at_work_show_on_the_card_one_line_each_and_are_gone_at_the_
         await looked_up.wait()
         return "12 亿元"
 
-    feishu.runtime.service.tools.add(Tool("market_size", "Looks up the tea market's size.",
-                                          {"type": "object", "properties": {}}, market_size, label="market size"))
-    gateway.script(Answer(text="先查一下。", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {})]),
-                   Answer(text="市场规模约 12 亿元。", reasoning="done"))
+    feishu.runtime.service.tools.add(
+        Tool(
+            "market_size",
+            "Looks up the tea market's size.",
+            {"type": "object", "properties": {}},
+            market_size,
+            label="market size",
+        )
+    )
+    gateway.script(
+        Answer(text="先查一下。", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {})]),
+        Answer(text="市场规模约 12 亿元。", reasoning="done"),
+    )
     alice = fake.user("Alice")
     chat = fake.p2p_chat(alice)
     await feishu.send(fake.events.text(chat, alice, "茶饮市场多大？")[1])
@@ -691,15 +750,25 @@ async def test_a_tool_called_before_any_text_opens_the_card(feishu: Harness) -> 
         await looked_up.wait()
         return "12 亿元"
 
-    feishu.runtime.service.tools.add(Tool("market_size", "Looks up the tea market's size.",
-                                          {"type": "object", "properties": {}}, market_size, label="market size"))
-    gateway.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {})]),
-                   Answer(text="约 12 亿元。", reasoning="done"))
+    feishu.runtime.service.tools.add(
+        Tool(
+            "market_size",
+            "Looks up the tea market's size.",
+            {"type": "object", "properties": {}},
+            market_size,
+            label="market size",
+        )
+    )
+    gateway.script(
+        Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {})]),
+        Answer(text="约 12 亿元。", reasoning="done"),
+    )
     alice = fake.user("Alice")
     group = fake.group_chat("市场部")
     await feishu.send(fake.events.text(group, alice, "@_user_1 茶饮市场多大？", mentions=[fake.bot])[1])
-    message = await eventually(lambda: next((m for m in fake.bot_messages(group.chat_id)
-                                             if "🔧 market size ⏳" in m.text), None))
+    message = await eventually(
+        lambda: next((m for m in fake.bot_messages(group.chat_id) if "🔧 market size ⏳" in m.text), None)
+    )
     assert Press.decode(presses(message)[0]).kind == "stop"  # stoppable while the tool runs
     looked_up.set()
     await feishu.settle()
@@ -707,8 +776,9 @@ async def test_a_tool_called_before_any_text_opens_the_card(feishu: Harness) -> 
     assert fake.cards_left_generating() == []
 
 
-async def test_group_threads_give_each_mention_a_thread_of_its_own(make_settings, fake_gateway,
-                                                                  fake: FakeFeishu) -> None:
+async def test_group_threads_give_each_mention_a_thread_of_its_own(
+    make_settings, fake_gateway, fake: FakeFeishu
+) -> None:
     h = await _harness(make_settings, fake_gateway, fake, FEISHU_GROUP_THREADS=True)
     try:
         fake_gateway.default = lambda body: Answer(text=f"echo: {last_user_text(body)}", reasoning=THOUGHT)
@@ -757,8 +827,9 @@ def test_settings_domain_allowlists_and_webhook_needs_a_token() -> None:
     assert load().admits("any", "oc_any", "ou_any").gate is Gate.OPEN
 
 
-async def test_two_processes_share_the_events_and_answer_each_once(make_settings, fake_gateway,
-                                                                   fake: FakeFeishu) -> None:
+async def test_two_processes_share_the_events_and_answer_each_once(
+    make_settings, fake_gateway, fake: FakeFeishu
+) -> None:
     """Two `bot run`s of one app (here: two runtimes on one database): Feishu gives each event to
     one of the app's connections, and an event pushed again to the other is still answered once."""
     first = await _harness(make_settings, fake_gateway, fake)
@@ -785,28 +856,57 @@ def test_message_shapes_read_as_text() -> None:
     from adapters.feishu.normalise import Identity, received
 
     me = Identity("ou_bot", "Copy Helper")
-    mentions = [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "Copy Helper"},
-                *({"key": f"@_user_{i}", "id": {"open_id": f"ou_{i}"}, "name": f"P{i}"} for i in range(2, 11))]
+    mentions = [
+        {"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "Copy Helper"},
+        *({"key": f"@_user_{i}", "id": {"open_id": f"ou_{i}"}, "name": f"P{i}"} for i in range(2, 11)),
+    ]
 
     def event(kind: str, content: object, *, chat_type: str = "group", **message: object) -> dict:
-        return {"sender": {"sender_id": {"open_id": "ou_alice"}, "sender_type": "user"},
-                "message": {"message_id": "om_1", "chat_id": "oc_1", "chat_type": chat_type, "message_type": kind,
-                            "content": json.dumps(content, ensure_ascii=False), "mentions": mentions, **message}}
+        return {
+            "sender": {"sender_id": {"open_id": "ou_alice"}, "sender_type": "user"},
+            "message": {
+                "message_id": "om_1",
+                "chat_id": "oc_1",
+                "chat_type": chat_type,
+                "message_type": kind,
+                "content": json.dumps(content, ensure_ascii=False),
+                "mentions": mentions,
+                **message,
+            },
+        }
 
     text = received(event("text", {"text": "@_user_1 问 @_user_10 和 @_user_2"}), "t", me)
     assert text is not None and text.text == "问 @P10 和 @P2" and text.addressed
     bare = received(event("text", {"text": "@_user_1"}), "t", me)
     assert bare is not None and bare.text == "@Copy Helper"  # a bare @ is still a question
-    post = received(event("post", {"zh_cn": {"title": "标题", "content": [
-        [{"tag": "at", "user_id": "@_user_1"}, {"tag": "text", "text": " 看看"}, {"tag": "a", "text": "官网", "href": "https://x.cn"}],
-        [{"tag": "code_block", "language": "python", "text": "print(1)"}],
-        [{"tag": "img", "image_key": "img_1"}]]}}), "t", me)
+    post = received(
+        event(
+            "post",
+            {
+                "zh_cn": {
+                    "title": "标题",
+                    "content": [
+                        [
+                            {"tag": "at", "user_id": "@_user_1"},
+                            {"tag": "text", "text": " 看看"},
+                            {"tag": "a", "text": "官网", "href": "https://x.cn"},
+                        ],
+                        [{"tag": "code_block", "language": "python", "text": "print(1)"}],
+                        [{"tag": "img", "image_key": "img_1"}],
+                    ],
+                }
+            },
+        ),
+        "t",
+        me,
+    )
     assert post is not None and post.text.startswith("**标题**\n看看[官网](https://x.cn)")
     assert "```python\nprint(1)\n```" in post.text and [f.key for f in post.files] == ["img_1"]
     chatter = received(event("text", {"text": "随便聊聊"}, mentions=[]), "t", me)
     assert chatter is not None and not chatter.addressed  # a group message that does not @ the bot
     topic = received(event("text", {"text": "@_user_1 话题"}, thread_id="omt_1", root_id="om_root"), "t", me)
     assert topic is not None and (topic.thread, topic.in_thread) == ("om_root", True)
-    own = received({**event("text", {"text": "hi"}), "sender": {"sender_id": {"open_id": "ou_bot"},
-                                                                 "sender_type": "app"}}, "t", me)
+    own = received(
+        {**event("text", {"text": "hi"}), "sender": {"sender_id": {"open_id": "ou_bot"}, "sender_type": "app"}}, "t", me
+    )
     assert own is None

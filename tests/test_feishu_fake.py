@@ -1,6 +1,7 @@
 """The fake Feishu Open Platform driven by the real lark-oapi SDK (no adapter of ours yet):
 what the SDK sends is what Feishu accepts, what Feishu answers is what the SDK understands,
 and the traps the adapter must work around are shown here for real."""
+
 from __future__ import annotations
 
 import asyncio
@@ -67,8 +68,14 @@ def no_thread_left() -> Any:
 
 
 def sdk(fake: FakeFeishu) -> lark.Client:
-    return (lark.Client.builder().app_id(fake.app_id).app_secret(fake.app_secret).domain(fake.base_url)
-            .log_level(lark.LogLevel.WARNING).build())
+    return (
+        lark.Client.builder()
+        .app_id(fake.app_id)
+        .app_secret(fake.app_secret)
+        .domain(fake.base_url)
+        .log_level(lark.LogLevel.WARNING)
+        .build()
+    )
 
 
 async def run(method: Callable[[Any], Any], request: Any) -> Any:
@@ -78,17 +85,26 @@ async def run(method: Callable[[Any], Any], request: Any) -> Any:
 
 
 def text_to(receive_id_type: str, receive_id: str, text: str, uuid: str | None = None) -> CreateMessageRequest:
-    body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("text")
-            .content(json.dumps({"text": text}, ensure_ascii=False)))
+    body = (
+        CreateMessageRequestBody.builder()
+        .receive_id(receive_id)
+        .msg_type("text")
+        .content(json.dumps({"text": text}, ensure_ascii=False))
+    )
     if uuid:
         body = body.uuid(uuid)
     return CreateMessageRequest.builder().receive_id_type(receive_id_type).request_body(body.build()).build()
 
 
-def reply(message_id: str, msg_type: str, content: dict, *, in_thread: bool = False,
-          uuid: str | None = None) -> ReplyMessageRequest:
-    body = (ReplyMessageRequestBody.builder().msg_type(msg_type).content(json.dumps(content, ensure_ascii=False))
-            .reply_in_thread(in_thread))
+def reply(
+    message_id: str, msg_type: str, content: dict, *, in_thread: bool = False, uuid: str | None = None
+) -> ReplyMessageRequest:
+    body = (
+        ReplyMessageRequestBody.builder()
+        .msg_type(msg_type)
+        .content(json.dumps(content, ensure_ascii=False))
+        .reply_in_thread(in_thread)
+    )
     if uuid:
         body = body.uuid(uuid)
     return ReplyMessageRequest.builder().message_id(message_id).request_body(body.build()).build()
@@ -96,30 +112,52 @@ def reply(message_id: str, msg_type: str, content: dict, *, in_thread: bool = Fa
 
 STREAMING_CARD = {
     "schema": "2.0",
-    "config": {"streaming_mode": True, "update_multi": True, "summary": {"content": "[生成中...]"},
-               "streaming_config": {"print_frequency_ms": {"default": 30}, "print_step": {"default": 2},
-                                    "print_strategy": "fast"}},
+    "config": {
+        "streaming_mode": True,
+        "update_multi": True,
+        "summary": {"content": "[生成中...]"},
+        "streaming_config": {
+            "print_frequency_ms": {"default": 30},
+            "print_step": {"default": 2},
+            "print_strategy": "fast",
+        },
+    },
     "body": {"elements": [{"tag": "markdown", "content": "思考中…", "element_id": "answer"}]},
 }
 
 
 def create_card(card: dict) -> CreateCardRequest:
-    return CreateCardRequest.builder().request_body(
-        CreateCardRequestBody.builder().type("card_json").data(json.dumps(card, ensure_ascii=False)).build()).build()
+    return (
+        CreateCardRequest.builder()
+        .request_body(
+            CreateCardRequestBody.builder().type("card_json").data(json.dumps(card, ensure_ascii=False)).build()
+        )
+        .build()
+    )
 
 
 def push_text(card_id: str, text: str, sequence: int) -> ContentCardElementRequest:
-    return ContentCardElementRequest.builder().card_id(card_id).element_id("answer").request_body(
-        ContentCardElementRequestBody.builder().content(text).sequence(sequence).build()).build()
+    return (
+        ContentCardElementRequest.builder()
+        .card_id(card_id)
+        .element_id("answer")
+        .request_body(ContentCardElementRequestBody.builder().content(text).sequence(sequence).build())
+        .build()
+    )
 
 
 def close_streaming(card_id: str, sequence: int) -> SettingsCardRequest:
     settings = json.dumps({"config": {"streaming_mode": False, "summary": {"content": "文案已写好"}}})
-    return SettingsCardRequest.builder().card_id(card_id).request_body(
-        SettingsCardRequestBody.builder().settings(settings).sequence(sequence).build()).build()
+    return (
+        SettingsCardRequest.builder()
+        .card_id(card_id)
+        .request_body(SettingsCardRequestBody.builder().settings(settings).sequence(sequence).build())
+        .build()
+    )
 
 
 # ---- Open API ---------------------------------------------------------------------------
+
 
 async def test_sdk_sends_text_to_a_user_and_a_group(fake: FakeFeishu) -> None:
     client = sdk(fake)
@@ -143,8 +181,14 @@ async def test_sdk_sends_text_to_a_user_and_a_group(fake: FakeFeishu) -> None:
 
 
 async def test_wrong_secret_raises_instead_of_answering(fake: FakeFeishu) -> None:
-    client = (lark.Client.builder().app_id(fake.app_id).app_secret("wrong").domain(fake.base_url)
-              .log_level(lark.LogLevel.CRITICAL).build())
+    client = (
+        lark.Client.builder()
+        .app_id(fake.app_id)
+        .app_secret("wrong")
+        .domain(fake.base_url)
+        .log_level(lark.LogLevel.CRITICAL)
+        .build()
+    )
     with pytest.raises(ObtainAccessTokenException) as raised:
         await run(client.im.v1.message.create, text_to("chat_id", fake.group_chat("g").chat_id, "hi"))
     assert raised.value.code == 10014
@@ -156,10 +200,12 @@ async def test_reply_in_thread_and_idempotent_uuid(fake: FakeFeishu) -> None:
     alice = fake.user("alice")
     group = fake.group_chat("市场部")
     asked, _ = fake.events.text(group, alice, "@_user_1 写三条小红书标题", mentions=[fake.bot])
-    first = await run(client.im.v1.message.reply, reply(asked.message_id, "text", {"text": "好的"},
-                                                        in_thread=True, uuid="turn-1"))
-    again = await run(client.im.v1.message.reply, reply(asked.message_id, "text", {"text": "好的"},
-                                                        in_thread=True, uuid="turn-1"))
+    first = await run(
+        client.im.v1.message.reply, reply(asked.message_id, "text", {"text": "好的"}, in_thread=True, uuid="turn-1")
+    )
+    again = await run(
+        client.im.v1.message.reply, reply(asked.message_id, "text", {"text": "好的"}, in_thread=True, uuid="turn-1")
+    )
     assert first.success() and again.success()
     assert again.data.message_id == first.data.message_id, "same uuid within 1 h: one message"
     [answer] = fake.bot_messages(group.chat_id)
@@ -173,8 +219,7 @@ async def test_reply_in_thread_and_idempotent_uuid(fake: FakeFeishu) -> None:
     assert more.data.thread_id == answer.thread_id and more.data.root_id == asked.message_id
 
     merged, _ = fake.events.merge_forward(group, alice)
-    refused = await run(client.im.v1.message.reply, reply(merged.message_id, "text", {"text": "收到"},
-                                                          in_thread=True))
+    refused = await run(client.im.v1.message.reply, reply(merged.message_id, "text", {"text": "收到"}, in_thread=True))
     assert refused.code == 230072  # "Aggregated messages do not support reply in thread."
 
 
@@ -184,9 +229,14 @@ async def test_text_can_be_edited_twenty_times(fake: FakeFeishu) -> None:
     message_id = sent.data.message_id
     codes = []
     for version in range(1, 22):
-        edit = UpdateMessageRequest.builder().message_id(message_id).request_body(
-            UpdateMessageRequestBody.builder().msg_type("text").content(json.dumps({"text": f"v{version}"})).build()
-        ).build()
+        edit = (
+            UpdateMessageRequest.builder()
+            .message_id(message_id)
+            .request_body(
+                UpdateMessageRequestBody.builder().msg_type("text").content(json.dumps({"text": f"v{version}"})).build()
+            )
+            .build()
+        )
         codes.append((await run(client.im.v1.message.update, edit)).code)
     assert codes == [0] * 20 + [230072]
     assert fake.messages[message_id].text == "v20"
@@ -220,8 +270,10 @@ async def test_streams_a_card_and_closes_it(fake: FakeFeishu) -> None:
     created = await run(client.cardkit.v1.card.create, create_card(STREAMING_CARD))
     assert created.success(), created.msg
     card_id = created.data.card_id
-    sent = await run(client.im.v1.message.reply, reply(asked.message_id, "interactive",
-                                                       {"type": "card", "data": {"card_id": card_id}}))
+    sent = await run(
+        client.im.v1.message.reply,
+        reply(asked.message_id, "interactive", {"type": "card", "data": {"card_id": card_id}}),
+    )
     assert sent.success(), sent.msg
     answer = "春日限定，樱花味拿铁上市。"
     for sequence, end in enumerate(range(2, len(answer) + 1, 4), start=1):
@@ -245,13 +297,31 @@ async def test_streams_a_card_and_closes_it(fake: FakeFeishu) -> None:
     assert [u.code for u in card.content_updates][-3:] == [0, 300317, 300309]
 
     # A whole-card update (the final card with buttons) keeps the sequence rule too.
-    final = {"schema": "2.0", "config": {"streaming_mode": False},
-             "body": {"elements": [{"tag": "markdown", "content": answer, "element_id": "answer"},
-                                   {"tag": "button", "text": {"tag": "plain_text", "content": "再写一版"},
-                                    "behaviors": [{"type": "callback", "value": {"action": "regenerate"}}]}]}}
-    update = UpdateCardRequest.builder().card_id(card_id).request_body(
-        UpdateCardRequestBody.builder().card(Card.builder().type("card_json").data(json.dumps(final)).build())
-        .sequence(last + 4).build()).build()
+    final = {
+        "schema": "2.0",
+        "config": {"streaming_mode": False},
+        "body": {
+            "elements": [
+                {"tag": "markdown", "content": answer, "element_id": "answer"},
+                {
+                    "tag": "button",
+                    "text": {"tag": "plain_text", "content": "再写一版"},
+                    "behaviors": [{"type": "callback", "value": {"action": "regenerate"}}],
+                },
+            ]
+        },
+    }
+    update = (
+        UpdateCardRequest.builder()
+        .card_id(card_id)
+        .request_body(
+            UpdateCardRequestBody.builder()
+            .card(Card.builder().type("card_json").data(json.dumps(final)).build())
+            .sequence(last + 4)
+            .build()
+        )
+        .build()
+    )
     assert (await run(client.cardkit.v1.card.update, update)).success()
     assert fake.cards[card_id].element("answer")["content"] == answer
 
@@ -268,12 +338,22 @@ async def test_streaming_mode_closes_itself_after_ten_minutes() -> None:
         assert (first.code, first.msg) == (200850, "card streaming timeout")
         assert (later.code, later.msg) == (300309, "streaming mode is closed")
         assert fake.cards_left_generating() == [card], "closed by the timeout, never by the bot: still 生成中"
-        reopened = await run(client.cardkit.v1.card.settings, SettingsCardRequest.builder().card_id(card_id)
-                             .request_body(SettingsCardRequestBody.builder()
-                                           .settings(json.dumps({"config": {"streaming_mode": True}}))
-                                           .sequence(4).build()).build())
-        assert reopened.success() and (await run(client.cardkit.v1.card_element.content,
-                                                 push_text(card_id, "第一句，第二句", 5))).success()
+        reopened = await run(
+            client.cardkit.v1.card.settings,
+            SettingsCardRequest.builder()
+            .card_id(card_id)
+            .request_body(
+                SettingsCardRequestBody.builder()
+                .settings(json.dumps({"config": {"streaming_mode": True}}))
+                .sequence(4)
+                .build()
+            )
+            .build(),
+        )
+        assert (
+            reopened.success()
+            and (await run(client.cardkit.v1.card_element.content, push_text(card_id, "第一句，第二句", 5))).success()
+        )
 
 
 async def test_card_past_thirty_kilobytes_is_refused(fake: FakeFeishu) -> None:
@@ -307,8 +387,9 @@ async def test_limits_answer_as_feishu_does() -> None:
         assert [r.code for r in sent] == [0] * 5 + [230020] * 2  # 5 a second per group
         assert sent[-1].raw.status_code == 400 and "x-ogw-ratelimit-reset" not in sent[-1].raw.headers
         card_id = (await run(client.cardkit.v1.card.create, create_card(STREAMING_CARD))).data.card_id
-        pushed = [await run(client.cardkit.v1.card_element.content, push_text(card_id, "字" * n, n))
-                  for n in range(1, 13)]
+        pushed = [
+            await run(client.cardkit.v1.card_element.content, push_text(card_id, "字" * n, n)) for n in range(1, 13)
+        ]
         assert [r.code for r in pushed] == [0] * 10 + [230020] * 2  # 10 operations a second per card
         assert fake.count_429 == 0 and len(fake.rate_limited) == 4
 
@@ -323,6 +404,7 @@ async def test_unknown_paths_and_missing_tokens_answer_in_feishu_json(fake: Fake
 
 
 # ---- Long connection ----------------------------------------------------------------------
+
 
 class SdkLongConnection:
     """``lark.ws.Client`` the way an async service must run it: in its own thread with its
@@ -352,8 +434,13 @@ class SdkLongConnection:
         loop = self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         lark_ws_client.loop = loop
-        client = self.client = lark.ws.Client(self.fake.app_id, self.secret, event_handler=self.handler,
-                                              domain=self.fake.base_url, log_level=lark.LogLevel.CRITICAL)
+        client = self.client = lark.ws.Client(
+            self.fake.app_id,
+            self.secret,
+            event_handler=self.handler,
+            domain=self.fake.base_url,
+            log_level=lark.LogLevel.CRITICAL,
+        )
         client.on_reconnecting = lambda: setattr(self, "reconnecting", self.reconnecting + 1)
         client.on_reconnected = lambda: setattr(self, "reconnected", self.reconnected + 1)
         self._ready.set()
@@ -382,8 +469,9 @@ class SdkLongConnection:
         assert not self._thread.is_alive()
 
 
-def handing_off(received: asyncio.Queue, *, fail_on: str | None = None,
-                slow_first: float = 0.0) -> lark.EventDispatcherHandler:
+def handing_off(
+    received: asyncio.Queue, *, fail_on: str | None = None, slow_first: float = 0.0
+) -> lark.EventDispatcherHandler:
     """A handler that hands each message event to the test's loop at once (as the adapter must:
     the ack goes out only when the handler returns)."""
     loop = asyncio.get_running_loop()
@@ -542,8 +630,11 @@ async def test_events_go_to_one_connection_at_a_time(fake: FakeFeishu) -> None:
     try:
         await fake.ws.wait_connected()
         async with httpx.AsyncClient() as http:
-            url = (await http.post(f"{fake.base_url}/callback/ws/endpoint",
-                                   json={"AppID": fake.app_id, "AppSecret": fake.app_secret})).json()["data"]["URL"]
+            url = (
+                await http.post(
+                    f"{fake.base_url}/callback/ws/endpoint", json={"AppID": fake.app_id, "AppSecret": fake.app_secret}
+                )
+            ).json()["data"]["URL"]
         async with websockets.connect(url) as other:
             await fake.ws.wait_connected(2)
 
@@ -552,14 +643,22 @@ async def test_events_go_to_one_connection_at_a_time(fake: FakeFeishu) -> None:
                     frame, headers = decode_frame(data)
                     if frame.method == DATA:
                         raw_frames.append(headers)
-                        await other.send(encode_frame(method=DATA, service=frame.service, seq_id=frame.SeqID,
-                                                      log_id=frame.LogID, headers=headers,
-                                                      payload=json.dumps({"code": 200}).encode()))
+                        await other.send(
+                            encode_frame(
+                                method=DATA,
+                                service=frame.service,
+                                seq_id=frame.SeqID,
+                                log_id=frame.LogID,
+                                headers=headers,
+                                payload=json.dumps({"code": 200}).encode(),
+                            )
+                        )
 
             acking = asyncio.create_task(acknowledge())
             alice = fake.user("alice")
-            deliveries = [await fake.push_event(fake.events.text(fake.p2p_chat(alice), alice, f"#{i}")[1])
-                          for i in range(4)]
+            deliveries = [
+                await fake.push_event(fake.events.text(fake.p2p_chat(alice), alice, f"#{i}")[1]) for i in range(4)
+            ]
             acking.cancel()
         assert all(d.acked for d in deliveries)
         assert len({d.attempts[0].conn_id for d in deliveries}) == 2
@@ -571,6 +670,7 @@ async def test_events_go_to_one_connection_at_a_time(fake: FakeFeishu) -> None:
 
 # ---- HTTP callback ----------------------------------------------------------------------
 
+
 async def test_encrypted_callback_through_the_sdk_dispatcher(fake: FakeFeishu) -> None:
     """A tiny starlette endpoint handing the request to the SDK's EventDispatcherHandler.do().
     RawRequest.headers must answer ``get("X-Lark-Signature")`` in that case: pass starlette's
@@ -578,11 +678,17 @@ async def test_encrypted_callback_through_the_sdk_dispatcher(fake: FakeFeishu) -
     check then fails with a 500)."""
     key, token = "fake-encrypt-key", fake.verification_token
     received: list[Any] = []
-    dispatcher = (lark.EventDispatcherHandler.builder(key, token, lark.LogLevel.CRITICAL)
-                  .register_p2_im_message_receive_v1(received.append).build())
+    dispatcher = (
+        lark.EventDispatcherHandler.builder(key, token, lark.LogLevel.CRITICAL)
+        .register_p2_im_message_receive_v1(received.append)
+        .build()
+    )
 
-    plain_dispatcher = (lark.EventDispatcherHandler.builder("", token, lark.LogLevel.CRITICAL)
-                        .register_p2_im_message_receive_v1(received.append).build())
+    plain_dispatcher = (
+        lark.EventDispatcherHandler.builder("", token, lark.LogLevel.CRITICAL)
+        .register_p2_im_message_receive_v1(received.append)
+        .build()
+    )
 
     def endpoint(handler: lark.EventDispatcherHandler) -> Callable[[Request], Any]:
         async def events(request: Request) -> Response:
@@ -594,8 +700,12 @@ async def test_encrypted_callback_through_the_sdk_dispatcher(fake: FakeFeishu) -
         return events
 
     port = free_port()
-    app = Starlette(routes=[Route("/feishu/events", endpoint(dispatcher), methods=["POST"]),
-                            Route("/feishu/plain", endpoint(plain_dispatcher), methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/feishu/events", endpoint(dispatcher), methods=["POST"]),
+            Route("/feishu/plain", endpoint(plain_dispatcher), methods=["POST"]),
+        ]
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     try:

@@ -1,6 +1,7 @@
 """`bot run` with Feishu configured, as a real process: the plug-in is found through its entry
 point, the long connection opens, /readyz waits for it, a message is answered, SIGTERM ends it
 cleanly, and the app secret never reaches the log."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,14 +18,22 @@ async def test_bot_run_starts_feishu_when_it_is_configured(fake_gateway, databas
     fake_gateway.default = lambda body: Answer(text="飞书上线了。", reasoning="greet")
     async with FakeFeishu(app_secret="fake-secret-that-must-not-be-logged") as fake:
         port = free_port()
-        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                      DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                      FEISHU_APP_ID=fake.app_id, FEISHU_APP_SECRET=fake.app_secret, FEISHU_DOMAIN=fake.base_url)
+        env = bot_env(
+            BYTESPIKE_API_KEY="test-key",
+            BYTESPIKE_BASE_URL=fake_gateway.base_url,
+            DATABASE_URL=database_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            FEISHU_APP_ID=fake.app_id,
+            FEISHU_APP_SECRET=fake.app_secret,
+            FEISHU_DOMAIN=fake.base_url,
+        )
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             health = await wait_healthz(port, timeout=60)
             assert health["platforms"] == ["feishu"]
             async with httpx.AsyncClient() as client:
+
                 async def ready() -> bool:  # once the bot knows who it is and the connection is open
                     return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
 

@@ -1,4 +1,5 @@
 """The gateway client against the fake gateway: a real HTTP server speaking SSE."""
+
 from __future__ import annotations
 
 import asyncio
@@ -64,6 +65,7 @@ def thought(events: list) -> str:
 
 # --- the request ------------------------------------------------------------------------
 
+
 async def test_request_shape_and_auth_header(gw, client):
     await collect(client, ask("hi", tools=[], max_tokens=99999, extra={"n": 3, "stream": False}))
     sent = gw.last.body
@@ -96,11 +98,19 @@ async def test_default_max_tokens_from_settings(gw):
 
 # --- reasoning in every shape -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["inline", "inline_no_open", "reasoning_content", "reasoning_details"])
 @pytest.mark.parametrize("chunk_size", [1, 3, 64])
 async def test_reasoning_shapes_never_leak(gw, client, style, chunk_size):
-    gw.script(Answer(text="Visible answer.", reasoning="Private thoughts </th <think>", reasoning_style=style,
-                     split_tags=True, chunk_size=chunk_size))
+    gw.script(
+        Answer(
+            text="Visible answer.",
+            reasoning="Private thoughts </th <think>",
+            reasoning_style=style,
+            split_tags=True,
+            chunk_size=chunk_size,
+        )
+    )
     events = await collect(client)
     assert visible(events) == "Visible answer."
     assert "Private" in thought(events)
@@ -123,11 +133,20 @@ async def test_text_streams_before_the_end(gw, client):
 
 # --- tool calls, usage, finish ------------------------------------------------------------
 
+
 async def test_two_parallel_tool_calls_interleaved(gw, client):
-    gw.script(Answer(text="", reasoning="use tools", tool_calls=[
-        FakeToolCall("weather", {"city": "上海", "days": 3}, id="call_a"),
-        FakeToolCall("clock", '{"tz": "Asia/Shanghai"}', id="call_b"),
-    ], interleave_tool_calls=True, chunk_size=3))
+    gw.script(
+        Answer(
+            text="",
+            reasoning="use tools",
+            tool_calls=[
+                FakeToolCall("weather", {"city": "上海", "days": 3}, id="call_a"),
+                FakeToolCall("clock", '{"tz": "Asia/Shanghai"}', id="call_b"),
+            ],
+            interleave_tool_calls=True,
+            chunk_size=3,
+        )
+    )
     events = await collect(client, ask(tools=[{"type": "function", "function": {"name": "weather"}}]))
     calls = [e for e in events if isinstance(e, ToolCall)]
     assert [(c.index, c.id, c.name) for c in calls] == [(0, "call_a", "weather"), (1, "call_b", "clock")]
@@ -190,12 +209,16 @@ async def test_consumer_may_stop_early(gw, client):
 
 # --- errors that are not retried ----------------------------------------------------------
 
-@pytest.mark.parametrize("status,kind,user", [
-    (400, "bad_request", failures.USER_BAD_REQUEST),
-    (422, "bad_request", failures.USER_BAD_REQUEST),
-    (401, "auth", "the bot's API key was rejected: tell whoever runs this bot"),
-    (402, "billing", failures.USER_BILLING),
-])
+
+@pytest.mark.parametrize(
+    "status,kind,user",
+    [
+        (400, "bad_request", failures.USER_BAD_REQUEST),
+        (422, "bad_request", failures.USER_BAD_REQUEST),
+        (401, "auth", "the bot's API key was rejected: tell whoever runs this bot"),
+        (402, "billing", failures.USER_BILLING),
+    ],
+)
 async def test_client_errors_are_not_retried(gw, client, status, kind, user):
     gw.script(Answer(status=status, error_body={"error": {"message": f"gateway says no ({status})"}}), "unused")
     with pytest.raises(GatewayError) as info:
@@ -222,6 +245,7 @@ async def test_key_never_in_log_message(gw, client):
 
 
 # --- retries ------------------------------------------------------------------------------
+
 
 async def test_5xx_retried_then_success(gw, client):
     gw.script(Answer(status=500), Answer(status=503), Answer(text="recovered", reasoning="r"))
@@ -294,10 +318,18 @@ async def test_read_timeout_is_reported(gw):
 
 # --- MiniMax base_resp errors on HTTP 200 ---------------------------------------------------
 
-@pytest.mark.parametrize("code,kind", [
-    (1004, "auth"), (1008, "billing"), (1026, "content_filter"), (1027, "content_filter"),
-    (1039, "context"), (2013, "bad_request"),
-])
+
+@pytest.mark.parametrize(
+    "code,kind",
+    [
+        (1004, "auth"),
+        (1008, "billing"),
+        (1026, "content_filter"),
+        (1027, "content_filter"),
+        (1039, "context"),
+        (2013, "bad_request"),
+    ],
+)
 async def test_base_resp_errors_not_retried(gw, client, code, kind):
     gw.script(Answer(base_resp=(code, "minimax says no")), "unused")
     with pytest.raises(GatewayError) as info:
@@ -320,8 +352,12 @@ async def test_base_resp_in_the_first_stream_chunk_is_retried(gw, client):
 
 
 async def test_base_resp_mid_stream_keeps_the_partial_answer(gw, client):
-    gw.script(Answer(text="abcdefghij" * 3, reasoning="r", chunk_size=5, base_resp=(1027, "output sensitive"),
-                     base_resp_after=5), "unused")
+    gw.script(
+        Answer(
+            text="abcdefghij" * 3, reasoning="r", chunk_size=5, base_resp=(1027, "output sensitive"), base_resp_after=5
+        ),
+        "unused",
+    )
     text = []
     with pytest.raises(StreamInterrupted) as info:
         async for event in client.stream(ask()):
@@ -333,6 +369,7 @@ async def test_base_resp_mid_stream_keeps_the_partial_answer(gw, client):
 
 
 # --- a stream cut mid-answer --------------------------------------------------------------
+
 
 async def test_cut_after_text_raises_interrupted_and_keeps_text(gw, client):
     full = "The quick brown fox jumps over the lazy dog. " * 4
@@ -361,23 +398,37 @@ async def test_cut_after_the_finish_reason_keeps_the_whole_answer(gw, client):
 
 async def test_cut_before_anything_was_shown_is_retried(gw, client):
     # Untagged content is held back (it may be reasoning), so nothing was shown yet.
-    gw.script(Answer(text="held back", reasoning_style="none", chunk_size=3, cut_after=2),
-              Answer(text="retried", reasoning="r"))
+    gw.script(
+        Answer(text="held back", reasoning_style="none", chunk_size=3, cut_after=2),
+        Answer(text="retried", reasoning="r"),
+    )
     assert (await client.complete(ask())).text == "retried"
     assert len(gw.requests) == 2
 
 
 # --- capabilities -------------------------------------------------------------------------
 
-IMAGE = {"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                      {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}
+IMAGE = {
+    "role": "user",
+    "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+    ],
+}
 
 
-@pytest.mark.parametrize("switch,request_,message", [
-    ("BOT_VISION", ChatRequest(messages=[IMAGE]), NO_VISION),
-    ("BOT_TOOLS", ChatRequest(messages=[IMAGE], tools=[{"type": "function", "function": {"name": "x"}}]), NO_TOOLS),
-    ("BOT_STRUCTURED_OUTPUT", ChatRequest(messages=[IMAGE], response_format={"type": "json_object"}), NO_STRUCTURED),
-])
+@pytest.mark.parametrize(
+    "switch,request_,message",
+    [
+        ("BOT_VISION", ChatRequest(messages=[IMAGE]), NO_VISION),
+        ("BOT_TOOLS", ChatRequest(messages=[IMAGE], tools=[{"type": "function", "function": {"name": "x"}}]), NO_TOOLS),
+        (
+            "BOT_STRUCTURED_OUTPUT",
+            ChatRequest(messages=[IMAGE], response_format={"type": "json_object"}),
+            NO_STRUCTURED,
+        ),
+    ],
+)
 async def test_capabilities_checked_before_the_call(gw, switch, request_, message):
     async with GatewayClient(make_settings(gw.base_url, **{switch: False})) as c:
         with pytest.raises(CapabilityError) as info:
@@ -392,6 +443,7 @@ async def test_images_sent_when_vision_is_on(gw, client):
 
 
 # --- many at once ----------------------------------------------------------------------------
+
 
 async def test_many_concurrent_streams(gw, client):
     results = await asyncio.gather(*(client.complete(ask(f"n{i}")) for i in range(50)))

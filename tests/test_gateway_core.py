@@ -1,5 +1,6 @@
 """What the user sees when the gateway misbehaves, end to end through the real core
 (``ChatService.handle``), the real gateway client and the fake gateway."""
+
 from __future__ import annotations
 
 from bot.platform.messages import Author, ConversationKey, IncomingMessage

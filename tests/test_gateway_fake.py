@@ -1,4 +1,5 @@
 """The fake gateway itself: it must reject what the real gateway rejects."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,13 @@ async def gw():
 
 
 def body(**overrides: object) -> dict:
-    values: dict = {"model": "minimax-m2.7", "messages": [{"role": "user", "content": "hi"}],
-                    "stream": True, "max_tokens": 100, "temperature": 1.0}
+    values: dict = {
+        "model": "minimax-m2.7",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "max_tokens": 100,
+        "temperature": 1.0,
+    }
     values.update(overrides)
     return values
 
@@ -30,7 +36,7 @@ async def post(gw: FakeGateway, payload: dict, key: str | None = "test-key") -> 
 
 
 def chunks_of(sse: str) -> list[dict]:
-    datas = [line[len("data: "):] for line in sse.split("\n") if line.startswith("data: ")]
+    datas = [line[len("data: ") :] for line in sse.split("\n") if line.startswith("data: ")]
     assert datas[-1] == "[DONE]"
     return [json.loads(d) for d in datas[:-1]]
 
@@ -46,8 +52,7 @@ async def test_rejects_a_missing_or_wrong_key(gw):
     assert gw.requests[1].authorization == "Bearer nope"
 
 
-@pytest.mark.parametrize("bad", [{"tools": []}, {"temperature": 0}, {"n": 2}, {"max_tokens": 16385},
-                                 {"messages": []}])
+@pytest.mark.parametrize("bad", [{"tools": []}, {"temperature": 0}, {"n": 2}, {"max_tokens": 16385}, {"messages": []}])
 async def test_rejects_what_the_real_gateway_rejects(gw, bad):
     response = await post(gw, body(**bad))
     assert response.status_code == 400
@@ -84,8 +89,9 @@ async def test_wait_for_after_some_chunks(gw):
     gw.script(Answer(text="abcdef", chunk_size=2, wait_for=gate, pause_after=2))
     chunks: list[bytes] = []
     async with httpx.AsyncClient() as http:
-        async with http.stream("POST", f"{gw.base_url}/v1/chat/completions", json=body(),
-                               headers={"Authorization": "Bearer test-key"}) as response:
+        async with http.stream(
+            "POST", f"{gw.base_url}/v1/chat/completions", json=body(), headers={"Authorization": "Bearer test-key"}
+        ) as response:
             stream = response.aiter_bytes()
             while b"cd" not in b"".join(chunks):
                 chunks.append(await stream.__anext__())

@@ -1,6 +1,7 @@
 """Property-based fuzzing of what the gateway sends us: the SSE decoder and batcher, and the
 chunk parser. Whatever arrives, nothing but a ``GatewayError`` may escape, and well-formed
 content survives any split into network reads and any bad chunks around it."""
+
 from __future__ import annotations
 
 import json
@@ -108,16 +109,42 @@ def test_line_decoder_gives_every_field(events, space):
 
 # --- the chunk parser --------------------------------------------------------------------
 
-KEYS = ["choices", "delta", "message", "content", "refusal", "reasoning_content", "reasoning_details",
-        "tool_calls", "index", "id", "function", "name", "arguments", "finish_reason", "usage",
-        "prompt_tokens", "completion_tokens", "prompt_tokens_details", "cached_tokens", "text", "role",
-        "error", "base_resp", "status_code", "status_msg", "code"]
+KEYS = [
+    "choices",
+    "delta",
+    "message",
+    "content",
+    "refusal",
+    "reasoning_content",
+    "reasoning_details",
+    "tool_calls",
+    "index",
+    "id",
+    "function",
+    "name",
+    "arguments",
+    "finish_reason",
+    "usage",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "cached_tokens",
+    "text",
+    "role",
+    "error",
+    "base_resp",
+    "status_code",
+    "status_msg",
+    "code",
+]
 # JSON's edge values explicitly (json.loads accepts Infinity and NaN), not left to chance.
 edge = st.sampled_from([float("inf"), float("-inf"), float("nan"), -0.0, 1e308, 2**64, -1, "", "0"])
 scalar = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8) | edge
 any_json = st.recursive(
-    scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
-    max_leaves=12)
+    scalar,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def field(good: st.SearchStrategy) -> st.SearchStrategy:
@@ -126,25 +153,56 @@ def field(good: st.SearchStrategy) -> st.SearchStrategy:
 
 
 words = st.text(max_size=10)
-fragment = st.fixed_dictionaries({}, optional={
-    "index": field(st.integers(0, 3)), "id": field(words), "type": st.just("function"),
-    "function": field(st.fixed_dictionaries({}, optional={"name": field(words), "arguments": field(words)}))})
-delta = st.fixed_dictionaries({}, optional={
-    "role": field(st.sampled_from(["", "assistant"])), "content": field(words), "refusal": field(words),
-    "reasoning_content": field(words),
-    "reasoning_details": field(st.lists(st.fixed_dictionaries({"text": field(words)}), max_size=2)),
-    "tool_calls": field(st.lists(fragment, max_size=3))})
-choice = st.fixed_dictionaries({}, optional={
-    "index": field(st.just(0)), "delta": field(delta), "message": field(delta),
-    "finish_reason": field(st.sampled_from(["stop", "length", "tool_calls", None]))})
-usage = st.fixed_dictionaries({}, optional={
-    "prompt_tokens": field(st.integers(0, 10**6)), "completion_tokens": field(st.integers(0, 10**6)),
-    "prompt_tokens_details": field(st.fixed_dictionaries({"cached_tokens": field(st.integers(0, 10**6))}))})
-chunk = st.fixed_dictionaries({}, optional={
-    "choices": field(st.lists(field(choice), max_size=2)), "usage": field(usage),
-    "error": st.one_of(st.none(), any_json),
-    "base_resp": field(st.fixed_dictionaries({"status_code": st.one_of(field(st.sampled_from([0, 1002, 1026])), edge),
-                                              "status_msg": field(words)}))})
+fragment = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": field(st.integers(0, 3)),
+        "id": field(words),
+        "type": st.just("function"),
+        "function": field(st.fixed_dictionaries({}, optional={"name": field(words), "arguments": field(words)})),
+    },
+)
+delta = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": field(st.sampled_from(["", "assistant"])),
+        "content": field(words),
+        "refusal": field(words),
+        "reasoning_content": field(words),
+        "reasoning_details": field(st.lists(st.fixed_dictionaries({"text": field(words)}), max_size=2)),
+        "tool_calls": field(st.lists(fragment, max_size=3)),
+    },
+)
+choice = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": field(st.just(0)),
+        "delta": field(delta),
+        "message": field(delta),
+        "finish_reason": field(st.sampled_from(["stop", "length", "tool_calls", None])),
+    },
+)
+usage = st.fixed_dictionaries(
+    {},
+    optional={
+        "prompt_tokens": field(st.integers(0, 10**6)),
+        "completion_tokens": field(st.integers(0, 10**6)),
+        "prompt_tokens_details": field(st.fixed_dictionaries({"cached_tokens": field(st.integers(0, 10**6))})),
+    },
+)
+chunk = st.fixed_dictionaries(
+    {},
+    optional={
+        "choices": field(st.lists(field(choice), max_size=2)),
+        "usage": field(usage),
+        "error": st.one_of(st.none(), any_json),
+        "base_resp": field(
+            st.fixed_dictionaries(
+                {"status_code": st.one_of(field(st.sampled_from([0, 1002, 1026])), edge), "status_msg": field(words)}
+            )
+        ),
+    },
+)
 data_line = st.one_of(chunk.map(json.dumps), any_json.map(json.dumps), st.text(max_size=20), st.just("[DONE]"))
 
 
@@ -165,8 +223,9 @@ def test_parser_lets_only_gateway_errors_escape(reads):
     assert isinstance(events[-1], Finish)
 
 
-good_text = st.lists(st.text(st.characters(codec="utf-8", exclude_characters="<"), min_size=1, max_size=8),
-                     min_size=1, max_size=8)
+good_text = st.lists(
+    st.text(st.characters(codec="utf-8", exclude_characters="<"), min_size=1, max_size=8), min_size=1, max_size=8
+)
 bad_line = st.one_of(
     st.text(max_size=20).filter(lambda s: s != "[DONE]"),
     st.one_of(scalar, st.lists(scalar, max_size=3)).map(json.dumps),
@@ -175,8 +234,7 @@ bad_line = st.one_of(
 
 
 @FAST
-@given(pieces=good_text, bad=st.lists(st.tuples(st.integers(0, 20), bad_line), max_size=6),
-       read_size=st.integers(1, 4))
+@given(pieces=good_text, bad=st.lists(st.tuples(st.integers(0, 20), bad_line), max_size=6), read_size=st.integers(1, 4))
 def test_bad_chunks_never_change_the_answer(pieces, bad, read_size):
     lines = [json.dumps({"choices": [{"index": 0, "delta": {"role": "", "content": p}}]}) for p in pieces]
     lines[0] = json.dumps({"choices": [{"index": 0, "delta": {"content": "<think>hm</think>" + pieces[0]}}]})
@@ -186,7 +244,7 @@ def test_bad_chunks_never_change_the_answer(pieces, bad, read_size):
     parser = StreamParser()
     events = []
     for start in range(0, len(lines), read_size):
-        events += parser.feed(lines[start:start + read_size])
+        events += parser.feed(lines[start : start + read_size])
     parser.check_usable("http://gateway")
     events += parser.finish()
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "".join(pieces).lstrip()

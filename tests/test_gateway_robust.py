@@ -2,6 +2,7 @@
 bad chunks are skipped (and logged once) without losing the answer, a garbage-only stream
 is a clear error, a refusal is shown as the answer, and a gateway that never starts
 answering is given up on within BOT_ANSWER_START_TIMEOUT."""
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,13 @@ WRONG_SHAPES = [
 
 
 def settings(base_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"BYTESPIKE_API_KEY": KEY, "BYTESPIKE_BASE_URL": base_url,
-                                 "BOT_RETRY_BASE_DELAY": 0.001, "BOT_RETRY_MAX_DELAY": 0.01, "_env_file": None}
+    values: dict[str, object] = {
+        "BYTESPIKE_API_KEY": KEY,
+        "BYTESPIKE_BASE_URL": base_url,
+        "BOT_RETRY_BASE_DELAY": 0.001,
+        "BOT_RETRY_MAX_DELAY": 0.01,
+        "_env_file": None,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -56,16 +62,29 @@ async def gw():
 
 
 def bad_chunk_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "bot.gateway" and r.levelno == logging.WARNING
-            and "unreadable chunk" in r.getMessage()]
+    return [
+        r
+        for r in caplog.records
+        if r.name == "bot.gateway" and r.levelno == logging.WARNING and "unreadable chunk" in r.getMessage()
+    ]
 
 
 # --- bad chunks ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fast", [True, False])
 async def test_wrong_shaped_chunks_mid_answer_keep_the_whole_answer(gw, caplog, fast):
-    gw.script(Answer(text=ANSWER, reasoning="thinking first", chunk_size=5, chunk_delay=0.0005,
-                     insert={3: WRONG_SHAPES[:8], 9: WRONG_SHAPES[8:]}, prompt_tokens=10, completion_tokens=4))
+    gw.script(
+        Answer(
+            text=ANSWER,
+            reasoning="thinking first",
+            chunk_size=5,
+            chunk_delay=0.0005,
+            insert={3: WRONG_SHAPES[:8], 9: WRONG_SHAPES[8:]},
+            prompt_tokens=10,
+            completion_tokens=4,
+        )
+    )
     caplog.set_level(logging.WARNING, "bot.gateway")
     async with GatewayClient(settings(gw.base_url), fast_transport=fast) as client:
         events = [e async for e in client.stream(ASK)]
@@ -79,12 +98,18 @@ async def test_wrong_shaped_chunks_mid_answer_keep_the_whole_answer(gw, caplog, 
 
 
 async def test_a_good_chunk_with_a_bad_part_keeps_its_text(gw):
-    gw.script(Answer(raw_events=[
-        {"choices": [{"index": 0, "delta": {"role": "", "content": "<think>r</think>Kept "}}]},
-        {"choices": [{"index": 0, "delta": {"content": "text", "tool_calls": "junk"}}],
-         "usage": {"prompt_tokens": "x"}},
-        {"choices": [{"index": 0, "delta": {"role": ""}, "finish_reason": "stop"}]},
-    ]))
+    gw.script(
+        Answer(
+            raw_events=[
+                {"choices": [{"index": 0, "delta": {"role": "", "content": "<think>r</think>Kept "}}]},
+                {
+                    "choices": [{"index": 0, "delta": {"content": "text", "tool_calls": "junk"}}],
+                    "usage": {"prompt_tokens": "x"},
+                },
+                {"choices": [{"index": 0, "delta": {"role": ""}, "finish_reason": "stop"}]},
+            ]
+        )
+    )
     async with GatewayClient(settings(gw.base_url)) as client:
         result = await client.complete(ASK)
     assert (result.text, result.finish_reason, result.usage, result.tool_calls) == ("Kept text", "stop", None, [])
@@ -142,11 +167,15 @@ async def test_refusal_only_stream_is_the_answer(gw, chunk_size):
 
 
 async def test_refusal_chunks_with_an_empty_role_stream_as_text(gw):
-    gw.script(Answer(raw_events=[
-        {"choices": [{"index": 0, "delta": {"role": "", "content": None, "refusal": "No, "}}]},
-        {"choices": [{"index": 0, "delta": {"role": "", "refusal": "sorry."}}]},
-        {"choices": [{"index": 0, "delta": {"role": ""}, "finish_reason": "content_filter"}]},
-    ]))
+    gw.script(
+        Answer(
+            raw_events=[
+                {"choices": [{"index": 0, "delta": {"role": "", "content": None, "refusal": "No, "}}]},
+                {"choices": [{"index": 0, "delta": {"role": "", "refusal": "sorry."}}]},
+                {"choices": [{"index": 0, "delta": {"role": ""}, "finish_reason": "content_filter"}]},
+            ]
+        )
+    )
     async with GatewayClient(settings(gw.base_url)) as client:
         result = await client.complete(ASK)
     assert (result.text, result.finish_reason) == ("No, sorry.", "content_filter")
@@ -154,12 +183,14 @@ async def test_refusal_chunks_with_an_empty_role_stream_as_text(gw):
 
 # --- a gateway that accepts and never answers ------------------------------------------------
 
+
 @pytest.mark.parametrize("fast", [True, False])
 async def test_silent_gateway_gives_up_within_the_answer_start_bound(gw, fast):
     # The read timeout alone would wait (retries + 1) × 30 s; the bound ends it in 0.4 s.
     gw.script(*[Answer(hang=True) for _ in range(3)])
-    async with GatewayClient(settings(gw.base_url, BOT_ANSWER_START_TIMEOUT=0.4, BOT_READ_TIMEOUT=30,
-                                      BOT_MAX_RETRIES=2), fast_transport=fast) as client:
+    async with GatewayClient(
+        settings(gw.base_url, BOT_ANSWER_START_TIMEOUT=0.4, BOT_READ_TIMEOUT=30, BOT_MAX_RETRIES=2), fast_transport=fast
+    ) as client:
         started = time.monotonic()
         with pytest.raises(GatewayError) as info:
             await client.complete(ASK)
@@ -185,9 +216,16 @@ async def test_the_bound_covers_retries_and_backoffs(gw):
     # Each attempt times out on its own read timeout, and retries would go on for 3 × 0.25 s
     # plus backoff; the bound stops them at 0.5 s.
     gw.script(*[Answer(text="late", first_token_delay=30) for _ in range(10)])
-    async with GatewayClient(settings(gw.base_url, BOT_ANSWER_START_TIMEOUT=0.5, BOT_READ_TIMEOUT=0.25,
-                                      BOT_MAX_RETRIES=5, BOT_RETRY_BASE_DELAY=0.1,
-                                      BOT_RETRY_MAX_DELAY=0.1)) as client:
+    async with GatewayClient(
+        settings(
+            gw.base_url,
+            BOT_ANSWER_START_TIMEOUT=0.5,
+            BOT_READ_TIMEOUT=0.25,
+            BOT_MAX_RETRIES=5,
+            BOT_RETRY_BASE_DELAY=0.1,
+            BOT_RETRY_MAX_DELAY=0.1,
+        )
+    ) as client:
         started = time.monotonic()
         with pytest.raises(GatewayError) as info:
             await client.complete(ASK)

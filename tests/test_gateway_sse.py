@@ -1,12 +1,13 @@
 """Our SSE decoder, read in batches: the spec's fields, and every split of the bytes gives
 the same events."""
+
 from __future__ import annotations
 
 from bot.gateway.sse import ServerSentEvent, SSEBatcher, SSEDecoder
 
 STREAM = (
     b": keep-alive comment\r\n"
-    b"data: {\"a\": \"\xe4\xbd\xa0\xe5\xa5\xbd\"}\r\n\r\n"
+    b'data: {"a": "\xe4\xbd\xa0\xe5\xa5\xbd"}\r\n\r\n'
     b"event: message\ndata: line one\ndata: line two\n\n"
     b"data: third\r\rdata: [DONE]\n\n"
 )
@@ -44,6 +45,7 @@ def test_last_event_without_blank_line_is_kept_at_close():
 
 # --- the line decoder, field by field (WHATWG event-stream) -----------------------------------
 
+
 def events(text: str) -> list[ServerSentEvent]:
     decoder = SSEDecoder()
     out = [decoder.decode(line) for line in text.split("\n")]
@@ -51,10 +53,11 @@ def events(text: str) -> list[ServerSentEvent]:
 
 
 def test_fields_event_id_retry_and_multiline_data():
-    got = events("event: delta\nid: 7\nretry: 1500\ndata: one\ndata:two\ndata:  three\n\n"
-                 "data: next\n\n")
-    assert got == [ServerSentEvent("one\ntwo\n three", "delta", "7", 1500),
-                   ServerSentEvent("next", "message", "7", None)]  # the id carries over
+    got = events("event: delta\nid: 7\nretry: 1500\ndata: one\ndata:two\ndata:  three\n\ndata: next\n\n")
+    assert got == [
+        ServerSentEvent("one\ntwo\n three", "delta", "7", 1500),
+        ServerSentEvent("next", "message", "7", None),
+    ]  # the id carries over
 
 
 def test_comments_unknown_fields_and_bad_values_are_ignored():
@@ -68,5 +71,7 @@ def test_a_blank_line_without_data_dispatches_nothing_and_resets_the_type():
 
 
 def test_batcher_drops_a_leading_byte_order_mark_and_empty_events():
-    assert decode([b"\xef\xbb", b"\xbfdata: first\n\ndata:\n\ndata: \xef\xbb\xbfkept\n\n"])[0] == \
-        ["first", "\ufeffkept"]
+    assert decode([b"\xef\xbb", b"\xbfdata: first\n\ndata:\n\ndata: \xef\xbb\xbfkept\n\n"])[0] == [
+        "first",
+        "\ufeffkept",
+    ]

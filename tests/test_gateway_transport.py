@@ -1,5 +1,6 @@
 """Our httpx transport (httpcore's public pool on the asyncio backend): TLS, keep-alive,
 httpx's exceptions for every failure, connections freed on close, and parity with stock httpx."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,12 @@ from tests.fakes.gateway import Answer, FakeGateway
 
 
 def settings(base_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"BYTESPIKE_API_KEY": "test-key", "BYTESPIKE_BASE_URL": base_url,
-                                 "BOT_RETRY_BASE_DELAY": 0.001, "_env_file": None}
+    values: dict[str, object] = {
+        "BYTESPIKE_API_KEY": "test-key",
+        "BYTESPIKE_BASE_URL": base_url,
+        "BOT_RETRY_BASE_DELAY": 0.001,
+        "_env_file": None,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -39,9 +44,26 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -84,8 +106,9 @@ async def test_connection_kept_alive_between_answers(fast):
 @pytest.mark.parametrize("fast", [True, False])
 async def test_cut_stream_same_on_both_backends(fast):
     async with FakeGateway() as gw:
-        gw.script(Answer(text="abcdefghijklmnopqrstuvwxyz", reasoning="r", chunk_size=2, cut_after=12,
-                         chunk_delay=0.001))
+        gw.script(
+            Answer(text="abcdefghijklmnopqrstuvwxyz", reasoning="r", chunk_size=2, cut_after=12, chunk_delay=0.001)
+        )
         async with GatewayClient(settings(gw.base_url), fast_transport=fast) as client:
             text = []
             with pytest.raises(StreamInterrupted):
@@ -114,8 +137,7 @@ async def test_slow_but_steady_stream_is_not_a_timeout():
 async def test_stall_mid_answer_is_an_interruption():
     gate = asyncio.Event()
     async with FakeGateway() as gw:
-        gw.script(Answer(text="first words then a stall", reasoning="r", chunk_size=6, wait_for=gate,
-                         pause_after=5))
+        gw.script(Answer(text="first words then a stall", reasoning="r", chunk_size=6, wait_for=gate, pause_after=5))
         async with GatewayClient(settings(gw.base_url, BOT_READ_TIMEOUT=0.1)) as client:
             text = []
             with pytest.raises(StreamInterrupted):
@@ -147,8 +169,9 @@ def http(limits: httpx.Limits = LIMITS, **timeouts: float) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def raw_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-                     ) -> AsyncIterator[str]:
+async def raw_server(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
     """A TCP server that answers with whatever bytes ``handle`` writes (or none)."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -164,8 +187,9 @@ async def read_request(reader: asyncio.StreamReader) -> None:
 
 async def test_requests_run_on_the_asyncio_backend():
     async with FakeGateway() as gw, http() as client:
-        async with client.stream("POST", f"{gw.base_url}/v1/chat/completions", json=BODY,
-                                 headers={"Authorization": "Bearer test-key"}) as response:
+        async with client.stream(
+            "POST", f"{gw.base_url}/v1/chat/completions", json=BODY, headers={"Authorization": "Bearer test-key"}
+        ) as response:
             assert response.status_code == 200
             assert isinstance(response.extensions["network_stream"], AsyncioStream)
             assert response.http_version == "HTTP/1.1"

@@ -1,5 +1,6 @@
 """Replay the corpus of documented update/event shapes (tests/corpus/) through the running
 adapters' webhook and events endpoints: never a 5xx, and the ones that should be answered are."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,9 +27,12 @@ async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, 
         tg.add_chat(1001, "private", user={"first_name": "Alice"})
         tg.add_chat(-100200, "supergroup", title="Marketing")
         tg.add_chat(-100300, "supergroup", title="Launch", is_forum=True)
-        values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                      TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
-                      TELEGRAM_WEBHOOK_SECRET=SECRET)
+        values = dict(
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+        )
         runtime = await build_runtime(make_settings(), migrate=False)
         adapter = connect(runtime, "telegram", **values)
         assert adapter is not None
@@ -37,8 +41,9 @@ async def test_telegram_corpus_through_the_webhook(make_settings, fake_gateway, 
             transport = httpx.ASGITransport(app=create_app(adapter.routes()))
             async with httpx.AsyncClient(transport=transport, base_url="https://bot.example.com") as http:
                 for case in cases:
-                    r = await http.post("/telegram/webhook", json=case["update"],
-                                        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+                    r = await http.post(
+                        "/telegram/webhook", json=case["update"], headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                    )
                     assert r.status_code == 200, case["name"]
             # Each update was handed in before its 200: the drain waits for every answer.
             async with asyncio.timeout(30):

@@ -1,4 +1,5 @@
 """Images within a memory budget, PostgreSQL liveness after a dropped connection, secrets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -69,19 +70,24 @@ async def test_a_dropped_liveness_connection_does_not_make_a_live_answer_look_de
     import asyncpg
 
     release = asyncio.Event()
-    fake_gateway.script(Answer(text="one answer from process A", reasoning="r", chunk_size=4,
-                               wait_for=release, pause_after=9))
+    fake_gateway.script(
+        Answer(text="one answer from process A", reasoning="r", chunk_size=4, wait_for=release, pause_after=9)
+    )
     a = await build_runtime(settings, migrate=False)
     surface = RecordingSurface()
-    task = asyncio.create_task(a.service.handle(IncomingMessage(
-        key=KEY, author=Author("alice", "Alice"), text="question", message_id="m1"), surface))
+    task = asyncio.create_task(
+        a.service.handle(
+            IncomingMessage(key=KEY, author=Author("alice", "Alice"), text="question", message_id="m1"), surface
+        )
+    )
     await eventually(lambda: surface.order)
     admin = await asyncpg.connect(_pg_admin_url(settings.database_url.replace("+asyncpg", "")))
     try:
         killed = await admin.fetch(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
             " AND objsubid = 1"  # the liveness lock's one-bigint key (conversation locks use two ints)
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert len(killed) == 1, "process A's liveness lock connection was dropped"
         b = await build_runtime(settings, migrate=False)  # starts during the gap
         try:
@@ -91,7 +97,8 @@ async def test_a_dropped_liveness_connection_does_not_make_a_live_answer_look_de
             assert surface.texts == ["one answer from process A"]
             held = await admin.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
             assert held == 2, "A took its lock again (B holds its own)"
         finally:
             await b.close()

@@ -1,6 +1,7 @@
 """Property-based fuzzing (hypothesis) of both normalisers and both webhook endpoints:
 no input escapes as an exception, and no request is answered with a 5xx (which the
 platforms would retry for ever). Small ``max_examples`` keep the suite fast."""
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,14 @@ FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_c
 FUZZ_HTTP = settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 # ---- strategies ----------------------------------------------------------------------------
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63), st.floats(allow_nan=False),
-                    st.text(max_size=30))
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)), max_leaves=12)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(allow_nan=False), st.text(max_size=30)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
@@ -50,56 +55,88 @@ def optional_fields(**fields: st.SearchStrategy) -> st.SearchStrategy:
 
 
 slack_ids = st.sampled_from(["U0ALICE01", BOT_USER_ID, "W0ENTERPR1", "", "C0GENERAL1", "D0ALICE001"])
-slack_text = st.one_of(st.text(max_size=60), st.builds(lambda a, b: f"{a}<@{BOT_USER_ID}>{b}",
-                                                       st.text(max_size=20), st.text(max_size=20)))
+slack_text = st.one_of(
+    st.text(max_size=60), st.builds(lambda a, b: f"{a}<@{BOT_USER_ID}>{b}", st.text(max_size=20), st.text(max_size=20))
+)
 slack_events = optional_fields(
     type=st.sampled_from(["message", "app_mention", "reaction_added"]),
     subtype=st.sampled_from(["file_share", "message_changed", "bot_message", "thread_broadcast", ""]),
-    user=slack_ids, text=slack_text, ts=st.sampled_from(["1700000001.000100", "", "x"]),
-    thread_ts=st.sampled_from(["1700000000.000001", ""]), channel=slack_ids,
-    channel_type=st.sampled_from(["im", "channel", "group", "mpim"]), bot_id=st.sampled_from(["B1", ""]),
+    user=slack_ids,
+    text=slack_text,
+    ts=st.sampled_from(["1700000001.000100", "", "x"]),
+    thread_ts=st.sampled_from(["1700000000.000001", ""]),
+    channel=slack_ids,
+    channel_type=st.sampled_from(["im", "channel", "group", "mpim"]),
+    bot_id=st.sampled_from(["B1", ""]),
     files=st.lists(st.dictionaries(st.sampled_from(["id", "name", "mimetype"]), st.text(max_size=5)), max_size=2),
     user_team=st.sampled_from(["T0FAKE001", "T0OTHER01"]),
 )
 
 ME = BotIdentity(123456, "copy_helper_bot")
 tg_users = st.one_of(
-    st.fixed_dictionaries({"id": st.integers(1, 2**40), "is_bot": st.booleans(),
-                           "first_name": st.text(max_size=10)},
-                          optional={"last_name": st.text(max_size=10), "username": st.text(max_size=10)}),
+    st.fixed_dictionaries(
+        {"id": st.integers(1, 2**40), "is_bot": st.booleans(), "first_name": st.text(max_size=10)},
+        optional={"last_name": st.text(max_size=10), "username": st.text(max_size=10)},
+    ),
     st.just({"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}),
     st.just({"id": ME.id, "is_bot": True, "first_name": "Copy Helper", "username": ME.username}),
 )
 tg_chats = st.fixed_dictionaries(
-    {"id": st.integers(-10**13, 10**10), "type": st.sampled_from(["private", "group", "supergroup", "channel"])},
-    optional={"title": st.text(max_size=10), "is_forum": st.booleans(), "username": st.text(max_size=8)})
-tg_entities = st.lists(st.fixed_dictionaries(
-    {"type": st.sampled_from(["mention", "bot_command", "text_mention", "bold", "url"]),
-     "offset": st.integers(-2, 40), "length": st.integers(0, 40)}, optional={"user": tg_users}), max_size=3)
-tg_text = st.one_of(st.text(max_size=50), st.sampled_from([
-    "/start", "/copy@copy_helper_bot\nbrief", "@copy_helper_bot hi", " ", "/stop@other_bot", "/"]))
+    {"id": st.integers(-(10**13), 10**10), "type": st.sampled_from(["private", "group", "supergroup", "channel"])},
+    optional={"title": st.text(max_size=10), "is_forum": st.booleans(), "username": st.text(max_size=8)},
+)
+tg_entities = st.lists(
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["mention", "bot_command", "text_mention", "bold", "url"]),
+            "offset": st.integers(-2, 40),
+            "length": st.integers(0, 40),
+        },
+        optional={"user": tg_users},
+    ),
+    max_size=3,
+)
+tg_text = st.one_of(
+    st.text(max_size=50),
+    st.sampled_from(["/start", "/copy@copy_helper_bot\nbrief", "@copy_helper_bot hi", " ", "/stop@other_bot", "/"]),
+)
 
 
 def tg_message(depth: int = 1) -> st.SearchStrategy:
     base = {"message_id": st.integers(1, 10**6), "date": st.integers(0, 2**31), "chat": tg_chats}
-    optional = {"from": tg_users, "sender_chat": tg_chats, "text": tg_text, "entities": tg_entities,
-                "caption": tg_text, "caption_entities": tg_entities, "message_thread_id": st.integers(1, 10**5),
-                "is_topic_message": st.booleans(), "is_automatic_forward": st.booleans(),
-                "media_group_id": st.text(max_size=5),
-                "forum_topic_created": st.just({"name": "t", "icon_color": 1})}
+    optional = {
+        "from": tg_users,
+        "sender_chat": tg_chats,
+        "text": tg_text,
+        "entities": tg_entities,
+        "caption": tg_text,
+        "caption_entities": tg_entities,
+        "message_thread_id": st.integers(1, 10**5),
+        "is_topic_message": st.booleans(),
+        "is_automatic_forward": st.booleans(),
+        "media_group_id": st.text(max_size=5),
+        "forum_topic_created": st.just({"name": "t", "icon_color": 1}),
+    }
     if depth:
         optional["reply_to_message"] = tg_message(depth - 1)
-    return st.fixed_dictionaries({k: maybe(v) for k, v in base.items()},
-                                 optional={k: maybe(v) for k, v in optional.items()})
+    return st.fixed_dictionaries(
+        {k: maybe(v) for k, v in base.items()}, optional={k: maybe(v) for k, v in optional.items()}
+    )
 
 
-tg_updates = st.fixed_dictionaries({"update_id": st.integers(1, 2**31)}, optional={
-    "message": maybe(tg_message()), "edited_message": maybe(tg_message(0)),
-    "callback_query": maybe(st.fixed_dictionaries({"id": st.text(max_size=5), "from": tg_users,
-                                                   "chat_instance": st.text(max_size=5)},
-                                                  optional={"data": st.text(max_size=20),
-                                                            "message": tg_message(0)})),
-})
+tg_updates = st.fixed_dictionaries(
+    {"update_id": st.integers(1, 2**31)},
+    optional={
+        "message": maybe(tg_message()),
+        "edited_message": maybe(tg_message(0)),
+        "callback_query": maybe(
+            st.fixed_dictionaries(
+                {"id": st.text(max_size=5), "from": tg_users, "chat_instance": st.text(max_size=5)},
+                optional={"data": st.text(max_size=20), "message": tg_message(0)},
+            )
+        ),
+    },
+)
 
 
 # ---- normalisers -----------------------------------------------------------------------------
@@ -138,15 +175,17 @@ async def slack_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:
     from bot.process.runtime import build_runtime
 
     fake = await FakeSlack().start()
-    s_values = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url,
-                      BOT_VISION=False)
+    s_values = dict(
+        SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.api_url, BOT_VISION=False
+    )
     s = make_settings(**s_values)
     runtime = await build_runtime(s, migrate=False)
     adapter = connect(runtime, "slack", **s_values)
     assert adapter is not None
     await adapter.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
-                                 base_url="http://testserver") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(adapter.routes())), base_url="http://testserver"
+    ) as http:
         http.fake = fake  # type: ignore[attr-defined]
         yield http
     await adapter.stop()
@@ -159,22 +198,35 @@ bodies = st.one_of(
     st.binary(max_size=200),
     st.text(max_size=200).map(str.encode),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.builds(lambda e: json.dumps({"type": "event_callback", "event_id": "EvFUZZ", "team_id": "T0FAKE001",
-                                    "event": e}).encode(), slack_events),
+    st.builds(
+        lambda e: json.dumps(
+            {"type": "event_callback", "event_id": "EvFUZZ", "team_id": "T0FAKE001", "event": e}
+        ).encode(),
+        slack_events,
+    ),
     json_values.map(lambda v: ("payload=" + json.dumps(v)).encode()),
-    st.dictionaries(st.sampled_from(["command", "text", "channel_id", "user_id", "team_id", "ssl_check",
-                                     "trigger_id", "payload"]), st.text(max_size=20), max_size=6)
-    .map(lambda d: "&".join(f"{k}={v}" for k, v in d.items()).encode()),
+    st.dictionaries(
+        st.sampled_from(["command", "text", "channel_id", "user_id", "team_id", "ssl_check", "trigger_id", "payload"]),
+        st.text(max_size=20),
+        max_size=6,
+    ).map(lambda d: "&".join(f"{k}={v}" for k, v in d.items()).encode()),
 )
 
 
 @FUZZ_HTTP
-@given(body=bodies, content_type=content_types, signed=st.booleans(),
-       extra=st.dictionaries(st.sampled_from(["X-Slack-Signature", "X-Slack-Request-Timestamp", "X-Slack-Retry-Num",
-                                              "Content-Length"]),
-                             st.text(alphabet="v0=abc123 -", max_size=12), max_size=2))
-async def test_slack_events_endpoint_never_answers_5xx(slack_http, body: bytes, content_type: str, signed: bool,
-                                                       extra: dict) -> None:
+@given(
+    body=bodies,
+    content_type=content_types,
+    signed=st.booleans(),
+    extra=st.dictionaries(
+        st.sampled_from(["X-Slack-Signature", "X-Slack-Request-Timestamp", "X-Slack-Retry-Num", "Content-Length"]),
+        st.text(alphabet="v0=abc123 -", max_size=12),
+        max_size=2,
+    ),
+)
+async def test_slack_events_endpoint_never_answers_5xx(
+    slack_http, body: bytes, content_type: str, signed: bool, extra: dict
+) -> None:
     headers = slack_http.fake.signed(body, content_type=content_type) if signed else {"Content-Type": content_type}
     if not signed:
         headers.update(extra)
@@ -192,16 +244,20 @@ async def telegram_http(make_settings) -> AsyncIterator[httpx.AsyncClient]:
     from bot.process.runtime import build_runtime
 
     async with FakeTelegram() as tg:
-        s_values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                          TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
-                          TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        s_values = dict(
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+            TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        )
         s = make_settings(**s_values)
         runtime = await build_runtime(s, migrate=False)
         adapter = connect(runtime, "telegram", **s_values)
         assert adapter is not None
         await adapter.start()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(adapter.routes())),
-                                     base_url="https://bot.example.com") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(adapter.routes())), base_url="https://bot.example.com"
+        ) as http:
             yield http
         await adapter.stop()
         await runtime.close()
@@ -212,11 +268,14 @@ WEBHOOK_SECRET = "fuzz-secret-0123456789"
 
 @FUZZ_HTTP
 @given(update=st.one_of(tg_updates, json_values), secret=st.sampled_from([WEBHOOK_SECRET, WEBHOOK_SECRET, "", "x"]))
-async def test_telegram_webhook_acknowledges_whatever_telegram_could_send(telegram_http, update: object,
-                                                                          secret: str) -> None:
-    response = await telegram_http.post("/telegram/webhook", content=json.dumps(update).encode(),
-                                        headers={"X-Telegram-Bot-Api-Secret-Token": secret,
-                                                 "Content-Type": "application/json"})
+async def test_telegram_webhook_acknowledges_whatever_telegram_could_send(
+    telegram_http, update: object, secret: str
+) -> None:
+    response = await telegram_http.post(
+        "/telegram/webhook",
+        content=json.dumps(update).encode(),
+        headers={"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"},
+    )
     if secret != WEBHOOK_SECRET:
         assert response.status_code == 403
     else:
@@ -228,7 +287,11 @@ def test_strategies_cover_the_shapes_that_matter() -> None:
     from hypothesis import find
 
     bot = Bot("123456:TEST-token_abc")
-    found = find(tg_updates, lambda d: (u := parse_update(d, bot)) is not None and u.message is not None
-                 and u.message.sender_chat is not None,
-                 settings=settings(max_examples=5000, database=None, derandomize=True))  # the same search every run
+    found = find(
+        tg_updates,
+        lambda d: (
+            (u := parse_update(d, bot)) is not None and u.message is not None and u.message.sender_chat is not None
+        ),
+        settings=settings(max_examples=5000, database=None, derandomize=True),
+    )  # the same search every run
     assert "sender_chat" in found["message"]

@@ -3,6 +3,7 @@
 The real adapter (``adapters.telegram.create``) against the fake Bot API, driven by polling or
 through its webhook route; the fake gateway echoes what it was asked.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,9 +50,13 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
     running: list = []
 
     async def start(**overrides: object):
-        settings_values = dict(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                                 TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1 * SCALE,
-                                 TELEGRAM_GROUP_EDIT_INTERVAL=3.1 * SCALE, **overrides)
+        settings_values = dict(
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_PRIVATE_EDIT_INTERVAL=1.1 * SCALE,
+            TELEGRAM_GROUP_EDIT_INTERVAL=3.1 * SCALE,
+            **overrides,
+        )
         settings = make_settings(**settings_values)
         runtime = await build_runtime(settings, migrate=False)
         adapter = connect(runtime, "telegram", **settings_values)
@@ -69,9 +74,15 @@ async def start_bot(make_settings, tg) -> AsyncIterator[Callable]:
 
 def finished(tg: FakeTelegram, chat_id: int) -> list:
     """The bot's messages in a chat that carry the final buttons (a finished answer)."""
-    return [m for m in tg.bot_messages(chat_id)
-            if any(b.get("callback_data", "").startswith("regen:")
-                   for row in (m.reply_markup or {}).get("inline_keyboard", []) for b in row)]
+    return [
+        m
+        for m in tg.bot_messages(chat_id)
+        if any(
+            b.get("callback_data", "").startswith("regen:")
+            for row in (m.reply_markup or {}).get("inline_keyboard", [])
+            for b in row
+        )
+    ]
 
 
 def prompts(gateway) -> str:
@@ -87,19 +98,24 @@ BROKEN_MESSAGES = {
     "no date (a field PTB requires)": lambda chat: {"message_id": 7, "chat": chat, "text": "hi"},
     "message is a string": lambda chat: "broken",
     "chat without type": lambda chat: {"message_id": 7, "date": 0, "chat": {"id": chat["id"]}, "text": "hi"},
-    "entity without offset": lambda chat: {"message_id": 7, "date": 0, "chat": chat, "text": "hi",
-                                           "entities": [{"type": "bold"}]},
+    "entity without offset": lambda chat: {
+        "message_id": 7,
+        "date": 0,
+        "chat": chat,
+        "text": "hi",
+        "entities": [{"type": "bold"}],
+    },
     "no chat at all": lambda chat: {"message_id": 7, "date": 0, "text": "hi"},
 }
 
 
 async def test_polling_drops_unparseable_updates_answers_the_rest_and_moves_on(
-        start_bot, tg, fake_gateway, caplog) -> None:
+    start_bot, tg, fake_gateway, caplog
+) -> None:
     caplog.set_level(logging.WARNING, logger="adapters.telegram")
     adapter = await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "first question")
-    bad_ids = [tg.push_update({"message": make(tg.chats[BOB["id"]])})["update_id"]
-               for make in BROKEN_MESSAGES.values()]
+    bad_ids = [tg.push_update({"message": make(tg.chats[BOB["id"]])})["update_id"] for make in BROKEN_MESSAGES.values()]
     tg.send_user_message(BOB["id"], BOB, "second question")
     await eventually(lambda: finished(tg, ALICE["id"]) and finished(tg, BOB["id"]))
     assert "echo: first question" in finished(tg, ALICE["id"])[-1].text
@@ -114,7 +130,8 @@ async def test_polling_drops_unparseable_updates_answers_the_rest_and_moves_on(
 
 
 async def test_webhook_acknowledges_unparseable_updates_once_and_keeps_answering(
-        start_bot, tg, fake_gateway, caplog) -> None:
+    start_bot, tg, fake_gateway, caplog
+) -> None:
     caplog.set_level(logging.WARNING, logger="adapters.telegram")
     adapter = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
@@ -141,11 +158,11 @@ async def test_webhook_acknowledges_unparseable_updates_once_and_keeps_answering
 
 # ---- who wrote it -------------------------------------------------------------------------
 async def test_an_anonymous_admin_who_mentions_the_bot_is_answered_and_named_after_the_group(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     await start_bot()
     text = f"@{tg.username} write a slogan for our tea"
-    asked = tg.new_message(GROUP, ANONYMOUS_ADMIN, text, entities=mention(tg, text),
-                           extra={"sender_chat": GROUP_CHAT})
+    asked = tg.new_message(GROUP, ANONYMOUS_ADMIN, text, entities=mention(tg, text), extra={"sender_chat": GROUP_CHAT})
     tg.push_update({"message": asked})
     [answer] = await eventually(lambda: finished(tg, GROUP))
     assert answer.reply_to == asked["message_id"]
@@ -155,9 +172,16 @@ async def test_an_anonymous_admin_who_mentions_the_bot_is_answered_and_named_aft
 
 async def test_a_linked_channel_post_is_context_and_other_bots_stay_ignored(start_bot, tg, fake_gateway) -> None:
     adapter = await start_bot()
-    tg.send_user_message(GROUP, TELEGRAM_SERVICE, "New: a jasmine green tea, out on Monday", extra={
-        "sender_chat": CHANNEL_CHAT, "is_automatic_forward": True,
-        "forward_origin": {"type": "channel", "chat": CHANNEL_CHAT, "message_id": 55, "date": int(time.time())}})
+    tg.send_user_message(
+        GROUP,
+        TELEGRAM_SERVICE,
+        "New: a jasmine green tea, out on Monday",
+        extra={
+            "sender_chat": CHANNEL_CHAT,
+            "is_automatic_forward": True,
+            "forward_origin": {"type": "channel", "chat": CHANNEL_CHAT, "message_id": 55, "date": int(time.time())},
+        },
+    )
     bot_text = f"@{tg.username} buy cheap followers"
     tg.send_user_message(GROUP, OTHER_BOT, bot_text, entities=mention(tg, bot_text))
     await settle(tg, adapter)

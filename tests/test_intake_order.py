@@ -1,6 +1,7 @@
 """The one door keeps arrival order for everything the bot says outside an answer: notices
 ``build`` returns (a file it cannot read, a sticker) and command replies come out in the order
 their events arrived, whatever each event's build (downloads) took."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +28,7 @@ async def test_notices_and_replies_keep_arrival_order_whatever_their_builds_take
                 await released.wait()  # a download that takes long
             built.append(text)
             return Notice(text)
+
         return build
 
     async def help_command() -> IncomingMessage:

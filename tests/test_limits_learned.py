@@ -3,6 +3,7 @@ pressure after a quiet window probes it back up, and fifty Slack threads at once
 Slack whose buckets hold a sixth of a minute draw a handful of 429s and show their first
 text near the floor that Slack allows, while a Slack that takes whole-minute bursts is still
 used at its floor."""
+
 from __future__ import annotations
 
 import asyncio
@@ -64,16 +65,22 @@ async def _call_until_done(budget: Budget, platform: BucketPlatform) -> None:
 
 # --- the budget --------------------------------------------------------------------------------
 
+
 def test_a_burst_window_spreads_a_window_s_calls_at_the_same_rate() -> None:
     rates = rates_for([Window(20, 60.0)], 3)
     assert [(r.limit, r.interval) for r in rates] == [(3, 9100), (20, 60667)]  # 3 per 9 s (+ margin)
     assert [(r.limit, r.interval) for r in rates_for([Window(20, 60.0)], 20)] == [(20, 60100)]  # no burst window
     # Telegram's group: one a second and 20 a minute; a burst of one every 3 s implies the first.
-    assert [(r.limit, r.interval) for r in rates_for([Window(1, 1.0), Window(20, 60.0)], 1)] == \
-        [(1, 3100), (20, 62000)]
+    assert [(r.limit, r.interval) for r in rates_for([Window(1, 1.0), Window(20, 60.0)], 1)] == [(1, 3100), (20, 62000)]
     # Every burst of every Telegram and Slack budget fits pyrate-limiter's ordering rules.
-    shapes = [[Window(30, 1.0)], [Window(1, 1.0), Window(20, 60.0)], [Window(20, 5.0), Window(40, 30.0)],
-              [Window(20, 60.0)], [Window(50, 60.0)], [Window(100, 60.0)]]
+    shapes = [
+        [Window(30, 1.0)],
+        [Window(1, 1.0), Window(20, 60.0)],
+        [Window(20, 5.0), Window(40, 30.0)],
+        [Window(20, 60.0)],
+        [Window(50, 60.0)],
+        [Window(100, 60.0)],
+    ]
     for scale in (1.0, 0.2, 0.05):
         for shape in shapes:
             windows = [Window(w.count, w.seconds * scale) for w in shape]
@@ -187,9 +194,13 @@ async def _fifty_threads(make_settings, fake_gateway, mode: LimitMode) -> tuple[
     fake_gateway.on_timing = timing
     slack = await _harness(make_settings, fake_gateway, fake)
     try:
-        envs = [(CHANNELS[i % len(CHANNELS)],
-                 fake.user_message(CHANNELS[i % len(CHANNELS)], f"<@{BOT_USER_ID}> question {i}", mention=True))
-                for i in range(THREADS)]
+        envs = [
+            (
+                CHANNELS[i % len(CHANNELS)],
+                fake.user_message(CHANNELS[i % len(CHANNELS)], f"<@{BOT_USER_ID}> question {i}", mention=True),
+            )
+            for i in range(THREADS)
+        ]
         responses = await asyncio.gather(*(slack.send(env) for _, (_, env) in envs))
         assert all(r.status_code == 200 for r in responses)
         await slack.settle(timeout=120)
@@ -266,7 +277,12 @@ async def test_the_fake_telegram_s_buckets_hold_a_sixth_of_each_window() -> None
             for i in range(6):
                 tg.add_chat(7000 + i, "private", user={"first_name": f"U{i}"})
             async with httpx.AsyncClient() as http:
-                answers = [(await http.post(f"{tg.api_url}/bot{tg.token}/sendMessage",
-                                            json={"chat_id": 7000 + i, "text": "hi"})).status_code
-                           for i in range(6)]
+                answers = [
+                    (
+                        await http.post(
+                            f"{tg.api_url}/bot{tg.token}/sendMessage", json={"chat_id": 7000 + i, "text": "hi"}
+                        )
+                    ).status_code
+                    for i in range(6)
+                ]
         assert answers == expected, buckets

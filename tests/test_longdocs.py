@@ -3,6 +3,7 @@ store and service, the real gateway client against the fake gateway playing a mo
 follows the reading instructions (tests/fakes/doc_reader.py), a surface that records what
 the chat shows. A 1,000-page Chinese report (reportlab, an embedded CJK font, a bookmark per
 chapter), a scanned PDF, the go-ahead, a quota, and a restart mid-way."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def ask(text: str, *files: Attachment, key: ConversationKey = KEY) -> IncomingMessage:
-    return IncomingMessage(key=key, author=ALICE, text=text, message_id=f"m-{len(text)}-{len(files)}",
-                           attachments=list(files))
+    return IncomingMessage(
+        key=key, author=ALICE, text=text, message_id=f"m-{len(text)}-{len(files)}", attachments=list(files)
+    )
 
 
 def pdf(data: bytes, name: str = "report.pdf") -> Attachment:
@@ -78,9 +80,11 @@ def covered(requests) -> list[int]:
 
 
 async def test_a_1000_page_report_is_answered_in_parts_and_a_follow_up_reuses_the_notes(
-        make_settings, fake_gateway, report: bytes) -> None:
-    model = DocumentModel(answer="建议把新品定在 109 元 [page 55]；竞品集中在 [pages 200–201]，"
-                                 "另见 [page 1,204]。", part_delay=0.05)
+    make_settings, fake_gateway, report: bytes
+) -> None:
+    model = DocumentModel(
+        answer="建议把新品定在 109 元 [page 55]；竞品集中在 [pages 200–201]，另见 [page 1,204]。", part_delay=0.05
+    )
     fake_gateway.default = model
     rt = await runtime_with(make_settings, BOT_DOC_CONFIRM_ABOVE="", **FAST_PROGRESS)
     try:
@@ -153,7 +157,8 @@ class OneChat:
 
 @pytest.mark.parametrize("part_tokens", [60_000, 30_000], ids=["same settings", "parts resized meanwhile"])
 async def test_a_restart_mid_way_resumes_without_reading_finished_parts_again(
-        make_settings, fake_gateway, report: bytes, part_tokens: int) -> None:
+    make_settings, fake_gateway, report: bytes, part_tokens: int
+) -> None:
     """Killed after six parts came back; the next process reads only the rest (the plan is
     stored with the job, so a changed BOT_DOC_PART_TOKENS does not re-cut a reading under way)."""
     held = asyncio.Event()
@@ -196,8 +201,9 @@ async def test_a_restart_mid_way_resumes_without_reading_finished_parts_again(
         await rt.close()
 
 
-async def test_above_the_threshold_the_estimate_waits_for_a_go_ahead(make_settings, fake_gateway,
-                                                                    report: bytes) -> None:
+async def test_above_the_threshold_the_estimate_waits_for_a_go_ahead(
+    make_settings, fake_gateway, report: bytes
+) -> None:
     fake_gateway.default = DocumentModel(answer="定价 109 元 [page 55]。")
     rt = await runtime_with(make_settings, BOT_PRICE_INPUT=0.3, BOT_PRICE_OUTPUT=1.2, **FAST_PROGRESS)
     try:
@@ -233,14 +239,16 @@ async def test_above_the_threshold_the_estimate_waits_for_a_go_ahead(make_settin
         ack = await rt.service.act(Action(Press("doc", job, ("cancel",)), ALICE, other), surface)
         assert ack.text == "已取消，没有花费。" and surface.texts[-1] == wording.cancelled_text("zh")
         assert len(fake_gateway.requests) == before
-        assert (await rt.service.act(Action(Press("doc", job, ("cancel",)), ALICE, other), surface)).text \
-            == "已经取消了。"
+        assert (
+            await rt.service.act(Action(Press("doc", job, ("cancel",)), ALICE, other), surface)
+        ).text == "已经取消了。"
     finally:
         await rt.close()
 
 
 async def test_more_than_the_quota_left_is_refused_before_anything_is_spent(
-        make_settings, fake_gateway, report: bytes) -> None:
+    make_settings, fake_gateway, report: bytes
+) -> None:
     rt = await runtime_with(make_settings, BOT_QUOTA_USER_DAILY="300k tokens")
     try:
         surface = RecordingSurface()
@@ -277,8 +285,9 @@ async def test_scanned_pages_are_read_through_vision_inside_a_real_turn(make_set
         assert "_《scan.pdf》第 2–7 页是扫描页，文字是从图片识别的" in answer
         stored = await scalar(rt, select(Part.text).where(Part.kind == "document"))
         assert "--- page 7 ---\n第7页 扫描件" in stored, "follow-ups see the transcriptions"
-        assert await scalar(rt, select(func.count()).select_from(DocumentResult)
-                            .where(DocumentResult.kind == "page")) == 6
+        assert (
+            await scalar(rt, select(func.count()).select_from(DocumentResult).where(DocumentResult.kind == "page")) == 6
+        )
     finally:
         await rt.close()
 
@@ -299,7 +308,8 @@ async def test_the_scanned_page_cap_says_which_pages_were_left_out(make_settings
 
 
 async def test_two_documents_that_fit_alone_but_not_together_are_read_in_parts(
-        make_settings, fake_gateway, tmp_path: Path) -> None:
+    make_settings, fake_gateway, tmp_path: Path
+) -> None:
     model = DocumentModel(answer="两份都看了 [report-a.pdf, page 3] 和 [report-b.pdf, page 2]。")
     fake_gateway.default = model
     files = []
@@ -312,8 +322,9 @@ async def test_two_documents_that_fit_alone_but_not_together_are_read_in_parts(
         surface = RecordingSurface()
         await rt.service.handle(ask("比较这两份报告", *files), surface)
         parts = [r for r in fake_gateway.requests if is_part(r.body)]
-        names = sorted({re.search(r'<document name="([^"]+)"', r.body["messages"][-1]["content"]).group(1)
-                        for r in parts})
+        names = sorted(
+            {re.search(r'<document name="([^"]+)"', r.body["messages"][-1]["content"]).group(1) for r in parts}
+        )
         assert names == ["report-a.pdf", "report-b.pdf"] and len(parts) == 2
         assert surface.texts[-1].endswith("**来源：** 《report-a.pdf》第 3 页 · 《report-b.pdf》第 2 页")
     finally:
@@ -332,7 +343,8 @@ SMALL_WINDOW = dict(BOT_CONTEXT_TOKENS=30_000, BOT_DOC_CONFIRM_ABOVE="")
 
 
 async def test_parts_stay_within_the_concurrency_and_back_off_when_the_gateway_is_busy(
-        make_settings, fake_gateway, small_report: bytes) -> None:
+    make_settings, fake_gateway, small_report: bytes
+) -> None:
     model = DocumentModel(part_delay=0.1)
     running: list[int] = []
 
@@ -364,7 +376,8 @@ async def test_parts_stay_within_the_concurrency_and_back_off_when_the_gateway_i
 
 
 async def test_a_part_the_gateway_refuses_is_named_and_regenerate_reads_only_that_part(
-        make_settings, fake_gateway, small_report: bytes) -> None:
+    make_settings, fake_gateway, small_report: bytes
+) -> None:
     model = DocumentModel(answer="定价 109 元 [page 5]。")
     fake_gateway.default = model
     fake_gateway.script(Answer(status=400, error_body={"error": {"message": "sensitive content"}}))
@@ -392,7 +405,8 @@ async def test_a_part_the_gateway_refuses_is_named_and_regenerate_reads_only_tha
 
 @pytest.mark.skipif(not PG_URL, reason="several processes share a conversation only on PostgreSQL")
 async def test_another_process_takes_up_a_reading_whose_process_died(
-        make_settings, fake_gateway, small_report: bytes) -> None:
+    make_settings, fake_gateway, small_report: bytes
+) -> None:
     """Two processes on one database: the one reading dies mid-way; the other's sweep finalises
     its turn, queues the question again and reads only the parts that were missing."""
     held = asyncio.Event()
@@ -423,8 +437,10 @@ async def test_another_process_takes_up_a_reading_whose_process_died(
 
 
 async def test_a_long_markdown_book_is_cut_at_its_headings_and_cited_by_section(make_settings, fake_gateway) -> None:
-    chapters = [f"## 第{n}章 渠道{n}\n\n" + "\n\n".join(f"第{n}章第{p}段：价格带与渠道费用的讨论。" * 12
-                                                       for p in range(1, 9)) for n in range(1, 31)]
+    chapters = [
+        f"## 第{n}章 渠道{n}\n\n" + "\n\n".join(f"第{n}章第{p}段：价格带与渠道费用的讨论。" * 12 for p in range(1, 9))
+        for n in range(1, 31)
+    ]
     book = Attachment("\n\n".join(chapters).encode(), "text/markdown", "book.md")
     fake_gateway.default = DocumentModel(answer="渠道费用见 [section 7] 与 [section 12]，[section 99] 不存在。")
     rt = await runtime_with(make_settings, **SMALL_WINDOW)
@@ -455,8 +471,10 @@ async def test_the_quota_left_lowers_the_scanned_page_cap(make_settings, fake_ga
         assert 1 <= len(read) <= 3 and read == list(range(2, 2 + len(read)))
         answer = surface.texts[-1]
         left_out = f"{2 + len(read)}–7"
-        assert f"_Scanned pages {left_out} of “scan.pdf” were not read (the limit this time was {len(read)} " \
-               "scanned pages)._" in answer
+        assert (
+            f"_Scanned pages {left_out} of “scan.pdf” were not read (the limit this time was {len(read)} "
+            "scanned pages)._" in answer
+        )
         # (What the calls cost is the gateway's count; the fake counts base64 images as text.)
         assert await scalar(rt, select(DocumentJob.estimate_tokens)) <= 12_000, "planned within what was left"
     finally:
@@ -464,7 +482,8 @@ async def test_the_quota_left_lowers_the_scanned_page_cap(make_settings, fake_ga
 
 
 async def test_stop_on_the_progress_message_ends_the_reading_and_regenerate_goes_on(
-        make_settings, fake_gateway, small_report: bytes) -> None:
+    make_settings, fake_gateway, small_report: bytes
+) -> None:
     held = asyncio.Event()
     model = DocumentModel(hold=held, hold_after=2, answer="定价 109 元 [page 5]。")
     fake_gateway.default = model
@@ -474,8 +493,14 @@ async def test_stop_on_the_progress_message_ends_the_reading_and_regenerate_goes
         task = asyncio.create_task(rt.service.handle(ask(QUESTION, pdf(small_report)), surface))
         await eventually(lambda: len(model.parts_seen) == 3)  # two read, the third held
         await eventually(lambda: any("第 2 / " in t for t in progress_texts(surface)))
-        stops = [button.press for w in surface.writes for row in w.controls if isinstance(row, tuple)
-                 for button in row if button.press.kind == "stop"]
+        stops = [
+            button.press
+            for w in surface.writes
+            for row in w.controls
+            if isinstance(row, tuple)
+            for button in row
+            if button.press.kind == "stop"
+        ]
         assert stops, "the progress message carries Stop while the reading runs"
         ack = await rt.service.act(Action(stops[-1], ALICE, KEY), surface)
         assert ack.text == "Stopping…"

@@ -2,6 +2,7 @@
 real python-telegram-bot against the fake Bot API) and on Slack (real slack-bolt against the
 fake Slack API), the estimate with its go-ahead button, a tap on it, progress, and the
 answer from the parts with its Sources line."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,11 @@ async def test_telegram_go_ahead_reads_the_report_in_parts(start_bot, tg, fake_g
     assert progress.text == f"📖 已分 {len(parts)} 部分读完《report.pdf》（60 页）。" and not _buttons(progress)
     answer = messages[-1]
     assert answer.text.startswith("建议定价 109 元 [page 5]。") and answer.text.endswith("来源： 《report.pdf》第 5 页")
-    bold = [answer.text.encode("utf-16-le")[e["offset"] * 2:(e["offset"] + e["length"]) * 2].decode("utf-16-le")
-            for e in answer.entities if e["type"] == "bold"]
+    bold = [
+        answer.text.encode("utf-16-le")[e["offset"] * 2 : (e["offset"] + e["length"]) * 2].decode("utf-16-le")
+        for e in answer.entities
+        if e["type"] == "bold"
+    ]
     assert "来源：" in bold, "the Sources line is rendered, not shown as raw Markdown"
     acks = [c.params.get("text") for c in tg.calls_to("answerCallbackQuery")]
     assert acks == ["开始分部分阅读…"]
@@ -78,8 +82,9 @@ async def test_slack_go_ahead_reads_the_report_in_parts(slack_with, fake_gateway
     assert any(s and ("部分" in s or "写回答" in s) for s in statuses), statuses
 
 
-async def test_console_reads_the_report_in_parts_after_read_go(make_settings, fake_gateway, report: bytes,
-                                                               tmp_path) -> None:
+async def test_console_reads_the_report_in_parts_after_read_go(
+    make_settings, fake_gateway, report: bytes, tmp_path
+) -> None:
     """The terminal has no buttons: the estimate names ``/read go``, typed as the next line."""
     import io
 

@@ -1,5 +1,6 @@
 """Issue 21, the pure parts of reading in parts: where documents are cut, and which cited
 locations make the Sources line."""
+
 from __future__ import annotations
 
 from bot.documents.document import Document, Location, Section
@@ -48,23 +49,41 @@ def test_a_section_longer_than_a_part_is_cut_at_paragraphs_into_pieces() -> None
 
 def test_only_locations_the_documents_have_are_sources() -> None:
     report = pages(300)
-    deck = Document("deck.pptx", "pptx", "slide",
-                    [Section(Location("slide", n, "定价" if n == 4 else ""), "x") for n in range(1, 11)], 10)
-    answer = ("价格带在 89–129 元 [page 12]，竞品 [pages 13–15]【第 57 页】；见 [deck.pptx, slide 4] 与 "
-              "[report.pdf p. 3]。不存在的 [page 1,204]、[slide 40]，整本 [pages 1–300] 不算引用。")
+    deck = Document(
+        "deck.pptx",
+        "pptx",
+        "slide",
+        [Section(Location("slide", n, "定价" if n == 4 else ""), "x") for n in range(1, 11)],
+        10,
+    )
+    answer = (
+        "价格带在 89–129 元 [page 12]，竞品 [pages 13–15]【第 57 页】；见 [deck.pptx, slide 4] 与 "
+        "[report.pdf p. 3]。不存在的 [page 1,204]、[slide 40]，整本 [pages 1–300] 不算引用。"
+    )
     found = cited(answer, [report, deck])
-    assert sources_line([report, deck], found, "zh") == \
-        "**来源：** 《report.pdf》第 3、12–15、57 页 · 《deck.pptx》幻灯片 4“定价”"
-    assert sources_line([report, deck], found, "en") == \
-        "**Sources:** report.pdf — pages 3, 12–15, 57 · deck.pptx — slide 4 “定价”"
+    assert (
+        sources_line([report, deck], found, "zh")
+        == "**来源：** 《report.pdf》第 3、12–15、57 页 · 《deck.pptx》幻灯片 4“定价”"
+    )
+    assert (
+        sources_line([report, deck], found, "en")
+        == "**Sources:** report.pdf — pages 3, 12–15, 57 · deck.pptx — slide 4 “定价”"
+    )
     nothing = cited("no citations here", [report])
     assert sources_line([report], nothing, "en") == ""
-    assert sources_line([report], nothing, "en", fallback="report.pdf — pages 1–300, read in 6 parts") == \
-        "**Sources:** report.pdf — pages 1–300, read in 6 parts"
+    assert (
+        sources_line([report], nothing, "en", fallback="report.pdf — pages 1–300, read in 6 parts")
+        == "**Sources:** report.pdf — pages 1–300, read in 6 parts"
+    )
 
 
 def test_sheets_are_cited_by_name() -> None:
-    book = Document("sales.xlsx", "xlsx", "sheet", [Section(Location("sheet", 1, "销售", last=200, of=12_000), "x"),
-                                                    Section(Location("sheet", 2, "库存"), "y")], 2)
+    book = Document(
+        "sales.xlsx",
+        "xlsx",
+        "sheet",
+        [Section(Location("sheet", 1, "销售", last=200, of=12_000), "x"), Section(Location("sheet", 2, "库存"), "y")],
+        2,
+    )
     found = cited("华东最高 [sheet “销售”]，库存见【工作表“库存”】，[sheet “利润”] 不存在。", [book])
     assert sources_line([book], found, "en") == "**Sources:** sales.xlsx — sheet “库存”; sheet “销售”"

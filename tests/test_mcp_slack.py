@@ -2,6 +2,7 @@
 real FastMCP server over stdio, the fake gateway. The tool publishes, so an admin approves it
 with a tap on the request the bot posts in the thread; the call is a task in the answer's
 stream while it waits and runs."""
+
 from __future__ import annotations
 
 import json
@@ -22,25 +23,30 @@ def _request(fake, thread: str) -> FakeMessage | None:
 
 
 async def test_an_admin_approves_a_publishing_tool_with_one_tap_in_the_thread(
-        make_settings, fake_gateway, fake_slack, tmp_path: Path) -> None:
+    make_settings, fake_gateway, fake_slack, tmp_path: Path
+) -> None:
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps({"mcpServers": {"cms": stdio_entry("cms", allow={"groups": True})}}))
-    h = await _harness(make_settings, fake_gateway, fake_slack, BOT_MCP_CONFIG=str(path),
-                       BOT_ADMINS=f"slack:{BOSS}")
+    h = await _harness(make_settings, fake_gateway, fake_slack, BOT_MCP_CONFIG=str(path), BOT_ADMINS=f"slack:{BOSS}")
     fake = fake_slack
     try:
         assert await h.runtime.mcp.wait_ready(30)
         fake_gateway.script(
-            Answer(text="", reasoning="publish", tool_calls=[
-                FakeToolCall("cms__publish_page", {"title": "Autumn menu"}, id="pub1")]),
-            Answer(text="The autumn menu page is live.", reasoning="ok"))
+            Answer(
+                text="",
+                reasoning="publish",
+                tool_calls=[FakeToolCall("cms__publish_page", {"title": "Autumn menu"}, id="pub1")],
+            ),
+            Answer(text="The autumn menu page is live.", reasoning="ok"),
+        )
         thread, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> publish the autumn menu page", mention=True)
         await h.send(env)
         request = await eventually(lambda: (m := _request(fake, thread)) and m.button_ids and m)
         approve = next(a for a in request.button_ids if a.endswith(f"_{APPROVE}"))
         # While it waits, the answer's stream shows the call as a pending task.
-        tasks = await eventually(lambda: {k: v for m in fake.bot_replies(CHANNEL, thread)
-                                          for k, v in m.tasks().items()}.get("pub1"))
+        tasks = await eventually(
+            lambda: {k: v for m in fake.bot_replies(CHANNEL, thread) for k, v in m.tasks().items()}.get("pub1")
+        )
         assert tasks["status"] == "pending" and "approval" in tasks["details"]
         # Alice is no admin: she is told so, privately, and nothing runs.
         await h.click(fake.block_action(request, approve))
@@ -48,15 +54,18 @@ async def test_an_admin_approves_a_publishing_tool_with_one_tap_in_the_thread(
         assert said[0].get("response_type", "ephemeral") == "ephemeral"
         await h.click(fake.block_action(request, approve, user=BOSS))
         await h.settle()
-        assert "published 'Autumn menu'" in next(
-            m for m in fake_gateway.requests[1].json["messages"] if m["role"] == "tool")["content"]
+        assert (
+            "published 'Autumn menu'"
+            in next(m for m in fake_gateway.requests[1].json["messages"] if m["role"] == "tool")["content"]
+        )
         assert "The autumn menu page is live." in h.reply_text(CHANNEL, thread)
         request = _request(fake, thread)
         assert request.text.endswith("✅ Approved by Bob.") and not request.button_ids
         final = {k: v for m in fake.bot_replies(CHANNEL, thread) for k, v in m.tasks().items()}["pub1"]
         assert final["status"] == "complete" and final["title"] == "cms · publish_page"
         rows = await h.runtime.mcp.records.recent()
-        assert [(r["tool"], r["outcome"], r["decision"], r["decided_by"], r["user_id"], r["chat"])
-                for r in rows] == [("publish_page", "ok", "approved", "Bob", "U0ALICE01", CHANNEL)]
+        assert [(r["tool"], r["outcome"], r["decision"], r["decided_by"], r["user_id"], r["chat"]) for r in rows] == [
+            ("publish_page", "ok", "approved", "Bob", "U0ALICE01", CHANNEL)
+        ]
     finally:
         await _close(h)

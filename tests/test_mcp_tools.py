@@ -2,6 +2,7 @@
 the tests (``cms`` over stdio, ``analytics`` over streamable HTTP), the real ChatService,
 store and gateway client against the fake gateway, and a surface that records what a chat
 would show."""
+
 from __future__ import annotations
 
 import asyncio
@@ -89,17 +90,24 @@ async def mcp_runtime(make_settings, tmp_path: Path, analytics_url: str) -> Asyn
 
 
 async def test_two_tools_of_two_servers_run_in_parallel_and_are_answered_in_one_follow_up(
-        mcp_runtime, fake_gateway: FakeGateway) -> None:
+    mcp_runtime, fake_gateway: FakeGateway
+) -> None:
     runtime = await mcp_runtime(cms={"env": {"CMS_SEARCH_DELAY": "0.8"}}, analytics={})
     import os
 
     os.environ["ANALYTICS_DELAY"] = "0.8"  # the in-process analytics server reads it per call
     try:
         fake_gateway.script(
-            Answer(text="", reasoning="look both up", tool_calls=[
-                FakeToolCall("cms__search", {"query": "milk tea"}, id="c1"),
-                FakeToolCall("analytics__report", {"metric": "visits"}, id="c2")]),
-            Answer(text="Three pages, and visits grew 8%.", reasoning="done"))
+            Answer(
+                text="",
+                reasoning="look both up",
+                tool_calls=[
+                    FakeToolCall("cms__search", {"query": "milk tea"}, id="c1"),
+                    FakeToolCall("analytics__report", {"metric": "visits"}, id="c2"),
+                ],
+            ),
+            Answer(text="Three pages, and visits grew 8%.", reasoning="done"),
+        )
         surface = StepSurface()
         started = time.monotonic()
         await runtime.service.handle(say("what do we have on milk tea, and how are visits?"), surface)
@@ -122,19 +130,26 @@ async def test_two_tools_of_two_servers_run_in_parallel_and_are_answered_in_one_
     assert final == {"cms · search": "done", "analytics · report": "done"}
     rows = await calls(runtime)
     assert [(r.server, r.tool, r.outcome, r.user_id, r.chat) for r in rows] == [
-        ("cms", "search", "ok", "alice", "alice"), ("analytics", "report", "ok", "alice", "alice")]
+        ("cms", "search", "ok", "alice", "alice"),
+        ("analytics", "report", "ok", "alice", "alice"),
+    ]
     assert all(r.duration_ms >= 700 for r in rows)
     # They ran at the same time: the second started before the first (0.8 s at least) ended.
     first_end = rows[0].started_at.timestamp() + rows[0].duration_ms / 1000
-    assert rows[1].started_at.timestamp() < first_end - 0.5 and \
-        rows[0].started_at.timestamp() < rows[1].started_at.timestamp() + rows[1].duration_ms / 1000 - 0.5
+    assert (
+        rows[1].started_at.timestamp() < first_end - 0.5
+        and rows[0].started_at.timestamp() < rows[1].started_at.timestamp() + rows[1].duration_ms / 1000 - 0.5
+    )
 
 
 async def test_a_hanging_tool_times_out_as_a_tool_error_and_the_answer_goes_on(
-        mcp_runtime, fake_gateway: FakeGateway) -> None:
+    mcp_runtime, fake_gateway: FakeGateway
+) -> None:
     runtime = await mcp_runtime(cms={"timeout": 0.5})
-    fake_gateway.script(Answer(text="", reasoning="try", tool_calls=[FakeToolCall("cms__hang", {}, id="h1")]),
-                        Answer(text="The CMS did not answer; here is what I know.", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="try", tool_calls=[FakeToolCall("cms__hang", {}, id="h1")]),
+        Answer(text="The CMS did not answer; here is what I know.", reasoning="ok"),
+    )
     surface = RecordingSurface()
     started = time.monotonic()
     await runtime.service.handle(say("hang please"), surface)
@@ -151,24 +166,33 @@ async def test_a_hanging_tool_times_out_as_a_tool_error_and_the_answer_goes_on(
 async def test_a_crashing_server_gives_a_tool_error_and_is_restarted(mcp_runtime, fake_gateway) -> None:
     runtime = await mcp_runtime()
     cms = runtime.mcp.servers["cms"]
-    fake_gateway.script(Answer(text="", reasoning="try", tool_calls=[FakeToolCall("cms__crash", {}, id="x1")]),
-                        Answer(text="The CMS fell over.", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="try", tool_calls=[FakeToolCall("cms__crash", {}, id="x1")]),
+        Answer(text="The CMS fell over.", reasoning="ok"),
+    )
     surface = RecordingSurface()
     await runtime.service.handle(say("crash it"), surface)
     assert "stopped while running crash" in tool_messages(fake_gateway)[0]["content"]
     assert surface.texts[-1].startswith("The CMS fell over.")
     await eventually(lambda: cms.ready and cms.connects == 2, timeout=20)
-    fake_gateway.script(Answer(text="", reasoning="again", tool_calls=[FakeToolCall("cms__search", {"query": "tea"})]),
-                        Answer(text="Back: three pages.", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="again", tool_calls=[FakeToolCall("cms__search", {"query": "tea"})]),
+        Answer(text="Back: three pages.", reasoning="ok"),
+    )
     await runtime.service.handle(say("search again"), surface)
     assert "3 pages about tea" in tool_messages(fake_gateway, 3)[-1]["content"]
     assert [r.outcome for r in await calls(runtime)] == ["crashed", "ok"]
 
 
 async def _ask_publish(runtime: Runtime, gateway: FakeGateway, surface: RecordingSurface) -> asyncio.Task:
-    gateway.script(Answer(text="", reasoning="publish", tool_calls=[
-                       FakeToolCall("cms__publish_page", {"title": "Autumn menu"}, id="p1")]),
-                   Answer(text="Done.", reasoning="ok"))
+    gateway.script(
+        Answer(
+            text="",
+            reasoning="publish",
+            tool_calls=[FakeToolCall("cms__publish_page", {"title": "Autumn menu"}, id="p1")],
+        ),
+        Answer(text="Done.", reasoning="ok"),
+    )
     return asyncio.create_task(runtime.service.handle(say("publish the autumn menu", key=GROUP), surface))
 
 
@@ -189,8 +213,11 @@ async def test_a_destructive_tool_waits_for_an_admin_and_runs_once_approved(mcp_
     assert "cms · publish_page" in text and "Autumn menu" in text and "2 minutes" in text
     assert len(approve.encode()) <= 64
     # Waiting is visible as the step's state.
-    await eventually(lambda: any(("cms · publish_page", "pending", "waiting for an admin's approval") in u
-                                 for u in surface.step_updates))
+    await eventually(
+        lambda: any(
+            ("cms · publish_page", "pending", "waiting for an admin's approval") in u for u in surface.step_updates
+        )
+    )
     # A colleague who is not an admin cannot approve it.
     ack = await runtime.service.click(Click(approve, ALICE, GROUP), surface)
     assert "Only an admin" in ack.text
@@ -203,8 +230,7 @@ async def test_a_destructive_tool_waits_for_an_admin_and_runs_once_approved(mcp_
     assert request.text.endswith("✅ Approved by Boss.")
     assert not surface.writes[-1].controls or surface.writes[-1].turn_id != 0  # the request lost its buttons
     rows = await calls(runtime)
-    assert [(r.tool, r.outcome, r.decision, r.decided_by) for r in rows] == [
-        ("publish_page", "ok", "approved", "Boss")]
+    assert [(r.tool, r.outcome, r.decision, r.decided_by) for r in rows] == [("publish_page", "ok", "approved", "Boss")]
     # The same tap again changes nothing.
     again = await runtime.service.click(Click(approve, ADMIN, GROUP), surface)
     assert again.text == "This request was already answered."
@@ -237,11 +263,12 @@ async def test_an_unanswered_approval_denies_after_the_wait(mcp_runtime, fake_ga
 
 async def test_tools_not_marked_read_only_ask_and_config_can_waive_it(mcp_runtime, fake_gateway) -> None:
     runtime = await mcp_runtime(cms={"confirm": {"count_*": "never"}})
-    fake_gateway.script(Answer(text="", reasoning="count", tool_calls=[FakeToolCall("cms__count_pages", {})]),
-                        Answer(text="42.", reasoning="ok"),
-                        Answer(text="", reasoning="publish", tool_calls=[
-                            FakeToolCall("cms__publish_page", {"title": "x"})]),
-                        Answer(text="Needs an admin.", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="count", tool_calls=[FakeToolCall("cms__count_pages", {})]),
+        Answer(text="42.", reasoning="ok"),
+        Answer(text="", reasoning="publish", tool_calls=[FakeToolCall("cms__publish_page", {"title": "x"})]),
+        Answer(text="Needs an admin.", reasoning="ok"),
+    )
     surface = RecordingSurface()
     await runtime.service.handle(say("how many pages?"), surface)
     assert tool_messages(fake_gateway)[0]["content"].count("42 pages") == 1  # ran without asking
@@ -256,9 +283,10 @@ async def test_tools_not_marked_read_only_ask_and_config_can_waive_it(mcp_runtim
 
 async def test_results_lose_hidden_tag_characters_and_are_marked_untrusted(mcp_runtime, fake_gateway) -> None:
     runtime = await mcp_runtime()
-    fake_gateway.script(Answer(text="", reasoning="read", tool_calls=[
-                            FakeToolCall("cms__read_page", {"slug": "autumn"})]),
-                        Answer(text="18 yuan.", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="read", tool_calls=[FakeToolCall("cms__read_page", {"slug": "autumn"})]),
+        Answer(text="18 yuan.", reasoning="ok"),
+    )
     await runtime.service.handle(say("price of the autumn menu?"), RecordingSurface())
     content = tool_messages(fake_gateway)[0]["content"]
     assert "Page autumn: Autumn menu. Price 18 yuan." in content
@@ -290,8 +318,10 @@ async def test_stdio_servers_get_only_their_listed_environment(mcp_runtime, fake
     monkeypatch.setenv("TEAM_CMS_TOKEN", "cms-secret-value-1234")
     monkeypatch.setenv("UNRELATED_SECRET", "do-not-leak")
     runtime = await mcp_runtime(cms={"env": {"CMS_TOKEN": "${TEAM_CMS_TOKEN}"}})
-    fake_gateway.script(Answer(text="", reasoning="env", tool_calls=[FakeToolCall("cms__environment", {})]),
-                        Answer(text="ok", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="env", tool_calls=[FakeToolCall("cms__environment", {})]),
+        Answer(text="ok", reasoning="ok"),
+    )
     await runtime.service.handle(say("env?"), RecordingSurface())
     names = set(tool_messages(fake_gateway)[0]["content"].split("\n")[1].split(","))
     assert "CMS_TOKEN" in names
@@ -300,13 +330,21 @@ async def test_stdio_servers_get_only_their_listed_environment(mcp_runtime, fake
 
 
 async def test_calls_per_server_are_bounded_per_turn_and_secret_arguments_are_not_stored(
-        mcp_runtime, fake_gateway) -> None:
+    mcp_runtime, fake_gateway
+) -> None:
     runtime = await mcp_runtime(cms={"maxCallsPerTurn": 1})
     secret = "sk-live-4f9aK2mQ8zR7tY1wX3vB6nD0"
-    fake_gateway.script(Answer(text="", reasoning="twice", tool_calls=[
-                            FakeToolCall("cms__search", {"query": secret}, id="a"),
-                            FakeToolCall("cms__search", {"query": "tea"}, id="b")]),
-                        Answer(text="ok", reasoning="ok"))
+    fake_gateway.script(
+        Answer(
+            text="",
+            reasoning="twice",
+            tool_calls=[
+                FakeToolCall("cms__search", {"query": secret}, id="a"),
+                FakeToolCall("cms__search", {"query": "tea"}, id="b"),
+            ],
+        ),
+        Answer(text="ok", reasoning="ok"),
+    )
     await runtime.service.handle(say("search twice"), RecordingSurface())
     results = [m["content"] for m in tool_messages(fake_gateway)]
     assert sum("limit per answer" in r for r in results) == 1
@@ -318,8 +356,10 @@ async def test_calls_per_server_are_bounded_per_turn_and_secret_arguments_are_no
 
 async def test_a_changed_tool_list_is_picked_up(mcp_runtime, fake_gateway) -> None:
     runtime = await mcp_runtime()
-    fake_gateway.script(Answer(text="", reasoning="enable", tool_calls=[FakeToolCall("cms__enable_drafts", {})]),
-                        Answer(text="enabled", reasoning="ok"))
+    fake_gateway.script(
+        Answer(text="", reasoning="enable", tool_calls=[FakeToolCall("cms__enable_drafts", {})]),
+        Answer(text="enabled", reasoning="ok"),
+    )
     await runtime.service.handle(say("enable drafts"), RecordingSurface())
     cms = runtime.mcp.servers["cms"]
     await eventually(lambda: "cms__drafts" in cms.tools)
@@ -330,10 +370,13 @@ async def test_a_changed_tool_list_is_picked_up(mcp_runtime, fake_gateway) -> No
 def test_bot_mcp_list_shows_each_server_its_state_and_tools(tmp_path: Path, monkeypatch, capsys) -> None:
     from bot.process.cli import main
 
-    config = {"mcpServers": {
-        "cms": stdio_entry("cms", exclude=["crash"], confirm={"count_*": "never"}),
-        "gone": {"url": "http://127.0.0.1:9/mcp", "connectTimeout": 2},
-        "off": {"command": "true", "disabled": True}}}
+    config = {
+        "mcpServers": {
+            "cms": stdio_entry("cms", exclude=["crash"], confirm={"count_*": "never"}),
+            "gone": {"url": "http://127.0.0.1:9/mcp", "connectTimeout": 2},
+            "off": {"command": "true", "disabled": True},
+        }
+    }
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps(config))
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
@@ -353,8 +396,7 @@ def test_bot_mcp_list_shows_each_server_its_state_and_tools(tmp_path: Path, monk
     assert "private chats, no groups" in report["cms"]["chats"]
 
 
-async def test_the_admin_page_shows_servers_and_calls_and_chooses_who_may_use_them(
-        mcp_runtime, fake_gateway) -> None:
+async def test_the_admin_page_shows_servers_and_calls_and_chooses_who_may_use_them(mcp_runtime, fake_gateway) -> None:
     import httpx
 
     from bot.admin.app import create_admin_app
@@ -363,9 +405,12 @@ async def test_the_admin_page_shows_servers_and_calls_and_chooses_who_may_use_th
     from tests.test_admin_http import PASSWORD, hidden, login
 
     runtime = await mcp_runtime(cms={"confirm": {"count_*": "never"}})
-    fake_gateway.script(Answer(text="", reasoning="s", tool_calls=[
-                            FakeToolCall("cms__search", {"query": "tea", "api_key": "k-1234567"})]),
-                        Answer(text="ok", reasoning="ok"))
+    fake_gateway.script(
+        Answer(
+            text="", reasoning="s", tool_calls=[FakeToolCall("cms__search", {"query": "tea", "api_key": "k-1234567"})]
+        ),
+        Answer(text="ok", reasoning="ok"),
+    )
     await runtime.service.handle(say("search tea"), RecordingSurface())
     await AdminAuth(runtime.settings, runtime.db).set_password(PASSWORD)
     app = create_app([], admin=create_admin_app(runtime.settings, runtime.db, mcp=runtime.mcp))
@@ -375,19 +420,20 @@ async def test_the_admin_page_shows_servers_and_calls_and_chooses_who_may_use_th
         page = await client.get("/admin/tools")
         assert page.status_code == 200
         html = page.text
-        assert "cms <small>(stdio)</small>: <span class=\"state-ready\">ready</span>" in html
+        assert 'cms <small>(stdio)</small>: <span class="state-ready">ready</span>' in html
         assert "analytics <small>(http)</small>" in html
         assert "<code>cms__publish_page</code></td><td>destructive</td>\n      <td>an admin approves each call" in html
         assert "<code>cms__count_pages</code></td><td>destructive</td>\n      <td>runs at once" in html
         assert "any platform: private chats, no groups" in html
         # The call: who, where, what (the key's value not stored), how it ended.
-        calls_table = html[html.index('id="calls"'):]
+        calls_table = html[html.index('id="calls"') :]
         assert "console:alice" in calls_table and "<code>cms__search</code>" in calls_table
         assert "k-1234567" not in html and "[redacted]" in calls_table and ">ok<" in calls_table
         # Turning a server on for every group, from the page, applies at once.
         csrf = hidden(html, "csrf")
-        done = await client.post("/admin/tools/rules", data={"csrf": csrf, "server": "cms", "chat_kind": "@groups",
-                                                             "action": "allow"})
+        done = await client.post(
+            "/admin/tools/rules", data={"csrf": csrf, "server": "cms", "chat_kind": "@groups", "action": "allow"}
+        )
         assert done.status_code == 303
         assert "cms is allowed in */*/@groups" in (await client.get(done.headers["location"])).text
     await runtime.service.handle(say("hi", key=GROUP), RecordingSurface())

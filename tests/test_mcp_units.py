@@ -1,6 +1,7 @@
 """The MCP pieces that need no server: tool names, the config file, which chats may use a
 server, what the call log keeps of arguments, what results lose, and an approval given in
 another process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,14 +44,19 @@ def test_names_keep_simple_ones_and_never_collide() -> None:
 
 def test_the_config_names_every_problem_at_once() -> None:
     with pytest.raises(ConfigError) as err:
-        parse_config({"mcpServers": {
-            "ok": {"command": "x"},
-            "both": {"command": "x", "url": "http://h/mcp"},
-            "typo": {"command": "x", "exlude": ["*"]},
-            "bad name": {"command": "x"},
-            "a__b": {"command": "x"},
-            "ftp": {"url": "ftp://h"},
-            "confirm": {"command": "x", "confirm": {"*": "sometimes"}}}})
+        parse_config(
+            {
+                "mcpServers": {
+                    "ok": {"command": "x"},
+                    "both": {"command": "x", "url": "http://h/mcp"},
+                    "typo": {"command": "x", "exlude": ["*"]},
+                    "bad name": {"command": "x"},
+                    "a__b": {"command": "x"},
+                    "ftp": {"url": "ftp://h"},
+                    "confirm": {"command": "x", "confirm": {"*": "sometimes"}},
+                }
+            }
+        )
     text = "\n".join(err.value.lines)
     for needle in ("'both'", "'typo': exlude", "'bad name'", "'a__b'", "'ftp'", "'confirm'"):
         assert needle in text, needle
@@ -62,9 +68,18 @@ def test_the_config_names_every_problem_at_once() -> None:
 
 
 def test_include_exclude_and_confirm_globs() -> None:
-    server = parse_config({"mcpServers": {"cms": {
-        "command": "x", "include": ["search_*", "publish_*"], "exclude": ["*_draft"],
-        "confirm": {"search_*": "never", "*": "always"}}}}).servers[0]
+    server = parse_config(
+        {
+            "mcpServers": {
+                "cms": {
+                    "command": "x",
+                    "include": ["search_*", "publish_*"],
+                    "exclude": ["*_draft"],
+                    "confirm": {"search_*": "never", "*": "always"},
+                }
+            }
+        }
+    ).servers[0]
     assert server.offers("search_pages") and server.offers("publish_page")
     assert not server.offers("publish_draft") and not server.offers("delete_page")
     assert server.confirm_for("search_pages") == "never" and server.confirm_for("publish_page") == "always"
@@ -81,19 +96,33 @@ def test_a_server_is_off_in_groups_unless_the_config_or_an_admin_says_otherwise(
     assert decide([], _server(groups=["C1"]), group)[0] and not decide([], _server(groups=["C2"]), group)[0]
     assert not decide([], _server(platforms=["telegram"]), private)[0]
     assert not decide([], _server(workspaces=["T2"]), private)[0]
-    rules = [ServerRule("*", allowed=False), ServerRule("cms", chat="@groups", allowed=True),
-             ServerRule("cms", "slack", "T1", "C1", allowed=False)]
+    rules = [
+        ServerRule("*", allowed=False),
+        ServerRule("cms", chat="@groups", allowed=True),
+        ServerRule("cms", "slack", "T1", "C1", allowed=False),
+    ]
     assert not decide(rules, _server(), private)[0]  # "every server off" beats the config
     assert decide(rules, _server(), Where("slack", "T1", "C9", True))[0]  # every group, for cms
     assert not decide(rules, _server(), group)[0]  # but not this channel
 
 
 def test_secret_looking_arguments_are_not_stored() -> None:
-    stored = json.loads(redacted_json({
-        "query": "autumn milk tea", "page_id": "550e8400-e29b-41d4-a716-446655440000", "count": 3,
-        "url": "https://cms.example/pages/autumn", "password": "hunter2", "nested": {"apiKey": "abc"},
-        "header": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "token_like": "sk-live-4f9aK2mQ8zR7tY1",
-        "random": "Zx8Qp2Lm9Rt4Vb7Nc1Kd5Wy3", "list": ["ok", "ghp_" + "a1B2" * 9]}))
+    stored = json.loads(
+        redacted_json(
+            {
+                "query": "autumn milk tea",
+                "page_id": "550e8400-e29b-41d4-a716-446655440000",
+                "count": 3,
+                "url": "https://cms.example/pages/autumn",
+                "password": "hunter2",
+                "nested": {"apiKey": "abc"},
+                "header": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+                "token_like": "sk-live-4f9aK2mQ8zR7tY1",
+                "random": "Zx8Qp2Lm9Rt4Vb7Nc1Kd5Wy3",
+                "list": ["ok", "ghp_" + "a1B2" * 9],
+            }
+        )
+    )
     assert stored["query"] == "autumn milk tea" and stored["count"] == 3
     assert stored["page_id"].startswith("550e8400") and stored["url"].startswith("https://")
     for key in ("password", "header", "token_like", "random"):
@@ -142,8 +171,9 @@ async def test_an_http_server_that_goes_away_is_reconnected_when_it_is_back() ->
     from tests.fakes.mcp_servers import free_port, serve_http
 
     port = free_port()
-    config = parse_config({"mcpServers": {"analytics": {"url": f"http://127.0.0.1:{port}/mcp",
-                                                        "connectTimeout": 2}}}).servers[0]
+    config = parse_config(
+        {"mcpServers": {"analytics": {"url": f"http://127.0.0.1:{port}/mcp", "connectTimeout": 2}}}
+    ).servers[0]
     server = McpServer(config, ping_interval=0.2)
     try:
         async with serve_http(port=port):

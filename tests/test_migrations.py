@@ -1,4 +1,5 @@
 """Migrations: upgrade from empty, downgrade to base, and the ORM equal to the result."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,7 +42,8 @@ async def _inspect(url: str):
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         diff = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata))
+            lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+        )
     await engine.dispose()
     return tables, diff
 

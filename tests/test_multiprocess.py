@@ -4,6 +4,7 @@ Real processes against the fake Telegram Bot API (webhook mode: the test plays t
 balancer and posts each update to the process it chooses) and the fake gateway. The fake
 Bot API runs in a process of its own, so that it sees requests when they arrive, not when
 this test's busy event loop gets to them."""
+
 from __future__ import annotations
 
 import asyncio
@@ -65,9 +66,11 @@ class Bots:
     async def deliver(self, update: dict, index: int) -> int:
         _, port = self.procs[index]
         async with httpx.AsyncClient() as client:
-            response = await client.post(f"http://127.0.0.1:{port}/telegram/webhook", content=json.dumps(update),
-                                         headers={"X-Telegram-Bot-Api-Secret-Token": SECRET,
-                                                  "Content-Type": "application/json"})
+            response = await client.post(
+                f"http://127.0.0.1:{port}/telegram/webhook",
+                content=json.dumps(update),
+                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"},
+            )
         return response.status_code
 
     async def stop(self) -> list[str]:
@@ -82,11 +85,20 @@ async def bots(fake_gateway, database_url: str, tmp_path: Path, request) -> Asyn
     scale = getattr(request, "param", SCALE)  # a test may ask for other windows (indirect parametrize)
     async with TelegramApart(limits=FakeLimits().scaled(scale)) as tg:
         tg.add_chat(GROUP, "supergroup", title="Team")
-        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                      DATABASE_URL=database_url, HOST="127.0.0.1", TELEGRAM_BOT_TOKEN=tg.token,
-                      TELEGRAM_API_URL=tg.api_url, TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
-                      TELEGRAM_WEBHOOK_SECRET=SECRET, PLATFORM_TIME_SCALE=str(scale), BOT_SWEEP_INTERVAL="1",
-                      BOT_CHECKPOINT_INTERVAL="0.2", REDIS_URL=REDIS_URL)
+        env = bot_env(
+            BYTESPIKE_API_KEY="test-key",
+            BYTESPIKE_BASE_URL=fake_gateway.base_url,
+            DATABASE_URL=database_url,
+            HOST="127.0.0.1",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            PLATFORM_TIME_SCALE=str(scale),
+            BOT_SWEEP_INTERVAL="1",
+            BOT_CHECKPOINT_INTERVAL="0.2",
+            REDIS_URL=REDIS_URL,
+        )
         made = Bots(tg, env, tmp_path)
         yield made
         for err in await made.stop():
@@ -104,9 +116,15 @@ async def rows(database_url: str, *columns, join=None):
 
 
 def finals(tg: TelegramApart) -> list:
-    return [m for m in tg.bot_messages(GROUP)
-            if any(b.get("callback_data", "").startswith("regen:")
-                   for row in (m.reply_markup or {}).get("inline_keyboard", []) for b in row)]
+    return [
+        m
+        for m in tg.bot_messages(GROUP)
+        if any(
+            b.get("callback_data", "").startswith("regen:")
+            for row in (m.reply_markup or {}).get("inline_keyboard", [])
+            for b in row
+        )
+    ]
 
 
 async def test_a_duplicate_delivery_to_two_processes_is_answered_once(bots, fake_gateway, database_url) -> None:
@@ -123,9 +141,14 @@ async def test_a_duplicate_delivery_to_two_processes_is_answered_once(bots, fake
 
 
 async def test_two_messages_at_two_processes_are_answered_in_order_one_at_a_time(
-        bots, fake_gateway, database_url) -> None:
-    fake_gateway.default = lambda body: Answer(text="answer: " + json.dumps(body["messages"][-1]["content"])[-40:],
-                                               reasoning=THINK, chunk_size=6, chunk_delay=0.02)
+    bots, fake_gateway, database_url
+) -> None:
+    fake_gateway.default = lambda body: Answer(
+        text="answer: " + json.dumps(body["messages"][-1]["content"])[-40:],
+        reasoning=THINK,
+        chunk_size=6,
+        chunk_delay=0.02,
+    )
     await bots.start(2)
     first, second = bots.update("first question", BOB), bots.update("second question", CAROL)
     assert await asyncio.gather(bots.deliver(first, 0), bots.deliver(second, 1)) == [200, 200]
@@ -133,8 +156,11 @@ async def test_two_messages_at_two_processes_are_answered_in_order_one_at_a_time
     async def settled() -> list:
         turns = await rows(database_url, Turn.id, Turn.status, Turn.started_at, Turn.finished_at, Turn.request_seq)
         users = await rows(database_url, Message.status, Message.role)
-        done = turns and all(t.status == "complete" for t in turns) and \
-            all(u.status == "answered" for u in users if u.role == "user")
+        done = (
+            turns
+            and all(t.status == "complete" for t in turns)
+            and all(u.status == "answered" for u in users if u.role == "user")
+        )
         return turns if done else []
 
     turns = await eventually(settled, 30, every=0.1)
@@ -152,13 +178,16 @@ async def test_two_messages_at_two_processes_are_answered_in_order_one_at_a_time
 
 
 async def test_a_killed_process_s_answer_is_finalised_by_the_survivor_within_10_s(
-        bots, fake_gateway, database_url) -> None:
-    fake_gateway.script(Answer(text="a long answer that will be cut " * 40, reasoning=THINK, chunk_size=6,
-                               chunk_delay=0.05),
-                        Answer(text="the survivor answers", reasoning=THINK))
+    bots, fake_gateway, database_url
+) -> None:
+    fake_gateway.script(
+        Answer(text="a long answer that will be cut " * 40, reasoning=THINK, chunk_size=6, chunk_delay=0.05),
+        Answer(text="the survivor answers", reasoning=THINK),
+    )
     await bots.start(2)
     assert await bots.deliver(bots.update("write a lot", BOB), 0) == 200
     await eventually(lambda: [m for m in bots.tg.bot_messages(GROUP) if m.edits >= 1], 20)
+
     async def partial_answer_saved() -> bool:  # what the survivor repairs from
         saved = await rows(database_url, Part.text, join=(Message, Message.id == Part.message_id))
         return any((row.text or "").startswith("a long answer") for row in saved)
@@ -185,20 +214,27 @@ async def test_a_hundred_conversations_over_two_processes_draw_no_429(bots, fake
     # Each answer streams for about a second, wanting a draft every 0.16 s in its chat: far
     # more than the bot may send, so the budgets, not the load, set the pace. Few, large
     # chunks: the fake gateway shares this test's event loop and the machine's two cores.
-    fake_gateway.default = lambda body: Answer(text="streaming along " * 20 + "answer: " +
-                                               body["messages"][-1]["content"][-12:],
-                                               reasoning=THINK, chunk_size=30, chunk_delay=0.1)
+    fake_gateway.default = lambda body: Answer(
+        text="streaming along " * 20 + "answer: " + body["messages"][-1]["content"][-12:],
+        reasoning=THINK,
+        chunk_size=30,
+        chunk_delay=0.1,
+    )
     users = [{"id": 3000 + i, "is_bot": False, "first_name": f"User{i}"} for i in range(100)]
     for user in users:
         bots.tg.add_chat(user["id"], "private", user=user)
     await bots.start(2)
-    codes = await asyncio.gather(*(bots.deliver(bots.private(f"question {i:03d}", user), i % 2)
-                                   for i, user in enumerate(users)))
+    codes = await asyncio.gather(
+        *(bots.deliver(bots.private(f"question {i:03d}", user), i % 2) for i, user in enumerate(users))
+    )
     assert set(codes) == {200}
 
     def answered() -> list:
-        done = [u for u in users if any(m.text.rstrip().endswith(f"question {u['id'] - 3000:03d}")
-                                        for m in bots.tg.bot_messages(u["id"]))]
+        done = [
+            u
+            for u in users
+            if any(m.text.rstrip().endswith(f"question {u['id'] - 3000:03d}") for m in bots.tg.bot_messages(u["id"]))
+        ]
         return done if len(done) == len(users) else []
 
     # Checked seldom: each check asks the fake Bot API's process for 100 chats' messages.
@@ -207,20 +243,24 @@ async def test_a_hundred_conversations_over_two_processes_draw_no_429(bots, fake
     # between counting a call and sending it can still, now and then, let one arrive bunched.
     earned = bots.tg.earned_429s()
     print(f"\n429s earned: {len(earned)}")
-    warnings = [line for err in await bots.stop() for line in err.splitlines()
-                if "WARNING" in line and "429, pausing" not in line]
+    warnings = [
+        line
+        for err in await bots.stop()
+        for line in err.splitlines()
+        if "WARNING" in line and "429, pausing" not in line
+    ]
     assert not [w for w in warnings if "Redis unreachable" in w], "the budgets were shared throughout"
     assert len(earned) <= 2, (sorted({c.method for c in earned}), warnings[-20:])
     assert bots.tg.limit_violations() == []
 
 
-async def test_one_process_polls_the_other_says_so_once_and_takes_over_when_it_dies(
-        bots, fake_gateway) -> None:
+async def test_one_process_polls_the_other_says_so_once_and_takes_over_when_it_dies(bots, fake_gateway) -> None:
     """Long polling cannot run twice (Telegram ends the older getUpdates with 409 Conflict):
     one process polls, a second says so on one line and stays up, and polls once the first
     is gone."""
-    fake_gateway.default = lambda body: Answer(text="answer to " + body["messages"][-1]["content"][-6:],
-                                               reasoning=THINK)
+    fake_gateway.default = lambda body: Answer(
+        text="answer to " + body["messages"][-1]["content"][-6:], reasoning=THINK
+    )
     bots.env = {k: v for k, v in bots.env.items() if not k.startswith("TELEGRAM_WEBHOOK")}
     bots.tg.add_chat(BOB["id"], "private", user=BOB)
 

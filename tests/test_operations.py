@@ -1,5 +1,6 @@
 """Operating `bot run` as a real process against the fakes: readiness, metrics, JSON logs
 with no secrets in them, and a SIGTERM that lets answers finish."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,11 @@ FAST = {"BOT_RETRY_BASE_DELAY": "0.01", "BOT_RETRY_MAX_DELAY": "0.05", "BOT_CONN
 
 
 def _samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
 
 
 def _value(samples: dict, name: str, **labels: str) -> float:
@@ -35,8 +39,9 @@ def _value(samples: dict, name: str, **labels: str) -> float:
 
 
 async def _metrics(client: httpx.AsyncClient, port: int) -> dict:
-    response = await client.get(f"http://127.0.0.1:{port}/metrics",
-                                headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    response = await client.get(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     assert response.status_code == 200
     return _samples(response.text)
 
@@ -47,14 +52,24 @@ def _final_texts(tg: FakeTelegram, chat_id: int) -> list[str]:
 
 async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_url: str, tmp_path: Path) -> None:
     gateway = await FakeGateway().start()
-    gateway.script(Answer(text="Hello Alice, nice to meet you.", prompt_tokens=40, completion_tokens=9,
-                          cached_tokens=32))
+    gateway.script(
+        Answer(text="Hello Alice, nice to meet you.", prompt_tokens=40, completion_tokens=9, cached_tokens=32)
+    )
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=gateway.base_url, DATABASE_URL=database_url,
-                      PORT=str(port), HOST="127.0.0.1", TELEGRAM_BOT_TOKEN=tg.token,
-                      TELEGRAM_API_URL=tg.api_url, METRICS_TOKEN=METRICS_TOKEN, BOT_MAX_RETRIES="1", **FAST)
+        env = bot_env(
+            BYTESPIKE_API_KEY="test-key",
+            BYTESPIKE_BASE_URL=gateway.base_url,
+            DATABASE_URL=database_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            METRICS_TOKEN=METRICS_TOKEN,
+            BOT_MAX_RETRIES="1",
+            **FAST,
+        )
         proc = await start_bot("run", env=env, cwd=tmp_path)
         engine = make_engine(database_url)
         try:
@@ -72,8 +87,9 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
                 # One answer, with a 429 on the way: counted, labelled by method, no ids or text.
                 tg.inject("sendMessage", retry_after=0.3, chat_id=ALICE["id"])
                 tg.send_user_message(ALICE["id"], ALICE, "hello there, my secret plan")
-                await eventually(lambda: "Hello Alice, nice to meet you." in _final_texts(tg, ALICE["id"]), 20,
-                                 what="answer")
+                await eventually(
+                    lambda: "Hello Alice, nice to meet you." in _final_texts(tg, ALICE["id"]), 20, what="answer"
+                )
 
                 async def turn_counted() -> dict | None:  # the answer's last save, then its metrics
                     samples = await _metrics(client, port)
@@ -89,8 +105,9 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
                 assert _value(samples, "bot_tokens_total", direction="out") == 9
                 assert _value(samples, "bot_tokens_total", direction="cached") == 32
                 assert _value(samples, "bot_platform_calls_total", platform="telegram", method="sendMessage") >= 2
-                assert _value(samples, "bot_platform_rate_limited_total", platform="telegram",
-                              method="sendMessage") == 1
+                assert (
+                    _value(samples, "bot_platform_rate_limited_total", platform="telegram", method="sendMessage") == 1
+                )
                 assert _value(samples, "bot_active_streams") == 0
                 assert _value(samples, "bot_queue_depth") == 0
                 labels = {v for (_, pairs) in samples for _, v in pairs}
@@ -128,7 +145,8 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
 
 
 async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
-        fake_gateway, database_url: str, tmp_path: Path) -> None:
+    fake_gateway, database_url: str, tmp_path: Path
+) -> None:
     answer = " ".join(f"word{i}" for i in range(60)) + " THE END."
     gate = asyncio.Event()  # the answer holds mid-stream until the shutdown checks are done
     fake_gateway.script(Answer(text=answer, chunk_size=8, chunk_delay=0.02, pause_after=6, wait_for=gate))
@@ -136,19 +154,29 @@ async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                      DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                      TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, SLACK_BOT_TOKEN=BOT_TOKEN,
-                      SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.api_url,
-                      METRICS_TOKEN=METRICS_TOKEN, BOT_SHUTDOWN_GRACE="20")
+        env = bot_env(
+            BYTESPIKE_API_KEY="test-key",
+            BYTESPIKE_BASE_URL=fake_gateway.base_url,
+            DATABASE_URL=database_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.api_url,
+            METRICS_TOKEN=METRICS_TOKEN,
+            BOT_SHUTDOWN_GRACE="20",
+        )
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             await wait_healthz(port)
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(timeout=10) as client:
                 tg.send_user_message(ALICE["id"], ALICE, "tell me a long story")
-                await eventually(lambda: bool(tg.calls_to("sendMessageDraft")), 20,
-                                 what="the answer to start streaming")
+                await eventually(
+                    lambda: bool(tg.calls_to("sendMessageDraft")), 20, what="the answer to start streaming"
+                )
                 tg.send_user_message(ALICE["id"], ALICE, "and then another one")
                 await eventually(lambda: fake_gateway.served + fake_gateway.active >= 1, 20, what="the model call")
                 samples = await _metrics(client, port)
@@ -208,14 +236,22 @@ async def _until_status(client: httpx.AsyncClient, url: str, status: int, timeou
 
 
 async def test_sigterm_past_the_grace_ends_the_answer_as_interrupted(
-        fake_gateway, database_url: str, tmp_path: Path) -> None:
+    fake_gateway, database_url: str, tmp_path: Path
+) -> None:
     fake_gateway.script(Answer(text="Once upon a time " + "and so on " * 200, chunk_size=10, chunk_delay=0.1))
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                      DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                      TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, BOT_SHUTDOWN_GRACE="0.5")
+        env = bot_env(
+            BYTESPIKE_API_KEY="test-key",
+            BYTESPIKE_BASE_URL=fake_gateway.base_url,
+            DATABASE_URL=database_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            BOT_SHUTDOWN_GRACE="0.5",
+        )
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             await wait_healthz(port)
@@ -246,19 +282,37 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
     webhook_secret = "hook_secret-91a7b3"
     gateway = await FakeGateway(api_key=api_key).start()
     private_words = "my-private-words-q7z"
-    gateway.script(Answer(text=f"You said {private_words}."), Answer(status=500, error_body="upstream on fire"),
-                   Answer(status=500, error_body="upstream on fire"), Answer(text="Slack hello."))
+    gateway.script(
+        Answer(text=f"You said {private_words}."),
+        Answer(status=500, error_body="upstream on fire"),
+        Answer(status=500, error_body="upstream on fire"),
+        Answer(text="Slack hello."),
+    )
     fake_slack = await FakeSlack().start()
     async with FakeTelegram(token="987654:AAHsecret-telegram-token_value") as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
         secrets = [api_key, tg.token, webhook_secret, BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, METRICS_TOKEN]
-        env = bot_env(BYTESPIKE_API_KEY=api_key, BYTESPIKE_BASE_URL=gateway.base_url, DATABASE_URL=database_url,
-                      PORT=str(port), HOST="127.0.0.1", TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                      TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
-                      TELEGRAM_WEBHOOK_SECRET=webhook_secret, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN,
-                      SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.api_url,
-                      METRICS_TOKEN=METRICS_TOKEN, LOG_FORMAT="json", LOG_LEVEL="DEBUG", BOT_MAX_RETRIES="1", **FAST)
+        env = bot_env(
+            BYTESPIKE_API_KEY=api_key,
+            BYTESPIKE_BASE_URL=gateway.base_url,
+            DATABASE_URL=database_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",
+            TELEGRAM_WEBHOOK_SECRET=webhook_secret,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_APP_TOKEN=APP_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.api_url,
+            METRICS_TOKEN=METRICS_TOKEN,
+            LOG_FORMAT="json",
+            LOG_LEVEL="DEBUG",
+            BOT_MAX_RETRIES="1",
+            **FAST,
+        )
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             await wait_healthz(port)
@@ -271,19 +325,22 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
                 assert refused.status_code == 403
                 ok = await client.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": webhook_secret})
                 assert ok.status_code == 200
-                await eventually(lambda: any(private_words in t for t in _final_texts(tg, ALICE["id"])), 20,
-                                 what="answer")
+                await eventually(
+                    lambda: any(private_words in t for t in _final_texts(tg, ALICE["id"])), 20, what="answer"
+                )
                 # An error: the gateway fails the next answer.
                 second = {"update_id": 7002, "message": tg.new_message(ALICE["id"], ALICE, "again please")}
                 await client.post(hook, json=second, headers={"X-Telegram-Bot-Api-Secret-Token": webhook_secret})
                 await eventually(lambda: len(_final_texts(tg, ALICE["id"])) >= 2, 20, what="the error notice")
                 _ts, envelope = fake_slack.user_message("C0GENERAL1", f"<@{BOT_USER_ID}> hi slack", mention=True)
                 await fake_slack.push(envelope)
-                await eventually(lambda: any("Slack hello." in (m.text or "")
-                                             for m in fake_slack.bot_replies("C0GENERAL1", _ts)), 20,
-                                 what="Slack answer")
+                await eventually(
+                    lambda: any("Slack hello." in (m.text or "") for m in fake_slack.bot_replies("C0GENERAL1", _ts)),
+                    20,
+                    what="Slack answer",
+                )
                 assert (await client.get(f"{base}/metrics", headers={"Authorization": "Bearer x"})).status_code == 401
-                assert (await _metrics(client, port))
+                assert await _metrics(client, port)
             # Garbage on the port: the web server's own complaint is a JSON line too.
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"NOT HTTP AT ALL\r\n\r\n")

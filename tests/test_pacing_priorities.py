@@ -1,6 +1,7 @@
 """Answer text first, against the fake platforms with their limits on: cosmetic calls
 (typing, status) never hold back an answer's text, a 429 on one is not retried, and a
 method whose limit nobody documents is found out with at most one 429 per Retry-After."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,13 +19,15 @@ STATUS = "assistant.threads.setStatus"
 
 
 async def test_an_undocumented_status_limit_costs_one_429_per_retry_after_and_no_answer_waits(
-        make_settings, fake_gateway):
+    make_settings, fake_gateway
+):
     window = 6.0  # a tenth of Slack's minute
     fake = await FakeSlack(window=window, post_interval=window / 60).start()
     fake.tier_limits[STATUS] = 4  # Slack documents no number for it; this workspace allows 4
     slack = await _harness(make_settings, fake_gateway, fake)
-    fake_gateway.default = lambda body: Answer(text=f"answer to {last_user_text(body).split()[-1]}",
-                                               reasoning=THOUGHT, chunk_size=4, chunk_delay=0.01)
+    fake_gateway.default = lambda body: Answer(
+        text=f"answer to {last_user_text(body).split()[-1]}", reasoning=THOUGHT, chunk_size=4, chunk_delay=0.01
+    )
     try:
         envs = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q{i}", mention=True) for i in range(16)]
         await asyncio.gather(*(slack.send(env) for _, env in envs))
@@ -56,12 +59,14 @@ async def test_typing_never_delays_the_first_draft_of_answer_text(make_settings,
     async with FakeTelegram(limits=FakeLimits()) as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         runtime = await build_runtime(make_settings(), migrate=False)
-        adapter = connect(runtime, "telegram", TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                          TELEGRAM_POLL_TIMEOUT=1)
+        adapter = connect(
+            runtime, "telegram", TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url, TELEGRAM_POLL_TIMEOUT=1
+        )
         await adapter.start()
         try:
-            fake_gateway.script(Answer(text="Hello there, a quick answer.", reasoning=THINK * 2, chunk_size=12,
-                                       chunk_delay=0.02))
+            fake_gateway.script(
+                Answer(text="Hello there, a quick answer.", reasoning=THINK * 2, chunk_size=12, chunk_delay=0.02)
+            )
             tg.send_user_message(ALICE["id"], ALICE, "hi")
             await answered(tg, ALICE["id"])
         finally:

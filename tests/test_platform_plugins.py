@@ -1,6 +1,7 @@
 """A platform is a plug-in: an installed package that names a ``PlatformPlugin`` in the
 ``chatbot.platforms`` entry-point group is found, configured from its own settings, started
 by `bot run`, and answered through the same door — with no change to the bot."""
+
 from __future__ import annotations
 
 import asyncio
@@ -106,10 +107,12 @@ def install(tmp_path: Path) -> Path:
     info = site / "echo_platform-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-platform\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent("""\
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent("""\
         [chatbot.platforms]
         echo = echo_platform:PLUGIN
-        """))
+        """)
+    )
     return site
 
 
@@ -133,8 +136,9 @@ def test_its_settings_problems_are_reported_like_the_core_s(tmp_path: Path, monk
     try:
         plugins()["echo"].settings.load(_env_file=None, max_chars="lots")
     except SettingsError as exc:
-        assert exc.lines == ["ECHO_MAX_CHARS: Input should be a valid integer, unable to parse string as an "
-                             "integer (got 'lots')"]
+        assert exc.lines == [
+            "ECHO_MAX_CHARS: Input should be a valid integer, unable to parse string as an integer (got 'lots')"
+        ]
     else:
         raise AssertionError("a bad value was accepted")
 
@@ -142,8 +146,14 @@ def test_its_settings_problems_are_reported_like_the_core_s(tmp_path: Path, monk
 async def test_bot_run_serves_a_third_party_platform(tmp_path: Path, fake_gateway, database_url: str) -> None:
     site = install(tmp_path)
     port = free_port()
-    env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url, DATABASE_URL=database_url,
-                  PORT=str(port), HOST="127.0.0.1", ECHO_ENABLED="true")
+    env = bot_env(
+        BYTESPIKE_API_KEY="test-key",
+        BYTESPIKE_BASE_URL=fake_gateway.base_url,
+        DATABASE_URL=database_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        ECHO_ENABLED="true",
+    )
     env["PYTHONPATH"] = f"{site}:{env.get('PYTHONPATH', '')}"
     proc = await start_bot("run", env=env, cwd=tmp_path)
     try:

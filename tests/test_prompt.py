@@ -1,4 +1,5 @@
 """Prompt assembly: cache-friendly order, trimming in large steps, images, estimates."""
+
 from __future__ import annotations
 
 from bot.core.prompt import build_prompt, images_wanted
@@ -55,8 +56,9 @@ def test_only_the_newest_images_are_sent() -> None:
     wanted = images_wanted(h, 2)
     assert wanted == [5, 4]
     prompt = build_prompt("S", h, {i: b"png" for i in wanted}, budget_tokens=10**6, max_images=2)
-    blocks = [b for m in prompt.messages if isinstance(m["content"], list) for b in m["content"]
-              if b["type"] == "image_url"]
+    blocks = [
+        b for m in prompt.messages if isinstance(m["content"], list) for b in m["content"] if b["type"] == "image_url"
+    ]
     assert len(blocks) == 2 and prompt.images_dropped == 4
     text = str(prompt.messages)
     assert text.count("no longer shown") == 4
@@ -65,13 +67,24 @@ def test_only_the_newest_images_are_sent() -> None:
 def test_reasoning_is_kept_only_inside_a_live_tool_chain() -> None:
     h = [
         StoredMessage(1, 1, "user", "A", "answered", None, [StoredPart("text", "old q")]),
-        StoredMessage(2, 2, "assistant", "", "complete", 1, [StoredPart("reasoning", "old thoughts"),
-                                                             StoredPart("text", "old a")]),
+        StoredMessage(
+            2, 2, "assistant", "", "complete", 1, [StoredPart("reasoning", "old thoughts"), StoredPart("text", "old a")]
+        ),
         StoredMessage(3, 3, "user", "A", "pending", None, [StoredPart("text", "what time is it?")]),
-        StoredMessage(4, 4, "assistant", "", "complete", 2, [
-            StoredPart("reasoning", "need the clock"),
-            StoredPart("tool_call", data={"id": "c1", "type": "function",
-                                          "function": {"name": "now", "arguments": "{}"}})]),
+        StoredMessage(
+            4,
+            4,
+            "assistant",
+            "",
+            "complete",
+            2,
+            [
+                StoredPart("reasoning", "need the clock"),
+                StoredPart(
+                    "tool_call", data={"id": "c1", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+                ),
+            ],
+        ),
         StoredMessage(5, 5, "tool", "", "complete", 2, [StoredPart("tool_result", "12:00", data={"id": "c1"})]),
     ]
     messages = build_prompt("S", h, {}, budget_tokens=10**6, max_images=0).messages

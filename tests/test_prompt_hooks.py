@@ -1,6 +1,7 @@
 """Features add to every turn's prompt through ``Extension.prompt``: stable text after the
 system prompt and few-shot examples right after it (the cached prefix, byte for byte the
 same every turn), volatile text on the newest user message only."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,11 @@ EXAMPLES = ({"role": "user", "content": "[example] hi"}, {"role": "assistant", "
 
 async def mascot(conversation, kind: str, history: list) -> PromptAddition:
     asked = [m.text for m in history if m.role == "user"]
-    return PromptAddition(system="You are Mimi, the brand's cat mascot.", examples=EXAMPLES,
-                          newest=f"(turn {len(asked)}: stay in character)")
+    return PromptAddition(
+        system="You are Mimi, the brand's cat mascot.",
+        examples=EXAMPLES,
+        newest=f"(turn {len(asked)}: stay in character)",
+    )
 
 
 async def test_additions_keep_the_prefix_stable_and_volatile_text_on_the_newest_message(service, fake_gateway):

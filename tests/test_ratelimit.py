@@ -1,5 +1,6 @@
 """Platform budgets (bot.ratelimits.budgets): priorities, spare capacity for cosmetics, pauses,
 limits nobody documents, and counts shared through Redis by several processes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,13 @@ async def test_waiting_calls_are_served_first_text_then_final_then_edits_then_by
         served.append(label)
 
     waiting = []
-    for label, priority in [("edit 1", Priority.EDIT), ("final", Priority.FINAL), ("edit 2", Priority.EDIT),
-                            ("text 1", Priority.TEXT), ("text 2", Priority.TEXT)]:
+    for label, priority in [
+        ("edit 1", Priority.EDIT),
+        ("final", Priority.FINAL),
+        ("edit 2", Priority.EDIT),
+        ("text 1", Priority.TEXT),
+        ("text 2", Priority.TEXT),
+    ]:
         waiting.append(asyncio.create_task(want(label, priority)))
         await asyncio.sleep(0)
     await asyncio.wait_for(asyncio.gather(*waiting), 5)
@@ -147,6 +153,7 @@ def test_local_counters_without_redis():
 
 # --- shared by several processes (Redis) ----------------------------------------------------
 
+
 @pytest.fixture
 async def redis_counters():
     account = f"test-{uuid.uuid4()}"
@@ -180,14 +187,17 @@ async def test_two_processes_budgets_in_redis_keep_one_limit_together(redis_coun
 
 async def test_a_429_seen_by_one_process_pauses_the_other(redis_counters):
     here, there = redis_counters
-    mine, theirs = Budget([Window(50, 1.0)], name="chat:7", counters=here), \
-        Budget([Window(50, 1.0)], name="chat:7", counters=there)
+    mine, theirs = (
+        Budget([Window(50, 1.0)], name="chat:7", counters=here),
+        Budget([Window(50, 1.0)], name="chat:7", counters=there),
+    )
 
     async def refused() -> None:
         raise Refused(0.4)
 
     with pytest.raises(RateLimited):
         await guarded([mine], refused, retry_after=retry, name="t")
+
     async def shared() -> bool:  # the pause is shared in the background
         return await there.paused_for("chat:7") > 0.2
 
@@ -249,6 +259,7 @@ class LateBucket(InMemoryBucket):
         async def late():
             await asyncio.sleep(self.delays.pop(0) if self.delays else 0)
             return decision
+
         return late()
 
 

@@ -1,4 +1,5 @@
 """The reasoning splitter: thinking never leaks into the visible answer, in any shape."""
+
 from __future__ import annotations
 
 import itertools
@@ -106,21 +107,33 @@ def parse(datas: list[str]) -> tuple[str, str]:
 
 
 def test_reasoning_content_field_then_content():
-    datas = [chunk({"reasoning_content": "think "}), chunk({"reasoning_content": "more"}),
-             chunk({"content": "\n\nHello"}), chunk({"content": " there"})]
+    datas = [
+        chunk({"reasoning_content": "think "}),
+        chunk({"reasoning_content": "more"}),
+        chunk({"content": "\n\nHello"}),
+        chunk({"content": " there"}),
+    ]
     assert parse(datas) == ("think more", "Hello there")
 
 
 def test_reasoning_details_field():
-    datas = [chunk({"reasoning_details": [{"type": "reasoning.text", "text": "a"}, {"text": "b"}]}),
-             chunk({"content": "Visible"})]
+    datas = [
+        chunk({"reasoning_details": [{"type": "reasoning.text", "text": "a"}, {"text": "b"}]}),
+        chunk({"content": "Visible"}),
+    ]
     assert parse(datas) == ("ab", "Visible")
 
 
 def test_events_of_one_read_are_merged_in_order():
     parser = StreamParser()
-    events = parser.feed([chunk({"content": "<think>r1"}), chunk({"content": "r2</think>A"}),
-                          chunk({"content": "B"}), chunk({"content": "C"})])
+    events = parser.feed(
+        [
+            chunk({"content": "<think>r1"}),
+            chunk({"content": "r2</think>A"}),
+            chunk({"content": "B"}),
+            chunk({"content": "C"}),
+        ]
+    )
     assert events == [ReasoningDelta("r1r2"), TextDelta("ABC")]
 
 

@@ -1,4 +1,5 @@
 """`bot run` as a real process: every configured platform and the web app in one loop."""
+
 from __future__ import annotations
 
 import json
@@ -15,23 +16,30 @@ from tests.processes import bot_env, free_port, start_bot, terminate, wait_healt
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 
 
-async def test_bot_run_answers_telegram_and_slack_in_one_process(fake_gateway, database_url: str,
-                                                                  tmp_path: Path) -> None:
+async def test_bot_run_answers_telegram_and_slack_in_one_process(
+    fake_gateway, database_url: str, tmp_path: Path
+) -> None:
     def answer(body: dict) -> Answer:
         asked = str(body["messages"][-1]["content"])
-        return Answer(text="Hi Alice, the bot is running." if "hello" in asked else "Slack says hi.",
-                      reasoning="greet")
+        return Answer(text="Hi Alice, the bot is running." if "hello" in asked else "Slack says hi.", reasoning="greet")
 
     fake_gateway.default = answer
     fake_slack = await FakeSlack().start()
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                      DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                      TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.api_url,
-                      SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                      SLACK_API_URL=fake_slack.api_url)
+        env = bot_env(
+            BYTESPIKE_API_KEY="test-key",
+            BYTESPIKE_BASE_URL=fake_gateway.base_url,
+            DATABASE_URL=database_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.api_url,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.api_url,
+        )
         proc = await start_bot("run", env=env, cwd=tmp_path)
         try:
             health = await wait_healthz(port)
@@ -42,8 +50,9 @@ async def test_bot_run_answers_telegram_and_slack_in_one_process(fake_gateway, d
             async with httpx.AsyncClient() as client:
 
                 async def delivered() -> httpx.Response | None:
-                    response = await client.post(f"http://127.0.0.1:{port}/slack/events", content=body,
-                                                 headers=fake_slack.signed(body))
+                    response = await client.post(
+                        f"http://127.0.0.1:{port}/slack/events", content=body, headers=fake_slack.signed(body)
+                    )
                     # 503 until the Slack adapter has connected: Slack retries those.
                     return None if response.status_code == 503 else response
 
@@ -53,8 +62,9 @@ async def test_bot_run_answers_telegram_and_slack_in_one_process(fake_gateway, d
             greeting = "Hi Alice, the bot is running."
             await eventually(lambda: any(m.text == greeting for m in tg.bot_messages(ALICE["id"])), 20)
             assert tg.commands, "commands were registered with setMyCommands"
-            await eventually(lambda: any("Slack says hi." in (m.text or "")
-                                         for m in fake_slack.bot_replies("C0GENERAL1", ts)), 20)
+            await eventually(
+                lambda: any("Slack says hi." in (m.text or "") for m in fake_slack.bot_replies("C0GENERAL1", ts)), 20
+            )
         finally:
             err = await terminate(proc)
         assert proc.returncode == 0, err[-2000:]

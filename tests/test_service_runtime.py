@@ -1,4 +1,5 @@
 """The service as a whole: many chats at once, durable dedupe, `bot run` and /healthz."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,10 +15,17 @@ from tests.surfaces import RecordingSurface
 async def test_many_chats_at_once_all_answered_without_database_errors(service, fake_gateway, caplog) -> None:
     fake_gateway.default = lambda body: Answer(text="answer " * 40, reasoning="r", chunk_size=6, chunk_delay=0.001)
     surfaces = [RecordingSurface() for _ in range(40)]
-    await asyncio.gather(*[
-        service.handle(IncomingMessage(key=ConversationKey("telegram", "bot", str(i)), author=Author(str(i), f"U{i}"),
-                                       text=f"hello {i}"), surfaces[i])
-        for i in range(40)])
+    await asyncio.gather(
+        *[
+            service.handle(
+                IncomingMessage(
+                    key=ConversationKey("telegram", "bot", str(i)), author=Author(str(i), f"U{i}"), text=f"hello {i}"
+                ),
+                surfaces[i],
+            )
+            for i in range(40)
+        ]
+    )
     assert all(s.texts == [("answer " * 40).strip()] for s in surfaces)
     assert "database is locked" not in caplog.text
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
@@ -40,8 +48,13 @@ async def test_event_dedupe_survives_a_restart(settings) -> None:
 
 async def test_bot_run_serves_healthz_and_stops_cleanly(fake_gateway, database_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                  DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1")
+    env = bot_env(
+        BYTESPIKE_API_KEY="test-key",
+        BYTESPIKE_BASE_URL=fake_gateway.base_url,
+        DATABASE_URL=database_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+    )
     proc = await start_bot("run", env=env, cwd=tmp_path)
     try:
         health = await wait_healthz(port)

@@ -4,6 +4,7 @@ slack-bolt app and slack-sdk against the fake Slack Web API, the real core, the 
 A plan for tools called together, thread titles, an answer that outlives its native stream,
 suggested prompts only where Slack takes them, and notices shown to their one person.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +28,7 @@ def _streamed(fake: FakeSlack, channel: str, thread: str) -> FakeMessage | None:
 
 # --- 1. tools called together: a plan, ticked off ---------------------------------------------
 
+
 async def test_tools_called_together_are_drawn_as_a_plan_and_ticked_off(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     release = asyncio.Event()
@@ -36,12 +38,20 @@ async def test_tools_called_together_are_drawn_as_a_plan_and_ticked_off(slack: H
         await release.wait()  # the plan must be on screen while the tools run
         return f"{topic}: 3 results"
 
-    slack.service.tools.add(Tool("lookup", "Looks a topic up.",
-                                 {"type": "object", "properties": {"topic": {"type": "string"}}}, lookup))
-    gw.script(Answer(text="", reasoning="two lookups", tool_calls=[
-                  FakeToolCall("lookup", {"topic": "tea"}, id="t1"),
-                  FakeToolCall("lookup", {"topic": "coffee"}, id="t2")]),
-              Answer(text="Tea and coffee both have 3 results.", reasoning=THOUGHT))
+    slack.service.tools.add(
+        Tool("lookup", "Looks a topic up.", {"type": "object", "properties": {"topic": {"type": "string"}}}, lookup)
+    )
+    gw.script(
+        Answer(
+            text="",
+            reasoning="two lookups",
+            tool_calls=[
+                FakeToolCall("lookup", {"topic": "tea"}, id="t1"),
+                FakeToolCall("lookup", {"topic": "coffee"}, id="t2"),
+            ],
+        ),
+        Answer(text="Tea and coffee both have 3 results.", reasoning=THOUGHT),
+    )
     thread, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> compare tea and coffee", mention=True)
     await slack.send(env)
 
@@ -66,12 +76,15 @@ async def test_tools_called_together_are_drawn_as_a_plan_and_ticked_off(slack: H
 
 # --- 2. assistant thread titles --------------------------------------------------------------
 
+
 async def test_a_new_assistant_thread_is_titled_once_from_its_first_message(slack: Harness):
     fake = slack.fake
     thread_ts, started = fake.assistant_thread_started(DM)
     await slack.send(started)
-    first = ("<@U0BOT0001> *Write* a launch post for <https://example.com/app|our new app> that works "
-             "on LinkedIn and X\nmore details: it ships on Monday")
+    first = (
+        "<@U0BOT0001> *Write* a launch post for <https://example.com/app|our new app> that works "
+        "on LinkedIn and X\nmore details: it ships on Monday"
+    )
     for text in (first, "make it shorter", "now in Chinese"):
         _, env = fake.user_message(DM, text, thread_ts=thread_ts)
         await slack.send(env)
@@ -89,6 +102,7 @@ async def test_a_new_assistant_thread_is_titled_once_from_its_first_message(slac
 
 # --- 3. an answer that outlives its stream ----------------------------------------------------
 
+
 async def _slow_stream_harness(make_settings, fake_gateway) -> tuple[Harness, FakeSlack]:
     # Slack's windows at 1/200: a stream lives 300 s x 0.005 = 1.5 s. The bot would stop its
     # stream after SLACK_STREAM_MAX_AGE (also scaled): set past it, so Slack expires it first.
@@ -98,18 +112,33 @@ async def _slow_stream_harness(make_settings, fake_gateway) -> tuple[Harness, Fa
     return await _harness(make_settings, fake_gateway, fake, SLACK_STREAM_MAX_AGE=600), fake
 
 
-async def _outlive(h: Harness, fake: FakeSlack, answer: str, pause_after: int,
-                   chunk_delay: float = 0.0) -> tuple[str, FakeMessage]:
+async def _outlive(
+    h: Harness, fake: FakeSlack, answer: str, pause_after: int, chunk_delay: float = 0.0
+) -> tuple[str, FakeMessage]:
     """Ask; let the answer start streaming, stall until Slack expired its stream, then finish."""
     release = asyncio.Event()
-    h.gateway.script(Answer(text=answer, reasoning=THOUGHT, chunk_size=40, chunk_delay=chunk_delay,
-                            pause_after=pause_after, wait_for=release))
+    h.gateway.script(
+        Answer(
+            text=answer,
+            reasoning=THOUGHT,
+            chunk_size=40,
+            chunk_delay=chunk_delay,
+            pause_after=pause_after,
+            wait_for=release,
+        )
+    )
     ts, env = fake.user_message(DM, "write it slowly")
     await h.send(env)
-    stream = await eventually(lambda: next((m for m in fake.bot_replies(DM, ts) if m.streaming and m.text), None),
-                              timeout=10, what="a stream with text")
-    await eventually(lambda: time.monotonic() - stream.stream_started > fake.stream_ttl, timeout=10,
-                     what="the stream's lifetime to pass")
+    stream = await eventually(
+        lambda: next((m for m in fake.bot_replies(DM, ts) if m.streaming and m.text), None),
+        timeout=10,
+        what="a stream with text",
+    )
+    await eventually(
+        lambda: time.monotonic() - stream.stream_started > fake.stream_ttl,
+        timeout=10,
+        what="the stream's lifetime to pass",
+    )
     release.set()
     await h.settle()
     return ts, stream
@@ -153,6 +182,7 @@ async def test_an_expired_stream_longer_than_one_message_continues_in_new_ones(m
 
 # --- 4. suggested prompts only where Slack takes them ------------------------------------------
 
+
 async def test_suggested_prompts_only_in_the_assistant_view_and_never_again_where_refused(slack: Harness):
     fake = slack.fake
     thread_ts, started = fake.assistant_thread_started(DM)
@@ -171,8 +201,17 @@ async def test_suggested_prompts_only_in_the_assistant_view_and_never_again_wher
     refused = [c for c in fake.calls_to(PROMPTS) if c.args.get("thread_ts") == gone]
     assert [c.error for c in refused] == ["invalid_thread_ts"]
     # Channels have no assistant view: a channel's id is never asked for prompts.
-    await slack.send(fake.envelope({"type": "app_home_opened", "user": "U0ALICE01", "channel": CHANNEL,
-                                    "tab": "messages", "event_ts": fake.new_ts()}))
+    await slack.send(
+        fake.envelope(
+            {
+                "type": "app_home_opened",
+                "user": "U0ALICE01",
+                "channel": CHANNEL,
+                "tab": "messages",
+                "event_ts": fake.new_ts(),
+            }
+        )
+    )
     await slack.settle()
     assert not [c for c in fake.calls_to(PROMPTS) if c.args.get("channel_id") == CHANNEL]
 
@@ -181,13 +220,23 @@ async def test_a_workspace_without_the_assistant_scope_is_asked_once(slack: Harn
     fake = slack.fake
     fake.missing_scopes.add(PROMPTS)
     for dm in (DM, "D0BOB00001", "D0CAROL001"):
-        await slack.send(fake.envelope({"type": "app_home_opened", "user": "U0ALICE01", "channel": dm,
-                                        "tab": "messages", "event_ts": fake.new_ts()}))
+        await slack.send(
+            fake.envelope(
+                {
+                    "type": "app_home_opened",
+                    "user": "U0ALICE01",
+                    "channel": dm,
+                    "tab": "messages",
+                    "event_ts": fake.new_ts(),
+                }
+            )
+        )
         await slack.settle()
     assert [c.error for c in fake.calls_to(PROMPTS)] == ["missing_scope"]
 
 
 # --- 5. notices meant for one person -------------------------------------------------------------
+
 
 async def test_personal_notices_in_a_channel_thread_are_shown_to_the_asker_alone(slack: Harness):
     fake, gw = slack.fake, slack.gateway
@@ -196,8 +245,9 @@ async def test_personal_notices_in_a_channel_thread_are_shown_to_the_asker_alone
     await slack.send(env)
     await slack.settle()
     for text in ("/help", "/stlye xiaohongshu"):
-        _, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> {text}", user="U0BOB0001", thread_ts=thread,
-                                     mention=True)
+        _, env = fake.user_message(
+            CHANNEL, f"<@{BOT_USER_ID}> {text}", user="U0BOB0001", thread_ts=thread, mention=True
+        )
         await slack.send(env)
         await slack.settle()
     # Everyone sees the answer; only Bob sees the help and the unknown-command notice, in the thread.

@@ -4,6 +4,7 @@ the real ChatService and store, and the fake gateway.
 Rate windows are shrunk (``PLATFORM_TIME_SCALE`` and the fake's ``window``) except in the
 first test, which keeps Slack's real tier values.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,6 +40,7 @@ def _fences_balanced(text: str) -> bool:
 
 # --- channels --------------------------------------------------------------------------
 
+
 async def test_mention_in_channel_answers_in_a_thread_with_real_tier_values(make_settings, fake_gateway):
     fake = await FakeSlack().start()  # Slack's real tiers: 60 s windows, 1 post/s per channel
     h = await _harness(make_settings, fake_gateway, fake, PLATFORM_TIME_SCALE=1.0)
@@ -60,8 +62,7 @@ async def test_mention_in_channel_answers_in_a_thread_with_real_tier_values(make
         start = fake.calls_to("chat.startStream")[0].args
         assert start["recipient_user_id"] == "U0ALICE01" and start["recipient_team_id"] == TEAM_ID
         assert not fake.rate_limited
-        assert not fake.calls_to("users.info") or all(
-            c.at > started for c in fake.calls_to("users.info"))
+        assert not fake.calls_to("users.info") or all(c.at > started for c in fake.calls_to("users.info"))
     finally:
         await _close(h)
         await fake.close()
@@ -79,8 +80,9 @@ async def test_follow_up_in_a_joined_thread_and_shared_context(slack: Harness):
     assert "echo: [Bob] what about the date?" in slack.reply_text(CHANNEL, ts)
     # Talk between people (mentioning someone else) is kept as context, not answered.
     before = len(fake.bot_replies(CHANNEL, ts))
-    _, aside = fake.user_message(CHANNEL, "<@U0ALICE01> can you check the budget first?",
-                                 user="U0CAROL01", thread_ts=ts)
+    _, aside = fake.user_message(
+        CHANNEL, "<@U0ALICE01> can you check the budget first?", user="U0CAROL01", thread_ts=ts
+    )
     await slack.send(aside)
     await slack.settle()
     assert len(fake.bot_replies(CHANNEL, ts)) == before
@@ -131,6 +133,7 @@ async def test_ignored_events_get_no_answer(slack: Harness):
 
 # --- DMs and the assistant view -------------------------------------------------------------
 
+
 async def test_direct_messages_each_thread_is_a_conversation(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     first, env = fake.user_message(DM, "remember the word mango")
@@ -153,9 +156,18 @@ async def test_assistant_view_prompts_title_and_status_always_cleared(slack: Har
     fake, gw = slack.fake, slack.gateway
     fake.status_clears_on_reply = False  # prove the adapter clears it itself
     thread_ts = fake.new_ts()
-    started = fake.envelope({"type": "assistant_thread_started", "event_ts": thread_ts, "assistant_thread": {
-        "user_id": "U0ALICE01", "channel_id": DM, "thread_ts": thread_ts,
-        "context": {"channel_id": CHANNEL, "team_id": TEAM_ID}}})
+    started = fake.envelope(
+        {
+            "type": "assistant_thread_started",
+            "event_ts": thread_ts,
+            "assistant_thread": {
+                "user_id": "U0ALICE01",
+                "channel_id": DM,
+                "thread_ts": thread_ts,
+                "context": {"channel_id": CHANNEL, "team_id": TEAM_ID},
+            },
+        }
+    )
     assert (await slack.send(started)).status_code == 200
     await slack.settle()
     prompts = fake.suggested_prompts[(DM, thread_ts)]
@@ -181,14 +193,24 @@ async def test_assistant_view_prompts_title_and_status_always_cleared(slack: Har
 async def test_agent_view_messages_tab_gets_suggested_prompts_once(slack: Harness):
     fake = slack.fake
     for _ in range(2):
-        await slack.send(fake.envelope({"type": "app_home_opened", "user": "U0ALICE01", "channel": DM,
-                                        "tab": "messages", "event_ts": fake.new_ts()}))
+        await slack.send(
+            fake.envelope(
+                {
+                    "type": "app_home_opened",
+                    "user": "U0ALICE01",
+                    "channel": DM,
+                    "tab": "messages",
+                    "event_ts": fake.new_ts(),
+                }
+            )
+        )
     await slack.settle()
     assert len(fake.calls_to("assistant.threads.setSuggestedPrompts")) == 1
     assert (DM, None) in fake.suggested_prompts
 
 
 # --- files ------------------------------------------------------------------------------------
+
 
 async def test_image_is_downloaded_with_the_bot_token_and_sent_to_the_model(slack: Harness):
     fake, gw = slack.fake, slack.gateway
@@ -221,6 +243,7 @@ async def test_bad_files_get_a_clear_reply(slack: Harness):
 
 
 # --- delivery -----------------------------------------------------------------------------------
+
 
 async def test_a_retried_event_is_answered_once_also_by_another_process(slack: Harness, make_settings):
     fake = slack.fake
@@ -275,6 +298,7 @@ async def test_socket_mode_against_the_fake_websocket(make_settings, fake_gatewa
 
 # --- load, length, expiry -------------------------------------------------------------------------
 
+
 async def test_fifty_concurrent_answers_in_one_workspace_draw_no_429(make_settings, fake_gateway):
     # Limits at a fifth of Slack's real time scale: shrunk further, the milliseconds of
     # scheduling jitter on a loaded machine become a large share of a post's spacing.
@@ -282,8 +306,7 @@ async def test_fifty_concurrent_answers_in_one_workspace_draw_no_429(make_settin
     fake = await FakeSlack(window=window, post_interval=window / 60).start()
     slack = await _harness(make_settings, fake_gateway, fake)
     try:
-        envs = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> question number {i}", mention=True)
-                for i in range(50)]
+        envs = [fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> question number {i}", mention=True) for i in range(50)]
         responses = await asyncio.gather(*(slack.send(env) for _, env in envs))
         assert all(r.status_code == 200 for r in responses)
         await slack.settle(timeout=180)
@@ -314,8 +337,9 @@ async def test_a_20000_character_answer_is_split_without_breaking_code(slack_wit
     assert len(replies) >= 2
     assert all(len(r.text) <= 12_000 and _fences_balanced(r.text) for r in replies)
     joined = "".join(r.text for r in replies)
-    assert "".join(joined.split()).replace("```python", "").replace("```", "") == \
-        "".join(answer.split()).replace("```python", "").replace("```", "")
+    assert "".join(joined.split()).replace("```python", "").replace("```", "") == "".join(answer.split()).replace(
+        "```python", ""
+    ).replace("```", "")
     assert controls.REGENERATE in replies[-1].button_ids and controls.REGENERATE not in replies[0].button_ids
 
 
@@ -368,8 +392,11 @@ async def test_a_429_pauses_the_budget_for_its_retry_after(slack_with):
     fake.window = 1.0
     # Answers are matched to questions by content (requests may race to the gateway).
     slack.gateway.default = lambda body: Answer(
-        text=f"answer to {last_user_text(body).split()[-1]} " + "x" * 50, chunk_size=10, chunk_delay=0.01,
-        reasoning=THOUGHT)
+        text=f"answer to {last_user_text(body).split()[-1]} " + "x" * 50,
+        chunk_size=10,
+        chunk_delay=0.01,
+        reasoning=THOUGHT,
+    )
     first_ts, first_env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> q0", mention=True)
     await slack.send(first_env)
     await eventually(lambda: [c for c in fake.rate_limited if c.method == "chat.update"], timeout=10, every=0.005)
@@ -387,6 +414,7 @@ async def test_a_429_pauses_the_budget_for_its_retry_after(slack_with):
 
 
 # --- buttons and restart ---------------------------------------------------------------------------
+
 
 async def test_regenerate_and_feedback_buttons(slack: Harness):
     fake = slack.fake
@@ -413,8 +441,11 @@ async def test_stop_button_while_streaming(slack_with):
     slack = await slack_with(SLACK_NATIVE_STREAMING=False)  # the button lives on post-and-edit messages
     fake, gw = slack.fake, slack.gateway
     gate = gw.hold()
-    gw.script(Answer(text="partial answer that goes on and on", chunk_size=8, pause_after=10, wait_for=gate,
-                     reasoning=THOUGHT))
+    gw.script(
+        Answer(
+            text="partial answer that goes on and on", chunk_size=8, pause_after=10, wait_for=gate, reasoning=THOUGHT
+        )
+    )
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> go", mention=True)
     await slack.send(env)
     streaming = (await eventually(lambda: fake.bot_replies(CHANNEL, ts), timeout=10))[0]
@@ -446,8 +477,11 @@ async def test_removed_from_a_channel_mid_answer_the_answer_stops_and_nothing_mo
 async def test_stop_shortcut_on_a_native_stream(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     gate = gw.hold()
-    gw.script(Answer(text="streaming natively and then some more", chunk_size=8, pause_after=10, wait_for=gate,
-                     reasoning=THOUGHT))
+    gw.script(
+        Answer(
+            text="streaming natively and then some more", chunk_size=8, pause_after=10, wait_for=gate, reasoning=THOUGHT
+        )
+    )
     ts, env = fake.user_message(DM, "go")
     await slack.send(env)
     stream = (await eventually(lambda: fake.bot_replies(DM, ts), timeout=10))[0]
@@ -463,16 +497,32 @@ async def test_stop_shortcut_on_a_native_stream(slack: Harness):
 async def test_restart_in_mid_answer_repairs_the_message(make_settings, fake_gateway, fake_slack, native: bool):
     h = await _harness(make_settings, fake_gateway, fake_slack, SLACK_NATIVE_STREAMING=native)
     gate = fake_gateway.hold()
-    fake_gateway.script(Answer(text="the first half of a long answer, then more", chunk_size=8,
-                               pause_after=11, wait_for=gate, reasoning=THOUGHT))
+    fake_gateway.script(
+        Answer(
+            text="the first half of a long answer, then more",
+            chunk_size=8,
+            pause_after=11,
+            wait_for=gate,
+            reasoning=THOUGHT,
+        )
+    )
     ts, env = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> tell me", mention=True)
     await h.send(env)
     await eventually(lambda: fake_slack.bot_replies(CHANNEL, ts), timeout=10)
 
     async def partial_answer_saved() -> bool:  # what a restart repairs from
         async with h.runtime.db.read() as conn:
-            saved = (await conn.execute(select(Part.text).join(Message, Message.id == Part.message_id)
-                                        .where(Message.role == "assistant"))).scalars().all()
+            saved = (
+                (
+                    await conn.execute(
+                        select(Part.text)
+                        .join(Message, Message.id == Part.message_id)
+                        .where(Message.role == "assistant")
+                    )
+                )
+                .scalars()
+                .all()
+            )
         return any((text or "").startswith("the first") for text in saved)
 
     await eventually(partial_answer_saved, timeout=10)
@@ -511,8 +561,9 @@ async def test_secrets_never_reach_the_logs(make_settings, fake_gateway, fake_sl
         fake.streaming_error = "feature_not_enabled"  # a failing call: startStream refused
         fake.download_token = "xoxb-someone-else"  # a failing download: Slack's HTML login page
         photo = fake.add_file("photo.png", "image/png", PNG)
-        ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> hello", mention=True, files=[photo],
-                                    user="U0NOBODY1")  # users.info fails for this one
+        ts, env = fake.user_message(
+            CHANNEL, f"<@{BOT_USER_ID}> hello", mention=True, files=[photo], user="U0NOBODY1"
+        )  # users.info fails for this one
         await h.send(env)
         await h.settle()
         answer = fake.bot_replies(CHANNEL, ts)[-1]
@@ -532,8 +583,12 @@ async def test_secrets_never_reach_the_logs(make_settings, fake_gateway, fake_sl
     with pytest.raises(RuntimeError):  # a rejected token at start   # quoting it is no leak
         await _harness(make_settings, fake_gateway, fake, SLACK_BOT_TOKEN=revoked)
     records = caplog.records
-    logged = caplog.text + "\n".join(r.getMessage() for r in records) + "\n".join(
-        str(r.exc_info[1]) for r in records if r.exc_info) + "".join(capsys.readouterr())
+    logged = (
+        caplog.text
+        + "\n".join(r.getMessage() for r in records)
+        + "\n".join(str(r.exc_info[1]) for r in records if r.exc_info)
+        + "".join(capsys.readouterr())
+    )
     # The failures were logged (so this test looks at real output) ...
     for failure in ("feature_not_enabled", "files:read", "user_not_found", "invalid_auth"):
         assert failure in logged, failure
@@ -554,7 +609,8 @@ def test_fake_message_helpers():
 
 
 async def test_a_message_in_a_new_thread_does_not_store_the_thread_s_first_message_twice(
-        make_settings, fake_gateway, fake_slack) -> None:
+    make_settings, fake_gateway, fake_slack
+) -> None:
     """The first message opens the thread and is slow to build (its file downloads); the
     second, in its thread, reads the thread meanwhile and sees the first, not stored yet. The
     first is stored once (its own event supersedes the context copy), before the second."""
@@ -563,17 +619,22 @@ async def test_a_message_in_a_new_thread_does_not_store_the_thread_s_first_messa
     try:
         fake_slack.download_delay = 0.5
         photo = fake_slack.add_file("menu.png", "image/png", PNG)
-        first, opening = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> our new menu", mention=True,
-                                                 files=[photo])
-        _, follow_up = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> make it shorter", mention=True,
-                                               thread_ts=first)
+        first, opening = fake_slack.user_message(CHANNEL, f"<@{BOT_USER_ID}> our new menu", mention=True, files=[photo])
+        _, follow_up = fake_slack.user_message(
+            CHANNEL, f"<@{BOT_USER_ID}> make it shorter", mention=True, thread_ts=first
+        )
         assert (await h.send(opening)).status_code == 200
         assert (await h.send(follow_up)).status_code == 200
         await eventually(lambda: [c for c in fake_slack.calls if c.method == "conversations.replies"])
         await h.settle()
         async with h.runtime.db.read() as conn:
-            stored = (await conn.execute(select(Message.platform_message_id, Message.status)
-                                         .where(Message.role == "user").order_by(Message.seq))).all()
+            stored = (
+                await conn.execute(
+                    select(Message.platform_message_id, Message.status)
+                    .where(Message.role == "user")
+                    .order_by(Message.seq)
+                )
+            ).all()
         assert [row.platform_message_id for row in stored] == [first, follow_up["event"]["ts"]]
         assert {row.status for row in stored} == {"answered"}
     finally:

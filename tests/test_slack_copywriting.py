@@ -1,5 +1,6 @@
 """Issue 5 (copywriting, documents, tools) through Slack: real slack-bolt / slack-sdk against
 the fake Slack API, the real core and store, and the fake gateway's scripted answers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,14 @@ BOB, CAROL = "U0BOB0001", "U0CAROL01"
 
 def xhs(title: str, n: int = 3) -> str:
     """A Xiaohongshu answer as the model writes it: JSON with ``n`` variants."""
-    variants = [{"title": f"{title}{i}", "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
-                 "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]} for i in range(1, n + 1)]
+    variants = [
+        {
+            "title": f"{title}{i}",
+            "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
+            "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"],
+        }
+        for i in range(1, n + 1)
+    ]
     return json.dumps({"variants": variants}, ensure_ascii=False)
 
 
@@ -47,14 +54,19 @@ def assert_no_raw_json(fake: FakeSlack) -> None:
 
 def anchors(fake: FakeSlack, channel: str) -> list[FakeMessage]:
     """The bot's top-level messages in ``channel`` (slash commands' anchors)."""
-    return sorted((m for m in fake.messages.values() if m.bot and m.channel == channel and not m.thread_ts),
-                  key=lambda m: float(m.ts))
+    return sorted(
+        (m for m in fake.messages.values() if m.bot and m.channel == channel and not m.thread_ts),
+        key=lambda m: float(m.ts),
+    )
 
 
 def refine_option(message: FakeMessage, variant: int, action: str) -> str:
     select = message.element(f"answer_refine_{variant}")
-    return next(o["value"] for o in select["options"]
-                if (p := Press.decode(o["value"])) is not None and p.args == (str(variant), action))
+    return next(
+        o["value"]
+        for o in select["options"]
+        if (p := Press.decode(o["value"])) is not None and p.args == (str(variant), action)
+    )
 
 
 @pytest.fixture
@@ -67,6 +79,7 @@ async def socket_slack(make_settings, fake_gateway, fake_slack) -> AsyncIterator
 
 
 # --- styles, variants, refinements ----------------------------------------------------------
+
 
 async def test_style_slash_command_starts_a_thread_whose_members_share_it(slack: Harness):
     fake, gw = slack.fake, slack.gateway
@@ -135,8 +148,14 @@ async def test_text_forms_of_the_style_command_work_inside_a_thread(slack: Harne
     await slack.send(show)
     await slack.settle()
     assert "Current style" in fake.bot_replies(CHANNEL, ts)[-1].text
-    gw.script(Answer(text=json.dumps({"variants": [{"body": f"第{i}条微博，秋天就要喝桂花乌龙", "hashtags": ["秋天"]}
-                                                   for i in (1, 2, 3)]}, ensure_ascii=False)))
+    gw.script(
+        Answer(
+            text=json.dumps(
+                {"variants": [{"body": f"第{i}条微博，秋天就要喝桂花乌龙", "hashtags": ["秋天"]} for i in (1, 2, 3)]},
+                ensure_ascii=False,
+            )
+        )
+    )
     _, brief = fake.user_message(CHANNEL, "写条微博", user=CAROL, thread_ts=ts)
     await slack.send(brief)
     await slack.settle()
@@ -155,8 +174,9 @@ async def test_text_forms_of_the_style_command_work_inside_a_thread(slack: Harne
 async def test_copy_slash_command_over_socket_mode_and_a_channel_without_the_bot(socket_slack: Harness):
     fake, gw = socket_slack.fake, socket_slack.gateway
     gw.script(Answer(text=xhs("桂花"), reasoning="写三版"))
-    await fake.push(fake.slash_command(CHANNEL, "/copy", "xiaohongshu 桂花乌龙茶种草笔记", user=BOB),
-                    kind="slash_commands")  # returns once acked
+    await fake.push(
+        fake.slash_command(CHANNEL, "/copy", "xiaohongshu 桂花乌龙茶种草笔记", user=BOB), kind="slash_commands"
+    )  # returns once acked
     await socket_slack.settle()
     [anchor] = anchors(fake, CHANNEL)
     assert "/copy xiaohongshu 桂花乌龙茶种草笔记" in anchor.text
@@ -182,8 +202,10 @@ async def test_a_constraint_violation_is_fixed_before_anything_is_shown(slack: H
     first = json.loads(xhs("标题"))
     first["variants"][0]["title"] = too_long_title
     fixed = {"variants": [{"title": "改短的标题", "body": "正文🌼", "hashtags": ["a", "b", "c"]}]}
-    gw.script(Answer(text=json.dumps(first, ensure_ascii=False), reasoning="写"),
-              Answer(text=json.dumps(fixed, ensure_ascii=False), reasoning="改"))
+    gw.script(
+        Answer(text=json.dumps(first, ensure_ascii=False), reasoning="写"),
+        Answer(text=json.dumps(fixed, ensure_ascii=False), reasoning="改"),
+    )
     _, brief = fake.user_message(DM, "写桂花乌龙", thread_ts=ts)
     await slack.send(brief)
     await slack.settle()
@@ -197,10 +219,12 @@ async def test_a_constraint_violation_is_fixed_before_anything_is_shown(slack: H
 
 # --- documents -----------------------------------------------------------------------------------
 
+
 async def test_a_pdf_shared_in_a_dm_is_summarised(slack: Harness):
     fake, gw = slack.fake, slack.gateway
-    pdf = fake.add_file("report.pdf", "application/pdf",
-                        make_pdf(["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent."]))
+    pdf = fake.add_file(
+        "report.pdf", "application/pdf", make_pdf(["Quarterly revenue grew 12 percent.", "Churn fell to 3 percent."])
+    )
     gw.script(Answer(text="**Summary:** revenue +12%, churn down to 3%.", reasoning="summarise"))
     ts, env = fake.user_message(DM, "summarise this report", files=[pdf])
     await slack.send(env)
@@ -215,8 +239,10 @@ async def test_a_pdf_shared_in_a_dm_is_summarised(slack: Harness):
 
 # --- tools and the status line -------------------------------------------------------------------
 
+
 async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_to_the_model(
-        make_settings, fake_gateway, fake_slack):
+    make_settings, fake_gateway, fake_slack
+):
     h = await _harness(make_settings, fake_gateway, fake_slack, BOT_TOOL_TIMEOUT=0.3)
     fake, gw = fake_slack, fake_gateway
     fake.status_clears_on_reply = False  # prove the adapter clears it itself
@@ -236,19 +262,23 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
         await asyncio.sleep(10)  # a tool slower than its timeout: the behaviour under test
         return "never"
 
-    h.service.tools.add(Tool("slow_lookup", "Looks up market data (slowly).",
-                             {"type": "object", "properties": {}}, slow_lookup))
+    h.service.tools.add(
+        Tool("slow_lookup", "Looks up market data (slowly).", {"type": "object", "properties": {}}, slow_lookup)
+    )
     try:
-        gw.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("slow_lookup", {}, id="s1")]),
-                  Answer(text="The lookup timed out, so here is my best guess.", reasoning="ok"))
+        gw.script(
+            Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("slow_lookup", {}, id="s1")]),
+            Answer(text="The lookup timed out, so here is my best guess.", reasoning="ok"),
+        )
         thread, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> how big is the tea market?", mention=True)
         started = time.monotonic()
         await h.send(env)
         await h.settle()
         assert time.monotonic() - started < 5  # the 10 s tool was cut at its timeout
         # Visible while the tool ran: a task in the answer's native stream (a timeline).
-        assert seen_while_running == [{"type": "task_update", "id": "s1", "title": "slow_lookup",
-                                       "status": "in_progress"}]
+        assert seen_while_running == [
+            {"type": "task_update", "id": "s1", "title": "slow_lookup", "status": "in_progress"}
+        ]
         stream = next(m for m in fake.bot_replies(CHANNEL, thread) if m.tasks())
         assert stream.task_display_mode == "timeline"
         assert stream.tasks()["s1"]["status"] == "error"  # and that it failed, and why
@@ -264,8 +294,10 @@ async def test_tool_progress_shows_in_a_channel_thread_and_a_timeout_goes_back_t
 async def test_status_is_cleared_when_the_model_fails_after_a_tool(slack: Harness):
     fake, gw = slack.fake, slack.gateway
     fake.status_clears_on_reply = False
-    gw.script(Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
-              Answer(status=401, error_body={"error": {"message": "bad key"}}))
+    gw.script(
+        Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
+        Answer(status=401, error_body={"error": {"message": "bad key"}}),
+    )
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
     await slack.send(env)
     await slack.settle()
@@ -282,8 +314,10 @@ async def test_without_native_streams_tool_steps_show_on_the_status_line(slack: 
     fake, gw = slack.fake, slack.gateway
     fake.streaming_error = "feature_not_enabled"  # the workspace refuses chat.startStream
     fake.status_clears_on_reply = False
-    gw.script(Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
-              Answer(text="84.", reasoning="ok"))
+    gw.script(
+        Answer(text="", reasoning="compute", tool_calls=[FakeToolCall("calculator", {"expression": "12*7"})]),
+        Answer(text="84.", reasoning="ok"),
+    )
     ts, env = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> what is 12 times 7?", mention=True)
     await slack.send(env)
     await slack.settle()

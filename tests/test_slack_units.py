@@ -1,4 +1,5 @@
 """The Slack adapter's pure parts: routing, rendering, budgets' arithmetic, the manifest."""
+
 from __future__ import annotations
 
 import json
@@ -21,17 +22,37 @@ MANIFESTS = Path(__file__).resolve().parent.parent / "adapters" / "slack"
 
 
 def _msg(**fields: object) -> dict:
-    return {"type": "message", "channel": "C1", "user": "UALICE", "ts": "10.0", "text": "hi",
-            "channel_type": "channel", **fields}
+    return {
+        "type": "message",
+        "channel": "C1",
+        "user": "UALICE",
+        "ts": "10.0",
+        "text": "hi",
+        "channel_type": "channel",
+        **fields,
+    }
 
 
 def test_mentions_open_a_thread_under_the_message_and_lose_the_bot_mention():
-    route = route_mention({"type": "app_mention", "channel": "C1", "user": "UALICE", "ts": "10.0",
-                           "text": "<@UBOT> write a slogan"}, "T1", ME)
+    route = route_mention(
+        {"type": "app_mention", "channel": "C1", "user": "UALICE", "ts": "10.0", "text": "<@UBOT> write a slogan"},
+        "T1",
+        ME,
+    )
     assert route is not None
     assert (route.key.chat, route.key.thread, route.text, route.mode) == ("C1", "10.0", "write a slogan", "answer")
-    inside = route_mention({"type": "app_mention", "channel": "C1", "user": "UALICE", "ts": "12.0",
-                            "thread_ts": "10.0", "text": "<@UBOT> and now?"}, "T1", ME)
+    inside = route_mention(
+        {
+            "type": "app_mention",
+            "channel": "C1",
+            "user": "UALICE",
+            "ts": "12.0",
+            "thread_ts": "10.0",
+            "text": "<@UBOT> and now?",
+        },
+        "T1",
+        ME,
+    )
     assert inside is not None and inside.key.thread == "10.0"
 
 
@@ -44,10 +65,17 @@ def test_channel_messages_routing():
     assert aside is not None and aside.mode == "context"
 
 
-@pytest.mark.parametrize("fields", [
-    {"subtype": "message_changed"}, {"subtype": "message_deleted"}, {"subtype": "bot_message"},
-    {"bot_id": "BOTHER"}, {"user": "UBOT"}, {"subtype": "channel_join"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subtype": "message_changed"},
+        {"subtype": "message_deleted"},
+        {"subtype": "bot_message"},
+        {"bot_id": "BOTHER"},
+        {"user": "UBOT"},
+        {"subtype": "channel_join"},
+    ],
+)
 def test_ignored_messages(fields: dict):
     assert route_message(_msg(thread_ts="9.0", channel_type="channel", **fields), "T1", ME) is None
     assert route_message(_msg(channel="D1", channel_type="im", **fields), "T1", ME) is None
@@ -79,21 +107,29 @@ def test_payloads_carry_controls_only_where_they_belong():
     assert render.payload("**hi**", Write(3, final=True)).kwargs() == {"markdown_text": "**hi**"}
     last = render.payload("**hi**", Write(3, final=True, controls=answer_controls(3))).kwargs()
     assert last["blocks"][0] == {"type": "markdown", "text": "**hi**"}
-    assert [e["action_id"] for e in last["blocks"][1]["elements"]] == \
-        [controls.REGENERATE, controls.FEEDBACK_UP, controls.FEEDBACK_DOWN]
+    assert [e["action_id"] for e in last["blocks"][1]["elements"]] == [
+        controls.REGENERATE,
+        controls.FEEDBACK_UP,
+        controls.FEEDBACK_DOWN,
+    ]
     assert "markdown_text" not in last  # markdown_text can't be combined with blocks
-    assert [Press.decode(e["value"]) for e in last["blocks"][1]["elements"]] == \
-        [Press(ControlKind.REGENERATE, 3), Press(ControlKind.FEEDBACK, 3, ("1",)),
-         Press(ControlKind.FEEDBACK, 3, ("-1",))]
+    assert [Press.decode(e["value"]) for e in last["blocks"][1]["elements"]] == [
+        Press(ControlKind.REGENERATE, 3),
+        Press(ControlKind.FEEDBACK, 3, ("1",)),
+        Press(ControlKind.FEEDBACK, 3, ("-1",)),
+    ]
     streaming = render.payload("partial", Write(3, controls=streaming_controls(3))).kwargs()
     assert streaming["blocks"][-1]["elements"][0]["action_id"] == controls.STOP
-    assert render.payload("Sorry, failed", Write(3, final=True, notice=True)).kwargs() == \
-        {"markdown_text": "Sorry, failed"}
+    assert render.payload("Sorry, failed", Write(3, final=True, notice=True)).kwargs() == {
+        "markdown_text": "Sorry, failed"
+    }
     # Clicks on buttons of messages written before the shared vocabulary still work.
     assert controls.data_of({"action_id": "answer_regenerate", "value": "7"}) == "regen:7"
     assert controls.data_of({"action_id": "answer_feedback_down", "value": "7"}) == "fb:7:-1"
-    assert controls.data_of({"action_id": "answer_refine_2", "selected_option": {"value": "7:2:shorter"}}) == \
-        "refine:7:2:shorter"
+    assert (
+        controls.data_of({"action_id": "answer_refine_2", "selected_option": {"value": "7:2:shorter"}})
+        == "refine:7:2:shorter"
+    )
     assert Press.decode(controls.data_of({"action_id": controls.STOP, "value": "nope"})) is None
 
 
@@ -138,6 +174,7 @@ def test_manifests_subscribe_to_what_the_adapter_handles():
     from bot.brands.brand_extension import brands_extension
     from bot.characters.character_extension import COMMANDS as CHARACTER_COMMANDS
     from bot.copywriting.copy_extension import COPYWRITING
+
     extensions = (COPYWRITING, brands_extension(None))  # type: ignore[arg-type]
     registered = {f"/{c.info.name}" for e in extensions for c in e.commands}
     registered |= {f"/{c.name}" for c in CHARACTER_COMMANDS}
@@ -170,8 +207,9 @@ def test_copy_answers_get_a_refinement_select_per_variant():
     for number, select in enumerate(selects, 1):
         assert select["type"] == "static_select"
         assert [o["text"]["text"] for o in select["options"]] == [label(a, "en") for a in ACTIONS]
-        assert [Press.decode(controls.data_of({"selected_option": o})) for o in select["options"]] == \
-            [Press(REFINE_PRESS, 42, (str(number), a)) for a in ACTIONS]
+        assert [Press.decode(controls.data_of({"selected_option": o})) for o in select["options"]] == [
+            Press(REFINE_PRESS, 42, (str(number), a)) for a in ACTIONS
+        ]
     # The answer buttons stay, after the selects.
     assert kwargs["blocks"][-1]["block_id"] == "answer_actions"
 
@@ -191,13 +229,21 @@ def test_ten_variants_still_make_valid_blocks():
 
 @pytest.mark.parametrize("value", ["", "x y", "refine:1:a/b", "12:x y"])
 def test_values_that_are_no_control_data_are_dropped(value: str):
-    assert Press.decode(controls.data_of({"action_id": "answer_refine_1", "selected_option": {"value": value}})
-                        or "") is None
+    assert (
+        Press.decode(controls.data_of({"action_id": "answer_refine_1", "selected_option": {"value": value}}) or "")
+        is None
+    )
 
 
 def test_slash_commands_are_parsed_and_anchored():
-    body = {"command": "/style", "text": " xiaohongshu ", "channel_id": "C1", "user_id": "UALICE",
-            "team_id": "T1", "trigger_id": "1.2"}
+    body = {
+        "command": "/style",
+        "text": " xiaohongshu ",
+        "channel_id": "C1",
+        "user_id": "UALICE",
+        "team_id": "T1",
+        "trigger_id": "1.2",
+    }
     command = commands.parse(body)
     assert command is not None and command.core_text == "/style xiaohongshu" and not command.is_dm
     assert "<@UALICE>" in command.anchor_text() and "/style xiaohongshu" in command.anchor_text()

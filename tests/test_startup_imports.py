@@ -1,4 +1,5 @@
 """`bot run` keeps rarely used heavy modules out of memory until first use (peak RSS)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,10 @@ LAZY = ("PIL", "json_repair", "redis")  # images, copywriting's JSON repair, RED
 
 
 def test_start_does_not_load_rarely_used_modules() -> None:
-    code = ("import sys, bot.process.serve, adapters.telegram.app, adapters.slack.adapter\n"
-            f"print(','.join(m for m in {LAZY!r} if m in sys.modules))")
+    code = (
+        "import sys, bot.process.serve, adapters.telegram.app, adapters.slack.adapter\n"
+        f"print(','.join(m for m in {LAZY!r} if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
 
@@ -19,15 +22,18 @@ def test_start_does_not_load_rarely_used_modules() -> None:
 def test_feishu_sdk_loads_only_when_feishu_is_configured() -> None:
     """lark-oapi takes seconds and ~160 MB to import: reading Feishu's settings (every `bot run`
     does) must not load it; only its adapter, started when FEISHU_APP_ID is set, does."""
-    code = ("import sys, bot.process.serve\n"
-            "from importlib.metadata import entry_points\n"
-            "for entry in entry_points(group='chatbot.platforms'):\n"
-            "    plugin = entry.load()\n"
-            "    assert not plugin.settings.load().configured(), plugin.name\n"
-            "print('feishu' in {e.name for e in entry_points(group='chatbot.platforms')}, 'lark_oapi' in sys.modules)")
+    code = (
+        "import sys, bot.process.serve\n"
+        "from importlib.metadata import entry_points\n"
+        "for entry in entry_points(group='chatbot.platforms'):\n"
+        "    plugin = entry.load()\n"
+        "    assert not plugin.settings.load().configured(), plugin.name\n"
+        "print('feishu' in {e.name for e in entry_points(group='chatbot.platforms')}, 'lark_oapi' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEISHU_")}
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                            cwd=tempfile.gettempdir()).stdout.strip()
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=tempfile.gettempdir()
+    ).stdout.strip()
     assert loaded == "True False"
 
 
@@ -50,23 +56,29 @@ def test_run_refuses_the_extras_its_libraries_would_load_for_nothing() -> None:
     Refused while they load, each library takes its own fallback; the modules stay importable
     after the adapter has loaded. Without the admin page, its login rate's parser (limits) is
     not loaded either, nor the terminal's folders (platformdirs)."""
-    code = ("import sys\n"
-            "from bot.lean import refuse\n"
-            "refuse('rich', 'pygments')\n"
-            "from bot.config import load_settings\n"
-            "from bot.platform.discovery import plugins\n"
-            "load_settings()\n"
-            "found = plugins()\n"
-            "found['telegram'].load(); found['slack'].load()\n"
-            "import bot.process.serve, httpx, telegram\n"
-            "print(','.join(m for m in ('rich', 'pygments', 'cryptography', 'limits', 'platformdirs')\n"
-            "               if m in sys.modules))\n"
-            "import cryptography.hazmat.primitives.hashes\n"
-            "print(httpx.URL('https://example.com/a').path)")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "CONSOLE_"))},
-           "BYTESPIKE_API_KEY": "k", "BOT_ADMIN_PAGE": "false"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                          cwd=tempfile.gettempdir())
+    code = (
+        "import sys\n"
+        "from bot.lean import refuse\n"
+        "refuse('rich', 'pygments')\n"
+        "from bot.config import load_settings\n"
+        "from bot.platform.discovery import plugins\n"
+        "load_settings()\n"
+        "found = plugins()\n"
+        "found['telegram'].load(); found['slack'].load()\n"
+        "import bot.process.serve, httpx, telegram\n"
+        "print(','.join(m for m in ('rich', 'pygments', 'cryptography', 'limits', 'platformdirs')\n"
+        "               if m in sys.modules))\n"
+        "import cryptography.hazmat.primitives.hashes\n"
+        "print(httpx.URL('https://example.com/a').path)"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "CONSOLE_"))},
+        "BYTESPIKE_API_KEY": "k",
+        "BOT_ADMIN_PAGE": "false",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=tempfile.gettempdir()
+    )
     assert done.stdout.split("\n")[:2] == ["", "/a"], done.stdout
 
 

@@ -2,6 +2,7 @@
 end to end: the real python-telegram-bot Application against the fake Bot API over HTTP,
 the real ChatService and store, and the fake gateway (harness in tests/telegram_harness.py).
 """
+
 from __future__ import annotations
 
 import httpx
@@ -56,8 +57,10 @@ async def test_a_stop_on_the_draft_ends_the_turn_like_the_stop_button(start_bot,
 async def test_a_stop_for_a_draft_whose_turn_ended_changes_nothing(start_bot, tg, fake_gateway) -> None:
     first = "A short first answer that streams as a draft, then ends."
     second = "The second answer is written to the end. " * 8
-    fake_gateway.script(Answer(text=first, reasoning=THINK, chunk_size=6, chunk_delay=0.02),
-                        Answer(text=second, reasoning=THINK, chunk_size=6, chunk_delay=0.02))
+    fake_gateway.script(
+        Answer(text=first, reasoning=THINK, chunk_size=6, chunk_delay=0.02),
+        Answer(text=second, reasoning=THINK, chunk_size=6, chunk_delay=0.02),
+    )
     bot = await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "first")
     await answered(tg, ALICE["id"])
@@ -100,8 +103,11 @@ def guest_chat(tg: FakeTelegram) -> int:
 
 async def test_a_guest_query_is_answered_once_with_only_the_query(start_bot, tg, fake_gateway) -> None:
     chat = guest_chat(tg)
-    fake_gateway.script(Answer(text="Private chat answer."), Answer(text="First **guest** answer."),
-                        Answer(text="Second guest answer, *formatted*.", chunk_size=4, chunk_delay=0.01))
+    fake_gateway.script(
+        Answer(text="Private chat answer."),
+        Answer(text="First **guest** answer."),
+        Answer(text="Second guest answer, *formatted*.", chunk_size=4, chunk_delay=0.01),
+    )
     bot = await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "remember: my favourite colour is teal")
     await answered(tg, ALICE["id"])
@@ -143,8 +149,11 @@ async def test_malformed_guest_updates_are_acknowledged_and_dropped(start_bot, t
     fake_gateway.script(Answer(text="Still answering."))
     bot = await start_bot()
     no_query = tg.new_message(chat, ALICE, f"@{tg.username} no query id")
-    no_sender = {k: v for k, v in tg.new_message(chat, ALICE, "no sender", extra={"guest_query_id": "gq-x"}).items()
-                 if k != "from"}
+    no_sender = {
+        k: v
+        for k, v in tg.new_message(chat, ALICE, "no sender", extra={"guest_query_id": "gq-x"}).items()
+        if k != "from"
+    }
     for bad in (no_query, no_sender, "not a message", {"message_id": 1}):
         tg.push_update({"guest_message": bad})
     good = tg.guest_query(chat, ALICE, f"@{tg.username} are you there?")
@@ -171,18 +180,22 @@ async def test_guest_queries_count_against_the_asker_s_quota(start_bot, tg, fake
 
 
 async def test_over_a_webhook_guest_and_stop_updates_are_acknowledged_and_handled_once(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     chat = guest_chat(tg)
     fake_gateway.script(Answer(text="Webhook guest answer."))
     bot = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
     assert {"guest_message", "stopped_message_generation"} <= set(tg.webhook["allowed_updates"])
     good = tg.numbered({"guest_message": tg.guest_message(chat, ALICE, f"@{tg.username} hi")})
-    bad = [tg.numbered({"guest_message": {"chat": "nonsense"}}),
-           tg.numbered({"stopped_message_generation": {"draft_id": "x"}}),
-           tg.numbered({"stopped_message_generation": {"chat": tg.chats[ALICE["id"]], "draft_id": 99_999}})]
+    bad = [
+        tg.numbered({"guest_message": {"chat": "nonsense"}}),
+        tg.numbered({"stopped_message_generation": {"draft_id": "x"}}),
+        tg.numbered({"stopped_message_generation": {"chat": tg.chats[ALICE["id"]], "draft_id": 99_999}}),
+    ]
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(bot.adapter.routes())),
-                                 base_url="https://bot.example.com") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(bot.adapter.routes())), base_url="https://bot.example.com"
+    ) as http:
         for update in (good, good, *bad):  # Telegram redelivers what it did not see acknowledged
             assert (await http.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
     await bot.settle()

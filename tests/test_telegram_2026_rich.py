@@ -3,6 +3,7 @@ and for copy variants, and ephemeral messages (10.2/10.3) for notices meant for 
 group, each falling back to today's rendering where Telegram refuses it. The real
 python-telegram-bot Application against the fake Bot API (harness in tests/telegram_harness.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,9 +15,11 @@ from tests.polling import eventually
 from tests.telegram_harness import ALICE, BOB, GROUP, THINK, _buttons, answered, no_limit_broken
 from tests.test_telegram_copywriting import copy_answer, set_style, xhs
 
-TABLE = ("Here are the plans:\n\n"
-         "| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9 | 1 |\n| Team | $29 | 10 |\n\n"
-         "Pick **Team** if you share the bot.")
+TABLE = (
+    "Here are the plans:\n\n"
+    "| Plan | Price | Seats |\n|---|---|---|\n| Starter | $9 | 1 |\n| Team | $29 | 10 |\n\n"
+    "Pick **Team** if you share the bot."
+)
 
 
 def ask_group(tg: FakeTelegram, user: dict, text: str) -> dict:
@@ -30,8 +33,12 @@ def command(tg: FakeTelegram, chat_id: int, user: dict, text: str) -> dict:
 
 def rich_tries(tg: FakeTelegram) -> list:
     """Every call that asked Telegram for a rich message or a rich draft."""
-    return [c for c in tg.calls if c.method in ("sendRichMessage", "sendRichMessageDraft")
-            or (c.method == "editMessageText" and "rich_message" in c.params)]
+    return [
+        c
+        for c in tg.calls
+        if c.method in ("sendRichMessage", "sendRichMessageDraft")
+        or (c.method == "editMessageText" and "rich_message" in c.params)
+    ]
 
 
 def ephemeral_tries(tg: FakeTelegram) -> list:
@@ -50,8 +57,9 @@ async def test_a_table_answer_arrives_as_one_rich_message_and_streams_plain(star
     assert "| Team | $29 | 10 |" in final.text
     assert final.reply_to == asked["message_id"] and _buttons(final)[0].startswith("regen:")
     # While it streamed, the group saw plain text: never half-written Markdown to parse.
-    streamed = [c for c in tg.calls_to("editMessageText", GROUP) + tg.calls_to("sendMessage", GROUP)
-                if "text" in c.params]
+    streamed = [
+        c for c in tg.calls_to("editMessageText", GROUP) + tg.calls_to("sendMessage", GROUP) if "text" in c.params
+    ]
     assert streamed and all("entities" not in c.params and "parse_mode" not in c.params for c in streamed)
     no_limit_broken(tg)
 
@@ -69,7 +77,8 @@ async def test_a_plain_short_answer_stays_a_normal_message(start_bot, tg, fake_g
 
 
 async def test_a_bot_without_rich_messages_formats_as_before_and_stops_asking(
-        start_bot, tg, fake_gateway, caplog) -> None:
+    start_bot, tg, fake_gateway, caplog
+) -> None:
     # tg.rich_messages stays False: a Bot API server before 10.1.
     fake_gateway.script(Answer(text=TABLE, reasoning=THINK), Answer(text=TABLE.replace("$29", "$39"), reasoning=THINK))
     bot = await start_bot()
@@ -114,7 +123,8 @@ async def test_without_rich_drafts_a_private_answer_streams_plain_drafts(start_b
 
 
 async def test_a_long_structured_private_answer_is_one_rich_message_not_pages_of_4096(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     tg.rich_messages = True
     fake_gateway.script(Answer(text="# Warm-up\n\n- one\n- two", reasoning=THINK))
     await start_bot()
@@ -205,7 +215,8 @@ async def test_a_quota_refusal_in_a_private_chat_is_a_normal_message(start_bot, 
 
 
 async def test_a_bot_refused_ephemeral_messages_replies_in_the_chat_and_stops_asking(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     tg.ephemeral = "refused"
     bot = await start_bot()
     first = command(tg, GROUP, BOB, f"/help@{tg.username}")
@@ -218,8 +229,9 @@ async def test_a_bot_refused_ephemeral_messages_replies_in_the_chat_and_stops_as
     assert tg.ephemerals == [] and len(ephemeral_tries(tg)) == 1, "asked once, then normal replies"
 
 
-async def test_a_server_that_ignores_ephemeral_parameters_is_not_asked_again(start_bot, tg, fake_gateway,
-                                                                            caplog) -> None:
+async def test_a_server_that_ignores_ephemeral_parameters_is_not_asked_again(
+    start_bot, tg, fake_gateway, caplog
+) -> None:
     # tg.ephemeral stays "ignored": a server before Bot API 10.2 sends such a message to everyone.
     bot = await start_bot()
     with caplog.at_level(logging.INFO, logger="adapters.telegram"):

@@ -6,6 +6,7 @@ Telegram's limit windows (in the fake) and the adapter's pacing are shrunk by th
 factor, so the tests run fast while every limit still binds; the 429 test keeps a real,
 whole-second retry_after.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -58,8 +59,9 @@ async def test_private_chat_streams_a_draft_and_ends_with_a_formatted_message(st
     plain = answer.strip()
     assert all(plain.startswith(draft) for draft in shown), "every draft is a prefix of the answer, as sent"
     assert [len(d) for d in shown] == sorted(len(d) for d in shown), "drafts only grow"
-    assert all("entities" not in c.params and "parse_mode" not in c.params for c in drafts), \
+    assert all("entities" not in c.params and "parse_mode" not in c.params for c in drafts), (
         "intermediate drafts are plain text, never parsed"
+    )
     assert "**" in "".join(shown)
     # The final message is Markdown rendered to entities, with the answer's buttons.
     assert final.text == answer.replace("**", "").strip()
@@ -83,8 +85,9 @@ async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(star
     # Telegram may still say "not modified" (e.g. after a retried edit): not an error.
     tg.inject("editMessageText", status=400, description=NOT_MODIFIED, chat_id=ALICE["id"])
     text = "First line of a longer answer. " * 12
-    fake_gateway.script(Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05),
-                        Answer(text="second answer"))
+    fake_gateway.script(
+        Answer(text=text, reasoning=THINK, chunk_size=10, chunk_delay=0.05), Answer(text="second answer")
+    )
     await start_bot()
     tg.send_user_message(ALICE["id"], ALICE, "hello")
     [final] = await answered(tg, ALICE["id"])
@@ -93,8 +96,10 @@ async def test_refused_drafts_fall_back_to_send_and_edit_with_a_stop_button(star
     assert any(c.description == NOT_MODIFIED for c in tg.calls_to("editMessageText"))
     sends = [c for c in tg.calls_to("sendMessage", ALICE["id"]) if c.ok]
     assert sends[0].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("stop:")
-    edits = [repr((c.params["text"], c.params.get("entities"), c.params.get("reply_markup")))
-             for c in tg.calls_to("editMessageText", ALICE["id"])]
+    edits = [
+        repr((c.params["text"], c.params.get("entities"), c.params.get("reply_markup")))
+        for c in tg.calls_to("editMessageText", ALICE["id"])
+    ]
     assert len(edits) == len(set(edits)), "no identical edit is sent twice"
     drafts_before = len(tg.calls_to("sendMessageDraft"))
     tg.send_user_message(ALICE["id"], ALICE, "again")
@@ -139,8 +144,11 @@ async def test_429_mid_stream_pauses_only_that_chat_and_the_answer_completes(sta
     [final] = await answered(tg, ALICE["id"], timeout=20)
     assert final.text == text.strip()
     assert [c for c in tg.calls if c.status == 429] == [refused] and refused.injected
-    after = [c for c in tg.calls if c.chat_id == ALICE["id"] and c.at > refused.at
-             and c.method in ("sendMessage", "editMessageText")]
+    after = [
+        c
+        for c in tg.calls
+        if c.chat_id == ALICE["id"] and c.at > refused.at and c.method in ("sendMessage", "editMessageText")
+    ]
     assert after and after[0].at - refused.at >= 2.0, "nothing written to the chat before retry_after"
     assert bob_answer.text.startswith("echo")
     no_limit_broken(tg)
@@ -163,8 +171,12 @@ async def test_reasoning_is_shown_collapsed_above_the_answer(start_bot, tg, fake
 
 async def test_refused_entities_are_resent_as_plain_text(start_bot, tg, fake_gateway) -> None:
     fake_gateway.script(Answer(text="Answer with **bold**."))
-    tg.inject("editMessageText", status=400, chat_id=ALICE["id"],
-              description="Bad Request: can't parse entities: can't find end of the entity")
+    tg.inject(
+        "editMessageText",
+        status=400,
+        chat_id=ALICE["id"],
+        description="Bad Request: can't parse entities: can't find end of the entity",
+    )
     await start_bot(TELEGRAM_DRAFTS=False)
     tg.send_user_message(ALICE["id"], ALICE, "hi")
     [final] = await answered(tg, ALICE["id"])
@@ -184,14 +196,28 @@ async def test_stop_command_ends_a_streaming_draft(start_bot, tg, fake_gateway) 
 
 async def test_unsupported_content_and_ignored_updates(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot()
-    tg.send_user_message(ALICE["id"], ALICE, None, extra={"voice": {
-        "file_id": "v1", "file_unique_id": "uv1", "duration": 3}})
+    tg.send_user_message(
+        ALICE["id"], ALICE, None, extra={"voice": {"file_id": "v1", "file_unique_id": "uv1", "duration": 3}}
+    )
     reply = await eventually(lambda: tg.bot_messages(ALICE["id"]))
     assert "voice" in reply[0].text and not _buttons(reply[0])
     # Group: a sticker nobody addressed to the bot gets silence.
-    tg.send_user_message(GROUP, BOB, None, extra={"sticker": {
-        "file_id": "s1", "file_unique_id": "us1", "width": 512, "height": 512, "is_animated": False,
-        "is_video": False, "type": "regular"}})
+    tg.send_user_message(
+        GROUP,
+        BOB,
+        None,
+        extra={
+            "sticker": {
+                "file_id": "s1",
+                "file_unique_id": "us1",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            }
+        },
+    )
     # Another bot's message and an edited message are not answered either.
     text = f"@{tg.username} hello from a bot"
     tg.send_user_message(GROUP, OTHER_BOT, text, entities=[tg.mention_entity(text)])
@@ -255,8 +281,9 @@ async def test_reply_to_the_bot_and_commands_address_it(start_bot, tg, fake_gate
     assert "make it shorter" in user_prompt(fake_gateway.last.body)
     assert len(fake_gateway.requests) == 2
     tg.send_user_message(GROUP, BOB, "/help@other_bot", entities=[FakeTelegram.command_entity("/help@other_bot")])
-    tg.send_user_message(GROUP, BOB, f"/help@{tg.username}",
-                         entities=[FakeTelegram.command_entity(f"/help@{tg.username}")])
+    tg.send_user_message(
+        GROUP, BOB, f"/help@{tg.username}", entities=[FakeTelegram.command_entity(f"/help@{tg.username}")]
+    )
     await bot.settle()
     help_text = [m for m in tg.bot_messages(GROUP) if "/new" in m.text]
     assert len(help_text) == 1 and len(fake_gateway.requests) == 2
@@ -281,17 +308,27 @@ async def test_forum_topics_are_separate_shared_conversations(start_bot, tg, fak
 
 
 async def test_a_group_photo_captioned_with_the_mention_alone_waits_for_the_question(
-        start_bot, tg, fake_gateway) -> None:
-    """"@bot" under a photo addresses it and says nothing more: the question that follows is
+    start_bot, tg, fake_gateway
+) -> None:
+    """ "@bot" under a photo addresses it and says nothing more: the question that follows is
     its text (a burst), not a second turn after an answer to "@bot"."""
     fake_gateway.script(Answer(text="A red square.", reasoning=THINK))
     bot = await start_bot()
     buf = BytesIO()
     from PIL import Image
+
     Image.new("RGB", (32, 32), "red").save(buf, "JPEG")
     caption = f"@{tg.username}"
-    tg.send_user_message(GROUP, BOB, None, extra={"photo": tg.photo_sizes(buf.getvalue()), "caption": caption,
-                                                  "caption_entities": [tg.mention_entity(caption)]})
+    tg.send_user_message(
+        GROUP,
+        BOB,
+        None,
+        extra={
+            "photo": tg.photo_sizes(buf.getvalue()),
+            "caption": caption,
+            "caption_entities": [tg.mention_entity(caption)],
+        },
+    )
     question = f"@{tg.username} what is this?"
     tg.send_user_message(GROUP, BOB, question, entities=[tg.mention_entity(question)])
     await answered(tg, GROUP)
@@ -324,8 +361,9 @@ async def test_album_of_three_photos_is_one_message(start_bot, tg, fake_gateway)
     await bot.settle()
     assert len(fake_gateway.requests) == 1
     body = fake_gateway.last.body
-    blocks = [b for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
-              for b in m["content"]]
+    blocks = [
+        b for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list) for b in m["content"]
+    ]
     assert sum(1 for b in blocks if b.get("type") == "image_url") == 3
     assert "写一篇种草文案" in user_prompt(body)
     fetched = [c.params["file_id"] for c in tg.calls_to("getFile") if c.ok]
@@ -370,7 +408,8 @@ async def test_regenerate_and_feedback_buttons(start_bot, tg, fake_gateway) -> N
 
 
 async def test_a_429_on_a_click_s_answer_neither_retries_it_nor_holds_back_the_new_answer(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     fake_gateway.script(Answer(text="first take"), Answer(text="second take"))
     await start_bot()
     text = f"@{tg.username} name our tea"
@@ -390,15 +429,26 @@ async def test_copy_variants_get_refinement_buttons(start_bot, tg, fake_gateway)
     import json
 
     def variants(title: str, n: int) -> str:
-        return json.dumps({"variants": [
-            {"title": f"{title}{i}", "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
-             "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]} for i in range(1, n + 1)]}, ensure_ascii=False)
+        return json.dumps(
+            {
+                "variants": [
+                    {
+                        "title": f"{title}{i}",
+                        "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
+                        "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"],
+                    }
+                    for i in range(1, n + 1)
+                ]
+            },
+            ensure_ascii=False,
+        )
 
     await start_bot()
     tg.send_user_message(GROUP, BOB, "/style xiaohongshu", entities=[FakeTelegram.command_entity("/style")])
     await eventually(lambda: tg.bot_messages(GROUP))
-    fake_gateway.script(Answer(text=variants("秋天的第一杯", 3), reasoning="写三版"),
-                        Answer(text=variants("短版", 1), reasoning="改短"))
+    fake_gateway.script(
+        Answer(text=variants("秋天的第一杯", 3), reasoning="写三版"), Answer(text=variants("短版", 1), reasoning="改短")
+    )
     text = f"@{tg.username} 帮我们写桂花乌龙的种草笔记"
     tg.send_user_message(GROUP, CAROL, text, entities=[tg.mention_entity(text)])
     [copy] = [m for m in await answered(tg, GROUP) if _buttons(m)]
@@ -420,9 +470,17 @@ def _update(tg: FakeTelegram, chat_id: int, user: dict, text: str) -> dict:
 
 async def test_webhook_rejects_a_wrong_secret_and_handles_a_duplicate_once(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
-    assert tg.webhook == {"url": WEBHOOK_URL, "secret_token": SECRET,
-                          "allowed_updates": ["message", "callback_query", "my_chat_member", "guest_message",
-                                              "stopped_message_generation"]}
+    assert tg.webhook == {
+        "url": WEBHOOK_URL,
+        "secret_token": SECRET,
+        "allowed_updates": [
+            "message",
+            "callback_query",
+            "my_chat_member",
+            "guest_message",
+            "stopped_message_generation",
+        ],
+    }
     assert not tg.calls_to("getUpdates"), "webhook mode does not poll"
     app = create_app(bot.adapter.routes())
     update = _update(tg, ALICE["id"], ALICE, "hello over webhook")
@@ -450,16 +508,18 @@ async def test_duplicate_update_after_a_restart_is_not_answered_again(start_bot,
     bot = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
     update = _update(tg, ALICE["id"], ALICE, "once only")
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(bot.adapter.routes())),
-                                 base_url="https://x") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(bot.adapter.routes())), base_url="https://x"
+    ) as http:
         await http.post("/telegram/webhook", json=update, headers=headers)
         await answered(tg, ALICE["id"])
     await bot.stop()
     bot.adapter = None
     bot.runtime = None
     again = await start_bot(TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(again.adapter.routes())),
-                                 base_url="https://x") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(again.adapter.routes())), base_url="https://x"
+    ) as http:
         assert (await http.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
     await again.settle()
     assert len(fake_gateway.requests) == 1
@@ -467,7 +527,8 @@ async def test_duplicate_update_after_a_restart_is_not_answered_again(start_bot,
 
 # ---- order -----------------------------------------------------------------------------------
 async def test_a_photo_that_downloads_slowly_is_answered_before_the_text_sent_after_it(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     from PIL import Image
 
     buf = BytesIO()
@@ -475,8 +536,9 @@ async def test_a_photo_that_downloads_slowly_is_answered_before_the_text_sent_af
     tg.download_delay = 0.8  # the photo's download takes far longer than the text's handling
     fake_gateway.script(Answer(text="a red square", reasoning=THINK), Answer(text="you're welcome", reasoning=THINK))
     await start_bot()
-    tg.send_user_message(ALICE["id"], ALICE, None, extra={"photo": tg.photo_sizes(buf.getvalue()),
-                                                          "caption": "what is in this photo?"})
+    tg.send_user_message(
+        ALICE["id"], ALICE, None, extra={"photo": tg.photo_sizes(buf.getvalue()), "caption": "what is in this photo?"}
+    )
     tg.send_user_message(ALICE["id"], ALICE, "thanks in advance")
     await answered(tg, ALICE["id"], 2, timeout=30)
     first, second = (r.body for r in fake_gateway.requests)
@@ -489,9 +551,11 @@ async def test_a_photo_that_downloads_slowly_is_answered_before_the_text_sent_af
 
 # ---- removed from a group --------------------------------------------------------------------
 async def test_removed_from_a_group_mid_answer_the_answer_stops_and_nothing_more_is_sent(
-        start_bot, tg, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="A long answer that keeps going. " * 80, reasoning=THINK, chunk_size=8,
-                               chunk_delay=0.02))
+    start_bot, tg, fake_gateway
+) -> None:
+    fake_gateway.script(
+        Answer(text="A long answer that keeps going. " * 80, reasoning=THINK, chunk_size=8, chunk_delay=0.02)
+    )
     bot = await start_bot()
     text = f"@{tg.username} write a lot"
     tg.send_user_message(GROUP, BOB, text, entities=[tg.mention_entity(text)])
@@ -532,8 +596,11 @@ async def test_restart_mid_answer_rewrites_the_half_written_answer(start_bot, tg
     asked = tg.new_message(chat_id, user, "long please")
     msg = IncomingMessage(
         key=ConversationKey("telegram", str(tg.bot_id), str(chat_id), ""),
-        author=Author(str(user["id"]), user["first_name"]), text="long please",
-        message_id=str(asked["message_id"]), group=chat_id == GROUP)
+        author=Author(str(user["id"]), user["first_name"]),
+        text="long please",
+        message_id=str(asked["message_id"]),
+        group=chat_id == GROUP,
+    )
     surface = first.adapter.surface_for(msg.key, reply_to=msg.message_id)
     # The process dies mid-answer: the handling task is cancelled, nothing is finalised.
     task = asyncio.create_task(first.service.handle(msg, surface))
@@ -575,8 +642,7 @@ async def test_real_limits_two_groups_and_a_private_chat_draw_no_429(make_settin
         fake.add_chat(GROUP, "supergroup")
         fake.add_chat(FORUM, "supergroup", is_forum=True)
         text = "A steady stream of words for the real pacing test. " * 12
-        fake_gateway.script(*(Answer(text=text, reasoning=THINK, chunk_size=12, chunk_delay=0.1)
-                              for _ in range(3)))
+        fake_gateway.script(*(Answer(text=text, reasoning=THINK, chunk_size=12, chunk_delay=0.1) for _ in range(3)))
         values = dict(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url, TELEGRAM_POLL_TIMEOUT=1)
         runtime = await build_runtime(make_settings(), migrate=False)
         adapter = connect(runtime, "telegram", **values)

@@ -5,6 +5,7 @@ and the fake gateway scripted with structured answers and tool calls.
 The harness (fake Telegram with shrunk windows, the running bot, waiting helpers) is the
 Telegram tests' plugin, tests/telegram_harness.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,15 +41,28 @@ TOO_LONG_TITLE = "这是一个远远超过二十个字的小红书标题真的�
 
 def xhs(title: str, n: int = 3) -> str:
     """A structured answer of ``n`` Xiaohongshu variants titled ``title1`` … ``titleN``."""
-    return json.dumps({"variants": [
-        {"title": f"{title}{i}", "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
-         "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]} for i in range(1, n + 1)]}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "variants": [
+                {
+                    "title": f"{title}{i}",
+                    "body": f"第{i}版：桂花乌龙真的香🌼，冷泡热泡都好喝。",
+                    "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"],
+                }
+                for i in range(1, n + 1)
+            ]
+        },
+        ensure_ascii=False,
+    )
 
 
 def written(tg: FakeTelegram, chat_id: int) -> list[str]:
     """Every text the bot tried to show in a chat: sends, edits and drafts."""
-    return [c.params.get("text") or "" for c in tg.calls
-            if c.chat_id == chat_id and c.method in ("sendMessage", "editMessageText", "sendMessageDraft")]
+    return [
+        c.params.get("text") or ""
+        for c in tg.calls
+        if c.chat_id == chat_id and c.method in ("sendMessage", "editMessageText", "sendMessageDraft")
+    ]
 
 
 def assert_no_raw_json(tg: FakeTelegram, chat_id: int) -> None:
@@ -58,7 +72,7 @@ def assert_no_raw_json(tg: FakeTelegram, chat_id: int) -> None:
 
 def entity_text(message: StoredMessage, entity: dict) -> str:
     raw = message.text.encode("utf-16-le")
-    return raw[entity["offset"] * 2:(entity["offset"] + entity["length"]) * 2].decode("utf-16-le")
+    return raw[entity["offset"] * 2 : (entity["offset"] + entity["length"]) * 2].decode("utf-16-le")
 
 
 def assert_entities_valid(tg: FakeTelegram, message: StoredMessage) -> None:
@@ -91,8 +105,13 @@ def jpeg(color: tuple[int, int, int]) -> bytes:
 
 async def set_style(tg: FakeTelegram, chat_id: int, user: dict, *, thread_id: int | None = None) -> StoredMessage:
     before = len(tg.bot_messages(chat_id))
-    tg.send_user_message(chat_id, user, "/style xiaohongshu", thread_id=thread_id,
-                         entities=[FakeTelegram.command_entity("/style xiaohongshu")])
+    tg.send_user_message(
+        chat_id,
+        user,
+        "/style xiaohongshu",
+        thread_id=thread_id,
+        entities=[FakeTelegram.command_entity("/style xiaohongshu")],
+    )
     messages = await eventually(lambda: tg.bot_messages(chat_id)[before:])
     return messages[0]  # type: ignore[index]
 
@@ -100,7 +119,8 @@ async def set_style(tg: FakeTelegram, chat_id: int, user: dict, *, thread_id: in
 # ---- (1) a style set by one member, a brief from another ---------------------------------
 @pytest.mark.parametrize("addressed_by", ["mention", "copy-command"])
 async def test_group_style_set_by_one_member_answers_another_members_brief(
-        start_bot, tg, fake_gateway, addressed_by) -> None:
+    start_bot, tg, fake_gateway, addressed_by
+) -> None:
     bot = await start_bot()
     confirmation = await set_style(tg, GROUP, ALICE)
     assert XHS.name_zh in confirmation.text and not _buttons(confirmation)
@@ -151,8 +171,7 @@ async def test_group_style_set_by_one_member_answers_another_members_brief(
 
 
 # ---- (2) a refinement button -----------------------------------------------------------------
-async def test_refinement_button_answers_in_the_same_topic_with_the_chosen_variant(
-        start_bot, tg, fake_gateway) -> None:
+async def test_refinement_button_answers_in_the_same_topic_with_the_chosen_variant(start_bot, tg, fake_gateway) -> None:
     await start_bot()
     await set_style(tg, FORUM, ALICE, thread_id=7)
     fake_gateway.script(Answer(text=xhs("好喝到哭"), reasoning="写三版"))
@@ -177,7 +196,8 @@ async def test_refinement_button_answers_in_the_same_topic_with_the_chosen_varia
     assert refined.thread_id == 7 and refined.reply_to == asked["message_id"]
     assert "方案 1 · 活泼版1" in refined.text and "好喝到哭" not in refined.text
     assert [b for b in _buttons(refined) if b.startswith("refine:")] == [
-        f"refine:{_buttons(refined)[-3].split(':')[1]}:1:{a}" for a in ACTIONS]
+        f"refine:{_buttons(refined)[-3].split(':')[1]}:1:{a}" for a in ACTIONS
+    ]
     assert "On it…" in [c.params.get("text") for c in tg.calls_to("answerCallbackQuery")]
     # The model got the chosen variant (and only that one) in the refinement request, with
     # the topic's history and the style still in place.
@@ -195,16 +215,24 @@ async def test_refinement_button_answers_in_the_same_topic_with_the_chosen_varia
 
 
 # ---- (3) a constraint violation ----------------------------------------------------------------
-async def test_a_title_over_20_characters_is_fixed_by_the_model_before_it_is_shown(
-        start_bot, tg, fake_gateway) -> None:
+async def test_a_title_over_20_characters_is_fixed_by_the_model_before_it_is_shown(start_bot, tg, fake_gateway) -> None:
     await start_bot()
     await set_style(tg, ALICE["id"], ALICE)
     broken = json.loads(xhs("标题"))
     broken["variants"][1]["title"] = TOO_LONG_TITLE
-    fixed = {"variants": [{"title": "改短的标题🌼", "body": "第2版改好了：桂花乌龙真的香🌼",
-                           "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"]}]}
-    fake_gateway.script(Answer(text=json.dumps(broken, ensure_ascii=False), reasoning="写三版"),
-                        Answer(text=json.dumps(fixed, ensure_ascii=False), reasoning="改短标题"))
+    fixed = {
+        "variants": [
+            {
+                "title": "改短的标题🌼",
+                "body": "第2版改好了：桂花乌龙真的香🌼",
+                "hashtags": ["桂花乌龙", "好茶推荐", "下午茶"],
+            }
+        ]
+    }
+    fake_gateway.script(
+        Answer(text=json.dumps(broken, ensure_ascii=False), reasoning="写三版"),
+        Answer(text=json.dumps(fixed, ensure_ascii=False), reasoning="改短标题"),
+    )
     tg.send_user_message(ALICE["id"], ALICE, "写桂花乌龙的种草笔记")
     await answered(tg, ALICE["id"])
 
@@ -226,8 +254,15 @@ async def test_a_title_over_20_characters_is_fixed_by_the_model_before_it_is_sho
 # ---- (4) a PDF summarised ---------------------------------------------------------------------
 def pdf_document(tg: FakeTelegram, data: bytes, name: str) -> dict:
     file_id = tg.add_file(data, suffix="pdf")
-    return {"document": {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": name,
-                         "mime_type": "application/pdf", "file_size": len(data)}}
+    return {
+        "document": {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": name,
+            "mime_type": "application/pdf",
+            "file_size": len(data),
+        }
+    }
 
 
 async def test_a_pdf_sent_in_a_private_chat_is_summarised(start_bot, tg, fake_gateway) -> None:
@@ -251,11 +286,14 @@ async def test_a_pdf_sent_in_a_private_chat_is_summarised(start_bot, tg, fake_ga
 
 
 async def test_an_unreadable_pdf_gets_a_clear_answer_and_the_question_still_goes_through(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     fake_gateway.script(Answer(text="I could not see the report's contents.", reasoning=THINK))
     await start_bot()
-    extra = {**pdf_document(tg, b"%PDF-1.4\nthis is not really a pdf", "broken.pdf"),
-             "caption": "summarise this report"}
+    extra = {
+        **pdf_document(tg, b"%PDF-1.4\nthis is not really a pdf", "broken.pdf"),
+        "caption": "summarise this report",
+    }
     tg.send_user_message(ALICE["id"], ALICE, None, extra=extra)
     messages = await answered(tg, ALICE["id"])
     notice = messages[0]
@@ -266,8 +304,7 @@ async def test_an_unreadable_pdf_gets_a_clear_answer_and_the_question_still_goes
 
 
 # ---- (5) a tool timeout -------------------------------------------------------------------------
-async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(
-        start_bot, tg, fake_gateway) -> None:
+async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(start_bot, tg, fake_gateway) -> None:
     bot = await start_bot(BOT_TOOL_TIMEOUT=0.3)
     started: list[float] = []
 
@@ -280,13 +317,22 @@ async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(
 
     registry = bot.service.tools
     assert registry is not None and "calculator" in registry.names
-    registry.add(Tool("slow_lookup", "Looks up last year's sales (slow).",
-                      {"type": "object", "properties": {}}, slow_lookup))
+    registry.add(
+        Tool("slow_lookup", "Looks up last year's sales (slow).", {"type": "object", "properties": {}}, slow_lookup)
+    )
     fake_gateway.script(
-        Answer(text="", reasoning="I need the numbers.", interleave_tool_calls=True, chunk_size=6, tool_calls=[
-            FakeToolCall("calculator", {"expression": "12*7"}, id="c1"),
-            FakeToolCall("slow_lookup", {}, id="s1")]),
-        Answer(text="12 × 7 = **84**; last year's sales could not be looked up in time.", reasoning="ok"))
+        Answer(
+            text="",
+            reasoning="I need the numbers.",
+            interleave_tool_calls=True,
+            chunk_size=6,
+            tool_calls=[
+                FakeToolCall("calculator", {"expression": "12*7"}, id="c1"),
+                FakeToolCall("slow_lookup", {}, id="s1"),
+            ],
+        ),
+        Answer(text="12 × 7 = **84**; last year's sales could not be looked up in time.", reasoning="ok"),
+    )
     tg.send_user_message(ALICE["id"], ALICE, "what is 12*7, and last year's sales?")
     [final] = await answered(tg, ALICE["id"])
 
@@ -310,8 +356,7 @@ async def test_a_tool_timeout_goes_back_to_the_model_and_the_answer_arrives(
 
 
 # ---- (6) a product photo and a brief ----------------------------------------------------------
-async def test_a_product_photo_and_a_brief_become_variants_through_vision(
-        start_bot, tg, fake_gateway) -> None:
+async def test_a_product_photo_and_a_brief_become_variants_through_vision(start_bot, tg, fake_gateway) -> None:
     await start_bot()
     await set_style(tg, ALICE["id"], ALICE)
     fake_gateway.script(Answer(text=xhs("这杯茶"), reasoning="看图写三版"))
@@ -326,8 +371,9 @@ async def test_a_product_photo_and_a_brief_become_variants_through_vision(
     images = [b for b in content if b.get("type") == "image_url"]
     assert len(images) == 1 and images[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert "写一篇种草文案" in " ".join(b.get("text", "") for b in content if b.get("type") == "text")
-    assert [c.params["file_id"] for c in tg.calls_to("getFile") if c.ok] == [sizes[-1]["file_id"]], \
+    assert [c.params["file_id"] for c in tg.calls_to("getFile") if c.ok] == [sizes[-1]["file_id"]], (
         "the largest size was downloaded"
+    )
 
     copy = copy_answer(tg, ALICE["id"])
     for i in (1, 2, 3):
@@ -351,15 +397,18 @@ async def _copy_then_refine_buttons(tg: FakeTelegram, fake_gateway) -> StoredMes
 
 
 async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refinement_too(
-        start_bot, tg, fake_gateway) -> None:
+    start_bot, tg, fake_gateway
+) -> None:
     from bot.platform.messages import ConversationKey
 
     bot = await start_bot()
     copy = await _copy_then_refine_buttons(tg, fake_gateway)
     first_done = asyncio.Event()
-    fake_gateway.script(Answer(text=xhs("短版", 1), reasoning="改短", wait_for=first_done),
-                        Answer(text=xhs("正式版", 1), reasoning="改正式"),
-                        Answer(text=xhs("不该有", 3), reasoning="多余的一轮"))
+    fake_gateway.script(
+        Answer(text=xhs("短版", 1), reasoning="改短", wait_for=first_done),
+        Answer(text=xhs("正式版", 1), reasoning="改正式"),
+        Answer(text=xhs("不该有", 3), reasoning="多余的一轮"),
+    )
     buttons = _buttons(copy)
     tg.press_button(GROUP, copy.message_id, BOB, next(b for b in buttons if b.endswith(":1:shorter")))
     await fake_gateway.wait_for_requests(2)
@@ -369,8 +418,7 @@ async def test_a_second_refinement_tapped_while_the_first_is_written_is_a_refine
     async def queued() -> bool:
         conv = await bot.service.store.conversation(key, create=False)
         history = await bot.service.store.history(conv.id)
-        return any(m.status == "pending" and "Refine option 3" in (p.text or "")
-                   for m in history for p in m.parts)
+        return any(m.status == "pending" and "Refine option 3" in (p.text or "") for m in history for p in m.parts)
 
     await eventually(queued, timeout=5)
     first_done.set()
@@ -389,8 +437,9 @@ async def test_regenerate_on_a_refined_answer_refines_again(start_bot, tg, fake_
     tg.press_button(GROUP, copy.message_id, BOB, next(b for b in _buttons(copy) if b.endswith(":1:shorter")))
     await answered(tg, GROUP, 2)
     refined = tg.bot_messages(GROUP)[-1]
-    fake_gateway.script(Answer(text=xhs("再短一版", 1), reasoning="再改短"),
-                        Answer(text=xhs("不该有", 3), reasoning="多余的一轮"))
+    fake_gateway.script(
+        Answer(text=xhs("再短一版", 1), reasoning="再改短"), Answer(text=xhs("不该有", 3), reasoning="多余的一轮")
+    )
     tg.press_button(GROUP, refined.message_id, BOB, _buttons(refined)[-3])  # Regenerate
     await answered(tg, GROUP, 3)
     await bot.settle()

@@ -1,5 +1,6 @@
 """The Telegram adapter's pure parts: rendering and splitting, reading updates, buttons,
 arrival order, album gathering."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,15 +20,21 @@ BOT = Bot("42:abc")
 
 
 def message(text: str, *, chat: dict | None = None, entities: list[dict] | None = None, **extra) -> Message:
-    data = {"message_id": 7, "date": 0, "chat": chat or {"id": -100, "type": "supergroup", "title": "G"},
-            "from": {"id": 5, "is_bot": False, "first_name": "Bob", "last_name": "Li"}, "text": text,
-            **({"entities": entities} if entities else {}), **extra}
+    data = {
+        "message_id": 7,
+        "date": 0,
+        "chat": chat or {"id": -100, "type": "supergroup", "title": "G"},
+        "from": {"id": 5, "is_bot": False, "first_name": "Bob", "last_name": "Li"},
+        "text": text,
+        **({"entities": entities} if entities else {}),
+        **extra,
+    }
     return Message.de_json(data, BOT)
 
 
 def entity_text(text: str, e: MessageEntity) -> str:
     raw = text.encode("utf-16-le")
-    return raw[e.offset * 2:(e.offset + e.length) * 2].decode("utf-16-le")
+    return raw[e.offset * 2 : (e.offset + e.length) * 2].decode("utf-16-le")
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -87,11 +94,20 @@ def test_group_addressing() -> None:
     assert is_addressed(ME, message("/new", entities=[{"type": "bot_command", "offset": 0, "length": 4}]))
     command = [{"type": "bot_command", "offset": 0, "length": 14}]
     assert not is_addressed(ME, message("/new@other_bot", entities=command))
-    bot_msg = {"message_id": 3, "date": 0, "chat": {"id": -100, "type": "supergroup"},
-               "from": {"id": 42, "is_bot": True, "first_name": "Copy"}, "text": "an answer"}
+    bot_msg = {
+        "message_id": 3,
+        "date": 0,
+        "chat": {"id": -100, "type": "supergroup"},
+        "from": {"id": 42, "is_bot": True, "first_name": "Copy"},
+        "text": "an answer",
+    }
     assert is_addressed(ME, message("shorter please", reply_to_message=bot_msg))
-    text_mention = message("hey you", entities=[{"type": "text_mention", "offset": 4, "length": 3,
-                                                 "user": {"id": 42, "is_bot": True, "first_name": "C"}}])
+    text_mention = message(
+        "hey you",
+        entities=[
+            {"type": "text_mention", "offset": 4, "length": 3, "user": {"id": 42, "is_bot": True, "first_name": "C"}}
+        ],
+    )
     assert is_addressed(ME, text_mention)
     private = message("anything", chat={"id": 5, "type": "private", "first_name": "Bob"})
     assert is_addressed(ME, private)
@@ -99,8 +115,13 @@ def test_group_addressing() -> None:
 
 def test_forum_topics_and_the_topic_root_message() -> None:
     forum = {"id": -300, "type": "supergroup", "title": "F", "is_forum": True}
-    root = {"message_id": 9, "date": 0, "chat": forum, "from": {"id": 42, "is_bot": True, "first_name": "C"},
-            "forum_topic_created": {"name": "Launch", "icon_color": 1}}
+    root = {
+        "message_id": 9,
+        "date": 0,
+        "chat": forum,
+        "from": {"id": 42, "is_bot": True, "first_name": "C"},
+        "forum_topic_created": {"name": "Launch", "icon_color": 1},
+    }
     msg = message("in a topic", chat=forum, message_thread_id=9, is_topic_message=True, reply_to_message=root)
     assert conversation_key(ME, msg).thread == "9"
     assert not is_addressed(ME, msg), "the topic's root message is not a reply to the bot"
@@ -109,11 +130,11 @@ def test_forum_topics_and_the_topic_root_message() -> None:
 
 
 def test_text_cleaning_and_names() -> None:
-    cmd = message("/style@copy_helper_bot xiaohongshu",
-                  entities=[{"type": "bot_command", "offset": 0, "length": 22}])
+    cmd = message("/style@copy_helper_bot xiaohongshu", entities=[{"type": "bot_command", "offset": 0, "length": 22}])
     assert clean_text(ME, cmd) == "/style xiaohongshu"
-    brief = message("/copy@copy_helper_bot\nspring tea, two lines",
-                    entities=[{"type": "bot_command", "offset": 0, "length": 21}])
+    brief = message(
+        "/copy@copy_helper_bot\nspring tea, two lines", entities=[{"type": "bot_command", "offset": 0, "length": 21}]
+    )
     assert clean_text(ME, brief) == "/copy spring tea, two lines", "a brief on the next line is kept whole"
     assert clean_text(ME, message("@copy_helper_bot, 写一句口号")) == "写一句口号"
     msg = normalise(ME, message("hi"))
@@ -129,8 +150,11 @@ def test_keyboard_carries_the_core_controls_encoded() -> None:
     assert all(len(d.encode()) <= 64 for d in datas)
     presses = [Press.decode(d) for d in datas]
     assert presses[0] == Press("refine", 123456789, ("1", "shorter"))
-    assert presses[-3:] == [Press.decode("regen:123456789"), Press.decode("fb:123456789:1"),
-                            Press.decode("fb:123456789:-1")]
+    assert presses[-3:] == [
+        Press.decode("regen:123456789"),
+        Press.decode("fb:123456789:1"),
+        Press.decode("fb:123456789:-1"),
+    ]
     labels = [b.text for row in markup.inline_keyboard for b in row]
     assert labels[0] == "1 · 更短" and labels[-3:] == ["🔄 Regenerate", "👍", "👎"]
     assert len(markup.inline_keyboard) == 3 * 2 + 1  # six refinements per variant, three a row
@@ -161,6 +185,7 @@ async def test_messages_are_stored_in_arrival_order_whatever_their_preparation_t
 
         async def store() -> None:
             stored.append(name)
+
         await ticket.turn(store)
 
     await asyncio.gather(arrive("photo", 0.3), arrive("album item", 0.0, skip=True), arrive("text", 0.0))

@@ -1,5 +1,6 @@
 """`bot chat` in a real pseudo-terminal against the fake gateway: what a person at the
 keyboard sees and can do (tests/tty.py emulates the terminal; nothing here sleeps)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,10 +22,17 @@ LONG = "Part one of a long answer. " * 3 + "\n\nPart two goes on and on. " * 3
 
 @pytest.fixture
 def env(fake_gateway: FakeGateway, database_url: str, tmp_path: Path) -> dict[str, str]:
-    return bot_env(BYTESPIKE_API_KEY="test-key", BYTESPIKE_BASE_URL=fake_gateway.base_url,
-                   DATABASE_URL=database_url, HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"),
-                   XDG_STATE_HOME=str(tmp_path / "state"), BOT_RETRY_BASE_DELAY="0.01",
-                   BOT_RETRY_MAX_DELAY="0.05", BOT_CHECKPOINT_INTERVAL="0")
+    return bot_env(
+        BYTESPIKE_API_KEY="test-key",
+        BYTESPIKE_BASE_URL=fake_gateway.base_url,
+        DATABASE_URL=database_url,
+        HOME=str(tmp_path),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        BOT_RETRY_BASE_DELAY="0.01",
+        BOT_RETRY_MAX_DELAY="0.05",
+        BOT_CHECKPOINT_INTERVAL="0",
+    )
 
 
 @pytest.fixture
@@ -75,8 +83,9 @@ def in_order(seen: str, *parts: str) -> bool:
     return True
 
 
-async def test_markdown_is_rendered_behind_labels(terminals: list[Tty], env: dict[str, str],
-                                                  fake_gateway: FakeGateway) -> None:
+async def test_markdown_is_rendered_behind_labels(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     fake_gateway.script(Answer(text="**You** asked:\n\n- `one`\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"))
     tty = await chat(terminals, env)
     tty.line("hello")
@@ -89,7 +98,8 @@ async def test_markdown_is_rendered_behind_labels(terminals: list[Tty], env: dic
 
 
 async def test_a_line_typed_while_an_answer_streams_is_queued_as_its_own_turn(
-        terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway) -> None:
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     first, go_on = held()
     fake_gateway.script(first, Answer(text="Second answer."))
     tty = await chat(terminals, env)
@@ -101,16 +111,18 @@ async def test_a_line_typed_while_an_answer_streams_is_queued_as_its_own_turn(
     go_on.set()
     await tty.until(lambda seen: "bot› Second answer." in seen and "(queued" not in seen)
     seen = tty.text()
-    assert in_order(seen, "you› first question", "bot› Part one", "Part two", "you› second question",
-                    "bot› Second answer.")
+    assert in_order(
+        seen, "you› first question", "bot› Part one", "Part two", "you› second question", "bot› Second answer."
+    )
     assert last_user_text(fake_gateway.requests[1].body) == "second question"
     tty.type(CTRL_D)
     assert await tty.exit_status() == 0
 
 
 @pytest.mark.parametrize("how", ["esc", "/stop"])
-async def test_esc_or_slash_stop_stops_the_answer(terminals: list[Tty], env: dict[str, str], database_url: str,
-                                                  fake_gateway: FakeGateway, how: str) -> None:
+async def test_esc_or_slash_stop_stops_the_answer(
+    terminals: list[Tty], env: dict[str, str], database_url: str, fake_gateway: FakeGateway, how: str
+) -> None:
     fake_gateway.script(held()[0], Answer(text="Next answer."))
     tty = await chat(terminals, env)
     tty.line("tell me a story")
@@ -127,8 +139,9 @@ async def test_esc_or_slash_stop_stops_the_answer(terminals: list[Tty], env: dic
     assert await tty.exit_status() == 0
 
 
-async def test_ctrl_c_stops_the_answer_and_a_second_one_quits(terminals: list[Tty], env: dict[str, str],
-                                                              database_url: str, fake_gateway: FakeGateway) -> None:
+async def test_ctrl_c_stops_the_answer_and_a_second_one_quits(
+    terminals: list[Tty], env: dict[str, str], database_url: str, fake_gateway: FakeGateway
+) -> None:
     fake_gateway.script(held()[0])
     tty = await chat(terminals, env)
     tty.line("tell me a story")
@@ -141,8 +154,9 @@ async def test_ctrl_c_stops_the_answer_and_a_second_one_quits(terminals: list[Tt
     await turn_states(database_url, ["stopped"])
 
 
-async def test_quitting_mid_answer_leaves_nothing_streaming(terminals: list[Tty], env: dict[str, str],
-                                                            database_url: str, fake_gateway: FakeGateway) -> None:
+async def test_quitting_mid_answer_leaves_nothing_streaming(
+    terminals: list[Tty], env: dict[str, str], database_url: str, fake_gateway: FakeGateway
+) -> None:
     fake_gateway.script(held()[0])
     tty = await chat(terminals, env)
     tty.line("tell me a story")
@@ -159,8 +173,9 @@ async def test_quitting_mid_answer_leaves_nothing_streaming(terminals: list[Tty]
     assert len(fake_gateway.requests) == 1
 
 
-async def test_history_is_kept_across_runs(terminals: list[Tty], env: dict[str, str],
-                                           fake_gateway: FakeGateway) -> None:
+async def test_history_is_kept_across_runs(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     tty = await chat(terminals, env)
     tty.line("a line worth remembering")
     await tty.shows("bot› echo: a line worth remembering")
@@ -175,8 +190,9 @@ async def test_history_is_kept_across_runs(terminals: list[Tty], env: dict[str, 
     assert await again.exit_status() == 0
 
 
-async def test_pasted_lines_and_alt_enter_make_one_message(terminals: list[Tty], env: dict[str, str],
-                                                            fake_gateway: FakeGateway) -> None:
+async def test_pasted_lines_and_alt_enter_make_one_message(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     tty = await chat(terminals, env)
     tty.type("\x1b[200~first line\rsecond line\x1b[201~")  # a bracketed paste, as terminals send it
     await tty.until(lambda _seen: "second line" in tty.screen_text())
@@ -190,8 +206,9 @@ async def test_pasted_lines_and_alt_enter_make_one_message(terminals: list[Tty],
     assert await tty.exit_status() == 0
 
 
-async def test_an_unknown_command_is_answered_and_costs_nothing(terminals: list[Tty], env: dict[str, str],
-                                                               fake_gateway: FakeGateway) -> None:
+async def test_an_unknown_command_is_answered_and_costs_nothing(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     tty = await chat(terminals, env)
     tty.line("/stlye xiaohongshu")
     await tty.shows("I don't know the command /stlye. Did you mean /style")
@@ -200,8 +217,9 @@ async def test_an_unknown_command_is_answered_and_costs_nothing(terminals: list[
     assert await tty.exit_status() == 0
 
 
-async def test_tab_completes_commands_and_style_ids(terminals: list[Tty], env: dict[str, str],
-                                                   fake_gateway: FakeGateway) -> None:
+async def test_tab_completes_commands_and_style_ids(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     tty = await chat(terminals, env)
     tty.type("/sty")
     await tty.shows("/style  List, set or clear a copywriting style")  # the menu, as you type
@@ -217,8 +235,9 @@ async def test_tab_completes_commands_and_style_ids(terminals: list[Tty], env: d
     assert await tty.exit_status() == 0
 
 
-async def test_regenerate_and_feedback_from_the_keyboard(terminals: list[Tty], env: dict[str, str],
-                                                         database_url: str, fake_gateway: FakeGateway) -> None:
+async def test_regenerate_and_feedback_from_the_keyboard(
+    terminals: list[Tty], env: dict[str, str], database_url: str, fake_gateway: FakeGateway
+) -> None:
     fake_gateway.script(Answer(text="First try."), Answer(text="Second try."))
     tty = await chat(terminals, env)
     tty.line("/regen")
@@ -238,7 +257,8 @@ async def test_regenerate_and_feedback_from_the_keyboard(terminals: list[Tty], e
 
 
 async def test_a_gateway_that_is_down_is_one_clear_message_and_logs_go_to_a_file(
-        terminals: list[Tty], env: dict[str, str], tmp_path: Path) -> None:
+    terminals: list[Tty], env: dict[str, str], tmp_path: Path
+) -> None:
     down = {**env, "BYTESPIKE_BASE_URL": "http://127.0.0.1:9", "BOT_MAX_RETRIES": "1"}
     tty = await chat(terminals, down)
     assert "Logs go to ~/state/chatbot/chat.log" in tty.text()
@@ -253,8 +273,9 @@ async def test_a_gateway_that_is_down_is_one_clear_message_and_logs_go_to_a_file
     assert await tty.exit_status() == 0
 
 
-async def test_conversation_names_keep_their_own_threads(terminals: list[Tty], env: dict[str, str],
-                                                         fake_gateway: FakeGateway) -> None:
+async def test_conversation_names_keep_their_own_threads(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     tty = await chat(terminals, env, "--conversation", "drafts")
     assert "conversation “drafts”" in tty.text()
     tty.line("only in drafts")
@@ -277,8 +298,9 @@ async def piped(env: dict[str, str], stdin: str, *args: str) -> tuple[int, str, 
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_piped_exit_status_says_whether_answers_failed_or_were_refused(env: dict[str, str],
-                                                                             fake_gateway: FakeGateway) -> None:
+async def test_piped_exit_status_says_whether_answers_failed_or_were_refused(
+    env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     code, out, _ = await piped({**env, "BYTESPIKE_API_KEY": "rejected-key"}, "hello\n", "--conversation", "a")
     assert code == 1 and "API key was rejected" in out
     code, out, _ = await piped(env, "hello\n/stlye x\n", "--conversation", "b")
@@ -297,8 +319,9 @@ async def test_piped_new_starts_over_without_a_word(env: dict[str, str], fake_ga
     assert users == ["what do we sell?"]
 
 
-async def test_ctrl_c_in_a_pipe_stops_the_answer_and_exits_130(env: dict[str, str], database_url: str,
-                                                               fake_gateway: FakeGateway) -> None:
+async def test_ctrl_c_in_a_pipe_stops_the_answer_and_exits_130(
+    env: dict[str, str], database_url: str, fake_gateway: FakeGateway
+) -> None:
     fake_gateway.script(held()[0])
     proc = await start_bot("chat", "--user", "tester", env=env, cwd=Path.cwd())
     assert proc.stdin is not None and proc.stdout is not None
@@ -312,8 +335,9 @@ async def test_ctrl_c_in_a_pipe_stops_the_answer_and_exits_130(env: dict[str, st
     assert "Traceback" not in err.decode()
 
 
-async def test_one_question_on_the_command_line_with_a_file_piped_in(env: dict[str, str],
-                                                                    fake_gateway: FakeGateway) -> None:
+async def test_one_question_on_the_command_line_with_a_file_piped_in(
+    env: dict[str, str], fake_gateway: FakeGateway
+) -> None:
     code, out, err = await piped(env, "line one\nline two\n", "summarise", "this")
     assert code == 0, err
     assert last_user_text(fake_gateway.last.body) == "summarise this\n\nline one\nline two"

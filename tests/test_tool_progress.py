@@ -2,6 +2,7 @@
 answer's message) and in the terminal (a line per change). Slack's task_update timeline is
 tested with the other Slack tool tests (tests/test_slack_copywriting.py). The tool here waits
 until the test has seen its progress, so nothing depends on timing."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,10 @@ def _waiting_tool(service, released: asyncio.Event) -> None:
 
 
 def _script(gateway) -> None:
-    gateway.script(Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {}, id="m1")]),
-                   Answer(text="It grew 8% last year.", reasoning="ok"))
+    gateway.script(
+        Answer(text="", reasoning="look it up", tool_calls=[FakeToolCall("market_size", {}, id="m1")]),
+        Answer(text="It grew 8% last year.", reasoning="ok"),
+    )
 
 
 async def test_telegram_private_chat_shows_the_tool_in_the_draft(start_bot, tg, fake_gateway) -> None:
@@ -96,7 +99,8 @@ async def test_the_terminal_surface_says_when_a_tool_failed() -> None:
     surface = ConsoleSurface(LiveDisplay(out, width=lambda: 80, color=False))
     assert await surface.show_steps(1, [Step("a", "cms · search", "running")])
     assert await surface.show_steps(1, [Step("a", "cms · search", "error", "did not answer within 5 seconds")])
-    assert [line.strip() for line in out.getvalue().splitlines() if line.strip()][-1] == \
-        "⚙ cms · search: failed (did not answer within 5 seconds)"
+    assert [line.strip() for line in out.getvalue().splitlines() if line.strip()][
+        -1
+    ] == "⚙ cms · search: failed (did not answer within 5 seconds)"
     piped = ConsoleSurface(PlainDisplay(io.StringIO()))  # piped output shows the answer only
     assert not await piped.show_steps(1, [Step("a", "cms · search", "running")])

@@ -1,4 +1,5 @@
 """Built-in tools: time in the configured zone, a calculator that cannot be abused, text stats."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ from bot.tools.builtin import calculate, current_time, text_stats
 
 def test_current_time_in_a_zone() -> None:
     moment = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
-    assert current_time("Asia/Shanghai", moment) == \
-        "2026-11-26 00:30:00 Thursday (星期四), time zone Asia/Shanghai (UTC+08:00)"
+    assert (
+        current_time("Asia/Shanghai", moment)
+        == "2026-11-26 00:30:00 Thursday (星期四), time zone Asia/Shanghai (UTC+08:00)"
+    )
     with pytest.raises(ToolError, match="unknown time zone"):
         current_time("Mars/Olympus", moment)
 
@@ -28,43 +31,49 @@ async def test_clock_tool_uses_bot_timezone() -> None:
     assert "Europe/London" in other
 
 
-@pytest.mark.parametrize("expression, expected", [
-    ("1 + 2 * 3", "7"),
-    ("(299 - 199) / 299 * 100", "33.4448160535"),
-    ("199 * 85%", "169.15"),
-    ("17 % 5", "2"),
-    ("2 ** 10", "1024"),
-    ("2^10", "1024"),
-    ("（1＋2）×3÷4", "2.25"),
-    ("sqrt(16) + round(2.567, 2)", "6.57"),
-    ("max(3, 9, 4) - min(1, 2)", "8"),
-    ("pi * 2", "6.28318530718"),
-    ("0.1 + 0.2", "0.3"),
-])
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("1 + 2 * 3", "7"),
+        ("(299 - 199) / 299 * 100", "33.4448160535"),
+        ("199 * 85%", "169.15"),
+        ("17 % 5", "2"),
+        ("2 ** 10", "1024"),
+        ("2^10", "1024"),
+        ("（1＋2）×3÷4", "2.25"),
+        ("sqrt(16) + round(2.567, 2)", "6.57"),
+        ("max(3, 9, 4) - min(1, 2)", "8"),
+        ("pi * 2", "6.28318530718"),
+        ("0.1 + 0.2", "0.3"),
+    ],
+)
 def test_calculator_answers(expression: str, expected: str) -> None:
     assert calculate(expression) == f"{expression} = {expected}"
 
 
-@pytest.mark.parametrize("expression, message", [
-    ("__import__('os').system('id')", "unsupported"),
-    ("().__class__.__bases__", "unsupported"),
-    ("open('/etc/passwd')", "unsupported"),
-    ("x + 1", "unsupported"),
-    ("lambda: 1", "unsupported"),
-    ("[1, 2] * 3", "unsupported"),
-    ("'a' * 10", "unsupported"),
-    ("9 ** 9 ** 9", "too large"),
-    ("10 ** 5000", "too large"),
-    ("2.0 ** 5000", "too large"),
-    ("1e308 * 10", "too large"),
-    ("1 / 0", "division by zero"),
-    ("sqrt(-1)", "math error"),
-    ("(-8) ** (1/3)", "not a real number"),
-    ("1 +", "could not parse"),
-    ("1" * 400, "longer than"),
-    ("+".join(["1"] * 140), "too complex"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("__import__('os').system('id')", "unsupported"),
+        ("().__class__.__bases__", "unsupported"),
+        ("open('/etc/passwd')", "unsupported"),
+        ("x + 1", "unsupported"),
+        ("lambda: 1", "unsupported"),
+        ("[1, 2] * 3", "unsupported"),
+        ("'a' * 10", "unsupported"),
+        ("9 ** 9 ** 9", "too large"),
+        ("10 ** 5000", "too large"),
+        ("2.0 ** 5000", "too large"),
+        ("1e308 * 10", "too large"),
+        ("1 / 0", "division by zero"),
+        ("sqrt(-1)", "math error"),
+        ("(-8) ** (1/3)", "not a real number"),
+        ("1 +", "could not parse"),
+        ("1" * 400, "longer than"),
+        ("+".join(["1"] * 140), "too complex"),
+        ("", "empty"),
+    ],
+)
 def test_calculator_refuses_unsafe_or_huge(expression: str, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         calculate(expression)

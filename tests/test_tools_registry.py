@@ -1,5 +1,6 @@
 """The tool registry: definitions, concurrent calls in order, timeouts and errors as results,
 and third-party tools through the ``chatbot.tools`` entry-point group."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,10 @@ def call(name: str, args: dict | str = "{}", i: int = 0) -> ToolCall:
 
 def test_definitions_are_openai_tools_without_strict_and_none_when_empty() -> None:
     assert ToolRegistry().definitions() is None
+
     async def f() -> str:
         return "x"
+
     reg = ToolRegistry([Tool("zeta", "z", OBJ, f), Tool("alpha", "a", OBJ, f)])
     defs = reg.definitions()
     assert [d["function"]["name"] for d in defs] == ["alpha", "zeta"]  # stable order for caching
@@ -67,14 +70,30 @@ async def test_timeout_and_errors_come_back_as_results() -> None:
     async def echo(text: str) -> str:
         return text
 
-    reg = ToolRegistry([Tool("hang", "", OBJ, hang), Tool("boom", "", OBJ, boom), Tool("refuse", "", OBJ, refuse),
-                        Tool("echo", "", {"type": "object", "required": ["text"],
-                                          "properties": {"text": {"type": "string"}}}, echo)])
-    results = await reg.run_calls([
-        call("hang"), call("boom"), call("refuse"), call("echo", {"text": "hi"}), call("nope"),
-        call("echo", "{not json"), call("echo", {}), call("echo", {"text": "x", "extra": 1}),
-        call("echo", '{"text": "repaired",}'),
-    ], timeout=0.05)
+    reg = ToolRegistry(
+        [
+            Tool("hang", "", OBJ, hang),
+            Tool("boom", "", OBJ, boom),
+            Tool("refuse", "", OBJ, refuse),
+            Tool(
+                "echo", "", {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}, echo
+            ),
+        ]
+    )
+    results = await reg.run_calls(
+        [
+            call("hang"),
+            call("boom"),
+            call("refuse"),
+            call("echo", {"text": "hi"}),
+            call("nope"),
+            call("echo", "{not json"),
+            call("echo", {}),
+            call("echo", {"text": "x", "extra": 1}),
+            call("echo", '{"text": "repaired",}'),
+        ],
+        timeout=0.05,
+    )
     assert results[0] == "Error: the tool hang did not finish within 0.05 seconds."
     assert results[1] == "Error: the tool boom failed (RuntimeError: disk on fire)."
     assert results[2] == "Error: that city is not supported"
@@ -97,8 +116,9 @@ async def test_sync_tools_json_results_long_results_and_per_tool_timeout() -> No
     async def huge() -> str:
         return "x" * 50_000
 
-    reg = ToolRegistry([Tool("add", "", OBJ, add), Tool("slow", "", OBJ, slow, timeout=0.01),
-                        Tool("huge", "", OBJ, huge)])
+    reg = ToolRegistry(
+        [Tool("add", "", OBJ, add), Tool("slow", "", OBJ, slow, timeout=0.01), Tool("huge", "", OBJ, huge)]
+    )
     results = await reg.run_calls([call("add", {"a": 2, "b": 3}), call("slow"), call("huge")], timeout=60)
     assert results[0] == '{"sum": 5}'
     assert "did not finish within 0.01 seconds" in results[1]
@@ -121,7 +141,7 @@ async def test_progress_lines_name_the_tools() -> None:
     assert await reg.run_calls([], timeout=1, progress=progress) == []
 
 
-PLUGIN = '''
+PLUGIN = """
 from bot.tools import Tool
 
 async def _shout(text: str) -> str:
@@ -131,7 +151,7 @@ def tools():
     return [Tool("shout", "Upper-cases text", {"type": "object", "properties": {"text": {"type": "string"}}}, _shout)]
 
 single = Tool("whisper", "Lower-cases text", {"type": "object", "properties": {}}, lambda text="": text.lower())
-'''
+"""
 
 
 @pytest.fixture
@@ -143,7 +163,8 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
         f"[{ENTRY_POINT_GROUP}]\nshout = fake_plugin_tools:tools\nwhisper = fake_plugin_tools:single\n"
-        "broken = fake_plugin_tools:missing\n")
+        "broken = fake_plugin_tools:missing\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     return tmp_path

@@ -1,6 +1,7 @@
 """The web reader: refuses private, loopback, link-local and other non-public addresses
 (before connecting, and again after every redirect), bounds size and time, returns readable
 text. No real network: a fake site on 127.0.0.1 reached through a scripted resolver."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,7 @@ def names(mapping: dict[str, list[str]], seen: list[str] | None = None):
         if host not in mapping:
             raise OSError("no such host")
         return mapping[host]
+
     return resolve
 
 
@@ -37,8 +39,10 @@ async def site():
         return web.Response(text=PAGE, content_type="text/html")
 
     async def gbk(_: web.Request) -> web.Response:
-        return web.Response(body="<html><body><p>中文编码页面</p></body></html>".encode("gbk"),
-                            headers={"Content-Type": "text/html; charset=gbk"})
+        return web.Response(
+            body="<html><body><p>中文编码页面</p></body></html>".encode("gbk"),
+            headers={"Content-Type": "text/html; charset=gbk"},
+        )
 
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound(request.query["to"])
@@ -85,7 +89,9 @@ def test_reader(**kw: object) -> WebReader:
     """A reader that also allows exactly 127.0.0.1 (the fake site), nothing else private."""
     options: dict[object, object] = {
         "resolver": names({"site.test": ["127.0.0.1"], "internal.test": ["192.168.1.10"]}),
-        "allow": lambda ip: ip == LOOPBACK or is_public_address(ip), "timeout": 5.0}
+        "allow": lambda ip: ip == LOOPBACK or is_public_address(ip),
+        "timeout": 5.0,
+    }
     options.update(kw)
     return WebReader(**options)  # type: ignore[arg-type]
 
@@ -93,21 +99,47 @@ def test_reader(**kw: object) -> WebReader:
 test_reader.__test__ = False  # a helper, not a test
 
 
-@pytest.mark.parametrize("address, public", [
-    ("8.8.8.8", True), ("1.1.1.1", True), ("2001:4860:4860::8888", True),
-    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.1", False), ("192.168.0.1", False),
-    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False),
-    ("240.0.0.1", False), ("192.0.2.1", False), ("::1", False), ("fe80::1", False), ("fc00::1", False),
-    ("ff02::1", False), ("::ffff:10.0.0.1", False), ("::ffff:8.8.8.8", True), ("2002:0a00:0001::1", False),
-])
+@pytest.mark.parametrize(
+    "address, public",
+    [
+        ("8.8.8.8", True),
+        ("1.1.1.1", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.0.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),
+        ("192.0.2.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+        ("2002:0a00:0001::1", False),
+    ],
+)
 def test_public_address_policy(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/", "http://10.0.0.8/admin", "http://169.254.169.254/latest/meta-data/",
-    "http://[::1]:8080/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "https://192.168.1.1/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://10.0.0.8/admin",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "https://192.168.1.1/",
+    ],
+)
 async def test_refuses_private_literals_without_resolving(url: str) -> None:
     seen: list[str] = []
     reader = WebReader(resolver=names({}, seen))
@@ -117,8 +149,7 @@ async def test_refuses_private_literals_without_resolving(url: str) -> None:
 
 
 async def test_every_resolved_address_must_be_public() -> None:
-    reader = WebReader(resolver=names({"mixed.test": ["93.184.216.34", "10.0.0.7"],
-                                       "localhost.test": ["::1"]}))
+    reader = WebReader(resolver=names({"mixed.test": ["93.184.216.34", "10.0.0.7"], "localhost.test": ["::1"]}))
     with pytest.raises(ToolError, match=r"mixed.test points to a private .*10\.0\.0\.7"):
         await reader.read("http://mixed.test/")
     with pytest.raises(ToolError, match="private or reserved"):
@@ -133,10 +164,15 @@ async def test_system_resolver_aliases_of_loopback_are_refused(url: str) -> None
         await WebReader(resolver=system_resolver).read(url)
 
 
-@pytest.mark.parametrize("url, message", [
-    ("file:///etc/passwd", "only http"), ("ftp://example.com/", "only http"),
-    ("http://user:pw@example.com/", "user name or password"), ("http://", "no host|not a valid"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("file:///etc/passwd", "only http"),
+        ("ftp://example.com/", "only http"),
+        ("http://user:pw@example.com/", "user name or password"),
+        ("http://", "no host|not a valid"),
+    ],
+)
 async def test_refuses_other_schemes_and_credentials(url: str, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         await WebReader(resolver=names({})).read(url)

@@ -1,4 +1,5 @@
 """`bot usage` and `bot admin` run as real processes against a seeded database."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,21 +17,35 @@ from bot.store.usage import CallRow, UsageStore
 from tests.processes import ROOT, bot_env
 
 
-def row(day: str, user: str, conv: int, prompt: int, cached: int, completion: int, cost: float,
-        turn: int) -> CallRow:
-    return CallRow(turn_id=turn, conversation_id=conv, platform="slack", user_id=user, kind="chat", model="m",
-                   day=day, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost,
-                   ttft_ms=100, duration_ms=500, outcome="ok")
+def row(day: str, user: str, conv: int, prompt: int, cached: int, completion: int, cost: float, turn: int) -> CallRow:
+    return CallRow(
+        turn_id=turn,
+        conversation_id=conv,
+        platform="slack",
+        user_id=user,
+        kind="chat",
+        model="m",
+        day=day,
+        prompt_tokens=prompt,
+        cached_tokens=cached,
+        completion_tokens=completion,
+        cost=cost,
+        ttft_ms=100,
+        duration_ms=500,
+        outcome="ok",
+    )
 
 
 async def seed(url: str) -> None:
     db = Database(url)
     store = UsageStore(db)
     try:
-        for call in (row("2026-11-20", "U1", 1, 1000, 200, 100, 0.01, 1),
-                     row("2026-11-20", "U1", 1, 500, 0, 50, 0.005, 1),
-                     row("2026-11-20", "U2", 2, 300, 0, 30, 0.002, 2),
-                     row("2026-11-21", "U1", 1, 700, 700, 70, 0.003, 3)):
+        for call in (
+            row("2026-11-20", "U1", 1, 1000, 200, 100, 0.01, 1),
+            row("2026-11-20", "U1", 1, 500, 0, 50, 0.005, 1),
+            row("2026-11-20", "U2", 2, 300, 0, 30, 0.002, 2),
+            row("2026-11-21", "U1", 1, 700, 700, 70, 0.003, 3),
+        ):
             await store.record_call(call, [])
     finally:
         await db.dispose()
@@ -38,8 +53,16 @@ async def seed(url: str) -> None:
 
 async def bot(*args: str, url: str, stdin: bytes = b"", **env: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=ROOT, env=bot_env(DATABASE_URL=url, **env),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env=bot_env(DATABASE_URL=url, **env),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate(stdin)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -51,10 +74,14 @@ async def test_bot_usage_as_json_csv_and_table(database_url: str) -> None:
     assert code == 0, err
     data = json.loads(out)
     assert data["currency"] == "USD"
-    assert [(r["day"], r["user"], r["conversation"], r["turns"], r["calls"], r["prompt_tokens"], r["cost"])
-            for r in data["rows"]] == [("2026-11-20", "U1", 1, 1, 2, 1500, 0.015),
-                                       ("2026-11-20", "U2", 2, 1, 1, 300, 0.002),
-                                       ("2026-11-21", "U1", 1, 1, 1, 700, 0.003)]
+    assert [
+        (r["day"], r["user"], r["conversation"], r["turns"], r["calls"], r["prompt_tokens"], r["cost"])
+        for r in data["rows"]
+    ] == [
+        ("2026-11-20", "U1", 1, 1, 2, 1500, 0.015),
+        ("2026-11-20", "U2", 2, 1, 1, 300, 0.002),
+        ("2026-11-21", "U1", 1, 1, 1, 700, 0.003),
+    ]
     code, out, _ = await bot("usage", *span, "--format", "csv", "--user", "U1", url=database_url)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0
@@ -69,15 +96,15 @@ async def test_bot_usage_as_json_csv_and_table(database_url: str) -> None:
 
 
 async def test_admin_set_password_stores_only_a_hash(database_url: str) -> None:
-    code, out, err = await bot("admin", "set-password", "--stdin", url=database_url,
-                               stdin=b"a long enough password\n")
+    code, out, err = await bot("admin", "set-password", "--stdin", url=database_url, stdin=b"a long enough password\n")
     assert code == 0, err
     assert "a long enough password" not in out + err
     db = Database(database_url)
     try:
         async with db.read() as conn:
-            stored = (await conn.execute(select(AdminSetting.value).where(
-                AdminSetting.key == "admin_password_hash"))).scalar()
+            stored = (
+                await conn.execute(select(AdminSetting.value).where(AdminSetting.key == "admin_password_hash"))
+            ).scalar()
     finally:
         await db.dispose()
     assert stored.startswith("$argon2id$") and verify_password(stored, "a long enough password")
@@ -91,12 +118,14 @@ async def test_bare_admin_prints_its_help_and_unused_days_cost_alike(database_ur
     code, out, err = await bot("admin", url=database_url)
     assert code == 0, err
     assert "set-password" in out and "hash-password" in out and "required" not in out + err
-    code, out, _ = await bot("usage", "--since", "2026-11-20", "--until", "2026-11-21", "--format", "csv",
-                             url=database_url)
+    code, out, _ = await bot(
+        "usage", "--since", "2026-11-20", "--until", "2026-11-21", "--format", "csv", url=database_url
+    )
     assert code == 0 and out.splitlines()[1:] == []  # no rows: only the header
     await seed(database_url)
-    code, out, _ = await bot("usage", "--since", "2026-11-20", "--until", "2026-11-20", "--format", "json",
-                             "--user", "U2", url=database_url)
+    code, out, _ = await bot(
+        "usage", "--since", "2026-11-20", "--until", "2026-11-20", "--format", "json", "--user", "U2", url=database_url
+    )
     assert code == 0 and [r["cost"] for r in json.loads(out)["rows"]] == [0.002]
 
 

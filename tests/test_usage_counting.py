@@ -1,4 +1,5 @@
 """Quota counters add up exactly under concurrent charges, from several processes too."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +14,22 @@ KEYS = [CounterKey("user", "telegram:42", "day", "2026-12-01"), CounterKey("glob
 
 
 def call(cost: float = 0.25) -> CallRow:
-    return CallRow(turn_id=None, conversation_id=None, platform="telegram", user_id="42", kind="chat",
-                   model="m", day="2026-12-01", prompt_tokens=7, cached_tokens=0, completion_tokens=3,
-                   cost=cost, ttft_ms=1, duration_ms=2, outcome="ok")
+    return CallRow(
+        turn_id=None,
+        conversation_id=None,
+        platform="telegram",
+        user_id="42",
+        kind="chat",
+        model="m",
+        day="2026-12-01",
+        prompt_tokens=7,
+        cached_tokens=0,
+        completion_tokens=3,
+        cost=cost,
+        ttft_ms=1,
+        duration_ms=2,
+        outcome="ok",
+    )
 
 
 async def test_concurrent_charges_in_one_process(database_url: str) -> None:
@@ -28,7 +42,9 @@ async def test_concurrent_charges_in_one_process(database_url: str) -> None:
         for db in dbs:
             await db.dispose()
     assert {k.scope: (t.tokens, t.calls, round(t.cost, 6)) for k, t in totals.items()} == {
-        "user": (600, 60, 15.0), "global": (600, 60, 15.0)}
+        "user": (600, 60, 15.0),
+        "global": (600, 60, 15.0),
+    }
 
 
 CHARGER = textwrap.dedent("""
@@ -48,9 +64,12 @@ CHARGER = textwrap.dedent("""
 
 
 async def test_concurrent_charges_from_several_processes(database_url: str) -> None:
-    procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", CHARGER, database_url, "25",
-                                                  cwd=ROOT, env=bot_env(), stderr=asyncio.subprocess.PIPE)
-             for _ in range(3)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CHARGER, database_url, "25", cwd=ROOT, env=bot_env(), stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
     results = await asyncio.gather(*(p.communicate() for p in procs))
     assert [p.returncode for p in procs] == [0, 0, 0], [r[1].decode()[-800:] for r in results]
     db = Database(database_url)
@@ -59,7 +78,9 @@ async def test_concurrent_charges_from_several_processes(database_url: str) -> N
     finally:
         await db.dispose()
     assert {k.scope: (t.tokens, t.calls, round(t.cost, 6)) for k, t in totals.items()} == {
-        "user": (750, 75, 37.5), "global": (750, 75, 37.5)}
+        "user": (750, 75, 37.5),
+        "global": (750, 75, 37.5),
+    }
 
 
 def test_the_stored_vocabularies_are_the_enums_values() -> None:

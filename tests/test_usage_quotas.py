@@ -1,5 +1,6 @@
 """Prices, the per-call ledger and quotas, end to end through the real ChatService, the
 real gateway client and the fake gateway server."""
+
 from __future__ import annotations
 
 import json
@@ -73,15 +74,23 @@ def test_a_bad_quota_setting_is_one_readable_line(monkeypatch) -> None:
 
 async def test_each_gateway_call_is_priced_and_added_to_its_turn(rt, fake_gateway) -> None:
     fake_gateway.script(
-        Answer(text="", tool_calls=[FakeToolCall("calculator", {"expression": "6*7"})],
-               prompt_tokens=1000, cached_tokens=400, completion_tokens=50),
-        Answer(text="It is 42.", prompt_tokens=1200, cached_tokens=1000, completion_tokens=20))
+        Answer(
+            text="",
+            tool_calls=[FakeToolCall("calculator", {"expression": "6*7"})],
+            prompt_tokens=1000,
+            cached_tokens=400,
+            completion_tokens=50,
+        ),
+        Answer(text="It is 42.", prompt_tokens=1200, cached_tokens=1000, completion_tokens=20),
+    )
     surface = RecordingSurface()
     await rt.service.handle(msg("what is 6*7?"), surface)
     assert surface.texts[-1].startswith("It is 42.")
     calls = await table(rt, GatewayCall)
-    assert [(c.prompt_tokens, c.cached_tokens, c.completion_tokens) for c in calls] == [(1000, 400, 50),
-                                                                                          (1200, 1000, 20)]
+    assert [(c.prompt_tokens, c.cached_tokens, c.completion_tokens) for c in calls] == [
+        (1000, 400, 50),
+        (1200, 1000, 20),
+    ]
     first = (600 * 2 + 400 * 0.5 + 50 * 8) / 1e6
     second = (200 * 2 + 1000 * 0.5 + 20 * 8) / 1e6
     assert [c.cost for c in calls] == [pytest.approx(first), pytest.approx(second)]
@@ -94,9 +103,17 @@ async def test_each_gateway_call_is_priced_and_added_to_its_turn(rt, fake_gatewa
 async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:
     await rt.service.handle(msg("/style product-description"), RecordingSurface())
     broken = Answer(text="not json at all", reasoning_style="none", prompt_tokens=500, completion_tokens=10)
-    good = Answer(text='{"variants": [' + ",".join(
-        json.dumps({"title": f"Tea {i}", "body": "Fresh osmanthus oolong, hand-rolled and roasted. " * 5})
-        for i in range(3)) + "]}", reasoning_style="none", prompt_tokens=600, completion_tokens=300)
+    good = Answer(
+        text='{"variants": ['
+        + ",".join(
+            json.dumps({"title": f"Tea {i}", "body": "Fresh osmanthus oolong, hand-rolled and roasted. " * 5})
+            for i in range(3)
+        )
+        + "]}",
+        reasoning_style="none",
+        prompt_tokens=600,
+        completion_tokens=300,
+    )
     fake_gateway.script(broken, good)
     await rt.service.handle(msg("osmanthus oolong tea"), RecordingSurface())
     calls = await table(rt, GatewayCall)
@@ -107,25 +124,33 @@ async def test_copy_rounds_are_each_metered(rt, fake_gateway) -> None:
 
 async def test_a_refinement_is_metered_as_its_own_turn(rt, fake_gateway) -> None:
     await rt.service.handle(msg("/style product-description"), RecordingSurface())
-    variants = '{"variants": [' + ",".join(
-        json.dumps({"title": f"Tea {i}", "body": "Fresh osmanthus oolong, hand-rolled and roasted. " * 5})
-        for i in range(3)) + "]}"
+    variants = (
+        '{"variants": ['
+        + ",".join(
+            json.dumps({"title": f"Tea {i}", "body": "Fresh osmanthus oolong, hand-rolled and roasted. " * 5})
+            for i in range(3)
+        )
+        + "]}"
+    )
     fake_gateway.script(Answer(text=variants, reasoning_style="none", prompt_tokens=600, completion_tokens=300))
     surface = RecordingSurface()
     await rt.service.handle(msg("osmanthus oolong tea"), surface)
     # Too short for the style's 200-character floor: the refinement takes a repair round too.
     shorter = '{"variants": [{"title": "Tea", "body": "Osmanthus oolong, hand-rolled."}]}'
     repaired = '{"variants": [{"title": "Tea", "body": "%s"}]}' % ("Osmanthus oolong, hand-rolled. " * 8)
-    fake_gateway.script(Answer(text=shorter, reasoning_style="none", prompt_tokens=900, cached_tokens=600,
-                               completion_tokens=40),
-                        Answer(text=repaired, reasoning_style="none", prompt_tokens=1000, completion_tokens=80))
-    tap = Action(Press(REFINE_PRESS, surface.writes[-1].turn_id, (str(2), "shorter")),
-                 Author("42", "User 42"), KEY)
+    fake_gateway.script(
+        Answer(text=shorter, reasoning_style="none", prompt_tokens=900, cached_tokens=600, completion_tokens=40),
+        Answer(text=repaired, reasoning_style="none", prompt_tokens=1000, completion_tokens=80),
+    )
+    tap = Action(Press(REFINE_PRESS, surface.writes[-1].turn_id, (str(2), "shorter")), Author("42", "User 42"), KEY)
     await rt.service.act(tap, RecordingSurface())
     await rt.service.drain()
     calls = await table(rt, GatewayCall)
     assert [(c.kind, c.prompt_tokens, c.cached_tokens, c.completion_tokens) for c in calls] == [
-        ("copy", 600, 0, 300), ("refine", 900, 600, 40), ("refine", 1000, 0, 80)]
+        ("copy", 600, 0, 300),
+        ("refine", 900, 600, 40),
+        ("refine", 1000, 0, 80),
+    ]
     turns = await table(rt, Turn)
     assert len(turns) == 2 and calls[1].turn_id == calls[2].turn_id == turns[1].id != calls[0].turn_id
     assert turns[1].cost == pytest.approx((300 * 2 + 600 * 0.5 + 40 * 8 + 1000 * 2 + 80 * 8) / 1e6)
@@ -162,8 +187,7 @@ async def test_a_reached_daily_quota_refuses_before_the_model(rt, fake_gateway) 
     assert other.texts == ["answer for bob"]
 
 
-@pytest.mark.parametrize("rt", [{"BOT_QUOTA_GLOBAL_MONTHLY": "0.001 USD", "BOT_ADMINS": "telegram:1"}],
-                         indirect=True)
+@pytest.mark.parametrize("rt", [{"BOT_QUOTA_GLOBAL_MONTHLY": "0.001 USD", "BOT_ADMINS": "telegram:1"}], indirect=True)
 async def test_global_budget_spares_admins(rt, fake_gateway) -> None:
     fake_gateway.script(Answer(text="costly", prompt_tokens=1000, completion_tokens=1000))  # 0.01 USD
     await rt.service.handle(msg("spend"), RecordingSurface())
@@ -225,8 +249,10 @@ async def test_usage_command_reports_own_and_conversation_usage(rt, fake_gateway
 
 @pytest.mark.parametrize("rt", [{"BOT_ADMINS": "telegram:1"}], indirect=True)
 async def test_usage_all_for_admins_lists_top_users(rt, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="x", prompt_tokens=3000, completion_tokens=0),
-                        Answer(text="y", prompt_tokens=1000, completion_tokens=0))
+    fake_gateway.script(
+        Answer(text="x", prompt_tokens=3000, completion_tokens=0),
+        Answer(text="y", prompt_tokens=1000, completion_tokens=0),
+    )
     await rt.service.handle(msg("a", user="42"), RecordingSurface())
     await rt.service.handle(msg("b", user="43", key=ConversationKey("telegram", "bot1", "43")), RecordingSurface())
     surface = RecordingSurface()
@@ -237,8 +263,9 @@ async def test_usage_all_for_admins_lists_top_users(rt, fake_gateway) -> None:
 
 
 async def test_counters_match_the_ledger(rt, fake_gateway) -> None:
-    fake_gateway.script(Answer(text="1", prompt_tokens=10, completion_tokens=5),
-                        Answer(text="2", prompt_tokens=20, completion_tokens=5))
+    fake_gateway.script(
+        Answer(text="1", prompt_tokens=10, completion_tokens=5), Answer(text="2", prompt_tokens=20, completion_tokens=5)
+    )
     await rt.service.handle(msg("a"), RecordingSurface())
     await rt.service.handle(msg("b"), RecordingSurface())
     counters = {(c.scope, c.period): (c.tokens, c.calls) for c in await table(rt, UsageCounter)}

@@ -4,6 +4,7 @@ pexpect spawns the process on a pty; a thread reads what it writes and feeds pyt
 emulator), so tests assert on the screen and its scrollback, not on escape sequences, and
 wait for what should appear (``until``), never for a fixed time.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,9 +27,15 @@ class Tty:
         self.stream = pyte.Stream(self.screen)
         self.raw: list[str] = []
         self._lock = threading.Lock()
-        self.child = pexpect.spawn(sys.executable, ["-m", "bot", "chat", *args], env={**env, "TERM": "xterm-256color"},
-                                   cwd=str(cwd), dimensions=(rows, columns), encoding="utf-8",
-                                   codec_errors="replace")
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "bot", "chat", *args],
+            env={**env, "TERM": "xterm-256color"},
+            cwd=str(cwd),
+            dimensions=(rows, columns),
+            encoding="utf-8",
+            codec_errors="replace",
+        )
         # prompt_toolkit asks where the cursor is (CPR); the emulator answers like a terminal.
         self.screen.write_process_input = self.child.send
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -48,8 +55,9 @@ class Tty:
     def lines(self) -> list[str]:
         """The scrollback and the screen, top to bottom, trailing spaces removed."""
         with self._lock:
-            history = ["".join(line[x].data for x in range(self.screen.columns)).rstrip()
-                       for line in self.screen.history.top]
+            history = [
+                "".join(line[x].data for x in range(self.screen.columns)).rstrip() for line in self.screen.history.top
+            ]
             return history + [line.rstrip() for line in self.screen.display]
 
     def text(self) -> str:

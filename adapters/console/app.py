@@ -7,6 +7,7 @@ commands offer). Esc or ``/stop`` stops the answer; Ctrl-C stops it too, and a s
 Ctrl-C quits (Ctrl-D on an empty line quits at once). A line sent while an answer is being
 written waits behind it and is answered next, as its own turn.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,8 +61,9 @@ class CommandCompleter(Completer):
             if name.startswith(typed):
                 yield Completion(f"/{name}", start_position=-len(text), display_meta=summary)
 
-    async def get_completions_async(self, document: Document,
-                                    complete_event: CompleteEvent) -> AsyncGenerator[Completion, None]:
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
         text = document.text_before_cursor
         if not text.startswith("/") or "\n" in text:
             return
@@ -101,19 +103,27 @@ class WarningCount(logging.Handler):
 class Terminal:
     """The interactive chat: the prompt, the live view, the keys."""
 
-    def __init__(self, adapter: ConsoleAdapter, key: ConversationKey, author: Author, *,
-                 history: History, log_file: Path | None) -> None:
+    def __init__(
+        self, adapter: ConsoleAdapter, key: ConversationKey, author: Author, *, history: History, log_file: Path | None
+    ) -> None:
         self.adapter = adapter
         self.log_file = log_file
         self.chat = Conversation(adapter, key, author, say=self._say)
         self._armed = False  # Ctrl-C was pressed: another one quits
         self._frame = 0
         self.session: PromptSession[str] = PromptSession(
-            history=history, auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
+            history=history,
+            auto_suggest=AutoSuggestFromHistory(),
+            enable_history_search=False,
             completer=CommandCompleter(adapter.inbox, key, {n: s for n, (_, s) in Conversation.LOCAL.items()}),
             complete_while_typing=Condition(lambda: self.session.default_buffer.text.startswith("/")),
-            key_bindings=self._keys(), erase_when_done=True, refresh_interval=0.1, reserve_space_for_menu=6,
-            prompt_continuation=lambda width, line, wrap: " " * GUTTER, mouse_support=False)
+            key_bindings=self._keys(),
+            erase_when_done=True,
+            refresh_interval=0.1,
+            reserve_space_for_menu=6,
+            prompt_continuation=lambda width, line, wrap: " " * GUTTER,
+            mouse_support=False,
+        )
         self.session.default_buffer.on_text_changed += lambda _buffer: self._disarm()
         self.display: LiveDisplay | None = None
         self.warnings: WarningCount | None = None
@@ -258,17 +268,21 @@ class Terminal:
         assert self.display is not None
         key = self.chat.key
         where = f"conversation “{key.thread}”" if key.thread else "your conversation"
-        lines = [f"Chatting in {where}. Enter sends, Alt-Enter adds a line; /help lists commands; Esc stops an "
-                 "answer; Ctrl-D quits."]
+        lines = [
+            f"Chatting in {where}. Enter sends, Alt-Enter adds a line; /help lists commands; Esc stops an "
+            "answer; Ctrl-D quits."
+        ]
         if self.log_file is not None:
             lines.append(f"Logs go to {_home(self.log_file)}.")
         self.display.note("\n".join(lines))
 
     def _local_help(self) -> str:
         rows = [f"/{name}{' ' + arg if arg else ''} — {summary}" for name, (arg, summary) in Conversation.LOCAL.items()]
-        return ("In this terminal:\n" + "\n".join(rows) + "\nKeys: Enter sends · Alt-Enter or Ctrl-J new line · "
-                "↑/↓ history · Ctrl-R search · Tab completes · Esc or Ctrl-C stops an answer · "
-                "Ctrl-C twice or Ctrl-D quits")
+        return (
+            "In this terminal:\n" + "\n".join(rows) + "\nKeys: Enter sends · Alt-Enter or Ctrl-J new line · "
+            "↑/↓ history · Ctrl-R search · Tab completes · Esc or Ctrl-C stops an answer · "
+            "Ctrl-C twice or Ctrl-D quits"
+        )
 
 
 def _home(path: Path | None) -> str:
@@ -289,10 +303,22 @@ def open_history(path: Path | None) -> History:
     return FileHistory(str(path))
 
 
-async def run_terminal(adapter: ConsoleAdapter, *, user: str | None = None, conversation: str = "",
-                       new: bool = False, history_file: Path | None = None, log_file: Path | None = None,
-                       quit_event: asyncio.Event | None = None) -> ExitCode:
+async def run_terminal(
+    adapter: ConsoleAdapter,
+    *,
+    user: str | None = None,
+    conversation: str = "",
+    new: bool = False,
+    history_file: Path | None = None,
+    log_file: Path | None = None,
+    quit_event: asyncio.Event | None = None,
+) -> ExitCode:
     user = user or getpass.getuser()
-    terminal = Terminal(adapter, conversation_key(user, conversation), Author(user, user),
-                        history=open_history(history_file), log_file=log_file)
+    terminal = Terminal(
+        adapter,
+        conversation_key(user, conversation),
+        Author(user, user),
+        history=open_history(history_file),
+        log_file=log_file,
+    )
     return await terminal.run(new=new, quit_event=quit_event or asyncio.Event())

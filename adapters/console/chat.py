@@ -1,6 +1,7 @@
 """``bot chat``: the terminal as a platform. Lines go in through the inbox like any chat's
 messages; answers come back on a ``ConsoleSurface``. Interactive in a terminal
 (``adapters.console.app``), plain lines in and out when piped (this module)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -102,8 +103,16 @@ class ConsoleAdapter(Platform):
     def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> ReplySurface | None:
         return self.surface if key.platform == PLATFORM else None
 
-    def send(self, key: ConversationKey, author: Author, text: str, files: list[Path] | None = None, *,
-             event_id: str = "", surface: ReplySurface | None = None) -> asyncio.Task[None]:
+    def send(
+        self,
+        key: ConversationKey,
+        author: Author,
+        text: str,
+        files: list[Path] | None = None,
+        *,
+        event_id: str = "",
+        surface: ReplySurface | None = None,
+    ) -> asyncio.Task[None]:
         """Hand one line (and the files attached before it, read only once access is
         granted) to the core; ``event_id`` names the line, so it is taken once. The task
         ends once the line is answered (or, sent while an answer runs, once it is queued)."""
@@ -118,14 +127,15 @@ class ConsoleAdapter(Platform):
                     attachments.append(attachment)
                 else:
                     notes.append(problem)
-            return IncomingMessage(key=key, author=author, text=text, message_id=message_id,
-                                   attachments=attachments, notes=notes)
+            return IncomingMessage(
+                key=key, author=author, text=text, message_id=message_id, attachments=attachments, notes=notes
+            )
 
-        return self.inbox.receive(Arrival(key, event_id or uuid.uuid4().hex, author, surface or self.surface),
-                                  build)
+        return self.inbox.receive(Arrival(key, event_id or uuid.uuid4().hex, author, surface or self.surface), build)
 
-    def click(self, key: ConversationKey, author: Author, data: str,
-              acknowledge: Callable[[Ack], object] | None = None) -> asyncio.Task[None]:
+    def click(
+        self, key: ConversationKey, author: Author, data: str, acknowledge: Callable[[Ack], object] | None = None
+    ) -> asyncio.Task[None]:
         """A control chosen in the terminal (its data, as the surface showed it);
         ``acknowledge`` gets what the clicker is told."""
 
@@ -187,8 +197,9 @@ class Conversation:
             self._press(lambda p: p.kind == ControlKind.REGENERATE, "There is no answer to regenerate yet.")
         elif name in ("good", "bad"):
             vote = "1" if name == "good" else "-1"
-            self._press(lambda p: p.kind == ControlKind.FEEDBACK and p.args == (vote,),
-                        "There is no answer to rate yet.")
+            self._press(
+                lambda p: p.kind == ControlKind.FEEDBACK and p.args == (vote,), "There is no answer to rate yet."
+            )
         elif name == "refine" and (press := self._refinement(rest)) is not None:
             self._click(press)
         else:
@@ -244,8 +255,9 @@ def conversation_key(user: str, conversation: str = "") -> ConversationKey:
     return ConversationKey(PLATFORM, "local", user, conversation)
 
 
-async def _plain(adapter: ConsoleAdapter, stdout: TextIO, user: str | None, conversation: str,
-                 new: bool) -> Conversation:
+async def _plain(
+    adapter: ConsoleAdapter, stdout: TextIO, user: str | None, conversation: str, new: bool
+) -> Conversation:
     """The conversation, printing only what the bot says on ``stdout``."""
     user = user or getpass.getuser()
 
@@ -261,8 +273,16 @@ async def _plain(adapter: ConsoleAdapter, stdout: TextIO, user: str | None, conv
     return chat
 
 
-async def run_once(adapter: ConsoleAdapter, text: str, *, stdout: TextIO, user: str | None = None,
-                   conversation: str = "", new: bool = False, quit_event: asyncio.Event | None = None) -> ExitCode:
+async def run_once(
+    adapter: ConsoleAdapter,
+    text: str,
+    *,
+    stdout: TextIO,
+    user: str | None = None,
+    conversation: str = "",
+    new: bool = False,
+    quit_event: asyncio.Event | None = None,
+) -> ExitCode:
     """``bot chat "a question"``: one message (it may span lines), its answer, the status."""
     chat = await _plain(adapter, stdout, user, conversation, new)
     quitting = asyncio.ensure_future((quit_event or asyncio.Event()).wait())
@@ -278,8 +298,16 @@ async def run_once(adapter: ConsoleAdapter, text: str, *, stdout: TextIO, user: 
     return exit_code(chat.surface.endings)
 
 
-async def run_chat(adapter: ConsoleAdapter, *, stdin: TextIO, stdout: TextIO, user: str | None = None,
-                   conversation: str = "", new: bool = False, quit_event: asyncio.Event | None = None) -> ExitCode:
+async def run_chat(
+    adapter: ConsoleAdapter,
+    *,
+    stdin: TextIO,
+    stdout: TextIO,
+    user: str | None = None,
+    conversation: str = "",
+    new: bool = False,
+    quit_event: asyncio.Event | None = None,
+) -> ExitCode:
     """Answer each line of ``stdin`` in turn, printing only what the bot says (a pipe)."""
     chat = await _plain(adapter, stdout, user, conversation, new)
     surface = chat.surface

@@ -6,6 +6,7 @@ each block is complete. What is still changing lives in the live area above the 
 the block being written, and whatever waits behind the answer (a line you typed meanwhile,
 queued, is shown there and reaches the scrollback after the answer, as its own turn).
 """
+
 from __future__ import annotations
 
 import time
@@ -57,8 +58,14 @@ class LiveDisplay:
     """``out`` is the scrollback (under prompt_toolkit's ``patch_stdout``: printed above
     the input); ``redraw`` asks the application to draw the live area and status again."""
 
-    def __init__(self, out: Scrollback, *, width: Callable[[], int], redraw: Callable[[], None] = lambda: None,
-                 color: bool = True) -> None:
+    def __init__(
+        self,
+        out: Scrollback,
+        *,
+        width: Callable[[], int],
+        redraw: Callable[[], None] = lambda: None,
+        color: bool = True,
+    ) -> None:
         self.out = out
         self.width = width
         self.redraw = redraw
@@ -129,10 +136,11 @@ class LiveDisplay:
     def _commit(self, entry: _Entry, upto: int, *, last: bool) -> None:
         if not entry.text.startswith(entry.committed):  # rewritten (a copy answer's variants): anew
             entry.committed = ""
-        chunk = entry.text[len(entry.committed):upto]
+        chunk = entry.text[len(entry.committed) : upto]
         if chunk.strip():
-            self.out.write(("\n" if entry.committed else "") + self._rendered(entry, chunk,
-                                                                               labelled=not entry.committed) + "\n")
+            self.out.write(
+                ("\n" if entry.committed else "") + self._rendered(entry, chunk, labelled=not entry.committed) + "\n"
+            )
         entry.committed = entry.text[:upto]
         if last:
             self.out.write("\n")
@@ -164,7 +172,7 @@ class LiveDisplay:
             return self._live_cache[1]
         parts = []
         for entry in self._entries:
-            rest = entry.text[len(entry.committed):] if entry.text.startswith(entry.committed) else entry.text
+            rest = entry.text[len(entry.committed) :] if entry.text.startswith(entry.committed) else entry.text
             if rest.strip():
                 rendered = self._rendered(entry, rest, labelled=not entry.committed, queued=entry.queued)
                 parts.append(("\n" if entry.committed else "") + rendered)

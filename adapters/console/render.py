@@ -1,6 +1,7 @@
 """Markdown for a terminal: rich renders it (headings, emphasis, code blocks, tables) to
 ANSI text, and markdown-it finds where a growing answer's finished blocks end, so those
 can go to the scrollback while the last block is still being written."""
+
 from __future__ import annotations
 
 import io
@@ -44,7 +45,7 @@ def settled_length(text: str) -> int:
     starts = [t.map[0] for t in _parser().parse(text) if t.level == 0 and t.nesting >= 0 and t.map]
     if len(starts) < 2:
         return 0
-    return sum(len(line) for line in lines[:starts[-1]])
+    return sum(len(line) for line in lines[: starts[-1]])
 
 
 def render_markdown(text: str, width: int, *, color: bool = True) -> str:
@@ -60,9 +61,16 @@ def render_plain(text: str, width: int, style: str = "", *, color: bool = True) 
 
 def _render(renderable: Markdown | Text, width: int, color: bool) -> str:
     out = io.StringIO()
-    console = Console(file=out, width=max(20, width), force_terminal=color, no_color=not color,
-                      color_system="256" if color else None, emoji=False, highlight=False,
-                      legacy_windows=False)
+    console = Console(
+        file=out,
+        width=max(20, width),
+        force_terminal=color,
+        no_color=not color,
+        color_system="256" if color else None,
+        emoji=False,
+        highlight=False,
+        legacy_windows=False,
+    )
     console.print(renderable)
     return _TRAILING_SPACES.sub("", out.getvalue()).strip("\n")
 

@@ -1,4 +1,5 @@
 """The terminal's settings (``CONSOLE_*``): ``bot chat`` starts it, ``bot run`` never does."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,9 @@ APP = "chatbot"  # the folder name under the user's data and state directories
 
 
 class ConsoleSettings(PlatformSettings):
-    model_config = SettingsConfigDict(env_prefix="CONSOLE_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CONSOLE_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     # Login names that may chat here (comma-separated; empty: anyone with a shell), for a
     # shared server whose database holds the team's conversations.
@@ -38,8 +40,11 @@ class ConsoleSettings(PlatformSettings):
 
         if self.history_file.strip().lower() == "off":
             return None
-        return Path(self.history_file).expanduser() if self.history_file else \
-            platformdirs.user_data_path(APP) / "chat_history"
+        return (
+            Path(self.history_file).expanduser()
+            if self.history_file
+            else platformdirs.user_data_path(APP) / "chat_history"
+        )
 
     def log_path(self) -> Path:
         import platformdirs

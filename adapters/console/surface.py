@@ -3,6 +3,7 @@ when piped, a live Markdown view in an interactive terminal); the surface keeps 
 message says now, the controls each offers, and how every exchange ended (the exit status).
 Tool calls show as a line each time one starts, waits, ends or fails (interactive only:
 piped output is the answer alone)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -61,8 +62,9 @@ class ConsoleSurface(ReplySurface):
             n += 1
             target = self.files / f"{stem} ({n}){suffix}"
         target.write_bytes(data)
-        return await self.post(f"{caption}: saved to {target}" if caption else f"saved {target}",
-                               Write(0, final=True, notice=True))
+        return await self.post(
+            f"{caption}: saved to {target}" if caption else f"saved {target}", Write(0, final=True, notice=True)
+        )
 
     async def show_steps(self, turn_id: int, steps: Sequence[Step]) -> bool:
         """A line for each step whose state or detail changed (False: the display declines,
@@ -94,7 +96,7 @@ class PlainDisplay:
 
     def show(self, message_id: str, text: str, write: Write) -> None:
         printed = self._printed.get(message_id, "")
-        self.out.write(text[len(printed):] if text.startswith(printed) else "\n" + text)
+        self.out.write(text[len(printed) :] if text.startswith(printed) else "\n" + text)
         if write.final:
             self.out.write("\n")
         self.out.flush()

@@ -7,6 +7,7 @@ id is the dedupe key, so a message pushed again under any event id is answered o
 button with ``click``, the bot added to or removed from a chat with ``membership``. Events
 older than 30 minutes (what a reconnect can bring back) are dropped with a log line.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -93,22 +94,42 @@ class FeishuAdapter(Platform):
         _route_sdk_logs()
         settings = self.settings
         self.session = aiohttp.ClientSession()
-        self.api = FeishuApi(base_url=settings.base_url, app_id=settings.app_id, app_secret=self._secret,
-                             session=self.session, budgets=self.budgets, scale=self.scale)
-        self.outlet = FeishuOutlet(self.api, edit_interval=self.scale,
-                                   stream_interval=settings.stream_interval * self.scale,
-                                   stream_max_age=settings.stream_max_age * self.scale,
-                                   text_limit=settings.card_text_bytes, cardkit=settings.cardkit,
-                                   tick_rate=TICKS / self.scale)
+        self.api = FeishuApi(
+            base_url=settings.base_url,
+            app_id=settings.app_id,
+            app_secret=self._secret,
+            session=self.session,
+            budgets=self.budgets,
+            scale=self.scale,
+        )
+        self.outlet = FeishuOutlet(
+            self.api,
+            edit_interval=self.scale,
+            stream_interval=settings.stream_interval * self.scale,
+            stream_max_age=settings.stream_max_age * self.scale,
+            text_limit=settings.card_text_bytes,
+            cardkit=settings.cardkit,
+            tick_rate=TICKS / self.scale,
+        )
         if settings.connection == "webhook":
             self._endpoint = CallbackEndpoint(
-                verification_token=settings.verification_token.get_secret_value() if settings.verification_token
-                else "", encrypt_key=settings.encrypt_key.get_secret_value() if settings.encrypt_key else "",
-                max_body=settings.max_body, handle=self._on_event, ready=lambda: self.me is not None)
+                verification_token=settings.verification_token.get_secret_value()
+                if settings.verification_token
+                else "",
+                encrypt_key=settings.encrypt_key.get_secret_value() if settings.encrypt_key else "",
+                max_body=settings.max_body,
+                handle=self._on_event,
+                ready=lambda: self.me is not None,
+            )
         else:
-            self.connection = LongConnection(base_url=settings.base_url, app_id=settings.app_id,
-                                             app_secret=self._secret, session=self.session, handle=self._on_event,
-                                             scale=self.scale)
+            self.connection = LongConnection(
+                base_url=settings.base_url,
+                app_id=settings.app_id,
+                app_secret=self._secret,
+                session=self.session,
+                handle=self._on_event,
+                scale=self.scale,
+            )
         self.inbox.attach(self)  # answers can be written as soon as the API answers
         self._task = asyncio.create_task(self._run(), name="feishu")
 
@@ -199,8 +220,12 @@ class FeishuAdapter(Platform):
         header, body = _dict(event.get("header")), _dict(event.get("event"))
         kind = header.get("event_type") or body.get("type")
         if _stale(header):
-            log.info("feishu: dropped %s event %s from %s (older than 30 minutes)", kind, header.get("event_id"),
-                     header.get("create_time"))
+            log.info(
+                "feishu: dropped %s event %s from %s (older than 30 minutes)",
+                kind,
+                header.get("event_id"),
+                header.get("create_time"),
+            )
             return None
         tenant = str(header.get("tenant_key") or body.get("tenant_key") or "")
         if kind == "im.message.receive_v1":
@@ -222,8 +247,13 @@ class FeishuAdapter(Platform):
             return
         key = ConversationKey(PLATFORM, tenant, message.chat_id, message.thread)
         surface = self._surface(message)
-        arrival = Arrival(key, f"message:{message.message_id}", Author(message.sender, message.sender), surface,
-                          addressed=message.addressed)
+        arrival = Arrival(
+            key,
+            f"message:{message.message_id}",
+            Author(message.sender, message.sender),
+            surface,
+            addressed=message.addressed,
+        )
         self.inbox.receive(arrival, lambda: self._build(message, key, surface))
 
     def _surface(self, message: Received) -> FeishuSurface:
@@ -236,8 +266,9 @@ class FeishuAdapter(Platform):
             place = Place(message.chat_id, message.message_id, False, message.thread)
         return FeishuSurface(self.outlet, place)
 
-    async def _build(self, message: Received, key: ConversationKey,
-                     surface: FeishuSurface) -> IncomingMessage | Notice | None:
+    async def _build(
+        self, message: Received, key: ConversationKey, surface: FeishuSurface
+    ) -> IncomingMessage | Notice | None:
         """After access was granted: the files, the author's name."""
         attachments, notes = await self._fetch(message)
         notes = [*message.notes, *notes]
@@ -246,17 +277,27 @@ class FeishuAdapter(Platform):
                 return Notice(" ".join(dict.fromkeys(notes)))  # said in line, after earlier answers
             return None
         return IncomingMessage(
-            key=key, author=Author(message.sender, await self._name(message.sender)), text=message.text,
-            message_id=message.message_id, attachments=attachments, addressed=message.addressed,
-            group=not message.private, reply_to=message.parent_id or None, notes=list(dict.fromkeys(notes)))
+            key=key,
+            author=Author(message.sender, await self._name(message.sender)),
+            text=message.text,
+            message_id=message.message_id,
+            attachments=attachments,
+            addressed=message.addressed,
+            group=not message.private,
+            reply_to=message.parent_id or None,
+            notes=list(dict.fromkeys(notes)),
+        )
 
     async def _fetch(self, message: Received) -> tuple[list[Attachment], list[str]]:
         assert self.api is not None
         attachments: list[Attachment] = []
         notes: list[str] = []
         for ref in message.files:
-            limit = min(IMAGE_MAX, self.settings.max_file_mb * MB) if ref.kind == "image" else \
-                self.settings.max_file_mb * MB
+            limit = (
+                min(IMAGE_MAX, self.settings.max_file_mb * MB)
+                if ref.kind == "image"
+                else self.settings.max_file_mb * MB
+            )
             try:
                 got = await self.api.download(message.message_id, ref.key, ref.kind, limit)
             except TooLarge:
@@ -311,8 +352,12 @@ class FeishuAdapter(Platform):
             if not answered.done():
                 answered.set_result(ack)
 
-        task = self.inbox.click(Click(pressed.data, Author(str(user), str(user)), key), surface, acknowledge,
-                                event_id=f"card:{header.get('event_id') or context.get('open_message_id')}")
+        task = self.inbox.click(
+            Click(pressed.data, Author(str(user), str(user)), key),
+            surface,
+            acknowledge,
+            event_id=f"card:{header.get('event_id') or context.get('open_message_id')}",
+        )
         return _toast(answered, task, TOAST_WAIT * self.scale)
 
 

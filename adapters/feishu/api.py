@@ -15,6 +15,7 @@ code 99991400 and ``x-ogw-ratelimit-reset`` (the API's app-wide windows: that bu
 paused for the reset) and HTTP 400 with 230020 (a chat's or a card's own limit: that scope
 is paused for a second). Both surface as ``RateLimited``; nothing is retried blindly here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -117,8 +118,11 @@ class TenantToken:
         async with self._lock:
             if self._token and time.monotonic() < self._renew_at:
                 return self._token
-            async with self.session.post(self.url, json={"app_id": self.app_id, "app_secret": self._secret},
-                                         timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as resp:
+            async with self.session.post(
+                self.url,
+                json={"app_id": self.app_id, "app_secret": self._secret},
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+            ) as resp:
                 try:
                     body = await resp.json(content_type=None)
                 except (aiohttp.ContentTypeError, json.JSONDecodeError):
@@ -149,16 +153,32 @@ class TooLarge(Exception):
 
 
 class FeishuApi:
-    def __init__(self, *, base_url: str, app_id: str, app_secret: str, session: aiohttp.ClientSession,
-                 budgets: FeishuBudgets, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        app_id: str,
+        app_secret: str,
+        session: aiohttp.ClientSession,
+        budgets: FeishuBudgets,
+        scale: float = 1.0,
+    ) -> None:
         self.base_url = base_url
         self.session = session
         self.budgets = budgets
         self.scale = scale
         self.token = TenantToken(session, base_url, app_id, app_secret)
         # The token is passed with each request (enable_set_token): the SDK fetches none itself.
-        self.client = (lark.Client.builder().app_id(app_id).app_secret(app_secret).domain(base_url)
-                       .enable_set_token(True).timeout(TIMEOUT).log_level(lark.LogLevel.WARNING).build())
+        self.client = (
+            lark.Client.builder()
+            .app_id(app_id)
+            .app_secret(app_secret)
+            .domain(base_url)
+            .enable_set_token(True)
+            .timeout(TIMEOUT)
+            .log_level(lark.LogLevel.WARNING)
+            .build()
+        )
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="feishu-api")
 
     def close(self) -> None:
@@ -178,8 +198,15 @@ class FeishuApi:
         """Whether one more call could go at once (nobody waiting, every window open)."""
         return all(b.has_room() for b in (self.budgets.api(api), *scope))
 
-    async def call(self, api: str, method: Callable[[Any, RequestOption], Any], request: Any, *,
-                   scope: Sequence[Budget] = (), priority: Priority = Priority.EDIT) -> Any:
+    async def call(
+        self,
+        api: str,
+        method: Callable[[Any, RequestOption], Any],
+        request: Any,
+        *,
+        scope: Sequence[Budget] = (),
+        priority: Priority = Priority.EDIT,
+    ) -> Any:
         """One typed SDK call within budget; the response's ``data``. Raises ``FeishuError``,
         ``RateLimited`` (the right budget already paused) or ``Dropped`` (cosmetic, no room)."""
         app = self.budgets.api(api)
@@ -193,9 +220,15 @@ class FeishuApi:
         for attempt in range(2):
             token = await self.token.get()
             try:
-                response = await guarded((app, *scope), partial(self._run, method, request, token),
-                                         retry_after=self._retry_after, name=f"feishu {api}", method=api,
-                                         priority=priority, pause=limited)
+                response = await guarded(
+                    (app, *scope),
+                    partial(self._run, method, request, token),
+                    retry_after=self._retry_after,
+                    name=f"feishu {api}",
+                    method=api,
+                    priority=priority,
+                    pause=limited,
+                )
                 return getattr(response, "data", None)
             except FeishuError as exc:
                 if exc.code in TOKEN_REFUSED and attempt == 0:
@@ -216,83 +249,171 @@ class FeishuApi:
             raise FeishuError(0, "an answer that is no JSON") from exc
         if not response.success():
             raw = response.raw
-            raise FeishuError(int(response.code or 0), str(response.msg or ""),
-                              int(getattr(raw, "status_code", 0) or 0), _reset(getattr(raw, "headers", None)))
+            raise FeishuError(
+                int(response.code or 0),
+                str(response.msg or ""),
+                int(getattr(raw, "status_code", 0) or 0),
+                _reset(getattr(raw, "headers", None)),
+            )
         return response
 
     # --- messages ---
-    async def send(self, chat_id: str, msg_type: str, content: str, *, reply_to: str | None = None,
-                   in_thread: bool = False, uuid: str | None = None, priority: Priority = Priority.TEXT) -> str:
+    async def send(
+        self,
+        chat_id: str,
+        msg_type: str,
+        content: str,
+        *,
+        reply_to: str | None = None,
+        in_thread: bool = False,
+        uuid: str | None = None,
+        priority: Priority = Priority.TEXT,
+    ) -> str:
         """Reply to ``reply_to`` (in its thread with ``in_thread``), or post in the chat; the
         new message's id. ``uuid``: Feishu keeps one message per uuid for an hour."""
         scope = (self.budgets.chat(chat_id),)
         if reply_to:
-            body = (ReplyMessageRequestBody.builder().msg_type(msg_type).content(content)
-                    .reply_in_thread(in_thread))
+            body = ReplyMessageRequestBody.builder().msg_type(msg_type).content(content).reply_in_thread(in_thread)
             if uuid:
                 body = body.uuid(uuid)
             request = ReplyMessageRequest.builder().message_id(reply_to).request_body(body.build()).build()
-            data = await self.call("im.message.reply", self.client.im.v1.message.reply, request, scope=scope,
-                                   priority=priority)
+            data = await self.call(
+                "im.message.reply", self.client.im.v1.message.reply, request, scope=scope, priority=priority
+            )
         else:
             body = CreateMessageRequestBody.builder().receive_id(chat_id).msg_type(msg_type).content(content)
             if uuid:
                 body = body.uuid(uuid)
             request = CreateMessageRequest.builder().receive_id_type("chat_id").request_body(body.build()).build()
-            data = await self.call("im.message.create", self.client.im.v1.message.create, request, scope=scope,
-                                   priority=priority)
+            data = await self.call(
+                "im.message.create", self.client.im.v1.message.create, request, scope=scope, priority=priority
+            )
         return str(data.message_id)
 
     async def patch(self, message_id: str, card: dict, *, priority: Priority = Priority.EDIT) -> None:
         """Rewrite a card message the bot sent (not a CardKit card: ``update_card`` for those)."""
-        request = PatchMessageRequest.builder().message_id(message_id).request_body(
-            PatchMessageRequestBody.builder().content(_json(card)).build()).build()
-        await self.call("im.message.patch", self.client.im.v1.message.patch, request,
-                        scope=(self.budgets.patch(message_id),), priority=priority)
+        request = (
+            PatchMessageRequest.builder()
+            .message_id(message_id)
+            .request_body(PatchMessageRequestBody.builder().content(_json(card)).build())
+            .build()
+        )
+        await self.call(
+            "im.message.patch",
+            self.client.im.v1.message.patch,
+            request,
+            scope=(self.budgets.patch(message_id),),
+            priority=priority,
+        )
 
     # --- CardKit ---
     async def create_card(self, card: dict, *, priority: Priority = Priority.TEXT) -> str:
-        request = CreateCardRequest.builder().request_body(
-            CreateCardRequestBody.builder().type("card_json").data(_json(card)).build()).build()
+        request = (
+            CreateCardRequest.builder()
+            .request_body(CreateCardRequestBody.builder().type("card_json").data(_json(card)).build())
+            .build()
+        )
         data = await self.call("cardkit.card.create", self.client.cardkit.v1.card.create, request, priority=priority)
         return str(data.card_id)
 
-    async def card_content(self, card_id: str, element_id: str, text: str, sequence: int, *,
-                           priority: Priority = Priority.EDIT) -> None:
-        request = ContentCardElementRequest.builder().card_id(card_id).element_id(element_id).request_body(
-            ContentCardElementRequestBody.builder().content(text).sequence(sequence).build()).build()
-        await self.call("cardkit.card_element.content", self.client.cardkit.v1.card_element.content, request,
-                        scope=(self.budgets.card(card_id),), priority=priority)
+    async def card_content(
+        self, card_id: str, element_id: str, text: str, sequence: int, *, priority: Priority = Priority.EDIT
+    ) -> None:
+        request = (
+            ContentCardElementRequest.builder()
+            .card_id(card_id)
+            .element_id(element_id)
+            .request_body(ContentCardElementRequestBody.builder().content(text).sequence(sequence).build())
+            .build()
+        )
+        await self.call(
+            "cardkit.card_element.content",
+            self.client.cardkit.v1.card_element.content,
+            request,
+            scope=(self.budgets.card(card_id),),
+            priority=priority,
+        )
 
-    async def update_card(self, card_id: str, card: dict, sequence: int, *,
-                          priority: Priority = Priority.FINAL) -> None:
-        request = UpdateCardRequest.builder().card_id(card_id).request_body(
-            UpdateCardRequestBody.builder().card(Card.builder().type("card_json").data(_json(card)).build())
-            .sequence(sequence).build()).build()
-        await self.call("cardkit.card.update", self.client.cardkit.v1.card.update, request,
-                        scope=(self.budgets.card(card_id),), priority=priority)
+    async def update_card(
+        self, card_id: str, card: dict, sequence: int, *, priority: Priority = Priority.FINAL
+    ) -> None:
+        request = (
+            UpdateCardRequest.builder()
+            .card_id(card_id)
+            .request_body(
+                UpdateCardRequestBody.builder()
+                .card(Card.builder().type("card_json").data(_json(card)).build())
+                .sequence(sequence)
+                .build()
+            )
+            .build()
+        )
+        await self.call(
+            "cardkit.card.update",
+            self.client.cardkit.v1.card.update,
+            request,
+            scope=(self.budgets.card(card_id),),
+            priority=priority,
+        )
 
-    async def card_settings(self, card_id: str, settings: dict, sequence: int, *,
-                            priority: Priority = Priority.FINAL) -> None:
-        request = SettingsCardRequest.builder().card_id(card_id).request_body(
-            SettingsCardRequestBody.builder().settings(_json(settings)).sequence(sequence).build()).build()
-        await self.call("cardkit.card.settings", self.client.cardkit.v1.card.settings, request,
-                        scope=(self.budgets.card(card_id),), priority=priority)
+    async def card_settings(
+        self, card_id: str, settings: dict, sequence: int, *, priority: Priority = Priority.FINAL
+    ) -> None:
+        request = (
+            SettingsCardRequest.builder()
+            .card_id(card_id)
+            .request_body(SettingsCardRequestBody.builder().settings(_json(settings)).sequence(sequence).build())
+            .build()
+        )
+        await self.call(
+            "cardkit.card.settings",
+            self.client.cardkit.v1.card.settings,
+            request,
+            scope=(self.budgets.card(card_id),),
+            priority=priority,
+        )
 
-    async def add_elements(self, card_id: str, elements: list[dict], before: str, sequence: int, *,
-                           priority: Priority = Priority.COSMETIC) -> None:
-        request = CreateCardElementRequest.builder().card_id(card_id).request_body(
-            CreateCardElementRequestBody.builder().type("insert_before").target_element_id(before)
-            .elements(_json(elements)).sequence(sequence).build()).build()
-        await self.call("cardkit.card_element.create", self.client.cardkit.v1.card_element.create, request,
-                        scope=(self.budgets.card(card_id),), priority=priority)
+    async def add_elements(
+        self, card_id: str, elements: list[dict], before: str, sequence: int, *, priority: Priority = Priority.COSMETIC
+    ) -> None:
+        request = (
+            CreateCardElementRequest.builder()
+            .card_id(card_id)
+            .request_body(
+                CreateCardElementRequestBody.builder()
+                .type("insert_before")
+                .target_element_id(before)
+                .elements(_json(elements))
+                .sequence(sequence)
+                .build()
+            )
+            .build()
+        )
+        await self.call(
+            "cardkit.card_element.create",
+            self.client.cardkit.v1.card_element.create,
+            request,
+            scope=(self.budgets.card(card_id),),
+            priority=priority,
+        )
 
-    async def delete_element(self, card_id: str, element_id: str, sequence: int, *,
-                             priority: Priority = Priority.COSMETIC) -> None:
-        request = DeleteCardElementRequest.builder().card_id(card_id).element_id(element_id).request_body(
-            DeleteCardElementRequestBody.builder().sequence(sequence).build()).build()
-        await self.call("cardkit.card_element.delete", self.client.cardkit.v1.card_element.delete, request,
-                        scope=(self.budgets.card(card_id),), priority=priority)
+    async def delete_element(
+        self, card_id: str, element_id: str, sequence: int, *, priority: Priority = Priority.COSMETIC
+    ) -> None:
+        request = (
+            DeleteCardElementRequest.builder()
+            .card_id(card_id)
+            .element_id(element_id)
+            .request_body(DeleteCardElementRequestBody.builder().sequence(sequence).build())
+            .build()
+        )
+        await self.call(
+            "cardkit.card_element.delete",
+            self.client.cardkit.v1.card_element.delete,
+            request,
+            scope=(self.budgets.card(card_id),),
+            priority=priority,
+        )
 
     # --- people ---
     async def user_name(self, open_id: str) -> str | None:
@@ -307,9 +428,12 @@ class FeishuApi:
         token = await self.token.get()
 
         async def request() -> aiohttp.ClientResponse:
-            resp = await self.session.get(f"{self.base_url}{path}", params=params or None,
-                                          headers={"Authorization": f"Bearer {token}"},
-                                          timeout=aiohttp.ClientTimeout(total=60))
+            resp = await self.session.get(
+                f"{self.base_url}{path}",
+                params=params or None,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=60),
+            )
             if not resp.ok:
                 try:
                     body = await resp.json(content_type=None)
@@ -326,8 +450,14 @@ class FeishuApi:
 
         app = self.budgets.api(api)
         try:
-            return await guarded((app,), request, retry_after=self._retry_after, name=f"feishu {api}", method=api,
-                                 priority=Priority.FINAL)
+            return await guarded(
+                (app,),
+                request,
+                retry_after=self._retry_after,
+                name=f"feishu {api}",
+                method=api,
+                priority=Priority.FINAL,
+            )
         except RateLimited as exc:
             app.pause(exc.retry_after)
             raise
@@ -346,8 +476,9 @@ class FeishuApi:
 
     async def download(self, message_id: str, key: str, kind: str, limit: int) -> Download:
         """A message's image or file; ``TooLarge`` past ``limit`` bytes (read no further)."""
-        resp = await self._get(f"/open-apis/im/v1/messages/{message_id}/resources/{key}", "im.message_resource.get",
-                               type=kind)
+        resp = await self._get(
+            f"/open-apis/im/v1/messages/{message_id}/resources/{key}", "im.message_resource.get", type=kind
+        )
         try:
             mime = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip().lower()
             filename = _filename(resp.headers.get("Content-Disposition", ""))

@@ -10,6 +10,7 @@ Every answer draws from these (with ``REDIS_URL``, every process), so twenty gro
 answered at once queue for their slots instead of drawing 429s. ``scale`` is
 ``PLATFORM_TIME_SCALE``: tests shrink every window with it.
 """
+
 from __future__ import annotations
 
 from bot.platform import Budget, BudgetMap, Counters, Window
@@ -24,8 +25,9 @@ class FeishuBudgets:
     """One set per app; keys carry the API, the chat, the card or the message."""
 
     def __init__(self, scale: float = 1.0, counters: Counters | None = None) -> None:
-        self._apis = BudgetMap((Window(API_PER_SECOND, scale), Window(API_PER_MINUTE, 60 * scale)),
-                               name="feishu:api", counters=counters)
+        self._apis = BudgetMap(
+            (Window(API_PER_SECOND, scale), Window(API_PER_MINUTE, 60 * scale)), name="feishu:api", counters=counters
+        )
         self._chats = BudgetMap((Window(CHAT_PER_SECOND, scale),), name="feishu:chat", counters=counters)
         self._cards = BudgetMap((Window(CARD_PER_SECOND, scale),), name="feishu:card", counters=counters)
         self._patches = BudgetMap((Window(PATCH_PER_SECOND, scale),), name="feishu:patch", counters=counters)

@@ -10,6 +10,7 @@ Sizes: Feishu refuses a card over 30 KB; ``measure`` counts what the answer adds
 card's JSON (UTF-8 bytes, escapes included), and ``FEISHU_CARD_TEXT_BYTES`` keeps the text
 well below, leaving room for the controls.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,16 @@ def markdown(content: str, element_id: str, *, notation: bool = False) -> dict[s
     return element
 
 
-def card(text: str | None, *, controls: Controls = (), where: Where = Where(), streaming: bool = False,
-         status: str = "", steps: str = "", preview: str | None = None) -> dict[str, Any]:
+def card(
+    text: str | None,
+    *,
+    controls: Controls = (),
+    where: Where = Where(),
+    streaming: bool = False,
+    status: str = "",
+    steps: str = "",
+    preview: str | None = None,
+) -> dict[str, Any]:
     """A whole card: ``text`` (None: no answer yet), the tool calls at work, a status line,
     the controls."""
     elements: list[dict[str, Any]] = []
@@ -93,8 +102,11 @@ def card(text: str | None, *, controls: Controls = (), where: Where = Where(), s
     if status:
         elements.append(line(STATUS, status_line(status)))
     elements += draw(controls, where)
-    config: dict[str, Any] = {"update_multi": True, "streaming_mode": streaming,
-                              "summary": {"content": preview if preview is not None else summary(text or status)}}
+    config: dict[str, Any] = {
+        "update_multi": True,
+        "streaming_mode": streaming,
+        "summary": {"content": preview if preview is not None else summary(text or status)},
+    }
     if streaming:
         config["streaming_config"] = STREAMING_CONFIG
     return {"schema": "2.0", "config": config, "body": {"elements": elements}}
@@ -112,7 +124,9 @@ def _value(data: str, where: Where) -> dict[str, str]:
 
 def button(control: Button, where: Where) -> dict[str, Any]:
     element: dict[str, Any] = {
-        "tag": "button", "text": {"tag": "plain_text", "content": control.label}, "size": "small",
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": control.label},
+        "size": "small",
         "type": {"primary": "primary", "danger": "danger"}.get(control.style, "default"),
         "behaviors": [{"type": "callback", "value": _value(control.press.encode(), where)}],
     }
@@ -122,10 +136,12 @@ def button(control: Button, where: Where) -> dict[str, Any]:
 def select(choice: Choice, where: Where) -> dict[str, Any]:
     """A variant's refinements: one select whose options carry the presses."""
     return {
-        "tag": "select_static", "placeholder": {"tag": "plain_text", "content": choice.placeholder},
+        "tag": "select_static",
+        "placeholder": {"tag": "plain_text", "content": choice.placeholder},
         "width": "fill",
-        "options": [{"text": {"tag": "plain_text", "content": o.label}, "value": o.press.encode()}
-                    for o in choice.options],
+        "options": [
+            {"text": {"tag": "plain_text", "content": o.label}, "value": o.press.encode()} for o in choice.options
+        ],
         "behaviors": [{"type": "callback", "value": _value("", where)}],
     }
 
@@ -135,9 +151,15 @@ def draw(controls: Controls, where: Where) -> list[dict[str, Any]]:
     elements: list[dict[str, Any]] = [select(row, where) for row in controls if isinstance(row, Choice)]
     buttons = [button(b, where) for row in controls if not isinstance(row, Choice) for b in row]
     if buttons:
-        elements.append({"tag": "column_set", "element_id": CONTROLS, "flex_mode": "flow",
-                         "horizontal_spacing": "small",
-                         "columns": [{"tag": "column", "width": "auto", "elements": [b]} for b in buttons]})
+        elements.append(
+            {
+                "tag": "column_set",
+                "element_id": CONTROLS,
+                "flex_mode": "flow",
+                "horizontal_spacing": "small",
+                "columns": [{"tag": "column", "width": "auto", "elements": [b]} for b in buttons],
+            }
+        )
     return elements
 
 
@@ -159,8 +181,9 @@ def pressed(action: dict[str, Any]) -> Pressed | None:
     if not isinstance(data, str) or not data:
         return None
     thread, reply_to = value.get("t", ""), value.get("r", "")
-    return Pressed(data, Where(thread if isinstance(thread, str) else "",
-                               reply_to if isinstance(reply_to, str) else ""))
+    return Pressed(
+        data, Where(thread if isinstance(thread, str) else "", reply_to if isinstance(reply_to, str) else "")
+    )
 
 
 def entity(card_id: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ of the app's connections: several processes share the work, and the inbox's dedu
 a connection that cannot be made, or drops, is retried with backoff, logged, and reported
 by ``state`` for ``/readyz``; nothing here ever raises out of ``run``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -79,8 +80,11 @@ class ClientConfig:
     ping_interval: float = 120.0
 
     def update(self, data: dict) -> None:
-        for key, name in (("ReconnectInterval", "reconnect_interval"), ("ReconnectNonce", "reconnect_nonce"),
-                          ("PingInterval", "ping_interval")):
+        for key, name in (
+            ("ReconnectInterval", "reconnect_interval"),
+            ("ReconnectNonce", "reconnect_nonce"),
+            ("PingInterval", "ping_interval"),
+        ):
             value = data.get(key)
             if isinstance(value, int | float) and value > 0:
                 setattr(self, name, float(value))
@@ -95,8 +99,16 @@ class State:
 class LongConnection:
     """``await run()`` (a task) keeps one connection up until ``close()``."""
 
-    def __init__(self, *, base_url: str, app_id: str, app_secret: str, session: aiohttp.ClientSession,
-                 handle: Handler, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        app_id: str,
+        app_secret: str,
+        session: aiohttp.ClientSession,
+        handle: Handler,
+        scale: float = 1.0,
+    ) -> None:
         self.base_url = base_url
         self.app_id = app_id
         self._secret = app_secret
@@ -130,8 +142,11 @@ class LongConnection:
                 log.warning("feishu: the long connection closed; reconnecting")
             except Refused as exc:
                 self._set(False, f"long connection refused: {exc}")
-                log.error("feishu: Feishu refused the long connection (%s); trying again in %.0fs", exc,
-                          REFUSED_RETRY * self.scale)
+                log.error(
+                    "feishu: Feishu refused the long connection (%s); trying again in %.0fs",
+                    exc,
+                    REFUSED_RETRY * self.scale,
+                )
                 await self._sleep(REFUSED_RETRY * self.scale)
                 continue
             except (Unavailable, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
@@ -179,9 +194,12 @@ class LongConnection:
     async def _endpoint(self) -> str:
         """The socket URL (a one-off ticket: never logged) and the client configuration."""
         try:
-            async with self.session.post(self.base_url + GEN_ENDPOINT_URI, headers={"locale": "zh"},
-                                         json={"AppID": self.app_id, "AppSecret": self._secret},
-                                         timeout=aiohttp.ClientTimeout(total=15)) as resp:
+            async with self.session.post(
+                self.base_url + GEN_ENDPOINT_URI,
+                headers={"locale": "zh"},
+                json={"AppID": self.app_id, "AppSecret": self._secret},
+                timeout=aiohttp.ClientTimeout(total=15),
+            ) as resp:
                 if resp.status != 200:
                     raise Unavailable(f"endpoint answered HTTP {resp.status}")
                 body = await resp.json(content_type=None)
@@ -297,8 +315,9 @@ class LongConnection:
         del self._parts[message_id]
         return b"".join(p for p in parts if p is not None)
 
-    async def _ack_when(self, ws: aiohttp.ClientWebSocketResponse, frame: Any, answer: Awaitable[dict | None],
-                        started: float) -> None:
+    async def _ack_when(
+        self, ws: aiohttp.ClientWebSocketResponse, frame: Any, answer: Awaitable[dict | None], started: float
+    ) -> None:
         try:
             data = await answer
         except Exception:  # no toast then; the click itself is the inbox's

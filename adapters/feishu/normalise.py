@@ -7,6 +7,7 @@ Feishu sends ``message.content`` as a JSON string whose shape depends on ``messa
 ``md`` / ``emotion`` runs, with an optional title, sometimes under a locale key), ``image``,
 ``file``; stickers, audio, video, merged forwards and cards are answered with a note.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,22 @@ from typing import Any, Literal
 from bot.platform import WHAT_I_READ, readable
 
 UNSUPPORTED = {
-    "sticker": "a sticker", "audio": "a voice message", "media": "a video",
+    "sticker": "a sticker",
+    "audio": "a voice message",
+    "media": "a video",
     "merge_forward": "merged forwarded messages",
-    "interactive": "a card", "share_chat": "a shared group", "share_user": "a shared contact",
-    "location": "a location", "video_chat": "a video call", "todo": "a task", "vote": "a poll",
-    "share_calendar_event": "a calendar event", "calendar": "a calendar event", "folder": "a folder",
-    "hongbao": "a red packet", "system": "a system message",
+    "interactive": "a card",
+    "share_chat": "a shared group",
+    "share_user": "a shared contact",
+    "location": "a location",
+    "video_chat": "a video call",
+    "todo": "a task",
+    "vote": "a poll",
+    "share_calendar_event": "a calendar event",
+    "calendar": "a calendar event",
+    "folder": "a folder",
+    "hongbao": "a red packet",
+    "system": "a system message",
 }
 NOTE_TAIL = "Send me text, an image or a document instead."
 
@@ -190,9 +201,19 @@ def received(event: dict, tenant: str, me: Identity, *, group_threads: bool = Fa
     if not text and not files and not notes and mentioned:
         text = f"@{me.name}"  # a bare @: answered like a greeting, not ignored
     return Received(
-        tenant=tenant, chat_id=str(chat_id), chat_type="p2p" if private else "group", message_id=str(message_id),
-        sender=str(open_id), text=text, thread=thread, in_thread=in_thread,
-        addressed=private or mentioned, parent_id=str(message.get("parent_id") or ""), files=files, notes=notes)
+        tenant=tenant,
+        chat_id=str(chat_id),
+        chat_type="p2p" if private else "group",
+        message_id=str(message_id),
+        sender=str(open_id),
+        text=text,
+        thread=thread,
+        in_thread=in_thread,
+        addressed=private or mentioned,
+        parent_id=str(message.get("parent_id") or ""),
+        files=files,
+        notes=notes,
+    )
 
 
 def document(key: str, name: str) -> FileRef | None:

@@ -3,6 +3,7 @@
 Nothing here imports lark-oapi: the plug-in reads these settings in every ``bot run``,
 and the SDK (seconds to import, ~160 MB) is loaded only when Feishu is configured.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -16,8 +17,9 @@ DOMAINS = {"feishu": "https://open.feishu.cn", "lark": "https://open.larksuite.c
 
 
 class FeishuSettings(PlatformSettings):
-    model_config = SettingsConfigDict(env_prefix="FEISHU_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FEISHU_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     app_id: str = ""  # cli_…: a self-built app with the bot capability
     app_secret: SecretStr | None = None
@@ -67,8 +69,10 @@ class FeishuSettings(PlatformSettings):
 
     def problems(self) -> list[str]:
         if self.connection == "webhook" and self.verification_token is None:
-            return ["FEISHU_VERIFICATION_TOKEN: missing; the HTTP callback (FEISHU_CONNECTION=webhook) needs it "
-                    "to tell Feishu's deliveries from anyone else's"]
+            return [
+                "FEISHU_VERIFICATION_TOKEN: missing; the HTTP callback (FEISHU_CONNECTION=webhook) needs it "
+                "to tell Feishu's deliveries from anyone else's"
+            ]
         return []
 
     def admits(self, workspace: str, chat: str, user: str) -> Admission:

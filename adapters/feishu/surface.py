@@ -14,6 +14,7 @@ Every write carries its priority (``bot.platform.Priority``): an answer's first 
 first, final writes next, then pushes; pushes are skipped when their budget has no room
 (the next one carries the whole text), and status lines only use spare capacity.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -175,8 +176,9 @@ class FeishuSurface(ReplySurface):
         self.outlet = outlet
         self.api = outlet.api
         self.place = place
-        self.limits = SurfaceLimits(max_chars=outlet.text_limit, edit_interval=outlet.edit_interval,
-                                    measure=cards.measure)
+        self.limits = SurfaceLimits(
+            max_chars=outlet.text_limit, edit_interval=outlet.edit_interval, measure=cards.measure
+        )
         self._serial = outlet.serial()
         self._sends = 0
         self.pending: Pending | None = None  # the card opened while the model thinks
@@ -195,15 +197,21 @@ class FeishuSurface(ReplySurface):
         place, uuid = self.place, self._uuid()
         data = cards.dumps(content)
         try:
-            message_id = await self.api.send(place.chat_id, "interactive", data, reply_to=place.reply_to or None,
-                                             in_thread=place.in_thread, uuid=uuid, priority=priority)
+            message_id = await self.api.send(
+                place.chat_id,
+                "interactive",
+                data,
+                reply_to=place.reply_to or None,
+                in_thread=place.in_thread,
+                uuid=uuid,
+                priority=priority,
+            )
         except FeishuError as exc:
             if exc.code not in TARGET_GONE or not place.reply_to:
                 raise failure("send", exc) from exc
             log.info("feishu: the message answered in %s is gone (%s); answering in the chat", place.chat_id, exc)
             try:
-                message_id = await self.api.send(place.chat_id, "interactive", data, uuid=uuid + "c",
-                                                 priority=priority)
+                message_id = await self.api.send(place.chat_id, "interactive", data, uuid=uuid + "c", priority=priority)
             except FeishuError as again:
                 raise failure("send", again) from again
         self._sends += 1
@@ -286,14 +294,21 @@ class FeishuSurface(ReplySurface):
             return None
         # A card opened while the model thought has been streaming since: it rolls over sooner.
         age = time.monotonic() - self.pending.opened if self.pending is not None else 0.0
-        self.stream = CardStream(self, turn_id, max_age=max(self.outlet.stream_interval,
-                                                            self.outlet.stream_max_age - age))
+        self.stream = CardStream(
+            self, turn_id, max_age=max(self.outlet.stream_interval, self.outlet.stream_max_age - age)
+        )
         return self.stream
 
     # --- the thinking card ---
     async def _open_pending(self, status: str, *, steps: str = "") -> Pending | None:
-        body = cards.card(None, status=status, steps=steps, streaming=self.outlet.streams,
-                          controls=self.stop_controls(0), where=self.place.where)
+        body = cards.card(
+            None,
+            status=status,
+            steps=steps,
+            streaming=self.outlet.streams,
+            controls=self.stop_controls(0),
+            where=self.place.where,
+        )
         if not self.outlet.streams:
             return Pending(await self.send(body), None)
         card = await self.create_card(body)
@@ -311,12 +326,12 @@ class FeishuSurface(ReplySurface):
             return
         async with card.lock:
             if content and element_id not in card.lines:
-                await self.api.add_elements(card.card_id, [cards.line(element_id, content)], cards.CONTROLS,
-                                            card.next())
+                await self.api.add_elements(
+                    card.card_id, [cards.line(element_id, content)], cards.CONTROLS, card.next()
+                )
                 card.lines.add(element_id)
             elif content:
-                await self.api.card_content(card.card_id, element_id, content, card.next(),
-                                            priority=Priority.COSMETIC)
+                await self.api.card_content(card.card_id, element_id, content, card.next(), priority=Priority.COSMETIC)
             elif element_id in card.lines:
                 await self.api.delete_element(card.card_id, element_id, card.next())
                 card.lines.discard(element_id)
@@ -333,8 +348,13 @@ class FeishuSurface(ReplySurface):
                     if self.pending is None and (self.stream is None or self.stream.card is None):
                         self.pending = await self._open_pending(self._status, steps=content)
                         return True
-            card = self.stream.card if self.stream is not None and self.stream.card is not None else \
-                self.pending.card if self.pending is not None else None
+            card = (
+                self.stream.card
+                if self.stream is not None and self.stream.card is not None
+                else self.pending.card
+                if self.pending is not None
+                else None
+            )
             if card is not None:
                 await self.show_line(card, cards.STEPS, content)
         except (Dropped, RateLimited, WriteFailed, StreamUnavailable, FeishuError) as exc:
@@ -367,8 +387,9 @@ class CardStream:
         self.surface = surface
         self.turn_id = turn_id
         outlet = surface.outlet
-        self.limits = SurfaceLimits(max_chars=outlet.text_limit, edit_interval=outlet.stream_interval,
-                                    measure=cards.measure, max_age=max_age)
+        self.limits = SurfaceLimits(
+            max_chars=outlet.text_limit, edit_interval=outlet.stream_interval, measure=cards.measure, max_age=max_age
+        )
         self.card: CardState | None = None
         self.shown = ""  # what the card's answer element holds
         self.claimed = ""  # what the core believes is shown (a push may have been skipped)
@@ -382,8 +403,9 @@ class CardStream:
         return self.surface.api
 
     def _body(self, text: str, controls: Controls, *, status: str = "") -> dict:
-        return cards.card(text, controls=controls, where=self.surface.place.where, streaming=True, status=status,
-                          preview="…")
+        return cards.card(
+            text, controls=controls, where=self.surface.place.where, streaming=True, status=status, preview="…"
+        )
 
     async def _open(self, text: str, controls: Controls) -> None:
         """The first words: on the card opened while the model thought, else on a new card."""
@@ -395,9 +417,9 @@ class CardStream:
                 card = pending.card
                 async with card.lock:
                     try:
-                        await self.api.update_card(card.card_id, self._body(text, controls, status=status),
-                                                   card.next(),
-                                                   priority=Priority.TEXT)
+                        await self.api.update_card(
+                            card.card_id, self._body(text, controls, status=status), card.next(), priority=Priority.TEXT
+                        )
                     except FeishuError as exc:
                         surface.pending = pending  # post() takes it over
                         if exc.code in GONE:
@@ -421,8 +443,11 @@ class CardStream:
             await self._open(text, write.controls)  # the core's controls (Stop) on the card
             return
         card = self.card
-        if text == self.shown or not card.streaming or \
-                not self.api.has_room("cardkit.card_element.content", self.api.budgets.card(card.card_id)):
+        if (
+            text == self.shown
+            or not card.streaming
+            or not self.api.has_room("cardkit.card_element.content", self.api.budgets.card(card.card_id))
+        ):
             self.claimed = text  # skipped: the next push (or the final update) carries everything
             return
         ended: FeishuError | None = None

@@ -13,6 +13,7 @@ synchronously.
 Replays: a signed body delivered again is the same event (the inbox drops it by its id), and
 events older than 30 minutes are dropped by the adapter whatever carried them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,9 @@ Handler = Callable[[dict], Awaitable[dict | None] | None]
 class CallbackEndpoint:
     """``await endpoint.handle(request)`` for POST /feishu/events."""
 
-    def __init__(self, *, verification_token: str, encrypt_key: str, max_body: int, handle: Handler,
-                 ready: Callable[[], bool]) -> None:
+    def __init__(
+        self, *, verification_token: str, encrypt_key: str, max_body: int, handle: Handler, ready: Callable[[], bool]
+    ) -> None:
         self._token = verification_token
         self._key = encrypt_key
         self._cipher = AESCipher(encrypt_key) if encrypt_key else None

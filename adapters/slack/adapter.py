@@ -5,6 +5,7 @@ which takes its place in line, dedupes it on the envelope's event_id (Slack retr
 decides access before anything is downloaded or looked up. Nothing is looked up before the
 ack: the bot's identity comes from one auth.test at start.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,9 +72,13 @@ class SlackAdapter(Platform):
         self._secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
         second = inbox.time_scale  # one of Slack's seconds, in ours
         self.budgets = SlackBudgets(60.0 * second, inbox.counters(self._token))
-        self._outlet_for = partial(SlackOutlet, edit_interval=1.5 * second, stream_interval=1.0 * second,
-                                   stream_max_age=settings.stream_max_age * second,
-                                   native_streaming=settings.native_streaming)
+        self._outlet_for = partial(
+            SlackOutlet,
+            edit_interval=1.5 * second,
+            stream_interval=1.0 * second,
+            stream_max_age=settings.stream_max_age * second,
+            native_streaming=settings.native_streaming,
+        )
         self.me: BotIdentity | None = None
         self.app: AsyncApp | None = None
         self.outlet: SlackOutlet | None = None
@@ -100,9 +105,13 @@ class SlackAdapter(Platform):
         except SlackApiError as exc:
             await self._session.close()
             raise RuntimeError(f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc)})") from None
-        self.me = BotIdentity(team_id=auth["team_id"], user_id=auth["user_id"],
-                              bot_id=auth.get("bot_id") or "", name=auth.get("user") or "bot",
-                              commands=frozenset(c.name for c in self.inbox.commands))
+        self.me = BotIdentity(
+            team_id=auth["team_id"],
+            user_id=auth["user_id"],
+            bot_id=auth.get("bot_id") or "",
+            name=auth.get("user") or "bot",
+            commands=frozenset(c.name for c in self.inbox.commands),
+        )
         api = SlackApi(client, self.budgets)
         self.outlet = self._outlet_for(api, session=self._session)
         self.files = FileFetcher(api, self._session, self._token)
@@ -158,13 +167,20 @@ class SlackAdapter(Platform):
 
         async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
             # Identity cached from auth.test at start: no call per request.
-            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or me.team_id,
-                                   bot_token=self._token, bot_id=me.bot_id, bot_user_id=me.user_id)
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id or me.team_id,
+                bot_token=self._token,
+                bot_id=me.bot_id,
+                bot_user_id=me.user_id,
+            )
 
         app = AsyncApp(
-            name="chatbot", logger=logging.getLogger("slack_bolt"),
+            name="chatbot",
+            logger=logging.getLogger("slack_bolt"),
             client=AsyncWebClient(base_url=self.settings.api_url, session=self._session),
-            authorize=authorize, signing_secret=self._secret or "",
+            authorize=authorize,
+            signing_secret=self._secret or "",
             request_verification_enabled=not self._app_token,
             # Listeners only hand the event to the inbox and return: run them before the
             # response, so an acknowledged event is always already in line.
@@ -203,9 +219,13 @@ class SlackAdapter(Platform):
         key = route.key
         event_id = body.get("event_id") or f"{key.chat}:{route.ts}"
         # A follow-up in a thread may not be ours at all (build looks): refuse it silently.
-        arrival = Arrival(key, event_id, Author(route.user, route.user),
-                          self._surface(key.workspace, key.chat, route.thread_ts, route.user, route.user_team),
-                          addressed=route.mode == "answer")
+        arrival = Arrival(
+            key,
+            event_id,
+            Author(route.user, route.user),
+            self._surface(key.workspace, key.chat, route.thread_ts, route.user, route.user_team),
+            addressed=route.mode == "answer",
+        )
         self.inbox.receive(arrival, lambda: self._build(route))
 
     async def _on_thread_started(self, body: dict, event: dict) -> None:
@@ -217,13 +237,15 @@ class SlackAdapter(Platform):
 
     async def _on_left(self, body: dict, event: dict) -> None:
         if event.get("channel"):
-            self.inbox.membership(self._team(body), event["channel"], Membership.LEFT,
-                                  event_id=body.get("event_id") or "")
+            self.inbox.membership(
+                self._team(body), event["channel"], Membership.LEFT, event_id=body.get("event_id") or ""
+            )
 
     async def _on_home_opened(self, body: dict, event: dict) -> None:
         if event.get("tab") == "messages" and event.get("channel"):
-            self.inbox.spawn(self.assistant.thread_started(self._team(body), event["channel"], None),
-                             name="suggested prompts")
+            self.inbox.spawn(
+                self.assistant.thread_started(self._team(body), event["channel"], None), name="suggested prompts"
+            )
 
     async def _on_action(self, ack: Any, body: dict, action: dict, respond: Respond) -> None:
         await ack()
@@ -240,9 +262,12 @@ class SlackAdapter(Platform):
         if command is None or self.me is None:
             return
         team = command.team or self.me.team_id
-        arrival = Arrival(ConversationKey("slack", team, command.channel, ""),
-                          f"command:{command.trigger_id}" if command.trigger_id else "",
-                          Author(command.user, command.user), EphemeralSurface(respond))
+        arrival = Arrival(
+            ConversationKey("slack", team, command.channel, ""),
+            f"command:{command.trigger_id}" if command.trigger_id else "",
+            Author(command.user, command.user),
+            EphemeralSurface(respond),
+        )
         self.inbox.receive(arrival, lambda: self._build_command(command, team, respond))
 
     async def _on_stop_shortcut(self, ack: Any, body: dict, respond: Respond) -> None:
@@ -251,8 +276,9 @@ class SlackAdapter(Platform):
         where = _action_thread(body)
         user = (body.get("user") or {}).get("id", "")
         if where is not None:
-            self.inbox.spawn(self._click(self._team(body), where, user, stop_press().encode(), respond),
-                             name="stop shortcut")
+            self.inbox.spawn(
+                self._click(self._team(body), where, user, stop_press().encode(), respond), name="stop shortcut"
+            )
 
     # --- work after the ack ---
     def _team(self, body: dict) -> str:
@@ -275,28 +301,38 @@ class SlackAdapter(Platform):
         if key.chat.startswith("D") and (not known or (key.chat, key.thread) in self._assistant_threads):
             self.inbox.spawn(self.assistant.title(key.workspace, key.chat, key.thread, route.text), name="title")
         return IncomingMessage(
-            key=key, author=Author(route.user, await self._name(key.workspace, route.user)),
-            text=route.text, message_id=route.ts, attachments=attachments,
-            addressed=route.mode != "context", group=route.group, notes=notes)
+            key=key,
+            author=Author(route.user, await self._name(key.workspace, route.user)),
+            text=route.text,
+            message_id=route.ts,
+            attachments=attachments,
+            addressed=route.mode != "context",
+            group=route.group,
+            notes=notes,
+        )
 
     async def _build_command(self, command: commands.SlashCommand, team: str, respond: Respond) -> Moved | None:
         """A slash command: an anchor message in the channel, the core's answer in its thread."""
         assert self.outlet is not None and self.me is not None
         try:
-            resp = await self.outlet.api.call_retrying(team, "chat.postMessage", channel=command.channel,
-                                                        text=command.anchor_text())
+            resp = await self.outlet.api.call_retrying(
+                team, "chat.postMessage", channel=command.channel, text=command.anchor_text()
+            )
         except (SlackApiError, RateLimited) as exc:
             log.info("slack: no thread for %s in %s: %s", command.command, command.channel, exc)
             bare = command.command.lstrip("/")
-            await self.inbox.notify(EphemeralSurface(respond), commands.CANT_POST.format(
-                command=command.command, name=self.me.name, bare=bare))
+            await self.inbox.notify(
+                EphemeralSurface(respond),
+                commands.CANT_POST.format(command=command.command, name=self.me.name, bare=bare),
+            )
             return None
         anchor = str(resp["ts"])
         key = ConversationKey("slack", team, command.channel, anchor)
         author = Author(command.user, await self._name(team, command.user))
-        return Moved(IncomingMessage(key=key, author=author, text=command.core_text, message_id=anchor,
-                                     group=not command.is_dm),
-                     self._surface(team, command.channel, anchor, command.user))
+        return Moved(
+            IncomingMessage(key=key, author=author, text=command.core_text, message_id=anchor, group=not command.is_dm),
+            self._surface(team, command.channel, anchor, command.user),
+        )
 
     async def _click(self, team: str, where: tuple[str, str], user: str, data: str, respond: Respond) -> None:
         async def acknowledge(ack: Ack) -> None:
@@ -322,21 +358,31 @@ class SlackAdapter(Platform):
         key = route.key
         try:
             resp = await self.outlet.api.call_retrying(
-                key.workspace, "conversations.replies", channel=key.chat, ts=route.thread_ts,
-                limit=THREAD_CONTEXT_LIMIT + 1)
+                key.workspace,
+                "conversations.replies",
+                channel=key.chat,
+                ts=route.thread_ts,
+                limit=THREAD_CONTEXT_LIMIT + 1,
+            )
         except (SlackApiError, RateLimited) as exc:
             log.info("slack: could not read thread %s: %s", route.thread_ts, exc)
             return
         messages: list[dict[str, Any]] = resp.get("messages", [])
-        earlier = [m for m in messages
-                   if float(m.get("ts", 0)) < float(route.ts) and not is_from_bot(m, self.me)]
+        earlier = [m for m in messages if float(m.get("ts", 0)) < float(route.ts) and not is_from_bot(m, self.me)]
         for m in earlier[-THREAD_CONTEXT_LIMIT:]:
             text = m.get("text", "")
             if not text.strip():
                 continue
-            await self.inbox.record(IncomingMessage(
-                key=key, author=Author(m["user"], await self._name(key.workspace, m["user"])),
-                text=text, message_id=m["ts"], addressed=False, group=True))
+            await self.inbox.record(
+                IncomingMessage(
+                    key=key,
+                    author=Author(m["user"], await self._name(key.workspace, m["user"])),
+                    text=text,
+                    message_id=m["ts"],
+                    addressed=False,
+                    group=True,
+                )
+            )
 
     async def _name(self, team: str, user: str) -> str:
         """Display names for attribution, cached (looked up after the ack, never before)."""
@@ -362,8 +408,9 @@ def _action_thread(body: dict) -> tuple[str, str] | None:
     message = body.get("message") or {}
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts") \
-        or container.get("message_ts")
+    thread_ts = (
+        message.get("thread_ts") or container.get("thread_ts") or message.get("ts") or container.get("message_ts")
+    )
     return (channel, thread_ts) if channel and thread_ts else None
 
 

@@ -7,6 +7,7 @@ otherwise). A 429 pauses those budgets for its Retry-After, so every answer in t
 workspace holds back, and surfaces as ``RateLimited`` (``bot.ratelimits.budgets.guarded``, the path
 Telegram's calls take too).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,20 +55,29 @@ class SlackApi:
         """Wait until the budgets of one of ``calls`` ((method, channel) pairs) free a slot,
         in priority and arrival order; returns which. That call must be made with
         ``acquired=True``."""
-        return await acquire_first([self.budgets.for_call(team, method, channel) for method, channel in calls],
-                                   priority)
+        return await acquire_first(
+            [self.budgets.for_call(team, method, channel) for method, channel in calls], priority
+        )
 
-    async def call(self, team: str, method: str, *, priority: Priority = Priority.EDIT, acquired: bool = False,
-                   **kwargs: Any) -> AsyncSlackResponse:
+    async def call(
+        self, team: str, method: str, *, priority: Priority = Priority.EDIT, acquired: bool = False, **kwargs: Any
+    ) -> AsyncSlackResponse:
         """One call within budget; raises RateLimited on 429, Dropped for a cosmetic call
         with no room, SlackApiError otherwise."""
         budgets = self.budgets.for_call(team, method, kwargs.get("channel") or kwargs.get("channel_id"))
         send = getattr(self.client, method.replace(".", "_"))  # the SDK's method of that name
-        return await guarded(budgets, lambda: send(**kwargs), retry_after=retry_after, name=f"slack {method}",
-                             priority=priority, acquired=acquired)
+        return await guarded(
+            budgets,
+            lambda: send(**kwargs),
+            retry_after=retry_after,
+            name=f"slack {method}",
+            priority=priority,
+            acquired=acquired,
+        )
 
-    async def call_retrying(self, team: str, method: str, *, attempts: int = 5,
-                            priority: Priority = Priority.FINAL, **kwargs: Any) -> AsyncSlackResponse:
+    async def call_retrying(
+        self, team: str, method: str, *, attempts: int = 5, priority: Priority = Priority.FINAL, **kwargs: Any
+    ) -> AsyncSlackResponse:
         """Like ``call`` but waits out 429s (for calls no pacing engine retries; never a
         cosmetic one)."""
         for attempt in range(attempts):

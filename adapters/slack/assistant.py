@@ -8,6 +8,7 @@ Messages tab, where prompts take no thread_ts): nothing is asked elsewhere, and 
 refused (an error, not a 429) is not asked again; a workspace that lacks the scope or the
 feature is not asked again at all. A thread gets its title once, from its first message.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,19 +24,28 @@ log = logging.getLogger(__name__)
 
 PROMPTS_TITLE = "Try one of these:"
 SUGGESTED_PROMPTS: list[dict[str, str]] = [
-    {"title": "写一篇小红书种草笔记",
-     "message": "帮我写一篇小红书种草笔记：一款便携咖啡杯，突出保温和颜值，标题不超过20字，带emoji和话题标签。"},
-    {"title": "Write a product launch post",
-     "message": "Write a short launch post for our new app feature. Ask me for the details you need."},
-    {"title": "Summarise a document",
-     "message": "I'll attach a document: summarise it in five bullet points."},
+    {
+        "title": "写一篇小红书种草笔记",
+        "message": "帮我写一篇小红书种草笔记：一款便携咖啡杯，突出保温和颜值，标题不超过20字，带emoji和话题标签。",
+    },
+    {
+        "title": "Write a product launch post",
+        "message": "Write a short launch post for our new app feature. Ask me for the details you need.",
+    },
+    {"title": "Summarise a document", "message": "I'll attach a document: summarise it in five bullet points."},
     {"title": "What can you do?", "message": "What can you help me with?"},
 ]
 
 
 # Errors that say the workspace will take no assistant call from this app (scope, feature).
-_WORKSPACE_REFUSALS = {"missing_scope", "not_allowed_token_type", "access_denied", "feature_not_enabled",
-                       "not_allowed", "team_access_not_granted"}
+_WORKSPACE_REFUSALS = {
+    "missing_scope",
+    "not_allowed_token_type",
+    "access_denied",
+    "feature_not_enabled",
+    "not_allowed",
+    "team_access_not_granted",
+}
 MEMORY = 50_000  # places remembered before the sets start afresh (a bound, not a policy)
 
 
@@ -53,8 +63,11 @@ class AssistantView:
         self._refused_teams: set[tuple[str, str]] = set()  # (method, team)
 
     def _may(self, method: str, team: str, channel: str, thread_ts: str) -> bool:
-        return in_assistant_view(channel) and (method, team) not in self._refused_teams \
+        return (
+            in_assistant_view(channel)
+            and (method, team) not in self._refused_teams
             and (method, channel, thread_ts) not in self._refused
+        )
 
     def _refusal(self, method: str, team: str, channel: str, thread_ts: str, exc: SlackApiError) -> None:
         """Slack said no (not a 429): never ask that place again, nor the workspace if it lacks the
@@ -99,8 +112,9 @@ class AssistantView:
             self._titled.clear()
         self._titled.add((channel, thread_ts))
         try:
-            await self.api.call(team, method, channel_id=channel, thread_ts=thread_ts, title=title,
-                                priority=Priority.COSMETIC)
+            await self.api.call(
+                team, method, channel_id=channel, thread_ts=thread_ts, title=title, priority=Priority.COSMETIC
+            )
         except SlackApiError as exc:
             self._refusal(method, team, channel, thread_ts, exc)
         except (RateLimited, Dropped) as exc:  # cosmetic: the thread's next message may try again

@@ -11,6 +11,7 @@ sixth of its minute (Tier 2: 3 calls at once, then one every 3 s) and is learned
 minute on a Slack that allows it; a 429 takes it back). A method whose limit Slack does not
 document ("special": assistant.threads.*) starts from its family's tier and halves on each 429.
 """
+
 from __future__ import annotations
 
 from bot.platform import Budget, BudgetMap, Counters, Window
@@ -46,15 +47,27 @@ class SlackBudgets:
 
     def __init__(self, window: float = 60.0, counters: Counters | None = None) -> None:
         # ``window`` is Slack's minute, times PLATFORM_TIME_SCALE.
-        self._methods = {method: BudgetMap((Window(count, window),), name=f"slack:{method}", counters=counters,
-                                           burst=count // BURST_SHARE)
-                         for method, count in TIERS.items()}
-        self._methods.update({
-            method: BudgetMap((Window(count, window),), name=f"slack:{method}", counters=counters, adaptive=True,
-                              burst=count // BURST_SHARE)
-            for method, count in UNDOCUMENTED.items()})
-        self._posts = BudgetMap((Window(POSTS_PER_SECOND, window / 60.0),), name="slack:chat.postMessage",
-                                counters=counters)
+        self._methods = {
+            method: BudgetMap(
+                (Window(count, window),), name=f"slack:{method}", counters=counters, burst=count // BURST_SHARE
+            )
+            for method, count in TIERS.items()
+        }
+        self._methods.update(
+            {
+                method: BudgetMap(
+                    (Window(count, window),),
+                    name=f"slack:{method}",
+                    counters=counters,
+                    adaptive=True,
+                    burst=count // BURST_SHARE,
+                )
+                for method, count in UNDOCUMENTED.items()
+            }
+        )
+        self._posts = BudgetMap(
+            (Window(POSTS_PER_SECOND, window / 60.0),), name="slack:chat.postMessage", counters=counters
+        )
 
     def method(self, team: str, method: str) -> Budget:
         return self._methods[method][team]

@@ -14,6 +14,7 @@ named first, and a conversation without one keeps it).
 Which commands Slack delivers is the app manifest's list (``manifest.*.json``); every one
 goes to the core, which answers a command it does not know as such.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,14 @@ def parse(body: dict) -> SlashCommand | None:
     if not command.startswith("/") or len(command) < 2 or not channel or not user:
         return None
     team = body.get("team_id") or ""
-    return SlashCommand(team=team, channel=channel, user=user, command=command,
-                        text=str(body.get("text") or "").strip(), trigger_id=body.get("trigger_id") or "")
+    return SlashCommand(
+        team=team,
+        channel=channel,
+        user=user,
+        command=command,
+        text=str(body.get("text") or "").strip(),
+        trigger_id=body.get("trigger_id") or "",
+    )
 
 
 def _escape(text: str) -> str:
@@ -64,6 +71,8 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-CANT_POST = ("I can't post in this conversation, so I couldn't start a thread for `{command}`. "
-             "Invite me first (`/invite @{name}`), or mention me in a thread instead: "
-             "`@{name} {command} …` (or `!{bare} …`).")
+CANT_POST = (
+    "I can't post in this conversation, so I couldn't start a thread for `{command}`. "
+    "Invite me first (`/invite @{name}`), or mention me in a thread instead: "
+    "`@{name} {command} …` (or `!{bare} …`)."
+)

@@ -5,6 +5,7 @@ static select — six actions per variant would be a wall of buttons, and an ove
 holds only five. A button's value, and a select option's value, is the control's own
 encoding (``bot.platform.controls.Press``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,12 @@ MAX_ELEMENTS = 25  # per actions block
 # action_ids name what a control does (unique within its block); the value says it exactly.
 # Buttons written before the shared vocabulary carried the turn id alone as their value, and
 # old refinement options "turn:variant:action": the action_id names the kind for those.
-_LEGACY = {"answer_stop": "stop", "answer_regenerate": "regen", "answer_feedback_up": "fb:{turn}:1",
-           "answer_feedback_down": "fb:{turn}:-1"}
+_LEGACY = {
+    "answer_stop": "stop",
+    "answer_regenerate": "regen",
+    "answer_feedback_up": "fb:{turn}:1",
+    "answer_feedback_down": "fb:{turn}:-1",
+}
 
 
 def action_id(press: Press) -> str:
@@ -37,8 +42,11 @@ FEEDBACK_DOWN = action_id(Press(ControlKind.FEEDBACK, 0, ("-1",)))
 
 def _button(button: Button) -> dict[str, Any]:
     element: dict[str, Any] = {
-        "type": "button", "action_id": action_id(button.press), "value": button.press.encode(),
-        "text": {"type": "plain_text", "text": button.label, "emoji": True}}
+        "type": "button",
+        "action_id": action_id(button.press),
+        "value": button.press.encode(),
+        "text": {"type": "plain_text", "text": button.label, "emoji": True},
+    }
     if button.style:
         element["style"] = button.style
     return element
@@ -47,10 +55,13 @@ def _button(button: Button) -> dict[str, Any]:
 def _select(choice: Choice) -> dict[str, Any]:
     kind = choice.options[0].press.kind if choice.options else "choice"
     return {
-        "type": "static_select", "action_id": f"{ACTION_PREFIX}{kind}_{choice.short}",
+        "type": "static_select",
+        "action_id": f"{ACTION_PREFIX}{kind}_{choice.short}",
         "placeholder": {"type": "plain_text", "text": choice.placeholder, "emoji": True},
-        "options": [{"text": {"type": "plain_text", "text": option.label, "emoji": True},
-                     "value": option.press.encode()} for option in choice.options],
+        "options": [
+            {"text": {"type": "plain_text", "text": option.label, "emoji": True}, "value": option.press.encode()}
+            for option in choice.options
+        ],
     }
 
 

@@ -1,6 +1,7 @@
 """A reply only the person who asked sees: Slack's ``response_url`` (bolt's ``respond``)
 as a ReplySurface, for what a slash command or a click is told before any thread exists
 (a refusal, "I can't post here")."""
+
 from __future__ import annotations
 
 import logging

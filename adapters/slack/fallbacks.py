@@ -5,6 +5,7 @@ Bolt answers a request no listener matched with 404, and Slack then shows the us
 first matching listener in registration order, so these only see what nothing else took:
 each is acknowledged (and logged at debug level) so the user sees no error.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,6 @@ async def _ack(ack: Any, body: dict) -> None:
 
 async def _ack_options(ack: Any) -> None:
     await ack(options=[])  # an empty menu rather than an error in the select
-
-
 
 
 async def _ignore_event() -> None:

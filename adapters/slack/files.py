@@ -4,6 +4,7 @@ Downloads use the bot token (scope ``files:read``). Slack answers a wrong token 
 missing scope with 200 and an HTML login page, so the content type is checked. Slack
 Connect events carry stubs (``file_access: check_file_info``) that ``files.info`` resolves.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,27 +47,34 @@ class FileFetcher:
         return attachments, notes
 
     async def fetch(self, team: str, info: dict) -> Attachment:
-        if info.get("file_access") == "check_file_info" or not info.get("url_private_download") \
-                and not info.get("url_private"):
+        if (
+            info.get("file_access") == "check_file_info"
+            or not info.get("url_private_download")
+            and not info.get("url_private")
+        ):
             info = await self._info(team, info.get("id", ""))
         name = info.get("name") or info.get("title") or info.get("id", "file")
         kind = _kind(info)
         if kind is None:
             raise FileProblem(
                 f"I can't read “{name}” ({info.get('mimetype') or 'unknown type'}). "
-                "I understand images (JPEG, PNG, GIF, WebP), text, Markdown, CSV, JSON, PDF and Word files.")
+                "I understand images (JPEG, PNG, GIF, WebP), text, Markdown, CSV, JSON, PDF and Word files."
+            )
         limit = IMAGE_MAX if kind == "image" else DOCUMENT_MAX
         if int(info.get("size") or 0) > limit:
-            raise FileProblem(f"“{name}” is {int(info['size']) / MB:.1f} MB; "
-                              f"the limit is {limit // MB} MB, so I didn't read it.")
+            raise FileProblem(
+                f"“{name}” is {int(info['size']) / MB:.1f} MB; the limit is {limit // MB} MB, so I didn't read it."
+            )
         url = info.get("url_private_download") or info.get("url_private")
         if not isinstance(url, str):
             raise FileProblem(f"I couldn't download “{name}” (Slack gave no link to it).")
         data, content_type = await self._download(url, limit, name)
         if content_type.startswith("text/html") and not name.lower().endswith((".html", ".htm")):
             log.error("slack file download returned an HTML page: check the bot token's files:read scope")
-            raise FileProblem(f"I couldn't download “{name}”: Slack didn't let me read it "
-                              "(the app may lack the files:read permission).")
+            raise FileProblem(
+                f"I couldn't download “{name}”: Slack didn't let me read it "
+                "(the app may lack the files:read permission)."
+            )
         mime = (info.get("mimetype") or content_type or "application/octet-stream").lower()
         return Attachment(data=data, mime=mime, filename=name)
 

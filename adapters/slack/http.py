@@ -6,6 +6,7 @@ parsed or stored), and only then is the body parsed (400 for what Slack never se
 A request that passes is handed to bolt through its public request/response API.
 Nothing here answers 500: Slack retries 5xx, and a body that failed once fails again.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,9 @@ class EventsEndpoint:
             bolt_request = to_async_bolt_request(request, body)
             bolt_response = await self.app.async_dispatch(bolt_request)
         except Exception as exc:  # noqa: BLE001 - a shape bolt cannot route: answered, not retried
-            log.warning("slack: signed events request bolt could not handle dropped: %s: %s",
-                        type(exc).__name__, str(exc)[:200])
+            log.warning(
+                "slack: signed events request bolt could not handle dropped: %s: %s", type(exc).__name__, str(exc)[:200]
+            )
             return PlainTextResponse("unprocessable", status_code=400)
         if bolt_response.status >= 500:
             # Bolt logged the error; a retry of the same body would fail the same way.
@@ -100,6 +102,7 @@ def _unparseable(body: bytes, content_type: str | None) -> str | None:
     # Bolt's matchers read these as strings; another type raises inside bolt (a 500).
     event = data.get("event")
     if not isinstance(data.get("type"), (str, type(None))) or (
-            event is not None and not (isinstance(event, dict) and isinstance(event.get("type"), str))):
+        event is not None and not (isinstance(event, dict) and isinstance(event.get("type"), str))
+    ):
         return "body is not shaped like a Slack request"
     return None

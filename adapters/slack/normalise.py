@@ -10,6 +10,7 @@ Policy:
   A channel message that mentions the bot is left to its ``app_mention`` event (Slack
   sends both), so it is answered once.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,29 +71,48 @@ def strip_mention(text: str, bot_user_id: str, commands: frozenset[str] = frozen
 
 
 def is_from_bot(event: dict, me: BotIdentity) -> bool:
-    return bool(event.get("bot_id") or event.get("bot_profile")) or event.get("user") == me.user_id \
+    return (
+        bool(event.get("bot_id") or event.get("bot_profile"))
+        or event.get("user") == me.user_id
         or not event.get("user")
+    )
 
 
 def _route(event: dict, team: str, me: BotIdentity, thread: str, *, group: bool, mode: RouteMode) -> Route:
-    return Route(ConversationKey("slack", team, event["channel"], thread), event["user"],
-                 strip_mention(event.get("text", ""), me.user_id, me.commands), event["ts"], thread, group=group,
-                 mode=mode, files=tuple(event.get("files") or ()),
-                 user_team=event.get("user_team") or team)
+    return Route(
+        ConversationKey("slack", team, event["channel"], thread),
+        event["user"],
+        strip_mention(event.get("text", ""), me.user_id, me.commands),
+        event["ts"],
+        thread,
+        group=group,
+        mode=mode,
+        files=tuple(event.get("files") or ()),
+        user_team=event.get("user_team") or team,
+    )
 
 
 def _well_formed(event: dict) -> bool:
     """The fields a route reads have the types Slack documents (anything else is dropped)."""
-    return all(isinstance(event.get(k), str) for k in ("channel", "ts", "user")) \
-        and all(isinstance(event.get(k), str) or event.get(k) is None
-                for k in ("text", "thread_ts", "subtype", "channel_type", "user_team")) \
+    return (
+        all(isinstance(event.get(k), str) for k in ("channel", "ts", "user"))
+        and all(
+            isinstance(event.get(k), str) or event.get(k) is None
+            for k in ("text", "thread_ts", "subtype", "channel_type", "user_team")
+        )
         and isinstance(event.get("files") or [], list)
+    )
 
 
 def _answerable(event: dict, me: BotIdentity) -> bool:
     """A person's own new message with a place (malformed events are dropped, not raised on)."""
-    return _well_formed(event) and event.get("subtype") in ANSWERED_SUBTYPES and not is_from_bot(event, me) \
-        and bool(event.get("channel")) and bool(event.get("ts"))
+    return (
+        _well_formed(event)
+        and event.get("subtype") in ANSWERED_SUBTYPES
+        and not is_from_bot(event, me)
+        and bool(event.get("channel"))
+        and bool(event.get("ts"))
+    )
 
 
 def route_mention(event: dict, team: str, me: BotIdentity) -> Route | None:

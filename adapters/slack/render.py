@@ -6,6 +6,7 @@ blocks, so a message that carries buttons sends its text as a markdown block ins
 Half-written Markdown is safe here (Slack's renderer is lenient; native streams carry it
 anyway), so streaming writes use the same form as final ones.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

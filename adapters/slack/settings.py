@@ -1,4 +1,5 @@
 """Slack's settings (``SLACK_*``) and its allowlist rule."""
+
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
@@ -8,8 +9,9 @@ from bot.platform import ADMITTED, Admission, Gate, PlatformSettings, id_set
 
 
 class SlackSettings(PlatformSettings):
-    model_config = SettingsConfigDict(env_prefix="SLACK_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SLACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     bot_token: SecretStr | None = None
     app_token: SecretStr | None = None  # Socket Mode
@@ -39,13 +41,17 @@ class SlackSettings(PlatformSettings):
 
     def problems(self) -> list[str]:
         if not (self.app_token or self.signing_secret):
-            return ["SLACK_SIGNING_SECRET: missing; the HTTP Events API needs it "
-                    "(or set SLACK_APP_TOKEN for Socket Mode)"]
+            return [
+                "SLACK_SIGNING_SECRET: missing; the HTTP Events API needs it (or set SLACK_APP_TOKEN for Socket Mode)"
+            ]
         return []
 
     def admits(self, workspace: str, chat: str, user: str) -> Admission:
-        workspaces, channels, users = (id_set(self.allowed_workspaces), id_set(self.allowed_channels),
-                                       id_set(self.allowed_users))
+        workspaces, channels, users = (
+            id_set(self.allowed_workspaces),
+            id_set(self.allowed_channels),
+            id_set(self.allowed_users),
+        )
         if workspaces and workspace not in workspaces:
             return Admission(Gate.SILENT, "workspace not allowlisted")
         # Direct messages are governed by the user allowlist alone.

@@ -29,6 +29,7 @@ A notice meant for one person (``Write.audience``: a refusal, a reached quota, /
 shown to that person alone with chat.postEphemeral in a channel or its thread, and posted
 as usual when Slack refuses that (the person left the channel) or in a DM.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,13 +63,27 @@ log = logging.getLogger(__name__)
 UPLOAD_TIMEOUT = 60.0  # seconds for posting a file's bytes to Slack's upload URL
 
 # startStream errors that concern one channel or thread, not the workspace's permission.
-_LOCAL_STREAM_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "thread_not_found",
-                        "message_not_found", "invalid_thread_ts", "msg_too_long"}
+_LOCAL_STREAM_ERRORS = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "thread_not_found",
+    "message_not_found",
+    "invalid_thread_ts",
+    "msg_too_long",
+}
 # Errors that say the bot can't write in the channel any more (removed, archived).
 _CHANNEL_GONE = {"not_in_channel", "channel_not_found", "is_archived"}
 # chat.update errors that no stopStream can fix (any other may mean the message still streams).
-_GONE = {"message_not_found", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long",
-         "invalid_blocks", "no_text"}
+_GONE = {
+    "message_not_found",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "msg_too_long",
+    "invalid_blocks",
+    "no_text",
+}
 # A step's state as a task_update status (slack_sdk 3.48 TaskUpdateChunk).
 _TASK_STATUS = {"pending": "pending", "running": "in_progress", "done": "complete", "error": "error"}
 EXPIRED = "message_not_in_streaming_state"
@@ -77,8 +92,12 @@ PLAN_FROM = 2  # steps known at once that make a plan rather than a timeline
 
 
 def task_chunk(step: Step) -> dict[str, Any]:
-    chunk: dict[str, Any] = {"type": "task_update", "id": step.id[:64], "title": step.title[:120],
-                             "status": _TASK_STATUS[step.state]}
+    chunk: dict[str, Any] = {
+        "type": "task_update",
+        "id": step.id[:64],
+        "title": step.title[:120],
+        "status": _TASK_STATUS[step.state],
+    }
     if step.detail:
         chunk["details"] = step.detail[:200]
     return chunk
@@ -130,8 +149,7 @@ class SlackSurface(ReplySurface):
     def __init__(self, outlet: SlackOutlet, thread: SlackThread) -> None:
         self.rt = outlet
         self.thread = thread
-        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=outlet.edit_interval,
-                                    measure=utf16_len)
+        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=outlet.edit_interval, measure=utf16_len)
         self._status = ""
         self._streams: dict[int, SlackStream] = {}  # each turn's current native stream
         self._finished: set[int] = set()  # turns whose answer is written: no late steps
@@ -154,9 +172,15 @@ class SlackSurface(ReplySurface):
         if write.final and write.turn_id:
             self.finished(write.turn_id)
         try:
-            resp = await self.api.call(t.team, "chat.postMessage", channel=t.channel, thread_ts=t.thread_ts,
-                                       priority=Priority.TEXT, acquired=acquired,
-                                       **render.payload(text, write).kwargs())
+            resp = await self.api.call(
+                t.team,
+                "chat.postMessage",
+                channel=t.channel,
+                thread_ts=t.thread_ts,
+                priority=Priority.TEXT,
+                acquired=acquired,
+                **render.payload(text, write).kwargs(),
+            )
         except SlackApiError as exc:
             raise _failure("chat.postMessage", exc) from exc
         return MessageRef(str(resp["ts"]))
@@ -166,9 +190,15 @@ class SlackSurface(ReplySurface):
         (not a member of the channel, say): the caller posts it for everyone instead."""
         t = self.thread
         try:
-            resp = await self.api.call(t.team, "chat.postEphemeral", channel=t.channel, user=write.audience,
-                                       thread_ts=t.thread_ts, priority=Priority.TEXT,
-                                       **render.payload(text, write).kwargs())
+            resp = await self.api.call(
+                t.team,
+                "chat.postEphemeral",
+                channel=t.channel,
+                user=write.audience,
+                thread_ts=t.thread_ts,
+                priority=Priority.TEXT,
+                **render.payload(text, write).kwargs(),
+            )
         except SlackApiError as exc:
             if error_code(exc) in _CHANNEL_GONE:
                 raise _failure("chat.postEphemeral", exc) from exc
@@ -209,8 +239,14 @@ class SlackSurface(ReplySurface):
         if status == self._status:
             return
         try:
-            await self.api.call(t.team, "assistant.threads.setStatus", channel_id=t.channel,
-                                thread_ts=t.thread_ts, status=status, priority=Priority.COSMETIC)
+            await self.api.call(
+                t.team,
+                "assistant.threads.setStatus",
+                channel_id=t.channel,
+                thread_ts=t.thread_ts,
+                status=status,
+                priority=Priority.COSMETIC,
+            )
             self._status = status
         except Dropped:
             log.debug("setStatus dropped in %s: no spare capacity", t.channel)
@@ -222,15 +258,23 @@ class SlackSurface(ReplySurface):
         if session is None:
             return None
         try:
-            upload = await self.api.call_retrying(t.team, "files.getUploadURLExternal", filename=name,
-                                                  length=len(data), priority=Priority.TEXT)
-            async with session.post(upload["upload_url"], data=data,
-                                    timeout=aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT)) as resp:
+            upload = await self.api.call_retrying(
+                t.team, "files.getUploadURLExternal", filename=name, length=len(data), priority=Priority.TEXT
+            )
+            async with session.post(
+                upload["upload_url"], data=data, timeout=aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT)
+            ) as resp:
                 if resp.status != 200:
                     raise WriteFailed(f"file upload: HTTP {resp.status}")
-            await self.api.call_retrying(t.team, "files.completeUploadExternal", channel_id=t.channel,
-                                         thread_ts=t.thread_ts, initial_comment=caption or None,
-                                         files=[{"id": upload["file_id"], "title": name}], priority=Priority.TEXT)
+            await self.api.call_retrying(
+                t.team,
+                "files.completeUploadExternal",
+                channel_id=t.channel,
+                thread_ts=t.thread_ts,
+                initial_comment=caption or None,
+                files=[{"id": upload["file_id"], "title": name}],
+                priority=Priority.TEXT,
+            )
         except SlackApiError as exc:
             raise _failure("file upload", exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -277,8 +321,7 @@ class SlackStream:
         self.turn_id = turn_id
         rt = surface.rt
         # No max_age for the core: an old stream goes on as a message (``_to_message``).
-        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=rt.stream_interval,
-                                    measure=utf16_len)
+        self.limits = SurfaceLimits(max_chars=render.MAX_CHARS, edit_interval=rt.stream_interval, measure=utf16_len)
         self.max_age = rt.stream_max_age
         self.opened = 0.0  # when Slack started the stream (monotonic)
         self.ts: str | None = None
@@ -305,8 +348,9 @@ class SlackStream:
         t, api = self._t, self.surface.api
         # The scarce call that creates the message: whichever of the workspace's startStream
         # and the channel's postMessage frees first, in arrival order.
-        first = await api.first_free(t.team, ("chat.startStream", None), ("chat.postMessage", t.channel),
-                                     priority=Priority.TEXT)
+        first = await api.first_free(
+            t.team, ("chat.startStream", None), ("chat.postMessage", t.channel), priority=Priority.TEXT
+        )
         if first == 1:
             self.posted = await self.surface.post(text, Write(self.turn_id), acquired=True)
             self.ts, self.appended = self.posted.id, text
@@ -357,9 +401,14 @@ class SlackStream:
         due = self._due_chunks()
         try:
             if self.ts is None:  # the answer has no message yet: the steps start its stream
-                resp = await api.call(t.team, "chat.startStream", priority=Priority.COSMETIC,
-                                      task_display_mode="plan" if self.plan else "timeline", chunks=due,
-                                      **self._where())
+                resp = await api.call(
+                    t.team,
+                    "chat.startStream",
+                    priority=Priority.COSMETIC,
+                    task_display_mode="plan" if self.plan else "timeline",
+                    chunks=due,
+                    **self._where(),
+                )
                 self.ts = str(resp["ts"])
                 self.opened = time.monotonic()
                 if self.turn_id in self.surface.finished_turns and not self.used:
@@ -368,8 +417,9 @@ class SlackStream:
                     await api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts)
                     return True
             elif api.has_room(t.team, "chat.appendStream"):
-                await api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts, chunks=due,
-                               priority=Priority.COSMETIC)
+                await api.call(
+                    t.team, "chat.appendStream", channel=t.channel, ts=self.ts, chunks=due, priority=Priority.COSMETIC
+                )
             else:
                 return True  # they go with the next append or the stop
         except Dropped:
@@ -419,7 +469,7 @@ class SlackStream:
             self.posted = await self.surface.edit(self.posted, text, write)  # its Stop button too
             self.claimed = text
             return
-        delta = text[len(self.appended):] if text.startswith(self.appended) else None
+        delta = text[len(self.appended) :] if text.startswith(self.appended) else None
         if delta is None:
             raise StreamUnavailable("stream text is append-only")
         first = not self.appended  # the stream was started by tool steps: this is the first text
@@ -431,8 +481,9 @@ class SlackStream:
         t = self._t
         content, tasks = self._with_tasks(delta)
         try:
-            await self.surface.api.call(t.team, "chat.appendStream", channel=t.channel, ts=self.ts,
-                                        priority=priority, **content)
+            await self.surface.api.call(
+                t.team, "chat.appendStream", channel=t.channel, ts=self.ts, priority=priority, **content
+            )
             self._sent(tasks)
         except SlackApiError as exc:
             if error_code(exc) in _CHANNEL_GONE:
@@ -454,13 +505,13 @@ class SlackStream:
         if stop:
             content, tasks = self._with_tasks("")  # steps' last states go with the stop
             try:
-                await self.surface.api.call_retrying(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
-                                                     priority=Priority.EDIT, **content)
+                await self.surface.api.call_retrying(
+                    t.team, "chat.stopStream", channel=t.channel, ts=self.ts, priority=Priority.EDIT, **content
+                )
                 self._sent(tasks)
             except SlackApiError as exc:
                 log.info("slack: stopping an old stream in %s: %s", t.channel, error_code(exc))
-        log.info("slack: the stream in %s %s; going on with chat.update", t.channel,
-                 "is old" if stop else "expired")
+        log.info("slack: the stream in %s %s; going on with chat.update", t.channel, "is old" if stop else "expired")
         self.posted = MessageRef(str(self.ts))
 
     async def _settle(self, text: str) -> None:
@@ -473,8 +524,9 @@ class SlackStream:
         except (SlackApiError, RateLimited):
             pass  # already ended
         try:
-            await self.surface.api.call_retrying(t.team, "chat.update", channel=t.channel, ts=self.ts,
-                                                 markdown_text=text)
+            await self.surface.api.call_retrying(
+                t.team, "chat.update", channel=t.channel, ts=self.ts, markdown_text=text
+            )
             self.appended = text
         except (SlackApiError, RateLimited) as exc:
             log.warning("could not settle an ended stream in %s: %s", t.channel, exc)
@@ -492,10 +544,17 @@ class SlackStream:
         # The final text rewrites the start (rare): stop, then replace it whole.
         rewrites = not text.startswith(self.appended)
         # Task updates still due (their final states) go with the stop.
-        tail, tasks = self._with_tasks("" if rewrites or text == self.appended else text[len(self.appended):])
+        tail, tasks = self._with_tasks("" if rewrites or text == self.appended else text[len(self.appended) :])
         try:
-            await api.call(t.team, "chat.stopStream", channel=t.channel, ts=self.ts,
-                           blocks=blocks or None, priority=Priority.FINAL, **tail)
+            await api.call(
+                t.team,
+                "chat.stopStream",
+                channel=t.channel,
+                ts=self.ts,
+                blocks=blocks or None,
+                priority=Priority.FINAL,
+                **tail,
+            )
             self._sent(tasks)
         except SlackApiError as exc:
             code = error_code(exc)
@@ -517,8 +576,14 @@ class SlackStream:
         """The stream ended without our final text: write it with chat.update."""
         t = self._t
         try:
-            await self.surface.api.call(t.team, "chat.update", channel=t.channel, ts=self.ts,
-                                        priority=Priority.FINAL, **render.payload(text, write).kwargs())
+            await self.surface.api.call(
+                t.team,
+                "chat.update",
+                channel=t.channel,
+                ts=self.ts,
+                priority=Priority.FINAL,
+                **render.payload(text, write).kwargs(),
+            )
         except SlackApiError as exc:
             raise _failure("chat.update after stream", exc) from exc
         self.appended = text

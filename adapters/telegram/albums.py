@@ -1,6 +1,7 @@
 """Albums: every item is its own update sharing a media_group_id, with no count and no
 end signal. The first item's handler waits until ``window`` seconds pass without a new
 item, then handles the whole album as one message; later items just join it."""
+
 from __future__ import annotations
 
 import asyncio

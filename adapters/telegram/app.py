@@ -9,6 +9,7 @@ in the same way: a user's stop on a streamed draft (``stops``: a click on the tu
 and a guest query from a chat the bot has not joined (``guest``: a message in a
 conversation of its own, answered once).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -114,16 +115,18 @@ class TelegramAdapter(Platform):
         self._running = True
         self.inbox.attach(self)
         if self.webhook_url:
-            await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
-                                       allowed_updates=ALLOWED_UPDATES)
+            await self.bot.set_webhook(self.webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
             log.info("telegram: webhook set")
         elif await self.inbox.lead(self._polling_lead):
             await self._start_polling()
         else:
             # Telegram answers a second poller with 409 Conflict: one process polls, the
             # others answer stored messages and take over polling if the poller stops.
-            log.warning("telegram: another process is polling for @%s; this one stays up and takes "
-                        "over polling if that process stops", self.me.username)
+            log.warning(
+                "telegram: another process is polling for @%s; this one stays up and takes "
+                "over polling if that process stops",
+                self.me.username,
+            )
             self._poll_waiter = asyncio.create_task(self._wait_to_poll(), name="telegram-wait-to-poll")
 
     @property
@@ -134,8 +137,8 @@ class TelegramAdapter(Platform):
     async def _start_polling(self) -> None:
         assert self.application.updater is not None and self.me is not None
         await self.application.updater.start_polling(
-            poll_interval=0, timeout=int(self.polling_timeout), allowed_updates=ALLOWED_UPDATES,
-            bootstrap_retries=-1)
+            poll_interval=0, timeout=int(self.polling_timeout), allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1
+        )
         log.info("telegram: long polling started as @%s", self.me.username)
 
     async def _wait_to_poll(self) -> None:
@@ -178,8 +181,9 @@ class TelegramAdapter(Platform):
         await self.application.shutdown()
 
     # ---- Platform (for the core) -------------------------------------------------------
-    def surface_for(self, key: ConversationKey, *, reply_to: str = "",
-                    user: str = "") -> TelegramSurface | guest.GuestSurface | None:
+    def surface_for(
+        self, key: ConversationKey, *, reply_to: str = "", user: str = ""
+    ) -> TelegramSurface | guest.GuestSurface | None:
         if self.me is None or key.platform != PLATFORM or key.workspace != str(self.me.id):
             return None
         chat_id = int(key.chat)
@@ -192,8 +196,10 @@ class TelegramAdapter(Platform):
     def surface(self, message: Message, *, reply_to: int | None = None) -> TelegramSurface:
         """Where to answer ``message``: its chat and topic, replying to it in groups."""
         private = is_private(message)
-        return TelegramSurface(self.channel, Place(message.chat.id, topic_of(message),
-                                                   None if private else (reply_to or message.message_id), private))
+        return TelegramSurface(
+            self.channel,
+            Place(message.chat.id, topic_of(message), None if private else (reply_to or message.message_id), private),
+        )
 
     # ---- transport ---------------------------------------------------------------------
     async def _deliver(self, data: dict) -> bool:
@@ -236,8 +242,9 @@ class TelegramAdapter(Platform):
         if command is not None and not command[1]:
             return  # a command for another bot in the group
         sender = sender_of(message)
-        arrival = Arrival(conversation_key(me, message), event_id, sender, self.surface(message),
-                          addressed=is_addressed(me, message))
+        arrival = Arrival(
+            conversation_key(me, message), event_id, sender, self.surface(message), addressed=is_addressed(me, message)
+        )
         self.inbox.receive(arrival, lambda: self._build(message))
 
     async def _build(self, message: Message) -> IncomingMessage | Notice | None:
@@ -320,8 +327,9 @@ class TelegramAdapter(Platform):
             self.inbox.spawn(self._answer(query, Ack("This button no longer works.")), name="stale click")
             return
         click = Click(query.data, author_of(query.from_user), conversation_key(me, message))
-        self.inbox.click(click, self._surface_for_answer(message), lambda ack: self._answer(query, ack),
-                         event_id=event_id)
+        self.inbox.click(
+            click, self._surface_for_answer(message), lambda ack: self._answer(query, ack), event_id=event_id
+        )
 
     # ---- membership -------------------------------------------------------------------
     def _on_membership(self, change: ChatMemberUpdated, event_id: str) -> None:
@@ -331,8 +339,9 @@ class TelegramAdapter(Platform):
         if change.new_chat_member.user.id != me.id:
             return
         gone = change.new_chat_member.status in GONE_STATUSES
-        self.inbox.membership(str(me.id), str(change.chat.id), Membership.LEFT if gone else Membership.JOINED,
-                              event_id=event_id)
+        self.inbox.membership(
+            str(me.id), str(change.chat.id), Membership.LEFT if gone else Membership.JOINED, event_id=event_id
+        )
 
     def _surface_for_answer(self, answer: Message) -> TelegramSurface:
         """Write next to an earlier answer: same topic, replying to the same question."""
@@ -345,8 +354,14 @@ class TelegramAdapter(Platform):
         A 429 here is logged, not retried, and holds back no answer: the click's action has
         already happened, and the spinner ends by itself."""
         try:
-            await guarded((self.budgets.bot,), lambda: query.answer(ack.text), retry_after=retry_seconds,
-                          name=self.budgets.bot.name, method="answerCallbackQuery", priority=Priority.TEXT,
-                          pause=())
+            await guarded(
+                (self.budgets.bot,),
+                lambda: query.answer(ack.text),
+                retry_after=retry_seconds,
+                name=self.budgets.bot.name,
+                method="answerCallbackQuery",
+                priority=Priority.TEXT,
+                pause=(),
+            )
         except (TelegramError, RateLimited) as exc:  # too old, already answered, or a 429
             log.info("telegram: answerCallbackQuery failed: %s", exc)

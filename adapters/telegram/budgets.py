@@ -10,6 +10,7 @@ whole from the start; a 429 on a chat's sends, a group's or a chat's drafts shri
 budget's burst (``bot.ratelimits.budgets``: calls then spread over its longest window), and
 pressure after a quiet window probes it back up.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,7 @@ class Pacing:
     def from_settings(cls, settings: TelegramSettings, scale: float) -> Pacing:
         """The configured intervals, every one times PLATFORM_TIME_SCALE (``scale``)."""
         base = cls(private=settings.private_edit_interval, group=settings.group_edit_interval)
-        return cls(base.private * scale, base.group * scale, base.draft * scale, base.typing_refresh * scale,
-                   scale)
+        return cls(base.private * scale, base.group * scale, base.draft * scale, base.typing_refresh * scale, scale)
 
 
 def _scaled(windows: tuple[Window, ...], scale: float) -> tuple[Window, ...]:

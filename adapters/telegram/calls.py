@@ -5,6 +5,7 @@ A 429 pauses the budget of the chat it was about (not the whole bot) for exactly
 ``retry_after`` and surfaces as ``RateLimited``; "message is not modified" means the
 message already shows that text and is not an error.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,8 +20,13 @@ from bot.platform import Budget, Priority, SurfaceGone, WriteFailed, guarded
 T = TypeVar("T")
 
 _NOT_MODIFIED = "message is not modified"
-_GONE = ("message to edit not found", "message can't be edited", "message to be replied not found",
-         "chat not found", "message thread not found")
+_GONE = (
+    "message to edit not found",
+    "message can't be edited",
+    "message to be replied not found",
+    "chat not found",
+    "message thread not found",
+)
 
 
 def retry_seconds(exc: Exception) -> float | None:
@@ -41,13 +47,25 @@ def is_entity_error(exc: BaseException) -> bool:
     return isinstance(exc, BadRequest) and "can't parse entities" in exc.message.lower()
 
 
-async def call(scope: Budget, bot_wide: Budget, request: Callable[[], Awaitable[T]],
-               method: str | None = None, priority: Priority = Priority.EDIT) -> T | None:
+async def call(
+    scope: Budget,
+    bot_wide: Budget,
+    request: Callable[[], Awaitable[T]],
+    method: str | None = None,
+    priority: Priority = Priority.EDIT,
+) -> T | None:
     """Run ``request`` once the budgets allow (a cosmetic one only with spare capacity,
     else ``Dropped``); None when Telegram says "not modified"."""
     try:
-        return await guarded((scope, bot_wide), request, retry_after=retry_seconds, name=scope.name,
-                             pause=(scope,), method=method, priority=priority)
+        return await guarded(
+            (scope, bot_wide),
+            request,
+            retry_after=retry_seconds,
+            name=scope.name,
+            pause=(scope,),
+            method=method,
+            priority=priority,
+        )
     except BadRequest as exc:
         if is_not_modified(exc):
             return None

@@ -12,6 +12,7 @@ The first write answers it — the answer, or a refusal or quota notice instead 
 writes have nowhere to go and are dropped. The answer carries no buttons (presses on an
 inline message would come back without a chat to act in).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 GUEST_UPDATE = "guest_message"
 THREAD_PREFIX = "guest-"
-WHOLE = 10 ** 9  # the core never cuts a guest answer into pages: it is one message
+WHOLE = 10**9  # the core never cuts a guest answer into pages: it is one message
 CUT_NOTE = "\n\n… (cut: the whole answer is longer than one Telegram message)"
 TITLE = "Answer"
 
@@ -113,12 +114,23 @@ class GuestSurface(ReplySurface):
             return self.answered
         page = one_message(text, write.reasoning)
         result = InlineQueryResultArticle(
-            "answer", TITLE, InputTextMessageContent(page.text, entities=list(page.entities) or None,
-                                                     link_preview_options=LinkPreviewOptions(is_disabled=True)))
+            "answer",
+            TITLE,
+            InputTextMessageContent(
+                page.text,
+                entities=list(page.entities) or None,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            ),
+        )
         budget = self.budgets.messages(self.chat_id, group=self.chat_id < 0)
         try:
-            sent = await call(budget, self.budgets.bot, lambda: self.bot.answer_guest_query(self.query_id, result),
-                              "answerGuestQuery", Priority.FINAL)
+            sent = await call(
+                budget,
+                self.budgets.bot,
+                lambda: self.bot.answer_guest_query(self.query_id, result),
+                "answerGuestQuery",
+                Priority.FINAL,
+            )
         except BadRequest as exc:  # too old, already answered: nothing more can be written
             raise SurfaceGone(f"answerGuestQuery: {exc.message}") from exc
         except TelegramError as exc:

@@ -1,5 +1,6 @@
 """The core's controls drawn as inline keyboards; a click's ``callback_data`` is the
 control's own encoding (``bot.platform.controls.Press``), decoded by the core's vocabulary."""
+
 from __future__ import annotations
 
 import functools
@@ -12,8 +13,9 @@ PER_ROW = 3  # a choice's buttons per keyboard row
 
 
 def _button(button: Button, prefix: str = "") -> InlineKeyboardButton:
-    return InlineKeyboardButton(f"{prefix} · {button.label}" if prefix else button.label,
-                                callback_data=button.press.encode())
+    return InlineKeyboardButton(
+        f"{prefix} · {button.label}" if prefix else button.label, callback_data=button.press.encode()
+    )
 
 
 def markup(controls: Controls) -> InlineKeyboardMarkup | None:
@@ -22,7 +24,7 @@ def markup(controls: Controls) -> InlineKeyboardMarkup | None:
     for row in controls:
         if isinstance(row, Choice):
             buttons = [_button(option, row.short) for option in row.options]
-            rows.extend(buttons[i:i + PER_ROW] for i in range(0, len(buttons), PER_ROW))
+            rows.extend(buttons[i : i + PER_ROW] for i in range(0, len(buttons), PER_ROW))
         else:
             rows.append([_button(button) for button in row])
     return InlineKeyboardMarkup(rows) if rows else None

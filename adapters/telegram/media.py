@@ -1,5 +1,6 @@
 """Files in a Telegram message: which to download (largest photo size, image or text
 documents), within the 20 MB bots may download, and a clear note for the rest."""
+
 from __future__ import annotations
 
 import logging
@@ -16,10 +17,20 @@ log = logging.getLogger(__name__)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # Bot API: bots download at most 20 MB
 
 _UNSUPPORTED = {
-    "voice": "a voice message", "audio": "an audio file", "video": "a video",
-    "video_note": "a video message", "sticker": "a sticker", "animation": "a GIF",
-    "contact": "a contact", "location": "a location", "venue": "a venue", "poll": "a poll",
-    "dice": "a dice", "game": "a game", "story": "a story", "paid_media": "paid media",
+    "voice": "a voice message",
+    "audio": "an audio file",
+    "video": "a video",
+    "video_note": "a video message",
+    "sticker": "a sticker",
+    "animation": "a GIF",
+    "contact": "a contact",
+    "location": "a location",
+    "venue": "a venue",
+    "poll": "a poll",
+    "dice": "a dice",
+    "game": "a game",
+    "story": "a story",
+    "paid_media": "paid media",
 }
 
 
@@ -44,8 +55,9 @@ def files_of(message: Message) -> tuple[list[FileRef], list[str]]:
             if not mime or mime == "application/octet-stream":
                 mime = mimetypes.guess_type(name)[0] or "text/plain"
             return [FileRef(doc.file_id, doc.file_size, mime, name)], []
-        return [], [f"I can't read the file “{name}” ({mime or 'unknown type'}): send an image, "
-                    f"or a document ({WHAT_I_READ})."]
+        return [], [
+            f"I can't read the file “{name}” ({mime or 'unknown type'}): send an image, or a document ({WHAT_I_READ})."
+        ]
     for attr, what in _UNSUPPORTED.items():
         if getattr(message, attr, None):
             return [], [f"I can't handle {what}: send text, an image or a document."]
@@ -53,8 +65,7 @@ def files_of(message: Message) -> tuple[list[FileRef], list[str]]:
 
 
 def too_big(ref: FileRef) -> str:
-    return (f"“{ref.filename}” is larger than 20 MB, the most Telegram lets bots download; "
-            "send a smaller file.")
+    return f"“{ref.filename}” is larger than 20 MB, the most Telegram lets bots download; send a smaller file."
 
 
 async def download(bot: Bot, ref: FileRef) -> Attachment | str:

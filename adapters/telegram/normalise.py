@@ -1,4 +1,5 @@
 """Telegram message → the core's IncomingMessage (text, key, author, addressed)."""
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,7 @@ def body_of(message: Message) -> tuple[str, tuple[MessageEntity, ...]]:
 
 def _entity_text(text: str, entity: MessageEntity) -> str:
     raw = text.encode("utf-16-le")
-    return raw[entity.offset * 2:(entity.offset + entity.length) * 2].decode("utf-16-le", "replace")
+    return raw[entity.offset * 2 : (entity.offset + entity.length) * 2].decode("utf-16-le", "replace")
 
 
 def command_of(me: BotIdentity, message: Message) -> tuple[str, bool] | None:

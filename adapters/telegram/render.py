@@ -2,6 +2,7 @@
 rendered to text + entities (telegramify-markdown) for final ones, split into messages of
 at most 4096 UTF-16 units on paragraph or sentence boundaries.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -66,10 +67,17 @@ def _clip(entities: list[MessageEntity], start: int, length: int) -> list[Messag
     for e in entities:
         lo, hi = max(e.offset, start), min(e.offset + e.length, end)
         if hi > lo:
-            out.append(MessageEntity(
-                e.type, lo - start, hi - lo, url=e.url, user=e.user, language=e.language,
-                custom_emoji_id=e.custom_emoji_id,
-            ))
+            out.append(
+                MessageEntity(
+                    e.type,
+                    lo - start,
+                    hi - lo,
+                    url=e.url,
+                    user=e.user,
+                    language=e.language,
+                    custom_emoji_id=e.custom_emoji_id,
+                )
+            )
     return out
 
 
@@ -79,8 +87,18 @@ def _with_reasoning(reasoning: str, body: str, entities: list[MessageEntity]) ->
     head = shown + "\n\n"
     shift = utf16_len(head)
     quote = MessageEntity(MessageEntity.EXPANDABLE_BLOCKQUOTE, 0, utf16_len(shown))
-    moved = [MessageEntity(e.type, e.offset + shift, e.length, url=e.url, user=e.user,
-                           language=e.language, custom_emoji_id=e.custom_emoji_id) for e in entities]
+    moved = [
+        MessageEntity(
+            e.type,
+            e.offset + shift,
+            e.length,
+            url=e.url,
+            user=e.user,
+            language=e.language,
+            custom_emoji_id=e.custom_emoji_id,
+        )
+        for e in entities
+    ]
     return head + body, [quote, *moved]
 
 
@@ -100,6 +118,10 @@ def _cut(text: str, limit: int) -> str:
 
 def _ptb_entity(data: dict) -> MessageEntity:
     return MessageEntity(
-        data["type"], data["offset"], data["length"], url=data.get("url"),
-        language=data.get("language"), custom_emoji_id=data.get("custom_emoji_id"),
+        data["type"],
+        data["offset"],
+        data["length"],
+        url=data.get("url"),
+        language=data.get("language"),
+        custom_emoji_id=data.get("custom_emoji_id"),
     )

@@ -14,6 +14,7 @@ Ephemeral messages (10.2, parameters moved into ``EphemeralMessageParameters`` i
 send with ``ephemeral_message_parameters = {"receiver_user_id": …}`` is shown to that user
 alone; the sent Message carries ``ephemeral_message_id``.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,30 @@ RICH_PAGE = 30_000
 
 # What a Bot API server that lacks a method or parameter answers: 404 for an unknown method;
 # a 400 naming the parameter or the feature for the rest (no wording is documented).
-_UNSUPPORTED = ("method not found", "unknown method", "unknown parameter", "not supported",
-                "is not available", "are not available", "not enabled")
+_UNSUPPORTED = (
+    "method not found",
+    "unknown method",
+    "unknown parameter",
+    "not supported",
+    "is not available",
+    "are not available",
+    "not enabled",
+)
 # Block tokens Telegram counts towards its block limit (an over-count is harmless).
-_BLOCKS = {"paragraph_open", "heading_open", "bullet_list_open", "ordered_list_open", "list_item_open",
-           "blockquote_open", "table_open", "tr_open", "fence", "code_block", "hr", "html_block"}
+_BLOCKS = {
+    "paragraph_open",
+    "heading_open",
+    "bullet_list_open",
+    "ordered_list_open",
+    "list_item_open",
+    "blockquote_open",
+    "table_open",
+    "tr_open",
+    "fence",
+    "code_block",
+    "hr",
+    "html_block",
+}
 # Structure that a formatted message shows poorly and a rich message shows as it is meant.
 _STRUCTURE = {"heading_open", "table_open", "bullet_list_open", "ordered_list_open", "fence", "code_block"}
 
@@ -69,8 +89,7 @@ class Capability:
 
     def refused(self, reason: str) -> None:
         if self.state is not Support.NO:  # said once, not for every answer
-            log.info("telegram: %s are not available to this bot (%s); using %s", self.name, reason,
-                     self.fallback)
+            log.info("telegram: %s are not available to this bot (%s); using %s", self.name, reason, self.fallback)
         self.state = Support.NO
 
 
@@ -78,7 +97,8 @@ class Capability:
 class Capabilities:
     rich: Capability = field(default_factory=lambda: Capability("rich messages", "formatted messages"))
     ephemeral: Capability = field(
-        default_factory=lambda: Capability("ephemeral messages", "replies everyone in the chat sees"))
+        default_factory=lambda: Capability("ephemeral messages", "replies everyone in the chat sees")
+    )
 
 
 def is_unsupported(exc: TelegramError) -> bool:

@@ -1,4 +1,5 @@
 """Telegram's settings (``TELEGRAM_*``) and its allowlist rule."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,9 @@ MIN_WEBHOOK_SECRET = 16
 
 
 class TelegramSettings(PlatformSettings):
-    model_config = SettingsConfigDict(env_prefix="TELEGRAM_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TELEGRAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     bot_token: SecretStr | None = None
     api_url: str = "https://api.telegram.org"
@@ -43,8 +45,10 @@ class TelegramSettings(PlatformSettings):
         # be guessed by anyone who finds the webhook URL, and a log filter cannot mask a
         # two-letter string without garbling every line. So a floor here, one clear line.
         if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_SECRET:
-            raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET} characters; generate one with "
-                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            raise ValueError(
+                f"must be at least {MIN_WEBHOOK_SECRET} characters; generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return value
 
     def configured(self) -> bool:

@@ -12,6 +12,7 @@ PTB 22.8 knows neither field (Bot API 10.0): ``can_stop`` goes in ``api_kwargs``
 update is read from ``Update.api_kwargs``. A Telegram that refuses ``can_stop`` (an older
 local Bot API server) gets drafts without it from then on.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -47,8 +48,9 @@ class DraftStops:
     supported: bool = True
 
 
-async def send_draft(bot: Bot, stops: DraftStops, chat_id: int, draft_id: int, text: str,
-                     thread_id: int | None) -> None:
+async def send_draft(
+    bot: Bot, stops: DraftStops, chat_id: int, draft_id: int, text: str, thread_id: int | None
+) -> None:
     """sendMessageDraft with a stop button where Telegram takes one.
 
     A draft refused with ``can_stop`` is sent once more without it: accepted, the refusal was
@@ -56,8 +58,7 @@ async def send_draft(bot: Bot, stops: DraftStops, chat_id: int, draft_id: int, t
     and that refusal is raised as it was."""
     if stops.supported:
         try:
-            await bot.send_message_draft(chat_id, draft_id, text, message_thread_id=thread_id,
-                                         api_kwargs=STOP_KWARGS)
+            await bot.send_message_draft(chat_id, draft_id, text, message_thread_id=thread_id, api_kwargs=STOP_KWARGS)
             return
         except BadRequest as first:
             try:
@@ -65,8 +66,7 @@ async def send_draft(bot: Bot, stops: DraftStops, chat_id: int, draft_id: int, t
             except BadRequest:
                 raise first from None
             stops.supported = False
-            log.warning("telegram: drafts with a stop button refused (%s); streaming drafts without it",
-                        first.message)
+            log.warning("telegram: drafts with a stop button refused (%s); streaming drafts without it", first.message)
             return
     await bot.send_message_draft(chat_id, draft_id, text, message_thread_id=thread_id)
 

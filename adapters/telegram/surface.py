@@ -21,6 +21,7 @@ Tool progress (``show_steps``) is a line under the answer: in the draft of a pri
 only the line is posted when the answer has none yet, and the answer's first text then takes
 it over; such a write only takes a slot that is free at once). The final write drops the line.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -72,8 +73,7 @@ T = TypeVar("T")
 # Sends and edits go through Bot.do_api_request, which answers the API's own JSON: Bot.send_message
 # would parse every answer into a Message (with its chat, sender and keyboard) to read one id.
 # do_api_request warns when a typed method exists; that is the point here.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText)'",
-                        category=PTBUserWarning)
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText)'", category=PTBUserWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +166,19 @@ class TelegramSurface(ReplySurface):
         place = self.place
         reply = ReplyParameters(place.reply_to, allow_sending_without_reply=True) if place.reply_to else None
         try:
-            message = await call(self._budget(), self.budgets.bot, lambda: self.bot.send_document(
-                place.chat_id, InputFile(data, filename=name), caption=caption[:CAPTION_LIMIT] or None,
-                message_thread_id=place.thread_id, reply_parameters=reply), "sendDocument", Priority.TEXT)
+            message = await call(
+                self._budget(),
+                self.budgets.bot,
+                lambda: self.bot.send_document(
+                    place.chat_id,
+                    InputFile(data, filename=name),
+                    caption=caption[:CAPTION_LIMIT] or None,
+                    message_thread_id=place.thread_id,
+                    reply_parameters=reply,
+                ),
+                "sendDocument",
+                Priority.TEXT,
+            )
         except BadRequest as exc:  # too big, a type refused…: the caller shows the content as text
             raise WriteFailed(f"sendDocument: {exc.message}") from exc
         assert message is not None
@@ -258,12 +268,14 @@ class TelegramSurface(ReplySurface):
             return None
         return json.dumps({"message_id": self.place.reply_to, "allow_sending_without_reply": True})
 
-    async def _with_entities(self, page: render.Rendered, request: Callable[[list | None], Awaitable[T]],
-                             method: str, priority: Priority) -> T | None:
+    async def _with_entities(
+        self, page: render.Rendered, request: Callable[[list | None], Awaitable[T]], method: str, priority: Priority
+    ) -> T | None:
         """``request(entities)`` within the chat's budgets; plain text if Telegram refuses them."""
         try:
-            return await call(self._budget(), self.budgets.bot, lambda: request(list(page.entities) or None),
-                              method, priority)
+            return await call(
+                self._budget(), self.budgets.bot, lambda: request(list(page.entities) or None), method, priority
+            )
         except BadRequest as exc:
             if not page.entities or not is_entity_error(exc):
                 raise
@@ -276,8 +288,9 @@ class TelegramSurface(ReplySurface):
             params = {**params, "entities": entities}
         return self.bot.do_api_request(method, api_kwargs=params)
 
-    async def _send(self, page: render.Rendered, markup: str | None, priority: Priority,
-                    audience: int | None = None) -> str:
+    async def _send(
+        self, page: render.Rendered, markup: str | None, priority: Priority, audience: int | None = None
+    ) -> str:
         """One message; shown to ``audience`` alone when that user is given and the bot can."""
         place = self.place
         params: dict = {"chat_id": place.chat_id, "text": page.text}
@@ -290,21 +303,24 @@ class TelegramSurface(ReplySurface):
         if audience is not None and self.channel.caps.ephemeral.usable:
             if (sent := await self._send_ephemeral(page, params, priority, audience)) is not None:
                 return sent
-        message = await self._with_entities(page, lambda entities: self._api("sendMessage", params, entities),
-                                            "sendMessage", priority)
+        message = await self._with_entities(
+            page, lambda entities: self._api("sendMessage", params, entities), "sendMessage", priority
+        )
         assert isinstance(message, dict)
         message_id = int(message["message_id"])
         self._shown[message_id] = (page.text, page.entities, markup)
         return str(message_id)
 
-    async def _send_ephemeral(self, page: render.Rendered, params: dict, priority: Priority,
-                              audience: int) -> str | None:
+    async def _send_ephemeral(
+        self, page: render.Rendered, params: dict, priority: Priority, audience: int
+    ) -> str | None:
         """``params`` sent as an ephemeral message to ``audience``; None when Telegram refused it."""
         capability = self.channel.caps.ephemeral
         asked = {**params, "ephemeral_message_parameters": rich.ephemeral_to(audience)}
         try:
-            message = await self._with_entities(page, lambda entities: self._api("sendMessage", asked, entities),
-                                                "sendMessage", priority)
+            message = await self._with_entities(
+                page, lambda entities: self._api("sendMessage", asked, entities), "sendMessage", priority
+            )
         except BadRequest as exc:
             if rich.is_unsupported(exc):
                 capability.refused(exc.message)
@@ -348,9 +364,13 @@ class TelegramSurface(ReplySurface):
         if markup is not None:
             params["reply_markup"] = markup
         try:
-            message = await call(self._budget(), self.budgets.bot,
-                                 lambda: self.bot.do_api_request("sendRichMessage", api_kwargs=params),
-                                 "sendRichMessage", Priority.TEXT)
+            message = await call(
+                self._budget(),
+                self.budgets.bot,
+                lambda: self.bot.do_api_request("sendRichMessage", api_kwargs=params),
+                "sendRichMessage",
+                Priority.TEXT,
+            )
         except (BadRequest, EndPointNotFound) as exc:
             self._rich_refused(exc)
             return None
@@ -367,14 +387,21 @@ class TelegramSurface(ReplySurface):
         markup = keyboards.markup_json(write.controls)
         shown = (_RICH, text, markup)
         if self._shown.get(message_id) != shown:
-            params: dict = {"chat_id": self.place.chat_id, "message_id": message_id,
-                            "rich_message": rich.input_rich(text)}
+            params: dict = {
+                "chat_id": self.place.chat_id,
+                "message_id": message_id,
+                "rich_message": rich.input_rich(text),
+            }
             if markup is not None:
                 params["reply_markup"] = markup
             try:
-                await call(self._budget(), self.budgets.bot,
-                           lambda: self.bot.do_api_request("editMessageText", api_kwargs=params),
-                           "editMessageText", Priority.FINAL)
+                await call(
+                    self._budget(),
+                    self.budgets.bot,
+                    lambda: self.bot.do_api_request("editMessageText", api_kwargs=params),
+                    "editMessageText",
+                    Priority.FINAL,
+                )
             except (BadRequest, EndPointNotFound) as exc:
                 if "text is empty" in str(exc).lower():  # a server before 10.1 ignores rich_message
                     self.channel.caps.rich.refused(str(exc))
@@ -389,9 +416,13 @@ class TelegramSurface(ReplySurface):
 
     async def _delete(self, message_id: int) -> None:
         try:
-            await call(self._budget(), self.budgets.bot,
-                       lambda: self.bot.delete_message(self.place.chat_id, message_id), "deleteMessage",
-                       Priority.FINAL)
+            await call(
+                self._budget(),
+                self.budgets.bot,
+                lambda: self.bot.delete_message(self.place.chat_id, message_id),
+                "deleteMessage",
+                Priority.FINAL,
+            )
         except (TelegramError, WriteFailed) as exc:  # it stays, showing the start of the same answer
             log.info("telegram: could not delete message %s: %s", message_id, exc)
         self._shown.pop(message_id, None)
@@ -409,17 +440,23 @@ class TelegramSurface(ReplySurface):
         params: dict = {"chat_id": self.place.chat_id, "message_id": message_id, "text": page.text}
         if markup is not None:
             params["reply_markup"] = markup
-        await self._with_entities(page, lambda entities: self._api("editMessageText", params, entities),
-                                  "editMessageText", priority)
+        await self._with_entities(
+            page, lambda entities: self._api("editMessageText", params, entities), "editMessageText", priority
+        )
         self._shown[message_id] = shown
 
     async def _keep_typing(self) -> None:
         while True:
             try:
-                await call(self.budgets.drafts(self.place.chat_id), self.budgets.bot,
-                           lambda: self.bot.send_chat_action(
-                               self.place.chat_id, ChatAction.TYPING,
-                               message_thread_id=self.place.thread_id), "sendChatAction", Priority.COSMETIC)
+                await call(
+                    self.budgets.drafts(self.place.chat_id),
+                    self.budgets.bot,
+                    lambda: self.bot.send_chat_action(
+                        self.place.chat_id, ChatAction.TYPING, message_thread_id=self.place.thread_id
+                    ),
+                    "sendChatAction",
+                    Priority.COSMETIC,
+                )
             except (Dropped, RateLimited):
                 pass  # cosmetic: no room now (or a 429 paused the budget); never retried, next refresh
             except TelegramError as exc:
@@ -472,16 +509,19 @@ class DraftStream:
         capability = surface.channel.caps.rich
         found = rich.shape(shown)
         if self._rich and capability.usable and found.fits and (found.structured or utf16_len(shown) > PAGE_UNITS):
-            params: dict = {"chat_id": place.chat_id, "draft_id": self.draft_id,
-                            "rich_message": rich.input_rich(shown)}
+            params: dict = {"chat_id": place.chat_id, "draft_id": self.draft_id, "rich_message": rich.input_rich(shown)}
             if surface.channel.stops.supported:  # the user's stop button, as on plain drafts
                 params.update(STOP_KWARGS)
             if place.thread_id is not None:
                 params["message_thread_id"] = place.thread_id
             try:
-                await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
-                           lambda: surface.bot.do_api_request("sendRichMessageDraft", api_kwargs=params),
-                           "sendRichMessageDraft", priority)
+                await call(
+                    surface.budgets.drafts(place.chat_id),
+                    surface.budgets.bot,
+                    lambda: surface.bot.do_api_request("sendRichMessageDraft", api_kwargs=params),
+                    "sendRichMessageDraft",
+                    priority,
+                )
             except EndPointNotFound as exc:
                 capability.refused(exc.message)
             except BadRequest as exc:  # half-written Markdown, or drafts refused: the plain draft says
@@ -492,10 +532,20 @@ class DraftStream:
                 self.limits = self._limits()
                 return
             self.limits = self._limits()
-        await call(surface.budgets.drafts(place.chat_id), surface.budgets.bot,
-                   lambda: send_draft(surface.bot, surface.channel.stops, place.chat_id, self.draft_id,
-                                      render.plain(shown).text, place.thread_id),
-                   "sendMessageDraft", priority)
+        await call(
+            surface.budgets.drafts(place.chat_id),
+            surface.budgets.bot,
+            lambda: send_draft(
+                surface.bot,
+                surface.channel.stops,
+                place.chat_id,
+                self.draft_id,
+                render.plain(shown).text,
+                place.thread_id,
+            ),
+            "sendMessageDraft",
+            priority,
+        )
 
     async def redraw(self) -> bool:
         """Show the turn's steps line under the text (cosmetic); False if drafts are refused."""

@@ -5,6 +5,7 @@ PTB fails to parse (``Update.de_list`` raises) is fetched again and again with t
 offset. Both paths parse each update on its own here; a bad one becomes one log line and,
 in polling, an empty ``Update`` carrying only its id so the offset still moves past it.
 """
+
 from __future__ import annotations
 
 import datetime as dtm
@@ -46,8 +47,9 @@ def parse_update(data: object, bot: Bot) -> Update | None:
             raise TypeError("not a JSON object")
         update = Update.de_json(data, bot)
     except Exception as exc:  # noqa: BLE001 - any parse failure means the same: drop it
-        log.warning("telegram: dropped %s that could not be parsed: %s: %s",
-                    _describe(data), type(exc).__name__, str(exc)[:200])
+        log.warning(
+            "telegram: dropped %s that could not be parsed: %s: %s", _describe(data), type(exc).__name__, str(exc)[:200]
+        )
         return None
     if update is None:
         log.warning("telegram: dropped an empty update")
@@ -83,13 +85,22 @@ class TolerantBot(ExtBot):
         api_kwargs: dict | None = None,
     ) -> tuple[Update, ...]:
         seconds = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else (timeout or 0)
-        kwargs = {"offset": offset, "limit": limit, "timeout": timeout, "allowed_updates": allowed_updates,
-                  **(api_kwargs or {})}
+        kwargs = {
+            "offset": offset,
+            "limit": limit,
+            "timeout": timeout,
+            "allowed_updates": allowed_updates,
+            **(api_kwargs or {}),
+        }
         # Long polling: the read must outlast the server's wait, as PTB's own get_updates does.
         raw = await self.do_api_request(
-            "getUpdates", api_kwargs={k: v for k, v in kwargs.items() if v is not None},
-            read_timeout=(read_timeout or POLL_READ_TIMEOUT) + float(seconds), write_timeout=write_timeout,
-            connect_timeout=connect_timeout, pool_timeout=pool_timeout)
+            "getUpdates",
+            api_kwargs={k: v for k, v in kwargs.items() if v is not None},
+            read_timeout=(read_timeout or POLL_READ_TIMEOUT) + float(seconds),
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
         updates: list[Update] = []
         for item in raw if isinstance(raw, list) else []:
             update = parse_update(item, self)
@@ -112,7 +123,8 @@ def tolerant_bot(settings: TelegramSettings) -> TolerantBot:
     tls = {"verify": httpx.create_ssl_context()}
     return TolerantBot(
         settings.bot_token.get_secret_value(),
-        base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
         request=HTTPXRequest(connection_pool_size=64, httpx_kwargs=tls),
         get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=POLL_READ_TIMEOUT, httpx_kwargs=tls),
     )

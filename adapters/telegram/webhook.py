@@ -3,6 +3,7 @@
 Telegram signs nothing; it sends back the secret given to setWebhook in a header, so a
 request without the right one is refused with 403 before anything is parsed or stored.
 """
+
 from __future__ import annotations
 
 import hmac

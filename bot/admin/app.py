@@ -6,6 +6,7 @@ posts a CSRF token. No JavaScript: forms, links and server-drawn SVG charts.
 The page (``bot.admin.site``: Jinja2, pygal, argon2, limits — about 10 MB resident) is
 imported on the first request to it, not at start: most processes never serve one.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
 
 
 class _AdminApp:
-    def __init__(self, settings: Settings, db: Database, health: HealthProvider | None,
-                 access: Access | None, mcp: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, health: HealthProvider | None, access: Access | None, mcp: Any = None
+    ) -> None:
         self._args: tuple[Any, ...] = (settings, db, health, access, mcp)
         self._app: ASGIApp | None = None
 
@@ -34,8 +36,13 @@ class _AdminApp:
         await self._app(scope, receive, send)
 
 
-def create_admin_app(settings: Settings, db: Database, health: HealthProvider | None = None,
-                     access: Access | None = None, mcp: Any = None) -> ASGIApp:
+def create_admin_app(
+    settings: Settings,
+    db: Database,
+    health: HealthProvider | None = None,
+    access: Access | None = None,
+    mcp: Any = None,
+) -> ASGIApp:
     """``access``: the core's own (``ChatService.ops.access``), so a block applies at once;
     ``mcp``: the running MCP hub (the Tools section shows its live servers)."""
     return _AdminApp(settings, db, health, access, mcp)

@@ -13,6 +13,7 @@
 - Login attempts are rate-limited per client address and overall (``limits``, in memory:
   per process).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,8 +74,9 @@ class AdminAuth:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._per_client = parse(settings.admin_login_rate)
         # Overall: ten times one client's rate, against guessing from many addresses.
-        self._overall = parse(f"{self._per_client.amount * 10}/{self._per_client.multiples} "
-                              f"{self._per_client.GRANULARITY.name}")
+        self._overall = parse(
+            f"{self._per_client.amount * 10}/{self._per_client.multiples} {self._per_client.GRANULARITY.name}"
+        )
 
     async def password_hash(self) -> str | None:
         if self.settings.admin_password_hash is not None:

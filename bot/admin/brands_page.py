@@ -5,6 +5,7 @@ A form is shown from ``FormValues`` (strings, as typed), so a refused edit comes
 reason and nothing typed is lost. Saving names the revision the form was read at: an edit made
 in the chat meanwhile is never overwritten silently.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,12 +67,23 @@ class FormValues:
 
     @classmethod
     def of(cls, profile: BrandProfile) -> FormValues:
-        return cls(profile.name, profile.audience, profile.tone, "\n".join(profile.words_to_use),
-                   "\n".join(profile.words_never), [
-                       ProductValues(p.name, "、".join(p.aliases), str(p.price) if p.price else "",
-                                     "\n".join(f"{s.name}: {format(s.value.normalize(), 'f')}{s.unit}"
-                                               for s in p.specs),
-                                     "\n".join(p.selling_points)) for p in profile.products])
+        return cls(
+            profile.name,
+            profile.audience,
+            profile.tone,
+            "\n".join(profile.words_to_use),
+            "\n".join(profile.words_never),
+            [
+                ProductValues(
+                    p.name,
+                    "、".join(p.aliases),
+                    str(p.price) if p.price else "",
+                    "\n".join(f"{s.name}: {format(s.value.normalize(), 'f')}{s.unit}" for s in p.specs),
+                    "\n".join(p.selling_points),
+                )
+                for p in profile.products
+            ],
+        )
 
     @classmethod
     def posted(cls, form: FormData) -> FormValues:
@@ -80,8 +92,14 @@ class FormValues:
 
         products = []
         for i in range(int(text("products") or 0) + 1):  # the rows shown, and the empty one for a new product
-            row = ProductValues(text(f"p{i}-name"), text(f"p{i}-aliases"), text(f"p{i}-price"), text(f"p{i}-specs"),
-                                text(f"p{i}-points"), bool(form.get(f"p{i}-remove")))
+            row = ProductValues(
+                text(f"p{i}-name"),
+                text(f"p{i}-aliases"),
+                text(f"p{i}-price"),
+                text(f"p{i}-specs"),
+                text(f"p{i}-points"),
+                bool(form.get(f"p{i}-remove")),
+            )
             if row.name or row.aliases or row.price or row.specs or row.points:
                 products.append(row)
         return cls(text("name"), text("audience"), text("tone"), text("use"), text("never"), products)
@@ -97,12 +115,25 @@ class FormValues:
                 if not (match := _SPEC.match(line)):
                     raise BrandError(f"{row.name or 'a product'}: write each specification as “容量: 30ml”")
                 specs[match[1]] = match[2]
-            products.append({"name": row.name, "aliases": _items(row.aliases), "price": row.price or None,
-                             "specs": specs, "selling_points": [p.strip() for p in row.points.splitlines()
-                                                                if p.strip()]})
-        profile = BrandProfile.from_dict({"name": self.name, "audience": self.audience, "tone": self.tone,
-                                          "words_to_use": _items(self.use), "words_never": _items(self.never),
-                                          "products": products})
+            products.append(
+                {
+                    "name": row.name,
+                    "aliases": _items(row.aliases),
+                    "price": row.price or None,
+                    "specs": specs,
+                    "selling_points": [p.strip() for p in row.points.splitlines() if p.strip()],
+                }
+            )
+        profile = BrandProfile.from_dict(
+            {
+                "name": self.name,
+                "audience": self.audience,
+                "tone": self.tone,
+                "words_to_use": _items(self.use),
+                "words_never": _items(self.never),
+                "products": products,
+            }
+        )
         if found := problems(profile):
             raise BrandError("; ".join(found))
         return profile
@@ -128,20 +159,40 @@ class BrandPages:
             Route("/brands/{bid:int}/delete", page(self.delete), methods=["POST"]),
         ]
 
-    async def index(self, request: Request, session: Session, *, error: str = "", status: int = 200,
-                    values: dict[str, str] | None = None) -> Response:
+    async def index(
+        self,
+        request: Request,
+        session: Session,
+        *,
+        error: str = "",
+        status: int = 200,
+        values: dict[str, str] | None = None,
+    ) -> Response:
         brands = await self.brands.everything()
-        return self.page.render(request, "brands.html", status, csrf=session.csrf, brands=brands,
-                                notice=request.query_params.get("notice", ""), error=error, values=values or {},
-                                nav="brands")
+        return self.page.render(
+            request,
+            "brands.html",
+            status,
+            csrf=session.csrf,
+            brands=brands,
+            notice=request.query_params.get("notice", ""),
+            error=error,
+            values=values or {},
+            nav="brands",
+        )
 
     async def create(self, request: Request, session: Session) -> Response:
         form: FormData = request.state.form
         typed = {"place": str(form.get("place", "")).strip(), "name": str(form.get("name", "")).strip()}
         place = Place.parse(typed["place"])
         if place is None:
-            return await self.index(request, session, error="Write the chat as platform:workspace:chat "
-                                    "(as the conversations page shows it).", status=400, values=typed)
+            return await self.index(
+                request,
+                session,
+                error="Write the chat as platform:workspace:chat (as the conversations page shows it).",
+                status=400,
+                values=typed,
+            )
         try:
             saved = await self.brands.save(place, BrandProfile.from_dict({"name": typed["name"]}), by=BY, revision=0)
         except BrandError as exc:  # no name, or the chat has a profile already
@@ -152,11 +203,29 @@ class BrandPages:
     async def _saved(self, request: Request) -> SavedBrand | None:
         return await self.brands.by_id(request.path_params["bid"])
 
-    def _form(self, request: Request, session: Session, saved: SavedBrand, values: FormValues, revision: int, *,
-              error: str = "", status: int = 200) -> Response:
-        return self.page.render(request, "brand.html", status, csrf=session.csrf, saved=saved, v=values,
-                                revision=revision, error=error, notice=request.query_params.get("notice", ""),
-                                nav="brands")
+    def _form(
+        self,
+        request: Request,
+        session: Session,
+        saved: SavedBrand,
+        values: FormValues,
+        revision: int,
+        *,
+        error: str = "",
+        status: int = 200,
+    ) -> Response:
+        return self.page.render(
+            request,
+            "brand.html",
+            status,
+            csrf=session.csrf,
+            saved=saved,
+            v=values,
+            revision=revision,
+            error=error,
+            notice=request.query_params.get("notice", ""),
+            nav="brands",
+        )
 
     async def edit_form(self, request: Request, session: Session) -> Response:
         saved = await self._saved(request)
@@ -176,8 +245,7 @@ class BrandPages:
         except BrandError as exc:  # a refused field, or an edit made elsewhere meanwhile
             return self._form(request, session, saved, values, revision, error=str(exc), status=400)
         log.info("admin: brand profile of %s saved (revision %d)", stored.place, stored.revision)
-        return RedirectResponse(f"{self.prefix}/brands/{stored.id}?{urlencode({'notice': 'Saved.'})}",
-                                status_code=303)
+        return RedirectResponse(f"{self.prefix}/brands/{stored.id}?{urlencode({'notice': 'Saved.'})}", status_code=303)
 
     async def delete(self, request: Request, session: Session) -> Response:
         saved = await self._saved(request)
@@ -188,5 +256,12 @@ class BrandPages:
         return RedirectResponse(f"{self.prefix}/brands?{urlencode({'notice': notice})}", status_code=303)
 
     def _missing(self, request: Request, session: Session) -> Response:
-        return self.page.render(request, "message.html", 404, csrf=session.csrf, title="Not found",
-                                text="There is no such brand profile.", nav="brands")
+        return self.page.render(
+            request,
+            "message.html",
+            404,
+            csrf=session.csrf,
+            title="Not found",
+            text="There is no such brand profile.",
+            nav="brands",
+        )

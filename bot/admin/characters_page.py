@@ -1,6 +1,7 @@
 """The admin page's characters: every stored character, edited field by field (with the same
 checks and size caps as ``/character edit``) or deleted, and its card downloaded as V2 JSON.
 Login and CSRF are the admin page's own (``AdminPage.page``)."""
+
 from __future__ import annotations
 
 import logging
@@ -35,14 +36,23 @@ log = logging.getLogger(__name__)
 
 # The form: (field name, label, rows; 1 = one line). Lists are one item per line.
 FIELDS: tuple[tuple[str, str, int], ...] = (
-    ("name", "Name", 1), ("identity", "Who (one line)", 1), ("personality", "Personality", 3),
-    ("vocabulary", "Vocabulary", 2), ("catchphrases", "Catchphrases (one per line)", 3),
-    ("punctuation", "Punctuation habits", 1), ("emoji", "Emoji habits", 1), ("background", "Background", 5),
-    ("scenario", "Scenario", 3), ("boundaries", "Boundaries: never says or does (one per line)", 4),
+    ("name", "Name", 1),
+    ("identity", "Who (one line)", 1),
+    ("personality", "Personality", 3),
+    ("vocabulary", "Vocabulary", 2),
+    ("catchphrases", "Catchphrases (one per line)", 3),
+    ("punctuation", "Punctuation habits", 1),
+    ("emoji", "Emoji habits", 1),
+    ("background", "Background", 5),
+    ("scenario", "Scenario", 3),
+    ("boundaries", "Boundaries: never says or does (one per line)", 4),
     ("examples", "Example dialogue (<START>, then {{user}}: … / {{char}}: … lines)", 8),
-    ("first_message", "First message", 3), ("greetings", "Other greetings (one per line)", 3),
-    ("language", "Language", 1), ("system_prompt", "Instructions from the card's author", 3),
-    ("post_history", "Reminder after the history (post-history instructions)", 2), ("tags", "Tags (one per line)", 2),
+    ("first_message", "First message", 3),
+    ("greetings", "Other greetings (one per line)", 3),
+    ("language", "Language", 1),
+    ("system_prompt", "Instructions from the card's author", 3),
+    ("post_history", "Reminder after the history (post-history instructions)", 2),
+    ("tags", "Tags (one per line)", 2),
 )
 SCOPES = {"workspace": "the whole workspace", "group": "a group", "chat": "a private chat"}
 UNCHECKED = CardLimits(**{name: 10**9 for name in CardLimits.__dataclass_fields__})  # each step; the whole is checked
@@ -50,12 +60,23 @@ UNCHECKED = CardLimits(**{name: 10**9 for name in CardLimits.__dataclass_fields_
 
 def form_values(c: Character) -> dict[str, str]:
     return {
-        "name": c.name, "identity": c.identity, "personality": c.personality, "vocabulary": c.speech.vocabulary,
-        "catchphrases": "\n".join(c.speech.catchphrases), "punctuation": c.speech.punctuation,
-        "emoji": c.speech.emoji, "background": c.background, "scenario": c.scenario,
-        "boundaries": "\n".join(c.boundaries), "examples": format_examples(c.examples),
-        "first_message": c.first_message, "greetings": "\n".join(c.alternate_greetings), "language": c.language,
-        "system_prompt": c.system_prompt, "post_history": c.post_history_instructions, "tags": "\n".join(c.tags),
+        "name": c.name,
+        "identity": c.identity,
+        "personality": c.personality,
+        "vocabulary": c.speech.vocabulary,
+        "catchphrases": "\n".join(c.speech.catchphrases),
+        "punctuation": c.speech.punctuation,
+        "emoji": c.speech.emoji,
+        "background": c.background,
+        "scenario": c.scenario,
+        "boundaries": "\n".join(c.boundaries),
+        "examples": format_examples(c.examples),
+        "first_message": c.first_message,
+        "greetings": "\n".join(c.alternate_greetings),
+        "language": c.language,
+        "system_prompt": c.system_prompt,
+        "post_history": c.post_history_instructions,
+        "tags": "\n".join(c.tags),
     }
 
 
@@ -90,17 +111,43 @@ class CharacterPages:
     async def index(self, request: Request, session: Session) -> Response:
         platform = request.query_params.get("platform", "")
         rows = await self.characters.everything(platform=platform or None)
-        return self.page.render(request, "characters.html", csrf=session.csrf, rows=rows, platform=platform,
-                                scopes=SCOPES, notice=request.query_params.get("notice", ""), nav="characters")
+        return self.page.render(
+            request,
+            "characters.html",
+            csrf=session.csrf,
+            rows=rows,
+            platform=platform,
+            scopes=SCOPES,
+            notice=request.query_params.get("notice", ""),
+            nav="characters",
+        )
 
-    async def form(self, request: Request, session: Session, *, error: str = "", status: int = 200,
-                   values: dict[str, str] | None = None, saved: SavedCharacter | None = None) -> Response:
+    async def form(
+        self,
+        request: Request,
+        session: Session,
+        *,
+        error: str = "",
+        status: int = 200,
+        values: dict[str, str] | None = None,
+        saved: SavedCharacter | None = None,
+    ) -> Response:
         saved = saved or await self.characters.get(request.path_params["id"])
         if saved is None:
             return self._missing(request, session)
-        return self.page.render(request, "character.html", status, csrf=session.csrf, c=saved, fields=FIELDS,
-                                values=values or form_values(saved.character), error=error, scopes=SCOPES,
-                                notice=request.query_params.get("notice", ""), nav="characters")
+        return self.page.render(
+            request,
+            "character.html",
+            status,
+            csrf=session.csrf,
+            c=saved,
+            fields=FIELDS,
+            values=values or form_values(saved.character),
+            error=error,
+            scopes=SCOPES,
+            notice=request.query_params.get("notice", ""),
+            nav="characters",
+        )
 
     async def save(self, request: Request, session: Session) -> Response:
         saved = await self.characters.get(request.path_params["id"])
@@ -132,12 +179,22 @@ class CharacterPages:
         if saved is None:
             return self._missing(request, session)
         name = export_filename(saved.character, "json")
-        return Response(export_json(saved.character), media_type="application/json", headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"})
+        return Response(
+            export_json(saved.character),
+            media_type="application/json",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"},
+        )
 
     def _url(self, character_id: int | None = None) -> str:
         return f"{self.prefix}/characters" + (f"/{character_id}" if character_id is not None else "")
 
     def _missing(self, request: Request, session: Session) -> Response:
-        return self.page.render(request, "message.html", 404, csrf=session.csrf, title="Not found",
-                                text="There is no such character (it may have been deleted).", nav="characters")
+        return self.page.render(
+            request,
+            "message.html",
+            404,
+            csrf=session.csrf,
+            title="Not found",
+            text="There is no such character (it may have been deleted).",
+            nav="characters",
+        )

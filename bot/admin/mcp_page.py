@@ -4,6 +4,7 @@ which chats may use it (rules set here beat the config file), and every call rec
 Registered by ``bot.admin.site.AdminPage.routes``; reads the live servers from the running
 ``McpHub`` when the page runs in the bot's process, else the config file alone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,11 @@ def _allow_text(config: ServerConfig) -> str:
     where = "any platform" if allow.platforms is None else ", ".join(allow.platforms)
     if allow.workspaces is not None:
         where += f" (workspaces {', '.join(allow.workspaces)})"
-    groups = "every group" if allow.groups is True else (f"groups {', '.join(allow.groups)}" if allow.groups
-                                                          else "no groups")
+    groups = (
+        "every group"
+        if allow.groups is True
+        else (f"groups {', '.join(allow.groups)}" if allow.groups else "no groups")
+    )
     return f"{where}: {'private chats' if allow.private else 'no private chats'}, {groups}"
 
 
@@ -47,8 +51,10 @@ class McpPage:
         self.records = ToolRecords(page.db)
 
     def routes(self) -> list[Route]:
-        return [Route(PATH, self.page.page(self.show), name="tools"),
-                Route(PATH + "/rules", self.page.page(self.set_rule), methods=["POST"])]
+        return [
+            Route(PATH, self.page.page(self.show), name="tools"),
+            Route(PATH + "/rules", self.page.page(self.set_rule), methods=["POST"]),
+        ]
 
     def _servers(self) -> list[dict[str, Any]]:
         settings = self.page.settings
@@ -69,14 +75,31 @@ class McpPage:
             if hub is not None and live is not None:
                 for tool in sorted(live.tools.values(), key=lambda t: t.model_name):
                     asks, _ = hub.needs_approval(config, tool)
-                    tools.append(dict(name=tool.model_name, title=tool.title, read_only=tool.read_only,
-                                      destructive=tool.destructive, asks=asks, description=tool.description[:160]))
-            out.append(dict(name=config.name, transport=config.transport, disabled=config.disabled,
-                            state="disabled" if config.disabled else (live.state.value if live else "unknown"),
-                            error=live.error if live else "", tools=tools, allow=_allow_text(config),
-                            left_out=live.hidden_tools if live else [], timeout=config.timeout
-                            or settings.tool_timeout, max_calls=config.max_calls_per_turn,
-                            restarts=max(0, live.connects - 1) if live else 0))
+                    tools.append(
+                        dict(
+                            name=tool.model_name,
+                            title=tool.title,
+                            read_only=tool.read_only,
+                            destructive=tool.destructive,
+                            asks=asks,
+                            description=tool.description[:160],
+                        )
+                    )
+            out.append(
+                dict(
+                    name=config.name,
+                    transport=config.transport,
+                    disabled=config.disabled,
+                    state="disabled" if config.disabled else (live.state.value if live else "unknown"),
+                    error=live.error if live else "",
+                    tools=tools,
+                    allow=_allow_text(config),
+                    left_out=live.hidden_tools if live else [],
+                    timeout=config.timeout or settings.tool_timeout,
+                    max_calls=config.max_calls_per_turn,
+                    restarts=max(0, live.connects - 1) if live else 0,
+                )
+            )
         return out
 
     async def show(self, request: Request, session: Session) -> Response:
@@ -87,10 +110,19 @@ class McpPage:
         totals: dict[str, dict[str, int]] = {}
         for (name, result), count in week.items():
             totals.setdefault(name, {})[result] = count
-        return self.page.render(request, "tools.html", csrf=session.csrf, nav="tools", servers=self._servers(),
-                                rules=await self.records.rules(), calls=calls, totals=totals,
-                                q={"server": server, "outcome": outcome}, notice=q.get("notice", ""),
-                                approval_minutes=self.page.settings.mcp_approval_timeout / 60)
+        return self.page.render(
+            request,
+            "tools.html",
+            csrf=session.csrf,
+            nav="tools",
+            servers=self._servers(),
+            rules=await self.records.rules(),
+            calls=calls,
+            totals=totals,
+            q={"server": server, "outcome": outcome},
+            notice=q.get("notice", ""),
+            approval_minutes=self.page.settings.mcp_approval_timeout / 60,
+        )
 
     async def set_rule(self, request: Request, session: Session) -> Response:
         form: FormData = request.state.form

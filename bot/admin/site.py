@@ -3,6 +3,7 @@
 Every page but the login needs a session (otherwise: a redirect to the login); every form
 posts a CSRF token. No JavaScript: forms, links and server-drawn SVG charts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ PREFIX = "/admin"
 SECURITY_HEADERS = {
     # Nothing on these pages needs a script; pygal's SVG carries inline styles.
     "Content-Security-Policy": "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -55,8 +56,14 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
 class AdminPage:
-    def __init__(self, settings: Settings, db: Database, health: HealthProvider | None = None,
-                 access: Access | None = None, mcp: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        health: HealthProvider | None = None,
+        access: Access | None = None,
+        mcp: Any = None,
+    ) -> None:
         self.settings = settings
         self.mcp = mcp  # the running bot.mcp.hub.McpHub, if any (the Tools section)
         self.db = db
@@ -97,8 +104,9 @@ class AdminPage:
         return request.client.host if request.client else "unknown"
 
     def _cookie(self, response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
-        response.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="strict",
-                            secure=self._secure(request))
+        response.set_cookie(
+            name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="strict", secure=self._secure(request)
+        )
 
     def render(self, request: Request, name: str, status_code: int = 200, **context: object) -> Response:
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
@@ -107,6 +115,7 @@ class AdminPage:
 
     def page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """A page behind the login; POSTs must carry the session's CSRF token."""
+
         async def endpoint(request: Request) -> Response:
             session = await self.auth.session(request.cookies.get(SESSION_COOKIE))
             if session is None:
@@ -117,10 +126,12 @@ class AdminPage:
             if request.method == "POST":
                 form = await request.form()
                 if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
-                    return PlainTextResponse("The form expired; go back, reload and try again.", 403,
-                                             headers=SECURITY_HEADERS)
+                    return PlainTextResponse(
+                        "The form expired; go back, reload and try again.", 403, headers=SECURITY_HEADERS
+                    )
                 request.state.form = form
             return await handler(request, session)
+
         return endpoint
 
     def routes(self) -> list:
@@ -143,13 +154,20 @@ class AdminPage:
         ]
 
     # --- login ---
-    async def login_form(self, request: Request, *, error: str = "", status: int = 200,
-                         next_page: str | None = None) -> Response:
+    async def login_form(
+        self, request: Request, *, error: str = "", status: int = 200, next_page: str | None = None
+    ) -> Response:
         nonce = secrets.token_urlsafe(24)
         configured = await self.auth.password_hash() is not None
-        response = self.render(request, "login.html", status, error=error, configured=configured,
-                               csrf=await self.auth.login_form_token(nonce),
-                               next=next_page if next_page is not None else request.query_params.get("next", ""))
+        response = self.render(
+            request,
+            "login.html",
+            status,
+            error=error,
+            configured=configured,
+            csrf=await self.auth.login_form_token(nonce),
+            next=next_page if next_page is not None else request.query_params.get("next", ""),
+        )
         self._cookie(response, request, LOGIN_COOKIE, nonce, 3600)
         return response
 
@@ -158,16 +176,19 @@ class AdminPage:
         target = str(form.get("next", ""))
         if not target.startswith(PREFIX + "/") or target.startswith("//"):  # no open redirect
             target = PREFIX + "/"
-        if not await self.auth.check_login_form_token(request.cookies.get(LOGIN_COOKIE, ""),
-                                                      str(form.get("csrf", ""))):
-            return await self.login_form(request, error="The login form expired; please try again.", status=403,
-                                         next_page=target)
+        if not await self.auth.check_login_form_token(request.cookies.get(LOGIN_COOKIE, ""), str(form.get("csrf", ""))):
+            return await self.login_form(
+                request, error="The login form expired; please try again.", status=403, next_page=target
+            )
         throttled = await self.auth.throttle(self._client(request))
         if throttled is not None:
             log.warning("admin: login attempts throttled for %s", self._client(request))
             return await self.login_form(
-                request, error=f"Too many attempts. Try again in {throttled.retry_after} seconds.", status=429,
-                next_page=target)
+                request,
+                error=f"Too many attempts. Try again in {throttled.retry_after} seconds.",
+                status=429,
+                next_page=target,
+            )
         if not await self.auth.check_password(str(form.get("password", ""))):
             log.warning("admin: failed login from %s", self._client(request))
             return await self.login_form(request, error="Wrong password.", status=401, next_page=target)
@@ -181,8 +202,9 @@ class AdminPage:
     async def logout(self, request: Request, session: Session) -> Response:
         await self.auth.end_session(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(f"{PREFIX}/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict",
-                               secure=self._secure(request))
+        response.delete_cookie(
+            SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict", secure=self._secure(request)
+        )
         return response
 
     # --- overview ---
@@ -205,33 +227,74 @@ class AdminPage:
             return [rows[d][key] if d in rows else None for d in days]
 
         fresh = [rows[d]["prompt_tokens"] - rows[d]["cached_tokens"] if d in rows else None for d in days]
-        ratio = [round(rows[d]["cached_tokens"] * 100 / rows[d]["prompt_tokens"], 1)
-                 if d in rows and rows[d]["prompt_tokens"] else None for d in days]
-        totals = {k: sum(r[k] for r in rows.values()) for k in
-                  ("turns", "calls", "prompt_tokens", "cached_tokens", "completion_tokens", "cost", "errors")}
+        ratio = [
+            round(rows[d]["cached_tokens"] * 100 / rows[d]["prompt_tokens"], 1)
+            if d in rows and rows[d]["prompt_tokens"]
+            else None
+            for d in days
+        ]
+        totals = {
+            k: sum(r[k] for r in rows.values())
+            for k in ("turns", "calls", "prompt_tokens", "cached_tokens", "completion_tokens", "cost", "errors")
+        }
         prompt = totals["prompt_tokens"]
         totals["cache_ratio"] = (totals["cached_tokens"] * 100 / prompt) if prompt else 0
         svg = {
             "turns": charts.bars(days, {"turns": col("turns")}, title="Answers (turns) per day"),
-            "tokens": charts.bars(days, {"prompt (fresh)": fresh, "prompt (cached)": col("cached_tokens"),
-                                         "completion": col("completion_tokens")},
-                                  title="Tokens per day", stacked=True),
-            "cost": charts.bars(days, {"cost": [round(v, 4) if v is not None else None for v in col("cost")]},
-                                title=f"Cost per day ({self.prices.currency})", fmt="{:,.4f}"),
-            "latency": charts.lines(days, {
-                "time to first token (ms)": [latency[d]["ttft_ms"] if d in latency else None for d in days],
-                "added by the bot (ms)": [latency[d]["added_ms"] if d in latency else None for d in days]},
-                title="Latency per day (mean, ms)"),
-            "cache": charts.lines(days, {"prompt-cache hit ratio (%)": ratio},
-                                  title="Prompt-cache hit ratio (%)", fmt="{:.1f}"),
+            "tokens": charts.bars(
+                days,
+                {
+                    "prompt (fresh)": fresh,
+                    "prompt (cached)": col("cached_tokens"),
+                    "completion": col("completion_tokens"),
+                },
+                title="Tokens per day",
+                stacked=True,
+            ),
+            "cost": charts.bars(
+                days,
+                {"cost": [round(v, 4) if v is not None else None for v in col("cost")]},
+                title=f"Cost per day ({self.prices.currency})",
+                fmt="{:,.4f}",
+            ),
+            "latency": charts.lines(
+                days,
+                {
+                    "time to first token (ms)": [latency[d]["ttft_ms"] if d in latency else None for d in days],
+                    "added by the bot (ms)": [latency[d]["added_ms"] if d in latency else None for d in days],
+                },
+                title="Latency per day (mean, ms)",
+            ),
+            "cache": charts.lines(
+                days, {"prompt-cache hit ratio (%)": ratio}, title="Prompt-cache hit ratio (%)", fmt="{:.1f}"
+            ),
             "errors": charts.horizontal(errors, title="Gateway errors by kind") if errors else "",
         }
-        table = [dict(day=d, **{k: rows[d][k] if d in rows else 0 for k in
-                                ("turns", "prompt_tokens", "cached_tokens", "completion_tokens", "cost", "errors")},
-                      ttft_ms=latency[d]["ttft_ms"] if d in latency else None,
-                      added_ms=latency[d]["added_ms"] if d in latency else None) for d in days]
-        return self.render(request, "overview.html", csrf=session.csrf, svg=svg, totals=totals, days=count,
-                           since=since, until=until, table=table, errors=errors, nav="overview")
+        table = [
+            dict(
+                day=d,
+                **{
+                    k: rows[d][k] if d in rows else 0
+                    for k in ("turns", "prompt_tokens", "cached_tokens", "completion_tokens", "cost", "errors")
+                },
+                ttft_ms=latency[d]["ttft_ms"] if d in latency else None,
+                added_ms=latency[d]["added_ms"] if d in latency else None,
+            )
+            for d in days
+        ]
+        return self.render(
+            request,
+            "overview.html",
+            csrf=session.csrf,
+            svg=svg,
+            totals=totals,
+            days=count,
+            since=since,
+            until=until,
+            table=table,
+            errors=errors,
+            nav="overview",
+        )
 
     # --- conversations ---
     async def conversations(self, request: Request, session: Session) -> Response:
@@ -246,42 +309,75 @@ class AdminPage:
             return datetime(d.year, d.month, d.day, tzinfo=tz) + timedelta(days=plus)
 
         found = await self.store.search_conversations(
-            platform=q.get("platform", ""), user=q.get("user", "").strip(), text=q.get("text", "").strip(),
-            since=day("since"), until=day("until", 1), limit=100)
-        return self.render(request, "conversations.html", csrf=session.csrf, rows=found, q=dict(q),
-                           nav="conversations")
+            platform=q.get("platform", ""),
+            user=q.get("user", "").strip(),
+            text=q.get("text", "").strip(),
+            since=day("since"),
+            until=day("until", 1),
+            limit=100,
+        )
+        return self.render(request, "conversations.html", csrf=session.csrf, rows=found, q=dict(q), nav="conversations")
 
     async def conversation(self, request: Request, session: Session) -> Response:
         conv = await self.store.conversation(request.path_params["cid"])
         if conv is None:
-            return self.render(request, "message.html", 404, csrf=session.csrf, title="Not found",
-                               text="There is no such conversation.", nav="conversations")
+            return self.render(
+                request,
+                "message.html",
+                404,
+                csrf=session.csrf,
+                title="Not found",
+                text="There is no such conversation.",
+                nav="conversations",
+            )
         style = resolve_style(conv["style"]) if conv["style"] else None
-        return self.render(request, "conversation.html", csrf=session.csrf, c=conv, style=style,
-                           nav="conversations")
+        return self.render(request, "conversation.html", csrf=session.csrf, c=conv, style=style, nav="conversations")
 
     # --- users and quotas ---
     async def users(self, request: Request, session: Session) -> Response:
         local = local_now(self.settings.timezone)
-        month = await self.store.top_counters(Scope.USER.value, Period.MONTH.value,
-                                              period_start(Period.MONTH, local), 50)
-        today = dict(await self.store.top_counters(Scope.USER.value, Period.DAY.value,
-                                                   period_start(Period.DAY, local), 500))
+        month = await self.store.top_counters(
+            Scope.USER.value, Period.MONTH.value, period_start(Period.MONTH, local), 50
+        )
+        today = dict(
+            await self.store.top_counters(Scope.USER.value, Period.DAY.value, period_start(Period.DAY, local), 500)
+        )
         blocked = await self.store.blocked_users()
         blocked_set = {(b.platform, b.user_id) for b in blocked}
         top = []
         for subject, totals in month:
             platform, _, user_id = subject.partition(":")
-            top.append(dict(subject=subject, platform=platform, user_id=user_id, month=totals,
-                            today=today.get(subject), blocked=(platform, user_id) in blocked_set,
-                            admin=self.access.is_admin(platform, user_id)))
+            top.append(
+                dict(
+                    subject=subject,
+                    platform=platform,
+                    user_id=user_id,
+                    month=totals,
+                    today=today.get(subject),
+                    blocked=(platform, user_id) in blocked_set,
+                    admin=self.access.is_admin(platform, user_id),
+                )
+            )
         limits = await self.store.limits()
-        defaults = {(s.value, p.value): self.quotas.defaults[(s, p)].describe(self.prices.currency)
-                    for s in Scope for p in Period}
+        defaults = {
+            (s.value, p.value): self.quotas.defaults[(s, p)].describe(self.prices.currency)
+            for s in Scope
+            for p in Period
+        }
         glob = {st.period.value: st for st in await self.quotas.status(None, "", "") if st.scope is Scope.GLOBAL}
-        return self.render(request, "users.html", csrf=session.csrf, top=top, blocked=blocked, limits=limits,
-                           defaults=defaults, glob=glob, admins=self.access.admins.listed(), nav="users",
-                           notice=request.query_params.get("notice", ""))
+        return self.render(
+            request,
+            "users.html",
+            csrf=session.csrf,
+            top=top,
+            blocked=blocked,
+            limits=limits,
+            defaults=defaults,
+            glob=glob,
+            admins=self.access.admins.listed(),
+            nav="users",
+            notice=request.query_params.get("notice", ""),
+        )
 
     async def set_quota(self, request: Request, session: Session) -> Response:
         form: FormData = request.state.form
@@ -300,8 +396,9 @@ class AdminPage:
         action = str(form.get("action", "set"))
         if action == "reset":
             await self.quotas.reset_limit(scope, subject, period)
-            return self._back(f"The {period.adjective} {scope.value} limit for {subject or 'everyone'} "
-                              "is back to its default.")
+            return self._back(
+                f"The {period.adjective} {scope.value} limit for {subject or 'everyone'} is back to its default."
+            )
         if action == "lift":
             budget = Allowance()
         else:
@@ -310,10 +407,17 @@ class AdminPage:
             except ValueError as exc:
                 return self._back(str(exc))
         await self.quotas.set_limit(scope, subject, period, budget, by="admin page")
-        log.info("admin: %s %s limit for %r set to %s", period.adjective, scope.value, subject,
-                 budget.describe(self.prices.currency))
-        return self._back(f"{period.adjective.capitalize()} {scope.value} limit for {subject or 'everyone'}: "
-                          f"{budget.describe(self.prices.currency)}.")
+        log.info(
+            "admin: %s %s limit for %r set to %s",
+            period.adjective,
+            scope.value,
+            subject,
+            budget.describe(self.prices.currency),
+        )
+        return self._back(
+            f"{period.adjective.capitalize()} {scope.value} limit for {subject or 'everyone'}: "
+            f"{budget.describe(self.prices.currency)}."
+        )
 
     async def block(self, request: Request, session: Session) -> Response:
         form: FormData = request.state.form
@@ -342,12 +446,25 @@ class AdminPage:
             style = resolve_style(row["style"])
             if style is None:
                 continue
-            chats.append(dict(row, name=style.display_name, custom=style.is_custom, text=style.custom_text or "",
-                              limits=style.constraints.describe(style.language)))
-        return self.render(request, "styles.html", csrf=session.csrf, styles=list(STYLES.values()),
-                           chats=chats, nav="styles")
+            chats.append(
+                dict(
+                    row,
+                    name=style.display_name,
+                    custom=style.is_custom,
+                    text=style.custom_text or "",
+                    limits=style.constraints.describe(style.language),
+                )
+            )
+        return self.render(
+            request, "styles.html", csrf=session.csrf, styles=list(STYLES.values()), chats=chats, nav="styles"
+        )
 
 
-def create_admin_site(settings: Settings, db: Database, health: HealthProvider | None = None,
-                      access: Access | None = None, mcp: Any = None) -> Starlette:
+def create_admin_site(
+    settings: Settings,
+    db: Database,
+    health: HealthProvider | None = None,
+    access: Access | None = None,
+    mcp: Any = None,
+) -> Starlette:
     return Starlette(routes=AdminPage(settings, db, health, access, mcp).routes())

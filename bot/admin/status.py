@@ -1,5 +1,6 @@
 """What the health page shows. The runner passes a provider that knows the live adapters;
 without one, ``DbHealth`` reports what the database knows."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -44,11 +45,16 @@ class DbHealth:
         activity = await self.store.platform_activity()
         queue = await self.store.queue_depth()
         return HealthReport(
-            platforms=[PlatformStatus(a["platform"], "seen in the database",
-                                      f"{a['conversations']} conversation(s)", a["last_message"])
-                       for a in activity],
-            pending_messages=queue["pending"], answers_in_progress=queue["streaming"],
-            recent_errors=await self.store.recent_errors(20))
+            platforms=[
+                PlatformStatus(
+                    a["platform"], "seen in the database", f"{a['conversations']} conversation(s)", a["last_message"]
+                )
+                for a in activity
+            ],
+            pending_messages=queue["pending"],
+            answers_in_progress=queue["streaming"],
+            recent_errors=await self.store.recent_errors(20),
+        )
 
 
 class RunnerHealth(DbHealth):
@@ -56,14 +62,14 @@ class RunnerHealth(DbHealth):
     same live answer ``/readyz`` reads: a dropped socket, a stopped poller); every other
     installed platform as "not configured"."""
 
-    def __init__(self, db: Database, health: Mapping[str, Callable[[], Health]], *,
-                 known: list[str] | None = None) -> None:
+    def __init__(
+        self, db: Database, health: Mapping[str, Callable[[], Health]], *, known: list[str] | None = None
+    ) -> None:
         super().__init__(db)
         self.health = dict(health)  # adapter name -> its health now
         self.configured = list(health)
         self.running: dict[str, bool] = {name: False for name in health}
-        self.installed = known if known is not None else [
-            p.name for p in plugins().values() if p.served_by_run]
+        self.installed = known if known is not None else [p.name for p in plugins().values() if p.served_by_run]
 
     def mark(self, name: str, running: bool) -> None:
         self.running[name] = running
@@ -81,8 +87,14 @@ class RunnerHealth(DbHealth):
         for name in self.configured:
             state, detail = self._state(name)
             stored = seen[name].detail if name in seen else ""
-            live.append(PlatformStatus(name, state, " · ".join(filter(None, (detail, stored))),
-                                       seen[name].last_message if name in seen else None))
+            live.append(
+                PlatformStatus(
+                    name,
+                    state,
+                    " · ".join(filter(None, (detail, stored))),
+                    seen[name].last_message if name in seen else None,
+                )
+            )
         others = [p for p in report.platforms if p.name not in self.running]
         for name in self.installed:
             if name not in self.running and name not in seen:

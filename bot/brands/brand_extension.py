@@ -13,6 +13,7 @@ profile in the prompt — registered with the core as one ``Extension`` (``brand
 - ``/check TEXT`` (or a replied-to message, or an attached document) lints text against the
   law, the style's platform rules and the brand, without calling the model.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,12 +51,16 @@ BRAND_PRESS = "brand"  # Press("brand", turn, ("save",))
 SAVE = "save"
 SAVE_LABEL = {True: "✅ 保存", False: "✅ Save"}  # by "the profile is in Chinese"
 
-USAGE = ("`/brand` shows this chat's brand profile · `/brand set <about the brand: name, products, prices, "
-         "specifications, audience, tone, words you use or never use>` drafts one for you to save · "
-         "`/brand edit FIELD: value` changes a field · `/brand clear` removes it.")
-CHECK_USAGE = ("Send `/check <text>` (or reply `/check` to a message, or attach a document) and I'll check it "
-               "against advertising law, the platform's rules and this chat's brand profile; "
-               "`/check xiaohongshu <text>` checks it for a style.")
+USAGE = (
+    "`/brand` shows this chat's brand profile · `/brand set <about the brand: name, products, prices, "
+    "specifications, audience, tone, words you use or never use>` drafts one for you to save · "
+    "`/brand edit FIELD: value` changes a field · `/brand clear` removes it."
+)
+CHECK_USAGE = (
+    "Send `/check <text>` (or reply `/check` to a message, or attach a document) and I'll check it "
+    "against advertising law, the platform's rules and this chat's brand profile; "
+    "`/check xiaohongshu <text>` checks it for a style."
+)
 # Style words /check takes in front of the text (a pasted draft may well start with 标题 or 卖点).
 _CHECK_STYLE_WORDS = {"xhs", "小红书", "rednote", "抖音", "朋友圈", "微博"}
 
@@ -74,19 +79,22 @@ async def _profile(brands: BrandStore, key: ConversationKey) -> BrandProfile | N
 
 # --- the profile in the prompt --------------------------------------------------------------------
 
+
 class BrandPrompt:
     """The chat's profile in the stable system prompt of every turn (``PromptHook``)."""
 
     def __init__(self, brands: BrandStore) -> None:
         self.brands = brands
 
-    async def __call__(self, conversation: ConversationRow, kind: str,
-                       history: list[StoredMessage]) -> PromptAddition | None:
+    async def __call__(
+        self, conversation: ConversationRow, kind: str, history: list[StoredMessage]
+    ) -> PromptAddition | None:
         profile = await _profile(self.brands, conversation.key)
         return PromptAddition(system=prompt_section(profile)) if profile is not None else None
 
 
 # --- /brand set: the draft turn ---------------------------------------------------------------------
+
 
 class BrandDraftKind:
     """The model fills a profile from the newest message; shown with a Save control."""
@@ -105,8 +113,10 @@ class BrandDraftKind:
     async def produce(self, turn: TurnContext) -> None:
         await turn.status("drafting the brand profile…")
         newest = next((m for m in reversed(turn.messages) if m.get("role") == "user"), None)
-        convo = [{"role": "system", "content": SYSTEM},
-                 *with_instruction([newest] if newest is not None else [], INSTRUCTION)]
+        convo = [
+            {"role": "system", "content": SYSTEM},
+            *with_instruction([newest] if newest is not None else [], INSTRUCTION),
+        ]
         drafted, answer = await self._ask(turn, convo)
         if not drafted.ok:
             log.info("brand: unusable draft (%d problem(s)); retrying once", len(drafted.problems))
@@ -119,12 +129,16 @@ class BrandDraftKind:
             turn.feed(drafted.reason(text_language(newest_text) == "zh"))
             return
         current = await self.brands.get(turn.conversation.key)
-        turn.parts.append(NewPart(BRAND_PART, data={"profile": drafted.profile.to_dict(),
-                                                    "revision": current.revision if current else 0}))
+        turn.parts.append(
+            NewPart(
+                BRAND_PART, data={"profile": drafted.profile.to_dict(), "revision": current.revision if current else 0}
+            )
+        )
         zh = language_of(drafted.profile) == "zh"
         turn.controls.append((Button(SAVE_LABEL[zh], Press(BRAND_PRESS, turn.turn_id, (SAVE,)), "primary"),))
-        turn.feed(draft_text(drafted.profile, replaces=current is not None,
-                             rules_dir=turn.settings.compliance_rules_dir))
+        turn.feed(
+            draft_text(drafted.profile, replaces=current is not None, rules_dir=turn.settings.compliance_rules_dir)
+        )
 
     async def _ask(self, turn: TurnContext, messages: list[dict[str, Any]]) -> tuple[Drafted, str]:
         fmt = response_format() if turn.settings.structured_output else None
@@ -147,16 +161,28 @@ def draft_text(profile: BrandProfile, *, replaces: bool, rules_dir: str = "") ->
     own = "\n".join([*profile.words_to_use, *(s for p in profile.products for s in p.selling_points)])
     findings = check(own, brand=profile, rules=rules_for(rules_dir)) if own else []
     if findings:
-        lines += ["", "⚠️ 这些卖点或常用词本身会被合规检查标出：" if zh else
-                  "⚠️ The compliance check flags these selling points or preferred words themselves:"]
+        lines += [
+            "",
+            "⚠️ 这些卖点或常用词本身会被合规检查标出："
+            if zh
+            else "⚠️ The compliance check flags these selling points or preferred words themselves:",
+        ]
         lines += [f"- {finding_line(f, 'zh' if zh else 'en')}" for f in findings]
     if zh:
-        lines += ["", f"点「{SAVE_LABEL[True]}」（或发送 `/brand save`）把它设为本聊天的品牌资料"
-                  + ("，替换现有资料" if replaces else "") + "；之后可用 `/brand edit 字段: 内容` 修改。"]
+        lines += [
+            "",
+            f"点「{SAVE_LABEL[True]}」（或发送 `/brand save`）把它设为本聊天的品牌资料"
+            + ("，替换现有资料" if replaces else "")
+            + "；之后可用 `/brand edit 字段: 内容` 修改。",
+        ]
     else:
-        lines += ["", f"Tap “{SAVE_LABEL[False]}” (or send `/brand save`) to make it this chat's brand profile"
-                  + (", replacing the current one" if replaces else "") + "; `/brand edit FIELD: value` changes "
-                  "a field later."]
+        lines += [
+            "",
+            f"Tap “{SAVE_LABEL[False]}” (or send `/brand save`) to make it this chat's brand profile"
+            + (", replacing the current one" if replaces else "")
+            + "; `/brand edit FIELD: value` changes "
+            "a field later.",
+        ]
     return "\n".join(lines)
 
 
@@ -186,14 +212,19 @@ async def save_draft(core: Core, brands: BrandStore, turn_id: int, surface: Repl
     try:
         await brands.save(turn.key, profile, by=who(turn.key, author), revision=int(data.get("revision", 0)))
     except StaleBrand:
-        await core.notify(surface, "The brand profile was changed after this draft was made, so I didn't save it: "
-                                   "`/brand` shows the current one; `/brand set …` drafts a new one.")
+        await core.notify(
+            surface,
+            "The brand profile was changed after this draft was made, so I didn't save it: "
+            "`/brand` shows the current one; `/brand set …` drafts a new one.",
+        )
         return Saved.STALE
     if language_of(profile) == "zh":
         said = f"✅ 已保存（{author.name}）：**{profile.name}** 是本聊天的品牌资料，之后的文案都按它来写、按它检查。"
     else:
-        said = (f"✅ Saved by {author.name}: **{profile.name}** is this chat's brand profile; copy written here "
-                "now follows it and is checked against it.")
+        said = (
+            f"✅ Saved by {author.name}: **{profile.name}** is this chat's brand profile; copy written here "
+            "now follows it and is checked against it."
+        )
     await core.notify(surface, said)
     return Saved.SAVED
 
@@ -207,8 +238,11 @@ async def on_brand_press(action: Action, surface: ReplySurface, core: Core, bran
 # --- /brand -------------------------------------------------------------------------------------------
 
 _SUBCOMMANDS = {
-    "show": ("", "show", "查看", "显示"), "set": ("set", "new", "设置", "新建"), "edit": ("edit", "修改", "编辑"),
-    "clear": ("clear", "off", "delete", "remove", "清除", "删除"), "save": ("save", "保存"),
+    "show": ("", "show", "查看", "显示"),
+    "set": ("set", "new", "设置", "新建"),
+    "edit": ("edit", "修改", "编辑"),
+    "clear": ("clear", "off", "delete", "remove", "清除", "删除"),
+    "save": ("save", "保存"),
 }
 
 
@@ -226,18 +260,35 @@ async def brand_command(call: CommandCall, brands: BrandStore) -> None:
     elif sub == "set":
         text = rest or msg.quoted
         if not text.strip() and not msg.attachments:
-            await core.notify(surface, "Tell me about the brand after `/brand set`, e.g. `/brand set 山茶集，主打山茶花"
-                                       "精华（30ml，129元），面向25–35岁女性，语气温和真诚，禁用词：便宜货、平替`.")
+            await core.notify(
+                surface,
+                "Tell me about the brand after `/brand set`, e.g. `/brand set 山茶集，主打山茶花"
+                "精华（30ml，129元），面向25–35岁女性，语气温和真诚，禁用词：便宜货、平替`.",
+            )
             return
-        await core.submit(IncomingMessage(key=msg.key, author=msg.author, text=text, message_id=msg.message_id,
-                                          attachments=msg.attachments, addressed=True, group=msg.group,
-                                          reply_to=msg.reply_to, notes=msg.notes), surface, TurnRequest(BRAND_KIND))
+        await core.submit(
+            IncomingMessage(
+                key=msg.key,
+                author=msg.author,
+                text=text,
+                message_id=msg.message_id,
+                attachments=msg.attachments,
+                addressed=True,
+                group=msg.group,
+                reply_to=msg.reply_to,
+                notes=msg.notes,
+            ),
+            surface,
+            TurnRequest(BRAND_KIND),
+        )
     elif sub == "edit":
         await _edit(core, brands, msg, surface, rest)
     elif sub == "clear":
         cleared = await brands.clear(msg.key)
-        await core.notify(surface, "Brand profile removed: copy here no longer follows one." if cleared
-                          else "This chat has no brand profile.")
+        await core.notify(
+            surface,
+            "Brand profile removed: copy here no longer follows one." if cleared else "This chat has no brand profile.",
+        )
     elif sub == "save":
         conv = await core.store.conversation(msg.key, shared=msg.group)
         assert conv is not None
@@ -270,6 +321,7 @@ async def _edit(core: Core, brands: BrandStore, msg: IncomingMessage, surface: R
 
 # --- /check -------------------------------------------------------------------------------------------
 
+
 def _leading_style(text: str) -> tuple[Style | None, str]:
     """``xiaohongshu 文案…`` → (the style, the text); otherwise (None, the text)."""
     head, _, rest = text.partition(" ")
@@ -299,8 +351,12 @@ async def check_command(call: CommandCall, brands: BrandStore) -> None:
     conv = await core.store.conversation(msg.key, shared=msg.group)
     style = named or resolve_style(conv.style if conv is not None else None)
     brand = await _profile(brands, msg.key)
-    findings = check(text, style=style.id if style and not style.is_custom else None, brand=brand,
-                     rules=rules_for(core.settings.compliance_rules_dir))
+    findings = check(
+        text,
+        style=style.id if style and not style.is_custom else None,
+        brand=brand,
+        rules=rules_for(core.settings.compliance_rules_dir),
+    )
     language = text_language(text)
     context = " · ".join(filter(None, [style.display_name if style else "", brand.name if brand else ""]))
     report = check_report(findings, language, context=context)
@@ -311,11 +367,21 @@ def brands_extension(brands: BrandStore) -> Extension:
     return Extension(
         kinds=(BrandDraftKind(brands),),
         commands=(
-            Command(CommandInfo("brand", "Show, draft or edit this chat's brand profile · 品牌资料",
-                                "[set <about the brand> | edit FIELD: value | clear]"),
-                    functools.partial(brand_command, brands=brands), in_line=True),
-            Command(CommandInfo("check", "Check copy against advertising law and platform rules · 合规检查",
-                                "[style] <text>"), functools.partial(check_command, brands=brands)),
+            Command(
+                CommandInfo(
+                    "brand",
+                    "Show, draft or edit this chat's brand profile · 品牌资料",
+                    "[set <about the brand> | edit FIELD: value | clear]",
+                ),
+                functools.partial(brand_command, brands=brands),
+                in_line=True,
+            ),
+            Command(
+                CommandInfo(
+                    "check", "Check copy against advertising law and platform rules · 合规检查", "[style] <text>"
+                ),
+                functools.partial(check_command, brands=brands),
+            ),
         ),
         presses={BRAND_PRESS: functools.partial(on_brand_press, brands=brands)},
         prompt=(BrandPrompt(brands),),

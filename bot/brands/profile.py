@@ -4,6 +4,7 @@ section, the Markdown ``/brand`` shows, and one-field edits (``/brand edit FIELD
 Edits go through ``BrandProfile.to_dict`` / ``from_dict``, so an edited profile is checked by
 the same code as a drafted or stored one.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,19 +67,29 @@ def _cjk_share(text: str) -> float:
 
 
 def language_of(profile: BrandProfile) -> str:
-    """"zh" when the profile is mostly written in Chinese (for its labels)."""
-    text = " ".join([profile.name, profile.audience, profile.tone, *(p.name for p in profile.products),
-                     *(s for p in profile.products for s in p.selling_points)])
+    """ "zh" when the profile is mostly written in Chinese (for its labels)."""
+    text = " ".join(
+        [
+            profile.name,
+            profile.audience,
+            profile.tone,
+            *(p.name for p in profile.products),
+            *(s for p in profile.products for s in p.selling_points),
+        ]
+    )
     return "zh" if _cjk_share(text) >= 0.3 else "en"
 
 
 # --- the prompt ---------------------------------------------------------------------------------
 
+
 def prompt_section(profile: BrandProfile) -> str:
     """The profile for the stable system prompt: the same profile, the same bytes."""
-    lines = ["Brand profile of this chat (set by its members). Write every piece of copy for this brand: "
-             "names, prices and specifications exactly as given here, its tone, and never a word it never uses.",
-             f"Brand: {profile.name}"]
+    lines = [
+        "Brand profile of this chat (set by its members). Write every piece of copy for this brand: "
+        "names, prices and specifications exactly as given here, its tone, and never a word it never uses.",
+        f"Brand: {profile.name}",
+    ]
     if profile.audience:
         lines.append(f"Audience: {profile.audience}")
     if profile.tone:
@@ -102,9 +113,14 @@ def prompt_section(profile: BrandProfile) -> str:
 # --- what /brand shows --------------------------------------------------------------------------
 
 _LABELS = {  # field → (Chinese, English)
-    "audience": ("受众", "Audience"), "tone": ("调性", "Tone"), "use": ("常用词", "Words to use"),
-    "never": ("禁用词", "Never use"), "products": ("产品", "Products"), "aliases": ("别名", "also"),
-    "points": ("卖点", "Selling points"), "none": ("（未填写）", "(not set)"),
+    "audience": ("受众", "Audience"),
+    "tone": ("调性", "Tone"),
+    "use": ("常用词", "Words to use"),
+    "never": ("禁用词", "Never use"),
+    "products": ("产品", "Products"),
+    "aliases": ("别名", "also"),
+    "points": ("卖点", "Selling points"),
+    "none": ("（未填写）", "(not set)"),
 }
 
 
@@ -126,8 +142,11 @@ def markdown(profile: BrandProfile, *, title: str = "") -> str:
     for number, product in enumerate(profile.products, 1):
         facts = [str(product.price)] if product.price else []
         facts += [str(spec) for spec in product.specs]
-        also = f"（{_label('aliases', zh)}：{'、'.join(product.aliases)}）" if zh and product.aliases else (
-            f" ({_label('aliases', zh)}: {', '.join(product.aliases)})" if product.aliases else "")
+        also = (
+            f"（{_label('aliases', zh)}：{'、'.join(product.aliases)}）"
+            if zh and product.aliases
+            else (f" ({_label('aliases', zh)}: {', '.join(product.aliases)})" if product.aliases else "")
+        )
         lines.append(f"  {number}. **{product.name}**{also}" + "".join(f" · {fact}" for fact in facts))
         if product.selling_points:
             lines.append(f"     {_label('points', zh)}{sep}{'；'.join(product.selling_points)}")
@@ -150,10 +169,12 @@ PRODUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "selling_points": ("points", "selling_points", "卖点"),
     "aliases": ("aliases", "alias", "别名"),
 }
-EDIT_USAGE = ("Usage: `/brand edit FIELD: value` — FIELD is name, audience, tone, use, never (add `+` or `-` "
-              "to add or remove words: `never+: 平替`), `product+: NAME` / `product-: NAME`, or a product's own "
-              "field: `NAME.price: 129元`, `NAME.points: 温和；好吸收`, `NAME.aliases: 精华液`, `NAME.容量: 30ml` "
-              "(any other name is a specification; an empty value removes it).")
+EDIT_USAGE = (
+    "Usage: `/brand edit FIELD: value` — FIELD is name, audience, tone, use, never (add `+` or `-` "
+    "to add or remove words: `never+: 平替`), `product+: NAME` / `product-: NAME`, or a product's own "
+    "field: `NAME.price: 129元`, `NAME.points: 温和；好吸收`, `NAME.aliases: 精华液`, `NAME.容量: 30ml` "
+    "(any other name is a specification; an empty value removes it)."
+)
 _SPLIT = re.compile(r"\s*[、,，;；\n]\s*")
 
 
@@ -239,4 +260,3 @@ def _edit_product(data: dict[str, Any], name: str, sub: str, value: str) -> None
         else:
             specs.pop(spec, None)
         product["specs"] = specs
-

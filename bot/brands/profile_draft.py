@@ -5,6 +5,7 @@ As with copy (``bot.copywriting``): ask with ``response_format`` and the same sh
 field-name synonyms, check in code (``BrandProfile.from_dict`` and the size limits), and retry
 once with the problems quoted. A user never sees raw JSON.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,24 +19,47 @@ from bot.copywriting.structured import extract_json, strip_reasoning
 
 SCHEMA_NAME = "brand_profile"
 
-SYSTEM = ("You turn what a marketing team says about their brand into a brand profile that copywriters and a "
-          "compliance checker will rely on. Record only what the text states; never invent products, prices, "
-          "specifications or claims.")
+SYSTEM = (
+    "You turn what a marketing team says about their brand into a brand profile that copywriters and a "
+    "compliance checker will rely on. Record only what the text states; never invent products, prices, "
+    "specifications or claims."
+)
 
 
 def profile_schema() -> dict[str, Any]:
     text = {"type": "string"}
     texts = {"type": "array", "items": text}
-    spec = {"type": "object", "additionalProperties": False, "required": ["name", "value"],
-            "properties": {"name": text, "value": text}}
-    product = {"type": "object", "additionalProperties": False,
-               "required": ["name", "aliases", "selling_points", "price", "specs"],
-               "properties": {"name": text, "aliases": texts, "selling_points": texts, "price": text,
-                              "specs": {"type": "array", "items": spec}}}
-    return {"type": "object", "additionalProperties": False,
-            "required": ["name", "audience", "tone", "words_to_use", "words_never", "products"],
-            "properties": {"name": text, "audience": text, "tone": text, "words_to_use": texts,
-                           "words_never": texts, "products": {"type": "array", "items": product}}}
+    spec = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "value"],
+        "properties": {"name": text, "value": text},
+    }
+    product = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "aliases", "selling_points", "price", "specs"],
+        "properties": {
+            "name": text,
+            "aliases": texts,
+            "selling_points": texts,
+            "price": text,
+            "specs": {"type": "array", "items": spec},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "audience", "tone", "words_to_use", "words_never", "products"],
+        "properties": {
+            "name": text,
+            "audience": text,
+            "tone": text,
+            "words_to_use": texts,
+            "words_never": texts,
+            "products": {"type": "array", "items": product},
+        },
+    }
 
 
 def response_format() -> dict[str, Any]:
@@ -44,21 +68,24 @@ def response_format() -> dict[str, Any]:
 
 INSTRUCTION = (
     "Fill a brand profile from the text above. Write each field in the language of the text. Leave a field "
-    "empty (\"\" or []) when the text does not say it. name: the brand's name. audience: who it sells to. "
+    'empty ("" or []) when the text does not say it. name: the brand\'s name. audience: who it sells to. '
     "tone: how its copy should sound. words_to_use: words or phrases it likes to use. words_never: words it "
     "never uses (banned words, rivals' names, words it dislikes). products: each product it names, with "
     "aliases (other names for it), selling_points (short phrases), price (as written with its currency, "
-    "e.g. 129元 or ¥129; \"\" if none is given) and specs (each {\"name\": \"容量\", \"value\": \"30ml\"}: a "
+    'e.g. 129元 or ¥129; "" if none is given) and specs (each {"name": "容量", "value": "30ml"}: a '
     "number with its unit).\n\n"
     "Reply with only one JSON object, no prose and no code fences: "
     '{"name": "…", "audience": "…", "tone": "…", "words_to_use": ["…"], "words_never": ["…"], '
     '"products": [{"name": "…", "aliases": ["…"], "selling_points": ["…"], "price": "129元", '
-    '"specs": [{"name": "容量", "value": "30ml"}]}]}')
+    '"specs": [{"name": "容量", "value": "30ml"}]}]}'
+)
 
 
 def retry_instruction(found: Sequence[str]) -> str:
-    return ("That profile could not be used: " + "; ".join(found) + ". Write the whole profile again, fixing "
-            "those fields, and reply with only the JSON object.")
+    return (
+        "That profile could not be used: " + "; ".join(found) + ". Write the whole profile again, fixing "
+        "those fields, and reply with only the JSON object."
+    )
 
 
 @dataclass(slots=True)
@@ -73,9 +100,12 @@ class Drafted:
     def reason(self, zh: bool) -> str:
         """For the user when the retry failed too."""
         listed = "; ".join(self.problems[:4])
-        return (f"没能从这段话整理出品牌资料（{listed}）。请补充品牌名、产品和价格等信息后再试。" if zh else
-                f"I couldn't make a brand profile of that ({listed}). Add the brand's name, its products and "
-                "prices, and try again.")
+        return (
+            f"没能从这段话整理出品牌资料（{listed}）。请补充品牌名、产品和价格等信息后再试。"
+            if zh
+            else f"I couldn't make a brand profile of that ({listed}). Add the brand's name, its products and "
+            "prices, and try again."
+        )
 
 
 _SYNONYMS = {
@@ -131,11 +161,13 @@ def _product(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     price = _get(raw, _PRODUCT_SYNONYMS["price"])
-    return {"name": str(_get(raw, _PRODUCT_SYNONYMS["name"]) or "").strip(),
-            "aliases": _texts(_get(raw, _PRODUCT_SYNONYMS["aliases"])),
-            "selling_points": _texts(_get(raw, _PRODUCT_SYNONYMS["selling_points"])),
-            "price": price if price not in (None, "", 0) else None,
-            "specs": _specs(_get(raw, _PRODUCT_SYNONYMS["specs"]))}
+    return {
+        "name": str(_get(raw, _PRODUCT_SYNONYMS["name"]) or "").strip(),
+        "aliases": _texts(_get(raw, _PRODUCT_SYNONYMS["aliases"])),
+        "selling_points": _texts(_get(raw, _PRODUCT_SYNONYMS["selling_points"])),
+        "price": price if price not in (None, "", 0) else None,
+        "specs": _specs(_get(raw, _PRODUCT_SYNONYMS["specs"])),
+    }
 
 
 def parse_profile(text: str) -> Drafted:

@@ -5,6 +5,7 @@ As with copy (``bot.copywriting``): ask with ``response_format`` and the same sh
 field-name synonyms, check in code, and retry once with the problems quoted. Never show a
 user raw JSON: ``DraftResult.reason`` words a failure for them.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,30 +39,57 @@ def parse_new_args(args: str) -> tuple[str, str]:
     name = normalize_name(match["name"]) if match else ""
     line = clean_text(match["line"]) if match else ""
     if not name or not line:
-        raise CharacterError("Usage: /character new NAME: who they are in one line — e.g. /character new Mochi: "
-                             "a sleepy rice-cake mascot who loves puns")
+        raise CharacterError(
+            "Usage: /character new NAME: who they are in one line — e.g. /character new Mochi: "
+            "a sleepy rice-cake mascot who loves puns"
+        )
     return name, line[:MAX_LINE_CHARS]
 
 
 def draft_schema() -> dict[str, Any]:
     text = {"type": "string"}
     texts = {"type": "array", "items": text}
-    line = {"type": "object", "additionalProperties": False, "required": ["speaker", "text"],
-            "properties": {"speaker": {"type": "string", "enum": ["user", "char"]}, "text": text}}
+    line = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["speaker", "text"],
+        "properties": {"speaker": {"type": "string", "enum": ["user", "char"]}, "text": text},
+    }
     return {
-        "type": "object", "additionalProperties": False,
-        "required": ["identity", "personality", "speech_style", "background", "scenario", "boundaries",
-                     "example_dialogue", "first_message", "language"],
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "identity",
+            "personality",
+            "speech_style",
+            "background",
+            "scenario",
+            "boundaries",
+            "example_dialogue",
+            "first_message",
+            "language",
+        ],
         "properties": {
-            "identity": text, "personality": text, "background": text, "scenario": text,
-            "speech_style": {"type": "object", "additionalProperties": False,
-                             "required": ["vocabulary", "catchphrases", "punctuation", "emoji"],
-                             "properties": {"vocabulary": text, "catchphrases": texts, "punctuation": text,
-                                            "emoji": text}},
+            "identity": text,
+            "personality": text,
+            "background": text,
+            "scenario": text,
+            "speech_style": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["vocabulary", "catchphrases", "punctuation", "emoji"],
+                "properties": {"vocabulary": text, "catchphrases": texts, "punctuation": text, "emoji": text},
+            },
             "boundaries": {**texts, "minItems": 1},
-            "example_dialogue": {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 2,
-                                                                           "items": line}},
-            "first_message": text, "alternate_greetings": texts, "language": text, "tags": texts,
+            "example_dialogue": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "array", "minItems": 2, "items": line},
+            },
+            "first_message": text,
+            "alternate_greetings": texts,
+            "language": text,
+            "tags": texts,
         },
     }
 
@@ -77,7 +105,7 @@ def draft_instruction(name: str, line: str) -> str:
         "the name: real words and phrases it uses, its catchphrases, its punctuation and emoji habits. "
         "Boundaries are things it never says or does (stay brand-safe: no insults, no medical or financial "
         "promises, nothing offensive). Give 2–3 short example dialogues of 2–6 lines each, written as "
-        "speaker \"user\" (whoever talks to it) or \"char\" (the character), and a first message that "
+        'speaker "user" (whoever talks to it) or "char" (the character), and a first message that '
         "introduces it. Refer to the person it talks to as {{user}} when needed.\n\n"
         "Reply with only one JSON object, no prose and no code fences: "
         '{"identity": "one line: who this is", "personality": "…", "speech_style": {"vocabulary": "…", '
@@ -94,8 +122,10 @@ def draft_messages(name: str, line: str, *, base_system: str = "") -> list[dict[
 
 
 def retry_instruction(found: Sequence[str]) -> str:
-    return ("That card could not be used: " + "; ".join(found) + ". Write the whole card again and reply with "
-            "only the JSON object.")
+    return (
+        "That card could not be used: " + "; ".join(found) + ". Write the whole card again and reply with "
+        "only the JSON object."
+    )
 
 
 @dataclass(slots=True)
@@ -111,8 +141,10 @@ class DraftResult:
     def reason(self) -> str:
         """For the user when the retry failed too."""
         plain = [re.sub(r"\s*\([^)]*[{}][^)]*\)", "", p).replace("_", " ") for p in self.problems[:4]]
-        return ("The model's draft could not be used (" + "; ".join(plain) + "). Try again, or describe the "
-                "character a little more.")
+        return (
+            "The model's draft could not be used (" + "; ".join(plain) + "). Try again, or describe the "
+            "character a little more."
+        )
 
 
 _SYNONYMS = {
@@ -145,9 +177,12 @@ def _speech(raw: Any) -> SpeechStyle:
     if not isinstance(raw, dict):
         return SpeechStyle()
     lowered = {str(k).strip().lower(): v for k, v in raw.items()}
-    return SpeechStyle(clean_text(lowered.get("vocabulary") or lowered.get("words")),
-                       clean_list(lowered.get("catchphrases") or lowered.get("catchphrase"), split=True),
-                       clean_text(lowered.get("punctuation")), clean_text(lowered.get("emoji")))
+    return SpeechStyle(
+        clean_text(lowered.get("vocabulary") or lowered.get("words")),
+        clean_list(lowered.get("catchphrases") or lowered.get("catchphrase"), split=True),
+        clean_text(lowered.get("punctuation")),
+        clean_text(lowered.get("emoji")),
+    )
 
 
 def _examples(raw: Any, name: str) -> tuple[tuple[ExampleLine, ...], ...]:
@@ -209,20 +244,29 @@ def parse_draft(text: str, name: str, *, limits: CardLimits = DEFAULT_LIMITS, cr
     name = normalize_name(name)
     raw_boundaries = _get(value, "boundaries")
     character = Character(
-        name=name, identity=_one_line(_get(value, "identity")), personality=clean_text(_get(value, "personality")),
-        speech=_speech(_get(value, "speech_style")), background=clean_text(_get(value, "background")),
+        name=name,
+        identity=_one_line(_get(value, "identity")),
+        personality=clean_text(_get(value, "personality")),
+        speech=_speech(_get(value, "speech_style")),
+        background=clean_text(_get(value, "background")),
         scenario=clean_text(_get(value, "scenario")),
         boundaries=clean_list(raw_boundaries.split("\n") if isinstance(raw_boundaries, str) else raw_boundaries),
         examples=_examples(_get(value, "example_dialogue"), name),
         first_message=clean_text(_get(value, "first_message")),
         alternate_greetings=clean_list(_get(value, "alternate_greetings")),
-        language=_one_line(_get(value, "language"))[:32], tags=clean_list(_get(value, "tags"), split=True)[:12],
+        language=_one_line(_get(value, "language"))[:32],
+        tags=clean_list(_get(value, "tags"), split=True)[:12],
         creator=creator,
     )
     found = []
-    for label, present in (("identity", character.identity), ("personality", character.personality),
-                           ("speech_style", not character.speech.empty), ("background", character.background),
-                           ("boundaries", character.boundaries), ("first_message", character.first_message)):
+    for label, present in (
+        ("identity", character.identity),
+        ("personality", character.personality),
+        ("speech_style", not character.speech.empty),
+        ("background", character.background),
+        ("boundaries", character.boundaries),
+        ("first_message", character.first_message),
+    ):
         if not present:
             found.append(f"missing {label}")
     if not any(line.speaker == "char" for d in character.examples for line in d):

@@ -11,6 +11,7 @@ An imported card is data. Nothing in it maps to a setting of the bot: it becomes
 ``Character`` (whose ``system_prompt`` the prompt frames as the character's instructions
 inside our own prefix), and other tools' extensions are kept, opaque, only for export.
 """
+
 from __future__ import annotations
 
 import base64
@@ -78,16 +79,19 @@ def read_card(data: bytes, filename: str = "", *, limits: CardLimits = DEFAULT_L
     avatar = None
     if data.startswith(PNG_SIGNATURE):
         if len(data) > MAX_PNG_BYTES:
-            raise CardError(f"{label} is {len(data) / 1_048_576:.1f} MB; PNG cards up to "
-                            f"{MAX_PNG_BYTES // 1_048_576} MB are read.")
+            raise CardError(
+                f"{label} is {len(data) / 1_048_576:.1f} MB; PNG cards up to {MAX_PNG_BYTES // 1_048_576} MB are read."
+            )
         obj = _best_card(_png_texts(data, label), label)
         avatar = _clean_avatar(data, notes)
     elif data.startswith(b"PK\x03\x04"):
         raise CardError(f"{label} looks like a CHARX (zip) card, which isn't supported; export it as PNG or JSON.")
     else:
         if len(data) > MAX_JSON_BYTES:
-            raise CardError(f"{label} is {len(data) / 1_048_576:.1f} MB; JSON cards up to "
-                            f"{MAX_JSON_BYTES // 1_048_576} MB are read.")
+            raise CardError(
+                f"{label} is {len(data) / 1_048_576:.1f} MB; JSON cards up to "
+                f"{MAX_JSON_BYTES // 1_048_576} MB are read."
+            )
         obj = _json_object(data, label)
     character, spec = card_to_character(obj, notes)
     character, trimmed = fit(character, limits)
@@ -238,11 +242,14 @@ def card_to_character(obj: dict[str, Any], notes: list[str] | None = None) -> tu
     if spec is None:
         raise CardError("This is not a character card: no “spec” with “data”, and no “name”.")
     if spec == "v1":
-        data = {"name": obj.get("name") or obj.get("char_name"),
-                "description": obj.get("description") or obj.get("char_persona"),
-                "personality": obj.get("personality"), "scenario": obj.get("scenario") or obj.get("world_scenario"),
-                "first_mes": obj.get("first_mes") or obj.get("char_greeting"),
-                "mes_example": obj.get("mes_example") or obj.get("example_dialogue")}
+        data = {
+            "name": obj.get("name") or obj.get("char_name"),
+            "description": obj.get("description") or obj.get("char_persona"),
+            "personality": obj.get("personality"),
+            "scenario": obj.get("scenario") or obj.get("world_scenario"),
+            "first_mes": obj.get("first_mes") or obj.get("char_greeting"),
+            "mes_example": obj.get("mes_example") or obj.get("example_dialogue"),
+        }
     else:
         data = obj["data"]
         if str(obj.get("spec") or "").lower() not in ("", "chara_card_v2", "chara_card_v3"):
@@ -257,26 +264,36 @@ def card_to_character(obj: dict[str, Any], notes: list[str] | None = None) -> tu
     extras = {k: v for k, v in extensions.items() if k != EXTENSION_KEY}
     speech = _speech_from(ours.get("speech"))
     boundaries = clean_list(ours.get("boundaries"))
-    identity, background = _split_description(clean_text(data.get("description")),
-                                              clean_text(ours.get("identity")) if ours else None,
-                                              _description_sections(speech, boundaries))
+    identity, background = _split_description(
+        clean_text(data.get("description")),
+        clean_text(ours.get("identity")) if ours else None,
+        _description_sections(speech, boundaries),
+    )
     lore, depth = _lore_from_book(data.get("character_book"))
     if data.get("group_only_greetings"):
         notes.append("group-only greetings were not imported")
     character = Character(
-        name=name, identity=identity, personality=clean_text(data.get("personality")),
-        speech=speech, background=background, scenario=clean_text(data.get("scenario")),
-        boundaries=boundaries, examples=parse_examples(clean_text(data.get("mes_example")), name),
+        name=name,
+        identity=identity,
+        personality=clean_text(data.get("personality")),
+        speech=speech,
+        background=background,
+        scenario=clean_text(data.get("scenario")),
+        boundaries=boundaries,
+        examples=parse_examples(clean_text(data.get("mes_example")), name),
         first_message=clean_text(data.get("first_mes")),
         alternate_greetings=clean_list(data.get("alternate_greetings")),
-        language=clean_text(ours.get("language"))[:32], nickname=clean_text(data.get("nickname") or
-                                                                            ours.get("nickname"))[:64],
+        language=clean_text(ours.get("language"))[:32],
+        nickname=clean_text(data.get("nickname") or ours.get("nickname"))[:64],
         system_prompt=clean_text(data.get("system_prompt")),
         post_history_instructions=clean_text(data.get("post_history_instructions")),
-        tags=clean_list(data.get("tags"), split=True), creator=clean_text(data.get("creator"))[:128],
+        tags=clean_list(data.get("tags"), split=True),
+        creator=clean_text(data.get("creator"))[:128],
         creator_notes=clean_text(data.get("creator_notes")),
         character_version=clean_text(data.get("character_version"))[:64],
-        lore=lore, lore_scan_depth=_int(ours.get("lore_scan_depth"), depth), extras=extras,
+        lore=lore,
+        lore_scan_depth=_int(ours.get("lore_scan_depth"), depth),
+        extras=extras,
     )
     return character, spec
 
@@ -284,8 +301,12 @@ def card_to_character(obj: dict[str, Any], notes: list[str] | None = None) -> tu
 def _speech_from(raw: Any) -> SpeechStyle:
     if not isinstance(raw, dict):
         return SpeechStyle()
-    return SpeechStyle(clean_text(raw.get("vocabulary")), clean_list(raw.get("catchphrases")),
-                       clean_text(raw.get("punctuation")), clean_text(raw.get("emoji")))
+    return SpeechStyle(
+        clean_text(raw.get("vocabulary")),
+        clean_list(raw.get("catchphrases")),
+        clean_text(raw.get("punctuation")),
+        clean_text(raw.get("emoji")),
+    )
 
 
 def _description_sections(speech: SpeechStyle, boundaries: tuple[str, ...]) -> str:
@@ -294,8 +315,11 @@ def _description_sections(speech: SpeechStyle, boundaries: tuple[str, ...]) -> s
     blocks = []
     if not speech.empty:
         lines = ["Speech style:"]
-        for label, value in (("Vocabulary", speech.vocabulary), ("Punctuation", speech.punctuation),
-                             ("Emoji", speech.emoji)):
+        for label, value in (
+            ("Vocabulary", speech.vocabulary),
+            ("Punctuation", speech.punctuation),
+            ("Emoji", speech.emoji),
+        ):
             if value:
                 lines.append(f"- {label}: {value}")
         if speech.catchphrases:
@@ -313,9 +337,9 @@ def _split_description(description: str, identity: str | None, sections: str) ->
     text = description
     if identity is not None:
         if identity and (text == identity or text.startswith(identity + "\n\n")):
-            text = text[len(identity):].lstrip("\n")
+            text = text[len(identity) :].lstrip("\n")
         if sections and (text == sections or text.endswith("\n\n" + sections)):
-            text = text[:len(text) - len(sections)].rstrip("\n")
+            text = text[: len(text) - len(sections)].rstrip("\n")
         return identity, text.strip()
     first, sep, rest = text.partition("\n")
     if sep and rest.strip() and estimate_tokens(first) <= IDENTITY_LINE_TOKENS:
@@ -340,18 +364,25 @@ def _lore_from_book(book: Any) -> tuple[tuple[LoreEntry, ...], int]:
         if not isinstance(x, dict):
             continue
         ext = _mapping(x.get("extensions"))
-        lore.append(LoreEntry(
-            keys=clean_list(x.get("keys") if "keys" in x else x.get("key"), split=True),
-            content=clean_text(x.get("content")),
-            secondary_keys=clean_list(x.get("secondary_keys") if "secondary_keys" in x else x.get("keysecondary"),
-                                      split=True),
-            selective=bool(x.get("selective")), constant=bool(x.get("constant")),
-            enabled=x.get("enabled", True) is not False and not x.get("disable"),
-            case_sensitive=bool(x.get("case_sensitive")),
-            use_regex=bool(x.get("use_regex") or ext.get("use_regex")),
-            insertion_order=_int(x.get("insertion_order", x.get("order")), 100),
-            priority=_int(x.get("priority"), 0), name=clean_text(x.get("name"))[:128],
-            comment=clean_text(x.get("comment"))[:256], position=clean_text(x.get("position"))[:16]))
+        lore.append(
+            LoreEntry(
+                keys=clean_list(x.get("keys") if "keys" in x else x.get("key"), split=True),
+                content=clean_text(x.get("content")),
+                secondary_keys=clean_list(
+                    x.get("secondary_keys") if "secondary_keys" in x else x.get("keysecondary"), split=True
+                ),
+                selective=bool(x.get("selective")),
+                constant=bool(x.get("constant")),
+                enabled=x.get("enabled", True) is not False and not x.get("disable"),
+                case_sensitive=bool(x.get("case_sensitive")),
+                use_regex=bool(x.get("use_regex") or ext.get("use_regex")),
+                insertion_order=_int(x.get("insertion_order", x.get("order")), 100),
+                priority=_int(x.get("priority"), 0),
+                name=clean_text(x.get("name"))[:128],
+                comment=clean_text(x.get("comment"))[:256],
+                position=clean_text(x.get("position"))[:16],
+            )
+        )
     depth = min(max(_int(book.get("scan_depth"), 2), 1), 20)
     return tuple(lore), depth
 
@@ -367,27 +398,58 @@ def to_card_v2(character: Character) -> dict[str, Any]:
     description = "\n\n".join(p for p in (c.identity, c.background, sections) if p)
     extensions = dict(c.extras)
     extensions[EXTENSION_KEY] = {
-        "identity": c.identity, "language": c.language, "nickname": c.nickname, "boundaries": list(c.boundaries),
-        "speech": {"vocabulary": c.speech.vocabulary, "catchphrases": list(c.speech.catchphrases),
-                   "punctuation": c.speech.punctuation, "emoji": c.speech.emoji},
+        "identity": c.identity,
+        "language": c.language,
+        "nickname": c.nickname,
+        "boundaries": list(c.boundaries),
+        "speech": {
+            "vocabulary": c.speech.vocabulary,
+            "catchphrases": list(c.speech.catchphrases),
+            "punctuation": c.speech.punctuation,
+            "emoji": c.speech.emoji,
+        },
         "lore_scan_depth": c.lore_scan_depth,
     }
     data: dict[str, Any] = {
-        "name": c.name, "description": description, "personality": c.personality, "scenario": c.scenario,
-        "first_mes": c.first_message, "mes_example": format_examples(c.examples),
-        "creator_notes": c.creator_notes, "system_prompt": c.system_prompt,
+        "name": c.name,
+        "description": description,
+        "personality": c.personality,
+        "scenario": c.scenario,
+        "first_mes": c.first_message,
+        "mes_example": format_examples(c.examples),
+        "creator_notes": c.creator_notes,
+        "system_prompt": c.system_prompt,
         "post_history_instructions": c.post_history_instructions,
-        "alternate_greetings": list(c.alternate_greetings), "tags": list(c.tags), "creator": c.creator,
-        "character_version": c.character_version, "extensions": extensions,
+        "alternate_greetings": list(c.alternate_greetings),
+        "tags": list(c.tags),
+        "creator": c.creator,
+        "character_version": c.character_version,
+        "extensions": extensions,
     }
     if c.lore:
-        data["character_book"] = {"scan_depth": c.lore_scan_depth, "extensions": {}, "entries": [
-            {"id": i, "keys": list(e.keys), "secondary_keys": list(e.secondary_keys), "content": e.content,
-             "enabled": e.enabled, "insertion_order": e.insertion_order, "case_sensitive": e.case_sensitive,
-             "selective": e.selective, "constant": e.constant, "priority": e.priority, "name": e.name,
-             "comment": e.comment, **({"position": e.position} if e.position else {}),
-             "extensions": {"use_regex": True} if e.use_regex else {}}
-            for i, e in enumerate(c.lore, 1)]}
+        data["character_book"] = {
+            "scan_depth": c.lore_scan_depth,
+            "extensions": {},
+            "entries": [
+                {
+                    "id": i,
+                    "keys": list(e.keys),
+                    "secondary_keys": list(e.secondary_keys),
+                    "content": e.content,
+                    "enabled": e.enabled,
+                    "insertion_order": e.insertion_order,
+                    "case_sensitive": e.case_sensitive,
+                    "selective": e.selective,
+                    "constant": e.constant,
+                    "priority": e.priority,
+                    "name": e.name,
+                    "comment": e.comment,
+                    **({"position": e.position} if e.position else {}),
+                    "extensions": {"use_regex": True} if e.use_regex else {},
+                }
+                for i, e in enumerate(c.lore, 1)
+            ],
+        }
     v1 = {k: data[k] for k in ("name", "description", "personality", "scenario", "first_mes", "mes_example")}
     return {"spec": "chara_card_v2", "spec_version": "2.0", **v1, "data": data}
 

@@ -5,6 +5,7 @@ Text fields keep the card placeholders ``{{char}}`` and ``{{user}}`` (so an expo
 works in other tools); ``prompt.py`` substitutes them. Every size is counted in estimated
 tokens (``bot.core.tokens``): a card is a prompt, and it is paid for on every turn.
 """
+
 from __future__ import annotations
 
 import json
@@ -143,17 +144,32 @@ class Character:
     # --- storage (a JSON column) ---
     def to_dict(self) -> dict[str, Any]:
         return {
-            "v": STORED_VERSION, "name": self.name, "identity": self.identity, "personality": self.personality,
-            "speech": {"vocabulary": self.speech.vocabulary, "catchphrases": list(self.speech.catchphrases),
-                       "punctuation": self.speech.punctuation, "emoji": self.speech.emoji},
-            "background": self.background, "scenario": self.scenario, "boundaries": list(self.boundaries),
+            "v": STORED_VERSION,
+            "name": self.name,
+            "identity": self.identity,
+            "personality": self.personality,
+            "speech": {
+                "vocabulary": self.speech.vocabulary,
+                "catchphrases": list(self.speech.catchphrases),
+                "punctuation": self.speech.punctuation,
+                "emoji": self.speech.emoji,
+            },
+            "background": self.background,
+            "scenario": self.scenario,
+            "boundaries": list(self.boundaries),
             "examples": [[{"speaker": line.speaker, "text": line.text} for line in d] for d in self.examples],
-            "first_message": self.first_message, "alternate_greetings": list(self.alternate_greetings),
-            "language": self.language, "nickname": self.nickname, "system_prompt": self.system_prompt,
-            "post_history_instructions": self.post_history_instructions, "tags": list(self.tags),
-            "creator": self.creator, "creator_notes": self.creator_notes,
+            "first_message": self.first_message,
+            "alternate_greetings": list(self.alternate_greetings),
+            "language": self.language,
+            "nickname": self.nickname,
+            "system_prompt": self.system_prompt,
+            "post_history_instructions": self.post_history_instructions,
+            "tags": list(self.tags),
+            "creator": self.creator,
+            "creator_notes": self.creator_notes,
             "character_version": self.character_version,
-            "lore": [_lore_dict(e) for e in self.lore], "lore_scan_depth": self.lore_scan_depth,
+            "lore": [_lore_dict(e) for e in self.lore],
+            "lore_scan_depth": self.lore_scan_depth,
             "extras": dict(self.extras),
         }
 
@@ -161,20 +177,36 @@ class Character:
     def from_dict(cls, data: Mapping[str, Any]) -> Character:
         speech = data.get("speech") or {}
         return cls(
-            name=str(data.get("name", "")), identity=_s(data.get("identity")),
+            name=str(data.get("name", "")),
+            identity=_s(data.get("identity")),
             personality=_s(data.get("personality")),
-            speech=SpeechStyle(_s(speech.get("vocabulary")), _strs(speech.get("catchphrases")),
-                               _s(speech.get("punctuation")), _s(speech.get("emoji"))),
-            background=_s(data.get("background")), scenario=_s(data.get("scenario")),
+            speech=SpeechStyle(
+                _s(speech.get("vocabulary")),
+                _strs(speech.get("catchphrases")),
+                _s(speech.get("punctuation")),
+                _s(speech.get("emoji")),
+            ),
+            background=_s(data.get("background")),
+            scenario=_s(data.get("scenario")),
             boundaries=_strs(data.get("boundaries")),
-            examples=tuple(tuple(ExampleLine("user" if x.get("speaker") == "user" else "char", _s(x.get("text")))
-                                 for x in d if isinstance(x, Mapping))
-                           for d in data.get("examples") or () if isinstance(d, list)),
-            first_message=_s(data.get("first_message")), alternate_greetings=_strs(data.get("alternate_greetings")),
-            language=_s(data.get("language")), nickname=_s(data.get("nickname")),
+            examples=tuple(
+                tuple(
+                    ExampleLine("user" if x.get("speaker") == "user" else "char", _s(x.get("text")))
+                    for x in d
+                    if isinstance(x, Mapping)
+                )
+                for d in data.get("examples") or ()
+                if isinstance(d, list)
+            ),
+            first_message=_s(data.get("first_message")),
+            alternate_greetings=_strs(data.get("alternate_greetings")),
+            language=_s(data.get("language")),
+            nickname=_s(data.get("nickname")),
             system_prompt=_s(data.get("system_prompt")),
-            post_history_instructions=_s(data.get("post_history_instructions")), tags=_strs(data.get("tags")),
-            creator=_s(data.get("creator")), creator_notes=_s(data.get("creator_notes")),
+            post_history_instructions=_s(data.get("post_history_instructions")),
+            tags=_strs(data.get("tags")),
+            creator=_s(data.get("creator")),
+            creator_notes=_s(data.get("creator_notes")),
             character_version=_s(data.get("character_version")),
             lore=tuple(_lore_from(x) for x in data.get("lore") or () if isinstance(x, Mapping)),
             lore_scan_depth=int(data.get("lore_scan_depth") or 2),
@@ -193,27 +225,49 @@ def _strs(value: Any) -> tuple[str, ...]:
 
 
 def _lore_dict(e: LoreEntry) -> dict[str, Any]:
-    return {"keys": list(e.keys), "content": e.content, "secondary_keys": list(e.secondary_keys),
-            "selective": e.selective, "constant": e.constant, "enabled": e.enabled,
-            "case_sensitive": e.case_sensitive, "use_regex": e.use_regex, "insertion_order": e.insertion_order,
-            "priority": e.priority, "name": e.name, "comment": e.comment, "position": e.position}
+    return {
+        "keys": list(e.keys),
+        "content": e.content,
+        "secondary_keys": list(e.secondary_keys),
+        "selective": e.selective,
+        "constant": e.constant,
+        "enabled": e.enabled,
+        "case_sensitive": e.case_sensitive,
+        "use_regex": e.use_regex,
+        "insertion_order": e.insertion_order,
+        "priority": e.priority,
+        "name": e.name,
+        "comment": e.comment,
+        "position": e.position,
+    }
 
 
 def _lore_from(x: Mapping[str, Any]) -> LoreEntry:
-    return LoreEntry(keys=_strs(x.get("keys")), content=_s(x.get("content")),
-                     secondary_keys=_strs(x.get("secondary_keys")), selective=bool(x.get("selective")),
-                     constant=bool(x.get("constant")), enabled=x.get("enabled", True) is not False,
-                     case_sensitive=bool(x.get("case_sensitive")), use_regex=bool(x.get("use_regex")),
-                     insertion_order=int(x.get("insertion_order") or 0), priority=int(x.get("priority") or 0),
-                     name=_s(x.get("name")), comment=_s(x.get("comment")), position=_s(x.get("position")))
+    return LoreEntry(
+        keys=_strs(x.get("keys")),
+        content=_s(x.get("content")),
+        secondary_keys=_strs(x.get("secondary_keys")),
+        selective=bool(x.get("selective")),
+        constant=bool(x.get("constant")),
+        enabled=x.get("enabled", True) is not False,
+        case_sensitive=bool(x.get("case_sensitive")),
+        use_regex=bool(x.get("use_regex")),
+        insertion_order=int(x.get("insertion_order") or 0),
+        priority=int(x.get("priority") or 0),
+        name=_s(x.get("name")),
+        comment=_s(x.get("comment")),
+        position=_s(x.get("position")),
+    )
 
 
 # --- text hygiene ---
 
 _INVISIBLE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\U000e0000-\U000e007f\u202a-\u202e\u2066-\u2069]")
-_PLACEHOLDERS = ((re.compile(r"\{\{\s*char\s*\}\}|<bot>", re.IGNORECASE), "{{char}}"),
-                 (re.compile(r"\{\{\s*user\s*\}\}|<user>", re.IGNORECASE), "{{user}}"),
-                 (re.compile(r"\{\{\s*original\s*\}\}", re.IGNORECASE), "{{original}}"))
+_PLACEHOLDERS = (
+    (re.compile(r"\{\{\s*char\s*\}\}|<bot>", re.IGNORECASE), "{{char}}"),
+    (re.compile(r"\{\{\s*user\s*\}\}|<user>", re.IGNORECASE), "{{user}}"),
+    (re.compile(r"\{\{\s*original\s*\}\}", re.IGNORECASE), "{{original}}"),
+)
 
 
 def clean_text(text: Any) -> str:
@@ -275,13 +329,14 @@ def parse_examples(text: str, name: str = "") -> tuple[Dialogue, ...]:
             match = speaker.match(raw)
             if match:
                 who = "user" if match.group(1).lower() in ("{{user}}", "<user>") else "char"
-                lines.append([who, raw[match.end():]])
+                lines.append([who, raw[match.end() :]])
             elif lines:
                 lines[-1][1] += "\n" + raw
             elif raw.strip():
                 lines.append(["char", raw])
-        dialogue = tuple(ExampleLine("user" if who == "user" else "char", body.strip())
-                         for who, body in lines if body.strip())
+        dialogue = tuple(
+            ExampleLine("user" if who == "user" else "char", body.strip()) for who, body in lines if body.strip()
+        )
         if dialogue:
             dialogues.append(dialogue)
     return tuple(dialogues)
@@ -322,8 +377,11 @@ DEFAULT_LIMITS = CardLimits()
 
 # Field names as users see them (and as /character edit will take them).
 _PROMPT_FIELDS: tuple[tuple[str, str], ...] = (
-    ("personality", "personality"), ("background", "background"), ("scenario", "scenario"),
-    ("system_prompt", "system prompt"), ("post_history_instructions", "post-history instructions"),
+    ("personality", "personality"),
+    ("background", "background"),
+    ("scenario", "scenario"),
+    ("system_prompt", "system prompt"),
+    ("post_history_instructions", "post-history instructions"),
     ("first_message", "first message"),
 )
 
@@ -343,10 +401,19 @@ def constant_lore_tokens(character: Character) -> int:
 def prompt_tokens(character: Character) -> int:
     """What the card puts into every prompt, in estimated tokens (the fixed framing the
     renderer adds around it is not counted: it is ours, not the card's)."""
-    texts = [character.name, character.nickname, character.identity, character.personality,
-             _speech_text(character.speech), character.background, character.scenario,
-             "\n".join(character.boundaries), character.language, character.system_prompt,
-             character.post_history_instructions]
+    texts = [
+        character.name,
+        character.nickname,
+        character.identity,
+        character.personality,
+        _speech_text(character.speech),
+        character.background,
+        character.scenario,
+        "\n".join(character.boundaries),
+        character.language,
+        character.system_prompt,
+        character.post_history_instructions,
+    ]
     return sum(estimate_tokens(t) for t in texts) + examples_tokens(character) + constant_lore_tokens(character)
 
 
@@ -366,8 +433,10 @@ def problems(character: Character, limits: CardLimits = DEFAULT_LIMITS) -> list[
     for attr, label in _PROMPT_FIELDS:
         if (n := estimate_tokens(getattr(character, attr))) > limits.field_tokens:
             out.append(f"the {label} is about {n:,} tokens; at most {limits.field_tokens:,}")
-    for label, n in (("speech style", estimate_tokens(_speech_text(character.speech))),
-                     ("boundaries", estimate_tokens("\n".join(character.boundaries)))):
+    for label, n in (
+        ("speech style", estimate_tokens(_speech_text(character.speech))),
+        ("boundaries", estimate_tokens("\n".join(character.boundaries))),
+    ):
         if n > limits.field_tokens:
             out.append(f"the {label} is about {n:,} tokens; at most {limits.field_tokens:,}")
     if (n := examples_tokens(character)) > limits.examples_tokens:
@@ -429,7 +498,7 @@ def fit(character: Character, limits: CardLimits = DEFAULT_LIMITS) -> tuple[Char
     notes = []
     greetings = [g for g in character.alternate_greetings if estimate_tokens(g) <= limits.field_tokens]
     if len(greetings) > limits.greetings:
-        greetings = greetings[:limits.greetings]
+        greetings = greetings[: limits.greetings]
     if len(greetings) < len(character.alternate_greetings):
         notes.append(f"kept {len(greetings)} of {len(character.alternate_greetings)} alternate greetings")
     lore, total, constant = [], 0, 0
@@ -441,9 +510,14 @@ def fit(character: Character, limits: CardLimits = DEFAULT_LIMITS) -> tuple[Char
         entry = character.lore[i]
         cost = estimate_tokens(entry.content)
         always = entry.always_on
-        if (not entry.body or (not entry.keys and not always) or cost > limits.lore_entry_tokens
-                or total + cost > limits.lore_tokens or len(keep) >= limits.lore_entries
-                or (always and constant + estimate_tokens(entry.body) > limits.constant_lore_tokens)):
+        if (
+            not entry.body
+            or (not entry.keys and not always)
+            or cost > limits.lore_entry_tokens
+            or total + cost > limits.lore_tokens
+            or len(keep) >= limits.lore_entries
+            or (always and constant + estimate_tokens(entry.body) > limits.constant_lore_tokens)
+        ):
             skipped += 1
             continue
         keep.add(i)
@@ -451,9 +525,11 @@ def fit(character: Character, limits: CardLimits = DEFAULT_LIMITS) -> tuple[Char
         constant += estimate_tokens(entry.body) if always else 0
     lore = [e for i, e in enumerate(character.lore) if i in keep]
     if skipped:
-        notes.append(f"kept {len(lore)} of {len(character.lore)} lore entries (about {total:,} tokens; "
-                     "empty, keyless or over-budget ones were left out)")
-    tags = tuple(t for t in character.tags if len(t) <= limits.tag_chars)[:limits.tags]
+        notes.append(
+            f"kept {len(lore)} of {len(character.lore)} lore entries (about {total:,} tokens; "
+            "empty, keyless or over-budget ones were left out)"
+        )
+    tags = tuple(t for t in character.tags if len(t) <= limits.tag_chars)[: limits.tags]
     if len(tags) < len(character.tags):
         notes.append(f"kept {len(tags)} of {len(character.tags)} tags")
     creator_notes = truncate_tokens(character.creator_notes, limits.notes_tokens)
@@ -463,25 +539,57 @@ def fit(character: Character, limits: CardLimits = DEFAULT_LIMITS) -> tuple[Char
     if _json_size(extras) > limits.extras_bytes:
         extras = {}
         notes.append("left out other tools' extensions (too large to keep)")
-    fitted = replace(character, alternate_greetings=tuple(greetings), lore=tuple(lore), tags=tags,
-                     creator_notes=creator_notes, extras=extras)
+    fitted = replace(
+        character,
+        alternate_greetings=tuple(greetings),
+        lore=tuple(lore),
+        tags=tags,
+        creator_notes=creator_notes,
+        extras=extras,
+    )
     return fitted, notes
 
 
 # --- editing one field (/character edit NAME FIELD: text) ---
 
 EDITABLE: dict[str, str] = {
-    "name": "name", "identity": "identity", "personality": "personality", "background": "background",
-    "scenario": "scenario", "vocabulary": "vocabulary", "catchphrases": "catchphrases",
-    "punctuation": "punctuation", "emoji": "emoji", "boundaries": "boundaries", "examples": "examples",
-    "example": "examples", "greeting": "first_message", "first_message": "first_message",
-    "first": "first_message", "greetings": "alternate_greetings", "language": "language",
-    "nickname": "nickname", "system_prompt": "system_prompt", "system": "system_prompt",
-    "post_history": "post_history_instructions", "post_history_instructions": "post_history_instructions",
+    "name": "name",
+    "identity": "identity",
+    "personality": "personality",
+    "background": "background",
+    "scenario": "scenario",
+    "vocabulary": "vocabulary",
+    "catchphrases": "catchphrases",
+    "punctuation": "punctuation",
+    "emoji": "emoji",
+    "boundaries": "boundaries",
+    "examples": "examples",
+    "example": "examples",
+    "greeting": "first_message",
+    "first_message": "first_message",
+    "first": "first_message",
+    "greetings": "alternate_greetings",
+    "language": "language",
+    "nickname": "nickname",
+    "system_prompt": "system_prompt",
+    "system": "system_prompt",
+    "post_history": "post_history_instructions",
+    "post_history_instructions": "post_history_instructions",
     "tags": "tags",
-    "名字": "name", "身份": "identity", "性格": "personality", "背景": "background", "场景": "scenario",
-    "用词": "vocabulary", "口头禅": "catchphrases", "标点": "punctuation", "表情": "emoji", "边界": "boundaries",
-    "示例": "examples", "开场白": "first_message", "语言": "language", "标签": "tags",
+    "名字": "name",
+    "身份": "identity",
+    "性格": "personality",
+    "背景": "background",
+    "场景": "scenario",
+    "用词": "vocabulary",
+    "口头禅": "catchphrases",
+    "标点": "punctuation",
+    "表情": "emoji",
+    "边界": "boundaries",
+    "示例": "examples",
+    "开场白": "first_message",
+    "语言": "language",
+    "标签": "tags",
 }
 
 
@@ -490,8 +598,11 @@ def edit(character: Character, field_name: str, value: str, limits: CardLimits =
     one item per line; ``examples`` takes the cards' ``<START>`` / ``{{user}}:`` form."""
     target = EDITABLE.get(re.sub(r"[\s-]+", "_", field_name.strip().lower()))
     if target is None:
-        raise CharacterError(f"There is no field “{field_name}”. Fields: "
-                             + ", ".join(sorted({k for k in EDITABLE if k.isascii()})) + ".")
+        raise CharacterError(
+            f"There is no field “{field_name}”. Fields: "
+            + ", ".join(sorted({k for k in EDITABLE if k.isascii()}))
+            + "."
+        )
     text = clean_text(value)
     lines = tuple(dict.fromkeys(ln.strip(" -•\t") for ln in text.split("\n") if ln.strip(" -•\t")))
     if target == "name":

@@ -7,6 +7,7 @@ a group, which character the group speaks as is switched by anyone while none is
 after that only by the active character's owner or an admin (fans can't turn the mascot
 off); ``share`` (a character for every chat of the workspace) is for admins.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,18 +27,46 @@ from bot.platform.surface import RateLimited, WriteFailed
 from bot.store.characters import CharacterScope, NameTaken, SavedCharacter
 
 log = logging.getLogger(__name__)
-USAGE = ("`/character` lists the characters here · `/character use NAME` · `/character off` · "
-         "`/character new NAME: who they are in one line` · `/character show [NAME]` · "
-         "`/character edit [NAME] FIELD: text` · `/character delete NAME` · `/character export [NAME] [png]` · "
-         "`/scene NAME, NAME: situation` · send a Character Card (PNG or JSON) to import it.")
+USAGE = (
+    "`/character` lists the characters here · `/character use NAME` · `/character off` · "
+    "`/character new NAME: who they are in one line` · `/character show [NAME]` · "
+    "`/character edit [NAME] FIELD: text` · `/character delete NAME` · `/character export [NAME] [png]` · "
+    "`/scene NAME, NAME: situation` · send a Character Card (PNG or JSON) to import it."
+)
 FIELDS = ", ".join(sorted({k for k in EDITABLE if k.isascii()}))
 FORMATS = ("json", "png")
-ALIASES = {"": "list", "list": "list", "ls": "list", "use": "use", "off": "off", "stop": "off", "none": "off",
-           "new": "new", "create": "new", "show": "show", "info": "show", "edit": "edit", "set": "edit",
-           "delete": "delete", "remove": "delete", "rm": "delete", "export": "export", "save": "save",
-           "import": "save", "share": "share", "help": "help",
-           "列表": "list", "使用": "use", "关闭": "off", "新建": "new", "查看": "show", "编辑": "edit",
-           "删除": "delete", "导出": "export", "保存": "save"}
+ALIASES = {
+    "": "list",
+    "list": "list",
+    "ls": "list",
+    "use": "use",
+    "off": "off",
+    "stop": "off",
+    "none": "off",
+    "new": "new",
+    "create": "new",
+    "show": "show",
+    "info": "show",
+    "edit": "edit",
+    "set": "edit",
+    "delete": "delete",
+    "remove": "delete",
+    "rm": "delete",
+    "export": "export",
+    "save": "save",
+    "import": "save",
+    "share": "share",
+    "help": "help",
+    "列表": "list",
+    "使用": "use",
+    "关闭": "off",
+    "新建": "new",
+    "查看": "show",
+    "编辑": "edit",
+    "删除": "delete",
+    "导出": "export",
+    "保存": "save",
+}
 
 
 def _field_key(words: list[str]) -> str:
@@ -76,8 +105,9 @@ class CharacterCommands:
     async def _list(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         saved = await self.characters.usable(where.key)
         active = await self._active(call.core, where)
-        text = show.list_markdown([(s.character, s.scope.value) for s in saved],
-                                  active=active.name if active is not None else None)
+        text = show.list_markdown(
+            [(s.character, s.scope.value) for s in saved], active=active.name if active is not None else None
+        )
         await call.core.notify(call.surface, f"{text}\n\n{USAGE}" if saved else text)
 
     async def _use(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
@@ -111,9 +141,19 @@ class CharacterCommands:
         msg = call.msg
         author = msg.author
         request = TurnRequest(DRAFT_KIND, {"name": name, "line": line, "by": author.id, "by_name": author.name})
-        await call.core.submit(IncomingMessage(key=msg.key, author=author, text=msg.text, message_id=msg.message_id,
-                                               addressed=True, group=msg.group, reply_to=msg.reply_to),
-                               call.surface, request)
+        await call.core.submit(
+            IncomingMessage(
+                key=msg.key,
+                author=author,
+                text=msg.text,
+                message_id=msg.message_id,
+                addressed=True,
+                group=msg.group,
+                reply_to=msg.reply_to,
+            ),
+            call.surface,
+            request,
+        )
 
     async def _show(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         saved = await self._named_or_active(call.core, where, rest)
@@ -142,8 +182,11 @@ class CharacterCommands:
         updated = edit(saved.character, field, text, self.feature.limits)
         result = await self.characters.update(saved.id, updated, revision=saved.revision)
         self.feature.changed(where.key)
-        await core.notify(call.surface, f"Updated {result.name}'s {field.replace('_', ' ')} "
-                                        f"(about {result.prompt_tokens:,} tokens in every prompt now).")
+        await core.notify(
+            call.surface,
+            f"Updated {result.name}'s {field.replace('_', ' ')} "
+            f"(about {result.prompt_tokens:,} tokens in every prompt now).",
+        )
 
     async def _delete(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         if not rest:
@@ -152,8 +195,9 @@ class CharacterCommands:
         self._check_owner(call.core, where, call, saved, "delete")
         await self.characters.delete(saved.id)
         self.feature.changed()
-        await call.core.notify(call.surface, f"Deleted **{saved.name}**. Chats that spoke as {saved.name} are back to "
-                                             "the plain assistant.")
+        await call.core.notify(
+            call.surface, f"Deleted **{saved.name}**. Chats that spoke as {saved.name} are back to the plain assistant."
+        )
 
     async def _export(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         words = rest.split()
@@ -174,9 +218,12 @@ class CharacterCommands:
         if sent is None:  # this surface posts no files
             text = export_json(character).decode("utf-8")
             stem = name.rsplit(".", 1)[0]
-            await call.core.notify(call.surface, f"I couldn't send a file here, so here is {character.name}'s card as "
-                                                 f"text (V2 JSON): save it as `{stem}.json` to import it elsewhere."
-                                                 f"\n\n```json\n{text}\n```")
+            await call.core.notify(
+                call.surface,
+                f"I couldn't send a file here, so here is {character.name}'s card as "
+                f"text (V2 JSON): save it as `{stem}.json` to import it elsewhere."
+                f"\n\n```json\n{text}\n```",
+            )
 
     async def _save(self, call: CommandCall, where: CharacterChat, rest: str) -> None:
         await self.offers.save_latest(call.core, where, call.msg.author, call.surface)
@@ -199,9 +246,18 @@ class CharacterCommands:
             return
         msg = call.msg
         await call.core.submit(
-            IncomingMessage(key=msg.key, author=msg.author, text=msg.text, message_id=msg.message_id, addressed=True,
-                            group=msg.group, reply_to=msg.reply_to),
-            call.surface, TurnRequest(SCENE_KIND, {"names": list(asked.names), "situation": asked.situation}))
+            IncomingMessage(
+                key=msg.key,
+                author=msg.author,
+                text=msg.text,
+                message_id=msg.message_id,
+                addressed=True,
+                group=msg.group,
+                reply_to=msg.reply_to,
+            ),
+            call.surface,
+            TurnRequest(SCENE_KIND, {"names": list(asked.names), "situation": asked.situation}),
+        )
 
     # --- helpers ---
     async def _active(self, core: Core, where: CharacterChat) -> SavedCharacter | None:
@@ -225,13 +281,16 @@ class CharacterCommands:
             raise CharacterError("Name the character (no character is speaking here): `/character` lists them.")
         return active
 
-    def _check_owner(self, core: Core, where: CharacterChat, call: CommandCall, saved: SavedCharacter,
-                     what: str) -> None:
+    def _check_owner(
+        self, core: Core, where: CharacterChat, call: CommandCall, saved: SavedCharacter, what: str
+    ) -> None:
         if not self.feature.may_change(core, where.key, call.msg.author.id, saved):
             raise CharacterError(f"Only {saved.name}'s owner (whoever created it) or an admin can {what} it.")
 
     async def _check_switch(self, core: Core, conv, call: CommandCall) -> None:  # noqa: ANN001
         blocker = await self.feature.may_switch(core, conv, call.msg.author.id)
         if blocker is not None:
-            raise CharacterError(f"This group speaks as {blocker.name}; only {blocker.name}'s owner or an admin can "
-                                 "switch characters here.")
+            raise CharacterError(
+                f"This group speaks as {blocker.name}; only {blocker.name}'s owner or an admin can "
+                "switch characters here."
+            )

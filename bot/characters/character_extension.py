@@ -4,6 +4,7 @@ the addressing hook (a character called by name in a group) and the prompt hook 
 
 Built per runtime (``characters_extension(store)``): the hooks read the database.
 """
+
 from __future__ import annotations
 
 from bot.characters.character_commands import CharacterCommands
@@ -15,8 +16,9 @@ from bot.platform.inbox import CommandInfo
 from bot.store.repo import Store
 
 COMMANDS = (
-    CommandInfo("character", "Characters: list, use, new, show, edit, export · 角色",
-                "[use|off|new|show|edit|export] …"),
+    CommandInfo(
+        "character", "Characters: list, use, new, show, edit, export · 角色", "[use|off|new|show|edit|export] …"
+    ),
     CommandInfo("scene", "A scene between characters · 角色对话", "<name>, <name>: <situation>"),
 )
 

@@ -12,6 +12,7 @@ The voice, turn after turn:
 A copy request (a copywriting turn) in a chat with a character is written in its voice,
 unless the brief asks for another.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,8 +39,10 @@ RENDERS_KEPT = 256
 
 
 def voice_for_task(name: str) -> str:
-    return (f"[Write this in {name}'s voice (its vocabulary, catchphrases, punctuation and emoji habits) "
-            "unless the request asks for a different voice or a neutral tone; keep the format asked for.]")
+    return (
+        f"[Write this in {name}'s voice (its vocabulary, catchphrases, punctuation and emoji habits) "
+        "unless the request asks for a different voice or a neutral tone; keep the format asked for.]"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,9 @@ class CharacterFeature:
         return active if active is not None and active.owner != user_id else None
 
     # --- taking a character up (/character use, "Save & use") ---
-    async def take_up(self, core: Core, where: CharacterChat, saved: SavedCharacter | None, author: Author,
-                      surface: ReplySurface) -> None:
+    async def take_up(
+        self, core: Core, where: CharacterChat, saved: SavedCharacter | None, author: Author, surface: ReplySurface
+    ) -> None:
         """Make the conversation (and the chat's new threads) speak as ``saved`` (None: as
         nobody), and show the first message."""
         conv = await core.store.conversation(where.key, shared=where.group)
@@ -112,8 +116,11 @@ class CharacterFeature:
             await core.notify(surface, "Back to my own voice here. (`/character use NAME` picks a character again.)")
             return
         name = saved.name
-        await core.notify(surface, f"🎭 Speaking as **{name}** here from now on — also after /new. "
-                                   "`/character off` goes back to the plain assistant.")
+        await core.notify(
+            surface,
+            f"🎭 Speaking as **{name}** here from now on — also after /new. "
+            "`/character off` goes back to the plain assistant.",
+        )
         greeting = show.greeting(saved.character, author.name)
         if greeting:
             # The greeting is the character's first line of the conversation: history, not a notice.
@@ -157,8 +164,9 @@ class CharacterFeature:
             return Addressed()
         return Addressed(TurnRequest(TurnKind.CHAT, {ADDRESSED_EXTRA: chosen.id}))
 
-    async def prompt_addition(self, conversation: ConversationRow, kind: str,
-                              history: list[StoredMessage]) -> PromptAddition | None:
+    async def prompt_addition(
+        self, conversation: ConversationRow, kind: str, history: list[StoredMessage]
+    ) -> PromptAddition | None:
         if kind in OWN_PROMPT:
             return None
         character_id = conversation.character_id
@@ -178,5 +186,8 @@ class CharacterFeature:
         recent = [m.text for m in history if m.role in ("user", "assistant") and m.text]
         lore = voice_prompt.lore_text(character, voice_prompt.triggered_lore(character, recent), rendered.user_label)
         reminder = f"[{rendered.post_history}]" if kind == TurnKind.CHAT else voice_for_task(rendered.name)
-        return PromptAddition(system=rendered.system_block, examples=rendered.examples,
-                              newest="\n\n".join(t for t in (lore, reminder) if t))
+        return PromptAddition(
+            system=rendered.system_block,
+            examples=rendered.examples,
+            newest="\n\n".join(t for t in (lore, reminder) if t),
+        )

@@ -6,6 +6,7 @@ Both build their own prompt (the chat history is not what the model needs for ei
 for structured output, read the answer in code, and retry once with the problems quoted.
 A user never sees raw JSON.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,11 @@ async def _ask(turn: TurnContext, messages: list[dict[str, Any]], response_forma
 
 def _retry(messages: list[dict[str, Any]], answer: str, instruction: str) -> list[dict[str, Any]]:
     visible = strip_reasoning(answer)[:MAX_QUOTED_ANSWER]
-    return [*messages, *([{"role": "assistant", "content": visible}] if visible else []),
-            {"role": "user", "content": instruction}]
+    return [
+        *messages,
+        *([{"role": "assistant", "content": visible}] if visible else []),
+        {"role": "user", "content": instruction},
+    ]
 
 
 class DraftKind:
@@ -75,8 +79,9 @@ class DraftKind:
         character = result.character
         turn.parts.append(NewPart(OFFER_PART, data=offer_data(character, by, "draft")))
         turn.controls.append(offer_controls("draft", turn.turn_id))
-        turn.feed(offer_markdown(character, heading=f"✍️ **A draft of {character.name}** — Regenerate for "
-                                                    "another take."))
+        turn.feed(
+            offer_markdown(character, heading=f"✍️ **A draft of {character.name}** — Regenerate for another take.")
+        )
 
 
 class SceneKind:
@@ -101,14 +106,17 @@ class SceneKind:
         missing = [name for name, saved in found.items() if saved is None]
         if missing:
             known = ", ".join(s.name for s in await self.feature.characters.usable(key)) or "none yet"
-            turn.feed(f"I don't know {', '.join(f'**{m}**' for m in missing)} here. Characters here: {known}. "
-                      "(`/character new NAME: one line` drafts one.)")
+            turn.feed(
+                f"I don't know {', '.join(f'**{m}**' for m in missing)} here. Characters here: {known}. "
+                "(`/character new NAME: one line` drafts one.)"
+            )
             return
         cast = [saved.character for saved in found.values() if saved is not None]
         seconds = scenes.script_seconds(turn.conversation.style)
         await turn.status("writing the scene…")
-        messages = scenes.scene_messages(cast, situation, base_system=turn.settings.system_prompt,
-                                         timing_seconds=seconds)
+        messages = scenes.scene_messages(
+            cast, situation, base_system=turn.settings.system_prompt, timing_seconds=seconds
+        )
         fmt = scenes.response_format(cast, seconds) if turn.settings.structured_output else None
         answer = await _ask(turn, messages, fmt)
         parsed = scenes.parse_scene(answer, cast, timing_seconds=seconds)
@@ -116,13 +124,18 @@ class SceneKind:
             log.info("characters: scene with %d problem(s); retrying once", len(parsed.problems))
             await turn.status("rewriting the scene…")
             second = scenes.parse_scene(
-                await _ask(turn, _retry(messages, answer, scenes.retry_instruction(parsed.problems)), fmt), cast,
-                timing_seconds=seconds)
-            if second.scene is not None and (second.ok or parsed.scene is None
-                                             or len(second.problems) <= len(parsed.problems)):
+                await _ask(turn, _retry(messages, answer, scenes.retry_instruction(parsed.problems)), fmt),
+                cast,
+                timing_seconds=seconds,
+            )
+            if second.scene is not None and (
+                second.ok or parsed.scene is None or len(second.problems) <= len(parsed.problems)
+            ):
                 parsed = second
         if parsed.scene is None:
-            turn.feed("Sorry, the model twice failed to write that scene in a usable form. Try again, or describe "
-                      "the situation differently.")
+            turn.feed(
+                "Sorry, the model twice failed to write that scene in a usable form. Try again, or describe "
+                "the situation differently."
+            )
             return
         turn.feed(scenes.render_scene(parsed.scene, timing=bool(seconds)))

@@ -6,6 +6,7 @@ save`` where nothing can be tapped — still finds it, in any process.
 An imported card is data: it becomes a ``Character`` and nothing else (no setting of the
 bot changes), checked against the size caps before it is offered and again when saved.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,10 @@ MODES: tuple[Mode, ...] = ("save", "use")
 
 
 def offer_controls(source: Source, ident: int) -> Row:
-    return (Button("✅ Save", Press(PRESS, ident, (source, "save")), "primary"),
-            Button("🎭 Save & use", Press(PRESS, ident, (source, "use"))))
+    return (
+        Button("✅ Save", Press(PRESS, ident, (source, "save")), "primary"),
+        Button("🎭 Save & use", Press(PRESS, ident, (source, "use"))),
+    )
 
 
 def offer_markdown(character: Character, *, heading: str, notes: tuple[str, ...] = ()) -> str:
@@ -44,12 +47,18 @@ def offer_markdown(character: Character, *, heading: str, notes: tuple[str, ...]
     sample = next(iter(character.examples), ())
     if sample:
         spoken = [f"> {'🙂' if line.speaker == 'user' else character.name}: {line.text}" for line in sample[:4]]
-        lines += ["", "_How it talks:_", *(s.replace("{{char}}", character.name).replace("{{user}}", "🙂")
-                                           for s in spoken)]
+        lines += [
+            "",
+            "_How it talks:_",
+            *(s.replace("{{char}}", character.name).replace("{{user}}", "🙂") for s in spoken),
+        ]
     if notes:
         lines += ["", "_Left out: " + "; ".join(notes) + "._"]
-    lines += ["", f"_About {prompt_tokens(character):,} tokens in every prompt. Tap **Save** (or send "
-                  "`/character save`) to keep it here._"]
+    lines += [
+        "",
+        f"_About {prompt_tokens(character):,} tokens in every prompt. Tap **Save** (or send "
+        "`/character save`) to keep it here._",
+    ]
     return "\n".join(lines)
 
 
@@ -80,15 +89,21 @@ class Offers:
         existing = await self.feature.characters.find(msg.key, character.name)
         heading = f"📇 **Import this character?** (a {imported.spec.replace('_', ' ')} card)"
         if existing is not None:
-            heading += (f"\n_There is already a character called {existing.name} here: delete or rename that one "
-                        "first, or this one can't be saved._")
+            heading += (
+                f"\n_There is already a character called {existing.name} here: delete or rename that one "
+                "first, or this one can't be saved._"
+            )
         text = offer_markdown(character, heading=heading, notes=imported.notes)
         data = offer_data(character, msg.author, "card", spec=imported.spec, file=att.filename)
         message_id, _ = await core.store.add_message(
-            conv.id, "assistant",
-            [NewPart("text", text=text),
-             NewPart(OFFER_PART, data=data, blob=imported.avatar, mime="image/png" if imported.avatar else None)],
-            status="complete")
+            conv.id,
+            "assistant",
+            [
+                NewPart("text", text=text),
+                NewPart(OFFER_PART, data=data, blob=imported.avatar, mime="image/png" if imported.avatar else None),
+            ],
+            status="complete",
+        )
         await AnswerWriter(call.surface, 0, native=False).finish(text, controls=(offer_controls("card", message_id),))
         return True
 
@@ -104,8 +119,11 @@ class Offers:
             message_id = turn.response_message_id if turn is not None else None
         offer = await self.feature.characters.offer(message_id) if message_id is not None else None
         key = action.key
-        if offer is None or (offer.key.platform, offer.key.workspace, offer.key.chat) != \
-                (key.platform, key.workspace, key.chat):
+        if offer is None or (offer.key.platform, offer.key.workspace, offer.key.chat) != (
+            key.platform,
+            key.workspace,
+            key.chat,
+        ):
             return None
         return await self.save(core, offer, action.user, surface, use=args[1] == "use")
 
@@ -115,8 +133,11 @@ class Offers:
         message_id = await self.feature.characters.latest_offer(conv.id) if conv is not None else None
         offer = await self.feature.characters.offer(message_id) if message_id is not None else None
         if offer is None:
-            await core.notify(surface, "There is no character waiting to be saved here: draft one with "
-                                       "`/character new NAME: one line`, or send a card file.")
+            await core.notify(
+                surface,
+                "There is no character waiting to be saved here: draft one with "
+                "`/character new NAME: one line`, or send a card file.",
+            )
             return
         await self.save(core, offer, user, surface, use=False)
 
@@ -142,21 +163,28 @@ class Offers:
             await core.notify(surface, f"**{saved.name}** is saved here already.")
         else:
             try:
-                saved = await feature.characters.create(offer.key, where.scope, by or user.id, character,
-                                                        avatar=offer.avatar)
+                saved = await feature.characters.create(
+                    offer.key, where.scope, by or user.id, character, avatar=offer.avatar
+                )
             except NameTaken as exc:
                 await core.notify(surface, str(exc))
                 return "Not saved: the name is taken."
             feature.changed(offer.key)
             log.info("characters: saved %s (%s) in %s", saved.id, offer.data.get("source"), offer.key)
             if not use:
-                await core.notify(surface, f"Saved **{saved.name}** for {SCOPE_LABELS[saved.scope.value]}. "
-                                           f"`/character use {saved.name}` makes me speak as {saved.name}.")
+                await core.notify(
+                    surface,
+                    f"Saved **{saved.name}** for {SCOPE_LABELS[saved.scope.value]}. "
+                    f"`/character use {saved.name}` makes me speak as {saved.name}.",
+                )
         if use:
             blocker = await feature.may_switch(core, conv, user.id) if conv is not None else None
             if blocker is not None:
-                await core.notify(surface, f"Saved **{saved.name}**. This group speaks as {blocker.name}; only its "
-                                           "owner or an admin can switch characters here.")
+                await core.notify(
+                    surface,
+                    f"Saved **{saved.name}**. This group speaks as {blocker.name}; only its "
+                    "owner or an admin can switch characters here.",
+                )
                 return "Saved."
             await feature.take_up(core, where, saved, user, surface)
         return "Saved."

@@ -2,6 +2,7 @@
 its own voice, asked for as JSON and rendered as a Markdown script (speaker names bold,
 stage directions in italics, timing cues when the chat's copy style is a short-video script).
 """
+
 from __future__ import annotations
 
 import re
@@ -89,15 +90,28 @@ def cast_block(cast: Sequence[Character]) -> str:
 def scene_schema(cast: Sequence[Character], timing_seconds: int | None = None) -> dict[str, Any]:
     line_required = ["speaker", "text", *(["timing"] if timing_seconds else [])]
     return {
-        "type": "object", "additionalProperties": False, "required": ["lines"],
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["lines"],
         "properties": {
             "title": {"type": "string"},
-            "lines": {"type": "array", "minItems": 2, "maxItems": MAX_LINES, "items": {
-                "type": "object", "additionalProperties": False, "required": line_required,
-                "properties": {
-                    "speaker": {"type": "string", "enum": [c.name for c in cast] + [NARRATOR]},
-                    "text": {"type": "string"}, "direction": {"type": "string"},
-                    "timing": {"type": "string"}}}}},
+            "lines": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": MAX_LINES,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": line_required,
+                    "properties": {
+                        "speaker": {"type": "string", "enum": [c.name for c in cast] + [NARRATOR]},
+                        "text": {"type": "string"},
+                        "direction": {"type": "string"},
+                        "timing": {"type": "string"},
+                    },
+                },
+            },
+        },
     }
 
 
@@ -109,34 +123,42 @@ def scene_instruction(cast: Sequence[Character], situation: str, timing_seconds:
     names = ", ".join(c.name for c in cast)
     parts = [
         f"Write a scene: a dialogue between {names}.",
-        f"Situation:\n\"\"\"\n{situation.strip()}\n\"\"\"",
+        f'Situation:\n"""\n{situation.strip()}\n"""',
         "Every line is spoken by one of them in their own voice (vocabulary, catchphrases, punctuation, emoji, "
         "boundaries from their sheets): a reader should know who speaks without the name. Let them react to each "
         "other; everyone speaks at least once. 6–20 lines.",
-        "Put actions, expressions and pauses in \"direction\" (short), never inside \"text\". A line that is "
-        f"only a stage direction has speaker \"{NARRATOR}\" and empty text.",
+        'Put actions, expressions and pauses in "direction" (short), never inside "text". A line that is '
+        f'only a stage direction has speaker "{NARRATOR}" and empty text.',
     ]
     if timing_seconds:
-        parts.append(f"This is a short-video script: give every line a \"timing\" cue such as \"0-3s\", in "
-                     f"order, the whole scene at most {timing_seconds} seconds (about 4–5 Chinese characters or "
-                     "2–3 English words per second), with a hook in the first 3 seconds.")
+        parts.append(
+            f'This is a short-video script: give every line a "timing" cue such as "0-3s", in '
+            f"order, the whole scene at most {timing_seconds} seconds (about 4–5 Chinese characters or "
+            "2–3 English words per second), with a hook in the first 3 seconds."
+        )
     example = '{"speaker": "…", "text": "…", "direction": "…"' + (', "timing": "0-3s"' if timing_seconds else "") + "}"
-    parts.append("Reply with only one JSON object, no prose and no code fences: "
-                 f'{{"title": "…", "lines": [{example}, …]}}. "speaker" is exactly one of: {names}, {NARRATOR}.')
+    parts.append(
+        "Reply with only one JSON object, no prose and no code fences: "
+        f'{{"title": "…", "lines": [{example}, …]}}. "speaker" is exactly one of: {names}, {NARRATOR}.'
+    )
     return "\n\n".join(parts)
 
 
-def scene_messages(cast: Sequence[Character], situation: str, *, base_system: str = "",
-                   timing_seconds: int | None = None) -> list[dict[str, str]]:
+def scene_messages(
+    cast: Sequence[Character], situation: str, *, base_system: str = "", timing_seconds: int | None = None
+) -> list[dict[str, str]]:
     """The whole request: our system text and the cast (stable), then the ask (volatile)."""
     system = "\n\n".join(p for p in (base_system.strip(), cast_block(cast)) if p)
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": scene_instruction(cast, situation, timing_seconds)}]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": scene_instruction(cast, situation, timing_seconds)},
+    ]
 
 
 def retry_instruction(problems: Sequence[str]) -> str:
-    return ("Your scene could not be used: " + "; ".join(problems) + ". Write it again and reply with only "
-            "the JSON object.")
+    return (
+        "Your scene could not be used: " + "; ".join(problems) + ". Write it again and reply with only the JSON object."
+    )
 
 
 # --- reading the answer ---

@@ -1,6 +1,7 @@
 """Characters as Markdown for people: the ``/character`` list, ``/character show``, the
 greeting posted when a character is taken up, and which character a group message speaks to.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,10 @@ def _shown(text: str, character: Character) -> str:
 def list_markdown(entries: Sequence[tuple[Character, str]], active: str | None = None) -> str:
     """``/character``: (character, scope) pairs, the active one marked."""
     if not entries:
-        return ("No characters here yet. Create one with `/character new NAME: who they are in one line`, "
-                "or send a Character Card (PNG or JSON).")
+        return (
+            "No characters here yet. Create one with `/character new NAME: who they are in one line`, "
+            "or send a Character Card (PNG or JSON)."
+        )
     lines = ["**Characters** (speak as one with `/character use NAME`, stop with `/character off`):", ""]
     for character, scope in entries:
         mark = " ✅" if active is not None and name_key(active) == character.key else ""
@@ -47,8 +50,12 @@ def card_markdown(character: Character, *, max_chars: int = 3_000) -> str:
         lines.append(f"**Example dialogues:** {len(c.examples)}")
     if c.first_message:
         lines.append(f"**First message:** {c.first_message}")
-    facts = [f"{len(c.lore)} lore entries" if c.lore else "", f"language {c.language}" if c.language else "",
-             f"by {c.creator}" if c.creator else "", f"v{c.character_version}" if c.character_version else ""]
+    facts = [
+        f"{len(c.lore)} lore entries" if c.lore else "",
+        f"language {c.language}" if c.language else "",
+        f"by {c.creator}" if c.creator else "",
+        f"v{c.character_version}" if c.character_version else "",
+    ]
     if any(facts):
         lines.append("_" + " · ".join(f for f in facts if f) + "_")
     text = _shown("\n\n".join(lines), c)
@@ -71,13 +78,12 @@ def addressed(text: str, characters: Sequence[Character]) -> Character | None:
     "Captain Bao" wins over "Bao"."""
     stripped = text.lstrip()
     folded = name_key(stripped[:200])
-    names = sorted(((name_key(n), c) for c in characters for n in (c.name, c.nickname) if n),
-                   key=lambda item: -len(item[0]))
+    names = sorted(
+        ((name_key(n), c) for c in characters for n in (c.name, c.nickname) if n), key=lambda item: -len(item[0])
+    )
     for key, character in names:
         if re.search(r"(?:^|\s)@" + re.escape(key) + r"(?!\w)", folded):
             return character
-        if folded.startswith(key) and (len(folded) == len(key) or not folded[len(key)].isalnum()
-                                       or not key.isascii()):
+        if folded.startswith(key) and (len(folded) == len(key) or not folded[len(key)].isalnum() or not key.isascii()):
             return character
     return None
-

@@ -9,6 +9,7 @@ Plain frozen dataclasses, so a profile can be hashed, cached and stored (``to_di
                    "price": {"amount": "129", "currency": "CNY"},
                    "specs": {"容量": "30ml", "重量": {"value": 120, "unit": "g"}}}]}
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,22 @@ from pathlib import Path
 from typing import Any
 
 # Currency names as written in copy → ISO code.
-CURRENCIES = {"cny": "CNY", "rmb": "CNY", "元": "CNY", "块": "CNY", "¥": "CNY", "￥": "CNY", "人民币": "CNY",
-              "usd": "USD", "$": "USD", "美元": "USD", "eur": "EUR", "€": "EUR", "hkd": "HKD", "港币": "HKD"}
+CURRENCIES = {
+    "cny": "CNY",
+    "rmb": "CNY",
+    "元": "CNY",
+    "块": "CNY",
+    "¥": "CNY",
+    "￥": "CNY",
+    "人民币": "CNY",
+    "usd": "USD",
+    "$": "USD",
+    "美元": "USD",
+    "eur": "EUR",
+    "€": "EUR",
+    "hkd": "HKD",
+    "港币": "HKD",
+}
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([^\d\s].*?)\s*$")
 
 
@@ -55,8 +70,9 @@ class Money:
         if isinstance(raw, int | float | Decimal):
             return cls(_decimal(raw, where))
         text = str(raw).strip()
-        match = re.fullmatch(r"([¥￥$€]|rmb|cny|usd|eur|hkd)?\s*(\d[\d,]*(?:\.\d+)?)\s*(元|块|rmb|cny|usd|eur|hkd)?",
-                             text, re.IGNORECASE)
+        match = re.fullmatch(
+            r"([¥￥$€]|rmb|cny|usd|eur|hkd)?\s*(\d[\d,]*(?:\.\d+)?)\s*(元|块|rmb|cny|usd|eur|hkd)?", text, re.IGNORECASE
+        )
         if not match:
             raise BrandError(f"{where}: {text!r} is not a price (write 129, ¥129 or 129元)")
         unit = (match.group(1) or match.group(3) or "cny").lower()
@@ -125,27 +141,45 @@ class BrandProfile:
             specs = raw.get("specs") or {}
             if not isinstance(specs, dict):
                 raise BrandError(f"{where}.specs: a table of name → value with unit")
-            products.append(Product(
-                name=str(raw["name"]).strip(),
-                selling_points=_texts(raw.get("selling_points"), f"{where}.selling_points"),
-                price=Money.parse(raw["price"], f"{where}.price") if raw.get("price") not in (None, "") else None,
-                specs=tuple(_spec(str(k), v, f"{where}.specs.{k}") for k, v in specs.items()),
-                aliases=_texts(raw.get("aliases"), f"{where}.aliases")))
-        return cls(name=str(data["name"]).strip(), products=tuple(products),
-                   audience=str(data.get("audience", "")).strip(), tone=str(data.get("tone", "")).strip(),
-                   words_to_use=_texts(data.get("words_to_use"), "words_to_use"),
-                   words_never=_texts(data.get("words_never"), "words_never"))
+            products.append(
+                Product(
+                    name=str(raw["name"]).strip(),
+                    selling_points=_texts(raw.get("selling_points"), f"{where}.selling_points"),
+                    price=Money.parse(raw["price"], f"{where}.price") if raw.get("price") not in (None, "") else None,
+                    specs=tuple(_spec(str(k), v, f"{where}.specs.{k}") for k, v in specs.items()),
+                    aliases=_texts(raw.get("aliases"), f"{where}.aliases"),
+                )
+            )
+        return cls(
+            name=str(data["name"]).strip(),
+            products=tuple(products),
+            audience=str(data.get("audience", "")).strip(),
+            tone=str(data.get("tone", "")).strip(),
+            words_to_use=_texts(data.get("words_to_use"), "words_to_use"),
+            words_never=_texts(data.get("words_never"), "words_never"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "audience": self.audience, "tone": self.tone,
-            "words_to_use": list(self.words_to_use), "words_never": list(self.words_never),
-            "products": [{
-                "name": p.name, "aliases": list(p.aliases), "selling_points": list(p.selling_points),
-                "price": ({"amount": format(p.price.amount.normalize(), "f"), "currency": p.price.currency}
-                          if p.price else None),
-                "specs": {s.name: {"value": format(s.value.normalize(), "f"), "unit": s.unit} for s in p.specs},
-            } for p in self.products],
+            "name": self.name,
+            "audience": self.audience,
+            "tone": self.tone,
+            "words_to_use": list(self.words_to_use),
+            "words_never": list(self.words_never),
+            "products": [
+                {
+                    "name": p.name,
+                    "aliases": list(p.aliases),
+                    "selling_points": list(p.selling_points),
+                    "price": (
+                        {"amount": format(p.price.amount.normalize(), "f"), "currency": p.price.currency}
+                        if p.price
+                        else None
+                    ),
+                    "specs": {s.name: {"value": format(s.value.normalize(), "f"), "unit": s.unit} for s in p.specs},
+                }
+                for p in self.products
+            ],
         }
 
 

@@ -4,6 +4,7 @@ Exit status: 0 clean, 1 something found (must-fix or review), 2 bad usage or unr
 ``bot check`` (``bot.process.cli``) passes ``find_brand`` (a chat's stored profile by its key)
 and ``rules_dir`` (``BOT_COMPLIANCE_RULES_DIR``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,16 +33,25 @@ class _UsageError(Exception):
 
 
 def _parser() -> _Parser:
-    parser = _Parser(prog="bot check", description=(
-        "Check Chinese marketing copy against advertising law (absolute claims, guarantees, medical "
-        "claims, urgency, price claims), a platform's rules and a brand profile. A lint, not legal advice."))
+    parser = _Parser(
+        prog="bot check",
+        description=(
+            "Check Chinese marketing copy against advertising law (absolute claims, guarantees, medical "
+            "claims, urgency, price claims), a platform's rules and a brand profile. A lint, not legal advice."
+        ),
+    )
     parser.add_argument("file", nargs="?", default="-", help="the text to check (default: - for standard input)")
     parser.add_argument("--style", help="copy style id whose platform rules apply (xiaohongshu, douyin, …)")
-    parser.add_argument("--brand", help="brand profile (never-use words, prices, specifications): a .json or .toml "
-                                        "file, or a chat's stored profile by its key, platform:workspace:chat")
+    parser.add_argument(
+        "--brand",
+        help="brand profile (never-use words, prices, specifications): a .json or .toml "
+        "file, or a chat's stored profile by its key, platform:workspace:chat",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--rules-dir", help="a directory of extra rule files (*.toml): an operator's own lists "
-                                            "(default: BOT_COMPLIANCE_RULES_DIR)")
+    parser.add_argument(
+        "--rules-dir",
+        help="a directory of extra rule files (*.toml): an operator's own lists (default: BOT_COMPLIANCE_RULES_DIR)",
+    )
     return parser
 
 
@@ -107,8 +117,12 @@ def _brand(name: str | None, find_brand: Callable[[str], BrandProfile | None] | 
     return found
 
 
-def main(argv: list[str] | None = None, *, find_brand: Callable[[str], BrandProfile | None] | None = None,
-         rules_dir: str = "") -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    find_brand: Callable[[str], BrandProfile | None] | None = None,
+    rules_dir: str = "",
+) -> int:
     try:
         args = _parser().parse_args(argv)
     except _UsageError:
@@ -122,8 +136,7 @@ def main(argv: list[str] | None = None, *, find_brand: Callable[[str], BrandProf
         rules: RuleSet = load_rules(extra) if extra else default_rules()
         text = _read(args.file)
     except (ValueError, OSError) as exc:  # BrandError, RulesError, UnicodeDecodeError are ValueErrors
-        kind = ("brand profile" if isinstance(exc, BrandError) else "rules" if isinstance(exc, RulesError)
-                else "input")
+        kind = "brand profile" if isinstance(exc, BrandError) else "rules" if isinstance(exc, RulesError) else "input"
         print(f"bot check: {kind}: {exc}", file=sys.stderr)
         return USAGE
     findings = check(text, style=style, brand=brand, rules=rules)

@@ -14,6 +14,7 @@ Conservative by design (a false alarm on a fact teaches writers to ignore the ch
 
 A mention that passes all this and differs from the profile is a finding (must-fix).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -31,34 +32,124 @@ _SENTENCE_BREAK = re.compile("[。!?！？\n\r]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # Words between a cue and its number: "到手价：只要 99".
 _CONNECTIVE = re.compile(r"(?:只要|只需|仅需|仅售|仅|才|低至|一共|共|是|为|约|大约|达|高达|有|足足|足有|[\s:=])+$")
-PRICE_CUES = ("到手价", "到手", "售价", "券后价", "券后", "活动价", "现价", "日常价", "零售价", "官方价",
-              "定价", "价格", "单价", "官方售价", "直播价", "秒杀价", "首发价", "会员价", "特价", "价")
-NOT_A_PRICE_BEFORE = (
-    "满", "减", "省", "省了", "送", "返", "返现", "优惠", "立减", "直降", "降", "降了",
-    "便宜", "便宜了", "贵", "贵了", "多", "少", "补贴", "红包", "券", "运费", "邮费", "原价",
-    "划线价", "差价", "定金", "尾款", "押金", "加", "加价", "再减", "每天", "一天", "每日", "平均",
-    "每次", "一次", "每片", "每颗", "每袋", "日均", "折合", "相当于", "不到", "市场价", "专柜价", "吊牌价",
-    "参考价", "张", "小样", "中样", "赠品", "试用装", "旅行装", "配件",
+PRICE_CUES = (
+    "到手价",
+    "到手",
+    "售价",
+    "券后价",
+    "券后",
+    "活动价",
+    "现价",
+    "日常价",
+    "零售价",
+    "官方价",
+    "定价",
+    "价格",
+    "单价",
+    "官方售价",
+    "直播价",
+    "秒杀价",
+    "首发价",
+    "会员价",
+    "特价",
+    "价",
 )
-_NOT_A_PRICE_AFTER = re.compile(r"^\s*(?:(?:无门槛|通用)?(?:券|优惠券|代金券|红包)|起|折|以上|以下|左右|多|内"
-                                r"|/\s*\d|每\s*\d|[x×*]\s*\d)")
+NOT_A_PRICE_BEFORE = (
+    "满",
+    "减",
+    "省",
+    "省了",
+    "送",
+    "返",
+    "返现",
+    "优惠",
+    "立减",
+    "直降",
+    "降",
+    "降了",
+    "便宜",
+    "便宜了",
+    "贵",
+    "贵了",
+    "多",
+    "少",
+    "补贴",
+    "红包",
+    "券",
+    "运费",
+    "邮费",
+    "原价",
+    "划线价",
+    "差价",
+    "定金",
+    "尾款",
+    "押金",
+    "加",
+    "加价",
+    "再减",
+    "每天",
+    "一天",
+    "每日",
+    "平均",
+    "每次",
+    "一次",
+    "每片",
+    "每颗",
+    "每袋",
+    "日均",
+    "折合",
+    "相当于",
+    "不到",
+    "市场价",
+    "专柜价",
+    "吊牌价",
+    "参考价",
+    "张",
+    "小样",
+    "中样",
+    "赠品",
+    "试用装",
+    "旅行装",
+    "配件",
+)
+_NOT_A_PRICE_AFTER = re.compile(
+    r"^\s*(?:(?:无门槛|通用)?(?:券|优惠券|代金券|红包)|起|折|以上|以下|左右|多|内"
+    r"|/\s*\d|每\s*\d|[x×*]\s*\d)"
+)
 _BUNDLE_BEFORE = re.compile(r"[\d一二两三四五六七八九十]+\s*(?:瓶|件|盒|支|套|个|包|袋|罐|箱|份|片|颗)装?$")
 _CURRENCY_BEFORE = re.compile(r"(?:¥|￥|\$|€|rmb|cny|usd|eur|hkd)\s*$")
 _CURRENCY_AFTER = re.compile(r"^\s*(元|块钱|rmb|cny|usd|eur|hkd|美元|港币)")
 
 UNITS: dict[str, tuple[str, Decimal]] = {  # unit → (dimension, factor to the dimension's base)
-    "ml": ("volume", Decimal(1)), "毫升": ("volume", Decimal(1)), "l": ("volume", Decimal(1000)),
+    "ml": ("volume", Decimal(1)),
+    "毫升": ("volume", Decimal(1)),
+    "l": ("volume", Decimal(1000)),
     "升": ("volume", Decimal(1000)),
-    "mg": ("mass", Decimal("0.001")), "毫克": ("mass", Decimal("0.001")), "g": ("mass", Decimal(1)),
-    "克": ("mass", Decimal(1)), "kg": ("mass", Decimal(1000)), "千克": ("mass", Decimal(1000)),
-    "公斤": ("mass", Decimal(1000)), "斤": ("mass", Decimal(500)),
-    "mm": ("length", Decimal(1)), "毫米": ("length", Decimal(1)), "cm": ("length", Decimal(10)),
-    "厘米": ("length", Decimal(10)), "m": ("length", Decimal(1000)), "米": ("length", Decimal(1000)),
-    "mah": ("charge", Decimal(1)), "毫安时": ("charge", Decimal(1)), "毫安": ("charge", Decimal(1)),
-    "w": ("power", Decimal(1)), "瓦": ("power", Decimal(1)),
+    "mg": ("mass", Decimal("0.001")),
+    "毫克": ("mass", Decimal("0.001")),
+    "g": ("mass", Decimal(1)),
+    "克": ("mass", Decimal(1)),
+    "kg": ("mass", Decimal(1000)),
+    "千克": ("mass", Decimal(1000)),
+    "公斤": ("mass", Decimal(1000)),
+    "斤": ("mass", Decimal(500)),
+    "mm": ("length", Decimal(1)),
+    "毫米": ("length", Decimal(1)),
+    "cm": ("length", Decimal(10)),
+    "厘米": ("length", Decimal(10)),
+    "m": ("length", Decimal(1000)),
+    "米": ("length", Decimal(1000)),
+    "mah": ("charge", Decimal(1)),
+    "毫安时": ("charge", Decimal(1)),
+    "毫安": ("charge", Decimal(1)),
+    "w": ("power", Decimal(1)),
+    "瓦": ("power", Decimal(1)),
 }
-_QUANTITY = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>"
-                       + "|".join(sorted(map(re.escape, UNITS), key=len, reverse=True)) + r")(?![a-z])")
+_QUANTITY = re.compile(
+    r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>"
+    + "|".join(sorted(map(re.escape, UNITS), key=len, reverse=True))
+    + r")(?![a-z])"
+)
 SPEC_SYNONYMS = {
     "volume": ("容量", "净含量", "规格", "装"),
     "mass": ("重量", "净重", "净含量", "克重", "重"),
@@ -66,8 +157,26 @@ SPEC_SYNONYMS = {
     "charge": ("电池容量", "电池", "电量", "容量"),
     "power": ("功率", "额定功率"),
 }
-NOT_A_SPEC_BEFORE = ("多", "少", "多了", "少了", "加量", "增加", "减少", "送", "赠", "赠送", "小样", "每次", "用量",
-                     "每天", "一次", "再送", "加", "共")
+NOT_A_SPEC_BEFORE = (
+    "多",
+    "少",
+    "多了",
+    "少了",
+    "加量",
+    "增加",
+    "减少",
+    "送",
+    "赠",
+    "赠送",
+    "小样",
+    "每次",
+    "用量",
+    "每天",
+    "一次",
+    "再送",
+    "加",
+    "共",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +242,12 @@ def _prices(folded: Folded) -> Iterator[tuple[int, int, Decimal, str, bool]]:
         if start and (light[start - 1].isdigit() or light[start - 1] == "."):
             continue
         before = _clause_prefix(light, start)
-        after = light[end:end + 8]
+        after = light[end : end + 8]
         currency = None
         if symbol := _CURRENCY_BEFORE.search(before):
             currency = CURRENCIES.get(symbol.group(0).strip(), symbol.group(0).strip().upper())
             start -= len(before) - symbol.start()  # the finding quotes "¥139", not "139"
-            before = before[:symbol.start()]
+            before = before[: symbol.start()]
         elif unit := _CURRENCY_AFTER.match(after):
             currency = CURRENCIES.get(unit.group(1).rstrip("钱"), unit.group(1).upper())
             end += unit.end()
@@ -146,8 +255,11 @@ def _prices(folded: Folded) -> Iterator[tuple[int, int, Decimal, str, bool]]:
         cue = _ends_with(bare, PRICE_CUES)
         if currency is None and not cue:
             continue
-        if _ends_with(bare, NOT_A_PRICE_BEFORE) or _BUNDLE_BEFORE.search(bare) \
-                or _NOT_A_PRICE_AFTER.match(light[end:end + 8]):
+        if (
+            _ends_with(bare, NOT_A_PRICE_BEFORE)
+            or _BUNDLE_BEFORE.search(bare)
+            or _NOT_A_PRICE_AFTER.match(light[end : end + 8])
+        ):
             continue
         yield start, end, Decimal(match.group(0)), currency or "CNY", cue
 
@@ -220,20 +332,34 @@ def _price_finding(original: str, start: int, end: int, product: Product, amount
     said = format(amount.normalize(), "f")
     suggestion = phrase.replace(said, right, 1) if said in phrase else str(product.price)
     return Finding(
-        phrase, start, end, "brand.price", Category.BRAND_FACT, Severity.MUST_FIX,
+        phrase,
+        start,
+        end,
+        "brand.price",
+        Category.BRAND_FACT,
+        Severity.MUST_FIX,
         f"品牌资料中「{product.name}」的价格是 {product.price}，这里写的是 {said}。",
         f"The brand profile prices “{product.name}” at {product.price}; this says {said}.",
-        suggestion, SOURCE)
+        suggestion,
+        SOURCE,
+    )
 
 
 def _spec_finding(original: str, start: int, end: int, product: Product, spec: Spec) -> Finding:
     right = f"{format(spec.value.normalize(), 'f')}{spec.unit}"
     phrase = original[start:end]
     return Finding(
-        phrase, start, end, f"brand.spec.{spec.name}", Category.BRAND_FACT, Severity.MUST_FIX,
+        phrase,
+        start,
+        end,
+        f"brand.spec.{spec.name}",
+        Category.BRAND_FACT,
+        Severity.MUST_FIX,
         f"品牌资料中「{product.name}」的{spec.name}是 {right}，这里写的是 {phrase}。",
         f"The brand profile gives “{product.name}” {spec.name} = {right}; this says {phrase}.",
-        right, SOURCE)
+        right,
+        SOURCE,
+    )
 
 
 def _never_words(folded: Folded, brand: BrandProfile) -> Iterator[Finding]:
@@ -248,7 +374,15 @@ def _never_words(folded: Folded, brand: BrandProfile) -> Iterator[Finding]:
             if word_edges_ok(tight.text, at, end):
                 start, stop = tight.span(at, end)
                 yield Finding(
-                    folded.original[start:stop], start, stop, "brand.never", Category.BRAND_WORD, Severity.MUST_FIX,
+                    folded.original[start:stop],
+                    start,
+                    stop,
+                    "brand.never",
+                    Category.BRAND_WORD,
+                    Severity.MUST_FIX,
                     f"「{word}」在品牌「{brand.name}」的禁用词表中。",
-                    f"“{word}” is on {brand.name}'s list of words never to use.", None, SOURCE)
+                    f"“{word}” is on {brand.name}'s list of words never to use.",
+                    None,
+                    SOURCE,
+                )
             at = tight.text.find(key, at + 1)

@@ -10,6 +10,7 @@ What decides a finding, in order:
 4. of two findings where one lies inside the other, the inner one is dropped when the outer one is
    at least as severe ("最低" inside "全网最低价").
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,8 +31,9 @@ class _Hit:
     word: str  # the folded text matched, for its rewrite
 
 
-def check(text: str, *, style: str | None = None, brand: BrandProfile | None = None,
-          rules: RuleSet | None = None) -> list[Finding]:
+def check(
+    text: str, *, style: str | None = None, brand: BrandProfile | None = None, rules: RuleSet | None = None
+) -> list[Finding]:
     """Findings in ``text``, ordered by position. ``style`` is a copy style id
     (``bot.copywriting.styles``); ``brand`` adds its never-use words and profile facts."""
     rules = rules if rules is not None else default_rules()
@@ -43,16 +45,20 @@ def check(text: str, *, style: str | None = None, brand: BrandProfile | None = N
         excepted.extend(_brand_names(folded, brand))
     allowed_by_rule = {rule: _Cover(spans) for rule, spans in allowed.items()}
     nowhere = _Cover(excepted)
-    kept = [h for h in hits
-            if not (h.rule in allowed_by_rule and allowed_by_rule[h.rule].covers(h)) and not nowhere.covers(h)]
+    kept = [
+        h
+        for h in hits
+        if not (h.rule in allowed_by_rule and allowed_by_rule[h.rule].covers(h)) and not nowhere.covers(h)
+    ]
     findings = [_finding(folded.original, h, rules.rules[h.rule]) for h in kept]
     if brand is not None:
         findings.extend(brand_findings(folded, brand))
     return _merge_overlaps(folded.original, _drop_nested(findings))
 
 
-def _scan(folded: Folded, rules: RuleSet, style: str | None
-          ) -> tuple[list[_Hit], dict[int, list[tuple[int, int]]], list[tuple[int, int]]]:
+def _scan(
+    folded: Folded, rules: RuleSet, style: str | None
+) -> tuple[list[_Hit], dict[int, list[tuple[int, int]]], list[tuple[int, int]]]:
     hits: list[_Hit] = []
     allowed: dict[int, list[tuple[int, int]]] = {}
     excepted: list[tuple[int, int]] = []
@@ -125,9 +131,18 @@ def _name_matcher(names: tuple[str, ...]) -> RuleSet:
 
 
 def _finding(original: str, hit: _Hit, rule: Rule) -> Finding:
-    return Finding(original[hit.start:hit.end], hit.start, hit.end, rule.id, rule.category, rule.severity,
-                   rule.explanation_zh, rule.explanation_en, rule.rewrite_for(hit.word),
-                   _citation(rule))
+    return Finding(
+        original[hit.start : hit.end],
+        hit.start,
+        hit.end,
+        rule.id,
+        rule.category,
+        rule.severity,
+        rule.explanation_zh,
+        rule.explanation_en,
+        rule.rewrite_for(hit.word),
+        _citation(rule),
+    )
 
 
 _RANK = {Severity.MUST_FIX: 0, Severity.REVIEW: 1}
@@ -157,14 +172,18 @@ def _merge_overlaps(original: str, findings: list[Finding]) -> list[Finding]:
     merged: list[Finding] = []
     for finding in findings:  # ordered by start
         previous = merged[-1] if merged else None
-        if previous is not None and previous.category is finding.category \
-                and finding.start < previous.end < finding.end:  # (a nested one was kept on purpose)
+        if (
+            previous is not None
+            and previous.category is finding.category
+            and finding.start < previous.end < finding.end
+        ):  # (a nested one was kept on purpose)
             lead = min((previous, finding), key=lambda f: (_RANK[f.severity], -(f.end - f.start)))
             start, end = previous.start, max(previous.end, finding.end)
             # The lead's rewrite still fits when it covers both, deletes, or both are the same rule.
             fits = (lead.start, lead.end) == (start, end) or lead.suggestion == "" or previous.rule == finding.rule
-            merged[-1] = replace(lead, phrase=original[start:end], start=start, end=end,
-                                 suggestion=lead.suggestion if fits else None)
+            merged[-1] = replace(
+                lead, phrase=original[start:end], start=start, end=end, suggestion=lead.suggestion if fits else None
+            )
         else:
             merged.append(finding)
     return merged

@@ -1,4 +1,5 @@
 """What a check reports: one ``Finding`` per phrase, quoting the text as written."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,15 @@ class Category(Enum):
 
 
 _LABELS_ZH = {
-    Category.ABSOLUTE: "绝对化用语", Category.GUARANTEE: "保证性用语", Category.EFFICACY: "功效/医疗用语",
-    Category.URGENCY: "制造紧迫感", Category.PRICE: "价格比较", Category.PLATFORM: "平台规则",
-    Category.BRAND_WORD: "品牌禁用词", Category.BRAND_FACT: "与品牌资料不符", Category.CUSTOM: "自定义规则",
+    Category.ABSOLUTE: "绝对化用语",
+    Category.GUARANTEE: "保证性用语",
+    Category.EFFICACY: "功效/医疗用语",
+    Category.URGENCY: "制造紧迫感",
+    Category.PRICE: "价格比较",
+    Category.PLATFORM: "平台规则",
+    Category.BRAND_WORD: "品牌禁用词",
+    Category.BRAND_FACT: "与品牌资料不符",
+    Category.CUSTOM: "自定义规则",
 }
 
 
@@ -48,7 +55,15 @@ class Finding:
     source: str = ""  # where the rule comes from (law article, platform rule)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phrase": self.phrase, "start": self.start, "end": self.end, "rule": self.rule,
-                "category": self.category.value, "severity": self.severity.value,
-                "explanation_zh": self.explanation_zh, "explanation_en": self.explanation_en,
-                "suggestion": self.suggestion, "source": self.source}
+        return {
+            "phrase": self.phrase,
+            "start": self.start,
+            "end": self.end,
+            "rule": self.rule,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "explanation_zh": self.explanation_zh,
+            "explanation_en": self.explanation_en,
+            "suggestion": self.suggestion,
+            "source": self.source,
+        }

@@ -17,6 +17,7 @@ Two views of a text are made:
 Both views are made character by character, so a match in either maps back to an exact span of
 what the writer wrote (``Folded.span``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -136,8 +137,13 @@ def _tighten(light: View) -> View:
             chars.append(source[position:start])
             origin.extend(light.origin[position:start])
         # Between two Latin letters the filler becomes one space ("the best" stays two words).
-        if 0 < start and end < len(source) and "a" <= source[start - 1] <= "z" and "a" <= source[end] <= "z" \
-                and start > position:
+        if (
+            0 < start
+            and end < len(source)
+            and "a" <= source[start - 1] <= "z"
+            and "a" <= source[end] <= "z"
+            and start > position
+        ):
             chars.append(" ")
             origin.append(light.origin[start])
         position = end
@@ -160,5 +166,6 @@ def _joined(a: str, b: str) -> bool:
 def word_edges_ok(text: str, start: int, end: int) -> bool:
     """A word matched at [start, end) of a folded text is a word there, not the inside of a longer
     Latin word or number ("vx" not in "vxlan", "top1" not in "top10")."""
-    return not ((start > 0 and _joined(text[start - 1], text[start]))
-                or (end < len(text) and _joined(text[end - 1], text[end])))
+    return not (
+        (start > 0 and _joined(text[start - 1], text[start])) or (end < len(text) and _joined(text[end - 1], text[end]))
+    )

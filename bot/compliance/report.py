@@ -4,6 +4,7 @@
 rewrite); ``check_report`` is the whole answer to ``/check``. The phrase is quoted exactly, with
 Markdown's own characters escaped so an evasion such as ``最*佳`` shows as written.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,14 @@ from collections.abc import Sequence
 from bot.compliance.findings import Category, Finding, Severity
 
 _LABELS_EN = {
-    Category.ABSOLUTE: "absolute claim", Category.GUARANTEE: "guarantee", Category.EFFICACY: "efficacy/medical claim",
-    Category.URGENCY: "urgency", Category.PRICE: "price claim", Category.PLATFORM: "platform rule",
-    Category.BRAND_WORD: "brand's never-use word", Category.BRAND_FACT: "contradicts the brand profile",
+    Category.ABSOLUTE: "absolute claim",
+    Category.GUARANTEE: "guarantee",
+    Category.EFFICACY: "efficacy/medical claim",
+    Category.URGENCY: "urgency",
+    Category.PRICE: "price claim",
+    Category.PLATFORM: "platform rule",
+    Category.BRAND_WORD: "brand's never-use word",
+    Category.BRAND_FACT: "contradicts the brand profile",
     Category.CUSTOM: "house rule",
 }
 _MARKDOWN = re.compile(r"([\\`*_\[\]~<>|#])")
@@ -31,7 +37,7 @@ def category_label(category: Category, language: str) -> str:
 
 
 def rewrite(finding: Finding, language: str) -> str:
-    """" → 「出色」", " → 删除", or "" when no rewrite is offered."""
+    """ " → 「出色」", " → 删除", or "" when no rewrite is offered."""
     if finding.suggestion is None:
         return ""
     if finding.suggestion == "":
@@ -50,7 +56,7 @@ def finding_line(finding: Finding, language: str) -> str:
 
 
 def counts(findings: Sequence[Finding], language: str) -> str:
-    """"2 处须修改，1 处请人工确认" / "2 to fix, 1 to review"."""
+    """ "2 处须修改，1 处请人工确认" / "2 to fix, 1 to review"."""
     must = sum(f.severity is Severity.MUST_FIX for f in findings)
     review = len(findings) - must
     if language == "zh":
@@ -65,12 +71,17 @@ def check_report(findings: Sequence[Finding], language: str, *, context: str = "
     zh = language == "zh"
     where = f"（{context}）" if zh and context else f" ({context})" if context else ""
     if not findings:
-        return (f"✅ **合规检查{where}**：没有发现违规用语。" if zh else
-                f"✅ **Compliance check{where}**: nothing found.") + _disclaimer(zh)
+        return (
+            f"✅ **合规检查{where}**：没有发现违规用语。" if zh else f"✅ **Compliance check{where}**: nothing found."
+        ) + _disclaimer(zh)
     must = any(f.severity is Severity.MUST_FIX for f in findings)
     mark = "⛔" if must else "⚠️"
-    lines = [f"{mark} **合规检查{where}**：{counts(findings, 'zh')}" if zh
-             else f"{mark} **Compliance check{where}**: {counts(findings, 'en')}", ""]
+    lines = [
+        f"{mark} **合规检查{where}**：{counts(findings, 'zh')}"
+        if zh
+        else f"{mark} **Compliance check{where}**: {counts(findings, 'en')}",
+        "",
+    ]
     for number, finding in enumerate(findings[:MAX_LISTED], 1):
         why = finding.explanation_zh if zh else (finding.explanation_en or finding.explanation_zh)
         lines.append(f"{number}. {finding_line(finding, language)}")
@@ -83,6 +94,9 @@ def check_report(findings: Sequence[Finding], language: str, *, context: str = "
 
 
 def _disclaimer(zh: bool) -> str:
-    return ("\n\n_按广告法与平台规则的用语检查，不构成法律意见；发布前请人工确认。_" if zh else
-            "\n\n_A wording check against advertising law and platform rules, not legal advice; "
-            "a person signs off before anything is published._")
+    return (
+        "\n\n_按广告法与平台规则的用语检查，不构成法律意见；发布前请人工确认。_"
+        if zh
+        else "\n\n_A wording check against advertising law and platform rules, not legal advice; "
+        "a person signs off before anything is published._"
+    )

@@ -33,6 +33,7 @@ A rule file is TOML (``bot/compliance/data/*.toml``, and an operator's directory
 Patterns are written against folded text: lower case, simplified characters, half-width digits
 and ASCII punctuation; a group named ``hit`` narrows the reported span to that group.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -175,6 +176,7 @@ def compile_rules(rules: Iterable[Rule], exceptions: Iterable[str] = (), files: 
 
 # --- loading -----------------------------------------------------------------------------------
 
+
 def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -210,8 +212,20 @@ def _rule(raw: Any, source: Source, default_category: Category) -> Rule:
     where = f"{source.file}: rule {raw.get('id', '?') if isinstance(raw, dict) else '?'}"
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"].strip():
         raise RulesError(f"{where}: every [[rules]] entry needs an id")
-    known = {"id", "category", "severity", "styles", "zh", "en", "suggest", "terms", "allow", "patterns", "view",
-             "rewrite"}
+    known = {
+        "id",
+        "category",
+        "severity",
+        "styles",
+        "zh",
+        "en",
+        "suggest",
+        "terms",
+        "allow",
+        "patterns",
+        "view",
+        "rewrite",
+    }
     if unknown := set(raw) - known:
         raise RulesError(f"{where}: unknown keys {sorted(unknown)}")
     view = raw.get("view", "tight")
@@ -224,13 +238,17 @@ def _rule(raw: Any, source: Source, default_category: Category) -> Rule:
         id=raw["id"].strip(),
         category=_enum(Category, raw.get("category", default_category.value), where, "category"),
         severity=_enum(Severity, raw.get("severity", "must-fix"), where, "severity"),
-        explanation_zh=str(raw.get("zh", "")).strip(), explanation_en=str(raw.get("en", "")).strip(),
-        source=source, terms=_strings(raw.get("terms"), where, "terms"),
+        explanation_zh=str(raw.get("zh", "")).strip(),
+        explanation_en=str(raw.get("en", "")).strip(),
+        source=source,
+        terms=_strings(raw.get("terms"), where, "terms"),
         allow=_strings(raw.get("allow"), where, "allow"),
-        patterns=_strings(raw.get("patterns"), where, "patterns"), view=view,
+        patterns=_strings(raw.get("patterns"), where, "patterns"),
+        view=view,
         styles=frozenset(_strings(raw.get("styles"), where, "styles")),
         suggestion=str(raw["suggest"]) if "suggest" in raw else None,
-        rewrites=tuple((fold_word(str(k)), v) for k, v in rewrite.items()))
+        rewrites=tuple((fold_word(str(k)), v) for k, v in rewrite.items()),
+    )
     if not rule.terms and not rule.patterns:
         raise RulesError(f"{where}: a rule needs terms or patterns")
     if not rule.explanation_zh and not rule.explanation_en:
@@ -265,7 +283,7 @@ def _read(text: str, name: str, into: _Collected, *, operator: bool) -> None:
     into.rules.extend(_rule(raw, source, default) for raw in data.get("rules", []))
     for raw in data.get("extend", []):
         if not isinstance(raw, dict) or not isinstance(raw.get("rule"), str):
-            raise RulesError(f"{name}: every [[extend]] entry names a rule (rule = \"absolute.superlative\")")
+            raise RulesError(f'{name}: every [[extend]] entry names a rule (rule = "absolute.superlative")')
         into.extends.append((name, raw))
 
 
@@ -281,8 +299,11 @@ def _finish(collected: _Collected) -> RuleSet:
         if target is None:
             raise RulesError(f"{name}: [[extend]] names an unknown rule {raw['rule']!r}")
         where = f"{name}: extend {raw['rule']}"
-        by_id[target.id] = replace(target, terms=target.terms + _strings(raw.get("terms"), where, "terms"),
-                                   allow=target.allow + _strings(raw.get("allow"), where, "allow"))
+        by_id[target.id] = replace(
+            target,
+            terms=target.terms + _strings(raw.get("terms"), where, "terms"),
+            allow=target.allow + _strings(raw.get("allow"), where, "allow"),
+        )
     unknown = collected.disabled - set(by_id)
     if unknown:
         raise RulesError(f"disable names unknown rules: {sorted(unknown)}")

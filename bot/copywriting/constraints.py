@@ -4,6 +4,7 @@ Lengths are user-perceived characters (measure.char_count: a CJK character, a le
 whole emoji each count one). Hashtags are counted from the variant's ``hashtags`` list plus
 any written inline in the body, without duplicates.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,7 +35,7 @@ def _script_problems(segments: list[Segment], style: Style) -> list[str]:
     for i, seg in enumerate(segments, 1):
         match = _CUE.match(seg.time or "")
         if not match:
-            problems.append(f"segment {i} needs a time cue like \"0-3s\" (got {seg.time!r})")
+            problems.append(f'segment {i} needs a time cue like "0-3s" (got {seg.time!r})')
             continue
         start, end = float(match.group(1)), float(match.group(2))
         if end <= start or start < last_end - 0.01:
@@ -65,8 +66,9 @@ def check_variant(variant: Variant, style: Style) -> list[str]:
     if HASHTAGS in style.fields or c.hashtags_max == 0:
         tags = all_hashtags(variant)
         if c.hashtags_max is not None and len(tags) > c.hashtags_max:
-            problems.append("remove all hashtags" if c.hashtags_max == 0
-                            else f"{len(tags)} hashtags; use at most {c.hashtags_max}")
+            problems.append(
+                "remove all hashtags" if c.hashtags_max == 0 else f"{len(tags)} hashtags; use at most {c.hashtags_max}"
+            )
         if len(tags) < c.hashtags_min:
             problems.append(f"{len(tags)} hashtags; use at least {c.hashtags_min}")
         for tag in variant.hashtags:

@@ -7,6 +7,7 @@ never raw JSON; the variants are stored with the answer so a control can refine 
 Every variant is checked for compliance against the chat's brand profile (a ``BrandSource``,
 see ``copywriting_extension``) and repaired once (``flow.py``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,12 +58,13 @@ class CopyTurnKind(StrEnum):
 
 REFINE_PRESS = "refine"  # a control's kind: Press("refine", turn, (variant, action))
 COPY_PART = "copy"  # a part of the answer message: {"style": stored style, "variants": [...]}
-DEFAULT_COPY_STYLE = ("General marketing copy for the brief's product and audience, in the language of "
-                      "the brief: a hook, concrete benefits, a call to action")
+DEFAULT_COPY_STYLE = (
+    "General marketing copy for the brief's product and audience, in the language of "
+    "the brief: a hook, concrete benefits, a call to action"
+)
 
 
-async def checker_for(key: ConversationKey, style: Style, settings: Settings,
-                      brands: BrandSource | None) -> Checker:
+async def checker_for(key: ConversationKey, style: Style, settings: Settings, brands: BrandSource | None) -> Checker:
     """The compliance check for copy in ``key``'s chat: the style's platform rules, the chat's
     brand profile, the operator's rules (``BOT_COMPLIANCE_RULES_DIR``, loaded once)."""
     brand = None
@@ -126,8 +128,9 @@ class RefineKind:
 
 async def _write(turn: TurnContext, style: Style, stored: str | None, n: int, checker: Checker) -> None:
     await turn.status(f"writing {n} variants…" if n > 1 else "rewriting…")
-    result = await write_variants(turn.gateway, turn.messages, style, n, turn.settings, progress=turn.status,
-                                  checker=checker)
+    result = await write_variants(
+        turn.gateway, turn.messages, style, n, turn.settings, progress=turn.status, checker=checker
+    )
     turn.reasoning.append(result.reasoning)
     usage = result.usage
     turn.usage.add(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
@@ -135,13 +138,18 @@ async def _write(turn: TurnContext, style: Style, stored: str | None, n: int, ch
     turn.finish_reason = result.finish_reason or "stop"
     if result.ok:
         # Each variant's verdict as it was shown (the "fix compliance" action checks again).
-        turn.parts.append(NewPart(COPY_PART, data={
-            "style": stored if turn.kind == CopyTurnKind.REFINE else style.stored(),
-            "variants": result.variant_dicts(),
-            "compliance": [result.verdicts[n].to_dict() for n in sorted(result.verdicts)]}))
+        turn.parts.append(
+            NewPart(
+                COPY_PART,
+                data={
+                    "style": stored if turn.kind == CopyTurnKind.REFINE else style.stored(),
+                    "variants": result.variant_dicts(),
+                    "compliance": [result.verdicts[n].to_dict() for n in sorted(result.verdicts)],
+                },
+            )
+        )
         flagged = {n for n, verdict in result.verdicts.items() if verdict.findings}
-        turn.controls.extend(refine_controls(turn.turn_id, len(result.variants), language_of(result.markdown),
-                                             flagged))
+        turn.controls.extend(refine_controls(turn.turn_id, len(result.variants), language_of(result.markdown), flagged))
     turn.feed(result.markdown)
 
 
@@ -152,9 +160,16 @@ def refine_controls(turn_id: int, variants: int, language: str = "en", flagged: 
     for number in range(1, variants + 1):
         placeholder = f"方案 {number}：改写…" if language == "zh" else f"Option {number}: refine…"
         actions = (COMPLY, *ACTIONS) if flagged and number in flagged else ACTIONS
-        rows.append(Choice(str(number), placeholder, tuple(
-            Button(label(action, language), Press(REFINE_PRESS, turn_id, (str(number), action)))
-            for action in actions)))
+        rows.append(
+            Choice(
+                str(number),
+                placeholder,
+                tuple(
+                    Button(label(action, language), Press(REFINE_PRESS, turn_id, (str(number), action)))
+                    for action in actions
+                ),
+            )
+        )
     return rows
 
 
@@ -169,8 +184,10 @@ async def style_command(call: CommandCall) -> None:
         text = style_list_markdown(current)
         await core.notify(surface, f"{choice.message}\n\n{text}" if choice.message else text)
     elif choice.action == "show":
-        await core.notify(surface, f"Current style: {current.display_name}." if current
-                          else "No style is set. " + style_list_markdown())
+        await core.notify(
+            surface,
+            f"Current style: {current.display_name}." if current else "No style is set. " + style_list_markdown(),
+        )
     elif choice.action == "clear":
         await core.store.set_style(conv.id, None)
         await core.notify(surface, "Style cleared: I'm back to normal conversation.")
@@ -178,10 +195,14 @@ async def style_command(call: CommandCall) -> None:
         assert choice.style is not None
         await core.store.set_style(conv.id, choice.style.stored())
         n = core.settings.copy_variants
-        await core.notify(surface, (
-            f"Style set for this conversation: **{choice.style.display_name}**. "
-            f"Send a brief (or `/copy <brief>`) and I'll write {n} variants; "
-            "`/style off` goes back to normal chat."))
+        await core.notify(
+            surface,
+            (
+                f"Style set for this conversation: **{choice.style.display_name}**. "
+                f"Send a brief (or `/copy <brief>`) and I'll write {n} variants; "
+                "`/style off` goes back to normal chat."
+            ),
+        )
 
 
 async def copy_command(call: CommandCall) -> None:
@@ -203,9 +224,17 @@ async def copy_command(call: CommandCall) -> None:
             await core.store.set_style(conv.id, named.stored())
     else:  # without a conversation style, /copy still writes variants, in a general style
         extra = {} if conv.style else {"style": custom_style(DEFAULT_COPY_STYLE).stored()}
-    brief = IncomingMessage(key=msg.key, author=msg.author, text=text, message_id=msg.message_id,
-                            attachments=msg.attachments, addressed=True, group=msg.group,
-                            reply_to=msg.reply_to, notes=msg.notes)
+    brief = IncomingMessage(
+        key=msg.key,
+        author=msg.author,
+        text=text,
+        message_id=msg.message_id,
+        attachments=msg.attachments,
+        addressed=True,
+        group=msg.group,
+        reply_to=msg.reply_to,
+        notes=msg.notes,
+    )
     await core.submit(brief, call.surface, TurnRequest(CopyTurnKind.COPY, extra))
 
 
@@ -217,14 +246,17 @@ async def refine_command(call: CommandCall, brands: BrandSource | None = None) -
     assert conv is not None
     turn_id = await core.store.latest_turn(conv.id, (CopyTurnKind.COPY, CopyTurnKind.REFINE), TurnState.DONE)
     if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ALL_ACTIONS or turn_id is None:
-        await core.notify(call.surface, "Use `/refine <variant number> <action>` after a copy answer; actions: "
-                          + ", ".join(ALL_ACTIONS) + ".")
+        await core.notify(
+            call.surface,
+            "Use `/refine <variant number> <action>` after a copy answer; actions: " + ", ".join(ALL_ACTIONS) + ".",
+        )
         return
     await refine(core, turn_id, int(parts[0]), parts[1], call.surface, call.msg.author, brands)
 
 
-async def on_refine_press(action: Action, surface: ReplySurface, core: Core,
-                          brands: BrandSource | None = None) -> str | None:
+async def on_refine_press(
+    action: Action, surface: ReplySurface, core: Core, brands: BrandSource | None = None
+) -> str | None:
     args = action.press.args
     if len(args) != 2 or not args[0].isdigit() or args[1] not in ALL_ACTIONS:
         return None  # not a press this feature wrote
@@ -232,8 +264,15 @@ async def on_refine_press(action: Action, surface: ReplySurface, core: Core,
     return "On it…" if started else "Nothing to do."
 
 
-async def refine(core: Core, turn_id: int, number: int, action: str, surface: ReplySurface,
-                 author: Author, brands: BrandSource | None = None) -> bool:
+async def refine(
+    core: Core,
+    turn_id: int,
+    number: int,
+    action: str,
+    surface: ReplySurface,
+    author: Author,
+    brands: BrandSource | None = None,
+) -> bool:
     """Ask for variant ``number`` of ``turn_id``'s answer reworked by ``action``; ``author``
     (who tapped) is named in group prompts. False when nothing was asked (told why)."""
     await core.wait_turn(turn_id)
@@ -257,8 +296,12 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
     if action == COMPLY:  # checked again now: the brand profile or the rules may have changed since
         findings = (await checker_for(turn.key, style, core.settings, brands)).findings(variant)
         if not findings:
-            await core.notify(surface, f"方案 {number} 没有发现需要修改的用语。" if style.language == "zh"
-                              else f"The compliance check finds nothing to fix in option {number}.")
+            await core.notify(
+                surface,
+                f"方案 {number} 没有发现需要修改的用语。"
+                if style.language == "zh"
+                else f"The compliance check finds nothing to fix in option {number}.",
+            )
             return False
     try:
         instruction = refine_message(action, variant, style, number, findings)
@@ -269,8 +312,9 @@ async def refine(core: Core, turn_id: int, number: int, action: str, surface: Re
     assert conv is not None
     await core.submit(
         IncomingMessage(key=turn.key, author=author, text=instruction, group=conv.shared),
-        surface, TurnRequest(CopyTurnKind.REFINE, {"style": copy.get("style"), "action": action,
-                                                "variant": variant.to_dict()}))
+        surface,
+        TurnRequest(CopyTurnKind.REFINE, {"style": copy.get("style"), "action": action, "variant": variant.to_dict()}),
+    )
     return True
 
 
@@ -296,12 +340,23 @@ def copywriting_extension(brands: BrandSource | None = None) -> Extension:
     return Extension(
         kinds=(CopyKind(brands), RefineKind(brands)),
         commands=(
-            Command(CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"),
-                    style_command, in_line=True, complete=complete_style),
-            Command(CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"), copy_command,
-                    in_line=True, complete=complete_copy),
-            Command(CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False),
-                    functools.partial(refine_command, brands=brands), complete=complete_refine),
+            Command(
+                CommandInfo("style", "List, set or clear a copywriting style · 选择文案风格", "[name | off]"),
+                style_command,
+                in_line=True,
+                complete=complete_style,
+            ),
+            Command(
+                CommandInfo("copy", "Write copy variants · 写几版文案", "[style] <brief>"),
+                copy_command,
+                in_line=True,
+                complete=complete_copy,
+            ),
+            Command(
+                CommandInfo("refine", "Rework a copy variant", "<variant> <action>", menu=False),
+                functools.partial(refine_command, brands=brands),
+                complete=complete_refine,
+            ),
         ),
         presses={REFINE_PRESS: functools.partial(on_refine_press, brands=brands)},
     )

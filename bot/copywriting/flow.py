@@ -20,6 +20,7 @@ Gateway failures (``GatewayError``) are not caught: the core reports them like a
 except in the compliance repair round, whose failure leaves the variants as they were, shown
 with their findings (the answer is not lost for want of a rewrite).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,7 @@ def with_instruction(messages: list[dict[str, Any]], text: str) -> list[dict[str
 def _failure_text(style: Style) -> str:
     if style.language == "zh":
         return "抱歉，模型连续两次没有按要求的格式给出文案。请再试一次，或把需求换个说法。"
-    return ("Sorry, the model twice failed to return the copy in a usable form. "
-            "Please try again, or rephrase the brief.")
+    return "Sorry, the model twice failed to return the copy in a usable form. Please try again, or rephrase the brief."
 
 
 def _short_text(style: Style, got: int, wanted: int) -> str:
@@ -109,8 +109,9 @@ class _Calls:
 
     async def ask(self, messages: list[dict[str, Any]], n: int) -> Parsed:
         fmt = response_format(self.style, n) if self.structured else None
-        reply = await self.gateway.complete(ChatRequest(messages=messages, response_format=fmt,
-                                                        max_tokens=self.max_tokens))
+        reply = await self.gateway.complete(
+            ChatRequest(messages=messages, response_format=fmt, max_tokens=self.max_tokens)
+        )
         self.count += 1
         text = getattr(reply, "text", "") or ""
         self.texts.append(text)
@@ -119,9 +120,11 @@ class _Calls:
         self.finish_reason = getattr(reply, "finish_reason", "") or ""
         usage = getattr(reply, "usage", None)
         if usage is not None:
-            self.usage = Usage(self.usage.prompt_tokens + usage.prompt_tokens,
-                               self.usage.completion_tokens + usage.completion_tokens,
-                               self.usage.cached_tokens + usage.cached_tokens)
+            self.usage = Usage(
+                self.usage.prompt_tokens + usage.prompt_tokens,
+                self.usage.completion_tokens + usage.completion_tokens,
+                self.usage.cached_tokens + usage.cached_tokens,
+            )
         parsed = parse_variants(text, self.style, n)
         if self.finish_reason == "length":
             parsed.problems.append("the answer was cut off at the length limit; keep it more concise")
@@ -130,9 +133,11 @@ class _Calls:
 
 def _retry_prompt(parsed: Parsed, n: int) -> str:
     problems = "; ".join(parsed.problems) or "the answer could not be read"
-    return (f"Your answer could not be used: {problems}. Reply again with only the JSON object "
-            f"{{\"variants\": [...]}} holding exactly {n} complete variants with the fields described "
-            "above: no prose, no code fences, no comments.")
+    return (
+        f"Your answer could not be used: {problems}. Reply again with only the JSON object "
+        f'{{"variants": [...]}} holding exactly {n} complete variants with the fields described '
+        "above: no prose, no code fences, no comments."
+    )
 
 
 def _fix_prompt(style: Style, violations: dict[int, list[str]]) -> str:
@@ -143,8 +148,9 @@ def _fix_prompt(style: Style, violations: dict[int, list[str]]) -> str:
     lines.append(
         f"Rewrite only option(s) {numbers} so they fit every limit (characters are counted as users "
         "see them; an emoji or a Chinese character counts one), keeping their idea and tone. Reply with "
-        f"only the JSON object {{\"variants\": [...]}} holding exactly {len(violations)} variant(s), in the "
-        "order listed.")
+        f'only the JSON object {{"variants": [...]}} holding exactly {len(violations)} variant(s), in the '
+        "order listed."
+    )
     return "\n".join(lines)
 
 
@@ -184,9 +190,17 @@ async def write_variants(
     variants = parsed.variants
     if not variants:
         message = _failure_text(style)
-        return CopyResult(False, [], message, message=message, calls=calls.count, usage=calls.usage,
-                          reasoning="\n\n".join(calls.reasoning), finish_reason=calls.finish_reason,
-                          texts=calls.texts)
+        return CopyResult(
+            False,
+            [],
+            message,
+            message=message,
+            calls=calls.count,
+            usage=calls.usage,
+            reasoning="\n\n".join(calls.reasoning),
+            finish_reason=calls.finish_reason,
+            texts=calls.texts,
+        )
 
     violations = check_variants(variants, style)
     if violations:
@@ -194,8 +208,10 @@ async def write_variants(
         if progress:
             await progress("fixing length limits…")
         answer = json.dumps({"variants": [v.to_dict() for v in variants]}, ensure_ascii=False)
-        fix = convo + [{"role": "assistant", "content": answer},
-                       {"role": "user", "content": _fix_prompt(style, violations)}]
+        fix = convo + [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": _fix_prompt(style, violations)},
+        ]
         fixed = await calls.ask(fix, len(violations))
         numbers = list(violations)
         for position, new in zip(fixed.positions, fixed.variants):
@@ -214,14 +230,29 @@ async def write_variants(
     markdown = render_variants(variants, style, violations, verdicts=shown)
     if message:
         markdown += f"\n\n_{message}_"
-    return CopyResult(True, variants, markdown, notes=violations, verdicts=verdicts, message=message,
-                      calls=calls.count,
-                      usage=calls.usage, reasoning="\n\n".join(calls.reasoning),
-                      finish_reason=calls.finish_reason, texts=calls.texts)
+    return CopyResult(
+        True,
+        variants,
+        markdown,
+        notes=violations,
+        verdicts=verdicts,
+        message=message,
+        calls=calls.count,
+        usage=calls.usage,
+        reasoning="\n\n".join(calls.reasoning),
+        finish_reason=calls.finish_reason,
+        texts=calls.texts,
+    )
 
 
-async def _comply(calls: _Calls, convo: list[dict[str, Any]], variants: list[Variant], style: Style,
-                  checker: Checker, progress: Progress | None) -> dict[int, ReviewVerdict]:
+async def _comply(
+    calls: _Calls,
+    convo: list[dict[str, Any]],
+    variants: list[Variant],
+    style: Style,
+    checker: Checker,
+    progress: Progress | None,
+) -> dict[int, ReviewVerdict]:
     """Check every variant; send the flagged ones back once with their phrases quoted; keep a
     rewrite that is better and breaks no more limits. ``variants`` is updated in place."""
     found = {number: checker.findings(v) for number, v in enumerate(variants, 1)}
@@ -232,8 +263,10 @@ async def _comply(calls: _Calls, convo: list[dict[str, Any]], variants: list[Var
         if progress:
             await progress("合规修改中…" if style.language == "zh" else "fixing compliance…")
         answer = json.dumps({"variants": [v.to_dict() for v in variants]}, ensure_ascii=False)
-        fix = convo + [{"role": "assistant", "content": answer},
-                       {"role": "user", "content": repair_prompt(style, flagged)}]
+        fix = convo + [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": repair_prompt(style, flagged)},
+        ]
         try:
             fixed = await calls.ask(fix, len(flagged))
         except GatewayError as exc:

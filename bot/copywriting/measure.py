@@ -8,6 +8,7 @@ Xiaohongshu's and most editors' counters show and what users mean by "20 字". P
 ``len`` would count a family emoji as 7 and Twitter's weighted count is a platform rule
 (``weighted_length``), not a character count.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,9 +42,12 @@ def graphemes(text: str) -> list[str]:
     after_zwj = False
     ri_open = False  # the last cluster is a single regional indicator waiting for its pair
     for ch in text:
-        if clusters and (after_zwj or _extends(ch)
-                         or (ch == "\n" and clusters[-1] == "\r")
-                         or (ri_open and _is_regional_indicator(ch))):
+        if clusters and (
+            after_zwj
+            or _extends(ch)
+            or (ch == "\n" and clusters[-1] == "\r")
+            or (ri_open and _is_regional_indicator(ch))
+        ):
             joins_flag = ri_open and _is_regional_indicator(ch)
             clusters[-1] += ch
             ri_open = False if joins_flag else ri_open
@@ -68,8 +72,14 @@ def truncate_chars(text: str, limit: int) -> str:
 
 def is_cjk(ch: str) -> bool:
     cp = ord(ch[0])
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2FA1F
-            or 0xF900 <= cp <= 0xFAFF or 0x3040 <= cp <= 0x30FF or 0xAC00 <= cp <= 0xD7AF)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2FA1F
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x3040 <= cp <= 0x30FF
+        or 0xAC00 <= cp <= 0xD7AF
+    )
 
 
 def is_emoji(cluster: str) -> bool:
@@ -77,8 +87,13 @@ def is_emoji(cluster: str) -> bool:
     cp = ord(cluster[0])
     if _KEYCAP in cluster or "\ufe0f" in cluster:
         return True
-    return (0x1F000 <= cp <= 0x1FAFF or 0x2600 <= cp <= 0x27BF or 0x2B00 <= cp <= 0x2BFF
-            or 0x2300 <= cp <= 0x23FF or cp in (0x3030, 0x303D, 0x3297, 0x3299))
+    return (
+        0x1F000 <= cp <= 0x1FAFF
+        or 0x2600 <= cp <= 0x27BF
+        or 0x2B00 <= cp <= 0x2BFF
+        or 0x2300 <= cp <= 0x23FF
+        or cp in (0x3030, 0x303D, 0x3297, 0x3299)
+    )
 
 
 def emoji_count(text: str) -> int:
@@ -122,7 +137,10 @@ def weighted_length(text: str) -> int:
     rest = _URL.sub("", text)
     for g in graphemes(rest):
         cp = ord(g[0])
-        wide = is_emoji(g) or cp > 0x10FF and not (0x2000 <= cp <= 0x200D or 0x2010 <= cp <= 0x201F
-                                                    or 0x2032 <= cp <= 0x2037)
+        wide = (
+            is_emoji(g)
+            or cp > 0x10FF
+            and not (0x2000 <= cp <= 0x200D or 0x2010 <= cp <= 0x201F or 0x2032 <= cp <= 0x2037)
+        )
         total += 2 if wide else 1
     return total

@@ -6,6 +6,7 @@ trimmed) and calls ``flow.write_variants(..., n=1)`` (``REFINE_VARIANTS``) with 
 "Fix compliance" (``COMPLY``) is offered on variants the compliance check flagged; its message
 quotes the flagged phrases (``review.comply_instruction``).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,15 +35,14 @@ LABELS: dict[str, tuple[str, str]] = {  # action -> (Chinese, English) button la
 
 _INSTRUCTIONS = {
     "shorter": "Make it noticeably shorter (about half the length) and punchier; keep the key message, "
-               "the facts and the call to action.",
+    "the facts and the call to action.",
     "longer": "Make it richer and longer (about half again as long) with concrete details, scenes or "
-              "examples, while staying within the platform limits.",
+    "examples, while staying within the platform limits.",
     "playful": "Make the tone more playful and lively: more personality, wordplay, light humour and "
-               "fitting emoji, without losing the facts.",
+    "fitting emoji, without losing the facts.",
     "formal": "Make the tone more formal and polished: professional wording, fewer emoji and "
-              "exclamation marks, no slang.",
-    "regenerate": "Write a fresh alternative to it: a different angle, hook and wording, same brief and "
-                  "same facts.",
+    "exclamation marks, no slang.",
+    "regenerate": "Write a fresh alternative to it: a different angle, hook and wording, same brief and same facts.",
 }
 
 
@@ -51,7 +51,7 @@ class UnknownAction(ValueError):
 
 
 def language_of(text: str) -> str:
-    """"zh" when Chinese characters make up a good share of ``text`` (for control labels)."""
+    """ "zh" when Chinese characters make up a good share of ``text`` (for control labels)."""
     letters = [ch for ch in text if ch.isalpha()]
     cjk = sum(1 for ch in letters if "\u4e00" <= ch <= "\u9fff")
     return "zh" if letters and cjk >= 0.3 * len(letters) else "en"
@@ -69,8 +69,7 @@ def target_language(variant: Variant) -> str:
     return "en" if cjk * 3 >= max(1, len(text)) * 0.5 else "zh"
 
 
-def refine_message(action: str, variant: Variant, style: Style, number: int,
-                   findings: Sequence[Finding] = ()) -> str:
+def refine_message(action: str, variant: Variant, style: Style, number: int, findings: Sequence[Finding] = ()) -> str:
     """The user-message text asking the model to refine variant ``number`` (``findings``: what
     the compliance check flagged in it, for ``COMPLY``)."""
     if action not in ALL_ACTIONS:
@@ -79,15 +78,20 @@ def refine_message(action: str, variant: Variant, style: Style, number: int,
         what = comply_instruction(findings)
     elif action == "translate":
         lang = target_language(variant)
-        what = ("Translate it into natural, idiomatic English for the same platform (adapt, don't "
-                "translate word by word; hashtags in English)." if lang == "en" else
-                "把它翻译成地道的中文，适合同一平台（意译而不是逐字翻译，话题标签也用中文）。")
+        what = (
+            "Translate it into natural, idiomatic English for the same platform (adapt, don't "
+            "translate word by word; hashtags in English)."
+            if lang == "en"
+            else "把它翻译成地道的中文，适合同一平台（意译而不是逐字翻译，话题标签也用中文）。"
+        )
     else:
         what = _INSTRUCTIONS[action]
     quoted = json.dumps(variant.to_dict(), ensure_ascii=False)
-    return (f"Refine option {number} of your copy. {what}\n"
-            f"Option {number} was:\n{quoted}\n"
-            "Keep the same style and its limits.")
+    return (
+        f"Refine option {number} of your copy. {what}\n"
+        f"Option {number} was:\n{quoted}\n"
+        "Keep the same style and its limits."
+    )
 
 
 def translation_style(style: Style, variant: Variant) -> Style:
@@ -98,7 +102,12 @@ def translation_style(style: Style, variant: Variant) -> Style:
     if lang == style.language:
         return style
     c = style.constraints
-    counts = Constraints(hashtags_min=c.hashtags_min, hashtags_max=c.hashtags_max,
-                         hashtag_format=c.hashtag_format, items_min=c.items_min, items_max=c.items_max,
-                         script_seconds_max=c.script_seconds_max)
+    counts = Constraints(
+        hashtags_min=c.hashtags_min,
+        hashtags_max=c.hashtags_max,
+        hashtag_format=c.hashtag_format,
+        items_min=c.items_min,
+        items_max=c.items_max,
+        script_seconds_max=c.script_seconds_max,
+    )
     return replace(style, language=lang, constraints=counts)

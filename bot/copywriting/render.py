@@ -1,6 +1,7 @@
 """Variants as Markdown for the user (never raw JSON), numbered so that buttons and console
 commands ("refine 2 shorter") can point at one. Under each variant: the limits it still breaks
 and, when copy was checked, its compliance verdict (``review.verdict_lines``)."""
+
 from __future__ import annotations
 
 from bot.copywriting.styles import BODY, HASHTAGS, ITEMS, SEGMENTS, TITLE, Style
@@ -20,8 +21,13 @@ def format_hashtags(tags: list[str], style: Style) -> str:
     return " ".join(f"#{t}" for t in tags)
 
 
-def render_variant(variant: Variant, style: Style, number: int, notes: list[str] | None = None,
-                   verdict: tuple[list[str], bool] | None = None) -> str:
+def render_variant(
+    variant: Variant,
+    style: Style,
+    number: int,
+    notes: list[str] | None = None,
+    verdict: tuple[list[str], bool] | None = None,
+) -> str:
     """One variant: a bold numbered heading line, then its fields in the style's order."""
     zh = style.language == "zh"
     heading = f"**{variant_label(style, number)}**"
@@ -38,7 +44,7 @@ def render_variant(variant: Variant, style: Style, number: int, notes: list[str]
         lines.append("")
         for seg in variant.segments:
             cue = f"**{seg.time}** " if seg.time else ""
-            visual = (f"🎬 {'画面' if zh else 'Visual'}：{seg.visual} " if seg.visual else "")
+            visual = f"🎬 {'画面' if zh else 'Visual'}：{seg.visual} " if seg.visual else ""
             lines.append(f"- {cue}{visual}🎙 {'口播' if zh else 'Voice'}：{seg.voice}")
     if HASHTAGS in style.fields and variant.hashtags:
         lines += ["", format_hashtags(variant.hashtags, style)]
@@ -50,12 +56,18 @@ def render_variant(variant: Variant, style: Style, number: int, notes: list[str]
     return "\n".join(lines)
 
 
-def render_variants(variants: list[Variant], style: Style, notes: dict[int, list[str]] | None = None,
-                    *, first_number: int = 1, verdicts: Verdicts | None = None) -> str:
+def render_variants(
+    variants: list[Variant],
+    style: Style,
+    notes: dict[int, list[str]] | None = None,
+    *,
+    first_number: int = 1,
+    verdicts: Verdicts | None = None,
+) -> str:
     """All variants, separated by blank lines; ``notes`` maps a variant number to the limits
     it still breaks (shown under it); ``verdicts`` gives each number's compliance lines."""
     notes = notes or {}
-    blocks = [render_variant(v, style, n, notes.get(n), (verdicts or {}).get(n))
-              for n, v in enumerate(variants, first_number)]
+    blocks = [
+        render_variant(v, style, n, notes.get(n), (verdicts or {}).get(n)) for n, v in enumerate(variants, first_number)
+    ]
     return "\n\n\n".join(blocks)
-

@@ -5,6 +5,7 @@ A variant's fields are checked one per line, so a word never runs across two fie
 style's id picks the platform rules (a custom style has none); the chat's brand profile adds
 its never-use words and facts.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,23 +77,31 @@ class ReviewVerdict:
         return must_fix(self.findings) > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"findings": [f.to_dict() for f in self.findings], "repaired": self.repaired,
-                "failed": self.failed}
+        return {"findings": [f.to_dict() for f in self.findings], "repaired": self.repaired, "failed": self.failed}
 
 
 def verdict_lines(verdict: ReviewVerdict, language: str) -> list[str]:
     """What stands under a variant: one verdict line, then each finding (compact)."""
     zh = language == "zh"
-    fixed = ((f"（已自动改写 {verdict.repaired} 处）" if zh else f" ({verdict.repaired} rewritten automatically)")
-             if verdict.repaired else "")
+    fixed = (
+        (f"（已自动改写 {verdict.repaired} 处）" if zh else f" ({verdict.repaired} rewritten automatically)")
+        if verdict.repaired
+        else ""
+    )
     if not verdict.findings:
         return [f"_✅ 合规检查：未发现问题{fixed}_" if zh else f"_✅ Compliance check: nothing found{fixed}_"]
     if verdict.failed:
-        head = (f"_⛔ 合规检查未通过：{counts(verdict.findings, 'zh')}{fixed}_" if zh
-                else f"_⛔ Compliance check failed: {counts(verdict.findings, 'en')}{fixed}_")
+        head = (
+            f"_⛔ 合规检查未通过：{counts(verdict.findings, 'zh')}{fixed}_"
+            if zh
+            else f"_⛔ Compliance check failed: {counts(verdict.findings, 'en')}{fixed}_"
+        )
     else:
-        head = (f"_⚠️ 合规：{counts(verdict.findings, 'zh')}{fixed}_" if zh
-                else f"_⚠️ Compliance: {counts(verdict.findings, 'en')}{fixed}_")
+        head = (
+            f"_⚠️ 合规：{counts(verdict.findings, 'zh')}{fixed}_"
+            if zh
+            else f"_⚠️ Compliance: {counts(verdict.findings, 'en')}{fixed}_"
+        )
     return [head, *(f"- {finding_line(f, language)}" for f in verdict.findings)]
 
 
@@ -111,20 +120,25 @@ REWRITE_RULES = (
     "replace each quoted phrase with compliant wording (the suggestion, or your own that fits the sentence) or "
     "delete it; keep every other sentence, the facts and the tone as they are and stay within the platform "
     "limits; add no other absolute, guarantee, medical, urgency or price-comparison claim, no link or "
-    "contact detail, nothing the brand never says.")
+    "contact detail, nothing the brand never says."
+)
 
 
 def repair_prompt(style: Style, flagged: dict[int, list[Finding]]) -> str:
     """The automatic repair round: only the flagged spans of the flagged variants, quoted."""
-    lines = ["The compliance check (Chinese Advertising Law, the platform's rules, the brand profile) flagged "
-             "phrases in some options:"]
+    lines = [
+        "The compliance check (Chinese Advertising Law, the platform's rules, the brand profile) flagged "
+        "phrases in some options:"
+    ]
     for number, findings in flagged.items():
         lines.append(f"- {variant_label(style, number)}:")
         lines += [_quoted(f) for f in findings]
     numbers = ", ".join(str(n) for n in flagged)
-    lines.append(f"Rewrite only the quoted phrases of option(s) {numbers}: {REWRITE_RULES} Reply with only the "
-                 f"JSON object {{\"variants\": [...]}} holding exactly {len(flagged)} variant(s), in the order "
-                 "listed.")
+    lines.append(
+        f"Rewrite only the quoted phrases of option(s) {numbers}: {REWRITE_RULES} Reply with only the "
+        f'JSON object {{"variants": [...]}} holding exactly {len(flagged)} variant(s), in the order '
+        "listed."
+    )
     return "\n".join(lines)
 
 

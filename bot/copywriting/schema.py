@@ -5,6 +5,7 @@ Length limits are not put into the schema: JSON Schema counts code points, platf
 what users see, and a too-long variant is worth fixing rather than rejecting. They are
 checked in code (constraints.py).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,7 +19,7 @@ _FIELD_HELP = {
     BODY: "the main text, plain text with line breaks (emoji allowed)",
     HASHTAGS: "hashtags without the # sign",
     ITEMS: "one entry per list item",
-    SEGMENTS: "script segments in order, each with time (e.g. \"0-3s\"), visual and voice",
+    SEGMENTS: 'script segments in order, each with time (e.g. "0-3s"), visual and voice',
 }
 
 
@@ -32,8 +33,7 @@ def variant_schema(style: Style) -> dict[str, Any]:
         elif name == HASHTAGS:
             props[name] = {"type": "array", "items": {"type": "string"}, "description": _FIELD_HELP[name]}
         elif name == ITEMS:
-            schema: dict[str, Any] = {"type": "array", "items": {"type": "string"},
-                                      "description": _FIELD_HELP[name]}
+            schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "description": _FIELD_HELP[name]}
             if c.items_min:
                 schema["minItems"] = c.items_min
             if c.items_max:
@@ -41,10 +41,19 @@ def variant_schema(style: Style) -> dict[str, Any]:
             props[name] = schema
         elif name == SEGMENTS:
             props[name] = {
-                "type": "array", "minItems": 1, "description": _FIELD_HELP[name],
-                "items": {"type": "object", "additionalProperties": False, "required": ["time", "visual", "voice"],
-                          "properties": {"time": {"type": "string"}, "visual": {"type": "string"},
-                                         "voice": {"type": "string"}}},
+                "type": "array",
+                "minItems": 1,
+                "description": _FIELD_HELP[name],
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["time", "visual", "voice"],
+                    "properties": {
+                        "time": {"type": "string"},
+                        "visual": {"type": "string"},
+                        "voice": {"type": "string"},
+                    },
+                },
             }
     return {"type": "object", "additionalProperties": False, "required": list(style.fields), "properties": props}
 
@@ -52,9 +61,10 @@ def variant_schema(style: Style) -> dict[str, Any]:
 def variants_schema(style: Style, n: int) -> dict[str, Any]:
     """JSON Schema of the whole answer: ``{"variants": [n variants]}``."""
     return {
-        "type": "object", "additionalProperties": False, "required": ["variants"],
-        "properties": {"variants": {"type": "array", "minItems": n, "maxItems": n,
-                                    "items": variant_schema(style)}},
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["variants"],
+        "properties": {"variants": {"type": "array", "minItems": n, "maxItems": n, "items": variant_schema(style)}},
     }
 
 
@@ -64,15 +74,22 @@ def response_format(style: Style, n: int) -> dict[str, Any]:
 
 
 def _example_value(name: str) -> str:
-    return {TITLE: '"…"', BODY: '"…"', HASHTAGS: '["…", "…"]', ITEMS: '["…", "…"]',
-            SEGMENTS: '[{"time": "0-3s", "visual": "…", "voice": "…"}]'}[name]
+    return {
+        TITLE: '"…"',
+        BODY: '"…"',
+        HASHTAGS: '["…", "…"]',
+        ITEMS: '["…", "…"]',
+        SEGMENTS: '[{"time": "0-3s", "visual": "…", "voice": "…"}]',
+    }[name]
 
 
 def format_instruction(style: Style, n: int) -> str:
     """The answer format in words, appended to the request (the volatile end of the prompt)."""
     example = "{" + ", ".join(f'"{f}": {_example_value(f)}' for f in style.fields) + "}"
     fields = "; ".join(f"{f}: {_FIELD_HELP[f]}" for f in style.fields)
-    return (f"Write {n} distinct variant{'s' if n != 1 else ''} in the style {style.name_en} "
-            f"({style.name_zh}), each respecting the platform limits. Reply with only one JSON object, "
-            f"no prose and no code fences: {{\"variants\": [{example}, …]}} with exactly {n} "
-            f"variant{'s' if n != 1 else ''}. Fields — {fields}.")
+    return (
+        f"Write {n} distinct variant{'s' if n != 1 else ''} in the style {style.name_en} "
+        f"({style.name_zh}), each respecting the platform limits. Reply with only one JSON object, "
+        f'no prose and no code fences: {{"variants": [{example}, …]}} with exactly {n} '
+        f"variant{'s' if n != 1 else ''}. Fields — {fields}."
+    )

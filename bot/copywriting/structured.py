@@ -4,6 +4,7 @@ normalise and validate each variant against the style.
 Never raises on bad model output: ``parse_variants`` returns what it could use and a list
 of problems worded for the model (the retry prompt quotes them).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ def strip_reasoning(text: str) -> str:
     lower = text.lower()
     close = lower.rfind("</think>")
     if close != -1:
-        text = text[close + len("</think>"):]
+        text = text[close + len("</think>") :]
         lower = text.lower()
     opened = lower.find("<think>")
     if opened != -1:
@@ -56,7 +57,7 @@ def _balanced_span(text: str, start: int) -> str:
             if stack and stack[-1] == ch:
                 stack.pop()
                 if not stack:
-                    return text[start:i + 1]
+                    return text[start : i + 1]
     return text[start:]
 
 

@@ -4,6 +4,7 @@
 body, tags/topics for hashtags…), hashtags as one string, numbers as strings. It only
 renames and coerces shapes; ``schema.validate_variant`` decides whether the result is usable.
 """
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ The hold is the worker's (``ChatService``): a stored files-only message waits fo
 follower's outcome, up to the window from its arrival; a text is answered at once, and
 files that follow join it while its answer shows no text yet (the turn asks again).
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The core's own kind of turn: a plain chat answer, with tool rounds when tools are on."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,7 +35,8 @@ class ChatKind:
         tools = registry.definitions() if registry is not None else None
         for step in range(settings.tool_chain_limit + 1):
             calls, step_text, step_reasoning = await self._stream_once(
-                turn, tools if step < settings.tool_chain_limit else None)
+                turn, tools if step < settings.tool_chain_limit else None
+            )
             if not calls:
                 return
             await self._run_tools(turn, registry, calls, step_text, step_reasoning)
@@ -43,11 +45,17 @@ class ChatKind:
     def call_context(turn: TurnContext) -> CallContext:
         conv = turn.conversation
         key = conv.key
-        return CallContext(Where(key.platform, key.workspace, key.chat, conv.shared), turn.asker, conv.id,
-                           turn.turn_id, turn.writer.surface)
+        return CallContext(
+            Where(key.platform, key.workspace, key.chat, conv.shared),
+            turn.asker,
+            conv.id,
+            turn.turn_id,
+            turn.writer.surface,
+        )
 
-    async def _stream_once(self, turn: TurnContext,
-                           tools: list[dict[str, Any]] | None) -> tuple[list[ToolCall], str, str]:
+    async def _stream_once(
+        self, turn: TurnContext, tools: list[dict[str, Any]] | None
+    ) -> tuple[list[ToolCall], str, str]:
         """One model call. Returns its tool calls and, for them, its text and reasoning."""
         calls: list[ToolCall] = []
         text_parts: list[str] = []
@@ -75,10 +83,12 @@ class ChatKind:
                 turn.finish_reason = event.reason
         return calls, "".join(text_parts), "".join(reasoning_parts)
 
-    async def _run_tools(self, turn: TurnContext, registry: Any, calls: list[ToolCall], step_text: str,
-                         step_reasoning: str) -> None:
-        call_dicts = [{"id": c.id, "type": "function",
-                       "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+    async def _run_tools(
+        self, turn: TurnContext, registry: Any, calls: list[ToolCall], step_text: str, step_reasoning: str
+    ) -> None:
+        call_dicts = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+        ]
         # MiniMax wants the whole assistant message back, reasoning included (interleaved thinking).
         content = f"<think>{step_reasoning}</think>\n\n{step_text}" if step_reasoning else step_text
         turn.messages.append({"role": "assistant", "content": content, "tool_calls": call_dicts})
@@ -87,11 +97,14 @@ class ChatKind:
         results = await registry.run_calls(calls, timeout=turn.settings.tool_timeout, steps=turn.show_steps)
         for call, result in zip(calls, results):
             turn.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        assistant_parts = ([NewPart("reasoning", text=step_reasoning)] if step_reasoning else []) + \
-            ([NewPart("text", text=step_text)] if step_text else []) + \
-            [NewPart("tool_call", data=d) for d in call_dicts]
-        result_parts = [NewPart("tool_result", text=r, data={"id": c.id, "name": c.name})
-                        for c, r in zip(calls, results)]
+        assistant_parts = (
+            ([NewPart("reasoning", text=step_reasoning)] if step_reasoning else [])
+            + ([NewPart("text", text=step_text)] if step_text else [])
+            + [NewPart("tool_call", data=d) for d in call_dicts]
+        )
+        result_parts = [
+            NewPart("tool_result", text=r, data={"id": c.id, "name": c.name}) for c, r in zip(calls, results)
+        ]
         await self.store.add_tool_messages(turn.conversation.id, turn.turn_id, assistant_parts, result_parts)
         if step_text and not turn.writer.text.endswith("\n"):
             turn.writer.feed("\n\n")

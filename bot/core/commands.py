@@ -5,6 +5,7 @@ The core registers its own (/help, /new, /usage, /stop); features register their
 is built from this registry, and a command nobody registered is answered as unknown (with
 the closest known ones), never sent to the model.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -26,8 +27,9 @@ def parse_command(text: str) -> tuple[str, str]:
 def looks_like_command(name: str) -> bool:
     """A word a user could have meant as a command ("/stlye"), not a path ("/usr/bin")
     or a fraction ("/2")."""
-    return name.isascii() and name[:1].isalpha() and name.replace("_", "").replace("-", "").isalnum() \
-        and len(name) <= 32
+    return (
+        name.isascii() and name[:1].isalpha() and name.replace("_", "").replace("-", "").isalnum() and len(name) <= 32
+    )
 
 
 class Commands:
@@ -58,14 +60,15 @@ class Commands:
         suggestions = self.closest(name)
         known = ", ".join(f"/{c.name}" for c in self.infos if c.menu)
         if suggestions:
-            return (f"I don't know the command /{name}. Did you mean "
-                    f"{' or '.join(f'/{s}' for s in suggestions)}? (/help lists them all.)")
+            return (
+                f"I don't know the command /{name}. Did you mean "
+                f"{' or '.join(f'/{s}' for s in suggestions)}? (/help lists them all.)"
+            )
         return f"I don't know the command /{name}. The commands are: {known}."
 
     def help_text(self, intro: str, outro: str = "") -> str:
         """Every registered command, one line each (what /help shows on every platform)."""
-        lines = [f"/{c.name}{f' {c.usage}' if c.usage else ''} — {c.summary}" for c in self.infos
-                 if c.name != "start"]
+        lines = [f"/{c.name}{f' {c.usage}' if c.usage else ''} — {c.summary}" for c in self.infos if c.name != "start"]
         return "\n\n".join(filter(None, (intro, "Commands:\n" + "\n".join(lines), outro)))
 
     async def complete(self, key: ConversationKey, name: str, args: str) -> list[str]:

@@ -7,6 +7,7 @@ answered; every step in a task the core tracks, what fails logged. With its plac
 each message takes its place in a burst (``bot.core.bursts``): a file without text and the
 same person's text right after it (or before it) become one stored message, one turn.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -63,8 +64,10 @@ class PlatformInbox:
     def receive(self, arrival: Arrival, build: Build) -> asyncio.Task[None]:
         ticket = self._service.arrive(arrival.key)  # before any await: arrival order
         burst = self._service.arrive_burst(arrival.key, arrival.sender.id)
-        return self._service.track(self._receive(arrival, build, ticket, burst),
-                                   name=f"{self._platform} event {arrival.event_id or arrival.key}")
+        return self._service.track(
+            self._receive(arrival, build, ticket, burst),
+            name=f"{self._platform} event {arrival.event_id or arrival.key}",
+        )
 
     async def _receive(self, arrival: Arrival, build: Build, ticket: Ticket | None, burst: Slot | None) -> None:
         service = self._service
@@ -75,11 +78,20 @@ class PlatformInbox:
                     burst.pass_over(service.bursts)  # a redelivery ends no burst
                 return
             key = arrival.key
-            decision = await service.decide(key, arrival.sender.id, addressed=arrival.addressed,
-                                            admission=self._allowlist(key.workspace, key.chat, arrival.sender.id))
+            decision = await service.decide(
+                key,
+                arrival.sender.id,
+                addressed=arrival.addressed,
+                admission=self._allowlist(key.workspace, key.chat, arrival.sender.id),
+            )
             if not decision.allowed:
-                log.info("%s: not answering %s in %s: %s", self._platform, arrival.sender.id, key.chat,
-                         decision.reason or decision.verdict)
+                log.info(
+                    "%s: not answering %s in %s: %s",
+                    self._platform,
+                    arrival.sender.id,
+                    key.chat,
+                    decision.reason or decision.verdict,
+                )
                 if decision.text:
                     await self.notify(arrival.surface, decision.text, ending=Ending.REFUSED, to=arrival.sender.id)
                 return
@@ -110,13 +122,14 @@ class PlatformInbox:
             if ticket is not None:
                 ticket.drop()
 
-    def click(self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None = None, *,
-              event_id: str = "") -> asyncio.Task[None]:
-        return self._service.track(self._click(click, surface, acknowledge, event_id),
-                                   name=f"{self._platform} click {click.data}")
+    def click(
+        self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None = None, *, event_id: str = ""
+    ) -> asyncio.Task[None]:
+        return self._service.track(
+            self._click(click, surface, acknowledge, event_id), name=f"{self._platform} click {click.data}"
+        )
 
-    async def _click(self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None,
-                     event_id: str) -> None:
+    async def _click(self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None, event_id: str) -> None:
         if event_id and not await self._service.claim_event(self._platform, event_id):
             log.info("%s: click %s already handled", self._platform, event_id)
             return
@@ -126,8 +139,9 @@ class PlatformInbox:
             await acknowledge(ack)
 
     def membership(self, workspace: str, chat: str, change: Membership, *, event_id: str = "") -> asyncio.Task[None]:
-        return self._service.track(self._membership(workspace, chat, change, event_id),
-                                   name=f"{self._platform} {change} {chat}")
+        return self._service.track(
+            self._membership(workspace, chat, change, event_id), name=f"{self._platform} {change} {chat}"
+        )
 
     async def _membership(self, workspace: str, chat: str, change: Membership, event_id: str) -> None:
         if event_id and not await self._service.claim_event(self._platform, event_id):

@@ -5,6 +5,7 @@ copy and refine turns) and their commands register with ``ChatService`` through 
 interfaces here, and work only through ``TurnContext`` and ``Core``: never through the
 service's own members.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,7 @@ class Core(Protocol):
     async def wait_turn(self, turn_id: int) -> None:
         """Return once ``turn_id`` is written and stored."""
 
-    async def submit(self, msg: IncomingMessage, surface: ReplySurface,
-                     request: TurnRequest | None = None) -> None:
+    async def submit(self, msg: IncomingMessage, surface: ReplySurface, request: TurnRequest | None = None) -> None:
         """Store ``msg`` as waiting for an answer (of ``request``'s kind) and queue it."""
 
 
@@ -189,6 +189,8 @@ class Command:
     # (/new starts a new thread, /style makes them briefs, /copy queues a turn).
     in_line: bool = False
     complete: ArgumentCompleter | None = None  # its arguments' words, for completion
+
+
 # A click on a control of a kind the core does not handle itself (``Press.kind``); returns
 # the acknowledgement text (or an ``Ack``, to make it ``personal``: for the clicker alone).
 # The handler checks the press's arguments (None: not a press it wrote, answered as a stale
@@ -207,8 +209,9 @@ class PromptAddition:
 
 
 class PromptHook(Protocol):
-    async def __call__(self, conversation: ConversationRow, kind: str,
-                       history: list[StoredMessage]) -> PromptAddition | None:
+    async def __call__(
+        self, conversation: ConversationRow, kind: str, history: list[StoredMessage]
+    ) -> PromptAddition | None:
         """This feature's addition to a turn of ``kind`` in ``conversation`` (None: nothing)."""
 
 

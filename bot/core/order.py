@@ -8,6 +8,7 @@ dropped, so a text sent right after a photo cannot overtake it — whatever the 
 takes, with no timeout standing in for order. Answering is the worker's job
 (``ChatService``): it takes the stored waiting messages in sequence order.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,9 @@ class ArrivalOrder:
 class Ticket:
     """One message's place in its conversation's line."""
 
-    def __init__(self, order: ArrivalOrder, key: Hashable, previous: asyncio.Future[None] | None,
-                 mine: asyncio.Future[None]) -> None:
+    def __init__(
+        self, order: ArrivalOrder, key: Hashable, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]
+    ) -> None:
         self._order, self._key, self._previous, self._mine = order, key, previous, mine
 
     async def turn(self, store: Callable[[], Awaitable[T]]) -> T:

@@ -1,5 +1,6 @@
 """How a turn ended, worked out in one place: its state, what the user is told, and what
 the operator's log gets."""
+
 from __future__ import annotations
 
 import asyncio

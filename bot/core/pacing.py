@@ -8,6 +8,7 @@ says. Past the surface's length limit the answer continues in a new message. ``f
 writes every message's final, formatted text and retries until it lands, so the chat
 always ends with the whole answer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -171,12 +172,15 @@ class AnswerWriter:
             else:
                 page.opened_at = self.clock()
         limits = self._limits(page)
-        body = self.text[page.start:]
+        body = self.text[page.start :]
         if limits.measure(body) > limits.max_chars - FENCE_RESERVE:
             await self._freeze_page(page, body)
             return
-        if page.stream is not None and limits.max_age and \
-                self.clock() - page.opened_at > limits.max_age * STREAM_AGE_MARGIN:
+        if (
+            page.stream is not None
+            and limits.max_age
+            and self.clock() - page.opened_at > limits.max_age * STREAM_AGE_MARGIN
+        ):
             await self._freeze_page(page, body, at_end=True)
             return
         if body.strip() == page.sent.strip():
@@ -221,9 +225,16 @@ class AnswerWriter:
         self._pages.append(_Page(page.start + cut))
 
     # --- finishing ---
-    async def finish(self, final_text: str | None = None, *, reasoning: str = "",
-                     notice: bool = False, controls: Controls = (), ending: Ending | None = None,
-                     audience: str = "") -> list[str]:
+    async def finish(
+        self,
+        final_text: str | None = None,
+        *,
+        reasoning: str = "",
+        notice: bool = False,
+        controls: Controls = (),
+        ending: Ending | None = None,
+        audience: str = "",
+    ) -> list[str]:
         """Stop streaming and write the whole answer in its final form; ``controls`` and
         ``ending`` go on its last page; ``audience``: the one person a notice is for. Returns refs."""
         if final_text is not None:
@@ -239,14 +250,15 @@ class AnswerWriter:
         if self.gone:
             return self.refs
         tail_page = self._pages[-1]
-        body = self.text[tail_page.start:]
+        body = self.text[tail_page.start :]
         if not body.strip() and len(self._pages) > 1 and tail_page.ref is None and tail_page.stream is None:
             # The answer ended exactly where a message was closed: give that message the
             # answer's buttons instead of posting an empty one.
             self._pages.pop()
             previous = self._pages[-1]
-            await self._final_write(previous, previous.sent, notice=notice, controls=controls, ending=ending,
-                                    audience=audience)
+            await self._final_write(
+                previous, previous.sent, notice=notice, controls=controls, ending=ending, audience=audience
+            )
             return self.refs
         limits = self._limits(tail_page)
         pieces = split_markdown(body, limits.max_chars, limits.measure) if body else [""]
@@ -256,9 +268,15 @@ class AnswerWriter:
             if not piece.strip() and not last:
                 continue
             first = len(self._pages) == 1 and i == 0
-            await self._final_write(page, piece or "…", notice=notice, reasoning=reasoning if first else "",
-                                    controls=controls if last else (), ending=ending if last else None,
-                                    audience=audience)
+            await self._final_write(
+                page,
+                piece or "…",
+                notice=notice,
+                reasoning=reasoning if first else "",
+                controls=controls if last else (),
+                ending=ending if last else None,
+                audience=audience,
+            )
         return self.refs
 
     def _new_page(self) -> _Page:
@@ -266,10 +284,26 @@ class AnswerWriter:
         self._pages.append(page)
         return page
 
-    async def _final_write(self, page: _Page, body: str, *, notice: bool = False, reasoning: str = "",
-                           controls: Controls = (), ending: Ending | None = None, audience: str = "") -> None:
-        write = Write(self.turn_id, final=True, notice=notice, reasoning=reasoning, controls=controls,
-                      ending=ending, audience=audience)
+    async def _final_write(
+        self,
+        page: _Page,
+        body: str,
+        *,
+        notice: bool = False,
+        reasoning: str = "",
+        controls: Controls = (),
+        ending: Ending | None = None,
+        audience: str = "",
+    ) -> None:
+        write = Write(
+            self.turn_id,
+            final=True,
+            notice=notice,
+            reasoning=reasoning,
+            controls=controls,
+            ending=ending,
+            audience=audience,
+        )
         for attempt in range(FINAL_ATTEMPTS):
             if self.gone:
                 return
@@ -292,8 +326,8 @@ class AnswerWriter:
                 log.warning("turn %s: final write failed (%s), attempt %d", self.turn_id, exc, attempt + 1)
                 if page.ref is not None:
                     page.ref = None  # the message may be gone; post the text anew
-                await asyncio.sleep(min(2 ** attempt * 0.1, 5))
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
             except Exception:
                 log.exception("turn %s: final write failed", self.turn_id)
-                await asyncio.sleep(min(2 ** attempt * 0.1, 5))
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
         log.error("turn %s: gave up writing the final text after %d attempts", self.turn_id, FINAL_ATTEMPTS)

@@ -6,6 +6,7 @@ oldest turns are dropped in one large step (down to half the budget) and the new
 remembered, so the following turns share a prefix again instead of shifting by one turn
 each time.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,8 +42,7 @@ def _ordered(history: list[StoredMessage]) -> list[StoredMessage]:
     """
     answer_at: dict[int, int] = {}
     for i, msg in enumerate(history):
-        if msg.turn_id is not None and msg.role == "assistant" and \
-                not any(p.kind == "tool_call" for p in msg.parts):
+        if msg.turn_id is not None and msg.role == "assistant" and not any(p.kind == "tool_call" for p in msg.parts):
             answer_at[msg.turn_id] = i
     if not answer_at:
         return history
@@ -74,8 +74,11 @@ def _user_text(msg: StoredMessage, group: bool) -> str:
 
 
 def _estimate(msg: StoredMessage) -> int:
-    return MESSAGE_OVERHEAD + sum(estimate_tokens(p.text or "") for p in msg.parts) + sum(
-        IMAGE_TOKENS for p in msg.parts if p.kind == "image")
+    return (
+        MESSAGE_OVERHEAD
+        + sum(estimate_tokens(p.text or "") for p in msg.parts)
+        + sum(IMAGE_TOKENS for p in msg.parts if p.kind == "image")
+    )
 
 
 def build_prompt(
@@ -123,8 +126,11 @@ def build_prompt(
                     blocks.append(_image_block(part.mime or "image/jpeg", images[part.attachment_id]))
                 else:
                     dropped += 1
-                    text += "\n[an image was attached here earlier; it is no longer shown]" if vision \
+                    text += (
+                        "\n[an image was attached here earlier; it is no longer shown]"
+                        if vision
                         else "\n[an image was attached, but image input is turned off]"
+                    )
             if blocks:
                 content: str | list[dict[str, Any]] = [{"type": "text", "text": text or "(image)"}, *blocks]
             else:
@@ -153,8 +159,9 @@ def build_prompt(
         elif msg.role == "tool":
             for part in msg.parts:
                 if part.kind == "tool_result":
-                    messages.append({"role": "tool", "tool_call_id": (part.data or {}).get("id", ""),
-                                     "content": part.text or ""})
+                    messages.append(
+                        {"role": "tool", "tool_call_id": (part.data or {}).get("id", ""), "content": part.text or ""}
+                    )
     return Prompt(messages, int(total * ratio), new_start, dropped)
 
 
@@ -179,6 +186,7 @@ def cost_of(messages: list[dict[str, Any]]) -> int:
 def _merge(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]) -> list[dict[str, Any]] | str:
     if isinstance(first, str) and isinstance(second, str):
         return f"{first}\n\n{second}"
+
     def as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"type": "text", "text": content}] if isinstance(content, str) else content
 

@@ -1,6 +1,7 @@
 """After a restart: the messages of answers that were streaming when a process died are
 rewritten with the text the store recovered (already marked as interrupted), every page,
 through the platform's own surface."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,6 +1,7 @@
 """One turn from prompt to stored result: the kind's producer streams the answer through
 the pacing engine; the end is worked out once (``outcome``), written to the platform
 with the controls the core chose, and stored."""
+
 from __future__ import annotations
 
 import asyncio
@@ -72,8 +73,16 @@ class TurnPlan:
 
 
 class TurnRunner:
-    def __init__(self, plan: TurnPlan, active: ActiveTurn, *, settings: Settings, store: Store,
-                 gateway: MeteredGateway, kinds: dict[str, TurnKindHandler]) -> None:
+    def __init__(
+        self,
+        plan: TurnPlan,
+        active: ActiveTurn,
+        *,
+        settings: Settings,
+        store: Store,
+        gateway: MeteredGateway,
+        kinds: dict[str, TurnKindHandler],
+    ) -> None:
         self.plan = plan
         self.active = active
         self.settings = settings
@@ -83,22 +92,34 @@ class TurnRunner:
         self._waiting: asyncio.Task[None] | None = None  # the "waiting for the model" status call
         self._last_checkpoint = 0.0
         self._saved_pages: list[str] = []
-        self.writer = AnswerWriter(plan.surface, plan.turn_id, on_write=self._checkpoint,
-                                   streaming_controls=streaming_controls(plan.turn_id),
-                                   on_gone=lambda: active.stop(StopReason.GONE))
+        self.writer = AnswerWriter(
+            plan.surface,
+            plan.turn_id,
+            on_write=self._checkpoint,
+            streaming_controls=streaming_controls(plan.turn_id),
+            on_gone=lambda: active.stop(StopReason.GONE),
+        )
         self.turn = TurnContext(
-            turn_id=plan.turn_id, kind=plan.kind, extra=plan.extra, conversation=plan.conversation,
-            messages=plan.messages, settings=settings, gateway=gateway, writer=self.writer,
-            show_status=self._show_status, produce_as=self._produce, asker=plan.asker,
-            draw_steps=self._draw_steps)
+            turn_id=plan.turn_id,
+            kind=plan.kind,
+            extra=plan.extra,
+            conversation=plan.conversation,
+            messages=plan.messages,
+            settings=settings,
+            gateway=gateway,
+            writer=self.writer,
+            show_status=self._show_status,
+            produce_as=self._produce,
+            asker=plan.asker,
+            draw_steps=self._draw_steps,
+        )
         active.shown = lambda: self.writer.has_text or bool(self.turn.steps)
 
     async def run(self) -> None:
         turn, active = self.turn, self.active
         # A model slow to start (the gateway bounds the wait: BOT_ANSWER_START_TIMEOUT) is
         # said early on the status line, instead of nothing at all until the bound.
-        waiting = asyncio.get_running_loop().call_later(
-            self.settings.slow_start_status, self._say_waiting)
+        waiting = asyncio.get_running_loop().call_later(self.settings.slow_start_status, self._say_waiting)
         try:
             active.task = asyncio.ensure_future(self._produce(turn.kind))
             if active.stopped is not None:  # stopped before it began (a burst grew the question)
@@ -155,12 +176,14 @@ class TurnRunner:
         try:
             if self.message_id is None:
                 self.message_id = await self.store.open_answer(
-                    plan.conversation.id, plan.turn_id, plan.answer_seq, text, pages)
+                    plan.conversation.id, plan.turn_id, plan.answer_seq, text, pages
+                )
                 self._last_checkpoint, self._saved_pages = now, pages
             elif now - self._last_checkpoint >= self.settings.checkpoint_interval:
                 self._last_checkpoint = now
-                await self.store.checkpoint(plan.turn_id, self.message_id, text,
-                                            pages if pages != self._saved_pages else None)
+                await self.store.checkpoint(
+                    plan.turn_id, self.message_id, text, pages if pages != self._saved_pages else None
+                )
                 self._saved_pages = pages
         except Exception:
             log.warning("turn %s: checkpoint failed; will retry at the next write", plan.turn_id, exc_info=True)
@@ -179,32 +202,67 @@ class TurnRunner:
             final = f"{text}\n\n{outcome.marker}" if outcome.marker and text else (text or outcome.marker)
         reasoning = "".join(turn.reasoning)
         usage = turn.usage
-        metrics.turn_finished(outcome.state.value, ttft=turn.ttft, prompt_tokens=usage.prompt_tokens,
-                              completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens)
+        metrics.turn_finished(
+            outcome.state.value,
+            ttft=turn.ttft,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
         # The kind's own rows (a copy answer's refinements) only on an answer that ended well.
         own = tuple(turn.controls) if outcome.state is TurnState.DONE else ()
         controls = () if notice_only else (*own, *answer_controls(plan.turn_id))
-        pages = await self.writer.finish(final, reasoning=reasoning if self.settings.show_reasoning else "",
-                                         notice=notice_only, controls=controls,
-                                         ending=_ending(outcome.state, notice_only))
+        pages = await self.writer.finish(
+            final,
+            reasoning=reasoning if self.settings.show_reasoning else "",
+            notice=notice_only,
+            controls=controls,
+            ending=_ending(outcome.state, notice_only),
+        )
         parts = ([NewPart("reasoning", text=reasoning)] if reasoning else []) + turn.parts
-        await self._save(FinishedTurn(
-            turn_id=plan.turn_id, conversation_id=plan.conversation.id, message_id=self.message_id,
-            seq=plan.answer_seq, text="" if notice_only else final, extra_parts=parts, pages=pages,
-            state=outcome.state, finish_reason=turn.finish_reason, usage=turn.usage,
-            ttft_ms=int(turn.ttft * 1000) if turn.ttft is not None else None,
-            duration_ms=int((time.monotonic() - turn.started) * 1000), error=outcome.error,
-            answered_seqs=plan.answered_seqs, token_ratio=self._token_ratio()))
+        await self._save(
+            FinishedTurn(
+                turn_id=plan.turn_id,
+                conversation_id=plan.conversation.id,
+                message_id=self.message_id,
+                seq=plan.answer_seq,
+                text="" if notice_only else final,
+                extra_parts=parts,
+                pages=pages,
+                state=outcome.state,
+                finish_reason=turn.finish_reason,
+                usage=turn.usage,
+                ttft_ms=int(turn.ttft * 1000) if turn.ttft is not None else None,
+                duration_ms=int((time.monotonic() - turn.started) * 1000),
+                error=outcome.error,
+                answered_seqs=plan.answered_seqs,
+                token_ratio=self._token_ratio(),
+            )
+        )
 
     async def _set_aside(self) -> None:
         """A turn stopped for a merge wrote nothing: it is stored as stopped with no answer,
         its question stays waiting (answered again, with what joined it), its usage kept."""
         plan, turn = self.plan, self.turn
-        await self._save(FinishedTurn(
-            turn_id=plan.turn_id, conversation_id=plan.conversation.id, message_id=None, seq=plan.answer_seq,
-            text="", extra_parts=[], pages=[], state=TurnState.STOPPED, finish_reason=None, usage=turn.usage,
-            ttft_ms=None, duration_ms=int((time.monotonic() - turn.started) * 1000),
-            error="set aside: the question grew before any answer showed", answered_seqs=[], token_ratio=None))
+        await self._save(
+            FinishedTurn(
+                turn_id=plan.turn_id,
+                conversation_id=plan.conversation.id,
+                message_id=None,
+                seq=plan.answer_seq,
+                text="",
+                extra_parts=[],
+                pages=[],
+                state=TurnState.STOPPED,
+                finish_reason=None,
+                usage=turn.usage,
+                ttft_ms=None,
+                duration_ms=int((time.monotonic() - turn.started) * 1000),
+                error="set aside: the question grew before any answer showed",
+                answered_seqs=[],
+                token_ratio=None,
+            )
+        )
 
     def _token_ratio(self) -> float | None:
         """The conversation's usage/estimate ratio, kept conservative: it follows usage up
@@ -227,7 +285,7 @@ class TurnRunner:
                 if attempt == SAVE_ATTEMPTS - 1:
                     raise
                 log.warning("turn %s: saving the answer failed, retrying", done.turn_id, exc_info=True)
-                await asyncio.sleep(0.2 * 2 ** attempt)
+                await asyncio.sleep(0.2 * 2**attempt)
 
 
 def _ending(state: TurnState, notice_only: bool) -> Ending:

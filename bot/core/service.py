@@ -8,6 +8,7 @@ turn of its own). The core tracks which turn streams in each conversation, route
 control click (``act``), and repairs the platform messages of answers a dead process left
 behind, through the platform's own surfaces (``attach``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -68,9 +69,15 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store, gateway: GatewayClient, *,
-                 tools: ToolRegistry | None = None,
-                 coordinator: LocalCoordinator | PgCoordinator | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        gateway: GatewayClient,
+        *,
+        tools: ToolRegistry | None = None,
+        coordinator: LocalCoordinator | PgCoordinator | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self._gateway = gateway
@@ -290,11 +297,13 @@ class ChatService:
         any await, like the ticket); None when bursts are off."""
         return self.bursts.arrive(key, author) if self.settings.burst_window > 0 else None
 
-    async def decide(self, key: ConversationKey, user_id: str, *, addressed: bool = True,
-                     admission: Admission = ADMITTED) -> Decision:
+    async def decide(
+        self, key: ConversationKey, user_id: str, *, addressed: bool = True, admission: Admission = ADMITTED
+    ) -> Decision:
         """Admins, the platform's allowlist (``admission``) and blocked users."""
-        return await self.ops.access.decide(key.platform, key.workspace, key.chat, user_id, addressed=addressed,
-                                            admission=admission)
+        return await self.ops.access.decide(
+            key.platform, key.workspace, key.chat, user_id, addressed=addressed, admission=admission
+        )
 
     async def handle(self, msg: IncomingMessage, surface: ReplySurface) -> None:
         """Decide access, then take ``msg`` in (the path of core tests and ``bot chat``'s
@@ -311,8 +320,9 @@ class ChatService:
             return
         await self.take_in(msg, surface, ticket, burst)
 
-    async def take_in(self, msg: IncomingMessage, surface: ReplySurface, ticket: Ticket,
-                      burst: Slot | None = None) -> None:
+    async def take_in(
+        self, msg: IncomingMessage, surface: ReplySurface, ticket: Ticket, burst: Slot | None = None
+    ) -> None:
         """Store ``msg`` in arrival order (its ``ticket``) and, when it is addressed to the
         bot, answer it. Returns once the conversation has nothing left to answer. ``burst``:
         its place in a burst (the same author's file and text answered as one turn)."""
@@ -351,6 +361,7 @@ class ChatService:
 
     async def say_in_line(self, key: ConversationKey, ticket: Ticket, surface: ReplySurface, text: str) -> None:
         """A notice for an event that stores nothing, said in the order the events arrived."""
+
         async def nothing() -> None:
             return None
 
@@ -418,16 +429,20 @@ class ChatService:
             while len(self._context_copies) > CONTEXT_COPIES_KEPT:
                 self._context_copies.popitem(last=False)
 
-    async def submit(self, msg: IncomingMessage, surface: ReplySurface,
-                     request: TurnRequest | None = None) -> None:
+    async def submit(self, msg: IncomingMessage, surface: ReplySurface, request: TurnRequest | None = None) -> None:
         """Store ``msg`` as waiting for an answer (of ``request``'s kind) and queue it."""
         conv, seq, notices = await self._store(msg, request)
         for notice in notices:
             await self.notify(surface, notice)
         self._queue(conv, seq, surface)
 
-    async def _store(self, msg: IncomingMessage, request: TurnRequest | None, burst: Slot | None = None,
-                     surface: ReplySurface | None = None) -> tuple[ConversationRow, int, list[str]]:
+    async def _store(
+        self,
+        msg: IncomingMessage,
+        request: TurnRequest | None,
+        burst: Slot | None = None,
+        surface: ReplySurface | None = None,
+    ) -> tuple[ConversationRow, int, list[str]]:
         """Store the message before anything else can fail (or, in a burst, join it to the
         same author's message just before). Returns its conversation, the sequence number
         of the row it is in and notices for the user."""
@@ -448,9 +463,15 @@ class ChatService:
             del self._context_copies[msg.key, msg.message_id]
             await self.store.drop_context_copy(conv.id, msg.message_id)  # its own event supersedes the copy
         message_id, seq = await self.store.add_message(
-            conv.id, "user", parts, status="pending" if msg.addressed else "context",
-            author_id=msg.author.id, author_name=msg.author.name, platform_message_id=msg.message_id,
-            request=request)
+            conv.id,
+            "user",
+            parts,
+            status="pending" if msg.addressed else "context",
+            author_id=msg.author.id,
+            author_name=msg.author.name,
+            platform_message_id=msg.message_id,
+            request=request,
+        )
         self._latest[msg.key] = conv.id
         if burst is not None:
             burst.settle(Stored(conv.id, message_id, seq, files_only, msg.addressed) if request is None else None)
@@ -458,21 +479,36 @@ class ChatService:
                 self._held[(conv.id, seq)] = burst  # its worker waits for the same author's follower
         return conv, seq, notices
 
-    async def _join(self, conv: ConversationRow, msg: IncomingMessage, parts: list[NewPart],
-                    burst: Slot, surface: ReplySurface | None) -> Stored | None:
+    async def _join(
+        self,
+        conv: ConversationRow,
+        msg: IncomingMessage,
+        parts: list[NewPart],
+        burst: Slot,
+        surface: ReplySurface | None,
+    ) -> Stored | None:
         """Join ``msg`` to the same author's message just before it (a burst): files without
         text and a text, in either order, while that message waits for its answer or its
         answer shows nothing yet (the turn then gives way and asks again, with both)."""
         before = burst.previous.stored if burst.previous is not None else None
         files_only = bool(msg.attachments) and not msg.text.strip()
-        if before is None or before.conversation_id != conv.id or not (before.files_only or files_only) \
-                or not (before.addressed or msg.addressed):
+        if (
+            before is None
+            or before.conversation_id != conv.id
+            or not (before.files_only or files_only)
+            or not (before.addressed or msg.addressed)
+        ):
             return None
         # Checked and marked with no await between: the worker waits for a join before it
         # reads a batch's history, and a turn already reading it gives way (or the join is off).
         answering = self._answering.get(conv.id)
-        if self.coordinator.distributed and before.addressed and answering is None \
-                and conv.id not in self._holding and (conv.id, before.seq) not in self._held:
+        if (
+            self.coordinator.distributed
+            and before.addressed
+            and answering is None
+            and conv.id not in self._holding
+            and (conv.id, before.seq) not in self._held
+        ):
             return None  # a waiting message this process does not answer: another may be reading it
         if answering is not None and before.seq in answering.seqs:
             if answering.active is not None and not answering.active.give_way():
@@ -483,8 +519,12 @@ class ChatService:
             surface = answering.surface or surface
         joining = self._joining[conv.id] = asyncio.Event()
         try:
-            tagged = [NewPart(p.kind, p.text, {**(p.data or {}), "message_id": msg.message_id}, p.blob, p.mime)
-                      if msg.message_id else p for p in parts]
+            tagged = [
+                NewPart(p.kind, p.text, {**(p.data or {}), "message_id": msg.message_id}, p.blob, p.mime)
+                if msg.message_id
+                else p
+                for p in parts
+            ]
             if not await self.store.join_message(before.message_id, tagged, pending=before.addressed or msg.addressed):
                 return None
         finally:
@@ -495,11 +535,13 @@ class ChatService:
         if surface is not None:  # the answer goes where the newest message was asked
             self._surfaces[(conv.id, before.seq)] = surface
         self._latest[msg.key] = conv.id
-        return Stored(conv.id, before.message_id, before.seq, before.files_only and files_only,
-                      before.addressed or msg.addressed)
+        return Stored(
+            conv.id, before.message_id, before.seq, before.files_only and files_only, before.addressed or msg.addressed
+        )
 
-    async def _parts(self, msg: IncomingMessage, request: TurnRequest | None
-                     ) -> tuple[list[NewPart], list[str], TurnRequest | None]:
+    async def _parts(
+        self, msg: IncomingMessage, request: TurnRequest | None
+    ) -> tuple[list[NewPart], list[str], TurnRequest | None]:
         """The stored parts of ``msg``, notices for the user, and the request (documents too
         long for one prompt make it a turn that reads them in parts)."""
         parts: list[NewPart] = []
@@ -519,8 +561,14 @@ class ChatService:
                 parts.append(NewPart("note", text=f"image not used: {exc}"))
                 notices.append(f"I couldn't use {exc}.")
                 continue
-            parts.append(NewPart("image", blob=img.data, mime=img.mime,
-                                 data={"filename": att.filename, "width": img.width, "height": img.height}))
+            parts.append(
+                NewPart(
+                    "image",
+                    blob=img.data,
+                    mime=img.mime,
+                    data={"filename": att.filename, "width": img.width, "height": img.height},
+                )
+            )
         if msg.documents:  # too long for one prompt: a turn that reads them in parts (bot.longdocs)
             may_split = request is None and msg.addressed and READ_IN_PARTS in self.kinds
             arrived = await take_in(msg.documents, self.settings, may_split=may_split)
@@ -546,7 +594,8 @@ class ChatService:
         task = self._workers.get(conversation_id)
         if (task is None or task.done()) and not self._closing:  # shutting down: no new turns here
             self._workers[conversation_id] = asyncio.create_task(
-                self._work(conversation_id), name=f"conversation-{conversation_id}")
+                self._work(conversation_id), name=f"conversation-{conversation_id}"
+            )
 
     async def _settled(self, key: ConversationKey) -> None:
         task = self._workers.get(self._latest.get(key, -1))
@@ -600,8 +649,11 @@ class ChatService:
                 return True
             assert conv is not None
             if conv.left:  # removed from the chat: nothing more is sent there
-                log.info("conversation %s: the bot left the chat; %d message(s) stay unanswered",
-                         conversation_id, len(pending))
+                log.info(
+                    "conversation %s: the bot left the chat; %d message(s) stay unanswered",
+                    conversation_id,
+                    len(pending),
+                )
                 for spot in [k for k in self._held if k[0] == conversation_id]:
                     del self._held[spot]
                 await self.store.set_message_status([m.id for m in pending], "context")
@@ -615,8 +667,11 @@ class ChatService:
             try:
                 surface = answering.surface = self._surface_for(conv, batch)
                 if surface is None:
-                    log.error("conversation %s: no %s surface to answer on; its messages wait",
-                              conversation_id, conv.key.platform)
+                    log.error(
+                        "conversation %s: no %s surface to answer on; its messages wait",
+                        conversation_id,
+                        conv.key.platform,
+                    )
                     return False
                 try:
                     await self._run_turn(conv, batch, surface, answering)
@@ -628,8 +683,11 @@ class ChatService:
                 del self._answering[conversation_id]
             if answering.set_aside:
                 continue  # files joined the question: it is asked again, with them
-            if (len(batch) == len(pending) and self._wakeups.get(conversation_id, 0) == seen
-                    and not self.coordinator.distributed):
+            if (
+                len(batch) == len(pending)
+                and self._wakeups.get(conversation_id, 0) == seen
+                and not self.coordinator.distributed
+            ):
                 return True  # one process: the turn took everything that waited, and nothing came in
         return False  # shutting down: what waits is left to another process (or the next start)
 
@@ -650,8 +708,11 @@ class ChatService:
                 if follower is not None and follower.passed:
                     continue  # a redelivery: the same slot waits on for a real follower
                 # Files after files: the row still has no text; wait for the next one's follower.
-                slot = follower if follower is not None and follower.stored is not None \
-                    and follower.stored.files_only else None
+                slot = (
+                    follower
+                    if follower is not None and follower.stored is not None and follower.stored.files_only
+                    else None
+                )
         finally:
             self._holding.discard(conversation_id)
         return came
@@ -670,8 +731,11 @@ class ChatService:
             return surface
         platform = self._platforms.get(conv.key.platform)
         last = batch[-1]
-        return platform.surface_for(conv.key, reply_to=last.platform_message_id, user=last.author_id) \
-            if platform is not None else None
+        return (
+            platform.surface_for(conv.key, reply_to=last.platform_message_id, user=last.author_id)
+            if platform is not None
+            else None
+        )
 
     def _kind_for(self, conv: ConversationRow, request: TurnRequest | None) -> TurnRequest:
         if request is not None:
@@ -681,8 +745,13 @@ class ChatService:
                 return TurnRequest(handler.kind)
         return TurnRequest(TurnKind.CHAT)
 
-    async def _run_turn(self, conv: ConversationRow, batch: list[PendingMessage], surface: ReplySurface,
-                        answering: _Answering | None = None) -> None:
+    async def _run_turn(
+        self,
+        conv: ConversationRow,
+        batch: list[PendingMessage],
+        surface: ReplySurface,
+        answering: _Answering | None = None,
+    ) -> None:
         asker = batch[-1].author_id
         refusal = await self.ops.quotas.check(conv.id, conv.key.platform, asker)
         if refusal is not None:  # a reached quota: nothing goes to the model
@@ -691,38 +760,65 @@ class ChatService:
             return
         request = self._kind_for(conv, batch[-1].request)
         request_seq = batch[-1].seq
-        history = [m for m in await self.store.history(conv.id, conv.history_start)
-                   if not (m.role == "user" and m.seq > request_seq)]  # later ones wait their turn
+        history = [
+            m
+            for m in await self.store.history(conv.id, conv.history_start)
+            if not (m.role == "user" and m.seq > request_seq)
+        ]  # later ones wait their turn
         settings = self.settings
         wanted = images_wanted(history, settings.max_images) if settings.vision else []
         images = await self.store.attachment_data(wanted)
         additions = [a for hook in self.prompt_hooks if (a := await hook(conv, request.kind, history)) is not None]
-        system = "\n\n".join([
-            self.system_prompt, *filter(None, (handler.system_addition(conv) for handler in self.kinds.values())),
-            *(a.system for a in additions if a.system)])
+        system = "\n\n".join(
+            [
+                self.system_prompt,
+                *filter(None, (handler.system_addition(conv) for handler in self.kinds.values())),
+                *(a.system for a in additions if a.system),
+            ]
+        )
         examples = [m for a in additions for m in a.examples]
         newest = "\n\n".join(a.newest for a in additions if a.newest)
         reserved = cost_of(examples) + estimate_tokens(newest)  # never trimmed: history gives way
         prompt = build_prompt(
-            system, history, images, budget_tokens=settings.context_tokens - settings.max_tokens - reserved,
-            max_images=settings.max_images, token_ratio=conv.token_ratio, group=conv.shared,
-            vision=settings.vision)
+            system,
+            history,
+            images,
+            budget_tokens=settings.context_tokens - settings.max_tokens - reserved,
+            max_images=settings.max_images,
+            token_ratio=conv.token_ratio,
+            group=conv.shared,
+            vision=settings.vision,
+        )
         if examples or newest:
             prompt.messages = with_additions(prompt.messages, examples, newest)
             prompt.estimated_tokens += int(reserved * max(conv.token_ratio, 1.0))
         if prompt.new_history_start is not None:
             await self.store.set_history_start(conv.id, prompt.new_history_start)
-        options: dict[str, Any] = {"max_tokens": settings.max_tokens, "temperature": settings.temperature,
-                                   "top_p": settings.top_p}
+        options: dict[str, Any] = {
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+        }
         if request.kind != TurnKind.CHAT or request.extra:
             options["request"] = request.to_json()  # so Regenerate can redo it the same way
         if answering is not None and answering.set_aside:
             return  # files joined the question while its prompt was built: nothing started yet
         turn_id, answer_seq = await self.store.start_turn(
-            conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens)
+            conv.id, request_seq, settings.model, options, request.kind, prompt.estimated_tokens
+        )
         logformat.bind_turn(turn_id)
-        plan = TurnPlan(conv, surface, request.kind, request.extra, turn_id, answer_seq, prompt.messages,
-                        prompt.estimated_tokens, [m.seq for m in batch], asker)
+        plan = TurnPlan(
+            conv,
+            surface,
+            request.kind,
+            request.extra,
+            turn_id,
+            answer_seq,
+            prompt.messages,
+            prompt.estimated_tokens,
+            [m.seq for m in batch],
+            asker,
+        )
         active = self._active[conv.id] = ActiveTurn(turn_id, conv.id)
         if answering is not None:
             answering.active = active
@@ -730,10 +826,10 @@ class ChatService:
                 active.stop(StopReason.MERGED)
         try:
             # Every gateway call of the turn is priced, stored and counted against quotas.
-            gateway = self.ops.meter.for_turn(self._gateway, turn_id, conv.id, conv.key.platform, asker,
-                                              str(request.kind))
-            await TurnRunner(plan, active, settings=settings, store=self.store, gateway=gateway,
-                             kinds=self.kinds).run()
+            gateway = self.ops.meter.for_turn(
+                self._gateway, turn_id, conv.id, conv.key.platform, asker, str(request.kind)
+            )
+            await TurnRunner(plan, active, settings=settings, store=self.store, gateway=gateway, kinds=self.kinds).run()
         finally:
             active.done.set()
             if self._active.get(conv.id) is active:
@@ -862,9 +958,13 @@ class ChatService:
         """Your usage today and this month and the conversation's; ``/usage all`` for admins."""
         msg = call.msg
         conv = await self.store.conversation(msg.key, shared=msg.group)
-        await self.notify(call.surface, await self.ops.usage_text(
-            conv.id if conv else None, msg.key.platform, msg.author.id, all_users=call.args.strip().lower() == "all"),
-            to=msg.author.id)
+        await self.notify(
+            call.surface,
+            await self.ops.usage_text(
+                conv.id if conv else None, msg.key.platform, msg.author.id, all_users=call.args.strip().lower() == "all"
+            ),
+            to=msg.author.id,
+        )
 
     async def _stop_command(self, call: CommandCall) -> None:
         if not await self.stop_conversation(call.msg.key):

@@ -1,4 +1,5 @@
 """What the bot says in its own voice (not the model's)."""
+
 from __future__ import annotations
 
 HELP_INTRO = "I'm an assistant powered by a large language model. Talk to me normally — I keep the thread's history."

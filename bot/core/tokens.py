@@ -6,6 +6,7 @@ token and every other character as one token, which over-estimates both. The UTF
 length tells non-ASCII characters apart in C speed (CJK is 3 bytes, so the extra bytes
 over the character count, halved, approximate the non-ASCII count without a Python loop).
 """
+
 from __future__ import annotations
 
 MESSAGE_OVERHEAD = 4  # role markers and separators per message

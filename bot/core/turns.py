@@ -3,6 +3,7 @@
 Shared by the store and the core, so both speak of states and kinds in one typed
 vocabulary. The values are the strings stored in ``turns.status`` and ``turns.kind``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,18 @@ class TurnState(StrEnum):
 # A message's status: a user message waits ("pending"), is answered, refused (a quota was
 # reached) or is only context;
 # an answer carries its turn's state (TurnState values) until a regeneration supersedes it.
-MessageStatus = Literal["pending", "answered", "context", "refused", "streaming", "complete", "stopped",
-                        "error", "interrupted", "superseded"]
+MessageStatus = Literal[
+    "pending",
+    "answered",
+    "context",
+    "refused",
+    "streaming",
+    "complete",
+    "stopped",
+    "error",
+    "interrupted",
+    "superseded",
+]
 Role = Literal["user", "assistant", "tool"]
 
 

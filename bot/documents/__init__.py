@@ -10,6 +10,7 @@ cannot be read get one clear sentence, never a traceback.
 - ``extract_text`` / ``read_document`` / ``to_parts``: one part within a share of the window,
   cut at a unit boundary with a statement of what was read (what the core calls today).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,21 @@ from bot.platform.files import (
 )
 
 __all__ = [
-    "Document", "DocumentText", "DocumentUnreadable", "Location", "Section", "decode_text", "document_budget",
-    "document_parts", "extract_text", "kind_of", "read", "read_document", "sentence", "to_parts", "unreadable",
+    "Document",
+    "DocumentText",
+    "DocumentUnreadable",
+    "Location",
+    "Section",
+    "decode_text",
+    "document_budget",
+    "document_parts",
+    "extract_text",
+    "kind_of",
+    "read",
+    "read_document",
+    "sentence",
+    "to_parts",
+    "unreadable",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,14 +93,17 @@ def read(data: bytes, mime: str, filename: str, *, stop_tokens: int | None = Non
     if not data:
         raise DocumentUnreadable(f"{name} is empty")
     if len(data) > MAX_BYTES:
-        raise DocumentUnreadable(f"{name} is too large ({len(data) // (1024 * 1024)} MB); "
-                                 f"the limit is {MAX_BYTES // (1024 * 1024)} MB")
+        raise DocumentUnreadable(
+            f"{name} is too large ({len(data) // (1024 * 1024)} MB); the limit is {MAX_BYTES // (1024 * 1024)} MB"
+        )
     kind = kind_of(data, mime, filename)
     ext = PurePath(filename.lower()).suffix
     if kind is None:
         if ext in OLD_OFFICE_EXT:
-            raise DocumentUnreadable(f"{name} is in the old {OLD_OFFICE_EXT[ext]} format; save it in the "
-                                     "current format (or as PDF) and send it again")
+            raise DocumentUnreadable(
+                f"{name} is in the old {OLD_OFFICE_EXT[ext]} format; save it in the "
+                "current format (or as PDF) and send it again"
+            )
         what = mime or (ext or "unknown type")
         raise DocumentUnreadable(f"I can't read files like {name} ({what}); I read {WHAT_I_READ}")
     if kind == "pdf":
@@ -129,8 +146,10 @@ def _scanned_notes(doc: Document, read_pages: int, imaged: list[int], vision: bo
         return []
     pages = _pages(scanned)
     if not vision:
-        return [f"{pages} of {name} are scanned images without a text layer, and image input is turned "
-                "off, so I could not read them"]
+        return [
+            f"{pages} of {name} are scanned images without a text layer, and image input is turned "
+            "off, so I could not read them"
+        ]
     rest = [p for p in scanned if p not in imaged]
     if not imaged:
         return [f"{pages} of {name} have no text layer (scanned) and were not read"]
@@ -141,8 +160,9 @@ def _scanned_notes(doc: Document, read_pages: int, imaged: list[int], vision: bo
     return [f"{pages} of {name} have no text layer (scanned); I'm reading {shown}, {missed}"]
 
 
-def extract_text(data: bytes, mime: str, filename: str, budget_tokens: int, *, page_images: int = 0,
-                 vision: bool = True) -> DocumentText:
+def extract_text(
+    data: bytes, mime: str, filename: str, budget_tokens: int, *, page_images: int = 0, vision: bool = True
+) -> DocumentText:
     """Read a document within ``budget_tokens``; raises ``DocumentUnreadable`` with a
     sentence for the user. Up to ``page_images`` scanned PDF pages (among those read) are
     rendered into ``DocumentText.images``. CPU-bound: call it through ``read_document``."""
@@ -161,8 +181,10 @@ def extract_text(data: bytes, mime: str, filename: str, budget_tokens: int, *, p
     text.notes = _scanned_notes(doc, text.read, imaged, vision) + text.notes
     if not text.images and all(s.empty for s in doc.sections):
         if doc.scanned:
-            raise DocumentUnreadable(f"{label(filename)} has no text layer (its pages are scanned images) "
-                                     "and image input is turned off, so I can't read it")
+            raise DocumentUnreadable(
+                f"{label(filename)} has no text layer (its pages are scanned images) "
+                "and image input is turned off, so I can't read it"
+            )
         raise DocumentUnreadable(f"{label(filename)} has no text I can read")
     if text.truncated:
         text.notes.insert(0, f"{label(filename)} is long: I {text.statement}; the rest did not fit")
@@ -172,11 +194,13 @@ def extract_text(data: bytes, mime: str, filename: str, budget_tokens: int, *, p
     return text
 
 
-async def read_document(data: bytes, mime: str, filename: str, budget_tokens: int, *, page_images: int = 0,
-                        vision: bool = True) -> DocumentText:
+async def read_document(
+    data: bytes, mime: str, filename: str, budget_tokens: int, *, page_images: int = 0, vision: bool = True
+) -> DocumentText:
     """``extract_text`` in a worker thread, so parsing a big file never blocks the event loop."""
-    return await asyncio.to_thread(extract_text, data, mime, filename, budget_tokens, page_images=page_images,
-                                   vision=vision)
+    return await asyncio.to_thread(
+        extract_text, data, mime, filename, budget_tokens, page_images=page_images, vision=vision
+    )
 
 
 async def to_parts(att: Any, settings: Settings, budget_tokens: int | None = None) -> tuple[list[Any], list[str]]:
@@ -190,8 +214,9 @@ async def to_parts(att: Any, settings: Settings, budget_tokens: int | None = Non
     budget = budget_tokens if budget_tokens is not None else document_budget(settings)
     vision = bool(getattr(settings, "vision", True))
     try:
-        doc = await read_document(att.data, att.mime, att.filename, budget,
-                                  page_images=int(getattr(settings, "max_images", 0)), vision=vision)
+        doc = await read_document(
+            att.data, att.mime, att.filename, budget, page_images=int(getattr(settings, "max_images", 0)), vision=vision
+        )
     except DocumentUnreadable as exc:
         return unreadable(att, exc)
     return document_parts(att, doc), [sentence(n) for n in doc.notes]
@@ -211,14 +236,35 @@ def document_parts(att: Any, doc: DocumentText, **data: Any) -> list[Any]:
 
     name = att.filename or "document"
     scanned = doc.document.scanned if doc.document is not None else []
-    described = {"filename": name, "mime": att.mime, "kind": doc.kind, "unit": doc.unit, "read": doc.read,
-                 "total": doc.total, "truncated": doc.truncated, "tokens": doc.tokens, "scanned": scanned,
-                 "imaged": [image.page for image in doc.images], **data}
+    described = {
+        "filename": name,
+        "mime": att.mime,
+        "kind": doc.kind,
+        "unit": doc.unit,
+        "read": doc.read,
+        "total": doc.total,
+        "truncated": doc.truncated,
+        "tokens": doc.tokens,
+        "scanned": scanned,
+        "imaged": [image.page for image in doc.images],
+        **data,
+    }
     parts = [NewPart("document", text=doc.text, data=described)]
     for image in doc.images:
-        parts.append(NewPart("image", blob=image.data, mime=image.mime,
-                             data={"filename": f"{name} (page {image.page})", "page": image.page, "document": name,
-                                   "width": image.width, "height": image.height}))
+        parts.append(
+            NewPart(
+                "image",
+                blob=image.data,
+                mime=image.mime,
+                data={
+                    "filename": f"{name} (page {image.page})",
+                    "page": image.page,
+                    "document": name,
+                    "width": image.width,
+                    "height": image.height,
+                },
+            )
+        )
     return parts
 
 

@@ -5,6 +5,7 @@ Word file; line of a text file) and both the model and the user are told exactly
 read ("read pages 1–40 of 120"). Sections are marked with their location ("--- page 12 ---",
 "--- slide 3 “Pricing” ---") so the model can cite them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -66,8 +67,9 @@ def marked(section: Section, imaged: dict[int, int]) -> str:
     head = section.location.label
     if section.source == "none":
         number = section.location.number
-        head += f": scanned, shown as image {imaged[number]}" if number in imaged else \
-            ": scanned, no text layer (not read)"
+        head += (
+            f": scanned, shown as image {imaged[number]}" if number in imaged else ": scanned, no text layer (not read)"
+        )
     text = section.full_text
     return f"--- {head} ---\n{text}" if text else f"--- {head} ---"
 
@@ -97,5 +99,14 @@ def within(doc: Document, budget: int, imaged: dict[int, int] | None = None) -> 
     # Units beyond what the reader kept (pages past MAX_PAGES) count as not read.
     total = max(doc.total, len(pieces)) if doc.unit not in _SEPARATOR else len(pieces)
     read = len(taken)
-    return DocumentText(doc.filename, doc.kind, separator.join(taken), doc.unit, read, total,
-                        truncated or read < total, notes=list(doc.notes), document=doc)
+    return DocumentText(
+        doc.filename,
+        doc.kind,
+        separator.join(taken),
+        doc.unit,
+        read,
+        total,
+        truncated or read < total,
+        notes=list(doc.notes),
+        document=doc,
+    )

@@ -5,6 +5,7 @@ are the boundaries a splitter may cut at and the places an answer may cite: a pa
 slide (with its speaker notes), a sheet (with the rows shown), a chapter or a heading's
 section of a Word file, or a run of lines of a text file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

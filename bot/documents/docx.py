@@ -1,6 +1,7 @@
 """Word (.docx): paragraphs, headings and tables in document order, in sections that start
 at each level-1 or level-2 heading (the places a reader would cite); a file without such
 headings is cut into runs of paragraphs instead."""
+
 from __future__ import annotations
 
 import io
@@ -53,8 +54,11 @@ def _sections(blocks: Iterable[tuple[int, str]]) -> list[Section]:
     def close() -> None:
         if current:
             number = len(sections) + 1
-            where = Location("section", number, title) if title else \
-                Location("paragraphs", first, last=first + len(current) - 1)
+            where = (
+                Location("section", number, title)
+                if title
+                else Location("paragraphs", first, last=first + len(current) - 1)
+            )
             sections.append(Section(where, normalise("\n\n".join(current)), blocks=len(current)))
 
     size = 0
@@ -80,8 +84,9 @@ def read_docx(data: bytes, filename: str) -> Document:
     try:
         sections = _sections(_blocks(docx.Document(io.BytesIO(data))))
     except Exception as exc:  # noqa: BLE001 - zip, XML and python-docx errors all mean "damaged"
-        raise DocumentUnreadable(f"{name} could not be read as a Word document (it may be damaged: "
-                                 f"{type(exc).__name__})") from None
+        raise DocumentUnreadable(
+            f"{name} could not be read as a Word document (it may be damaged: {type(exc).__name__})"
+        ) from None
     if not sections:
         raise DocumentUnreadable(f"{name} contains no text")
     return Document(filename, "docx", "paragraph", sections, sum(s.blocks for s in sections))

@@ -7,6 +7,7 @@ spine and the table of contents, a few dozen lines. XML is parsed with entities,
 network access off; chapters go through lxml's HTML parser, which is lenient with the
 tag soup real e-books hold and expands no entities but the HTML ones.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -31,8 +32,35 @@ NS = {
     "enc": "http://www.w3.org/2001/04/xmlenc#",
     "epub": "http://www.idpf.org/2007/ops",
 }
-BLOCKS = {"p", "div", "section", "article", "li", "tr", "br", "hr", "blockquote", "pre", "table", "ul", "ol",
-          "dl", "dt", "dd", "figure", "figcaption", "aside", "header", "footer", "h1", "h2", "h3", "h4", "h5", "h6"}
+BLOCKS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "li",
+    "tr",
+    "br",
+    "hr",
+    "blockquote",
+    "pre",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "figure",
+    "figcaption",
+    "aside",
+    "header",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+}
 SKIP = {"script", "style", "head", "title", "svg", "math", "rt", "rp"}
 _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t\r\f\v]*\n\\s*(?=[{_CJK}])")
@@ -45,8 +73,9 @@ _DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 def _xml(raw: bytes) -> Any:
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             recover=True, remove_comments=True)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True, remove_comments=True
+    )
     root = etree.fromstring(raw, parser)
     if root is None:
         raise ValueError("not XML")
@@ -144,7 +173,7 @@ def _toc(archive: zipfile.ZipFile, manifest: dict[str, tuple[str, str, str]], nc
         root = _html(_read(archive, nav))
         navs = root.xpath("//nav")
         toc = [n for n in navs if "toc" in (n.get(f"{{{NS['epub']}}}type") or n.get("epub:type") or "")]
-        for node in (toc or navs[:1]):
+        for node in toc or navs[:1]:
             for link in node.iter("a"):
                 path = _resolve(nav, link.get("href") or "")
                 title = _inline(link.text_content()).strip()
@@ -185,9 +214,14 @@ def read_epub(data: bytes, filename: str) -> Document:
                 raise ValueError("no package document")
             opf_path = rootfile.get("full-path")
             opf = _xml(_read(archive, opf_path))
-            manifest = {item.get("id"): (_resolve(opf_path, item.get("href") or ""), item.get("media-type") or "",
-                                         item.get("properties") or "")
-                        for item in opf.iterfind("opf:manifest/opf:item", NS)}
+            manifest = {
+                item.get("id"): (
+                    _resolve(opf_path, item.get("href") or ""),
+                    item.get("media-type") or "",
+                    item.get("properties") or "",
+                )
+                for item in opf.iterfind("opf:manifest/opf:item", NS)
+            }
             spine = opf.find("opf:spine", NS)
             if spine is None:
                 raise ValueError("no spine")
@@ -197,8 +231,9 @@ def read_epub(data: bytes, filename: str) -> Document:
         except DocumentUnreadable:
             raise
         except Exception as exc:  # noqa: BLE001 - zip, XML and layout errors all mean "damaged"
-            raise DocumentUnreadable(f"{name} could not be read as an e-book (it may be damaged: "
-                                     f"{type(exc).__name__})") from None
+            raise DocumentUnreadable(
+                f"{name} could not be read as an e-book (it may be damaged: {type(exc).__name__})"
+            ) from None
         sections: list[Section] = []
         notes: list[str] = []
         bad = 0

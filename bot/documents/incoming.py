@@ -8,6 +8,7 @@ original files (the ``attachments`` table, by sha256) so the turn can read them 
 stores what fits as the document part's text: what later turns see until the reading in
 parts replaces it with its notes (or for ever, if the user declines the cost).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -66,8 +67,14 @@ async def take_in(attachments: Sequence[Any], settings: Settings, *, may_split: 
     read: list[tuple[Any, DocumentText | DocumentUnreadable]] = []
     for att in attachments:
         try:
-            read.append((att, await read_document(att.data, att.mime, att.filename, budget, page_images=0,
-                                                  vision=bool(settings.vision))))
+            read.append(
+                (
+                    att,
+                    await read_document(
+                        att.data, att.mime, att.filename, budget, page_images=0, vision=bool(settings.vision)
+                    ),
+                )
+            )
         except DocumentUnreadable as exc:
             read.append((att, exc))
     docs = [doc for _, doc in read if isinstance(doc, DocumentText)]

@@ -6,6 +6,7 @@ writes, so "一只好杯子" comes out where pypdf gives Kangxi radicals, and it
 (figures in tests/test_documents_corpus.py and bench/documents.py). PDFium is not
 thread-safe, not even across documents, so every call into it holds ``PDFIUM``.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,9 @@ def _open(data: bytes, filename: str) -> object:
         if code == _PASSWORD:
             raise DocumentUnreadable(f"{name} is password-protected; send an unprotected copy") from None
         if code == _SECURITY:
-            raise DocumentUnreadable(f"{name} is encrypted with a method I can't open; save an "
-                                     "unprotected copy and send that") from None
+            raise DocumentUnreadable(
+                f"{name} is encrypted with a method I can't open; save an unprotected copy and send that"
+            ) from None
         raise DocumentUnreadable(f"{name} could not be read as a PDF (it may be damaged)") from None
 
 
@@ -180,8 +182,9 @@ def _render(doc: object, index: int, max_side: int) -> PageImage:
     return PageImage(index + 1, out.getvalue(), "image/jpeg", image.width, image.height)
 
 
-def render_pages(data: bytes, pages: Iterable[int], filename: str = "", *, max_side: int | None = None
-                 ) -> Iterator[PageImage]:
+def render_pages(
+    data: bytes, pages: Iterable[int], filename: str = "", *, max_side: int | None = None
+) -> Iterator[PageImage]:
     """Render the given 1-based pages, one at a time (a caller taking a few at a time holds
     only those), each checked and if need be scaled by ``bot.images.prepare_image`` so it is
     within the gateway's limits (JPEG, ≤ 10 MB)."""

@@ -1,6 +1,7 @@
 """PowerPoint (.pptx) through python-pptx: slide by slide, the text of its shapes in reading
 order (top to bottom, then left to right, into groups), tables as Markdown rows, chart
 titles, and the slide's speaker notes apart."""
+
 from __future__ import annotations
 
 import io
@@ -68,16 +69,20 @@ def read_pptx(data: bytes, filename: str) -> Document:
         deck = Presentation(io.BytesIO(data))
         slides = list(deck.slides)
     except Exception as exc:  # noqa: BLE001 - zip, XML and python-pptx errors all mean "damaged"
-        raise DocumentUnreadable(f"{name} could not be read as a PowerPoint file (it may be damaged: "
-                                 f"{type(exc).__name__})") from None
+        raise DocumentUnreadable(
+            f"{name} could not be read as a PowerPoint file (it may be damaged: {type(exc).__name__})"
+        ) from None
     sections: list[Section] = []
     notes: list[str] = []
     hidden = 0
     for number, slide in enumerate(slides[:MAX_SLIDES], 1):
         try:
             body = "\n".join(text for shape in _reading_order(slide.shapes) for text in _shape_text(shape))
-            spoken = slide.notes_slide.notes_text_frame.text.strip() \
-                if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None else ""
+            spoken = (
+                slide.notes_slide.notes_text_frame.text.strip()
+                if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None
+                else ""
+            )
             title = _title(slide)
         except Exception as exc:  # noqa: BLE001 - one broken slide must not lose the others
             notes.append(f"slide {number} of {name} could not be read ({type(exc).__name__})")
@@ -85,8 +90,7 @@ def read_pptx(data: bytes, filename: str) -> Document:
         if slide.element.get("show") == "0":
             hidden += 1
             title = f"{title} (hidden)".strip()
-        sections.append(Section(Location("slide", number, normalise(title)), normalise(body),
-                                notes=normalise(spoken)))
+        sections.append(Section(Location("slide", number, normalise(title)), normalise(body), notes=normalise(spoken)))
     if hidden:
         notes.append(f"{hidden} hidden slide(s) of {name} were read too (marked hidden)")
     if len(slides) > MAX_SLIDES:
@@ -94,6 +98,7 @@ def read_pptx(data: bytes, filename: str) -> Document:
     if not slides:
         raise DocumentUnreadable(f"{name} has no slides")
     if all(s.empty for s in sections):
-        raise DocumentUnreadable(f"{name} has no text on its slides (only pictures?); send the slides "
-                                 "as images or a PDF instead")
+        raise DocumentUnreadable(
+            f"{name} has no text on its slides (only pictures?); send the slides as images or a PDF instead"
+        )
     return Document(filename, "pptx", "slide", sections, len(slides), notes)

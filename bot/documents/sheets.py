@@ -7,6 +7,7 @@ text: distinct values and the most common). Rows are streamed and only the previ
 per-column counters are held, so a 500,000-row export costs little memory; reading stops
 after ``MAX_CELLS`` cells and says so.
 """
+
 from __future__ import annotations
 
 import csv
@@ -102,16 +103,19 @@ class Column:
         parts = []
         if self.numbers:
             mean = self.total / self.numbers
-            parts.append(f"{self.numbers:,} numbers, min {show(self.low)}, max {show(self.high)}, "
-                         f"mean {show(round(mean, 4))}, sum {show(round(self.total, 4))}")
+            parts.append(
+                f"{self.numbers:,} numbers, min {show(self.low)}, max {show(self.high)}, "
+                f"mean {show(round(mean, 4))}, sum {show(round(self.total, 4))}"
+            )
         if self.dates:
             parts.append(f"{self.dates:,} dates from {show(self.first)} to {show(self.last)}")
         texts = sum(self.texts.values())
         if texts or self.more_texts:
             distinct = f"over {DISTINCT_CAP:,}" if self.more_texts else f"{len(self.texts):,}"
             common = ", ".join(f"{v or '(blank)'} ({n:,})" for v, n in self.texts.most_common(MOST_COMMON))
-            parts.append(f"{self.values - self.numbers - self.dates:,} text values, {distinct} distinct; "
-                         f"most common: {common}")
+            parts.append(
+                f"{self.values - self.numbers - self.dates:,} text values, {distinct} distinct; most common: {common}"
+            )
         return f"- {self.name or '(unnamed)'}: " + ("; ".join(parts) if parts else "empty")
 
 
@@ -166,11 +170,11 @@ class Table:
         body = self.markdown()
         if self.rows > shown or not complete:
             counted = f"{self.rows:,}" if complete else f"at least {self.rows:,} (I stopped counting there)"
-            body += (f"\n\n[{counted} data rows; the first {shown:,} are shown above. Per column, over "
-                     f"{'all' if complete else 'the counted'} rows:]\n"
-                     + "\n".join(c.describe() for c in self.columns))
-        return Section(Location("sheet", number, name, last=shown, of=self.rows), body,
-                       blocks=max(1, self.rows))
+            body += (
+                f"\n\n[{counted} data rows; the first {shown:,} are shown above. Per column, over "
+                f"{'all' if complete else 'the counted'} rows:]\n" + "\n".join(c.describe() for c in self.columns)
+            )
+        return Section(Location("sheet", number, name, last=shown, of=self.rows), body, blocks=max(1, self.rows))
 
 
 def read_xlsx(data: bytes, filename: str, preview_rows: int = PREVIEW_ROWS) -> Document:
@@ -181,8 +185,9 @@ def read_xlsx(data: bytes, filename: str, preview_rows: int = PREVIEW_ROWS) -> D
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zip, XML and openpyxl errors all mean "damaged"
-        raise DocumentUnreadable(f"{name} could not be read as an Excel workbook (it may be damaged: "
-                                 f"{type(exc).__name__})") from None
+        raise DocumentUnreadable(
+            f"{name} could not be read as an Excel workbook (it may be damaged: {type(exc).__name__})"
+        ) from None
     sections: list[Section] = []
     notes: list[str] = []
     budget = MAX_CELLS
@@ -221,8 +226,9 @@ def read_csv(data: bytes, filename: str, preview_rows: int = PREVIEW_ROWS) -> Do
     if codec == "binary":
         raise DocumentUnreadable(f"{name} doesn't look like a CSV file (it contains binary data)")
     notes = [f"some characters in {name} could not be decoded and were replaced"] if codec == "utf-8?" else []
-    stream = io.TextIOWrapper(io.BytesIO(data[skip:] if skip else data), encoding=codec.rstrip("?"),
-                              errors="replace", newline="")
+    stream = io.TextIOWrapper(
+        io.BytesIO(data[skip:] if skip else data), encoding=codec.rstrip("?"), errors="replace", newline=""
+    )
     sample = stream.read(64 * 1024)
     stream.seek(0)
     tab = PurePath(filename.lower()).suffix == ".tsv"

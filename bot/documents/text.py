@@ -1,6 +1,7 @@
 """Plain text files (.txt, .md, code, subtitles …): decoded (BOMs, UTF-8, then GB18030,
 which covers GBK/GB2312, the usual encodings of Chinese text files) and cut into runs of
 lines, or at Markdown headings, so a splitter can cite "lines 120–240"."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,12 @@ from bot.documents.textnorm import normalise
 
 SECTION_CHARS = 6_000
 _HEADING = re.compile(r"^#{1,2} \S")
-_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
 
 
 def encoding_of(data: bytes) -> tuple[str, int]:
@@ -44,7 +49,8 @@ def decode_text(data: bytes, filename: str = "") -> tuple[str, list[str]]:
         raise DocumentUnreadable(f"{label(filename)} doesn't look like a text file (it contains binary data)")
     if codec == "utf-8?":
         return data.decode("utf-8", "replace"), [
-            f"some characters in {label(filename)} could not be decoded and were replaced"]
+            f"some characters in {label(filename)} could not be decoded and were replaced"
+        ]
     return data[skip:].decode(codec, "replace"), []
 
 
@@ -55,8 +61,7 @@ def line_sections(lines: list[str], markdown: bool) -> list[Section]:
     def close(end: int) -> None:
         if end > start:
             chunk = lines[start:end]
-            where = Location("section", len(sections) + 1, title) if title else \
-                Location("lines", start + 1, last=end)
+            where = Location("section", len(sections) + 1, title) if title else Location("lines", start + 1, last=end)
             sections.append(Section(where, "\n".join(chunk), blocks=len(chunk)))
 
     for index, line in enumerate(lines):

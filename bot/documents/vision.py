@@ -6,6 +6,7 @@ progress (pages done / total) after each batch, and returns the text per page wi
 pages were read this way, which were over the cap and which failed. The batch size, the page
 cap and the concurrency are the caller's: quotas and cost settings decide them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,9 @@ SYSTEM = (
     "tables, headings as Markdown headings. Describe a chart or picture in one bracketed line, e.g. "
     "[图表：2023 年销量柱状图]. Write [blank page] for an empty page. Add nothing else."
 )
-_MARKER = re.compile(r"^[ \t]*(?:=+|#+)?[ \t]*(?:page|第)[ \t]*(\d+)[ \t]*(?:页)?[ \t]*=*[ \t]*$",
-                     re.IGNORECASE | re.MULTILINE)
+_MARKER = re.compile(
+    r"^[ \t]*(?:=+|#+)?[ \t]*(?:page|第)[ \t]*(\d+)[ \t]*(?:页)?[ \t]*=*[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
 
 
 class VisionGateway(Protocol):
@@ -70,11 +72,15 @@ class Transcription:
         name = label(self.filename)
         out = []
         if self.texts:
-            out.append(f"pages {ranges(self.read)} of {name} have no text layer (scanned); I read them from "
-                       "their images, so names and figures there may contain recognition errors")
+            out.append(
+                f"pages {ranges(self.read)} of {name} have no text layer (scanned); I read them from "
+                "their images, so names and figures there may contain recognition errors"
+            )
         if self.skipped:
-            out.append(f"scanned pages {ranges(self.skipped)} of {name} were not read (the limit is "
-                       f"{self.page_cap} scanned pages per document)")
+            out.append(
+                f"scanned pages {ranges(self.skipped)} of {name} were not read (the limit is "
+                f"{self.page_cap} scanned pages per document)"
+            )
         if self.failed:
             reason = f": {self.error}" if self.error else ""
             out.append(f"scanned pages {ranges(self.failed)} of {name} could not be read{reason}")
@@ -89,7 +95,7 @@ def split_pages(answer: str, pages: Sequence[int]) -> dict[int, str]:
         number = int(match.group(1))
         end = found[i + 1].start() if i + 1 < len(found) else len(answer)
         if number in pages and number not in out:
-            out[number] = answer[match.end():end].strip()
+            out[number] = answer[match.end() : end].strip()
     if not found and len(pages) == 1 and answer.strip():
         out[pages[0]] = answer.strip()
     return out
@@ -102,13 +108,24 @@ def _request(images: list[Any], filename: str) -> ChatRequest:
         blocks.append({"type": "text", "text": f"page {image.page}:"})
         url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
         blocks.append({"type": "image_url", "image_url": {"url": url}})
-    return ChatRequest(messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": blocks}],
-                       max_tokens=min(MAX_TOKENS, TOKENS_PER_PAGE * len(images)))
+    return ChatRequest(
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": blocks}],
+        max_tokens=min(MAX_TOKENS, TOKENS_PER_PAGE * len(images)),
+    )
 
 
-async def transcribe_pages(gateway: VisionGateway, data: bytes, pages: Sequence[int], *, filename: str = "",
-                           batch_pages: int = BATCH_PAGES, page_cap: int = PAGE_CAP, concurrency: int = 1,
-                           progress: Progress | None = None, on_pages: Pages | None = None) -> Transcription:
+async def transcribe_pages(
+    gateway: VisionGateway,
+    data: bytes,
+    pages: Sequence[int],
+    *,
+    filename: str = "",
+    batch_pages: int = BATCH_PAGES,
+    page_cap: int = PAGE_CAP,
+    concurrency: int = 1,
+    progress: Progress | None = None,
+    on_pages: Pages | None = None,
+) -> Transcription:
     """Transcribe the given 1-based PDF pages (usually ``Document.scanned``).
 
     At most ``page_cap`` pages are asked for, ``batch_pages`` images per request, at most
@@ -122,9 +139,9 @@ async def transcribe_pages(gateway: VisionGateway, data: bytes, pages: Sequence[
 
     result = Transcription(filename, page_cap)
     wanted = list(dict.fromkeys(pages))
-    asked, result.skipped = wanted[:max(0, page_cap)], wanted[max(0, page_cap):]
+    asked, result.skipped = wanted[: max(0, page_cap)], wanted[max(0, page_cap) :]
     size = max(1, batch_pages)
-    batches = [asked[i:i + size] for i in range(0, len(asked), size)]
+    batches = [asked[i : i + size] for i in range(0, len(asked), size)]
     gate = asyncio.Semaphore(max(1, concurrency))
     done = 0
     stop = False

@@ -4,6 +4,7 @@ MiniMax documents M2.x as text-only while the gateway's card lists image input, 
 capability is an operator switch. A request that needs a switched-off capability fails
 early with a message that tells the user why, instead of silently losing the image.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,11 +45,10 @@ class ModelCapabilities:
     def check(self, request: ChatRequest) -> None:
         """Raise ``CapabilityError`` if ``request`` needs something switched off."""
         if not self.vision and has_images(request.messages):
-            raise CapabilityError(NO_VISION, "request has image blocks but BOT_VISION is off",
-                                  kind="capability")
+            raise CapabilityError(NO_VISION, "request has image blocks but BOT_VISION is off", kind="capability")
         if not self.tools and request.tools:
             raise CapabilityError(NO_TOOLS, "request has tools but BOT_TOOLS is off", kind="capability")
         if not self.structured_output and request.response_format:
-            raise CapabilityError(NO_STRUCTURED,
-                                  "request has response_format but BOT_STRUCTURED_OUTPUT is off",
-                                  kind="capability")
+            raise CapabilityError(
+                NO_STRUCTURED, "request has response_format but BOT_STRUCTURED_OUTPUT is off", kind="capability"
+            )

@@ -6,6 +6,7 @@
 backoff and jitter — happen only before the first event was yielded: once the caller has
 something, a broken stream raises ``StreamInterrupted`` and the caller keeps what it got.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -189,7 +190,8 @@ class GatewayClient:
                 try:
                     async with asyncio.timeout_at(deadline):
                         response = await self._http.send(
-                            self._http.build_request("POST", self.url, content=content), stream=True)
+                            self._http.build_request("POST", self.url, content=content), stream=True
+                        )
                         if response.status_code != 200:
                             raise failures.from_status(
                                 response.status_code, await response.aread(), response.headers, self._secret
@@ -277,8 +279,7 @@ class GatewayClient:
                 raise failures.exhausted(error, attempt + 1)
             attempt += 1
             last = error
-            log.warning("gateway call failed, retry %d/%d in %.2fs: %s",
-                        attempt, max_retries, delay, error.log_message)
+            log.warning("gateway call failed, retry %d/%d in %.2fs: %s", attempt, max_retries, delay, error.log_message)
             await asyncio.sleep(delay)
 
     def _whole_body(self, parser: StreamParser, raw: bytes) -> list[StreamEvent]:
@@ -303,7 +304,7 @@ class GatewayClient:
             if error.retry_after > s.retry_after_cap:
                 return None
             return error.retry_after
-        backoff = min(s.retry_max_delay, s.retry_base_delay * (2 ** attempt))
+        backoff = min(s.retry_max_delay, s.retry_base_delay * (2**attempt))
         return backoff * (0.75 + random.random() * 0.25)
 
     # --- the whole answer ----------------------------------------------------------

@@ -1,4 +1,5 @@
 """Gateway errors, each with one message for the chat user and one for the operator's log."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Typed events a streamed completion is parsed into."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ The user message is short and says what the person in the chat can do; the log m
 carries the detail for the operator (status, MiniMax code, the gateway's own words) and is
 scrubbed of the API key.
 """
+
 from __future__ import annotations
 
 import json

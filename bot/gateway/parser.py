@@ -3,6 +3,7 @@
 The per-chunk path is kept lean: one JSON decode, a few dict look-ups, and consecutive
 deltas of one kind from the same network read merged into a single event.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,22 @@ class StreamParser:
     without any is an unreadable answer (``check_usable``), not an empty one.
     """
 
-    __slots__ = ("_splitter", "_field_reasoning", "_tools", "finish_reason", "usage", "done",
-                 "_secret", "_out", "error", "usable", "bad", "_sample", "_odd", "_applied")
+    __slots__ = (
+        "_splitter",
+        "_field_reasoning",
+        "_tools",
+        "finish_reason",
+        "usage",
+        "done",
+        "_secret",
+        "_out",
+        "error",
+        "usable",
+        "bad",
+        "_sample",
+        "_odd",
+        "_applied",
+    )
 
     def __init__(self, secret: str | None = None) -> None:
         self._splitter = ThinkSplitter()
@@ -131,8 +146,13 @@ class StreamParser:
     def report(self, log: logging.Logger, url: str) -> None:
         """Log the stream's bad chunks, once: their count and the first one, scrubbed."""
         if self.bad:
-            log.warning("gateway %s: skipped %d unreadable chunk(s) in one answer (%d usable); first: %r",
-                        url, self.bad, self.usable, failures.scrub(self._sample, self._secret))
+            log.warning(
+                "gateway %s: skipped %d unreadable chunk(s) in one answer (%d usable); first: %r",
+                url,
+                self.bad,
+                self.usable,
+                failures.scrub(self._sample, self._secret),
+            )
 
     def check_usable(self, url: str) -> None:
         """A stream that ended without one usable chunk is an unreadable answer."""
@@ -273,15 +293,18 @@ class StreamParser:
             index = frag.get("index")
             call_id = frag.get("id")
             function = frag.get("function")
-            if (call_id is not None and type(call_id) is not str) or \
-                    (index is not None and type(index) is not int) or \
-                    (function is not None and type(function) is not dict):
+            if (
+                (call_id is not None and type(call_id) is not str)
+                or (index is not None and type(index) is not int)
+                or (function is not None and type(function) is not dict)
+            ):
                 self._odd = True
                 continue
             name = function.get("name") if function else None
             args = function.get("arguments") if function else None
-            if (name is not None and type(name) is not str) or \
-                    (args is not None and not isinstance(args, (str, dict, list))):
+            if (name is not None and type(name) is not str) or (
+                args is not None and not isinstance(args, (str, dict, list))
+            ):
                 self._odd = True
                 continue
             if index is None:

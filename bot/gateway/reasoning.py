@@ -19,6 +19,7 @@ So reasoning is never shown as answer text; the price, only on a gateway that dr
 reasoning entirely, is that the answer appears at once at the end instead of streaming.
 Leading whitespace of the answer (the blank line after ``</think>``) is dropped.
 """
+
 from __future__ import annotations
 
 OPEN = "<think>"
@@ -126,7 +127,7 @@ class ThinkSplitter:
         buf = self._buf + content if self._buf else content
         i = buf.find(CLOSE)
         if i >= 0:
-            return self._close(buf[:i], buf[i + _CLOSE_LEN:])
+            return self._close(buf[:i], buf[i + _CLOSE_LEN :])
         keep = _partial_close(buf)
         if keep:
             self._buf = buf[-keep:]
@@ -141,8 +142,8 @@ class ThinkSplitter:
         i = joined.find(CLOSE)
         if i < 0:
             self._held.append(content)
-            self._buf = joined[-(_CLOSE_LEN - 1):]
+            self._buf = joined[-(_CLOSE_LEN - 1) :]
             return "", ""
         held = "".join(self._held)
         before = held[: len(held) - len(tail)] + joined[:i]
-        return self._close(before, joined[i + _CLOSE_LEN:])
+        return self._close(before, joined[i + _CLOSE_LEN :])

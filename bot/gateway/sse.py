@@ -14,6 +14,7 @@ Unknown fields are ignored, and one leading byte-order mark of the stream is dro
 One deliberate leniency: at the end of the body, an event missing only its final blank line
 is still dispatched (``SSEBatcher.close``), so a gateway that forgets it loses nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -123,13 +124,13 @@ class SSEBatcher:
             if cut < 0:
                 self._pending = chunk + self._pending
                 return []
-            self._pending = chunk[cut + 1:] + self._pending
+            self._pending = chunk[cut + 1 :] + self._pending
         else:
             cut = chunk.rfind(b"\n")
             if cut < 0:
                 self._pending = chunk
                 return []
-            self._pending = chunk[cut + 1:]
+            self._pending = chunk[cut + 1 :]
         # Cutting at a newline never splits a UTF-8 sequence.
         text = chunk[:cut].decode("utf-8", "replace")
         if not self._started:

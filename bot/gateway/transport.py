@@ -9,6 +9,7 @@ in through the public ``httpcore.AsyncConnectionPool(network_backend=...)``, wra
 own ``httpx.AsyncBaseTransport`` (``AsyncioTransport``); the HTTP protocol work stays with
 httpcore and h11.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -197,7 +198,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         try:
             async with asyncio.timeout(timeout):
                 transport, _ = await loop.create_connection(
-                    lambda: protocol, host, port,
+                    lambda: protocol,
+                    host,
+                    port,
                     local_addr=(local_address, 0) if local_address else None,
                 )
         except TimeoutError:

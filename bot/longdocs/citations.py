@@ -6,6 +6,7 @@ The model is asked to cite as the section markers name places ("[page 12]", "[sl
 page 3]" and the like, which are read too. A location the documents do not have (page 1,204
 of a 1,000-page report) is left out of the line, not repeated as if it were real.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,11 +21,28 @@ _EN = re.compile(r"\b(pages?|pp?\.|slides?|chapters?|ch\.|sections?|lines?|parag
 _ZH = re.compile(r"第\s*" + _NUMBERS + r"\s*(页|章|节|段|行)")
 _ZH_SLIDE = re.compile(r"幻灯片\s*" + _NUMBERS)
 _SHEET = re.compile(r"(?:\bsheet|工作表)\s*[“\"'「]([^”\"'」\]】]{1,60})[”\"'」]", re.I)
-_KINDS = {"page": "page", "pages": "page", "p.": "page", "pp.": "page", "slide": "slide", "slides": "slide",
-          "chapter": "chapter", "chapters": "chapter", "ch.": "chapter", "section": "section",
-          "sections": "section", "line": "lines", "lines": "lines", "paragraph": "paragraphs",
-          "paragraphs": "paragraphs", "页": "page", "章": "chapter", "节": "section", "段": "paragraphs",
-          "行": "lines"}
+_KINDS = {
+    "page": "page",
+    "pages": "page",
+    "p.": "page",
+    "pp.": "page",
+    "slide": "slide",
+    "slides": "slide",
+    "chapter": "chapter",
+    "chapters": "chapter",
+    "ch.": "chapter",
+    "section": "section",
+    "sections": "section",
+    "line": "lines",
+    "lines": "lines",
+    "paragraph": "paragraphs",
+    "paragraphs": "paragraphs",
+    "页": "page",
+    "章": "chapter",
+    "节": "section",
+    "段": "paragraphs",
+    "行": "lines",
+}
 MAX_RUN = 30  # a cited range longer than this is a summary of the document, not a citation
 
 
@@ -69,8 +87,11 @@ def _valid(doc: Document) -> dict[str, set[int]]:
 def _which(inside: str, docs: list[Document]) -> list[int]:
     """The documents a citation names (by file name or stem); all of them when it names none."""
     lowered = inside.lower()
-    named = [i for i, d in enumerate(docs) if d.filename and (
-        d.filename.lower() in lowered or d.filename.rsplit(".", 1)[0].lower() in lowered)]
+    named = [
+        i
+        for i, d in enumerate(docs)
+        if d.filename and (d.filename.lower() in lowered or d.filename.rsplit(".", 1)[0].lower() in lowered)
+    ]
     return named or list(range(len(docs)))
 
 
@@ -78,8 +99,14 @@ def cited(answer: str, docs: list[Document]) -> list[Cited]:
     """The locations ``answer`` cites that the documents have, one ``Cited`` per document."""
     out = [Cited() for _ in docs]
     valid = [_valid(d) for d in docs]
-    sheet_names = [{s.location.title.lower(): s.location.title for s in d.sections
-                    if s.location.kind == "sheet" and s.location.title} for d in docs]
+    sheet_names = [
+        {
+            s.location.title.lower(): s.location.title
+            for s in d.sections
+            if s.location.kind == "sheet" and s.location.title
+        }
+        for d in docs
+    ]
     for bracket in _BRACKETS.finditer(answer):
         inside = bracket.group(1)
         found: list[tuple[str, list[int]]] = []
@@ -110,7 +137,8 @@ _ORDER = ("page", "slide", "chapter", "section", "paragraphs", "lines")
 
 def _places(doc: Document, c: Cited, language: Language) -> list[str]:
     titles: dict[tuple[str, int], str] = {
-        (s.location.kind, s.location.number): s.location.title for s in doc.sections if s.location.title}
+        (s.location.kind, s.location.number): s.location.title for s in doc.sections if s.location.title
+    }
     out = []
     for kind in _ORDER:
         numbers = sorted(c.numbers.get(kind, ()))
@@ -132,7 +160,7 @@ def _places(doc: Document, c: Cited, language: Language) -> list[str]:
 
 
 def sources_line(docs: list[Document], found: list[Cited], language: Language, *, fallback: str = "") -> str:
-    """"**Sources:** report.pdf — pages 3, 12–14 · deck.pptx — slide 4"; ``fallback`` (what was
+    """ "**Sources:** report.pdf — pages 3, 12–14 · deck.pptx — slide 4"; ``fallback`` (what was
     read, e.g. "report.pdf — pages 1–1,000, read in 19 parts") when nothing valid was cited."""
     head = pick(language, "**来源：**", "**Sources:**")
     entries = []

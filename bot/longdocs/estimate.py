@@ -4,6 +4,7 @@ Conservative like the core's token estimate (which it uses): every CJK character
 a token, every call is assumed to think before it writes, and the gateway's usage is the
 truth afterwards (each call is metered like any other turn's).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,13 +34,24 @@ class Estimate:
 
     def exceeds(self, threshold: Allowance) -> bool:
         """Past the go-ahead threshold (a cost only counts when prices are configured)."""
-        return (threshold.tokens is not None and self.tokens > threshold.tokens) or \
-            (threshold.cost is not None and self.cost > 0 and self.cost > threshold.cost)
+        return (threshold.tokens is not None and self.tokens > threshold.tokens) or (
+            threshold.cost is not None and self.cost > 0 and self.cost > threshold.cost
+        )
 
 
-def estimate(*, todo_tokens: int, todo_parts: int, all_parts: int, vision_pages: int, question_tokens: int,
-             summary_tokens: int, answer_prompt: int, answer_tokens: int, whole_tokens: int,
-             prices: Prices) -> Estimate:
+def estimate(
+    *,
+    todo_tokens: int,
+    todo_parts: int,
+    all_parts: int,
+    vision_pages: int,
+    question_tokens: int,
+    summary_tokens: int,
+    answer_prompt: int,
+    answer_tokens: int,
+    whole_tokens: int,
+    prices: Prices,
+) -> Estimate:
     """The calls still to make: ``vision_pages`` transcriptions, ``todo_parts`` parts holding
     ``todo_tokens`` of text, and the answer (from the notes of ``all_parts`` parts, or from
     ``whole_tokens`` of text when there are no parts) over ``answer_prompt`` tokens of

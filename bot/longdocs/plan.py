@@ -7,6 +7,7 @@ begins near the end of a part, the part ends before it. A single section longer 
 part (a novel's chapter, a long Word section) is cut inside, at paragraph breaks, into
 pieces. The plan is stored with the job so a restart reads the same parts.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,9 @@ class Plan:
 
     def fits(self, docs: list[Document]) -> bool:
         """Whether a stored plan still describes ``docs`` (the same sections)."""
-        return all(0 <= p.document < len(docs) and p.last < len(docs[p.document].sections) for p in self.parts) \
-            and {p.document for p in self.parts} == {i for i, d in enumerate(docs) if d.sections}
+        return all(0 <= p.document < len(docs) and p.last < len(docs[p.document].sections) for p in self.parts) and {
+            p.document for p in self.parts
+        } == {i for i, d in enumerate(docs) if d.sections}
 
 
 def section_costs(doc: Document) -> list[int]:
@@ -120,7 +122,7 @@ def part_text(doc: Document, part: PlanPart) -> str:
     if part.pieces:
         whole = marked(doc.sections[part.first], {})
         return piece_of(whole, part.piece, part.pieces)
-    return "\n\n".join(marked(s, {}) for s in doc.sections[part.first:part.last + 1])
+    return "\n\n".join(marked(s, {}) for s in doc.sections[part.first : part.last + 1])
 
 
 def piece_of(text: str, piece: int, pieces: int) -> str:
@@ -137,12 +139,12 @@ def piece_of(text: str, piece: int, pieces: int) -> str:
             for breaker in ("\n\n", "\n", "。", ". "):
                 at = chunk.rfind(breaker)
                 if at > len(chunk) // 2:
-                    chunk = chunk[:at + len(breaker)]
+                    chunk = chunk[: at + len(breaker)]
                     break
         if n == piece:
             label = f"{head[:-4]} (piece {piece} of {pieces}) ---" if head else ""
             return f"{label}\n{chunk.strip()}" if label else chunk.strip()
-        rest = rest[len(chunk):]
+        rest = rest[len(chunk) :]
     return ""
 
 
@@ -181,8 +183,11 @@ def span(doc: Document, part: PlanPart, language: Language = "en") -> str:
     first, last = doc.sections[part.first].location, doc.sections[part.last].location
     if part.pieces:
         words = location_words(first, language)
-        return f"{words}（第 {part.piece}/{part.pieces} 段）" if language == "zh" else \
-            f"{words} (piece {part.piece} of {part.pieces})"
+        return (
+            f"{words}（第 {part.piece}/{part.pieces} 段）"
+            if language == "zh"
+            else f"{words} (piece {part.piece} of {part.pieces})"
+        )
     if first == last:
         return location_words(first, language)
     if first.kind == last.kind and first.kind in ("page", "slide", "chapter", "section"):

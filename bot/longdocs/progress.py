@@ -9,6 +9,7 @@ which is retried so the chat does not keep saying "part 3 of 12" once the answer
 Its platform ids are stored with the job, so a reading resumed after a restart edits the
 same message instead of posting another.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,16 @@ LAST_WORD = 2.0  # seconds a stopped reading's last text may take (it must not h
 
 
 class ProgressNote:
-    def __init__(self, surface: ReplySurface, turn_id: int, *, refs: list[str] | None = None, every: float = EVERY,
-                 on_posted: Callable[[list[str]], Awaitable[None]] | None = None, controls: Controls = ()) -> None:
+    def __init__(
+        self,
+        surface: ReplySurface,
+        turn_id: int,
+        *,
+        refs: list[str] | None = None,
+        every: float = EVERY,
+        on_posted: Callable[[list[str]], Awaitable[None]] | None = None,
+        controls: Controls = (),
+    ) -> None:
         self.surface = surface
         self.turn_id = turn_id
         self.ref = MessageRef(refs[0], tuple(refs[1:])) if refs else None
@@ -76,7 +85,7 @@ class ProgressNote:
         for attempt in range(FINAL_ATTEMPTS):
             if self.gone or (self.shown == text and self._bare) or await self._write(text, final=True):
                 return
-            await asyncio.sleep(min(2.0, 0.2 * 2 ** attempt))
+            await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
 
     async def stopped(self, text: str) -> None:
         """The reading was stopped (Stop, or the process is going): one quick try at saying

@@ -21,6 +21,7 @@
 Progress shows on the platform throughout (``progress``): a message of the bot's own and
 the turn's status line. Every call goes through the turn's metered gateway.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -141,8 +142,9 @@ class Reading:
             if work is None:
                 return  # refused, or waiting for the go-ahead: the turn's text says so
             if job.state != "running":
-                await self.jobs.move(job.id, "running", only_from=(job.state,), estimate_tokens=work.tokens,
-                                     estimate_cost=work.cost)
+                await self.jobs.move(
+                    job.id, "running", only_from=(job.state,), estimate_tokens=work.tokens, estimate_cost=work.cost
+                )
             vision_pages = work.vision_pages
         to_scan = self._to_scan(files, scans, vision_pages)
         try:
@@ -171,8 +173,11 @@ class Reading:
         return await self.jobs.open(conversation, record.request_seq, question)
 
     async def _files(self, job: Job) -> Files | None:
-        stored = [d for d in await self.jobs.documents(job.conversation_id, job.request_seq)
-                  if d.data.get("in_parts") and d.attachment_id is not None]
+        stored = [
+            d
+            for d in await self.jobs.documents(job.conversation_id, job.request_seq)
+            if d.data.get("in_parts") and d.attachment_id is not None
+        ]
         if not stored:
             return None
         language = wording.language_of(job.question, *(d.text for d in stored))
@@ -229,8 +234,11 @@ class Reading:
         cap = max(0, settings.doc_vision_pages - sum(len(p) for p in scans.read.values())) if settings.vision else 0
         headroom = await self._headroom()
         stored = Plan.from_dict(job.plan)
-        done = set(self._kept(files, stored, await self.jobs.results(job.id, "part"))) \
-            if stored is not None and stored.fits(files.docs) else set()
+        done = (
+            set(self._kept(files, stored, await self.jobs.results(job.id, "part")))
+            if stored is not None and stored.fits(files.docs)
+            else set()
+        )
         # As many scanned pages as the quota left allows, with everything else the reading needs
         # (a page costs its call, and its text in the parts and the answer).
         low, high = 0, min(pending, cap)
@@ -254,10 +262,24 @@ class Reading:
         go = turn.extra.get("job") == job.id or job.state == "running"
         if not go and work.exceeds(parse_allowance(settings.doc_confirm_above)):
             fits = self._fits_statement(files)
-            turn.feed(wording.ask_text(files.names, files.size, work.parts, work.vision_pages, work.tokens,
-                                       self._money(work.cost), fits, language))
-            turn.controls.append((Button(wording.go_label(language), Press(DOC_PRESS, job.id, ("go",)), "primary"),
-                                  Button(wording.cancel_label(language), Press(DOC_PRESS, job.id, ("cancel",)))))
+            turn.feed(
+                wording.ask_text(
+                    files.names,
+                    files.size,
+                    work.parts,
+                    work.vision_pages,
+                    work.tokens,
+                    self._money(work.cost),
+                    fits,
+                    language,
+                )
+            )
+            turn.controls.append(
+                (
+                    Button(wording.go_label(language), Press(DOC_PRESS, job.id, ("go",)), "primary"),
+                    Button(wording.cancel_label(language), Press(DOC_PRESS, job.id, ("cancel",))),
+                )
+            )
             await self.jobs.update(job.id, state="asking", estimate_tokens=work.tokens, estimate_cost=work.cost)
             return None
         return work
@@ -278,10 +300,18 @@ class Reading:
         else:
             parts = todo = sum(max(1, math.ceil(sum(section_costs(d)) / self._part_tokens())) for d in files.docs)
             todo_tokens = text
-        return estimate(todo_tokens=todo_tokens, todo_parts=todo, all_parts=parts, vision_pages=vision_pages,
-                        question_tokens=question, summary_tokens=self._notes_tokens(max(parts, 1)),
-                        answer_prompt=answer_prompt, answer_tokens=settings.max_tokens, whole_tokens=text,
-                        prices=self.prices)
+        return estimate(
+            todo_tokens=todo_tokens,
+            todo_parts=todo,
+            all_parts=parts,
+            vision_pages=vision_pages,
+            question_tokens=question,
+            summary_tokens=self._notes_tokens(max(parts, 1)),
+            answer_prompt=answer_prompt,
+            answer_tokens=settings.max_tokens,
+            whole_tokens=text,
+            prices=self.prices,
+        )
 
     def _money(self, cost: float) -> str:
         return self.prices.money(cost) if cost > 0 else ""
@@ -294,8 +324,9 @@ class Reading:
             unit, done, total = str(data.get("unit") or ""), int(data.get("read") or 0), int(data.get("total") or 0)
             if unit in ("page", "slide", "chapter") and done and total and done < total:
                 whole = wording.amount(total, unit, files.language)
-                shown.append(pick(files.language, f"{_numbers_zh(unit, done)}，共 {whole}",
-                                  f"{unit}s 1–{done:,} of {total:,}"))
+                shown.append(
+                    pick(files.language, f"{_numbers_zh(unit, done)}，共 {whole}", f"{unit}s 1–{done:,} of {total:,}")
+                )
         return pick(files.language, "；", "; ").join(shown)
 
     # --- scanned pages ---
@@ -328,8 +359,16 @@ class Reading:
 
             await progress(0, len(wanted))
             result = await transcribe_pages(
-                turn.gateway, files.blobs[index], wanted, filename=doc.filename, batch_pages=settings.doc_vision_batch,
-                page_cap=len(wanted), concurrency=settings.doc_concurrency, progress=progress, on_pages=keep)
+                turn.gateway,
+                files.blobs[index],
+                wanted,
+                filename=doc.filename,
+                batch_pages=settings.doc_vision_batch,
+                page_cap=len(wanted),
+                concurrency=settings.doc_concurrency,
+                progress=progress,
+                on_pages=keep,
+            )
             before += len(wanted)
             doc.fill(result.texts)
             turn.usage.completion_tokens += result.completion_tokens
@@ -344,12 +383,18 @@ class Reading:
     # --- answering ---
     def _note(self, job: Job) -> ProgressNote:
         if self.progress is None:
+
             async def posted(refs: list[str]) -> None:
                 await self.jobs.update(job.id, progress=refs)
 
-            self.progress = ProgressNote(self.turn.writer.surface, self.turn.turn_id, refs=job.progress,
-                                         every=EVERY * self.settings.platform_time_scale, on_posted=posted,
-                                         controls=streaming_controls(self.turn.turn_id))
+            self.progress = ProgressNote(
+                self.turn.writer.surface,
+                self.turn.turn_id,
+                refs=job.progress,
+                every=EVERY * self.settings.platform_time_scale,
+                on_posted=posted,
+                controls=streaming_controls(self.turn.turn_id),
+            )
         return self.progress
 
     async def _answer_whole(self, job: Job, files: Files, scans: Scans) -> None:
@@ -361,8 +406,9 @@ class Reading:
             self._replace(document.text, body)
         self._add_to_newest(wording.whole_instruction() if scans.read else "")
         if self.progress is not None:
-            await self.progress.done(wording.vision_done(files.names, sum(map(len, scans.read.values())),
-                                                         files.language))
+            await self.progress.done(
+                wording.vision_done(files.names, sum(map(len, scans.read.values())), files.language)
+            )
         await self._answer(files, scans, fallback="", failed=[])
         for document, body in zip(files.stored, texts):
             await self.jobs.rewrite_document(document, body, {**document.data, "whole": True})
@@ -389,24 +435,36 @@ class Reading:
 
         async def on_notes(notes: PartNotes) -> None:
             part = plan.parts[notes.number - 1]
-            result = Result("part", files.keys[part.document], notes.number, notes.text,
-                            {"span": span(files.docs[part.document], part), "finish": notes.finish_reason,
-                             "first": part.first, "last": part.last, "piece": part.piece},
-                            notes.prompt_tokens, notes.completion_tokens)
+            result = Result(
+                "part",
+                files.keys[part.document],
+                notes.number,
+                notes.text,
+                {
+                    "span": span(files.docs[part.document], part),
+                    "finish": notes.finish_reason,
+                    "first": part.first,
+                    "last": part.last,
+                    "piece": part.piece,
+                },
+                notes.prompt_tokens,
+                notes.completion_tokens,
+            )
             await self.jobs.keep(job.id, result)
             kept[notes.number] = result
             turn.usage.add(notes.prompt_tokens, notes.completion_tokens, notes.cached_tokens)
             await show()
 
         await show()
-        calls = [self._call(job, files, plan, part, notes_tokens) for part in plan.parts
-                 if part.number not in kept]
+        calls = [self._call(job, files, plan, part, notes_tokens) for part in plan.parts if part.number not in kept]
         outcome = await read_parts(turn.gateway, calls, concurrency=settings.doc_concurrency, on_notes=on_notes)
         # The progress message is final before the answer starts below it.
         await note.done(wording.read_done(files.names, files.size, count, count - len(outcome.failed), language))
         await turn.status(wording.pick(language, "正在写回答…", "writing the answer…"))
-        digests = [self._digest(job, files, plan, index, kept, {f.number: f.reason for f in outcome.failed})
-                   for index in range(len(files.docs))]
+        digests = [
+            self._digest(job, files, plan, index, kept, {f.number: f.reason for f in outcome.failed})
+            for index in range(len(files.docs))
+        ]
         for document, digest in zip(files.stored, digests):
             self._replace(document.text, digest)
         self._add_to_newest(wording.answer_instruction(job.question, count, language))
@@ -425,8 +483,11 @@ class Reading:
         kept = {}
         for part in plan.parts:
             result = results.get((files.keys[part.document], part.number))
-            if result is not None and (result.data.get("first"), result.data.get("last"),
-                                       result.data.get("piece", 0)) == (part.first, part.last, part.piece):
+            if result is not None and (
+                result.data.get("first"),
+                result.data.get("last"),
+                result.data.get("piece", 0),
+            ) == (part.first, part.last, part.piece):
                 kept[part.number] = result
         return kept
 
@@ -437,31 +498,38 @@ class Reading:
         if chapters:
             where += " — " + "; ".join(chapters[:6])
         text = part_text(doc, part)
-        return PartCall(part.number, part.document, wording.part_system(files.language, notes_tokens),
-                        wording.part_request(job.question, doc.filename, part.number, len(plan.parts), where, text,
-                                             files.language), notes_tokens)
+        return PartCall(
+            part.number,
+            part.document,
+            wording.part_system(files.language, notes_tokens),
+            wording.part_request(job.question, doc.filename, part.number, len(plan.parts), where, text, files.language),
+            notes_tokens,
+        )
 
-    def _digest(self, job: Job, files: Files, plan: Plan, index: int, kept: dict[int, Result],
-                failed: dict[int, str]) -> str:
+    def _digest(
+        self, job: Job, files: Files, plan: Plan, index: int, kept: dict[int, Result], failed: dict[int, str]
+    ) -> str:
         """What stands for a document read in parts: the notes on each of its parts, in order."""
         doc = files.docs[index]
         mine = [p for p in plan.parts if p.document == index]
         asked = f" for the question “{job.question.strip()}”" if job.question.strip() else ""
-        lines = [f"[“{doc.filename}”: {wording.amount(doc.total, doc.unit, 'en')}, too long to read at once. It was "
-                 f"read in {len(mine)} part{'s' if len(mine) != 1 else ''}; these are the notes on each part, "
-                 f"written{asked}, with locations.]"]
+        lines = [
+            f"[“{doc.filename}”: {wording.amount(doc.total, doc.unit, 'en')}, too long to read at once. It was "
+            f"read in {len(mine)} part{'s' if len(mine) != 1 else ''}; these are the notes on each part, "
+            f"written{asked}, with locations.]"
+        ]
         for part in mine:
             where = span(doc, part)
             chapters = chapters_within(doc, part)
-            head = f"### Part {part.number} of {len(plan.parts)} — {where}" + (f" ({'; '.join(chapters[:4])})"
-                                                                               if chapters else "")
+            head = f"### Part {part.number} of {len(plan.parts)} — {where}" + (
+                f" ({'; '.join(chapters[:4])})" if chapters else ""
+            )
             result = kept.get(part.number)
             body = result.text if result is not None else f"(not read: {failed.get(part.number, 'no answer')})"
             lines.append(f"{head}\n{body}")
         return "\n\n".join(lines)
 
-    async def _answer(self, files: Files, scans: Scans, *, fallback: str,
-                      failed: list[tuple[PlanPart, str]]) -> None:
+    async def _answer(self, files: Files, scans: Scans, *, fallback: str, failed: list[tuple[PlanPart, str]]) -> None:
         """The core's chat kind writes the answer from the prompt as rewritten; then the
         Sources line and what was not read."""
         turn = self.turn
@@ -474,8 +542,9 @@ class Reading:
             if scans.read.get(index):
                 tail.append(wording.scanned_note(name, _runs(scans.read[index], language), language))
             if scans.skipped.get(index):
-                tail.append(wording.scans_skipped_note(name, _runs(scans.skipped[index], language),
-                                                       scans.cap, language))
+                tail.append(
+                    wording.scans_skipped_note(name, _runs(scans.skipped[index], language), scans.cap, language)
+                )
             if index in scans.failed:
                 pages, reason = scans.failed[index]
                 tail.append(wording.scans_failed_note(name, _runs(pages, language), reason, language))
@@ -484,8 +553,13 @@ class Reading:
                 where = pick(language, "、", ", ").join(span(doc, part, language) for part, _ in lost)
                 tail.append(wording.parts_failed_note(name, where, lost[0][1].rstrip("."), language))
         for name in files.unread:
-            tail.append(pick(language, f"_{wording.titled(name, language)}没能再次读取。_",
-                             f"_{wording.titled(name, language)} could not be read again._"))
+            tail.append(
+                pick(
+                    language,
+                    f"_{wording.titled(name, language)}没能再次读取。_",
+                    f"_{wording.titled(name, language)} could not be read again._",
+                )
+            )
         extra = "\n\n".join(t for t in tail if t)
         if extra:
             turn.feed(("\n\n" if turn.writer.text.strip() else "") + extra)
@@ -542,12 +616,18 @@ def _runs(pages: list[int], language: Language) -> str:
 def _whole(doc: Document, parts: int, language: Language) -> str:
     """What was read of a document, for a Sources line when the answer cited nothing."""
     first, last = doc.sections[0].location, doc.sections[-1].location
-    where = span(doc, PlanPart(0, 0, 0, len(doc.sections) - 1, 0), language) if first.kind == last.kind else \
-        wording.amount(doc.total, doc.unit, language)
-    return pick(language, f"《{doc.filename}》{where}（分 {parts} 部分读完）",
-                f"{doc.filename} — {where}, read in {parts} parts")
+    where = (
+        span(doc, PlanPart(0, 0, 0, len(doc.sections) - 1, 0), language)
+        if first.kind == last.kind
+        else wording.amount(doc.total, doc.unit, language)
+    )
+    return pick(
+        language,
+        f"《{doc.filename}》{where}（分 {parts} 部分读完）",
+        f"{doc.filename} — {where}, read in {parts} parts",
+    )
 
 
 def _numbers_zh(unit: str, last: int) -> str:
-    """"第 1–97 页"."""
+    """ "第 1–97 页"."""
     return f"第 1–{last:,} " + {"page": "页", "chapter": "章"}.get(unit, "张幻灯片" if unit == "slide" else unit)

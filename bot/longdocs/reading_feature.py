@@ -1,6 +1,7 @@
 """Reading in parts, registered with the core as one ``Extension``: the turn kind, the
 go-ahead control, the citation rule for chat answers about documents, and taking up a
 reading a restart interrupted."""
+
 from __future__ import annotations
 
 import logging
@@ -38,9 +39,14 @@ async def read_command(call: CommandCall) -> None:
     job = await jobs.waiting(conversation.id) if conversation is not None else None
     if job is None or choice not in ("go", "cancel"):
         language = wording.language_of(job.question if job else msg.text)
-        await core.notify(call.surface, wording.pick(
-            language, "用 `/read go` 读完全文，`/read cancel` 取消（在我报出预计用量之后）。",
-            "Use `/read go` to read the document whole, or `/read cancel`, after I've shown the estimate."))
+        await core.notify(
+            call.surface,
+            wording.pick(
+                language,
+                "用 `/read go` 读完全文，`/read cancel` 取消（在我报出预计用量之后）。",
+                "Use `/read go` to read the document whole, or `/read cancel`, after I've shown the estimate.",
+            ),
+        )
         return
     ack = await decide(job.id, choice, msg.author, msg.key, call.surface, core)
     language = wording.language_of(job.question)
@@ -48,8 +54,9 @@ async def read_command(call: CommandCall) -> None:
         await core.notify(call.surface, ack)
 
 
-async def decide(job_id: int, choice: str, user: Author, key: ConversationKey, surface: ReplySurface,
-                 core: Core) -> str | None:
+async def decide(
+    job_id: int, choice: str, user: Author, key: ConversationKey, surface: ReplySurface, core: Core
+) -> str | None:
     """Act on an estimate's Go ahead / Cancel; returns what the person who chose is told."""
     jobs = JobStore(core.store.db)
     job = await jobs.job(job_id)
@@ -66,14 +73,15 @@ async def decide(job_id: int, choice: str, user: Author, key: ConversationKey, s
         return wording.press_ack("", language)  # the conversation moved on (/new)
     if not await jobs.move(job.id, "running", only_from=("asking", "cancelled"), approved_by=user.id):
         return wording.press_ack(job.state, language)
-    await core.submit(IncomingMessage(key=key, author=user, text=wording.go_message(language),
-                                      group=conversation.shared),
-                      surface, TurnRequest(READ_IN_PARTS, {"job": job.id}))
+    await core.submit(
+        IncomingMessage(key=key, author=user, text=wording.go_message(language), group=conversation.shared),
+        surface,
+        TurnRequest(READ_IN_PARTS, {"job": job.id}),
+    )
     return wording.go_ack(language)
 
 
-async def cite_in_chat(conversation: ConversationRow, kind: str,
-                       history: list[StoredMessage]) -> PromptAddition | None:
+async def cite_in_chat(conversation: ConversationRow, kind: str, history: list[StoredMessage]) -> PromptAddition | None:
     """Chat answers in a conversation that holds a document cite where they found things
     (stable text: it joins the system prompt once a document is there)."""
     if kind != TurnKind.CHAT:
@@ -98,8 +106,9 @@ async def take_up(recovered: list[RecoveredAnswer], core: Core) -> None:
         record = await core.store.turn(job.turn_id)
         if record is None:
             continue
-        await core.store.reopen_question(record.conversation_id, record.request_seq,
-                                         TurnRequest(READ_IN_PARTS, {"job": job.id}))
+        await core.store.reopen_question(
+            record.conversation_id, record.request_seq, TurnRequest(READ_IN_PARTS, {"job": job.id})
+        )
         await jobs.update(job.id, resumes=job.resumes + 1, turn_id=None)
         log.info("job %s: reading interrupted by a restart, taken up again", job.id)
 
@@ -107,6 +116,15 @@ async def take_up(recovered: list[RecoveredAnswer], core: Core) -> None:
 def long_documents(store: Store) -> Extension:
     return Extension(
         kinds=(ReadInParts(store),),
-        commands=(Command(CommandInfo("read", "Read a long document whole, after its estimate · 读完长文档",
-                                      "go | cancel", menu=False), read_command),),
-        presses={DOC_PRESS: on_press}, prompt=(cite_in_chat,), recovered=(take_up,))
+        commands=(
+            Command(
+                CommandInfo(
+                    "read", "Read a long document whole, after its estimate · 读完长文档", "go | cancel", menu=False
+                ),
+                read_command,
+            ),
+        ),
+        presses={DOC_PRESS: on_press},
+        prompt=(cite_in_chat,),
+        recovered=(take_up,),
+    )

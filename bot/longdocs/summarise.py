@@ -8,6 +8,7 @@ given up alone; a refusal no other part could get past (the key, the balance) en
 reading. Each part's notes are handed to ``on_notes`` the moment they come (the caller
 stores them: a restart re-reads none of them).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -84,8 +85,14 @@ class Limiter:
         self.size = max(1, self.size // 2)
 
 
-async def read_parts(gateway: Any, calls: Sequence[PartCall], *, concurrency: int,
-                     on_notes: Callable[[PartNotes], Awaitable[None]], pause: float = PAUSE) -> SummaryOutcome:
+async def read_parts(
+    gateway: Any,
+    calls: Sequence[PartCall],
+    *,
+    concurrency: int,
+    on_notes: Callable[[PartNotes], Awaitable[None]],
+    pause: float = PAUSE,
+) -> SummaryOutcome:
     """Ask for every part's notes; returns what came and what could not be had. Raises the
     ``GatewayError`` that no part could get past (the key was refused, the balance ran out)."""
     limiter = Limiter(concurrency)
@@ -118,7 +125,7 @@ async def read_parts(gateway: Any, calls: Sequence[PartCall], *, concurrency: in
                 log.info("part %d given up: %s", call.number, error.log_message)
                 outcome.failed.append(Failed(call.number, call.document, error.user_message))
                 return
-            wait = error.retry_after if error.retry_after is not None else pause * 2 ** attempt
+            wait = error.retry_after if error.retry_after is not None else pause * 2**attempt
             log.info("part %d: the gateway is busy (%s); again in %.1fs", call.number, error.kind, wait)
             await asyncio.sleep(wait)
 
@@ -139,11 +146,21 @@ async def _ask(gateway: Any, call: PartCall) -> PartNotes:
         reply = await gateway.complete(ChatRequest(messages=messages, max_tokens=MAX_TOKENS_CAP))
         text = (reply.text or "").strip()
     if not text:
-        raise GatewayError("the model returned no notes for this part", f"part {call.number}: empty answer "
-                           f"(finish {reply.finish_reason!r})", retryable=True, kind="empty")
+        raise GatewayError(
+            "the model returned no notes for this part",
+            f"part {call.number}: empty answer (finish {reply.finish_reason!r})",
+            retryable=True,
+            kind="empty",
+        )
     if len(text) > call.notes_tokens * 4:  # far past the length asked for: keep the first of it
         text = cut_to_tokens(text, call.notes_tokens * 2).rsplit("\n", 1)[0]
     usage = reply.usage
-    return PartNotes(call.number, call.document, text, usage.prompt_tokens if usage else 0,
-                     usage.completion_tokens if usage else 0, usage.cached_tokens if usage else 0,
-                     reply.finish_reason or "")
+    return PartNotes(
+        call.number,
+        call.document,
+        text,
+        usage.prompt_tokens if usage else 0,
+        usage.completion_tokens if usage else 0,
+        usage.cached_tokens if usage else 0,
+        reply.finish_reason or "",
+    )

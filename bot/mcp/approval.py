@@ -11,6 +11,7 @@ In a private chat whose user is not an admin nobody could answer, so the call is
 once instead of after two minutes; the model is told an admin must ask (or allow the tool
 without approval in the config).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -69,8 +70,9 @@ class Approvals:
         self.poll = poll
         self._events: dict[int, asyncio.Event] = {}
 
-    async def ask(self, call_id: int, context: CallContext, tool: RemoteTool, shown_arguments: str, *,
-                  forced: bool = False) -> ApprovalVerdict:
+    async def ask(
+        self, call_id: int, context: CallContext, tool: RemoteTool, shown_arguments: str, *, forced: bool = False
+    ) -> ApprovalVerdict:
         where = context.where
         surface = context.surface
         if surface is None:
@@ -79,11 +81,17 @@ class Approvals:
             return ApprovalVerdict("no_admin")
         report_step("pending", "waiting for an admin's approval")
         event = self._events[call_id] = asyncio.Event()
-        text = (f"🔐 **Approval needed**: the assistant wants to run **{tool.label}** with\n"
-                f"`{shown_arguments}`\n{_why(tool, forced)} An admin can approve or deny; "
-                f"with no answer in {_duration(self.timeout)} it is not run.")
-        buttons = ((Button("✅ Approve", Press(PRESS_KIND, context.turn_id, (str(call_id), APPROVE)), "primary"),
-                    Button("✖ Deny", Press(PRESS_KIND, context.turn_id, (str(call_id), DENY)), "danger")),)
+        text = (
+            f"🔐 **Approval needed**: the assistant wants to run **{tool.label}** with\n"
+            f"`{shown_arguments}`\n{_why(tool, forced)} An admin can approve or deny; "
+            f"with no answer in {_duration(self.timeout)} it is not run."
+        )
+        buttons = (
+            (
+                Button("✅ Approve", Press(PRESS_KIND, context.turn_id, (str(call_id), APPROVE)), "primary"),
+                Button("✖ Deny", Press(PRESS_KIND, context.turn_id, (str(call_id), DENY)), "danger"),
+            ),
+        )
         ref: MessageRef | None = None
         try:
             ref = await surface.post(text, Write(0, final=True, notice=True, controls=buttons))
@@ -112,9 +120,11 @@ class Approvals:
 
     async def _settle(self, surface: ReplySurface, ref: MessageRef, text: str, verdict: ApprovalVerdict) -> None:
         """The request's message shows how it ended, without its buttons."""
-        ending = {"approved": f"✅ Approved by {verdict.by}.", "denied": f"✖ Denied by {verdict.by}.",
-                  "unanswered": f"⌛ No answer in {_duration(self.timeout)}: not run.",
-                  }.get(verdict.outcome, "Not run.")
+        ending = {
+            "approved": f"✅ Approved by {verdict.by}.",
+            "denied": f"✖ Denied by {verdict.by}.",
+            "unanswered": f"⌛ No answer in {_duration(self.timeout)}: not run.",
+        }.get(verdict.outcome, "Not run.")
         try:
             await surface.edit(ref, f"{text}\n\n{ending}", Write(0, final=True, notice=True))
         except Exception:  # cosmetic: the call goes on either way

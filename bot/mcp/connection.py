@@ -10,6 +10,7 @@ call (the model gets a tool error) and is started again. ``notifications/tools/l
 makes the supervisor list the tools again; a ping every ``ping_interval`` notices a server
 that died while idle.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -80,9 +81,14 @@ class ConnectionLost(Exception):
 
 
 class McpServer:
-    def __init__(self, config: ServerConfig, *, ping_interval: float = 15.0,
-                 environ: Mapping[str, str] | None = None,
-                 on_tools: Callable[[McpServer], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        ping_interval: float = 15.0,
+        environ: Mapping[str, str] | None = None,
+        on_tools: Callable[[McpServer], None] | None = None,
+    ) -> None:
         self.config = config
         self.name = config.name
         self.ping_interval = ping_interval
@@ -182,7 +188,8 @@ class McpServer:
         async with contextlib.AsyncExitStack() as stack:
             streams = await stack.enter_async_context(self._transport(stack))
             session = await stack.enter_async_context(
-                ClientSession(streams[0], streams[1], message_handler=self._on_message))
+                ClientSession(streams[0], streams[1], message_handler=self._on_message)
+            )
             with anyio.fail_after(self.config.connect_timeout):
                 await session.initialize()
                 await self._list_tools(session)
@@ -202,14 +209,19 @@ class McpServer:
 
             # Only the variables the entry lists (plus the SDK's own PATH, HOME, USER, SHELL,
             # TERM, LOGNAME): the bot's keys and tokens never reach a server's process.
-            params = StdioServerParameters(command=config.command, args=config.args, cwd=config.cwd,
-                                           env=config.resolved_env(self.environ))
+            params = StdioServerParameters(
+                command=config.command, args=config.args, cwd=config.cwd, env=config.resolved_env(self.environ)
+            )
             return stdio_client(params)
         import httpx
         from mcp.client.streamable_http import streamable_http_client
 
-        client = httpx.AsyncClient(headers=config.resolved_headers(self.environ), follow_redirects=False,
-                                   timeout=httpx.Timeout(config.connect_timeout, read=300.0), trust_env=False)
+        client = httpx.AsyncClient(
+            headers=config.resolved_headers(self.environ),
+            follow_redirects=False,
+            timeout=httpx.Timeout(config.connect_timeout, read=300.0),
+            trust_env=False,
+        )
         stack.push_async_callback(client.aclose)
         return streamable_http_client(config.url or "", http_client=client)
 
@@ -233,8 +245,9 @@ class McpServer:
 
         if isinstance(message, Exception):
             self.lost(f"transport error: {_describe(message)}")
-        elif isinstance(message, types.ServerNotification) and \
-                isinstance(message.root, types.ToolListChangedNotification):
+        elif isinstance(message, types.ServerNotification) and isinstance(
+            message.root, types.ToolListChangedNotification
+        ):
             self._refresh = True
             self._wake.set()
 
@@ -275,26 +288,29 @@ class McpServer:
         session = self._session
         if session is None or self.state is not ServerState.READY:
             why = self.error or "still connecting"
-            raise CallFailed(f"the {self.name} server is not available right now ({why}); "
-                             "it is being reconnected, try again later", "unavailable")
+            raise CallFailed(
+                f"the {self.name} server is not available right now ({why}); it is being reconnected, try again later",
+                "unavailable",
+            )
         try:
             with anyio.fail_after(timeout):
-                result = await session.call_tool(tool.name, arguments,
-                                                 read_timeout_seconds=timedelta(seconds=timeout))
+                result = await session.call_tool(tool.name, arguments, read_timeout_seconds=timedelta(seconds=timeout))
         except TimeoutError:
             raise CallFailed(f"{tool.label} did not answer within {timeout:g} seconds", "timeout") from None
         except McpError as exc:
             if exc.error.code == CONNECTION_CLOSED:
                 self.lost("the connection closed during a call")
-                raise CallFailed(f"the {self.name} server stopped while running {tool.name}; "
-                                 "it is being restarted", "crashed") from None
+                raise CallFailed(
+                    f"the {self.name} server stopped while running {tool.name}; it is being restarted", "crashed"
+                ) from None
             if exc.error.code == 408:
                 raise CallFailed(f"{tool.label} did not answer within {timeout:g} seconds", "timeout") from None
             raise CallFailed(f"the {self.name} server refused the call: {exc.error.message[:300]}", "error") from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
             self.lost(f"the connection broke during a call ({type(exc).__name__})")
-            raise CallFailed(f"the {self.name} server stopped while running {tool.name}; "
-                             "it is being restarted", "crashed") from None
+            raise CallFailed(
+                f"the {self.name} server stopped while running {tool.name}; it is being restarted", "crashed"
+            ) from None
         except RuntimeError as exc:  # the SDK's own checks (e.g. structured content not matching its schema)
             raise CallFailed(f"the {self.name} server gave an invalid result: {str(exc)[:300]}", "error") from None
         return _result_text(result), bool(result.isError)
@@ -311,8 +327,16 @@ def _remote(server: str, tool: Any) -> RemoteTool:
     if schema.get("type") != "object":
         schema = {"type": "object", "properties": {}}
     schema.pop("$schema", None)
-    return RemoteTool(server, tool.name, model_name(server, tool.name), title.strip()[:60],
-                      description.strip()[:MAX_DESCRIPTION], schema, read_only, destructive)
+    return RemoteTool(
+        server,
+        tool.name,
+        model_name(server, tool.name),
+        title.strip()[:60],
+        description.strip()[:MAX_DESCRIPTION],
+        schema,
+        read_only,
+        destructive,
+    )
 
 
 def _result_text(result: Any) -> str:

@@ -13,6 +13,7 @@ bound to the turn (who asked, where, how many calls each server has had). A call
    reads, never a failed turn;
 5. comes back cleaned of invisible characters, capped and marked as untrusted data.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,9 @@ class _TurnCalls:
 
 
 class McpHub:
-    def __init__(self, config: McpConfig, settings: Settings, db: Database | None, *,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: McpConfig, settings: Settings, db: Database | None, *, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.config = config
         self.settings = settings
         self.environ = os.environ if environ is None else environ
@@ -60,9 +62,12 @@ class McpHub:
         self.admins = Admins(settings.admins)
         self.servers: dict[str, McpServer] = {
             s.name: McpServer(s, ping_interval=settings.mcp_ping_interval, environ=self.environ)
-            for s in config.servers if not s.disabled}
-        self.approvals = Approvals(self.records, self.admins, settings.mcp_approval_timeout) \
-            if self.records is not None else None
+            for s in config.servers
+            if not s.disabled
+        }
+        self.approvals = (
+            Approvals(self.records, self.admins, settings.mcp_approval_timeout) if self.records is not None else None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database | None) -> McpHub:
@@ -106,11 +111,13 @@ class McpHub:
                 tools.append(self._bind(server, remote, context, turn))
         return tools
 
-    async def _prompt(self, conversation: ConversationRow, kind: str,
-                      history: list[StoredMessage]) -> PromptAddition | None:
+    async def _prompt(
+        self, conversation: ConversationRow, kind: str, history: list[StoredMessage]
+    ) -> PromptAddition | None:
         key = conversation.key
-        if not self.settings.tools or not self.permitted(Where(key.platform, key.workspace, key.chat,
-                                                                conversation.shared)):
+        if not self.settings.tools or not self.permitted(
+            Where(key.platform, key.workspace, key.chat, conversation.shared)
+        ):
             return None
         return PromptAddition(system=SYSTEM_NOTE)  # the same bytes every turn: cache-friendly
 
@@ -140,12 +147,19 @@ class McpHub:
         limit = self.call_timeout(config) + APPROVAL_MARGIN
         if asks:
             limit += self.settings.mcp_approval_timeout
-        return Tool(name=remote.model_name, description=description, parameters=remote.schema, func=call,
-                    timeout=limit, label=remote.label)
+        return Tool(
+            name=remote.model_name,
+            description=description,
+            parameters=remote.schema,
+            func=call,
+            timeout=limit,
+            label=remote.label,
+        )
 
     # --- one call ---
-    async def _call(self, server: McpServer, remote: RemoteTool, context: CallContext, turn: _TurnCalls,
-                    arguments: dict[str, Any]) -> str:
+    async def _call(
+        self, server: McpServer, remote: RemoteTool, context: CallContext, turn: _TurnCalls, arguments: dict[str, Any]
+    ) -> str:
         config = server.config
         started = time.monotonic()
         turn.counts[server.name] = count = turn.counts.get(server.name, 0) + 1
@@ -155,8 +169,10 @@ class McpHub:
         try:
             if count > config.max_calls_per_turn:
                 outcome = "limit"
-                raise ToolError(f"this answer already made {config.max_calls_per_turn} calls to the {server.name} "
-                                "server, its limit per answer; answer with what you have")
+                raise ToolError(
+                    f"this answer already made {config.max_calls_per_turn} calls to the {server.name} "
+                    "server, its limit per answer; answer with what you have"
+                )
             asks, forced = self.needs_approval(config, remote)
             if asks:
                 await self._approve(call_id, context, remote, shown, forced)
@@ -165,8 +181,10 @@ class McpHub:
             if failed:
                 outcome = "error"
                 error = strip_hidden(text)[0][:300]
-                raise ToolError(f"{remote.label} reported an error: "
-                                + wrap(remote.model_name, text, limit=min(config.max_result_chars, 2000)))
+                raise ToolError(
+                    f"{remote.label} reported an error: "
+                    + wrap(remote.model_name, text, limit=min(config.max_result_chars, 2000))
+                )
             return wrap(remote.model_name, text, limit=config.max_result_chars)
         except CallFailed as exc:
             outcome, error = exc.outcome, str(exc)
@@ -185,31 +203,42 @@ class McpHub:
         finally:
             await self._record_end(call_id, outcome, started, error)
 
-    async def _approve(self, call_id: int | None, context: CallContext, remote: RemoteTool, shown: str,
-                       forced: bool) -> None:
+    async def _approve(
+        self, call_id: int | None, context: CallContext, remote: RemoteTool, shown: str, forced: bool
+    ) -> None:
         if self.approvals is None or call_id is None:
-            raise CallFailed(f"{remote.label} needs an admin's approval, which cannot be asked for here",
-                             "unavailable")
+            raise CallFailed(f"{remote.label} needs an admin's approval, which cannot be asked for here", "unavailable")
         verdict = await self.approvals.ask(call_id, context, remote, shown, forced=forced)
         if verdict.approved:
             return
         messages = {
             "denied": f"an admin denied running {remote.label}; do not try it again in this answer",
             "unanswered": f"no admin approved running {remote.label} in time, so it was not run",
-            "no_admin": (f"{remote.label} needs an admin's approval, and no admin is in this private chat; "
-                         "tell the user to ask an admin"),
+            "no_admin": (
+                f"{remote.label} needs an admin's approval, and no admin is in this private chat; "
+                "tell the user to ask an admin"
+            ),
         }
-        raise CallFailed(messages.get(verdict.outcome, f"{remote.label} could not be approved here"),
-                         verdict.outcome)
+        raise CallFailed(messages.get(verdict.outcome, f"{remote.label} could not be approved here"), verdict.outcome)
 
     async def _record_start(self, context: CallContext, remote: RemoteTool, shown: str) -> int | None:
         if self.records is None:
             return None
         where = context.where
         try:
-            return await self.records.start(NewCall(where.platform, where.workspace, where.chat, context.user_id,
-                                                    context.conversation_id, context.turn_id, remote.server,
-                                                    remote.name, shown))
+            return await self.records.start(
+                NewCall(
+                    where.platform,
+                    where.workspace,
+                    where.chat,
+                    context.user_id,
+                    context.conversation_id,
+                    context.turn_id,
+                    remote.server,
+                    remote.name,
+                    shown,
+                )
+            )
         except Exception:
             log.warning("mcp: recording a call failed", exc_info=True)
             return None

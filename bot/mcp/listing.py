@@ -1,5 +1,6 @@
 """``bot mcp list``: each configured server, whether it connects, and its tools as the model
 sees them (with whether a call asks an admin first, and which chats may use the server)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,9 @@ from bot.mcp.servers_config import ServerConfig, load_config
 def _chats(config: ServerConfig) -> str:
     allow = config.allow
     platforms = ", ".join(allow.platforms) if allow.platforms is not None else "every platform"
-    groups = "all groups" if allow.groups is True else (f"groups {', '.join(allow.groups)}" if allow.groups
-                                                         else "no groups")
+    groups = (
+        "all groups" if allow.groups is True else (f"groups {', '.join(allow.groups)}" if allow.groups else "no groups")
+    )
     private = "private chats" if allow.private else "no private chats"
     return f"{platforms}; {private}, {groups}"
 
@@ -38,15 +40,28 @@ async def list_servers(settings: Settings) -> list[dict[str, Any]]:
             for tool in sorted(live.tools.values(), key=lambda t: t.model_name):
                 policy = entry.confirm_for(tool.name).value
                 asks = policy == "always" or (policy == "auto" and not tool.read_only)
-                tools.append({"name": tool.model_name, "server_name": tool.name, "read_only": tool.read_only,
-                              "destructive": tool.destructive, "asks_admin": asks,
-                              "description": tool.description[:200]})
-        report.append({
-            "server": entry.name, "transport": entry.transport, "disabled": entry.disabled,
-            "state": "disabled" if live is None else live.state.value,
-            "error": live.error if live is not None else "", "chats": _chats(entry), "tools": tools,
-            "left_out": live.hidden_tools if live is not None else [],
-        })
+                tools.append(
+                    {
+                        "name": tool.model_name,
+                        "server_name": tool.name,
+                        "read_only": tool.read_only,
+                        "destructive": tool.destructive,
+                        "asks_admin": asks,
+                        "description": tool.description[:200],
+                    }
+                )
+        report.append(
+            {
+                "server": entry.name,
+                "transport": entry.transport,
+                "disabled": entry.disabled,
+                "state": "disabled" if live is None else live.state.value,
+                "error": live.error if live is not None else "",
+                "chats": _chats(entry),
+                "tools": tools,
+                "left_out": live.hidden_tools if live is not None else [],
+            }
+        )
     return report
 
 

@@ -5,6 +5,7 @@ name may hold dots, spaces or CJK, or be long: such characters become ``_`` and 
 over-long name keeps its start and gains a short hash of the original, so two tools never
 share a name and the same tool keeps its name across restarts (the prompt cache depends
 on the tool definitions' bytes)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ def model_name(server: str, tool: str) -> str:
     if name == raw and len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha1(raw.encode()).hexdigest()[:8]
-    return f"{name[:MAX_NAME - 9]}_{digest}"
+    return f"{name[: MAX_NAME - 9]}_{digest}"
 
 
 def is_valid(name: str) -> bool:

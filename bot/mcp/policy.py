@@ -7,6 +7,7 @@ is on in private chats and off in groups. Rules are kept in memory and re-read i
 background once they are ``TTL`` seconds old, so offering tools costs no query per turn; a
 change made on this process's admin page applies at once, another process's within ``TTL``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,8 +65,11 @@ class AccessPolicy:
 
     @property
     def rules(self) -> list[ServerRule]:
-        if self.records is not None and time.monotonic() - self._loaded > TTL and \
-                (self._refresh is None or self._refresh.done()):
+        if (
+            self.records is not None
+            and time.monotonic() - self._loaded > TTL
+            and (self._refresh is None or self._refresh.done())
+        ):
             self._refresh = asyncio.get_running_loop().create_task(self.load())
         return self._rules
 

@@ -6,6 +6,7 @@ ids, JWTs, "Bearer …", PEM private keys) or a long unbroken run of mixed lette
 with little repetition (random keys). Ordinary text, ids, URLs and numbers are kept, so an
 admin can see what was asked.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,15 @@ MAX_STORED = 2000
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r"pass(word|wd|phrase)?|secret|token|api[_-]?key|apikey|access[_-]?key|auth|cookie|credential|"
-    r"session|private[_-]?key|signature|otp|pin$|cvv|card[_-]?number", re.IGNORECASE)
+    r"session|private[_-]?key|signature|otp|pin$|cvv|card[_-]?number",
+    re.IGNORECASE,
+)
 _SECRET_SHAPE = re.compile(
     r"^(sk|pk|rk)-[A-Za-z0-9_-]{12,}|^xox[abposr]-|^xapp-|^gh[pousr]_[A-Za-z0-9]{20,}|^github_pat_|"
     r"^AKIA[0-9A-Z]{16}$|^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.|^(bearer|basic|token)\s+\S{8,}|"
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|^AIza[0-9A-Za-z_-]{30,}", re.IGNORECASE)
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|^AIza[0-9A-Za-z_-]{30,}",
+    re.IGNORECASE,
+)
 _RANDOM_RUN = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
 
 
@@ -56,4 +61,4 @@ def redact(value: Any, key: str = "") -> Any:
 
 def redacted_json(arguments: Any, limit: int = MAX_STORED) -> str:
     text = json.dumps(redact(arguments), ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

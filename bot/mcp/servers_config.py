@@ -14,6 +14,7 @@ environment (so the file needs no secrets), and those values are masked in logs.
 keys are refused — a misspelt ``exclude`` must not silently let every tool through — except
 the few that other clients write (``type``, ``disabled``, ``description``, ``autoApprove``…).
 """
+
 from __future__ import annotations
 
 import json

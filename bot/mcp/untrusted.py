@@ -8,6 +8,7 @@ A result is cut at the server's ``max_result_chars`` and wrapped in a marker wit
 nonce, so a result cannot close its own marker and pose as the bot's words; the system prompt
 says what the marker means (``SYSTEM_NOTE``).
 """
+
 from __future__ import annotations
 
 import re
@@ -46,5 +47,4 @@ def wrap(source: str, text: str, *, limit: int) -> str:
     body = cap(cleaned, limit)
     nonce = secrets.token_hex(4)
     note = f"\n[{removed} hidden character(s) removed]" if removed else ""
-    return (f'<untrusted-data source="{source}" id="{nonce}">\n{body}{note}\n'
-            f'</untrusted-data id="{nonce}">')
+    return f'<untrusted-data source="{source}" id="{nonce}">\n{body}{note}\n</untrusted-data id="{nonce}">'

@@ -14,6 +14,7 @@ say it is configured. The adapter subclasses ``Platform``:
   calls through ``bot.platform.guarded`` with budgets for the platform's limits;
 - ``surface_for`` so the core can repair interrupted answers and answer stored messages.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -56,8 +57,7 @@ class PlatformSettings(BaseSettings):
     """A platform's own settings, read from the environment and ``.env`` under its prefix
     (``model_config = SettingsConfigDict(env_prefix="TELEGRAM_")`` in a subclass)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     def configured(self) -> bool:
         """Whether ``bot run`` should start this platform (its credentials are set)."""

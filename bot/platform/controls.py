@@ -9,6 +9,7 @@ and Slack's action values, and it is the format buttons have always carried, so 
 on older messages keep working. The vocabulary names no feature: features register their
 own kinds of press (copywriting: ``refine``) with the core.
 """
+
 from __future__ import annotations
 
 import re
@@ -110,8 +111,10 @@ def streaming_controls(turn_id: int) -> Controls:
 def answer_controls(turn_id: int) -> Controls:
     """The core's controls on a finished answer: regenerate and feedback (features add
     their rows before these)."""
-    return ((
-        Button("🔄 Regenerate", Press(ControlKind.REGENERATE, turn_id)),
-        Button("👍", Press(ControlKind.FEEDBACK, turn_id, ("1",))),
-        Button("👎", Press(ControlKind.FEEDBACK, turn_id, ("-1",))),
-    ),)
+    return (
+        (
+            Button("🔄 Regenerate", Press(ControlKind.REGENERATE, turn_id)),
+            Button("👍", Press(ControlKind.FEEDBACK, turn_id, ("1",))),
+            Button("👎", Press(ControlKind.FEEDBACK, turn_id, ("-1",))),
+        ),
+    )

@@ -3,6 +3,7 @@
 Telegram, Slack and the console register there in this package's ``pyproject.toml``; an
 installed third-party package adds a platform the same way, with no change to the bot.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,9 @@ class Configured:
     settings: PlatformSettings
 
 
-def configured(available: dict[str, PlatformPlugin] | None = None,
-               **values: object) -> tuple[list[Configured], list[str]]:
+def configured(
+    available: dict[str, PlatformPlugin] | None = None, **values: object
+) -> tuple[list[Configured], list[str]]:
     """The platforms ``bot run`` starts (their settings read and validated), and every
     settings problem found, one line each (all platforms are checked before any starts)."""
     chosen: list[Configured] = []

@@ -2,6 +2,7 @@
 one sentence (``WHAT_I_READ``) instead of fetching it. One list for every platform, kept
 beside the readers that use it (``bot.documents``) and the images the model sees.
 """
+
 from __future__ import annotations
 
 from pathlib import PurePath
@@ -24,17 +25,57 @@ DOCUMENT_MIMES: dict[str, DocumentKind] = {
     "text/tab-separated-values": "csv",
 }
 DOCUMENT_EXTENSIONS: dict[str, DocumentKind] = {
-    ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".epub": "epub",
-    ".csv": "csv", ".tsv": "csv",
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".epub": "epub",
+    ".csv": "csv",
+    ".tsv": "csv",
 }
-TEXT_EXTENSIONS = frozenset({
-    ".txt", ".md", ".markdown", ".json", ".jsonl", ".yaml", ".yml", ".xml", ".html",
-    ".htm", ".log", ".rst", ".ini", ".toml", ".srt", ".vtt", ".tex", ".py", ".js", ".ts", ".sql",
-})
-TEXT_MIMES = frozenset({"application/json", "application/xml", "application/x-yaml", "application/yaml",
-                        "application/x-subrip", "application/javascript", "application/sql", "application/x-tex"})
-OLD_OFFICE_EXTENSIONS = {".doc": "Word 97–2003 (.doc)", ".ppt": "PowerPoint 97–2003 (.ppt)",
-                         ".xls": "Excel 97–2003 (.xls)"}
+TEXT_EXTENSIONS = frozenset(
+    {
+        ".txt",
+        ".md",
+        ".markdown",
+        ".json",
+        ".jsonl",
+        ".yaml",
+        ".yml",
+        ".xml",
+        ".html",
+        ".htm",
+        ".log",
+        ".rst",
+        ".ini",
+        ".toml",
+        ".srt",
+        ".vtt",
+        ".tex",
+        ".py",
+        ".js",
+        ".ts",
+        ".sql",
+    }
+)
+TEXT_MIMES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/x-yaml",
+        "application/yaml",
+        "application/x-subrip",
+        "application/javascript",
+        "application/sql",
+        "application/x-tex",
+    }
+)
+OLD_OFFICE_EXTENSIONS = {
+    ".doc": "Word 97–2003 (.doc)",
+    ".ppt": "PowerPoint 97–2003 (.ppt)",
+    ".xls": "Excel 97–2003 (.xls)",
+}
 WHAT_I_READ = ".pdf, .docx, .pptx, .xlsx, .csv, .epub, .txt, .md and other text files"
 
 
@@ -52,7 +93,12 @@ def readable(mime: str, filename: str) -> FileKind | None:
         return "image"
     if ext in OLD_OFFICE_EXTENSIONS:
         return None
-    if ext in DOCUMENT_EXTENSIONS or mime in DOCUMENT_MIMES or ext in TEXT_EXTENSIONS or mime in TEXT_MIMES \
-            or mime.startswith("text/"):
+    if (
+        ext in DOCUMENT_EXTENSIONS
+        or mime in DOCUMENT_MIMES
+        or ext in TEXT_EXTENSIONS
+        or mime in TEXT_MIMES
+        or mime.startswith("text/")
+    ):
         return "document"
     return None

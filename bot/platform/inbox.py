@@ -15,6 +15,7 @@ Each returns the task it started; the core tracks every task (``spawn`` for an a
 own follow-up work), logs what fails, waits for them at shutdown within one grace
 (``BOT_SHUTDOWN_GRACE``), and ``drain()`` returns once none is left.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -117,13 +118,15 @@ class Inbox(Protocol):
 
     def receive(self, arrival: Arrival, build: Build) -> asyncio.Task[None]: ...
 
-    def click(self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None = None, *,
-              event_id: str = "") -> asyncio.Task[None]:
+    def click(
+        self, click: Click, surface: ReplySurface, acknowledge: Acknowledge | None = None, *, event_id: str = ""
+    ) -> asyncio.Task[None]:
         """A click on a control; ``surface`` is where a new answer (Regenerate) goes;
         ``acknowledge`` tells the clicker (the core's ``Ack``)."""
 
-    def membership(self, workspace: str, chat: str, change: Membership, *, event_id: str = "") -> asyncio.Task[None]:
-        ...
+    def membership(
+        self, workspace: str, chat: str, change: Membership, *, event_id: str = ""
+    ) -> asyncio.Task[None]: ...
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """An adapter's own follow-up work (a title, suggested prompts), tracked like events."""

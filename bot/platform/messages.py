@@ -3,6 +3,7 @@
 The core never sees a platform SDK object: an adapter turns a Slack event, a Telegram
 update or a console line into an ``IncomingMessage`` and hands it to the core.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

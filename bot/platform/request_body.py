@@ -4,6 +4,7 @@
 without holding it in memory. A Content-Length above the cap is refused unread; a body sent
 without one (chunked) is read only up to the cap.
 """
+
 from __future__ import annotations
 
 from enum import Enum

@@ -4,6 +4,7 @@ Splits prefer a paragraph break, then a line break, then a sentence end (also Ch
 。！？), then a space; a code block cut in two is closed and reopened so both halves
 render as code.
 """
+
 from __future__ import annotations
 
 import re

@@ -9,6 +9,7 @@ the caller shows the content as text instead. ``show_steps`` (tool calls shown w
 run) declines too: the core then puts ``steps_line(steps)`` on the status line instead.
 Surfaces subclass ``ReplySurface`` so they inherit those defaults.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

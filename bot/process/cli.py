@@ -1,4 +1,5 @@
 """The ``bot`` command: run, chat, migrate, usage, admin, check."""
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,9 @@ def _cmd_chat(args: argparse.Namespace) -> None:
     raise SystemExit(asyncio.run(_chat(args, settings, console, interactive, log_file)))
 
 
-async def _chat(args: argparse.Namespace, settings: Settings, console: PlatformSettings, interactive: bool,
-                log_file: Path | None) -> int:
+async def _chat(
+    args: argparse.Namespace, settings: Settings, console: PlatformSettings, interactive: bool, log_file: Path | None
+) -> int:
     import signal
 
     from adapters.console.app import run_terminal
@@ -105,8 +107,11 @@ async def _chat(args: argparse.Namespace, settings: Settings, console: PlatformS
         await runtime.service.shutdown(settings.shutdown_grace)
         key = conversation_key(args.user or getpass.getuser(), args.conversation)
         if unanswered := await _leave_unanswered(runtime.store, key):
-            print(f"{unanswered} message(s) you sent while an answer was written were not answered "
-                  "(you left first); they stay in the conversation's history.", file=sys.stderr)
+            print(
+                f"{unanswered} message(s) you sent while an answer was written were not answered "
+                "(you left first); they stay in the conversation's history.",
+                file=sys.stderr,
+            )
     finally:
         await runtime.close()
     return int(code)
@@ -276,15 +281,26 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.set_defaults(func=lambda _args: _print_help(parser))
     sub.add_parser("run", help="start every configured platform and the web app on PORT").set_defaults(func=_cmd_run)
-    chat = sub.add_parser("chat", help="talk to the bot in the terminal (reads lines from stdin when piped)",
-                          epilog="Exit status: 0 answered, 1 an answer failed, 2 bad arguments or settings, "
-                                 "3 refused (quota, not allowed), 130 interrupted. See docs/terminal.md.")
+    chat = sub.add_parser(
+        "chat",
+        help="talk to the bot in the terminal (reads lines from stdin when piped)",
+        epilog="Exit status: 0 answered, 1 an answer failed, 2 bad arguments or settings, "
+        "3 refused (quota, not allowed), 130 interrupted. See docs/terminal.md.",
+    )
     chat.add_argument("--user", default=None, help="the conversation's user name (default: your login)")
-    chat.add_argument("--conversation", metavar="NAME", default="",
-                      help="a conversation of its own under this name (default: your one conversation)")
+    chat.add_argument(
+        "--conversation",
+        metavar="NAME",
+        default="",
+        help="a conversation of its own under this name (default: your one conversation)",
+    )
     chat.add_argument("--new", action="store_true", help="start the conversation over (as /new does)")
-    chat.add_argument("message", nargs="*", help="ask this one question and exit (with text piped in, "
-                      "that text goes with it: bot chat 'summarise this' < notes.md)")
+    chat.add_argument(
+        "message",
+        nargs="*",
+        help="ask this one question and exit (with text piped in, "
+        "that text goes with it: bot chat 'summarise this' < notes.md)",
+    )
     chat.set_defaults(func=_cmd_chat)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=_cmd_migrate)
     usage = sub.add_parser("usage", help="tokens and cost per day, user and conversation")
@@ -298,16 +314,21 @@ def main(argv: list[str] | None = None) -> None:
     admin = sub.add_parser("admin", help="the admin web page's password")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
     admin.set_defaults(func=lambda _args: _print_help(admin))
-    for name, text in (("set-password", "store a new admin password (its Argon2 hash) in the database"),
-                       ("hash-password", "print the hash of a password, for BOT_ADMIN_PASSWORD_HASH")):
+    for name, text in (
+        ("set-password", "store a new admin password (its Argon2 hash) in the database"),
+        ("hash-password", "print the hash of a password, for BOT_ADMIN_PASSWORD_HASH"),
+    ):
         cmd = admin_sub.add_parser(name, help=text)
         cmd.add_argument("--stdin", action="store_true", help="read the password from standard input")
         cmd.set_defaults(func=_cmd_admin)
-    check = sub.add_parser("check", add_help=False, help="check copy for advertising-law, platform and brand "
-                           "problems: bot check [FILE|-] [--style ID] [--brand FILE|CHAT] [--format text|json]")
+    check = sub.add_parser(
+        "check",
+        add_help=False,
+        help="check copy for advertising-law, platform and brand "
+        "problems: bot check [FILE|-] [--style ID] [--brand FILE|CHAT] [--format text|json]",
+    )
     check.add_argument("rest", nargs=argparse.REMAINDER)
     check.set_defaults(func=lambda args: sys.exit(_cmd_check(args.rest)))
-
 
     mcp = sub.add_parser("mcp", help="tools from MCP servers (BOT_MCP_CONFIG)")
     mcp_sub = mcp.add_subparsers(dest="mcp_command", required=True)

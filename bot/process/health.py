@@ -8,6 +8,7 @@ Kubernetes readiness probe should route on: the database answers, its schema is 
 Alembic's head, every configured platform is connected, the gateway did not just fail to
 connect, and the process is not shutting down. Each failing check is named in the 503 body.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,14 @@ def alembic_heads(database_url: str) -> set[str]:
 
 
 class Readiness:
-    def __init__(self, engine: AsyncEngine, heads: set[str], platforms: Sequence[Platform], *,
-                 gateway_window: float = GATEWAY_WINDOW) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        heads: set[str],
+        platforms: Sequence[Platform],
+        *,
+        gateway_window: float = GATEWAY_WINDOW,
+    ) -> None:
         self.engine = engine
         self.heads = heads
         self.platforms = list(platforms)
@@ -71,8 +78,10 @@ class Readiness:
         async with self.engine.connect() as conn:
             current = await current_heads(conn)
         if current != self.heads:
-            return (f"schema at {', '.join(sorted(current)) or 'nothing'}, code expects "
-                    f"{', '.join(sorted(self.heads))}: run `bot migrate`")
+            return (
+                f"schema at {', '.join(sorted(current)) or 'nothing'}, code expects "
+                f"{', '.join(sorted(self.heads))}: run `bot migrate`"
+            )
         return ""
 
 
@@ -83,8 +92,9 @@ def bearer_ok(request: Request, token: str | None) -> bool:
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
-def routes(readiness: Readiness, *, metrics_token: str | None = None,
-           alive: Callable[[], dict[str, object]] | None = None) -> list[BaseRoute]:
+def routes(
+    readiness: Readiness, *, metrics_token: str | None = None, alive: Callable[[], dict[str, object]] | None = None
+) -> list[BaseRoute]:
     """``/healthz``, ``/readyz`` and ``/metrics`` for the ASGI app (placed before its defaults)."""
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -115,8 +125,9 @@ class DrainGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.readiness.draining and scope["path"] not in HEALTH_PATHS:
-            response = JSONResponse({"ok": False, "description": "shutting down"}, status_code=503,
-                                    headers={"Retry-After": "1"})
+            response = JSONResponse(
+                {"ok": False, "description": "shutting down"}, status_code=503, headers={"Retry-After": "1"}
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

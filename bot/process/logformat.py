@@ -4,6 +4,7 @@ The core binds ``conversation_id`` and ``turn_id`` in context variables when a w
 a turn; every line logged in that task (and the tasks it starts) carries them, in either
 format. Redaction (``bot.process.logs``) runs as a handler filter before any formatter.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -35,8 +36,11 @@ class ContextFilter(logging.Filter):
         fields = record.__dict__
         fields.setdefault("conversation_id", conversation_id.get())
         fields.setdefault("turn_id", turn_id.get())
-        ids = [f"{name}={value}" for name, value in (("conversation", fields["conversation_id"]),
-                                                     ("turn", fields["turn_id"])) if value is not None]
+        ids = [
+            f"{name}={value}"
+            for name, value in (("conversation", fields["conversation_id"]), ("turn", fields["turn_id"]))
+            if value is not None
+        ]
         record.ids = f" [{' '.join(ids)}]" if ids else ""
         return True
 

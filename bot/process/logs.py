@@ -1,5 +1,6 @@
 """Logging that cannot leak secrets: every record is scrubbed of configured secret values
 and of anything shaped like a bearer token or a bot token in a URL."""
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: list[str], log_format: str = "text", quiet: tuple[str, ...] = (),
-                  file: Path | None = None) -> None:
+def setup_logging(
+    level: str, secrets: list[str], log_format: str = "text", quiet: tuple[str, ...] = (), file: Path | None = None
+) -> None:
     """``quiet``: more loggers (platform SDKs) to keep at WARNING unless debugging;
     ``file``: log there (rotated, the user's alone) instead of to stderr (an interactive
     terminal keeps its log apart from the conversation)."""

@@ -6,6 +6,7 @@ ids, which would both leak and explode the number of series. The core and the pl
 call path report here through the small functions below; this module imports nothing
 of the core's, so anything may call it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,35 +41,61 @@ CONTENT_TYPE = exposition.CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 60.0, 120.0)
 _ADDED_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
-TURNS = Counter("bot_turns", "Answers finished, by how they ended (the turn's state).",
-                ["outcome"], registry=REGISTRY)
-TTFT = Histogram("bot_time_to_first_token_seconds",
-                 "From the start of a turn to the model's first visible answer text.",
-                 buckets=_LATENCY_BUCKETS, registry=REGISTRY)
-ADDED_LATENCY = Histogram("bot_added_latency_seconds",
-                          "From the model's first visible token to the first platform write that shows "
-                          "answer text: the delay the bot itself adds.",
-                          buckets=_ADDED_BUCKETS, registry=REGISTRY)
-PLATFORM_CALLS = Counter("bot_platform_calls", "Platform API calls made, by platform and method.",
-                         ["platform", "method"], registry=REGISTRY)
-PLATFORM_429S = Counter("bot_platform_rate_limited", "Platform API calls answered 429, by platform and method.",
-                        ["platform", "method"], registry=REGISTRY)
-PLATFORM_DROPPED = Counter("bot_platform_dropped", "Cosmetic platform calls (typing, status) not made "
-                           "for want of spare capacity, by platform and method.",
-                           ["platform", "method"], registry=REGISTRY)
-PLATFORM_BURST = Gauge("bot_platform_burst", "The burst a platform budget last learned (calls that may go at "
-                       "once; set when a 429 shrinks it or pressure grows it), by platform and budget "
-                       "(an API method, or a scope such as bot, chat, group).",
-                       ["platform", "method"], registry=REGISTRY)
-GATEWAY_ERRORS = Counter("bot_gateway_errors", "Gateway calls that failed a turn, by error kind.",
-                         ["kind"], registry=REGISTRY)
-TOKENS = Counter("bot_tokens", "Model tokens: prompt (in), completion (out), prompt tokens served from "
-                 "the cache (cached).", ["direction"], registry=REGISTRY)
-QUEUE_DEPTH = Gauge("bot_queue_depth", "User messages this process has queued and not yet started answering.",
-                    registry=REGISTRY)
+TURNS = Counter("bot_turns", "Answers finished, by how they ended (the turn's state).", ["outcome"], registry=REGISTRY)
+TTFT = Histogram(
+    "bot_time_to_first_token_seconds",
+    "From the start of a turn to the model's first visible answer text.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+ADDED_LATENCY = Histogram(
+    "bot_added_latency_seconds",
+    "From the model's first visible token to the first platform write that shows "
+    "answer text: the delay the bot itself adds.",
+    buckets=_ADDED_BUCKETS,
+    registry=REGISTRY,
+)
+PLATFORM_CALLS = Counter(
+    "bot_platform_calls", "Platform API calls made, by platform and method.", ["platform", "method"], registry=REGISTRY
+)
+PLATFORM_429S = Counter(
+    "bot_platform_rate_limited",
+    "Platform API calls answered 429, by platform and method.",
+    ["platform", "method"],
+    registry=REGISTRY,
+)
+PLATFORM_DROPPED = Counter(
+    "bot_platform_dropped",
+    "Cosmetic platform calls (typing, status) not made for want of spare capacity, by platform and method.",
+    ["platform", "method"],
+    registry=REGISTRY,
+)
+PLATFORM_BURST = Gauge(
+    "bot_platform_burst",
+    "The burst a platform budget last learned (calls that may go at "
+    "once; set when a 429 shrinks it or pressure grows it), by platform and budget "
+    "(an API method, or a scope such as bot, chat, group).",
+    ["platform", "method"],
+    registry=REGISTRY,
+)
+GATEWAY_ERRORS = Counter(
+    "bot_gateway_errors", "Gateway calls that failed a turn, by error kind.", ["kind"], registry=REGISTRY
+)
+TOKENS = Counter(
+    "bot_tokens",
+    "Model tokens: prompt (in), completion (out), prompt tokens served from the cache (cached).",
+    ["direction"],
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "bot_queue_depth", "User messages this process has queued and not yet started answering.", registry=REGISTRY
+)
 ACTIVE_STREAMS = Gauge("bot_active_streams", "Answers this process is producing right now.", registry=REGISTRY)
-ASYNCIO_TASKS = Gauge("bot_asyncio_tasks", "Tasks alive on the service's event loop (a leak shows as growth "
-                      "while the load stays the same).", registry=REGISTRY)
+ASYNCIO_TASKS = Gauge(
+    "bot_asyncio_tasks",
+    "Tasks alive on the service's event loop (a leak shows as growth while the load stays the same).",
+    registry=REGISTRY,
+)
 
 # How a turn can end (the final ``TurnState`` values; a test keeps them equal). Metrics sit
 # below the core and the rate limits, which report to them: they import neither.
@@ -149,8 +176,9 @@ def gateway_ok() -> None:
 
 
 # --- turns ---
-def turn_finished(outcome: str, *, ttft: float | None, prompt_tokens: int, completion_tokens: int,
-                  cached_tokens: int) -> None:
+def turn_finished(
+    outcome: str, *, ttft: float | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int
+) -> None:
     TURNS.labels(outcome=outcome).inc()
     if ttft is not None:
         TTFT.observe(ttft)

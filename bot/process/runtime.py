@@ -1,5 +1,6 @@
 """Building the running parts from settings: database, store, gateway client, service,
 and each platform's adapter with its inbox."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,8 +63,7 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     store = Store(db)
     gateway = GatewayClient(settings)
     tools = load_tools(settings)
-    service = ChatService(settings, store, gateway, tools=tools,
-                          coordinator=coordinator_for(settings.database_url))
+    service = ChatService(settings, store, gateway, tools=tools, coordinator=coordinator_for(settings.database_url))
     brands = BrandStore(db)
     service.extend(copywriting_extension(brands))  # copy checked against the chat's brand profile
     service.extend(characters_extension(store))

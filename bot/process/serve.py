@@ -1,4 +1,5 @@
 """``bot run``: every configured platform and the web app, in one process and one loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,16 +52,20 @@ class Host:
             log.warning("%s", no_platform_message(settings))
         service = runtime.service
         names = [a.name for a in self.adapters]
-        self.readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url),
-                                          self.adapters)
+        self.readiness = health.Readiness(runtime.db.engine, health.alembic_heads(settings.database_url), self.adapters)
         metrics.watch(queue_depth=lambda: service.queue_depth, active_streams=lambda: service.active_streams)
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-        routes = [*health.routes(self.readiness, metrics_token=token, alive=lambda: {"platforms": names}),
-                  *(route for adapter in self.adapters for route in adapter.routes())]
+        routes = [
+            *health.routes(self.readiness, metrics_token=token, alive=lambda: {"platforms": names}),
+            *(route for adapter in self.adapters for route in adapter.routes()),
+        ]
         # What the admin page shows: live, as /readyz reads it.
         self.status = RunnerHealth(runtime.db, {a.name: a.health for a in self.adapters})
-        admin = (create_admin_app(settings, runtime.db, self.status, access=service.ops.access, mcp=runtime.mcp)
-                 if settings.admin_page else None)
+        admin = (
+            create_admin_app(settings, runtime.db, self.status, access=service.ops.access, mcp=runtime.mcp)
+            if settings.admin_page
+            else None
+        )
         self.app = health.DrainGate(create_app(routes, health={"platforms": names}, admin=admin), self.readiness)
 
     async def connect(self) -> None:
@@ -104,11 +109,14 @@ def no_platform_message(settings: Settings) -> str:
     """What `bot run` says when no platform is configured: what it serves anyway, and how
     to configure one (each installed platform's settings prefix, from its plug-in)."""
     served = ["/healthz", "/readyz", "/metrics", *(["/admin"] if settings.admin_page else [])]
-    choices = ", ".join(f"{p.title} ({p.settings.model_config.get('env_prefix', '')}*)"
-                        for p in plugins().values() if p.served_by_run)
-    return (f"no platform is configured, so no chat is answered; serving {', '.join(served[:-1])} and "
-            f"{served[-1]} on {settings.host}:{settings.port}. Set one platform's settings ({choices}) and "
-            "start again; `bot chat` talks to the bot in this terminal.")
+    choices = ", ".join(
+        f"{p.title} ({p.settings.model_config.get('env_prefix', '')}*)" for p in plugins().values() if p.served_by_run
+    )
+    return (
+        f"no platform is configured, so no chat is answered; serving {', '.join(served[:-1])} and "
+        f"{served[-1]} on {settings.host}:{settings.port}. Set one platform's settings ({choices}) and "
+        "start again; `bot chat` talks to the bot in this terminal."
+    )
 
 
 async def run(settings: Settings, platforms: list[Configured]) -> None:
@@ -126,9 +134,18 @@ async def run(settings: Settings, platforms: list[Configured]) -> None:
         # X-Forwarded-* only from a proxy the operator says is there (BOT_ADMIN_TRUST_PROXY);
         # uvicorn's own lines go through our handler (JSON, redacted). No route is a websocket:
         # ws="none" keeps uvicorn from loading a websockets library (memory).
-        server = _Server(uvicorn.Config(host.app, host=settings.host, port=settings.port,
-                                        log_level="warning", lifespan="off", log_config=None, ws="none",
-                                        proxy_headers=settings.admin_trust_proxy))
+        server = _Server(
+            uvicorn.Config(
+                host.app,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                lifespan="off",
+                log_config=None,
+                ws="none",
+                proxy_headers=settings.admin_trust_proxy,
+            )
+        )
         serve = asyncio.create_task(server.serve())
         await host.connect()
         _freeze_startup_objects()

@@ -1,4 +1,5 @@
 """The ASGI app on PORT: health check, the adapters' webhook routes and the admin page."""
+
 from __future__ import annotations
 
 from starlette.applications import Starlette
@@ -8,8 +9,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 
-def create_app(routes: list[BaseRoute] | None = None, *, health: dict | None = None,
-               admin: ASGIApp | None = None) -> Starlette:
+def create_app(
+    routes: list[BaseRoute] | None = None, *, health: dict | None = None, admin: ASGIApp | None = None
+) -> Starlette:
     """``admin``: the operator's page (``bot.admin.app.create_admin_app``), served under /admin."""
     status = health if health is not None else {}
 
@@ -18,6 +20,7 @@ def create_app(routes: list[BaseRoute] | None = None, *, health: dict | None = N
 
     extra: list[BaseRoute] = []
     if admin is not None:
+
         async def to_admin(_request: Request) -> RedirectResponse:
             return RedirectResponse("/admin/", status_code=307)
 

@@ -47,6 +47,7 @@ as if it had drawn the 429 (no extra round trip: the pause is read before a call
 Growth stays per process (each probes with its own calls). A budget forgotten once idle (no
 call of its own in its longest window) forgets its burst too: made again, it starts over.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -82,8 +83,15 @@ class Dropped(Exception):
 
 
 class Budget:
-    def __init__(self, windows: Sequence[Window], *, name: str = "", counters: Counters | None = None,
-                 adaptive: bool = False, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        windows: Sequence[Window],
+        *,
+        name: str = "",
+        counters: Counters | None = None,
+        adaptive: bool = False,
+        burst: int | None = None,
+    ) -> None:
         self.name = name
         self.windows = tuple(windows)
         self.counters = counters or LocalCounters()
@@ -154,8 +162,9 @@ class Budget:
         if time.monotonic() - self._last_429 < longest:
             return
         self._last_429 = time.monotonic()  # one step per quiet window
-        self.windows = tuple(Window(min(c.count, w.count + 1), w.seconds)
-                             for w, c in zip(self.windows, self._ceiling, strict=True))
+        self.windows = tuple(
+            Window(min(c.count, w.count + 1), w.seconds) for w, c in zip(self.windows, self._ceiling, strict=True)
+        )
         self._apply()
 
     def _describe(self) -> str:
@@ -330,9 +339,13 @@ class Budget:
         """Nothing waits, nothing is paused, and no call of ours is inside any window: the
         budget can be forgotten and made again (empty) when next needed."""
         longest = max(w.seconds for w in self.windows)
-        return not self._waiters and self.paused_for == 0 and \
-            (not self._recent or now - self._recent[-1] > longest) and \
-            (self._pump is None or self._pump.done()) and (not self.adaptive or self.windows == self._ceiling)
+        return (
+            not self._waiters
+            and self.paused_for == 0
+            and (not self._recent or now - self._recent[-1] > longest)
+            and (self._pump is None or self._pump.done())
+            and (not self.adaptive or self.windows == self._ceiling)
+        )
 
     def __repr__(self) -> str:
         return f"Budget({self.name!r}, {self._describe()})"
@@ -347,8 +360,15 @@ class BudgetMap:
     # to ~1,000 idle budgets per map (~1.5 KB each: chats and drafts, ~3 MB over the soak's hour).
     SWEEP_EVERY = 64
 
-    def __init__(self, windows: Sequence[Window], *, name: str = "", counters: Counters | None = None,
-                 adaptive: bool = False, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        windows: Sequence[Window],
+        *,
+        name: str = "",
+        counters: Counters | None = None,
+        adaptive: bool = False,
+        burst: int | None = None,
+    ) -> None:
         self.windows, self.name, self.adaptive, self.burst = tuple(windows), name, adaptive, burst
         self.counters = counters or LocalCounters()
         self._budgets: dict[object, Budget] = {}
@@ -360,8 +380,13 @@ class BudgetMap:
             self._created += 1
             if self._created % self.SWEEP_EVERY == 0:
                 self.sweep()
-            budget = self._budgets[key] = Budget(self.windows, name=f"{self.name}:{key}",
-                                                 counters=self.counters, adaptive=self.adaptive, burst=self.burst)
+            budget = self._budgets[key] = Budget(
+                self.windows,
+                name=f"{self.name}:{key}",
+                counters=self.counters,
+                adaptive=self.adaptive,
+                burst=self.burst,
+            )
         return budget
 
     def sweep(self) -> int:
@@ -406,11 +431,17 @@ def _log_failure(task: asyncio.Task) -> None:
         log.warning("could not share a pause: %s", task.exception())
 
 
-async def guarded(budgets: Sequence[Budget], request: Callable[[], Awaitable[T]], *,
-                  retry_after: Callable[[Exception], float | None], name: str,
-                  pause: Sequence[Budget] | Callable[[Exception], Sequence[Budget]] | None = None,
-                  method: str | None = None,
-                  priority: Priority = Priority.EDIT, acquired: bool = False) -> T:
+async def guarded(
+    budgets: Sequence[Budget],
+    request: Callable[[], Awaitable[T]],
+    *,
+    retry_after: Callable[[Exception], float | None],
+    name: str,
+    pause: Sequence[Budget] | Callable[[Exception], Sequence[Budget]] | None = None,
+    method: str | None = None,
+    priority: Priority = Priority.EDIT,
+    acquired: bool = False,
+) -> T:
     """Every platform call goes through here: acquire ``budgets`` (a cosmetic call only
     their spare capacity, else ``Dropped``), make the call, and when the platform says 429
     (``retry_after`` reads its wait from the exception, None for any other error) pause

@@ -8,6 +8,7 @@ check-and-insert atomically), and a 429's pause is a key with that expiry, so al
 hold back together. Timestamps are wall-clock milliseconds: they are compared across
 processes and hosts.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -151,8 +152,9 @@ class SharedCounter(Counter):
             return await self._take_from(self.bucket)
         try:
             if self.remote is None:
-                self.remote = await RedisBucket.init(list(self.rates), self.counters.redis,
-                                                     self.counters.prefix + self.name)
+                self.remote = await RedisBucket.init(
+                    list(self.rates), self.counters.redis, self.counters.prefix + self.name
+                )
             return await self._take_from(self.remote)
         except self.counters.down as exc:
             self.counters.unreachable(exc)
@@ -227,8 +229,10 @@ class RedisCounters:
         self._down_until = time.monotonic() + self.RETRY_AFTER
         if time.monotonic() - self._warned >= self.WARN_EVERY:
             self._warned = time.monotonic()
-            log.warning("Redis unreachable (%s): platform budgets are counted in this process until it is back",
-                        type(exc).__name__)
+            log.warning(
+                "Redis unreachable (%s): platform budgets are counted in this process until it is back",
+                type(exc).__name__,
+            )
 
     async def counter(self, name: str, windows: Sequence[Window], burst: int | None = None) -> Counter:
         return SharedCounter(self, name, windows, burst)
@@ -271,6 +275,11 @@ def counters_for(redis_url: SecretStr | None, account: str) -> Counters:
     # bounded pool that queues: a hundred answers starting at once take a budget each at
     # the same moment, and redis-py's default pool raises past 100 connections, which
     # would look like Redis being down (and the budgets would fall back to this process).
-    pool = BlockingConnectionPool.from_url(redis_url.get_secret_value(), max_connections=REDIS_CONNECTIONS,
-                                           timeout=2.0, socket_connect_timeout=1.0, socket_timeout=1.0)
+    pool = BlockingConnectionPool.from_url(
+        redis_url.get_secret_value(),
+        max_connections=REDIS_CONNECTIONS,
+        timeout=2.0,
+        socket_connect_timeout=1.0,
+        socket_timeout=1.0,
+    )
     return RedisCounters(Redis(connection_pool=pool), f"bot:budget:{digest}:")

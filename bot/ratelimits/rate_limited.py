@@ -1,4 +1,5 @@
 """What a rate-limited call raises (the budgets, the surfaces and the core all speak of it)."""
+
 from __future__ import annotations
 
 

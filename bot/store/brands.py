@@ -6,6 +6,7 @@ A profile is stored as ``BrandProfile.to_dict()`` (JSON) with a revision: edits 
 chat and from the admin page name the revision they started from, so one never silently
 overwrites the other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,17 @@ from bot.store.db import Database
 from bot.store.models import BrandRecord, utcnow
 
 _B = BrandRecord.__table__
-_COLUMNS = (_B.c.id, _B.c.platform, _B.c.workspace, _B.c.chat, _B.c.profile, _B.c.revision, _B.c.updated_by,
-            _B.c.created_at, _B.c.updated_at)
+_COLUMNS = (
+    _B.c.id,
+    _B.c.platform,
+    _B.c.workspace,
+    _B.c.chat,
+    _B.c.profile,
+    _B.c.revision,
+    _B.c.updated_by,
+    _B.c.created_at,
+    _B.c.updated_at,
+)
 
 
 class StaleBrand(BrandError):
@@ -67,8 +77,15 @@ class SavedBrand:
 
 
 def _saved(row: Any) -> SavedBrand:
-    return SavedBrand(row.id, Place(row.platform, row.workspace, row.chat), BrandProfile.from_dict(row.profile),
-                      row.revision, row.updated_by, row.created_at, row.updated_at)
+    return SavedBrand(
+        row.id,
+        Place(row.platform, row.workspace, row.chat),
+        BrandProfile.from_dict(row.profile),
+        row.revision,
+        row.updated_by,
+        row.created_at,
+        row.updated_at,
+    )
 
 
 def _where(place: Place) -> Any:
@@ -95,14 +112,16 @@ class BrandStore:
             row = (await conn.execute(select(*_COLUMNS).where(_B.c.id == brand_id))).first()
         return _saved(row) if row is not None else None
 
-    async def save(self, where: ConversationKey | Place, profile: BrandProfile, *, by: str,
-                   revision: int | None = None) -> SavedBrand:
+    async def save(
+        self, where: ConversationKey | Place, profile: BrandProfile, *, by: str, revision: int | None = None
+    ) -> SavedBrand:
         """Create or replace the chat's profile. With ``revision``, only if nobody changed it
         since that revision was read (``StaleBrand`` otherwise; 0: only if there is none yet)."""
         place = where if isinstance(where, Place) else Place.of(where)
         now = utcnow()
-        values: dict[str, Any] = dict(name=profile.name[:128], profile=profile.to_dict(), updated_by=by[:160],
-                                      updated_at=now)
+        values: dict[str, Any] = dict(
+            name=profile.name[:128], profile=profile.to_dict(), updated_by=by[:160], updated_at=now
+        )
         for _ in range(2):  # an insert that lost a race becomes an update
             current = await self.get(place)
             if current is None:
@@ -110,15 +129,28 @@ class BrandStore:
                     raise StaleBrand()
                 try:
                     async with self.db.write() as conn:
-                        await conn.execute(insert(_B).values(platform=place.platform, workspace=place.workspace,
-                                                             chat=place.chat, revision=1, created_at=now, **values))
+                        await conn.execute(
+                            insert(_B).values(
+                                platform=place.platform,
+                                workspace=place.workspace,
+                                chat=place.chat,
+                                revision=1,
+                                created_at=now,
+                                **values,
+                            )
+                        )
                 except IntegrityError:
                     continue
             else:
                 expected = current.revision if revision is None else revision
                 async with self.db.write() as conn:
-                    changed = (await conn.execute(update(_B).where(_where(place), _B.c.revision == expected)
-                                                  .values(revision=_B.c.revision + 1, **values))).rowcount
+                    changed = (
+                        await conn.execute(
+                            update(_B)
+                            .where(_where(place), _B.c.revision == expected)
+                            .values(revision=_B.c.revision + 1, **values)
+                        )
+                    ).rowcount
                 if not changed:
                     raise StaleBrand()
             saved = await self.get(place)

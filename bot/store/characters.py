@@ -9,6 +9,7 @@ A card waiting for its one-tap confirmation (a draft the model wrote, a card sen
 is a part of the bot's message that offered it (``OFFER_PART``): durable, in the
 conversation it belongs to, and gone with it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,20 @@ from bot.store.models import AttachmentRecord, CharacterRecord, Conversation, Me
 _CH, _C = CharacterRecord.__table__, Conversation.__table__
 _M, _P, _A = Message.__table__, Part.__table__, AttachmentRecord.__table__
 OFFER_PART = "char_offer"  # a message part: {"card": Character.to_dict(), "by": user id, …}, avatar as its blob
-_LISTED = (_CH.c.id, _CH.c.platform, _CH.c.workspace, _CH.c.chat, _CH.c.scope, _CH.c.owner, _CH.c.card,
-           _CH.c.prompt_tokens, _CH.c.revision, _CH.c.created_at, _CH.c.updated_at,
-           _CH.c.avatar.is_not(None).label("has_avatar"))  # never the avatar itself
+_LISTED = (
+    _CH.c.id,
+    _CH.c.platform,
+    _CH.c.workspace,
+    _CH.c.chat,
+    _CH.c.scope,
+    _CH.c.owner,
+    _CH.c.card,
+    _CH.c.prompt_tokens,
+    _CH.c.revision,
+    _CH.c.created_at,
+    _CH.c.updated_at,
+    _CH.c.avatar.is_not(None).label("has_avatar"),
+)  # never the avatar itself
 
 
 class CharacterScope(StrEnum):
@@ -79,15 +91,29 @@ class SavedCharacter:
 
 
 def _saved(row: Any) -> SavedCharacter:
-    return SavedCharacter(row.id, row.platform, row.workspace, row.chat, CharacterScope(row.scope), row.owner,
-                          Character.from_dict(row.card), row.prompt_tokens, row.revision, bool(row.has_avatar),
-                          row.created_at, row.updated_at)
+    return SavedCharacter(
+        row.id,
+        row.platform,
+        row.workspace,
+        row.chat,
+        CharacterScope(row.scope),
+        row.owner,
+        Character.from_dict(row.card),
+        row.prompt_tokens,
+        row.revision,
+        bool(row.has_avatar),
+        row.created_at,
+        row.updated_at,
+    )
 
 
 def _here(key: ConversationKey) -> Any:
     """Characters usable in ``key``'s chat: the chat's own and the workspace's."""
-    return (_CH.c.platform == key.platform) & (_CH.c.workspace == key.workspace) & or_(
-        _CH.c.chat == key.chat, _CH.c.chat == "")
+    return (
+        (_CH.c.platform == key.platform)
+        & (_CH.c.workspace == key.workspace)
+        & or_(_CH.c.chat == key.chat, _CH.c.chat == "")
+    )
 
 
 class CharacterStore:
@@ -107,8 +133,11 @@ class CharacterStore:
     async def find(self, key: ConversationKey, name: str) -> SavedCharacter | None:
         """The character called ``name`` (any case) usable in ``key``'s chat."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(*_LISTED).where(_here(key), _CH.c.name_key == name_key(name))
-                                       .order_by(_CH.c.chat.desc()))).all()
+            rows = (
+                await conn.execute(
+                    select(*_LISTED).where(_here(key), _CH.c.name_key == name_key(name)).order_by(_CH.c.chat.desc())
+                )
+            ).all()
         return _saved(rows[0]) if rows else None
 
     async def get(self, character_id: int) -> SavedCharacter | None:
@@ -120,16 +149,33 @@ class CharacterStore:
         async with self.db.read() as conn:
             return (await conn.execute(select(_CH.c.avatar).where(_CH.c.id == character_id))).scalar()
 
-    async def create(self, key: ConversationKey, scope: CharacterScope, owner: str, character: Character, *,
-                     avatar: bytes | None = None) -> SavedCharacter:
+    async def create(
+        self,
+        key: ConversationKey,
+        scope: CharacterScope,
+        owner: str,
+        character: Character,
+        *,
+        avatar: bytes | None = None,
+    ) -> SavedCharacter:
         """Store a (checked) character in ``key``'s chat, or its workspace for
         ``Scope.WORKSPACE``. ``NameTaken`` when the name is used there already."""
         now = utcnow()
-        values = dict(platform=key.platform, workspace=key.workspace,
-                      chat="" if scope is CharacterScope.WORKSPACE else key.chat, scope=scope.value, owner=owner,
-                      name=character.name, name_key=character.key, card=character.to_dict(),
-                      prompt_tokens=prompt_tokens(character), avatar=avatar, revision=1, created_at=now,
-                      updated_at=now)
+        values = dict(
+            platform=key.platform,
+            workspace=key.workspace,
+            chat="" if scope is CharacterScope.WORKSPACE else key.chat,
+            scope=scope.value,
+            owner=owner,
+            name=character.name,
+            name_key=character.key,
+            card=character.to_dict(),
+            prompt_tokens=prompt_tokens(character),
+            avatar=avatar,
+            revision=1,
+            created_at=now,
+            updated_at=now,
+        )
         try:
             async with self.db.write() as conn:
                 new_id = (await conn.execute(insert(_CH).values(**values).returning(_CH.c.id))).scalar_one()
@@ -139,14 +185,20 @@ class CharacterStore:
         assert saved is not None
         return saved
 
-    async def update(self, character_id: int, character: Character, *, revision: int | None = None,
-                     avatar: bytes | None = None) -> SavedCharacter:
+    async def update(
+        self, character_id: int, character: Character, *, revision: int | None = None, avatar: bytes | None = None
+    ) -> SavedCharacter:
         """Replace the card (a rename included). With ``revision``, only if nobody changed it
         since that revision was read (``StaleEdit`` otherwise). ``avatar`` replaces the
         picture when given."""
-        values: dict[str, Any] = dict(name=character.name, name_key=character.key, card=character.to_dict(),
-                                      prompt_tokens=prompt_tokens(character), revision=_CH.c.revision + 1,
-                                      updated_at=utcnow())
+        values: dict[str, Any] = dict(
+            name=character.name,
+            name_key=character.key,
+            card=character.to_dict(),
+            prompt_tokens=prompt_tokens(character),
+            revision=_CH.c.revision + 1,
+            updated_at=utcnow(),
+        )
         if avatar is not None:
             values["avatar"] = avatar
         where = [_CH.c.id == character_id]
@@ -179,12 +231,18 @@ class CharacterStore:
     async def active(self, conversation_id: int) -> SavedCharacter | None:
         """The character a conversation speaks as, if any (and if it still exists)."""
         async with self.db.read() as conn:
-            row = (await conn.execute(select(*_LISTED).select_from(_C.join(_CH, _CH.c.id == _C.c.character_id))
-                                      .where(_C.c.id == conversation_id))).first()
+            row = (
+                await conn.execute(
+                    select(*_LISTED)
+                    .select_from(_C.join(_CH, _CH.c.id == _C.c.character_id))
+                    .where(_C.c.id == conversation_id)
+                )
+            ).first()
         return _saved(row) if row is not None else None
 
-    async def everything(self, *, platform: str | None = None, limit: int = 200,
-                         offset: int = 0) -> list[SavedCharacter]:
+    async def everything(
+        self, *, platform: str | None = None, limit: int = 200, offset: int = 0
+    ) -> list[SavedCharacter]:
         """Every stored character (the admin page), newest edits first."""
         query = select(*_LISTED).order_by(_CH.c.updated_at.desc(), _CH.c.id.desc()).limit(limit).offset(offset)
         if platform:
@@ -196,10 +254,16 @@ class CharacterStore:
         """Move a character to a chat (``chat``) or to its whole workspace (``Scope.WORKSPACE``)."""
         try:
             async with self.db.write() as conn:
-                await conn.execute(update(_CH).where(_CH.c.id == character_id).values(
-                    scope=scope.value, chat="" if scope is CharacterScope.WORKSPACE else chat,
-                    revision=_CH.c.revision + 1,
-                    updated_at=utcnow()))
+                await conn.execute(
+                    update(_CH)
+                    .where(_CH.c.id == character_id)
+                    .values(
+                        scope=scope.value,
+                        chat="" if scope is CharacterScope.WORKSPACE else chat,
+                        revision=_CH.c.revision + 1,
+                        updated_at=utcnow(),
+                    )
+                )
         except IntegrityError:
             saved = await self.get(character_id)
             raise NameTaken(saved.name if saved else "?") from None
@@ -211,26 +275,44 @@ class CharacterStore:
     # --- offers waiting for a confirmation, and what a turn asked for ---
     async def offer(self, message_id: int) -> Offer | None:
         async with self.db.read() as conn:
-            row = (await conn.execute(
-                select(_P.c.data, _A.c.data.label("avatar"), _C.c.platform, _C.c.workspace, _C.c.chat, _C.c.thread)
-                .select_from(_P.join(_M, _M.c.id == _P.c.message_id).join(_C, _C.c.id == _M.c.conversation_id)
-                             .outerjoin(_A, _A.c.id == _P.c.attachment_id))
-                .where(_P.c.message_id == message_id, _P.c.kind == OFFER_PART).limit(1))).first()
+            row = (
+                await conn.execute(
+                    select(_P.c.data, _A.c.data.label("avatar"), _C.c.platform, _C.c.workspace, _C.c.chat, _C.c.thread)
+                    .select_from(
+                        _P.join(_M, _M.c.id == _P.c.message_id)
+                        .join(_C, _C.c.id == _M.c.conversation_id)
+                        .outerjoin(_A, _A.c.id == _P.c.attachment_id)
+                    )
+                    .where(_P.c.message_id == message_id, _P.c.kind == OFFER_PART)
+                    .limit(1)
+                )
+            ).first()
         if row is None or not isinstance(row.data, dict):
             return None
-        return Offer(message_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread), row.data,
-                     row.avatar)
+        return Offer(
+            message_id, ConversationKey(row.platform, row.workspace, row.chat, row.thread), row.data, row.avatar
+        )
 
     async def latest_offer(self, conversation_id: int) -> int | None:
         """The newest offer's message in a conversation (``/character save`` where nothing can be tapped)."""
         async with self.db.read() as conn:
-            return (await conn.execute(
-                select(_M.c.id).select_from(_M.join(_P, _P.c.message_id == _M.c.id))
-                .where(_M.c.conversation_id == conversation_id, _P.c.kind == OFFER_PART)
-                .order_by(_M.c.seq.desc()).limit(1))).scalar()
+            return (
+                await conn.execute(
+                    select(_M.c.id)
+                    .select_from(_M.join(_P, _P.c.message_id == _M.c.id))
+                    .where(_M.c.conversation_id == conversation_id, _P.c.kind == OFFER_PART)
+                    .order_by(_M.c.seq.desc())
+                    .limit(1)
+                )
+            ).scalar()
 
     async def request_of(self, conversation_id: int, seq: int) -> dict[str, Any] | None:
         """The request a user message carries (``messages.request``), if any."""
         async with self.db.read() as conn:
-            return (await conn.execute(select(_M.c.request).where(
-                _M.c.conversation_id == conversation_id, _M.c.seq == seq, _M.c.role == "user"))).scalar()
+            return (
+                await conn.execute(
+                    select(_M.c.request).where(
+                        _M.c.conversation_id == conversation_id, _M.c.seq == seq, _M.c.role == "user"
+                    )
+                )
+            ).scalar()

@@ -15,6 +15,7 @@ holder sees it. Why not a job queue (procrastinate, pgqueuer): the queue here is
 the conversation's stored messages, and a lock per conversation held by a live
 connection gives order, exclusivity and crash release with no extra tables or workers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -143,8 +144,7 @@ class PgCoordinator:
                     await self._connect()
                 for conversation_id in list(self._held):
                     if not await self.take(conversation_id):
-                        log.error("coordinator: conversation %s was taken over while disconnected",
-                                  conversation_id)
+                        log.error("coordinator: conversation %s was taken over while disconnected", conversation_id)
                         self._held.discard(conversation_id)
                 for name in list(self._leading):
                     self._leading.discard(name)

@@ -1,4 +1,5 @@
 """Engine creation for SQLite (embedded default) and PostgreSQL (production)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -2,6 +2,7 @@
 notes, scanned-page transcriptions), and the stored document parts they read from and write
 back to. Each method is one short transaction.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -70,9 +71,21 @@ class Interrupted:
 
 
 def _job(row: Any) -> Job:
-    return Job(row.id, row.conversation_id, row.request_seq, row.question, row.state, row.plan,
-               int(row.estimate_tokens or 0), float(row.estimate_cost or 0.0), row.turn_id, list(row.progress or []),
-               row.approved_by or "", int(row.resumes or 0), row.updated_at)
+    return Job(
+        row.id,
+        row.conversation_id,
+        row.request_seq,
+        row.question,
+        row.state,
+        row.plan,
+        int(row.estimate_tokens or 0),
+        float(row.estimate_cost or 0.0),
+        row.turn_id,
+        list(row.progress or []),
+        row.approved_by or "",
+        int(row.resumes or 0),
+        row.updated_at,
+    )
 
 
 class JobStore:
@@ -91,27 +104,55 @@ class JobStore:
 
     async def job_for(self, conversation_id: int, request_seq: int) -> Job | None:
         async with self.db.read() as conn:
-            row = (await conn.execute(select(_J).where(
-                _J.c.conversation_id == conversation_id, _J.c.request_seq == request_seq))).first()
+            row = (
+                await conn.execute(
+                    select(_J).where(_J.c.conversation_id == conversation_id, _J.c.request_seq == request_seq)
+                )
+            ).first()
         return _job(row) if row is not None else None
 
     async def open(self, conversation_id: int, request_seq: int, question: str) -> Job:
         """The message's job, made on first use (two turns racing get the same one)."""
         now = utcnow()
         async with self.db.write() as conn:
-            await conn.execute(self._insert_ignore(_J, dict(
-                conversation_id=conversation_id, request_seq=request_seq, question=question, state="new",
-                plan=None, estimate_tokens=0, estimate_cost=0.0, turn_id=None, progress=None, approved_by="",
-                resumes=0, created_at=now, updated_at=now)))
-            row = (await conn.execute(select(_J).where(
-                _J.c.conversation_id == conversation_id, _J.c.request_seq == request_seq))).one()
+            await conn.execute(
+                self._insert_ignore(
+                    _J,
+                    dict(
+                        conversation_id=conversation_id,
+                        request_seq=request_seq,
+                        question=question,
+                        state="new",
+                        plan=None,
+                        estimate_tokens=0,
+                        estimate_cost=0.0,
+                        turn_id=None,
+                        progress=None,
+                        approved_by="",
+                        resumes=0,
+                        created_at=now,
+                        updated_at=now,
+                    ),
+                )
+            )
+            row = (
+                await conn.execute(
+                    select(_J).where(_J.c.conversation_id == conversation_id, _J.c.request_seq == request_seq)
+                )
+            ).one()
         return _job(row)
 
     async def waiting(self, conversation_id: int) -> Job | None:
         """The conversation's newest job waiting for a go-ahead."""
         async with self.db.read() as conn:
-            row = (await conn.execute(select(_J).where(_J.c.conversation_id == conversation_id, _J.c.state == "asking")
-                                      .order_by(_J.c.id.desc()).limit(1))).first()
+            row = (
+                await conn.execute(
+                    select(_J)
+                    .where(_J.c.conversation_id == conversation_id, _J.c.state == "asking")
+                    .order_by(_J.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
         return _job(row) if row is not None else None
 
     async def update(self, job_id: int, **values: Any) -> None:
@@ -122,8 +163,11 @@ class JobStore:
         """Change the state if it is one of ``only_from`` (atomic: of two clicks on Go ahead,
         one wins). Returns whether it moved."""
         async with self.db.write() as conn:
-            result = await conn.execute(update(_J).where(_J.c.id == job_id, _J.c.state.in_(only_from))
-                                        .values(state=to, **values, updated_at=utcnow()))
+            result = await conn.execute(
+                update(_J)
+                .where(_J.c.id == job_id, _J.c.state.in_(only_from))
+                .values(state=to, **values, updated_at=utcnow())
+            )
             return (result.rowcount or 0) > 0
 
     async def interrupted(self, since: timedelta) -> list[Interrupted]:
@@ -131,10 +175,13 @@ class JobStore:
         last turn ended."""
         cutoff = utcnow() - since
         async with self.db.read() as conn:
-            rows = (await conn.execute(
-                select(_J, Turn.status.label("turn_state"), Turn.error.label("turn_error"))
-                .select_from(_J.outerjoin(Turn, Turn.id == _J.c.turn_id))
-                .where(_J.c.state.in_(("new", "running")), _J.c.updated_at >= cutoff))).all()
+            rows = (
+                await conn.execute(
+                    select(_J, Turn.status.label("turn_state"), Turn.error.label("turn_error"))
+                    .select_from(_J.outerjoin(Turn, Turn.id == _J.c.turn_id))
+                    .where(_J.c.state.in_(("new", "running")), _J.c.updated_at >= cutoff)
+                )
+            ).all()
         return [Interrupted(_job(r), r.turn_state, r.turn_error) for r in rows]
 
     # --- what was paid for ---
@@ -142,22 +189,43 @@ class JobStore:
         """(document, number) → result."""
         async with self.db.read() as conn:
             rows = await conn.execute(select(_R).where(_R.c.job_id == job_id, _R.c.kind == kind))
-            return {(r.document, r.number): Result(r.kind, r.document, r.number, r.text, dict(r.data or {}),
-                                                   r.prompt_tokens, r.completion_tokens) for r in rows}
+            return {
+                (r.document, r.number): Result(
+                    r.kind, r.document, r.number, r.text, dict(r.data or {}), r.prompt_tokens, r.completion_tokens
+                )
+                for r in rows
+            }
 
     async def keep(self, job_id: int, result: Result) -> None:
         """Store a result as soon as it is paid for (a second copy of the same is ignored)."""
         async with self.db.write() as conn:
-            await conn.execute(self._insert_ignore(_R, dict(
-                job_id=job_id, kind=result.kind, document=result.document, number=result.number, text=result.text,
-                data=result.data or None, prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens, created_at=utcnow())))
+            await conn.execute(
+                self._insert_ignore(
+                    _R,
+                    dict(
+                        job_id=job_id,
+                        kind=result.kind,
+                        document=result.document,
+                        number=result.number,
+                        text=result.text,
+                        data=result.data or None,
+                        prompt_tokens=result.prompt_tokens,
+                        completion_tokens=result.completion_tokens,
+                        created_at=utcnow(),
+                    ),
+                )
+            )
             await conn.execute(update(_J).where(_J.c.id == job_id).values(updated_at=utcnow()))
 
     async def count(self, job_id: int, kind: ResultKind) -> int:
         async with self.db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(_R).where(
-                _R.c.job_id == job_id, _R.c.kind == kind))).scalar_one())
+            return int(
+                (
+                    await conn.execute(
+                        select(func.count()).select_from(_R).where(_R.c.job_id == job_id, _R.c.kind == kind)
+                    )
+                ).scalar_one()
+            )
 
     # --- the stored message the documents came in ---
     async def documents(self, conversation_id: int, seq: int) -> list[StoredDocument]:
@@ -166,24 +234,35 @@ class JobStore:
             rows = await conn.execute(
                 select(Part.message_id, Part.idx, Part.text, Part.data, Part.attachment_id)
                 .join(Message, Message.id == Part.message_id)
-                .where(Message.conversation_id == conversation_id, Message.seq == seq, Message.role == "user",
-                       Part.kind == "document").order_by(Part.idx))
-            return [StoredDocument(r.message_id, r.idx, r.text or "", dict(r.data or {}), r.attachment_id)
-                    for r in rows]
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.seq == seq,
+                    Message.role == "user",
+                    Part.kind == "document",
+                )
+                .order_by(Part.idx)
+            )
+            return [
+                StoredDocument(r.message_id, r.idx, r.text or "", dict(r.data or {}), r.attachment_id) for r in rows
+            ]
 
     async def message_text(self, conversation_id: int, seq: int) -> str:
         """The text the user wrote with a message (its text parts)."""
         async with self.db.read() as conn:
             rows = await conn.execute(
-                select(Part.text).join(Message, Message.id == Part.message_id)
+                select(Part.text)
+                .join(Message, Message.id == Part.message_id)
                 .where(Message.conversation_id == conversation_id, Message.seq == seq, Part.kind == "text")
-                .order_by(Part.idx))
+                .order_by(Part.idx)
+            )
             return "\n\n".join(r.text for r in rows if r.text)
 
     async def rewrite_document(self, document: StoredDocument, text: str, data: dict[str, Any]) -> None:
         """What later turns see of a document read in parts: the notes on its parts (or its
         whole text, once scanned pages were transcribed and it fits)."""
         async with self.db.write() as conn:
-            await conn.execute(update(Part).where(Part.message_id == document.message_id, Part.idx == document.idx)
-                               .values(text=text, data=data))
-
+            await conn.execute(
+                update(Part)
+                .where(Part.message_id == document.message_id, Part.idx == document.idx)
+                .values(text=text, data=data)
+            )

@@ -5,6 +5,7 @@ the migrations' head — every start but the first after an upgrade — needs no
 head is read from the migration files and the current revision with one SELECT, and
 Alembic is imported only when there is something to do (function-level imports: Alembic's
 env.py imports nothing of ours back)."""
+
 from __future__ import annotations
 
 import asyncio

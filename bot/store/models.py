@@ -1,5 +1,6 @@
 """The schema. Messages are made of ordered parts; a turn (one answer: model, options,
 tokens, timings) is kept apart from the message content, as simonw/llm does."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -325,6 +326,8 @@ class DocumentResult(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # --- brand profiles (issue 18) ---
 
 

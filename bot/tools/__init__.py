@@ -1,4 +1,5 @@
 """Function calling: the registry, built-in tools, the optional web reader, plug-ins."""
+
 from __future__ import annotations
 
 from bot.config import Settings

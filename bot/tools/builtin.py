@@ -1,4 +1,5 @@
 """Built-in tools that help with copywriting: the time, a calculator, text statistics."""
+
 from __future__ import annotations
 
 import ast
@@ -34,8 +35,10 @@ def current_time(zone: str, now: datetime | None = None) -> str:
         raise ToolError(f"unknown time zone {zone!r}; use an IANA name like Asia/Shanghai") from None
     moment = (now or datetime.now(tz)).astimezone(tz)
     offset = moment.strftime("%z")
-    return (f"{moment:%Y-%m-%d %H:%M:%S} {moment:%A} (星期{_WEEKDAYS_ZH[moment.weekday()]}), "
-            f"time zone {zone} (UTC{offset[:3]}:{offset[3:]})")
+    return (
+        f"{moment:%Y-%m-%d %H:%M:%S} {moment:%A} (星期{_WEEKDAYS_ZH[moment.weekday()]}), "
+        f"time zone {zone} (UTC{offset[:3]}:{offset[3:]})"
+    )
 
 
 # --- calculator --------------------------------------------------------------------------
@@ -46,14 +49,30 @@ MAX_INT_BITS = 4_096  # about 1,200 decimal digits
 MAX_EXPONENT = 10_000
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "sqrt": math.sqrt, "abs": abs, "round": round, "min": min, "max": max, "log": math.log,
-    "log10": math.log10, "log2": math.log2, "exp": math.exp, "sin": math.sin, "cos": math.cos,
-    "tan": math.tan, "floor": math.floor, "ceil": math.ceil,
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+    "log": math.log,
+    "log10": math.log10,
+    "log2": math.log2,
+    "exp": math.exp,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "floor": math.floor,
+    "ceil": math.ceil,
 }
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%(?!\s*[\d(.])")
@@ -75,7 +94,7 @@ def _power(base: Any, exponent: Any) -> Any:
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
         if exponent * math.log2(abs(base)) > MAX_INT_BITS:
             raise ToolError("the result would be too large")
-    return base ** exponent
+    return base**exponent
 
 
 def _eval(node: ast.AST) -> Any:
@@ -92,11 +111,17 @@ def _eval(node: ast.AST) -> Any:
         if isinstance(node.op, ast.Pow):
             return _check_size(_power(left, right))
         return _check_size(_BINARY[type(node.op)](left, right))
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
-            and not node.keywords):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+    ):
         return _check_size(_FUNCTIONS[node.func.id](*(_eval(a) for a in node.args)))
-    raise ToolError(f"unsupported element in the expression: {type(node).__name__}"
-                    + (f" {node.id!r}" if isinstance(node, ast.Name) else ""))
+    raise ToolError(
+        f"unsupported element in the expression: {type(node).__name__}"
+        + (f" {node.id!r}" if isinstance(node, ast.Name) else "")
+    )
 
 
 def _format(value: Any) -> str:
@@ -184,24 +209,48 @@ def builtin_tools(settings: Settings) -> list[Tool]:
         return text_stats(text, platform)
 
     return [
-        Tool("current_time",
-             f"The current date, time and weekday. Default time zone: {zone}.",
-             {"type": "object", "properties": {
-                 "timezone": {"type": "string", "description": "IANA time zone, e.g. Asia/Shanghai (optional)"}}},
-             now, label="clock"),
-        Tool("calculator",
-             "Exact arithmetic: + - * / // % ** and parentheses, percentages like 85%, and sqrt, abs, "
-             "round, min, max, log, log10, log2, exp, sin, cos, tan, floor, ceil, pi, e.",
-             {"type": "object", "required": ["expression"], "properties": {
-                 "expression": {"type": "string", "description": "e.g. (299 - 199) / 299 * 100"}}},
-             calc, label="calculator"),
-        Tool("text_stats",
-             "Count a text as platforms do: characters (a Chinese character or an emoji counts one), "
-             "CJK characters, words, lines, emoji, hashtags, and fit against platform limits "
-             f"({', '.join(PLATFORM_LIMITS)}). Use it to check copy before presenting it.",
-             {"type": "object", "required": ["text"], "properties": {
-                 "text": {"type": "string"},
-                 "platform": {"type": "string", "enum": list(PLATFORM_LIMITS),
-                              "description": "only this platform's limit (optional)"}}},
-             stats, label="text statistics"),
+        Tool(
+            "current_time",
+            f"The current date, time and weekday. Default time zone: {zone}.",
+            {
+                "type": "object",
+                "properties": {
+                    "timezone": {"type": "string", "description": "IANA time zone, e.g. Asia/Shanghai (optional)"}
+                },
+            },
+            now,
+            label="clock",
+        ),
+        Tool(
+            "calculator",
+            "Exact arithmetic: + - * / // % ** and parentheses, percentages like 85%, and sqrt, abs, "
+            "round, min, max, log, log10, log2, exp, sin, cos, tan, floor, ceil, pi, e.",
+            {
+                "type": "object",
+                "required": ["expression"],
+                "properties": {"expression": {"type": "string", "description": "e.g. (299 - 199) / 299 * 100"}},
+            },
+            calc,
+            label="calculator",
+        ),
+        Tool(
+            "text_stats",
+            "Count a text as platforms do: characters (a Chinese character or an emoji counts one), "
+            "CJK characters, words, lines, emoji, hashtags, and fit against platform limits "
+            f"({', '.join(PLATFORM_LIMITS)}). Use it to check copy before presenting it.",
+            {
+                "type": "object",
+                "required": ["text"],
+                "properties": {
+                    "text": {"type": "string"},
+                    "platform": {
+                        "type": "string",
+                        "enum": list(PLATFORM_LIMITS),
+                        "description": "only this platform's limit (optional)",
+                    },
+                },
+            },
+            stats,
+            label="text statistics",
+        ),
     ]

@@ -3,6 +3,7 @@ permitted, recorded and confirmed by.
 
 Built once per turn by the chat kind and handed to every ``ToolSource``; the built-in tools
 need none of it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ the ``chatbot.tools`` entry-point group, and running a turn's calls.
 timeouts all come back as result text the model can read and react to. Calls of one turn
 run concurrently; results come back in the order of the calls.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,8 @@ StepsReport = Callable[[Sequence[Step]], Awaitable[None]]
 # The running call's way to say what it waits for (an admin's approval): set by run_calls
 # around each call, used by the tool itself through ``report_step``.
 _STEP: contextvars.ContextVar[Callable[[StepState, str], None] | None] = contextvars.ContextVar(
-    "tool_step", default=None)
+    "tool_step", default=None
+)
 
 
 def report_step(state: StepState, detail: str = "") -> None:
@@ -58,8 +60,10 @@ class Tool:
 
     def definition(self) -> dict[str, Any]:
         # No "strict" key: the gateway rejects it.
-        return {"type": "function",
-                "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 class ToolSource(Protocol):
@@ -199,8 +203,9 @@ class ToolRegistry:
             log.exception("tool %s failed", name)
             return f"Error: the tool {name} failed ({type(exc).__name__}: {exc})."
 
-    async def run_calls(self, calls: Sequence[Any], timeout: float, progress: Progress | None = None,
-                        steps: StepsReport | None = None) -> list[str]:
+    async def run_calls(
+        self, calls: Sequence[Any], timeout: float, progress: Progress | None = None, steps: StepsReport | None = None
+    ) -> list[str]:
         """Run a turn's tool calls (objects with ``name`` and ``arguments``, like
         ``bot.gateway.events.ToolCall``) concurrently. Returns one result text per call, in
         the order of ``calls``. ``progress`` gets a short line as calls start and finish;

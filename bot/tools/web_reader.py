@@ -10,6 +10,7 @@ A URL from a chat is untrusted input that makes our server open connections, so:
 - redirects are followed by hand, each hop checked the same way;
 - bounded in bytes, characters and time; environment proxies are ignored.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,10 +35,45 @@ MAX_REDIRECTS = 5
 USER_AGENT = "chatbot-web-reader/1.0 (+reads one page on a user's request)"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/ld+json")
-_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "footer", "aside", "form",
-              "button", "head")
-_BLOCK_TAGS = {"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "section",
-               "article", "header", "main", "blockquote", "pre", "table", "dd", "dt", "figcaption"}
+_DROP_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "iframe",
+    "nav",
+    "footer",
+    "aside",
+    "form",
+    "button",
+    "head",
+)
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "br",
+    "tr",
+    "section",
+    "article",
+    "header",
+    "main",
+    "blockquote",
+    "pre",
+    "table",
+    "dd",
+    "dt",
+    "figcaption",
+}
 
 
 def is_public_address(ip: IPAddress) -> bool:
@@ -48,8 +84,9 @@ def is_public_address(ip: IPAddress) -> bool:
         embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None and not is_public_address(embedded):
             return False
-    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-                                 or ip.is_reserved or ip.is_unspecified)
+    return ip.is_global and not (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+    )
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -65,9 +102,16 @@ def _ip_literal(host: str) -> IPAddress | None:
 
 
 class WebReader:
-    def __init__(self, *, max_bytes: int = MAX_BYTES, max_chars: int = MAX_CHARS, timeout: float = TIMEOUT,
-                 max_redirects: int = MAX_REDIRECTS, resolver: Resolver = system_resolver,
-                 allow: AddressPolicy = is_public_address) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int = MAX_BYTES,
+        max_chars: int = MAX_CHARS,
+        timeout: float = TIMEOUT,
+        max_redirects: int = MAX_REDIRECTS,
+        resolver: Resolver = system_resolver,
+        allow: AddressPolicy = is_public_address,
+    ) -> None:
         self.max_bytes, self.max_chars, self.timeout = max_bytes, max_chars, timeout
         self.max_redirects = max_redirects
         self.resolver, self.allow = resolver, allow
@@ -96,8 +140,10 @@ class WebReader:
                 raise ToolError(f"the host {host} could not be found")
         for address in addresses:
             if not self.allow(address):
-                raise ToolError(f"{host} points to a private or reserved network address ({address}); "
-                                "only public web pages can be read")
+                raise ToolError(
+                    f"{host} points to a private or reserved network address ({address}); "
+                    "only public web pages can be read"
+                )
         return addresses[0]
 
     async def read(self, url: str) -> str:
@@ -113,17 +159,26 @@ class WebReader:
         except (httpx.InvalidURL, TypeError):
             raise ToolError("that is not a valid web address") from None
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=0)
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits,
-                                     timeout=httpx.Timeout(self.timeout)) as client:
+        async with httpx.AsyncClient(
+            trust_env=False, follow_redirects=False, limits=limits, timeout=httpx.Timeout(self.timeout)
+        ) as client:
             for _hop in range(self.max_redirects + 1):
                 address = await self.check(url)
                 host_header = url.netloc.decode("ascii")
                 pinned = url.copy_with(host=str(address))
-                extensions: dict[str, Any] = {"sni_hostname": url.raw_host.decode("ascii")} \
-                    if url.scheme == "https" else {}
-                request = client.build_request("GET", pinned, extensions=extensions, headers={
-                    "Host": host_header, "User-Agent": USER_AGENT,
-                    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"})
+                extensions: dict[str, Any] = (
+                    {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+                )
+                request = client.build_request(
+                    "GET",
+                    pinned,
+                    extensions=extensions,
+                    headers={
+                        "Host": host_header,
+                        "User-Agent": USER_AGENT,
+                        "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+                    },
+                )
                 try:
                     response = await client.send(request, stream=True)
                 except httpx.HTTPError as exc:
@@ -148,7 +203,7 @@ class WebReader:
         async for chunk in response.aiter_bytes():
             body.extend(chunk)
             if len(body) >= self.max_bytes:
-                del body[self.max_bytes:]
+                del body[self.max_bytes :]
                 cut = True
                 break
         charset = response.charset_encoding
@@ -159,7 +214,7 @@ class WebReader:
         text = re.sub(r"\n{3,}", "\n\n", text).strip()
         notes = []
         if len(text) > self.max_chars:
-            text = text[:self.max_chars]
+            text = text[: self.max_chars]
             cut = True
         if cut:
             notes.append("[the page was long; only its beginning was read]")
@@ -197,7 +252,7 @@ def html_to_text(data: bytes, charset: str | None = None) -> tuple[str, str]:
     except Exception:  # noqa: BLE001 - lxml raises several types on garbage
         return "", _decode(data, charset)
     title_el = root.find(".//title")
-    title = (title_el.text_content().strip() if title_el is not None else "")
+    title = title_el.text_content().strip() if title_el is not None else ""
     for el in list(root.iter(*_DROP_TAGS)):
         el.drop_tree()
     for el in root.iter():
@@ -217,6 +272,12 @@ def web_reader_tool(reader: WebReader | None = None) -> Tool:
         "read_web_page",
         "Fetch a public web page and return its readable text (title and main text, at most "
         f"{reader.max_chars:,} characters). Only for URLs the user gave or asked about.",
-        {"type": "object", "required": ["url"],
-         "properties": {"url": {"type": "string", "description": "an http(s) URL"}}},
-        read_web_page, timeout=reader.timeout + 2, label="web reader")
+        {
+            "type": "object",
+            "required": ["url"],
+            "properties": {"url": {"type": "string", "description": "an http(s) URL"}},
+        },
+        read_web_page,
+        timeout=reader.timeout + 2,
+        label="web reader",
+    )

@@ -4,6 +4,7 @@
 never imports the core or an adapter: callers pass plain ids, and the platform's own
 allowlist verdict (``Admission``: each platform declares its rule with its settings).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,15 +22,19 @@ from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
-BLOCKED_TEXT = ("Sorry — you can't use this assistant at the moment. "
-                "If you think this is a mistake, please contact the people who run it.")
+BLOCKED_TEXT = (
+    "Sorry — you can't use this assistant at the moment. "
+    "If you think this is a mistake, please contact the people who run it."
+)
 # The blocked list is kept in memory and re-read in the background once it is this old, so
 # deciding about a message needs no database round trip (only the very first one waits for
 # the load). A block made through this ``Access`` applies at once; one made by another
 # process applies within about this many seconds.
 BLOCKED_TTL = 5.0
-NOT_ALLOWED_TEXT = ("Sorry — this assistant is private and isn't available to you here. "
-                    "Ask the people who run it to add you or this channel.")
+NOT_ALLOWED_TEXT = (
+    "Sorry — this assistant is private and isn't available to you here. "
+    "Ask the people who run it to add you or this channel."
+)
 
 
 class Verdict(StrEnum):
@@ -89,8 +94,16 @@ class Access:
     def is_admin(self, platform: str, user_id: str) -> bool:
         return (platform, user_id) in self.admins
 
-    async def decide(self, platform: str, workspace: str, chat: str, user_id: str, *,
-                     addressed: bool = True, admission: Admission = ADMITTED) -> Decision:
+    async def decide(
+        self,
+        platform: str,
+        workspace: str,
+        chat: str,
+        user_id: str,
+        *,
+        addressed: bool = True,
+        admission: Admission = ADMITTED,
+    ) -> Decision:
         """Whether to answer ``user_id`` writing in ``chat``. Admins pass every check;
         ``admission`` is the platform's allowlist verdict. ``addressed=False`` (group chatter
         the bot only listens to): a refusal stays silent and does not use up the day's one
@@ -105,8 +118,9 @@ class Access:
             return await self._refuse(platform, chat, user_id, BLOCKED_TEXT, "blocked", addressed)
         return Decision(Verdict.ALLOW)
 
-    async def _refuse(self, platform: str, chat: str, user_id: str, text: str, reason: str,
-                      addressed: bool) -> Decision:
+    async def _refuse(
+        self, platform: str, chat: str, user_id: str, text: str, reason: str, addressed: bool
+    ) -> Decision:
         day = datetime.now(ZoneInfo(self.settings.timezone)).strftime("%Y-%m-%d")
         first = addressed and await self.store.claim_once(f"refused:{platform}:{chat}:{user_id}:{day}")
         return Decision(Verdict.REFUSE, text if first else "", reason)

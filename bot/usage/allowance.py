@@ -3,6 +3,7 @@
 No imports from the rest of ``bot``: ``bot.config`` validates its settings with it, and
 ``bot.usage`` builds on it.
 """
+
 from __future__ import annotations
 
 import re

@@ -10,6 +10,7 @@ fails; per call we keep its own error kind, time to first token and duration (th
 page's errors by kind and added latency), and the turn's total is still kept on
 ``turns.cost``, updated in the same transaction.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,16 +55,32 @@ class Meter:
         self.prices = Prices.from_settings(settings)
         self.quotas = quotas if quotas is not None else Quotas(settings, db)
 
-    def for_turn(self, gateway: StreamingGateway, turn_id: int | None, conversation_id: int | None,
-                 platform: str, user_id: str, kind: CallKind = "chat") -> MeteredGateway:
+    def for_turn(
+        self,
+        gateway: StreamingGateway,
+        turn_id: int | None,
+        conversation_id: int | None,
+        platform: str,
+        user_id: str,
+        kind: CallKind = "chat",
+    ) -> MeteredGateway:
         return MeteredGateway(gateway, self, MeterContext(turn_id, conversation_id, platform, user_id, kind))
 
     async def author_of(self, conversation_id: int, seq: int) -> str:
         """The user a turn is charged to: the author of the newest message it answers."""
         return await self.store.author_of(conversation_id, seq)
 
-    async def record(self, ctx: MeterContext, usage: Usage | None, *, ttft_ms: int | None, duration_ms: int,
-                     outcome: CallOutcome = "ok", error_kind: str | None = None, error: str | None = None) -> float:
+    async def record(
+        self,
+        ctx: MeterContext,
+        usage: Usage | None,
+        *,
+        ttft_ms: int | None,
+        duration_ms: int,
+        outcome: CallOutcome = "ok",
+        error_kind: str | None = None,
+        error: str | None = None,
+    ) -> float:
         """Store one call and charge its tokens and cost to the quota counters. Returns the cost.
 
         A cancelled stream (Stop) has no usage from the gateway: it is stored with zero
@@ -71,11 +88,23 @@ class Meter:
         u = usage or Usage()
         cost = self.prices.cost(u.prompt_tokens, u.cached_tokens, u.completion_tokens)
         row = CallRow(
-            turn_id=ctx.turn_id, conversation_id=ctx.conversation_id, platform=ctx.platform, user_id=ctx.user_id,
-            kind=ctx.kind, model=self.settings.model, day=local_now(self.settings.timezone).strftime("%Y-%m-%d"),
-            prompt_tokens=u.prompt_tokens, cached_tokens=u.cached_tokens, completion_tokens=u.completion_tokens,
-            cost=cost, ttft_ms=ttft_ms, duration_ms=duration_ms, outcome=outcome, error_kind=error_kind,
-            error=(error or "")[:2000] or None)
+            turn_id=ctx.turn_id,
+            conversation_id=ctx.conversation_id,
+            platform=ctx.platform,
+            user_id=ctx.user_id,
+            kind=ctx.kind,
+            model=self.settings.model,
+            day=local_now(self.settings.timezone).strftime("%Y-%m-%d"),
+            prompt_tokens=u.prompt_tokens,
+            cached_tokens=u.cached_tokens,
+            completion_tokens=u.completion_tokens,
+            cost=cost,
+            ttft_ms=ttft_ms,
+            duration_ms=duration_ms,
+            outcome=outcome,
+            error_kind=error_kind,
+            error=(error or "")[:2000] or None,
+        )
         await self.store.record_call(row, self.quotas.counter_keys(ctx.conversation_id, ctx.platform, ctx.user_id))
         return cost
 
@@ -120,11 +149,19 @@ class MeteredGateway:
             # Shielded: a Stop that cancels the turn must not also cancel the bookkeeping.
             await asyncio.shield(self._record(usage, ttft, duration, outcome, kind, error))
 
-    async def _record(self, usage: Usage | None, ttft: int | None, duration: int, outcome: CallOutcome,
-                      kind: str | None, error: str | None) -> None:
+    async def _record(
+        self,
+        usage: Usage | None,
+        ttft: int | None,
+        duration: int,
+        outcome: CallOutcome,
+        kind: str | None,
+        error: str | None,
+    ) -> None:
         try:
-            self.cost += await self.meter.record(self.ctx, usage, ttft_ms=ttft, duration_ms=duration,
-                                                 outcome=outcome, error_kind=kind, error=error)
+            self.cost += await self.meter.record(
+                self.ctx, usage, ttft_ms=ttft, duration_ms=duration, outcome=outcome, error_kind=kind, error=error
+            )
         except Exception:
             log.warning("turn %s: recording a gateway call failed", self.ctx.turn_id, exc_info=True)
 

@@ -14,6 +14,7 @@ When to call what (plain ids, no platform objects):
   is opened: use the object it returns instead of the gateway for every call of the turn.
 - ``usage_text(...)`` for ``/usage`` (``all_users`` for ``/usage all``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +41,15 @@ class Operators:
         quotas = Quotas(settings, db, access.admins)
         return cls(settings, db, access, quotas, Meter(settings, db, quotas))
 
-    async def usage_text(self, conversation_id: int | None, platform: str, user_id: str, *,
-                         all_users: bool = False) -> str:
-        return await usage_report(self.db, self.settings, conversation_id, platform, user_id,
-                                  all_users=all_users, admin=self.access.is_admin(platform, user_id))
+    async def usage_text(
+        self, conversation_id: int | None, platform: str, user_id: str, *, all_users: bool = False
+    ) -> str:
+        return await usage_report(
+            self.db,
+            self.settings,
+            conversation_id,
+            platform,
+            user_id,
+            all_users=all_users,
+            admin=self.access.is_admin(platform, user_id),
+        )

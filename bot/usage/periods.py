@@ -1,4 +1,5 @@
 """Days and months in the operator's time zone (BOT_TIMEZONE): quota periods and report days."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,7 @@ def resets_at(period: Period, local: datetime) -> datetime:
 
 
 def describe_reset(period: Period, local: datetime) -> str:
-    """ "at 00:00 UTC (in 3 h 5 min)" / "on 1 January at 00:00 Europe/Berlin (in 12 days)". """
+    """ "at 00:00 UTC (in 3 h 5 min)" / "on 1 January at 00:00 Europe/Berlin (in 12 days)"."""
     when = resets_at(period, local)
     left = when - local
     zone = str(local.tzinfo)

@@ -1,4 +1,5 @@
 """What a gateway call costs, from the token counts the gateway reported."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

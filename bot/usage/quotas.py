@@ -7,6 +7,7 @@ with atomic upserts, so several processes share one count.
 ``check`` runs before a turn calls the model. A turn that started under budget is finished
 (a half answer helps nobody), so a budget can be overshot by at most one turn's usage.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -105,20 +106,28 @@ class Quotas:
         self.prices = Prices.from_settings(settings)
         self.defaults: dict[tuple[Scope, Period], Allowance] = {
             (scope, period): parse_allowance(getattr(settings, f"quota_{scope.value}_{period.adjective}"))
-            for scope in Scope for period in Period}
+            for scope in Scope
+            for period in Period
+        }
 
-    def counter_keys(self, conversation_id: int | None, platform: str, user_id: str,
-                     now: datetime | None = None) -> list[CounterKey]:
+    def counter_keys(
+        self, conversation_id: int | None, platform: str, user_id: str, now: datetime | None = None
+    ) -> list[CounterKey]:
         local = local_now(self.settings.timezone, now)
-        return [CounterKey(scope.value, subject, period.value, period_start(period, local))
-                for scope, subject in subjects(conversation_id, platform, user_id) for period in Period]
+        return [
+            CounterKey(scope.value, subject, period.value, period_start(period, local))
+            for scope, subject in subjects(conversation_id, platform, user_id)
+            for period in Period
+        ]
 
     async def budgets(self, pairs: list[tuple[Scope, str]]) -> dict[tuple[Scope, str, Period], tuple[Allowance, str]]:
         """The limit in force for each subject and period, and where it comes from."""
-        wanted: set[tuple[QuotaScope, str]] = \
-            {(s.value, sub) for s, sub in pairs} | {(s.value, DEFAULT_SUBJECT) for s, _ in pairs}
+        wanted: set[tuple[QuotaScope, str]] = {(s.value, sub) for s, sub in pairs} | {
+            (s.value, DEFAULT_SUBJECT) for s, _ in pairs
+        }
         rows: dict[tuple[str, str, str], LimitRow] = {
-            (r.scope, r.subject, r.period): r for r in await self.store.limits(sorted(wanted))}
+            (r.scope, r.subject, r.period): r for r in await self.store.limits(sorted(wanted))
+        }
         out = {}
         for scope, subject in pairs:
             for period in Period:
@@ -127,16 +136,20 @@ class Quotas:
                 if own is not None and subject != DEFAULT_SUBJECT:
                     out[(scope, subject, period)] = (Allowance(own.tokens, own.cost), "set by an admin")
                 elif default is not None:
-                    out[(scope, subject, period)] = (Allowance(default.tokens, default.cost),
-                                                     "default set by an admin")
+                    out[(scope, subject, period)] = (Allowance(default.tokens, default.cost), "default set by an admin")
                 else:
                     out[(scope, subject, period)] = (self.defaults[(scope, period)], "configuration")
         return out
 
-    async def status(self, conversation_id: int | None, platform: str, user_id: str,
-                     now: datetime | None = None, *,
-                     budgets: dict[tuple[Scope, str, Period], tuple[Allowance, str]] | None = None
-                     ) -> list[QuotaStatus]:
+    async def status(
+        self,
+        conversation_id: int | None,
+        platform: str,
+        user_id: str,
+        now: datetime | None = None,
+        *,
+        budgets: dict[tuple[Scope, str, Period], tuple[Allowance, str]] | None = None,
+    ) -> list[QuotaStatus]:
         local = local_now(self.settings.timezone, now)
         if budgets is None:
             budgets = await self.budgets(subjects(conversation_id, platform, user_id))
@@ -146,12 +159,14 @@ class Quotas:
         for key in keys:
             scope, period = Scope(key.scope), Period(key.period)
             budget, source = budgets[(scope, key.subject, period)]
-            out.append(QuotaStatus(scope, key.subject, period, totals[key], budget, source,
-                                   describe_reset(period, local)))
+            out.append(
+                QuotaStatus(scope, key.subject, period, totals[key], budget, source, describe_reset(period, local))
+            )
         return out
 
-    async def check(self, conversation_id: int | None, platform: str, user_id: str,
-                    now: datetime | None = None) -> QuotaRefusal | None:
+    async def check(
+        self, conversation_id: int | None, platform: str, user_id: str, now: datetime | None = None
+    ) -> QuotaRefusal | None:
         """Before calling the model: None to go ahead, or the limit reached (admins: None).
 
         When several limits are reached the one that lasts longest is reported, so the
@@ -174,8 +189,9 @@ class Quotas:
         order = [Scope.USER, Scope.CONVERSATION, Scope.GLOBAL]
         return max(hits, key=lambda h: (h.resets_at, -order.index(h.scope)))
 
-    async def headroom(self, conversation_id: int | None, platform: str, user_id: str,
-                       now: datetime | None = None) -> Headroom:
+    async def headroom(
+        self, conversation_id: int | None, platform: str, user_id: str, now: datetime | None = None
+    ) -> Headroom:
         """What ``user_id`` may still spend in this conversation before any limit (admins:
         no limit), so work that costs many calls can be sized or refused before it starts."""
         if (platform, user_id) in self.admins:
@@ -194,18 +210,29 @@ class Quotas:
                 spare = max(0.0, st.budget.cost - st.used.cost)
                 if cost is None or spare < cost[0]:
                     cost = (spare, st)
-        return Headroom(tokens[0] if tokens else None, cost[0] if cost else None,
-                        tokens[1] if tokens else None, cost[1] if cost else None)
+        return Headroom(
+            tokens[0] if tokens else None,
+            cost[0] if cost else None,
+            tokens[1] if tokens else None,
+            cost[1] if cost else None,
+        )
 
     def _refusal(self, st: QuotaStatus, unit: str, used: float, limit: float, local: datetime) -> QuotaRefusal:
-        amount = (f"{int(limit):,} tokens" if unit == "tokens" else self.prices.money(limit))
-        whose = {Scope.USER: "You have", Scope.CONVERSATION: "This conversation has",
-                 Scope.GLOBAL: "The assistant has"}[st.scope]
-        what = {Scope.USER: f"your {st.period.adjective} limit",
-                Scope.CONVERSATION: f"its {st.period.adjective} limit",
-                Scope.GLOBAL: f"its {st.period.adjective} budget for everyone"}[st.scope]
-        text = (f"{whose} reached {what} of {amount}. It resets {st.resets}. "
-                "Your message is saved, but I won't answer it until then — an admin can raise the limit.")
+        amount = f"{int(limit):,} tokens" if unit == "tokens" else self.prices.money(limit)
+        whose = {
+            Scope.USER: "You have",
+            Scope.CONVERSATION: "This conversation has",
+            Scope.GLOBAL: "The assistant has",
+        }[st.scope]
+        what = {
+            Scope.USER: f"your {st.period.adjective} limit",
+            Scope.CONVERSATION: f"its {st.period.adjective} limit",
+            Scope.GLOBAL: f"its {st.period.adjective} budget for everyone",
+        }[st.scope]
+        text = (
+            f"{whose} reached {what} of {amount}. It resets {st.resets}. "
+            "Your message is saved, but I won't answer it until then — an admin can raise the limit."
+        )
         return QuotaRefusal(st.scope, st.period, unit, used, limit, resets_at(st.period, local), text)
 
     # --- changed at runtime (admin page) ---

@@ -1,4 +1,5 @@
 """Usage in words (``/usage``, ``/usage all``) and as rows (``bot usage``: table, CSV, JSON)."""
+
 from __future__ import annotations
 
 import csv
@@ -15,21 +16,41 @@ from bot.usage.pricing import Prices
 from bot.usage.quotas import Quotas, QuotaStatus, Scope
 
 Format = Literal["table", "csv", "json"]
-COLUMNS = ["day", "platform", "user", "conversation", "turns", "calls", "prompt_tokens", "cached_tokens",
-           "completion_tokens", "cost"]
+COLUMNS = [
+    "day",
+    "platform",
+    "user",
+    "conversation",
+    "turns",
+    "calls",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost",
+]
 
 
 def _line(label: str, st: QuotaStatus, prices: Prices) -> str:
     text = f"{label}: {st.used.tokens:,} tokens · {prices.money(st.used.cost)}"
     share = st.share()
     if not st.budget.unlimited and share is not None:
-        text += (f" — limit {st.budget.describe(prices.currency)}, {min(share, 9.99):.0%} used, "
-                 f"resets {st.resets.split(' (')[0]}")
+        text += (
+            f" — limit {st.budget.describe(prices.currency)}, {min(share, 9.99):.0%} used, "
+            f"resets {st.resets.split(' (')[0]}"
+        )
     return text
 
 
-async def usage_report(db: Database, settings: Settings, conversation_id: int | None, platform: str,
-                       user_id: str, *, all_users: bool = False, admin: bool = False) -> str:
+async def usage_report(
+    db: Database,
+    settings: Settings,
+    conversation_id: int | None,
+    platform: str,
+    user_id: str,
+    *,
+    all_users: bool = False,
+    admin: bool = False,
+) -> str:
     """What ``/usage`` shows: the asker's own use today and this month (against their
     limits), the conversation's, and with ``all_users`` (admins only) everyone's."""
     quotas = Quotas(settings, db)
@@ -47,12 +68,17 @@ async def usage_report(db: Database, settings: Settings, conversation_id: int | 
             lines.append("(You are an admin: no limits apply to you.)")
     if conversation_id is not None:
         totals = await store.conversation_totals(conversation_id)
-        share = (f" ({totals['cached_tokens'] * 100 // totals['prompt_tokens']}% from the prompt cache)"
-                 if totals["prompt_tokens"] else "")
+        share = (
+            f" ({totals['cached_tokens'] * 100 // totals['prompt_tokens']}% from the prompt cache)"
+            if totals["prompt_tokens"]
+            else ""
+        )
         lines.append("")
         lines.append("**This conversation**")
-        lines.append(f"{totals['turns']} answer(s), {totals['prompt_tokens']:,} prompt tokens{share}, "
-                     f"{totals['completion_tokens']:,} completion tokens · {prices.money(totals['cost'])}")
+        lines.append(
+            f"{totals['turns']} answer(s), {totals['prompt_tokens']:,} prompt tokens{share}, "
+            f"{totals['completion_tokens']:,} completion tokens · {prices.money(totals['cost'])}"
+        )
         lines.append(_line("Today", statuses[(Scope.CONVERSATION, Period.DAY)], prices))
     if all_users and admin:
         local = local_now(settings.timezone)
@@ -68,8 +94,9 @@ async def usage_report(db: Database, settings: Settings, conversation_id: int | 
     return "\n".join(lines).strip()
 
 
-async def usage_rows(db: Database, since: date, until: date, *, platform: str | None = None,
-                     user_id: str | None = None) -> list[dict]:
+async def usage_rows(
+    db: Database, since: date, until: date, *, platform: str | None = None, user_id: str | None = None
+) -> list[dict]:
     return await UsageStore(db).breakdown(since.isoformat(), until.isoformat(), platform=platform, user_id=user_id)
 
 

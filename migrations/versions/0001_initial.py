@@ -4,6 +4,7 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2026-11-25
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -35,8 +36,14 @@ def upgrade() -> None:
         sa.Column("shared", sa.Boolean(), nullable=False),
         _ts("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_conversations"),
-        sa.UniqueConstraint("platform", "workspace", "chat", "thread", "epoch",
-                            name="uq_conversations_platform_workspace_chat_thread_epoch"),
+        sa.UniqueConstraint(
+            "platform",
+            "workspace",
+            "chat",
+            "thread",
+            "epoch",
+            name="uq_conversations_platform_workspace_chat_thread_epoch",
+        ),
     )
     op.create_table(
         "attachments",
@@ -62,8 +69,12 @@ def upgrade() -> None:
         sa.Column("turn_id", sa.Integer(), nullable=True),
         sa.Column("platform_refs", sa.JSON(), nullable=True),
         _ts("created_at"),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE",
-                                name="fk_messages_conversation_id_conversations"),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            ondelete="CASCADE",
+            name="fk_messages_conversation_id_conversations",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
         sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_id_seq"),
     )
@@ -76,10 +87,10 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=True),
         sa.Column("attachment_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], ondelete="CASCADE",
-                                name="fk_parts_message_id_messages"),
-        sa.ForeignKeyConstraint(["attachment_id"], ["attachments.id"],
-                                name="fk_parts_attachment_id_attachments"),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], ondelete="CASCADE", name="fk_parts_message_id_messages"
+        ),
+        sa.ForeignKeyConstraint(["attachment_id"], ["attachments.id"], name="fk_parts_attachment_id_attachments"),
         sa.PrimaryKeyConstraint("id", name="pk_parts"),
         sa.UniqueConstraint("message_id", "idx", name="uq_parts_message_id_idx"),
     )
@@ -107,8 +118,9 @@ def upgrade() -> None:
         sa.Column("feedback_by", sa.String(128), nullable=True),
         _ts("started_at"),
         _ts("finished_at", nullable=True),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE",
-                                name="fk_turns_conversation_id_conversations"),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"], ["conversations.id"], ondelete="CASCADE", name="fk_turns_conversation_id_conversations"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_turns"),
     )
     op.create_index("ix_turns_status", "turns", ["status"])

@@ -12,6 +12,7 @@ Revision ID: 0002_turn_pages
 Revises: 0001_initial
 Create Date: 2026-12-01
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -30,8 +31,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("request", sa.JSON(), nullable=True))
     turns = sa.table("turns", sa.column("id"), sa.column("response_message_id"), sa.column("pages", sa.JSON()))
     messages = sa.table("messages", sa.column("id"), sa.column("platform_refs", sa.JSON()))
-    refs = sa.select(messages.c.platform_refs).where(messages.c.id == turns.c.response_message_id) \
-        .scalar_subquery()
+    refs = sa.select(messages.c.platform_refs).where(messages.c.id == turns.c.response_message_id).scalar_subquery()
     op.execute(turns.update().where(turns.c.response_message_id.isnot(None)).values(pages=refs))
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("platform_refs")

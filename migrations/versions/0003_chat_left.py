@@ -5,6 +5,7 @@ Revision ID: 0003_chat_left
 Revises: 0002_turn_pages
 Create Date: 2026-12-01
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

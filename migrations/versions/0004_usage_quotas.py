@@ -5,6 +5,7 @@ Revision ID: 0004_usage_quotas
 Revises: 0003_chat_left
 Create Date: 2026-12-01
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -55,8 +56,13 @@ def upgrade() -> None:
         sa.Column("cost", sa.Float(), nullable=False),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_counters")),
-        sa.UniqueConstraint("scope", "subject", "period", "period_start",
-                            name=op.f("uq_usage_counters_scope_subject_period_period_start")),
+        sa.UniqueConstraint(
+            "scope",
+            "subject",
+            "period",
+            "period_start",
+            name=op.f("uq_usage_counters_scope_subject_period_period_start"),
+        ),
     )
     op.create_table(
         "quota_limits",

@@ -9,6 +9,7 @@ Revision ID: 0005_characters
 Revises: 0004_usage_quotas
 Create Date: 2026-12-08
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -38,8 +39,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_characters")),
-        sa.UniqueConstraint("platform", "workspace", "chat", "name_key",
-                            name=op.f("uq_characters_platform_workspace_chat_name_key")),
+        sa.UniqueConstraint(
+            "platform", "workspace", "chat", "name_key", name=op.f("uq_characters_platform_workspace_chat_name_key")
+        ),
     )
     # Plain ADD COLUMN on both databases (no batch copy on SQLite).
     op.add_column("conversations", sa.Column("character_id", sa.Integer(), nullable=True))

@@ -4,6 +4,7 @@ Revision ID: 0006_brands
 Revises: 0005_characters
 Create Date: 2026-12-09
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

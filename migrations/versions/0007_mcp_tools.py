@@ -5,6 +5,7 @@ Revision ID: 0007_mcp_tools
 Revises: 0006_brands
 Create Date: 2026-12-09
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -49,8 +50,9 @@ def upgrade() -> None:
         sa.Column("set_by", sa.String(160), nullable=False),
         sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tool_access_rules")),
-        sa.UniqueConstraint("server", "platform", "workspace", "chat",
-                            name=op.f("uq_tool_access_rules_server_platform_workspace_chat")),
+        sa.UniqueConstraint(
+            "server", "platform", "workspace", "chat", name=op.f("uq_tool_access_rules_server_platform_workspace_chat")
+        ),
     )
 
 

@@ -5,6 +5,7 @@ Revision ID: 0008_document_jobs
 Revises: 0007_mcp_tools
 Create Date: 2026-12-10
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -37,11 +38,16 @@ def upgrade() -> None:
         sa.Column("resumes", sa.Integer(), nullable=False),
         _ts("created_at"),
         _ts("updated_at"),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE",
-                                name=op.f("fk_document_jobs_conversation_id_conversations")),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_document_jobs_conversation_id_conversations"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document_jobs")),
-        sa.UniqueConstraint("conversation_id", "request_seq",
-                            name=op.f("uq_document_jobs_conversation_id_request_seq")),
+        sa.UniqueConstraint(
+            "conversation_id", "request_seq", name=op.f("uq_document_jobs_conversation_id_request_seq")
+        ),
     )
     op.create_index(op.f("ix_document_jobs_conversation_id"), "document_jobs", ["conversation_id"])
     op.create_table(
@@ -56,11 +62,13 @@ def upgrade() -> None:
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         _ts("created_at"),
-        sa.ForeignKeyConstraint(["job_id"], ["document_jobs.id"], ondelete="CASCADE",
-                                name=op.f("fk_document_results_job_id_document_jobs")),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["document_jobs.id"], ondelete="CASCADE", name=op.f("fk_document_results_job_id_document_jobs")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document_results")),
-        sa.UniqueConstraint("job_id", "kind", "document", "number",
-                            name=op.f("uq_document_results_job_id_kind_document_number")),
+        sa.UniqueConstraint(
+            "job_id", "kind", "document", "number", name=op.f("uq_document_results_job_id_kind_document_number")
+        ),
     )
     op.create_index(op.f("ix_document_results_job_id"), "document_results", ["job_id"])
 

@@ -4,6 +4,7 @@ against that platform's fake server, and acting as a user of that platform would
 
 A new platform adds a driver here (and to ``DRIVERS``) and runs the whole suite.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,11 @@ from tests.polling import eventually
 
 ALICE, MALLORY = "alice", "mallory"  # a user the bot serves, and one outside its allowlist
 SCALE = 0.05  # every platform window and pacing interval, shrunk (the fakes' too)
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
-       b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
-       b"\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 class Driver(ABC):
@@ -132,8 +135,10 @@ class TelegramDriver(Driver):
 
     name = "telegram"
     GROUP = -100777
-    USERS = {ALICE: {"id": 1001, "is_bot": False, "first_name": "Alice"},
-             MALLORY: {"id": 1666, "is_bot": False, "first_name": "Mallory"}}
+    USERS = {
+        ALICE: {"id": 1001, "is_bot": False, "first_name": "Alice"},
+        MALLORY: {"id": 1666, "is_bot": False, "first_name": "Mallory"},
+    }
 
     async def open_fake(self) -> None:
         from tests.fakes.telegram_api import FakeLimits, FakeTelegram
@@ -150,18 +155,24 @@ class TelegramDriver(Driver):
     SECRET = "conformance-secret-0123456789"
 
     def platform_values(self) -> dict[str, Any]:
-        return dict(TELEGRAM_BOT_TOKEN=self.tg.token, TELEGRAM_API_URL=self.tg.api_url,
-                    TELEGRAM_WEBHOOK_URL=self.HOOK, TELEGRAM_WEBHOOK_SECRET=self.SECRET)
+        return dict(
+            TELEGRAM_BOT_TOKEN=self.tg.token,
+            TELEGRAM_API_URL=self.tg.api_url,
+            TELEGRAM_WEBHOOK_URL=self.HOOK,
+            TELEGRAM_WEBHOOK_SECRET=self.SECRET,
+        )
 
     async def start(self, **kw: Any) -> None:
         await super().start(**kw)
         assert self.host is not None and self.host.app is not None
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.host.app),
-                                      base_url="https://bot.example.com")
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.host.app), base_url="https://bot.example.com"
+        )
 
     async def _deliver(self, update: dict) -> None:
-        response = await self.http.post("/telegram/webhook", json=update,
-                                        headers={"X-Telegram-Bot-Api-Secret-Token": self.SECRET})
+        response = await self.http.post(
+            "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": self.SECRET}
+        )
         assert response.status_code == 200, response.text
 
     def allowlist(self, user: str) -> dict[str, Any]:
@@ -173,11 +184,16 @@ class TelegramDriver(Driver):
         if image is None:
             message = self.tg.new_message(self.GROUP, self.USERS[user], ask, entities=entities)
         elif not text:  # a photo with no caption (so no mention either)
-            message = self.tg.new_message(self.GROUP, self.USERS[user], None, extra={
-                "photo": self.tg.photo_sizes(image)})
+            message = self.tg.new_message(
+                self.GROUP, self.USERS[user], None, extra={"photo": self.tg.photo_sizes(image)}
+            )
         else:
-            message = self.tg.new_message(self.GROUP, self.USERS[user], None, extra={
-                "photo": self.tg.photo_sizes(image), "caption": ask, "caption_entities": entities})
+            message = self.tg.new_message(
+                self.GROUP,
+                self.USERS[user],
+                None,
+                extra={"photo": self.tg.photo_sizes(image), "caption": ask, "caption_entities": entities},
+            )
         update = self.tg.numbered({"message": message})
         await self._deliver(update)
         return update
@@ -201,8 +217,9 @@ class TelegramDriver(Driver):
 
     async def click(self, data: str, *, user: str = ALICE) -> None:
         message = next(m for m in reversed(self._bot_messages()) if data in json.dumps(m.reply_markup or {}))
-        await self._deliver(self.tg.numbered(self.tg.button_press(self.GROUP, message.message_id,
-                                                                  self.USERS[user], data)))
+        await self._deliver(
+            self.tg.numbered(self.tg.button_press(self.GROUP, message.message_id, self.USERS[user], data))
+        )
 
     def downloads(self) -> int:
         return len(self.tg.calls_to("getFile"))
@@ -230,8 +247,12 @@ class SlackDriver(Driver):
     def platform_values(self) -> dict[str, Any]:
         from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET
 
-        return dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=self.fake.api_url,
-                    SLACK_NATIVE_STREAMING=False)
+        return dict(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=self.fake.api_url,
+            SLACK_NATIVE_STREAMING=False,
+        )
 
     def allowlist(self, user: str) -> dict[str, Any]:
         return dict(SLACK_ALLOWED_USERS=self.USERS[user])
@@ -242,8 +263,9 @@ class SlackDriver(Driver):
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.host.app), base_url="http://slack.test")
 
     async def _post(self, body: bytes, content_type: str, **headers: Any) -> None:
-        response = await self.http.post("/slack/events", content=body,
-                                        headers=self.fake.signed(body, content_type=content_type, **headers))
+        response = await self.http.post(
+            "/slack/events", content=body, headers=self.fake.signed(body, content_type=content_type, **headers)
+        )
         assert response.status_code == 200, response.text
 
     async def send(self, text: str, *, user: str = ALICE, image: bytes | None = None) -> Any:
@@ -252,9 +274,14 @@ class SlackDriver(Driver):
         files = [self.fake.add_file("photo.png", "image/png", image)] if image is not None else None
         # Every message mentions the bot: the first opens the thread, the others are in it.
         mention = bool(text) or self.thread is None  # a file alone in the thread mentions nobody
-        ts, envelope = self.fake.user_message(self.CHANNEL, f"<@{BOT_USER_ID}> {text}" if mention else text,
-                                              user=self.USERS[user], mention=mention, files=files,
-                                              thread_ts=self.thread)
+        ts, envelope = self.fake.user_message(
+            self.CHANNEL,
+            f"<@{BOT_USER_ID}> {text}" if mention else text,
+            user=self.USERS[user],
+            mention=mention,
+            files=files,
+            thread_ts=self.thread,
+        )
         self.thread = self.thread or ts
         await self._post(json.dumps(envelope).encode(), "application/json")
         return envelope
@@ -272,16 +299,26 @@ class SlackDriver(Driver):
 
     def controls(self) -> list[str]:
         for message in reversed(self._replies()):
-            values = [e.get("value") for b in message.blocks if b.get("type") == "actions"
-                      for e in b.get("elements", []) if e.get("value")]
+            values = [
+                e.get("value")
+                for b in message.blocks
+                if b.get("type") == "actions"
+                for e in b.get("elements", [])
+                if e.get("value")
+            ]
             if values:
                 return values
         return []
 
     async def click(self, data: str, *, user: str = ALICE) -> None:
         message = next(m for m in reversed(self._replies()) if data in json.dumps(m.blocks))
-        action_id = next(e["action_id"] for b in message.blocks if b.get("type") == "actions"
-                         for e in b.get("elements", []) if e.get("value") == data)
+        action_id = next(
+            e["action_id"]
+            for b in message.blocks
+            if b.get("type") == "actions"
+            for e in b.get("elements", [])
+            if e.get("value") == data
+        )
         payload = self.fake.block_action(message, action_id, user=self.USERS[user])
         await self._post(self.fake.form_body(payload), "application/x-www-form-urlencoded")
 
@@ -375,8 +412,9 @@ class FeishuDriver(Driver):
         await self.fake.stop()
 
     def platform_values(self) -> dict[str, Any]:
-        return dict(FEISHU_APP_ID=self.fake.app_id, FEISHU_APP_SECRET=self.fake.app_secret,
-                    FEISHU_DOMAIN=self.fake.base_url)
+        return dict(
+            FEISHU_APP_ID=self.fake.app_id, FEISHU_APP_SECRET=self.fake.app_secret, FEISHU_DOMAIN=self.fake.base_url
+        )
 
     def allowlist(self, user: str) -> dict[str, Any]:
         return dict(FEISHU_ALLOWED_USERS=self.users[user].open_id)
@@ -409,8 +447,7 @@ class FeishuDriver(Driver):
             if card is None:
                 text = message.text
             else:
-                answer = next((e for e in walk_elements(card.get("body", {})) if e.get("element_id") == "answer"),
-                              None)
+                answer = next((e for e in walk_elements(card.get("body", {})) if e.get("element_id") == "answer"), None)
                 text = answer.get("content", "") if answer else ""
             if text:
                 shown.append((message, text))
@@ -447,8 +484,9 @@ class FeishuDriver(Driver):
             found = next(((value, option) for d, value, option in self._data(message) if d == data), None)
             if found is not None:
                 value, option = found
-                event = self.fake.events.card_action(message, self.users[user], value,
-                                                     tag="select_static" if option else "button", option=option)
+                event = self.fake.events.card_action(
+                    message, self.users[user], value, tag="select_static" if option else "button", option=option
+                )
                 assert (await self.fake.push_event(event)).acked
                 return
         raise AssertionError(f"no control {data!r} on the bot's messages")

@@ -8,6 +8,7 @@ mid-answer finalises the answer and loses nothing; a command runs, an unknown on
 so and never reaches the model; a photo without a caption and its question (either order,
 within ``BOT_BURST_WINDOW``, from the same person) are one turn.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,9 @@ THINK = "Let me think about this."
 
 
 @pytest.fixture(params=sorted(DRIVERS))
-async def platform(request: pytest.FixtureRequest, make_settings: Callable, fake_gateway: FakeGateway,
-                   tmp_path: Path) -> AsyncIterator[Driver]:
+async def platform(
+    request: pytest.FixtureRequest, make_settings: Callable, fake_gateway: FakeGateway, tmp_path: Path
+) -> AsyncIterator[Driver]:
     fake_gateway.default = echo  # group chats prefix each message with its sender's name
     driver = DRIVERS[request.param](make_settings, fake_gateway, tmp_path)
     yield driver
@@ -59,8 +61,7 @@ async def test_a_message_is_answered(platform: Driver, fake_gateway: FakeGateway
     assert {"regen", "fb"} <= set(kinds(platform.controls()))  # a finished answer offers them
 
 
-async def test_the_same_event_delivered_again_is_answered_once(platform: Driver,
-                                                               fake_gateway: FakeGateway) -> None:
+async def test_the_same_event_delivered_again_is_answered_once(platform: Driver, fake_gateway: FakeGateway) -> None:
     await platform.start()
     sent = await platform.send("hello once")
     await platform.settle()
@@ -84,15 +85,16 @@ async def test_an_image_reaches_the_model(platform: Driver, fake_gateway: FakeGa
         assert platform.downloads() >= 1
 
 
-async def test_stop_ends_a_streaming_answer_and_regenerate_writes_a_new_one(platform: Driver,
-                                                                            fake_gateway: FakeGateway) -> None:
+async def test_stop_ends_a_streaming_answer_and_regenerate_writes_a_new_one(
+    platform: Driver, fake_gateway: FakeGateway
+) -> None:
     await platform.start()
     gate = fake_gateway.hold()
-    fake_gateway.script(Answer(text="a long answer " * 40, reasoning=THINK, chunk_size=6, pause_after=8,
-                               wait_for=gate))
+    fake_gateway.script(Answer(text="a long answer " * 40, reasoning=THINK, chunk_size=6, pause_after=8, wait_for=gate))
     await platform.send("tell me a long story")
-    stop = await platform.until(lambda: ControlKind.STOP in kinds(platform.controls()) and
-                                of_kind(platform.controls(), ControlKind.STOP))
+    stop = await platform.until(
+        lambda: ControlKind.STOP in kinds(platform.controls()) and of_kind(platform.controls(), ControlKind.STOP)
+    )
     await platform.click(stop)
     await platform.settle()
     fake_gateway.release()
@@ -108,7 +110,8 @@ async def test_stop_ends_a_streaming_answer_and_regenerate_writes_a_new_one(plat
 
 
 async def test_a_sender_outside_the_allowlist_is_refused_once_and_nothing_is_fetched(
-        platform: Driver, fake_gateway: FakeGateway) -> None:
+    platform: Driver, fake_gateway: FakeGateway
+) -> None:
     await platform.start(allow_only=ALICE)
     await platform.send("let me in", user=MALLORY, image=PNG)
     await platform.send("please?", user=MALLORY)
@@ -125,8 +128,9 @@ async def test_a_sender_outside_the_allowlist_is_refused_once_and_nothing_is_fet
 async def test_a_second_message_waits_for_the_first_answer(platform: Driver, fake_gateway: FakeGateway) -> None:
     await platform.start()
     gate = fake_gateway.hold()
-    fake_gateway.script(Answer(text="first answer, slowly", reasoning=THINK, chunk_size=5, pause_after=2,
-                               wait_for=gate))
+    fake_gateway.script(
+        Answer(text="first answer, slowly", reasoning=THINK, chunk_size=5, pause_after=2, wait_for=gate)
+    )
     await platform.send("first question")
     await fake_gateway.wait_for_requests(1)
     await platform.send("second question")
@@ -137,8 +141,7 @@ async def test_a_second_message_waits_for_the_first_answer(platform: Driver, fak
     assert asked[0].endswith("first question") and asked[1].endswith("second question")
 
 
-async def test_sigterm_mid_answer_finalises_it_and_loses_nothing(platform: Driver,
-                                                                 fake_gateway: FakeGateway) -> None:
+async def test_sigterm_mid_answer_finalises_it_and_loses_nothing(platform: Driver, fake_gateway: FakeGateway) -> None:
     await platform.start(BOT_SHUTDOWN_GRACE=0.3)
     gate = fake_gateway.hold()
     fake_gateway.script(Answer(text="words " * 60, reasoning=THINK, chunk_size=6, pause_after=14, wait_for=gate))
@@ -157,8 +160,9 @@ async def test_sigterm_mid_answer_finalises_it_and_loses_nothing(platform: Drive
     assert [q.status for q in questions] == ["answered", "pending"]
 
 
-async def test_a_command_runs_and_an_unknown_one_never_reaches_the_model(platform: Driver,
-                                                                         fake_gateway: FakeGateway) -> None:
+async def test_a_command_runs_and_an_unknown_one_never_reaches_the_model(
+    platform: Driver, fake_gateway: FakeGateway
+) -> None:
     await platform.start()
     await platform.send("/help")
     await platform.send("/stlye xiaohongshu")
@@ -180,8 +184,9 @@ def user_contents(body: dict) -> list[list[str]]:
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         texts = [re.sub(r"^\[[^\]]+\] ", "", b["text"]).strip() for b in blocks if b["type"] == "text"]
         # A message with no text shows as "(image)" (or a group's bare "[name]"): no text of the user's.
-        shown.append([f"text: {t}" for t in texts if t not in ("", "(image)")] +
-                     ["image" for b in blocks if b["type"] != "text"])
+        shown.append(
+            [f"text: {t}" for t in texts if t not in ("", "(image)")] + ["image" for b in blocks if b["type"] != "text"]
+        )
     return shown
 
 
@@ -189,8 +194,9 @@ async def user_rows(platform: Driver) -> list[tuple[str, list[str]]]:
     """Stored user messages after the opening one, as (author, the kinds of their parts)."""
     from bot.store.models import Part
 
-    rows = await platform.rows(select(Message.id, Message.author_id).where(Message.role == "user")
-                               .order_by(Message.seq))
+    rows = await platform.rows(
+        select(Message.id, Message.author_id).where(Message.role == "user").order_by(Message.seq)
+    )
     parts = await platform.rows(select(Part.message_id, Part.kind).order_by(Part.message_id, Part.idx))
     return [(row.author_id, [p.kind for p in parts if p.message_id == row.id]) for row in rows][1:]
 
@@ -218,8 +224,16 @@ async def test_an_image_then_its_question_are_one_turn(platform: Driver, fake_ga
 async def test_a_question_then_its_image_are_one_turn(platform: Driver, fake_gateway: FakeGateway) -> None:
     await opened(platform, fake_gateway)
     gate = asyncio.Event()  # the first answer shows nothing before the image comes
-    fake_gateway.script(Answer(text="about the text alone", reasoning=THINK, reasoning_style="reasoning_content",
-                               chunk_size=8, pause_after=3, wait_for=gate))  # it thinks, then waits
+    fake_gateway.script(
+        Answer(
+            text="about the text alone",
+            reasoning=THINK,
+            reasoning_style="reasoning_content",
+            chunk_size=8,
+            pause_after=3,
+            wait_for=gate,
+        )
+    )  # it thinks, then waits
     await platform.send("describe this photo")
     await fake_gateway.wait_for_requests(2)  # the opening's and this one's
     await platform.send("", image=PNG)
@@ -235,8 +249,7 @@ async def test_a_question_then_its_image_are_one_turn(platform: Driver, fake_gat
     assert states == ["stopped", "complete"]  # the first, set aside unseen, is kept with its usage
 
 
-async def test_an_image_then_text_after_the_window_are_two_turns(platform: Driver,
-                                                                fake_gateway: FakeGateway) -> None:
+async def test_an_image_then_text_after_the_window_are_two_turns(platform: Driver, fake_gateway: FakeGateway) -> None:
     await opened(platform, fake_gateway, BOT_BURST_WINDOW=0.3)
     await platform.send("", image=PNG)
     assert platform.host is not None and platform.host.runtime is not None
@@ -248,8 +261,7 @@ async def test_an_image_then_text_after_the_window_are_two_turns(platform: Drive
     assert [kinds for _, kinds in await user_rows(platform)] == [["image"], ["text"]]
 
 
-async def test_someone_elses_text_after_an_image_is_not_merged(platform: Driver,
-                                                               fake_gateway: FakeGateway) -> None:
+async def test_someone_elses_text_after_an_image_is_not_merged(platform: Driver, fake_gateway: FakeGateway) -> None:
     await opened(platform, fake_gateway)
     await platform.send("", image=PNG)
     await platform.send("what is in this picture?", user=MALLORY)

@@ -6,6 +6,7 @@ sent well apart look bunched, and a fake that enforces rate limits then answers 
 real platform would. Tests that judge pacing across several ``bot run`` processes serve
 the fake from its own process and ask it over a pipe.
 """
+
 from __future__ import annotations
 
 import asyncio

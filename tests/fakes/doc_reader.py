@@ -4,6 +4,7 @@ transcribed with their number, and an answer cites pages the test can check agai
 
     gw.default = DocumentModel(answer="建议定价 109 元 [page 55]。")
 """
+
 from __future__ import annotations
 
 import re
@@ -59,9 +60,15 @@ class DocumentModel:
             self.parts_seen.append(number)
             page = first_page(covers)
             wait = self.hold if self.hold is not None and len(self.parts_seen) > self.hold_after else None
-            return Answer(text=f"- 第 {number} 部分（{covers}）：价格带 89–129 元 [page {page}]", reasoning="notes",
-                          first_token_delay=self.part_delay, wait_for=wait)
+            return Answer(
+                text=f"- 第 {number} 部分（{covers}）：价格带 89–129 元 [page {page}]",
+                reasoning="notes",
+                first_token_delay=self.part_delay,
+                wait_for=wait,
+            )
         if is_vision(body):
-            return Answer(text="\n".join(f"=== page {n} ===\n第{n}页 扫描件\n建议定价一百零九元"
-                                         for n in pages_asked(body)), reasoning="transcribe")
+            return Answer(
+                text="\n".join(f"=== page {n} ===\n第{n}页 扫描件\n建议定价一百零九元" for n in pages_asked(body)),
+                reasoning="transcribe",
+            )
         return Answer(text=self.answer, reasoning="answer")

@@ -103,6 +103,7 @@ What lark-oapi 1.7.5 does (read in its source, shown by tests/test_feishu_fake.p
    600 s after it opened: the next write gets 200850 "card streaming timeout", later ones 300309
    "streaming mode is closed" (as after the bot's own close); reopening via settings works.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -142,11 +143,20 @@ Handler = Callable[[web.Request, Any], Awaitable[Any]]
 class FakeFeishu:
     """``async with FakeFeishu(time_scale=0.01) as fake: … fake.base_url …``."""
 
-    def __init__(self, *, time_scale: float = 1.0, app_id: str | None = None,
-                 app_secret: str = "fake-app-secret", limits: FeishuLimits | None = None,
-                 token_ttl: int = 7200, streaming_idle_ttl: float | None = None,
-                 verification_token: str = "fake-verification-token", encrypt_key: str | None = None,
-                 ack_timeout: float = 3.0, max_pushes: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        time_scale: float = 1.0,
+        app_id: str | None = None,
+        app_secret: str = "fake-app-secret",
+        limits: FeishuLimits | None = None,
+        token_ttl: int = 7200,
+        streaming_idle_ttl: float | None = None,
+        verification_token: str = "fake-verification-token",
+        encrypt_key: str | None = None,
+        ack_timeout: float = 3.0,
+        max_pushes: int = 4,
+    ) -> None:
         # A fresh app id per fake: the SDK caches tokens per app_id for the whole process.
         self.app_id = app_id or f"cli_{secrets.token_hex(8)}"
         self.app_secret = app_secret
@@ -167,8 +177,13 @@ class FakeFeishu:
         self.cards: dict[str, FakeCard] = {}
         self.http_deliveries: list[HttpDelivery] = []
         self.events = EventFactory(self)
-        self.ws = LongConnection(app_id=self.app_id, app_secret=app_secret, time_scale=time_scale,
-                                 ack_timeout=ack_timeout, max_pushes=max_pushes)
+        self.ws = LongConnection(
+            app_id=self.app_id,
+            app_secret=app_secret,
+            time_scale=time_scale,
+            ack_timeout=ack_timeout,
+            max_pushes=max_pushes,
+        )
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self._uuids: dict[tuple[str, str], tuple[str, float]] = {}  # (api, uuid) -> (message_id, at)
         self._windows = Windows()
@@ -189,23 +204,48 @@ class FakeFeishu:
             ("PUT", f"{im}/messages/{{message_id}}", "im.message.update", self._update_message, True),
             ("PATCH", f"{im}/messages/{{message_id}}", "im.message.patch", self._patch_message, True),
             ("GET", f"{im}/messages/{{message_id}}", "im.message.get", self._get_message, True),
-            ("GET", f"{im}/messages/{{message_id}}/resources/{{file_key}}", "im.message_resource.get",
-             self._resource, True),
+            (
+                "GET",
+                f"{im}/messages/{{message_id}}/resources/{{file_key}}",
+                "im.message_resource.get",
+                self._resource,
+                True,
+            ),
             ("GET", f"{im}/chats/{{chat_id}}", "im.chat.get", self._chat, True),
             ("GET", "/open-apis/bot/v3/info", "bot.info", self._bot_info, True),
             ("GET", "/open-apis/contact/v3/users/{user_id}", "contact.user.get", self._contact_user, True),
             ("POST", kit, "cardkit.card.create", self._create_card, True),
             ("PUT", f"{kit}/{{card_id}}", "cardkit.card.update", self._card_op("update"), True),
             ("PATCH", f"{kit}/{{card_id}}/settings", "cardkit.card.settings", self._card_op("settings"), True),
-            ("PUT", f"{kit}/{{card_id}}/elements/{{element_id}}/content", "cardkit.card_element.content",
-             self._card_op("content"), True),
+            (
+                "PUT",
+                f"{kit}/{{card_id}}/elements/{{element_id}}/content",
+                "cardkit.card_element.content",
+                self._card_op("content"),
+                True,
+            ),
             ("POST", f"{kit}/{{card_id}}/elements", "cardkit.card_element.create", self._card_op("element.add"), True),
-            ("PUT", f"{kit}/{{card_id}}/elements/{{element_id}}", "cardkit.card_element.update",
-             self._card_op("element.update"), True),
-            ("PATCH", f"{kit}/{{card_id}}/elements/{{element_id}}", "cardkit.card_element.patch",
-             self._card_op("element.patch"), True),
-            ("DELETE", f"{kit}/{{card_id}}/elements/{{element_id}}", "cardkit.card_element.delete",
-             self._card_op("element.delete"), True),
+            (
+                "PUT",
+                f"{kit}/{{card_id}}/elements/{{element_id}}",
+                "cardkit.card_element.update",
+                self._card_op("element.update"),
+                True,
+            ),
+            (
+                "PATCH",
+                f"{kit}/{{card_id}}/elements/{{element_id}}",
+                "cardkit.card_element.patch",
+                self._card_op("element.patch"),
+                True,
+            ),
+            (
+                "DELETE",
+                f"{kit}/{{card_id}}/elements/{{element_id}}",
+                "cardkit.card_element.delete",
+                self._card_op("element.delete"),
+                True,
+            ),
         ]
         for method, path, api, handler, authed in routes:
             app.router.add_route(method, path, self._endpoint(api, handler, authed))
@@ -236,8 +276,11 @@ class FakeFeishu:
     @staticmethod
     def new_key(prefix: str) -> str:
         sizes = {"om": 32, "oc": 32, "ou": 32, "on": 32, "omt": 16, "img": 24, "file": 24}
-        return f"{prefix}_v3_{secrets.token_hex(12)}" if prefix in ("img", "file") else \
-            f"{prefix}_{secrets.token_hex(sizes.get(prefix, 16) // 2)}"
+        return (
+            f"{prefix}_v3_{secrets.token_hex(12)}"
+            if prefix in ("img", "file")
+            else f"{prefix}_{secrets.token_hex(sizes.get(prefix, 16) // 2)}"
+        )
 
     def user(self, name: str) -> FakeUser:
         user = FakeUser(name, self.new_key("ou"), secrets.token_hex(4), self.new_key("on"))
@@ -257,14 +300,30 @@ class FakeFeishu:
         self.chats[chat.chat_id] = chat
         return chat
 
-    def store_user_message(self, chat: FakeChat, sender: FakeUser, msg_type: str, content: str, *,
-                           parent: FakeMessage | None = None, in_thread: bool = False) -> FakeMessage:
+    def store_user_message(
+        self,
+        chat: FakeChat,
+        sender: FakeUser,
+        msg_type: str,
+        content: str,
+        *,
+        parent: FakeMessage | None = None,
+        in_thread: bool = False,
+    ) -> FakeMessage:
         message = FakeMessage(self.new_key("om"), chat.chat_id, msg_type, content, sender.open_id, False, _ms())
         self._place(message, chat, parent, in_thread)
         return message
 
-    def add_resource(self, message: FakeMessage, key: str, data: bytes, *, kind: Literal["image", "file"],
-                     content_type: str, file_name: str = "") -> Resource:
+    def add_resource(
+        self,
+        message: FakeMessage,
+        key: str,
+        data: bytes,
+        *,
+        kind: Literal["image", "file"],
+        content_type: str,
+        file_name: str = "",
+    ) -> Resource:
         resource = Resource(key, kind, data, content_type, file_name or f"{key}.{content_type.rpartition('/')[2]}")
         message.resources[key] = resource
         return resource
@@ -296,13 +355,21 @@ class FakeFeishu:
         return [c for c in self.cards.values() if c.generating(now)]
 
     # --- events to the bot ---
-    async def push_event(self, event: dict, *, parts: int = 1,
-                         frame_type: Literal["event", "card"] = "event") -> WsDelivery:
+    async def push_event(
+        self, event: dict, *, parts: int = 1, frame_type: Literal["event", "card"] = "event"
+    ) -> WsDelivery:
         return await self.ws.push(event, parts=parts, frame_type=frame_type)
 
-    async def deliver_http(self, url: str, event: dict, *, encrypt_key: str | None = None,
-                           verification_token: str | None = None, signature_key: str | None = None,
-                           answer_within: float = 3.0) -> HttpDelivery:
+    async def deliver_http(
+        self,
+        url: str,
+        event: dict,
+        *,
+        encrypt_key: str | None = None,
+        verification_token: str | None = None,
+        signature_key: str | None = None,
+        answer_within: float = 3.0,
+    ) -> HttpDelivery:
         """POST a schema-2.0 event (or a url_verification) to the bot's callback URL; an answer
         later than ``answer_within`` wall-clock seconds (Feishu waits 3) is recorded as none."""
         key = self.encrypt_key if encrypt_key is None else encrypt_key  # "" forces a plain body
@@ -312,8 +379,9 @@ class FakeFeishu:
                 payload["header"]["token"] = verification_token
             else:
                 payload["token"] = verification_token
-        delivery = await post_event(url, payload, encrypt_key=key or None, signature_key=signature_key,
-                                    answer_within=answer_within)
+        delivery = await post_event(
+            url, payload, encrypt_key=key or None, signature_key=signature_key, answer_within=answer_within
+        )
         self.http_deliveries.append(delivery)
         return delivery
 
@@ -340,8 +408,11 @@ class FakeFeishu:
                     return result
                 if isinstance(result, tuple):  # deduplicated by uuid
                     result, call.deduplicated = result[0], True
-                payload = result if isinstance(result, dict) and "code" in result else \
-                    {"code": 0, "msg": "success", "data": {} if result is None else result}
+                payload = (
+                    result
+                    if isinstance(result, dict) and "code" in result
+                    else {"code": 0, "msg": "success", "data": {} if result is None else result}
+                )
                 return web.json_response(payload, headers={"X-Tt-Logid": log_id})
             except (ApiError, CardError) as exc:
                 status = exc.status if isinstance(exc, ApiError) else 400
@@ -349,23 +420,41 @@ class FakeFeishu:
                 call.status, call.code, call.msg = status, exc.code, exc.msg
                 if "x-ogw-ratelimit-reset" in headers:
                     call.reset = float(headers["x-ogw-ratelimit-reset"])
-                payload = {"code": exc.code, "msg": exc.msg, "error": {
-                    "log_id": log_id, "troubleshooter": f"排查建议查看: https://open.feishu.cn/search?q={log_id}"}}
+                payload = {
+                    "code": exc.code,
+                    "msg": exc.msg,
+                    "error": {
+                        "log_id": log_id,
+                        "troubleshooter": f"排查建议查看: https://open.feishu.cn/search?q={log_id}",
+                    },
+                }
                 return web.json_response(payload, status=status, headers={"X-Tt-Logid": log_id, **headers})
 
         return serve
 
     async def _not_found(self, request: web.Request) -> web.Response:
-        self.calls.append(Call("unknown", request.method, request.path, dict(request.query), None, time.monotonic(),
-                               404, 404, "404 page not found"))
+        self.calls.append(
+            Call(
+                "unknown",
+                request.method,
+                request.path,
+                dict(request.query),
+                None,
+                time.monotonic(),
+                404,
+                404,
+                "404 page not found",
+            )
+        )
         return web.json_response({"code": 404, "msg": "404 page not found"}, status=404)
 
     def _check_token(self, request: web.Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expires = self._tokens.get(token) if scheme == "Bearer" else None
         if expires is None:
-            raise ApiError(400, 99991663, "Invalid access token for authorization. "
-                                          "Please make a request with token attached.")
+            raise ApiError(
+                400, 99991663, "Invalid access token for authorization. Please make a request with token attached."
+            )
         if time.monotonic() >= expires:
             raise ApiError(400, 99991677, "Authentication token expired.")
 
@@ -375,8 +464,12 @@ class FakeFeishu:
             wait = self._windows.take(("api", api, window), limit, self._scaled(window), now)
             if wait:
                 reset = str(math.ceil(wait)) if self.time_scale == 1 else f"{wait:.3f}"
-                raise ApiError(429, 99991400, "request trigger frequency limit",
-                               {"x-ogw-ratelimit-limit": str(limit), "x-ogw-ratelimit-reset": reset})
+                raise ApiError(
+                    429,
+                    99991400,
+                    "request trigger frequency limit",
+                    {"x-ogw-ratelimit-limit": str(limit), "x-ogw-ratelimit-reset": reset},
+                )
 
     def _take(self, key: tuple, limit: int) -> None:
         if self._windows.take(key, limit, self._scaled(1.0), time.monotonic()):
@@ -464,8 +557,17 @@ class FakeFeishu:
     def _send(self, chat: FakeChat, body: dict, api: str, parent: FakeMessage | None, in_thread: bool) -> FakeMessage:
         msg_type, card = self._content(body.get("msg_type"), body.get("content"))
         self._check_writable(chat)
-        message = FakeMessage(self.new_key("om"), chat.chat_id, msg_type, body["content"], self.app_id, True, _ms(),
-                              uuid=body.get("uuid"), card=card)
+        message = FakeMessage(
+            self.new_key("om"),
+            chat.chat_id,
+            msg_type,
+            body["content"],
+            self.app_id,
+            True,
+            _ms(),
+            uuid=body.get("uuid"),
+            card=card,
+        )
         self._place(message, chat, parent, in_thread)
         if card is not None:
             card.message_ids.append(message.message_id)
@@ -487,18 +589,35 @@ class FakeFeishu:
 
     def _api_message(self, message: FakeMessage) -> dict:
         out: dict[str, Any] = {
-            "message_id": message.message_id, "msg_type": message.msg_type, "chat_id": message.chat_id,
-            "create_time": str(message.create_time), "update_time": str(message.create_time),
-            "deleted": False, "updated": message.updated, "body": {"content": message.content},
-            "sender": {"id": message.sender_id, "id_type": "app_id" if message.from_bot else "open_id",
-                       "sender_type": "app" if message.from_bot else "user", "tenant_key": self.tenant_key},
+            "message_id": message.message_id,
+            "msg_type": message.msg_type,
+            "chat_id": message.chat_id,
+            "create_time": str(message.create_time),
+            "update_time": str(message.create_time),
+            "deleted": False,
+            "updated": message.updated,
+            "body": {"content": message.content},
+            "sender": {
+                "id": message.sender_id,
+                "id_type": "app_id" if message.from_bot else "open_id",
+                "sender_type": "app" if message.from_bot else "user",
+                "tenant_key": self.tenant_key,
+            },
         }
         for key in ("root_id", "parent_id", "thread_id"):
             if getattr(message, key):
                 out[key] = getattr(message, key)
         if message.mentions:
-            out["mentions"] = [{"key": m["key"], "id": m["id"]["open_id"], "id_type": "open_id", "name": m["name"],
-                                "tenant_key": self.tenant_key} for m in message.mentions]
+            out["mentions"] = [
+                {
+                    "key": m["key"],
+                    "id": m["id"]["open_id"],
+                    "id_type": "open_id",
+                    "name": m["name"],
+                    "tenant_key": self.tenant_key,
+                }
+                for m in message.mentions
+            ]
         return out
 
     async def _create_message(self, request: web.Request, body: Any) -> Any:
@@ -560,22 +679,42 @@ class FakeFeishu:
             raise ApiError(400, 234003, "File not in msg.")
         if resource.kind != kind:
             raise ApiError(400, 234001, "Invalid request param: type does not match the resource.")
-        return web.Response(body=resource.data, content_type=resource.content_type, headers={
-            "Content-Disposition": f"attachment; filename=\"{resource.file_name}\""})
+        return web.Response(
+            body=resource.data,
+            content_type=resource.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{resource.file_name}"'},
+        )
 
     async def _chat(self, request: web.Request, body: Any) -> Any:
         chat = self.chats.get(request.match_info["chat_id"])
         if chat is None or not chat.bot_member:
             raise ApiError(400, 232011, "Operator and chat can NOT be in different tenants / bot not in chat.")
-        return {"name": chat.name, "chat_mode": chat.mode, "chat_type": "private", "chat_status": "normal",
-                "group_message_type": "thread" if chat.mode == "topic" else "chat", "external": False,
-                "tenant_key": self.tenant_key, "user_count": "2", "bot_count": "1"}
+        return {
+            "name": chat.name,
+            "chat_mode": chat.mode,
+            "chat_type": "private",
+            "chat_status": "normal",
+            "group_message_type": "thread" if chat.mode == "topic" else "chat",
+            "external": False,
+            "tenant_key": self.tenant_key,
+            "user_count": "2",
+            "bot_count": "1",
+        }
 
     # --- the bot, people ---
     async def _bot_info(self, request: web.Request, body: Any) -> dict:
         """Its payload sits beside ``code``, not under ``data`` (as Feishu answers it)."""
-        return {"code": 0, "msg": "ok", "bot": {"activate_status": 2, "app_name": self.bot.name, "avatar_url": "",
-                                                "ip_white_list": [], "open_id": self.bot.open_id}}
+        return {
+            "code": 0,
+            "msg": "ok",
+            "bot": {
+                "activate_status": 2,
+                "app_name": self.bot.name,
+                "avatar_url": "",
+                "ip_white_list": [],
+                "open_id": self.bot.open_id,
+            },
+        }
 
     async def _contact_user(self, request: web.Request, body: Any) -> Any:
         if request.query.get("user_id_type", "open_id") != "open_id":
@@ -585,15 +724,23 @@ class FakeFeishu:
         user = self.users.get(request.match_info["user_id"])
         if user is None:
             raise ApiError(400, 41050, "no user authority error")
-        return {"user": {"open_id": user.open_id, "union_id": user.union_id, "user_id": user.user_id,
-                         "name": user.name, "en_name": user.name}}
+        return {
+            "user": {
+                "open_id": user.open_id,
+                "union_id": user.union_id,
+                "user_id": user.user_id,
+                "name": user.name,
+                "en_name": user.name,
+            }
+        }
 
     # --- CardKit v1 ---
     async def _create_card(self, request: web.Request, body: Any) -> Any:
         body = body or {}
         if not self.cardkit_granted:
-            raise ApiError(400, 99991672, "Access denied. One of the following scopes is required: "
-                                          "[cardkit:card:write].")
+            raise ApiError(
+                400, 99991672, "Access denied. One of the following scopes is required: [cardkit:card:write]."
+            )
         if body.get("type") != "card_json":
             raise ApiError(400, 10002, "Your request contains an invalid request parameter: type.")
         data = validate_card(body.get("data"))
@@ -637,8 +784,13 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
-def _update(op: Any, card: FakeCard, sequence: Any = None, element_id: str | None = None,
-            content: Any = None) -> CardUpdate:
-    return CardUpdate(op, time.monotonic(), sequence if isinstance(sequence, int) else None, element_id,
-                      content if isinstance(content, str) else None)
-
+def _update(
+    op: Any, card: FakeCard, sequence: Any = None, element_id: str | None = None, content: Any = None
+) -> CardUpdate:
+    return CardUpdate(
+        op,
+        time.monotonic(),
+        sequence if isinstance(sequence, int) else None,
+        element_id,
+        content if isinstance(content, str) else None,
+    )

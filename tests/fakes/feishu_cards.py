@@ -5,6 +5,7 @@ Pure logic with no I/O; ``tests/fakes/feishu_api.py`` serves it over HTTP. Error
 messages are the ones in Feishu's CardKit reference (cardkit-v1 card / card-element pages):
 every error there is HTTP 400 with one of these codes.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,9 @@ MESSAGES: dict[int, str] = {
     SEQUENCE_OUT_OF_ORDER: "The sequence number for operating on the card did not increment consecutively",
 }
 
-CardOp = Literal["create", "content", "settings", "update", "element.add", "element.update",
-                 "element.patch", "element.delete"]
+CardOp = Literal[
+    "create", "content", "settings", "update", "element.add", "element.update", "element.patch", "element.delete"
+]
 ClosedBy = Literal["settings", "update", "timeout", "idle"]
 
 
@@ -87,7 +89,6 @@ class CardUpdate:
     text: str = ""  # what the card reads after the operation
 
 
-
 def walk_elements(node: Any) -> Iterator[dict]:
     """Every component dict (anything with a ``tag``) inside ``node``, depth first."""
     if isinstance(node, dict):
@@ -101,9 +102,22 @@ def walk_elements(node: Any) -> Iterator[dict]:
 
 
 # Components a reader clicks rather than reads: their labels are not the message's text.
-INTERACTIVE_TAGS = frozenset({"button", "select_static", "multi_select_static", "overflow", "input", "date_picker",
-                              "picker_time", "picker_datetime", "select_person", "multi_select_person", "checker",
-                              "select_img"})
+INTERACTIVE_TAGS = frozenset(
+    {
+        "button",
+        "select_static",
+        "multi_select_static",
+        "overflow",
+        "input",
+        "date_picker",
+        "picker_time",
+        "picker_datetime",
+        "select_person",
+        "multi_select_person",
+        "checker",
+        "select_img",
+    }
+)
 
 
 def readable(node: Any) -> list[str]:
@@ -127,10 +141,17 @@ def controls(node: Any) -> list[dict]:
     found = []
     for element in walk_elements(node):
         if element.get("tag") in INTERACTIVE_TAGS:
-            value = next((b.get("value") for b in element.get("behaviors") or () if b.get("type") == "callback"),
-                         element.get("value"))
-            found.append({"tag": element["tag"], "value": value,
-                          "options": [o.get("value") for o in element.get("options") or ()]})
+            value = next(
+                (b.get("value") for b in element.get("behaviors") or () if b.get("type") == "callback"),
+                element.get("value"),
+            )
+            found.append(
+                {
+                    "tag": element["tag"],
+                    "value": value,
+                    "options": [o.get("value") for o in element.get("options") or ()],
+                }
+            )
     return found
 
 
@@ -351,7 +372,7 @@ class FakeCard:
                     self.data.setdefault("body", {}).setdefault("elements", []).extend(elements)
                 else:
                     siblings, i = self._siblings(body.get("target_element_id", ""))
-                    siblings[i + (where == "insert_after"):i + (where == "insert_after")] = elements
+                    siblings[i + (where == "insert_after") : i + (where == "insert_after")] = elements
             elif op == "element.update":
                 siblings, i = self._siblings(element_id or "")
                 siblings[i] = json.loads(body.get("element") or "null")

@@ -10,6 +10,7 @@ Encryption (an app with an Encrypt Key): body ``{"encrypt": base64(iv + AES-256-
 encrypt_key), iv, PKCS#7(json)))}``; headers ``X-Lark-Request-Timestamp``, ``X-Lark-Request-Nonce``,
 ``X-Lark-Signature`` = hex sha256(timestamp + nonce + encrypt_key + body).
 """
+
 from __future__ import annotations
 
 import base64
@@ -71,8 +72,9 @@ class HttpDelivery:
         return json.loads(self.response)
 
 
-async def post_event(url: str, payload: dict, *, encrypt_key: str | None, answer_within: float,
-                     signature_key: str | None = None) -> HttpDelivery:
+async def post_event(
+    url: str, payload: dict, *, encrypt_key: str | None, answer_within: float, signature_key: str | None = None
+) -> HttpDelivery:
     """POST ``payload`` to the bot as Feishu would (``signature_key`` overrides the key used to
     sign, to test a forged signature)."""
     plain = json.dumps(payload, ensure_ascii=False)
@@ -80,9 +82,13 @@ async def post_event(url: str, payload: dict, *, encrypt_key: str | None, answer
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Go-http-client/1.1"}
     if encrypt_key:
         timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
-        headers.update({
-            "X-Lark-Request-Timestamp": timestamp, "X-Lark-Request-Nonce": nonce,
-            "X-Lark-Signature": signature(timestamp, nonce, signature_key or encrypt_key, body)})
+        headers.update(
+            {
+                "X-Lark-Request-Timestamp": timestamp,
+                "X-Lark-Request-Nonce": nonce,
+                "X-Lark-Signature": signature(timestamp, nonce, signature_key or encrypt_key, body),
+            }
+        )
     delivery = HttpDelivery(url, payload, body, headers)
     started = time.monotonic()
     try:
@@ -106,77 +112,145 @@ class EventFactory:
         return {
             "schema": "2.0",
             "header": {
-                "event_id": event_id or secrets.token_hex(16), "token": self.fake.verification_token,
-                "create_time": str(int(time.time() * 1000)), "event_type": event_type,
-                "tenant_key": self.fake.tenant_key, "app_id": self.fake.app_id},
+                "event_id": event_id or secrets.token_hex(16),
+                "token": self.fake.verification_token,
+                "create_time": str(int(time.time() * 1000)),
+                "event_type": event_type,
+                "tenant_key": self.fake.tenant_key,
+                "app_id": self.fake.app_id,
+            },
             "event": event,
         }
 
     def _mentions(self, mentioned: Sequence[FakeUser]) -> list[dict]:
-        return [{"key": f"@_user_{i}", "id": user.ids(), "name": user.name, "tenant_key": self.fake.tenant_key,
-                 "mentioned_type": "bot" if user.is_bot else "user"}
-                for i, user in enumerate(mentioned, start=1)]
+        return [
+            {
+                "key": f"@_user_{i}",
+                "id": user.ids(),
+                "name": user.name,
+                "tenant_key": self.fake.tenant_key,
+                "mentioned_type": "bot" if user.is_bot else "user",
+            }
+            for i, user in enumerate(mentioned, start=1)
+        ]
 
-    def message(self, chat: FakeChat, sender: FakeUser, msg_type: str, content: dict, *,
-                mentions: Sequence[FakeUser] = (), parent: FakeMessage | None = None, in_thread: bool = False,
-                event_id: str | None = None) -> tuple[FakeMessage, dict]:
+    def message(
+        self,
+        chat: FakeChat,
+        sender: FakeUser,
+        msg_type: str,
+        content: dict,
+        *,
+        mentions: Sequence[FakeUser] = (),
+        parent: FakeMessage | None = None,
+        in_thread: bool = False,
+        event_id: str | None = None,
+    ) -> tuple[FakeMessage, dict]:
         """A user's message as ``im.message.receive_v1``: (the stored message, the event)."""
-        message = self.fake.store_user_message(chat, sender, msg_type, json.dumps(content, ensure_ascii=False),
-                                               parent=parent, in_thread=in_thread)
+        message = self.fake.store_user_message(
+            chat, sender, msg_type, json.dumps(content, ensure_ascii=False), parent=parent, in_thread=in_thread
+        )
         message.mentions = self._mentions(mentions)
         body: dict[str, Any] = {
-            "message_id": message.message_id, "create_time": str(message.create_time),
-            "update_time": str(message.create_time), "chat_id": chat.chat_id, "chat_type": chat.chat_type,
-            "message_type": msg_type, "content": message.content,
-            "user_agent": "Mozilla/5.0 (Macintosh) Lark/7.40.0"}
+            "message_id": message.message_id,
+            "create_time": str(message.create_time),
+            "update_time": str(message.create_time),
+            "chat_id": chat.chat_id,
+            "chat_type": chat.chat_type,
+            "message_type": msg_type,
+            "content": message.content,
+            "user_agent": "Mozilla/5.0 (Macintosh) Lark/7.40.0",
+        }
         for key in ("root_id", "parent_id", "thread_id"):
             if getattr(message, key):
                 body[key] = getattr(message, key)
         if message.mentions:
             body["mentions"] = message.mentions
-        event = {"sender": {"sender_id": sender.ids(), "sender_type": "user", "tenant_key": self.fake.tenant_key},
-                 "message": body}
+        event = {
+            "sender": {"sender_id": sender.ids(), "sender_type": "user", "tenant_key": self.fake.tenant_key},
+            "message": body,
+        }
         return message, self.envelope("im.message.receive_v1", event, event_id=event_id)
 
-    def text(self, chat: FakeChat, sender: FakeUser, text: str, *, mentions: Sequence[FakeUser] = (),
-             parent: FakeMessage | None = None, in_thread: bool = False,
-             event_id: str | None = None) -> tuple[FakeMessage, dict]:
+    def text(
+        self,
+        chat: FakeChat,
+        sender: FakeUser,
+        text: str,
+        *,
+        mentions: Sequence[FakeUser] = (),
+        parent: FakeMessage | None = None,
+        in_thread: bool = False,
+        event_id: str | None = None,
+    ) -> tuple[FakeMessage, dict]:
         """``text`` carries the placeholders ``@_user_1``… in the order of ``mentions``."""
-        return self.message(chat, sender, "text", {"text": text}, mentions=mentions, parent=parent,
-                            in_thread=in_thread, event_id=event_id)
+        return self.message(
+            chat,
+            sender,
+            "text",
+            {"text": text},
+            mentions=mentions,
+            parent=parent,
+            in_thread=in_thread,
+            event_id=event_id,
+        )
 
-    def post(self, chat: FakeChat, sender: FakeUser, lines: Sequence[str], *, title: str = "",
-             images: Sequence[bytes] = (), mentions: Sequence[FakeUser] = (),
-             parent: FakeMessage | None = None) -> tuple[FakeMessage, dict]:
+    def post(
+        self,
+        chat: FakeChat,
+        sender: FakeUser,
+        lines: Sequence[str],
+        *,
+        title: str = "",
+        images: Sequence[bytes] = (),
+        mentions: Sequence[FakeUser] = (),
+        parent: FakeMessage | None = None,
+    ) -> tuple[FakeMessage, dict]:
         """Rich text: the mentions open the first paragraph, one paragraph per line, then one per image."""
         paragraphs: list[list[dict]] = [[{"tag": "text", "text": line, "style": []}] for line in lines] or [[]]
         for i, user in reversed(list(enumerate(mentions, start=1))):
             paragraphs[0].insert(0, {"tag": "at", "user_id": f"@_user_{i}", "user_name": user.name, "style": []})
         keys = [self.fake.new_key("img") for _ in images]
         paragraphs += [[{"tag": "img", "image_key": key, "width": 800, "height": 600}] for key in keys]
-        message, event = self.message(chat, sender, "post", {"title": title, "content": paragraphs},
-                                      mentions=mentions, parent=parent)
+        message, event = self.message(
+            chat, sender, "post", {"title": title, "content": paragraphs}, mentions=mentions, parent=parent
+        )
         for key, data in zip(keys, images):
             self.fake.add_resource(message, key, data, kind="image", content_type="image/png")
         return message, event
 
-    def image(self, chat: FakeChat, sender: FakeUser, data: bytes, *, content_type: str = "image/png",
-              parent: FakeMessage | None = None) -> tuple[FakeMessage, dict]:
+    def image(
+        self,
+        chat: FakeChat,
+        sender: FakeUser,
+        data: bytes,
+        *,
+        content_type: str = "image/png",
+        parent: FakeMessage | None = None,
+    ) -> tuple[FakeMessage, dict]:
         key = self.fake.new_key("img")
         message, event = self.message(chat, sender, "image", {"image_key": key}, parent=parent)
         self.fake.add_resource(message, key, data, kind="image", content_type=content_type)
         return message, event
 
-    def file(self, chat: FakeChat, sender: FakeUser, data: bytes, file_name: str, *,
-             content_type: str = "application/octet-stream",
-             parent: FakeMessage | None = None) -> tuple[FakeMessage, dict]:
+    def file(
+        self,
+        chat: FakeChat,
+        sender: FakeUser,
+        data: bytes,
+        file_name: str,
+        *,
+        content_type: str = "application/octet-stream",
+        parent: FakeMessage | None = None,
+    ) -> tuple[FakeMessage, dict]:
         key = self.fake.new_key("file")
         message, event = self.message(chat, sender, "file", {"file_key": key, "file_name": file_name}, parent=parent)
         self.fake.add_resource(message, key, data, kind="file", content_type=content_type, file_name=file_name)
         return message, event
 
-    def audio(self, chat: FakeChat, sender: FakeUser, data: bytes = b"OggS", *,
-              duration_ms: int = 2000) -> tuple[FakeMessage, dict]:
+    def audio(
+        self, chat: FakeChat, sender: FakeUser, data: bytes = b"OggS", *, duration_ms: int = 2000
+    ) -> tuple[FakeMessage, dict]:
         key = self.fake.new_key("file")
         message, event = self.message(chat, sender, "audio", {"file_key": key, "duration": duration_ms})
         self.fake.add_resource(message, key, data, kind="file", content_type="audio/opus", file_name="audio.opus")
@@ -199,12 +273,25 @@ class EventFactory:
         return self.envelope("im.chat.member.bot.deleted_v1", self._membership(chat, operator))
 
     def _membership(self, chat: FakeChat, operator: FakeUser) -> dict:
-        return {"chat_id": chat.chat_id, "operator_id": operator.ids(), "external": False,
-                "operator_tenant_key": self.fake.tenant_key, "name": chat.name,
-                "i18n_names": {"zh_cn": chat.name, "en_us": chat.name}}
+        return {
+            "chat_id": chat.chat_id,
+            "operator_id": operator.ids(),
+            "external": False,
+            "operator_tenant_key": self.fake.tenant_key,
+            "name": chat.name,
+            "i18n_names": {"zh_cn": chat.name, "en_us": chat.name},
+        }
 
-    def card_action(self, message: FakeMessage, operator: FakeUser, value: dict, *, tag: str = "button",
-                    name: str | None = None, option: str | None = None) -> dict:
+    def card_action(
+        self,
+        message: FakeMessage,
+        operator: FakeUser,
+        value: dict,
+        *,
+        tag: str = "button",
+        name: str | None = None,
+        option: str | None = None,
+    ) -> dict:
         """``card.action.trigger``: someone pressed a button (``value`` = the button's value) or
         chose ``option`` in a select (``tag`` "select_static")."""
         action: dict[str, Any] = {"value": value, "tag": tag}
@@ -212,12 +299,19 @@ class EventFactory:
             action["name"] = name
         if option is not None:
             action["option"] = option
-        event = {"operator": {"tenant_key": self.fake.tenant_key, **operator.ids()},
-                 "token": f"c-{secrets.token_hex(20)}", "action": action, "host": "im_message",
-                 "delivery_type": "url_callback",
-                 "context": {"open_message_id": message.message_id, "open_chat_id": message.chat_id}}
+        event = {
+            "operator": {"tenant_key": self.fake.tenant_key, **operator.ids()},
+            "token": f"c-{secrets.token_hex(20)}",
+            "action": action,
+            "host": "im_message",
+            "delivery_type": "url_callback",
+            "context": {"open_message_id": message.message_id, "open_chat_id": message.chat_id},
+        }
         return self.envelope("card.action.trigger", event)
 
     def url_verification(self, *, token: str | None = None) -> dict:
-        return {"challenge": secrets.token_hex(16), "token": token or self.fake.verification_token,
-                "type": "url_verification"}
+        return {
+            "challenge": secrets.token_hex(16),
+            "token": token or self.fake.verification_token,
+            "type": "url_verification",
+        }

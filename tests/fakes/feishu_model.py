@@ -1,5 +1,6 @@
 """The world the fake Feishu keeps: users, chats, messages (with their resources), the calls
 the bot made, the limits it enforces. ``feishu_api.FakeFeishu`` serves it."""
+
 from __future__ import annotations
 
 import json

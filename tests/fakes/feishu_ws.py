@@ -17,6 +17,7 @@ header added and the payload replaced by ``{"code": 200 | 500, "data": base64(js
 The client pings (a control frame, ``type: ping``) every ``PingInterval`` seconds; the server
 answers ``type: pong`` with the client configuration as JSON in the payload.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,12 +46,15 @@ def _frame_class() -> type:
     header.field.add(name="value", number=2, type=kind.TYPE_STRING, label=kind.LABEL_REQUIRED)
     frame = proto.message_type.add(name="Frame")
     for name, number, type_, label in (
-        ("SeqID", 1, kind.TYPE_UINT64, kind.LABEL_REQUIRED), ("LogID", 2, kind.TYPE_UINT64, kind.LABEL_REQUIRED),
-        ("service", 3, kind.TYPE_INT32, kind.LABEL_REQUIRED), ("method", 4, kind.TYPE_INT32, kind.LABEL_REQUIRED),
+        ("SeqID", 1, kind.TYPE_UINT64, kind.LABEL_REQUIRED),
+        ("LogID", 2, kind.TYPE_UINT64, kind.LABEL_REQUIRED),
+        ("service", 3, kind.TYPE_INT32, kind.LABEL_REQUIRED),
+        ("method", 4, kind.TYPE_INT32, kind.LABEL_REQUIRED),
         ("headers", 5, kind.TYPE_MESSAGE, kind.LABEL_REPEATED),
         ("payload_encoding", 6, kind.TYPE_STRING, kind.LABEL_OPTIONAL),
         ("payload_type", 7, kind.TYPE_STRING, kind.LABEL_OPTIONAL),
-        ("payload", 8, kind.TYPE_BYTES, kind.LABEL_OPTIONAL), ("LogIDNew", 9, kind.TYPE_STRING, kind.LABEL_OPTIONAL),
+        ("payload", 8, kind.TYPE_BYTES, kind.LABEL_OPTIONAL),
+        ("LogIDNew", 9, kind.TYPE_STRING, kind.LABEL_OPTIONAL),
     ):
         added = frame.field.add(name=name, number=number, type=type_, label=label)
         if name == "headers":
@@ -63,8 +67,9 @@ def _frame_class() -> type:
 Frame = _frame_class()
 
 
-def encode_frame(*, method: int, service: int, headers: dict[str, str], payload: bytes = b"",
-                 seq_id: int = 0, log_id: int = 0) -> bytes:
+def encode_frame(
+    *, method: int, service: int, headers: dict[str, str], payload: bytes = b"", seq_id: int = 0, log_id: int = 0
+) -> bytes:
     frame = Frame(SeqID=seq_id, LogID=log_id, service=service, method=method, payload=payload)
     for key, value in headers.items():
         frame.headers.add(key=key, value=value)
@@ -125,8 +130,16 @@ class WsDelivery:
 class LongConnection:
     """The endpoint plus WebSocket server; ``FakeFeishu`` mounts it on its aiohttp app."""
 
-    def __init__(self, *, app_id: str, app_secret: str, time_scale: float, ack_timeout: float = 3.0,
-                 max_pushes: int = 4, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        app_secret: str,
+        time_scale: float,
+        ack_timeout: float = 3.0,
+        max_pushes: int = 4,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.app_id, self.app_secret, self.time_scale = app_id, app_secret, time_scale
         self.ack_timeout = ack_timeout * time_scale  # Feishu pushes again after 3 s without an ack
         self.max_pushes = max_pushes
@@ -149,11 +162,16 @@ class LongConnection:
 
     def client_config(self) -> dict[str, float | int]:
         """What the endpoint and every pong hand the client: Feishu's values, scaled."""
+
         def scaled(seconds: int) -> float | int:
             return seconds if self.time_scale == 1 else seconds * self.time_scale
 
-        return {"ReconnectCount": -1, "ReconnectInterval": scaled(120), "ReconnectNonce": scaled(30),
-                "PingInterval": scaled(120)}
+        return {
+            "ReconnectCount": -1,
+            "ReconnectInterval": scaled(120),
+            "ReconnectNonce": scaled(30),
+            "PingInterval": scaled(120),
+        }
 
     # --- what tests use ---
     @property
@@ -190,8 +208,14 @@ class LongConnection:
         self._changed.set()
         return len(cut)
 
-    async def push(self, event: dict, *, parts: int = 1, frame_type: Literal["event", "card"] = "event",
-                   wait_connection: float = 10.0) -> WsDelivery:
+    async def push(
+        self,
+        event: dict,
+        *,
+        parts: int = 1,
+        frame_type: Literal["event", "card"] = "event",
+        wait_connection: float = 10.0,
+    ) -> WsDelivery:
         """Give ``event`` to one connection (round-robin), wait for its ack; without an ack in
         3 s (scaled) or with a failed one, push it again, up to ``max_pushes`` times.
         Card callbacks (``card.action.trigger``) travel as ``type: event`` frames too; a
@@ -220,17 +244,27 @@ class LongConnection:
                 break
         return delivery
 
-    async def _send_data(self, conn: WsConnection, message_id: str, payload: bytes, parts: int,
-                         frame_type: str) -> None:
+    async def _send_data(
+        self, conn: WsConnection, message_id: str, payload: bytes, parts: int, frame_type: str
+    ) -> None:
         size = -(-len(payload) // parts)
-        chunks = [payload[i * size:(i + 1) * size] for i in range(parts)]
+        chunks = [payload[i * size : (i + 1) * size] for i in range(parts)]
         trace_id = secrets.token_hex(8)
         for seq, chunk in enumerate(chunks):
             frame = encode_frame(
-                method=DATA, service=conn.service_id, seq_id=next(self._frame_ids),
-                log_id=secrets.randbits(63), payload=chunk,
-                headers={"type": frame_type, "message_id": message_id, "sum": str(parts), "seq": str(seq),
-                         "trace_id": trace_id})
+                method=DATA,
+                service=conn.service_id,
+                seq_id=next(self._frame_ids),
+                log_id=secrets.randbits(63),
+                payload=chunk,
+                headers={
+                    "type": frame_type,
+                    "message_id": message_id,
+                    "sum": str(parts),
+                    "seq": str(seq),
+                    "trace_id": trace_id,
+                },
+            )
             await conn.ws.send_bytes(frame)
 
     # --- server side ---
@@ -249,8 +283,10 @@ class LongConnection:
             return web.json_response({"code": 1, "msg": "system busy"})
         ticket = secrets.token_hex(12)
         self._tickets.add(ticket)
-        url = (f"{self.base_ws_url}{SOCKET_PATH}?fpid=493&aid=552564&device_id={secrets.token_hex(8)}"
-               f"&access_key={secrets.token_hex(8)}&service_id={secrets.randbelow(2**24) + 1}&ticket={ticket}")
+        url = (
+            f"{self.base_ws_url}{SOCKET_PATH}?fpid=493&aid=552564&device_id={secrets.token_hex(8)}"
+            f"&access_key={secrets.token_hex(8)}&service_id={secrets.randbelow(2**24) + 1}&ticket={ticket}"
+        )
         return web.json_response({"code": 0, "msg": "ok", "data": {"URL": url, "ClientConfig": self.client_config()}})
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
@@ -259,14 +295,20 @@ class LongConnection:
             return web.Response(status=503, text="service unavailable")
         if len(self.live) >= self.max_connections:
             self.refused_handshakes += 1
-            return web.Response(status=403, headers={
-                "handshake-status": "514", "handshake-msg": "exceed connection limit",
-                "handshake-autherrcode": "1000040350"})
+            return web.Response(
+                status=403,
+                headers={
+                    "handshake-status": "514",
+                    "handshake-msg": "exceed connection limit",
+                    "handshake-autherrcode": "1000040350",
+                },
+            )
         self._tickets.discard(request.query["ticket"])
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
         await ws.prepare(request)
-        conn = WsConnection(request.query.get("device_id", ""), int(request.query.get("service_id", "0")),
-                            time.monotonic(), ws, request)
+        conn = WsConnection(
+            request.query.get("device_id", ""), int(request.query.get("service_id", "0")), time.monotonic(), ws, request
+        )
         self.connections.append(conn)
         self._changed.set()
         try:
@@ -283,9 +325,16 @@ class LongConnection:
         if frame.method == CONTROL:
             if headers.get("type") == "ping":
                 conn.pings += 1
-                await conn.ws.send_bytes(encode_frame(
-                    method=CONTROL, service=frame.service, seq_id=frame.SeqID, log_id=frame.LogID,
-                    headers={"type": "pong"}, payload=json.dumps(self.client_config()).encode()))
+                await conn.ws.send_bytes(
+                    encode_frame(
+                        method=CONTROL,
+                        service=frame.service,
+                        seq_id=frame.SeqID,
+                        log_id=frame.LogID,
+                        headers={"type": "pong"},
+                        payload=json.dumps(self.client_config()).encode(),
+                    )
+                )
             return
         future = self._pending.get(headers.get("message_id", ""))
         if future is None or future.done():

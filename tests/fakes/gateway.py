@@ -13,6 +13,7 @@ Cheap enough for a benchmark: chunks are rendered from byte templates, answers w
 delays go out in one write, and recording can be switched off (``record=False``).
 Run it standalone with ``python -m tests.fakes.gateway --help``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -115,8 +116,7 @@ def last_user_text(body: dict[str, Any]) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(b.get("text", "") for b in content
-                                if isinstance(b, dict) and b.get("type") == "text")
+                return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
     return ""
 
 
@@ -146,8 +146,10 @@ class _Chunks:
 
     def __init__(self, model: str) -> None:
         self.id = f"chatcmpl-fake{time.monotonic_ns()}"
-        head = (f'data: {{"id":"{self.id}","object":"chat.completion.chunk",'
-                f'"created":{int(time.time())},"model":{_dumps(model)},')
+        head = (
+            f'data: {{"id":"{self.id}","object":"chat.completion.chunk",'
+            f'"created":{int(time.time())},"model":{_dumps(model)},'
+        )
         self.head = head
         self.content_pre = (head + '"choices":[{"index":0,"delta":{"content":').encode()
         self.content_first_pre = (head + '"choices":[{"index":0,"delta":{"role":"assistant","content":').encode()
@@ -178,8 +180,14 @@ class _Chunks:
 
 
 class FakeGateway:
-    def __init__(self, *, api_key: str = "test-key", model: str = "minimax-m2.7", record: bool = True,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-key",
+        model: str = "minimax-m2.7",
+        record: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.api_key = api_key
         self.ssl_context = ssl_context
         self.model = model
@@ -275,9 +283,14 @@ class FakeGateway:
         except ValueError:
             body = None
         if self.record:
-            self.requests.append(RecordedRequest(
-                request.path, CIMultiDict(request.headers), body,
-                request.transport.get_extra_info("peername") if request.transport else None))
+            self.requests.append(
+                RecordedRequest(
+                    request.path,
+                    CIMultiDict(request.headers),
+                    body,
+                    request.transport.get_extra_info("peername") if request.transport else None,
+                )
+            )
         self.served += 1
         self._arrived.set()
 
@@ -294,8 +307,9 @@ class FakeGateway:
             return self._status_error(answer)
         if answer.base_resp is not None and answer.base_resp_after is None:
             code, message = answer.base_resp
-            return web.json_response({"id": "", "choices": None,
-                                      "base_resp": {"status_code": code, "status_msg": message}})
+            return web.json_response(
+                {"id": "", "choices": None, "base_resp": {"status_code": code, "status_msg": message}}
+            )
         if answer.json_body or body.get("stream") is not True:
             if answer.first_token_delay:
                 await asyncio.sleep(answer.first_token_delay)
@@ -306,8 +320,9 @@ class FakeGateway:
         headers = {"Retry-After": answer.retry_after} if answer.retry_after is not None else None
         if isinstance(answer.error_body, str):
             return web.Response(status=answer.status, text=answer.error_body, headers=headers)
-        payload = answer.error_body or {"error": {"message": f"fake error {answer.status}",
-                                                  "type": "fake_error", "code": answer.status}}
+        payload = answer.error_body or {
+            "error": {"message": f"fake error {answer.status}", "type": "fake_error", "code": answer.status}
+        }
         return web.json_response(payload, status=answer.status, headers=headers)
 
     async def _stream(self, request: web.Request, answer: Answer, body: dict[str, Any]) -> web.StreamResponse:
@@ -426,13 +441,16 @@ def _first_visible(answer: Answer) -> int | None:
     elif answer.chunks is None and answer.reasoning_style == "inline_no_open":
         hidden = len(f"{answer.reasoning}</think>\n\n") if answer.reasoning else len("</think>\n\n")
     before = 0  # reasoning events sent in their own field, ahead of the content
-    if answer.reasoning and answer.chunks is None and answer.reasoning_style in ("reasoning_content",
-                                                                                 "reasoning_details"):
+    if (
+        answer.reasoning
+        and answer.chunks is None
+        and answer.reasoning_style in ("reasoning_content", "reasoning_details")
+    ):
         before = len(_pieces(answer.reasoning, answer.chunk_size))
     seen = 0
     for i, piece in enumerate(_content_pieces(answer)):
         seen += len(piece)
-        if seen > hidden and piece[max(0, len(piece) - (seen - hidden)):].strip():
+        if seen > hidden and piece[max(0, len(piece) - (seen - hidden)) :].strip():
             return before + i
     return None
 
@@ -490,9 +508,21 @@ def _render_answer(answer: Answer, body: dict[str, Any], chunks: _Chunks) -> lis
                 events.append(chunks.reasoning_content(piece))
         elif answer.reasoning_style == "reasoning_details":
             for piece in _pieces(answer.reasoning, answer.chunk_size):
-                events.append(chunks.delta({"reasoning_details": [
-                    {"type": "reasoning.text", "id": "reasoning-text-1", "format": "MiniMax-response-v1",
-                     "index": 0, "text": piece}]}))
+                events.append(
+                    chunks.delta(
+                        {
+                            "reasoning_details": [
+                                {
+                                    "type": "reasoning.text",
+                                    "id": "reasoning-text-1",
+                                    "format": "MiniMax-response-v1",
+                                    "index": 0,
+                                    "text": piece,
+                                }
+                            ]
+                        }
+                    )
+                )
     for piece in _content_pieces(answer):
         if first and not answer.reasoning and answer.chunks is None:
             # An empty reasoning field still tells the client that reasoning is split out.
@@ -510,10 +540,11 @@ def _render_answer(answer: Answer, body: dict[str, Any], chunks: _Chunks) -> lis
     if calls:
         streams = []
         for i, call in enumerate(calls):
-            frags = [{"index": i, "id": call.id, "type": "function",
-                      "function": {"name": call.name, "arguments": ""}}]
-            frags += [{"index": i, "function": {"arguments": piece}}
-                      for piece in _pieces(call.arguments_text, answer.chunk_size)]
+            frags = [{"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}]
+            frags += [
+                {"index": i, "function": {"arguments": piece}}
+                for piece in _pieces(call.arguments_text, answer.chunk_size)
+            ]
             streams.append(frags)
         if answer.interleave_tool_calls:
             order = [frag for group in _zip_longest(streams) for frag in group]
@@ -528,7 +559,7 @@ def _render_answer(answer: Answer, body: dict[str, Any], chunks: _Chunks) -> lis
     if answer.base_resp is not None and answer.base_resp_after is not None:
         code, message = answer.base_resp
         error = chunks.raw({"choices": [], "base_resp": {"status_code": code, "status_msg": message}})
-        return events[:answer.base_resp_after] + [error]
+        return events[: answer.base_resp_after] + [error]
     if answer.send_done:
         events.append(b"data: [DONE]\n\n")
     return events
@@ -558,10 +589,14 @@ def _completion(answer: Answer, body: dict[str, Any], model: str) -> dict[str, A
             message["reasoning_details"] = [{"type": "reasoning.text", "text": answer.reasoning}]
     calls = _tool_calls(answer)
     if calls:
-        message["tool_calls"] = [{"id": c.id, "type": "function",
-                                  "function": {"name": c.name, "arguments": c.arguments_text}} for c in calls]
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_text}} for c in calls
+        ]
     payload: dict[str, Any] = {
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": answer.finish}],
     }
     if answer.usage != "none":
@@ -570,6 +605,7 @@ def _completion(answer: Answer, body: dict[str, Any], model: str) -> dict[str, A
 
 
 # --- standalone, for the benchmark or trying a client by hand ----------------------------
+
 
 def _main() -> None:
     parser = argparse.ArgumentParser(description="Serve the fake model gateway.")
@@ -582,10 +618,16 @@ def _main() -> None:
     args = parser.parse_args()
 
     def answer(body: dict[str, Any]) -> Answer:
-        text = ("lorem ipsum " * (args.chars // 12 + 1))[:args.chars] if args.chars else \
-            f"echo: {last_user_text(body)}"
-        return Answer(text=text, reasoning="Thinking briefly.", chunk_size=args.chunk_size,
-                      first_token_delay=args.first_token_delay, chunk_delay=args.chunk_delay)
+        text = (
+            ("lorem ipsum " * (args.chars // 12 + 1))[: args.chars] if args.chars else f"echo: {last_user_text(body)}"
+        )
+        return Answer(
+            text=text,
+            reasoning="Thinking briefly.",
+            chunk_size=args.chunk_size,
+            first_token_delay=args.first_token_delay,
+            chunk_delay=args.chunk_delay,
+        )
 
     async def serve() -> None:
         gw = FakeGateway(api_key=args.api_key, record=False)

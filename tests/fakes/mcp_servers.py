@@ -10,6 +10,7 @@ answers, one that kills its own server, a result carrying invisible tag characte
 that reports the environment it was given, and one that adds a tool at run time (and tells
 the client its tool list changed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,8 +108,9 @@ async def serve_http(server: FastMCP | None = None, *, delay: float = 0.0, port:
     server = server or analytics_server(port)
     if delay:
         os.environ["ANALYTICS_DELAY"] = str(delay)
-    config = uvicorn.Config(server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", ws="none")
+    config = uvicorn.Config(
+        server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
+    )
     web = uvicorn.Server(config)
     task = asyncio.create_task(web.serve())
     while not web.started:
@@ -126,8 +128,12 @@ async def serve_http(server: FastMCP | None = None, *, delay: float = 0.0, port:
 
 def stdio_entry(server: str = "cms", **extra: object) -> dict[str, object]:
     """A config entry that starts ``server`` over stdio with this interpreter."""
-    return {"command": sys.executable, "args": ["-m", "tests.fakes.mcp_servers", server],
-            "cwd": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), **extra}
+    return {
+        "command": sys.executable,
+        "args": ["-m", "tests.fakes.mcp_servers", server],
+        "cwd": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        **extra,
+    }
 
 
 def _main() -> None:

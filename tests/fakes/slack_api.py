@@ -25,6 +25,7 @@ kept apart from the channel's history in ``ephemerals``. Suggested prompts and t
 only in the app's DM (its assistant / agent view): elsewhere Slack answers the documented
 ``channel_not_found`` / ``invalid_thread_ts`` ("Thread not found").
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -356,41 +357,66 @@ class FakeSlack:
         return [c for c in self.calls if c.status == 429]
 
     def thread(self, channel: str, thread_ts: str) -> list[FakeMessage]:
-        msgs = [m for m in self.messages.values()
-                if m.channel == channel and (m.ts == thread_ts or m.thread_ts == thread_ts)]
+        msgs = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel and (m.ts == thread_ts or m.thread_ts == thread_ts)
+        ]
         return sorted(msgs, key=lambda m: float(m.ts))
 
     def bot_replies(self, channel: str, thread_ts: str) -> list[FakeMessage]:
         return [m for m in self.thread(channel, thread_ts) if m.bot and m.ts != thread_ts]
 
-    def add_file(self, name: str, mimetype: str, data: bytes, *, size: int | None = None,
-                 connect_stub: bool = False) -> FakeFile:
+    def add_file(
+        self, name: str, mimetype: str, data: bytes, *, size: int | None = None, connect_stub: bool = False
+    ) -> FakeFile:
         fid = f"F{len(self.files) + 1:08d}"
-        self.files[fid] = FakeFile(fid, name, mimetype, data, len(data) if size is None else size,
-                                   connect_stub)
+        self.files[fid] = FakeFile(fid, name, mimetype, data, len(data) if size is None else size, connect_stub)
         return self.files[fid]
 
     def _file_object(self, f: FakeFile) -> dict:
         url = f"http://127.0.0.1:{self.port}/files-pri/{TEAM_ID}-{f.id}/{urllib.parse.quote(f.name)}"
-        return {"id": f.id, "name": f.name, "title": f.name, "mimetype": f.mimetype,
-                "filetype": f.name.rsplit(".", 1)[-1], "size": f.size,
-                "url_private": url, "url_private_download": url + "?download=1",
-                "mode": "hosted", "is_external": False}
+        return {
+            "id": f.id,
+            "name": f.name,
+            "title": f.name,
+            "mimetype": f.mimetype,
+            "filetype": f.name.rsplit(".", 1)[-1],
+            "size": f.size,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+            "mode": "hosted",
+            "is_external": False,
+        }
 
     def user_message(
-        self, channel: str, text: str, *, user: str = "U0ALICE01", thread_ts: str | None = None,
-        files: list[FakeFile] | None = None, channel_type: str | None = None,
-        mention: bool = False, event_id: str | None = None, subtype: str | None = None,
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U0ALICE01",
+        thread_ts: str | None = None,
+        files: list[FakeFile] | None = None,
+        channel_type: str | None = None,
+        mention: bool = False,
+        event_id: str | None = None,
+        subtype: str | None = None,
     ) -> tuple[str, dict]:
         """Store a human's message and return (ts, its Events API envelope)."""
         ts = self.new_ts()
-        self.messages[(channel, ts)] = FakeMessage(channel, ts, user, text, thread_ts=thread_ts,
-                                                   files=[{"id": f.id} for f in files or []])
+        self.messages[(channel, ts)] = FakeMessage(
+            channel, ts, user, text, thread_ts=thread_ts, files=[{"id": f.id} for f in files or []]
+        )
         if channel_type is None:
             channel_type = "im" if channel.startswith("D") else "channel"
         event: dict[str, Any] = {
-            "type": "app_mention" if mention else "message", "user": user, "text": text,
-            "ts": ts, "channel": channel, "event_ts": ts, "team": TEAM_ID,
+            "type": "app_mention" if mention else "message",
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+            "team": TEAM_ID,
             "blocks": [{"type": "rich_text", "elements": []}],
         }
         if not mention:
@@ -399,8 +425,10 @@ class FakeSlack:
             event["thread_ts"] = thread_ts
         if files:
             event["subtype"] = "file_share"
-            event["files"] = [{"id": f.id, "file_access": "check_file_info"} if f.connect_stub
-                              else self._file_object(f) for f in files]
+            event["files"] = [
+                {"id": f.id, "file_access": "check_file_info"} if f.connect_stub else self._file_object(f)
+                for f in files
+            ]
         if subtype:
             event["subtype"] = subtype
         return ts, self.envelope(event, event_id=event_id)
@@ -409,11 +437,13 @@ class FakeSlack:
         """Someone removes the app from a channel: Slack sends ``channel_left`` and refuses
         the bot's writes there from now on."""
         self.channels_without_bot.add(channel)
-        return self.envelope({"type": "channel_left", "channel": channel, "actor_id": "U0ALICE01",
-                              "event_ts": self.new_ts()})
+        return self.envelope(
+            {"type": "channel_left", "channel": channel, "actor_id": "U0ALICE01", "event_ts": self.new_ts()}
+        )
 
-    def assistant_thread_started(self, channel: str, *, user: str = "U0ALICE01",
-                                 context_channel: str | None = None) -> tuple[str, dict]:
+    def assistant_thread_started(
+        self, channel: str, *, user: str = "U0ALICE01", context_channel: str | None = None
+    ) -> tuple[str, dict]:
         """The user opens a new thread in the app's assistant view: (thread_ts, its envelope)."""
         ts = self.new_ts()
         self.assistant_threads.add((channel, ts))
@@ -430,26 +460,47 @@ class FakeSlack:
         if event.get("type") == "assistant_thread_started" and thread.get("channel_id") and thread.get("thread_ts"):
             self.assistant_threads.add((thread["channel_id"], thread["thread_ts"]))
         return {
-            "token": "legacy-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID,
-            "event": event, "type": "event_callback",
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._event_counter):010d}",
             "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": TEAM_ID, "user_id": BOT_USER_ID,
-                                "is_bot": True, "is_enterprise_install": False}],
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
             "is_ext_shared_channel": False,
         }
 
-    def block_action(self, message: FakeMessage, action_id: str, *, user: str = "U0ALICE01",
-                     option: str | None = None) -> dict:
+    def block_action(
+        self, message: FakeMessage, action_id: str, *, user: str = "U0ALICE01", option: str | None = None
+    ) -> dict:
         """The interactivity payload Slack sends when a user presses a button on ``message``
         (or picks the option whose value is ``option`` in a select)."""
-        block = next((b for b in message.blocks if b.get("type") == "actions"
-                      and any(e.get("action_id") == action_id for e in b.get("elements", []))), None)
+        block = next(
+            (
+                b
+                for b in message.blocks
+                if b.get("type") == "actions" and any(e.get("action_id") == action_id for e in b.get("elements", []))
+            ),
+            None,
+        )
         if block is None:
             raise KeyError(action_id)
         element = next(e for e in block["elements"] if e.get("action_id") == action_id)
-        action: dict[str, Any] = {"type": element["type"], "action_id": action_id,
-                                  "block_id": block.get("block_id", ""), "action_ts": str(time.time())}
+        action: dict[str, Any] = {
+            "type": element["type"],
+            "action_id": action_id,
+            "block_id": block.get("block_id", ""),
+            "action_ts": str(time.time()),
+        }
         if element["type"] == "button":
             action["value"] = element.get("value", "")
         else:
@@ -460,14 +511,29 @@ class FakeSlack:
             if "placeholder" in element:
                 action["placeholder"] = element["placeholder"]
         return {
-            "type": "block_actions", "api_app_id": APP_ID, "token": "legacy-verification-token",
-            "team": {"id": TEAM_ID, "domain": "fake"}, "user": {"id": user, "team_id": TEAM_ID},
-            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
-                          "thread_ts": message.thread_ts, "is_ephemeral": False},
-            "channel": {"id": message.channel}, "trigger_id": "1.2.3",
-            "message": {"type": "message", "ts": message.ts, "thread_ts": message.thread_ts,
-                        "user": BOT_USER_ID, "bot_id": BOT_ID, "text": message.text,
-                        "blocks": message.blocks},
+            "type": "block_actions",
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "team_id": TEAM_ID},
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "thread_ts": message.thread_ts,
+                "is_ephemeral": False,
+            },
+            "channel": {"id": message.channel},
+            "trigger_id": "1.2.3",
+            "message": {
+                "type": "message",
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "text": message.text,
+                "blocks": message.blocks,
+            },
             "response_url": f"http://127.0.0.1:{self.port}/api/response_url",
             "actions": [action],
         }
@@ -476,33 +542,56 @@ class FakeSlack:
         """The fields Slack sends for a slash command (form-encoded over HTTP, the payload over
         Socket Mode). Slack offers app commands only outside threads, so there is no thread_ts."""
         return {
-            "token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "fake",
-            "channel_id": channel, "channel_name": "directmessage" if channel.startswith("D") else "general",
-            "user_id": user, "user_name": self.users.get(user, user), "command": command, "text": text,
-            "api_app_id": APP_ID, "is_enterprise_install": "false",
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "user_id": user,
+            "user_name": self.users.get(user, user),
+            "command": command,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
             "response_url": f"http://127.0.0.1:{self.port}/api/response_url",
             "trigger_id": f"{next(self._event_counter)}.{TEAM_ID}.trigger",
         }
 
     def message_shortcut(self, message: FakeMessage, callback_id: str, *, user: str = "U0ALICE01") -> dict:
         return {
-            "type": "message_action", "callback_id": callback_id, "trigger_id": "1.2.3",
-            "team": {"id": TEAM_ID, "domain": "fake"}, "user": {"id": user, "team_id": TEAM_ID},
-            "channel": {"id": message.channel}, "message_ts": message.ts,
-            "message": {"type": "message", "ts": message.ts, "thread_ts": message.thread_ts,
-                        "user": BOT_USER_ID, "bot_id": BOT_ID, "text": message.text},
+            "type": "message_action",
+            "callback_id": callback_id,
+            "trigger_id": "1.2.3",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "team_id": TEAM_ID},
+            "channel": {"id": message.channel},
+            "message_ts": message.ts,
+            "message": {
+                "type": "message",
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "text": message.text,
+            },
             "response_url": f"http://127.0.0.1:{self.port}/api/response_url",
             "token": "legacy-verification-token",
         }
 
-    def signed(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None,
-               retry_num: int | None = None, content_type: str = "application/json") -> dict[str, str]:
+    def signed(
+        self,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        retry_num: int | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, str]:
         """Headers Slack would send with ``body`` (a real v0 signature)."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         base = b"v0:" + ts.encode() + b":" + body
         digest = hmac.new((secret or self.signing_secret).encode(), base, hashlib.sha256).hexdigest()
-        headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
-                   "Content-Type": content_type}
+        headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": content_type}
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
@@ -515,19 +604,33 @@ class FakeSlack:
     async def wait_socket(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._ws_ready.wait(), timeout)
 
-    async def push(self, payload: dict, *, kind: str = "events_api", retry_attempt: int = 0,
-                   wait_ack: bool = True, timeout: float = 10.0) -> str:
+    async def push(
+        self,
+        payload: dict,
+        *,
+        kind: str = "events_api",
+        retry_attempt: int = 0,
+        wait_ack: bool = True,
+        timeout: float = 10.0,
+    ) -> str:
         """Send an envelope over the socket; wait for the app's ack. Returns envelope_id."""
         await self.wait_socket(timeout)
         assert self._ws is not None
         envelope_id = f"env-{next(self._event_counter)}"
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.socket_acks[envelope_id] = future
-        await self._ws.send_str(json.dumps({
-            "envelope_id": envelope_id, "type": kind, "payload": payload,
-            "accepts_response_payload": kind != "events_api", "retry_attempt": retry_attempt,
-            "retry_reason": "timeout" if retry_attempt else "",
-        }))
+        await self._ws.send_str(
+            json.dumps(
+                {
+                    "envelope_id": envelope_id,
+                    "type": kind,
+                    "payload": payload,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": retry_attempt,
+                    "retry_reason": "timeout" if retry_attempt else "",
+                }
+            )
+        )
         if wait_ack:
             await asyncio.wait_for(future, timeout)
         return envelope_id
@@ -537,9 +640,16 @@ class FakeSlack:
         await ws.prepare(request)
         self._ws = ws
         self.socket_connections += 1
-        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
-                                      "debug_info": {"host": "fake", "approximate_connection_time": 18060},
-                                      "connection_info": {"app_id": APP_ID}}))
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "fake", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": APP_ID},
+                }
+            )
+        )
         self._ws_ready.set()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -609,8 +719,9 @@ class FakeSlack:
         wait = self._rate_check(method, args, now)
         if wait > 0:
             call.ok, call.error, call.status = False, "ratelimited", 429
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+            )
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return self._fail(call, "unknown_method")
@@ -631,8 +742,9 @@ class FakeSlack:
         limit = self.tier_limits.get(method)
         wait = 0.0
         if method == "chat.postMessage":
-            wait = self._limiter.check(("post", args.get("channel")), self.post_burst,
-                                       self.post_burst * self.post_interval, now)
+            wait = self._limiter.check(
+                ("post", args.get("channel")), self.post_burst, self.post_burst * self.post_interval, now
+            )
         elif limit is not None and self.limits is LimitMode.BUCKETS:
             wait = self._buckets.check((method, TEAM_ID), limit, self.window, now)
         elif limit is not None:
@@ -668,9 +780,15 @@ class FakeSlack:
             self.status[(channel, thread_ts)] = ""
 
     def _m_auth_test(self, args: dict) -> dict:
-        return {"url": "https://fake.slack.com/", "team": "Fake Team", "user": "chatbot",
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
-                "is_enterprise_install": False}
+        return {
+            "url": "https://fake.slack.com/",
+            "team": "Fake Team",
+            "user": "chatbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _m_apps_connections_open(self, args: dict) -> dict:
         return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"}
@@ -686,8 +804,9 @@ class FakeSlack:
             return content
         ts = self.new_ts()
         thread_ts = args.get("thread_ts")
-        self.messages[(channel, ts)] = FakeMessage(channel, ts, BOT_USER_ID, content[0], content[1],
-                                                   thread_ts=thread_ts, bot=True)
+        self.messages[(channel, ts)] = FakeMessage(
+            channel, ts, BOT_USER_ID, content[0], content[1], thread_ts=thread_ts, bot=True
+        )
         self._bot_posted(channel, thread_ts)
         return {"channel": channel, "ts": ts, "message": {"ts": ts, "text": content[0]}}
 
@@ -724,8 +843,11 @@ class FakeSlack:
             if kind == "markdown_text":
                 continue
             if kind == "task_update":
-                if not chunk.get("id") or not chunk.get("title") or \
-                        chunk.get("status") not in ("pending", "in_progress", "complete", "error"):
+                if (
+                    not chunk.get("id")
+                    or not chunk.get("title")
+                    or chunk.get("status") not in ("pending", "in_progress", "complete", "error")
+                ):
                     return "invalid_chunks"
             elif kind == "plan_update":
                 if not chunk.get("title"):
@@ -757,9 +879,18 @@ class FakeSlack:
             return "invalid_arguments"
         ts = self.new_ts()
         self.messages[(channel, ts)] = FakeMessage(
-            channel, ts, BOT_USER_ID, text, thread_ts=thread_ts, bot=True, streaming=True,
-            stream_started=time.monotonic(), recipient_user_id=args.get("recipient_user_id"),
-            chunks=chunks, task_display_mode=args.get("task_display_mode"))
+            channel,
+            ts,
+            BOT_USER_ID,
+            text,
+            thread_ts=thread_ts,
+            bot=True,
+            streaming=True,
+            stream_started=time.monotonic(),
+            recipient_user_id=args.get("recipient_user_id"),
+            chunks=chunks,
+            task_display_mode=args.get("task_display_mode"),
+        )
         self._bot_posted(channel, thread_ts)
         return {"channel": channel, "ts": ts}
 
@@ -893,17 +1024,28 @@ class FakeSlack:
         shared = []
         for item, pending in done:
             name = pending["filename"]
-            mime = "image/png" if name.endswith(".png") else "application/json" if name.endswith(".json") \
+            mime = (
+                "image/png"
+                if name.endswith(".png")
+                else "application/json"
+                if name.endswith(".json")
                 else "application/octet-stream"
+            )
             fid = item["id"]
             del self.uploads[fid]
             self.files[fid] = FakeFile(fid, name, mime, pending["data"], len(pending["data"]))
             shared.append({**self._file_object(self.files[fid]), "title": item.get("title") or name})
         if channel:
             ts = self.new_ts()
-            self.messages[(channel, ts)] = FakeMessage(channel, ts, BOT_USER_ID, args.get("initial_comment") or "",
-                                                       thread_ts=thread_ts, bot=True,
-                                                       files=[{"id": f["id"]} for f in shared])
+            self.messages[(channel, ts)] = FakeMessage(
+                channel,
+                ts,
+                BOT_USER_ID,
+                args.get("initial_comment") or "",
+                thread_ts=thread_ts,
+                bot=True,
+                files=[{"id": f["id"]} for f in shared],
+            )
             self._bot_posted(channel, thread_ts)
         return {"files": [{"id": f["id"], "title": f["title"]} for f in shared]}
 
@@ -912,8 +1054,14 @@ class FakeSlack:
         if uid not in self.users:
             return "user_not_found"
         name = self.users[uid]
-        return {"user": {"id": uid, "name": name, "real_name": name.title(),
-                         "profile": {"display_name": name.title(), "real_name": name.title()}}}
+        return {
+            "user": {
+                "id": uid,
+                "name": name,
+                "real_name": name.title(),
+                "profile": {"display_name": name.title(), "real_name": name.title()},
+            }
+        }
 
     def _m_chat_postEphemeral(self, args: dict) -> dict | str:
         """Shown to ``user`` alone, in the channel or (with thread_ts) the thread; Slack refuses

@@ -16,6 +16,7 @@ turns them on (``rich_messages``, ``ephemeral``).
 Tests push updates with the helpers (``private_message``, ``group_message``,
 ``press_button``…) and read what the bot wrote from ``chats``/``calls``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,15 @@ FILE_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 # Calls that put or change a message in a chat: they count against the chat and group limits.
 WRITE_METHODS = {
-    "sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendDocument",
-    "deleteMessage", "copyMessage", "forwardMessage", "sendRichMessage",
+    "sendMessage",
+    "editMessageText",
+    "editMessageReplyMarkup",
+    "sendPhoto",
+    "sendDocument",
+    "deleteMessage",
+    "copyMessage",
+    "forwardMessage",
+    "sendRichMessage",
 }
 # Calls that share the per-chat draft budget.
 DRAFT_METHODS = {"sendMessageDraft", "sendChatAction", "sendRichMessageDraft"}
@@ -49,16 +57,37 @@ NOT_MODIFIED = (
 )
 
 _INT_FIELDS = {
-    "chat_id", "message_id", "draft_id", "message_thread_id", "offset", "limit", "timeout",
-    "reply_to_message_id", "max_connections", "cache_time", "user_id",
+    "chat_id",
+    "message_id",
+    "draft_id",
+    "message_thread_id",
+    "offset",
+    "limit",
+    "timeout",
+    "reply_to_message_id",
+    "max_connections",
+    "cache_time",
+    "user_id",
 }
 _BOOL_FIELDS = {
-    "disable_notification", "drop_pending_updates", "protect_content", "show_alert",
-    "allow_sending_without_reply", "disable_web_page_preview",
+    "disable_notification",
+    "drop_pending_updates",
+    "protect_content",
+    "show_alert",
+    "allow_sending_without_reply",
+    "disable_web_page_preview",
 }
 _JSON_FIELDS = {
-    "entities", "caption_entities", "reply_markup", "reply_parameters", "allowed_updates",
-    "commands", "link_preview_options", "scope", "rich_message", "ephemeral_message_parameters",
+    "entities",
+    "caption_entities",
+    "reply_markup",
+    "reply_parameters",
+    "allowed_updates",
+    "commands",
+    "link_preview_options",
+    "scope",
+    "rich_message",
+    "ephemeral_message_parameters",
 }
 
 
@@ -87,12 +116,17 @@ class FakeLimits:
 
     def scaled(self, factor: float) -> FakeLimits:
         """The same counts in windows ``factor`` times as long (tests shrink time)."""
+
         def s(w: Window) -> Window:
             return Window(w.count, w.seconds * factor)
 
         return replace(
-            self, chat=s(self.chat), group=s(self.group), global_=s(self.global_),
-            draft=tuple(s(w) for w in self.draft), integer_retry_after=False,
+            self,
+            chat=s(self.chat),
+            group=s(self.group),
+            global_=s(self.global_),
+            draft=tuple(s(w) for w in self.draft),
+            integer_retry_after=False,
         )
 
 
@@ -188,8 +222,12 @@ class FakeTelegram:
     ) -> None:
         self.token = token
         self.bot_user = {
-            "id": bot_id, "is_bot": True, "first_name": "Copy Helper", "username": username,
-            "can_join_groups": True, "can_read_all_group_messages": False,
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Copy Helper",
+            "username": username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
         self.limits = limits or FakeLimits()
@@ -257,8 +295,14 @@ class FakeTelegram:
 
     # ---- scripting -------------------------------------------------------------------
     def inject(
-        self, method: str, *, status: int = 429, description: str = "",
-        retry_after: float | None = None, chat_id: int | None = None, times: int = 1,
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        description: str = "",
+        retry_after: float | None = None,
+        chat_id: int | None = None,
+        times: int = 1,
     ) -> None:
         """Make the next ``times`` matching calls fail (a 429 also penalises the chat)."""
         if status == 429 and not description:
@@ -269,16 +313,27 @@ class FakeTelegram:
         """A member removes the bot from a group: Telegram sends my_chat_member and refuses
         every later write to the chat with 403."""
         self.kicked.add(chat_id)
-        bot = {"id": self.bot_user["id"], "is_bot": True, "first_name": self.bot_user["first_name"],
-               "username": self.username}
-        return self.push_update({"my_chat_member": {
-            "chat": self.chats[chat_id], "from": by, "date": int(time.time()),
-            "old_chat_member": {"status": "member", "user": bot},
-            "new_chat_member": {"status": "kicked", "user": bot, "until_date": 0},
-        }})
+        bot = {
+            "id": self.bot_user["id"],
+            "is_bot": True,
+            "first_name": self.bot_user["first_name"],
+            "username": self.username,
+        }
+        return self.push_update(
+            {
+                "my_chat_member": {
+                    "chat": self.chats[chat_id],
+                    "from": by,
+                    "date": int(time.time()),
+                    "old_chat_member": {"status": "member", "user": bot},
+                    "new_chat_member": {"status": "kicked", "user": bot, "until_date": 0},
+                }
+            }
+        )
 
-    def add_chat(self, chat_id: int, type_: str, *, title: str = "", is_forum: bool = False,
-                 user: dict | None = None) -> dict:
+    def add_chat(
+        self, chat_id: int, type_: str, *, title: str = "", is_forum: bool = False, user: dict | None = None
+    ) -> dict:
         chat: dict[str, Any] = {"id": chat_id, "type": type_}
         if type_ == "private":
             user = user or {}
@@ -318,14 +373,24 @@ class FakeTelegram:
             self._updates_changed.notify_all()
 
     def new_message(
-        self, chat_id: int, user: dict, text: str | None = None, *, entities: list[dict] | None = None,
-        thread_id: int | None = None, reply_to: int | None = None, extra: dict | None = None,
+        self,
+        chat_id: int,
+        user: dict,
+        text: str | None = None,
+        *,
+        entities: list[dict] | None = None,
+        thread_id: int | None = None,
+        reply_to: int | None = None,
+        extra: dict | None = None,
     ) -> dict:
         """A user's message dict as Telegram would deliver it (not pushed yet)."""
         chat = self.chats[chat_id]
         mid = self._take_message_id(chat_id)
         msg: dict[str, Any] = {
-            "message_id": mid, "date": int(time.time()), "chat": chat, "from": user,
+            "message_id": mid,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
         }
         if text is not None:
             msg["text"] = text
@@ -340,8 +405,15 @@ class FakeTelegram:
         if extra:
             msg.update(extra)
         self.messages[chat_id][mid] = StoredMessage(
-            mid, chat_id, False, text or msg.get("caption", ""),
-            entities or [], None, thread_id, reply_to, raw=msg,
+            mid,
+            chat_id,
+            False,
+            text or msg.get("caption", ""),
+            entities or [],
+            None,
+            thread_id,
+            reply_to,
+            raw=msg,
         )
         return msg
 
@@ -355,19 +427,34 @@ class FakeTelegram:
         thumb = self.add_file(data[:64] or b"x")
         big = self.add_file(data, size=size)
         return [
-            {"file_id": thumb, "file_unique_id": f"u{thumb}", "width": 90, "height": 90,
-             "file_size": len(data[:64] or b"x")},
-            {"file_id": big, "file_unique_id": f"u{big}", "width": 1280, "height": 960,
-             "file_size": size if size is not None else len(data)},
+            {
+                "file_id": thumb,
+                "file_unique_id": f"u{thumb}",
+                "width": 90,
+                "height": 90,
+                "file_size": len(data[:64] or b"x"),
+            },
+            {
+                "file_id": big,
+                "file_unique_id": f"u{big}",
+                "width": 1280,
+                "height": 960,
+                "file_size": size if size is not None else len(data),
+            },
         ]
 
     def button_press(self, chat_id: int, message_id: int, user: dict, data: str) -> dict:
         """The callback_query a press on a button of the bot's message makes (not queued)."""
         stored = self.messages[chat_id][message_id]
-        return {"callback_query": {
-            "id": f"cb{self._next_update_id}", "from": user, "chat_instance": f"ci{chat_id}",
-            "message": self._message_json(stored), "data": data,
-        }}
+        return {
+            "callback_query": {
+                "id": f"cb{self._next_update_id}",
+                "from": user,
+                "chat_instance": f"ci{chat_id}",
+                "message": self._message_json(stored),
+                "data": data,
+            }
+        }
 
     def press_button(self, chat_id: int, message_id: int, user: dict, data: str) -> dict:
         return self.push_update(self.button_press(chat_id, message_id, user, data))
@@ -489,8 +576,7 @@ class FakeTelegram:
             if inj.status == 429 and inj.retry_after:
                 for scope, _ in self._scopes_of(method, params):
                     if scope[0] != "global":
-                        self._penalty_until[scope] = max(
-                            self._penalty_until.get(scope, 0.0), now + inj.retry_after)
+                        self._penalty_until[scope] = max(self._penalty_until.get(scope, 0.0), now + inj.retry_after)
             err = TelegramError(inj.status, inj.description, inj.retry_after)
             err.injected = True  # type: ignore[attr-defined]
             raise err
@@ -551,8 +637,11 @@ class FakeTelegram:
 
     async def _m_getUpdates(self, params: dict) -> list[dict]:
         if self.webhook.get("url"):
-            raise TelegramError(409, "Conflict: can't use getUpdates method while webhook is "
-                                     "active; use deleteWebhook to delete the webhook first")
+            raise TelegramError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is "
+                "active; use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset") or 0
         limit = min(max(params.get("limit") or 100, 1), 100)
         timeout = max(float(params.get("timeout") or 0), 0.0)
@@ -567,8 +656,10 @@ class FakeTelegram:
         deadline = time.monotonic() + timeout
         while True:
             if self._poll_generation != mine:
-                raise TelegramError(409, "Conflict: terminated by other getUpdates request; make sure "
-                                         "that only one bot instance is running")
+                raise TelegramError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                )
             pending = [u for u in self._updates if u["update_id"] >= offset]
             if pending:
                 return pending[:limit]
@@ -588,8 +679,7 @@ class FakeTelegram:
             raise TelegramError(400, "Bad Request: secret token contains unallowed characters")
         if url and not url.startswith("https://"):
             raise TelegramError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
-        self.webhook = {"url": url, "secret_token": secret,
-                        "allowed_updates": params.get("allowed_updates")}
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": params.get("allowed_updates")}
         if params.get("drop_pending_updates"):
             self._updates.clear()
         return True
@@ -601,8 +691,11 @@ class FakeTelegram:
         return True
 
     async def _m_getWebhookInfo(self, params: dict) -> dict:
-        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": 0 if self.webhook.get("url") else len(self._updates)}
+        return {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": 0 if self.webhook.get("url") else len(self._updates),
+        }
 
     async def _m_setMyCommands(self, params: dict) -> bool:
         commands = params.get("commands")
@@ -627,7 +720,8 @@ class FakeTelegram:
     async def _m_answerCallbackQuery(self, params: dict) -> bool:
         if not params.get("callback_query_id"):
             raise TelegramError(
-                400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
         text = params.get("text")
         if text is not None and len(text) > 200:
             raise TelegramError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -636,9 +730,17 @@ class FakeTelegram:
     async def _m_sendChatAction(self, params: dict) -> bool:
         self._chat(params)
         if params.get("action") not in {
-            "typing", "upload_photo", "record_video", "upload_video", "record_voice",
-            "upload_voice", "upload_document", "choose_sticker", "find_location",
-            "record_video_note", "upload_video_note",
+            "typing",
+            "upload_photo",
+            "record_video",
+            "upload_video",
+            "record_voice",
+            "upload_voice",
+            "upload_document",
+            "choose_sticker",
+            "find_location",
+            "record_video_note",
+            "upload_video_note",
         }:
             raise TelegramError(400, "Bad Request: wrong parameter action in request")
         return True
@@ -711,15 +813,21 @@ class FakeTelegram:
         if utf16_len(caption) > CAPTION_LIMIT:
             raise TelegramError(400, "Bad Request: message caption is too long")
         file_id = self.add_file(data, suffix=name.rsplit(".", 1)[-1] if "." in name else "bin")
-        document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": name, "mime_type": mime,
-                    "file_size": len(data)}
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": name,
+            "mime_type": mime,
+            "file_size": len(data),
+        }
         thread_id = params.get("message_thread_id")
         reply_to = (params.get("reply_parameters") or {}).get("message_id")
         if reply_to not in self.messages[chat["id"]]:
             reply_to = None
         mid = self._take_message_id(chat["id"])
-        stored = StoredMessage(mid, chat["id"], True, caption, [], self._markup(params), thread_id, reply_to,
-                               document=document)
+        stored = StoredMessage(
+            mid, chat["id"], True, caption, [], self._markup(params), thread_id, reply_to, document=document
+        )
         self.messages[chat["id"]][mid] = stored
         return self._message_json(stored)
 
@@ -808,8 +916,7 @@ class FakeTelegram:
         ``guest_message`` update, its query open for an answer (not queued)."""
         query_id = f"gq{self._next_guest}"
         self._next_guest += 1
-        message = self.new_message(chat_id, user, text, extra={"guest_query_id": query_id, **kw.pop("extra", {})},
-                                   **kw)
+        message = self.new_message(chat_id, user, text, extra={"guest_query_id": query_id, **kw.pop("extra", {})}, **kw)
         self.guest_queries[query_id] = chat_id
         return message
 
@@ -823,15 +930,21 @@ class FakeTelegram:
         query_id = params.get("guest_query_id")
         if not isinstance(query_id, str) or query_id not in self.guest_queries:
             raise TelegramError(
-                400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
         result = params.get("result")
         if isinstance(result, str):
             try:
                 result = json.loads(result)
             except ValueError:
                 result = None
-        if not isinstance(result, dict) or result.get("type") != "article" or not result.get("id") \
-                or not result.get("title") or not isinstance(result.get("input_message_content"), dict):
+        if (
+            not isinstance(result, dict)
+            or result.get("type") != "article"
+            or not result.get("id")
+            or not result.get("title")
+            or not isinstance(result.get("input_message_content"), dict)
+        ):
             raise TelegramError(400, "Bad Request: RESULT_INVALID")
         content = result["input_message_content"]
         text, entities = self._validate_text(content.get("message_text") or "", content)
@@ -867,8 +980,9 @@ class FakeTelegram:
             raise TelegramError(400, "Bad Request: message thread not found")
         reply_to = self._reply_target(chat["id"], params)
         mid = self._take_message_id(chat["id"])
-        stored = StoredMessage(mid, chat["id"], True, _rich_source(rich), [], self._markup(params), thread_id,
-                               reply_to, rich=rich)
+        stored = StoredMessage(
+            mid, chat["id"], True, _rich_source(rich), [], self._markup(params), thread_id, reply_to, rich=rich
+        )
         self.messages[chat["id"]][mid] = stored
         return self._message_json(stored)
 
@@ -914,12 +1028,26 @@ class FakeTelegram:
             text, entities = self._validate_text(params.get("text") or "", params)
         else:
             text, entities = _rich_source(rich), []
-        sent = Ephemeral(len(self.ephemerals) + 1, chat["id"], receiver, text, entities, self._markup(params),
-                         params.get("message_thread_id"), self._reply_target(chat["id"], params), rich)
+        sent = Ephemeral(
+            len(self.ephemerals) + 1,
+            chat["id"],
+            receiver,
+            text,
+            entities,
+            self._markup(params),
+            params.get("message_thread_id"),
+            self._reply_target(chat["id"], params),
+            rich,
+        )
         self.ephemerals.append(sent)
-        out: dict[str, Any] = {"message_id": 0, "ephemeral_message_id": sent.ephemeral_message_id,
-                               "date": int(time.time()), "chat": chat, "from": self.bot_user,
-                               "receiver_user": {"id": receiver, "is_bot": False, "first_name": "User"}}
+        out: dict[str, Any] = {
+            "message_id": 0,
+            "ephemeral_message_id": sent.ephemeral_message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot_user,
+            "receiver_user": {"id": receiver, "is_bot": False, "first_name": "User"},
+        }
         if rich is None:
             out["text"] = text
         else:
@@ -999,8 +1127,11 @@ class FakeTelegram:
             return m.raw
         chat = self.chats[m.chat_id]
         out: dict[str, Any] = {
-            "message_id": m.message_id, "date": int(time.time()), "chat": chat,
-            "from": self.bot_user, "text": m.text,
+            "message_id": m.message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot_user,
+            "text": m.text,
         }
         if m.document is not None:
             del out["text"]
@@ -1019,8 +1150,7 @@ class FakeTelegram:
                 out["is_topic_message"] = True
         if m.reply_to is not None and m.reply_to in self.messages[m.chat_id]:
             replied = self.messages[m.chat_id][m.reply_to]
-            out["reply_to_message"] = {k: v for k, v in self._message_json(replied).items()
-                                       if k != "reply_to_message"}
+            out["reply_to_message"] = {k: v for k, v in self._message_json(replied).items() if k != "reply_to_message"}
         if edited:
             out["edit_date"] = int(time.time())
         return out
@@ -1094,19 +1224,35 @@ def _parse_markup(text: str, parse_mode: str) -> tuple[str, list[dict]]:
 
 
 def _parse_html(text: str) -> tuple[str, list[dict]]:
-    allowed = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-               "span", "tg-spoiler", "blockquote", "tg-emoji"}
+    allowed = {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "span",
+        "tg-spoiler",
+        "blockquote",
+        "tg-emoji",
+    }
     stack: list[str] = []
     out: list[str] = []
     for token in re.split(r"(<[^>]*>)", text):
         if token.startswith("<") and token.endswith(">"):
             m = re.fullmatch(r"<\s*(/?)\s*([a-zA-Z-]+)[^>]*>", token)
             if not m or m.group(2).lower() not in allowed:
-                raise TelegramError(400, f"Bad Request: can't parse entities: unsupported start tag \"{token}\"")
+                raise TelegramError(400, f'Bad Request: can\'t parse entities: unsupported start tag "{token}"')
             name = m.group(2).lower()
             if m.group(1):
                 if not stack or stack.pop() != name:
-                    raise TelegramError(400, f"Bad Request: can't parse entities: unmatched end tag \"{name}\"")
+                    raise TelegramError(400, f'Bad Request: can\'t parse entities: unmatched end tag "{name}"')
             else:
                 stack.append(name)
         else:
@@ -1114,8 +1260,9 @@ def _parse_html(text: str) -> tuple[str, list[dict]]:
                 raise TelegramError(400, "Bad Request: can't parse entities: unexpected character")
             out.append(token.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"))
     if stack:
-        raise TelegramError(400, "Bad Request: can't parse entities: "
-                                 f"can't find end tag corresponding to start tag \"{stack[-1]}\"")
+        raise TelegramError(
+            400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\""
+        )
     return "".join(out), []
 
 
@@ -1138,8 +1285,11 @@ def _parse_mdv2(text: str) -> tuple[str, list[dict]]:
             i += len(mark)
             continue
         if ch in _MDV2_SPECIAL:
-            raise TelegramError(400, f"Bad Request: can't parse entities: character '{ch}' is reserved "
-                                     "and must be escaped with the preceding '\\'")
+            raise TelegramError(
+                400,
+                f"Bad Request: can't parse entities: character '{ch}' is reserved "
+                "and must be escaped with the preceding '\\'",
+            )
         out.append(ch)
         i += 1
     if open_marks:
