@@ -146,6 +146,13 @@ class Traffic:
     def slack_messages(self, where: tuple[str, str], tag: str | None = None) -> list[FakeMessage]:
         return [m for m in self.fakes.slack.bot_replies(*where) if tag is None or tag in m.text]
 
+    def slack_command_replies(self, where: tuple[str, str]) -> list[Any]:
+        """The thread's untagged replies: posted ones (/new) and those shown to their asker
+        alone (/help, /usage: chat.postEphemeral in the thread)."""
+        channel, thread = where
+        personal = [e for e in self.fakes.slack.ephemerals if e.channel == channel and e.thread_ts == thread]
+        return [*self.slack_messages(where), *personal]
+
     def finals(self, place: Place, tag: str) -> list[Any]:
         if place.platform == "telegram":
             return [m for m in self.tg_messages(place.where, tag) if _tg_final(m)]
@@ -302,14 +309,14 @@ class Traffic:
 
     async def slack_command(self, place: Place, user: str) -> str:
         command = self.rng.choice(("/help", "/usage", "/new"))
-        before = len(self.slack_messages(place.where))
+        before = len(self.slack_command_replies(place.where))
         _, envelope = self.fakes.slack.user_message(
             place.where[0], f"<@{BOT_USER_ID}> {command}", user=user, mention=True, thread_ts=place.where[1]
         )
         place.command_replies += 1
         self.ledger.count(f"slack {command}")
         await self._slack_post(envelope)
-        if await until(lambda: len(self.slack_messages(place.where)) > before) is None:
+        if await until(lambda: len(self.slack_command_replies(place.where)) > before) is None:
             self.ledger.timeouts.append(f"{command} on slack {place.where}")
         return command
 
@@ -419,6 +426,8 @@ def verify(traffic: Traffic) -> Verdict:
             elif len(got) > want:
                 v.extra.append(f"{tag}: {len(got)}/{want}")
         others = len(shown) - tagged  # command replies (and nothing else should be there)
+        if place.platform == "slack":  # personal command replies are ephemeral, apart from the thread
+            others += len(traffic.slack_command_replies(place.where)) - len(shown)
         v.command_replies_expected += place.command_replies
         v.command_replies_found += min(others, place.command_replies)
         if others > place.command_replies:
