@@ -393,24 +393,28 @@ class Store:
                     ),
                 )
             ).scalar_one()
-            rows = []
-            for idx, part in enumerate(parts):
-                attachment_id = None
-                if part.blob is not None:
-                    attachment_id = await self._attachment(conn, part.blob, part.mime or "")
-                rows.append(
-                    dict(
-                        message_id=message_id,
-                        idx=idx,
-                        kind=part.kind,
-                        text=part.text,
-                        data=part.data,
-                        attachment_id=attachment_id,
-                    )
-                )
-            if rows:
-                await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
+            await self._insert_parts(conn, message_id, parts)
         return message_id, seq
+
+    async def _insert_parts(self, conn: AsyncConnection, message_id: int, parts: list[NewPart], start: int = 0) -> None:
+        """``parts`` of ``message_id`` from index ``start`` on, their files stored once each."""
+        rows = []
+        for idx, part in enumerate(parts, start):
+            attachment_id = None
+            if part.blob is not None:
+                attachment_id = await self._attachment(conn, part.blob, part.mime or "")
+            rows.append(
+                dict(
+                    message_id=message_id,
+                    idx=idx,
+                    kind=part.kind,
+                    text=part.text,
+                    data=part.data,
+                    attachment_id=attachment_id,
+                )
+            )
+        if rows:
+            await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
 
     async def has_user_message(self, conversation_id: int, platform_message_id: str) -> bool:
         """Whether the platform's message ``platform_message_id`` is stored in the conversation."""
@@ -464,23 +468,7 @@ class Store:
             start = (
                 await conn.execute(select(func.coalesce(func.max(Part.idx), -1)).where(Part.message_id == message_id))
             ).scalar_one() + 1
-            rows = []
-            for idx, part in enumerate(parts, start):
-                attachment_id = None
-                if part.blob is not None:
-                    attachment_id = await self._attachment(conn, part.blob, part.mime or "")
-                rows.append(
-                    dict(
-                        message_id=message_id,
-                        idx=idx,
-                        kind=part.kind,
-                        text=part.text,
-                        data=part.data,
-                        attachment_id=attachment_id,
-                    )
-                )
-            if rows:
-                await conn.execute(_INSERT_PART, rows if len(rows) > 1 else rows[0])
+            await self._insert_parts(conn, message_id, parts, start)
         return True
 
     async def _next_seq(self, conn: AsyncConnection, conversation_id: int) -> int:
