@@ -156,6 +156,12 @@ SCALE = 1.0  # Slack's own minute: a shrunk one makes our fixed costs a larger s
 CHANNELS = [f"C0LIMIT{k:03d}" for k in range(4)]
 THREADS = 50
 WRITES = ("chat.postMessage", "chat.startStream", "chat.appendStream", "chat.update")
+# The slowest threads' first text is a stall or two from missing its post slot on a loaded
+# two-core machine: quiet, 0.98 (whole bursts) and 1.10 (small bursts) × the floor; in CI on
+# PostgreSQL beside other jobs, 1.25 ×. A burst learned wrong costs whole slots and a minute's
+# wait on startStream (or the 429s counted above), far beyond this; bench.service's
+# slack-threads-50 rows hold the precise ratios.
+P99_SLACK = 1.5
 
 
 def _floors(mode: LimitMode) -> tuple[float, float]:
@@ -226,7 +232,7 @@ async def test_fifty_threads_against_a_slack_with_small_bursts(make_settings, fa
     p50, p99 = floor_p50_p99(added)
     floor50, floor99 = _floors(LimitMode.BUCKETS)
     assert p50 <= 1.2 * floor50, (p50, floor50)
-    assert p99 <= 1.2 * floor99, (p99, floor99)
+    assert p99 <= P99_SLACK * floor99, (p99, floor99)
 
 
 async def test_fifty_threads_against_a_slack_that_takes_whole_bursts(make_settings, fake_gateway):
@@ -235,9 +241,7 @@ async def test_fifty_threads_against_a_slack_that_takes_whole_bursts(make_settin
     p50, p99 = floor_p50_p99(added)
     floor50, floor99 = _floors(LimitMode.WINDOWS)
     assert p50 <= 1.1 * floor50, (p50, floor50)
-    # The last thread's first text is one event-loop stall from missing its slot on a loaded
-    # two-core machine (measured here: 0.98–1.10 × the floor; bench.service, quiet: 1.08 ×).
-    assert p99 <= 1.2 * floor99, (p99, floor99)
+    assert p99 <= P99_SLACK * floor99, (p99, floor99)
 
 
 async def test_a_429_in_a_telegram_group_spreads_that_group_s_minute() -> None:
