@@ -69,3 +69,50 @@ def test_revision_ids_fit_alembic_version_column() -> None:
     revisions = list(script.walk_revisions())
     assert revisions and all(len(r.revision) <= 32 for r in revisions)
     assert revisions[-1].revision.startswith("0001")
+
+
+def test_downgrading_past_a_table_copy_keeps_every_message(tmp_path) -> None:
+    """SQLite alters a table by copying it; with foreign keys on, dropping the old
+    ``conversations`` would cascade to every message and part. A downgrade that undoes a
+    column (0003's ``left_at``) must leave the conversations, messages and parts as they were."""
+    from sqlalchemy import func, insert, select
+
+    from bot.store.db import Database
+    from bot.store.models import Conversation, Message, Part
+
+    url = _fresh_url(tmp_path)
+    upgrade(url, "0003_chat_left")
+
+    async def seed() -> None:
+        db = Database(url)
+        async with db.write() as conn:
+            values = dict(platform="console", workspace="local", chat="c", thread="", epoch=0, next_seq=2)
+            values |= dict(history_start=0, token_ratio=1.0, shared=False)
+            cid = (await conn.execute(insert(Conversation).values(**values).returning(Conversation.id))).scalar_one()
+            for seq, role in enumerate(("user", "assistant")):
+                mid = (
+                    await conn.execute(
+                        insert(Message)
+                        .values(conversation_id=cid, seq=seq, role=role, status="answered")
+                        .returning(Message.id)
+                    )
+                ).scalar_one()
+                await conn.execute(insert(Part).values(message_id=mid, idx=0, kind="text", text=f"{role} words"))
+        await db.dispose()
+
+    async def counts() -> tuple[int, int, int]:
+        db = Database(url)
+        async with db.read() as conn:
+            found = [
+                (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                for table in (Conversation, Message, Part)
+            ]
+        await db.dispose()
+        return found[0], found[1], found[2]
+
+    asyncio.run(seed())
+    assert asyncio.run(counts()) == (1, 2, 2)
+    downgrade(url, "0002_turn_pages")
+    assert asyncio.run(counts()) == (1, 2, 2)
+    upgrade(url)
+    assert asyncio.run(counts()) == (1, 2, 2)
