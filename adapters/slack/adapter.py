@@ -197,6 +197,8 @@ class SlackAdapter(Platform):
         app.action(re.compile(rf"^{ACTION_PREFIX}"))(self._on_action)
         for command in self.inbox.commands:  # the registered ones; the fallback answers others
             app.command(f"/{command.name}")(self._on_command)
+            if command.on_message:
+                app.shortcut(commands.shortcut_id(command.name))(self._on_message_shortcut)
         app.shortcut(render.STOP_SHORTCUT)(self._on_stop_shortcut)
         register_fallbacks(app, self.inbox.unknown_command)  # last: acknowledges what nothing above took
         return app
@@ -270,6 +272,24 @@ class SlackAdapter(Platform):
         )
         self.inbox.receive(arrival, lambda: self._build_command(command, team, respond))
 
+    async def _on_message_shortcut(self, ack: Any, body: dict, respond: Respond) -> None:
+        """A core command picked from a message's ⋯ menu (/check on a teammate's draft)."""
+        await ack()
+        shortcut = commands.parse_shortcut(body)
+        if shortcut is None or self.me is None:
+            return
+        team = shortcut.team or self.me.team_id
+        # The channel's command place, as for slash commands: the message's own thread is not
+        # made the bot's (it would then answer every reply there).
+        key = ConversationKey("slack", team, shortcut.channel, "")
+        arrival = Arrival(
+            key,
+            f"shortcut:{shortcut.trigger_id}" if shortcut.trigger_id else "",
+            Author(shortcut.user, shortcut.user),
+            EphemeralSurface(respond),
+        )
+        self.inbox.receive(arrival, lambda: self._build_shortcut(shortcut, key))
+
     async def _on_stop_shortcut(self, ack: Any, body: dict, respond: Respond) -> None:
         """Stop on the message's menu: native streams can't carry a Stop button."""
         await ack()
@@ -333,6 +353,21 @@ class SlackAdapter(Platform):
             IncomingMessage(key=key, author=author, text=command.core_text, message_id=anchor, group=not command.is_dm),
             self._surface(team, command.channel, anchor, command.user),
         )
+
+    async def _build_shortcut(self, shortcut: commands.MessageShortcut, key: ConversationKey) -> Moved:
+        """The command, with the picked message as what it works on; answered in that
+        message's thread, to the person who picked it alone."""
+        assert self.outlet is not None
+        message = IncomingMessage(
+            key=key,
+            author=Author(shortcut.user, await self._name(key.workspace, shortcut.user)),
+            text=f"/{shortcut.command}",
+            message_id=f"shortcut:{shortcut.trigger_id}",
+            group=not shortcut.is_dm,
+            quoted=shortcut.text,
+        )
+        thread = SlackThread(key.workspace, shortcut.channel, shortcut.thread_ts, shortcut.user, personal=True)
+        return Moved(message, SlackSurface(self.outlet, thread))
 
     async def _click(self, team: str, where: tuple[str, str], user: str, data: str, respond: Respond) -> None:
         async def acknowledge(ack: Ack) -> None:

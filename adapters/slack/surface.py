@@ -126,6 +126,7 @@ class SlackThread:
     thread_ts: str
     user: str = ""  # the asker: recipient of a native stream in a channel
     user_team: str = ""
+    personal: bool = False  # every message for ``user`` alone (a message shortcut's answer)
 
     @property
     def is_dm(self) -> bool:
@@ -160,8 +161,9 @@ class SlackSurface(ReplySurface):
 
     async def post(self, text: str, write: Write, *, acquired: bool = False) -> MessageRef:
         t = self.thread
-        if write.audience and not t.is_dm and not acquired:
-            shown = await self._ephemeral(text, write)
+        audience = write.audience or (t.user if t.personal else "")
+        if audience and not t.is_dm and not acquired:
+            shown = await self._ephemeral(text, write, audience)
             if shown is not None:
                 return shown
         stream = self._streams.get(write.turn_id) if write.turn_id else None
@@ -185,8 +187,8 @@ class SlackSurface(ReplySurface):
             raise _failure("chat.postMessage", exc) from exc
         return MessageRef(str(resp["ts"]))
 
-    async def _ephemeral(self, text: str, write: Write) -> MessageRef | None:
-        """Show ``text`` to ``write.audience`` alone, in this thread; None when Slack refuses
+    async def _ephemeral(self, text: str, write: Write, audience: str) -> MessageRef | None:
+        """Show ``text`` to ``audience`` alone, in this thread; None when Slack refuses
         (not a member of the channel, say): the caller posts it for everyone instead."""
         t = self.thread
         try:
@@ -194,7 +196,7 @@ class SlackSurface(ReplySurface):
                 t.team,
                 "chat.postEphemeral",
                 channel=t.channel,
-                user=write.audience,
+                user=audience,
                 thread_ts=t.thread_ts,
                 priority=Priority.TEXT,
                 **render.payload(text, write).kwargs(),

@@ -378,7 +378,10 @@ def brands_extension(brands: BrandStore) -> Extension:
             ),
             Command(
                 CommandInfo(
-                    "check", "Check copy against advertising law and platform rules · 合规检查", "[style] <text>"
+                    "check",
+                    "Check copy against advertising law and platform rules · 合规检查",
+                    "[style] <text>",
+                    on_message="Check copy · 合规检查",
                 ),
                 functools.partial(check_command, brands=brands),
             ),

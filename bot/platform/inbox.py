@@ -87,6 +87,9 @@ class CommandInfo:
     summary: str  # "Write copy variants"
     usage: str = ""  # "<brief>"
     menu: bool = True  # offered in menus (Telegram's command list, Slack's manifest)
+    # A label for running the command on a message someone picks, whose text becomes the
+    # command's ``quoted`` input (Slack's message shortcuts); "": not offered on messages.
+    on_message: str = ""
 
 
 class Inbox(Protocol):
