@@ -201,7 +201,9 @@ class FeishuAdapter(Platform):
     def surface_for(self, key: ConversationKey, *, reply_to: str = "", user: str = "") -> FeishuSurface | None:
         if self.outlet is None or key.platform != PLATFORM:
             return None
-        # In a thread, answer its root in the thread; elsewhere quote the message asked.
+        # In a thread, answer its root in the thread; elsewhere quote the message asked. The key
+        # does not tell a private chat from a group's main chat: notices for one person go to
+        # everyone here (a repair, a message another process took in).
         place = Place(key.chat, key.thread or reply_to, bool(key.thread), key.thread)
         return FeishuSurface(self.outlet, place)
 
@@ -258,12 +260,15 @@ class FeishuAdapter(Platform):
 
     def _surface(self, message: Received) -> FeishuSurface:
         assert self.outlet is not None
+        # Asked in an ordinary group's main chat (a mention that opens a thread of its own too):
+        # a notice for the asker alone may be a card only they see, where they asked.
+        main_chat = not message.private and not message.threaded
         if message.in_thread:  # a thread: answer in it, replying to the message asked
-            place = Place(message.chat_id, message.message_id, True, message.thread)
+            place = Place(message.chat_id, message.message_id, True, message.thread, main_chat=main_chat)
         elif message.private:  # a private chat: just answer
             place = Place(message.chat_id)
         else:  # a group's main chat: quote the question
-            place = Place(message.chat_id, message.message_id, False, message.thread)
+            place = Place(message.chat_id, message.message_id, False, message.thread, main_chat=True)
         return FeishuSurface(self.outlet, place)
 
     async def _build(
@@ -345,7 +350,10 @@ class FeishuAdapter(Platform):
             return None
         where = pressed.where
         key = ConversationKey(PLATFORM, tenant, str(chat_id), where.thread)
-        surface = FeishuSurface(self.outlet, Place(str(chat_id), where.reply_to, bool(where.thread), where.thread))
+        # A card in a group's main chat quotes a message (one in a private chat quotes none).
+        main_chat = bool(where.reply_to) and not where.thread
+        place = Place(str(chat_id), where.reply_to, bool(where.thread), where.thread, main_chat=main_chat)
+        surface = FeishuSurface(self.outlet, place)
         answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
 
         async def acknowledge(ack: Ack) -> None:

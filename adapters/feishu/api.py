@@ -1,6 +1,7 @@
 """Feishu's Open API as the adapter uses it: every call within its budgets, errors as codes.
 
-JSON calls go through lark-oapi's typed requests and its synchronous methods, run in a small
+JSON calls go through lark-oapi's typed requests (its generic ``BaseRequest`` for the one API it
+has no model for: cards shown to one person, ``ephemeral/v1``) and its synchronous methods, run in a small
 thread pool of our own: the SDK's ``a…`` coroutines fetch their token with blocking
 ``requests`` inside the event loop, and the default executor is shared with the rest of
 the bot. The tenant access token is ours (``TenantToken``, passed with every request): the
@@ -57,7 +58,8 @@ from lark_oapi.api.im.v1 import (
     ReplyMessageRequest,
     ReplyMessageRequestBody,
 )
-from lark_oapi.core.model import RequestOption
+from lark_oapi.core.enum import AccessTokenType, HttpMethod
+from lark_oapi.core.model import BaseRequest, RequestOption
 
 from adapters.feishu.budgets import FeishuBudgets
 from bot.platform import Budget, Priority, RateLimited, guarded
@@ -209,6 +211,18 @@ class FeishuApi:
     ) -> Any:
         """One typed SDK call within budget; the response's ``data``. Raises ``FeishuError``,
         ``RateLimited`` (the right budget already paused) or ``Dropped`` (cosmetic, no room)."""
+        return getattr(await self.respond(api, method, request, scope=scope, priority=priority), "data", None)
+
+    async def respond(
+        self,
+        api: str,
+        method: Callable[[Any, RequestOption], Any],
+        request: Any,
+        *,
+        scope: Sequence[Budget] = (),
+        priority: Priority = Priority.EDIT,
+    ) -> Any:
+        """``call``, answering the whole response (its ``raw`` too)."""
         app = self.budgets.api(api)
 
         def limited(exc: Exception) -> Sequence[Budget]:
@@ -229,7 +243,7 @@ class FeishuApi:
                     priority=priority,
                     pause=limited,
                 )
-                return getattr(response, "data", None)
+                return response
             except FeishuError as exc:
                 if exc.code in TOKEN_REFUSED and attempt == 0:
                     self.token.forget(token)  # renewed on the next try
@@ -305,6 +319,31 @@ class FeishuApi:
             scope=(self.budgets.patch(message_id),),
             priority=priority,
         )
+
+    # --- cards for one person ---
+    async def send_ephemeral(
+        self, chat_id: str, open_id: str, card: dict, *, priority: Priority = Priority.TEXT
+    ) -> str:
+        """Show ``card`` to ``open_id`` alone in group ``chat_id`` (at the group's top level,
+        marked "Only visible to you"); the card's message id. lark-oapi has no model for this
+        API: a ``BaseRequest`` on the same path, its answer read from ``raw``."""
+        request = _post(
+            "/open-apis/ephemeral/v1/send",
+            {"chat_id": chat_id, "open_id": open_id, "msg_type": "interactive", "card": card},
+        )
+        response = await self.respond(
+            "ephemeral.send", self.client.request, request, scope=(self.budgets.ephemeral(chat_id),), priority=priority
+        )
+        data = _raw_json(response).get("data")
+        message_id = data.get("message_id") if isinstance(data, dict) else None
+        if not message_id:
+            raise FeishuError(0, "ephemeral card sent without a message id")
+        return str(message_id)
+
+    async def delete_ephemeral(self, message_id: str, *, priority: Priority = Priority.COSMETIC) -> None:
+        """Take a card shown to one person away again."""
+        request = _post("/open-apis/ephemeral/v1/delete", {"message_id": message_id})
+        await self.call("ephemeral.delete", self.client.request, request, priority=priority)
 
     # --- CardKit ---
     async def create_card(self, card: dict, *, priority: Priority = Priority.TEXT) -> str:
@@ -494,6 +533,26 @@ class FeishuApi:
         finally:
             resp.release()
         return Download(b"".join(chunks), mime, filename)
+
+
+def _post(uri: str, body: dict) -> BaseRequest:
+    return (
+        BaseRequest.builder()
+        .http_method(HttpMethod.POST)
+        .uri(uri)
+        .token_types({AccessTokenType.TENANT})
+        .body(body)
+        .build()
+    )
+
+
+def _raw_json(response: Any) -> dict:
+    raw = getattr(getattr(response, "raw", None), "content", None)
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _json(value: Any) -> str:

@@ -66,6 +66,7 @@ class Received:
     in_thread: bool  # answer in the thread
     addressed: bool
     parent_id: str = ""
+    threaded: bool = False  # said inside a topic or thread (every message of a topic group is)
     files: list[FileRef] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -211,6 +212,7 @@ def received(event: dict, tenant: str, me: Identity, *, group_threads: bool = Fa
         in_thread=in_thread,
         addressed=private or mentioned,
         parent_id=str(message.get("parent_id") or ""),
+        threaded=bool(message.get("thread_id")),
         files=files,
         notes=notes,
     )

@@ -10,6 +10,12 @@ on a new card. A card whose streaming Feishu ended (300309 / 200850) or refused 
 (200860) is settled once with what it shows and the answer goes on in a card message the
 surface patches in place; so does every answer where CardKit is refused.
 
+A notice meant for one person (``Write.audience``: a refusal, a reached quota, /help) asked in
+an ordinary group's main chat is a card only that person sees (``ephemeral/v1/send``, marked
+"Only visible to you"). Feishu puts such a card at the group's top level, takes no topic group
+and no private chat: in a topic or thread, in a private chat, or when Feishu refuses it, the
+notice is posted as usual. Such a card cannot be patched: an edit shows it anew.
+
 Every write carries its priority (``bot.platform.Priority``): an answer's first message
 first, final writes next, then pushes; pushes are skipped when their budget has no room
 (the next one carries the whole text), and status lines only use spare capacity.
@@ -58,6 +64,7 @@ TICKS = 10  # sequence ticks a second (see CardState.next)
 RESTART_MARGIN = 20  # ticks added for a card another process (or a restart) wrote last
 STOP_LABEL = "⏹ Stop"
 KNOWN_CARDS = 4096  # CardKit cards remembered by message id (their sequence counters)
+EPHEMERAL = "ephemeral:"  # a MessageRef id prefix: a card only one person sees (not editable)
 
 
 @dataclass
@@ -116,6 +123,10 @@ class Place:
     reply_to: str = ""  # the message answered ("": post in the chat)
     in_thread: bool = False  # answer in reply_to's thread (话题)
     thread: str = ""  # the conversation's thread key (drawn into the controls)
+    # Asked in an ordinary group's main chat, not inside a topic or thread: a notice for one
+    # person can be a card only they see (Feishu shows it at the group's top level, so from
+    # inside a thread it would leave the thread; private chats and topic groups have none).
+    main_chat: bool = False
 
     @property
     def where(self) -> cards.Where:
@@ -224,9 +235,33 @@ class FeishuSurface(ReplySurface):
             ref = MessageRef(encode_ref(pending.card)) if pending.card is not None else MessageRef(pending.message_id)
             return await self.edit(ref, text, write)
         body = cards.card(text, controls=write.controls, where=self.place.where, preview=cards.summary(text))
+        if write.audience and self.place.main_chat:
+            shown = await self._ephemeral(body, write.audience)
+            if shown is not None:
+                return shown
         return MessageRef(await self.send(body, priority=Priority.TEXT))
 
+    async def _ephemeral(self, body: dict, open_id: str) -> MessageRef | None:
+        """``body`` as a card only ``open_id`` sees; None when Feishu refuses it (a topic group,
+        a person no longer in the group): the caller posts it for everyone instead."""
+        chat_id = self.place.chat_id
+        try:
+            message_id = await self.api.send_ephemeral(chat_id, open_id, body, priority=Priority.TEXT)
+        except FeishuError as exc:
+            if exc.code in GONE or exc.code == 0:  # the chat is gone, or no answer: as any send
+                raise failure("ephemeral send", exc) from exc
+            log.info("feishu: a card for one person refused in %s (%s); posting it", chat_id, exc)
+            return None
+        return MessageRef(EPHEMERAL + message_id)
+
     async def edit(self, ref: MessageRef, text: str, write: Write) -> MessageRef:
+        if ref.id.startswith(EPHEMERAL):  # Feishu can't patch a card only one person sees: show it anew
+            shown = await self.post(text, write)
+            try:  # and take the old one away, so its reader sees one card
+                await self.api.delete_ephemeral(ref.id.removeprefix(EPHEMERAL), priority=Priority.EDIT)
+            except (FeishuError, RateLimited, Dropped) as exc:
+                log.debug("feishu: card %s for one person not deleted: %s", ref.id, exc)
+            return shown
         message_id, card = self.outlet.card_of(ref)
         priority = Priority.FINAL if write.final else Priority.EDIT
         if card is not None:

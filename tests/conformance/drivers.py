@@ -436,13 +436,19 @@ class FeishuDriver(Driver):
     async def redeliver(self, sent: Any) -> None:
         assert (await self.fake.push_event(sent)).acked  # the same event, its ids included
 
+    def _bot_messages(self) -> list[Any]:
+        """The bot's messages in the group, in order: what everyone sees and, as on Slack, the
+        cards for one person (notices meant for one of them read too)."""
+        group = self.group.chat_id
+        return [m for m in self.fake.messages.values() if m.chat_id == group and m.from_bot]
+
     def _answers(self) -> list[tuple[Any, str]]:
         """The bot's messages that show answer text, with that text (a card that only says the
         model is thinking shows none yet)."""
         from tests.fakes.feishu_cards import walk_elements
 
         shown = []
-        for message in self.fake.bot_messages(self.group.chat_id):
+        for message in self._bot_messages():
             card = message.card_json
             if card is None:
                 text = message.text
@@ -457,7 +463,7 @@ class FeishuDriver(Driver):
         return [text for _, text in self._answers()]
 
     def messages(self) -> int:
-        return len(self.fake.bot_messages(self.group.chat_id))
+        return len(self._bot_messages())
 
     @staticmethod
     def _data(message: Any) -> list[tuple[str, dict, str | None]]:

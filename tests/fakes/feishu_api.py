@@ -6,9 +6,23 @@ An ``aiohttp.web`` server on 127.0.0.1 (port 0) with: tenant / app access tokens
 im v1 message create / reply (``reply_in_thread``, idempotent ``uuid`` for 1 h) / edit (20
 times, then 230072) / card patch / get, message resources and chat info; CardKit v1 card
 entities (``feishu_cards.py``: JSON 2.0, streaming mode closed by itself after 10 minutes,
-strictly increasing ``sequence``, 30 KB); the long connection (``feishu_ws.py``); events and
-HTTP callback delivery (``feishu_events.py``). Every call is recorded (``calls``), every
-message kept per chat (``transcript``), every card with each update (``cards``).
+strictly increasing ``sequence``, 30 KB); cards shown to one person in a group (ephemeral v1,
+below); the long connection (``feishu_ws.py``); events and HTTP callback delivery
+(``feishu_events.py``). Every call is recorded (``calls``), every message kept per chat
+(``transcript``: what everyone sees; ``seen_by``: what one person sees), every card with each
+update (``cards``).
+
+Cards for one person (``POST /open-apis/ephemeral/v1/send`` ``{"chat_id", "open_id", "msg_type":
+"interactive", "card": {…}}`` → ``data.message_id``; ``POST /open-apis/ephemeral/v1/delete``
+``{"message_id"}``), as documented: only in an ordinary group (``chat_mode`` group), the bot a
+member, the person a member (anyone who wrote in the chat is one: ``FakeChat.members``), cards
+only, no thread or reply (the card sits at the group's top level), 40 a second per group besides
+the API's 50/s and 1,000/min; it cannot be patched, replied to or fetched as a message. Kept
+as a ``FakeMessage`` with ``visible_to`` (``ephemeral_cards``, ``seen_by``). Feishu documents no
+error codes for its refusals; these are assumed: a topic group or a private chat → 230001 (an
+invalid parameter), a person not in the group → 230001, msg_type other than interactive →
+230054, the group's 40/s → 230020, an unknown message to delete → 230001; the bot not in the
+group → 230002 and a card over 30 KB → 230025, as for sends.
 
 Limits, sliding windows scaled by ``time_scale`` (1.0 = Feishu's own seconds; tests shrink it):
 - per API per app 50/s and 1,000/min: HTTP 429, code 99991400, headers ``x-ogw-ratelimit-limit``
@@ -212,6 +226,8 @@ class FakeFeishu:
                 True,
             ),
             ("GET", f"{im}/chats/{{chat_id}}", "im.chat.get", self._chat, True),
+            ("POST", "/open-apis/ephemeral/v1/send", "ephemeral.send", self._send_ephemeral, True),
+            ("POST", "/open-apis/ephemeral/v1/delete", "ephemeral.delete", self._delete_ephemeral, True),
             ("GET", "/open-apis/bot/v3/info", "bot.info", self._bot_info, True),
             ("GET", "/open-apis/contact/v3/users/{user_id}", "contact.user.get", self._contact_user, True),
             ("POST", kit, "cardkit.card.create", self._create_card, True),
@@ -291,12 +307,14 @@ class FakeFeishu:
         existing = next((c for c in self.chats.values() if c.chat_type == "p2p" and c.user == user), None)
         if existing:
             return existing
-        chat = FakeChat(self.new_key("oc"), "p2p", "", "p2p", user=user)
+        chat = FakeChat(self.new_key("oc"), "p2p", "", "p2p", user=user, members={user.open_id})
         self.chats[chat.chat_id] = chat
         return chat
 
-    def group_chat(self, name: str, *, topic: bool = False) -> FakeChat:
-        chat = FakeChat(self.new_key("oc"), "group", name, "topic" if topic else "group")
+    def group_chat(self, name: str, *, topic: bool = False, members: tuple[FakeUser, ...] = ()) -> FakeChat:
+        chat = FakeChat(
+            self.new_key("oc"), "group", name, "topic" if topic else "group", members={u.open_id for u in members}
+        )
         self.chats[chat.chat_id] = chat
         return chat
 
@@ -312,6 +330,7 @@ class FakeFeishu:
     ) -> FakeMessage:
         message = FakeMessage(self.new_key("om"), chat.chat_id, msg_type, content, sender.open_id, False, _ms())
         self._place(message, chat, parent, in_thread)
+        chat.members.add(sender.open_id)  # writing there makes them a member
         return message
 
     def add_resource(
@@ -341,13 +360,31 @@ class FakeFeishu:
         return sum(1 for c in self.calls if c.status == 429)
 
     def transcript(self, chat_id: str) -> list[FakeMessage]:
-        return [m for m in self.messages.values() if m.chat_id == chat_id]
+        """The chat as everyone in it sees it (cards for one person left out)."""
+        return [m for m in self.messages.values() if m.chat_id == chat_id and m.visible_to is None]
 
     def bot_messages(self, chat_id: str | None = None) -> list[FakeMessage]:
-        return [m for m in self.messages.values() if m.from_bot and chat_id in (None, m.chat_id)]
+        """The bot's messages everyone sees (cards for one person left out)."""
+        return [
+            m for m in self.messages.values() if m.from_bot and chat_id in (None, m.chat_id) and m.visible_to is None
+        ]
 
     def thread(self, root_id: str) -> list[FakeMessage]:
-        return [m for m in self.messages.values() if root_id in (m.message_id, m.root_id)]
+        return [m for m in self.messages.values() if root_id in (m.message_id, m.root_id) and m.visible_to is None]
+
+    def seen_by(self, chat_id: str, user: FakeUser) -> list[FakeMessage]:
+        """The chat as ``user`` sees it, in order: what everyone sees and the cards for them alone."""
+        return [m for m in self.messages.values() if m.chat_id == chat_id and m.visible_to in (None, user.open_id)]
+
+    def ephemeral_cards(self, chat_id: str | None = None, user: FakeUser | None = None) -> list[FakeMessage]:
+        """Cards shown to one person (not deleted), in order; of one chat, of one person."""
+        return [
+            m
+            for m in self.messages.values()
+            if m.visible_to is not None
+            and chat_id in (None, m.chat_id)
+            and (user is None or m.visible_to == user.open_id)
+        ]
 
     def cards_left_generating(self) -> list[FakeCard]:
         """Cards whose streaming mode the bot never closed (the chat list shows "[生成中...]")."""
@@ -502,7 +539,7 @@ class FakeFeishu:
     # --- im v1 ---
     def _message_or_fail(self, message_id: str) -> FakeMessage:
         message = self.messages.get(message_id)
-        if message is None:
+        if message is None or message.visible_to is not None:  # a card for one person is no message here
             raise ApiError(400, 230001, "Your request contains an invalid request parameter: message not found.")
         return message
 
@@ -700,6 +737,41 @@ class FakeFeishu:
             "user_count": "2",
             "bot_count": "1",
         }
+
+    # --- cards for one person (ephemeral v1; refusal codes assumed, see the module docstring) ---
+    async def _send_ephemeral(self, request: web.Request, body: Any) -> Any:
+        body = body if isinstance(body, dict) else {}
+        chat = self.chats.get(str(body.get("chat_id") or ""))
+        if chat is None:
+            raise ApiError(400, 230001, "Your request contains an invalid request parameter: chat not found.")
+        if not chat.bot_member:
+            raise ApiError(400, 230002, "The bot can not be outside the group.")
+        if chat.mode != "group":
+            raise ApiError(400, 230001, "Your request contains an invalid request parameter: chat_mode is not group.")
+        open_id = str(body.get("open_id") or "")
+        if open_id not in chat.members:
+            raise ApiError(400, 230001, "Your request contains an invalid request parameter: user not in the chat.")
+        if body.get("msg_type") != "interactive":
+            raise ApiError(400, 230054, "This operation is not supported for this message type.")
+        card = body.get("card")
+        if not isinstance(card, dict):
+            raise ApiError(400, 230001, "Your request contains an invalid request parameter: card.")
+        content = json.dumps(card, ensure_ascii=False)
+        self._content("interactive", content)  # the size limit of any card
+        self._take(("ephemeral", chat.chat_id), self.limits.ephemeral_per_second)
+        message = FakeMessage(
+            self.new_key("om"), chat.chat_id, "interactive", content, self.app_id, True, _ms(), visible_to=open_id
+        )
+        self.messages[message.message_id] = message  # at the group's top level: no thread, no reply
+        return {"message_id": message.message_id}
+
+    async def _delete_ephemeral(self, request: web.Request, body: Any) -> Any:
+        body = body if isinstance(body, dict) else {}
+        message = self.messages.get(str(body.get("message_id") or ""))
+        if message is None or message.visible_to is None:
+            raise ApiError(400, 230001, "Your request contains an invalid request parameter: message_id.")
+        del self.messages[message.message_id]
+        return None
 
     # --- the bot, people ---
     async def _bot_info(self, request: web.Request, body: Any) -> dict:

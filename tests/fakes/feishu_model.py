@@ -16,6 +16,7 @@ class FeishuLimits:
     chat_per_second: int = 5  # send + reply, per p2p user and per group (shared by all bots there)
     card_per_second: int = 10  # CardKit operations on one card
     patch_per_second: int = 5  # PATCH of one card message
+    ephemeral_per_second: int = 40  # cards for one person (ephemeral/v1/send), per group
     api_per_second: int = 50  # each API, per app
     api_per_minute: int = 1000
 
@@ -40,6 +41,7 @@ class FakeChat:
     mode: Literal["p2p", "group", "topic"]
     user: FakeUser | None = None  # the other side of a p2p chat
     bot_member: bool = True
+    members: set[str] = field(default_factory=set)  # people's open_ids (whoever wrote there joined)
 
 
 @dataclass
@@ -69,6 +71,7 @@ class FakeMessage:
     card: FakeCard | None = None  # a CardKit entity sent as {"type": "card", "data": {"card_id"}}
     mentions: list[dict] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)
+    visible_to: str | None = None  # a card only this person (open_id) sees (ephemeral/v1/send)
 
     @property
     def body(self) -> Any:
