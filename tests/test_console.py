@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from adapters.console.chat import ConsoleAdapter, run_chat
 from adapters.console.settings import ConsoleSettings
-from tests.fakes.gateway import Answer
+from tests.fakes.gateway import Answer, FakeToolCall
+from tests.polling import eventually
 from tests.processes import bot_env, start_bot
 
 
@@ -150,3 +155,158 @@ def test_markdown_keeps_line_breaks_and_angle_brackets_as_the_chats_do() -> None
 
     shown = render_markdown("Commands:\n/copy [style] <brief> — copy\n\n**bold** `x`", 60, color=False)
     assert shown.splitlines() == ["Commands:", "/copy [style] <brief> — copy", "", "bold x"]
+
+
+# --- buttons a feature offers (an admin's approval of an MCP tool): /press ---
+def _from_the_tool(body: dict) -> Answer:
+    """The model's follow-up: it says what the tool's result said (or that there was none)."""
+    import re
+
+    messages = body["messages"]
+    asked = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    results = [m["content"] for m in messages[asked:] if m["role"] == "tool"]
+    said = re.sub(r"<[^>]*>", "", results[-1]).strip() if results else "no tool ran"
+    return Answer(text=f"The CMS says: {said}", reasoning="report the result")
+
+
+@pytest.fixture
+async def approvals(make_settings, fake_gateway, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """``await approvals(user)``: ``user``'s conversation in the interactive terminal's view
+    (what it prints, as ``LiveDisplay`` draws it without colours), on a runtime whose MCP
+    server ``cms`` has a destructive ``publish_page``; alice is the admin. The model calls
+    that tool for the first line, then answers from its result."""
+    import json
+
+    from adapters.console.chat import Conversation, conversation_key
+    from adapters.console.live import LiveDisplay
+    from bot.platform import Author
+    from bot.process.runtime import build_runtime
+    from tests.fakes.mcp_servers import stdio_entry
+
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"cms": stdio_entry("cms")}}))
+    made = []
+
+    async def make(user: str, **settings: Any) -> tuple[Conversation, io.StringIO]:
+        values = {"BOT_MCP_CONFIG": str(config), "BOT_ADMINS": "console:alice", **settings}
+        runtime = await build_runtime(make_settings(**values), migrate=False)
+        made.append(runtime)
+        assert await runtime.mcp.wait_ready(30)
+        adapter = console(runtime)
+        out = io.StringIO()
+        display = LiveDisplay(out, width=lambda: 100, color=False)
+        adapter.bind(display)
+        await adapter.start()
+        fake_gateway.script(
+            Answer(text="", reasoning="publish", tool_calls=[FakeToolCall("cms__publish_page", {"title": "Autumn"})])
+        )
+        fake_gateway.default = _from_the_tool
+        return Conversation(adapter, conversation_key(user), Author(user, user.title()), say=display.note), out
+
+    yield make
+    for runtime in made:
+        await runtime.close()
+
+
+OFFER = "▸ /press 1 ✅ Approve · /press 2 ✖ Deny"
+
+
+async def test_an_admin_approves_a_tool_with_press_while_the_answer_waits(approvals, fake_gateway) -> None:
+    chat, out = await approvals("alice")
+    chat.handle("publish the autumn page")
+    await eventually(lambda: OFFER in out.getvalue())
+    shown = out.getvalue()
+    assert shown.index("Approval needed") < shown.index(OFFER)  # the line is under the request
+    assert chat.waiting and len(fake_gateway.requests) == 1  # the answer waits for the tap
+    chat.handle("/press")  # alone: what can be pressed
+    assert out.getvalue().count(OFFER) == 2
+    chat.handle("/press approve")  # acts now, not queued behind the answer it unblocks
+    await chat.adapter.drain()
+    shown = out.getvalue()
+    assert "Approved: running it." in shown and "✅ Approved by Alice." in shown
+    assert "The CMS says: published 'Autumn'" in shown  # the answer used the tool's result
+    assert shown.count(OFFER) == 2  # the settled request is shown again without it
+    chat.handle("/press 1")
+    assert out.getvalue().rstrip().endswith("Nothing to press: no message offers buttons now.")
+    assert len(fake_gateway.requests) == 2
+
+
+async def test_press_deny_or_its_number_keeps_the_tool_from_running(approvals, fake_gateway) -> None:
+    chat, out = await approvals("alice")
+    chat.handle("publish the autumn page")
+    await eventually(lambda: OFFER in out.getvalue())
+    chat.handle("/press publish")
+    assert "No button “publish” here. " + OFFER in out.getvalue()
+    chat.handle("/press 2")
+    await chat.adapter.drain()
+    shown = out.getvalue()
+    assert "Denied: it will not run." in shown and "✖ Denied by Alice." in shown
+    assert "The CMS says:" in shown and "published 'Autumn'" not in shown
+    tool = [m["content"] for m in fake_gateway.requests[1].body["messages"] if m["role"] == "tool"]
+    assert "an admin denied running cms · publish_page" in tool[0]
+
+
+async def test_only_an_admin_may_press_approve(approvals, fake_gateway) -> None:
+    from adapters.console.chat import Conversation
+    from bot.platform import Author
+
+    # bob is no admin: in his own conversation nobody could approve, so nothing is offered.
+    bob, out = await approvals("bob")
+    bob.handle("publish the autumn page")
+    await bob.adapter.drain()
+    assert "/press" not in out.getvalue() and "no admin is in this private chat" in str(fake_gateway.requests[1].body)
+    bob.handle("/press approve")
+    assert out.getvalue().rstrip().endswith("Nothing to press: no message offers buttons now.")
+    # At alice's terminal, bob's press is refused and the tool keeps waiting for an admin.
+    alice, out = await approvals("alice")
+    alice.handle("publish the autumn page")
+    await eventually(lambda: OFFER in out.getvalue())
+    at_alices = Conversation(alice.adapter, alice.key, Author("bob", "Bob"), say=alice.say)
+    at_alices.handle("/press approve")
+    await eventually(lambda: "Only an admin of this assistant can approve or deny tools." in out.getvalue())
+    assert alice.waiting and len(fake_gateway.requests) == 3
+    alice.handle("/press approve")
+    await alice.adapter.drain()
+    assert "published 'Autumn'" in out.getvalue()
+
+
+async def test_a_piped_press_answers_the_approval_and_prints_no_offer(approvals, fake_gateway) -> None:
+    chat, _ = await approvals("alice", BOT_MCP_APPROVAL_TIMEOUT=20)
+    out = io.StringIO()
+    stdin = io.StringIO("publish the autumn page\n/press approve\nthanks\n")
+    started = asyncio.get_running_loop().time()
+    code = await run_chat(chat.adapter, stdin=stdin, stdout=out, user="alice")
+    assert code == 0 and asyncio.get_running_loop().time() - started < 15  # not after the 20 s wait
+    shown = out.getvalue()
+    assert "Approval needed" in shown and "/press" not in shown
+    assert "Approved: running it." in shown and "The CMS says: published 'Autumn'" in shown
+    assert shown.index("published 'Autumn'") < shown.index("The CMS says: no tool ran")  # "thanks", after
+
+
+async def test_press_reaches_any_features_buttons_by_label(runtime) -> None:
+    """A character card file offers Save / Save & use: the terminal knows nothing of
+    characters, and the labels still name the buttons."""
+    from adapters.console.chat import Conversation, conversation_key
+    from adapters.console.live import LiveDisplay
+    from bot.platform import Author
+    from bot.store.characters import CharacterStore
+    from tests.test_characters_cards import CARDS
+
+    adapter = console(runtime)
+    out = io.StringIO()
+    display = LiveDisplay(out, width=lambda: 100, color=False)
+    adapter.bind(display)
+    await adapter.start()
+    key = conversation_key("alice")
+    chat = Conversation(adapter, key, Author("alice", "Alice"), say=display.note)
+    chat.handle(f"/attach {CARDS / 'mascot_zh_v3.json'}")
+    chat.handle("here is our mascot")
+    await adapter.drain()
+    assert "▸ /press 1 ✅ Save · /press 2 🎭 Save & use" in out.getvalue()
+    chat.handle("/press sa")
+    assert "Which one? ▸ /press 1 ✅ Save · /press 2 🎭 Save & use" in out.getvalue()
+    chat.handle("/press SAVE & USE")
+    await adapter.drain()
+    assert "Speaking as **团团**" not in out.getvalue() and "Speaking as 团团" in out.getvalue()
+    [saved] = await CharacterStore(runtime.db).usable(key)
+    assert saved.name == "团团"

@@ -4,6 +4,7 @@ keyboard sees and can do (tests/tty.py emulates the terminal; nothing here sleep
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from bot.store.db import Database
 from bot.store.models import Message, Turn
-from tests.fakes.gateway import Answer, FakeGateway, last_user_text
+from tests.fakes.gateway import Answer, FakeGateway, FakeToolCall, last_user_text
 from tests.processes import bot_env, start_bot
 from tests.tty import ALT_ENTER, CTRL_C, CTRL_D, ENTER, ESC, TAB, UP, Tty, bot_tty
 
@@ -252,6 +253,40 @@ async def test_regenerate_and_feedback_from_the_keyboard(
     await tty.shows("Thanks for the feedback!")
     feedback = await rows(database_url, select(Turn.feedback).order_by(Turn.id))
     assert [r.feedback for r in feedback] == [None, 1]
+    tty.type(CTRL_D)
+    assert await tty.exit_status() == 0
+
+
+async def test_an_approval_offers_its_buttons_and_press_answers_it_mid_answer(
+    terminals: list[Tty], env: dict[str, str], fake_gateway: FakeGateway, tmp_path: Path
+) -> None:
+    from tests.fakes.mcp_servers import stdio_entry
+
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"cms": stdio_entry("cms")}}))
+    fake_gateway.script(
+        Answer(text="", tool_calls=[FakeToolCall("cms__publish_page", {"title": "Autumn"})]),
+        Answer(text="Published the autumn page."),
+    )
+    tty = await chat(terminals, {**env, "BOT_MCP_CONFIG": str(config), "BOT_ADMINS": "console:tester"})
+    tty.line("publish the autumn page")
+    await tty.shows("▸ /press 1 ✅ Approve · /press 2 ✖ Deny")
+    await tty.until(lambda _seen: "Esc to stop" in tty.screen_text())  # the answer waits for the tap
+    tty.type("/press ap")
+    await tty.until(lambda _seen: "approve" in tty.screen_text().split("you› /press ap", 1)[-1])  # offered
+    tty.type(TAB)
+    await tty.until(lambda _seen: "you› /press approve" in tty.screen_text())
+    tty.type(ENTER)
+    await tty.shows("bot› Published the autumn page.")
+    seen = tty.text()
+    assert in_order(
+        seen, "Approval needed", "/press 1 ✅ Approve", "you› /press approve", "Approved: running it.", "Approved by"
+    )
+    assert "(queued" not in seen
+    tool = [m["content"] for m in fake_gateway.requests[1].body["messages"] if m["role"] == "tool"]
+    assert "published 'Autumn'" in tool[0]
+    tty.line("/press approve")  # settled: nothing is offered any more
+    await tty.shows("Nothing to press: no message offers buttons now.")
     tty.type(CTRL_D)
     assert await tty.exit_status() == 0
 

@@ -41,12 +41,16 @@ LocalWords = Callable[[str, list[str]], Iterable[str]]
 
 class CommandCompleter(Completer):
     """``/`` + the registered commands and the terminal's own; after a command, the words
-    its completer offers (through the inbox: styles, characters…)."""
+    its completer offers (through the inbox: styles, characters…; ``local_words`` for the
+    terminal's own commands: the labels ``/press`` takes)."""
 
-    def __init__(self, inbox: Inbox, key: ConversationKey, local: dict[str, str]) -> None:
+    def __init__(
+        self, inbox: Inbox, key: ConversationKey, local: dict[str, str], local_words: LocalWords | None = None
+    ) -> None:
         self.inbox = inbox
         self.key = key
         self.local = local  # name → summary
+        self.local_words = local_words
 
     def _commands(self) -> dict[str, str]:
         found = {c.name: c.summary for c in self.inbox.commands if c.name != "start"}
@@ -73,6 +77,12 @@ class CommandCompleter(Completer):
             return
         name, _, args = text[1:].partition(" ")
         typed = "" if not args or args[-1].isspace() else args.split()[-1]
+        if name.lower() in self.local:
+            before = args.split()[:-1] if typed else args.split()
+            for word in self.local_words(name.lower(), before) if self.local_words is not None else ():
+                if word.startswith(typed.lower()):
+                    yield Completion(word, start_position=-len(typed))
+            return
         try:
             words = await self.inbox.complete(self.key, name.lower(), args)
         except Exception:
@@ -115,7 +125,9 @@ class Terminal:
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
             enable_history_search=False,
-            completer=CommandCompleter(adapter.inbox, key, {n: s for n, (_, s) in Conversation.LOCAL.items()}),
+            completer=CommandCompleter(
+                adapter.inbox, key, {n: s for n, (_, s) in Conversation.LOCAL.items()}, self.chat.arguments
+            ),
             complete_while_typing=Condition(lambda: self.session.default_buffer.text.startswith("/")),
             key_bindings=self._keys(),
             erase_when_done=True,

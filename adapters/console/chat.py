@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import mimetypes
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.console.settings import ConsoleSettings
-from adapters.console.surface import ConsoleSurface, Display, PlainDisplay, SilentDisplay
+from adapters.console.surface import ConsoleSurface, Display, PlainDisplay, SilentDisplay, offer_line
 from bot.platform import (
     Ack,
     Arrival,
     Attachment,
     Author,
+    Button,
     Choice,
     Click,
     ControlKind,
@@ -156,11 +158,38 @@ def newest_controls(surface: ConsoleSurface) -> list[Press]:
     return []
 
 
+_NOT_A_WORD = re.compile(r"[^\w]+")
+
+
+def _words(text: str) -> str:
+    """A label as ``/press`` matches it: its words, lower case, emoji and punctuation gone."""
+    return " ".join(_NOT_A_WORD.sub(" ", text.casefold()).replace("_", " ").split())
+
+
+def matching_buttons(buttons: list[Button], typed: str) -> list[Button]:
+    """What ``/press typed`` may mean: its number, else the buttons whose label reads
+    ``typed`` (``approve`` for "✅ Approve"), else those whose label starts so."""
+    typed = typed.strip()
+    if typed.isdigit():
+        number = int(typed)
+        return [buttons[number - 1]] if 1 <= number <= len(buttons) else []
+    wanted = _words(typed)
+    if not wanted:
+        return []
+    exact = [b for b in buttons if _words(b.label) == wanted]
+    return exact or [b for b in buttons if _words(b.label).startswith(wanted)]
+
+
+def press_is(text: str) -> bool:
+    """``text`` is a ``/press`` line (a piped run lets one through while an answer waits)."""
+    return text.strip().split(maxsplit=1)[:1] == ["/press"]
+
+
 @dataclass
 class Conversation:
     """One person's conversation in the terminal, and what each of their lines does:
-    local commands (/attach, /regen, /good, /bad, /refine N ACTION, /quit) act here or click
-    a control the surface holds; everything else goes to the core (commands included)."""
+    local commands (/attach, /regen, /good, /bad, /refine N ACTION, /press, /quit) act here
+    or click a control the surface holds; everything else goes to the core (commands included)."""
 
     adapter: ConsoleAdapter
     key: ConversationKey
@@ -174,6 +203,7 @@ class Conversation:
         "regen": ("", "a new answer to the last question (also /retry)"),
         "good": ("", "👍 the last answer"),
         "bad": ("", "👎 the last answer"),
+        "press": ("N|LABEL", "press a button the newest message offers (an approval's Approve); alone: list them"),
         "quit": ("", "leave (also /exit, Ctrl-D)"),
     }
     ALIASES = {"retry": "regen", "exit": "quit"}
@@ -202,6 +232,8 @@ class Conversation:
             )
         elif name == "refine" and (press := self._refinement(rest)) is not None:
             self._click(press)
+        elif name == "press":
+            self._press_offered(rest)
         else:
             self.send(text)
         return True
@@ -232,6 +264,29 @@ class Conversation:
             self.say("The answer is still being written; try again once it is done (Esc stops it).")
         else:
             self.say(missing)
+
+    def arguments(self, name: str, before: list[str]) -> list[str]:
+        """What Tab offers after one of our own commands: the labels ``/press`` takes now."""
+        if name != "press" or before:
+            return []
+        return [_words(b.label) for b in self.surface.offer() if _words(b.label)]
+
+    def _press_offered(self, typed: str) -> None:
+        """``/press N`` or ``/press LABEL`` on the newest message offering buttons; alone,
+        what can be pressed. Never queued: an approval is answered while its turn waits."""
+        buttons = self.surface.offer()
+        if not buttons:
+            self.say("Nothing to press: no message offers buttons now.")
+            return
+        if not typed.strip():
+            self.say(offer_line(buttons))
+            return
+        found = matching_buttons(buttons, typed)
+        if len(found) == 1:
+            self._click(found[0].press)
+        else:
+            which = "Which one? " if found else f"No button “{typed.strip()}” here. "
+            self.say(which + offer_line(found or buttons))
 
     def _click(self, press: Press, *, quiet: bool = False) -> None:
         told = None if quiet else self._acknowledged
@@ -308,21 +363,24 @@ async def run_chat(
     new: bool = False,
     quit_event: asyncio.Event | None = None,
 ) -> ExitCode:
-    """Answer each line of ``stdin`` in turn, printing only what the bot says (a pipe)."""
+    """Answer each line of ``stdin`` in turn, printing only what the bot says (a pipe).
+    While an answer waits on a button (an admin's approval), the next line is read at once:
+    a ``/press`` acts then, anything else waits for the answer as usual."""
     chat = await _plain(adapter, stdout, user, conversation, new)
     surface = chat.surface
     quit_event = quit_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     quitting = asyncio.ensure_future(quit_event.wait())
+    reading: asyncio.Future[str] | None = None  # the next line, once asked for (a read can't be taken back)
     try:
         while True:
-            reading = loop.run_in_executor(None, stdin.readline)
-            waiting: list[asyncio.Future[Any]] = [reading, quitting]
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if reading is None:
+                reading = loop.run_in_executor(None, stdin.readline)
+            asked: list[asyncio.Future[Any]] = [reading, quitting]
+            await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)
             if quitting.done():
-                reading.cancel()
                 return ExitCode.INTERRUPTED
-            line = reading.result()
+            line, reading = reading.result(), None
             if not line:
                 break
             text = line.rstrip("\n")
@@ -331,10 +389,25 @@ async def run_chat(
             if not chat.handle(text):
                 break
             work = asyncio.ensure_future(adapter.drain())
-            await asyncio.wait([work, quitting], return_when=asyncio.FIRST_COMPLETED)
-            if quitting.done():
-                chat.stop()  # the answer being written ends as stopped
-                return ExitCode.INTERRUPTED
+            while not work.done():
+                surface.written.clear()
+                if reading is None and surface.offer():
+                    reading = loop.run_in_executor(None, stdin.readline)
+                waiting: list[asyncio.Future[Any]] = [work, quitting]
+                if reading is None:  # any write may bring buttons
+                    waiting.append(asyncio.ensure_future(surface.written.wait()))
+                elif not reading.done():  # a line read that is not a /press waits for the answer
+                    waiting.append(reading)
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for future in waiting[2:]:
+                    if future is not reading:
+                        future.cancel()
+                if quitting.done():
+                    chat.stop()  # the answer being written ends as stopped
+                    return ExitCode.INTERRUPTED
+                if reading is not None and reading.done() and press_is(reading.result()):
+                    chat.handle(reading.result().rstrip("\n"))
+                    reading = None
     finally:
         quitting.cancel()
     await adapter.drain()

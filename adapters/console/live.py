@@ -5,6 +5,8 @@ What is finished goes to the scrollback once, rendered (Markdown through rich), 
 each block is complete. What is still changing lives in the live area above the input:
 the block being written, and whatever waits behind the answer (a line you typed meanwhile,
 queued, is shown there and reaches the scrollback after the answer, as its own turn).
+A message offering a feature's buttons carries one dim line under it saying how to press
+each (``▸ /press 1 ✅ Approve · /press 2 ✖ Deny``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from adapters.console.render import render_markdown, render_plain, settled_length, with_gutter
+from adapters.console.surface import offer_line, offered_buttons
 from bot.platform import Ending, Write
 
 GUTTER = 5
@@ -37,6 +40,7 @@ class _Entry:
     problem: bool = False  # a notice that ends an exchange badly (failed, refused)
     committed: str = ""  # the prefix of ``text`` already in the scrollback
     queued: bool = False  # a line typed while an answer was being written
+    offer: str = ""  # how to press the buttons it offers ("" when it offers none)
 
     def label(self) -> str:
         if self.kind == "user":
@@ -84,6 +88,8 @@ class LiveDisplay:
             self._entries.append(entry)
         entry.text, entry.final = text, write.final
         entry.problem = write.notice and write.ending in (Ending.FAILED, Ending.REFUSED)
+        buttons = offered_buttons(write.controls)
+        entry.offer = offer_line(buttons) if buttons else ""
         if write.final:
             self._status = ""  # the core clears it beside the final write
         self._flush()
@@ -143,6 +149,8 @@ class LiveDisplay:
             )
         entry.committed = entry.text[:upto]
         if last:
+            if entry.offer:
+                self.out.write(self._offer(entry) + "\n")
             self.out.write("\n")
         self.out.flush()
 
@@ -164,10 +172,15 @@ class LiveDisplay:
             label = " " * GUTTER
         return with_gutter(body, label if self.color else _plain_label(entry, labelled), GUTTER)
 
+    def _offer(self, entry: _Entry) -> str:
+        """The line under a message that offers buttons: dim, in the gutter's column."""
+        line = render_plain(entry.offer, self.width() - GUTTER, "dim", color=self.color)
+        return with_gutter(line, " " * GUTTER, GUTTER)
+
     # --- the live area and the status bar (drawn by the application) ---
     def live_text(self, max_lines: int) -> str:
         """What is not in the scrollback yet, rendered: its last ``max_lines`` lines."""
-        key = (tuple((e.text, e.committed, e.final) for e in self._entries), self.width(), max_lines)
+        key = (tuple((e.text, e.committed, e.final, e.offer) for e in self._entries), self.width(), max_lines)
         if self._live_cache is not None and self._live_cache[0] == key:
             return self._live_cache[1]
         parts = []
@@ -175,6 +188,8 @@ class LiveDisplay:
             rest = entry.text[len(entry.committed) :] if entry.text.startswith(entry.committed) else entry.text
             if rest.strip():
                 rendered = self._rendered(entry, rest, labelled=not entry.committed, queued=entry.queued)
+                if entry.offer:
+                    rendered += "\n" + self._offer(entry)
                 parts.append(("\n" if entry.committed else "") + rendered)
         lines = "\n\n".join(parts).split("\n") if parts else []
         text = "\n".join(lines[-max_lines:]) if max_lines > 0 else ""

@@ -2,17 +2,46 @@
 when piped, a live Markdown view in an interactive terminal); the surface keeps what every
 message says now, the controls each offers, and how every exchange ended (the exit status).
 Tool calls show as a line each time one starts, waits, ends or fails (interactive only:
-piped output is the answer alone)."""
+piped output is the answer alone).
+
+The buttons a feature offers (an admin's Approve / Deny, a character's Save) have no
+command of their own: the newest message offering any lends them ``/press N`` or
+``/press LABEL``, shown interactively as one line under that message."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from bot.platform import Controls, Ending, MessageRef, ReplySurface, Step, SurfaceLimits, Write
+from bot.platform import (
+    Button,
+    Choice,
+    ControlKind,
+    Controls,
+    Ending,
+    MessageRef,
+    ReplySurface,
+    Step,
+    SurfaceLimits,
+    Write,
+)
 
 _STATE_WORDS = {"pending": "waiting", "running": "running", "done": "done", "error": "failed"}
+
+
+def offered_buttons(controls: Controls) -> list[Button]:
+    """The buttons of ``controls`` that only ``/press`` reaches: all but the core's own
+    (Stop, Regenerate, feedback: /stop, /regen, /good, /bad) and choices (a copy variant's
+    refinements: /refine N ACTION). Which feature they belong to is not ours to know."""
+    core = set(ControlKind)
+    return [b for row in controls if not isinstance(row, Choice) for b in row if b.press.kind not in core]
+
+
+def offer_line(buttons: Sequence[Button]) -> str:
+    """How to press each of ``buttons``, in one line: ``▸ /press 1 ✅ Approve · /press 2 ✖ Deny``."""
+    return "▸ " + " · ".join(f"/press {n} {b.label}" for n, b in enumerate(buttons, 1))
 
 
 class Display(Protocol):
@@ -38,6 +67,8 @@ class ConsoleSurface(ReplySurface):
         self.endings: list[Ending] = []  # how each exchange ended, in order
         self._steps: dict[tuple[int, str], tuple[str, str]] = {}  # (turn, step id) → (state, detail) shown
         self._count = 0
+        # Set by every write: a piped run waiting on an answer looks whether it now offers buttons.
+        self.written = asyncio.Event()
 
     async def post(self, text: str, write: Write) -> MessageRef:
         self._count += 1
@@ -51,7 +82,16 @@ class ConsoleSurface(ReplySurface):
         if write.ending is not None:
             self.endings.append(write.ending)
         self.display.show(ref.id, text, write)
+        self.written.set()
         return ref
+
+    def offer(self) -> list[Button]:
+        """The buttons ``/press`` reaches: those of the newest message offering any (an
+        approval settled loses its buttons, and with them its place here)."""
+        for controls in reversed(list(self.controls.values())):
+            if buttons := offered_buttons(controls):
+                return buttons
+        return []
 
     async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> MessageRef:
         """Write ``data`` to ``files``/``name`` (never over an existing file: "Mochi (2).json")
