@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -327,6 +328,16 @@ async def test_stdio_servers_get_only_their_listed_environment(mcp_runtime, fake
     assert "CMS_TOKEN" in names
     assert not names & {"UNRELATED_SECRET", "TEAM_CMS_TOKEN", "BYTESPIKE_API_KEY", "DATABASE_URL"}
     assert "cms-secret-value-1234" in runtime.settings.secrets()  # masked in logs
+
+
+async def test_a_stdio_servers_stderr_goes_to_the_log_not_the_screen(mcp_runtime, caplog, capfd) -> None:
+    """In ``bot chat`` the bot's stderr is the terminal: a server's chatter would land among
+    the answers. It is logged instead, a line at a time, under the server's name."""
+    with caplog.at_level(logging.INFO, logger="bot.mcp.connection"):
+        await mcp_runtime()
+        await eventually(lambda: "cms: ready, serving pages" in caplog.text, 10)
+    assert "mcp cms stderr: cms: ready, serving pages" in caplog.text
+    assert "serving pages" not in capfd.readouterr().err
 
 
 async def test_calls_per_server_are_bounded_per_turn_and_secret_arguments_are_not_stored(

@@ -18,12 +18,13 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
 MAX_PAGES = 50  # tools/list pages read at most (a server that pages for ever is cut off)
 MAX_DESCRIPTION = 1024  # characters of a tool's description the model gets
+MAX_STDERR_LINE = 1000  # characters of one line a stdio server writes to stderr that are logged
 
 
 class ServerState(StrEnum):
@@ -202,6 +204,26 @@ class McpServer:
             log.info("mcp %s: connected (%d tool(s))", self.name, len(self.tools))
             await self._watch(session)
 
+    def _stderr_to_log(self, stack: contextlib.AsyncExitStack) -> TextIO:
+        """Where a stdio server's stderr goes: our log, a line at a time, never the bot's own
+        stderr (in ``bot chat`` that is the screen, and a chatty server's lines would land in
+        the answers). The pipe's write end is the child's; ours closes with the connection,
+        and the reader thread ends at the pipe's end."""
+        read_fd, write_fd = os.pipe()
+        errlog = os.fdopen(write_fd, "w", encoding="utf-8", errors="replace")
+        stack.callback(errlog.close)  # registered first: closed after the process is gone
+        name = self.name
+
+        def relay() -> None:
+            with os.fdopen(read_fd, "rb") as pipe:
+                for raw in pipe:
+                    line = raw.decode("utf-8", "replace").rstrip()
+                    if line:
+                        log.info("mcp %s stderr: %s", name, line[:MAX_STDERR_LINE])
+
+        threading.Thread(target=relay, name=f"mcp-{name}-stderr", daemon=True).start()
+        return errlog
+
     def _transport(self, stack: contextlib.AsyncExitStack) -> Any:
         config = self.config
         if config.command:
@@ -212,7 +234,7 @@ class McpServer:
             params = StdioServerParameters(
                 command=config.command, args=config.args, cwd=config.cwd, env=config.resolved_env(self.environ)
             )
-            return stdio_client(params)
+            return stdio_client(params, errlog=self._stderr_to_log(stack))
         import httpx
         from mcp.client.streamable_http import streamable_http_client
 

@@ -142,6 +142,7 @@ def _main() -> None:
     parser.add_argument("--port", type=int, default=0, help="analytics: serve streamable HTTP on this port")
     args = parser.parse_args()
     if args.server == "cms":
+        print("cms: ready, serving pages", file=sys.stderr, flush=True)  # servers talk on stderr
         cms_server().run("stdio")
     else:
         analytics_server(args.port).run("streamable-http")
