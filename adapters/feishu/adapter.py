@@ -24,7 +24,7 @@ from adapters.feishu import cards
 from adapters.feishu.api import CREDENTIALS_REFUSED, FeishuApi, FeishuError, TooLarge
 from adapters.feishu.budgets import FeishuBudgets
 from adapters.feishu.connection import LongConnection
-from adapters.feishu.normalise import Identity, Received, received
+from adapters.feishu.normalise import Identity, Received, quoted, received
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.surface import TICKS, FeishuOutlet, FeishuSurface, Place
 from adapters.feishu.webhook import CallbackEndpoint
@@ -274,7 +274,8 @@ class FeishuAdapter(Platform):
     async def _build(
         self, message: Received, key: ConversationKey, surface: FeishuSurface
     ) -> IncomingMessage | Notice | None:
-        """After access was granted: the files, the author's name."""
+        """After access was granted: the files, the author's name, and for a command that works
+        on a message, sent as a reply, the text it replies to."""
         attachments, notes = await self._fetch(message)
         notes = [*message.notes, *notes]
         if not message.text and not attachments:
@@ -290,8 +291,35 @@ class FeishuAdapter(Platform):
             addressed=message.addressed,
             group=not message.private,
             reply_to=message.parent_id or None,
+            quoted=await self._quoted(message),
             notes=list(dict.fromkeys(notes)),
         )
+
+    async def _quoted(self, message: Received) -> str:
+        """The text of the message ``message`` replies to, read back from Feishu: its event
+        names only the parent's id. Fetched only for a command that works on a message (the
+        core's ``on_message``), so an ordinary reply costs no call; "" when it cannot be read."""
+        if not message.parent_id or not self._works_on_a_message(message.text) or self.me is None:
+            return ""
+        assert self.api is not None
+        try:
+            parent = await self.api.message(message.parent_id)
+        except (FeishuError, RateLimited, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("feishu: could not read %s, which %s replies to: %s", message.parent_id, message.message_id, exc)
+            return ""
+        if parent.deleted:
+            log.info("feishu: %s, which %s replies to, was recalled", message.parent_id, message.message_id)
+            return ""
+        return quoted(parent.kind, parent.content, parent.mentions, self.me)
+
+    def _works_on_a_message(self, text: str) -> bool:
+        """Whether ``text`` starts with a registered command that takes a picked message's text
+        (only its first word is looked at: the core parses the command itself)."""
+        words = text.split(maxsplit=1)
+        if not words or not words[0].startswith("/"):
+            return False
+        name = words[0][1:].split("@", 1)[0].lower()
+        return any(info.name == name and info.on_message for info in self.inbox.commands)
 
     async def _fetch(self, message: Received) -> tuple[list[Attachment], list[str]]:
         assert self.api is not None

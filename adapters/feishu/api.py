@@ -53,6 +53,7 @@ from lark_oapi.api.contact.v3 import GetUserRequest
 from lark_oapi.api.im.v1 import (
     CreateMessageRequest,
     CreateMessageRequestBody,
+    GetMessageRequest,
     PatchMessageRequest,
     PatchMessageRequestBody,
     ReplyMessageRequest,
@@ -152,6 +153,17 @@ class Download:
 
 class TooLarge(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A message read back by its id (``im/v1/messages/{id}``), in the shape a received one has:
+    its kind, its content (a JSON string) and its mentions (``key``, ``id``: an open_id, ``name``)."""
+
+    kind: str
+    content: str
+    mentions: list[dict[str, str]]
+    deleted: bool = False
 
 
 class FeishuApi:
@@ -303,6 +315,22 @@ class FeishuApi:
                 "im.message.create", self.client.im.v1.message.create, request, scope=scope, priority=priority
             )
         return str(data.message_id)
+
+    async def message(self, message_id: str, *, priority: Priority = Priority.TEXT) -> Fetched:
+        """One message by its id (scopes ``im:message:readonly``, and ``im:message.group_msg`` for
+        a group's): what a reply's ``parent_id`` names. Only the app-wide windows apply."""
+        request = GetMessageRequest.builder().message_id(message_id).user_id_type("open_id").build()
+        data = await self.call("im.message.get", self.client.im.v1.message.get, request, priority=priority)
+        item = next(iter(getattr(data, "items", None) or ()), None)
+        if item is None:
+            raise FeishuError(0, f"message {message_id} answered without an item")
+        mentions = [
+            {"key": str(m.key), "id": str(m.id or ""), "name": str(m.name or "")}
+            for m in item.mentions or ()
+            if getattr(m, "key", None)
+        ]
+        content = str(getattr(item.body, "content", None) or "")
+        return Fetched(str(item.msg_type or ""), content, mentions, bool(item.deleted))
 
     async def patch(self, message_id: str, card: dict, *, priority: Priority = Priority.EDIT) -> None:
         """Rewrite a card message the bot sent (not a CardKit card: ``update_card`` for those)."""

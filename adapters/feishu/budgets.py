@@ -1,6 +1,8 @@
 """Feishu's documented limits as shared budgets (``bot.platform.Budget``).
 
-- every Open API, per app: 50 calls a second and 1,000 a minute (each API's page lists it);
+- every Open API, per app: 50 calls a second and 1,000 a minute (each API's page lists it):
+  ``api(name)``, e.g. ``im.message.get`` (a replied-to message read back for ``/check``), which has
+  no other limit;
 - sending and replying: 5 a second per user (private chat) and per group, shared by every
   bot in the group; Feishu answers more with 230020;
 - CardKit: 10 operations a second on one card (content, settings, updates, elements);

@@ -151,6 +151,24 @@ def _post(body: Any, names: dict[str, str]) -> tuple[str, list[str]]:
     return "\n".join(lines), images
 
 
+def _words(kind: str, body: Any, names: dict[str, str]) -> tuple[str, list[str]]:
+    """The words of a text or rich-text message (placeholders not yet resolved) and the rich
+    text's image keys; other kinds have none."""
+    if kind == "text":
+        return (str(body.get("text", "")) if isinstance(body, dict) else ""), []
+    if kind == "post":
+        return _post(body, names)
+    return "", []
+
+
+def quoted(kind: str, content: str, mentions: list[dict[str, str]], me: Identity) -> str:
+    """The text of a message read back by its id (what a reply quotes), read as a received one:
+    text and rich text, mentions resolved to names; "" for every other kind."""
+    names, _ = _mentions({"mentions": mentions}, me)
+    text, _ = _words(kind, _content(content), names)
+    return _tidy(_resolve(text, names))
+
+
 def thread_of(message: dict, *, private: bool, group_threads: bool) -> tuple[str, bool]:
     """(the conversation's thread key, answer in that thread). A message in a thread (话题; every
     message of a topic group) belongs to its root's conversation; in a group's main chat the
@@ -179,13 +197,10 @@ def received(event: dict, tenant: str, me: Identity, *, group_threads: bool = Fa
     names, mentioned = _mentions(message, me)
     kind = str(message.get("message_type") or "")
     body = _content(message.get("content"))
-    text, files, notes = "", [], []
-    if kind == "text":
-        text = str(body.get("text", "")) if isinstance(body, dict) else ""
-    elif kind == "post":
-        text, images = _post(body, names)
-        files = [FileRef(key, "image", f"image-{i + 1}.png", "image/png") for i, key in enumerate(images)]
-    elif kind == "image" and isinstance(body, dict) and body.get("image_key"):
+    text, images = _words(kind, body, names)
+    files = [FileRef(key, "image", f"image-{i + 1}.png", "image/png") for i, key in enumerate(images)]
+    notes: list[str] = []
+    if kind == "image" and isinstance(body, dict) and body.get("image_key"):
         files = [FileRef(str(body["image_key"]), "image", "image.png", "image/png")]
     elif kind == "file" and isinstance(body, dict) and body.get("file_key"):
         name = str(body.get("file_name") or "file")
@@ -194,7 +209,7 @@ def received(event: dict, tenant: str, me: Identity, *, group_threads: bool = Fa
             notes.append(f"I can't read the file “{name}”: I read images and {WHAT_I_READ}.")
         else:
             files = [ref]
-    else:
+    elif kind not in ("text", "post"):
         what = UNSUPPORTED.get(kind, "this kind of message")
         notes.append(f"I can't handle {what}. {NOTE_TAIL}")
     thread, in_thread = thread_of(message, private=private, group_threads=group_threads)

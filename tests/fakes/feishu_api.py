@@ -4,7 +4,8 @@ domain=fake.base_url)``).
 
 An ``aiohttp.web`` server on 127.0.0.1 (port 0) with: tenant / app access tokens (expiring);
 im v1 message create / reply (``reply_in_thread``, idempotent ``uuid`` for 1 h) / edit (20
-times, then 230072) / card patch / get, message resources and chat info; CardKit v1 card
+times, then 230072) / card patch / get by id (``data.items[0]``: ``msg_type``, ``body.content``
+as a JSON string, ``mentions`` with a plain ``id``), message resources and chat info; CardKit v1 card
 entities (``feishu_cards.py``: JSON 2.0, streaming mode closed by itself after 10 minutes,
 strictly increasing ``sequence``, 30 KB); cards shown to one person in a group (ephemeral v1,
 below); the long connection (``feishu_ws.py``); events and HTTP callback delivery
@@ -34,12 +35,15 @@ Limits, sliding windows scaled by ``time_scale`` (1.0 = Feishu's own seconds; te
 ``rate_limited`` lists every refused call of either kind; tests assert it is empty.
 
 Error codes come from Feishu's API reference pages (HTTP 400 + code unless noted): 230001
-invalid content, 230002 bot not in the chat, 230025 content too long (text 150 KB, post /
-card 30 KB), 230054 wrong message type for the operation, 230071 not the sender, 230072 edited
-20 times (edit) / merged messages cannot be replied in a thread (reply), 230099 card content
-failed, 234003 file not in the message, 99991663 invalid token, 99991677 token expired,
-10014 app secret invalid; CardKit codes in ``feishu_cards.py`` (200860 card over 30 KB, 300309
-streaming closed, 200850 streaming timeout, 300317 sequence out of order).
+invalid content (also an unknown ``message_id``), 230002 bot not in the chat, 230027 lacking a
+scope (reading a group's message without ``im:message.group_msg``), 230011 a recalled message
+read by its id (assumed: Feishu's table names it for message operations, not this one), 230025
+content too long (text 150 KB, post / card 30 KB), 230054 wrong message type for the operation,
+230071 not the sender, 230072 edited 20 times (edit) / merged messages cannot be replied in a
+thread (reply), 230099 card content failed, 234003 file not in the message, 99991663 invalid
+token, 99991677 token expired, 10014 app secret invalid; CardKit codes in ``feishu_cards.py``
+(200860 card over 30 KB, 300309 streaming closed, 200850 streaming timeout, 300317 sequence out
+of order).
 
 What lark-oapi 1.7.5 does (read in its source, shown by tests/test_feishu_fake.py)
 ---------------------------------------------------------------------------------------
@@ -184,6 +188,7 @@ class FakeFeishu:
         self.bot = FakeUser("Copy Helper", self.new_key("ou"), "", self.new_key("on"), is_bot=True)
         self.contacts_readable = True  # the app holds contact:user.base:readonly
         self.cardkit_granted = True  # the app holds cardkit:card:write
+        self.group_messages_readable = True  # the app holds im:message.group_msg (GET a group's message)
         self.calls: list[Call] = []
         self.users: dict[str, FakeUser] = {}
         self.chats: dict[str, FakeChat] = {}
@@ -332,6 +337,10 @@ class FakeFeishu:
         self._place(message, chat, parent, in_thread)
         chat.members.add(sender.open_id)  # writing there makes them a member
         return message
+
+    def recall(self, message: FakeMessage) -> None:
+        """Its sender takes ``message`` back (撤回): it can no longer be read by its id."""
+        message.recalled = True
 
     def add_resource(
         self,
@@ -704,7 +713,17 @@ class FakeFeishu:
         return None
 
     async def _get_message(self, request: web.Request, body: Any) -> Any:
-        return {"items": [self._api_message(self._message_or_fail(request.match_info["message_id"]))]}
+        """One message by id, as its API page says: the bot must be in the message's group, and
+        a group's messages need ``im:message.group_msg`` besides ``im:message:readonly``."""
+        message = self._message_or_fail(request.match_info["message_id"])
+        chat = self.chats[message.chat_id]
+        if chat.chat_type == "group" and not chat.bot_member:
+            raise ApiError(400, 230002, "The bot can not be outside the group.")
+        if chat.chat_type == "group" and not self.group_messages_readable:
+            raise ApiError(400, 230027, "Lack of necessary permissions.")
+        if message.recalled:
+            raise ApiError(400, 230011, "The message is recalled.")
+        return {"items": [self._api_message(message)]}
 
     async def _resource(self, request: web.Request, body: Any) -> web.Response:
         message = self._message_or_fail(request.match_info["message_id"])

@@ -72,6 +72,7 @@ class FakeMessage:
     mentions: list[dict] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)
     visible_to: str | None = None  # a card only this person (open_id) sees (ephemeral/v1/send)
+    recalled: bool = False  # taken back by its sender (撤回): no longer readable by its id
 
     @property
     def body(self) -> Any:
