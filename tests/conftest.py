@@ -16,7 +16,7 @@ from bot.config import Settings
 
 # Each platform's harness (fixtures such as ``tg``/``start_bot`` and ``slack``/``slack_with``) is a
 # plugin, so every test module can use it without importing fixtures across test modules.
-pytest_plugins = ["tests.telegram_harness", "tests.slack_harness"]
+pytest_plugins = ["tests.telegram_harness", "tests.slack_harness", "tests.feishu_harness"]
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 

@@ -12,114 +12,30 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from adapters.feishu.adapter import FeishuAdapter
-from bot.config import Settings
 from bot.core import texts
 from bot.platform.controls import Press
-from bot.process.runtime import Runtime, build_runtime
+from bot.process.runtime import build_runtime
 from bot.store.models import Conversation, Turn
 from tests.fakes.feishu_api import FakeFeishu, FeishuLimits
-from tests.fakes.feishu_cards import StreamingRules, controls, walk_elements
-from tests.fakes.feishu_model import FakeChat, FakeMessage
-from tests.fakes.gateway import Answer, FakeGateway, last_user_text
+from tests.fakes.feishu_cards import StreamingRules, controls
+from tests.fakes.gateway import Answer, last_user_text
+from tests.feishu_harness import (
+    PNG,
+    SCALE,
+    THOUGHT,
+    Harness,
+    _close,
+    _harness,
+    answer_text,
+    presses,
+    value_of,
+)
 from tests.platforms import connect
 from tests.polling import eventually
-
-SCALE = 0.05
-THOUGHT = "Let me weigh the brief: 桂花乌龙, young office workers."  # reasoning: never shown
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
-    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00"
-    b"\x00\x00\x00IEND\xaeB`\x82"
-)
-
-
-@dataclass
-class Harness:
-    fake: FakeFeishu
-    gateway: FakeGateway
-    settings: Settings
-    runtime: Runtime
-    adapter: FeishuAdapter
-
-    async def send(self, event: dict) -> Any:
-        delivery = await self.fake.push_event(event)
-        assert delivery.acked, delivery.attempts
-        return delivery
-
-    async def settle(self, timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self.adapter.drain()
-
-    def answers(self, chat: FakeChat) -> list[str]:
-        """What the bot's messages in ``chat`` read now (cards: their answer text)."""
-        return [answer_text(m) for m in self.fake.bot_messages(chat.chat_id) if answer_text(m)]
-
-
-def answer_text(message: FakeMessage) -> str:
-    card = message.card_json
-    if card is None:
-        return message.text
-    answer = next((e for e in walk_elements(card.get("body", {})) if e.get("element_id") == "answer"), None)
-    return answer.get("content", "") if answer else ""
-
-
-def presses(message: FakeMessage) -> list[str]:
-    found = []
-    for control in controls(message.card_json or {}):
-        found += control["options"] or [(control["value"] or {}).get("p")]
-    return [p for p in found if p]
-
-
-def value_of(message: FakeMessage, data: str) -> dict:
-    return next(c["value"] for c in controls(message.card_json or {}) if (c["value"] or {}).get("p") == data)
-
-
-async def _harness(
-    make_settings: Callable[..., Settings], gateway: FakeGateway, fake: FakeFeishu, **overrides: object
-) -> Harness:
-    values: dict[str, object] = dict(
-        FEISHU_APP_ID=fake.app_id,
-        FEISHU_APP_SECRET=fake.app_secret,
-        FEISHU_DOMAIN=fake.base_url,
-        PLATFORM_TIME_SCALE=SCALE,
-    )
-    values.update(overrides)
-    settings = make_settings(**values)
-    runtime = await build_runtime(settings, migrate=False)
-    adapter = connect(runtime, "feishu", **values)
-    assert isinstance(adapter, FeishuAdapter)
-    await adapter.start()
-    if adapter.settings.connection == "websocket":
-        await fake.ws.wait_connected()
-    await eventually(lambda: adapter.health().connected)
-    return Harness(fake, gateway, settings, runtime, adapter)
-
-
-async def _close(h: Harness) -> None:
-    await h.settle()
-    await h.adapter.stop()
-    await h.runtime.close()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeFeishu]:
-    async with FakeFeishu(time_scale=SCALE) as server:
-        yield server
-
-
-@pytest.fixture
-async def feishu(make_settings, fake_gateway, fake) -> AsyncIterator[Harness]:
-    h = await _harness(make_settings, fake_gateway, fake)
-    yield h
-    await _close(h)
 
 
 def everything_sent(fake: FakeFeishu) -> str:

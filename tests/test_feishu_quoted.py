@@ -6,28 +6,12 @@ the fake Open Platform."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.brands.brand_extension import CHECK_USAGE
 from tests.fakes.feishu_api import FakeFeishu
 from tests.fakes.feishu_model import FakeChat
 from tests.fakes.gateway import Answer, last_user_text
-from tests.test_feishu_adapter import SCALE, THOUGHT, Harness, _close, _harness, answer_text
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeFeishu]:
-    async with FakeFeishu(time_scale=SCALE) as server:
-        yield server
-
-
-@pytest.fixture
-async def feishu(make_settings, fake_gateway, fake) -> AsyncIterator[Harness]:
-    h = await _harness(make_settings, fake_gateway, fake)
-    yield h
-    await _close(h)
+from tests.feishu_harness import THOUGHT, Harness, _close, _harness, answer_text
 
 
 def said(h: Harness, chat: FakeChat) -> list[str]:

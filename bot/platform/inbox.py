@@ -88,7 +88,9 @@ class CommandInfo:
     usage: str = ""  # "<brief>"
     menu: bool = True  # offered in menus (Telegram's command list, Slack's manifest)
     # A label for running the command on a message someone picks, whose text becomes the
-    # command's ``quoted`` input (Slack's message shortcuts); "": not offered on messages.
+    # command's ``quoted`` input (Slack: a message shortcut, answered to the picker alone;
+    # Feishu: the command sent as a reply, the replied-to message read back); "": not offered
+    # on messages. For commands that answer with a notice (/check), not a streamed answer.
     on_message: str = ""
 
 
