@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -116,3 +117,22 @@ def test_downgrading_past_a_table_copy_keeps_every_message(tmp_path) -> None:
     assert asyncio.run(counts()) == (1, 2, 2)
     upgrade(url)
     assert asyncio.run(counts()) == (1, 2, 2)
+
+
+def test_rows_an_older_sqlite_file_left_dangling_do_not_stop_an_upgrade(tmp_path) -> None:
+    """The check after a run fails only on what that run left dangling: a file that already
+    had an orphan (written with foreign keys off by another tool) still upgrades."""
+    import sqlite3
+
+    if PG_URL:
+        pytest.skip("PostgreSQL never lets a row point at nothing")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0002_turn_pages")
+    with sqlite3.connect(tmp_path / "old.db") as raw:  # foreign keys are off by default here
+        raw.execute(
+            "INSERT INTO messages (conversation_id, seq, role, author_id, author_name, platform_message_id, status,"
+            " created_at) VALUES (999, 0, 'user', 'u', 'U', 'm', 'answered', '2026-01-01 00:00:00')"
+        )
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "old.db") as raw:
+        assert raw.execute("SELECT count(*) FROM messages WHERE conversation_id = 999").fetchone() == (1,)
