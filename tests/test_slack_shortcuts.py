@@ -10,7 +10,7 @@ from pathlib import Path
 from adapters.slack import commands
 from bot.compliance.brand import BrandProfile
 from bot.store.brands import BrandStore, Place
-from tests.fakes.slack_api import TEAM_ID
+from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.slack_harness import CHANNEL, DM, Harness
 
 DRAFT = "全网最低价，只有今天！加vx：abc12345 详情 <https://xhs.link/a1b2|xhs.link/a1b2>"
@@ -35,6 +35,21 @@ async def test_check_on_a_teammates_draft_is_shown_to_the_picker_alone_in_its_th
     await slack.send(follow)
     await slack.settle()
     assert not fake.bot_replies(CHANNEL, thread) and gw.served == 0
+
+
+async def test_a_message_in_a_styled_thread_is_checked_against_that_platforms_rules(slack: Harness):
+    fake = slack.fake
+    thread, mention = fake.user_message(CHANNEL, f"<@{BOT_USER_ID}> !style xiaohongshu", mention=True)
+    await slack.send(mention)
+    await slack.settle()
+    ts, _ = fake.user_message(CHANNEL, DRAFT, user="U0BOB0001", thread_ts=thread)
+    await slack.click(fake.message_shortcut(fake.messages[(CHANNEL, ts)], commands.shortcut_id("check")))
+    await slack.settle()
+    [report] = fake.ephemerals_for("U0ALICE01", CHANNEL)
+    assert "小红书" in report.text  # the thread's style named in the verdict
+    assert "abc12345" in report.text and "xhs.link" in report.text  # its contact and link rules, Slack's markup undone
+    # Checking did not make the thread the bot's beyond what the mention already did.
+    assert slack.gateway.served == 0
 
 
 async def test_the_channels_brand_profile_is_checked_too(slack: Harness):

@@ -365,6 +365,7 @@ class SlackAdapter(Platform):
             message_id=f"shortcut:{shortcut.trigger_id}",
             group=not shortcut.is_dm,
             quoted=shortcut.text,
+            quoted_in=ConversationKey("slack", key.workspace, shortcut.channel, shortcut.thread_ts),
         )
         thread = SlackThread(key.workspace, shortcut.channel, shortcut.thread_ts, shortcut.user, personal=True)
         return Moved(message, SlackSurface(self.outlet, thread))

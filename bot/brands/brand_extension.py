@@ -349,7 +349,11 @@ async def check_command(call: CommandCall, brands: BrandStore) -> None:
         await core.notify(surface, "\n".join([*notes, CHECK_USAGE]))
         return
     conv = await core.store.conversation(msg.key, shared=msg.group)
-    style = named or resolve_style(conv.style if conv is not None else None)
+    style_id = conv.style if conv is not None else None
+    if not style_id and msg.quoted_in is not None:  # the picked message's thread may have a style
+        there = await core.store.conversation(msg.quoted_in, create=False)
+        style_id = there.style if there is not None else None
+    style = named or resolve_style(style_id)
     brand = await _profile(brands, msg.key)
     findings = check(
         text,

@@ -55,6 +55,9 @@ class IncomingMessage:
     # The text of the message this one replies to (or the part of it the user quoted), where
     # the platform hands it over: what "/check" or "/brand set" sent as a reply works on.
     quoted: str = ""
+    # Where ``quoted`` was written, when that is another conversation than ``key`` (a Slack
+    # message picked from its menu sits in a thread of its own): its style applies to a check.
+    quoted_in: ConversationKey | None = None
     # Problems the adapter met while normalising (file too big, unsupported type…),
     # worded for the user; the core stores them with the message and tells the model.
     notes: list[str] = field(default_factory=list)
