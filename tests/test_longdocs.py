@@ -22,7 +22,7 @@ from bot.process.runtime import build_runtime
 from bot.store.models import DocumentJob, DocumentResult, GatewayCall, Message, Part, Turn
 from tests.conftest import PG_URL
 from tests.fakes.doc_reader import DocumentModel, first_page, is_part, is_vision, pages_asked, part_of
-from tests.fakes.gateway import Answer
+from tests.fakes.gateway import Answer, last_user_text
 from tests.polling import eventually
 from tests.surfaces import RecordingSurface
 from tests.test_documents_scanned import scanned_pdf
@@ -519,3 +519,31 @@ async def test_stop_on_the_progress_message_ends_the_reading_and_regenerate_goes
     finally:
         held.set()
         await rt.close()
+
+
+async def test_a_parts_notes_are_kept_before_the_next_part_starts(make_settings, fake_gateway) -> None:
+    """One slot: part 2 is asked for only once part 1's notes are stored, so a process that
+    dies between the two has lost nothing it read (another process resumes at part 2)."""
+    from bot.gateway.client import GatewayClient
+    from bot.longdocs.summarise import PartCall, PartNotes, read_parts
+
+    fake_gateway.default = lambda body: Answer(text="notes of " + last_user_text(body), reasoning="读")
+    storing, stored = asyncio.Event(), asyncio.Event()
+    kept: list[int] = []
+
+    async def on_notes(notes: PartNotes) -> None:
+        if notes.number == 1:
+            storing.set()
+            await stored.wait()  # a slow database write
+        kept.append(notes.number)
+
+    calls = [PartCall(n, 0, "summarise", f"part {n}", 200) for n in (1, 2)]
+    async with GatewayClient(make_settings()) as client:
+        reading = asyncio.create_task(read_parts(client, calls, concurrency=1, on_notes=on_notes))
+        await asyncio.wait_for(storing.wait(), 10)
+        await asyncio.sleep(0.2)  # the behaviour under test: given time, part 2 is still not asked for
+        assert len(fake_gateway.requests) == 1
+        stored.set()
+        outcome = await asyncio.wait_for(reading, 10)
+    assert kept == [1, 2] and [n.number for n in outcome.notes] == [1, 2]
+    assert len(fake_gateway.requests) == 2

@@ -5,8 +5,9 @@ At most ``concurrency`` calls run at once. A call the gateway turns away for bei
 after a pause, and the number running at once is halved, so a burst finds the gateway's
 rate instead of hammering it; a part refused for what it holds (a content filter) is
 given up alone; a refusal no other part could get past (the key, the balance) ends the
-reading. Each part's notes are handed to ``on_notes`` the moment they come (the caller
-stores them: a restart re-reads none of them).
+reading. Each part's notes are handed to ``on_notes`` the moment they come, before the
+call's slot is let go (the caller stores them, and shows progress without waiting: a restart
+re-reads none of them, and a process that dies loses only the parts in flight).
 """
 
 from __future__ import annotations
@@ -114,9 +115,11 @@ async def read_parts(
                     error: GatewayError | None = exc
                 else:
                     error = None
+                    # Kept before the slot is let go: the next part starts only once these notes
+                    # are stored, so a process that dies mid-way loses only the parts in flight.
+                    outcome.notes.append(notes)
+                    await on_notes(notes)
             if error is None:
-                outcome.notes.append(notes)
-                await on_notes(notes)
                 return
             if error.kind in FATAL:
                 fatal.append(error)
