@@ -140,7 +140,8 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        # OpenAI-style clients are given the root with /v1; requests add it themselves.
+        return value.rstrip("/").removesuffix("/v1")
 
     @field_validator("database_url")
     @classmethod

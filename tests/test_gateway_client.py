@@ -308,6 +308,23 @@ async def test_connect_error_retried_then_reported():
     assert "3 attempts" in info.value.log_message
 
 
+async def test_a_base_url_given_with_v1_still_reaches_the_gateway(gw):
+    """OpenAI-style clients take the root with /v1; so may an operator: it is not doubled."""
+    settings = make_settings(gw.base_url + "/v1/")
+    assert settings.base_url == gw.base_url
+    async with GatewayClient(settings) as c:
+        gw.script(Answer(text="reached", reasoning="ok"))
+        assert "reached" in visible(await collect(c))
+
+
+async def test_a_wrong_path_says_which_setting_to_check(gw):
+    async with GatewayClient(make_settings(gw.base_url + "/api")) as c:  # no such path: a plain 404
+        with pytest.raises(GatewayError) as info:
+            await collect(c)
+    assert info.value.status == 404 and info.value.user_message == failures.USER_NOT_FOUND
+    assert "BYTESPIKE_BASE_URL" in info.value.log_message
+
+
 async def test_read_timeout_is_reported(gw):
     async with GatewayClient(make_settings(gw.base_url, BOT_READ_TIMEOUT=0.05, BOT_MAX_RETRIES=0)) as c:
         gw.script(Answer(text="late", first_token_delay=1.0))

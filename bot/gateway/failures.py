@@ -21,7 +21,9 @@ USER_AUTH = f"the bot's API key was rejected: {TELL_OPERATOR}"
 USER_FORBIDDEN = f"the bot's API key may not use this model: {TELL_OPERATOR}"
 USER_BILLING = f"the bot's model account is out of credit: {TELL_OPERATOR}"
 USER_BAD_REQUEST = "the model gateway rejected this request, so I can't answer it as it is"
-USER_NOT_FOUND = f"the model gateway doesn't know the configured model: {TELL_OPERATOR}"
+USER_NOT_FOUND = f"the model gateway's address or the model's name is set wrong: {TELL_OPERATOR}"
+# The gateway documents no 404: one means the request went to a path it does not serve.
+NOT_FOUND_HINT = "check BYTESPIKE_BASE_URL (requests go to it + /v1/chat/completions) and BOT_MODEL"
 USER_RATE_LIMIT = "the model is getting too many requests right now; please try again in a minute"
 USER_UPSTREAM = "the model service is having trouble right now; please try again shortly"
 USER_NETWORK = "I couldn't reach the model service; please try again shortly"
@@ -147,9 +149,10 @@ def from_status(status: int, body: bytes, headers: httpx.Headers, secret: str | 
         kind, retryable, user = "upstream", True, USER_UPSTREAM
     else:
         kind, retryable, user = "bad_request", False, USER_BAD_REQUEST
+    hint = f" ({NOT_FOUND_HINT})" if status == 404 else ""
     return GatewayError(
         user,
-        f"gateway answered HTTP {status}: {detail or '(no detail)'}",
+        f"gateway answered HTTP {status}: {detail or '(no detail)'}{hint}",
         status=status,
         retryable=retryable,
         retry_after=parse_retry_after(headers),
