@@ -383,6 +383,12 @@ class FeishuApi:
         data = await self.call("cardkit.card.create", self.client.cardkit.v1.card.create, request, priority=priority)
         return str(data.card_id)
 
+    async def _on_card(
+        self, api: str, method: Callable[[Any, RequestOption], Any], request: Any, card_id: str, priority: Priority
+    ) -> None:
+        """A CardKit call on one card: within the API's windows and the card's own."""
+        await self.call(api, method, request, scope=(self.budgets.card(card_id),), priority=priority)
+
     async def card_content(
         self, card_id: str, element_id: str, text: str, sequence: int, *, priority: Priority = Priority.EDIT
     ) -> None:
@@ -393,12 +399,8 @@ class FeishuApi:
             .request_body(ContentCardElementRequestBody.builder().content(text).sequence(sequence).build())
             .build()
         )
-        await self.call(
-            "cardkit.card_element.content",
-            self.client.cardkit.v1.card_element.content,
-            request,
-            scope=(self.budgets.card(card_id),),
-            priority=priority,
+        await self._on_card(
+            "cardkit.card_element.content", self.client.cardkit.v1.card_element.content, request, card_id, priority
         )
 
     async def update_card(
@@ -415,13 +417,7 @@ class FeishuApi:
             )
             .build()
         )
-        await self.call(
-            "cardkit.card.update",
-            self.client.cardkit.v1.card.update,
-            request,
-            scope=(self.budgets.card(card_id),),
-            priority=priority,
-        )
+        await self._on_card("cardkit.card.update", self.client.cardkit.v1.card.update, request, card_id, priority)
 
     async def card_settings(
         self, card_id: str, settings: dict, sequence: int, *, priority: Priority = Priority.FINAL
@@ -432,13 +428,7 @@ class FeishuApi:
             .request_body(SettingsCardRequestBody.builder().settings(_json(settings)).sequence(sequence).build())
             .build()
         )
-        await self.call(
-            "cardkit.card.settings",
-            self.client.cardkit.v1.card.settings,
-            request,
-            scope=(self.budgets.card(card_id),),
-            priority=priority,
-        )
+        await self._on_card("cardkit.card.settings", self.client.cardkit.v1.card.settings, request, card_id, priority)
 
     async def add_elements(
         self, card_id: str, elements: list[dict], before: str, sequence: int, *, priority: Priority = Priority.COSMETIC
@@ -456,12 +446,8 @@ class FeishuApi:
             )
             .build()
         )
-        await self.call(
-            "cardkit.card_element.create",
-            self.client.cardkit.v1.card_element.create,
-            request,
-            scope=(self.budgets.card(card_id),),
-            priority=priority,
+        await self._on_card(
+            "cardkit.card_element.create", self.client.cardkit.v1.card_element.create, request, card_id, priority
         )
 
     async def delete_element(
@@ -474,12 +460,8 @@ class FeishuApi:
             .request_body(DeleteCardElementRequestBody.builder().sequence(sequence).build())
             .build()
         )
-        await self.call(
-            "cardkit.card_element.delete",
-            self.client.cardkit.v1.card_element.delete,
-            request,
-            scope=(self.budgets.card(card_id),),
-            priority=priority,
+        await self._on_card(
+            "cardkit.card_element.delete", self.client.cardkit.v1.card_element.delete, request, card_id, priority
         )
 
     # --- people ---
