@@ -127,6 +127,30 @@ class BlockedRow:
     blocked_at: datetime
 
 
+def _sums() -> tuple[Any, ...]:
+    """What a report adds up over the gateway calls it groups, labelled for ``_summed``."""
+    return (
+        func.count(func.distinct(GatewayCall.turn_id)).label("turns"),
+        func.count(GatewayCall.id).label("calls"),
+        func.sum(GatewayCall.prompt_tokens).label("prompt"),
+        func.sum(GatewayCall.cached_tokens).label("cached"),
+        func.sum(GatewayCall.completion_tokens).label("completion"),
+        func.sum(GatewayCall.cost).label("cost"),
+    )
+
+
+def _summed(row: Any) -> dict[str, Any]:
+    """``_sums`` of one row as a report's fields (a group with no value counts 0)."""
+    return dict(
+        turns=int(row.turns),
+        calls=int(row.calls),
+        prompt_tokens=int(row.prompt or 0),
+        cached_tokens=int(row.cached or 0),
+        completion_tokens=int(row.completion or 0),
+        cost=float(row.cost or 0),
+    )
+
+
 class UsageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -356,34 +380,13 @@ class UsageStore:
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(
-                        GatewayCall.day,
-                        func.count(func.distinct(GatewayCall.turn_id)).label("turns"),
-                        func.count(GatewayCall.id).label("calls"),
-                        func.sum(GatewayCall.prompt_tokens).label("prompt"),
-                        func.sum(GatewayCall.cached_tokens).label("cached"),
-                        func.sum(GatewayCall.completion_tokens).label("completion"),
-                        func.sum(GatewayCall.cost).label("cost"),
-                        errors.label("errors"),
-                    )
+                    select(GatewayCall.day, *_sums(), errors.label("errors"))
                     .where(GatewayCall.day >= since, GatewayCall.day <= until)
                     .group_by(GatewayCall.day)
                     .order_by(GatewayCall.day)
                 )
             ).all()
-        return [
-            dict(
-                day=r.day,
-                turns=int(r.turns),
-                calls=int(r.calls),
-                prompt_tokens=int(r.prompt or 0),
-                cached_tokens=int(r.cached or 0),
-                completion_tokens=int(r.completion or 0),
-                cost=float(r.cost or 0),
-                errors=int(r.errors or 0),
-            )
-            for r in rows
-        ]
+        return [dict(day=r.day, **_summed(r), errors=int(r.errors or 0)) for r in rows]
 
     async def breakdown(
         self, since: str, until: str, *, platform: str | None = None, user_id: str | None = None
@@ -394,12 +397,7 @@ class UsageStore:
             GatewayCall.platform,
             GatewayCall.user_id,
             GatewayCall.conversation_id,
-            func.count(func.distinct(GatewayCall.turn_id)).label("turns"),
-            func.count(GatewayCall.id).label("calls"),
-            func.sum(GatewayCall.prompt_tokens).label("prompt"),
-            func.sum(GatewayCall.cached_tokens).label("cached"),
-            func.sum(GatewayCall.completion_tokens).label("completion"),
-            func.sum(GatewayCall.cost).label("cost"),
+            *_sums(),
         ).where(GatewayCall.day >= since, GatewayCall.day <= until)
         if platform:
             query = query.where(GatewayCall.platform == platform)
@@ -416,12 +414,7 @@ class UsageStore:
                 platform=r.platform,
                 user=r.user_id,
                 conversation=r.conversation_id,
-                turns=int(r.turns),
-                calls=int(r.calls),
-                prompt_tokens=int(r.prompt or 0),
-                cached_tokens=int(r.cached or 0),
-                completion_tokens=int(r.completion or 0),
-                cost=round(float(r.cost or 0), 6),
+                **_summed(r) | {"cost": round(float(r.cost or 0), 6)},
             )
             for r in rows
         ]
