@@ -29,6 +29,21 @@ def bot_env(**settings: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **settings}
 
 
+def run_env(
+    gateway_url: str, database_url: str, port: int, *, api_key: str = "test-key", **settings: str
+) -> dict[str, str]:
+    """A ``bot run``'s environment: the gateway and its key, the database, the web app on
+    127.0.0.1:``port``, plus ``settings``."""
+    return bot_env(
+        BYTESPIKE_API_KEY=api_key,
+        BYTESPIKE_BASE_URL=gateway_url,
+        DATABASE_URL=database_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        **settings,
+    )
+
+
 async def start_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,

@@ -11,19 +11,17 @@ import httpx
 from tests.fakes.feishu_api import FakeFeishu
 from tests.fakes.gateway import Answer
 from tests.polling import eventually
-from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+from tests.processes import free_port, run_env, start_bot, terminate, wait_healthz
 
 
 async def test_bot_run_starts_feishu_when_it_is_configured(fake_gateway, database_url: str, tmp_path: Path) -> None:
     fake_gateway.default = lambda body: Answer(text="飞书上线了。", reasoning="greet")
     async with FakeFeishu(app_secret="fake-secret-that-must-not-be-logged") as fake:
         port = free_port()
-        env = bot_env(
-            BYTESPIKE_API_KEY="test-key",
-            BYTESPIKE_BASE_URL=fake_gateway.base_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-            HOST="127.0.0.1",
+        env = run_env(
+            fake_gateway.base_url,
+            database_url,
+            port,
             FEISHU_APP_ID=fake.app_id,
             FEISHU_APP_SECRET=fake.app_secret,
             FEISHU_DOMAIN=fake.base_url,

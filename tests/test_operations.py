@@ -19,7 +19,7 @@ from tests.fakes.gateway import Answer, FakeGateway
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.polling import eventually
-from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+from tests.processes import free_port, run_env, start_bot, terminate, wait_healthz
 
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 METRICS_TOKEN = "metrics-token-5f1e9a"
@@ -58,12 +58,10 @@ async def test_readiness_and_metrics_tell_the_operator_what_is_wrong(database_ur
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(
-            BYTESPIKE_API_KEY="test-key",
-            BYTESPIKE_BASE_URL=gateway.base_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-            HOST="127.0.0.1",
+        env = run_env(
+            gateway.base_url,
+            database_url,
+            port,
             TELEGRAM_BOT_TOKEN=tg.token,
             TELEGRAM_API_URL=tg.api_url,
             METRICS_TOKEN=METRICS_TOKEN,
@@ -154,12 +152,10 @@ async def test_sigterm_lets_the_running_answer_finish_and_leaves_the_queue(
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(
-            BYTESPIKE_API_KEY="test-key",
-            BYTESPIKE_BASE_URL=fake_gateway.base_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-            HOST="127.0.0.1",
+        env = run_env(
+            fake_gateway.base_url,
+            database_url,
+            port,
             TELEGRAM_BOT_TOKEN=tg.token,
             TELEGRAM_API_URL=tg.api_url,
             SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -242,12 +238,10 @@ async def test_sigterm_past_the_grace_ends_the_answer_as_interrupted(
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(
-            BYTESPIKE_API_KEY="test-key",
-            BYTESPIKE_BASE_URL=fake_gateway.base_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-            HOST="127.0.0.1",
+        env = run_env(
+            fake_gateway.base_url,
+            database_url,
+            port,
             TELEGRAM_BOT_TOKEN=tg.token,
             TELEGRAM_API_URL=tg.api_url,
             BOT_SHUTDOWN_GRACE="0.5",
@@ -293,12 +287,11 @@ async def test_json_logs_carry_ids_and_never_a_secret_or_message_text(database_u
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
         secrets = [api_key, tg.token, webhook_secret, BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, METRICS_TOKEN]
-        env = bot_env(
-            BYTESPIKE_API_KEY=api_key,
-            BYTESPIKE_BASE_URL=gateway.base_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-            HOST="127.0.0.1",
+        env = run_env(
+            gateway.base_url,
+            database_url,
+            port,
+            api_key=api_key,
             TELEGRAM_BOT_TOKEN=tg.token,
             TELEGRAM_API_URL=tg.api_url,
             TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/webhook",

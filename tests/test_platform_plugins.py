@@ -12,7 +12,7 @@ import httpx
 
 from bot.config import SettingsError
 from bot.platform.discovery import configured, plugins
-from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+from tests.processes import free_port, run_env, start_bot, terminate, wait_healthz
 
 # A whole third-party platform: messages come in on a webhook, answers are kept for a GET.
 ECHO_PLATFORM = '''
@@ -146,12 +146,10 @@ def test_its_settings_problems_are_reported_like_the_core_s(tmp_path: Path, monk
 async def test_bot_run_serves_a_third_party_platform(tmp_path: Path, fake_gateway, database_url: str) -> None:
     site = install(tmp_path)
     port = free_port()
-    env = bot_env(
-        BYTESPIKE_API_KEY="test-key",
-        BYTESPIKE_BASE_URL=fake_gateway.base_url,
-        DATABASE_URL=database_url,
-        PORT=str(port),
-        HOST="127.0.0.1",
+    env = run_env(
+        fake_gateway.base_url,
+        database_url,
+        port,
         ECHO_ENABLED="true",
     )
     env["PYTHONPATH"] = f"{site}:{env.get('PYTHONPATH', '')}"

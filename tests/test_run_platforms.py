@@ -11,7 +11,7 @@ from tests.fakes.gateway import Answer
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.polling import eventually
-from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+from tests.processes import free_port, run_env, start_bot, terminate, wait_healthz
 
 ALICE = {"id": 501, "is_bot": False, "first_name": "Alice"}
 
@@ -28,12 +28,10 @@ async def test_bot_run_answers_telegram_and_slack_in_one_process(
     async with FakeTelegram() as tg:
         tg.add_chat(ALICE["id"], "private", user=ALICE)
         port = free_port()
-        env = bot_env(
-            BYTESPIKE_API_KEY="test-key",
-            BYTESPIKE_BASE_URL=fake_gateway.base_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-            HOST="127.0.0.1",
+        env = run_env(
+            fake_gateway.base_url,
+            database_url,
+            port,
             TELEGRAM_BOT_TOKEN=tg.token,
             TELEGRAM_API_URL=tg.api_url,
             SLACK_BOT_TOKEN=BOT_TOKEN,

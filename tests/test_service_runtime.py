@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.platform.messages import Author, ConversationKey, IncomingMessage
 from bot.process.runtime import build_runtime
 from tests.fakes.gateway import Answer
-from tests.processes import bot_env, free_port, start_bot, terminate, wait_healthz
+from tests.processes import free_port, run_env, start_bot, terminate, wait_healthz
 from tests.surfaces import RecordingSurface
 
 
@@ -48,12 +48,10 @@ async def test_event_dedupe_survives_a_restart(settings) -> None:
 
 async def test_bot_run_serves_healthz_and_stops_cleanly(fake_gateway, database_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = bot_env(
-        BYTESPIKE_API_KEY="test-key",
-        BYTESPIKE_BASE_URL=fake_gateway.base_url,
-        DATABASE_URL=database_url,
-        PORT=str(port),
-        HOST="127.0.0.1",
+    env = run_env(
+        fake_gateway.base_url,
+        database_url,
+        port,
     )
     proc = await start_bot("run", env=env, cwd=tmp_path)
     try:
