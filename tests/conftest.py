@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,6 +99,30 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     template = tmp_path_factory.mktemp("db") / "template.db"
     upgrade(f"sqlite+aiosqlite:///{template}")
     yield str(template)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables yet, for migration tests: a SQLite file, or on PostgreSQL a
+    scratch database of the test's own, dropped after it."""
+    if not PG_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+        return
+    import asyncpg
+
+    name = f"bot_mig_{uuid.uuid4().hex[:8]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(_pg_admin_url(PG_URL))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base = _pg_admin_url(PG_URL).rsplit("/", 1)[0]
+    yield f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

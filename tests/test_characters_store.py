@@ -20,7 +20,6 @@ from bot.store.migrate import downgrade, upgrade
 from bot.store.models import Conversation, Message
 from bot.store.repo import Store
 from tests.test_characters_cards import MOCHI
-from tests.test_migrations import _fresh_url
 
 GROUP = ConversationKey("telegram", "bot1", "-100200")
 OTHER_GROUP = ConversationKey("telegram", "bot1", "-100300")
@@ -153,8 +152,8 @@ async def test_a_large_chinese_card_round_trips_through_the_json_column(db: Data
     assert loaded is not None and loaded.character == character
 
 
-def test_the_migration_adds_and_removes_characters_without_touching_messages(tmp_path) -> None:
-    url = _fresh_url(tmp_path)
+def test_the_migration_adds_and_removes_characters_without_touching_messages(empty_database_url: str) -> None:
+    url = empty_database_url
     upgrade(url, "0004_usage_quotas")
 
     async def seed() -> None:

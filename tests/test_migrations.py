@@ -11,30 +11,6 @@ from sqlalchemy import inspect
 from bot.store.db import make_engine
 from bot.store.migrate import downgrade, upgrade
 from bot.store.models import Base
-from tests.conftest import PG_URL
-
-
-def _fresh_url(tmp_path) -> str:
-    if PG_URL:
-        return _pg_scratch()
-    return f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
-
-
-def _pg_scratch() -> str:
-    import uuid
-
-    import asyncpg
-
-    name = f"bot_mig_{uuid.uuid4().hex[:8]}"
-    admin = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    asyncio.run(create())
-    return admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
 
 
 async def _inspect(url: str):
@@ -48,8 +24,8 @@ async def _inspect(url: str):
     return tables, diff
 
 
-def test_upgrade_downgrade_and_metadata_match(tmp_path) -> None:
-    url = _fresh_url(tmp_path)
+def test_upgrade_downgrade_and_metadata_match(empty_database_url: str) -> None:
+    url = empty_database_url
     upgrade(url)
     tables, diff = asyncio.run(_inspect(url))
     assert {"conversations", "messages", "parts", "attachments", "turns", "inbound_events"} <= tables
@@ -71,7 +47,7 @@ def test_revision_ids_fit_alembic_version_column() -> None:
     assert revisions[-1].revision.startswith("0001")
 
 
-def test_downgrading_past_a_table_copy_keeps_every_message(tmp_path) -> None:
+def test_downgrading_past_a_table_copy_keeps_every_message(empty_database_url: str) -> None:
     """SQLite alters a table by copying it; with foreign keys on, dropping the old
     ``conversations`` would cascade to every message and part. A downgrade that undoes a
     column (0003's ``left_at``) must leave the conversations, messages and parts as they were."""
@@ -80,7 +56,7 @@ def test_downgrading_past_a_table_copy_keeps_every_message(tmp_path) -> None:
     from bot.store.db import Database
     from bot.store.models import Conversation, Message, Part
 
-    url = _fresh_url(tmp_path)
+    url = empty_database_url
     upgrade(url, "0003_chat_left")
 
     async def seed() -> None:
