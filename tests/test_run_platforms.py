@@ -63,6 +63,20 @@ async def test_bot_run_answers_telegram_and_slack_in_one_process(
             await eventually(
                 lambda: any("Slack says hi." in (m.text or "") for m in fake_slack.bot_replies("C0GENERAL1", ts)), 20
             )
+            # ⋯ → Check copy on a teammate's draft: the verdict for the picker alone, in its thread.
+            draft = "全网最低价，只有今天！"
+            draft_ts, _ = fake_slack.user_message("C0GENERAL1", draft, user="U0BOB0001", thread_ts=ts)
+            picked = fake_slack.message_shortcut(fake_slack.messages[("C0GENERAL1", draft_ts)], "cmd_check")
+            form = fake_slack.form_body(picked)
+            async with httpx.AsyncClient() as client:
+                shortcut = await client.post(
+                    f"http://127.0.0.1:{port}/slack/events",
+                    content=form,
+                    headers=fake_slack.signed(form, content_type="application/x-www-form-urlencoded"),
+                )
+            assert shortcut.status_code == 200
+            [verdict] = await eventually(lambda: fake_slack.ephemerals_for("U0ALICE01", "C0GENERAL1"), 20)
+            assert "「全网最低价」" in verdict.text and verdict.thread_ts == ts
         finally:
             err = await terminate(proc)
         assert proc.returncode == 0, err[-2000:]
