@@ -8,6 +8,7 @@ Feishu; ``feishu``: the harness on it) reach every test through ``tests/conftest
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +97,14 @@ async def _harness(
 
 
 async def _close(h: Harness) -> None:
-    await h.settle()
+    # Closing after a failed assertion: the answer the test left waiting must not replace
+    # the assertion's report with a timeout (asyncio's TimeoutError hides its context).
+    failing = sys.exc_info()[1] is not None
+    try:
+        await h.settle()
+    except TimeoutError:
+        if not failing:
+            raise
     await h.adapter.stop()
     await h.runtime.close()
 

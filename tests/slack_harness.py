@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -102,7 +103,14 @@ async def _harness(
 
 
 async def _close(h: Harness) -> None:
-    await h.settle()
+    # Closing after a failed assertion: the answer the test left waiting must not replace
+    # the assertion's report with a timeout (asyncio's TimeoutError hides its context).
+    failing = sys.exc_info()[1] is not None
+    try:
+        await h.settle()
+    except TimeoutError:
+        if not failing:
+            raise
     await h.adapter.stop()
     await h.http.aclose()
     await h.runtime.close()
