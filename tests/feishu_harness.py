@@ -8,7 +8,6 @@ Feishu; ``feishu``: the harness on it) reach every test through ``tests/conftest
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from tests.fakes.feishu_cards import controls, walk_elements
 from tests.fakes.feishu_model import FakeChat, FakeMessage
 from tests.fakes.gateway import FakeGateway
 from tests.platforms import connect
-from tests.polling import eventually
+from tests.polling import eventually, settle_on_close
 
 SCALE = 0.05
 THOUGHT = "Let me weigh the brief: 桂花乌龙, young office workers."  # reasoning: never shown
@@ -97,14 +96,7 @@ async def _harness(
 
 
 async def _close(h: Harness) -> None:
-    # Closing after a failed assertion: the answer the test left waiting must not replace
-    # the assertion's report with a timeout (asyncio's TimeoutError hides its context).
-    failing = sys.exc_info()[1] is not None
-    try:
-        await h.settle()
-    except TimeoutError:
-        if not failing:
-            raise
+    await settle_on_close(h.settle)
     await h.adapter.stop()
     await h.runtime.close()
 

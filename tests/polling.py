@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,3 +33,15 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met in {timeout} s")
         await asyncio.sleep(every)
+
+
+async def settle_on_close(settle: Callable[[], Awaitable[None]]) -> None:
+    """``settle()`` while a harness closes. After a failed assertion, the answer the test left
+    waiting must not replace the assertion's report with a drain timeout (asyncio raises its
+    TimeoutError from the cancellation, which hides the failure it interrupted)."""
+    failing = sys.exc_info()[1] is not None
+    try:
+        await settle()
+    except TimeoutError:
+        if not failing:
+            raise

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from bot.process.webapp import create_app
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.platforms import connect
+from tests.polling import settle_on_close
 
 # minimax-m2.7 always thinks first; the gateway client holds untagged text until it knows
 # it is not reasoning, so streamed test answers carry some reasoning like the real model's.
@@ -103,14 +103,7 @@ async def _harness(
 
 
 async def _close(h: Harness) -> None:
-    # Closing after a failed assertion: the answer the test left waiting must not replace
-    # the assertion's report with a timeout (asyncio's TimeoutError hides its context).
-    failing = sys.exc_info()[1] is not None
-    try:
-        await h.settle()
-    except TimeoutError:
-        if not failing:
-            raise
+    await settle_on_close(h.settle)
     await h.adapter.stop()
     await h.http.aclose()
     await h.runtime.close()
