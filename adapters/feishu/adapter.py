@@ -394,7 +394,9 @@ class FeishuAdapter(Platform):
             acknowledge,
             event_id=f"card:{header.get('event_id') or context.get('open_message_id')}",
         )
-        return _toast(answered, task, TOAST_WAIT * self.scale)
+        # Not scaled by PLATFORM_TIME_SCALE: Feishu's callback deadline is wall-clock time, and
+        # how long the core takes to answer a click does not shrink with the rate windows.
+        return _toast(answered, task, TOAST_WAIT)
 
 
 async def _toast(answered: asyncio.Future[Ack], task: asyncio.Task, wait: float) -> dict | None:
